@@ -1,0 +1,146 @@
+# sr: build, test and install. `make` builds everything, `make check` runs every test.
+# See README.rst. Targets that need Debian packages run `make deps` first.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BINDIR   = $(PREFIX)/bin
+LIBDIR   = $(PREFIX)/lib
+INCDIR   = $(PREFIX)/include/sr
+DATADIR  = $(PREFIX)/share/sr
+MANDIR   = $(PREFIX)/share/man
+
+VERSION      = 0.1.0
+SOVERSION    = 0
+PYTHON      ?= /usr/bin/python3
+
+PKGS     = librabbitmq libmosquitto libcurl libssh jansson libpcre2-8 openssl
+BUILD    = build
+CC      ?= gcc
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -fPIC -Ilib $(PKG_CFLAGS) \
+             -DSR_VERSION='"$(VERSION)"' -DSR_CONFD_DIR='"$(DATADIR)/conf.d"'
+LDLIBS   = $(PKG_LIBS) -lm
+# Tests build expected messages from paths with snprintf; gcc cannot see the bounds.
+TEST_CFLAGS = -Wno-format-truncation
+SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+LIB_SRCS = $(sort $(wildcard lib/*.c))
+LIB_HDRS = $(sort $(wildcard lib/*.h))
+CMDS     = sr sr_post sr_watch sr_subscribe sr_sarra sr_shovel sr_sender sr_winnow sr_sanity
+UNIT_SRCS = $(sort $(wildcard test/unit/test_*.c))
+UNITS     = $(patsubst test/unit/%.c,%,$(UNIT_SRCS))
+
+LIB_OBJS      = $(patsubst lib/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+LIB_SAN_OBJS  = $(patsubst lib/%.c,$(BUILD)/san/%.o,$(LIB_SRCS))
+BINS          = $(addprefix $(BUILD)/bin/,$(CMDS))
+UNIT_BINS     = $(addprefix $(BUILD)/test/,$(UNITS))
+UNIT_SAN_BINS = $(addprefix $(BUILD)/test-san/,$(UNITS))
+
+.PHONY: all deps check unit unit-asan valgrind integration install uninstall clean lint format
+.SUFFIXES:
+
+all: $(BUILD)/libsr.a $(BUILD)/libsr.so $(BINS) $(BUILD)/sr.pc $(BUILD)/share/sr/conf.d
+
+# ---- library ----
+$(BUILD)/obj/%.o: lib/%.c $(LIB_HDRS) lib/options.def | $(BUILD)/obj
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+$(BUILD)/san/%.o: lib/%.c $(LIB_HDRS) lib/options.def | $(BUILD)/san
+	$(CC) $(ALL_CFLAGS) $(SAN) -c $< -o $@
+
+$(BUILD)/libsr.a: $(LIB_OBJS)
+	rm -f $@ && ar rcs $@ $^
+$(BUILD)/libsr-san.a: $(LIB_SAN_OBJS)
+	rm -f $@ && ar rcs $@ $^
+$(BUILD)/libsr.so.$(VERSION): $(LIB_OBJS)
+	$(CC) -shared -Wl,-soname,libsr.so.$(SOVERSION) -o $@ $^ $(LDLIBS)
+$(BUILD)/libsr.so: $(BUILD)/libsr.so.$(VERSION)
+	ln -sf libsr.so.$(VERSION) $(BUILD)/libsr.so.$(SOVERSION)
+	ln -sf libsr.so.$(VERSION) $@
+
+# The build tree is laid out like an install prefix, so the binaries find conf.d
+# (<bin>/../share/sr/conf.d) when run from it.
+$(BUILD)/share/sr/conf.d:
+	mkdir -p $(BUILD)/share/sr && ln -sfn ../../../conf.d $@
+
+$(BUILD)/sr.pc: packaging/sr.pc.in Makefile | $(BUILD)/obj
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    -e 's|@PKGS@|$(PKGS)|g' $< > $@
+
+# ---- executables: statically linked against libsr so they run from the build tree ----
+$(BUILD)/bin/%: cmd/%.c $(BUILD)/libsr.a | $(BUILD)/bin
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(BUILD)/libsr.a $(LDLIBS)
+
+# ---- unit tests (cmocka), plain and with sanitizers ----
+$(BUILD)/test/%: test/unit/%.c test/unit/unit.h $(BUILD)/libsr.a | $(BUILD)/test
+	$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) -Itest/unit $< -o $@ $(BUILD)/libsr.a $(LDLIBS) -lcmocka
+$(BUILD)/test-san/%: test/unit/%.c test/unit/unit.h $(BUILD)/libsr-san.a | $(BUILD)/test-san
+	$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) $(SAN) -Itest/unit $< -o $@ $(BUILD)/libsr-san.a $(LDLIBS) -lcmocka
+
+$(BUILD)/obj $(BUILD)/san $(BUILD)/bin $(BUILD)/test $(BUILD)/test-san:
+	mkdir -p $@
+
+deps:
+	@sh tools/deps.sh
+
+# Unit tests run from the source tree: they read test/data and conf.d.
+unit: $(UNIT_BINS)
+	@fail=0; for t in $(UNIT_BINS); do \
+	    SR_CONFD=$(CURDIR)/conf.d SR_TEST_DATA=$(CURDIR)/test/data $$t || fail=1; done; exit $$fail
+
+unit-asan: $(UNIT_SAN_BINS)
+	@fail=0; for t in $(UNIT_SAN_BINS); do \
+	    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    SR_CONFD=$(CURDIR)/conf.d SR_TEST_DATA=$(CURDIR)/test/data $$t || fail=1; done; exit $$fail
+
+# The config tests under valgrind: no leak, no invalid access.
+valgrind: $(BUILD)/test/test_config $(BUILD)/test/test_credentials
+	@for t in $^; do \
+	    SR_CONFD=$(CURDIR)/conf.d SR_TEST_DATA=$(CURDIR)/test/data \
+	    valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
+	    $$t >/dev/null || exit 1; echo "valgrind: $$t clean"; done
+
+integration: all
+	SR_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) -m pytest -q test/integration
+
+check:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory unit-asan
+	@$(MAKE) --no-print-directory valgrind
+	@$(MAKE) --no-print-directory integration
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR) \
+	    $(DESTDIR)$(DATADIR)/conf.d $(DESTDIR)$(DATADIR)/examples \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
+	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)
+	install -m 644 $(BUILD)/libsr.a $(DESTDIR)$(LIBDIR)
+	install -m 755 $(BUILD)/libsr.so.$(VERSION) $(DESTDIR)$(LIBDIR)
+	ln -sf libsr.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libsr.so.$(SOVERSION)
+	ln -sf libsr.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libsr.so
+	install -m 644 $(LIB_HDRS) lib/options.def $(DESTDIR)$(INCDIR)
+	install -m 644 $(BUILD)/sr.pc $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 644 conf.d/*.conf $(DESTDIR)$(DATADIR)/conf.d
+	cp -R examples/. $(DESTDIR)$(DATADIR)/examples
+	for s in 1 5 7; do for f in man/*.$$s; do [ -e "$$f" ] && install -m 644 $$f $(DESTDIR)$(MANDIR)/man$$s; done; done; true
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(CMDS))
+	rm -f $(DESTDIR)$(LIBDIR)/libsr.* $(DESTDIR)$(LIBDIR)/pkgconfig/sr.pc
+	rm -rf $(DESTDIR)$(INCDIR) $(DESTDIR)$(DATADIR)
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	    --suppress=missingIncludeSystem -Ilib lib cmd
+	clang-format --dry-run --Werror lib/*.c lib/*.h cmd/*.c test/unit/*.c
+
+format:
+	clang-format -i lib/*.c lib/*.h cmd/*.c test/unit/*.c
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,9 @@
+/*
+ * sr_winnow: the winnow component. Everything it does is in libsr; this file only names it.
+ */
+#include "component.h"
+
+int main(int argc, char **argv)
+{
+    return sr_component_main(SR_C_WINNOW, argc, argv);
+}

@@ -1,0 +1,1355 @@
+/*
+ * config: read sr3-syntax configuration files into typed values. See config.h for the
+ * layers, the syntax and what becomes a warning or an error.
+ *
+ * Invariants: every value in cfg->values has the type of its option in the table; masks
+ * and subtopics are in file order; every sr_origin.file points into cfg->files, which
+ * lives as long as the config.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "regex.h"
+#include "units.h"
+#include "url.h"
+#include "varsub.h"
+
+/* Deeper than this is surely a loop the realpath check could not see (a file system
+ * that gives no stable real path). */
+#define INCLUDE_DEPTH_MAX 16
+
+struct sr_config {
+    enum sr_component component;
+    char *name;
+    char *path;
+    char *config_dir;
+    sr_value values[SR_OPT_COUNT];
+    sr_mask *masks;
+    size_t mask_count, mask_cap;
+    sr_subtopic *subtopics;
+    size_t subtopic_count, subtopic_cap;
+    sr_strlist headers, env, declared, settings, warnings;
+    sr_strlist files;   /* every file read: sr_origin.file points at these */
+    sr_strlist reading; /* real paths of the files being read, for include loops */
+    char hostname[256];
+    char randid[5];
+};
+
+/* Where the line being applied came from. */
+typedef struct line_ctx {
+    sr_origin origin;
+    bool user_config; /* the config itself (or its includes, or the command line) */
+    const char *dir;  /* folder of the file being read, for relative includes */
+    int depth;
+} line_ctx;
+
+static int parse_file(sr_config *cfg, const char *path, enum sr_origin_kind kind,
+                      bool user_config, int depth, sr_err *err);
+
+/* ---------------------------------------------------------------------------------- */
+/* origins and messages                                                                */
+
+void sr_origin_format(const sr_origin *origin, char *buf, size_t size)
+{
+    switch (origin->kind) {
+    case SR_ORIGIN_UNSET:
+        snprintf(buf, size, "unset");
+        return;
+    case SR_ORIGIN_DERIVED:
+        snprintf(buf, size, "derived");
+        return;
+    case SR_ORIGIN_CMDLINE:
+        snprintf(buf, size, "command line");
+        return;
+    case SR_ORIGIN_CONFD: {
+        const char *base = strrchr(origin->file, '/');
+        snprintf(buf, size, "conf.d/%s:%d", base ? base + 1 : origin->file, origin->line);
+        return;
+    }
+    case SR_ORIGIN_FILE:
+        snprintf(buf, size, "%s:%d", origin->file, origin->line);
+        return;
+    }
+}
+
+/* "file:line: " or "command line: " in front of a message about a line. */
+static void where(const line_ctx *lc, char *buf, size_t size)
+{
+    if (lc->origin.kind == SR_ORIGIN_CMDLINE)
+        snprintf(buf, size, "command line");
+    else
+        sr_origin_format(&lc->origin, buf, size);
+}
+
+__attribute__((format(printf, 3, 4))) static int line_error(const line_ctx *lc, sr_err *err,
+                                                            const char *fmt, ...)
+{
+    char at[PATH_MAX + 32], msg[SR_ERR_MSG_MAX];
+    where(lc, at, sizeof at);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return sr_err_set(err, SR_EINVAL, false, "%s: %s", at, msg);
+}
+
+__attribute__((format(printf, 3, 4))) static void line_warning(sr_config *cfg, const line_ctx *lc,
+                                                               const char *fmt, ...)
+{
+    char at[PATH_MAX + 32], msg[SR_ERR_MSG_MAX];
+    where(lc, at, sizeof at);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    sr_strlist_pushf(&cfg->warnings, "%s: %s", at, msg);
+}
+
+static int oom(sr_err *err)
+{
+    return sr_err_set(err, SR_ENOMEM, false, "out of memory reading the configuration");
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* values                                                                              */
+
+static int value_set_text(sr_value *v, const char *text, const sr_origin *origin)
+{
+    char *copy = text ? strdup(text) : NULL;
+    if (text && copy == NULL)
+        return -1;
+    free(v->text);
+    v->text = copy;
+    v->set = text != NULL;
+    v->origin = *origin;
+    return 0;
+}
+
+static const char *intern_file(sr_config *cfg, const char *path)
+{
+    for (size_t i = 0; i < cfg->files.count; i++)
+        if (strcmp(cfg->files.items[i], path) == 0)
+            return cfg->files.items[i];
+    if (sr_strlist_push(&cfg->files, path) != 0)
+        return NULL;
+    return cfg->files.items[cfg->files.count - 1];
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* ${VAR} at parse time                                                                */
+
+static char *user_of(const char *url_text)
+{
+    if (url_text == NULL)
+        return NULL;
+    sr_url url;
+    if (sr_url_parse(url_text, &url, NULL) != SR_OK)
+        return NULL;
+    char *user = strdup(url.user ? url.user : "anonymous");
+    sr_url_fini(&url);
+    return user;
+}
+
+static const char *env_lookup(const sr_config *cfg, const char *name)
+{
+    size_t len = strlen(name);
+    /* Later declarations win: search from the end. */
+    for (size_t i = cfg->env.count; i-- > 0;) {
+        const char *item = cfg->env.items[i];
+        if (strncmp(item, name, len) == 0 && item[len] == '=')
+            return item + len + 1;
+    }
+    return NULL;
+}
+
+static char *parse_time_lookup(void *ctx, const char *name)
+{
+    sr_config *cfg = ctx;
+    if (strcmp(name, "BROKER_USER") == 0)
+        return user_of(cfg->values[SR_OPT_broker].text);
+    if (strcmp(name, "POST_BROKER_USER") == 0)
+        return user_of(cfg->values[SR_OPT_post_broker].text);
+    if (strcmp(name, "RAND8") == 0) {
+        unsigned n = 0;
+        if (getrandom(&n, sizeof n, 0) != sizeof n)
+            n = (unsigned)getpid() * 2654435761u;
+        char out[16];
+        snprintf(out, sizeof out, "%08u", n % 100000000u);
+        return strdup(out);
+    }
+    if (strcmp(name, "RANDID") == 0)
+        return strdup(cfg->randid);
+    if (strcmp(name, "HOSTNAME") == 0)
+        return strdup(cfg->hostname);
+    if (strcmp(name, "PROGRAM") == 0)
+        return strdup(sr_component_name(cfg->component));
+    if (strcmp(name, "CONFIG") == 0)
+        return strdup(cfg->name);
+    if (sr_varsub_is_message_var(name))
+        return NULL; /* filled per message */
+    for (int i = 0; i < SR_OPT_COUNT; i++) {
+        if (strcasecmp(sr_option_get(i)->name, name) == 0 && cfg->values[i].text != NULL)
+            return strdup(cfg->values[i].text);
+    }
+    const char *declared = env_lookup(cfg, name);
+    if (declared != NULL)
+        return strdup(declared);
+    const char *env = getenv(name);
+    return env ? strdup(env) : NULL;
+}
+
+static int substitute(sr_config *cfg, const line_ctx *lc, const char *text, char **out, sr_err *err)
+{
+    sr_strlist unknown = {0};
+    int rc = sr_varsub(text, parse_time_lookup, cfg, out, &unknown, err);
+    if (rc != SR_OK) {
+        char at[PATH_MAX + 32];
+        where(lc, at, sizeof at);
+        sr_err_prefix(err, "%s", at);
+        sr_strlist_clear(&unknown);
+        return rc;
+    }
+    for (size_t i = 0; i < unknown.count; i++) {
+        if (!sr_varsub_is_message_var(unknown.items[i]))
+            line_warning(cfg, lc,
+                         "${%s} is not defined (not an option, not declared with declare env, "
+                         "not in the environment); left as written",
+                         unknown.items[i]);
+    }
+    sr_strlist_clear(&unknown);
+    return SR_OK;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* the value types                                                                     */
+
+static void join_choices(const char *choices, char *buf, size_t size)
+{
+    /* "a,b,c" -> "a, b, c" for messages */
+    size_t o = 0;
+    for (const char *p = choices; *p && o + 3 < size; p++) {
+        buf[o++] = *p;
+        if (*p == ',')
+            buf[o++] = ' ';
+    }
+    buf[o] = '\0';
+}
+
+/* Index of word among the comma separated choices, or -1. */
+static int choice_index(const char *choices, const char *word, bool nocase)
+{
+    int i = 0;
+    size_t wl = strlen(word);
+    const char *p = choices;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len == wl && (nocase ? strncasecmp(p, word, len) : strncmp(p, word, len)) == 0)
+            return i;
+        if (!comma)
+            break;
+        p = comma + 1;
+        i++;
+    }
+    return -1;
+}
+
+static int choice_count(const char *choices)
+{
+    int n = 1;
+    for (const char *p = choices; *p; p++)
+        n += *p == ',';
+    return n;
+}
+
+/* The choices whose bits are set, comma separated, in table order. */
+static char *set_text(const char *choices, unsigned bits)
+{
+    size_t cap = strlen(choices) + 1;
+    char *out = malloc(cap);
+    if (out == NULL)
+        return NULL;
+    size_t used = 0;
+    int i = 0;
+    const char *p = choices;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (bits & (1u << i)) {
+            if (used)
+                out[used++] = ',';
+            memcpy(out + used, p, len);
+            used += len;
+        }
+        if (!comma)
+            break;
+        p = comma + 1;
+        i++;
+    }
+    out[used] = '\0';
+    return out;
+}
+
+static int apply_set(sr_config *cfg, const line_ctx *lc, const char *name, const sr_option *opt,
+                     sr_value *v, const char *value, sr_err *err)
+{
+    unsigned all = (1u << choice_count(opt->extra)) - 1;
+    unsigned bits = v->set ? v->u.bits : 0;
+    char *copy = strdup(value);
+    if (copy == NULL)
+        return oom(err);
+    bool first = true;
+    char *save = NULL;
+    for (char *item = strtok_r(copy, ",|", &save); item; item = strtok_r(NULL, ",|", &save)) {
+        while (isspace((unsigned char)*item))
+            item++;
+        char op = 0;
+        if (*item == '+' || *item == '-')
+            op = *item++;
+        if (first && op == 0)
+            bits = 0; /* a plain list replaces what was there */
+        first = false;
+        if (strcasecmp(item, "all") == 0) {
+            bits = op == '-' ? 0 : all;
+            continue;
+        }
+        if (strcasecmp(item, "none") == 0) {
+            bits = 0;
+            continue;
+        }
+        int i = choice_index(opt->extra, item, false);
+        if (i < 0) {
+            char choices[512];
+            join_choices(opt->extra, choices, sizeof choices);
+            int rc = line_error(lc, err, "%s: \"%s\" is not one of %s (or all, None, +x, -x)",
+                                name, item, choices);
+            free(copy);
+            return rc;
+        }
+        if (op == '-')
+            bits &= ~(1u << i);
+        else
+            bits |= 1u << i;
+    }
+    free(copy);
+    char *text = set_text(opt->extra, bits);
+    if (text == NULL)
+        return oom(err);
+    free(v->text);
+    v->text = text;
+    v->set = true;
+    v->u.bits = bits;
+    v->origin = lc->origin;
+    (void)cfg;
+    return SR_OK;
+}
+
+/* Checksum methods, in the v03 spelling, and the v2 one-letter codes that mean them. */
+static const char *normal_identity(const char *value, char *buf, size_t size)
+{
+    static const struct {
+        const char *in, *out;
+    } names[] = {
+        {"sha512", "sha512"}, {"md5", "md5"},       {"md5name", "md5name"}, {"random", "random"},
+        {"arbitrary", "arbitrary"}, {"none", "none"}, {"s", "sha512"},      {"d", "md5"},
+        {"n", "md5name"},     {"0", "random"},      {"a", "arbitrary"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcasecmp(value, names[i].in) == 0)
+            return names[i].out;
+    /* cod,ALGO (v2: z,LETTER): checksum computed on download. */
+    if (strncasecmp(value, "cod,", 4) == 0 || strncasecmp(value, "z,", 2) == 0) {
+        const char *algo = strchr(value, ',') + 1;
+        const char *a = strcasecmp(algo, "sha512") == 0 || strcasecmp(algo, "s") == 0 ? "sha512"
+                        : strcasecmp(algo, "md5") == 0 || strcasecmp(algo, "d") == 0 ? "md5"
+                                                                                       : NULL;
+        if (a == NULL)
+            return NULL;
+        snprintf(buf, size, "cod,%s", a);
+        return buf;
+    }
+    /* a,VALUE: an arbitrary identity value given by the user */
+    if (strncasecmp(value, "a,", 2) == 0 || strncasecmp(value, "arbitrary,", 10) == 0) {
+        snprintf(buf, size, "arbitrary,%s", strchr(value, ',') + 1);
+        return buf;
+    }
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* masks, subtopics, declarations, includes                                            */
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static int add_mask(sr_config *cfg, const line_ctx *lc, bool accept, const char *value,
+                    sr_err *err)
+{
+    const char *name = accept ? "accept" : "reject";
+    if (value[0] == '\0')
+        return line_error(lc, err, "%s: a regular expression is needed", name);
+    char *pattern = strdup(value);
+    if (pattern == NULL)
+        return oom(err);
+    char *keyword = NULL;
+    char *space = strchr(pattern, ' ');
+    if (space != NULL) {
+        *space = '\0';
+        keyword = strdup(space + 1);
+        if (keyword == NULL) {
+            free(pattern);
+            return oom(err);
+        }
+    }
+    sr_err rerr;
+    sr_regex *re = sr_regex_new(pattern, &rerr);
+    if (re == NULL) {
+        free(pattern);
+        free(keyword);
+        return line_error(lc, err, "%s: %s", name, rerr.msg);
+    }
+    if (cfg->mask_count == cfg->mask_cap) {
+        size_t cap = cfg->mask_cap ? cfg->mask_cap * 2 : 8;
+        sr_mask *grown = realloc(cfg->masks, cap * sizeof *grown);
+        if (grown == NULL) {
+            sr_regex_free(re);
+            free(pattern);
+            free(keyword);
+            return oom(err);
+        }
+        cfg->masks = grown;
+        cfg->mask_cap = cap;
+    }
+    sr_mask *m = &cfg->masks[cfg->mask_count++];
+    memset(m, 0, sizeof *m);
+    m->accept = accept;
+    m->pattern = pattern;
+    m->keyword = keyword;
+    m->regex = re;
+    m->origin = lc->origin;
+    m->directory = dup_or_null(cfg->values[SR_OPT_directory].text);
+    m->mirror = cfg->values[SR_OPT_mirror].set && cfg->values[SR_OPT_mirror].u.flag;
+    m->strip = dup_or_null(cfg->values[SR_OPT_strip].text);
+    m->flatten = dup_or_null(cfg->values[SR_OPT_flatten].text);
+    m->filename = dup_or_null(cfg->values[SR_OPT_filename].text);
+    if ((cfg->values[SR_OPT_directory].text && !m->directory) ||
+        (cfg->values[SR_OPT_strip].text && !m->strip) ||
+        (cfg->values[SR_OPT_flatten].text && !m->flatten) ||
+        (cfg->values[SR_OPT_filename].text && !m->filename))
+        return oom(err);
+    return SR_OK;
+}
+
+static int add_subtopic(sr_config *cfg, const sr_origin *origin, const char *pattern,
+                        const char *exchange, const char *prefix, sr_err *err)
+{
+    if (cfg->subtopic_count == cfg->subtopic_cap) {
+        size_t cap = cfg->subtopic_cap ? cfg->subtopic_cap * 2 : 4;
+        sr_subtopic *grown = realloc(cfg->subtopics, cap * sizeof *grown);
+        if (grown == NULL)
+            return oom(err);
+        cfg->subtopics = grown;
+        cfg->subtopic_cap = cap;
+    }
+    sr_subtopic *s = &cfg->subtopics[cfg->subtopic_count];
+    memset(s, 0, sizeof *s);
+    s->pattern = strdup(pattern);
+    s->exchange = dup_or_null(exchange);
+    s->topic_prefix = dup_or_null(prefix);
+    s->origin = *origin;
+    cfg->subtopic_count++;
+    if (!s->pattern || (exchange && !s->exchange) || (prefix && !s->topic_prefix))
+        return oom(err);
+    return SR_OK;
+}
+
+static int apply_declare(sr_config *cfg, const line_ctx *lc, const char *value, sr_err *err)
+{
+    const char *rest = strchr(value, ' ');
+    size_t kind_len = rest ? (size_t)(rest - value) : strlen(value);
+    rest = rest ? rest + 1 : "";
+    static const char *const env_words[] = {"env", "envvar", "var", "value"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strlen(env_words[i]) == kind_len && strncmp(value, env_words[i], kind_len) == 0) {
+            const char *eq = strchr(rest, '=');
+            if (eq == NULL || eq == rest)
+                return line_error(lc, err, "declare env: expected NAME=VALUE, got \"%s\"", rest);
+            for (const char *p = rest; p < eq; p++)
+                if (!isalnum((unsigned char)*p) && *p != '_')
+                    return line_error(lc, err, "declare env: \"%.*s\" is not a variable name",
+                                      (int)(eq - rest), rest);
+            if (sr_strlist_push(&cfg->env, rest) != 0)
+                return oom(err);
+            return SR_OK;
+        }
+    }
+    static const char *const kinds[] = {"source", "subscriber", "exchange"};
+    for (size_t i = 0; i < 3; i++) {
+        if (strlen(kinds[i]) == kind_len && strncmp(value, kinds[i], kind_len) == 0) {
+            if (rest[0] == '\0')
+                return line_error(lc, err, "declare %s: a name is needed", kinds[i]);
+            if (sr_strlist_pushf(&cfg->declared, "%s %s", kinds[i], rest) != 0)
+                return oom(err);
+            return SR_OK;
+        }
+    }
+    return line_error(lc, err,
+                      "declare: \"%.*s\" is not env, source, subscriber or exchange",
+                      (int)kind_len, value);
+}
+
+static bool file_exists(const char *path)
+{
+    return access(path, R_OK) == 0;
+}
+
+static int apply_include(sr_config *cfg, const line_ctx *lc, const char *value, sr_err *err)
+{
+    if (value[0] == '\0')
+        return line_error(lc, err, "include: a file name is needed");
+    if (lc->depth >= INCLUDE_DEPTH_MAX)
+        return line_error(lc, err, "include: more than %d nested includes", INCLUDE_DEPTH_MAX);
+    /* Where sr3 looks: the path as given (absolute or ~), else next to the including
+     * file, else the configuration folder. */
+    char *candidates[2] = {NULL, NULL};
+    int n = 0, failed = 0;
+    if (value[0] == '/') {
+        failed |= (candidates[n++] = strdup(value)) == NULL;
+    } else if (value[0] == '~' && (value[1] == '/' || value[1] == '\0')) {
+        const char *home = getenv("HOME");
+        failed |= asprintf(&candidates[n++], "%s%s", home ? home : "", value + 1) < 0;
+    } else {
+        if (lc->dir)
+            failed |= asprintf(&candidates[n++], "%s/%s", lc->dir, value) < 0;
+        if (cfg->config_dir)
+            failed |= asprintf(&candidates[n++], "%s/%s", cfg->config_dir, value) < 0;
+    }
+    int rc = SR_ENOENT;
+    for (int i = 0; !failed && i < n && rc == SR_ENOENT; i++) {
+        if (!file_exists(candidates[i]))
+            continue;
+        char *real = realpath(candidates[i], NULL);
+        if (real != NULL && sr_strlist_contains(&cfg->reading, real))
+            rc = line_error(lc, err, "include loop: %s is already being read", real);
+        else
+            rc = parse_file(cfg, candidates[i],
+                            lc->origin.kind == SR_ORIGIN_CONFD ? SR_ORIGIN_CONFD : SR_ORIGIN_FILE,
+                            lc->user_config, lc->depth + 1, err);
+        free(real);
+    }
+    if (failed)
+        rc = oom(err);
+    else if (rc == SR_ENOENT)
+        rc = line_error(lc, err, "include: cannot find \"%s\" (looked for %s%s%s)", value,
+                        n > 0 ? candidates[0] : "", n > 1 ? ", " : "", n > 1 ? candidates[1] : "");
+    for (int i = 0; i < n; i++)
+        free(candidates[i]);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* one option                                                                          */
+
+static int apply_option(sr_config *cfg, const line_ctx *lc, const char *name, const char *raw,
+                        sr_err *err)
+{
+    sr_option_match m = sr_option_lookup(name);
+    if (m.unsupported) {
+        line_warning(cfg, lc, "option \"%s\" is not supported by sr and is ignored: %s", name,
+                     m.unsupported);
+        return SR_OK;
+    }
+    if (m.id < 0) {
+        const char *near = sr_option_nearest(name);
+        if (near)
+            line_warning(cfg, lc, "unknown option \"%s\" ignored (did you mean \"%s\"?)", name,
+                         near);
+        else
+            line_warning(cfg, lc, "unknown option \"%s\" ignored", name);
+        return SR_OK;
+    }
+    const sr_option *opt = sr_option_get(m.id);
+    sr_value *v = &cfg->values[m.id];
+
+    char *value = NULL;
+    int rc = substitute(cfg, lc, raw, &value, err);
+    if (rc != SR_OK)
+        return rc;
+
+    if (m.forced) {
+        /* `notify_only`, `debug`: a bare word (or `word on`) that sets another option. */
+        bool on = true;
+        if (value[0] != '\0' && sr_parse_flag(value, &on) != 0) {
+            rc = line_error(lc, err, "%s: \"%s\" is not a flag (use on/off, true/false, yes/no, 1/0)",
+                            name, value);
+            free(value);
+            return rc;
+        }
+        free(value);
+        if (!on)
+            return SR_OK;
+        value = strdup(m.forced);
+        if (value == NULL)
+            return oom(err);
+    }
+
+    if (lc->user_config && (opt->components & cfg->component) == 0) {
+        char comps[128] = "";
+        for (int i = 0; i < SR_COMPONENT_COUNT; i++) {
+            if (opt->components & sr_component_at(i)) {
+                strncat(comps, comps[0] ? ", " : "", sizeof comps - strlen(comps) - 1);
+                strncat(comps, sr_component_name(sr_component_at(i)),
+                        sizeof comps - strlen(comps) - 1);
+            }
+        }
+        line_warning(cfg, lc, "option \"%s\" has no effect in a %s config (only in: %s)", name,
+                     sr_component_name(cfg->component), comps);
+    }
+
+    bool is_none = strcmp(value, "None") == 0;
+    rc = SR_OK;
+    switch (opt->type) {
+    case SR_T_FLAG: {
+        bool on = true;
+        if (value[0] != '\0' && sr_parse_flag(value, &on) != 0) {
+            rc = line_error(lc, err, "%s: \"%s\" is not a flag (use on/off, true/false, yes/no, 1/0)",
+                            name, value);
+            break;
+        }
+        if (value_set_text(v, on ? "on" : "off", &lc->origin) != 0)
+            rc = oom(err);
+        v->u.flag = on;
+        break;
+    }
+    case SR_T_DURATION: {
+        double seconds;
+        if (value[0] == '\0') {
+            rc = line_error(lc, err, "%s: a duration is needed", name);
+            break;
+        }
+        if (strcasecmp(value, "on") == 0 || strcasecmp(value, "true") == 0 ||
+            strcasecmp(value, "yes") == 0) {
+            if (opt->extra[0] == '\0') {
+                rc = line_error(lc, err, "%s: \"%s\" is not a duration here; give a time (e.g. 300, 5m, 1h30m)",
+                                opt->name, value);
+                break;
+            }
+            sr_parse_duration(opt->extra, &seconds);
+        } else if (sr_parse_duration(value, &seconds) != 0) {
+            rc = line_error(lc, err,
+                            "%s: \"%s\" is not a duration (seconds, or with units s m h d w, e.g. 90, 1.5h, 1h30m)",
+                            name, value);
+            break;
+        }
+        if (value_set_text(v, value, &lc->origin) != 0)
+            rc = oom(err);
+        v->u.seconds = seconds;
+        break;
+    }
+    case SR_T_COUNT:
+    case SR_T_SIZE: {
+        long long n;
+        if (sr_parse_count(value, &n) != 0) {
+            rc = line_error(lc, err, "%s: \"%s\" is not a %s (a whole number, optionally with k, m, g, t; ki or kb for 1024)",
+                            opt->name, value, opt->type == SR_T_SIZE ? "size" : "count");
+            break;
+        }
+        if (value_set_text(v, value, &lc->origin) != 0)
+            rc = oom(err);
+        v->u.count = n;
+        break;
+    }
+    case SR_T_FLOAT: {
+        double n;
+        if (sr_parse_float(value, &n) != 0) {
+            rc = line_error(lc, err, "%s: \"%s\" is not a number", name, value);
+            break;
+        }
+        if (value_set_text(v, value, &lc->origin) != 0)
+            rc = oom(err);
+        v->u.number = n;
+        break;
+    }
+    case SR_T_OCTAL: {
+        unsigned mode;
+        if (sr_parse_octal(value, &mode) != 0) {
+            rc = line_error(lc, err, "%s: \"%s\" is not an octal mode (e.g. 644, 0755)", name,
+                            value);
+            break;
+        }
+        if (value_set_text(v, value, &lc->origin) != 0)
+            rc = oom(err);
+        v->u.bits = mode;
+        break;
+    }
+    case SR_T_STR:
+        if (value_set_text(v, is_none ? NULL : value, &lc->origin) != 0)
+            rc = oom(err);
+        break;
+    case SR_T_URL: {
+        if (!is_none) {
+            if (value[0] == '\0') {
+                rc = line_error(lc, err, "%s: a URL is needed", name);
+                break;
+            }
+            sr_url url;
+            sr_err uerr;
+            if (sr_url_parse(value, &url, &uerr) != SR_OK) {
+                rc = line_error(lc, err, "%s: %s", name, uerr.msg);
+                break;
+            }
+            sr_url_fini(&url);
+        }
+        if (value_set_text(v, is_none ? NULL : value, &lc->origin) != 0)
+            rc = oom(err);
+        break;
+    }
+    case SR_T_ENUM: {
+        int i = choice_index(opt->extra, value, true);
+        if (i < 0) {
+            char choices[512];
+            join_choices(opt->extra, choices, sizeof choices);
+            rc = line_error(lc, err, "%s: \"%s\" is not one of %s", name, value, choices);
+            break;
+        }
+        /* store the table's spelling */
+        const char *p = opt->extra;
+        for (int k = 0; k < i; k++)
+            p = strchr(p, ',') + 1;
+        const char *comma = strchr(p, ',');
+        char word[64];
+        snprintf(word, sizeof word, "%.*s", comma ? (int)(comma - p) : (int)strlen(p), p);
+        if (value_set_text(v, word, &lc->origin) != 0)
+            rc = oom(err);
+        break;
+    }
+    case SR_T_SET:
+        rc = apply_set(cfg, lc, name, opt, v, value, err);
+        break;
+    case SR_T_LIST:
+        if (is_none) {
+            sr_strlist_clear(&v->list);
+            v->set = false;
+            v->origin = lc->origin;
+            break;
+        }
+        if (value[0] == '\0') {
+            rc = line_error(lc, err, "%s: a value is needed", name);
+            break;
+        }
+        if (sr_strlist_push(&v->list, value) != 0) {
+            rc = oom(err);
+            break;
+        }
+        v->set = true;
+        v->origin = lc->origin;
+        break;
+    case SR_T_IDENTITY: {
+        char buf[256];
+        const char *normal = normal_identity(value, buf, sizeof buf);
+        if (normal == NULL) {
+            rc = line_error(lc, err,
+                            "%s: \"%s\" is not a checksum method (sha512, md5, cod,sha512, cod,md5, random, arbitrary, none)",
+                            name, value);
+            break;
+        }
+        if (value_set_text(v, normal, &lc->origin) != 0)
+            rc = oom(err);
+        break;
+    }
+    case SR_T_STRIP: {
+        if (value[0] == '\0') {
+            rc = line_error(lc, err, "%s: a count or a regular expression is needed", name);
+            break;
+        }
+        bool digits = true;
+        for (const char *p = value; *p; p++)
+            digits = digits && isdigit((unsigned char)*p);
+        if (digits) {
+            v->u.count = atoll(value);
+        } else {
+            sr_err rerr;
+            sr_regex *re = sr_regex_new(value, &rerr);
+            if (re == NULL) {
+                rc = line_error(lc, err, "%s: %s", name, rerr.msg);
+                break;
+            }
+            sr_regex_free(re);
+            v->u.count = 0;
+        }
+        if (value_set_text(v, value, &lc->origin) != 0)
+            rc = oom(err);
+        break;
+    }
+    case SR_T_MASK:
+        rc = add_mask(cfg, lc, m.id == SR_OPT_accept, value, err);
+        break;
+    case SR_T_SUBTOPIC:
+        if (value[0] == '\0') {
+            rc = line_error(lc, err, "subtopic: a topic pattern is needed (# for all)");
+            break;
+        }
+        rc = add_subtopic(cfg, &lc->origin, value, cfg->values[SR_OPT_exchange].text,
+                          cfg->values[SR_OPT_topicPrefix].text, err);
+        break;
+    case SR_T_HEADER: {
+        const char *eq = strchr(value, '=');
+        if (eq == NULL || eq == value) {
+            rc = line_error(lc, err, "header: expected NAME=VALUE, got \"%s\"", value);
+            break;
+        }
+        if (sr_strlist_push(&cfg->headers, value) != 0)
+            rc = oom(err);
+        break;
+    }
+    case SR_T_DECLARE:
+        rc = apply_declare(cfg, lc, value, err);
+        break;
+    case SR_T_INCLUDE:
+        rc = apply_include(cfg, lc, value, err);
+        break;
+    case SR_T_CLASSSET:
+        if (strchr(value, ' ') == NULL) {
+            rc = line_error(lc, err, "set: expected CLASS.SETTING VALUE, got \"%s\"", value);
+            break;
+        }
+        if (sr_strlist_push(&cfg->settings, value) != 0)
+            rc = oom(err);
+        break;
+    }
+    free(value);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* lines and files                                                                     */
+
+/* Split line into its option name and its value (the other words joined by single spaces,
+ * a trailing comment removed). Returns false for blank and comment lines. */
+static bool split_line(char *line, char **name, char **value)
+{
+    char *words[256];
+    int n = 0;
+    char *save = NULL;
+    for (char *w = strtok_r(line, " \t\r\n\v\f", &save); w && n < 256;
+         w = strtok_r(NULL, " \t\r\n\v\f", &save))
+        words[n++] = w;
+    if (n == 0 || words[0][0] == '#')
+        return false;
+    /* A lone "#" after the first value word starts a comment: `subtopic #  # everything`. */
+    for (int i = 2; i < n; i++) {
+        if (strcmp(words[i], "#") == 0) {
+            n = i;
+            break;
+        }
+    }
+    *name = words[0];
+    /* Join the value words in place: they all lie after the name within line. */
+    char *out = words[0] + strlen(words[0]) + 1;
+    char *start = out;
+    for (int i = 1; i < n; i++) {
+        size_t len = strlen(words[i]);
+        memmove(out, words[i], len);
+        out += len;
+        if (i + 1 < n)
+            *out++ = ' ';
+    }
+    *out = '\0';
+    *value = n > 1 ? start : out;
+    return true;
+}
+
+static int parse_file(sr_config *cfg, const char *path, enum sr_origin_kind kind,
+                      bool user_config, int depth, sr_err *err)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return sr_err_set(err, errno == ENOENT ? SR_ENOENT : SR_EIO, false, "cannot read %s: %s",
+                          path, strerror(errno));
+    const char *file = intern_file(cfg, path);
+    char real[PATH_MAX];
+    if (realpath(path, real) == NULL)
+        snprintf(real, sizeof real, "%s", path);
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    else
+        snprintf(dir, sizeof dir, ".");
+    if (file == NULL || sr_strlist_push(&cfg->reading, real) != 0) {
+        fclose(f);
+        return oom(err);
+    }
+
+    line_ctx lc = {{kind, file, 0}, user_config, dir, depth};
+    char *line = NULL;
+    size_t cap = 0;
+    int rc = SR_OK;
+    while (rc == SR_OK && getline(&line, &cap, f) >= 0) {
+        lc.origin.line++;
+        char *name, *value;
+        if (!split_line(line, &name, &value))
+            continue;
+        rc = apply_option(cfg, &lc, name, value, err);
+    }
+    if (rc == SR_OK && ferror(f))
+        rc = sr_err_set(err, SR_EIO, false, "cannot read %s: %s", path, strerror(errno));
+    free(line);
+    fclose(f);
+    sr_strlist_remove(&cfg->reading, real);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* derived values                                                                      */
+
+static int derive_exchange(sr_config *cfg, enum sr_option_id exchange, enum sr_option_id broker,
+                           enum sr_option_id suffix, sr_err *err)
+{
+    if (cfg->values[exchange].set || !cfg->values[broker].set)
+        return SR_OK;
+    char *user = user_of(cfg->values[broker].text);
+    if (user == NULL)
+        return oom(err);
+    char *name;
+    int n;
+    if (strcmp(user, "anonymous") == 0)
+        n = asprintf(&name, "xpublic");
+    else if (cfg->values[suffix].set)
+        n = asprintf(&name, "xs_%s_%s", user, cfg->values[suffix].text);
+    else
+        n = asprintf(&name, "xs_%s", user);
+    free(user);
+    if (n < 0)
+        return oom(err);
+    sr_origin derived = {SR_ORIGIN_DERIVED, NULL, 0};
+    int rc = value_set_text(&cfg->values[exchange], name, &derived) ? oom(err) : SR_OK;
+    free(name);
+    return rc;
+}
+
+static int derive(sr_config *cfg, sr_err *err)
+{
+    sr_origin derived = {SR_ORIGIN_DERIVED, NULL, 0};
+    int rc = derive_exchange(cfg, SR_OPT_exchange, SR_OPT_broker, SR_OPT_exchangeSuffix, err);
+    if (rc == SR_OK)
+        rc = derive_exchange(cfg, SR_OPT_post_exchange, SR_OPT_post_broker,
+                             SR_OPT_post_exchangeSuffix, err);
+    if (rc != SR_OK)
+        return rc;
+    if (!cfg->values[SR_OPT_post_topicPrefix].set && cfg->values[SR_OPT_topicPrefix].set) {
+        if (value_set_text(&cfg->values[SR_OPT_post_topicPrefix],
+                           cfg->values[SR_OPT_topicPrefix].text, &derived) != 0)
+            return oom(err);
+    }
+    if (cfg->subtopic_count == 0 && (cfg->component & SR_C_CONSUMERS))
+        return add_subtopic(cfg, &derived, "#", NULL, NULL, err);
+    return SR_OK;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* loading                                                                             */
+
+static sr_config *config_new(const sr_config_request *req)
+{
+    sr_config *cfg = calloc(1, sizeof *cfg);
+    if (cfg == NULL)
+        return NULL;
+    cfg->component = req->component;
+    if (gethostname(cfg->hostname, sizeof cfg->hostname - 1) != 0)
+        snprintf(cfg->hostname, sizeof cfg->hostname, "localhost");
+    unsigned short r = 0;
+    if (getrandom(&r, sizeof r, 0) != sizeof r)
+        r = (unsigned short)getpid();
+    snprintf(cfg->randid, sizeof cfg->randid, "%04x", r);
+    cfg->config_dir = dup_or_null(req->config_dir);
+    if (req->config_dir && !cfg->config_dir) {
+        free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+/* The config file's path and name for a request: a path (has a '/' or ends in .conf) is
+ * taken as is; a name is looked up under config_dir/component/. */
+static int resolve_config(sr_config *cfg, const sr_config_request *req, sr_err *err)
+{
+    const char *given = req->config;
+    if (given == NULL) {
+        cfg->name = strdup("");
+        return cfg->name ? SR_OK : oom(err);
+    }
+    size_t len = strlen(given);
+    bool is_path = strchr(given, '/') != NULL || (len > 5 && strcmp(given + len - 5, ".conf") == 0);
+    if (is_path) {
+        cfg->path = strdup(given);
+    } else {
+        if (req->config_dir == NULL)
+            return sr_err_set(err, SR_EINVAL, false, "no configuration folder to find %s in", given);
+        if (asprintf(&cfg->path, "%s/%s/%s.conf", req->config_dir,
+                     sr_component_name(req->component), given) < 0)
+            cfg->path = NULL;
+    }
+    if (cfg->path == NULL)
+        return oom(err);
+    const char *base = strrchr(cfg->path, '/');
+    base = base ? base + 1 : cfg->path;
+    size_t blen = strlen(base);
+    if (blen > 5 && strcmp(base + blen - 5, ".conf") == 0)
+        blen -= 5;
+    cfg->name = strndup(base, blen);
+    if (cfg->name == NULL)
+        return oom(err);
+    if (!file_exists(cfg->path))
+        return sr_err_set(err, SR_ENOENT, false, "no configuration %s/%s: %s does not exist",
+                          sr_component_name(req->component), cfg->name, cfg->path);
+    return SR_OK;
+}
+
+static int read_optional(sr_config *cfg, const char *dir, const char *file,
+                         enum sr_origin_kind kind, sr_err *err)
+{
+    if (dir == NULL)
+        return SR_OK;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    if (!file_exists(path))
+        return SR_OK;
+    return parse_file(cfg, path, kind, false, 0, err);
+}
+
+int sr_config_load(const sr_config_request *req, sr_config **out, sr_err *err)
+{
+    *out = NULL;
+    if (sr_component_name(req->component)[0] == '?')
+        return sr_err_set(err, SR_EINVAL, false, "not a component");
+    sr_config *cfg = config_new(req);
+    if (cfg == NULL)
+        return oom(err);
+    int rc = resolve_config(cfg, req, err);
+
+    if (rc == SR_OK) {
+        if (req->confd_dir == NULL)
+            rc = sr_err_set(err, SR_ENOENT, false,
+                            "the shipped defaults (conf.d) were not found: set SR_CONFD");
+        else {
+            char path[PATH_MAX];
+            snprintf(path, sizeof path, "%s/default.conf", req->confd_dir);
+            rc = parse_file(cfg, path, SR_ORIGIN_CONFD, false, 0, err);
+            if (rc == SR_ENOENT)
+                sr_err_prefix(err, "the shipped defaults are missing (is SR_CONFD right?)");
+        }
+    }
+    if (rc == SR_OK) {
+        char file[64];
+        snprintf(file, sizeof file, "%s.conf", sr_component_name(req->component));
+        rc = read_optional(cfg, req->confd_dir, file, SR_ORIGIN_CONFD, err);
+    }
+    if (rc == SR_OK)
+        rc = read_optional(cfg, req->config_dir, "admin.conf", SR_ORIGIN_FILE, err);
+    if (rc == SR_OK)
+        rc = read_optional(cfg, req->config_dir, "default.conf", SR_ORIGIN_FILE, err);
+    if (rc == SR_OK && cfg->path)
+        rc = parse_file(cfg, cfg->path, SR_ORIGIN_FILE, true, 0, err);
+    for (size_t i = 0; rc == SR_OK && i < req->override_count; i++) {
+        line_ctx lc = {{SR_ORIGIN_CMDLINE, NULL, 0}, true, NULL, 0};
+        char *value = strdup(req->overrides[i].value ? req->overrides[i].value : "");
+        if (value == NULL) {
+            rc = oom(err);
+            break;
+        }
+        rc = apply_option(cfg, &lc, req->overrides[i].name, value, err);
+        free(value);
+    }
+    if (rc == SR_OK)
+        rc = derive(cfg, err);
+    if (rc != SR_OK) {
+        sr_config_free(cfg);
+        return rc;
+    }
+    *out = cfg;
+    return SR_OK;
+}
+
+void sr_config_free(sr_config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    for (int i = 0; i < SR_OPT_COUNT; i++) {
+        free(cfg->values[i].text);
+        sr_strlist_clear(&cfg->values[i].list);
+    }
+    for (size_t i = 0; i < cfg->mask_count; i++) {
+        sr_mask *m = &cfg->masks[i];
+        free(m->pattern);
+        free(m->keyword);
+        free(m->directory);
+        free(m->strip);
+        free(m->flatten);
+        free(m->filename);
+        sr_regex_free(m->regex);
+    }
+    free(cfg->masks);
+    for (size_t i = 0; i < cfg->subtopic_count; i++) {
+        free(cfg->subtopics[i].pattern);
+        free(cfg->subtopics[i].exchange);
+        free(cfg->subtopics[i].topic_prefix);
+    }
+    free(cfg->subtopics);
+    sr_strlist_clear(&cfg->headers);
+    sr_strlist_clear(&cfg->env);
+    sr_strlist_clear(&cfg->declared);
+    sr_strlist_clear(&cfg->settings);
+    sr_strlist_clear(&cfg->warnings);
+    sr_strlist_clear(&cfg->files);
+    sr_strlist_clear(&cfg->reading);
+    free(cfg->name);
+    free(cfg->path);
+    free(cfg->config_dir);
+    free(cfg);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* checks before running                                                               */
+
+int sr_config_check(const sr_config *cfg, sr_err *err)
+{
+    const char *file = cfg->path ? cfg->path : "command line";
+    const char *comp = sr_component_name(cfg->component);
+    if ((cfg->component & SR_C_CONSUMERS) && !cfg->values[SR_OPT_broker].set)
+        return sr_err_set(err, SR_EINVAL, false,
+                          "%s: a %s needs a broker to consume from (e.g. broker amqps://user@host/)",
+                          file, comp);
+    bool needs_post = (cfg->component & (SR_C_LOCAL | SR_C_SHOVEL | SR_C_WINNOW | SR_C_SARRA)) != 0;
+    if (needs_post && !cfg->values[SR_OPT_post_broker].set)
+        return sr_err_set(err, SR_EINVAL, false,
+                          "%s: a %s needs a post_broker to publish to (e.g. post_broker amqps://user@host/)",
+                          file, comp);
+    if (cfg->component == SR_C_SENDER && !cfg->values[SR_OPT_sendTo].set &&
+        !(cfg->values[SR_OPT_download].set && !cfg->values[SR_OPT_download].u.flag))
+        return sr_err_set(err, SR_EINVAL, false,
+                          "%s: a sender needs sendTo, the server to send to (e.g. sendTo sftp://user@host/)",
+                          file);
+    if (cfg->component == SR_C_WATCH && cfg->values[SR_OPT_path].list.count == 0)
+        return sr_err_set(err, SR_EINVAL, false,
+                          "%s: a watch needs a path, the directory to watch (e.g. path /home/me/hot)",
+                          file);
+    if ((cfg->component & (SR_C_LOCAL)) && !cfg->values[SR_OPT_post_baseUrl].set)
+        return sr_err_set(err, SR_EINVAL, false,
+                          "%s: a %s needs post_baseUrl, the URL subscribers fetch files from (e.g. post_baseUrl sftp://me@host/)",
+                          file, comp);
+    return SR_OK;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* command line                                                                        */
+
+int sr_config_parse_args(int argc, char **argv, sr_override **overrides, size_t *override_count,
+                         char ***positional, size_t *positional_count, sr_err *err)
+{
+    *overrides = calloc((size_t)argc + 1, sizeof **overrides);
+    *positional = calloc((size_t)argc + 1, sizeof **positional);
+    *override_count = *positional_count = 0;
+    if (*overrides == NULL || *positional == NULL) {
+        free(*overrides);
+        free(*positional);
+        *overrides = NULL;
+        *positional = NULL;
+        return oom(err);
+    }
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
+            (*positional)[(*positional_count)++] = argv[i];
+            continue;
+        }
+        const char *name = arg + 2;
+        char *eq = strchr(name, '=');
+        sr_override *o = &(*overrides)[*override_count];
+        if (eq != NULL) {
+            o->name = strndup(name, (size_t)(eq - name));
+            o->value = strdup(eq + 1);
+        } else {
+            sr_option_match m = sr_option_lookup(name);
+            const sr_option *opt = m.id >= 0 ? sr_option_get(m.id) : NULL;
+            bool bare = opt && (opt->type == SR_T_FLAG || m.forced);
+            const char *value = "";
+            if (bare) {
+                bool ignored;
+                if (i + 1 < argc && sr_parse_flag(argv[i + 1], &ignored) == 0)
+                    value = argv[++i];
+            } else if (m.id < 0 && !m.unsupported) {
+                (*positional)[(*positional_count)++] = argv[i];
+                continue; /* not an option: the command's own flag (--json, --help) */
+            } else if (i + 1 < argc) {
+                value = argv[++i];
+            } else {
+                sr_overrides_free(*overrides, *override_count, *positional);
+                *overrides = NULL;
+                *positional = NULL;
+                return sr_err_set(err, SR_EINVAL, false, "command line: --%s needs a value", name);
+            }
+            o->name = strdup(name);
+            o->value = strdup(value);
+        }
+        (*override_count)++;
+        if (o->name == NULL || o->value == NULL) {
+            sr_overrides_free(*overrides, *override_count, *positional);
+            *overrides = NULL;
+            *positional = NULL;
+            return oom(err);
+        }
+    }
+    return SR_OK;
+}
+
+void sr_overrides_free(sr_override *overrides, size_t count, char **positional)
+{
+    for (size_t i = 0; overrides && i < count; i++) {
+        free((char *)overrides[i].name);
+        free((char *)overrides[i].value);
+    }
+    free(overrides);
+    free(positional);
+}
+
+int sr_config_export_env(const sr_config *cfg, sr_err *err)
+{
+    for (size_t i = 0; i < cfg->env.count; i++) {
+        const char *item = cfg->env.items[i];
+        const char *eq = strchr(item, '=');
+        char *name = strndup(item, (size_t)(eq - item));
+        if (name == NULL)
+            return oom(err);
+        int rc = setenv(name, eq + 1, 1);
+        free(name);
+        if (rc != 0)
+            return sr_err_set(err, SR_EIO, false, "declare env %s: %s", item, strerror(errno));
+    }
+    return SR_OK;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* accessors                                                                           */
+
+enum sr_component sr_config_component(const sr_config *cfg)
+{
+    return cfg->component;
+}
+const char *sr_config_name(const sr_config *cfg)
+{
+    return cfg->name;
+}
+const char *sr_config_path(const sr_config *cfg)
+{
+    return cfg->path;
+}
+const sr_strlist *sr_config_warnings(const sr_config *cfg)
+{
+    return &cfg->warnings;
+}
+const sr_value *sr_config_value(const sr_config *cfg, enum sr_option_id id)
+{
+    return &cfg->values[id];
+}
+bool sr_config_is_set(const sr_config *cfg, enum sr_option_id id)
+{
+    return cfg->values[id].set;
+}
+const char *sr_config_str(const sr_config *cfg, enum sr_option_id id)
+{
+    return cfg->values[id].set ? cfg->values[id].text : NULL;
+}
+bool sr_config_flag(const sr_config *cfg, enum sr_option_id id)
+{
+    return cfg->values[id].set && cfg->values[id].u.flag;
+}
+double sr_config_seconds(const sr_config *cfg, enum sr_option_id id)
+{
+    return cfg->values[id].set ? cfg->values[id].u.seconds : 0;
+}
+long long sr_config_count(const sr_config *cfg, enum sr_option_id id)
+{
+    return cfg->values[id].set ? cfg->values[id].u.count : 0;
+}
+double sr_config_number(const sr_config *cfg, enum sr_option_id id)
+{
+    return cfg->values[id].set ? cfg->values[id].u.number : 0;
+}
+unsigned sr_config_bits(const sr_config *cfg, enum sr_option_id id)
+{
+    return cfg->values[id].set ? cfg->values[id].u.bits : 0;
+}
+bool sr_config_has(const sr_config *cfg, enum sr_option_id id, const char *choice)
+{
+    const sr_option *opt = sr_option_get(id);
+    int i = choice_index(opt->extra, choice, false);
+    return i >= 0 && cfg->values[id].set && (cfg->values[id].u.bits & (1u << i));
+}
+const sr_strlist *sr_config_list(const sr_config *cfg, enum sr_option_id id)
+{
+    return &cfg->values[id].list;
+}
+size_t sr_config_mask_count(const sr_config *cfg)
+{
+    return cfg->mask_count;
+}
+const sr_mask *sr_config_mask(const sr_config *cfg, size_t i)
+{
+    return i < cfg->mask_count ? &cfg->masks[i] : NULL;
+}
+size_t sr_config_subtopic_count(const sr_config *cfg)
+{
+    return cfg->subtopic_count;
+}
+const sr_subtopic *sr_config_subtopic(const sr_config *cfg, size_t i)
+{
+    return i < cfg->subtopic_count ? &cfg->subtopics[i] : NULL;
+}
+const sr_strlist *sr_config_headers(const sr_config *cfg)
+{
+    return &cfg->headers;
+}
+const sr_strlist *sr_config_env(const sr_config *cfg)
+{
+    return &cfg->env;
+}
+const sr_strlist *sr_config_declared(const sr_config *cfg)
+{
+    return &cfg->declared;
+}
+const sr_strlist *sr_config_settings(const sr_config *cfg)
+{
+    return &cfg->settings;
+}
+
+const sr_mask *sr_config_match(const sr_config *cfg, const char *subject, bool *accepted,
+                               char **groups, int group_max, int *group_count)
+{
+    if (group_count)
+        *group_count = 0;
+    for (size_t i = 0; i < cfg->mask_count; i++) {
+        const sr_mask *m = &cfg->masks[i];
+        int rc = sr_regex_match(m->regex, subject, true, groups, group_max, group_count, NULL,
+                                NULL);
+        if (rc == 1) {
+            *accepted = m->accept;
+            return m;
+        }
+    }
+    *accepted = sr_config_flag(cfg, SR_OPT_acceptUnmatched);
+    return NULL;
+}

@@ -1,0 +1,162 @@
+/*
+ * config: read a configuration in the sr3 option syntax (digest §3) into typed values.
+ *
+ * A config is read in layers, each overriding the one before, lowest first:
+ *   1. conf.d/default.conf      shipped defaults for every component (the only place
+ *   2. conf.d/<component>.conf  defaults are written: there are none in the code)
+ *   3. <config_dir>/admin.conf  the pump operator's (optional)
+ *   4. <config_dir>/default.conf the user's defaults for every config (optional)
+ *   5. <config_dir>/<component>/<name>.conf  the config itself
+ *   6. --option value on the command line
+ * Then a few values are derived where still unset (exchange xs_<user>, post_exchange,
+ * post_topicPrefix, subtopic #). Every value remembers where it came from, for `sr show`.
+ *
+ * Syntax: `name value...` per line; `#` starts a comment line, and a lone `#` word after
+ * the value starts a trailing comment (so `subtopic #  # all` works as sr3's own examples
+ * expect); `include FILE`; `declare env NAME=VALUE`; ${VAR} substitution (varsub.h).
+ * accept/reject masks are PCRE2, matched anchored at the start (Python's re.match), and
+ * each keeps the directory/mirror/strip/flatten/filename in force at its line; each
+ * subtopic keeps the exchange and topicPrefix in force at its line.
+ *
+ * Problems that do not stop a config (unknown option, sr3 option sr ignores, option
+ * without effect in this component, undefined variable) are collected as warnings with
+ * file:line, for the caller to log. A bad value stops the load with an error at file:line.
+ */
+#ifndef SR_CONFIG_H
+#define SR_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+#include "options.h"
+#include "strlist.h"
+
+enum sr_origin_kind {
+    SR_ORIGIN_UNSET,   /* never given */
+    SR_ORIGIN_CONFD,   /* a shipped default in conf.d/ */
+    SR_ORIGIN_FILE,    /* a user's file: admin.conf, default.conf, the config, an include */
+    SR_ORIGIN_CMDLINE, /* --option value */
+    SR_ORIGIN_DERIVED, /* computed from other values (exchange from the broker user...) */
+};
+
+typedef struct sr_origin {
+    enum sr_origin_kind kind;
+    const char *file; /* CONFD and FILE: the file's path (owned by the config) */
+    int line;
+} sr_origin;
+
+/* "/path/file.conf:12", "conf.d/subscribe.conf:3", "command line", "derived", "unset". */
+void sr_origin_format(const sr_origin *origin, char *buf, size_t size);
+
+/* One value of one option. */
+typedef struct sr_value {
+    bool set;         /* false when never given, or given as None */
+    sr_origin origin; /* where the value in force came from */
+    char *text;       /* the value as given, after ${VAR} substitution (normalised for
+                         ENUM, SET and IDENTITY); NULL when unset */
+    union {
+        bool flag;         /* FLAG */
+        double seconds;    /* DURATION */
+        long long count;   /* COUNT, SIZE, and STRIP when it is a number */
+        double number;     /* FLOAT */
+        unsigned bits;     /* OCTAL: the mode; SET: bit i = i-th choice of the table */
+    } u;
+    sr_strlist list;  /* LIST: every value in order */
+} sr_value;
+
+/* An accept or reject line, with the placement in force where it was written. */
+typedef struct sr_mask {
+    bool accept;
+    char *pattern;   /* the regex as written */
+    char *keyword;   /* the optional Sundew filename keyword after it, or NULL */
+    char *directory; /* directory, strip, flatten, filename in force at this line (NULL if unset) */
+    bool mirror;
+    char *strip;
+    char *flatten;
+    char *filename;
+    sr_origin origin;
+    void *regex;     /* compiled pattern (private) */
+} sr_mask;
+
+/* A subtopic line, with the exchange and topicPrefix in force where it was written. */
+typedef struct sr_subtopic {
+    char *pattern;
+    char *exchange;     /* NULL: the config's final exchange */
+    char *topic_prefix; /* NULL: the config's final topicPrefix */
+    sr_origin origin;
+} sr_subtopic;
+
+typedef struct sr_config sr_config;
+
+/* An --option value given on the command line. */
+typedef struct sr_override {
+    const char *name;
+    const char *value; /* "" for a bare flag */
+} sr_override;
+
+typedef struct sr_config_request {
+    enum sr_component component;
+    const char *config;     /* a name (read <config_dir>/<component>/<name>.conf) or a
+                               path to a .conf file; NULL: only the defaults and overrides */
+    const char *config_dir; /* ~/.config/sr (paths.h) */
+    const char *confd_dir;  /* the shipped conf.d */
+    const sr_override *overrides;
+    size_t override_count;
+} sr_config_request;
+
+/* Read a configuration. On success *out is a new config the caller frees with
+ * sr_config_free; on failure *out is NULL and err says file:line and what is wrong. */
+int sr_config_load(const sr_config_request *req, sr_config **out, sr_err *err);
+
+void sr_config_free(sr_config *cfg);
+
+/* Check what a component needs before it can run (a consumer needs a broker, a sender a
+ * sendTo...). Returns SR_OK or SR_EINVAL with a message naming the config file. */
+int sr_config_check(const sr_config *cfg, sr_err *err);
+
+/* Turn "--name value" / "--flag" arguments into overrides. Arguments that are not options
+ * (the verb, config names, files to post) are returned in positional, in order. Both
+ * arrays are new; free with sr_overrides_free (positional holds pointers into argv). */
+int sr_config_parse_args(int argc, char **argv, sr_override **overrides, size_t *override_count,
+                         char ***positional, size_t *positional_count, sr_err *err);
+void sr_overrides_free(sr_override *overrides, size_t count, char **positional);
+
+/* Export the `declare env` variables to this process's environment (a component's main
+ * calls this once: children such as triggers see them, as in sr3). */
+int sr_config_export_env(const sr_config *cfg, sr_err *err);
+
+/* ---- what was read ---- */
+enum sr_component sr_config_component(const sr_config *cfg);
+const char *sr_config_name(const sr_config *cfg); /* "hpfx"; "" with no config file */
+const char *sr_config_path(const sr_config *cfg); /* the .conf path, or NULL */
+const sr_strlist *sr_config_warnings(const sr_config *cfg);
+
+const sr_value *sr_config_value(const sr_config *cfg, enum sr_option_id id);
+bool sr_config_is_set(const sr_config *cfg, enum sr_option_id id);
+const char *sr_config_str(const sr_config *cfg, enum sr_option_id id); /* NULL when unset */
+bool sr_config_flag(const sr_config *cfg, enum sr_option_id id);       /* false when unset */
+double sr_config_seconds(const sr_config *cfg, enum sr_option_id id);  /* 0 when unset */
+long long sr_config_count(const sr_config *cfg, enum sr_option_id id); /* 0 when unset */
+double sr_config_number(const sr_config *cfg, enum sr_option_id id);   /* 0 when unset */
+unsigned sr_config_bits(const sr_config *cfg, enum sr_option_id id);   /* OCTAL, SET */
+bool sr_config_has(const sr_config *cfg, enum sr_option_id id, const char *choice); /* SET */
+const sr_strlist *sr_config_list(const sr_config *cfg, enum sr_option_id id);     /* LIST */
+
+size_t sr_config_mask_count(const sr_config *cfg);
+const sr_mask *sr_config_mask(const sr_config *cfg, size_t i);
+size_t sr_config_subtopic_count(const sr_config *cfg);
+const sr_subtopic *sr_config_subtopic(const sr_config *cfg, size_t i);
+const sr_strlist *sr_config_headers(const sr_config *cfg);   /* "name=value" */
+const sr_strlist *sr_config_env(const sr_config *cfg);       /* "NAME=VALUE", declare env */
+const sr_strlist *sr_config_declared(const sr_config *cfg);  /* "source NAME", "subscriber NAME", "exchange NAME" */
+const sr_strlist *sr_config_settings(const sr_config *cfg);  /* "class.setting value" (set lines) */
+
+/* The first mask matching subject (a full URL: baseUrl + relPath), or NULL. *accepted says
+ * what happens to subject: the mask's verdict, or acceptUnmatched when no mask matched.
+ * groups (may be NULL) receives up to group_max capture groups as new strings the caller
+ * frees, and *group_count their number. */
+const sr_mask *sr_config_match(const sr_config *cfg, const char *subject, bool *accepted,
+                               char **groups, int group_max, int *group_count);
+
+#endif

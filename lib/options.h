@@ -1,0 +1,106 @@
+/*
+ * options: the table of every option sr knows (options.def), and look-ups in it.
+ *
+ * The table is static and read-only. Each option has an id (SR_OPT_<name>), a value type
+ * and the components it has an effect in. Aliases (v2 spellings, camelCase forms) map to
+ * one option; sr3 options sr does not implement are known by name so a config that uses
+ * them gets a precise warning instead of "unknown option".
+ */
+#ifndef SR_OPTIONS_H
+#define SR_OPTIONS_H
+
+#include <stddef.h>
+
+enum sr_type {
+    SR_T_FLAG,      /* on/off; bare name means on */
+    SR_T_DURATION,  /* seconds, float; units s m h d w, combinable (1h30m) */
+    SR_T_COUNT,     /* integer; k m g (x1000), ki/kb (x1024) */
+    SR_T_SIZE,      /* bytes; same syntax as count */
+    SR_T_FLOAT,     /* plain number */
+    SR_T_OCTAL,     /* permission bits, digits 0-7 */
+    SR_T_STR,       /* text; last one wins; None unsets */
+    SR_T_URL,       /* scheme://[user@]host[:port][/path]; None unsets */
+    SR_T_ENUM,      /* one of the choices in the table */
+    SR_T_SET,       /* comma list of choices; +x adds, -x removes, all, None */
+    SR_T_LIST,      /* every line adds one value */
+    SR_T_IDENTITY,  /* checksum method (sha512, md5, cod,ALGO, ...) */
+    SR_T_STRIP,     /* a count of path elements, or a regex */
+    SR_T_MASK,      /* accept/reject REGEX [keyword] */
+    SR_T_SUBTOPIC,  /* binding pattern, captures exchange and topicPrefix */
+    SR_T_HEADER,    /* NAME=VALUE */
+    SR_T_DECLARE,   /* declare env|source|subscriber|exchange ... */
+    SR_T_INCLUDE,   /* include FILE */
+    SR_T_CLASSSET,  /* set CLASS.SETTING VALUE */
+};
+
+/* The components, as a bit mask. */
+enum sr_component {
+    SR_C_POST = 1 << 0,
+    SR_C_WATCH = 1 << 1,
+    SR_C_SUBSCRIBE = 1 << 2,
+    SR_C_SARRA = 1 << 3,
+    SR_C_SHOVEL = 1 << 4,
+    SR_C_SENDER = 1 << 5,
+    SR_C_WINNOW = 1 << 6,
+};
+#define SR_C_LOCAL (SR_C_POST | SR_C_WATCH)
+#define SR_C_TRANSFER (SR_C_SUBSCRIBE | SR_C_SARRA | SR_C_SENDER)
+#define SR_C_CONSUMERS (SR_C_TRANSFER | SR_C_SHOVEL | SR_C_WINNOW)
+#define SR_C_ALL (SR_C_LOCAL | SR_C_CONSUMERS)
+#define SR_COMPONENT_COUNT 7
+
+enum sr_option_id {
+#define SR_OPTION(name, type, comps, extra, help) SR_OPT_##name,
+#define SR_ALIAS(alias, name)
+#define SR_ALIAS_VALUE(alias, name, value)
+#define SR_UNSUPPORTED(name, reason)
+#include "options.def"
+#undef SR_OPTION
+#undef SR_ALIAS
+#undef SR_ALIAS_VALUE
+#undef SR_UNSUPPORTED
+    SR_OPT_COUNT
+};
+
+typedef struct sr_option {
+    const char *name;
+    enum sr_type type;
+    unsigned components; /* enum sr_component mask */
+    const char *extra;   /* choices (SET, ENUM) or the value of `on` (DURATION) */
+    const char *help;
+} sr_option;
+
+/* The option with this id. */
+const sr_option *sr_option_get(enum sr_option_id id);
+
+/* What a name found in a config means. */
+typedef struct sr_option_match {
+    int id;                 /* SR_OPT_*, or -1 when the name is not an option */
+    const char *forced;     /* an alias that sets a value ("notify_only"): that value */
+    const char *unsupported; /* an sr3 option sr ignores: why; id is -1 */
+} sr_option_match;
+
+/* Look up a name or alias, exactly (option names are case sensitive as in sr3). */
+sr_option_match sr_option_lookup(const char *name);
+
+/* The known option or alias nearest to name (for "did you mean"), or NULL if none is
+ * close enough to be a plausible typo. */
+const char *sr_option_nearest(const char *name);
+
+/* All aliases of an option, comma separated, into buf ("" when none). */
+void sr_option_aliases(enum sr_option_id id, char *buf, size_t size);
+
+/* The name of a type ("flag", "duration", ...). */
+const char *sr_type_name(enum sr_type type);
+
+/* Component names: "post", "watch", "subscribe", "sarra", "shovel", "sender", "winnow". */
+const char *sr_component_name(enum sr_component c);
+/* The component bit for a name, or 0 when the name is not a component. */
+enum sr_component sr_component_from_name(const char *name);
+/* The component with index i (0..SR_COMPONENT_COUNT-1). */
+enum sr_component sr_component_at(int i);
+
+/* Is word one of the comma separated choices? */
+int sr_choice_valid(const char *choices, const char *word);
+
+#endif

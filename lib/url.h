@@ -1,0 +1,47 @@
+/*
+ * url: split and rebuild the URLs sr meets in configs and credentials.conf
+ * (amqp[s]://user:pw@host:port/vhost, mqtt[s]://, sftp://, http[s]://, ftp[s]://, file:).
+ *
+ * User and password are percent-decoded (credentials.conf writes %3A for ':' and %2f for
+ * '/'); everything else is kept as written. A URL is never logged with its password:
+ * use sr_url_redacted().
+ */
+#ifndef SR_URL_H
+#define SR_URL_H
+
+#include <stdbool.h>
+
+#include "error.h"
+
+typedef struct sr_url {
+    char *scheme;   /* lower case, never NULL after a successful parse */
+    char *user;     /* decoded; NULL when the URL names none */
+    char *password; /* decoded; NULL when the URL has none */
+    char *host;     /* lower case; NULL for file: URLs */
+    int port;       /* 0 when the URL gives none (see sr_url_port) */
+    char *path;     /* as written, starting with '/', or "" when there is none */
+} sr_url;
+
+/* Parse text into url (which need not be initialised). On error url is left zeroed and
+ * err names the URL (redacted) and what is wrong with it. Free with sr_url_fini. */
+int sr_url_parse(const char *text, sr_url *url, sr_err *err);
+
+/* Free what url holds and zero it. Safe on a zeroed url. */
+void sr_url_fini(sr_url *url);
+
+/* The port to connect to: url->port, or the scheme's usual one (amqp 5672, amqps 5671,
+ * mqtt 1883, mqtts 8883, sftp 22, http 80, https 443, ftp 21, ftps 990), or 0. */
+int sr_url_port(const sr_url *url);
+
+/* The URL rebuilt, password included only when with_password is true (otherwise the
+ * password, if any, is written as "***"). New string, caller frees; NULL when out of memory. */
+char *sr_url_format(const sr_url *url, bool with_password);
+
+/* text with any password between "//user:" and "@" replaced by "***", for logs. Works on
+ * text that does not parse as a URL too. New string, caller frees. */
+char *sr_url_redacted(const char *text);
+
+/* A copy of src into dst (dst need not be initialised). Returns SR_OK or SR_ENOMEM. */
+int sr_url_copy(sr_url *dst, const sr_url *src);
+
+#endif

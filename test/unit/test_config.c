@@ -1,0 +1,834 @@
+/*
+ * test_config: the configs of test/data/config read as a user wrote them.
+ *   good/    realistic configs of every component: the values sr show would print
+ *   layers/  admin.conf, default.conf and includes under one config folder
+ *   bad/     one mistake each: the exact error a user sees, with file:line
+ */
+#include "unit.h"
+
+#include <unistd.h>
+
+#include "config.h"
+#include "show.h"
+
+static const char *confd(void)
+{
+    const char *d = getenv("SR_CONFD");
+    return d ? d : "conf.d";
+}
+
+static int load_in(const char *tree, enum sr_component c, const char *name,
+                   const sr_override *ov, size_t nov, sr_config **cfg, sr_err *err)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", test_data(tree));
+    sr_config_request req = {c, name, dir, confd(), ov, nov};
+    return sr_config_load(&req, cfg, err);
+}
+
+static sr_config *load_good(enum sr_component c, const char *name)
+{
+    sr_config *cfg = NULL;
+    sr_err err = {0};
+    int rc = load_in("config/good", c, name, NULL, 0, &cfg, &err);
+    if (rc != SR_OK)
+        fail_msg("%s/%s: %s", sr_component_name(c), name, err.msg);
+    return cfg;
+}
+
+/* What `sr show` prints for an option. */
+static void expect(const sr_config *cfg, enum sr_option_id id, const char *want)
+{
+    char *got = sr_show_value(cfg, id);
+    if (strcmp(got, want) != 0) {
+        fail_msg("%s/%s: %s is \"%s\", expected \"%s\"",
+                 sr_component_name(sr_config_component(cfg)), sr_config_name(cfg),
+                 sr_option_get(id)->name, got, want);
+    }
+    free(got);
+}
+
+static void expect_origin(const sr_config *cfg, enum sr_option_id id, const char *want)
+{
+    char buf[4096];
+    sr_origin_format(&sr_config_value(cfg, id)->origin, buf, sizeof buf);
+    if (strstr(buf, want) == NULL || strlen(buf) - strlen(want) != (size_t)(strstr(buf, want) - buf))
+        fail_msg("%s: origin is \"%s\", expected it to end in \"%s\"", sr_option_get(id)->name,
+                 buf, want);
+}
+
+static void no_warnings(const sr_config *cfg)
+{
+    const sr_strlist *w = sr_config_warnings(cfg);
+    if (w->count)
+        fail_msg("unexpected warning: %s", w->items[0]);
+}
+
+/* ---- good configs ---- */
+
+static void subscribe_hpfx(void **state)
+{
+    (void)state;
+    sr_config *cfg = load_good(SR_C_SUBSCRIBE, "hpfx_grib");
+    no_warnings(cfg);
+    expect(cfg, SR_OPT_broker, "amqps://anonymous@hpfx.collab.science.gc.ca/");
+    expect(cfg, SR_OPT_exchange, "xpublic");
+    expect(cfg, SR_OPT_topicPrefix, "v02.post");
+    expect(cfg, SR_OPT_post_topicPrefix, "v02.post");
+    expect(cfg, SR_OPT_acceptUnmatched, "off");
+    expect(cfg, SR_OPT_mirror, "off"); /* subscribe's conf.d default */
+    expect(cfg, SR_OPT_download, "on");
+    expect(cfg, SR_OPT_batch, "25");
+    expect(cfg, SR_OPT_prefetch, "25");
+    expect(cfg, SR_OPT_expire, "86400");
+    expect_origin(cfg, SR_OPT_mirror, "conf.d/subscribe.conf:5");
+    expect_origin(cfg, SR_OPT_exchange, "good/subscribe/hpfx_grib.conf:3");
+    assert_int_equal(sr_config_subtopic_count(cfg), 1);
+    const sr_subtopic *s = sr_config_subtopic(cfg, 0);
+    assert_string_equal(s->pattern, "*.WXO-DD.model_gem_global.25km.grib2.#");
+    assert_string_equal(s->exchange, "xpublic");
+    assert_string_equal(s->topic_prefix, "v02.post");
+    assert_int_equal(sr_config_mask_count(cfg), 2);
+    const sr_mask *m = sr_config_mask(cfg, 1);
+    assert_true(m->accept);
+    assert_string_equal(m->pattern, ".*GLB.*\\.grib2$");
+    assert_string_equal(m->directory, "/data/gem");
+    assert_false(m->mirror);
+
+    bool accepted;
+    const char *base = "https://hpfx.collab.science.gc.ca/20241024/WXO-DD/model_gem_global/";
+    char url[512];
+    snprintf(url, sizeof url, "%sCMC_glb_GLB_2024.grib2", base);
+    assert_ptr_equal(sr_config_match(cfg, url, &accepted, NULL, 0, NULL), m);
+    assert_true(accepted);
+    snprintf(url, sizeof url, "%sCMC_GLB.grib2.tmp", base);
+    assert_ptr_equal(sr_config_match(cfg, url, &accepted, NULL, 0, NULL), sr_config_mask(cfg, 0));
+    assert_false(accepted);
+    snprintf(url, sizeof url, "%sreadme.txt", base);
+    assert_null(sr_config_match(cfg, url, &accepted, NULL, 0, NULL));
+    assert_false(accepted); /* acceptUnmatched off */
+    sr_config_free(cfg);
+}
+
+static void subscribe_masks_capture_placement(void **state)
+{
+    (void)state;
+    sr_config *cfg = load_good(SR_C_SUBSCRIBE, "dd_swob");
+    no_warnings(cfg);
+    assert_int_equal(sr_config_mask_count(cfg), 3);
+    const sr_mask *a = sr_config_mask(cfg, 0), *b = sr_config_mask(cfg, 1);
+    assert_string_equal(a->directory, "/data/swob/partners");
+    assert_true(a->mirror);
+    assert_string_equal(a->strip, "3");
+    assert_string_equal(a->flatten, "/");
+    assert_string_equal(b->directory, "/data/swob/flat");
+    assert_false(b->mirror);
+    assert_string_equal(b->flatten, "-");
+    assert_false(sr_config_mask(cfg, 2)->accept);
+    /* re.match semantics: anchored at the start, not at the end; groups for ${1} */
+    bool accepted;
+    char *groups[4];
+    int n = 0;
+    const sr_mask *m = sr_config_match(
+        cfg, "https://dd.weather.gc.ca/observations/swob-ml/20241024/CYUL/x.xml", &accepted,
+        groups, 4, &n);
+    assert_ptr_equal(m, b);
+    assert_true(accepted);
+    assert_int_equal(n, 1);
+    assert_string_equal(groups[0], "CYUL");
+    free(groups[0]);
+    m = sr_config_match(cfg, "https://dd.weather.gc.ca/observations/swob-ml/CYOW/x.xml",
+                        &accepted, NULL, 0, NULL);
+    assert_ptr_equal(m, sr_config_mask(cfg, 2));
+    assert_false(accepted);
+    sr_config_free(cfg);
+}
+
+static void subscribe_mqtt_and_durations(void **state)
+{
+    (void)state;
+    sr_config *cfg = load_good(SR_C_SUBSCRIBE, "mqtt_mesh");
+    no_warnings(cfg);
+    expect(cfg, SR_OPT_broker, "mqtts://guest@peerA.example.com:8883");
+    expect(cfg, SR_OPT_queueName, "q_guest.subscribe.mqtt_mesh.peerB");
+    expect(cfg, SR_OPT_nodupe_ttl, "3600");
+    expect(cfg, SR_OPT_mirror, "on");
+    assert_string_equal(sr_config_subtopic(cfg, 0)->pattern, "#");
+    sr_config_free(cfg);
+
+    cfg = load_good(SR_C_SUBSCRIBE, "timing");
+    no_warnings(cfg);
+    expect(cfg, SR_OPT_prefetch, "1000");
+    expect(cfg, SR_OPT_batch, "100");
+    expect(cfg, SR_OPT_housekeeping, "300");
+    expect(cfg, SR_OPT_timeout, "90");
+    expect(cfg, SR_OPT_attempts, "5");
+    expect(cfg, SR_OPT_retry_ttl, "129600");
+    expect(cfg, SR_OPT_messageAgeMax, "7200");
+    expect(cfg, SR_OPT_fileAgeMax, "604800");
+    expect(cfg, SR_OPT_bufSize, "4194304");
+    expect(cfg, SR_OPT_byteRateMax, "1048576");
+    expect(cfg, SR_OPT_sleep, "0.5");
+    assert_true(sr_config_seconds(cfg, SR_OPT_timeout) == 90);
+    assert_int_equal(sr_config_count(cfg, SR_OPT_bufSize), 4194304);
+    sr_config_free(cfg);
+}
+
+static void subscribe_aliases_and_v2(void **state)
+{
+    (void)state;
+    sr_config *cfg = load_good(SR_C_SUBSCRIBE, "notify_only");
+    no_warnings(cfg);
+    expect(cfg, SR_OPT_download, "off");
+    expect(cfg, SR_OPT_logLevel, "debug");
+    expect(cfg, SR_OPT_messageCountMax, "500");
+    expect(cfg, SR_OPT_exchange, "xpublic"); /* anonymous broker user */
+    sr_config_free(cfg);
+
+    cfg = load_good(SR_C_SUBSCRIBE, "v2_synonyms");
+    no_warnings(cfg);
+    expect(cfg, SR_OPT_broker, "amqps://anonymous@dd.weather.gc.ca/");
+    expect(cfg, SR_OPT_exchange, "xpublic");
+    expect(cfg, SR_OPT_topicPrefix, "v02.post");
+    expect(cfg, SR_OPT_acceptUnmatched, "off");
+    expect(cfg, SR_OPT_permDefault, "0644");
+    expect(cfg, SR_OPT_permDirDefault, "0755");
+    expect(cfg, SR_OPT_timeCopy, "off");
+    expect(cfg, SR_OPT_permCopy, "off");
+    expect(cfg, SR_OPT_identity, "md5");
+    expect(cfg, SR_OPT_housekeeping, "600");
+    expect(cfg, SR_OPT_nodupe_ttl, "900");
+    assert_int_equal(sr_config_bits(cfg, SR_OPT_permDefault), 0644);
+    sr_config_free(cfg);
+}
+
+static void subscribe_sets_and_inline(void **state)
+{
+    (void)state;
+    sr_config *cfg = load_good(SR_C_SUBSCRIBE, "inline");
+    no_warnings(cfg);
+    expect(cfg, SR_OPT_inline, "on");
+    expect(cfg, SR_OPT_inlineByteMax, "8000");
+    expect(cfg, SR_OPT_fileEvents, "create,link,modify,mkdir,rmdir");
+    expect(cfg, SR_OPT_overwrite, "off");
+    expect(cfg, SR_OPT_discard, "on");
+    expect(cfg, SR_OPT_exchange, "xs_bob");
+    assert_false(sr_config_has(cfg, SR_OPT_fileEvents, "delete"));
+    assert_true(sr_config_has(cfg, SR_OPT_fileEvents, "link"));
+    sr_config_free(cfg);
+
+    cfg = load_good(SR_C_SUBSCRIBE, "fileops");
+    no_warnings(cfg);
+    expect(cfg, SR_OPT_fileEvents, "create,delete,link,modify,mkdir");
+    expect(cfg, SR_OPT_acceptSizeWrong, "on");
+    expect(cfg, SR_OPT_fileSizeMax, "2000000000");
+    sr_config_free(cfg);
+
+    cfg = load_good(SR_C_SUBSCRIBE, "logging");
+    no_warnings(cfg);
+    expect(cfg, SR_OPT_logLevel, "warning");
+    expect(cfg, SR_OPT_logRotateInterval, "21600");
+    expect(cfg, SR_OPT_logRotateCount, "10");
+    expect(cfg, SR_OPT_logReject, "on");
+    expect(cfg, SR_OPT_logEvents, "after_accept,after_work,after_post,on_housekeeping,reject");
+    expect(cfg, SR_OPT_statehost, "on");
+    expect(cfg, SR_OPT_runStateThreshold_hung, "900");
+    expect(cfg, SR_OPT_runStateThreshold_lag, "120");
+    expect(cfg, SR_OPT_runStateThreshold_reject, "50");
+    expect(cfg, SR_OPT_runStateThreshold_retry, "200");
+    sr_config_free(cfg);
+}
+
+static void subscribe_variables_and_include(void **state)
+{
+    (void)state;
+    sr_config *cfg = load_good(SR_C_SUBSCRIBE, "vars");
+    no_warnings(cfg);
+    /* declared and built-in variables now; the date is left for each message */
+    expect(cfg, SR_OPT_directory, "/srv/data/vars/${YYYYMMDD}");
+    expect(cfg, SR_OPT_post_baseDir, "/srv/data");
+    expect(cfg, SR_OPT_expire, "172800");
+    expect(cfg, SR_OPT_prefetch, "10");
+    expect_origin(cfg, SR_OPT_prefetch, "good/subscribe/common.inc:3");
+    assert_int_equal(sr_config_env(cfg)->count, 1);
+    assert_string_equal(sr_config_env(cfg)->items[0], "DATAROOT=/srv/data");
+    assert_string_equal(sr_config_mask(cfg, 0)->directory, "/srv/data/vars/${YYYYMMDD}");
+    sr_err err;
+    assert_int_equal(sr_config_export_env(cfg, &err), SR_OK);
+    assert_string_equal(getenv("DATAROOT"), "/srv/data");
+    unsetenv("DATAROOT");
+    sr_config_free(cfg);
+}
+
+static void subscribe_trailing_comments(void **state)
+{
+    (void)state;
+    sr_config *cfg = load_good(SR_C_SUBSCRIBE, "trailing_comments");
+    no_warnings(cfg);
+    expect(cfg, SR_OPT_broker, "amqps://bob@pump.example.com/");
+    expect(cfg, SR_OPT_exchange, "xs_bob_hot");
+    expect(cfg, SR_OPT_expire, "86400");
+    expect(cfg, SR_OPT_directory, "/data/in#coming");
+    assert_string_equal(sr_config_subtopic(cfg, 0)->pattern, "#");
+    assert_string_equal(sr_config_mask(cfg, 0)->pattern, ".*#.*");
+    sr_config_free(cfg);
+}
+
+static void subscribe_queue_and_tls(void **state)
+{
+    (void)state;
+    sr_config *cfg = load_good(SR_C_SUBSCRIBE, "queue_share");
+    no_warnings(cfg);
+    expect(cfg, SR_OPT_exchange, "xs_bob_hot");
+    expect(cfg, SR_OPT_queueShare, "cluster1");
+    expect(cfg, SR_OPT_instances, "4");
+    expect(cfg, SR_OPT_durable, "off");
+    expect(cfg, SR_OPT_auto_delete, "on");
+    sr_config_free(cfg);
+    cfg = load_good(SR_C_SUBSCRIBE, "tls_lax");
+    no_warnings(cfg);
+    expect(cfg, SR_OPT_tlsRigour, "lax");
+    expect(cfg, SR_OPT_reset, "on");
+    expect(cfg, SR_OPT_queueDeclare, "off");
+    expect(cfg, SR_OPT_queueBind, "off");
+    expect(cfg, SR_OPT_exchangeDeclare, "on");
+    sr_config_free(cfg);
+}
+
+static void sarra_pump_and_mesh(void **state)
+{
+    (void)state;
+    sr_config *cfg = load_good(SR_C_SARRA, "from_peerA");
+    no_warnings(cfg);
+    expect(cfg, SR_OPT_post_broker, "mqtts://owner@localhost");
+    expect(cfg, SR_OPT_post_exchange, "xpublic");
+    expect(cfg, SR_OPT_post_baseUrl, "https://this-peer.example.com/data");
+    expect(cfg, SR_OPT_nodupe_ttl, "3600");
+    expect(cfg, SR_OPT_mirror, "on");
+    expect(cfg, SR_OPT_download, "on");
+    sr_err err;
+    assert_int_equal(sr_config_check(cfg, &err), SR_OK);
+    sr_config_free(cfg);
+
+    cfg = load_good(SR_C_SARRA, "pump_vhost");
+    no_warnings(cfg);
+    expect(cfg, SR_OPT_broker, "amqps://feeder@pump.example.com/ingest");
+    expect(cfg, SR_OPT_post_exchangeSplit, "4");
+    expect(cfg, SR_OPT_directory, "/srv/pump/data/${SOURCE}");
+    expect(cfg, SR_OPT_to_clusters, "pump1,pump2");
+    expect(cfg, SR_OPT_sourceFromExchange, "on");
+    expect(cfg, SR_OPT_instances, "3");
+    sr_config_free(cfg);
+
+    cfg = load_good(SR_C_SARRA, "mesh_md5");
+    no_warnings(cfg);
+    expect(cfg, SR_OPT_identity, "md5");
+    expect(cfg, SR_OPT_nodupe_basis, "data");
+    expect(cfg, SR_OPT_nodupe_ttl, "300"); /* "on" means sr3's 300 s */
+    sr_config_free(cfg);
+}
+
+static void sender_recipes(void **state)
+{
+    (void)state;
+    sr_config *cfg = load_good(SR_C_SENDER, "tocluster");
+    no_warnings(cfg);
+    expect(cfg, SR_OPT_exchange, "xs_bob_hot");
+    expect(cfg, SR_OPT_sendTo, "sftp://bob@cluster.example.com/");
+    expect(cfg, SR_OPT_strip, ".*/hot/");
+    expect(cfg, SR_OPT_inflight, ".tmp");
+    expect(cfg, SR_OPT_instances, "4");
+    assert_string_equal(sr_config_mask(cfg, 0)->strip, ".*/hot/");
+    assert_string_equal(sr_config_mask(cfg, 0)->directory, "/scratch/bob/incoming");
+    sr_err err;
+    assert_int_equal(sr_config_check(cfg, &err), SR_OK);
+    sr_config_free(cfg);
+
+    cfg = load_good(SR_C_SENDER, "ftps_push");
+    no_warnings(cfg);
+    expect(cfg, SR_OPT_permDefault, "0644");
+    expect(cfg, SR_OPT_permDirDefault, "0755");
+    expect(cfg, SR_OPT_byteRateMax, "10000000");
+    expect(cfg, SR_OPT_inflight, "tmp/");
+    sr_config_free(cfg);
+
+    cfg = load_good(SR_C_SENDER, "file_copy");
+    no_warnings(cfg);
+    expect(cfg, SR_OPT_sendTo, "file:/mnt/archive");
+    expect(cfg, SR_OPT_baseDir, "/srv/outgoing");
+    expect(cfg, SR_OPT_delete, "on");
+    expect(cfg, SR_OPT_timeCopy, "off");
+    expect(cfg, SR_OPT_directory, "/mnt/archive/${YYYY}/${MM}");
+    sr_config_free(cfg);
+
+    cfg = load_good(SR_C_SENDER, "repost");
+    no_warnings(cfg);
+    expect(cfg, SR_OPT_post_exchange, "xs_bob_arrivals");
+    expect(cfg, SR_OPT_post_baseDir, "/scratch/bob/incoming");
+    sr_config_free(cfg);
+}
+
+static void shovels(void **state)
+{
+    (void)state;
+    sr_config *cfg = load_good(SR_C_SHOVEL, "amqp2mqtt");
+    no_warnings(cfg);
+    expect(cfg, SR_OPT_download, "off");
+    expect(cfg, SR_OPT_nodupe_ttl, "0");
+    expect(cfg, SR_OPT_post_broker, "mqtts://feeder@mqtt.example.com");
+    expect(cfg, SR_OPT_post_format, "v03");
+    expect(cfg, SR_OPT_instances, "2");
+    sr_err err;
+    assert_int_equal(sr_config_check(cfg, &err), SR_OK);
+    sr_config_free(cfg);
+
+    cfg = load_good(SR_C_SHOVEL, "v02_to_v03");
+    no_warnings(cfg);
+    assert_int_equal(sr_config_subtopic_count(cfg), 2);
+    assert_string_equal(sr_config_subtopic(cfg, 0)->exchange, "xs_radar");
+    assert_string_equal(sr_config_subtopic(cfg, 1)->exchange, "xs_sat");
+    assert_string_equal(sr_config_subtopic(cfg, 1)->topic_prefix, "v02.post");
+    expect(cfg, SR_OPT_post_topicPrefix, "v03");
+    expect(cfg, SR_OPT_post_format, "v03");
+    sr_config_free(cfg);
+
+    cfg = load_good(SR_C_SHOVEL, "mqtt2amqp");
+    no_warnings(cfg);
+    expect(cfg, SR_OPT_topicCopy, "on");
+    assert_int_equal(sr_config_headers(cfg)->count, 2);
+    assert_string_equal(sr_config_headers(cfg)->items[0], "origin=mqtt-bridge");
+    assert_string_equal(sr_config_headers(cfg)->items[1], "priority=2");
+    sr_config_free(cfg);
+
+    cfg = load_good(SR_C_SHOVEL, "split");
+    no_warnings(cfg);
+    expect(cfg, SR_OPT_exchangeSplit, "2");
+    expect(cfg, SR_OPT_messageRateMax, "100.5");
+    expect(cfg, SR_OPT_vip, "192.0.2.10 192.0.2.11");
+    assert_int_equal(sr_config_list(cfg, SR_OPT_vip)->count, 2);
+    sr_config_free(cfg);
+}
+
+static void winnows(void **state)
+{
+    (void)state;
+    sr_config *cfg = load_good(SR_C_WINNOW, "ha_pair");
+    no_warnings(cfg);
+    /* sr3 documents 300 s for winnow but never applies it; sr does */
+    expect(cfg, SR_OPT_nodupe_ttl, "300");
+    expect_origin(cfg, SR_OPT_nodupe_ttl, "conf.d/winnow.conf:5");
+    expect(cfg, SR_OPT_logDuplicates, "on");
+    assert_int_equal(sr_config_subtopic_count(cfg), 2);
+    assert_string_equal(sr_config_subtopic(cfg, 0)->exchange, "xs_watch_a");
+    assert_string_equal(sr_config_subtopic(cfg, 1)->exchange, "xs_watch_b");
+    sr_config_free(cfg);
+
+    cfg = load_good(SR_C_WINNOW, "by_name");
+    no_warnings(cfg);
+    expect(cfg, SR_OPT_nodupe_basis, "name");
+    expect(cfg, SR_OPT_nodupe_ttl, "3600");
+    expect(cfg, SR_OPT_logDuplicates, "off");
+    expect(cfg, SR_OPT_post_exchange, "xs_feeder");
+    sr_config_free(cfg);
+}
+
+static void watches_and_posts(void **state)
+{
+    (void)state;
+    sr_err err;
+    sr_config *cfg = load_good(SR_C_WATCH, "hot");
+    no_warnings(cfg);
+    expect(cfg, SR_OPT_post_exchange, "xs_bob_hot");
+    expect(cfg, SR_OPT_path, "/home/bob/hot");
+    expect(cfg, SR_OPT_post_baseUrl, "file:");
+    expect(cfg, SR_OPT_fileAgeMin, "2");
+    expect(cfg, SR_OPT_sleep, "5");
+    expect(cfg, SR_OPT_blockSize, "1");
+    assert_int_equal(sr_config_check(cfg, &err), SR_OK);
+    assert_int_equal(sr_config_subtopic_count(cfg), 0); /* a watch binds nothing */
+    sr_config_free(cfg);
+
+    cfg = load_good(SR_C_WATCH, "polling");
+    no_warnings(cfg);
+    expect(cfg, SR_OPT_force_polling, "on");
+    expect(cfg, SR_OPT_sleep, "30");
+    expect(cfg, SR_OPT_fileEvents, "create,modify");
+    expect(cfg, SR_OPT_follow_symlinks, "on");
+    expect(cfg, SR_OPT_post_on_start, "on");
+    assert_int_equal(sr_config_list(cfg, SR_OPT_path)->count, 2);
+    assert_string_equal(sr_config_list(cfg, SR_OPT_path)->items[1], "/nfs/exports/b");
+    sr_config_free(cfg);
+
+    cfg = load_good(SR_C_WATCH, "tree_blocks");
+    no_warnings(cfg);
+    expect(cfg, SR_OPT_blockSize, "104857600");
+    expect(cfg, SR_OPT_identity, "cod,sha512");
+    expect(cfg, SR_OPT_inflight, "10");
+    sr_config_free(cfg);
+
+    cfg = load_good(SR_C_POST, "once");
+    no_warnings(cfg);
+    expect(cfg, SR_OPT_identity, "cod,md5");
+    expect(cfg, SR_OPT_sleep, "-1");
+    expect(cfg, SR_OPT_realpathPost, "off");
+    expect(cfg, SR_OPT_post_exchange, "xs_bob_batch");
+    assert_int_equal(sr_config_check(cfg, &err), SR_OK);
+    sr_config_free(cfg);
+
+    cfg = load_good(SR_C_POST, "inline_small");
+    no_warnings(cfg);
+    expect(cfg, SR_OPT_inlineOnly, "on");
+    expect(cfg, SR_OPT_inlineEncoding, "text");
+    expect(cfg, SR_OPT_post_messageAgeMax, "600");
+    expect(cfg, SR_OPT_post_exchange, "xs_bob");
+    sr_config_free(cfg);
+}
+
+static void warnings_name_file_and_line(void **state)
+{
+    (void)state;
+    sr_config *cfg = load_good(SR_C_SENDER, "warnings");
+    const sr_strlist *w = sr_config_warnings(cfg);
+    char file[4096];
+    snprintf(file, sizeof file, "%s", test_data("config/good/sender/warnings.conf"));
+    const char *expected[] = {
+        "%s:4: unknown option \"postbroker\" ignored (did you mean \"post_broker\"?)",
+        "%s:5: option \"callback\" is not supported by sr and is ignored: Python plugins do not "
+        "exist in sr; the built-in behaviours are options",
+        "%s:6: option \"path\" has no effect in a sender config (only in: post, watch)",
+        "%s:8: unknown option \"frobnicate\" ignored",
+        "%s:9: ${UNDEFINED_THING} is not defined (not an option, not declared with declare env, "
+        "not in the environment); left as written",
+    };
+    assert_int_equal(w->count, 5);
+    for (size_t i = 0; i < 5; i++) {
+        char want[1024];
+        snprintf(want, sizeof want, expected[i], file);
+        assert_string_equal(w->items[i], want);
+    }
+    assert_int_equal(sr_config_settings(cfg)->count, 1);
+    assert_string_equal(sr_config_settings(cfg)->items[0], "sarracenia.flowcb.log.Log.logLevel debug");
+    sr_config_free(cfg);
+}
+
+/* ---- layers: conf.d, admin.conf, default.conf, the config, the command line ---- */
+
+static void layers_in_order(void **state)
+{
+    (void)state;
+    sr_override ov[] = {{"batch", "99"}, {"logLevel", "error"}, {"mirror", ""}};
+    sr_config *cfg = NULL;
+    sr_err err;
+    assert_int_equal(load_in("config/layers", SR_C_SUBSCRIBE, "layered", ov, 3, &cfg, &err), SR_OK);
+    no_warnings(cfg);
+    expect(cfg, SR_OPT_admin, "amqps://bunnymaster@pump.example.com/");
+    expect(cfg, SR_OPT_batch, "99");
+    expect_origin(cfg, SR_OPT_batch, "command line");
+    expect(cfg, SR_OPT_logLevel, "error");
+    expect(cfg, SR_OPT_mirror, "on");
+    expect(cfg, SR_OPT_housekeeping, "600");
+    expect_origin(cfg, SR_OPT_housekeeping, "layers/shared.inc:2");
+    expect_origin(cfg, SR_OPT_prefetch, "conf.d/default.conf:32");
+    expect_origin(cfg, SR_OPT_exchange, "derived");
+    expect_origin(cfg, SR_OPT_post_broker, "unset");
+    assert_int_equal(sr_config_declared(cfg)->count, 2);
+    assert_string_equal(sr_config_declared(cfg)->items[0], "source alice");
+    sr_config_free(cfg);
+
+    /* without overrides, the config beats default.conf, which beats admin.conf */
+    assert_int_equal(load_in("config/layers", SR_C_SUBSCRIBE, "layered", NULL, 0, &cfg, &err),
+                     SR_OK);
+    expect(cfg, SR_OPT_batch, "75");
+    expect_origin(cfg, SR_OPT_batch, "layers/default.conf:2");
+    expect(cfg, SR_OPT_logLevel, "info");
+    expect_origin(cfg, SR_OPT_logLevel, "layers/subscribe/layered.conf:2");
+    sr_config_free(cfg);
+}
+
+static void command_line_arguments(void **state)
+{
+    (void)state;
+    char *argv[] = {"--broker", "amqp://bob@localhost/", "show", "--mirror", "--debug",
+                    "--no", "3", "--logReject", "off", "--json", "hot", "--timeout=5m"};
+    sr_override *ov;
+    size_t nov, npos;
+    char **pos;
+    sr_err err;
+    assert_int_equal(sr_config_parse_args(12, argv, &ov, &nov, &pos, &npos, &err), SR_OK);
+    assert_int_equal(nov, 6);
+    assert_string_equal(ov[0].name, "broker");
+    assert_string_equal(ov[0].value, "amqp://bob@localhost/");
+    assert_string_equal(ov[1].name, "mirror");
+    assert_string_equal(ov[1].value, "");
+    assert_string_equal(ov[2].name, "debug");
+    assert_string_equal(ov[3].name, "no");
+    assert_string_equal(ov[3].value, "3");
+    assert_string_equal(ov[4].value, "off");
+    assert_string_equal(ov[5].name, "timeout");
+    assert_string_equal(ov[5].value, "5m");
+    assert_int_equal(npos, 3);
+    assert_string_equal(pos[0], "show");
+    assert_string_equal(pos[1], "--json");
+    assert_string_equal(pos[2], "hot");
+    sr_config *cfg = NULL;
+    sr_config_request req = {SR_C_SUBSCRIBE, NULL, NULL, confd(), ov, nov};
+    assert_int_equal(sr_config_load(&req, &cfg, &err), SR_OK);
+    expect(cfg, SR_OPT_logLevel, "debug");
+    expect(cfg, SR_OPT_no, "3");
+    expect(cfg, SR_OPT_timeout, "300");
+    expect(cfg, SR_OPT_exchange, "xs_bob");
+    sr_config_free(cfg);
+    sr_overrides_free(ov, nov, pos);
+
+    char *missing[] = {"--broker"};
+    assert_int_equal(sr_config_parse_args(1, missing, &ov, &nov, &pos, &npos, &err), SR_EINVAL);
+    assert_string_equal(err.msg, "command line: --broker needs a value");
+
+    sr_override bad[] = {{"batch", "many"}};
+    sr_config_request req2 = {SR_C_SUBSCRIBE, NULL, NULL, confd(), bad, 1};
+    assert_int_equal(sr_config_load(&req2, &cfg, &err), SR_EINVAL);
+    assert_null(cfg);
+    assert_string_equal(err.msg, "command line: batch: \"many\" is not a count (a whole number, "
+                                 "optionally with k, m, g, t; ki or kb for 1024)");
+}
+
+/* ---- malformed configs: the exact error ---- */
+
+static void malformed(void **state)
+{
+    (void)state;
+    static const struct {
+        enum sr_component c;
+        const char *name;
+        const char *where; /* file:line relative to config/bad, or "" for a whole-file error */
+        const char *msg;
+    } cases[] = {
+        {SR_C_SUBSCRIBE, "bad_flag", "subscribe/bad_flag.conf:2",
+         "mirror: \"onn\" is not a flag (use on/off, true/false, yes/no, 1/0)"},
+        {SR_C_SUBSCRIBE, "bad_duration", "subscribe/bad_duration.conf:3",
+         "expire: \"5x\" is not a duration (seconds, or with units s m h d w, e.g. 90, 1.5h, 1h30m)"},
+        {SR_C_SUBSCRIBE, "bad_size", "subscribe/bad_size.conf:1",
+         "blockSize: \"10q\" is not a size (a whole number, optionally with k, m, g, t; ki or kb "
+         "for 1024)"},
+        {SR_C_SUBSCRIBE, "bad_octal", "subscribe/bad_octal.conf:2",
+         "chmod: \"999\" is not an octal mode (e.g. 644, 0755)"},
+        {SR_C_SUBSCRIBE, "bad_enum", "subscribe/bad_enum.conf:1",
+         "logLevel: \"loud\" is not one of debug, info, warning, error, critical, none"},
+        {SR_C_SUBSCRIBE, "bad_set", "subscribe/bad_set.conf:1",
+         "fileEvents: \"crate\" is not one of create, delete, link, modify, mkdir, rmdir (or all, "
+         "None, +x, -x)"},
+        {SR_C_SUBSCRIBE, "bad_regex", "subscribe/bad_regex.conf:1",
+         "accept: bad regex \".*\\.(grib2$\": missing closing parenthesis at offset 11"},
+        {SR_C_SUBSCRIBE, "bad_header", "subscribe/bad_header.conf:1",
+         "header: expected NAME=VALUE, got \"nonsense\""},
+        {SR_C_SUBSCRIBE, "bad_declare", "subscribe/bad_declare.conf:1",
+         "declare: \"thing\" is not env, source, subscriber or exchange"},
+        {SR_C_SUBSCRIBE, "bad_declare_env", "subscribe/bad_declare_env.conf:1",
+         "declare env: expected NAME=VALUE, got \"=x\""},
+        {SR_C_SUBSCRIBE, "bad_identity", "subscribe/bad_identity.conf:1",
+         "identity: \"sha256\" is not a checksum method (sha512, md5, cod,sha512, cod,md5, "
+         "random, arbitrary, none)"},
+        {SR_C_SUBSCRIBE, "bad_strip", "subscribe/bad_strip.conf:1",
+         "strip: bad regex \"[unclosed\": missing terminating ] for character class at offset 9"},
+        {SR_C_SUBSCRIBE, "bad_subst", "subscribe/bad_subst.conf:1",
+         "\"${\" without a closing \"}\" in \"/data/${HOSTNAME\""},
+        {SR_C_SUBSCRIBE, "bad_count", "subscribe/bad_count.conf:1",
+         "batch: \"lots\" is not a count (a whole number, optionally with k, m, g, t; ki or kb for "
+         "1024)"},
+        {SR_C_SUBSCRIBE, "bad_float", "subscribe/bad_float.conf:1",
+         "messageRateMax: \"fast\" is not a number"},
+        {SR_C_SUBSCRIBE, "missing_value", "subscribe/missing_value.conf:1",
+         "sleep: a duration is needed"},
+        {SR_C_SUBSCRIBE, "empty_accept", "subscribe/empty_accept.conf:1",
+         "accept: a regular expression is needed"},
+        {SR_C_SUBSCRIBE, "bad_set_line", "subscribe/bad_set_line.conf:1",
+         "set: expected CLASS.SETTING VALUE, got \"onlyone\""},
+        {SR_C_SUBSCRIBE, "bad_on_duration", "subscribe/bad_on_duration.conf:2",
+         "expire: \"on\" is not a duration here; give a time (e.g. 300, 5m, 1h30m)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sr_config *cfg = (sr_config *)1;
+        sr_err err = {0};
+        int rc = load_in("config/bad", cases[i].c, cases[i].name, NULL, 0, &cfg, &err);
+        char want[8192];
+        snprintf(want, sizeof want, "%s/%s: %s", test_data("config/bad"), cases[i].where,
+                 cases[i].msg);
+        if (rc != SR_EINVAL || strcmp(err.msg, want) != 0)
+            fail_msg("%s: rc %d\n got: %s\nwant: %s", cases[i].name, rc, err.msg, want);
+        assert_null(cfg);
+    }
+}
+
+static void malformed_urls_and_includes(void **state)
+{
+    (void)state;
+    sr_config *cfg;
+    sr_err err;
+    char want[8192];
+    const char *bad = test_data("config/bad");
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", bad);
+
+    assert_int_equal(load_in("config/bad", SR_C_SUBSCRIBE, "bad_url", NULL, 0, &cfg, &err),
+                     SR_EINVAL);
+    snprintf(want, sizeof want, "%s/subscribe/bad_url.conf:1: broker: ", dir);
+    assert_memory_equal(err.msg, want, strlen(want));
+    assert_non_null(strstr(err.msg, "99999"));
+
+    assert_int_equal(load_in("config/bad", SR_C_SUBSCRIBE, "include_missing", NULL, 0, &cfg, &err),
+                     SR_EINVAL);
+    snprintf(want, sizeof want,
+             "%s/subscribe/include_missing.conf:2: include: cannot find \"nothere.inc\" (looked "
+             "for %s/subscribe/nothere.inc, %s/nothere.inc)",
+             dir, dir, dir);
+    assert_string_equal(err.msg, want);
+
+    assert_int_equal(load_in("config/bad", SR_C_SUBSCRIBE, "include_loop", NULL, 0, &cfg, &err),
+                     SR_EINVAL);
+    char real[4096];
+    snprintf(want, sizeof want, "%s/subscribe/loop_a.inc", dir);
+    assert_non_null(realpath(want, real));
+    snprintf(want, sizeof want, "%s/subscribe/loop_b.inc:2: include loop: %s is already being read",
+             dir, real);
+    assert_string_equal(err.msg, want);
+
+    assert_int_equal(load_in("config/bad", SR_C_SUBSCRIBE, "does_not_exist", NULL, 0, &cfg, &err),
+                     SR_ENOENT);
+    snprintf(want, sizeof want,
+             "no configuration subscribe/does_not_exist: %s/subscribe/does_not_exist.conf does not "
+             "exist",
+             dir);
+    assert_string_equal(err.msg, want);
+}
+
+static void check_what_components_need(void **state)
+{
+    (void)state;
+    const struct {
+        enum sr_component c;
+        const char *name, *msg;
+    } cases[] = {
+        {SR_C_SENDER, "no_sendto",
+         "sender/no_sendto.conf: a sender needs sendTo, the server to send to (e.g. sendTo "
+         "sftp://user@host/)"},
+        {SR_C_WATCH, "no_path",
+         "watch/no_path.conf: a watch needs a path, the directory to watch (e.g. path "
+         "/home/me/hot)"},
+        {SR_C_SUBSCRIBE, "no_broker",
+         "subscribe/no_broker.conf: a subscribe needs a broker to consume from (e.g. broker "
+         "amqps://user@host/)"},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        sr_config *cfg;
+        sr_err err;
+        assert_int_equal(load_in("config/bad", cases[i].c, cases[i].name, NULL, 0, &cfg, &err),
+                         SR_OK);
+        assert_int_equal(sr_config_check(cfg, &err), SR_EINVAL);
+        char want[8192];
+        snprintf(want, sizeof want, "%s/%s", test_data("config/bad"), cases[i].msg);
+        assert_string_equal(err.msg, want);
+        sr_config_free(cfg);
+    }
+}
+
+static void missing_confd_is_an_error(void **state)
+{
+    (void)state;
+    sr_config *cfg;
+    sr_err err;
+    sr_config_request req = {SR_C_SUBSCRIBE, NULL, NULL, "/nonexistent/conf.d", NULL, 0};
+    assert_int_equal(sr_config_load(&req, &cfg, &err), SR_ENOENT);
+    assert_string_equal(err.msg, "the shipped defaults are missing (is SR_CONFD right?): cannot "
+                                 "read /nonexistent/conf.d/default.conf: No such file or directory");
+}
+
+/* Every good config loads and shows, as text and JSON, without a password in sight. */
+static void every_good_config_shows(void **state)
+{
+    (void)state;
+    static const struct {
+        enum sr_component c;
+        const char *names[16];
+    } all[] = {
+        {SR_C_SUBSCRIBE, {"hpfx_grib", "dd_swob", "mqtt_mesh", "notify_only", "inline", "vars",
+                          "v2_synonyms", "timing", "queue_share", "fileops", "logging",
+                          "trailing_comments", "tls_lax", NULL}},
+        {SR_C_SARRA, {"from_peerA", "pump_vhost", "mesh_md5", NULL}},
+        {SR_C_SENDER, {"tocluster", "ftps_push", "file_copy", "repost", "warnings", NULL}},
+        {SR_C_SHOVEL, {"amqp2mqtt", "v02_to_v03", "mqtt2amqp", "split", NULL}},
+        {SR_C_WINNOW, {"ha_pair", "by_name", NULL}},
+        {SR_C_WATCH, {"hot", "polling", "tree_blocks", NULL}},
+        {SR_C_POST, {"once", "inline_small", NULL}},
+    };
+    int count = 0;
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        for (size_t j = 0; all[i].names[j]; j++) {
+            sr_config *cfg = load_good(all[i].c, all[i].names[j]);
+            char *text = NULL;
+            size_t len = 0;
+            FILE *f = open_memstream(&text, &len);
+            sr_err err;
+            assert_int_equal(sr_show_text(cfg, f, &err), SR_OK);
+            assert_int_equal(sr_show_json(cfg, f, &err), SR_OK);
+            fclose(f);
+            assert_non_null(strstr(text, "acceptUnmatched"));
+            free(text);
+            sr_config_free(cfg);
+            count++;
+        }
+    }
+    assert_true(count >= 30);
+}
+
+static void passwords_are_redacted(void **state)
+{
+    (void)state;
+    sr_override ov[] = {{"broker", "amqps://bob:S3cr3tPw@pump.example.com/"},
+                        {"post_broker", "mqtts://bob:An0therPw@mqtt.example.com"}};
+    sr_config *cfg;
+    sr_err err;
+    sr_config_request req = {SR_C_SHOVEL, NULL, NULL, confd(), ov, 2};
+    assert_int_equal(sr_config_load(&req, &cfg, &err), SR_OK);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_int_equal(sr_show_text(cfg, f, &err), SR_OK);
+    assert_int_equal(sr_show_json(cfg, f, &err), SR_OK);
+    fclose(f);
+    assert_null(strstr(text, "S3cr3tPw"));
+    assert_null(strstr(text, "An0therPw"));
+    assert_non_null(strstr(text, "amqps://bob:***@pump.example.com/"));
+    free(text);
+    /* the program itself still has the password */
+    assert_string_equal(sr_config_str(cfg, SR_OPT_broker), "amqps://bob:S3cr3tPw@pump.example.com/");
+    sr_config_free(cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(subscribe_hpfx),
+        cmocka_unit_test(subscribe_masks_capture_placement),
+        cmocka_unit_test(subscribe_mqtt_and_durations),
+        cmocka_unit_test(subscribe_aliases_and_v2),
+        cmocka_unit_test(subscribe_sets_and_inline),
+        cmocka_unit_test(subscribe_variables_and_include),
+        cmocka_unit_test(subscribe_trailing_comments),
+        cmocka_unit_test(subscribe_queue_and_tls),
+        cmocka_unit_test(sarra_pump_and_mesh),
+        cmocka_unit_test(sender_recipes),
+        cmocka_unit_test(shovels),
+        cmocka_unit_test(winnows),
+        cmocka_unit_test(watches_and_posts),
+        cmocka_unit_test(warnings_name_file_and_line),
+        cmocka_unit_test(layers_in_order),
+        cmocka_unit_test(command_line_arguments),
+        cmocka_unit_test(malformed),
+        cmocka_unit_test(malformed_urls_and_includes),
+        cmocka_unit_test(check_what_components_need),
+        cmocka_unit_test(missing_confd_is_an_error),
+        cmocka_unit_test(every_good_config_shows),
+        cmocka_unit_test(passwords_are_redacted),
+    };
+    return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}

@@ -1,0 +1,101 @@
+/* test_varsub: ${VAR} substitution, at parse time and per message (digest §3.3). */
+#include "unit.h"
+
+#include "varsub.h"
+
+static char *lookup(void *ctx, const char *name)
+{
+    (void)ctx;
+    if (strcmp(name, "HOSTNAME") == 0)
+        return strdup("pump1");
+    if (strcmp(name, "EMPTY") == 0)
+        return strdup("");
+    return NULL;
+}
+
+static void parse_time(void **state)
+{
+    (void)state;
+    char *out;
+    sr_strlist unknown = {0};
+    assert_int_equal(sr_varsub("/data/${HOSTNAME}/in", lookup, NULL, &out, &unknown, NULL), SR_OK);
+    assert_string_equal(out, "/data/pump1/in");
+    free(out);
+    assert_int_equal(sr_varsub("a${EMPTY}b $HOME ${NOPE}/${YYYYMMDD}", lookup, NULL, &out, &unknown,
+                               NULL),
+                     SR_OK);
+    assert_string_equal(out, "ab $HOME ${NOPE}/${YYYYMMDD}");
+    free(out);
+    assert_int_equal(unknown.count, 2);
+    assert_string_equal(unknown.items[0], "NOPE");
+    assert_string_equal(unknown.items[1], "YYYYMMDD");
+    sr_strlist_clear(&unknown);
+    sr_err err;
+    assert_int_equal(sr_varsub("/data/${HOSTNAME", lookup, NULL, &out, NULL, &err), SR_EINVAL);
+    assert_string_equal(err.msg, "\"${\" without a closing \"}\" in \"/data/${HOSTNAME\"");
+}
+
+static void message_vars(void **state)
+{
+    (void)state;
+    /* 2024-02-29 23:30:00 UTC, a leap day, so offsets cross a month. */
+    const char *groups[] = {"CWAO", "grib2"};
+    sr_msgvars v = {
+        .now = 1709249400,
+        .base_dir = "/local/data",
+        .post_base_dir = "/var/www/html",
+        .base_url = "https://hpfx.example.com/data/20240229/",
+        .source = "WXO-DD",
+        .groups = groups,
+        .group_count = 2,
+    };
+    struct {
+        const char *in, *out;
+    } cases[] = {
+        {"${YYYYMMDD}", "20240229"},
+        {"${YYYY}/${MM}/${DD}/${HH}", "2024/02/29/23"},
+        {"${JJJ}", "060"},
+        {"${YYYYMMDD-1d}", "20240228"},
+        {"${YYYYMMDD+1h}", "20240301"},
+        {"${%Y/%m/%d}", "2024/02/29"},
+        {"${%o-1h%Y%m%d%H}", "2024022922"},
+        {"${BD}/${PBD}", "/local/data//var/www/html"},
+        {"${BUP}", "/data/20240229/"},
+        {"${BUPL}", "20240229"},
+        {"${SOURCE}/${1}/${2}", "WXO-DD/CWAO/grib2"},
+        {"${3}${CONFIG}", "${3}${CONFIG}"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *out;
+        assert_int_equal(sr_varsub_message(cases[i].in, &v, &out, NULL), SR_OK);
+        assert_string_equal(out, cases[i].out);
+        free(out);
+    }
+    v.time_offset = -86400;
+    char *out;
+    assert_int_equal(sr_varsub_message("${YYYYMMDD}", &v, &out, NULL), SR_OK);
+    assert_string_equal(out, "20240228");
+    free(out);
+}
+
+static void which_are_message_vars(void **state)
+{
+    (void)state;
+    assert_true(sr_varsub_is_message_var("YYYYMMDD"));
+    assert_true(sr_varsub_is_message_var("YYYYMMDD-2d"));
+    assert_true(sr_varsub_is_message_var("%Y"));
+    assert_true(sr_varsub_is_message_var("PBD"));
+    assert_true(sr_varsub_is_message_var("1"));
+    assert_false(sr_varsub_is_message_var("HOSTNAME"));
+    assert_false(sr_varsub_is_message_var("YYYYMMDD-2x"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(parse_time),
+        cmocka_unit_test(message_vars),
+        cmocka_unit_test(which_are_message_vars),
+    };
+    return cmocka_run_group_tests_name("varsub", tests, NULL, NULL);
+}
