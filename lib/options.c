@@ -141,10 +141,9 @@ const char *sr_option_nearest(const char *name)
                                          : option_table[alias_table[i].id].name;
         }
     }
-    /* A third of the name may be wrong, at least one character, at most three. */
+    /* A third of the name may be wrong, at most three characters; a name of one or two
+     * letters is only "near" when it differs in case, or every v2 letter would match. */
     int allowed = (int)strlen(name) / 3;
-    if (allowed < 1)
-        allowed = 1;
     if (allowed > 3)
         allowed = 3;
     return best_d <= allowed ? best : NULL;

@@ -1,0 +1,190 @@
+"""sr show and the components' check: what an operator sees when reading configs.
+
+Each test writes configs into a private ~/.config/sr (the sr_env fixture) and runs the
+real binaries, asserting what a user would look for in the output.
+"""
+import json
+import os
+import subprocess
+import textwrap
+
+import pytest
+
+
+def write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip())
+    return path
+
+
+def run(sr_bin, env, *args):
+    return subprocess.run([sr_bin(args[0]), *args[1:]], env=env, capture_output=True,
+                          text=True, timeout=30)
+
+
+@pytest.fixture
+def config_dir(sr_env):
+    return __import__("pathlib").Path(sr_env["XDG_CONFIG_HOME"]) / "sr"
+
+
+def options_by_name(stdout):
+    """Parse `sr show` text output into {name: (value, origin)}."""
+    found = {}
+    for line in stdout.splitlines():
+        if line.startswith("#") or " # " not in line:
+            continue
+        left, origin = line.rsplit(" # ", 1)
+        parts = left.split(None, 1)
+        found.setdefault(parts[0], (parts[1].strip() if len(parts) > 1 else "", origin))
+    return found
+
+
+def test_show_tells_value_and_origin_of_every_option(sr_bin, sr_env, config_dir):
+    """A subscriber's config: sr show gives each option's value and the file:line it came from."""
+    conf = write(config_dir / "subscribe" / "hpfx.conf", """
+        broker amqps://anonymous@hpfx.collab.science.gc.ca/
+        subtopic *.WXO-DD.observations.#
+        directory /data/obs
+        accept .*\\.xml$
+        """)
+    result = run(sr_bin, sr_env, "sr", "show", "subscribe/hpfx")
+    assert result.returncode == 0, result.stderr
+    opts = options_by_name(result.stdout)
+    assert opts["broker"] == ("amqps://anonymous@hpfx.collab.science.gc.ca/", f"{conf}:1")
+    assert opts["directory"] == ("/data/obs", f"{conf}:3")
+    assert opts["exchange"] == ("xpublic", "derived")
+    assert opts["mirror"] == ("off", "conf.d/subscribe.conf:5")
+    assert opts["batch"][0] == "25" and opts["batch"][1].startswith("conf.d/default.conf:")
+    assert opts["post_broker"] == ("None", "unset")
+    assert f"accept .*\\.xml$ directory=/data/obs mirror=off" in result.stdout
+    assert "subtopic *.WXO-DD.observations.#" in result.stdout
+
+
+def test_show_json_for_scripts(sr_bin, sr_env, config_dir):
+    """--json gives typed values a script can read: numbers, booleans, lists."""
+    write(config_dir / "sender" / "tocluster.conf", """
+        broker amqps://bob@pump.example.com/
+        exchangeSuffix hot
+        sendTo sftp://bob@cluster.example.com/
+        expire 1d
+        instances 4
+        fileEvents -delete
+        """)
+    result = run(sr_bin, sr_env, "sr", "show", "--json", "sender/tocluster")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["component"] == "sender" and doc["config"] == "tocluster"
+    opts = doc["options"]
+    assert opts["exchange"] == {"value": "xs_bob_hot", "origin": "derived"}
+    assert opts["expire"]["value"] == 86400
+    assert opts["instances"]["value"] == 4
+    assert opts["mirror"]["value"] is True
+    assert opts["fileEvents"]["value"] == ["create", "link", "modify", "mkdir", "rmdir"]
+    assert doc["warnings"] == []
+
+
+def test_passwords_never_shown(sr_bin, sr_env, config_dir):
+    """A password written in a config's URL is replaced by *** in every output."""
+    write(config_dir / "shovel" / "relay.conf", """
+        broker amqps://feeder:Sup3rS3cret@pump.example.com/
+        post_broker mqtts://feeder:M0reS3cret@mqtt.example.com
+        """)
+    for args in (["show"], ["show", "--json"]):
+        result = run(sr_bin, sr_env, "sr", *args, "shovel/relay")
+        assert result.returncode == 0, result.stderr
+        assert "Sup3rS3cret" not in result.stdout + result.stderr
+        assert "M0reS3cret" not in result.stdout + result.stderr
+        assert "amqps://feeder:***@pump.example.com/" in result.stdout
+
+
+def test_command_line_overrides_the_file(sr_bin, sr_env, config_dir):
+    """--option value beats the file, and show says it came from the command line."""
+    write(config_dir / "subscribe" / "x.conf", "broker amqp://bob@localhost/\nbatch 10\n")
+    result = run(sr_bin, sr_env, "sr", "--batch", "7", "show", "subscribe/x")
+    assert result.returncode == 0, result.stderr
+    assert options_by_name(result.stdout)["batch"] == ("7", "command line")
+
+
+def test_user_default_conf_applies_to_every_config(sr_bin, sr_env, config_dir):
+    """~/.config/sr/default.conf is read before each config; the config still wins."""
+    default = write(config_dir / "default.conf", "logLevel debug\nbatch 50\n")
+    conf = write(config_dir / "subscribe" / "y.conf", "broker amqp://bob@localhost/\nbatch 5\n")
+    opts = options_by_name(run(sr_bin, sr_env, "sr", "show", "subscribe/y").stdout)
+    assert opts["logLevel"] == ("debug", f"{default}:1")
+    assert opts["batch"] == ("5", f"{conf}:2")
+
+
+def test_bad_value_names_file_and_line(sr_bin, sr_env, config_dir):
+    """A typo in a value: the config refuses to load, with file:line and what is wrong."""
+    conf = write(config_dir / "subscribe" / "typo.conf",
+                 "broker amqp://bob@localhost/\n\nmirror onn\n")
+    result = run(sr_bin, sr_env, "sr", "show", "subscribe/typo")
+    assert result.returncode == 1
+    assert (f'{conf}:3: mirror: "onn" is not a flag (use on/off, true/false, yes/no, 1/0)'
+            in result.stderr)
+    check = run(sr_bin, sr_env, "sr_subscribe", "check", "typo")
+    assert check.returncode == 1
+    assert f"{conf}:3: mirror:" in check.stderr
+    assert "[ERROR]" in check.stderr
+
+
+def test_unknown_option_is_a_warning_with_a_suggestion(sr_bin, sr_env, config_dir):
+    """An unknown option does not stop the config; the warning names the likely option."""
+    conf = write(config_dir / "subscribe" / "w.conf",
+                 "broker amqp://bob@localhost/\npostbroker amqp://bob@elsewhere/\ndirectory /d\n")
+    result = run(sr_bin, sr_env, "sr_subscribe", "check", "w")
+    assert result.returncode == 0, result.stderr
+    assert (f'[WARNING] {conf}:2: unknown option "postbroker" ignored (did you mean '
+            f'"post_broker"?)' in result.stderr)
+    assert "configuration OK" in result.stderr
+
+
+def test_check_says_what_a_component_needs(sr_bin, sr_env, config_dir):
+    """A sender without sendTo cannot run: check says so and exits 1."""
+    conf = write(config_dir / "sender" / "nowhere.conf", "broker amqp://bob@localhost/\n")
+    result = run(sr_bin, sr_env, "sr_sender", "check", "nowhere")
+    assert result.returncode == 1
+    assert f"{conf}: a sender needs sendTo" in result.stderr
+
+
+def test_foreground_is_honest_about_this_build(sr_bin, sr_env, config_dir):
+    """Until the flow engine exists, foreground says it cannot run the flow and fails."""
+    write(config_dir / "shovel" / "s.conf",
+          "broker amqp://bob@localhost/\npost_broker mqtt://bob@localhost\n")
+    result = run(sr_bin, sr_env, "sr_shovel", "foreground", "s")
+    assert result.returncode == 3
+    assert "flow is not implemented yet" in result.stderr
+
+
+def test_list_and_usage(sr_bin, sr_env, config_dir):
+    """sr list shows every config and the folders; a bad verb is a usage error (exit 2)."""
+    write(config_dir / "watch" / "hot.conf", "path /tmp\n")
+    write(config_dir / "sender" / "tocluster.conf", "broker amqp://b@h/\n")
+    result = run(sr_bin, sr_env, "sr", "list")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert "sender/tocluster" in lines and "watch/hot" in lines
+    assert f"configs: {config_dir}" in lines
+    assert run(sr_bin, sr_env, "sr", "frobnicate").returncode == 2
+    assert run(sr_bin, sr_env, "sr", "show", "nothing/here").returncode == 1
+    version = run(sr_bin, sr_env, "sr", "--version")
+    assert version.returncode == 0 and version.stdout.startswith("sr ")
+
+
+def test_component_help_lists_its_options(sr_bin, sr_env):
+    """sr_sender --help lists sender options (sendTo) and not watch-only ones (force_polling)."""
+    result = run(sr_bin, sr_env, "sr_sender", "--help")
+    assert result.returncode == 0
+    assert "sendTo" in result.stdout
+    assert "force_polling" not in result.stdout
+
+
+def test_sr_config_dir_override(sr_bin, sr_env, tmp_path):
+    """SR_CONFIG_DIR points sr at another config tree (tests, containers)."""
+    other = tmp_path / "elsewhere"
+    write(other / "winnow" / "ha.conf",
+          "broker amqp://f@localhost/\npost_broker amqp://f@localhost/\n")
+    env = dict(sr_env, SR_CONFIG_DIR=str(other))
+    result = run(sr_bin, env, "sr", "show", "winnow/ha")
+    assert result.returncode == 0, result.stderr
+    assert options_by_name(result.stdout)["nodupe_ttl"] == ("300", "conf.d/winnow.conf:5")
