@@ -11,6 +11,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "paths.h"
 #include "regex.h"
 #include "units.h"
 #include "url.h"
@@ -195,6 +197,11 @@ static char *parse_time_lookup(void *ctx, const char *name)
         return strdup(sr_component_name(cfg->component));
     if (strcmp(name, "CONFIG") == 0)
         return strdup(cfg->name);
+    if (strcmp(name, "USER") == 0 && getenv("USER") == NULL) {
+        /* cron and systemd may run us without USER set */
+        struct passwd *pw = getpwuid(getuid());
+        return pw ? strdup(pw->pw_name) : NULL;
+    }
     if (sr_varsub_is_message_var(name))
         return NULL; /* filled per message */
     for (int i = 0; i < SR_OPT_COUNT; i++) {
@@ -528,8 +535,7 @@ static int apply_include(sr_config *cfg, const line_ctx *lc, const char *value, 
     if (value[0] == '/') {
         failed |= (candidates[n++] = strdup(value)) == NULL;
     } else if (value[0] == '~' && (value[1] == '/' || value[1] == '\0')) {
-        const char *home = getenv("HOME");
-        failed |= asprintf(&candidates[n++], "%s%s", home ? home : "", value + 1) < 0;
+        failed |= (candidates[n++] = sr_paths_expand_home(value)) == NULL;
     } else {
         if (lc->dir)
             failed |= asprintf(&candidates[n++], "%s/%s", lc->dir, value) < 0;

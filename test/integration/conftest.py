@@ -1,0 +1,72 @@
+"""Fixtures for the integration tests: private brokers, the built binaries, a private HOME.
+
+rabbitmq / mosquitto start once per session, only if a test asks for them, and are
+stopped at the end of the session whatever happened (see servers.py). sr_bin finds the
+executables of the build under test ($SR_BUILD, set by `make integration`, else
+<repo>/build). sr_env is the environment for an sr process with its own config and
+cache trees under the test's tmp_path.
+"""
+import os
+from pathlib import Path
+
+import pytest
+
+from servers import Mosquitto, RabbitMQ
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def rabbitmq(tmp_path_factory):
+    """A private RabbitMQ on 127.0.0.1 (servers.RabbitMQ), shared by the session."""
+    server = RabbitMQ(tmp_path_factory.mktemp("rabbitmq"))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory):
+    """A private Mosquitto on 127.0.0.1 (servers.Mosquitto), shared by the session."""
+    server = Mosquitto(tmp_path_factory.mktemp("mosquitto"))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def build_dir():
+    return Path(os.environ.get("SR_BUILD") or REPO / "build")
+
+
+@pytest.fixture(scope="session")
+def sr_bin(build_dir):
+    """sr_bin("sr_subscribe") -> path of that executable in the build under test."""
+    def find(name):
+        path = build_dir / "bin" / name
+        if not os.access(path, os.X_OK):
+            raise FileNotFoundError(f"{path}: not built (run `make` first)")
+        return str(path)
+    return find
+
+
+@pytest.fixture
+def sr_env(tmp_path):
+    """Environment for sr processes: HOME, ~/.config/sr and ~/.cache/sr under tmp_path."""
+    env = dict(os.environ)
+    for var in ("SR_CONFIG_DIR", "SR_STATE_DIR"):
+        env.pop(var, None)
+    home = tmp_path / "home"
+    env.update({
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "SR_CONFD": str(REPO / "conf.d"),
+    })
+    for var in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
+        Path(env[var]).mkdir(parents=True, exist_ok=True)
+    return env
