@@ -86,15 +86,16 @@ $(BUILD)/obj $(BUILD)/san $(BUILD)/bin $(BUILD)/test $(BUILD)/test-san:
 deps:
 	@sh tools/deps.sh
 
+# Documentation and packaging rules live beside this file, one job per file.
+-include mk/man.mk mk/package.mk
+
 # Unit tests run from the source tree: they read test/data and conf.d.
 unit: $(UNIT_BINS)
-	@fail=0; for t in $(UNIT_BINS); do \
-	    SR_CONFD=$(CURDIR)/conf.d SR_TEST_DATA=$(CURDIR)/test/data $$t || fail=1; done; exit $$fail
+	@sh tools/run-units.sh unit $(CURDIR) $(UNIT_BINS)
 
 unit-asan: $(UNIT_SAN_BINS)
-	@fail=0; for t in $(UNIT_SAN_BINS); do \
-	    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	    SR_CONFD=$(CURDIR)/conf.d SR_TEST_DATA=$(CURDIR)/test/data $$t || fail=1; done; exit $$fail
+	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    sh tools/run-units.sh unit-asan $(CURDIR) $(UNIT_SAN_BINS)
 
 # The config tests under valgrind: no leak, no invalid access.
 valgrind: $(BUILD)/test/test_config $(BUILD)/test/test_credentials

@@ -24,6 +24,14 @@ static int show(sr_cli *cli, bool json, char *const *patterns, size_t n)
     sr_err err;
     sr_strlist found = {0};
     int status = 0;
+    const sr_credentials *creds = NULL;
+    const sr_strlist *warnings = NULL;
+    if (sr_cli_credentials(cli, &creds, &warnings, &err) != SR_OK) {
+        fprintf(stderr, "sr show: %s\n", err.msg);
+        return 1;
+    }
+    for (size_t i = 0; warnings && i < warnings->count; i++)
+        fprintf(stderr, "sr show: warning: %s\n", warnings->items[i]);
     if (sr_cli_find_configs(cli, patterns, n, &found, &err) != SR_OK) {
         fprintf(stderr, "sr show: %s\n", err.msg);
         return 1;
@@ -44,7 +52,7 @@ static int show(sr_cli *cli, bool json, char *const *patterns, size_t n)
         }
         if (i > 0 && !json)
             fputc('\n', stdout);
-        if ((json ? sr_show_json(cfg, stdout, &err) : sr_show_text(cfg, stdout, &err)) != SR_OK) {
+        if ((json ? sr_show_json(cfg, creds, stdout, &err) : sr_show_text(cfg, creds, stdout, &err)) != SR_OK) {
             fprintf(stderr, "sr show: %s\n", err.msg);
             status = 1;
         }

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fnmatch.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,7 @@ int sr_cli_init(sr_cli *cli, int argc, char **argv, sr_err *err)
 void sr_cli_fini(sr_cli *cli)
 {
     sr_overrides_free(cli->overrides, cli->override_count, cli->positional);
+    sr_credentials_free(cli->credentials);
     sr_paths_fini(&cli->paths);
     memset(cli, 0, sizeof *cli);
 }
@@ -39,6 +41,24 @@ int sr_cli_load(const sr_cli *cli, enum sr_component component, const char *conf
         .override_count = cli->override_count,
     };
     return sr_config_load(&req, out, err);
+}
+
+int sr_cli_credentials(sr_cli *cli, const sr_credentials **out, const sr_strlist **warnings,
+                       sr_err *err)
+{
+    *warnings = NULL;
+    if (cli->credentials == NULL) {
+        char *path = NULL;
+        if (asprintf(&path, "%s/credentials.conf", cli->paths.config_dir) < 0)
+            return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+        int rc = sr_credentials_load(path, &cli->credentials, err);
+        free(path);
+        if (rc != SR_OK)
+            return rc;
+        *warnings = sr_credentials_warnings(cli->credentials);
+    }
+    *out = cli->credentials;
+    return SR_OK;
 }
 
 int sr_cli_take(sr_cli *cli, const char *word)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "credentials.h"
 #include "error.h"
 #include "paths.h"
 
@@ -18,6 +19,7 @@ typedef struct sr_cli {
     size_t override_count;
     char **positional;      /* the other words: verb, config names, files */
     size_t positional_count;
+    sr_credentials *credentials; /* loaded by sr_cli_credentials, NULL before */
 } sr_cli;
 
 /* Parse argv[1..] and find the folders. Free with sr_cli_fini, even after an error. */
@@ -27,6 +29,12 @@ void sr_cli_fini(sr_cli *cli);
 /* Load a component's config by name (or path), with the command line's overrides. */
 int sr_cli_load(const sr_cli *cli, enum sr_component component, const char *config,
                 sr_config **out, sr_err *err);
+
+/* The config folder's credentials.conf, read on first use (a missing file is an empty
+ * set). *warnings gets the file's warnings the first time only, for the caller to print;
+ * a malformed file is an error naming file:line. */
+int sr_cli_credentials(sr_cli *cli, const sr_credentials **out, const sr_strlist **warnings,
+                       sr_err *err);
 
 /* Does the command line hold this word (e.g. "--json", "-h")? Removes it when found. */
 int sr_cli_take(sr_cli *cli, const char *word);

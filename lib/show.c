@@ -47,12 +47,44 @@ static void origin_text(const sr_origin *o, char *buf, size_t size)
     sr_origin_format(o, buf, size);
 }
 
+static bool is_broker_scheme(const char *scheme)
+{
+    return strcmp(scheme, "amqp") == 0 || strcmp(scheme, "amqps") == 0 ||
+           strcmp(scheme, "mqtt") == 0 || strcmp(scheme, "mqtts") == 0;
+}
+
+/* A URL option as the flow will use it: completed from credentials.conf, redacted.
+ * *note says where the password comes from, or that a broker has none; "" otherwise. */
+static char *url_value(const sr_config *cfg, const sr_credentials *creds, enum sr_option_id id,
+                       char *note, size_t note_size)
+{
+    note[0] = '\0';
+    const sr_value *v = sr_config_value(cfg, id);
+    sr_url url;
+    if (creds == NULL || !v->set || sr_url_parse(v->text, &url, NULL) != SR_OK)
+        return sr_show_value(cfg, id);
+    const sr_credential *cred = url.password ? NULL : sr_credentials_find(creds, &url);
+    char *text = NULL;
+    if (cred != NULL && cred->url.password != NULL) {
+        sr_url done;
+        if (sr_credentials_complete(creds, &url, &done, NULL) == SR_OK) {
+            text = sr_url_format(&done, false);
+            sr_url_fini(&done);
+            snprintf(note, note_size, "password from %s:%d", cred->file, cred->line);
+        }
+    } else if (url.password == NULL && url.host != NULL && is_broker_scheme(url.scheme)) {
+        snprintf(note, note_size, "no password: credentials.conf has no line for this URL");
+    }
+    sr_url_fini(&url);
+    return text ? text : sr_show_value(cfg, id);
+}
+
 static const char *mask_flag(bool b)
 {
     return b ? "on" : "off";
 }
 
-int sr_show_text(const sr_config *cfg, FILE *out, sr_err *err)
+int sr_show_text(const sr_config *cfg, const sr_credentials *creds, FILE *out, sr_err *err)
 {
     const char *path = sr_config_path(cfg);
     fprintf(out, "# %s/%s: %s\n", sr_component_name(sr_config_component(cfg)),
@@ -71,11 +103,14 @@ int sr_show_text(const sr_config *cfg, FILE *out, sr_err *err)
         default:
             break;
         }
-        char *value = sr_show_value(cfg, id);
+        char note[PATH_MAX + 64] = "";
+        char *value = opt->type == SR_T_URL ? url_value(cfg, creds, id, note, sizeof note)
+                                            : sr_show_value(cfg, id);
         if (value == NULL)
             return sr_err_set(err, SR_ENOMEM, false, "out of memory");
         origin_text(&sr_config_value(cfg, id)->origin, where, sizeof where);
-        fprintf(out, "%-26s %-40s # %s\n", opt->name, value, where);
+        fprintf(out, "%-26s %-40s # %s%s%s\n", opt->name, value, where, note[0] ? "; " : "",
+                note);
         free(value);
     }
     for (size_t i = 0; i < sr_config_subtopic_count(cfg); i++) {
@@ -113,7 +148,8 @@ static json_t *str_or_null(const char *s)
 }
 
 /* The typed JSON value of an option: a number, a boolean, a string, a list, or null. */
-static json_t *json_value(const sr_config *cfg, enum sr_option_id id)
+static json_t *json_value(const sr_config *cfg, const sr_credentials *creds, enum sr_option_id id,
+                          char *note, size_t note_size)
 {
     const sr_option *opt = sr_option_get(id);
     const sr_value *v = sr_config_value(cfg, id);
@@ -145,6 +181,12 @@ static json_t *json_value(const sr_config *cfg, enum sr_option_id id)
         free(copy);
         return a;
     }
+    case SR_T_URL: {
+        char *text = url_value(cfg, creds, id, note, note_size);
+        json_t *j = text ? json_string(text) : NULL;
+        free(text);
+        return j;
+    }
     default: {
         char *text = sr_show_value(cfg, id);
         json_t *j = text ? json_string(text) : NULL;
@@ -162,7 +204,7 @@ static json_t *strlist_json(const sr_strlist *l)
     return a;
 }
 
-int sr_show_json(const sr_config *cfg, FILE *out, sr_err *err)
+int sr_show_json(const sr_config *cfg, const sr_credentials *creds, FILE *out, sr_err *err)
 {
     char where[PATH_MAX + 32];
     json_t *root = json_object();
@@ -186,8 +228,11 @@ int sr_show_json(const sr_config *cfg, FILE *out, sr_err *err)
             continue;
         origin_text(&sr_config_value(cfg, id)->origin, where, sizeof where);
         json_t *o = json_object();
-        json_object_set_new(o, "value", json_value(cfg, id));
+        char note[PATH_MAX + 64] = "";
+        json_object_set_new(o, "value", json_value(cfg, creds, id, note, sizeof note));
         json_object_set_new(o, "origin", json_string(where));
+        if (note[0] != '\0')
+            json_object_set_new(o, "note", json_string(note));
         json_object_set_new(options, opt->name, o);
     }
     json_object_set_new(root, "options", options);

@@ -1,7 +1,10 @@
 /*
  * show: print a loaded config as `sr show` does: every option, its value in force and
  * where that value came from; then masks, subtopics, declarations and warnings.
- * Passwords never appear: URLs are redacted.
+ * Passwords never appear: URLs are redacted. Given the credentials, a URL option without
+ * a password is shown as the flow will use it (user and password filled in from
+ * credentials.conf, the password as ***) with the credentials line it came from, so an
+ * operator sees at once whether a broker will find its password.
  */
 #ifndef SR_SHOW_H
 #define SR_SHOW_H
@@ -9,16 +12,17 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "credentials.h"
 #include "error.h"
 
 /* The value of one option as `sr show` prints it ("on", "300", "0644", a redacted URL,
  * "None" when unset). New string, caller frees; NULL when out of memory. */
 char *sr_show_value(const sr_config *cfg, enum sr_option_id id);
 
-/* Human-readable listing, one option per line. */
-int sr_show_text(const sr_config *cfg, FILE *out, sr_err *err);
+/* Human-readable listing, one option per line. creds may be NULL (none loaded). */
+int sr_show_text(const sr_config *cfg, const sr_credentials *creds, FILE *out, sr_err *err);
 
 /* The same as one JSON object (see sr(1) for its shape). */
-int sr_show_json(const sr_config *cfg, FILE *out, sr_err *err);
+int sr_show_json(const sr_config *cfg, const sr_credentials *creds, FILE *out, sr_err *err);
 
 #endif

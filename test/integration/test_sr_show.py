@@ -50,7 +50,8 @@ def test_show_tells_value_and_origin_of_every_option(sr_bin, sr_env, config_dir)
     result = run(sr_bin, sr_env, "sr", "show", "subscribe/hpfx")
     assert result.returncode == 0, result.stderr
     opts = options_by_name(result.stdout)
-    assert opts["broker"] == ("amqps://anonymous@hpfx.collab.science.gc.ca/", f"{conf}:1")
+    assert opts["broker"] == ("amqps://anonymous@hpfx.collab.science.gc.ca/",
+                              f"{conf}:1; no password: credentials.conf has no line for this URL")
     assert opts["directory"] == ("/data/obs", f"{conf}:3")
     assert opts["exchange"] == ("xpublic", "derived")
     assert opts["mirror"] == ("off", "conf.d/subscribe.conf:5")
@@ -188,3 +189,50 @@ def test_sr_config_dir_override(sr_bin, sr_env, tmp_path):
     result = run(sr_bin, env, "sr", "show", "winnow/ha")
     assert result.returncode == 0, result.stderr
     assert options_by_name(result.stdout)["nodupe_ttl"] == ("300", "conf.d/winnow.conf:5")
+
+
+def test_show_completes_broker_password_from_credentials(sr_bin, sr_env, config_dir):
+    """A broker written without its password: sr show says which credentials line fills it
+    in (and never prints it), or that none does, and warns about a too-open file."""
+    conf = write(config_dir / "subscribe" / "c.conf", """
+        broker amqps://bob@pump.example.com/
+        post_broker mqtts://carol@mqtt.example.com
+        """)
+    creds = write(config_dir / "credentials.conf", """
+        # the pump
+        amqps://bob:Hunter2Secret@pump.example.com/
+        sftp://alice@cluster ssh_keyfile=~/.ssh/id_ed25519
+        """)
+    creds.chmod(0o640)
+    result = run(sr_bin, sr_env, "sr", "show", "subscribe/c")
+    assert result.returncode == 0, result.stderr
+    opts = options_by_name(result.stdout)
+    assert opts["broker"] == ("amqps://bob:***@pump.example.com/",
+                              f"{conf}:1; password from {creds}:2")
+    assert opts["post_broker"] == ("mqtts://carol@mqtt.example.com",
+                                   f"{conf}:2; no password: credentials.conf has no line for "
+                                   "this URL")
+    assert (f"sr show: warning: {creds}: credentials file is readable by group or others "
+            "(mode 0640); chmod 600 it" in result.stderr)
+    shown = json.loads(run(sr_bin, sr_env, "sr", "show", "--json", "subscribe/c").stdout)
+    assert shown["options"]["broker"]["value"] == "amqps://bob:***@pump.example.com/"
+    assert shown["options"]["broker"]["note"] == f"password from {creds}:2"
+    check = run(sr_bin, sr_env, "sr_subscribe", "check", "c")
+    assert check.returncode == 0, check.stderr
+    assert ("[WARNING] post_broker mqtts://carol@mqtt.example.com: no password in the URL and "
+            "no matching line in credentials.conf" in check.stderr)
+    assert "[WARNING] broker" not in check.stderr
+    for out in (result, check):
+        assert "Hunter2Secret" not in out.stdout + out.stderr
+    assert "Hunter2Secret" not in json.dumps(shown)
+
+
+def test_malformed_credentials_stop_a_component(sr_bin, sr_env, config_dir):
+    """A credentials line that cannot be read is an error naming file:line, not a guess."""
+    write(config_dir / "subscribe" / "d.conf", "broker amqps://bob@pump.example.com/\n")
+    creds = write(config_dir / "credentials.conf", "amqps://bob:pw@pump.example.com:port/\n")
+    creds.chmod(0o600)
+    result = run(sr_bin, sr_env, "sr_subscribe", "check", "d")
+    assert result.returncode == 1
+    assert f"{creds}:1:" in result.stderr
+    assert "pw@" not in result.stderr
