@@ -4,7 +4,7 @@
 PREFIX  ?= /usr/local
 DESTDIR ?=
 BINDIR   = $(PREFIX)/bin
-LIBDIR   = $(PREFIX)/lib
+LIBDIR  ?= $(PREFIX)/lib
 INCDIR   = $(PREFIX)/include/sr
 DATADIR  = $(PREFIX)/share/sr
 MANDIR   = $(PREFIX)/share/man
@@ -21,7 +21,8 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS  ?= -O2 -g
-ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -fPIC -Ilib $(PKG_CFLAGS) \
+# CPPFLAGS, CFLAGS and LDFLAGS from the environment (dpkg-buildflags, rpm) are honoured.
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(CPPFLAGS) $(CFLAGS) -fPIC -Ilib $(PKG_CFLAGS) \
              -DSR_VERSION='"$(VERSION)"' -DSR_CONFD_DIR='"$(DATADIR)/conf.d"'
 LDLIBS   = $(PKG_LIBS) -lm
 # Tests build expected messages from paths with snprintf; gcc cannot see the bounds.
@@ -56,7 +57,7 @@ $(BUILD)/libsr.a: $(LIB_OBJS)
 $(BUILD)/libsr-san.a: $(LIB_SAN_OBJS)
 	rm -f $@ && ar rcs $@ $^
 $(BUILD)/libsr.so.$(VERSION): $(LIB_OBJS)
-	$(CC) -shared -Wl,-soname,libsr.so.$(SOVERSION) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,libsr.so.$(SOVERSION) -o $@ $^ $(LDLIBS)
 $(BUILD)/libsr.so: $(BUILD)/libsr.so.$(VERSION)
 	ln -sf libsr.so.$(VERSION) $(BUILD)/libsr.so.$(SOVERSION)
 	ln -sf libsr.so.$(VERSION) $@
@@ -67,12 +68,12 @@ $(BUILD)/share/sr/conf.d:
 	mkdir -p $(BUILD)/share/sr && ln -sfn ../../../conf.d $@
 
 $(BUILD)/sr.pc: packaging/sr.pc.in Makefile | $(BUILD)/obj
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
 	    -e 's|@PKGS@|$(PKGS)|g' $< > $@
 
 # ---- executables: statically linked against libsr so they run from the build tree ----
 $(BUILD)/bin/%: cmd/%.c $(BUILD)/libsr.a | $(BUILD)/bin
-	$(CC) $(ALL_CFLAGS) $< -o $@ $(BUILD)/libsr.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< -o $@ $(BUILD)/libsr.a $(LDLIBS)
 
 # ---- unit tests (cmocka), plain and with sanitizers ----
 $(BUILD)/test/%: test/unit/%.c test/unit/unit.h $(BUILD)/libsr.a | $(BUILD)/test
@@ -87,7 +88,7 @@ deps:
 	@sh tools/deps.sh
 
 # Documentation and packaging rules live beside this file, one job per file.
--include mk/man.mk mk/package.mk
+-include $(sort $(wildcard mk/*.mk))
 
 # Unit tests run from the source tree: they read test/data and conf.d.
 unit: $(UNIT_BINS)
@@ -113,6 +114,7 @@ check:
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory unit-asan
 	@$(MAKE) --no-print-directory valgrind
+	@$(MAKE) --no-print-directory man-check
 	@$(MAKE) --no-print-directory integration
 
 install: all
@@ -128,12 +130,13 @@ install: all
 	install -m 644 $(BUILD)/sr.pc $(DESTDIR)$(LIBDIR)/pkgconfig
 	install -m 644 conf.d/*.conf $(DESTDIR)$(DATADIR)/conf.d
 	cp -R examples/. $(DESTDIR)$(DATADIR)/examples
-	for s in 1 5 7; do for f in man/*.$$s; do [ -e "$$f" ] && install -m 644 $$f $(DESTDIR)$(MANDIR)/man$$s; done; done; true
+	@$(MAKE) --no-print-directory install-man
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(CMDS))
 	rm -f $(DESTDIR)$(LIBDIR)/libsr.* $(DESTDIR)$(LIBDIR)/pkgconfig/sr.pc
 	rm -rf $(DESTDIR)$(INCDIR) $(DESTDIR)$(DATADIR)
+	@$(MAKE) --no-print-directory uninstall-man
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \

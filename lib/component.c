@@ -27,7 +27,8 @@ static void usage(enum sr_component component, FILE *out)
             "    check       load and check the config; exit 0 when it can run\n"
             "    foreground  run one instance attached to the terminal, logging to stderr\n"
             "  CONFIG is a name under ~/.config/sr/%s/ (without .conf) or a path to a .conf file.\n"
-            "  sr_%s --help lists the options; see sr_%s(1) and sr-options(7).\n",
+            "  sr_%s --help lists the options, --version the version; see sr_%s(1) and "
+            "sr-options(7).\n",
             name, name, name, name);
 }
 
@@ -72,6 +73,11 @@ int sr_component_main(enum sr_component component, int argc, char **argv)
         fprintf(stderr, "sr_%s: %s\n", name, err.msg);
         sr_cli_fini(&cli);
         return 2;
+    }
+    if (sr_cli_take(&cli, "--version")) {
+        printf("sr_%s %s\n", name, SR_VERSION);
+        sr_cli_fini(&cli);
+        return 0;
     }
     if (sr_cli_take(&cli, "--help") || sr_cli_take(&cli, "-h")) {
         usage(component, stdout);

@@ -174,6 +174,20 @@ static const char *env_lookup(const sr_config *cfg, const char *name)
     return NULL;
 }
 
+/* ${broker} and the like: the URL with its password left out, so a password written in a
+ * URL cannot travel into a directory name, a header or a log line. */
+static char *url_without_password(const char *text)
+{
+    sr_url url;
+    if (sr_url_parse(text, &url, NULL) != SR_OK)
+        return sr_url_redacted(text);
+    free(url.password);
+    url.password = NULL;
+    char *out = sr_url_format(&url, false);
+    sr_url_fini(&url);
+    return out;
+}
+
 static char *parse_time_lookup(void *ctx, const char *name)
 {
     sr_config *cfg = ctx;
@@ -206,7 +220,8 @@ static char *parse_time_lookup(void *ctx, const char *name)
         return NULL; /* filled per message */
     for (int i = 0; i < SR_OPT_COUNT; i++) {
         if (strcasecmp(sr_option_get(i)->name, name) == 0 && cfg->values[i].text != NULL)
-            return strdup(cfg->values[i].text);
+            return sr_option_get(i)->type == SR_T_URL ? url_without_password(cfg->values[i].text)
+                                                      : strdup(cfg->values[i].text);
     }
     const char *declared = env_lookup(cfg, name);
     if (declared != NULL)
@@ -517,9 +532,11 @@ static int apply_declare(sr_config *cfg, const line_ctx *lc, const char *value, 
                       (int)kind_len, value);
 }
 
+/* Exists, readable or not: an unreadable file must fail loudly when opened, not be
+ * skipped as if absent. */
 static bool file_exists(const char *path)
 {
-    return access(path, R_OK) == 0;
+    return access(path, F_OK) == 0;
 }
 
 static int apply_include(sr_config *cfg, const line_ctx *lc, const char *value, sr_err *err)
@@ -846,34 +863,33 @@ static int apply_option(sr_config *cfg, const line_ctx *lc, const char *name, co
  * a trailing comment removed). Returns false for blank and comment lines. */
 static bool split_line(char *line, char **name, char **value)
 {
-    char *words[256];
-    int n = 0;
     char *save = NULL;
-    for (char *w = strtok_r(line, " \t\r\n\v\f", &save); w && n < 256;
-         w = strtok_r(NULL, " \t\r\n\v\f", &save))
-        words[n++] = w;
-    if (n == 0 || words[0][0] == '#')
+    char *first = strtok_r(line, " \t\r\n\v\f", &save);
+    if (first == NULL || first[0] == '#')
         return false;
-    /* A lone "#" after the first value word starts a comment: `subtopic #  # everything`. */
-    for (int i = 2; i < n; i++) {
-        if (strcmp(words[i], "#") == 0) {
-            n = i;
+    *name = first;
+    /* Join the value words in place, each moved left over the blanks before it; there is
+     * no limit on their number. */
+    char *start = first + strlen(first) + 1, *out = start;
+    int words = 0;
+    for (char *w = strtok_r(NULL, " \t\r\n\v\f", &save); w;
+         w = strtok_r(NULL, " \t\r\n\v\f", &save)) {
+        /* A lone "#" after the first value word starts a comment: `subtopic #  # all`. */
+        if (words > 0 && strcmp(w, "#") == 0)
             break;
-        }
-    }
-    *name = words[0];
-    /* Join the value words in place: they all lie after the name within line. */
-    char *out = words[0] + strlen(words[0]) + 1;
-    char *start = out;
-    for (int i = 1; i < n; i++) {
-        size_t len = strlen(words[i]);
-        memmove(out, words[i], len);
-        out += len;
-        if (i + 1 < n)
+        size_t len = strlen(w);
+        if (words > 0)
             *out++ = ' ';
+        memmove(out, w, len);
+        out += len;
+        words++;
+    }
+    if (words == 0) {
+        *value = first + strlen(first); /* "" without touching what follows the name */
+        return true;
     }
     *out = '\0';
-    *value = n > 1 ? start : out;
+    *value = start;
     return true;
 }
 
@@ -1032,7 +1048,8 @@ static int read_optional(sr_config *cfg, const char *dir, const char *file,
         return SR_OK;
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", dir, file);
-    if (!file_exists(path))
+    /* Absent is fine; present but unreadable is an error, never silently skipped. */
+    if (access(path, F_OK) != 0 && errno == ENOENT)
         return SR_OK;
     return parse_file(cfg, path, kind, false, 0, err);
 }

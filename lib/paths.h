@@ -5,8 +5,9 @@
  *             holding <component>/<name>.conf, default.conf, admin.conf, credentials.conf
  *   state     SR_STATE_DIR, else $XDG_CACHE_HOME/sr, else $HOME/.cache/sr
  *             (with `statehost on`: <state>/<short hostname>), holding
- *             log/<component>_<name>_<NN>.log and <component>/<name>/ per config for pid
- *             files, the retry queue, the duplicate cache and metrics
+ *             log/<component>_<name>_<NN>.log, metrics/<component>_<name>_<NN>.json (read
+ *             by `sr status`), and <component>/<name>/ per config for pid files, the retry
+ *             queue and the duplicate cache
  *   conf.d    SR_CONFD, else the installed share/sr/conf.d, else the conf.d next to the
  *             executable (<bin>/../share/sr/conf.d, which the build tree has too)
  *

@@ -784,10 +784,11 @@ static void passwords_are_redacted(void **state)
 {
     (void)state;
     sr_override ov[] = {{"broker", "amqps://bob:S3cr3tPw@pump.example.com/"},
-                        {"post_broker", "mqtts://bob:An0therPw@mqtt.example.com"}};
+                        {"post_broker", "mqtts://bob:An0therPw@mqtt.example.com"},
+                        {"directory", "/data/${broker}"}};
     sr_config *cfg;
     sr_err err;
-    sr_config_request req = {SR_C_SHOVEL, NULL, NULL, confd(), ov, 2};
+    sr_config_request req = {SR_C_SHOVEL, NULL, NULL, confd(), ov, 3};
     assert_int_equal(sr_config_load(&req, &cfg, &err), SR_OK);
     char *text = NULL;
     size_t len = 0;
@@ -799,9 +800,39 @@ static void passwords_are_redacted(void **state)
     assert_null(strstr(text, "An0therPw"));
     assert_non_null(strstr(text, "amqps://bob:***@pump.example.com/"));
     free(text);
+    /* ${broker} in a value gives the URL without its password */
+    assert_string_equal(sr_config_str(cfg, SR_OPT_directory), "/data/amqps://bob@pump.example.com/");
     /* the program itself still has the password */
     assert_string_equal(sr_config_str(cfg, SR_OPT_broker), "amqps://bob:S3cr3tPw@pump.example.com/");
     sr_config_free(cfg);
+}
+
+static void long_lines_keep_every_word(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/sr-test-config-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128];
+    snprintf(path, sizeof path, "%s/many.conf", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("path", f);
+    for (int i = 0; i < 300; i++)
+        fprintf(f, " /data/%03d", i);
+    fputs("\npost_broker amqp://bob@localhost/\npost_baseUrl file:/", f); /* no final newline */
+    fclose(f);
+    sr_config *cfg;
+    sr_err err;
+    sr_config_request req = {SR_C_POST, path, NULL, confd(), NULL, 0};
+    assert_int_equal(sr_config_load(&req, &cfg, &err), SR_OK);
+    char *all = sr_show_value(cfg, SR_OPT_path);
+    assert_int_equal(strlen(all), 300 * strlen("/data/000 ") - 1);
+    assert_non_null(strstr(all, "/data/298 /data/299"));
+    free(all);
+    expect(cfg, SR_OPT_post_baseUrl, "file:/");
+    sr_config_free(cfg);
+    unlink(path);
+    rmdir(dir);
 }
 
 int main(void)
@@ -829,6 +860,7 @@ int main(void)
         cmocka_unit_test(missing_confd_is_an_error),
         cmocka_unit_test(every_good_config_shows),
         cmocka_unit_test(passwords_are_redacted),
+        cmocka_unit_test(long_lines_keep_every_word),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -1,0 +1,262 @@
+"""The shipped examples stay copyable: each loads cleanly and says what its README says.
+
+A user copies examples/ into ~/.config/sr/ (README.rst tells how) and expects every
+config to load without a warning, to mean what its comments promise, and never to see a
+password from credentials.conf on the screen. Each test here copies the whole tree into
+a private ~/.config/sr (the sr_env fixture), runs `sr show`, `sr show --json` and
+`sr_<component> check` on one example, and asserts what that user would look at.
+A new file under examples/ without an entry in EXPECTED fails
+test_every_example_has_a_test, so no example goes untested.
+"""
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+# Files in examples/ that are not configurations of a component; the tests below read
+# credentials.conf and default.conf through every config.
+NOT_CONFIGS = {"README.rst", "credentials.conf", "default.conf"}
+
+
+def run(sr_bin, env, *args):
+    return subprocess.run([sr_bin(args[0]), *args[1:]], env=env, capture_output=True,
+                          text=True, timeout=30)
+
+
+def secrets_of(credentials):
+    """Every password and token written in a credentials.conf, as written and decoded."""
+    found = set()
+    for line in credentials.read_text().splitlines():
+        words = line.split()
+        if not words or words[0].startswith("#"):
+            continue
+        password = urlsplit(words[0]).password
+        if password:
+            found.update({password, unquote(password)})
+        for detail in ",".join(words[1:]).split(","):
+            name, _, value = detail.partition("=")
+            if name in ("bearer_token", "bt") and value:
+                found.add(value)
+    return found
+
+
+SECRETS = secrets_of(EXAMPLES / "credentials.conf")
+
+
+@pytest.fixture
+def user(sr_env):
+    """A user who followed examples/README.rst: the tree copied, credentials.conf 0600."""
+    config_dir = Path(sr_env["XDG_CONFIG_HOME"]) / "sr"
+    shutil.copytree(EXAMPLES, config_dir)
+    (config_dir / "README.rst").unlink()
+    (config_dir / "credentials.conf").chmod(0o600)
+    return sr_env, config_dir
+
+
+def load(sr_bin, env, config_dir, name):
+    """Run the three commands on component/name; assert each is clean; return the JSON."""
+    component, config = name.split("/")
+    outputs = {
+        "show": run(sr_bin, env, "sr", "show", name),
+        "show --json": run(sr_bin, env, "sr", "show", "--json", name),
+        "check": run(sr_bin, env, f"sr_{component}", "check", config),
+    }
+    for what, result in outputs.items():
+        text = result.stdout + result.stderr
+        assert result.returncode == 0, f"{what} {name}: exit {result.returncode}\n{text}"
+        # [WARNING] from check, "warning:" from sr show; the JSON says it in "warnings".
+        said = result.stderr if what == "show --json" else text
+        assert not re.search(r"\bwarning\b", said, re.I), f"{what} {name} warns:\n{said}"
+        for secret in SECRETS:
+            assert secret not in text, f"{what} {name} shows a password from credentials.conf"
+    assert "configuration OK" in outputs["check"].stderr
+    doc = json.loads(outputs["show --json"].stdout)
+    assert doc["component"] == component and doc["config"] == config
+    assert doc["file"] == str(config_dir / f"{name}.conf")
+    assert doc["warnings"] == []
+    # The user's default.conf is read before every config.
+    line = next(n for n, text in enumerate((config_dir / "default.conf").read_text()
+                                           .splitlines(), 1)
+                if text.startswith("logRotateCount "))
+    assert doc["options"]["logRotateCount"] == {"value": 14,
+                                                "origin": f"{config_dir}/default.conf:{line}"}
+    return doc, outputs["show"].stdout
+
+
+def json_documents(text):
+    """The JSON documents `sr show --json` prints one after the other, one per config."""
+    decoder, docs, at = json.JSONDecoder(), [], 0
+    while True:
+        while at < len(text) and text[at].isspace():
+            at += 1
+        if at == len(text):
+            return docs
+        doc, at = decoder.raw_decode(text, at)
+        docs.append(doc)
+
+
+def value(doc, option):
+    return doc["options"][option]["value"]
+
+
+def masks(doc):
+    return [(m["kind"], m["pattern"]) for m in doc["masks"]]
+
+
+def decide(doc, url):
+    """What the masks do with url: sr3's rule, first match (re.match) wins."""
+    for kind, pattern in masks(doc):
+        if re.match(pattern, url):
+            return kind
+    return "accept" if value(doc, "acceptUnmatched") else "reject"
+
+
+def check_watch_hot(doc, text, home):
+    """Announces ~/hot on the local broker, into the exchange the sender binds to."""
+    assert value(doc, "post_broker") == "amqp://bob:***@localhost/"
+    assert value(doc, "post_exchange") == "xs_bob_hot"
+    assert value(doc, "path") == [f"{home}/hot"]
+    assert value(doc, "post_baseUrl") == "file:"
+    assert value(doc, "fileAgeMin") == 2
+    assert decide(doc, f"file:{home}/hot/obs/a.csv") == "accept"
+    assert decide(doc, f"file:{home}/hot/obs/a.csv.tmp") == "reject"
+    assert decide(doc, f"file:{home}/hot/obs/.a.csv.swp") == "reject"
+
+
+def check_sender_tocluster(doc, text, home):
+    """Three instances push over sftp to the ssh alias `cluster`, .tmp then rename, 0644."""
+    assert value(doc, "broker") == "amqp://bob:***@localhost/"
+    assert value(doc, "exchange") == "xs_bob_hot"
+    assert value(doc, "sendTo") == "sftp://cluster/"
+    assert value(doc, "instances") == 3
+    assert value(doc, "inflight") == ".tmp"
+    assert value(doc, "permDefault") in (0o644, "0644")
+    assert value(doc, "permDirDefault") in (0o755, "0755")
+    assert value(doc, "directory") == "/scratch/bob/incoming"
+    assert value(doc, "strip") == ".*/hot/"
+    # The config's own expire beats default.conf's 2d.
+    assert value(doc, "expire") == 86400
+    assert masks(doc) == [("accept", ".*")]
+
+
+def check_post_once(doc, text, home):
+    """Announces ~/hot once, exactly where watch/hot announces it."""
+    assert value(doc, "post_broker") == "amqp://bob:***@localhost/"
+    assert value(doc, "post_exchange") == "xs_bob_hot"
+    assert value(doc, "path") == [f"{home}/hot"]
+    assert value(doc, "sleep") < 0, "post runs one pass and exits"
+    assert decide(doc, f"file:{home}/hot/late.csv.tmp") == "reject"
+
+
+def check_shovel_amqp2mqtt(doc, text, home):
+    """Reads xpublic on the AMQP pump and publishes it to the MQTT broker, as v03."""
+    broker, post_broker = value(doc, "broker"), value(doc, "post_broker")
+    assert urlsplit(broker).scheme == "amqps"
+    assert urlsplit(post_broker).scheme == "mqtts"
+    assert post_broker == "mqtts://feeder:***@mqtt.example.com"
+    assert value(doc, "exchange") == "xpublic"
+    assert value(doc, "post_exchange") == "xpublic"
+    assert value(doc, "post_format") == "v03"
+    assert value(doc, "download") is False
+    assert value(doc, "instances") == 2
+    assert [(s["pattern"], s["exchange"], s["topicPrefix"]) for s in doc["subtopics"]] == [
+        ("#", "xpublic", "v03")]
+
+
+def check_sarra_from_peerA(doc, text, home):
+    """Downloads peerA's files into the web tree and re-announces them with our URL."""
+    assert value(doc, "broker") == "amqps://mesh:***@peera.example.com/"
+    assert value(doc, "post_broker") == "amqp://feeder:***@localhost/"
+    assert value(doc, "download") is True and value(doc, "mirror") is True
+    assert value(doc, "directory") == value(doc, "post_baseDir") == "/var/www/html/data"
+    assert value(doc, "post_baseUrl") == "https://node1.example.com/data"
+    assert value(doc, "nodupe_ttl") == 3600
+
+
+def check_subscribe_hpfx(doc, text, home):
+    """Anonymous, v02 topics, Toronto's English city page only, into ~/citypage."""
+    assert value(doc, "broker") == "amqps://anonymous:***@hpfx.collab.science.gc.ca/"
+    assert value(doc, "exchange") == "xpublic"
+    assert [(s["pattern"], s["topicPrefix"]) for s in doc["subtopics"]] == [
+        ("*.WXO-DD.citypage_weather.xml.ON.#", "v02.post")]
+    assert "subtopic *.WXO-DD.citypage_weather.xml.ON.# " in text
+    assert value(doc, "directory") == f"{home}/citypage"
+    assert value(doc, "mirror") is False
+    assert ("accept", r".*/s0000458_e\.xml$") in masks(doc)
+    base = "https://hpfx.collab.science.gc.ca/20240101/WXO-DD/citypage_weather/xml/ON/"
+    assert decide(doc, base + "s0000458_e.xml") == "accept"
+    assert decide(doc, base + "s0000458_f.xml") == "reject"
+    assert decide(doc, base + "s0000430_e.xml") == "reject"
+
+
+def check_winnow_dedupe(doc, text, home):
+    """Two sources into xs_feeder_ha, each product once into xpublic."""
+    assert value(doc, "exchange") == "xs_feeder_ha"
+    assert value(doc, "post_exchange") == "xpublic"
+    assert value(doc, "nodupe_ttl") == 900
+    assert value(doc, "logDuplicates") is True
+
+
+EXPECTED = {
+    "watch/hot": check_watch_hot,
+    "sender/tocluster": check_sender_tocluster,
+    "post/once": check_post_once,
+    "shovel/amqp2mqtt": check_shovel_amqp2mqtt,
+    "sarra/from_peerA": check_sarra_from_peerA,
+    "subscribe/hpfx": check_subscribe_hpfx,
+    "winnow/dedupe": check_winnow_dedupe,
+}
+
+
+def test_every_example_has_a_test():
+    """Each config under examples/ is in EXPECTED, and each entry in EXPECTED exists."""
+    files = sorted(p.relative_to(EXAMPLES).as_posix() for p in EXAMPLES.rglob("*")
+                   if p.is_file() and p.name not in NOT_CONFIGS)
+    assert files, "examples/ is empty"
+    names = {f[:-len(".conf")] for f in files if f.endswith(".conf")}
+    untested = [f for f in files if not f.endswith(".conf") or f[:-5] not in EXPECTED]
+    assert untested == [], f"examples without a test in {Path(__file__).name}: {untested}"
+    assert set(EXPECTED) == names, f"tests without an example: {set(EXPECTED) - names}"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_example_loads_clean_and_means_what_it_says(sr_bin, user, name):
+    """Copied as the README says, the example loads with no warning, means what its
+    comments say, and no password from credentials.conf appears anywhere."""
+    env, config_dir = user
+    doc, text = load(sr_bin, env, config_dir, name)
+    EXPECTED[name](doc, text, env["HOME"])
+
+
+def test_credentials_fill_in_passwords_shown_hidden(sr_bin, user):
+    """A broker URL written without its password gets it from credentials.conf, and
+    `sr show` shows that there is one (user:***@) without showing it."""
+    env, config_dir = user
+    result = run(sr_bin, env, "sr", "show", "--json")
+    assert result.returncode == 0, result.stderr
+    assert not any(secret in result.stdout + result.stderr for secret in SECRETS)
+    shown = {f"{d['component']}/{d['config']}": d["options"]
+             for d in json_documents(result.stdout)}
+    assert set(shown) == set(EXPECTED)
+    assert shown["sender/tocluster"]["broker"]["value"] == "amqp://bob:***@localhost/"
+    assert shown["shovel/amqp2mqtt"]["broker"]["value"] == "amqps://feeder:***@pump.example.com/"
+    assert shown["sarra/from_peerA"]["broker"]["value"] == "amqps://mesh:***@peera.example.com/"
+    # A password written in the config itself is hidden the same way.
+    assert shown["subscribe/hpfx"]["broker"]["value"] == \
+        "amqps://anonymous:***@hpfx.collab.science.gc.ca/"
+
+
+def test_credentials_file_readable_by_others_is_a_warning(sr_bin, user):
+    """Skipping the README's chmod 600 is not silent: check warns and still loads."""
+    env, config_dir = user
+    (config_dir / "credentials.conf").chmod(0o644)
+    result = run(sr_bin, env, "sr_sender", "check", "tocluster")
+    assert result.returncode == 0, result.stderr
+    assert "[WARNING]" in result.stderr and "credentials.conf" in result.stderr
+    assert not any(secret in result.stdout + result.stderr for secret in SECRETS)
