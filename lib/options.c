@@ -56,6 +56,46 @@ static const unsupported unsupported_table[] = {
 
 #define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
 
+bool sr_option_value_alias_at(size_t i, const char **name, enum sr_option_id *id,
+                              const char **value)
+{
+    for (size_t k = 0, n = 0; k < COUNT_OF(alias_table); k++) {
+        if (alias_table[k].forced == NULL)
+            continue;
+        if (n++ == i) {
+            *name = alias_table[k].alias;
+            *id = alias_table[k].id;
+            *value = alias_table[k].forced;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool sr_option_unsupported_at(size_t i, const char **name, const char **reason)
+{
+    if (i >= COUNT_OF(unsupported_table))
+        return false;
+    *name = unsupported_table[i].name;
+    *reason = unsupported_table[i].reason;
+    return true;
+}
+
+bool sr_type_is_line(enum sr_type type)
+{
+    switch (type) {
+    case SR_T_MASK:
+    case SR_T_SUBTOPIC:
+    case SR_T_HEADER:
+    case SR_T_DECLARE:
+    case SR_T_INCLUDE:
+    case SR_T_CLASSSET:
+        return true;
+    default:
+        return false;
+    }
+}
+
 const sr_option *sr_option_get(enum sr_option_id id)
 {
     if ((int)id < 0 || id >= SR_OPT_COUNT)

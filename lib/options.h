@@ -9,6 +9,7 @@
 #ifndef SR_OPTIONS_H
 #define SR_OPTIONS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum sr_type {
@@ -89,6 +90,19 @@ const char *sr_option_nearest(const char *name);
 
 /* All aliases of an option, comma separated, into buf ("" when none). */
 void sr_option_aliases(enum sr_option_id id, char *buf, size_t size);
+
+/* The aliases that set a value (`notify_only` is `download off`), in table order: false
+ * past the last. For listings (the man page). */
+bool sr_option_value_alias_at(size_t i, const char **alias, enum sr_option_id *id,
+                              const char **value);
+
+/* The sr3 options sr accepts and ignores, with the reason, in table order: false past
+ * the last. */
+bool sr_option_unsupported_at(size_t i, const char **name, const char **reason);
+
+/* Does this type stand for lines that each add one item (accept, subtopic, header ...)
+ * rather than for a value that the last line sets? */
+bool sr_type_is_line(enum sr_type type);
 
 /* The name of a type ("flag", "duration", ...). */
 const char *sr_type_name(enum sr_type type);

@@ -92,17 +92,8 @@ int sr_show_text(const sr_config *cfg, const sr_credentials *creds, FILE *out, s
     char where[PATH_MAX + 32];
     for (int id = 0; id < SR_OPT_COUNT; id++) {
         const sr_option *opt = sr_option_get(id);
-        switch (opt->type) {
-        case SR_T_MASK:
-        case SR_T_SUBTOPIC:
-        case SR_T_HEADER:
-        case SR_T_DECLARE:
-        case SR_T_INCLUDE:
-        case SR_T_CLASSSET:
+        if (sr_type_is_line(opt->type))
             continue; /* listed below, one line per occurrence */
-        default:
-            break;
-        }
         char note[PATH_MAX + 64] = "";
         char *value = opt->type == SR_T_URL ? url_value(cfg, creds, id, note, sizeof note)
                                             : sr_show_value(cfg, id);

@@ -5,9 +5,8 @@
  *
  * Everything the page says about an option comes from one of two places, so the page
  * cannot drift from the code:
- *  - the compiled table in libsr (name, type, choices, components, help, aliases), plus
- *    the alias-that-sets-a-value and unsupported-option rows of lib/options.def, read here
- *    through the same X-macros the library uses;
+ *  - the compiled table in libsr (name, type, choices, components, help, aliases, the
+ *    aliases that set a value, the sr3 options sr ignores), through options.h;
  *  - the defaults, read from CONFD_DIR by the library's own config loader, once per
  *    component, so each default is the value a component really starts with and names
  *    the conf.d file that sets it.
@@ -32,37 +31,6 @@
 #define SR_VERSION "unknown"
 #endif
 
-/* An alias that sets a value: `notify_only` means `download off`. */
-static const struct {
-    const char *alias, *option, *value;
-} forced_aliases[] = {
-#define SR_OPTION(name, type, comps, extra, help)
-#define SR_ALIAS(alias, name)
-#define SR_ALIAS_VALUE(alias, name, value) {#alias, #name, value},
-#define SR_UNSUPPORTED(name, reason)
-#include "options.def"
-#undef SR_OPTION
-#undef SR_ALIAS
-#undef SR_ALIAS_VALUE
-#undef SR_UNSUPPORTED
-};
-
-/* An sr3 option sr accepts and ignores, and why. */
-static const struct {
-    const char *name, *reason;
-} unsupported[] = {
-#define SR_OPTION(name, type, comps, extra, help)
-#define SR_ALIAS(alias, name)
-#define SR_ALIAS_VALUE(alias, name, value)
-#define SR_UNSUPPORTED(name, reason) {#name, reason},
-#include "options.def"
-#undef SR_OPTION
-#undef SR_ALIAS
-#undef SR_ALIAS_VALUE
-#undef SR_UNSUPPORTED
-};
-
-#define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Longest section title and number of sections in options.def. */
 #define TITLE_MAX 128
@@ -479,8 +447,10 @@ static void put_option(FILE *out, const defaults *d, int id)
     char aliases[1024];
     sr_option_aliases(id, aliases, sizeof aliases);
     bool any_forced = false;
-    for (size_t i = 0; i < COUNT_OF(forced_aliases); i++)
-        any_forced = any_forced || strcmp(forced_aliases[i].option, opt->name) == 0;
+    const char *alias, *value;
+    enum sr_option_id target;
+    for (size_t i = 0; sr_option_value_alias_at(i, &alias, &target, &value); i++)
+        any_forced = any_forced || (int)target == id;
     if (aliases[0] != '\0' || any_forced) {
         fputs(".br\n", out);
         fputs("Also written: ", out);
@@ -492,31 +462,23 @@ static void put_option(FILE *out, const defaults *d, int id)
             put_bold(out, a);
             first = false;
         }
-        for (size_t i = 0; i < COUNT_OF(forced_aliases); i++) {
-            if (strcmp(forced_aliases[i].option, opt->name) != 0)
+        for (size_t i = 0; sr_option_value_alias_at(i, &alias, &target, &value); i++) {
+            if ((int)target != id)
                 continue;
             if (!first)
                 fputs(", ", out);
-            put_bold(out, forced_aliases[i].alias);
+            put_bold(out, alias);
             fputs(" (means ", out);
             put_bold(out, opt->name);
             fputs(" ", out);
-            put_bold(out, forced_aliases[i].value);
+            put_bold(out, value);
             fputs(")", out);
             first = false;
         }
         fputs("\n", out);
     }
 
-    switch (opt->type) {
-    case SR_T_MASK:
-    case SR_T_SUBTOPIC:
-    case SR_T_HEADER:
-    case SR_T_DECLARE:
-    case SR_T_INCLUDE:
-    case SR_T_CLASSSET:
-        break; /* lines, not values: nothing to default */
-    default:
+    if (!sr_type_is_line(opt->type)) { /* lines have no default value */
         fputs(".br\n", out);
         put_default(out, d, id);
     }
@@ -631,12 +593,13 @@ static void put_footer(FILE *out)
           "These sr3 options are recognised so that a configuration written for sr3\n"
           "loads; each is ignored with a warning that gives the reason.\n",
           out);
-    for (size_t i = 0; i < COUNT_OF(unsupported); i++) {
+    const char *name, *why;
+    for (size_t i = 0; sr_option_unsupported_at(i, &name, &why); i++) {
         fputs(".TP\n", out);
-        put_bold(out, unsupported[i].name);
+        put_bold(out, name);
         fputs("\n", out);
         char reason[512];
-        snprintf(reason, sizeof reason, "%s", unsupported[i].reason);
+        snprintf(reason, sizeof reason, "%s", why);
         sentence(reason, sizeof reason, false);
         put_line(out, reason);
     }
