@@ -98,8 +98,10 @@ unit-asan: $(UNIT_SAN_BINS)
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    sh tools/run-units.sh unit-asan $(CURDIR) $(UNIT_SAN_BINS)
 
-# The config tests under valgrind: no leak, no invalid access.
-valgrind: $(BUILD)/test/test_config $(BUILD)/test/test_credentials
+# The config, credentials, message and identity tests under valgrind: no leak, no
+# invalid access.
+valgrind: $(BUILD)/test/test_config $(BUILD)/test/test_credentials $(BUILD)/test/test_message \
+          $(BUILD)/test/test_identity
 	@for t in $^; do \
 	    SR_CONFD=$(CURDIR)/conf.d SR_TEST_DATA=$(CURDIR)/test/data \
 	    valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \

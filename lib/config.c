@@ -20,6 +20,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "identity.h"
 #include "paths.h"
 #include "regex.h"
 #include "units.h"
@@ -376,36 +377,24 @@ static int apply_set(sr_config *cfg, const line_ctx *lc, const char *name, const
     return SR_OK;
 }
 
-/* Checksum methods, in the v03 spelling, and the v2 one-letter codes that mean them. */
-static const char *normal_identity(const char *value, char *buf, size_t size)
+/* The identity option in its v03 spelling ("sha512", "cod,md5", "arbitrary,VALUE"),
+ * whatever spelling the config used (v2 letters, any case): parsed by identity.h. */
+static char *normal_identity(const sr_identity_spec *spec)
 {
-    static const struct {
-        const char *in, *out;
-    } names[] = {
-        {"sha512", "sha512"}, {"md5", "md5"},       {"md5name", "md5name"}, {"random", "random"},
-        {"arbitrary", "arbitrary"}, {"none", "none"}, {"s", "sha512"},      {"d", "md5"},
-        {"n", "md5name"},     {"0", "random"},      {"a", "arbitrary"},
-    };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strcasecmp(value, names[i].in) == 0)
-            return names[i].out;
-    /* cod,ALGO (v2: z,LETTER): checksum computed on download. */
-    if (strncasecmp(value, "cod,", 4) == 0 || strncasecmp(value, "z,", 2) == 0) {
-        const char *algo = strchr(value, ',') + 1;
-        const char *a = strcasecmp(algo, "sha512") == 0 || strcasecmp(algo, "s") == 0 ? "sha512"
-                        : strcasecmp(algo, "md5") == 0 || strcasecmp(algo, "d") == 0 ? "md5"
-                                                                                       : NULL;
-        if (a == NULL)
-            return NULL;
-        snprintf(buf, size, "cod,%s", a);
-        return buf;
+    char *out = NULL;
+    int n;
+    switch (spec->method) {
+    case SR_ID_COD:
+        n = asprintf(&out, "cod,%s", sr_identity_method_name(spec->cod_algorithm));
+        break;
+    case SR_ID_ARBITRARY:
+        n = asprintf(&out, "arbitrary,%s", spec->arbitrary_value);
+        break;
+    default:
+        n = asprintf(&out, "%s", sr_identity_method_name(spec->method));
+        break;
     }
-    /* a,VALUE: an arbitrary identity value given by the user */
-    if (strncasecmp(value, "a,", 2) == 0 || strncasecmp(value, "arbitrary,", 10) == 0) {
-        snprintf(buf, size, "arbitrary,%s", strchr(value, ',') + 1);
-        return buf;
-    }
-    return NULL;
+    return n < 0 ? NULL : out;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -780,16 +769,19 @@ static int apply_option(sr_config *cfg, const line_ctx *lc, const char *name, co
         v->origin = lc->origin;
         break;
     case SR_T_IDENTITY: {
-        char buf[256];
-        const char *normal = normal_identity(value, buf, sizeof buf);
-        if (normal == NULL) {
-            rc = line_error(lc, err,
-                            "%s: \"%s\" is not a checksum method (sha512, md5, cod,sha512, cod,md5, random, arbitrary, none)",
-                            name, value);
+        sr_identity_spec spec;
+        sr_err why;
+        if (sr_identity_spec_parse(value, &spec, &why) != SR_OK) {
+            /* the message names the option "identity"; say so when it was spelled otherwise */
+            rc = strcmp(name, "identity") == 0 ? line_error(lc, err, "%s", why.msg)
+                                               : line_error(lc, err, "%s: %s", name, why.msg);
             break;
         }
-        if (value_set_text(v, normal, &lc->origin) != 0)
+        char *normal = normal_identity(&spec);
+        sr_identity_spec_fini(&spec);
+        if (normal == NULL || value_set_text(v, normal, &lc->origin) != 0)
             rc = oom(err);
+        free(normal);
         break;
     }
     case SR_T_STRIP: {

@@ -10,6 +10,7 @@
 #define SR_ERROR_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum sr_code {
     SR_OK = 0,
@@ -42,6 +43,13 @@ void sr_err_prefix(sr_err *err, const char *fmt, ...) __attribute__((format(prin
 
 /* Reset err to SR_OK with an empty message. */
 void sr_err_clear(sr_err *err);
+
+/* How an error message shows a value that may come from outside (a message, a config):
+ * in double quotes, cut after SR_QUOTE_MAX bytes with "...", control characters as '?'.
+ * buf should hold SR_QUOTE_BUF bytes; returns buf. */
+#define SR_QUOTE_MAX 64
+#define SR_QUOTE_BUF (SR_QUOTE_MAX + 8)
+const char *sr_err_quote(const char *text, char *buf, size_t size);
 
 /* A short name for a code ("invalid", "not found", ...), for logs and tests. */
 const char *sr_code_name(int code);

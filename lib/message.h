@@ -1,0 +1,138 @@
+/*
+ * message: one notification message, read from and written to the wire in sr3's v03 (JSON
+ * body) and v02 (text body + headers) formats (digest §1).
+ *
+ * A message holds its wire fields under their v03 names, in a JSON object: the fields sr
+ * knows are checked when the message is decoded and read through the typed getters below;
+ * fields sr does not know are kept and written out again untouched, as relays must. The
+ * time strings are kept as received, so a relay passes on sr3's exact bytes.
+ *
+ * Decoding is where hostile input stops. Every known field is checked for its JSON type,
+ * length and content; paths (relPath, retrievePath, fileOp.rename, fileOp.hlink) must not
+ * climb out of the tree with `..`, hold NUL or control characters, or be empty. A path that
+ * starts with `/` (v02 and sarrac write one) means the same as without it: paths in a
+ * message are always relative to baseUrl and to the receiver's tree, never to the
+ * receiver's root. The error names the field and the value (cut to 64 bytes).
+ */
+#ifndef SR_MESSAGE_H
+#define SR_MESSAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "error.h"
+#include "identity.h"
+
+/* Limits past which a message is refused (sr3 has none; a pump needs some). */
+#define SR_MSG_BODY_MAX (4u << 20) /* bytes of one encoded message */
+#define SR_MSG_PATH_MAX 4096       /* bytes of relPath, retrievePath, rename, link, hlink */
+#define SR_MSG_NAME_MAX 255        /* bytes of one path component */
+#define SR_MSG_URL_MAX 4096        /* bytes of baseUrl */
+#define SR_MSG_FIELD_MAX 1024      /* bytes of the other short strings (source, mode ...) */
+#define SR_MSG_HEADER_MAX 255      /* bytes of one v02 header value (AMQP's limit) */
+
+enum sr_msg_format { SR_FORMAT_V03, SR_FORMAT_V02 };
+
+typedef struct sr_message sr_message;
+
+/* One AMQP application header or MQTT user property, both strings. */
+typedef struct sr_header {
+    const char *name, *value;
+} sr_header;
+
+/* A message as a broker hands it over. Any member but body may be NULL/0. */
+typedef struct sr_wire {
+    const char *body;
+    size_t body_len;
+    const char *content_type; /* "application/json", "text/plain", or NULL when absent */
+    const char *topic;        /* AMQP routing key or MQTT topic, escaped as on the wire */
+    const sr_header *headers;
+    size_t header_count;
+} sr_wire;
+
+/* A message ready for a broker: free with sr_encoded_fini. */
+typedef struct sr_encoded {
+    char *body;
+    size_t body_len;
+    const char *content_type; /* static string */
+    sr_header *headers;       /* v02 only: names and values are owned here */
+    size_t header_count;
+} sr_encoded;
+
+/* Which format a wire message is in: content type application/json -> v03, text/plain ->
+ * v02; with none (MQTT 3.1.1, some old C clients) the body decides: JSON starts with `{`.
+ * sr3 drops JSON that arrives without a content type; sr reads it. */
+enum sr_msg_format sr_message_detect(const sr_wire *in);
+
+/* Decode and check a wire message. On error *out is NULL and err names the field. */
+int sr_message_decode(const sr_wire *in, sr_message **out, sr_err *err);
+
+/* Decode a v03 JSON body alone (files, tests, the retry queue). */
+int sr_message_decode_v03(const char *body, size_t len, sr_message **out, sr_err *err);
+
+/* Encode in the given format. v02 fails (SR_EINVAL, naming the header) when a header
+ * value would pass AMQP's 255 bytes, as sr3 refuses it. */
+int sr_message_encode(const sr_message *m, enum sr_msg_format format, sr_encoded *out, sr_err *err);
+void sr_encoded_fini(sr_encoded *e);
+
+/* A new message with the three required fields (checked like a decoded one). */
+int sr_message_new(const char *pub_time, const char *base_url, const char *rel_path,
+                   sr_message **out, sr_err *err);
+sr_message *sr_message_copy(const sr_message *m);
+void sr_message_free(sr_message *m);
+
+/* ---- reading: NULL / false when the field is absent ---- */
+const char *sr_message_pub_time(const sr_message *m);
+const char *sr_message_base_url(const sr_message *m);
+const char *sr_message_rel_path(const sr_message *m);
+/* Any string field by its v03 name (retrievePath, source, mtime, mode, topic ...). NULL when
+ * absent or not a string. */
+const char *sr_message_str(const sr_message *m, const char *field);
+bool sr_message_size(const sr_message *m, long long *size);
+bool sr_message_mode(const sr_message *m, unsigned *mode);
+/* The identity, or false when the message has none. */
+bool sr_message_identity(const sr_message *m, sr_identity *out);
+/* The topic the message arrived with, as on the wire (escaped), or NULL. */
+const char *sr_message_received_topic(const sr_message *m);
+/* lag = now - pubTime, in seconds. */
+double sr_message_lag(const sr_message *m, const struct timespec *now);
+/* The URL to fetch: baseUrl + retrievePath (or relPath) with exactly one '/' between.
+ * New string, caller frees. */
+char *sr_message_url(const sr_message *m);
+
+typedef struct sr_fileop {
+    bool remove;        /* "remove" key present */
+    bool directory;     /* "directory" key present */
+    const char *link;   /* symbolic link text, or NULL */
+    const char *hlink;  /* hard link target path, or NULL */
+    const char *rename; /* old relPath (relPath is the new name), or NULL */
+} sr_fileop;
+/* The fileOp, or false when the message carries file data (no fileOp). */
+bool sr_message_fileop(const sr_message *m, sr_fileop *out);
+
+typedef struct sr_content {
+    const char *encoding; /* "utf-8", "base64" or "iso-8859-1" */
+    const char *value;
+} sr_content;
+bool sr_message_content(const sr_message *m, sr_content *out);
+
+typedef struct sr_blocks {
+    const char *method;    /* "inplace" or "partitioned" */
+    long long block_size;  /* nominal size of a block */
+    long long number;      /* this block, from 0 */
+    size_t manifest_count; /* 0 when the sender gave no manifest (sarrac) */
+} sr_blocks;
+bool sr_message_blocks(const sr_message *m, sr_blocks *out);
+/* Block i of the manifest: its size and identity value. */
+bool sr_message_block(const sr_message *m, size_t i, long long *size, const char **identity);
+
+/* ---- writing: each value is checked as the decoder checks it ---- */
+int sr_message_set_str(sr_message *m, const char *field, const char *value, sr_err *err);
+void sr_message_remove(sr_message *m, const char *field);
+int sr_message_set_size(sr_message *m, long long size, sr_err *err);
+int sr_message_set_identity(sr_message *m, const sr_identity *id, sr_err *err);
+int sr_message_set_fileop(sr_message *m, const sr_fileop *op, sr_err *err);
+int sr_message_set_content(sr_message *m, const sr_content *content, sr_err *err);
+
+#endif
