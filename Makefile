@@ -107,7 +107,14 @@ valgrind: $(BUILD)/test/test_config $(BUILD)/test/test_credentials $(BUILD)/test
 	    valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
 	    $$t >/dev/null || exit 1; echo "valgrind: $$t clean"; done
 
-integration: all
+# Helper programs the integration tests drive (test/tools/*.c; never installed).
+TOOL_SRCS = $(sort $(wildcard test/tools/*.c))
+TOOLS     = $(patsubst test/tools/%.c,$(BUILD)/test/tools/%,$(TOOL_SRCS))
+$(BUILD)/test/tools/%: test/tools/%.c $(BUILD)/libsr.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< -o $@ $(BUILD)/libsr.a $(LDLIBS)
+
+integration: all $(TOOLS)
 	SR_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) -m pytest -q test/integration
 
 check:

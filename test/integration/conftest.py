@@ -12,14 +12,22 @@ from pathlib import Path
 import pytest
 
 from servers import Mosquitto, RabbitMQ
+from tlsca import make_ca
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
-def rabbitmq(tmp_path_factory):
-    """A private RabbitMQ on 127.0.0.1 (servers.RabbitMQ), shared by the session."""
-    server = RabbitMQ(tmp_path_factory.mktemp("rabbitmq"))
+def test_ca(tmp_path_factory):
+    """A throw-away CA and a server certificate for localhost (tlsca.TestCA)."""
+    return make_ca(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.fixture(scope="session")
+def rabbitmq(tmp_path_factory, test_ca):
+    """A private RabbitMQ on 127.0.0.1 (servers.RabbitMQ), shared by the session; amqps on
+    its tls_port with test_ca's certificate."""
+    server = RabbitMQ(tmp_path_factory.mktemp("rabbitmq"), ca=test_ca)
     try:
         server.start()
         yield server
@@ -28,9 +36,10 @@ def rabbitmq(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def mosquitto(tmp_path_factory):
-    """A private Mosquitto on 127.0.0.1 (servers.Mosquitto), shared by the session."""
-    server = Mosquitto(tmp_path_factory.mktemp("mosquitto"))
+def mosquitto(tmp_path_factory, test_ca):
+    """A private Mosquitto on 127.0.0.1 (servers.Mosquitto), shared by the session; mqtts on
+    its tls_port with test_ca's certificate."""
+    server = Mosquitto(tmp_path_factory.mktemp("mosquitto"), ca=test_ca)
     try:
         server.start()
         yield server

@@ -114,10 +114,14 @@ class _Server:
     scheme = None
     name = None
 
-    def __init__(self, basedir):
+    def __init__(self, basedir, ca=None):
         self.basedir = Path(basedir)
         self.host = HOST
         self.port = None
+        # tlsca.TestCA: when given, the server also listens with TLS on tls_port, with a
+        # certificate for localhost/127.0.0.1 signed by ca.ca (see tls_url).
+        self.ca = ca
+        self.tls_port = None
         self.proc = None
         self.tag = f"{self.name}-{os.getpid()}-{secrets.token_hex(4)}"
         self.users = {u: f"{u}-{secrets.token_hex(6)}" for u in USERS}
@@ -129,6 +133,11 @@ class _Server:
                 f"@{self.host}:{self.port}{self._url_suffix}")
 
     _url_suffix = ""
+
+    def tls_url(self, user, host="localhost"):
+        """The TLS URL (amqps/mqtts) for user; host "localhost" matches the certificate."""
+        return (f"{self.scheme}s://{quote(user, safe='')}:{quote(self.users[user], safe='')}"
+                f"@{host}:{self.tls_port}{self._url_suffix}")
 
     def pids(self):
         """Every live process this instance started (server, helpers, epmd)."""
@@ -213,8 +222,8 @@ class RabbitMQ(_Server):
     START_TIMEOUT = 90
     BIN = Path("/usr/lib/rabbitmq/bin")
 
-    def __init__(self, basedir):
-        super().__init__(basedir)
+    def __init__(self, basedir, ca=None):
+        super().__init__(basedir, ca)
         self.node = f"sr_test_{os.getpid()}_{secrets.token_hex(3)}@localhost"
 
     def _tool(self, name):

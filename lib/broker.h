@@ -1,0 +1,159 @@
+/*
+ * broker: one interface to message brokers, AMQP 0-9-1 (rabbitmq-c) and MQTT 3.1.1/5
+ * (libmosquitto), for the flow engine, which never needs to know which one it talks to.
+ *
+ * Guarantees the flow builds on:
+ *  - sr_broker_publish returns only when the broker has taken responsibility for each
+ *    message: AMQP publisher confirms (in batches, not sr3's transaction per message),
+ *    MQTT QoS 1 PUBACK. A message whose confirm did not come is reported as failed and
+ *    retryable, never as sent.
+ *  - Consumed messages are acknowledged one by one with sr_broker_ack, after their work is
+ *    done (never auto-ack: the old C pump loses its prefetched batch on a crash). What is
+ *    not acked when the process dies comes back: AMQP to the next consumer of the queue,
+ *    MQTT to the same client (its persistent session) when it reconnects.
+ *  - AMQP consumes with basic.consume bounded by `prefetch` (basic.qos), not sr3's
+ *    basic.get polling, which the broker cannot bound.
+ *  - Losing the connection anywhere is a retryable SR_ECONN to the caller, never a crash.
+ *    The next call reconnects, after a delay that doubles from backoff_min to backoff_max
+ *    with +-25% jitter (so instances do not reconnect in step), re-declares the exchanges
+ *    and the queue/subscription declared before, and resumes. Deliveries from the old
+ *    connection can no longer be acked (the broker redelivers them); acking one is a no-op.
+ *
+ * Nothing here logs: events a log should show (connected, lost, TLS relaxed) go to the
+ * notify callback, the errors to sr_err.
+ */
+#ifndef SR_BROKER_H
+#define SR_BROKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "credentials.h"
+#include "error.h"
+#include "log.h"
+#include "message.h"
+#include "topic.h"
+
+enum sr_tls_rigour {
+    SR_TLS_NORMAL, /* certificate chain and host name checked (default) */
+    SR_TLS_LAX,    /* neither checked: for a test broker; reported as a warning on connect */
+    SR_TLS_STRICT, /* as normal, and TLS 1.2 or later */
+};
+
+typedef struct sr_broker_options {
+    const char *url; /* amqp[s]://user[:pw]@host[:port][/vhost] or mqtt[s]://user[:pw]@host[:port] */
+    const sr_credentials *credentials; /* completes a URL without password; may be NULL */
+    /* MQTT client id: consumers pass <queueName>_iNN so a restarted instance finds its
+     * session again; NULL gives a random one (publishers). AMQP: the connection name
+     * shown in the management UI. */
+    const char *client_id;
+    enum sr_tls_rigour tls;
+    double heartbeat;       /* AMQP heartbeat, MQTT keepalive, seconds; 0: 60 */
+    double timeout;         /* connecting, and waiting for confirms, seconds; 0: 30 */
+    unsigned prefetch;      /* AMQP basic.qos, MQTT 5 receive maximum; 0: 25 */
+    bool persistent;        /* AMQP delivery_mode 2 (on by default in conf.d) */
+    double session_expiry;  /* MQTT session expiry of a consumer (`expire`), seconds */
+    double message_expiry;  /* post_messageAgeMax: per-message expiry, seconds; 0: none */
+    double backoff_min;     /* first reconnect delay, seconds; 0: 1 */
+    double backoff_max;     /* reconnect delay cap, seconds; 0: 64 (sr3's) */
+    /* Where events worth a log line go, with their level; may be NULL. */
+    void (*notify)(void *ctx, enum sr_level level, const char *text);
+    void *notify_ctx;
+} sr_broker_options;
+
+typedef struct sr_broker sr_broker;
+
+/* Check the URL (scheme amqp, amqps, mqtt or mqtts), complete its password from the
+ * credentials, and prepare; does not connect. NULL and err on a bad URL. */
+sr_broker *sr_broker_new(const sr_broker_options *options, sr_err *err);
+
+/* The URL as logs show it: password replaced by ***. */
+const char *sr_broker_url(const sr_broker *b);
+bool sr_broker_is_mqtt(const sr_broker *b);
+
+/* Connect now (each other call also connects when it needs to). SR_ECONN (retryable)
+ * with the reason; SR_EPERM for a refused login (not retryable until the config changes,
+ * but still retried with backoff); SR_EINVAL for a TLS setup error. */
+int sr_broker_connect(sr_broker *b, sr_err *err);
+
+/* Declare a durable topic exchange (AMQP; nothing on MQTT). Remembered and re-declared on
+ * every reconnect. */
+int sr_broker_declare_exchange(sr_broker *b, const char *exchange, sr_err *err);
+
+/* What a consumer subscribes to. */
+typedef struct sr_queue_spec {
+    const char *name;       /* AMQP queue; MQTT shared-subscription group (queueName) */
+    bool declare;           /* AMQP: declare the queue (queueDeclare) */
+    bool bind;              /* AMQP: bind it (queueBind) */
+    bool durable;           /* AMQP */
+    bool auto_delete;       /* AMQP */
+    double expire;          /* AMQP x-expires, seconds; 0: none */
+    double message_ttl;     /* AMQP x-message-ttl (messageAgeMax), seconds; 0: none */
+    const char *queue_type; /* AMQP x-queue-type: NULL or "classic", or "quorum" */
+    const sr_topic_binding *bindings; /* AMQP: exchange + binding key; MQTT: the filter in key */
+    size_t binding_count;
+} sr_queue_spec;
+
+/* Declare and bind the queue (AMQP) or subscribe (MQTT, QoS 1, persistent session with
+ * session_expiry), then start consuming. Remembered and redone on every reconnect. */
+int sr_broker_subscribe(sr_broker *b, const sr_queue_spec *queue, sr_err *err);
+
+/* Delete the queue (AMQP) or end the session (MQTT): `sr cleanup`. */
+int sr_broker_delete_queue(sr_broker *b, const char *queue, sr_err *err);
+
+/* One message to publish. */
+typedef struct sr_outgoing {
+    const char *exchange;     /* AMQP exchange; MQTT: ignored (the topic holds it) */
+    const char *topic;        /* AMQP routing key or MQTT topic, escaped (topic.h) */
+    const sr_encoded *message; /* body, content type, v02 headers (message.h) */
+} sr_outgoing;
+
+/* Publish count messages and wait (up to timeout) until the broker has taken each.
+ * status[i] is SR_OK or the code for message i: SR_ECONN (retryable) when the connection
+ * broke or the confirm did not come, SR_EPROTO when the broker refused it (nack, unknown
+ * exchange). Returns SR_OK when every message is taken; otherwise the first failure's code
+ * and err saying how many of count failed and why. */
+int sr_broker_publish(sr_broker *b, const sr_outgoing *messages, size_t count, int *status,
+                      sr_err *err);
+
+/* One message received. The wire part is what message.h decodes. */
+typedef struct sr_delivery {
+    sr_wire wire;         /* body, content type, topic (routing key / MQTT topic), headers */
+    const char *exchange; /* AMQP: the exchange it was published to; MQTT: the topic's first level */
+    bool redelivered;     /* the broker says it was delivered before (AMQP redelivered, MQTT DUP) */
+    /* private to broker.c and the backend */
+    uint64_t tag;             /* AMQP delivery tag, MQTT message id */
+    unsigned long connection; /* which connection it came over */
+    void *backend_data;
+    void (*release)(struct sr_delivery *d); /* frees the delivery and all it holds */
+} sr_delivery;
+
+/* Up to max messages, waiting up to timeout seconds for the first one (0: do not wait).
+ * *deliveries is a new array of *got deliveries (NULL when none), each to be acked with
+ * sr_broker_ack and then freed with sr_delivery_free; free the array itself with free().
+ * On MQTT, acks must follow the order of delivery (the protocol's rule). */
+int sr_broker_consume(sr_broker *b, size_t max, double timeout, sr_delivery ***deliveries,
+                      size_t *got, sr_err *err);
+
+/* The message's work is done (or it was rejected, or it went to the retry queue): the
+ * broker may forget it. A delivery from a connection since lost is not acked (the broker
+ * redelivers it); that is SR_OK with nothing done. */
+int sr_broker_ack(sr_broker *b, const sr_delivery *d, sr_err *err);
+void sr_delivery_free(sr_delivery *d);
+
+/* Connection state, for metrics and `sr status`. */
+typedef struct sr_broker_stats {
+    bool connected;
+    unsigned long connects;     /* successful connections, the first included */
+    unsigned long disconnects;  /* connections lost */
+    double connected_seconds;   /* total time connected */
+    double next_attempt;        /* seconds until the next reconnect may be tried; 0: now */
+} sr_broker_stats;
+void sr_broker_get_stats(const sr_broker *b, sr_broker_stats *stats);
+
+/* Close: MQTT waits (up to timeout) for outstanding PUBACKs; unacked deliveries go back
+ * to the broker. NULL-safe. */
+void sr_broker_close(sr_broker *b);
+
+#endif

@@ -1,0 +1,273 @@
+/*
+ * sr_broker_tool: the broker layer (lib/broker.h) from the command line, for the
+ * integration tests and for poking at a broker by hand. Not installed.
+ *
+ *   sr_broker_tool publish URL EXCHANGE TOPIC [options] < messages
+ *       one v03 JSON message per input line; published with confirms, in batches of
+ *       --batch (default 25); prints "published N" or the errors
+ *   sr_broker_tool consume URL [options]
+ *       prints each message received as one JSON line {"topic", "exchange",
+ *       "content_type", "redelivered", "body", "headers"}, acking it unless --no-ack
+ *   sr_broker_tool delete URL QUEUE
+ *
+ * options: --queue Q  --bind EXCHANGE:KEY (repeat; MQTT: the filter as KEY)  --max N
+ *          (stop after N messages)  --timeout S (stop after S seconds without one)
+ *          --prefetch N  --client-id ID  --expire S  --v02  --batch N  --no-ack
+ *          --tls lax|normal|strict  --hold S (sleep S seconds after receiving, before
+ *          acking: a test can kill the process while it holds unacked messages)
+ * Broker events (connected, lost) go to stderr. Exit 0 on success, 1 on failure.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "message.h"
+
+typedef struct tool_options {
+    const char *queue, *client_id;
+    sr_topic_binding binds[16];
+    size_t bind_count;
+    long max;
+    double timeout, expire, hold;
+    unsigned prefetch, batch;
+    bool v02, no_ack;
+    enum sr_tls_rigour tls;
+} tool_options;
+
+static void notify(void *ctx, enum sr_level level, const char *text)
+{
+    (void)ctx;
+    fprintf(stderr, "[%s] %s\n", sr_level_name(level), text);
+}
+
+static int parse_options(int argc, char **argv, tool_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->timeout = 5;
+    o->batch = 25;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--v02") == 0) {
+            o->v02 = true;
+            continue;
+        }
+        if (strcmp(a, "--no-ack") == 0) {
+            o->no_ack = true;
+            continue;
+        }
+        if (v == NULL) {
+            fprintf(stderr, "sr_broker_tool: %s needs a value\n", a);
+            return -1;
+        }
+        i++;
+        if (strcmp(a, "--queue") == 0) {
+            o->queue = v;
+        } else if (strcmp(a, "--client-id") == 0) {
+            o->client_id = v;
+        } else if (strcmp(a, "--bind") == 0 && o->bind_count < 16) {
+            const char *colon = strchr(v, ':');
+            if (colon == NULL) {
+                fprintf(stderr, "sr_broker_tool: --bind EXCHANGE:KEY, got %s\n", v);
+                return -1;
+            }
+            o->binds[o->bind_count].exchange = strndup(v, (size_t)(colon - v));
+            o->binds[o->bind_count++].key = strdup(colon + 1);
+        } else if (strcmp(a, "--max") == 0) {
+            o->max = atol(v);
+        } else if (strcmp(a, "--timeout") == 0) {
+            o->timeout = atof(v);
+        } else if (strcmp(a, "--expire") == 0) {
+            o->expire = atof(v);
+        } else if (strcmp(a, "--hold") == 0) {
+            o->hold = atof(v);
+        } else if (strcmp(a, "--prefetch") == 0) {
+            o->prefetch = (unsigned)atoi(v);
+        } else if (strcmp(a, "--batch") == 0) {
+            o->batch = (unsigned)atoi(v);
+        } else if (strcmp(a, "--tls") == 0) {
+            o->tls = strcmp(v, "lax") == 0      ? SR_TLS_LAX
+                     : strcmp(v, "strict") == 0 ? SR_TLS_STRICT
+                                                : SR_TLS_NORMAL;
+        } else {
+            fprintf(stderr, "sr_broker_tool: unknown option %s\n", a);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int publish(sr_broker *b, const char *exchange, const char *topic, const tool_options *o)
+{
+    sr_err err;
+    if (!sr_broker_is_mqtt(b) && sr_broker_declare_exchange(b, exchange, &err) != SR_OK) {
+        fprintf(stderr, "sr_broker_tool: %s\n", err.msg);
+        return 1;
+    }
+    unsigned batch = o->batch ? o->batch : 1;
+    sr_encoded *encoded = calloc(batch, sizeof *encoded);
+    sr_outgoing *out = calloc(batch, sizeof *out);
+    int *status = calloc(batch, sizeof *status);
+    char *line = NULL;
+    size_t cap = 0, n = 0, published = 0, failed = 0, lineno = 0;
+    int result = 0;
+    for (;;) {
+        ssize_t len = getline(&line, &cap, stdin);
+        if (len > 0) {
+            lineno++;
+            sr_message *m = NULL;
+            if (sr_message_decode_v03(line, (size_t)len, &m, &err) != SR_OK ||
+                sr_message_encode(m, o->v02 ? SR_FORMAT_V02 : SR_FORMAT_V03, &encoded[n], &err) !=
+                    SR_OK) {
+                fprintf(stderr, "sr_broker_tool: input line %zu: %s\n", lineno, err.msg);
+                sr_message_free(m);
+                result = 1;
+                continue;
+            }
+            sr_message_free(m);
+            out[n] = (sr_outgoing){exchange, topic, &encoded[n]};
+            n++;
+        }
+        if (n > 0 && (n == batch || len <= 0)) {
+            if (sr_broker_publish(b, out, n, status, &err) != SR_OK) {
+                fprintf(stderr, "sr_broker_tool: %s\n", err.msg);
+                result = 1;
+            }
+            for (size_t i = 0; i < n; i++) {
+                if (status[i] == SR_OK)
+                    published++;
+                else
+                    failed++;
+                sr_encoded_fini(&encoded[i]);
+            }
+            n = 0;
+        }
+        if (len <= 0)
+            break;
+    }
+    free(line);
+    free(encoded);
+    free(out);
+    free(status);
+    printf("published %zu\n", published);
+    if (failed)
+        printf("failed %zu\n", failed);
+    return result || failed ? 1 : 0;
+}
+
+static void print_delivery(const sr_delivery *d)
+{
+    json_t *headers = json_object();
+    for (size_t i = 0; i < d->wire.header_count; i++)
+        json_object_set_new(headers, d->wire.headers[i].name,
+                            json_string(d->wire.headers[i].value));
+    json_t *o = json_pack("{s:s?, s:s?, s:s?, s:b, s:s%, s:o}", "topic", d->wire.topic,
+                          "exchange", d->exchange, "content_type", d->wire.content_type,
+                          "redelivered", d->redelivered, "body", d->wire.body, d->wire.body_len,
+                          "headers", headers);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    printf("%s\n", text ? text : "{\"error\": \"body is not UTF-8\"}");
+    fflush(stdout);
+    free(text);
+    json_decref(o);
+}
+
+static int consume(sr_broker *b, const tool_options *o)
+{
+    sr_err err;
+    sr_queue_spec q = {.name = o->queue,
+                       .declare = true,
+                       .bind = true,
+                       .durable = true,
+                       .expire = o->expire,
+                       .bindings = o->binds,
+                       .binding_count = o->bind_count};
+    if (sr_broker_subscribe(b, &q, &err) != SR_OK) {
+        fprintf(stderr, "sr_broker_tool: %s\n", err.msg);
+        return 1;
+    }
+    printf("{\"subscribed\": true}\n");
+    fflush(stdout);
+    long received = 0;
+    while (o->max == 0 || received < o->max) {
+        sr_delivery **batch = NULL;
+        size_t got = 0;
+        size_t want = o->max ? (size_t)(o->max - received) : 100;
+        int rc = sr_broker_consume(b, want, o->timeout, &batch, &got, &err);
+        if (rc != SR_OK && rc != SR_ECONN) {
+            fprintf(stderr, "sr_broker_tool: %s\n", err.msg);
+            return 1;
+        }
+        if (rc == SR_ECONN) {
+            fprintf(stderr, "sr_broker_tool: %s\n", err.msg);
+            sleep(1);
+            continue;
+        }
+        if (got == 0)
+            break; /* --timeout seconds without a message */
+        for (size_t i = 0; i < got; i++)
+            print_delivery(batch[i]);
+        if (o->hold > 0)
+            usleep((useconds_t)(o->hold * 1e6));
+        for (size_t i = 0; i < got; i++) {
+            if (!o->no_ack && sr_broker_ack(b, batch[i], &err) != SR_OK)
+                fprintf(stderr, "sr_broker_tool: ack: %s\n", err.msg);
+            sr_delivery_free(batch[i]);
+        }
+        free(batch);
+        received += (long)got;
+    }
+    fprintf(stderr, "received %ld\n", received);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: sr_broker_tool publish|consume|delete URL ...\n");
+        return 2;
+    }
+    const char *verb = argv[1];
+    int fixed = strcmp(verb, "publish") == 0 ? 5 : strcmp(verb, "delete") == 0 ? 4 : 3;
+    if (argc < fixed) {
+        fprintf(stderr, "sr_broker_tool: %s: missing arguments\n", verb);
+        return 2;
+    }
+    tool_options o;
+    if (parse_options(argc - fixed, argv + fixed, &o) != 0)
+        return 2;
+    sr_broker_options bo = {.url = argv[2],
+                            .client_id = o.client_id,
+                            .tls = o.tls,
+                            .prefetch = o.prefetch,
+                            .persistent = true,
+                            .session_expiry = o.expire ? o.expire : 86400,
+                            .timeout = 10,
+                            .backoff_max = 4,
+                            .notify = notify};
+    sr_err err;
+    sr_broker *b = sr_broker_new(&bo, &err);
+    if (b == NULL) {
+        fprintf(stderr, "sr_broker_tool: %s\n", err.msg);
+        return 1;
+    }
+    int rc;
+    if (strcmp(verb, "publish") == 0) {
+        rc = publish(b, argv[3], argv[4], &o);
+    } else if (strcmp(verb, "consume") == 0) {
+        rc = consume(b, &o);
+    } else if (strcmp(verb, "delete") == 0) {
+        rc = sr_broker_delete_queue(b, argv[3], &err) == SR_OK ? 0 : 1;
+        if (rc)
+            fprintf(stderr, "sr_broker_tool: %s\n", err.msg);
+    } else {
+        fprintf(stderr, "sr_broker_tool: unknown verb %s\n", verb);
+        rc = 2;
+    }
+    sr_broker_close(b);
+    for (size_t i = 0; i < o.bind_count; i++)
+        sr_topic_binding_fini(&o.binds[i]);
+    return rc;
+}
