@@ -122,6 +122,7 @@ check:
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory unit-asan
+	@$(MAKE) --no-print-directory fuzz-check
 	@$(MAKE) --no-print-directory valgrind
 	@$(MAKE) --no-print-directory man-check
 	@$(MAKE) --no-print-directory integration

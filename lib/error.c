@@ -81,11 +81,16 @@ const char *sr_code_name(int code)
 
 const char *sr_err_quote(const char *text, char *buf, size_t size)
 {
-    size_t len = strlen(text), take = len < SR_QUOTE_MAX ? len : SR_QUOTE_MAX, o = 0;
+    return sr_err_quote_n(text, strlen(text), buf, size);
+}
+
+const char *sr_err_quote_n(const char *text, size_t len, char *buf, size_t size)
+{
+    size_t take = len < SR_QUOTE_MAX ? len : SR_QUOTE_MAX, o = 0;
     buf[o++] = '"';
     for (size_t i = 0; i < take && o + 5 < size; i++) {
         unsigned char c = (unsigned char)text[i];
-        buf[o++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+        buf[o++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c; /* NUL included */
     }
     if (take < len && o + 5 < size) {
         memcpy(buf + o, "...", 3);

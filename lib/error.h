@@ -50,6 +50,8 @@ void sr_err_clear(sr_err *err);
 #define SR_QUOTE_MAX 64
 #define SR_QUOTE_BUF (SR_QUOTE_MAX + 8)
 const char *sr_err_quote(const char *text, char *buf, size_t size);
+/* The same for len bytes that need not end with a NUL (a message body off the wire). */
+const char *sr_err_quote_n(const char *text, size_t len, char *buf, size_t size);
 
 /* A short name for a code ("invalid", "not found", ...), for logs and tests. */
 const char *sr_code_name(int code);

@@ -254,7 +254,7 @@ int sr_msg_decode_v02(const sr_wire *in, sr_message **out, sr_err *err)
         rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
     } else if (count != 3) {
         char shown[SR_QUOTE_BUF];
-        sr_err_quote(in->body_len ? in->body : "", shown, sizeof shown);
+        sr_err_quote_n(in->body, in->body_len, shown, sizeof shown); /* not NUL-terminated */
         rc = sr_err_set(err, SR_EINVAL, false,
                         "v02 message body %s: not \"pubTime baseUrl relPath\"", shown);
     } else {

@@ -828,8 +828,25 @@ static void truncations_never_crash(void **state)
 {
     (void)state;
     for (size_t i = 0; i < sizeof goldens / sizeof goldens[0]; i++) {
-        if (strstr(goldens[i].file, ".json") == NULL)
+        if (strstr(goldens[i].file, ".v02") != NULL) {
+            /* v02 bodies cut short, in buffers of exactly their length, headers kept */
+            v02_file f;
+            read_v02(goldens[i].file, &f);
+            for (size_t n = 0; n <= f.wire.body_len; n++) {
+                char *copy = malloc(n ? n : 1);
+                memcpy(copy, f.body, n);
+                sr_wire w = f.wire;
+                w.body = copy;
+                w.body_len = n;
+                sr_message *m = NULL;
+                sr_err err;
+                if (sr_message_decode(&w, &m, &err) == SR_OK)
+                    sr_message_free(m);
+                free(copy);
+            }
+            free(f.text);
             continue;
+        }
         size_t len;
         char *body = slurp(goldens[i].file, &len);
         for (size_t n = 0; n < len; n++) {
