@@ -18,6 +18,7 @@
  * alternate so drift on a busy machine hits both alike. A warm-up pass checks that
  * every message decodes. Exit status 1 when something fails.
  */
+#include "bench.h"
 #include "message.h"
 
 #include <dirent.h>
@@ -55,38 +56,6 @@ typedef struct set {
 /* What a pass produced, summed and printed, so no work can be optimised away. */
 static size_t sink;
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static long env_long(const char *name, long fallback, long min, long max)
-{
-    const char *s = getenv(name);
-    if (s == NULL || *s == '\0')
-        return fallback;
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*end != '\0' || v < min || v > max) {
-        fprintf(stderr, "codec: %s=%s: expected a number from %ld to %ld\n", name, s, min, max);
-        exit(2);
-    }
-    return v;
-}
 
 static char *slurp(const char *path, size_t *len)
 {
@@ -386,8 +355,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: codec [DIR]  (SR_BENCH_MSGS, SR_BENCH_RUNS)\n");
         return 2;
     }
-    long n = env_long("SR_BENCH_MSGS", 200000, 100, 1000000000L);
-    int runs = (int)env_long("SR_BENCH_RUNS", 5, 1, MAX_RUNS);
+    long n = env_long("codec", "SR_BENCH_MSGS", 200000, 100, 1000000000L);
+    int runs = (int)env_long("codec", "SR_BENCH_RUNS", 5, 1, MAX_RUNS);
 
     int cpu = sched_getcpu();
     cpu_set_t one;

@@ -14,6 +14,7 @@
  * Runs of sr and openssl alternate so drift on a busy machine hits both alike.
  * Exit status 1 when something fails, including a cached pass that read file data.
  */
+#include "bench.h"
 #include "identity.h"
 #include "timefmt.h"
 
@@ -46,38 +47,6 @@ typedef struct bench {
     const char *openssl;
 } bench;
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static long env_long(const char *name, long fallback, long min, long max)
-{
-    const char *s = getenv(name);
-    if (s == NULL || *s == '\0')
-        return fallback;
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*end != '\0' || v < min || v > max) {
-        fprintf(stderr, "identity: %s=%s: expected a number from %ld to %ld\n", name, s, min, max);
-        exit(2);
-    }
-    return v;
-}
 
 /* The first line of a command's output, for the machine description. */
 static void first_line(const char *cmd, char *buf, size_t size)
@@ -369,9 +338,9 @@ static void cleanup(bench *b)
 int main(int argc, char **argv)
 {
     bench b = {0};
-    long mb = env_long("SR_BENCH_MB", 1024, 1, 1L << 20);
-    b.nfiles = (int)env_long("SR_BENCH_FILES", 16, 1, MAX_FILES);
-    b.runs = (int)env_long("SR_BENCH_RUNS", 5, 1, MAX_RUNS);
+    long mb = env_long("identity", "SR_BENCH_MB", 1024, 1, 1L << 20);
+    b.nfiles = (int)env_long("identity", "SR_BENCH_FILES", 16, 1, MAX_FILES);
+    b.runs = (int)env_long("identity", "SR_BENCH_RUNS", 5, 1, MAX_RUNS);
     b.openssl = getenv("OPENSSL") != NULL ? getenv("OPENSSL") : "openssl";
     const char *parent = argc > 1 ? argv[1] : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     if (argc > 2 || parent[0] == '-') {

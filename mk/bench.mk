@@ -6,7 +6,7 @@
 
 bench: bench-identity bench-codec
 
-$(BUILD)/bench/%: bench/%.c $(LIB_HDRS) $(BUILD)/libsr.a
+$(BUILD)/bench/%: bench/%.c bench/bench.h $(LIB_HDRS) $(BUILD)/libsr.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(BUILD)/libsr.a $(LDLIBS)
 

@@ -71,24 +71,30 @@ static void read_v02(const char *relative, v02_file *f)
                         f->header_count};
 }
 
-static sr_message *decode_file(const char *relative)
+/* Decode a file of test/data/messages as a broker would hand it over. */
+static int decode_any(const char *relative, sr_message **m, sr_err *err)
 {
-    sr_message *m = NULL;
-    sr_err err = {0};
     int rc;
     if (strstr(relative, ".v02") != NULL) {
         v02_file f;
         read_v02(relative, &f);
-        rc = sr_message_decode(&f.wire, &m, &err);
+        rc = sr_message_decode(&f.wire, m, err);
         free(f.text);
     } else {
         size_t len;
         char *body = slurp(relative, &len);
         sr_wire w = {body, len, "application/json", NULL, NULL, 0};
-        rc = sr_message_decode(&w, &m, &err);
+        rc = sr_message_decode(&w, m, err);
         free(body);
     }
-    if (rc != SR_OK)
+    return rc;
+}
+
+static sr_message *decode_file(const char *relative)
+{
+    sr_message *m = NULL;
+    sr_err err = {0};
+    if (decode_any(relative, &m, &err) != SR_OK)
         fail_msg("%s: %s", relative, err.msg);
     return m;
 }
@@ -801,19 +807,7 @@ static void hostile_messages_are_refused_naming_the_field(void **state)
         snprintf(relative, sizeof relative, "messages/bad/%s", bad[i].file);
         sr_message *m = (sr_message *)1;
         sr_err err = {0};
-        int rc;
-        if (strstr(relative, ".v02")) {
-            v02_file f;
-            read_v02(relative, &f);
-            rc = sr_message_decode(&f.wire, &m, &err);
-            free(f.text);
-        } else {
-            size_t len;
-            char *body = slurp(relative, &len);
-            sr_wire w = {body, len, "application/json", NULL, NULL, 0};
-            rc = sr_message_decode(&w, &m, &err);
-            free(body);
-        }
+        int rc = decode_any(relative, &m, &err);
         if (rc != SR_EINVAL)
             fail_msg("%s: decoded (rc %d), expected the error %s", bad[i].file, rc, bad[i].error);
         assert_null(m);
