@@ -34,12 +34,7 @@
 #include "log.h"
 #include "message.h"
 #include "topic.h"
-
-enum sr_tls_rigour {
-    SR_TLS_NORMAL, /* certificate chain and host name checked (default) */
-    SR_TLS_LAX,    /* neither checked: for a test broker; reported as a warning on connect */
-    SR_TLS_STRICT, /* as normal, and TLS 1.2 or later */
-};
+#include "url.h" /* enum sr_tls_rigour */
 
 typedef struct sr_broker_options {
     const char *url; /* amqp[s]://user[:pw]@host[:port][/vhost] or mqtt[s]://user[:pw]@host[:port] */

@@ -22,6 +22,13 @@ typedef struct sr_url {
     char *path;     /* as written, starting with '/', or "" when there is none */
 } sr_url;
 
+/* How closely TLS peers are checked (the tlsRigour option), for brokers and transfers. */
+enum sr_tls_rigour {
+    SR_TLS_NORMAL, /* certificate chain and host name checked (default) */
+    SR_TLS_LAX,    /* neither checked: for a test server; reported as a warning on connect */
+    SR_TLS_STRICT, /* as normal, and TLS 1.2 or later */
+};
+
 /* Parse text into url (which need not be initialised). On error url is left zeroed and
  * err names the URL (redacted) and what is wrong with it. Free with sr_url_fini. */
 int sr_url_parse(const char *text, sr_url *url, sr_err *err);

@@ -1,0 +1,607 @@
+/*
+ * transfer: see transfer.h. The protocol-independent half: the pool of sessions, inflight
+ * names, the byte path (checksum, count, rate limit) and the whole transfers.
+ */
+#include "transfer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "paths.h"
+#include "transfer_impl.h"
+
+#define DEFAULT_TIMEOUT 300.0
+#define DEFAULT_BUFFER (1u << 20)
+
+struct sr_transfer_pool {
+    sr_transfer_options options;
+    sr_transfer **sessions;
+    size_t count;
+    /* byteRateMax: bytes moved since `window_start` (monotonic seconds) */
+    double window_start;
+    double window_bytes;
+};
+
+static double monotonic_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+double sr_transfer_timeout(const sr_transfer *t)
+{
+    return t->options->timeout > 0 ? t->options->timeout : DEFAULT_TIMEOUT;
+}
+
+size_t sr_transfer_buffer_size(const sr_transfer *t)
+{
+    return t->options->buffer_size > 0 ? t->options->buffer_size : DEFAULT_BUFFER;
+}
+
+const char *sr_transfer_home(const sr_transfer *t)
+{
+    if (t->options->home != NULL)
+        return t->options->home;
+    const char *home = getenv("HOME");
+    return home != NULL ? home : "/";
+}
+
+void sr_transfer_notify(const sr_transfer *t, enum sr_level level, const char *fmt, ...)
+{
+    if (t->options->notify == NULL)
+        return;
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    t->options->notify(t->options->notify_ctx, level, text);
+}
+
+const char *sr_transfer_url(const sr_transfer *t)
+{
+    return t->shown_url;
+}
+
+/* ---- the pool ---- */
+
+sr_transfer_pool *sr_transfer_pool_new(const sr_transfer_options *options, sr_err *err)
+{
+    sr_transfer_pool *pool = calloc(1, sizeof *pool);
+    if (pool == NULL) {
+        sr_err_set(err, SR_ENOMEM, false, "out of memory");
+        return NULL;
+    }
+    pool->options = *options;
+    pool->window_start = monotonic_s();
+    return pool;
+}
+
+static void session_free(sr_transfer *t)
+{
+    if (t == NULL)
+        return;
+    if (t->ops != NULL)
+        t->ops->destroy(t);
+    sr_url_fini(&t->url);
+    free(t->shown_url);
+    free(t);
+}
+
+void sr_transfer_pool_free(sr_transfer_pool *pool)
+{
+    if (pool == NULL)
+        return;
+    for (size_t i = 0; i < pool->count; i++)
+        session_free(pool->sessions[i]);
+    free(pool->sessions);
+    free(pool);
+}
+
+static bool str_same(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Same remote: scheme, host, port and user. */
+static bool same_remote(const sr_url *a, const sr_url *b)
+{
+    return strcmp(a->scheme, b->scheme) == 0 && str_same(a->host, b->host) &&
+           sr_url_port(a) == sr_url_port(b) && str_same(a->user, b->user);
+}
+
+static int backend_init(sr_transfer *t, sr_err *err)
+{
+    const char *s = t->url.scheme;
+    if (strcmp(s, "file") == 0)
+        return sr_transfer_file_init(t, err);
+    if (strcmp(s, "http") == 0 || strcmp(s, "https") == 0 || strcmp(s, "ftp") == 0 ||
+        strcmp(s, "ftps") == 0)
+        return sr_transfer_curl_init(t, err);
+    if (strcmp(s, "sftp") == 0 || strcmp(s, "scp") == 0 || strcmp(s, "ssh") == 0)
+        return sr_transfer_sftp_init(t, err);
+    return sr_err_set(err, SR_EINVAL, false,
+                      "%s: sr cannot transfer with scheme %s (file, http, https, ftp, ftps, sftp)",
+                      t->shown_url, s);
+}
+
+int sr_transfer_pool_get(sr_transfer_pool *pool, const char *url, sr_transfer **out,
+                         sr_err *err)
+{
+    *out = NULL;
+    sr_url given;
+    int rc = sr_url_parse(url, &given, err);
+    if (rc != SR_OK)
+        return rc;
+    for (size_t i = 0; i < pool->count; i++) {
+        if (same_remote(&pool->sessions[i]->url, &given)) {
+            sr_url_fini(&given);
+            *out = pool->sessions[i];
+            return SR_OK;
+        }
+    }
+    sr_transfer *t = calloc(1, sizeof *t);
+    sr_transfer **grown = realloc(pool->sessions, (pool->count + 1) * sizeof *grown);
+    if (t == NULL || grown == NULL) {
+        free(t);
+        sr_url_fini(&given);
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    }
+    pool->sessions = grown;
+    t->pool = pool;
+    t->options = &pool->options;
+    free(given.path);
+    given.path = strdup(""); /* a session is the remote, not a file on it */
+    if (given.path == NULL)
+        rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    else if (pool->options.credentials != NULL && given.password == NULL)
+        rc = sr_credentials_complete(pool->options.credentials, &given, &t->url, err);
+    else
+        rc = sr_url_copy(&t->url, &given) == SR_OK
+                 ? SR_OK
+                 : sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    if (rc == SR_OK && pool->options.credentials != NULL)
+        t->credential = sr_credentials_find(pool->options.credentials, &given);
+    sr_url_fini(&given);
+    if (rc == SR_OK && (t->shown_url = sr_url_format(&t->url, false)) == NULL)
+        rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    if (rc == SR_OK)
+        rc = backend_init(t, err);
+    if (rc != SR_OK) {
+        session_free(t);
+        return rc;
+    }
+    pool->sessions[pool->count++] = t;
+    *out = t;
+    return SR_OK;
+}
+
+/* ---- the byte path ---- */
+
+/* byteRateMax over the whole pool: after moving n bytes, sleep until the average since
+ * the window started is back under the limit; the window restarts every 10 s so a pause
+ * earns no burst larger than that. */
+static void throttle(sr_transfer *t, size_t n)
+{
+    sr_transfer_pool *pool = t->pool;
+    double limit = pool->options.byte_rate_max;
+    if (limit <= 0)
+        return;
+    double now = monotonic_s();
+    if (now - pool->window_start > 10) {
+        pool->window_start = now;
+        pool->window_bytes = 0;
+    }
+    pool->window_bytes += (double)n;
+    double ahead = pool->window_bytes / limit - (now - pool->window_start);
+    if (ahead > 0) {
+        struct timespec d = {(time_t)ahead, (long)((ahead - (double)(time_t)ahead) * 1e9)};
+        while (nanosleep(&d, &d) != 0 && errno == EINTR)
+            ;
+    }
+}
+
+int sr_transfer_sink_write(sr_transfer *t, int fd, const void *buf, size_t n, sr_digest *digest,
+                           sr_transfer_result *result, sr_err *err)
+{
+    const char *p = buf;
+    for (size_t left = n; left > 0;) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return sr_err_set(err, SR_EIO, errno == ENOSPC || errno == EDQUOT,
+                              "writing the download from %s: %s", t->shown_url, strerror(errno));
+        p += w;
+        left -= (size_t)w;
+    }
+    if (digest != NULL)
+        sr_digest_update(digest, buf, n);
+    if (result != NULL)
+        result->bytes += (off_t)n;
+    throttle(t, n);
+    return SR_OK;
+}
+
+ssize_t sr_transfer_source_read(sr_transfer *t, int fd, void *buf, size_t n, off_t offset,
+                                sr_transfer_result *result, sr_err *err)
+{
+    ssize_t r;
+    do
+        r = pread(fd, buf, n, offset);
+    while (r < 0 && errno == EINTR);
+    if (r < 0) {
+        sr_err_set(err, SR_EIO, false, "reading the file to send to %s: %s", t->shown_url,
+                   strerror(errno));
+        return -1;
+    }
+    if (result != NULL)
+        result->bytes += r;
+    throttle(t, (size_t)r);
+    return r;
+}
+
+/* ---- single operations: thin, so the byte path and errors stay in one place ---- */
+
+static int open_local_for_get(const char *local_path, const sr_range *range, int *fd, sr_err *err)
+{
+    int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (range == NULL ? O_TRUNC : 0);
+    *fd = open(local_path, flags, 0600);
+    if (*fd < 0)
+        return sr_err_set(err, errno == ENOSPC ? SR_EIO : errno == EACCES ? SR_EPERM : SR_EIO,
+                          errno == ENOSPC, "cannot write %s: %s", local_path, strerror(errno));
+    if (range != NULL && lseek(*fd, range->offset, SEEK_SET) < 0) {
+        int e = errno;
+        close(*fd);
+        return sr_err_set(err, SR_EIO, false, "cannot seek in %s: %s", local_path, strerror(e));
+    }
+    return SR_OK;
+}
+
+int sr_transfer_get(sr_transfer *t, const char *remote_path, const char *local_path,
+                    const sr_range *range, sr_digest *digest, sr_transfer_result *result,
+                    sr_err *err)
+{
+    sr_transfer_result local = {0};
+    if (result == NULL)
+        result = &local;
+    memset(result, 0, sizeof *result);
+    int fd;
+    int rc = open_local_for_get(local_path, range, &fd, err);
+    if (rc != SR_OK)
+        return rc;
+    double start = monotonic_s();
+    rc = t->ops->get(t, remote_path, fd, range ? range->offset : 0, range ? range->length : 0,
+                     digest, result, err);
+    result->seconds = monotonic_s() - start;
+    if (close(fd) != 0 && rc == SR_OK)
+        rc = sr_err_set(err, SR_EIO, true, "closing %s: %s", local_path, strerror(errno));
+    return rc;
+}
+
+int sr_transfer_put(sr_transfer *t, const char *local_path, const char *remote_path,
+                    const sr_range *range, sr_transfer_result *result, sr_err *err)
+{
+    sr_transfer_result local = {0};
+    if (result == NULL)
+        result = &local;
+    memset(result, 0, sizeof *result);
+    int fd = open(local_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return sr_err_set(err, errno == ENOENT ? SR_ENOENT : SR_EIO, false, "cannot read %s: %s",
+                          local_path, strerror(errno));
+    double start = monotonic_s();
+    int rc = t->ops->put(t, fd, remote_path, range ? range->offset : 0, range ? range->length : 0,
+                         result, err);
+    result->seconds = monotonic_s() - start;
+    close(fd);
+    return rc;
+}
+
+int sr_transfer_mkdir_p(sr_transfer *t, const char *remote_dir, mode_t mode, sr_err *err)
+{
+    return t->ops->mkdir_p(t, remote_dir, mode, err);
+}
+
+int sr_transfer_rename(sr_transfer *t, const char *from, const char *to, sr_err *err)
+{
+    return t->ops->rename(t, from, to, err);
+}
+
+int sr_transfer_delete(sr_transfer *t, const char *remote_path, bool is_dir, sr_err *err)
+{
+    return t->ops->remove(t, remote_path, is_dir, err);
+}
+
+int sr_transfer_symlink(sr_transfer *t, const char *target, const char *remote_path,
+                        sr_err *err)
+{
+    return t->ops->symlink(t, target, remote_path, err);
+}
+
+int sr_transfer_chmod(sr_transfer *t, const char *remote_path, mode_t mode, sr_err *err)
+{
+    return t->ops->chmod(t, remote_path, mode, err);
+}
+
+int sr_transfer_utime(sr_transfer *t, const char *remote_path, const struct timespec *atime,
+                      const struct timespec *mtime, sr_err *err)
+{
+    return t->ops->utime(t, remote_path, atime, mtime, err);
+}
+
+int sr_transfer_stat(sr_transfer *t, const char *remote_path, sr_remote_stat *st, sr_err *err)
+{
+    memset(st, 0, sizeof *st);
+    return t->ops->stat(t, remote_path, st, err);
+}
+
+int sr_transfer_list(sr_transfer *t, const char *remote_dir, sr_remote_entry **entries,
+                     size_t *count, sr_err *err)
+{
+    *entries = NULL;
+    *count = 0;
+    return t->ops->list(t, remote_dir, entries, count, err);
+}
+
+void sr_remote_entries_free(sr_remote_entry *entries, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        free(entries[i].name);
+    free(entries);
+}
+
+/* ---- inflight ---- */
+
+int sr_inflight_parse(const char *value, sr_inflight *out, sr_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (value == NULL || value[0] == '\0' || strcmp(value, "None") == 0 ||
+        strcmp(value, "none") == 0)
+        return SR_OK;
+    size_t n = strlen(value);
+    if (strspn(value, "0123456789.smhdw") == n && value[0] != '.')
+        return sr_err_set(err, SR_EINVAL, false,
+                          "inflight %s: a time is sr3's fileAgeMin spelling, for posting only; "
+                          "a download or send needs .tmp, tmp/ or a prefix",
+                          value);
+    if (n >= sizeof out->text)
+        return sr_err_set(err, SR_EINVAL, false, "inflight %.32s...: longer than %zu bytes",
+                          value, sizeof out->text - 1);
+    if (strcmp(value, ".") == 0) {
+        out->kind = SR_INFLIGHT_PREFIX;
+    } else if (value[0] == '.') {
+        out->kind = SR_INFLIGHT_SUFFIX;
+    } else if (value[n - 1] == '/' || value[0] == '/') {
+        out->kind = SR_INFLIGHT_DIR;
+        /* the folder name alone: "tmp/" and "/tmp" both mean <dir>/tmp/<name> */
+        const char *start = value[0] == '/' ? value + 1 : value;
+        size_t len = strlen(start);
+        if (len > 0 && start[len - 1] == '/')
+            len--;
+        if (len == 0 || memchr(start, '/', len) != NULL)
+            return sr_err_set(err, SR_EINVAL, false,
+                              "inflight %s: a sub-folder is one name, like tmp/", value);
+        memcpy(out->text, start, len);
+        return SR_OK;
+    } else {
+        out->kind = SR_INFLIGHT_PREFIX;
+    }
+    memcpy(out->text, value, n + 1);
+    return SR_OK;
+}
+
+char *sr_inflight_path(const sr_inflight *inflight, const char *final_path)
+{
+    const char *slash = strrchr(final_path, '/');
+    int dir_len = slash ? (int)(slash - final_path + 1) : 0;
+    const char *name = final_path + dir_len;
+    char *out = NULL;
+    int n;
+    switch (inflight->kind) {
+    case SR_INFLIGHT_SUFFIX:
+        n = asprintf(&out, "%s%s", final_path, inflight->text);
+        break;
+    case SR_INFLIGHT_PREFIX:
+        n = asprintf(&out, "%.*s%s%s", dir_len, final_path, inflight->text, name);
+        break;
+    case SR_INFLIGHT_DIR:
+        n = asprintf(&out, "%.*s%s/%s", dir_len, final_path, inflight->text, name);
+        break;
+    default:
+        n = asprintf(&out, "%s", final_path);
+        break;
+    }
+    return n < 0 ? NULL : out;
+}
+
+/* ---- whole transfers ---- */
+
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        return strdup(".");
+    if (slash == path)
+        return strdup("/");
+    return strndup(path, (size_t)(slash - path));
+}
+
+/* Feed the bytes already in a partial file to the digest (resuming a download). */
+static int digest_existing(const char *path, off_t length, sr_digest *digest, size_t bufsize,
+                           sr_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return sr_err_set(err, SR_EIO, true, "cannot read %s: %s", path, strerror(errno));
+    char *buf = malloc(bufsize);
+    int rc = buf ? SR_OK : sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    for (off_t done = 0; rc == SR_OK && done < length;) {
+        size_t want = (size_t)(length - done) < bufsize ? (size_t)(length - done) : bufsize;
+        ssize_t r = pread(fd, buf, want, done);
+        if (r <= 0)
+            rc = sr_err_set(err, SR_EIO, true, "cannot read %s: %s", path,
+                            r < 0 ? strerror(errno) : "shorter than it was");
+        else {
+            sr_digest_update(digest, buf, (size_t)r);
+            done += r;
+        }
+    }
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+static enum sr_identity_method digest_method(const sr_transfer_plan *plan)
+{
+    if (plan->identity != NULL &&
+        (plan->identity->method == SR_ID_MD5 || plan->identity->method == SR_ID_SHA512))
+        return plan->identity->method;
+    if (plan->identity != NULL && plan->identity->method == SR_ID_COD &&
+        strcmp(plan->identity->value, "md5") == 0)
+        return SR_ID_MD5;
+    return SR_ID_SHA512;
+}
+
+static int finish_local(const char *tmp, const char *local_path, const sr_transfer_plan *plan,
+                        const sr_identity *computed, sr_err *err)
+{
+    if (plan->mode >= 0 && chmod(tmp, (mode_t)plan->mode) != 0)
+        return sr_err_set(err, SR_EIO, false, "chmod %s: %s", tmp, strerror(errno));
+    if (plan->mtime != NULL) {
+        struct timespec times[2] = {plan->atime ? *plan->atime : *plan->mtime, *plan->mtime};
+        if (utimensat(AT_FDCWD, tmp, times, 0) != 0)
+            return sr_err_set(err, SR_EIO, false, "setting the times of %s: %s", tmp,
+                              strerror(errno));
+    }
+    /* The cache records the identity with the final mtime, so it is stored after utime. */
+    int fd = open(tmp, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        sr_identity_cache_store(fd, computed, NULL);
+        close(fd);
+    }
+    if (strcmp(tmp, local_path) != 0 && rename(tmp, local_path) != 0)
+        return sr_err_set(err, SR_EIO, true, "rename %s to %s: %s", tmp, local_path,
+                          strerror(errno));
+    return SR_OK;
+}
+
+int sr_transfer_download(sr_transfer *t, const char *remote_path, const char *local_path,
+                         const sr_transfer_plan *plan, sr_identity *computed,
+                         sr_transfer_result *result, sr_err *err)
+{
+    sr_transfer_result local_result = {0};
+    if (result == NULL)
+        result = &local_result;
+    memset(result, 0, sizeof *result);
+    sr_identity got = {0};
+    char *tmp = sr_inflight_path(&plan->inflight, local_path);
+    char *dir = tmp ? dir_of(tmp) : NULL;
+    sr_digest *digest = NULL;
+    int rc = tmp && dir ? SR_OK : sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    if (rc == SR_OK)
+        rc = sr_mkdir_p(dir, plan->dir_mode ? plan->dir_mode : 0755, err);
+    if (rc == SR_OK && (digest = sr_digest_new(digest_method(plan), err)) == NULL)
+        rc = err ? err->code : SR_ENOMEM;
+
+    /* Resume: the temporary file left by an interrupted download is continued. */
+    off_t have = 0;
+    struct stat st;
+    if (rc == SR_OK && plan->resume && plan->range == NULL && stat(tmp, &st) == 0 &&
+        S_ISREG(st.st_mode) && st.st_size > 0 && (plan->size < 0 || st.st_size < plan->size))
+        have = st.st_size;
+    if (rc == SR_OK && have > 0)
+        rc = digest_existing(tmp, have, digest, sr_transfer_buffer_size(t), err);
+
+    int fd = -1;
+    if (rc == SR_OK) {
+        int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (have > 0 || plan->range ? 0 : O_TRUNC);
+        fd = open(tmp, flags, 0600);
+        if (fd < 0)
+            rc = sr_err_set(err, SR_EIO, errno == ENOSPC, "cannot write %s: %s", tmp,
+                            strerror(errno));
+    }
+    off_t offset = plan->range ? plan->range->offset : have;
+    if (rc == SR_OK && lseek(fd, offset, SEEK_SET) < 0)
+        rc = sr_err_set(err, SR_EIO, false, "cannot seek in %s: %s", tmp, strerror(errno));
+    if (rc == SR_OK) {
+        double start = monotonic_s();
+        rc = t->ops->get(t, remote_path, fd, offset, plan->range ? plan->range->length : 0,
+                         digest, result, err);
+        if (rc == SR_EPROTO && have > 0) {
+            /* the server cannot start in the middle: start over */
+            have = 0;
+            memset(result, 0, sizeof *result);
+            sr_digest_free(digest);
+            digest = sr_digest_new(digest_method(plan), err);
+            if (digest == NULL)
+                rc = SR_ENOMEM;
+            else if (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) < 0)
+                rc = sr_err_set(err, SR_EIO, false, "truncating %s: %s", tmp, strerror(errno));
+            else
+                rc = t->ops->get(t, remote_path, fd, 0, 0, digest, result, err);
+        }
+        result->resumed = have > 0;
+        result->seconds = monotonic_s() - start;
+    }
+    if (fd >= 0 && close(fd) != 0 && rc == SR_OK)
+        rc = sr_err_set(err, SR_EIO, true, "closing %s: %s", tmp, strerror(errno));
+    if (rc == SR_OK)
+        rc = sr_digest_final(digest, &got, err);
+
+    /* Size and identity, for whole files (a block's identity is its own). */
+    if (rc == SR_OK && plan->range == NULL && plan->size >= 0 && stat(tmp, &st) == 0 &&
+        st.st_size != plan->size)
+        rc = sr_err_set(err, SR_EINVAL, true, "%s%s: received %lld bytes, the message says %lld",
+                        t->shown_url, remote_path, (long long)st.st_size, (long long)plan->size);
+    if (rc == SR_OK && plan->identity != NULL && plan->identity->method == got.method &&
+        !sr_identity_equal(plan->identity, &got))
+        rc = sr_err_set(err, SR_EINVAL, true,
+                        "%s%s: the file received has %s %s, the message says %s",
+                        t->shown_url, remote_path, sr_identity_method_name(got.method), got.value,
+                        plan->identity->value);
+    if (rc == SR_OK && plan->range == NULL)
+        rc = finish_local(tmp, local_path, plan, &got, err);
+    else if (rc == SR_OK && strcmp(tmp, local_path) != 0 && rename(tmp, local_path) != 0)
+        rc = sr_err_set(err, SR_EIO, true, "rename %s to %s: %s", tmp, local_path,
+                        strerror(errno));
+
+    /* A wrong file is removed; an interrupted one is kept for resuming when asked. */
+    if (rc != SR_OK && tmp != NULL && (rc == SR_EINVAL || !plan->resume) &&
+        strcmp(tmp, local_path) != 0)
+        unlink(tmp);
+    if (rc == SR_OK && computed != NULL)
+        *computed = got;
+    sr_digest_free(digest);
+    free(tmp);
+    free(dir);
+    return rc;
+}
+
+int sr_transfer_send(sr_transfer *t, const char *local_path, const char *remote_path,
+                     const sr_transfer_plan *plan, sr_transfer_result *result, sr_err *err)
+{
+    char *tmp = sr_inflight_path(&plan->inflight, remote_path);
+    char *dir = tmp ? dir_of(tmp) : NULL;
+    int rc = tmp && dir ? SR_OK : sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    if (rc == SR_OK && strcmp(dir, ".") != 0 && strcmp(dir, "/") != 0)
+        rc = t->ops->mkdir_p(t, dir, plan->dir_mode ? plan->dir_mode : 0755, err);
+    if (rc == SR_OK)
+        rc = sr_transfer_put(t, local_path, tmp, plan->range, result, err);
+    if (rc == SR_OK && plan->mode >= 0)
+        rc = t->ops->chmod(t, tmp, (mode_t)plan->mode, err);
+    if (rc == SR_OK && plan->mtime != NULL)
+        rc = t->ops->utime(t, tmp, plan->atime ? plan->atime : plan->mtime, plan->mtime, err);
+    if (rc == SR_OK && strcmp(tmp, remote_path) != 0)
+        rc = t->ops->rename(t, tmp, remote_path, err);
+    free(tmp);
+    free(dir);
+    return rc;
+}

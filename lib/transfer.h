@@ -1,0 +1,174 @@
+/*
+ * transfer: moving files to and from remote servers, for subscribe, sarra and sender.
+ *
+ * One session per remote (scheme + host + port + user), opened on first use, reused for
+ * every file of the instance and reopened after a failure: sr_transfer_pool hands them
+ * out. Backends: file: (local copies), http/https and ftp/ftps (libcurl), sftp (libssh).
+ *
+ * Two levels:
+ *  - the operations (get, put, mkdir -p, rename, delete, symlink, stat, list, chmod,
+ *    utime) do one thing on one remote path and report what failed, on which URL, and
+ *    whether a retry can help (sr_err.retryable);
+ *  - sr_transfer_download and sr_transfer_send do what every transfer needs around them:
+ *    write under the inflight name and rename when complete (a partial file is never
+ *    visible under its final name), check the received identity against the message's,
+ *    set permissions and times, resume an interrupted download.
+ *
+ * Nothing here logs; events worth a log line (connected, host key accepted from
+ * known_hosts, TLS relaxed) go to the notify callback.
+ */
+#ifndef SR_TRANSFER_H
+#define SR_TRANSFER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "credentials.h"
+#include "error.h"
+#include "identity.h"
+#include "log.h"
+#include "url.h"
+
+typedef struct sr_transfer_options {
+    const sr_credentials *credentials; /* passwords, ssh_keyfile, ftp details; may be NULL */
+    double timeout;        /* seconds one operation may take without progress; 0: 300 */
+    enum sr_tls_rigour tls;
+    double byte_rate_max;  /* bytes per second over all transfers of the pool; 0: no limit */
+    size_t buffer_size;    /* copy buffer; 0: 1 MiB */
+    /* The home folder for ~ and the ssh files (~/.ssh/config, known_hosts, keys): NULL
+     * means $HOME, as in the shell and sr3 (not the password database's home). */
+    const char *home;
+    void (*notify)(void *ctx, enum sr_level level, const char *text);
+    void *notify_ctx;
+} sr_transfer_options;
+
+typedef struct sr_transfer sr_transfer;
+typedef struct sr_transfer_pool sr_transfer_pool;
+
+/* A pool of sessions; options are copied (the pointers in it must outlive the pool). */
+sr_transfer_pool *sr_transfer_pool_new(const sr_transfer_options *options, sr_err *err);
+/* Close every session. NULL-safe. */
+void sr_transfer_pool_free(sr_transfer_pool *pool);
+
+/* The session for url's scheme, host, port and user (the path is ignored), made on first
+ * use; it connects when an operation needs it. The session belongs to the pool. SR_EINVAL
+ * for a scheme sr cannot transfer with. */
+int sr_transfer_pool_get(sr_transfer_pool *pool, const char *url, sr_transfer **out,
+                         sr_err *err);
+
+/* The session's URL as logs show it (no password): "sftp://bob@cluster". */
+const char *sr_transfer_url(const sr_transfer *t);
+
+/* ---- operations on remote paths ----
+ * A remote path is the path part of a URL, percent-decoding done: for sftp and file a
+ * path starting with "//" is absolute, otherwise sftp paths are relative to the login
+ * folder (sr3's rule); for http and ftp it is the URL path. */
+
+/* Part of a file: offset and length in bytes; length 0 means to the end. */
+typedef struct sr_range {
+    off_t offset;
+    off_t length;
+} sr_range;
+
+/* What a get or put moved. */
+typedef struct sr_transfer_result {
+    off_t bytes;        /* bytes moved by this call */
+    double seconds;     /* wall clock */
+    bool resumed;       /* a get continued a partial file */
+} sr_transfer_result;
+
+/* Fetch remote_path into the local file at local_path (created or truncated; with
+ * range, written at range.offset). digest, when not NULL, is fed every byte received, in
+ * order (on-the-fly checksum). */
+int sr_transfer_get(sr_transfer *t, const char *remote_path, const char *local_path,
+                    const sr_range *range, sr_digest *digest, sr_transfer_result *result,
+                    sr_err *err);
+
+/* Send the local file (or its range) to remote_path (created or truncated; with range,
+ * written at range.offset). */
+int sr_transfer_put(sr_transfer *t, const char *local_path, const char *remote_path,
+                    const sr_range *range, sr_transfer_result *result, sr_err *err);
+
+int sr_transfer_mkdir_p(sr_transfer *t, const char *remote_dir, mode_t mode, sr_err *err);
+int sr_transfer_rename(sr_transfer *t, const char *from, const char *to, sr_err *err);
+/* Delete a file, or an empty folder when is_dir. A missing one is SR_ENOENT. */
+int sr_transfer_delete(sr_transfer *t, const char *remote_path, bool is_dir, sr_err *err);
+int sr_transfer_symlink(sr_transfer *t, const char *target, const char *remote_path,
+                        sr_err *err);
+int sr_transfer_chmod(sr_transfer *t, const char *remote_path, mode_t mode, sr_err *err);
+int sr_transfer_utime(sr_transfer *t, const char *remote_path, const struct timespec *atime,
+                      const struct timespec *mtime, sr_err *err);
+
+typedef struct sr_remote_stat {
+    off_t size;
+    struct timespec mtime;
+    mode_t mode;  /* permission bits and S_IFDIR/S_IFREG/S_IFLNK when known, else 0 */
+    bool is_dir;
+} sr_remote_stat;
+/* SR_ENOENT when it does not exist. http gives size and mtime from a HEAD request. */
+int sr_transfer_stat(sr_transfer *t, const char *remote_path, sr_remote_stat *st, sr_err *err);
+
+typedef struct sr_remote_entry {
+    char *name; /* no folder part */
+    sr_remote_stat stat;
+} sr_remote_entry;
+/* The entries of a remote folder (no "." and ".."), for the poll component. Free with
+ * sr_remote_entries_free. http lists the links of an index page. */
+int sr_transfer_list(sr_transfer *t, const char *remote_dir, sr_remote_entry **entries,
+                     size_t *count, sr_err *err);
+void sr_remote_entries_free(sr_remote_entry *entries, size_t count);
+
+/* ---- whole transfers ---- */
+
+/* How a file is named while it is written (the inflight option). */
+typedef enum sr_inflight_kind {
+    SR_INFLIGHT_NONE,   /* written under its final name */
+    SR_INFLIGHT_SUFFIX, /* name + text (".tmp") */
+    SR_INFLIGHT_PREFIX, /* text + name (".": ".name") */
+    SR_INFLIGHT_DIR,    /* text/name: a sub-folder ("tmp/") of the destination folder */
+} sr_inflight_kind;
+
+typedef struct sr_inflight {
+    sr_inflight_kind kind;
+    char text[64];
+} sr_inflight;
+
+/* The inflight option's value: "None" (or empty), ".tmp" or any ".xyz" (suffix), "."
+ * (prefix "."), "tmp/" or "/tmp" (folder), any other text: a prefix. A number (sr3's
+ * fileAgeMin spelling, for posting) is SR_EINVAL here, naming the value. */
+int sr_inflight_parse(const char *value, sr_inflight *out, sr_err *err);
+
+/* The temporary path for final_path. New string, caller frees. */
+char *sr_inflight_path(const sr_inflight *inflight, const char *final_path);
+
+/* What sr_transfer_download and sr_transfer_send do besides moving the bytes. */
+typedef struct sr_transfer_plan {
+    sr_inflight inflight;
+    const sr_identity *identity; /* expected identity, or NULL (none to check) */
+    off_t size;                  /* expected size, or -1 */
+    const sr_range *range;       /* one block of a partitioned file, or NULL */
+    bool resume;                 /* continue a partial temporary file (download) */
+    int mode;                    /* permissions to set after (permCopy / chmod), -1: leave */
+    mode_t dir_mode;             /* for folders made on the way (chmod_dir / permDirDefault) */
+    const struct timespec *mtime, *atime; /* timeCopy, or NULL */
+} sr_transfer_plan;
+
+/* Download remote_path to local_path: into the inflight name (folders made with
+ * dir_mode), resumed when asked and the server allows it, the identity computed on the
+ * fly and compared with plan->identity (a mismatch removes the file and is a retryable
+ * SR_EINVAL naming both values), the size checked, then renamed to local_path, chmod and
+ * utime applied, and the identity stored in the xattr cache. *computed (may be NULL)
+ * receives the identity computed (sha512 or md5, as plan->identity's method, else
+ * sha512). A failure never leaves a file under local_path that was not there. */
+int sr_transfer_download(sr_transfer *t, const char *remote_path, const char *local_path,
+                         const sr_transfer_plan *plan, sr_identity *computed,
+                         sr_transfer_result *result, sr_err *err);
+
+/* Send local_path to remote_path: folders made (dir_mode), written under the inflight
+ * name, renamed, chmod and utime applied where the protocol can. */
+int sr_transfer_send(sr_transfer *t, const char *local_path, const char *remote_path,
+                     const sr_transfer_plan *plan, sr_transfer_result *result, sr_err *err);
+
+#endif
