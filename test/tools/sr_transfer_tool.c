@@ -1,0 +1,286 @@
+/*
+ * sr_transfer_tool: the transfer layer (lib/transfer.h) from the command line, for the
+ * integration tests, the benchmarks and trying a server by hand. Not installed.
+ *
+ *   sr_transfer_tool [options] URL VERB ARGS... [; VERB ARGS...]...
+ *
+ * URL names the remote (scheme://user@host:port); every verb runs over the one session
+ * the pool gives for it, in order, so a test can show that many files share a connection:
+ *   get REMOTE LOCAL             sr_transfer_get (prints the bytes and the sha512)
+ *   put LOCAL REMOTE             sr_transfer_put
+ *   download REMOTE LOCAL        sr_transfer_download with --inflight/--identity/--size/--resume
+ *   send LOCAL REMOTE            sr_transfer_send with --inflight/--mode
+ *   mkdir DIR | rename FROM TO | delete PATH | rmdir PATH | symlink TARGET PATH
+ *   chmod MODE PATH | stat PATH | list DIR
+ *   putmany LOCALDIR REMOTEDIR   every regular file of LOCALDIR, sent (send) one by one
+ *   getmany REMOTEDIR LOCALDIR N NAME_PREFIX  N files REMOTEDIR/NAME_PREFIX<i> downloaded
+ * options (before URL): --credentials FILE  --timeout S  --rate BYTES_PER_S
+ *   --tls lax|normal|strict  --inflight VALUE  --identity METHOD,VALUE  --size N
+ *   --resume  --mode OCTAL  --home DIR
+ * Prints one line per verb ("ok VERB ..." or "error VERB <code> retryable=<0|1>: <message>")
+ * and exits 1 when any verb failed. Events from the layer go to stderr.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "credentials.h"
+#include "identity.h"
+#include "transfer.h"
+
+typedef struct tool {
+    sr_transfer *t;
+    sr_transfer_plan plan;
+    sr_identity identity;
+    bool have_identity;
+    int failures;
+} tool;
+
+static void notify(void *ctx, enum sr_level level, const char *text)
+{
+    (void)ctx;
+    fprintf(stderr, "[%s] %s\n", sr_level_name(level), text);
+}
+
+static void report(tool *tl, const char *verb, int rc, const sr_err *err, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void report(tool *tl, const char *verb, int rc, const sr_err *err, const char *fmt, ...)
+{
+    if (rc != SR_OK) {
+        printf("error %s %s retryable=%d: %s\n", verb, sr_code_name(rc), err->retryable ? 1 : 0,
+               err->msg);
+        tl->failures++;
+    } else {
+        printf("ok %s", verb);
+        va_list ap;
+        va_start(ap, fmt);
+        vprintf(fmt, ap);
+        va_end(ap);
+        printf("\n");
+    }
+    fflush(stdout);
+}
+
+static int need(int argc, int i, int n, const char *verb)
+{
+    if (i + n >= argc) {
+        fprintf(stderr, "sr_transfer_tool: %s needs %d argument(s)\n", verb, n);
+        exit(2);
+    }
+    return 1;
+}
+
+/* Run the verb at argv[i]; returns the index after its arguments. */
+static int run(tool *tl, int argc, char **argv, int i)
+{
+    const char *verb = argv[i];
+    sr_err err = {0};
+    sr_transfer_result res = {0};
+    int rc;
+    if (strcmp(verb, "get") == 0 && need(argc, i, 2, verb)) {
+        sr_digest *d = sr_digest_new(SR_ID_SHA512, &err);
+        rc = sr_transfer_get(tl->t, argv[i + 1], argv[i + 2], NULL, d, &res, &err);
+        sr_identity id = {0};
+        if (rc == SR_OK)
+            rc = sr_digest_final(d, &id, &err);
+        sr_digest_free(d);
+        report(tl, verb, rc, &err, " %lld bytes sha512 %s", (long long)res.bytes, id.value);
+        return i + 3;
+    }
+    if (strcmp(verb, "put") == 0 && need(argc, i, 2, verb)) {
+        rc = sr_transfer_put(tl->t, argv[i + 1], argv[i + 2], NULL, &res, &err);
+        report(tl, verb, rc, &err, " %lld bytes", (long long)res.bytes);
+        return i + 3;
+    }
+    if (strcmp(verb, "download") == 0 && need(argc, i, 2, verb)) {
+        sr_identity got = {0};
+        rc = sr_transfer_download(tl->t, argv[i + 1], argv[i + 2], &tl->plan, &got, &res, &err);
+        report(tl, verb, rc, &err, " %lld bytes resumed=%d %s %s", (long long)res.bytes,
+               res.resumed, sr_identity_method_name(got.method), got.value);
+        return i + 3;
+    }
+    if (strcmp(verb, "send") == 0 && need(argc, i, 2, verb)) {
+        rc = sr_transfer_send(tl->t, argv[i + 1], argv[i + 2], &tl->plan, &res, &err);
+        report(tl, verb, rc, &err, " %lld bytes", (long long)res.bytes);
+        return i + 3;
+    }
+    if (strcmp(verb, "mkdir") == 0 && need(argc, i, 1, verb)) {
+        rc = sr_transfer_mkdir_p(tl->t, argv[i + 1], 0755, &err);
+        report(tl, verb, rc, &err, " %s", argv[i + 1]);
+        return i + 2;
+    }
+    if (strcmp(verb, "rename") == 0 && need(argc, i, 2, verb)) {
+        rc = sr_transfer_rename(tl->t, argv[i + 1], argv[i + 2], &err);
+        report(tl, verb, rc, &err, " %s", argv[i + 2]);
+        return i + 3;
+    }
+    if ((strcmp(verb, "delete") == 0 || strcmp(verb, "rmdir") == 0) && need(argc, i, 1, verb)) {
+        rc = sr_transfer_delete(tl->t, argv[i + 1], strcmp(verb, "rmdir") == 0, &err);
+        report(tl, verb, rc, &err, " %s", argv[i + 1]);
+        return i + 2;
+    }
+    if (strcmp(verb, "symlink") == 0 && need(argc, i, 2, verb)) {
+        rc = sr_transfer_symlink(tl->t, argv[i + 1], argv[i + 2], &err);
+        report(tl, verb, rc, &err, " %s", argv[i + 2]);
+        return i + 3;
+    }
+    if (strcmp(verb, "chmod") == 0 && need(argc, i, 2, verb)) {
+        rc = sr_transfer_chmod(tl->t, argv[i + 2], (mode_t)strtoul(argv[i + 1], NULL, 8), &err);
+        report(tl, verb, rc, &err, " %s", argv[i + 2]);
+        return i + 3;
+    }
+    if (strcmp(verb, "stat") == 0 && need(argc, i, 1, verb)) {
+        sr_remote_stat st;
+        rc = sr_transfer_stat(tl->t, argv[i + 1], &st, &err);
+        report(tl, verb, rc, &err, " size=%lld mtime=%lld mode=%o dir=%d", (long long)st.size,
+               (long long)st.mtime.tv_sec, (unsigned)(st.mode & 07777), st.is_dir);
+        return i + 2;
+    }
+    if (strcmp(verb, "list") == 0 && need(argc, i, 1, verb)) {
+        sr_remote_entry *e = NULL;
+        size_t n = 0;
+        rc = sr_transfer_list(tl->t, argv[i + 1], &e, &n, &err);
+        report(tl, verb, rc, &err, " %zu entries", n);
+        for (size_t k = 0; k < n; k++)
+            printf("entry %s %lld %d\n", e[k].name, (long long)e[k].stat.size, e[k].stat.is_dir);
+        sr_remote_entries_free(e, n);
+        return i + 2;
+    }
+    if (strcmp(verb, "putmany") == 0 && need(argc, i, 2, verb)) {
+        DIR *d = opendir(argv[i + 1]);
+        size_t sent = 0, failed = 0;
+        long long bytes = 0;
+        struct dirent *e;
+        while (d && (e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.')
+                continue;
+            char local[4096], remote[4096];
+            snprintf(local, sizeof local, "%s/%s", argv[i + 1], e->d_name);
+            snprintf(remote, sizeof remote, "%s/%s", argv[i + 2], e->d_name);
+            if (sr_transfer_send(tl->t, local, remote, &tl->plan, &res, &err) == SR_OK) {
+                sent++;
+                bytes += res.bytes;
+            } else {
+                failed++;
+                printf("error send %s: %s\n", e->d_name, err.msg);
+            }
+        }
+        if (d)
+            closedir(d);
+        rc = failed || d == NULL ? SR_EIO : SR_OK;
+        if (d == NULL)
+            sr_err_set(&err, SR_EIO, false, "cannot list %s", argv[i + 1]);
+        report(tl, verb, rc, &err, " %zu files %lld bytes", sent, bytes);
+        return i + 3;
+    }
+    if (strcmp(verb, "getmany") == 0 && need(argc, i, 4, verb)) {
+        long n = atol(argv[i + 3]);
+        size_t done = 0, failed = 0;
+        long long bytes = 0;
+        for (long k = 0; k < n; k++) {
+            char local[4096], remote[4096];
+            snprintf(remote, sizeof remote, "%s/%s%ld", argv[i + 1], argv[i + 4], k);
+            snprintf(local, sizeof local, "%s/%s%ld", argv[i + 2], argv[i + 4], k);
+            if (sr_transfer_download(tl->t, remote, local, &tl->plan, NULL, &res, &err) == SR_OK) {
+                done++;
+                bytes += res.bytes;
+            } else {
+                failed++;
+                printf("error download %s: %s\n", remote, err.msg);
+            }
+        }
+        rc = failed ? SR_EIO : SR_OK;
+        report(tl, verb, rc, &err, " %zu files %lld bytes", done, bytes);
+        return i + 5;
+    }
+    fprintf(stderr, "sr_transfer_tool: unknown verb %s\n", verb);
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    sr_transfer_options o = {.notify = notify};
+    tool tl = {0};
+    tl.plan.size = -1;
+    tl.plan.mode = -1;
+    const char *credentials = NULL;
+    int i = 1;
+    for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--resume") == 0) {
+            tl.plan.resume = true;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "sr_transfer_tool: %s needs a value\n", a);
+            return 2;
+        }
+        const char *v = argv[++i];
+        sr_err err;
+        if (strcmp(a, "--credentials") == 0) {
+            credentials = v;
+        } else if (strcmp(a, "--timeout") == 0) {
+            o.timeout = atof(v);
+        } else if (strcmp(a, "--rate") == 0) {
+            o.byte_rate_max = atof(v);
+        } else if (strcmp(a, "--home") == 0) {
+            o.home = v;
+        } else if (strcmp(a, "--tls") == 0) {
+            o.tls = strcmp(v, "lax") == 0 ? SR_TLS_LAX : strcmp(v, "strict") == 0 ? SR_TLS_STRICT
+                                                                                 : SR_TLS_NORMAL;
+        } else if (strcmp(a, "--inflight") == 0) {
+            if (sr_inflight_parse(v, &tl.plan.inflight, &err) != SR_OK) {
+                fprintf(stderr, "sr_transfer_tool: %s\n", err.msg);
+                return 2;
+            }
+        } else if (strcmp(a, "--identity") == 0) {
+            const char *comma = strchr(v, ',');
+            char method[32] = "";
+            if (comma != NULL && (size_t)(comma - v) < sizeof method)
+                memcpy(method, v, (size_t)(comma - v));
+            if (comma == NULL || sr_identity_method_from_name(method, &tl.identity.method) != SR_OK) {
+                fprintf(stderr, "sr_transfer_tool: --identity METHOD,VALUE\n");
+                return 2;
+            }
+            snprintf(tl.identity.value, sizeof tl.identity.value, "%s", comma + 1);
+            tl.plan.identity = &tl.identity;
+        } else if (strcmp(a, "--size") == 0) {
+            tl.plan.size = atoll(v);
+        } else if (strcmp(a, "--mode") == 0) {
+            tl.plan.mode = (int)strtol(v, NULL, 8);
+        } else {
+            fprintf(stderr, "sr_transfer_tool: unknown option %s\n", a);
+            return 2;
+        }
+    }
+    if (i + 1 >= argc) {
+        fprintf(stderr, "usage: sr_transfer_tool [options] URL VERB ARGS... [; VERB ...]\n");
+        return 2;
+    }
+    sr_err err;
+    sr_credentials *creds = NULL;
+    if (credentials != NULL && sr_credentials_load(credentials, &creds, &err) != SR_OK) {
+        fprintf(stderr, "sr_transfer_tool: %s\n", err.msg);
+        return 1;
+    }
+    o.credentials = creds;
+    sr_transfer_pool *pool = sr_transfer_pool_new(&o, &err);
+    if (pool == NULL || sr_transfer_pool_get(pool, argv[i], &tl.t, &err) != SR_OK) {
+        printf("error open %s retryable=%d: %s\n", sr_code_name(err.code), err.retryable, err.msg);
+        sr_transfer_pool_free(pool);
+        sr_credentials_free(creds);
+        return 1;
+    }
+    for (i++; i < argc;) {
+        if (strcmp(argv[i], ";") == 0) {
+            i++;
+            continue;
+        }
+        i = run(&tl, argc, argv, i);
+    }
+    sr_transfer_pool_free(pool);
+    sr_credentials_free(creds);
+    return tl.failures ? 1 : 0;
+}
