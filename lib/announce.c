@@ -1,0 +1,288 @@
+/*
+ * announce: see announce.h.
+ */
+#include "announce.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "timefmt.h"
+
+int sr_announce_rel_path(const char *base_dir, const char *path, char **out, sr_err *err)
+{
+    *out = NULL;
+    size_t blen = base_dir ? strlen(base_dir) : 0;
+    while (blen > 0 && base_dir[blen - 1] == '/')
+        blen--;
+    const char *rest = path;
+    if (blen > 0) {
+        if (strncmp(path, base_dir, blen) != 0 || (path[blen] != '/' && path[blen] != '\0'))
+            return sr_err_set(err, SR_EINVAL, false,
+                              "%s is not under post_baseDir %s: nothing to announce it as", path,
+                              base_dir);
+        rest = path + blen;
+    }
+    while (*rest == '/')
+        rest++;
+    if (*rest == '\0')
+        return sr_err_set(err, SR_EINVAL, false, "%s is post_baseDir itself, not a file under it",
+                          path);
+    *out = strdup(rest);
+    return *out ? SR_OK : sr_err_set(err, SR_ENOMEM, false, "out of memory");
+}
+
+/* realpathPost: the path with symbolic links resolved; for a path that is gone, its
+ * folder resolved and its name kept. */
+static char *resolved(const char *path, bool want)
+{
+    if (!want)
+        return strdup(path);
+    char *real = realpath(path, NULL);
+    if (real != NULL)
+        return real;
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL || slash == path)
+        return strdup(path);
+    char *dir = strndup(path, (size_t)(slash - path));
+    char *rdir = dir ? realpath(dir, NULL) : NULL;
+    char *out = NULL;
+    if (rdir == NULL || asprintf(&out, "%s%s", rdir, slash) < 0)
+        out = strdup(path);
+    free(dir);
+    free(rdir);
+    return out;
+}
+
+/* A new message with pubTime, baseUrl and relPath for path, plus the fixed fields. */
+static int start(const sr_announce_options *o, const char *path, const struct timespec *now,
+                 sr_message **out, sr_err *err)
+{
+    *out = NULL;
+    if (o->base_url == NULL)
+        return sr_err_set(err, SR_EINVAL, false, "post_baseUrl is not set: cannot announce %s",
+                          path);
+    char pub[SR_TIME_MAX];
+    if (sr_time_format(now, true, pub, sizeof pub) < 0)
+        return sr_err_set(err, SR_EINVAL, false, "the clock is outside 1970-9999");
+    char *rel = NULL;
+    int rc = sr_announce_rel_path(o->base_dir, path, &rel, err);
+    if (rc == SR_OK)
+        rc = sr_message_new(pub, o->base_url, rel, out, err);
+    free(rel);
+    if (rc == SR_OK && o->from_cluster)
+        rc = sr_message_set_str(*out, "from_cluster", o->from_cluster, err);
+    if (rc == SR_OK && o->to_clusters)
+        rc = sr_message_set_str(*out, "to_clusters", o->to_clusters, err);
+    for (size_t i = 0; rc == SR_OK && o->headers && i < o->headers->count; i++) {
+        const char *h = o->headers->items[i], *eq = strchr(h, '=');
+        char name[256];
+        if (eq == NULL || (size_t)(eq - h) >= sizeof name)
+            continue; /* the config parser let through only NAME=VALUE */
+        memcpy(name, h, (size_t)(eq - h));
+        name[eq - h] = '\0';
+        rc = sr_message_set_str(*out, name, eq + 1, err);
+    }
+    if (rc != SR_OK) {
+        sr_message_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+static int set_times_and_mode(const sr_announce_options *o, const struct stat *st, sr_message *m,
+                              sr_err *err)
+{
+    char t[SR_TIME_MAX];
+    int rc = SR_OK;
+    if (o->time_copy && sr_time_format(&st->st_mtim, true, t, sizeof t) >= 0)
+        rc = sr_message_set_str(m, "mtime", t, err);
+    if (rc == SR_OK && o->time_copy && sr_time_format(&st->st_atim, true, t, sizeof t) >= 0)
+        rc = sr_message_set_str(m, "atime", t, err);
+    if (rc == SR_OK && o->perm_copy) {
+        char mode[8];
+        snprintf(mode, sizeof mode, "%o", (unsigned)(st->st_mode & 07777));
+        rc = sr_message_set_str(m, "mode", mode, err);
+    }
+    return rc;
+}
+
+static bool valid_utf8(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (len == 0 || i + len > n || (len == 2 && c < 0xc2))
+            return false;
+        for (size_t k = 1; k < len; k++)
+            if ((s[i + k] & 0xc0) != 0x80)
+                return false;
+        if (c == 0)
+            return false; /* JSON strings may not carry NUL through jansson */
+        i += len;
+    }
+    return true;
+}
+
+/* inline: the file's bytes in the message, as utf-8 text when they are (guess, text) and
+ * base64 otherwise (binary, or bytes that are not UTF-8). */
+static int add_content(const sr_announce_options *o, const char *path, off_t size, sr_message *m,
+                       sr_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return sr_err_set(err, errno == ENOENT ? SR_ENOENT : SR_EIO, true, "cannot read %s: %s",
+                          path, strerror(errno));
+    unsigned char *buf = malloc((size_t)size + 1);
+    ssize_t got = buf ? read(fd, buf, (size_t)size) : -1;
+    close(fd);
+    if (got != size) {
+        free(buf);
+        return sr_err_set(err, SR_EIO, true, "cannot read the %lld bytes of %s to inline them",
+                          (long long)size, path);
+    }
+    buf[size] = '\0';
+    int rc;
+    if (o->inline_encoding != SR_INLINE_BINARY && valid_utf8(buf, (size_t)size)) {
+        sr_content c = {"utf-8", (const char *)buf};
+        rc = sr_message_set_content(m, &c, err);
+    } else {
+        char *b64 = malloc(4 * (((size_t)size + 2) / 3) + 1);
+        if (b64 == NULL) {
+            free(buf);
+            return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+        }
+        EVP_EncodeBlock((unsigned char *)b64, buf, (int)size);
+        sr_content c = {"base64", b64};
+        rc = sr_message_set_content(m, &c, err);
+        free(b64);
+    }
+    free(buf);
+    return rc;
+}
+
+static int announce_file(const sr_announce_options *o, const char *path, const struct stat *st,
+                         sr_message *m, sr_announce_stats *stats, sr_err *err)
+{
+    static const sr_identity_spec sha512 = {SR_ID_SHA512, SR_ID_NONE, NULL};
+    sr_identity id;
+    sr_identity_stats ist = {0};
+    int rc = sr_identity_of_file(path, o->identity ? o->identity : &sha512, o->identity_flags, &id,
+                                 &ist, err);
+    if (stats != NULL) {
+        stats->bytes_read += ist.bytes_read;
+        stats->identity_cached = ist.from_cache;
+    }
+    if (rc == SR_OK)
+        rc = sr_message_set_identity(m, &id, err); /* none and md5name: no field */
+    if (rc == SR_OK)
+        rc = sr_message_set_size(m, (long long)st->st_size, err);
+    if (rc == SR_OK)
+        rc = set_times_and_mode(o, st, m, err);
+    if (rc == SR_OK && o->inline_content && st->st_size <= o->inline_max)
+        rc = add_content(o, path, st->st_size, m, err);
+    return rc;
+}
+
+int sr_announce_path(const sr_announce_options *o, const char *path, const struct timespec *now,
+                     sr_message **out, sr_announce_stats *stats, sr_err *err)
+{
+    *out = NULL;
+    if (stats != NULL)
+        memset(stats, 0, sizeof *stats);
+    char *real = resolved(path, o->realpath);
+    if (real == NULL)
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    struct stat st;
+    int rc = SR_OK;
+    if (lstat(real, &st) != 0)
+        rc = sr_err_set(err, errno == ENOENT ? SR_ENOENT : SR_EIO, errno != ENOENT,
+                        "cannot announce %s: %s", real, strerror(errno));
+    if (rc == SR_OK)
+        rc = start(o, real, now, out, err);
+    if (rc == SR_OK) {
+        if (S_ISREG(st.st_mode)) {
+            rc = announce_file(o, real, &st, *out, stats, err);
+        } else if (S_ISDIR(st.st_mode)) {
+            sr_fileop op = {.directory = true};
+            rc = sr_message_set_fileop(*out, &op, err);
+            if (rc == SR_OK)
+                rc = sr_message_set_str(*out, "contentType", "text/directory", err);
+            if (rc == SR_OK)
+                rc = set_times_and_mode(o, &st, *out, err);
+        } else if (S_ISLNK(st.st_mode)) {
+            char target[PATH_MAX];
+            ssize_t n = readlink(real, target, sizeof target - 1);
+            if (n < 0) {
+                rc = sr_err_set(err, SR_EIO, true, "readlink %s: %s", real, strerror(errno));
+            } else {
+                target[n] = '\0';
+                sr_fileop op = {.link = target};
+                rc = sr_message_set_fileop(*out, &op, err);
+                if (rc == SR_OK)
+                    rc = sr_message_set_str(*out, "contentType", "text/link", err);
+            }
+        } else {
+            rc = sr_err_set(err, SR_EINVAL, false,
+                            "%s is not a file, a folder or a link (a socket, fifo or device): "
+                            "not announced",
+                            real);
+        }
+    }
+    if (rc != SR_OK) {
+        sr_message_free(*out);
+        *out = NULL;
+    }
+    free(real);
+    return rc;
+}
+
+int sr_announce_removal(const sr_announce_options *o, const char *path, bool was_dir,
+                        const struct timespec *now, sr_message **out, sr_err *err)
+{
+    char *real = resolved(path, o->realpath);
+    if (real == NULL)
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    int rc = start(o, real, now, out, err);
+    if (rc == SR_OK) {
+        sr_fileop op = {.remove = true, .directory = was_dir};
+        rc = sr_message_set_fileop(*out, &op, err);
+        if (rc != SR_OK) {
+            sr_message_free(*out);
+            *out = NULL;
+        }
+    }
+    free(real);
+    return rc;
+}
+
+int sr_announce_rename(const sr_announce_options *o, const char *old_path, const char *new_path,
+                       const struct timespec *now, sr_message **out, sr_announce_stats *stats,
+                       sr_err *err)
+{
+    char *old_real = resolved(old_path, o->realpath);
+    char *old_rel = NULL;
+    int rc = old_real ? sr_announce_rel_path(o->base_dir, old_real, &old_rel, err)
+                      : sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    if (rc == SR_OK)
+        rc = sr_announce_path(o, new_path, now, out, stats, err);
+    if (rc == SR_OK) {
+        sr_fileop op = {0};
+        sr_message_fileop(*out, &op); /* a folder or a link keeps what it is */
+        op.rename = old_rel;
+        rc = sr_message_set_fileop(*out, &op, err);
+        if (rc != SR_OK) {
+            sr_message_free(*out);
+            *out = NULL;
+        }
+    }
+    free(old_rel);
+    free(old_real);
+    return rc;
+}

@@ -1,0 +1,71 @@
+/*
+ * announce: the message that announces a local file event, as sr_post, sr_watch and
+ * sr_sarra post them (digest §1.2-1.7, §6.9).
+ *
+ *   a regular file    pubTime, baseUrl, relPath, identity, size, and mtime/atime
+ *                     (timeCopy), mode (permCopy), inline content (inline)
+ *   a directory       fileOp {"directory": ""} (mkdir)
+ *   a symbolic link   fileOp {"link": "<its text>"}
+ *   a removal         fileOp {"remove": ""} (+ "directory" for a folder)
+ *   a rename          the new file as above, with fileOp {"rename": "<old relPath>"}
+ *
+ * relPath is the path relative to post_baseDir (the whole absolute path without its
+ * leading '/' when post_baseDir is unset, as sr3 writes it); a path outside post_baseDir
+ * is an error naming both. The topic and the source are the flow's to set (they depend
+ * on the post broker).
+ */
+#ifndef SR_ANNOUNCE_H
+#define SR_ANNOUNCE_H
+
+#include <stdbool.h>
+#include <time.h>
+
+#include "error.h"
+#include "identity.h"
+#include "message.h"
+#include "strlist.h"
+
+enum sr_inline_encoding { SR_INLINE_GUESS, SR_INLINE_TEXT, SR_INLINE_BINARY };
+
+typedef struct sr_announce_options {
+    const char *base_url;             /* post_baseUrl (required) */
+    const char *base_dir;             /* post_baseDir; NULL: "/" */
+    const sr_identity_spec *identity; /* the identity option; NULL: sha512 */
+    int identity_flags;               /* SR_IDENTITY_NO_CACHE to skip the xattr cache */
+    bool time_copy;                   /* timeCopy: mtime and atime */
+    bool perm_copy;                   /* permCopy: mode */
+    bool inline_content;              /* inline */
+    long long inline_max;             /* inlineByteMax */
+    enum sr_inline_encoding inline_encoding;
+    bool realpath;             /* realpathPost: resolve links in the path first */
+    const sr_strlist *headers; /* header NAME=VALUE lines, added as fields */
+    const char *from_cluster;  /* cluster option, or NULL */
+    const char *to_clusters;   /* to_clusters option, or NULL */
+} sr_announce_options;
+
+/* What announcing cost: bytes read for the identity (0 when the xattr cache answered). */
+typedef struct sr_announce_stats {
+    unsigned long long bytes_read;
+    bool identity_cached;
+} sr_announce_stats;
+
+/* The message for what is at path now: a file, a directory or a symbolic link (lstat).
+ * SR_ENOENT when it is gone (the caller may announce a removal instead). now is pubTime. */
+int sr_announce_path(const sr_announce_options *o, const char *path, const struct timespec *now,
+                     sr_message **out, sr_announce_stats *stats, sr_err *err);
+
+/* The message for a removed file, or folder when was_dir. */
+int sr_announce_removal(const sr_announce_options *o, const char *path, bool was_dir,
+                        const struct timespec *now, sr_message **out, sr_err *err);
+
+/* The message for old_path renamed to new_path (what is at new_path now, plus
+ * fileOp.rename). */
+int sr_announce_rename(const sr_announce_options *o, const char *old_path, const char *new_path,
+                       const struct timespec *now, sr_message **out, sr_announce_stats *stats,
+                       sr_err *err);
+
+/* relPath of path under base_dir (NULL: "/"), into a new string. SR_EINVAL when path is
+ * not under base_dir. */
+int sr_announce_rel_path(const char *base_dir, const char *path, char **out, sr_err *err);
+
+#endif
