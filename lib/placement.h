@@ -1,0 +1,61 @@
+/*
+ * placement: where an accepted message's file goes, and what it is announced as after
+ * (digest §6.5 step 1 and 7, §6.6), from the accept line's settings (directory, mirror,
+ * strip, flatten, in force where the accept was written) and the config's baseDir,
+ * post_baseDir and post_baseUrl.
+ *
+ *   relPath "a/b/c.txt", directory /data/in:
+ *     mirror on      -> /data/in/a/b/c.txt
+ *     mirror off     -> /data/in/c.txt
+ *     strip 1        -> /data/in/b/c.txt (mirror on)
+ *     flatten "-"    -> /data/in/a-b-c.txt
+ *   the message's `rename` field (set by the poster) replaces the name; ending in '/' it
+ *   names the folder instead.
+ *   Re-announced relPath: the destination path relative to post_baseDir (the absolute
+ *   path without its leading '/' when post_baseDir is unset, as sr3 does), baseUrl:
+ *   post_baseUrl.
+ *
+ * directory may hold per-message variables (${YYYYMMDD}, ${SOURCE}, regex groups ${1}
+ * ...: varsub.h), filled here. Whatever the message says, the destination stays inside
+ * `directory`: a relPath that would climb out is refused (the message decoder refuses
+ * those already; this is the second lock).
+ */
+#ifndef SR_PLACEMENT_H
+#define SR_PLACEMENT_H
+
+#include <stdbool.h>
+#include <time.h>
+
+#include "error.h"
+#include "message.h"
+#include "regex.h"
+
+typedef struct sr_placement_rules {
+    const char *directory; /* destination root (per-message variables allowed); NULL: "." */
+    bool mirror;
+    long long strip_count;       /* leading path elements removed (0: none) */
+    const sr_regex *strip_regex; /* or: what it matches is removed from relPath; may be NULL */
+    const char *flatten;         /* NULL or "/": keep the folders; else join the elements with it */
+    const char *base_dir;        /* baseDir: a relPath starting with it loses that prefix */
+    const char *post_base_dir;   /* post_baseDir */
+    const char *post_base_url;   /* post_baseUrl */
+    const char *source;          /* ${SOURCE} */
+    double time_offset;          /* varTimeOffset */
+    const char *const *groups;   /* regex groups of the accept that matched: ${1}.. */
+    int group_count;
+} sr_placement_rules;
+
+typedef struct sr_placement {
+    char *dir;      /* destination folder */
+    char *name;     /* destination file name */
+    char *path;     /* dir/name */
+    char *rel_path; /* relPath to announce it as (relative to post_baseDir) */
+    char *base_url; /* baseUrl to announce it with (post_baseUrl), or NULL when unset */
+} sr_placement;
+
+/* Work out the placement of m's file by the rules, at time now (dates in directory). */
+int sr_placement_compute(const sr_placement_rules *rules, const sr_message *m, time_t now,
+                         sr_placement *out, sr_err *err);
+void sr_placement_fini(sr_placement *p);
+
+#endif
