@@ -1,0 +1,314 @@
+/*
+ * brokerconf: see brokerconf.h.
+ */
+#include "brokerconf.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "topic.h"
+#include "url.h"
+
+/* How long instances 2..N wait for instance 1 to save the queue name. */
+#define QNAME_WAIT_SECONDS 30
+
+static double seconds_of(const sr_config *cfg, enum sr_option_id id)
+{
+    const sr_value *v = sr_config_value(cfg, id);
+    return v->set ? v->u.seconds : 0;
+}
+
+static long long count_of(const sr_config *cfg, enum sr_option_id id)
+{
+    const sr_value *v = sr_config_value(cfg, id);
+    return v->set ? v->u.count : 0;
+}
+
+static enum sr_tls_rigour tls_of(const sr_config *cfg)
+{
+    const char *t = sr_config_str(cfg, SR_OPT_tlsRigour);
+    return t == NULL                  ? SR_TLS_NORMAL
+           : strcmp(t, "lax") == 0    ? SR_TLS_LAX
+           : strcmp(t, "strict") == 0 ? SR_TLS_STRICT
+                                      : SR_TLS_NORMAL;
+}
+
+static bool is_mqtt(const char *url)
+{
+    return strncmp(url, "mqtt://", 7) == 0 || strncmp(url, "mqtts://", 8) == 0;
+}
+
+/* The user of a broker URL (new string), or "anonymous" when it names none. */
+static char *user_of(const char *text, sr_err *err)
+{
+    sr_url u;
+    if (sr_url_parse(text, &u, err) != SR_OK)
+        return NULL;
+    char *user = strdup(u.user ? u.user : "anonymous");
+    sr_url_fini(&u);
+    if (user == NULL)
+        sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    return user;
+}
+
+static int read_line(const char *path, char **out)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    char buf[512];
+    char *line = fgets(buf, sizeof buf, f);
+    fclose(f);
+    if (line == NULL)
+        return -1;
+    buf[strcspn(buf, "\r\n")] = '\0';
+    if (buf[0] == '\0')
+        return -1;
+    *out = strdup(buf);
+    return *out ? 0 : -1;
+}
+
+static int write_atomically(const char *path, const char *text, sr_err *err)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL)
+        return sr_err_set(err, SR_EIO, false, "cannot write %s: %s", tmp, strerror(errno));
+    int bad = fprintf(f, "%s\n", text) < 0;
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return sr_err_set(err, SR_EIO, false, "cannot write %s", path);
+    }
+    return SR_OK;
+}
+
+/* queueName, else the saved one, else a new one saved by instance 1. */
+static int queue_name(const sr_config *cfg, const sr_paths *paths, int instance, const char *user,
+                      char **out, sr_err *err)
+{
+    const char *given = sr_config_str(cfg, SR_OPT_queueName);
+    if (given != NULL) {
+        *out = strdup(given);
+        return *out ? SR_OK : sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    }
+    const char *comp = sr_component_name(sr_config_component(cfg));
+    const char *name = sr_config_name(cfg);
+    char *dir = sr_paths_instance_dir(paths, comp, name);
+    char *file = NULL;
+    if (dir == NULL || asprintf(&file, "%s/%s.%s.%s.qname", dir, comp, name, user) < 0) {
+        free(dir);
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    }
+    int rc = SR_OK;
+    if (read_line(file, out) == 0) {
+        /* reused: the queue and what waits in it survive a restart */
+    } else if (instance > 1) {
+        rc = SR_ENOENT;
+        for (int i = 0; i < QNAME_WAIT_SECONDS * 5 && rc != SR_OK; i++) {
+            if (read_line(file, out) == 0)
+                rc = SR_OK;
+            else
+                usleep(200000);
+        }
+        if (rc != SR_OK)
+            rc = sr_err_set(err, SR_ENOENT, true,
+                            "instance %d: instance 1 has not saved the queue name in %s "
+                            "(is it running?)",
+                            instance, file);
+    } else {
+        char share[300];
+        const char *qs = sr_config_str(cfg, SR_OPT_queueShare);
+        if (qs == NULL) {
+            char host[256] = "localhost";
+            gethostname(host, sizeof host - 1);
+            host[strcspn(host, ".")] = '\0';
+            unsigned r = 0;
+            if (getrandom(&r, sizeof r, 0) != sizeof r)
+                r = (unsigned)getpid() * 2654435761u;
+            snprintf(share, sizeof share, "%s_%s_%08u", user, host, r % 100000000u);
+            qs = share;
+        }
+        if (asprintf(out, "q_%s.%s.%s.%s", user, comp, name, qs) < 0) {
+            *out = NULL;
+            rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
+        }
+        if (rc == SR_OK)
+            rc = sr_mkdir_p(dir, 0700, err);
+        if (rc == SR_OK)
+            rc = write_atomically(file, *out, err);
+    }
+    free(dir);
+    free(file);
+    if (rc != SR_OK) {
+        free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+static int bindings(const sr_config *cfg, sr_consumer_setup *s, sr_err *err)
+{
+    const char *exchange = sr_config_str(cfg, SR_OPT_exchange);
+    const char *prefix = sr_config_str(cfg, SR_OPT_topicPrefix);
+    const char *raw = sr_config_str(cfg, SR_OPT_topic);
+    enum sr_topic_proto proto = s->mqtt ? SR_TOPIC_MQTT : SR_TOPIC_AMQP;
+    size_t n = raw ? 1 : sr_config_subtopic_count(cfg);
+    s->bindings = calloc(n ? n : 1, sizeof *s->bindings);
+    if (s->bindings == NULL)
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    int rc = SR_OK;
+    if (raw != NULL) {
+        rc = sr_topic_binding_raw(proto, exchange, raw, &s->bindings[0], err);
+        s->binding_count = rc == SR_OK;
+        return rc;
+    }
+    for (size_t i = 0; rc == SR_OK && i < n; i++) {
+        const sr_subtopic *line = sr_config_subtopic(cfg, i);
+        rc = s->mqtt ? sr_topic_binding_mqtt(line, exchange, prefix, s->queue_name, &s->bindings[i],
+                                             err)
+                     : sr_topic_binding_amqp(line, exchange, prefix, &s->bindings[i], err);
+        if (rc == SR_OK)
+            s->binding_count = i + 1;
+    }
+    return rc;
+}
+
+int sr_brokerconf_consumer(const sr_config *cfg, const sr_paths *paths, int instance,
+                           const sr_credentials *creds, sr_consumer_setup *out, sr_err *err)
+{
+    memset(out, 0, sizeof *out);
+    const char *url = sr_config_str(cfg, SR_OPT_broker);
+    if (url == NULL)
+        return sr_err_set(err, SR_EINVAL, false, "%s/%s: no broker to consume from",
+                          sr_component_name(sr_config_component(cfg)), sr_config_name(cfg));
+    out->mqtt = is_mqtt(url);
+    char *user = user_of(url, err);
+    if (user == NULL)
+        return err ? err->code : SR_EINVAL;
+    int rc = queue_name(cfg, paths, instance, user, &out->queue_name, err);
+    free(user);
+    if (rc == SR_OK)
+        rc = bindings(cfg, out, err);
+    if (rc == SR_OK && out->mqtt &&
+        asprintf(&out->client_id, "%s_i%02d", out->queue_name, instance > 0 ? instance : 1) < 0) {
+        out->client_id = NULL;
+        rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    }
+    if (rc != SR_OK) {
+        sr_consumer_setup_fini(out);
+        return rc;
+    }
+    long long prefetch = count_of(cfg, SR_OPT_prefetch);
+    long long receive_max = count_of(cfg, SR_OPT_receiveMaximum);
+    out->broker = (sr_broker_options){
+        .url = url,
+        .credentials = creds,
+        .client_id = out->client_id,
+        .tls = tls_of(cfg),
+        .prefetch = (unsigned)(out->mqtt && receive_max > 0 ? receive_max : prefetch),
+        .persistent = sr_config_flag(cfg, SR_OPT_persistent),
+        .session_expiry = seconds_of(cfg, SR_OPT_expire),
+    };
+    const char *type = sr_config_str(cfg, SR_OPT_queueType);
+    bool first = instance <= 1; /* instance 1 (or foreground) declares; the others attach */
+    out->queue = (sr_queue_spec){
+        .name = out->queue_name,
+        .declare = first && sr_config_flag(cfg, SR_OPT_queueDeclare),
+        .bind = first && sr_config_flag(cfg, SR_OPT_queueBind),
+        .durable = sr_config_flag(cfg, SR_OPT_durable),
+        .auto_delete = sr_config_flag(cfg, SR_OPT_auto_delete),
+        .expire = seconds_of(cfg, SR_OPT_expire),
+        .message_ttl = seconds_of(cfg, SR_OPT_messageAgeMax),
+        .queue_type = type && strcmp(type, "classic") != 0 ? type : NULL,
+        .bindings = out->bindings,
+        .binding_count = out->binding_count,
+    };
+    return SR_OK;
+}
+
+void sr_consumer_setup_fini(sr_consumer_setup *s)
+{
+    for (size_t i = 0; i < s->binding_count; i++)
+        sr_topic_binding_fini(&s->bindings[i]);
+    free(s->bindings);
+    free(s->queue_name);
+    free(s->client_id);
+    memset(s, 0, sizeof *s);
+}
+
+int sr_brokerconf_publisher(const sr_config *cfg, const sr_credentials *creds,
+                            sr_publisher_setup *out, sr_err *err)
+{
+    memset(out, 0, sizeof *out);
+    const char *url = sr_config_str(cfg, SR_OPT_post_broker);
+    if (url == NULL)
+        return SR_ENOENT;
+    out->mqtt = is_mqtt(url);
+    const char *exchange = sr_config_str(cfg, SR_OPT_post_exchange);
+    const char *prefix = sr_config_str(cfg, SR_OPT_post_topicPrefix);
+    const char *topic = sr_config_str(cfg, SR_OPT_post_topic);
+    const char *format = sr_config_str(cfg, SR_OPT_post_format);
+    if ((out->exchange = strdup(exchange ? exchange : "xpublic")) == NULL ||
+        (out->topic_prefix = strdup(prefix ? prefix : "v03")) == NULL ||
+        (topic && (out->topic = strdup(topic)) == NULL)) {
+        sr_publisher_setup_fini(out);
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    }
+    long long split = count_of(cfg, SR_OPT_post_exchangeSplit);
+    out->split = split > 1 ? (unsigned)split : 0;
+    out->format = format && strcmp(format, "v02") == 0 ? SR_FORMAT_V02 : SR_FORMAT_V03;
+    out->broker = (sr_broker_options){
+        .url = url,
+        .credentials = creds,
+        .tls = tls_of(cfg),
+        .persistent = sr_config_flag(cfg, SR_OPT_persistent),
+        .message_expiry = seconds_of(cfg, SR_OPT_post_messageAgeMax),
+    };
+    return SR_OK;
+}
+
+void sr_publisher_setup_fini(sr_publisher_setup *s)
+{
+    free(s->exchange);
+    free(s->topic_prefix);
+    free(s->topic);
+    memset(s, 0, sizeof *s);
+}
+
+int sr_publisher_route(const sr_publisher_setup *s, const sr_message *m, char **exchange,
+                       char **topic, bool *truncated, sr_err *err)
+{
+    *exchange = NULL;
+    *topic = NULL;
+    *truncated = false;
+    int rc = SR_OK;
+    if (s->split > 1) {
+        sr_identity id;
+        const char *value = sr_message_identity(m, &id) ? id.value : "";
+        rc = sr_topic_split_exchange(s->exchange, sr_topic_split_index(value, s->split), exchange,
+                                     err);
+    } else if ((*exchange = strdup(s->exchange)) == NULL) {
+        rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    }
+    if (rc == SR_OK && s->topic != NULL) {
+        if ((*topic = strdup(s->topic)) == NULL)
+            rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    } else if (rc == SR_OK) {
+        const char *rel = sr_message_rel_path(m);
+        rc = s->mqtt ? sr_topic_mqtt(*exchange, s->topic_prefix, rel, topic, err)
+                     : sr_topic_amqp(s->topic_prefix, rel, topic, truncated, err);
+    }
+    if (rc != SR_OK) {
+        free(*exchange);
+        free(*topic);
+        *exchange = *topic = NULL;
+    }
+    return rc;
+}
