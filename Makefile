@@ -98,9 +98,10 @@ unit-asan: $(UNIT_SAN_BINS)
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    sh tools/run-units.sh unit-asan $(CURDIR) $(UNIT_SAN_BINS)
 
-# The config, credentials, message and identity tests under valgrind: no leak, no
-# invalid access.
+# The tests of what reads outside input or keeps state on disk, under valgrind: no
+# leak, no invalid access.
 valgrind: $(BUILD)/test/test_config $(BUILD)/test/test_credentials $(BUILD)/test/test_message \
+          $(BUILD)/test/test_nodupe $(BUILD)/test/test_retryq $(BUILD)/test/test_metrics \
           $(BUILD)/test/test_identity
 	@for t in $^; do \
 	    SR_CONFD=$(CURDIR)/conf.d SR_TEST_DATA=$(CURDIR)/test/data \

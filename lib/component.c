@@ -1,9 +1,10 @@
 /*
  * component: see component.h.
  *
- * The flow engine (issue 6) is not here yet, so `foreground` loads and checks the config,
- * opens the log, says that this build cannot run the flow, and exits non-zero: a user
- * is never told a config runs when it does not.
+ * The flow (flow.h) runs for the components whose steps exist: post (localsource.h),
+ * shovel and winnow (broker to broker). The others (watch, subscribe, sarra, sender)
+ * still load and check their configuration and then say plainly that this build cannot
+ * run them, exiting 3: a user is never told a config runs when it does not.
  */
 #include "component.h"
 
@@ -11,7 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <signal.h>
+
 #include "cli.h"
+#include "flow.h"
+#include "localsource.h"
 #include "config.h"
 #include "log.h"
 #include "show.h"
@@ -20,12 +25,19 @@
 static void usage(enum sr_component component, FILE *out)
 {
     const char *name = sr_component_name(component);
+    if (component == SR_C_POST)
+        fprintf(out, "usage: sr_post [--option value ...] [-c CONFIG] PATH ...\n"
+                     "  post each file (and each folder's files, recursively) once, then exit;\n"
+                     "  exit status 0 when every path was posted\n"
+                     "       sr_post [--option value ...] show|check CONFIG\n");
     fprintf(out,
             "usage: sr_%s [--option value ...] ACTION CONFIG\n"
             "  ACTION is one of:\n"
             "    show        print the resolved config: every option, its value, where it came from\n"
             "    check       load and check the config; exit 0 when it can run\n"
             "    foreground  run one instance attached to the terminal, logging to stderr\n"
+            "    instance N  run instance N (1..instances) logging to its log file (what `sr\n"
+            "                start` runs)\n"
             "  CONFIG is a name under ~/.config/sr/%s/ (without .conf) or a path to a .conf file.\n"
             "  sr_%s --help lists the options, --version the version; see sr_%s(1) and "
             "sr-options(7).\n",
@@ -64,6 +76,165 @@ static void warn_missing_passwords(const sr_config *cfg, const sr_credentials *c
     }
 }
 
+/* Set by the signal handlers, read by the flow between passes. */
+static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t reopen_requested;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void on_hup(int sig)
+{
+    (void)sig;
+    reopen_requested = 1;
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa = {0};
+    sa.sa_handler = on_stop;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* The log of a running instance: its file (rotated as the config says), or stderr in
+ * the foreground and with logStdout. */
+static int open_instance_log(const sr_config *cfg, const sr_paths *paths, int instance,
+                             sr_log **log, sr_err *err)
+{
+    const char *comp = sr_component_name(sr_config_component(cfg));
+    char ident[512];
+    snprintf(ident, sizeof ident, "%s/%s_%02d", comp, sr_config_name(cfg), instance);
+    enum sr_level level = SR_LOG_INFO;
+    const char *level_name = sr_config_str(cfg, SR_OPT_logLevel);
+    if (level_name != NULL)
+        sr_level_from_name(level_name, &level);
+    const sr_value *interval = sr_config_value(cfg, SR_OPT_logRotateInterval);
+    const sr_value *count = sr_config_value(cfg, SR_OPT_logRotateCount);
+    const sr_value *perm = sr_config_value(cfg, SR_OPT_permLog);
+    char *path = NULL;
+    if (instance > 0 && !sr_config_flag(cfg, SR_OPT_logStdout))
+        path = sr_paths_log_file(paths, comp, sr_config_name(cfg), instance);
+    sr_log_options lo = {.path = path,
+                         .ident = ident,
+                         .level = level,
+                         .rotate_interval = interval->set ? interval->u.seconds : 0,
+                         .rotate_count = count->set ? (int)count->u.count : 5,
+                         .perm = perm->set ? perm->u.bits : 0600};
+    *log = sr_log_open(&lo, err);
+    free(path);
+    return *log ? SR_OK : (err ? err->code : SR_EIO);
+}
+
+/* Run the flow of cfg as instance (0: foreground). Returns the exit status. */
+static int run(enum sr_component component, const sr_config *cfg, sr_cli *cli,
+               const sr_credentials *creds, int instance, char *const *paths, size_t path_count,
+               sr_log *log)
+{
+    const char *name = sr_component_name(component);
+    sr_flow_component fc = {0};
+    sr_post_source *post = NULL;
+    sr_err err;
+    switch (component) {
+    case SR_C_POST:
+        if (sr_post_source_new(cfg, paths, path_count, &post, &err) != SR_OK) {
+            sr_log_write(log, SR_LOG_ERROR, "%s", err.msg);
+            return 1;
+        }
+        sr_post_source_component(post, &fc);
+        break;
+    case SR_C_SHOVEL:
+    case SR_C_WINNOW:
+        break; /* from the broker to the post broker, no work step */
+    default:
+        sr_log_write(log, SR_LOG_CRITICAL,
+                     "%s/%s: this build of sr cannot run sr_%s yet (it reads and checks its "
+                     "configuration only)",
+                     name, sr_config_name(cfg), name);
+        return 3;
+    }
+    sr_paths state = cli->paths;
+    sr_paths host_paths = {0};
+    if (sr_config_flag(cfg, SR_OPT_statehost)) {
+        if (sr_paths_init(&host_paths, true, &err) != SR_OK) {
+            sr_log_write(log, SR_LOG_ERROR, "%s", err.msg);
+            sr_post_source_free(post);
+            return 1;
+        }
+        state = host_paths;
+    }
+    install_signals();
+    sr_flow *flow = NULL;
+    int status = 0;
+    if (sr_flow_new(cfg, &state, creds, instance, log, &fc, &flow, &err) != SR_OK) {
+        sr_log_write(log, SR_LOG_ERROR, "%s", err.msg);
+        status = 1;
+    } else if (sr_flow_run(flow, &stop_requested, &reopen_requested) != SR_OK) {
+        status = 1;
+    }
+    sr_flow_free(flow);
+    if (post != NULL && sr_post_source_failures(post) > 0) {
+        sr_log_write(log, SR_LOG_ERROR, "%zu path(s) could not be posted",
+                     sr_post_source_failures(post));
+        status = 1;
+    }
+    sr_post_source_free(post);
+    sr_paths_fini(&host_paths);
+    return status;
+}
+
+/* The action and config of the command line; for sr_post, its paths too. */
+typedef struct command {
+    const char *action;
+    const char *config;
+    int instance;
+    char *const *paths;
+    size_t path_count;
+} command;
+
+static int parse_command(enum sr_component component, sr_cli *cli, command *c)
+{
+    memset(c, 0, sizeof *c);
+    char **w = cli->positional;
+    size_t n = cli->positional_count;
+    if (n == 2 && (strcmp(w[0], "show") == 0 || strcmp(w[0], "check") == 0 ||
+                   strcmp(w[0], "foreground") == 0)) {
+        c->action = w[0];
+        c->config = w[1];
+        return 0;
+    }
+    if (n == 3 && strcmp(w[0], "instance") == 0) {
+        char *end;
+        long i = strtol(w[1], &end, 10);
+        if (*end != '\0' || i < 1 || i > 999)
+            return -1;
+        c->action = "instance";
+        c->instance = (int)i;
+        c->config = w[2];
+        return 0;
+    }
+    if (component == SR_C_POST && n > 0) {
+        /* sr_post [-c CONFIG] PATH ... */
+        c->action = "post";
+        if (n >= 2 && strcmp(w[0], "-c") == 0) {
+            c->config = w[1];
+            w += 2;
+            n -= 2;
+        }
+        c->paths = w;
+        c->path_count = n;
+        return n > 0 ? 0 : -1;
+    }
+    return -1;
+}
+
 int sr_component_main(enum sr_component component, int argc, char **argv)
 {
     const char *name = sr_component_name(component);
@@ -86,34 +257,33 @@ int sr_component_main(enum sr_component component, int argc, char **argv)
         return 0;
     }
     bool json = sr_cli_take(&cli, "--json");
-    if (cli.positional_count != 2) {
-        usage(component, stderr);
-        sr_cli_fini(&cli);
-        return 2;
-    }
-    const char *action = cli.positional[0], *config = cli.positional[1];
-    if (strcmp(action, "show") != 0 && strcmp(action, "check") != 0 &&
-        strcmp(action, "foreground") != 0) {
-        fprintf(stderr, "sr_%s: unknown action \"%s\"\n", name, action);
+    command cmd;
+    if (parse_command(component, &cli, &cmd) != 0) {
+        if (cli.positional_count > 0 && component != SR_C_POST)
+            fprintf(stderr, "sr_%s: unknown action \"%s\"\n", name, cli.positional[0]);
         usage(component, stderr);
         sr_cli_fini(&cli);
         return 2;
     }
 
+    /* Messages before the config is read go to stderr; a running instance then opens its
+     * own log. */
     sr_log_options lo = {.path = NULL, .ident = NULL, .level = SR_LOG_INFO};
     sr_log *log = sr_log_open(&lo, &err);
     sr_config *cfg = NULL;
     const sr_credentials *creds = NULL;
     const sr_strlist *cred_warnings = NULL;
     int status = 0;
+    bool running = strcmp(cmd.action, "foreground") == 0 || strcmp(cmd.action, "instance") == 0 ||
+                   strcmp(cmd.action, "post") == 0;
     if (log == NULL) {
         fprintf(stderr, "sr_%s: %s\n", name, err.msg);
         status = 1;
-    } else if (sr_cli_load(&cli, component, config, &cfg, &err) != SR_OK ||
+    } else if (sr_cli_load(&cli, component, cmd.config, &cfg, &err) != SR_OK ||
                sr_cli_credentials(&cli, &creds, &cred_warnings, &err) != SR_OK) {
         sr_log_write(log, SR_LOG_ERROR, "%s", err.msg);
         status = 1;
-    } else if (strcmp(action, "show") == 0) {
+    } else if (strcmp(cmd.action, "show") == 0) {
         for (size_t i = 0; cred_warnings && i < cred_warnings->count; i++)
             sr_log_write(log, SR_LOG_WARNING, "%s", cred_warnings->items[i]);
         status = (json ? sr_show_json(cfg, creds, stdout, &err)
@@ -132,14 +302,18 @@ int sr_component_main(enum sr_component component, int argc, char **argv)
         if (sr_config_check(cfg, &err) != SR_OK) {
             sr_log_write(log, SR_LOG_ERROR, "%s", err.msg);
             status = 1;
-        } else if (strcmp(action, "check") == 0) {
+        } else if (strcmp(cmd.action, "check") == 0) {
             sr_log_write(log, SR_LOG_INFO, "%s/%s: configuration OK", name, sr_config_name(cfg));
-        } else {
-            sr_log_write(log, SR_LOG_CRITICAL,
-                         "%s/%s: this build of sr reads and checks configurations only; the %s "
-                         "flow is not implemented yet",
-                         name, sr_config_name(cfg), name);
-            status = 3;
+        } else if (running) {
+            sr_log *instance_log = NULL;
+            if (open_instance_log(cfg, &cli.paths, cmd.instance, &instance_log, &err) != SR_OK) {
+                sr_log_write(log, SR_LOG_ERROR, "%s", err.msg);
+                status = 1;
+            } else {
+                status = run(component, cfg, &cli, creds, cmd.instance, cmd.paths,
+                             cmd.path_count, instance_log);
+                sr_log_close(instance_log);
+            }
         }
     }
     sr_config_free(cfg);

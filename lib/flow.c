@@ -1,0 +1,877 @@
+/*
+ * flow: see flow.h.
+ */
+#include "flow.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "brokerconf.h"
+#include "nodupe.h"
+#include "regex.h"
+#include "retryq.h"
+#include "timefmt.h"
+#include "topic.h"
+
+#define GROUPS_MAX 9
+#define IDLE_WAIT_MAX 5.0 /* seconds: the longest wait between empty passes (sr3's) */
+
+struct sr_flow {
+    const sr_config *cfg;
+    const sr_paths *paths;
+    const sr_credentials *creds;
+    int instance;
+    sr_log *log;
+    sr_flow_component comp;
+    char ident[512]; /* component/config_NN */
+
+    /* consumer side */
+    bool consumes;
+    sr_consumer_setup consumer;
+    sr_broker *in;
+    /* publisher side */
+    bool publishes;
+    sr_publisher_setup publisher;
+    sr_broker *out;
+
+    sr_nodupe *nodupe;
+    sr_retryq *work_retry;
+    sr_retryq *post_retry;
+    sr_metrics *metrics;
+    char *metrics_path;
+
+    /* settings read once */
+    size_t batch;
+    double sleep;
+    double housekeeping;
+    double message_age_max;
+    double retry_ttl;
+    long long message_count_max;
+    double message_rate_max;
+    bool log_reject;
+    bool topic_copy;
+    char *post_base_url;
+    char *broker_user; /* source of posted messages when they have none */
+
+    /* state */
+    double last_housekeeping;
+    unsigned long long handled;
+    sr_regex **strip_regex; /* per mask, compiled on first use */
+    size_t strip_count;
+};
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static double seconds_of(const sr_config *cfg, enum sr_option_id id, double fallback)
+{
+    const sr_value *v = sr_config_value(cfg, id);
+    return v->set ? v->u.seconds : fallback;
+}
+
+static long long count_of(const sr_config *cfg, enum sr_option_id id, long long fallback)
+{
+    const sr_value *v = sr_config_value(cfg, id);
+    return v->set ? v->u.count : fallback;
+}
+
+const sr_config *sr_flow_config(const sr_flow *f)
+{
+    return f->cfg;
+}
+
+sr_log *sr_flow_log(const sr_flow *f)
+{
+    return f->log;
+}
+
+sr_metrics *sr_flow_metrics(const sr_flow *f)
+{
+    return f->metrics;
+}
+
+int sr_flow_instance(const sr_flow *f)
+{
+    return f->instance;
+}
+
+const sr_credentials *sr_flow_credentials(const sr_flow *f)
+{
+    return f->creds;
+}
+
+const sr_paths *sr_flow_paths(const sr_flow *f)
+{
+    return f->paths;
+}
+
+/* Broker events go to the log, prefixed as every line of the instance. */
+static void broker_event(void *ctx, enum sr_level level, const char *text)
+{
+    sr_flow *f = ctx;
+    sr_log_write(f->log, level, "%s", text);
+}
+
+/* ---- set up ---- */
+
+static int open_state(sr_flow *f, sr_err *err)
+{
+    const char *comp = sr_component_name(sr_config_component(f->cfg));
+    const char *name = sr_config_name(f->cfg);
+    char *dir = sr_paths_instance_dir(f->paths, comp, name);
+    if (dir == NULL)
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    int rc = sr_mkdir_p(dir, 0700, err);
+    char path[4096];
+    double now = now_s();
+    double ttl = seconds_of(f->cfg, SR_OPT_nodupe_ttl, 0);
+    if (rc == SR_OK && ttl > 0) {
+        const char *b = sr_config_str(f->cfg, SR_OPT_nodupe_basis);
+        enum sr_nodupe_basis basis = b && strcmp(b, "data") == 0   ? SR_NODUPE_DATA
+                                     : b && strcmp(b, "name") == 0 ? SR_NODUPE_NAME
+                                                                   : SR_NODUPE_PATH;
+        snprintf(path, sizeof path, "%s/recent_files_%03d.cache", dir, f->instance);
+        sr_nodupe_load_stats st;
+        rc = sr_nodupe_new(path, ttl, basis, SR_NODUPE_BUFFERED, now, &f->nodupe, &st, err);
+        if (rc == SR_OK && st.malformed > 0)
+            sr_log_write(f->log, SR_LOG_WARNING, "%s: %zu unreadable lines skipped", path,
+                         st.malformed);
+    }
+    sr_retryq_load_stats rs;
+    if (rc == SR_OK) {
+        snprintf(path, sizeof path, "%s/retry_work_%02d.jsonl", dir, f->instance);
+        rc = sr_retryq_open(path, NULL, &f->work_retry, &rs, err);
+    }
+    if (rc == SR_OK) {
+        snprintf(path, sizeof path, "%s/retry_post_%02d.jsonl", dir, f->instance);
+        rc = sr_retryq_open(path, NULL, &f->post_retry, &rs, err);
+    }
+    free(dir);
+    if (rc == SR_OK) {
+        f->metrics = sr_metrics_new(comp, name, f->instance, now);
+        f->metrics_path = sr_paths_metrics_file(f->paths, comp, name, f->instance);
+        if (f->metrics == NULL || f->metrics_path == NULL)
+            rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
+        else
+            rc = sr_mkdir_p(f->paths->metrics_dir, 0700, err);
+    }
+    return rc;
+}
+
+static char *user_of_url(const char *text)
+{
+    sr_url u;
+    if (text == NULL || sr_url_parse(text, &u, NULL) != SR_OK)
+        return NULL;
+    char *user = u.user ? strdup(u.user) : NULL;
+    sr_url_fini(&u);
+    return user;
+}
+
+int sr_flow_new(const sr_config *cfg, const sr_paths *paths, const sr_credentials *creds,
+                int instance, sr_log *log, const sr_flow_component *component, sr_flow **out,
+                sr_err *err)
+{
+    *out = NULL;
+    sr_flow *f = calloc(1, sizeof *f);
+    if (f == NULL)
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    f->cfg = cfg;
+    f->paths = paths;
+    f->creds = creds;
+    f->instance = instance;
+    f->log = log;
+    f->comp = *component;
+    snprintf(f->ident, sizeof f->ident, "%s/%s_%02d",
+             sr_component_name(sr_config_component(cfg)), sr_config_name(cfg), instance);
+    f->batch = (size_t)count_of(cfg, SR_OPT_batch, 25);
+    if (f->batch == 0)
+        f->batch = 1;
+    f->sleep = seconds_of(cfg, SR_OPT_sleep, 0.1);
+    f->housekeeping = seconds_of(cfg, SR_OPT_housekeeping, 300);
+    f->message_age_max = seconds_of(cfg, SR_OPT_messageAgeMax, 0);
+    /* retry_ttl unset: as long as the queue itself lives (expire), not forever as sr3 */
+    f->retry_ttl = seconds_of(cfg, SR_OPT_retry_ttl, seconds_of(cfg, SR_OPT_expire, 0));
+    f->message_count_max = count_of(cfg, SR_OPT_messageCountMax, 0);
+    const sr_value *rate = sr_config_value(cfg, SR_OPT_messageRateMax);
+    f->message_rate_max = rate->set ? rate->u.number : 0;
+    f->log_reject = sr_config_flag(cfg, SR_OPT_logReject);
+    f->topic_copy = sr_config_flag(cfg, SR_OPT_topicCopy);
+    const char *pbu = sr_config_str(cfg, SR_OPT_post_baseUrl);
+    f->post_base_url = pbu ? strdup(pbu) : NULL;
+    f->broker_user = user_of_url(sr_config_str(cfg, SR_OPT_post_broker));
+    f->last_housekeeping = now_s();
+    f->strip_count = sr_config_mask_count(cfg);
+    f->strip_regex = calloc(f->strip_count ? f->strip_count : 1, sizeof *f->strip_regex);
+
+    int rc = f->strip_regex ? SR_OK : sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    if (rc == SR_OK)
+        rc = open_state(f, err);
+    if (rc == SR_OK && component->gather == NULL) {
+        f->consumes = true;
+        rc = sr_brokerconf_consumer(cfg, paths, instance, creds, &f->consumer, err);
+        if (rc == SR_OK) {
+            f->consumer.broker.notify = broker_event;
+            f->consumer.broker.notify_ctx = f;
+            f->in = sr_broker_new(&f->consumer.broker, err);
+            if (f->in == NULL)
+                rc = err ? err->code : SR_EINVAL;
+        }
+    }
+    if (rc == SR_OK) {
+        int prc = sr_brokerconf_publisher(cfg, creds, &f->publisher, err);
+        if (prc == SR_OK) {
+            f->publishes = true;
+            f->publisher.broker.notify = broker_event;
+            f->publisher.broker.notify_ctx = f;
+            f->out = sr_broker_new(&f->publisher.broker, err);
+            if (f->out == NULL)
+                rc = err ? err->code : SR_EINVAL;
+        } else if (prc != SR_ENOENT) {
+            rc = prc;
+        }
+    }
+    if (rc != SR_OK) {
+        sr_flow_free(f);
+        return rc;
+    }
+    *out = f;
+    return SR_OK;
+}
+
+void sr_flow_free(sr_flow *f)
+{
+    if (f == NULL)
+        return;
+    sr_err err;
+    if (f->nodupe != NULL && sr_nodupe_save(f->nodupe, now_s(), NULL, &err) != SR_OK)
+        sr_log_write(f->log, SR_LOG_ERROR, "%s", err.msg);
+    sr_nodupe_free(f->nodupe);
+    sr_retryq_close(f->work_retry);
+    sr_retryq_close(f->post_retry);
+    if (f->metrics != NULL && f->metrics_path != NULL)
+        sr_metrics_write(f->metrics, f->metrics_path, now_s(), NULL);
+    sr_metrics_free(f->metrics);
+    free(f->metrics_path);
+    sr_broker_close(f->in);
+    sr_broker_close(f->out);
+    if (f->consumes)
+        sr_consumer_setup_fini(&f->consumer);
+    if (f->publishes)
+        sr_publisher_setup_fini(&f->publisher);
+    for (size_t i = 0; i < f->strip_count && f->strip_regex; i++)
+        sr_regex_free(f->strip_regex[i]);
+    free(f->strip_regex);
+    free(f->post_base_url);
+    free(f->broker_user);
+    free(f);
+}
+
+/* ---- one pass ---- */
+
+typedef struct pass {
+    sr_work *items;
+    size_t count, cap;
+} pass;
+
+static sr_work *pass_add(pass *p, sr_message *m, sr_delivery *d)
+{
+    if (p->count == p->cap) {
+        size_t cap = p->cap ? 2 * p->cap : 32;
+        sr_work *grown = realloc(p->items, cap * sizeof *grown);
+        if (grown == NULL)
+            return NULL;
+        p->items = grown;
+        p->cap = cap;
+    }
+    sr_work *w = &p->items[p->count++];
+    memset(w, 0, sizeof *w);
+    w->msg = m;
+    w->delivery = d;
+    return w;
+}
+
+static void ack(sr_flow *f, sr_work *w)
+{
+    if (w->delivery == NULL)
+        return;
+    sr_err err;
+    if (sr_broker_ack(f->in, w->delivery, &err) != SR_OK)
+        sr_log_write(f->log, SR_LOG_WARNING, "ack of %s: %s (the broker will send it again)",
+                     w->msg ? sr_message_rel_path(w->msg) : "a message", err.msg);
+    sr_delivery_free(w->delivery);
+    w->delivery = NULL;
+}
+
+static void work_fini(sr_work *w)
+{
+    if (w->placed)
+        sr_placement_fini(&w->placement);
+    sr_message_free(w->msg);
+    sr_delivery_free(w->delivery);
+    memset(w, 0, sizeof *w);
+}
+
+/* From the broker: decode each delivery; a bad one is logged with its reason and acked
+ * (never requeued forever). */
+static int gather_broker(sr_flow *f, pass *p, double wait, sr_err *err)
+{
+    sr_delivery **got = NULL;
+    size_t n = 0;
+    int rc = sr_broker_consume(f->in, f->batch, wait, &got, &n, err);
+    double now = now_s();
+    for (size_t i = 0; i < n; i++) {
+        sr_message *m = NULL;
+        sr_err bad;
+        sr_metrics_add(f->metrics, SR_METRIC_RX_BYTES, got[i]->wire.body_len, now);
+        if (sr_message_decode(&got[i]->wire, &m, &bad) != SR_OK) {
+            sr_metrics_add(f->metrics, SR_METRIC_RX_BAD, 1, now);
+            sr_log_write(f->log, SR_LOG_WARNING, "malformed message on topic %s dropped: %s",
+                         got[i]->wire.topic ? got[i]->wire.topic : "?", bad.msg);
+            sr_broker_ack(f->in, got[i], NULL);
+            sr_delivery_free(got[i]);
+            continue;
+        }
+        sr_metrics_add(f->metrics, SR_METRIC_RX_GOOD, 1, now);
+        if (pass_add(p, m, got[i]) == NULL) {
+            sr_message_free(m);
+            sr_delivery_free(got[i]); /* not acked: it comes back */
+            rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
+        }
+    }
+    free(got);
+    return rc;
+}
+
+static int gather_local(sr_flow *f, pass *p, bool *exhausted, sr_err *err)
+{
+    sr_message **msgs = NULL;
+    size_t n = 0;
+    int rc = f->comp.gather(f->comp.ctx, f, &msgs, &n, f->batch, exhausted, err);
+    double now = now_s();
+    for (size_t i = 0; i < n; i++) {
+        sr_metrics_add(f->metrics, SR_METRIC_RX_GOOD, 1, now);
+        if (pass_add(p, msgs[i], NULL) == NULL) {
+            sr_message_free(msgs[i]);
+            rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
+        }
+    }
+    free(msgs);
+    return rc;
+}
+
+/* Retried messages, when the pass has room: up to batch/2 - what came in. */
+static void gather_retries(sr_flow *f, pass *p)
+{
+    size_t half = f->batch / 2 ? f->batch / 2 : 1;
+    if (p->count >= half)
+        return;
+    size_t want = half - p->count;
+    sr_retryq_item *items = calloc(want, sizeof *items);
+    size_t taken = 0;
+    sr_err err;
+    if (items != NULL && sr_retryq_take(f->work_retry, want, now_s(), items, &taken, &err) != SR_OK)
+        sr_log_write(f->log, SR_LOG_ERROR, "retry queue: %s", err.msg);
+    for (size_t i = 0; i < taken; i++) {
+        sr_work *w = pass_add(p, items[i].msg, NULL);
+        if (w == NULL) {
+            sr_message_free(items[i].msg);
+            sr_retryq_release(f->work_retry, items[i].id, NULL);
+            continue;
+        }
+        w->from_retry = true;
+        w->retry_id = items[i].id;
+    }
+    free(items);
+}
+
+static void reject(sr_flow *f, sr_work *w, const char *why)
+{
+    sr_metrics_add(f->metrics, SR_METRIC_REJECTED, 1, now_s());
+    if (f->log_reject)
+        sr_log_write(f->log, SR_LOG_INFO, "rejected %s: %s", sr_message_rel_path(w->msg), why);
+    if (w->from_retry)
+        sr_retryq_done(f->work_retry, w->retry_id, NULL);
+    ack(f, w);
+    work_fini(w);
+}
+
+/* The strip setting of the mask (a count, or a regex compiled once). */
+static void strip_of(sr_flow *f, const sr_mask *mask, sr_placement_rules *r)
+{
+    const char *strip = mask ? mask->strip : sr_config_str(f->cfg, SR_OPT_strip);
+    if (strip == NULL || strip[0] == '\0')
+        return;
+    if (strspn(strip, "0123456789") == strlen(strip)) {
+        r->strip_count = atoll(strip);
+        return;
+    }
+    size_t idx = 0;
+    for (; mask && idx < f->strip_count && sr_config_mask(f->cfg, idx) != mask; idx++)
+        ;
+    if (mask == NULL || idx >= f->strip_count)
+        return;
+    if (f->strip_regex[idx] == NULL)
+        f->strip_regex[idx] = sr_regex_new(strip, NULL);
+    r->strip_regex = f->strip_regex[idx];
+}
+
+static int place(sr_flow *f, sr_work *w, char **groups, int group_count, sr_err *err)
+{
+    const sr_mask *m = w->mask;
+    sr_placement_rules r = {
+        .directory = m && m->directory ? m->directory : sr_config_str(f->cfg, SR_OPT_directory),
+        .mirror = m ? m->mirror : sr_config_flag(f->cfg, SR_OPT_mirror),
+        .flatten = m && m->flatten ? m->flatten : sr_config_str(f->cfg, SR_OPT_flatten),
+        .base_dir = sr_config_str(f->cfg, SR_OPT_baseDir),
+        .post_base_dir = sr_config_str(f->cfg, SR_OPT_post_baseDir),
+        .post_base_url = f->post_base_url,
+        .source = sr_message_str(w->msg, "source"),
+        .time_offset = seconds_of(f->cfg, SR_OPT_varTimeOffset, 0),
+        .groups = (const char *const *)groups,
+        .group_count = group_count,
+    };
+    strip_of(f, m, &r);
+    int rc = sr_placement_compute(&r, w->msg, (time_t)now_s(), &w->placement, err);
+    w->placed = rc == SR_OK;
+    return rc;
+}
+
+/* messageAgeMax, accept/reject, nodupe, placement. Rejected messages are acked here. */
+static void filter(sr_flow *f, pass *p)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    bool refilter = sr_config_flag(f->cfg, SR_OPT_retry_refilter);
+    for (size_t i = 0; i < p->count; i++) {
+        sr_work *w = &p->items[i];
+        if (w->msg == NULL)
+            continue;
+        double lag = sr_message_lag(w->msg, &now);
+        sr_metrics_lag(f->metrics, lag);
+        if (f->message_age_max > 0 && lag > f->message_age_max && !w->from_retry) {
+            char why[96];
+            snprintf(why, sizeof why, "%.0f s old, messageAgeMax is %.0f s", lag,
+                     f->message_age_max);
+            reject(f, w, why);
+            continue;
+        }
+        char *groups[GROUPS_MAX] = {0};
+        int group_count = 0;
+        if (!w->from_retry || refilter) {
+            char *url = sr_message_url(w->msg);
+            bool accepted = false;
+            w->mask = url ? sr_config_match(f->cfg, url, &accepted, groups, GROUPS_MAX,
+                                            &group_count)
+                          : NULL;
+            free(url);
+            if (!accepted) {
+                for (int g = 0; g < group_count; g++)
+                    free(groups[g]);
+                reject(f, w, w->mask ? "matched a reject line" : "matched no accept line");
+                continue;
+            }
+        }
+        bool duplicate = false;
+        sr_err err;
+        sr_nodupe_hint hint = {.retry = w->from_retry};
+        if (f->nodupe != NULL &&
+            sr_nodupe_check(f->nodupe, w->msg, &hint, now_s(), &duplicate, &err) != SR_OK)
+            sr_log_write(f->log, SR_LOG_ERROR, "duplicate cache: %s", err.msg);
+        if (duplicate) {
+            for (int g = 0; g < group_count; g++)
+                free(groups[g]);
+            reject(f, w, "duplicate (nodupe_ttl)");
+            continue;
+        }
+        int rc = SR_OK;
+        if (f->comp.places_files)
+            rc = place(f, w, groups, group_count, &err);
+        for (int g = 0; g < group_count; g++)
+            free(groups[g]);
+        if (rc != SR_OK) {
+            sr_log_write(f->log, SR_LOG_WARNING, "%s: %s", sr_message_rel_path(w->msg), err.msg);
+            reject(f, w, "no place for it");
+            continue;
+        }
+        sr_metrics_add(f->metrics, SR_METRIC_ACCEPTED, 1, now_s());
+    }
+}
+
+/* The component's work; failures to the retry queue (synced before any ack). */
+static void work(sr_flow *f, pass *p, bool *post)
+{
+    double now = now_s();
+    for (size_t i = 0; i < p->count; i++) {
+        sr_work *w = &p->items[i];
+        post[i] = false;
+        if (w->msg == NULL)
+            continue;
+        enum sr_work_result r = SR_WORK_OK;
+        sr_err err = {0};
+        if (f->comp.work != NULL)
+            r = f->comp.work(f->comp.ctx, f, w, &err);
+        switch (r) {
+        case SR_WORK_OK:
+            post[i] = true;
+            if (w->from_retry)
+                sr_retryq_done(f->work_retry, w->retry_id, NULL);
+            break;
+        case SR_WORK_SKIP:
+            if (w->from_retry)
+                sr_retryq_done(f->work_retry, w->retry_id, NULL);
+            break;
+        case SR_WORK_RETRY: {
+            sr_err qerr;
+            int rc = w->from_retry ? sr_retryq_again(f->work_retry, w->retry_id, now, err.msg, &qerr)
+                                   : sr_retryq_add(f->work_retry, w->msg, now, err.msg, &qerr);
+            sr_log_write(f->log, SR_LOG_WARNING, "%s: %s; will retry", sr_message_rel_path(w->msg),
+                         err.msg);
+            if (rc != SR_OK) {
+                /* not safely queued: leave it unacked, the broker keeps it */
+                sr_log_write(f->log, SR_LOG_ERROR, "retry queue: %s", qerr.msg);
+                sr_delivery_free(w->delivery);
+                w->delivery = NULL;
+            }
+            break;
+        }
+        case SR_WORK_DROP:
+            sr_log_write(f->log, SR_LOG_ERROR, "%s: %s; not retried", sr_message_rel_path(w->msg),
+                         err.msg);
+            if (w->from_retry)
+                sr_retryq_done(f->work_retry, w->retry_id, NULL);
+            break;
+        }
+    }
+    sr_err err;
+    if (sr_retryq_sync(f->work_retry, &err) != SR_OK) {
+        /* nothing queued is safe: do not ack what failed, the broker keeps it */
+        sr_log_write(f->log, SR_LOG_ERROR, "retry queue: %s", err.msg);
+        for (size_t i = 0; i < p->count; i++)
+            if (!post[i] && p->items[i].delivery != NULL) {
+                sr_delivery_free(p->items[i].delivery);
+                p->items[i].delivery = NULL;
+            }
+    }
+    if (f->nodupe != NULL && sr_nodupe_flush(f->nodupe, &err) != SR_OK)
+        sr_log_write(f->log, SR_LOG_ERROR, "duplicate cache: %s", err.msg);
+}
+
+/* The message as it is posted: where it now is (placement), the source, no fields that
+ * only meant something upstream. */
+static int rewrite_for_post(sr_flow *f, sr_work *w, sr_err *err)
+{
+    int rc = SR_OK;
+    if (w->placed) {
+        if (w->placement.base_url)
+            rc = sr_message_set_str(w->msg, "baseUrl", w->placement.base_url, err);
+        if (rc == SR_OK)
+            rc = sr_message_set_str(w->msg, "relPath", w->placement.rel_path, err);
+        sr_message_remove(w->msg, "retrievePath");
+        sr_message_remove(w->msg, "rename");
+    } else if (f->post_base_url != NULL && f->comp.gather == NULL) {
+        rc = sr_message_set_str(w->msg, "baseUrl", f->post_base_url, err);
+    }
+    if (rc == SR_OK && sr_message_str(w->msg, "source") == NULL && f->broker_user != NULL)
+        rc = sr_message_set_str(w->msg, "source", f->broker_user, err);
+    return rc;
+}
+
+static void post(sr_flow *f, pass *p, const bool *post_it)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < p->count; i++)
+        n += post_it[i] && p->items[i].msg != NULL;
+    if (!f->publishes || n == 0)
+        return;
+    sr_outgoing *out = calloc(n, sizeof *out);
+    sr_encoded *enc = calloc(n, sizeof *enc);
+    char **exchanges = calloc(n, sizeof *exchanges), **topics = calloc(n, sizeof *topics);
+    sr_work **which = calloc(n, sizeof *which);
+    int *status = calloc(n, sizeof *status);
+    if (!out || !enc || !exchanges || !topics || !which || !status) {
+        sr_log_write(f->log, SR_LOG_ERROR, "out of memory: %zu messages not posted", n);
+        n = 0;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < p->count && k < n; i++) {
+        sr_work *w = &p->items[i];
+        if (!post_it[i] || w->msg == NULL)
+            continue;
+        sr_err err;
+        bool cut = false;
+        int rc = rewrite_for_post(f, w, &err);
+        if (rc == SR_OK)
+            rc = sr_publisher_route(&f->publisher, w->msg, &exchanges[k], &topics[k], &cut, &err);
+        /* topicCopy, or a topic that does not follow relPath: the one it came with */
+        const char *received = sr_message_received_topic(w->msg);
+        if (rc == SR_OK && received != NULL && f->topic_copy &&
+            sr_broker_is_mqtt(f->in) == f->publisher.mqtt) {
+            free(topics[k]);
+            topics[k] = strdup(received);
+        }
+        if (rc == SR_OK)
+            rc = sr_message_encode(w->msg, f->publisher.format, &enc[k], &err);
+        if (rc == SR_OK && cut)
+            sr_log_write(f->log, SR_LOG_ERROR, "%s: topic cut at 255 bytes (AMQP's limit)",
+                         sr_message_rel_path(w->msg));
+        if (rc != SR_OK) {
+            sr_log_write(f->log, SR_LOG_ERROR, "cannot post %s: %s", sr_message_rel_path(w->msg),
+                         err.msg);
+            free(exchanges[k]);
+            free(topics[k]);
+            exchanges[k] = topics[k] = NULL;
+            continue;
+        }
+        out[k] = (sr_outgoing){exchanges[k], topics[k], &enc[k]};
+        which[k] = w;
+        k++;
+    }
+    sr_err err;
+    double now = now_s();
+    if (k > 0 && sr_broker_publish(f->out, out, k, status, &err) != SR_OK)
+        sr_log_write(f->log, SR_LOG_WARNING, "posting: %s", err.msg);
+    for (size_t i = 0; i < k; i++) {
+        if (status[i] == SR_OK) {
+            sr_metrics_add(f->metrics, SR_METRIC_POSTED, 1, now);
+            sr_metrics_add(f->metrics, SR_METRIC_TX_BYTES, enc[i].body_len, now);
+            sr_log_write(f->log, SR_LOG_INFO, "posted %s to %s", sr_message_rel_path(which[i]->msg),
+                         topics[i]);
+        } else {
+            sr_metrics_add(f->metrics, SR_METRIC_POST_BAD, 1, now);
+            sr_err qerr;
+            if (sr_retryq_add(f->post_retry, which[i]->msg, now, "publish failed", &qerr) != SR_OK)
+                sr_log_write(f->log, SR_LOG_ERROR, "post retry queue: %s", qerr.msg);
+        }
+        sr_encoded_fini(&enc[i]);
+        free(exchanges[i]);
+        free(topics[i]);
+    }
+    sr_retryq_sync(f->post_retry, NULL);
+    free(out);
+    free(enc);
+    free(exchanges);
+    free(topics);
+    free(which);
+    free(status);
+}
+
+/* Posts that failed before: republished when the post broker is back. */
+static void post_retries(sr_flow *f)
+{
+    if (!f->publishes || sr_retryq_length(f->post_retry) == 0)
+        return;
+    size_t want = f->batch / 2 ? f->batch / 2 : 1;
+    sr_retryq_item *items = calloc(want, sizeof *items);
+    size_t taken = 0;
+    if (items == NULL || sr_retryq_take(f->post_retry, want, now_s(), items, &taken, NULL) != SR_OK) {
+        free(items);
+        return;
+    }
+    for (size_t i = 0; i < taken; i++) {
+        char *exchange = NULL, *topic = NULL;
+        bool cut;
+        sr_encoded enc = {0};
+        int status = SR_EINVAL;
+        sr_err err;
+        if (sr_publisher_route(&f->publisher, items[i].msg, &exchange, &topic, &cut, &err) == SR_OK &&
+            sr_message_encode(items[i].msg, f->publisher.format, &enc, &err) == SR_OK) {
+            sr_outgoing o = {exchange, topic, &enc};
+            sr_broker_publish(f->out, &o, 1, &status, &err);
+        }
+        if (status == SR_OK) {
+            sr_retryq_done(f->post_retry, items[i].id, NULL);
+            sr_metrics_add(f->metrics, SR_METRIC_POSTED, 1, now_s());
+        } else {
+            sr_retryq_again(f->post_retry, items[i].id, now_s(), err.msg, NULL);
+        }
+        sr_encoded_fini(&enc);
+        free(exchange);
+        free(topic);
+        sr_message_free(items[i].msg);
+    }
+    sr_retryq_sync(f->post_retry, NULL);
+    free(items);
+}
+
+static void drop_expired(void *arg, const sr_message *m, const char *why)
+{
+    sr_flow *f = arg;
+    sr_log_write(f->log, SR_LOG_WARNING, "%s dropped from the retry queue: %s",
+                 sr_message_rel_path(m), why);
+}
+
+static void housekeeping(sr_flow *f, double now)
+{
+    sr_metrics_snapshot s;
+    sr_err err;
+    if (sr_metrics_get(f->metrics, now, &s, &err) == SR_OK) {
+        double span = now - s.time_base > 0 ? now - s.time_base : 1;
+        sr_log_write(f->log, SR_LOG_INFO,
+                     "housekeeping: %llu received (%llu bad), %llu accepted, %llu rejected, "
+                     "%llu posted in %.0f s (%.1f/s); lag avg %.2f s max %.2f s; retry "
+                     "queues %zu work, %zu post",
+                     s.counters[SR_METRIC_RX_GOOD] + s.counters[SR_METRIC_RX_BAD],
+                     s.counters[SR_METRIC_RX_BAD], s.counters[SR_METRIC_ACCEPTED],
+                     s.counters[SR_METRIC_REJECTED], s.counters[SR_METRIC_POSTED], span,
+                     (double)(s.counters[SR_METRIC_RX_GOOD] + s.counters[SR_METRIC_RX_BAD]) / span,
+                     s.lag_avg, s.lag_max, sr_retryq_length(f->work_retry),
+                     sr_retryq_length(f->post_retry));
+        sr_metrics_snapshot_fini(&s);
+    }
+    size_t expired = 0;
+    if (f->nodupe != NULL && sr_nodupe_save(f->nodupe, now, &expired, &err) != SR_OK)
+        sr_log_write(f->log, SR_LOG_ERROR, "duplicate cache: %s", err.msg);
+    sr_retryq_hk_stats hk;
+    if (sr_retryq_housekeep(f->work_retry, now, f->retry_ttl, drop_expired, f, &hk, &err) != SR_OK)
+        sr_log_write(f->log, SR_LOG_ERROR, "retry queue: %s", err.msg);
+    if (sr_retryq_housekeep(f->post_retry, now, f->retry_ttl, drop_expired, f, &hk, &err) != SR_OK)
+        sr_log_write(f->log, SR_LOG_ERROR, "post retry queue: %s", err.msg);
+    if (f->comp.housekeeping != NULL)
+        f->comp.housekeeping(f->comp.ctx, f);
+    sr_metrics_reset(f->metrics, now);
+    f->last_housekeeping = now;
+}
+
+static void update_metrics(sr_flow *f, double now)
+{
+    sr_broker_stats bs;
+    if (f->in != NULL) {
+        sr_broker_get_stats(f->in, &bs);
+        sr_metrics_broker(f->metrics, bs.connected, now);
+    } else if (f->out != NULL) {
+        sr_broker_get_stats(f->out, &bs);
+        sr_metrics_broker(f->metrics, bs.connected, now);
+    }
+    sr_metrics_retry(f->metrics, sr_retryq_length(f->work_retry), sr_retryq_length(f->post_retry));
+    if (sr_metrics_due(f->metrics, now)) {
+        sr_err err;
+        if (sr_metrics_write(f->metrics, f->metrics_path, now, &err) != SR_OK)
+            sr_log_write(f->log, SR_LOG_WARNING, "metrics: %s", err.msg);
+    }
+}
+
+static void pause_for(double seconds, volatile sig_atomic_t *stop)
+{
+    /* in slices, so a stop request is seen within 0.1 s */
+    while (seconds > 0 && !*stop) {
+        double d = seconds < 0.1 ? seconds : 0.1;
+        struct timespec t = {0, (long)(d * 1e9)};
+        nanosleep(&t, NULL);
+        seconds -= d;
+    }
+}
+
+/* The post exchange (each of them when split), declared as sr3 declares it. */
+static void declare_post_exchanges(sr_flow *f)
+{
+    unsigned n = f->publisher.split > 1 ? f->publisher.split : 1;
+    for (unsigned i = 0; i < n; i++) {
+        char *name = NULL;
+        sr_err err;
+        int rc = n > 1 ? sr_topic_split_exchange(f->publisher.exchange, i, &name, &err)
+                       : ((name = strdup(f->publisher.exchange)) ? SR_OK : SR_ENOMEM);
+        if (rc == SR_OK)
+            rc = sr_broker_declare_exchange(f->out, name, &err);
+        if (rc != SR_OK)
+            sr_log_write(f->log, SR_LOG_WARNING, "declaring exchange %s: %s (will retry)",
+                         name ? name : f->publisher.exchange, err.msg);
+        free(name);
+    }
+}
+
+int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *reopen)
+{
+    double idle = f->sleep > 0 ? f->sleep : 0.1;
+    bool exhausted = false;
+    int result = SR_OK;
+    sr_log_write(f->log, SR_LOG_INFO, "%s starting", f->ident);
+    if (f->consumes) {
+        sr_err err;
+        if (sr_broker_subscribe(f->in, &f->consumer.queue, &err) != SR_OK)
+            sr_log_write(f->log, SR_LOG_WARNING, "%s (will retry)", err.msg);
+    }
+    if (f->publishes && !f->publisher.mqtt && sr_config_flag(f->cfg, SR_OPT_exchangeDeclare))
+        declare_post_exchanges(f);
+    while (!*stop) {
+        double now = now_s();
+        if (*reopen) {
+            *reopen = 0;
+            sr_err err;
+            if (sr_log_reopen(f->log, &err) != SR_OK)
+                fprintf(stderr, "%s\n", err.msg);
+        }
+        if (now - f->last_housekeeping >= f->housekeeping)
+            housekeeping(f, now);
+
+        pass p = {0};
+        sr_err err;
+        int rc;
+        if (f->consumes) {
+            /* the wait for the first message doubles while idle, up to 5 s, in 1 s slices
+             * so SIGTERM is answered quickly */
+            rc = gather_broker(f, &p, idle < 1 ? idle : 1, &err);
+            if (rc == SR_ECONN) {
+                sr_broker_stats bs;
+                sr_broker_get_stats(f->in, &bs);
+                pause_for(bs.next_attempt > 0 ? (bs.next_attempt < 5 ? bs.next_attempt : 5) : 1,
+                          stop);
+            } else if (rc != SR_OK) {
+                sr_log_write(f->log, SR_LOG_ERROR, "%s", err.msg);
+            }
+        } else {
+            rc = gather_local(f, &p, &exhausted, &err);
+            if (rc != SR_OK)
+                sr_log_write(f->log, SR_LOG_ERROR, "%s", err.msg);
+        }
+        gather_retries(f, &p);
+        bool any = p.count > 0;
+        bool *post_it = calloc(p.count ? p.count : 1, sizeof *post_it);
+        if (post_it == NULL) {
+            result = sr_err_set(&err, SR_ENOMEM, false, "out of memory");
+        } else {
+            filter(f, &p);
+            work(f, &p, post_it);
+            /* acks after the work (and after failures are safely in the retry queue) */
+            for (size_t i = 0; i < p.count; i++)
+                ack(f, &p.items[i]);
+            post(f, &p, post_it);
+            post_retries(f);
+        }
+        f->handled += p.count;
+        for (size_t i = 0; i < p.count; i++)
+            work_fini(&p.items[i]);
+        free(p.items);
+        free(post_it);
+        update_metrics(f, now_s());
+        if (result != SR_OK)
+            break;
+        if (f->message_count_max > 0 && f->handled >= (unsigned long long)f->message_count_max) {
+            sr_log_write(f->log, SR_LOG_INFO, "messageCountMax %lld reached",
+                         f->message_count_max);
+            break;
+        }
+        if (!f->consumes && exhausted && f->sleep < 0)
+            break; /* post: one pass */
+        if (any) {
+            idle = f->sleep > 0 ? f->sleep : 0.1;
+            if (f->message_rate_max > 0)
+                pause_for((double)p.count / f->message_rate_max, stop);
+        } else {
+            if (!f->consumes)
+                pause_for(f->sleep > 0 ? f->sleep : idle, stop);
+            idle = idle * 2 < IDLE_WAIT_MAX ? idle * 2 : IDLE_WAIT_MAX;
+        }
+    }
+    sr_log_write(f->log, SR_LOG_INFO, "%s stopping", f->ident);
+    return result;
+}

@@ -1,0 +1,92 @@
+/*
+ * flow: the one loop every component runs (digest §2.1, §6).
+ *
+ *   gather  messages from the broker (consumers), or from the component (post: the
+ *           command line, watch: file events), plus retried ones when traffic is light
+ *   filter  messageAgeMax, accept/reject (on baseUrl + relPath, as sr3), duplicate
+ *           suppression (nodupe_ttl; a retried message is never its own duplicate), and
+ *           where the file goes (placement.h) for components that place files
+ *   work    the component's step: download, send, or nothing
+ *   post    to post_broker: baseUrl/relPath rewritten, topic from post_topicPrefix,
+ *           post_exchange (split), post_format; a publish that fails goes to the post
+ *           retry queue
+ *   ack     every message from the broker, once its work is done or it is safely in the
+ *           retry queue (the queue is synced to disk first): a kill -9 loses nothing acked
+ *
+ * Around it: housekeeping every `housekeeping` seconds (one summary line, cache and retry
+ * expiry, metrics reset), a metrics file per instance for `sr status`, the stop and
+ * log-reopen flags a component's signal handlers set.
+ */
+#ifndef SR_FLOW_H
+#define SR_FLOW_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "broker.h"
+#include "config.h"
+#include "credentials.h"
+#include "log.h"
+#include "message.h"
+#include "metrics.h"
+#include "paths.h"
+#include "placement.h"
+
+typedef struct sr_flow sr_flow;
+
+/* One message on its way through a pass. */
+typedef struct sr_work {
+    sr_message *msg;
+    sr_delivery *delivery;  /* where it came from on the broker, or NULL */
+    bool from_retry;
+    uint64_t retry_id;
+    const sr_mask *mask;    /* the accept line that matched, or NULL (acceptUnmatched) */
+    bool placed;
+    sr_placement placement; /* when placed: the local file and how it is re-announced */
+} sr_work;
+
+enum sr_work_result {
+    SR_WORK_OK,    /* done: post it (when there is a post_broker) */
+    SR_WORK_SKIP,  /* nothing to do and nothing to post (already have it) */
+    SR_WORK_RETRY, /* failed for now: to the retry queue */
+    SR_WORK_DROP,  /* failed for good: logged, not retried */
+};
+
+/* What a component adds to the loop. Any function may be NULL. */
+typedef struct sr_flow_component {
+    /* Messages from elsewhere than a broker (post, watch): up to max new messages in
+     * *msgs (an array the flow frees, with the messages). *exhausted: there will be no
+     * more (post's single pass). NULL: the component consumes from `broker`. */
+    int (*gather)(void *ctx, sr_flow *f, sr_message ***msgs, size_t *count, size_t max,
+                  bool *exhausted, sr_err *err);
+    /* The work on one accepted message; err explains RETRY and DROP. NULL: none. */
+    enum sr_work_result (*work)(void *ctx, sr_flow *f, sr_work *w, sr_err *err);
+    /* Called at each housekeeping, after the flow's own. */
+    void (*housekeeping)(void *ctx, sr_flow *f);
+    void *ctx;
+    bool places_files; /* compute sr_work.placement (subscribe, sarra, sender) */
+} sr_flow_component;
+
+/* Set up the flow of cfg for instance (1..N; 0: foreground): brokers, caches, retry
+ * queues, metrics. Connects nothing yet. Errors name the option or file. */
+int sr_flow_new(const sr_config *cfg, const sr_paths *paths, const sr_credentials *creds,
+                int instance, sr_log *log, const sr_flow_component *component, sr_flow **out,
+                sr_err *err);
+
+/* Run until *stop is set (SIGTERM: the pass in hand is finished and acked first), the
+ * component's gather is exhausted with sleep < 0, or messageCountMax is reached. *reopen
+ * (SIGHUP) makes the log reopen. Returns SR_OK, or the error that stopped it. */
+int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *reopen);
+
+void sr_flow_free(sr_flow *f);
+
+/* For components. */
+const sr_config *sr_flow_config(const sr_flow *f);
+sr_log *sr_flow_log(const sr_flow *f);
+sr_metrics *sr_flow_metrics(const sr_flow *f);
+int sr_flow_instance(const sr_flow *f);
+const sr_credentials *sr_flow_credentials(const sr_flow *f);
+const sr_paths *sr_flow_paths(const sr_flow *f);
+
+#endif

@@ -1,0 +1,588 @@
+/*
+ * nodupe: see nodupe.h.
+ *
+ * Invariants: every entry is in the hash table (keyed by "<key>\0<path>") and in the LRU
+ * list, oldest refresh first, so expiry stops at the first entry still young. The file
+ * holds at least what memory held at the last save plus every line appended since; its
+ * lines may repeat an entry (each refresh appends one), and the loader keeps the newest.
+ */
+#include "nodupe.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* uthash must not exit() when malloc fails: a failed add leaves hh.tbl NULL instead. */
+#define HASH_NONFATAL_OOM 1
+#include <uthash.h>
+#include <utlist.h>
+
+#include "identity.h"
+
+/* Buffered lines are written once they reach this many bytes. */
+#define NODUPE_FLUSH_BYTES (64u * 1024u)
+
+typedef struct entry {
+    UT_hash_handle hh;
+    struct entry *prev, *next; /* LRU list (utlist: head->prev is the tail) */
+    double time;               /* last refresh */
+    unsigned key_len;          /* blob = key '\0' path '\0' */
+    unsigned blob_len;         /* key_len + 1 + path length: what the hash covers */
+    char blob[];
+} entry;
+
+typedef struct buf {
+    char *p;
+    size_t len, cap;
+} buf;
+
+struct sr_nodupe {
+    entry *table; /* uthash head */
+    entry *lru;   /* utlist head: oldest */
+    size_t count;
+    double ttl;
+    enum sr_nodupe_basis basis;
+    int flags;
+    char *path; /* NULL: memory only */
+    int fd;     /* the cache file, open for appending; -1 without */
+    off_t size; /* its length: only this cache writes it */
+    buf out;    /* lines not yet written */
+    buf key;    /* scratch: the blob of the message being checked */
+};
+
+/* ---- growable buffers ---- */
+
+static bool buf_reserve(buf *b, size_t more)
+{
+    if (b->len + more <= b->cap)
+        return true;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + more)
+        cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (p == NULL)
+        return false;
+    b->p = p;
+    b->cap = cap;
+    return true;
+}
+
+static bool buf_add(buf *b, const char *s, size_t n)
+{
+    if (!buf_reserve(b, n))
+        return false;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    return true;
+}
+
+static bool buf_str(buf *b, const char *s)
+{
+    return buf_add(b, s, strlen(s));
+}
+
+/* ---- keys ---- */
+
+static const char *skip_slashes(const char *p)
+{
+    while (*p == '/')
+        p++;
+    return p;
+}
+
+/* The file name of a relPath: after the last '/', ignoring trailing ones. */
+static void file_name(const char *rel, const char **name, size_t *len)
+{
+    rel = skip_slashes(rel);
+    size_t n = strlen(rel);
+    while (n > 0 && rel[n - 1] == '/')
+        n--;
+    size_t start = n;
+    while (start > 0 && rel[start - 1] != '/')
+        start--;
+    *name = rel + start;
+    *len = n - start;
+}
+
+/* The derived key (sr3's deriveKey, with the exceptions nodupe.h lists) onto b. */
+static bool derive_key(const sr_message *m, buf *b)
+{
+    const char *rel = skip_slashes(sr_message_rel_path(m));
+    sr_fileop op;
+    if (sr_message_fileop(m, &op)) {
+        if (op.link != NULL)
+            return buf_str(b, op.link);
+        if (op.directory && !op.remove)
+            return buf_str(b, rel);
+    } else {
+        sr_identity id;
+        if (sr_message_identity(m, &id) && id.method != SR_ID_COD && id.method != SR_ID_RANDOM) {
+            size_t n = strlen(id.value);
+            if (!buf_str(b, sr_identity_method_name(id.method)) || !buf_add(b, ",", 1) ||
+                !buf_reserve(b, n))
+                return false;
+            for (const char *p = id.value; *p; p++)
+                if (*p != '\n' && *p != '\r')
+                    b->p[b->len++] = *p;
+            return true;
+        }
+    }
+    const char *t = sr_message_str(m, "mtime");
+    if (t == NULL)
+        t = sr_message_pub_time(m);
+    if (!buf_str(b, rel) || !buf_add(b, ",", 1) || !buf_str(b, t))
+        return false;
+    long long size;
+    if (sr_message_size(m, &size)) {
+        char num[32];
+        int n = snprintf(num, sizeof num, ",%lld", size);
+        return buf_add(b, num, (size_t)n);
+    }
+    return true;
+}
+
+/* "<key>\0<path>" into b (emptied first); *key_len is the key's length. */
+static bool derive(const sr_message *m, enum sr_nodupe_basis basis, const sr_nodupe_hint *hint,
+                   buf *b, size_t *key_len)
+{
+    b->len = 0;
+    const char *name = NULL;
+    size_t name_len = 0;
+    if (basis == SR_NODUPE_NAME)
+        file_name(sr_message_rel_path(m), &name, &name_len);
+    bool ok;
+    if (hint != NULL && hint->key != NULL)
+        ok = buf_str(b, hint->key);
+    else if (basis == SR_NODUPE_NAME)
+        ok = buf_add(b, name, name_len);
+    else
+        ok = derive_key(m, b);
+    if (!ok)
+        return false;
+    *key_len = b->len;
+    if (!buf_add(b, "", 1))
+        return false;
+    if (hint != NULL && hint->path != NULL)
+        ok = buf_str(b, hint->path);
+    else if (basis == SR_NODUPE_DATA)
+        ok = buf_str(b, "data");
+    else if (basis == SR_NODUPE_NAME)
+        ok = buf_add(b, name, name_len);
+    else
+        ok = buf_str(b, skip_slashes(sr_message_rel_path(m)));
+    return ok && buf_add(b, "", 1);
+}
+
+int sr_nodupe_derive(const sr_message *msg, enum sr_nodupe_basis basis, const sr_nodupe_hint *hint,
+                     char **key, char **path, sr_err *err)
+{
+    *key = *path = NULL;
+    buf b = {0};
+    size_t key_len;
+    if (derive(msg, basis, hint, &b, &key_len)) {
+        *key = strdup(b.p);
+        *path = strdup(b.p + key_len + 1);
+    }
+    free(b.p);
+    if (*key == NULL || *path == NULL) {
+        free(*key);
+        free(*path);
+        *key = *path = NULL;
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    }
+    return SR_OK;
+}
+
+/* ---- the file's lines ---- */
+
+static bool escape_onto(buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    if (!buf_reserve(b, 3 * n))
+        return false;
+    char *o = b->p + b->len;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '%' || c == ' ' || c < 0x20 || c == 0x7f) {
+            *o++ = '%';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        } else {
+            *o++ = (char)c;
+        }
+    }
+    b->len = (size_t)(o - b->p);
+    return true;
+}
+
+static bool line_onto(buf *b, const entry *e)
+{
+    char t[48];
+    int n = snprintf(t, sizeof t, " %.6f ", e->time);
+    return escape_onto(b, e->blob, e->key_len) && buf_add(b, t, (size_t)n) &&
+           escape_onto(b, e->blob + e->key_len + 1, e->blob_len - e->key_len - 1) &&
+           buf_add(b, "\n", 1);
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decode the percent escapes of s[0..n) in place; the new length, or -1 for a bad one. */
+static long unescape(char *s, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '%') {
+            s[o++] = s[i];
+            continue;
+        }
+        int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
+        int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+        if (hi < 0 || lo < 0)
+            return -1;
+        s[o++] = (char)(hi * 16 + lo);
+        i += 2;
+    }
+    return (long)o;
+}
+
+/* ---- the table ---- */
+
+static void drop(sr_nodupe *c, entry *e)
+{
+    HASH_DELETE(hh, c->table, e);
+    DL_DELETE(c->lru, e);
+    c->count--;
+    free(e);
+}
+
+/* Refresh e to time t and make it the newest. */
+static void touch(sr_nodupe *c, entry *e, double t)
+{
+    e->time = t;
+    DL_DELETE(c->lru, e);
+    DL_APPEND(c->lru, e);
+}
+
+/* A new entry for blob ("<key>\0<path>", blob_len bytes without the final NUL) at time t,
+ * the newest. NULL when out of memory. */
+static entry *insert(sr_nodupe *c, const char *blob, size_t key_len, size_t blob_len, double t)
+{
+    entry *e = malloc(sizeof *e + blob_len + 1);
+    if (e == NULL)
+        return NULL;
+    e->time = t;
+    e->key_len = (unsigned)key_len;
+    e->blob_len = (unsigned)blob_len;
+    memcpy(e->blob, blob, blob_len);
+    e->blob[blob_len] = '\0';
+    HASH_ADD_KEYPTR(hh, c->table, e->blob, e->blob_len, e);
+    if (e->hh.tbl == NULL) { /* uthash could not grow */
+        free(e);
+        return NULL;
+    }
+    DL_APPEND(c->lru, e);
+    c->count++;
+    return e;
+}
+
+static entry *find(const sr_nodupe *c, const char *blob, size_t blob_len)
+{
+    entry *e = NULL;
+    HASH_FIND(hh, c->table, blob, (unsigned)blob_len, e);
+    return e;
+}
+
+size_t sr_nodupe_expire(sr_nodupe *c, double now)
+{
+    size_t n = 0;
+    while (c->lru != NULL && now - c->lru->time > c->ttl) {
+        drop(c, c->lru);
+        n++;
+    }
+    return n;
+}
+
+size_t sr_nodupe_count(const sr_nodupe *c)
+{
+    return c->count;
+}
+
+/* ---- the file ---- */
+
+static int io_error(sr_err *err, const char *what, const char *path)
+{
+    return sr_err_set(err, SR_EIO, true, "nodupe cache %s: %s: %s", path, what, strerror(errno));
+}
+
+static bool write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        p += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+int sr_nodupe_flush(sr_nodupe *c, sr_err *err)
+{
+    if (c->out.len == 0)
+        return SR_OK;
+    if (c->fd < 0) {
+        c->out.len = 0;
+        return SR_OK;
+    }
+    if (write_all(c->fd, c->out.p, c->out.len)) {
+        c->size += (off_t)c->out.len;
+        c->out.len = 0;
+        return SR_OK;
+    }
+    int rc = io_error(err, "cannot append", c->path);
+    /* Cut off what got written, so the next line does not join a torn one. The lines are
+     * dropped: memory holds their entries and the next save rewrites the file from memory
+     * (keeping them would grow without bound on a full disk). */
+    if (ftruncate(c->fd, c->size) != 0) {
+        struct stat st;
+        if (fstat(c->fd, &st) == 0)
+            c->size = st.st_size;
+    }
+    c->out.len = 0;
+    return rc;
+}
+
+/* Read the file into the table: lines that are expired or malformed are counted and
+ * skipped. A missing file is an empty cache. */
+static int load(sr_nodupe *c, double now, sr_nodupe_load_stats *st, sr_err *err)
+{
+    FILE *f = fopen(c->path, "r");
+    if (f == NULL)
+        return errno == ENOENT ? SR_OK : io_error(err, "cannot read", c->path);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int rc = SR_OK;
+    while ((n = getline(&line, &cap, f)) >= 0) {
+        if (n > 0 && line[n - 1] == '\n')
+            line[--n] = '\0';
+        char *sp1 = memchr(line, ' ', (size_t)n);
+        char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(line + n - sp1 - 1)) : NULL;
+        if (sp2 == NULL || memchr(sp2 + 1, ' ', (size_t)(line + n - sp2 - 1)) != NULL) {
+            st->malformed++;
+            continue;
+        }
+        *sp1 = *sp2 = '\0';
+        char *end;
+        errno = 0;
+        double t = strtod(sp1 + 1, &end);
+        long key_len = unescape(line, (size_t)(sp1 - line));
+        long path_len = unescape(sp2 + 1, (size_t)(line + n - sp2 - 1));
+        if (end == sp1 + 1 || *end != '\0' || errno != 0 || !isfinite(t) || t < 0 || key_len < 0 ||
+            path_len < 0) {
+            st->malformed++;
+            continue;
+        }
+        if (now - t > c->ttl) {
+            st->expired++;
+            continue;
+        }
+        /* Make the blob "<key>\0<path>" in place: the path moves next to the key. */
+        memmove(line + key_len + 1, sp2 + 1, (size_t)path_len);
+        line[key_len] = '\0';
+        size_t blob_len = (size_t)key_len + 1 + (size_t)path_len;
+        entry *e = find(c, line, blob_len);
+        if (e != NULL) { /* a refresh appended later: keep the newest time */
+            if (t > e->time)
+                touch(c, e, t);
+        } else if (insert(c, line, (size_t)key_len, blob_len, t) == NULL) {
+            rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
+            break;
+        }
+    }
+    if (rc == SR_OK && ferror(f))
+        rc = io_error(err, "cannot read", c->path);
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+static int by_time(const entry *a, const entry *b)
+{
+    return a->time < b->time ? -1 : a->time > b->time ? 1 : 0;
+}
+
+/* fsync the folder holding path, so a rename in it survives a power cut. */
+static void sync_dir(const char *path)
+{
+    char *copy = strdup(path);
+    if (copy == NULL)
+        return;
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    free(copy);
+}
+
+/* Rewrite the file from memory (tmp, fsync, rename) and append to the new one. */
+static int rewrite(sr_nodupe *c, sr_err *err)
+{
+    char *tmp = NULL;
+    if (asprintf(&tmp, "%s.tmp", c->path) < 0)
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        int rc = io_error(err, "cannot create", tmp);
+        free(tmp);
+        return rc;
+    }
+    buf b = {0};
+    int rc = SR_OK;
+    off_t size = 0;
+    for (const entry *e = c->lru; e != NULL; e = e->next) {
+        if (!line_onto(&b, e)) {
+            rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
+            break;
+        }
+        if (b.len >= NODUPE_FLUSH_BYTES || e->next == NULL) {
+            if (!write_all(fd, b.p, b.len)) {
+                rc = io_error(err, "cannot write", tmp);
+                break;
+            }
+            size += (off_t)b.len;
+            b.len = 0;
+        }
+    }
+    free(b.p);
+    if (rc == SR_OK && fsync(fd) != 0)
+        rc = io_error(err, "cannot fsync", tmp);
+    if (rc == SR_OK && rename(tmp, c->path) != 0)
+        rc = io_error(err, "cannot rename to", tmp);
+    if (rc != SR_OK) {
+        close(fd);
+        unlink(tmp);
+        free(tmp);
+        return rc;
+    }
+    free(tmp);
+    sync_dir(c->path);
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = fd;
+    c->size = size;
+    c->out.len = 0; /* memory, now in the file, already holds what they said */
+    return SR_OK;
+}
+
+int sr_nodupe_save(sr_nodupe *c, double now, size_t *expired, sr_err *err)
+{
+    size_t n = sr_nodupe_expire(c, now);
+    if (expired != NULL)
+        *expired = n;
+    return c->path == NULL ? SR_OK : rewrite(c, err);
+}
+
+int sr_nodupe_new(const char *path, double ttl, enum sr_nodupe_basis basis, int flags, double now,
+                  sr_nodupe **out, sr_nodupe_load_stats *stats, sr_err *err)
+{
+    *out = NULL;
+    sr_nodupe_load_stats st = {0};
+    if (stats != NULL)
+        *stats = st;
+    if (!(ttl > 0) || !isfinite(ttl))
+        return sr_err_set(err, SR_EINVAL, false, "nodupe_ttl %g: must be more than 0", ttl);
+    sr_nodupe *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    c->ttl = ttl;
+    c->basis = basis;
+    c->flags = flags;
+    c->fd = -1;
+    if (path != NULL) {
+        c->path = strdup(path);
+        if (c->path == NULL) {
+            sr_nodupe_free(c);
+            return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+        }
+        int rc = load(c, now, &st, err);
+        if (rc == SR_OK) {
+            DL_SORT(c->lru, by_time); /* lines need not come in time order */
+            rc = rewrite(c, err);
+        }
+        if (rc != SR_OK) {
+            sr_nodupe_free(c);
+            return rc;
+        }
+    }
+    st.loaded = c->count;
+    if (stats != NULL)
+        *stats = st;
+    *out = c;
+    return SR_OK;
+}
+
+void sr_nodupe_free(sr_nodupe *c)
+{
+    if (c == NULL)
+        return;
+    sr_nodupe_flush(c, NULL);
+    if (c->fd >= 0)
+        close(c->fd);
+    entry *e, *tmp;
+    HASH_ITER(hh, c->table, e, tmp)
+    {
+        HASH_DELETE(hh, c->table, e);
+        free(e);
+    }
+    free(c->out.p);
+    free(c->key.p);
+    free(c->path);
+    free(c);
+}
+
+int sr_nodupe_check(sr_nodupe *c, const sr_message *msg, const sr_nodupe_hint *hint, double now,
+                    bool *duplicate, sr_err *err)
+{
+    *duplicate = false;
+    size_t key_len;
+    if (!derive(msg, c->basis, hint, &c->key, &key_len))
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    size_t blob_len = c->key.len - 1;
+    entry *e = find(c, c->key.p, blob_len);
+    /* sr3: a duplicate when seen within ttl, i.e. last time + ttl >= now. */
+    bool dup = e != NULL && now - e->time <= c->ttl && !(hint != NULL && hint->retry);
+    if (e != NULL)
+        touch(c, e, now);
+    else if ((e = insert(c, c->key.p, key_len, blob_len, now)) == NULL)
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    *duplicate = dup;
+    if (c->fd < 0)
+        return SR_OK;
+    if (!line_onto(&c->out, e)) {
+        *duplicate = false;
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    }
+    if (!(c->flags & SR_NODUPE_BUFFERED) || c->out.len >= NODUPE_FLUSH_BYTES)
+        return sr_nodupe_flush(c, err);
+    return SR_OK;
+}
