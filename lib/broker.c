@@ -86,19 +86,23 @@ sr_broker *sr_broker_new(const sr_broker_options *options, sr_err *err)
             b->credential = sr_credentials_find(options->credentials, &given);
         sr_url_fini(&given);
     }
+    /* The URL as given may hold a password: errors show it redacted. */
+    char *shown = rc == SR_OK ? sr_url_redacted(options->url) : NULL;
     if (rc == SR_OK && !scheme_is(&b->url, "amqp", "amqps") && !scheme_is(&b->url, "mqtt", "mqtts"))
         rc = sr_err_set(err, SR_EINVAL, false,
-                        "broker %s: the scheme must be amqp, amqps, mqtt or mqtts", options->url);
+                        "broker %s: the scheme must be amqp, amqps, mqtt or mqtts",
+                        shown ? shown : "URL");
     if (rc == SR_OK && (b->url.host == NULL || b->url.host[0] == '\0'))
-        rc = sr_err_set(err, SR_EINVAL, false, "broker %s: no host", options->url);
-    if (rc == SR_OK && ((b->shown_url = sr_url_format(&b->url, false)) == NULL ||
-                        (options->client_id != NULL &&
-                         (b->client_id = strdup(options->client_id)) == NULL)))
+        rc = sr_err_set(err, SR_EINVAL, false, "broker %s: no host", shown ? shown : "URL");
+    free(shown);
+    if (rc == SR_OK &&
+        ((b->shown_url = sr_url_format(&b->url, false)) == NULL ||
+         (options->client_id != NULL && (b->client_id = strdup(options->client_id)) == NULL)))
         rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
     b->options.client_id = b->client_id;
     if (rc == SR_OK)
         rc = scheme_is(&b->url, "amqp", "amqps") ? sr_broker_amqp_init(b, err)
-                                                  : sr_broker_mqtt_init(b, err);
+                                                 : sr_broker_mqtt_init(b, err);
     if (rc != SR_OK) {
         sr_broker_close(b);
         return NULL;
@@ -237,14 +241,15 @@ static int ensure_connected(sr_broker *b, sr_err *err)
     monotonic(&now);
     double wait = since(&now, &b->next_attempt);
     if (wait > 0)
-        return sr_err_set(err, SR_ECONN, true, "not connected to %s (%s); next attempt in %.0f s",
-                          b->shown_url, b->last_error, wait + 0.5);
+        /* last_error names the URL already (the backends' errors do) */
+        return sr_err_set(err, SR_ECONN, true, "not connected (%s); next attempt in %.0f s",
+                          b->last_error, wait + 0.5);
     int rc = connect_and_declare(b, err);
     if (rc != SR_OK) {
         snprintf(b->last_error, sizeof b->last_error, "%s", err ? err->msg : "failed");
         schedule_retry(b);
-        sr_broker_notify(b, SR_LOG_WARNING, "cannot connect to %s: %s; next attempt in %.0f s",
-                         b->shown_url, b->last_error, b->delay);
+        sr_broker_notify(b, SR_LOG_WARNING, "cannot connect: %s; next attempt in %.0f s",
+                         b->last_error, b->delay);
         if (err != NULL)
             err->retryable = true;
         return rc == SR_EINVAL || rc == SR_EPERM ? rc : SR_ECONN;
@@ -264,8 +269,7 @@ static int after(sr_broker *b, int rc, sr_err *err)
 {
     if (rc == SR_ECONN) {
         snprintf(b->last_error, sizeof b->last_error, "%s", err ? err->msg : "connection lost");
-        sr_broker_notify(b, SR_LOG_WARNING, "connection to %s lost: %s", b->shown_url,
-                         b->last_error);
+        sr_broker_notify(b, SR_LOG_WARNING, "connection lost: %s", b->last_error);
         mark_down(b);
         b->delay = 0;
         monotonic(&b->next_attempt);

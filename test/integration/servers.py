@@ -275,6 +275,8 @@ class RabbitMQ(_Server):
 
     def _start_once(self, attempt):
         self.port, self.dist_port, self.epmd_port = free_port(), free_port(), free_port()
+        if self.ca is not None:
+            self.tls_port = free_port()
         self.dir = self.basedir / f"rabbitmq-{attempt}"
         d = self.dir
         (d / "mnesia").mkdir(parents=True, exist_ok=True)
@@ -297,16 +299,46 @@ class RabbitMQ(_Server):
             # A small tmp filesystem must not block publishers with a disk alarm.
             "disk_free_limit.absolute = 1MB\n"
             "log.console = false\n"
-            "log.file.level = info\n")
-        self._spawn([self._tool("rabbitmq-server")], d / "server.log")
+            "log.file.level = info\n"
+            + self._tls_config())
+        self._boot()
+        self._add_users()
+
+    def _tls_config(self):
+        """The amqps listener on tls_port with the test CA's server certificate."""
+        if self.ca is None:
+            return ""
+        return (f"listeners.ssl.1 = {HOST}:{self.tls_port}\n"
+                f"ssl_options.cacertfile = {self.ca.ca}\n"
+                f"ssl_options.certfile = {self.ca.server_cert}\n"
+                f"ssl_options.keyfile = {self.ca.server_key}\n"
+                "ssl_options.verify = verify_none\n"
+                "ssl_options.fail_if_no_peer_cert = false\n")
+
+    def _boot(self):
+        self._spawn([self._tool("rabbitmq-server")], self.dir / "server.log")
 
         def node_up():
             if not port_open(self.port):
                 return False
+            if self.tls_port is not None and not port_open(self.tls_port):
+                return False
             return self.ctl("await_startup", "--timeout", "30", check=False).returncode == 0
 
         self._wait(node_up, self.START_TIMEOUT, f"node {self.node} on port {self.port}")
-        self._add_users()
+
+    def restart(self):
+        """Stop the node and start it again on the same ports with the same data: durable
+        queues and their persistent messages survive, clients see their connections
+        dropped and refused until the node is back."""
+        self._stop_gracefully()
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        try:
+            self._boot()
+        except ServerError as err:
+            raise ServerError(f"{err}\n{self.logs()}") from None
 
     def _add_users(self):
         # One import instead of three rabbitmqctl calls per user: each call is an Erlang
@@ -339,17 +371,26 @@ def _rabbit_hash(password):
 
 
 class Mosquitto(_Server):
-    """A private Mosquitto broker; anonymous clients are refused."""
+    """A private Mosquitto broker; anonymous clients are refused.
+
+    With a ca (tlsca.TestCA), a second listener on tls_port speaks MQTT over TLS with the
+    CA's certificate for localhost. Persistence is on (data/ under the instance's dir), so
+    restart() keeps the sessions and their queued QoS 1 messages, as a real broker does.
+    """
 
     scheme = "mqtt"
     name = "mosquitto"
     START_TIMEOUT = 20
+    # Queued QoS 1 messages kept per offline session (mosquitto's default is 1000): the
+    # tests queue a few thousand for sessions that are away.
+    MAX_QUEUED = 100000
 
     def _log_files(self):
         return [self.dir / "server.log", self.dir / "mosquitto.log"]
 
     def _start_once(self, attempt):
         self.port = free_port()
+        self.tls_port = free_port() if self.ca is not None else None
         self.dir = self.basedir / f"mosquitto-{attempt}"
         d = self.dir
         (d / "data").mkdir(parents=True, exist_ok=True)
@@ -365,11 +406,11 @@ class Mosquitto(_Server):
         lines = [
             "# written by test/integration/servers.py",
             "per_listener_settings false",
-            f"listener {self.port} {HOST}",
             "allow_anonymous false",
             f"password_file {passwd}",
             "persistence true",
             f"persistence_location {d / 'data'}/",
+            f"max_queued_messages {self.MAX_QUEUED}",
             f"log_dest file {d / 'mosquitto.log'}",
             "log_type error",
             "log_type warning",
@@ -380,16 +421,51 @@ class Mosquitto(_Server):
         if os.geteuid() == 0:
             # As root mosquitto drops to user `mosquitto`, who cannot read our 0700 tmp dir.
             lines.append("user root")
+        # Listener settings follow their `listener` line.
+        lines.append(f"listener {self.port} {HOST}")
+        if self.ca is not None:
+            lines += [
+                f"listener {self.tls_port} {HOST}",
+                f"cafile {self.ca.ca}",
+                f"certfile {self.ca.server_cert}",
+                f"keyfile {self.ca.server_key}",
+                "require_certificate false",
+            ]
         conf.write_text("\n".join(lines) + "\n")
-        self._spawn([shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(conf)],
-                    d / "server.log")
+        self._launch()
+
+    def _launch(self):
+        d = self.dir
         log = d / "mosquitto.log"
+        # Where this run's lines begin: a restart appends to the same log.
+        offset = log.stat().st_size if log.exists() else 0
+        self._spawn([shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c",
+                     str(d / "mosquitto.conf")], d / "server.log")
 
         def serving():
-            # The port alone could be someone else's: mosquitto says when its listener is up.
-            return "running" in tail(log, 5) and port_open(self.port)
+            # The port alone could be someone else's: mosquitto says when its listeners
+            # are up.
+            try:
+                with open(log, "rb") as f:
+                    f.seek(offset)
+                    new = f.read().decode(errors="replace")
+            except OSError:
+                return False
+            ports = [self.port] + ([self.tls_port] if self.tls_port else [])
+            return " running" in new and all(port_open(p) for p in ports)
 
         self._wait(serving, self.START_TIMEOUT, f"port {self.port}")
+
+    def restart(self):
+        """Stop the broker (cleanly: it saves its sessions and queued messages) and start
+        it again on the same ports with the same data, users and config."""
+        self._stop_gracefully()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        kill_tagged(self.tag)
+        self._launch()
+        return self
 
     def _stop_gracefully(self):
         if self.proc is not None and self.proc.poll() is None:

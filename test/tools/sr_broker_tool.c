@@ -15,6 +15,15 @@
  *          --prefetch N  --client-id ID  --expire S  --v02  --batch N  --no-ack
  *          --tls lax|normal|strict  --hold S (sleep S seconds after receiving, before
  *          acking: a test can kill the process while it holds unacked messages)
+ *          --heartbeat S (AMQP heartbeat, MQTT keepalive; default the broker layer's)
+ * publish only: --retry (publish the messages of a failed batch again, 0.2 s later, until
+ *          they go: what a flow's retry queue does)  --pause S (sleep S seconds between
+ *          batches)  --echo (print each message the broker took, once it took it, as a
+ *          JSON line like consume's, without "redelivered")  --no-declare (do not declare
+ *          EXCHANGE first)
+ * consume only: --decode (add "message": the message decoded and encoded again as v03
+ *          JSON, or "decode_error": why it does not decode)  --queue-type T (AMQP
+ *          x-queue-type: classic or quorum)
  * Broker events (connected, lost) go to stderr. Exit 0 on success, 1 on failure.
  */
 #include <jansson.h>
@@ -27,13 +36,13 @@
 #include "message.h"
 
 typedef struct tool_options {
-    const char *queue, *client_id;
+    const char *queue, *client_id, *queue_type;
     sr_topic_binding binds[16];
     size_t bind_count;
     long max;
-    double timeout, expire, hold;
+    double timeout, expire, hold, pause, heartbeat;
     unsigned prefetch, batch;
-    bool v02, no_ack;
+    bool v02, no_ack, retry, echo, decode, no_declare;
     enum sr_tls_rigour tls;
 } tool_options;
 
@@ -58,6 +67,22 @@ static int parse_options(int argc, char **argv, tool_options *o)
             o->no_ack = true;
             continue;
         }
+        if (strcmp(a, "--retry") == 0) {
+            o->retry = true;
+            continue;
+        }
+        if (strcmp(a, "--echo") == 0) {
+            o->echo = true;
+            continue;
+        }
+        if (strcmp(a, "--no-declare") == 0) {
+            o->no_declare = true;
+            continue;
+        }
+        if (strcmp(a, "--decode") == 0) {
+            o->decode = true;
+            continue;
+        }
         if (v == NULL) {
             fprintf(stderr, "sr_broker_tool: %s needs a value\n", a);
             return -1;
@@ -65,6 +90,8 @@ static int parse_options(int argc, char **argv, tool_options *o)
         i++;
         if (strcmp(a, "--queue") == 0) {
             o->queue = v;
+        } else if (strcmp(a, "--queue-type") == 0) {
+            o->queue_type = v;
         } else if (strcmp(a, "--client-id") == 0) {
             o->client_id = v;
         } else if (strcmp(a, "--bind") == 0 && o->bind_count < 16) {
@@ -83,6 +110,10 @@ static int parse_options(int argc, char **argv, tool_options *o)
             o->expire = atof(v);
         } else if (strcmp(a, "--hold") == 0) {
             o->hold = atof(v);
+        } else if (strcmp(a, "--pause") == 0) {
+            o->pause = atof(v);
+        } else if (strcmp(a, "--heartbeat") == 0) {
+            o->heartbeat = atof(v);
         } else if (strcmp(a, "--prefetch") == 0) {
             o->prefetch = (unsigned)atoi(v);
         } else if (strcmp(a, "--batch") == 0) {
@@ -99,10 +130,68 @@ static int parse_options(int argc, char **argv, tool_options *o)
     return 0;
 }
 
+/* The wire fields of a message as a JSON object (NULL if the body is not UTF-8). */
+static json_t *wire_json(const sr_wire *w, const char *exchange)
+{
+    json_t *headers = json_object();
+    for (size_t i = 0; i < w->header_count; i++)
+        json_object_set_new(headers, w->headers[i].name, json_string(w->headers[i].value));
+    return json_pack("{s:s?, s:s?, s:s?, s:s%, s:o}", "topic", w->topic, "exchange", exchange,
+                     "content_type", w->content_type, "body", w->body, w->body_len, "headers",
+                     headers);
+}
+
+static void print_json(json_t *o)
+{
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    printf("%s\n", text ? text : "{\"error\": \"body is not UTF-8\"}");
+    fflush(stdout);
+    free(text);
+    json_decref(o);
+}
+
+/* Publish encoded[0..n) (retrying the failed ones with --retry); returns how many failed
+ * for good, and finalises them all. */
+static size_t publish_batch(sr_broker *b, const char *exchange, const char *topic,
+                            sr_encoded *encoded, size_t n, sr_outgoing *out, int *status,
+                            const tool_options *o, size_t *published)
+{
+    sr_err err;
+    size_t left = n;
+    while (left > 0) {
+        for (size_t i = 0; i < left; i++)
+            out[i] = (sr_outgoing){exchange, topic, &encoded[i]};
+        if (sr_broker_publish(b, out, left, status, &err) != SR_OK)
+            fprintf(stderr, "sr_broker_tool: %s\n", err.msg);
+        size_t keep = 0;
+        for (size_t i = 0; i < left; i++) {
+            if (status[i] != SR_OK) {
+                encoded[keep++] = encoded[i];
+                continue;
+            }
+            (*published)++;
+            if (o->echo) {
+                sr_wire w = {encoded[i].body, encoded[i].body_len, encoded[i].content_type,
+                             topic,           encoded[i].headers,  encoded[i].header_count};
+                print_json(wire_json(&w, exchange));
+            }
+            sr_encoded_fini(&encoded[i]);
+        }
+        left = keep;
+        if (left == 0 || !o->retry)
+            break;
+        usleep(200000);
+    }
+    for (size_t i = 0; i < left; i++)
+        sr_encoded_fini(&encoded[i]);
+    return left;
+}
+
 static int publish(sr_broker *b, const char *exchange, const char *topic, const tool_options *o)
 {
     sr_err err;
-    if (!sr_broker_is_mqtt(b) && sr_broker_declare_exchange(b, exchange, &err) != SR_OK) {
+    if (!sr_broker_is_mqtt(b) && !o->no_declare &&
+        sr_broker_declare_exchange(b, exchange, &err) != SR_OK) {
         fprintf(stderr, "sr_broker_tool: %s\n", err.msg);
         return 1;
     }
@@ -127,22 +216,13 @@ static int publish(sr_broker *b, const char *exchange, const char *topic, const 
                 continue;
             }
             sr_message_free(m);
-            out[n] = (sr_outgoing){exchange, topic, &encoded[n]};
             n++;
         }
         if (n > 0 && (n == batch || len <= 0)) {
-            if (sr_broker_publish(b, out, n, status, &err) != SR_OK) {
-                fprintf(stderr, "sr_broker_tool: %s\n", err.msg);
-                result = 1;
-            }
-            for (size_t i = 0; i < n; i++) {
-                if (status[i] == SR_OK)
-                    published++;
-                else
-                    failed++;
-                sr_encoded_fini(&encoded[i]);
-            }
+            failed += publish_batch(b, exchange, topic, encoded, n, out, status, o, &published);
             n = 0;
+            if (o->pause > 0 && len > 0)
+                usleep((useconds_t)(o->pause * 1e6));
         }
         if (len <= 0)
             break;
@@ -157,21 +237,27 @@ static int publish(sr_broker *b, const char *exchange, const char *topic, const 
     return result || failed ? 1 : 0;
 }
 
-static void print_delivery(const sr_delivery *d)
+static void print_delivery(const sr_delivery *d, const tool_options *o)
 {
-    json_t *headers = json_object();
-    for (size_t i = 0; i < d->wire.header_count; i++)
-        json_object_set_new(headers, d->wire.headers[i].name,
-                            json_string(d->wire.headers[i].value));
-    json_t *o = json_pack("{s:s?, s:s?, s:s?, s:b, s:s%, s:o}", "topic", d->wire.topic,
-                          "exchange", d->exchange, "content_type", d->wire.content_type,
-                          "redelivered", d->redelivered, "body", d->wire.body, d->wire.body_len,
-                          "headers", headers);
-    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    printf("%s\n", text ? text : "{\"error\": \"body is not UTF-8\"}");
-    fflush(stdout);
-    free(text);
-    json_decref(o);
+    json_t *j = wire_json(&d->wire, d->exchange);
+    if (j != NULL)
+        json_object_set_new(j, "redelivered", json_boolean(d->redelivered));
+    if (j != NULL && o->decode) {
+        sr_message *m = NULL;
+        sr_encoded e = {0};
+        sr_err err;
+        json_t *decoded = NULL;
+        if (sr_message_decode(&d->wire, &m, &err) == SR_OK &&
+            sr_message_encode(m, SR_FORMAT_V03, &e, &err) == SR_OK)
+            decoded = json_loadb(e.body, e.body_len, 0, NULL);
+        if (decoded != NULL)
+            json_object_set_new(j, "message", decoded);
+        else
+            json_object_set_new(j, "decode_error", json_string(err.msg));
+        sr_encoded_fini(&e);
+        sr_message_free(m);
+    }
+    print_json(j);
 }
 
 static int consume(sr_broker *b, const tool_options *o)
@@ -182,6 +268,7 @@ static int consume(sr_broker *b, const tool_options *o)
                        .bind = true,
                        .durable = true,
                        .expire = o->expire,
+                       .queue_type = o->queue_type,
                        .bindings = o->binds,
                        .binding_count = o->bind_count};
     if (sr_broker_subscribe(b, &q, &err) != SR_OK) {
@@ -208,7 +295,7 @@ static int consume(sr_broker *b, const tool_options *o)
         if (got == 0)
             break; /* --timeout seconds without a message */
         for (size_t i = 0; i < got; i++)
-            print_delivery(batch[i]);
+            print_delivery(batch[i], o);
         if (o->hold > 0)
             usleep((useconds_t)(o->hold * 1e6));
         for (size_t i = 0; i < got; i++) {
@@ -242,6 +329,7 @@ int main(int argc, char **argv)
                             .client_id = o.client_id,
                             .tls = o.tls,
                             .prefetch = o.prefetch,
+                            .heartbeat = o.heartbeat,
                             .persistent = true,
                             .session_expiry = o.expire ? o.expire : 86400,
                             .timeout = 10,
