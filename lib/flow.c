@@ -17,6 +17,7 @@
 #include "retryq.h"
 #include "timefmt.h"
 #include "topic.h"
+#include "trigger.h"
 
 #define GROUPS_MAX 9
 #define IDLE_WAIT_MAX 5.0 /* seconds: the longest wait between empty passes (sr3's) */
@@ -57,6 +58,7 @@ struct sr_flow {
     bool topic_copy;
     char *post_base_url;
     char *broker_user; /* source of posted messages when they have none */
+    const char *trigger; /* the trigger command, or NULL */
 
     /* state */
     double last_housekeeping;
@@ -206,6 +208,7 @@ int sr_flow_new(const sr_config *cfg, const sr_paths *paths, const sr_credential
     f->message_rate_max = rate->set ? rate->u.number : 0;
     f->log_reject = sr_config_flag(cfg, SR_OPT_logReject);
     f->topic_copy = sr_config_flag(cfg, SR_OPT_topicCopy);
+    f->trigger = sr_config_str(cfg, SR_OPT_trigger);
     const char *pbu = sr_config_str(cfg, SR_OPT_post_baseUrl);
     f->post_base_url = pbu ? strdup(pbu) : NULL;
     f->broker_user = user_of_url(sr_config_str(cfg, SR_OPT_post_broker));
@@ -507,6 +510,35 @@ static void filter(sr_flow *f, pass *p)
     }
 }
 
+/* The trigger option: an external command after each file; its failure is logged and,
+ * with triggerFailure retry, sends the message to the retry queue. */
+static enum sr_work_result run_trigger(sr_flow *f, sr_work *w, sr_err *err)
+{
+    char *local = NULL;
+    if (w->placed) {
+        local = strdup(w->placement.path);
+    } else {
+        const char *pbd = sr_config_str(f->cfg, SR_OPT_post_baseDir);
+        if (asprintf(&local, "%s/%s", pbd ? pbd : "", sr_message_rel_path(w->msg)) < 0)
+            local = NULL;
+    }
+    sr_trigger_context ctx = {sr_component_name(sr_config_component(f->cfg)),
+                              sr_config_name(f->cfg), local};
+    sr_err why;
+    int rc = sr_trigger_run(f->trigger, w->msg, &ctx,
+                            seconds_of(f->cfg, SR_OPT_triggerTimeout, 60), &why);
+    free(local);
+    if (rc == SR_OK)
+        return SR_WORK_OK;
+    const char *on_failure = sr_config_str(f->cfg, SR_OPT_triggerFailure);
+    if (on_failure != NULL && strcmp(on_failure, "retry") == 0) {
+        *err = why;
+        return SR_WORK_RETRY;
+    }
+    sr_log_write(f->log, SR_LOG_ERROR, "%s: %s", sr_message_rel_path(w->msg), why.msg);
+    return SR_WORK_OK;
+}
+
 /* The component's work; failures to the retry queue (synced before any ack). */
 static void work(sr_flow *f, pass *p, bool *post)
 {
@@ -520,6 +552,8 @@ static void work(sr_flow *f, pass *p, bool *post)
         sr_err err = {0};
         if (f->comp.work != NULL)
             r = f->comp.work(f->comp.ctx, f, w, &err);
+        if (r == SR_WORK_OK && f->trigger != NULL)
+            r = run_trigger(f, w, &err);
         switch (r) {
         case SR_WORK_OK:
             post[i] = true;

@@ -125,3 +125,32 @@ def test_post_reports_what_it_could_not_post(rabbitmq, sr_bin, sr_env, tmp_path)
     assert f"/etc/hostname is not under post_baseDir {tree}" in result.stderr
     assert "2 path(s) could not be posted" in result.stderr
     assert "posted ok.txt" in result.stderr
+
+
+def test_trigger_runs_after_each_file(rabbitmq, sr_bin, sr_env, tmp_path):
+    """trigger: the command runs once per posted file with the message in its environment;
+    a failing one is logged (triggerFailure log) and the post still happens."""
+    tree = tmp_path / "t"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "a.txt").write_text("hello world\n")
+    (tree / "b.txt").write_text("x")
+    record = tmp_path / "record"
+    config_dir = Path(sr_env["XDG_CONFIG_HOME"]) / "sr" / "post"
+    config_dir.mkdir(parents=True)
+    (config_dir / "trig.conf").write_text(
+        f"post_broker {rabbitmq.url('tfeed')}\npost_exchange xs_tfeed\n"
+        f"post_baseUrl file:/\npost_baseDir {tree}\n"
+        f"trigger echo \"$SR_RELPATH|$SR_LOCALPATH|$SR_IDENTITY|$SR_SIZE|$SR_COMPONENT\" "
+        f">> {record}; test \"$SR_SIZE\" != 1\n")
+    result = subprocess.run([sr_bin("sr_post"), "-c", "trig", str(tree)], env=sr_env,
+                            capture_output=True, text=True, timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    lines = sorted(record.read_text().splitlines())
+    digest = base64.b64encode(hashlib.sha512(b"hello world\n").digest()).decode()
+    assert lines == sorted([
+        f"b.txt|{tree}/b.txt|sha512,{base64.b64encode(hashlib.sha512(b'x').digest()).decode()}"
+        "|1|post",
+        f"sub/a.txt|{tree}/sub/a.txt|sha512,{digest}|12|post"])
+    # b.txt's trigger exits 1: logged, and posted anyway
+    assert 'b.txt: trigger "echo' in result.stderr and "exited with 1" in result.stderr
+    assert "posted b.txt" in result.stderr and "posted sub/a.txt" in result.stderr

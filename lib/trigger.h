@@ -1,0 +1,32 @@
+/*
+ * trigger: an external command run after each file is done (the `trigger` option, an sr
+ * extension: sr3 does this with Python plugins). The command runs through /bin/sh -c with
+ * the message in its environment:
+ *
+ *   SR_RELPATH    relPath as posted        SR_BASEURL   baseUrl as posted
+ *   SR_LOCALPATH  the local file (where the component wrote or read it), or ""
+ *   SR_IDENTITY   "method,value", or ""    SR_SIZE      bytes, or ""
+ *   SR_PUBTIME    pubTime                  SR_FILEOP    remove, rmdir, mkdir, link,
+ *                                                       rename, or "" for file data
+ *   SR_COMPONENT, SR_CONFIG                who ran it
+ *
+ * Its stdin is /dev/null; its output goes where the instance's stderr goes. It fails
+ * when it exits non-zero, is killed, or runs past the timeout (then it is killed).
+ */
+#ifndef SR_TRIGGER_H
+#define SR_TRIGGER_H
+
+#include "error.h"
+#include "message.h"
+
+typedef struct sr_trigger_context {
+    const char *component, *config;
+    const char *local_path; /* may be NULL */
+} sr_trigger_context;
+
+/* Run command for m and wait for it (up to timeout seconds; 0: no limit). SR_OK when it
+ * exited 0; otherwise SR_EIO with err saying how it ended. */
+int sr_trigger_run(const char *command, const sr_message *m, const sr_trigger_context *ctx,
+                   double timeout, sr_err *err);
+
+#endif
