@@ -2,7 +2,7 @@
  * component: see component.h.
  *
  * The flow (flow.h) runs for the components whose steps exist: post (localsource.h),
- * shovel and winnow (broker to broker). The others (watch, subscribe, sarra, sender)
+ * shovel and winnow (broker to broker), subscribe and sarra (download.h). The others
  * still load and check their configuration and then say plainly that this build cannot
  * run them, exiting 3: a user is never told a config runs when it does not.
  */
@@ -15,6 +15,7 @@
 #include <signal.h>
 
 #include "cli.h"
+#include "download.h"
 #include "flow.h"
 #include "localsource.h"
 #include "config.h"
@@ -141,6 +142,7 @@ static int run(enum sr_component component, const sr_config *cfg, sr_cli *cli,
     const char *name = sr_component_name(component);
     sr_flow_component fc = {0};
     sr_post_source *post = NULL;
+    sr_download *download = NULL;
     sr_err err;
     switch (component) {
     case SR_C_POST:
@@ -153,6 +155,14 @@ static int run(enum sr_component component, const sr_config *cfg, sr_cli *cli,
     case SR_C_SHOVEL:
     case SR_C_WINNOW:
         break; /* from the broker to the post broker, no work step */
+    case SR_C_SUBSCRIBE:
+    case SR_C_SARRA:
+        if (sr_download_new(cfg, creds, component == SR_C_SARRA, log, &download, &err) != SR_OK) {
+            sr_log_write(log, SR_LOG_ERROR, "%s", err.msg);
+            return 1;
+        }
+        sr_download_component(download, &fc);
+        break;
     default:
         sr_log_write(log, SR_LOG_CRITICAL,
                      "%s/%s: this build of sr cannot run sr_%s yet (it reads and checks its "
@@ -166,6 +176,7 @@ static int run(enum sr_component component, const sr_config *cfg, sr_cli *cli,
         if (sr_paths_init(&host_paths, true, &err) != SR_OK) {
             sr_log_write(log, SR_LOG_ERROR, "%s", err.msg);
             sr_post_source_free(post);
+            sr_download_free(download);
             return 1;
         }
         state = host_paths;
@@ -186,6 +197,7 @@ static int run(enum sr_component component, const sr_config *cfg, sr_cli *cli,
         status = 1;
     }
     sr_post_source_free(post);
+    sr_download_free(download);
     sr_paths_fini(&host_paths);
     return status;
 }

@@ -428,9 +428,9 @@ static void strip_of(sr_flow *f, const sr_mask *mask, sr_placement_rules *r)
     r->strip_regex = f->strip_regex[idx];
 }
 
-static int place(sr_flow *f, sr_work *w, char **groups, int group_count, sr_err *err)
+static int place_with(sr_flow *f, const sr_message *msg, const sr_mask *m, char **groups,
+                      int group_count, sr_placement *out, sr_err *err)
 {
-    const sr_mask *m = w->mask;
     sr_placement_rules r = {
         .directory = m && m->directory ? m->directory : sr_config_str(f->cfg, SR_OPT_directory),
         .mirror = m ? m->mirror : sr_config_flag(f->cfg, SR_OPT_mirror),
@@ -438,13 +438,24 @@ static int place(sr_flow *f, sr_work *w, char **groups, int group_count, sr_err 
         .base_dir = sr_config_str(f->cfg, SR_OPT_baseDir),
         .post_base_dir = sr_config_str(f->cfg, SR_OPT_post_baseDir),
         .post_base_url = f->post_base_url,
-        .source = sr_message_str(w->msg, "source"),
+        .source = sr_message_str(msg, "source"),
         .time_offset = seconds_of(f->cfg, SR_OPT_varTimeOffset, 0),
         .groups = (const char *const *)groups,
         .group_count = group_count,
     };
     strip_of(f, m, &r);
-    int rc = sr_placement_compute(&r, w->msg, (time_t)now_s(), &w->placement, err);
+    return sr_placement_compute(&r, msg, (time_t)now_s(), out, err);
+}
+
+int sr_flow_place(sr_flow *f, const sr_message *m, const sr_mask *mask, sr_placement *out,
+                  sr_err *err)
+{
+    return place_with(f, m, mask, NULL, 0, out, err);
+}
+
+static int place(sr_flow *f, sr_work *w, char **groups, int group_count, sr_err *err)
+{
+    int rc = place_with(f, w->msg, w->mask, groups, group_count, &w->placement, err);
     w->placed = rc == SR_OK;
     return rc;
 }

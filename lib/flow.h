@@ -81,6 +81,12 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
 
 void sr_flow_free(sr_flow *f);
 
+/* Where m's file goes by the rules of mask (NULL: the config's own directory, mirror,
+ * strip, flatten): what the flow computes for sr_work.placement, for a component that
+ * needs it for another relPath (the old name of a rename). */
+int sr_flow_place(sr_flow *f, const sr_message *m, const sr_mask *mask, sr_placement *out,
+                  sr_err *err);
+
 /* For components. */
 const sr_config *sr_flow_config(const sr_flow *f);
 sr_log *sr_flow_log(const sr_flow *f);

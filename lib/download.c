@@ -1,0 +1,348 @@
+/*
+ * download: see download.h.
+ */
+#include "download.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "timefmt.h"
+
+struct sr_download {
+    const sr_config *cfg;
+    bool sarra;
+    sr_transfer_options transfer;
+    sr_transfer_pool *pool;
+    sr_inflight inflight;
+    bool download, overwrite, delete_source, time_copy, perm_copy, accept_size_wrong;
+    int perm_default; /* -1: leave as written (umask) */
+    mode_t dir_mode;
+    int attempts;
+};
+
+static void transfer_event(void *ctx, enum sr_level level, const char *text)
+{
+    sr_log_write((sr_log *)ctx, level, "%s", text);
+}
+
+int sr_download_new(const sr_config *cfg, const sr_credentials *creds, bool sarra, sr_log *log,
+                    sr_download **out, sr_err *err)
+{
+    *out = NULL;
+    sr_download *d = calloc(1, sizeof *d);
+    if (d == NULL)
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    d->cfg = cfg;
+    d->sarra = sarra;
+    const sr_value *timeout = sr_config_value(cfg, SR_OPT_timeout);
+    const sr_value *rate = sr_config_value(cfg, SR_OPT_byteRateMax);
+    const char *tls = sr_config_str(cfg, SR_OPT_tlsRigour);
+    d->transfer = (sr_transfer_options){
+        .credentials = creds,
+        .timeout = timeout->set ? timeout->u.seconds : 0,
+        .tls = tls && strcmp(tls, "lax") == 0      ? SR_TLS_LAX
+               : tls && strcmp(tls, "strict") == 0 ? SR_TLS_STRICT
+                                                   : SR_TLS_NORMAL,
+        .byte_rate_max = rate->set ? (double)rate->u.count : 0,
+        .notify = transfer_event,
+        .notify_ctx = log,
+    };
+    int rc = sr_inflight_parse(sr_config_str(cfg, SR_OPT_inflight), &d->inflight, err);
+    if (rc == SR_OK && (d->pool = sr_transfer_pool_new(&d->transfer, err)) == NULL)
+        rc = err ? err->code : SR_ENOMEM;
+    if (rc != SR_OK) {
+        sr_download_free(d);
+        return rc;
+    }
+    d->download = sr_config_flag(cfg, SR_OPT_download);
+    d->overwrite = sr_config_flag(cfg, SR_OPT_overwrite);
+    d->delete_source = sr_config_flag(cfg, SR_OPT_delete);
+    d->time_copy = sr_config_flag(cfg, SR_OPT_timeCopy);
+    d->perm_copy = sr_config_flag(cfg, SR_OPT_permCopy);
+    d->accept_size_wrong = sr_config_flag(cfg, SR_OPT_acceptSizeWrong);
+    const sr_value *perm = sr_config_value(cfg, SR_OPT_permDefault);
+    d->perm_default = perm->set && perm->u.bits != 0 ? (int)perm->u.bits : -1;
+    const sr_value *dir = sr_config_value(cfg, SR_OPT_permDirDefault);
+    d->dir_mode = dir->set && dir->u.bits ? (mode_t)dir->u.bits : 0755;
+    const sr_value *attempts = sr_config_value(cfg, SR_OPT_attempts);
+    d->attempts = attempts->set && attempts->u.count > 0 ? (int)attempts->u.count : 3;
+    *out = d;
+    return SR_OK;
+}
+
+void sr_download_free(sr_download *d)
+{
+    if (d == NULL)
+        return;
+    sr_transfer_pool_free(d->pool);
+    free(d);
+}
+
+static bool event_allowed(const sr_download *d, const char *event)
+{
+    return sr_config_has(d->cfg, SR_OPT_fileEvents, event);
+}
+
+static enum sr_work_result os_error(sr_err *err, const char *what, const char *path)
+{
+    bool retry = errno == ENOSPC || errno == EIO || errno == EAGAIN || errno == EBUSY;
+    sr_err_set(err, SR_EIO, retry, "%s %s: %s", what, path, strerror(errno));
+    return retry ? SR_WORK_RETRY : SR_WORK_DROP;
+}
+
+static int mkdir_parent(const sr_download *d, const char *path, sr_err *err)
+{
+    char *dir = strdup(path);
+    if (dir == NULL)
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    char *slash = strrchr(dir, '/');
+    int rc = SR_OK;
+    if (slash != NULL && slash != dir) {
+        *slash = '\0';
+        rc = sr_mkdir_p(dir, d->dir_mode, err);
+    }
+    free(dir);
+    return rc;
+}
+
+/* fileOps applied locally. Returns -1 when the message is not (only) a fileOp. */
+static int apply_fileop(sr_download *d, sr_flow *f, sr_work *w, sr_err *err)
+{
+    sr_fileop op;
+    if (!sr_message_fileop(w->msg, &op))
+        return -1;
+    const char *dest = w->placement.path;
+    if (op.remove) {
+        if (!event_allowed(d, op.directory ? "rmdir" : "delete"))
+            return SR_WORK_SKIP;
+        if ((op.directory ? rmdir(dest) : unlink(dest)) != 0 && errno != ENOENT)
+            return os_error(err, op.directory ? "rmdir" : "remove", dest);
+        sr_log_write(sr_flow_log(f), SR_LOG_INFO, "removed %s", dest);
+        return SR_WORK_OK;
+    }
+    if (op.link != NULL) {
+        if (!event_allowed(d, "link"))
+            return SR_WORK_SKIP;
+        if (mkdir_parent(d, dest, err) != SR_OK)
+            return SR_WORK_RETRY;
+        if ((unlink(dest) != 0 && errno != ENOENT) || symlink(op.link, dest) != 0)
+            return os_error(err, "symlink", dest);
+        sr_log_write(sr_flow_log(f), SR_LOG_INFO, "linked %s -> %s", dest, op.link);
+        return SR_WORK_OK;
+    }
+    if (op.directory && op.rename == NULL) {
+        if (!event_allowed(d, "mkdir"))
+            return SR_WORK_SKIP;
+        unsigned mode = d->dir_mode;
+        if (d->perm_copy)
+            sr_message_mode(w->msg, &mode);
+        if (sr_mkdir_p(dest, (mode_t)mode, err) != SR_OK)
+            return SR_WORK_RETRY;
+        return SR_WORK_OK;
+    }
+    if (op.rename != NULL) {
+        /* the old name, placed by the same rules; a local rename when it is there */
+        sr_message *old = sr_message_copy(w->msg);
+        sr_placement from = {0};
+        sr_err perr;
+        if (old != NULL && sr_message_set_str(old, "relPath", op.rename, &perr) == SR_OK &&
+            sr_flow_place(f, old, w->mask, &from, &perr) == SR_OK) {
+            struct stat st;
+            if (lstat(from.path, &st) == 0 && mkdir_parent(d, dest, err) == SR_OK &&
+                rename(from.path, dest) == 0) {
+                sr_log_write(sr_flow_log(f), SR_LOG_INFO, "renamed %s to %s", from.path, dest);
+                sr_placement_fini(&from);
+                sr_message_free(old);
+                return SR_WORK_OK;
+            }
+        }
+        sr_placement_fini(&from);
+        sr_message_free(old);
+        if (op.directory || op.link)
+            return SR_WORK_SKIP;
+        return -1; /* the old file is not here: fetch the new one */
+    }
+    return -1;
+}
+
+static enum sr_work_result write_inline(sr_download *d, sr_flow *f, sr_work *w, sr_err *err)
+{
+    sr_content c;
+    sr_message_content(w->msg, &c);
+    unsigned char *data = NULL;
+    size_t len = 0;
+    if (strcmp(c.encoding, "base64") == 0) {
+        size_t in = strlen(c.value);
+        data = malloc(in + 1);
+        int n = data ? EVP_DecodeBlock(data, (const unsigned char *)c.value, (int)in) : -1;
+        if (n < 0) {
+            free(data);
+            sr_err_set(err, SR_EINVAL, false, "inline content of %s is not base64",
+                       sr_message_rel_path(w->msg));
+            return SR_WORK_DROP;
+        }
+        len = (size_t)n;
+        /* EVP_DecodeBlock counts padding as zero bytes */
+        for (const char *p = c.value + in; p > c.value && p[-1] == '='; p--)
+            len--;
+    } else {
+        data = (unsigned char *)strdup(c.value);
+        len = data ? strlen(c.value) : 0;
+    }
+    if (data == NULL) {
+        sr_err_set(err, SR_ENOMEM, false, "out of memory");
+        return SR_WORK_RETRY;
+    }
+    long long size;
+    enum sr_work_result r = SR_WORK_OK;
+    if (!d->accept_size_wrong && sr_message_size(w->msg, &size) && (size_t)size != len) {
+        sr_err_set(err, SR_EINVAL, false, "inline content of %s has %zu bytes, size says %lld",
+                   sr_message_rel_path(w->msg), len, size);
+        r = SR_WORK_DROP;
+    }
+    char *tmp = r == SR_WORK_OK ? sr_inflight_path(&d->inflight, w->placement.path) : NULL;
+    if (r == SR_WORK_OK && (tmp == NULL || mkdir_parent(d, tmp, err) != SR_OK))
+        r = SR_WORK_RETRY;
+    if (r == SR_WORK_OK) {
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        bool ok = fd >= 0 && write(fd, data, len) == (ssize_t)len;
+        if (fd >= 0)
+            ok = close(fd) == 0 && ok;
+        if (!ok || (d->perm_default >= 0 && chmod(tmp, (mode_t)d->perm_default) != 0) ||
+            (strcmp(tmp, w->placement.path) != 0 && rename(tmp, w->placement.path) != 0)) {
+            r = os_error(err, "writing", tmp);
+            unlink(tmp);
+        } else {
+            sr_log_write(sr_flow_log(f), SR_LOG_INFO, "wrote %s (%zu bytes inline)",
+                         w->placement.path, len);
+        }
+    }
+    free(tmp);
+    free(data);
+    return r;
+}
+
+/* The announced identity is already on disk (the mesh rule): nothing to fetch. */
+static bool already_have(const sr_download *d, const sr_work *w, const sr_identity *want)
+{
+    struct stat st;
+    if (stat(w->placement.path, &st) != 0 || !S_ISREG(st.st_mode))
+        return false;
+    if (!d->overwrite)
+        return true;
+    if (want == NULL || (want->method != SR_ID_SHA512 && want->method != SR_ID_MD5))
+        return false;
+    long long size;
+    if (sr_message_size(w->msg, &size) && size != (long long)st.st_size)
+        return false;
+    sr_identity_spec spec = {want->method, SR_ID_NONE, NULL};
+    sr_identity have;
+    return sr_identity_of_file(w->placement.path, &spec, 0, &have, NULL, NULL) == SR_OK &&
+           sr_identity_equal(&have, want);
+}
+
+static bool parse_time(const char *text, struct timespec *t)
+{
+    return text != NULL && sr_time_parse(text, t, NULL) == SR_OK;
+}
+
+static enum sr_work_result fetch(sr_download *d, sr_flow *f, sr_work *w, sr_err *err)
+{
+    char *url = sr_message_url(w->msg);
+    sr_url u;
+    if (url == NULL || sr_url_parse(url, &u, err) != SR_OK) {
+        free(url);
+        return SR_WORK_DROP;
+    }
+    sr_transfer *t = NULL;
+    int rc = sr_transfer_pool_get(d->pool, sr_message_base_url(w->msg), &t, err);
+    sr_identity want, got;
+    bool has_id = sr_message_identity(w->msg, &want);
+    long long size = -1;
+    if (d->accept_size_wrong || !sr_message_size(w->msg, &size))
+        size = -1;
+    unsigned mode = 0;
+    struct timespec mtime, atime;
+    bool has_mtime = d->time_copy && parse_time(sr_message_str(w->msg, "mtime"), &mtime);
+    bool has_atime = has_mtime && parse_time(sr_message_str(w->msg, "atime"), &atime);
+    sr_transfer_plan plan = {
+        .inflight = d->inflight,
+        .identity = has_id ? &want : NULL,
+        .size = size,
+        .resume = true,
+        .mode = d->perm_copy && sr_message_mode(w->msg, &mode) ? (int)mode : d->perm_default,
+        .dir_mode = d->dir_mode,
+        .mtime = has_mtime ? &mtime : NULL,
+        .atime = has_atime ? &atime : NULL,
+    };
+    sr_transfer_result res = {0};
+    for (int attempt = 1; rc == SR_OK; attempt++) {
+        rc = sr_transfer_download(t, u.path, w->placement.path, &plan, &got, &res, err);
+        if (rc == SR_OK || !err->retryable || attempt >= d->attempts)
+            break;
+        rc = SR_OK; /* try again now; after `attempts`, the retry queue */
+    }
+    enum sr_work_result r = SR_WORK_OK;
+    if (rc != SR_OK) {
+        r = err->retryable ? SR_WORK_RETRY : SR_WORK_DROP;
+    } else {
+        sr_metrics *m = sr_flow_metrics(f);
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        double n = (double)now.tv_sec + now.tv_nsec / 1e9;
+        sr_metrics_add(m, SR_METRIC_FILES_RX, 1, n);
+        sr_metrics_add(m, SR_METRIC_DATA_RX, (unsigned long long)res.bytes, n);
+        sr_log_write(sr_flow_log(f), SR_LOG_INFO, "downloaded %s (%lld bytes%s)", w->placement.path,
+                     (long long)res.bytes, res.resumed ? ", resumed" : "");
+        /* sarra: announce what it has, not what it was told (a mesh converges on it) */
+        if (d->sarra && (!has_id || want.method == SR_ID_COD || want.method == got.method))
+            sr_message_set_identity(w->msg, &got, NULL);
+        if (d->delete_source) {
+            sr_err derr;
+            if (sr_transfer_delete(t, u.path, false, &derr) != SR_OK)
+                sr_log_write(sr_flow_log(f), SR_LOG_WARNING, "delete after download: %s", derr.msg);
+        }
+    }
+    sr_url_fini(&u);
+    free(url);
+    return r;
+}
+
+static enum sr_work_result work(void *ctx, sr_flow *f, sr_work *w, sr_err *err)
+{
+    sr_download *d = ctx;
+    if (!w->placed) {
+        sr_err_set(err, SR_EINVAL, false, "%s: no destination", sr_message_rel_path(w->msg));
+        return SR_WORK_DROP;
+    }
+    int r = apply_fileop(d, f, w, err);
+    if (r >= 0)
+        return (enum sr_work_result)r;
+    if (!d->download)
+        return SR_WORK_OK; /* download off: consume (and post) without fetching */
+    sr_content c;
+    if (sr_message_content(w->msg, &c))
+        return write_inline(d, f, w, err);
+    sr_identity want;
+    if (already_have(d, w, sr_message_identity(w->msg, &want) ? &want : NULL)) {
+        if (sr_config_flag(d->cfg, SR_OPT_logReject))
+            sr_log_write(sr_flow_log(f), SR_LOG_INFO, "%s: already here, not downloaded",
+                         w->placement.path);
+        return SR_WORK_SKIP;
+    }
+    return fetch(d, f, w, err);
+}
+
+void sr_download_component(sr_download *d, sr_flow_component *out)
+{
+    memset(out, 0, sizeof *out);
+    out->work = work;
+    out->ctx = d;
+    out->places_files = true;
+}

@@ -1,0 +1,36 @@
+/*
+ * download: the work step of sr_subscribe and sr_sarra (digest §6.5).
+ *
+ * For each accepted message, with the file's place already worked out by the flow
+ * (placement.h):
+ *   - a fileOp (remove, rmdir, mkdir, link, hlink, rename) is applied locally when
+ *     fileEvents allows it, never outside the destination tree;
+ *   - `download off`: nothing is fetched (the message is still posted if posting);
+ *   - inline content is written without a download;
+ *   - an existing file is kept when `overwrite off`, or when it already has the announced
+ *     identity (compared through the xattr cache: the mesh rule of sarra, which also
+ *     means it is not announced again);
+ *   - otherwise the file is fetched through the transfer layer (one session per remote,
+ *     inflight name, resume, identity checked on the fly, times and mode applied), and
+ *     the source removed when `delete` says so.
+ * sarra announces the identity computed while downloading (what stops loops in a mesh:
+ * digest §6.5 step 7).
+ */
+#ifndef SR_DOWNLOAD_H
+#define SR_DOWNLOAD_H
+
+#include "flow.h"
+#include "transfer.h"
+
+typedef struct sr_download sr_download;
+
+/* Set up from cfg (transfer options, inflight, modes, fileEvents). sarra: announce the
+ * computed identity. Transfer events (connected, host key, TLS relaxed) go to log. */
+int sr_download_new(const sr_config *cfg, const sr_credentials *creds, bool sarra, sr_log *log,
+                    sr_download **out, sr_err *err);
+void sr_download_free(sr_download *d);
+
+/* The flow component: broker gather, this work step, files placed. */
+void sr_download_component(sr_download *d, sr_flow_component *out);
+
+#endif

@@ -1,0 +1,153 @@
+"""sr_post -> RabbitMQ -> sr_subscribe / sr_sarra over file: URLs: files arrive whole,
+identical, under their final names only, and a sarra re-announces them.
+"""
+import hashlib
+import json
+import os
+import random
+import secrets
+import signal
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+TIMEOUT = 60
+
+
+def write_config(env, component, name, text):
+    d = Path(env["XDG_CONFIG_HOME"]) / "sr" / component
+    d.mkdir(parents=True, exist_ok=True)
+    (d / f"{name}.conf").write_text(textwrap.dedent(text).lstrip())
+
+
+def tree_of(root, count, seed):
+    rng = random.Random(seed)
+    files = {}
+    for i in range(count):
+        rel = "/".join([f"d{rng.randint(0, 3)}"] * rng.randint(0, 2) + [f"f{i:03d}.bin"])
+        data = rng.randbytes(rng.choice([0, 1, 100, 5000, 70000]))
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+        files[rel] = hashlib.sha256(data).hexdigest()
+    return files
+
+
+def files_under(root):
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in root.rglob("*") if p.is_file()}
+
+
+def wait_until(check, timeout=TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.2)
+    return check()
+
+
+def run_component(sr_bin, env, component, name, log):
+    out = open(log, "w")
+    proc = subprocess.Popen([sr_bin(f"sr_{component}"), "foreground", name], env=env,
+                            stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 20
+    while "connected to" not in Path(log).read_text():
+        assert proc.poll() is None and time.monotonic() < deadline, Path(log).read_text()
+        time.sleep(0.1)
+    time.sleep(0.5)  # the queue is bound right after connecting
+    return proc, out
+
+
+def stop(proc, out):
+    proc.send_signal(signal.SIGTERM)
+    rc = proc.wait(timeout=15)
+    out.close()
+    return rc
+
+
+def test_post_then_subscribe_over_file_urls(rabbitmq, sr_bin, sr_env, tmp_path):
+    src, dest = tmp_path / "src", tmp_path / "dest"
+    src.mkdir()
+    ex = f"xs_tfeed_s{secrets.token_hex(2)}"
+    write_config(sr_env, "post", "src", f"""
+        post_broker {rabbitmq.url("tfeed")}
+        post_exchange {ex}
+        post_baseUrl file:{src}
+        post_baseDir {src}
+        """)
+    write_config(sr_env, "subscribe", "copy", f"""
+        broker {rabbitmq.url("tsub")}
+        exchange {ex}
+        subtopic #
+        directory {dest}
+        mirror on
+        inflight .tmp
+        """)
+    # the exchange exists before the subscriber binds: post one file first
+    (src / "first.txt").write_text("first\n")
+    r = subprocess.run([sr_bin("sr_post"), "-c", "src", str(src / "first.txt")], env=sr_env,
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    assert r.returncode == 0, r.stderr
+    sub, out = run_component(sr_bin, sr_env, "subscribe", "copy", tmp_path / "sub.log")
+    files = tree_of(src, 60, seed=7)
+    r = subprocess.run([sr_bin("sr_post"), "-c", "src", *[str(src / f) for f in files]],
+                       env=sr_env, capture_output=True, text=True, timeout=TIMEOUT)
+    assert r.returncode == 0, r.stderr
+    assert wait_until(lambda: files_under(dest) == files), \
+        (sorted(set(files) - set(files_under(dest)))[:5], Path(tmp_path / "sub.log").read_text())
+    assert stop(sub, out) == 0
+    assert not list(dest.rglob("*.tmp"))
+    log = Path(tmp_path / "sub.log").read_text()
+    assert log.count("downloaded ") == len(files), log
+
+
+def test_sarra_reannounces_and_skips_what_it_has(rabbitmq, sr_bin, sr_env, tmp_path):
+    src, pump = tmp_path / "src", tmp_path / "pump"
+    src.mkdir()
+    ex_in, ex_out = f"xs_tfeed_a{secrets.token_hex(2)}", f"xs_tfeed_ao{secrets.token_hex(2)}"
+    write_config(sr_env, "post", "src", f"""
+        post_broker {rabbitmq.url("tfeed")}
+        post_exchange {ex_in}
+        post_baseUrl file:{src}
+        post_baseDir {src}
+        """)
+    write_config(sr_env, "sarra", "pump", f"""
+        broker {rabbitmq.url("tfeed")}
+        exchange {ex_in}
+        subtopic #
+        directory {pump}
+        post_broker {rabbitmq.url("tfeed")}
+        post_exchange {ex_out}
+        post_baseUrl file:{pump}
+        post_baseDir {pump}
+        """)
+    (src / "a.txt").write_text("hello world\n")
+    r = subprocess.run([sr_bin("sr_post"), "-c", "src", str(src / "a.txt")], env=sr_env,
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    assert r.returncode == 0, r.stderr
+    tool = str(Path(os.environ.get("SR_BUILD", "build")) / "test" / "tools" / "sr_broker_tool")
+    sarra, out = run_component(sr_bin, sr_env, "sarra", "pump", tmp_path / "sarra.log")
+    consumer = subprocess.Popen(
+        [tool, "consume", rabbitmq.url("tsub"), "--queue", f"q_tsub.t.{secrets.token_hex(3)}",
+         "--bind", f"{ex_out}:v03.#", "--max", "1", "--timeout", "15"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert "subscribed" in consumer.stdout.readline()
+    r = subprocess.run([sr_bin("sr_post"), "-c", "src", str(src / "a.txt")], env=sr_env,
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    assert r.returncode == 0
+    stdout, _ = consumer.communicate(timeout=TIMEOUT)
+    announced = [json.loads(json.loads(l)["body"]) for l in stdout.splitlines() if l.strip()]
+    assert len(announced) == 1
+    assert announced[0]["baseUrl"] == f"file:{pump}"
+    assert announced[0]["relPath"] == "a.txt"
+    assert (pump / "a.txt").read_text() == "hello world\n"
+    # the same file announced again: the sarra already has it and stays quiet
+    r = subprocess.run([sr_bin("sr_post"), "-c", "src", str(src / "a.txt")], env=sr_env,
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    time.sleep(3)
+    assert stop(sarra, out) == 0
+    log = Path(tmp_path / "sarra.log").read_text()
+    assert log.count("downloaded ") == 1, log
