@@ -127,7 +127,9 @@ typedef struct sr_delivery {
 /* Up to max messages, waiting up to timeout seconds for the first one (0: do not wait).
  * *deliveries is a new array of *got deliveries (NULL when none), each to be acked with
  * sr_broker_ack and then freed with sr_delivery_free; free the array itself with free().
- * On MQTT, acks must follow the order of delivery (the protocol's rule). */
+ * On MQTT a delivery is held (its PUBACK not sent) until it is acked, so consume returns at
+ * most one message and the next comes only after that ack: libmosquitto 2.0 has no manual
+ * acks, and this is what keeps "ack after the work" true (broker_mqtt.c explains). */
 int sr_broker_consume(sr_broker *b, size_t max, double timeout, sr_delivery ***deliveries,
                       size_t *got, sr_err *err);
 

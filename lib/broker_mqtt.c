@@ -1,11 +1,1233 @@
 /*
- * broker_mqtt: placeholder while the backend is being written (issue 4); replaced by the
- * real one before that issue closes.
+ * broker_mqtt: the MQTT 5 / 3.1.1 backend of broker.h, on libmosquitto 2.0.
+ *
+ * One connection = one mqtt_conn: a struct mosquitto, the network thread that runs its
+ * loop, and the state the thread shares with the caller under conn->lock. A connection is
+ * never reused: broker.c's reconnect makes a new one, so nothing of libmosquitto's own
+ * session state (unacked outgoing messages it would resend) outlives a connection.
+ *
+ * Protocol: MQTT 5 first; a broker that answers "unsupported protocol version" (the v5
+ * reason code, or a v3 CONNACK with return code 1, which a 3.1.1-only broker sends) gets
+ * MQTT 3.1.1 at once and on every later reconnect. 3.1.1 has no properties: no content
+ * type (message.h reads the JSON body without one), no v02 headers (such a message fails
+ * with SR_EINVAL), no session expiry (a 3.1.1 persistent session lasts until the broker's
+ * persistent_client_expiration), no receive maximum.
+ *
+ * Consumers: clean start off, SessionExpiryInterval = session_expiry (sr3 sends none, so
+ * its sessions end on disconnect; conf.d sets `expire 1d`), ReceiveMaximum = prefetch,
+ * QoS 1 subscriptions to each binding's filter ($share/<queue>/... from topic.h).
+ * Publishers: clean start on, QoS 1, retain never, ContentType, PayloadFormatIndicator 1,
+ * user properties for v02 headers, MessageExpiryInterval when message_expiry is set.
+ *
+ * Acks after work. libmosquitto 2.0 has no manual ack: handle__publish queues the PUBACK
+ * of a QoS 1 message and then calls on_message; the PUBACK leaves when the network loop
+ * next writes, i.e. after on_message returns (checked on the wire: with a 3 s hold the
+ * broker logs the PUBACK 3 s after the PUBLISH). So on_message hands the message over and
+ * blocks until the flow acks it (or the connection is closed): the PUBACK goes out only
+ * after the work, as broker.h promises. If the connection is closed while a message is
+ * held unacked, on_message shuts the socket down before returning, so the PUBACK already
+ * queued can never be written and the broker redelivers the message.
+ * What that costs, and how each cost is met:
+ *  - one message at a time: the next is read only after the previous is acked, so
+ *    consume returns at most one delivery, and a flow gets a batch of 1. A flow must ack
+ *    (or close) before the next delivery can come; consuming again while holding one
+ *    just waits out the timeout. The prefetch (ReceiveMaximum) still lets the broker
+ *    push that many into the socket, so the next one is at hand when the ack is done.
+ *  - keepalive: while on_message blocks, libmosquitto cannot send PINGREQ, and the broker
+ *    would drop the connection after 1.5 x keepalive and redeliver the message: forever,
+ *    for any single piece of work longer than that (a long download). So while the flow
+ *    holds a message, on_message itself writes a PINGREQ every keepalive/2 straight to the
+ *    socket (ping_raw: the thread that owns the socket, between packets). The broker keeps
+ *    the connection; libmosquitto takes the unasked-for PINGRESPs.
+ *  - closing right after an ack: once libmosquitto is "disconnecting" it takes a PINGRESP
+ *    still unread as a protocol error and closes without writing; so the thread lets the
+ *    queued packets (the last PUBACK) leave before it sends DISCONNECT. If a PINGRESP is
+ *    in flight then, the DISCONNECT itself may be lost: the broker sees the socket close,
+ *    which changes nothing (no will, the session is kept).
+ *  - acks are always in delivery order (MQTT's rule): there is never more than one
+ *    delivery outstanding, so acking anything else (twice, or a stale delivery) is a
+ *    no-op.
+ *  - the DUP flag is not exposed by libmosquitto: `redelivered` is always false.
+ *  - publishing on a connection that is consuming would wait behind a held message:
+ *    refused while one is held; a flow posts through a second sr_broker (sr3 also uses
+ *    two connections).
+ *
+ * Threads. We run our own network thread calling mosquitto_loop (with
+ * mosquitto_threaded_set) rather than mosquitto_loop_start, because loop_start's thread
+ * (mosquitto_loop_forever) reconnects by itself after a loss, behind broker.c's back:
+ * with our thread a lost connection stays lost, and broker.c reconnects with its backoff,
+ * generations and re-subscribe. The thread also resolves and connects (blocking calls in
+ * libmosquitto), so the caller gives up after `timeout` and leaves an abandoned thread to
+ * clean up after itself; it blocks SIGPIPE for itself (OpenSSL writes to a closed socket
+ * with write(2)), and is stopped without pthread_cancel.
+ * Only the network thread reads and writes the socket; the caller's thread calls
+ * mosquitto_publish_v5 / mosquitto_subscribe_v5 (which only queue packets and wake the
+ * loop) with conn->lock held, so a PUBACK or SUBACK callback (which takes conn->lock)
+ * always finds its message id recorded. libmosquitto calls callbacks with its
+ * callback_mutex held, never with the locks publish and subscribe take, so that order is
+ * deadlock free. The log callback can run in either thread, inside those calls: it takes
+ * only conn->log_lock. Nothing in the network thread touches the sr_broker (its
+ * connection generation or notify callback): the caller's thread fills those in.
+ *
+ * Mosquitto 2.0.11 saves a persistent session over a restart but not its shared ($share)
+ * subscriptions: until the consumer is back and has subscribed again, what is posted for
+ * the shared subscription is dropped by the broker. Plain subscriptions are kept.
  */
 #include "broker_impl.h"
 
-int sr_broker_mqtt_init(sr_broker *b, sr_err *err)
+#include <errno.h>
+#include <mosquitto.h>
+#include <mqtt_protocol.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+/* How long the network thread sleeps in select at most: how soon it sees a stop. */
+#define LOOP_MS 100
+/* How long a closing connection may take to write its DISCONNECT. */
+#define DISCONNECT_SECONDS 2.0
+/* MQTT's 16-bit keepalive; libmosquitto refuses less than 5 s. */
+#define KEEPALIVE_MIN 5
+#define KEEPALIVE_MAX 65535
+/* ReceiveMaximum and send maximum are 16-bit and at least 1. */
+#define INFLIGHT_MAX 65535
+/* A 32-bit expiry interval; 0xFFFFFFFF means "never" in MQTT 5, so stay below. */
+#define EXPIRY_MAX 4294967294.0
+#define REASON_MAX 256
+
+enum held_state {
+    HELD_NONE,    /* on_message is not running */
+    HELD_WAITING, /* on_message holds a delivery nobody has taken yet */
+    HELD_TAKEN,   /* consume handed it over: waiting for the ack */
+    HELD_ACKED,   /* acked: on_message may return (and the PUBACK leave) */
+};
+
+typedef struct pub_slot {
+    int mid;
+    bool pending;
+    int reason; /* PUBACK reason code */
+} pub_slot;
+
+typedef struct mqtt_conn {
+    struct mosquitto *mosq;
+    pthread_t thread;
+    bool thread_started;
+    int version;     /* MQTT_PROTOCOL_V5 or MQTT_PROTOCOL_V311 */
+    bool consumer;   /* persistent session (clean start off) */
+    char *client_id; /* NULL: libmosquitto's random one */
+    char *host;
+    int port, keepalive;
+    double ping_every;                 /* seconds between PINGREQs while the flow holds a message */
+    mosquitto_property *connect_props; /* CONNECT properties, until the thread connects */
+
+    pthread_mutex_t log_lock;
+    char last_log[REASON_MAX]; /* libmosquitto's last error line (OpenSSL's reason) */
+
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    /* everything below is guarded by lock */
+    bool connect_done; /* the thread's mosquitto_connect returned */
+    int connect_rc;    /* ... with this, and errno */
+    int connect_errno;
+    bool abandoned;       /* the caller gave up waiting for connect_done */
+    bool connack;         /* CONNACK received */
+    int connack_rc;       /* its reason code (v5) or return code (3.1.1) */
+    bool session_present; /* the broker still had our session */
+    bool shared_subs;     /* MQTT 5 CONNACK: SharedSubscriptionAvailable (default yes) */
+    bool finished;        /* the network thread has left */
+    bool lost;            /* the connection broke (not asked for) */
+    char lost_reason[REASON_MAX];
+    bool stop;   /* close asked: on_message returns, the thread disconnects and leaves */
+    bool killed; /* socket shut down so nothing queued can be written */
+
+    enum held_state held;
+    uint64_t held_tag;          /* tag of the delivery on_message holds */
+    sr_delivery *held_delivery; /* while HELD_WAITING: not yet handed over */
+
+    int *sub_mids; /* SUBSCRIBE message ids, one per filter in sub_filters */
+    sr_strlist sub_filters;
+    size_t sub_pending;
+    char sub_error[REASON_MAX]; /* a refused subscription; reported by consume too */
+    bool sub_qos0;              /* a subscription was granted QoS 0 only */
+
+    pub_slot *slots; /* the batch publish is waiting for, or NULL */
+    size_t slot_count, outstanding, hint;
+} mqtt_conn;
+
+typedef struct mqtt_backend {
+    int version; /* what to try: V5 until a broker refuses it, then V311 */
+    mqtt_conn *conn;
+} mqtt_backend;
+
+typedef struct mqtt_delivery {
+    sr_delivery d; /* first: release gets a pointer to it */
+    char *body, *topic, *exchange, *content_type;
+    sr_header *headers;
+    size_t header_count;
+} mqtt_delivery;
+
+/* ---- small helpers ---- */
+
+static void deadline_after(struct timespec *t, double seconds)
+{
+    clock_gettime(CLOCK_MONOTONIC, t);
+    if (seconds < 0)
+        seconds = 0;
+    t->tv_sec += (time_t)seconds;
+    t->tv_nsec += (long)((seconds - (double)(time_t)seconds) * 1e9);
+    if (t->tv_nsec >= 1000000000L) {
+        t->tv_sec++;
+        t->tv_nsec -= 1000000000L;
+    }
+}
+
+static bool past(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
+/* Wait on conn->cond until deadline; false once it has passed. */
+static bool wait_until(mqtt_conn *c, const struct timespec *deadline)
+{
+    if (past(deadline))
+        return false;
+    pthread_cond_timedwait(&c->cond, &c->lock, deadline);
+    return true;
+}
+
+/* libmosquitto's text for a reason code: v5 reason codes are >= 128 (or a few small
+ * success codes), MOSQ_ERR_* codes are small. */
+static const char *reason_text(int rc)
+{
+    return rc >= 128 ? mosquitto_reason_string(rc) : mosquitto_strerror(rc);
+}
+
+static bool is_shared(const char *filter)
+{
+    return strncmp(filter, "$share/", 7) == 0;
+}
+
+static int ms_option(int value)
+{
+    return value < 1 ? 1 : value > INFLIGHT_MAX ? INFLIGHT_MAX : value;
+}
+
+/* ---- deliveries ---- */
+
+static void delivery_release(sr_delivery *d)
+{
+    mqtt_delivery *md = (mqtt_delivery *)d;
+    for (size_t i = 0; i < md->header_count; i++) {
+        free((char *)md->headers[i].name);
+        free((char *)md->headers[i].value);
+    }
+    free(md->headers);
+    free(md->body);
+    free(md->topic);
+    free(md->exchange);
+    free(md->content_type);
+    free(md);
+}
+
+/* The user properties of a v5 PUBLISH as headers (v02 over MQTT). */
+static int read_user_properties(mqtt_delivery *md, const mosquitto_property *props)
+{
+    size_t count = 0;
+    char *name = NULL, *value = NULL;
+    const mosquitto_property *p = props;
+    for (bool skip = false; (p = mosquitto_property_read_string_pair(p, MQTT_PROP_USER_PROPERTY,
+                                                                     &name, &value, skip)) != NULL;
+         skip = true) {
+        free(name);
+        free(value);
+        count++;
+    }
+    if (count == 0)
+        return 0;
+    md->headers = calloc(count, sizeof *md->headers);
+    if (md->headers == NULL)
+        return -1;
+    p = props;
+    for (bool skip = false;
+         md->header_count < count && (p = mosquitto_property_read_string_pair(
+                                          p, MQTT_PROP_USER_PROPERTY, &name, &value, skip)) != NULL;
+         skip = true) {
+        md->headers[md->header_count].name = name;
+        md->headers[md->header_count++].value = value;
+        if (name == NULL || value == NULL)
+            return -1;
+    }
+    return 0;
+}
+
+/* A delivery owning copies of what libmosquitto hands to on_message. NULL: no memory. */
+static sr_delivery *delivery_new(const struct mosquitto_message *msg,
+                                 const mosquitto_property *props)
+{
+    mqtt_delivery *md = calloc(1, sizeof *md);
+    if (md == NULL)
+        return NULL;
+    md->d.release = delivery_release;
+    size_t len = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
+    const char *topic = msg->topic != NULL ? msg->topic : "";
+    const char *slash = strchr(topic, '/');
+    md->body = malloc(len + 1);
+    md->topic = strdup(topic);
+    md->exchange = strndup(topic, slash != NULL ? (size_t)(slash - topic) : strlen(topic));
+    bool failed = md->body == NULL || md->topic == NULL || md->exchange == NULL;
+    if (!failed && props != NULL) {
+        mosquitto_property_read_string(props, MQTT_PROP_CONTENT_TYPE, &md->content_type, false);
+        failed = read_user_properties(md, props) != 0;
+    }
+    if (failed) {
+        delivery_release(&md->d);
+        return NULL;
+    }
+    if (len > 0)
+        memcpy(md->body, msg->payload, len);
+    md->body[len] = '\0';
+    md->d.wire = (sr_wire){.body = md->body,
+                           .body_len = len,
+                           .content_type = md->content_type,
+                           .topic = md->topic,
+                           .headers = md->headers,
+                           .header_count = md->header_count};
+    md->d.exchange = md->exchange;
+    md->d.redelivered = false; /* libmosquitto does not pass the DUP flag on */
+    return &md->d;
+}
+
+/* ---- callbacks: all run in the network thread (on_log in either) ---- */
+
+static void on_log(struct mosquitto *mosq, void *obj, int level, const char *text)
+{
+    (void)mosq;
+    if (level != MOSQ_LOG_ERR)
+        return;
+    mqtt_conn *c = obj;
+    pthread_mutex_lock(&c->log_lock);
+    snprintf(c->last_log, sizeof c->last_log, "%s", text);
+    pthread_mutex_unlock(&c->log_lock);
+}
+
+static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
+                       const mosquitto_property *props)
+{
+    (void)mosq;
+    mqtt_conn *c = obj;
+    uint8_t shared = 1;
+    if (props != NULL)
+        mosquitto_property_read_byte(props, MQTT_PROP_SHARED_SUB_AVAILABLE, &shared, false);
+    pthread_mutex_lock(&c->lock);
+    c->connack = true;
+    c->connack_rc = rc;
+    c->session_present = (flags & 1) != 0;
+    c->shared_subs = shared != 0;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void on_disconnect(struct mosquitto *mosq, void *obj, int rc,
+                          const mosquitto_property *props)
+{
+    (void)mosq;
+    (void)props;
+    mqtt_conn *c = obj;
+    int saved = errno;
+    pthread_mutex_lock(&c->lock);
+    if (!c->stop && !c->lost && rc != 0) {
+        c->lost = true;
+        if (rc == MOSQ_ERR_ERRNO)
+            snprintf(c->lost_reason, sizeof c->lost_reason, "%s", strerror(saved));
+        else if (rc == MOSQ_ERR_TLS || rc == MOSQ_ERR_PROTOCOL) {
+            pthread_mutex_lock(&c->log_lock);
+            snprintf(c->lost_reason, sizeof c->lost_reason, "%s%s%.200s", reason_text(rc),
+                     c->last_log[0] ? ": " : "", c->last_log);
+            pthread_mutex_unlock(&c->log_lock);
+        } else
+            snprintf(c->lost_reason, sizeof c->lost_reason, "%s", reason_text(rc));
+    }
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* A PINGREQ written straight to the socket, from on_message while the flow works on the
+ * message it holds: libmosquitto cannot send its own then (its loop is blocked in this
+ * callback), and without one the broker would drop the connection after 1.5 x keepalive
+ * and redeliver the message, again and again for any work longer than that. Safe
+ * because this thread owns the socket and is in libmosquitto's read path, not in a
+ * write: the PUBACK is only queued, and a consumer's few bytes out (PUBACKs, pings)
+ * never leave a packet half written. Skipped when the socket cannot take it now; a
+ * failed write shows later as a lost connection (the message then comes again).
+ * libmosquitto takes the unasked-for PINGRESP (it only clears its ping timer). Called
+ * with c->lock held. */
+static void ping_raw(mqtt_conn *c)
+{
+    static const unsigned char pingreq[2] = {0xC0, 0x00}; /* PINGREQ, remaining length 0 */
+    int fd = mosquitto_socket(c->mosq);
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    if (fd < 0 || poll(&p, 1, 0) != 1 || (p.revents & POLLOUT) == 0)
+        return;
+    SSL *ssl = mosquitto_ssl_get(c->mosq);
+    if (ssl != NULL) {
+        ERR_clear_error();
+        SSL_write(ssl, pingreq, (int)sizeof pingreq);
+        ERR_clear_error();
+    } else {
+        ssize_t n = send(fd, pingreq, sizeof pingreq, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)n;
+    }
+}
+
+/* Make sure nothing queued (a PUBACK for a message not acked) is ever written: the broker
+ * will redeliver the message on the next connection. Called with c->lock held. */
+static void kill_socket(mqtt_conn *c)
+{
+    if (!c->killed) {
+        c->killed = true;
+        int fd = mosquitto_socket(c->mosq);
+        if (fd >= 0)
+            shutdown(fd, SHUT_RDWR);
+    }
+}
+
+static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg,
+                       const mosquitto_property *props)
+{
+    (void)mosq;
+    mqtt_conn *c = obj;
+    sr_delivery *d = delivery_new(msg, props);
+    pthread_mutex_lock(&c->lock);
+    if (c->stop || c->killed || d == NULL) {
+        if (d == NULL && !c->stop && !c->lost) {
+            c->lost = true;
+            snprintf(c->lost_reason, sizeof c->lost_reason,
+                     "out of memory receiving a message (it will be redelivered)");
+        }
+        kill_socket(c);
+        pthread_cond_broadcast(&c->cond);
+        pthread_mutex_unlock(&c->lock);
+        if (d != NULL)
+            d->release(d);
+        return;
+    }
+    d->tag = ++c->held_tag;
+    c->held_delivery = d;
+    c->held = HELD_WAITING;
+    pthread_cond_broadcast(&c->cond);
+    struct timespec next_ping;
+    deadline_after(&next_ping, c->ping_every);
+    while (c->held != HELD_ACKED && !c->stop) {
+        if (pthread_cond_timedwait(&c->cond, &c->lock, &next_ping) != ETIMEDOUT)
+            continue;
+        /* Only while the flow works on it, and no publish is waiting on this connection. */
+        if (c->held == HELD_TAKEN && c->slots == NULL && !c->killed)
+            ping_raw(c);
+        deadline_after(&next_ping, c->ping_every);
+    }
+    if (c->held != HELD_ACKED) {
+        /* Closing with the message not acked: its PUBACK, queued before this callback
+         * was called, must not leave. */
+        kill_socket(c);
+        if (c->held == HELD_WAITING && c->held_delivery != NULL)
+            c->held_delivery->release(c->held_delivery);
+    }
+    c->held_delivery = NULL;
+    c->held = HELD_NONE;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void on_publish(struct mosquitto *mosq, void *obj, int mid, int reason,
+                       const mosquitto_property *props)
+{
+    (void)mosq;
+    (void)props;
+    mqtt_conn *c = obj;
+    pthread_mutex_lock(&c->lock);
+    /* PUBACKs come in publish order, mostly: start looking after the last one found. */
+    for (size_t k = 0; c->slots != NULL && k < c->slot_count; k++) {
+        size_t i = (c->hint + k) % c->slot_count;
+        if (c->slots[i].pending && c->slots[i].mid == mid) {
+            c->slots[i].pending = false;
+            c->slots[i].reason = reason;
+            c->outstanding--;
+            c->hint = i + 1;
+            break;
+        }
+    }
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void on_subscribe(struct mosquitto *mosq, void *obj, int mid, int count, const int *granted,
+                         const mosquitto_property *props)
+{
+    (void)mosq;
+    (void)props;
+    mqtt_conn *c = obj;
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < c->sub_filters.count; i++) {
+        if (c->sub_mids[i] != mid)
+            continue;
+        c->sub_mids[i] = 0;
+        c->sub_pending--;
+        int code = count > 0 ? granted[0] : MQTT_RC_UNSPECIFIED;
+        const char *filter = c->sub_filters.items[i];
+        if (code >= 128 && c->sub_error[0] == '\0') {
+            if (is_shared(filter) &&
+                (code == MQTT_RC_SHARED_SUBS_NOT_SUPPORTED || c->version != MQTT_PROTOCOL_V5))
+                snprintf(c->sub_error, sizeof c->sub_error,
+                         "the broker refused the shared subscription \"%s\" (%s)%s", filter,
+                         c->version == MQTT_PROTOCOL_V5 ? reason_text(code) : "failure",
+                         c->version == MQTT_PROTOCOL_V5
+                             ? ""
+                             : ": this MQTT 3.1.1 broker may not support shared subscriptions");
+            else
+                snprintf(c->sub_error, sizeof c->sub_error,
+                         "the broker refused the subscription \"%s\" (%s)", filter,
+                         c->version == MQTT_PROTOCOL_V5 ? reason_text(code) : "failure");
+        } else if (code == 0) {
+            c->sub_qos0 = true;
+        }
+        break;
+    }
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- one connection ---- */
+
+/* Free what c holds; the network thread is gone (or is the caller). */
+static void conn_release(mqtt_conn *c)
+{
+    if (c->mosq != NULL)
+        mosquitto_destroy(c->mosq);
+    mosquitto_property_free_all(&c->connect_props);
+    if (c->held_delivery != NULL)
+        c->held_delivery->release(c->held_delivery);
+    free(c->sub_mids);
+    sr_strlist_clear(&c->sub_filters);
+    free(c->client_id);
+    free(c->host);
+    pthread_cond_destroy(&c->cond);
+    pthread_mutex_destroy(&c->lock);
+    pthread_mutex_destroy(&c->log_lock);
+    free(c);
+}
+
+/* ---- the network thread ---- */
+
+static void *net_thread(void *arg)
+{
+    mqtt_conn *c = arg;
+    /* OpenSSL writes with write(2): a broker gone away must not kill the process. */
+    sigset_t blocked;
+    sigemptyset(&blocked);
+    sigaddset(&blocked, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &blocked, NULL);
+
+    /* Resolving, the TCP connect and the TLS handshake block: done here, so the caller
+     * can give up after its timeout (and leave this thread to clean up). */
+    errno = 0;
+    int rc =
+        mosquitto_connect_bind_v5(c->mosq, c->host, c->port, c->keepalive, NULL, c->connect_props);
+    int saved = errno;
+    mosquitto_property_free_all(&c->connect_props);
+    pthread_mutex_lock(&c->lock);
+    c->connect_done = true;
+    c->connect_rc = rc;
+    c->connect_errno = saved;
+    c->finished = rc != MOSQ_ERR_SUCCESS;
+    bool abandoned = c->abandoned;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+    if (abandoned) {
+        conn_release(c); /* the caller timed out and detached us */
+        return NULL;
+    }
+    if (rc != MOSQ_ERR_SUCCESS)
+        return NULL;
+
+    bool stopping = false, asked = false;
+    struct timespec give_up = {0, 0};
+    for (;;) {
+        rc = mosquitto_loop(c->mosq, LOOP_MS, 1);
+        saved = errno;
+        pthread_mutex_lock(&c->lock);
+        bool stop = c->stop;
+        pthread_mutex_unlock(&c->lock);
+        if (rc != MOSQ_ERR_SUCCESS)
+            break;
+        if (!stop)
+            continue;
+        if (!stopping) {
+            stopping = true;
+            deadline_after(&give_up, DISCONNECT_SECONDS);
+        }
+        if (past(&give_up))
+            break;
+        /* What is queued (the PUBACK of the last ack) leaves first, while the connection
+         * is active: once disconnecting, libmosquitto takes a PINGRESP still unread as a
+         * protocol error and closes the socket without writing anything more. */
+        if (!asked && !mosquitto_want_write(c->mosq)) {
+            /* A normal DISCONNECT: the session stays (clean start off, its expiry). */
+            mosquitto_disconnect_v5(c->mosq, MQTT_RC_NORMAL_DISCONNECTION, NULL);
+            asked = true;
+        }
+    }
+    pthread_mutex_lock(&c->lock);
+    if (!c->stop && !c->lost) {
+        c->lost = true;
+        if (rc == MOSQ_ERR_ERRNO)
+            snprintf(c->lost_reason, sizeof c->lost_reason, "%s", strerror(saved));
+        else
+            snprintf(c->lost_reason, sizeof c->lost_reason, "%s", reason_text(rc));
+    }
+    c->finished = true;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+/* Stop the thread (after a DISCONNECT when the connection still works) and free all. */
+static void conn_free(mqtt_conn *c)
+{
+    if (c == NULL)
+        return;
+    if (c->thread_started) {
+        pthread_mutex_lock(&c->lock);
+        c->stop = true;
+        pthread_cond_broadcast(&c->cond);
+        pthread_mutex_unlock(&c->lock);
+        pthread_join(c->thread, NULL);
+    }
+    conn_release(c);
+}
+
+static mqtt_conn *conn_alloc(void)
+{
+    mqtt_conn *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_init(&c->log_lock, NULL);
+    c->shared_subs = true;
+    return c;
+}
+
+/* What libmosquitto's setup calls return, as our error. */
+static int setup_error(const sr_broker *b, int mrc, const char *what, sr_err *err)
+{
+    if (mrc == MOSQ_ERR_NOMEM)
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    return sr_err_set(err, SR_EINVAL, false, "%s: %s: %s", sr_broker_url(b), what,
+                      mosquitto_strerror(mrc));
+}
+
+/* The CAs trusted: $SSL_CERT_FILE, as OpenSSL reads it, else the system's directory. */
+static const char *ca_file(void)
+{
+    const char *cafile = getenv("SSL_CERT_FILE");
+    return cafile != NULL && cafile[0] != '\0' ? cafile : NULL;
+}
+
+#define SYSTEM_CA_DIR "/etc/ssl/certs"
+
+static int setup_tls(sr_broker *b, mqtt_conn *c, sr_err *err)
+{
+    const char *cafile = ca_file();
+    int mrc = mosquitto_tls_set(c->mosq, cafile, cafile ? NULL : SYSTEM_CA_DIR, NULL, NULL, NULL);
+    if (mrc != MOSQ_ERR_SUCCESS) {
+        char what[SR_ERR_MSG_MAX / 2];
+        snprintf(what, sizeof what, "cannot use the CA %s %.200s",
+                 cafile ? "file (SSL_CERT_FILE)" : "directory", cafile ? cafile : SYSTEM_CA_DIR);
+        return setup_error(b, mrc, what, err);
+    }
+    bool lax = b->options.tls == SR_TLS_LAX;
+    /* libmosquitto's "tlsv1.2" refuses anything older (1.3 stays allowed). */
+    const char *version = b->options.tls == SR_TLS_STRICT ? "tlsv1.2" : NULL;
+    mrc = mosquitto_tls_opts_set(c->mosq, lax ? 0 : 1, version, NULL);
+    if (mrc == MOSQ_ERR_SUCCESS)
+        mrc = mosquitto_tls_insecure_set(c->mosq, lax);
+    return mrc == MOSQ_ERR_SUCCESS ? SR_OK : setup_error(b, mrc, "TLS options", err);
+}
+
+/* A failed TLS handshake, with OpenSSL's reason and where the trusted CAs came from. */
+static int tls_error(const sr_broker *b, const char *why, sr_err *err)
+{
+    const char *cafile = ca_file();
+    return sr_err_set(err, SR_ECONN, true,
+                      "%s: TLS handshake failed: %s (CAs trusted: %s %.150s; tlsRigour lax skips "
+                      "the check)",
+                      sr_broker_url(b), why, cafile ? "SSL_CERT_FILE" : "the directory",
+                      cafile ? cafile : SYSTEM_CA_DIR);
+}
+
+/* The error for a connection that ended before its CONNACK. Called with c->lock held. */
+static int failed_before_connack(const sr_broker *b, mqtt_conn *c, sr_err *err)
+{
+    int rc = c->connect_rc;
+    if (rc == MOSQ_ERR_EAI)
+        return sr_err_set(err, SR_ECONN, true, "%s: cannot resolve host \"%s\"", sr_broker_url(b),
+                          c->host);
+    if (rc == MOSQ_ERR_ERRNO)
+        return sr_err_set(err, SR_ECONN, true, "%s: cannot connect to %s port %d: %s",
+                          sr_broker_url(b), c->host, c->port, strerror(c->connect_errno));
+    pthread_mutex_lock(&c->log_lock);
+    char why[REASON_MAX];
+    snprintf(why, sizeof why, "%s", c->last_log);
+    pthread_mutex_unlock(&c->log_lock);
+    /* "OpenSSL Error[0]: error:0A000086:SSL routines::certificate verify failed" */
+    bool tls = strcmp(b->url.scheme, "mqtts") == 0;
+    if (tls && (rc == MOSQ_ERR_TLS || strstr(c->lost_reason, "TLS") != NULL))
+        return tls_error(b, why[0] ? why : mosquitto_strerror(MOSQ_ERR_TLS), err);
+    if (rc != MOSQ_ERR_SUCCESS)
+        return sr_err_set(err, SR_ECONN, true, "%s: cannot connect: %s", sr_broker_url(b),
+                          mosquitto_strerror(rc));
+    return sr_err_set(err, SR_ECONN, true, "%s: connection closed before the broker answered: %s",
+                      sr_broker_url(b), c->lost_reason[0] ? c->lost_reason : "no reason given");
+}
+
+enum { CONNECT_FALLBACK = -1 };
+
+/* A new client, set up for this connection; not yet connected. */
+static int conn_setup(sr_broker *b, mqtt_conn *c, const char *client_id, sr_err *err)
+{
+    int version = c->version;
+    bool consumer = c->consumer;
+    c->mosq = mosquitto_new(client_id, !consumer, c);
+    if (c->mosq == NULL)
+        return errno == ENOMEM ? sr_err_set(err, SR_ENOMEM, false, "out of memory")
+                               : sr_err_set(err, SR_EINVAL, false, "%s: cannot create a client: %s",
+                                            sr_broker_url(b), strerror(errno));
+    mosquitto_int_option(c->mosq, MOSQ_OPT_PROTOCOL_VERSION, version);
+    mosquitto_threaded_set(c->mosq, true);
+    if (version == MQTT_PROTOCOL_V5) {
+        mosquitto_int_option(c->mosq, MOSQ_OPT_RECEIVE_MAXIMUM,
+                             ms_option((int)sr_broker_prefetch(b)));
+        mosquitto_int_option(c->mosq, MOSQ_OPT_SEND_MAXIMUM, INFLIGHT_MAX);
+    }
+    int mrc = mosquitto_username_pw_set(c->mosq, b->url.user, b->url.password);
+    if (mrc != MOSQ_ERR_SUCCESS)
+        return setup_error(b, mrc, "user name or password", err);
+    if (strcmp(b->url.scheme, "mqtts") == 0) {
+        int rc = setup_tls(b, c, err);
+        if (rc != SR_OK)
+            return rc;
+    }
+    if (consumer && version == MQTT_PROTOCOL_V5 && b->options.session_expiry > 0) {
+        double expiry =
+            b->options.session_expiry < EXPIRY_MAX ? b->options.session_expiry : EXPIRY_MAX;
+        mrc = mosquitto_property_add_int32(&c->connect_props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
+                                           (uint32_t)(expiry + 0.5));
+        if (mrc != MOSQ_ERR_SUCCESS)
+            return setup_error(b, mrc, "session expiry", err);
+    }
+    mosquitto_log_callback_set(c->mosq, on_log);
+    mosquitto_connect_v5_callback_set(c->mosq, on_connect);
+    mosquitto_disconnect_v5_callback_set(c->mosq, on_disconnect);
+    mosquitto_message_v5_callback_set(c->mosq, on_message);
+    mosquitto_publish_v5_callback_set(c->mosq, on_publish);
+    mosquitto_subscribe_v5_callback_set(c->mosq, on_subscribe);
+    double hb = sr_broker_heartbeat(b);
+    c->keepalive = hb < KEEPALIVE_MIN   ? KEEPALIVE_MIN
+                   : hb > KEEPALIVE_MAX ? KEEPALIVE_MAX
+                                        : (int)(hb + 0.5);
+    c->ping_every = c->keepalive / 2.0;
+    c->port = sr_url_port(&b->url);
+    return SR_OK;
+}
+
+/* Open one connection: id and clean start as given, consumer properties when consumer.
+ * SR_OK with *out set, CONNECT_FALLBACK when the broker refuses this protocol version, or
+ * an error code. */
+static int conn_open(sr_broker *b, int version, const char *client_id, bool consumer,
+                     mqtt_conn **out, sr_err *err)
+{
+    *out = NULL;
+    mqtt_conn *c = conn_alloc();
+    if (c == NULL || (client_id != NULL && (c->client_id = strdup(client_id)) == NULL) ||
+        (c->host = strdup(b->url.host)) == NULL) {
+        if (c != NULL)
+            conn_release(c);
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    }
+    c->version = version;
+    c->consumer = consumer;
+    int rc = conn_setup(b, c, client_id, err);
+    if (rc == SR_OK && pthread_create(&c->thread, NULL, net_thread, c) != 0)
+        rc = sr_err_set(err, SR_EIO, true, "%s: cannot start the network thread", sr_broker_url(b));
+    if (rc != SR_OK) {
+        conn_release(c);
+        return rc;
+    }
+    c->thread_started = true;
+
+    struct timespec deadline;
+    deadline_after(&deadline, sr_broker_timeout(b));
+    pthread_mutex_lock(&c->lock);
+    while (!c->connack && !c->finished && !c->lost && wait_until(c, &deadline))
+        ;
+    if (!c->connect_done) {
+        /* Still resolving or connecting: leave the thread to finish and free it all. */
+        c->abandoned = true;
+        pthread_detach(c->thread);
+        pthread_mutex_unlock(&c->lock);
+        return sr_err_set(err, SR_ECONN, true, "%s: no answer from %s port %d within %.0f s",
+                          sr_broker_url(b), b->url.host, sr_url_port(&b->url),
+                          sr_broker_timeout(b));
+    }
+    bool connack = c->connack, lost = c->lost || c->finished;
+    int code = c->connack_rc;
+    if (connack && code == 0) {
+        pthread_mutex_unlock(&c->lock);
+        *out = c;
+        return SR_OK;
+    }
+    const char *why =
+        version == MQTT_PROTOCOL_V5 ? reason_text(code) : mosquitto_connack_string(code);
+    if (connack && version == MQTT_PROTOCOL_V5 &&
+        (code == MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION || code == CONNACK_REFUSED_PROTOCOL_VERSION))
+        rc = CONNECT_FALLBACK;
+    else if (connack &&
+             (code == MQTT_RC_BAD_USERNAME_OR_PASSWORD || code == MQTT_RC_NOT_AUTHORIZED ||
+              code == CONNACK_REFUSED_BAD_USERNAME_PASSWORD ||
+              code == CONNACK_REFUSED_NOT_AUTHORIZED))
+        rc = sr_err_set(err, SR_EPERM, false,
+                        "%s: login refused (%s): check the user name and password",
+                        sr_broker_url(b), why);
+    else if (connack)
+        rc = sr_err_set(err, SR_ECONN, true, "%s: connection refused by the broker: %s",
+                        sr_broker_url(b), why);
+    else if (lost)
+        rc = failed_before_connack(b, c, err);
+    else
+        rc = sr_err_set(err, SR_ECONN, true, "%s: no answer (CONNACK) within %.0f s",
+                        sr_broker_url(b), sr_broker_timeout(b));
+    pthread_mutex_unlock(&c->lock);
+    conn_free(c);
+    return rc;
+}
+
+/* Connect with the protocol the broker takes: MQTT 5, or 3.1.1 once it refused 5. */
+static int conn_open_any(sr_broker *b, const char *client_id, bool consumer, mqtt_conn **out,
+                         sr_err *err)
+{
+    mqtt_backend *mb = b->backend;
+    int rc = conn_open(b, mb->version, client_id, consumer, out, err);
+    if (rc == CONNECT_FALLBACK) {
+        mb->version = MQTT_PROTOCOL_V311;
+        sr_broker_notify(b, SR_LOG_WARNING,
+                         "%s refuses MQTT 5: using MQTT 3.1.1 (no content type, no v02 headers, "
+                         "no session expiry)",
+                         sr_broker_url(b));
+        rc = conn_open(b, mb->version, client_id, consumer, out, err);
+        if (rc == CONNECT_FALLBACK)
+            rc = sr_err_set(err, SR_EPROTO, false, "%s: the broker refuses MQTT 5 and 3.1.1",
+                            sr_broker_url(b));
+    }
+    if (rc == SR_OK && b->options.tls == SR_TLS_LAX && strcmp(b->url.scheme, "mqtts") == 0)
+        sr_broker_notify(b, SR_LOG_WARNING,
+                         "%s: TLS certificate and host name NOT verified (tlsRigour lax): "
+                         "anyone between here and the broker can read and change the traffic",
+                         sr_broker_url(b));
+    return rc;
+}
+
+/* ---- the operations ---- */
+
+static int m_connect(sr_broker *b, sr_err *err)
+{
+    mqtt_backend *mb = b->backend;
+    /* A consumer (subscribe came first) keeps a persistent session under its id. */
+    bool consumer = b->queue != NULL;
+    if (consumer && b->client_id == NULL)
+        return sr_err_set(err, SR_EINVAL, false,
+                          "%s: an MQTT consumer needs a client id (<queueName>_iNN) to find its "
+                          "session again",
+                          sr_broker_url(b));
+    int rc = conn_open_any(b, b->client_id, consumer, &mb->conn, err);
+    if (rc != SR_OK || !consumer || b->stats.connects == 0)
+        return rc;
+    pthread_mutex_lock(&mb->conn->lock);
+    bool kept = mb->conn->session_present;
+    pthread_mutex_unlock(&mb->conn->lock);
+    if (!kept)
+        sr_broker_notify(b, SR_LOG_WARNING,
+                         "%s: the broker kept no session for %s (expired, or lost in a broker "
+                         "restart): what was posted while disconnected is not there",
+                         sr_broker_url(b), b->client_id);
+    return SR_OK;
+}
+
+static void m_disconnect(sr_broker *b)
+{
+    mqtt_backend *mb = b->backend;
+    conn_free(mb->conn);
+    mb->conn = NULL;
+}
+
+static int m_declare_exchange(sr_broker *b, const char *exchange, sr_err *err)
 {
     (void)b;
-    return sr_err_set(err, SR_EINVAL, false, "this build has no mqtt backend yet");
+    (void)exchange;
+    (void)err;
+    return SR_OK; /* MQTT has no exchanges: the topic's first level names it */
+}
+
+static int lost_error(const sr_broker *b, mqtt_conn *c, sr_err *err)
+{
+    return sr_err_set(err, SR_ECONN, true, "%s: connection lost: %s", sr_broker_url(b),
+                      c->lost_reason[0] ? c->lost_reason : "closed");
+}
+
+static int m_subscribe(sr_broker *b, const sr_queue_spec *queue, sr_err *err)
+{
+    mqtt_backend *mb = b->backend;
+    if (queue->binding_count == 0)
+        return sr_err_set(err, SR_EINVAL, false, "%s: nothing to subscribe to (no binding)",
+                          sr_broker_url(b));
+    if (!mb->conn->consumer) {
+        /* Connected as a publisher (clean session): come back with the persistent one. */
+        m_disconnect(b);
+        int rc = m_connect(b, err);
+        if (rc != SR_OK)
+            return rc;
+    }
+    mqtt_conn *c = mb->conn;
+    int rc = SR_OK;
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; rc == SR_OK && i < queue->binding_count; i++) {
+        const char *filter = queue->bindings[i].key;
+        if (filter == NULL || filter[0] == '\0') {
+            rc = sr_err_set(err, SR_EINVAL, false, "%s: empty subscription filter",
+                            sr_broker_url(b));
+            break;
+        }
+        if (is_shared(filter) && !c->shared_subs) {
+            rc = sr_err_set(err, SR_EPROTO, false,
+                            "%s: the broker does not support shared subscriptions "
+                            "(SharedSubscriptionAvailable 0), needed for \"%s\"",
+                            sr_broker_url(b), filter);
+            break;
+        }
+        int *mids = realloc(c->sub_mids, (c->sub_filters.count + 1) * sizeof *mids);
+        if (mids == NULL || sr_strlist_push(&c->sub_filters, filter) != 0) {
+            if (mids != NULL)
+                c->sub_mids = mids;
+            rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
+            break;
+        }
+        c->sub_mids = mids;
+        int mid = 0;
+        int mrc = mosquitto_subscribe_v5(c->mosq, &mid, filter, 1, 0, NULL);
+        c->sub_mids[c->sub_filters.count - 1] = mrc == MOSQ_ERR_SUCCESS ? mid : 0;
+        if (mrc == MOSQ_ERR_SUCCESS)
+            c->sub_pending++;
+        else if (mrc == MOSQ_ERR_NO_CONN || mrc == MOSQ_ERR_CONN_LOST)
+            rc = sr_err_set(err, SR_ECONN, true, "%s: connection lost while subscribing",
+                            sr_broker_url(b));
+        else
+            rc = sr_err_set(err, SR_EINVAL, false, "%s: cannot subscribe to \"%s\": %s",
+                            sr_broker_url(b), filter, mosquitto_strerror(mrc));
+    }
+    /* Wait for the SUBACKs, unless a message of the session comes first: the network
+     * thread then holds it until the flow acks, and reads the SUBACKs after that (a
+     * refusal is then reported by consume). */
+    struct timespec deadline;
+    deadline_after(&deadline, sr_broker_timeout(b));
+    while (rc == SR_OK && c->sub_pending > 0 && c->held == HELD_NONE && !c->lost && !c->finished &&
+           c->sub_error[0] == '\0' && wait_until(c, &deadline))
+        ;
+    if (rc == SR_OK && c->sub_error[0] != '\0')
+        rc = sr_err_set(err, SR_EPROTO, false, "%s: %s", sr_broker_url(b), c->sub_error);
+    else if (rc == SR_OK && (c->lost || c->finished))
+        rc = lost_error(b, c, err);
+    else if (rc == SR_OK && c->sub_pending > 0 && c->held == HELD_NONE)
+        rc = sr_err_set(err, SR_ECONN, true, "%s: no SUBACK within %.0f s", sr_broker_url(b),
+                        sr_broker_timeout(b));
+    bool qos0 = c->sub_qos0;
+    c->sub_qos0 = false;
+    pthread_mutex_unlock(&c->lock);
+    if (qos0)
+        sr_broker_notify(b, SR_LOG_WARNING,
+                         "%s: the broker granted QoS 0 only: messages are not acknowledged and "
+                         "can be lost in a crash",
+                         sr_broker_url(b));
+    return rc;
+}
+
+static int m_delete_queue(sr_broker *b, const char *queue, sr_err *err)
+{
+    (void)queue; /* MQTT keeps messages in the session of a client id, not in a queue */
+    mqtt_backend *mb = b->backend;
+    if (b->client_id == NULL)
+        return sr_err_set(err, SR_EINVAL, false,
+                          "%s: ending an MQTT session needs the consumer's client id "
+                          "(<queueName>_iNN)",
+                          sr_broker_url(b));
+    mqtt_conn *c = mb->conn;
+    if (c != NULL && !c->consumer && c->client_id != NULL &&
+        strcmp(c->client_id, b->client_id) == 0)
+        return SR_OK; /* this connection's clean start ended it; it expires when we close */
+    /* Clean start discards the session, expiry 0 ends the new one on disconnect. If this
+     * broker's own connection used the id, the broker drops it (session taken over) and
+     * the next call reconnects. */
+    mqtt_conn *once = NULL;
+    int rc = conn_open_any(b, b->client_id, false, &once, err);
+    conn_free(once);
+    return rc;
+}
+
+static int publish_one(mqtt_conn *c, const sr_broker *b, const sr_outgoing *m, int *mid,
+                       sr_err *err)
+{
+    const sr_encoded *e = m->message;
+    if (c->version != MQTT_PROTOCOL_V5 && e->header_count > 0)
+        return sr_err_set(err, SR_EINVAL, false,
+                          "%s: MQTT 3.1.1 cannot carry v02 headers: post v03 (postFormat v03) "
+                          "or use an MQTT 5 broker",
+                          sr_broker_url(b));
+    if (e->body_len > INT32_MAX)
+        return sr_err_set(err, SR_EINVAL, false, "%s: message too large for MQTT",
+                          sr_broker_url(b));
+    mosquitto_property *props = NULL;
+    int mrc = MOSQ_ERR_SUCCESS;
+    if (c->version == MQTT_PROTOCOL_V5) {
+        if (e->content_type != NULL)
+            mrc = mosquitto_property_add_string(&props, MQTT_PROP_CONTENT_TYPE, e->content_type);
+        if (mrc == MOSQ_ERR_SUCCESS)
+            mrc = mosquitto_property_add_byte(&props, MQTT_PROP_PAYLOAD_FORMAT_INDICATOR, 1);
+        double expiry = b->options.message_expiry;
+        if (mrc == MOSQ_ERR_SUCCESS && expiry > 0)
+            mrc = mosquitto_property_add_int32(
+                &props, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL,
+                (uint32_t)(expiry < EXPIRY_MAX ? (expiry < 1 ? 1 : expiry + 0.5) : EXPIRY_MAX));
+        for (size_t i = 0; mrc == MOSQ_ERR_SUCCESS && i < e->header_count; i++)
+            mrc = mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY,
+                                                     e->headers[i].name, e->headers[i].value);
+    }
+    if (mrc == MOSQ_ERR_SUCCESS)
+        mrc = mosquitto_publish_v5(c->mosq, mid, m->topic, (int)e->body_len, e->body, 1, false,
+                                   props);
+    mosquitto_property_free_all(&props);
+    if (mrc == MOSQ_ERR_SUCCESS)
+        return SR_OK;
+    if (mrc == MOSQ_ERR_NOMEM)
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    if (mrc == MOSQ_ERR_NO_CONN || mrc == MOSQ_ERR_CONN_LOST)
+        return sr_err_set(err, SR_ECONN, true, "%s: connection lost", sr_broker_url(b));
+    char q[SR_QUOTE_BUF];
+    return sr_err_set(err, SR_EINVAL, false, "%s: cannot publish to topic %s: %s", sr_broker_url(b),
+                      sr_err_quote(m->topic, q, sizeof q), mosquitto_strerror(mrc));
+}
+
+static int m_publish(sr_broker *b, const sr_outgoing *messages, size_t count, int *status,
+                     sr_err *err)
+{
+    mqtt_conn *c = ((mqtt_backend *)b->backend)->conn;
+    if (count == 0)
+        return SR_OK;
+    pub_slot *slots = calloc(count, sizeof *slots);
+    if (slots == NULL) {
+        for (size_t i = 0; i < count; i++)
+            status[i] = SR_ENOMEM;
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    }
+    sr_err first = {0};
+    size_t failed = 0;
+    pthread_mutex_lock(&c->lock);
+    bool held = c->held != HELD_NONE;
+    c->slots = slots;
+    c->slot_count = count;
+    c->outstanding = 0;
+    c->hint = 0;
+    for (size_t i = 0; i < count; i++) {
+        sr_err one;
+        int rc;
+        if (c->lost || c->finished)
+            rc = lost_error(b, c, &one);
+        else if (held)
+            rc = sr_err_set(&one, SR_EINVAL, false,
+                            "%s: cannot publish on a connection holding an unacked delivery "
+                            "(ack it first, or post through a second connection)",
+                            sr_broker_url(b));
+        else
+            rc = publish_one(c, b, &messages[i], &slots[i].mid, &one);
+        status[i] = rc;
+        if (rc == SR_OK) {
+            slots[i].pending = true;
+            c->outstanding++;
+        } else if (failed++ == 0) {
+            first = one;
+        }
+    }
+    struct timespec deadline;
+    deadline_after(&deadline, sr_broker_timeout(b));
+    while (c->outstanding > 0 && !c->lost && !c->finished && wait_until(c, &deadline))
+        ;
+    bool lost = c->lost || c->finished;
+    char reason[REASON_MAX];
+    snprintf(reason, sizeof reason, "%s", c->lost_reason[0] ? c->lost_reason : "closed");
+    c->slots = NULL;
+    c->slot_count = c->outstanding = 0;
+    pthread_mutex_unlock(&c->lock);
+
+    /* slots is ours again: the network thread no longer looks at it. */
+    size_t unconfirmed = 0, refused = 0;
+    int refusal = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (status[i] != SR_OK)
+            continue;
+        if (slots[i].pending) {
+            status[i] = SR_ECONN;
+            unconfirmed++;
+        } else if (slots[i].reason >= 128) {
+            status[i] = SR_EPROTO;
+            if (refused++ == 0)
+                refusal = slots[i].reason;
+        }
+    }
+    free(slots);
+    int rc = SR_OK;
+    for (size_t i = 0; i < count && rc == SR_OK; i++)
+        rc = status[i];
+    if (rc == SR_OK)
+        return SR_OK;
+    size_t bad = failed + unconfirmed + refused;
+    if (failed > 0)
+        sr_err_set(err, first.code, first.retryable, "%zu of %zu messages not published: %s", bad,
+                   count, first.msg);
+    else if (unconfirmed > 0)
+        sr_err_set(err, SR_ECONN, true, "%s: %zu of %zu messages not confirmed (no PUBACK): %s",
+                   sr_broker_url(b), unconfirmed, count,
+                   lost ? reason : "timed out waiting for the broker");
+    else
+        sr_err_set(err, SR_EPROTO, false, "%s: the broker refused %zu of %zu messages: %s",
+                   sr_broker_url(b), refused, count, reason_text(refusal));
+    if (err != NULL)
+        err->code = rc;
+    return rc;
+}
+
+static int m_consume(sr_broker *b, size_t max, double timeout, sr_delivery ***deliveries,
+                     size_t *got, sr_err *err)
+{
+    mqtt_conn *c = ((mqtt_backend *)b->backend)->conn;
+    if (max == 0)
+        return SR_OK;
+    sr_delivery **list = malloc(sizeof *list);
+    if (list == NULL)
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    struct timespec deadline;
+    deadline_after(&deadline, timeout);
+    sr_delivery *d = NULL;
+    int rc = SR_OK;
+    pthread_mutex_lock(&c->lock);
+    for (;;) {
+        if (c->held == HELD_WAITING) {
+            d = c->held_delivery;
+            c->held_delivery = NULL;
+            c->held = HELD_TAKEN;
+            break;
+        }
+        if (c->sub_error[0] != '\0') {
+            rc = sr_err_set(err, SR_EPROTO, false, "%s: %s", sr_broker_url(b), c->sub_error);
+            break;
+        }
+        if (c->lost || c->finished) {
+            rc = lost_error(b, c, err);
+            break;
+        }
+        /* HELD_TAKEN: the flow has not acked what it has; nothing else can come. */
+        if (!wait_until(c, &deadline))
+            break;
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (d == NULL) {
+        free(list);
+        return rc;
+    }
+    d->connection = b->connection;
+    list[0] = d;
+    *deliveries = list;
+    *got = 1;
+    return SR_OK;
+}
+
+static int m_ack(sr_broker *b, const sr_delivery *d, sr_err *err)
+{
+    (void)err;
+    mqtt_conn *c = ((mqtt_backend *)b->backend)->conn;
+    pthread_mutex_lock(&c->lock);
+    /* Only the one delivery handed over can be outstanding; anything else was acked
+     * already (or came over a connection since lost): nothing to do. */
+    if (c->held == HELD_TAKEN && d->tag == c->held_tag) {
+        c->held = HELD_ACKED;
+        pthread_cond_broadcast(&c->cond);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return SR_OK;
+}
+
+static void m_destroy(sr_broker *b)
+{
+    mqtt_backend *mb = b->backend;
+    if (mb == NULL)
+        return;
+    conn_free(mb->conn);
+    free(mb);
+    b->backend = NULL;
+}
+
+static const sr_broker_ops mqtt_ops = {
+    .connect = m_connect,
+    .disconnect = m_disconnect,
+    .declare_exchange = m_declare_exchange,
+    .subscribe = m_subscribe,
+    .delete_queue = m_delete_queue,
+    .publish = m_publish,
+    .consume = m_consume,
+    .ack = m_ack,
+    .destroy = m_destroy,
+};
+
+/* mosquitto_lib_init is process-wide and not thread safe: done once, never undone (its
+ * OpenSSL state lives as long as the process). */
+static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
+static int lib_rc;
+
+static void lib_init(void)
+{
+    lib_rc = mosquitto_lib_init();
+}
+
+int sr_broker_mqtt_init(sr_broker *b, sr_err *err)
+{
+    pthread_once(&lib_once, lib_init);
+    if (lib_rc != MOSQ_ERR_SUCCESS)
+        return sr_err_set(err, SR_EIO, false, "cannot initialise libmosquitto: %s",
+                          mosquitto_strerror(lib_rc));
+    mqtt_backend *mb = calloc(1, sizeof *mb);
+    if (mb == NULL)
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    mb->version = MQTT_PROTOCOL_V5;
+    b->backend = mb;
+    b->ops = &mqtt_ops;
+    return SR_OK;
 }
