@@ -198,6 +198,8 @@ char *sr_paths_metrics_file(const sr_paths *paths, const char *component, const 
 
 int sr_mkdir_p(const char *path, mode_t mode, sr_err *err)
 {
+    if (path[0] == '\0')
+        return sr_err_set(err, SR_EINVAL, false, "mkdir: an empty folder name");
     char *copy = strdup(path);
     if (copy == NULL)
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");

@@ -136,13 +136,30 @@ int sr_transfer_pool_get(sr_transfer_pool *pool, const char *url, sr_transfer **
                          sr_err *err)
 {
     *out = NULL;
-    sr_url given;
+    sr_url given, key;
     int rc = sr_url_parse(url, &given, err);
     if (rc != SR_OK)
         return rc;
+    free(given.path);
+    given.path = strdup(""); /* a session is the remote, not a file on it */
+    if (given.path == NULL)
+        rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    else if (pool->options.credentials != NULL && given.password == NULL)
+        rc = sr_credentials_complete(pool->options.credentials, &given, &key, err);
+    else
+        rc = sr_url_copy(&key, &given) == SR_OK
+                 ? SR_OK
+                 : sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    if (rc != SR_OK) {
+        sr_url_fini(&given);
+        return rc;
+    }
+    /* Sessions are matched on the URL completed from the credentials, as they were made
+     * from it: a URL without a user whose credentials name one finds its session. */
     for (size_t i = 0; i < pool->count; i++) {
-        if (same_remote(&pool->sessions[i]->url, &given)) {
+        if (same_remote(&pool->sessions[i]->url, &key)) {
             sr_url_fini(&given);
+            sr_url_fini(&key);
             *out = pool->sessions[i];
             return SR_OK;
         }
@@ -152,25 +169,17 @@ int sr_transfer_pool_get(sr_transfer_pool *pool, const char *url, sr_transfer **
     if (t == NULL || grown == NULL) {
         free(t);
         sr_url_fini(&given);
+        sr_url_fini(&key);
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
     }
     pool->sessions = grown;
     t->pool = pool;
     t->options = &pool->options;
-    free(given.path);
-    given.path = strdup(""); /* a session is the remote, not a file on it */
-    if (given.path == NULL)
-        rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
-    else if (pool->options.credentials != NULL && given.password == NULL)
-        rc = sr_credentials_complete(pool->options.credentials, &given, &t->url, err);
-    else
-        rc = sr_url_copy(&t->url, &given) == SR_OK
-                 ? SR_OK
-                 : sr_err_set(err, SR_ENOMEM, false, "out of memory");
-    if (rc == SR_OK && pool->options.credentials != NULL)
+    t->url = key; /* the session owns it now */
+    if (pool->options.credentials != NULL)
         t->credential = sr_credentials_find(pool->options.credentials, &given);
     sr_url_fini(&given);
-    if (rc == SR_OK && (t->shown_url = sr_url_format(&t->url, false)) == NULL)
+    if ((t->shown_url = sr_url_format(&t->url, false)) == NULL)
         rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
     if (rc == SR_OK)
         rc = backend_init(t, err);
@@ -253,7 +262,8 @@ ssize_t sr_transfer_source_read(sr_transfer *t, int fd, void *buf, size_t n, off
 static int open_local_for_get(const char *local_path, const sr_range *range, int *fd, sr_err *err)
 {
     int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (range == NULL ? O_TRUNC : 0);
-    *fd = open(local_path, flags, 0600);
+    /* 0666 less the umask, as sr3 (permDefault 0 means the umask's choice) */
+    *fd = open(local_path, flags, 0666);
     if (*fd < 0)
         return sr_err_set(err, errno == ENOSPC ? SR_EIO : errno == EACCES ? SR_EPERM : SR_EIO,
                           errno == ENOSPC, "cannot write %s: %s", local_path, strerror(errno));
@@ -511,11 +521,15 @@ int sr_transfer_download(sr_transfer *t, const char *remote_path, const char *lo
     if (rc == SR_OK && (digest = sr_digest_new(digest_method(plan), err)) == NULL)
         rc = err ? err->code : SR_ENOMEM;
 
-    /* Resume: the temporary file left by an interrupted download is continued. */
+    /* Resume: the temporary file left by an interrupted download is continued. Only a
+     * temporary name says "partial": without inflight, the file under the final name may
+     * be an older version, not the start of this one. */
     off_t have = 0;
     struct stat st;
-    if (rc == SR_OK && plan->resume && plan->range == NULL && stat(tmp, &st) == 0 &&
-        S_ISREG(st.st_mode) && st.st_size > 0 && (plan->size < 0 || st.st_size < plan->size))
+    bool existed = stat(local_path, &st) == 0;
+    if (rc == SR_OK && plan->resume && plan->range == NULL &&
+        plan->inflight.kind != SR_INFLIGHT_NONE && stat(tmp, &st) == 0 && S_ISREG(st.st_mode) &&
+        st.st_size > 0 && (plan->size < 0 || st.st_size < plan->size))
         have = st.st_size;
     if (rc == SR_OK && have > 0)
         rc = digest_existing(tmp, have, digest, sr_transfer_buffer_size(t), err);
@@ -523,7 +537,7 @@ int sr_transfer_download(sr_transfer *t, const char *remote_path, const char *lo
     int fd = -1;
     if (rc == SR_OK) {
         int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (have > 0 || plan->range ? 0 : O_TRUNC);
-        fd = open(tmp, flags, 0600);
+        fd = open(tmp, flags, 0666); /* the umask decides unless plan->mode is set */
         if (fd < 0)
             rc = sr_err_set(err, SR_EIO, errno == ENOSPC, "cannot write %s: %s", tmp,
                             strerror(errno));
@@ -573,10 +587,12 @@ int sr_transfer_download(sr_transfer *t, const char *remote_path, const char *lo
         rc = sr_err_set(err, SR_EIO, true, "rename %s to %s: %s", tmp, local_path,
                         strerror(errno));
 
-    /* A wrong file is removed; an interrupted one is kept for resuming when asked. */
-    if (rc != SR_OK && tmp != NULL && (rc == SR_EINVAL || !plan->resume) &&
-        strcmp(tmp, local_path) != 0)
-        unlink(tmp);
+    /* A wrong file is removed; an interrupted one is kept for resuming when asked. Without
+     * inflight the file is written under its final name: removed when this call made it. */
+    if (rc != SR_OK && tmp != NULL) {
+        if (strcmp(tmp, local_path) != 0 ? rc == SR_EINVAL || !plan->resume : !existed)
+            unlink(tmp);
+    }
     if (rc == SR_OK && computed != NULL)
         *computed = got;
     sr_digest_free(digest);

@@ -62,9 +62,8 @@ int sr_transfer_curl_init(sr_transfer *t, sr_err *err);
 int sr_transfer_sftp_init(sr_transfer *t, sr_err *err);
 
 /* Downloads: write n bytes to fd (all of them, retrying short writes), feed digest (may
- * be NULL), count them in result, and sleep as byteRateMax asks. SR_EIO naming the local
- * file on a write error (disk full: not retryable until space is freed, but the message
- * goes to retry anyway). */
+ * be NULL), count them in result, and sleep as byteRateMax asks. SR_EIO naming the remote
+ * the bytes came from on a write error (a full disk is retryable: space may be freed). */
 int sr_transfer_sink_write(sr_transfer *t, int fd, const void *buf, size_t n, sr_digest *digest,
                            sr_transfer_result *result, sr_err *err);
 

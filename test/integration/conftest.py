@@ -14,6 +14,10 @@ import pytest
 from servers import Mosquitto, RabbitMQ
 from tlsca import make_ca
 
+# Fixtures for more servers, one module each (nginx and ftpd: fixtures_web.py; sshd:
+# fixtures_ssh.py).
+pytest_plugins = ["fixtures_web", "fixtures_ssh"]
+
 REPO = Path(__file__).resolve().parents[2]
 
 

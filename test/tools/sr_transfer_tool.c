@@ -14,9 +14,16 @@
  *   chmod MODE PATH | stat PATH | list DIR
  *   putmany LOCALDIR REMOTEDIR   every regular file of LOCALDIR, sent (send) one by one
  *   getmany REMOTEDIR LOCALDIR N NAME_PREFIX  N files REMOTEDIR/NAME_PREFIX<i> downloaded
+ *   getrange REMOTE LOCAL OFFSET LENGTH  sr_transfer_get of bytes OFFSET.. (LENGTH 0: to
+ *                                the end) written at OFFSET in LOCAL (prints as get does)
  * options (before URL): --credentials FILE  --timeout S  --rate BYTES_PER_S
  *   --tls lax|normal|strict  --inflight VALUE  --identity METHOD,VALUE  --size N
  *   --resume  --mode OCTAL  --home DIR
+ *   --no-digest   get computes no sha512 (prints "-"), to time the transfer alone
+ *   --mtime S     send and download set this mtime (and atime), seconds since the epoch
+ *   waitfile PATH   wait (up to 120 s) until the local PATH exists: a test changes the
+ *                   server meanwhile (kills, restarts), then the next verb runs on the
+ *                   same session
  * Prints one line per verb ("ok VERB ..." or "error VERB <code> retryable=<0|1>: <message>")
  * and exits 1 when any verb failed. Events from the layer go to stderr.
  */
@@ -25,6 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "credentials.h"
 #include "identity.h"
@@ -35,6 +44,8 @@ typedef struct tool {
     sr_transfer_plan plan;
     sr_identity identity;
     bool have_identity;
+    bool no_digest;
+    struct timespec mtime;
     int failures;
 } tool;
 
@@ -80,14 +91,27 @@ static int run(tool *tl, int argc, char **argv, int i)
     sr_transfer_result res = {0};
     int rc;
     if (strcmp(verb, "get") == 0 && need(argc, i, 2, verb)) {
-        sr_digest *d = sr_digest_new(SR_ID_SHA512, &err);
+        sr_digest *d = tl->no_digest ? NULL : sr_digest_new(SR_ID_SHA512, &err);
         rc = sr_transfer_get(tl->t, argv[i + 1], argv[i + 2], NULL, d, &res, &err);
+        sr_identity id = {0};
+        if (tl->no_digest)
+            snprintf(id.value, sizeof id.value, "-");
+        else if (rc == SR_OK)
+            rc = sr_digest_final(d, &id, &err);
+        sr_digest_free(d);
+        report(tl, verb, rc, &err, " %lld bytes sha512 %s", (long long)res.bytes, id.value);
+        return i + 3;
+    }
+    if (strcmp(verb, "getrange") == 0 && need(argc, i, 4, verb)) {
+        sr_range range = {(off_t)atoll(argv[i + 3]), (off_t)atoll(argv[i + 4])};
+        sr_digest *d = sr_digest_new(SR_ID_SHA512, &err);
+        rc = sr_transfer_get(tl->t, argv[i + 1], argv[i + 2], &range, d, &res, &err);
         sr_identity id = {0};
         if (rc == SR_OK)
             rc = sr_digest_final(d, &id, &err);
         sr_digest_free(d);
         report(tl, verb, rc, &err, " %lld bytes sha512 %s", (long long)res.bytes, id.value);
-        return i + 3;
+        return i + 5;
     }
     if (strcmp(verb, "put") == 0 && need(argc, i, 2, verb)) {
         rc = sr_transfer_put(tl->t, argv[i + 1], argv[i + 2], NULL, &res, &err);
@@ -195,6 +219,16 @@ static int run(tool *tl, int argc, char **argv, int i)
         report(tl, verb, rc, &err, " %zu files %lld bytes", done, bytes);
         return i + 5;
     }
+    if (strcmp(verb, "waitfile") == 0 && need(argc, i, 1, verb)) {
+        int waited = 0;
+        while (access(argv[i + 1], F_OK) != 0 && waited++ < 1200)
+            nanosleep(&(struct timespec){0, 100000000}, NULL);
+        rc = access(argv[i + 1], F_OK) == 0
+                 ? SR_OK
+                 : sr_err_set(&err, SR_ENOENT, false, "%s did not appear", argv[i + 1]);
+        report(tl, verb, rc, &err, " %s", argv[i + 1]);
+        return i + 2;
+    }
     fprintf(stderr, "sr_transfer_tool: unknown verb %s\n", verb);
     exit(2);
 }
@@ -211,6 +245,10 @@ int main(int argc, char **argv)
         const char *a = argv[i];
         if (strcmp(a, "--resume") == 0) {
             tl.plan.resume = true;
+            continue;
+        }
+        if (strcmp(a, "--no-digest") == 0) {
+            tl.no_digest = true;
             continue;
         }
         if (i + 1 >= argc) {
@@ -248,6 +286,9 @@ int main(int argc, char **argv)
             tl.plan.identity = &tl.identity;
         } else if (strcmp(a, "--size") == 0) {
             tl.plan.size = atoll(v);
+        } else if (strcmp(a, "--mtime") == 0) {
+            tl.mtime.tv_sec = (time_t)atoll(v);
+            tl.plan.mtime = &tl.mtime;
         } else if (strcmp(a, "--mode") == 0) {
             tl.plan.mode = (int)strtol(v, NULL, 8);
         } else {
