@@ -230,3 +230,120 @@ def test_bad_option_refuses_to_start(sr_bin, sr_env):
     assert r.returncode == 1
     conf = Path(sr_env["XDG_CONFIG_HOME"]) / "sr" / "shovel" / "bad.conf"
     assert f"{conf}:3:" in r.stderr and "batch" in r.stderr
+
+
+def mqtt_consumer(tool, url, filter_, expected, timeout=10):
+    proc = subprocess.Popen(
+        [tool, "consume", url, "--queue", f"q_tsub.sr_test.m{secrets.token_hex(3)}",
+         "--client-id", f"sr_test_{secrets.token_hex(4)}", "--bind", f"x:{filter_}",
+         "--max", str(expected), "--timeout", str(timeout)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = proc.stdout.readline()
+    assert "subscribed" in first, proc.stderr.read()
+    return proc
+
+
+def collect(proc):
+    out, err = proc.communicate(timeout=TIMEOUT + 30)
+    return [json.loads(line) for line in out.splitlines() if line.strip()], err
+
+
+def test_shovel_amqp_to_mqtt(rabbitmq, mosquitto, tool, sr_bin, sr_env, tmp_path):
+    """The admin pump: AMQP (v02 in) relayed to MQTT (v03 out), with a filter."""
+    ex_in = f"xs_tfeed_q{secrets.token_hex(2)}"
+    publish(tool, rabbitmq.url("tfeed"), ex_in, "v02.post.declare", [])
+    write_config(sr_env, "shovel", "a2m", f"""
+        broker {rabbitmq.url("tfeed")}
+        exchange {ex_in}
+        topicPrefix v02.post
+        subtopic #
+        reject .*/secret/.*
+        post_broker {mosquitto.url("tfeed")}
+        post_exchange xs_tfeed
+        post_topicPrefix v03
+        """)
+    shovel = Component(sr_bin, sr_env, "shovel", "a2m", tmp_path / "a2m.log")
+    shovel.wait_for("connected to")
+    time.sleep(1)
+    consumer = mqtt_consumer(tool, mosquitto.url("tsub"), "xs_tfeed/v03/#", 100)
+    names = [f"wx/{i % 3}/f{i:03d}.txt" for i in range(100)] + ["wx/secret/x.txt"]
+    for name in names:
+        publish(tool, rabbitmq.url("tfeed"), ex_in, "v02.post." + ".".join(name.split("/")[:-1]),
+                [message(name)], "--v02")
+    got, err = collect(consumer)
+    assert shovel.stop() == 0
+    assert sorted(json.loads(m["body"])["relPath"] for m in got) == sorted(names[:-1]), err
+    for m in got:
+        body = json.loads(m["body"])
+        assert m["topic"] == "xs_tfeed/v03/" + "/".join(body["relPath"].split("/")[:-1])
+        assert m["content_type"] == "application/json"
+
+
+def test_shovel_mqtt_to_amqp(rabbitmq, mosquitto, tool, sr_bin, sr_env, tmp_path):
+    ex_out = f"xs_tfeed_mo{secrets.token_hex(2)}"
+    write_config(sr_env, "shovel", "m2a", f"""
+        broker {mosquitto.url("tfeed")}
+        exchange xs_tfeed
+        subtopic #
+        accept .*/keep/.*
+        acceptUnmatched off
+        post_broker {rabbitmq.url("tfeed")}
+        post_exchange {ex_out}
+        """)
+    shovel = Component(sr_bin, sr_env, "shovel", "m2a", tmp_path / "m2a.log")
+    shovel.wait_for("connected to")
+    time.sleep(1)
+    consumer = Consumer(tool, rabbitmq.url("tsub"), ex_out, "v03.#", 50)
+    names = [f"keep/{i % 2}/f{i:03d}" for i in range(50)] + [f"drop/g{i}" for i in range(10)]
+    for name in names:
+        publish(tool, mosquitto.url("tfeed"), "xs_tfeed",
+                "xs_tfeed/v03/" + "/".join(name.split("/")[:-1]), [message(name)])
+    got, err = consumer.collect()
+    assert shovel.stop() == 0
+    assert sorted(json.loads(m["body"])["relPath"] for m in got) == sorted(names[:50]), err
+    for m in got:
+        body = json.loads(m["body"])
+        assert m["topic"] == "v03." + ".".join(body["relPath"].split("/")[:-1])
+
+
+def test_instances_share_one_queue(rabbitmq, tool, sr_bin, sr_env, tmp_path):
+    """instances: two processes of one config consume one queue, each message once, both
+    working; each logs to its own file as <component>_<config>_NN.log."""
+    ex_in, ex_out = f"xs_tfeed_i{secrets.token_hex(2)}", f"xs_tfeed_io{secrets.token_hex(2)}"
+    publish(tool, rabbitmq.url("tfeed"), ex_in, "v03.declare", [])
+    write_config(sr_env, "shovel", "pair", f"""
+        broker {rabbitmq.url("tfeed")}
+        exchange {ex_in}
+        subtopic #
+        instances 2
+        batch 5
+        prefetch 5
+        post_broker {rabbitmq.url("tfeed")}
+        post_exchange {ex_out}
+        """)
+    logs = Path(sr_env["XDG_CACHE_HOME"]) / "sr" / "log"
+    procs = []
+    for n in (1, 2):
+        procs.append(subprocess.Popen([sr_bin("sr_shovel"), "instance", str(n), "pair"],
+                                      env=sr_env, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE, text=True))
+        log = logs / f"shovel_pair_{n:02d}.log"
+        deadline = time.monotonic() + 30
+        while not (log.exists() and "connected to" in log.read_text()):
+            assert procs[-1].poll() is None and time.monotonic() < deadline, \
+                procs[-1].stderr.read()
+            time.sleep(0.1)
+    time.sleep(1)
+    consumer = Consumer(tool, rabbitmq.url("tsub"), ex_out, "v03.#", 1000)
+    publish(tool, rabbitmq.url("tfeed"), ex_in, "v03.p",
+            [message(f"p/m{i:04d}") for i in range(1000)], "--pause", "0.002")
+    got, err = consumer.collect()
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=15) == 0
+    rels = [json.loads(m["body"])["relPath"] for m in got]
+    assert len(rels) == 1000 and len(set(rels)) == 1000, err
+    counts = [(logs / f"shovel_pair_{n:02d}.log").read_text().count("posted ") for n in (1, 2)]
+    assert sum(counts) == 1000 and min(counts) >= 100, counts
+    assert "shovel/pair_01" in (logs / "shovel_pair_01.log").read_text()
+    assert "shovel/pair_02" in (logs / "shovel_pair_02.log").read_text()
