@@ -816,6 +816,19 @@ static void pause_for(double seconds, volatile sig_atomic_t *stop)
     }
 }
 
+/* SIGHUP: logrotate moved the file; write to a new one at the path. */
+static void reopen_if_asked(sr_flow *f, volatile sig_atomic_t *reopen)
+{
+    if (!*reopen)
+        return;
+    *reopen = 0;
+    sr_err err;
+    if (sr_log_reopen(f->log, &err) != SR_OK)
+        fprintf(stderr, "%s\n", err.msg);
+    else
+        sr_log_write(f->log, SR_LOG_INFO, "log reopened");
+}
+
 /* The post exchange (each of them when split), declared as sr3 declares it. */
 static void declare_post_exchanges(sr_flow *f)
 {
@@ -849,12 +862,7 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
         declare_post_exchanges(f);
     while (!*stop) {
         double now = now_s();
-        if (*reopen) {
-            *reopen = 0;
-            sr_err err;
-            if (sr_log_reopen(f->log, &err) != SR_OK)
-                fprintf(stderr, "%s\n", err.msg);
-        }
+        reopen_if_asked(f, reopen);
         if (now - f->last_housekeeping >= f->housekeeping)
             housekeeping(f, now);
 
@@ -878,6 +886,7 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
             if (rc != SR_OK)
                 sr_log_write(f->log, SR_LOG_ERROR, "%s", err.msg);
         }
+        reopen_if_asked(f, reopen); /* a SIGHUP during the wait: this pass logs anew */
         gather_retries(f, &p);
         bool any = p.count > 0;
         bool *post_it = calloc(p.count ? p.count : 1, sizeof *post_it);

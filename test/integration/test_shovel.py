@@ -347,3 +347,57 @@ def test_instances_share_one_queue(rabbitmq, tool, sr_bin, sr_env, tmp_path):
     assert sum(counts) == 1000 and min(counts) >= 100, counts
     assert "shovel/pair_01" in (logs / "shovel_pair_01.log").read_text()
     assert "shovel/pair_02" in (logs / "shovel_pair_02.log").read_text()
+
+
+def test_housekeeping_metrics_and_log_reopen(rabbitmq, tool, sr_bin, sr_env, tmp_path):
+    """What an operator reads: a housekeeping line with the counts, the metrics file sr
+    status will read, and the log reopened on SIGHUP after logrotate moved it."""
+    ex_in, ex_out = f"xs_tfeed_hk{secrets.token_hex(2)}", f"xs_tfeed_hko{secrets.token_hex(2)}"
+    publish(tool, rabbitmq.url("tfeed"), ex_in, "v03.declare", [])
+    write_config(sr_env, "shovel", "hk", f"""
+        broker {rabbitmq.url("tfeed")}
+        exchange {ex_in}
+        subtopic #
+        reject .*/no/.*
+        housekeeping 3
+        post_broker {rabbitmq.url("tfeed")}
+        post_exchange {ex_out}
+        """)
+    cache = Path(sr_env["XDG_CACHE_HOME"]) / "sr"
+    log = cache / "log" / "shovel_hk_01.log"
+    proc = subprocess.Popen([sr_bin("sr_shovel"), "instance", "1", "hk"], env=sr_env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not (log.exists() and "connected to" in log.read_text()):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+        time.sleep(0.1)
+    time.sleep(1)
+    publish(tool, rabbitmq.url("tfeed"), ex_in, "v03.x",
+            [message(f"yes/{i}") for i in range(30)] + [message(f"no/{i}") for i in range(10)])
+    deadline = time.monotonic() + 20
+    while "housekeeping: 40 received" not in log.read_text():
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.2)
+    line = next(l for l in log.read_text().splitlines() if "housekeeping: 40 received" in l)
+    assert "30 accepted, 10 rejected, 30 posted" in line, line
+    metrics_file = cache / "metrics" / "shovel_hk_01.json"
+    metrics = json.loads(metrics_file.read_text())
+    assert metrics["component"] == "shovel" and metrics["config"] == "hk"
+    assert metrics["instance"] == 1 and metrics["pid"] == proc.pid
+    assert metrics["broker"]["connected"] is True
+    # logrotate moves the file; SIGHUP makes the instance write to a new one
+    rotated = log.with_name(log.name + ".1")
+    log.rename(rotated)
+    proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while not (log.exists() and "log reopened" in log.read_text()):
+        assert time.monotonic() < deadline, "no new log after SIGHUP"
+        time.sleep(0.1)
+    publish(tool, rabbitmq.url("tfeed"), ex_in, "v03.x", [message("yes/after")])
+    deadline = time.monotonic() + 15
+    while not (log.exists() and "posted yes/after" in log.read_text()):
+        assert time.monotonic() < deadline, rotated.read_text()[-2000:]
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0
+    assert "stopping" in log.read_text()
