@@ -24,7 +24,7 @@ CFLAGS  ?= -O2 -g
 # CPPFLAGS, CFLAGS and LDFLAGS from the environment (dpkg-buildflags, rpm) are honoured.
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(CPPFLAGS) $(CFLAGS) -fPIC -Ilib $(PKG_CFLAGS) \
              -DSR_VERSION='"$(VERSION)"' -DSR_CONFD_DIR='"$(DATADIR)/conf.d"'
-LDLIBS   = $(PKG_LIBS) -lm
+LDLIBS   = $(PKG_LIBS) -lm -pthread
 # Tests build expected messages from paths with snprintf; gcc cannot see the bounds.
 TEST_CFLAGS = -Wno-format-truncation
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all

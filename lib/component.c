@@ -2,8 +2,8 @@
  * component: see component.h.
  *
  * The flow (flow.h) runs for the components whose steps exist: post (localsource.h),
- * shovel and winnow (broker to broker), subscribe and sarra (download.h). The others
- * still load and check their configuration and then say plainly that this build cannot
+ * watch (watch.h), shovel and winnow (broker to broker), subscribe and sarra (download.h), sender
+ * (send.h). The others still load and check their configuration and then say plainly that this build cannot
  * run them, exiting 3: a user is never told a config runs when it does not.
  */
 #include "component.h"
@@ -18,10 +18,12 @@
 #include "download.h"
 #include "flow.h"
 #include "localsource.h"
+#include "send.h"
 #include "config.h"
 #include "log.h"
 #include "show.h"
 #include "url.h"
+#include "watch.h"
 
 static void usage(enum sr_component component, FILE *out)
 {
@@ -142,7 +144,9 @@ static int run(enum sr_component component, const sr_config *cfg, sr_cli *cli,
     const char *name = sr_component_name(component);
     sr_flow_component fc = {0};
     sr_post_source *post = NULL;
+    sr_watch *watch = NULL;
     sr_download *download = NULL;
+    sr_send *send = NULL;
     sr_err err;
     switch (component) {
     case SR_C_POST:
@@ -151,6 +155,13 @@ static int run(enum sr_component component, const sr_config *cfg, sr_cli *cli,
             return 1;
         }
         sr_post_source_component(post, &fc);
+        break;
+    case SR_C_WATCH:
+        if (sr_watch_new(cfg, &watch, &err) != SR_OK) {
+            sr_log_write(log, SR_LOG_ERROR, "%s", err.msg);
+            return 1;
+        }
+        sr_watch_component(watch, &fc);
         break;
     case SR_C_SHOVEL:
     case SR_C_WINNOW:
@@ -162,6 +173,13 @@ static int run(enum sr_component component, const sr_config *cfg, sr_cli *cli,
             return 1;
         }
         sr_download_component(download, &fc);
+        break;
+    case SR_C_SENDER:
+        if (sr_send_new(cfg, creds, log, &send, &err) != SR_OK) {
+            sr_log_write(log, SR_LOG_ERROR, "%s", err.msg);
+            return 1;
+        }
+        sr_send_component(send, &fc);
         break;
     default:
         sr_log_write(log, SR_LOG_CRITICAL,
@@ -176,7 +194,9 @@ static int run(enum sr_component component, const sr_config *cfg, sr_cli *cli,
         if (sr_paths_init(&host_paths, true, &err) != SR_OK) {
             sr_log_write(log, SR_LOG_ERROR, "%s", err.msg);
             sr_post_source_free(post);
+            sr_watch_free(watch);
             sr_download_free(download);
+            sr_send_free(send);
             return 1;
         }
         state = host_paths;
@@ -189,8 +209,15 @@ static int run(enum sr_component component, const sr_config *cfg, sr_cli *cli,
         status = 1;
     } else if (sr_flow_run(flow, &stop_requested, &reopen_requested) != SR_OK) {
         status = 1;
+    } else if (component == SR_C_POST && sr_flow_post_failures(flow) > 0) {
+        sr_log_write(log, SR_LOG_ERROR,
+                     "%llu message(s) not posted: kept in the post retry queue, sent by the "
+                     "next run of this config",
+                     sr_flow_post_failures(flow));
+        status = 1;
     }
     sr_flow_free(flow);
+    sr_watch_free(watch);
     if (post != NULL && sr_post_source_failures(post) > 0) {
         sr_log_write(log, SR_LOG_ERROR, "%zu path(s) could not be posted",
                      sr_post_source_failures(post));
@@ -198,6 +225,7 @@ static int run(enum sr_component component, const sr_config *cfg, sr_cli *cli,
     }
     sr_post_source_free(post);
     sr_download_free(download);
+    sr_send_free(send);
     sr_paths_fini(&host_paths);
     return status;
 }

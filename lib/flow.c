@@ -63,6 +63,7 @@ struct sr_flow {
     /* state */
     double last_housekeeping;
     unsigned long long handled;
+    unsigned long long post_failures; /* publishes that went to the post retry queue */
     sr_regex **strip_regex; /* per mask, compiled on first use */
     size_t strip_count;
 };
@@ -99,6 +100,11 @@ sr_log *sr_flow_log(const sr_flow *f)
 sr_metrics *sr_flow_metrics(const sr_flow *f)
 {
     return f->metrics;
+}
+
+unsigned long long sr_flow_post_failures(const sr_flow *f)
+{
+    return f->post_failures;
 }
 
 int sr_flow_instance(const sr_flow *f)
@@ -693,6 +699,7 @@ static void post(sr_flow *f, pass *p, const bool *post_it)
                          topics[i]);
         } else {
             sr_metrics_add(f->metrics, SR_METRIC_POST_BAD, 1, now);
+            f->post_failures++;
             sr_err qerr;
             if (sr_retryq_add(f->post_retry, which[i]->msg, now, "publish failed", &qerr) != SR_OK)
                 sr_log_write(f->log, SR_LOG_ERROR, "post retry queue: %s", qerr.msg);
@@ -895,10 +902,12 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
         } else {
             filter(f, &p);
             work(f, &p, post_it);
-            /* acks after the work (and after failures are safely in the retry queue) */
+            post(f, &p, post_it);
+            /* acks last: after the work and the post, or after a failure of either is
+             * safely in its retry queue, so a kill -9 loses nothing that was acked (for a
+             * shovel the post is the work) */
             for (size_t i = 0; i < p.count; i++)
                 ack(f, &p.items[i]);
-            post(f, &p, post_it);
             post_retries(f);
         }
         f->handled += p.count;

@@ -10,8 +10,9 @@
  *   post    to post_broker: baseUrl/relPath rewritten, topic from post_topicPrefix,
  *           post_exchange (split), post_format; a publish that fails goes to the post
  *           retry queue
- *   ack     every message from the broker, once its work is done or it is safely in the
- *           retry queue (the queue is synced to disk first): a kill -9 loses nothing acked
+ *   ack     every message from the broker, last: once its work and its post are done, or
+ *           a failure of either is safely in its retry queue (synced to disk first): a
+ *           kill -9 loses nothing acked
  *
  * Around it: housekeeping every `housekeeping` seconds (one summary line, cache and retry
  * expiry, metrics reset), a metrics file per instance for `sr status`, the stop and
@@ -92,6 +93,9 @@ const sr_config *sr_flow_config(const sr_flow *f);
 sr_log *sr_flow_log(const sr_flow *f);
 sr_metrics *sr_flow_metrics(const sr_flow *f);
 int sr_flow_instance(const sr_flow *f);
+/* Messages whose publish failed (they wait in the post retry queue): sr_post's exit
+ * status says whether everything was posted. */
+unsigned long long sr_flow_post_failures(const sr_flow *f);
 const sr_credentials *sr_flow_credentials(const sr_flow *f);
 const sr_paths *sr_flow_paths(const sr_flow *f);
 

@@ -512,7 +512,14 @@ int sr_transfer_download(sr_transfer *t, const char *remote_path, const char *lo
         result = &local_result;
     memset(result, 0, sizeof *result);
     sr_identity got = {0};
-    char *tmp = sr_inflight_path(&plan->inflight, local_path);
+    /* A partial file is never visible under its final name: with inflight None (sr3's
+     * default for downloads, which writes in place) sr still writes to a temporary name. */
+    sr_inflight inflight = plan->inflight;
+    if (inflight.kind == SR_INFLIGHT_NONE) {
+        inflight.kind = SR_INFLIGHT_SUFFIX;
+        snprintf(inflight.text, sizeof inflight.text, ".sr-partial");
+    }
+    char *tmp = sr_inflight_path(&inflight, local_path);
     char *dir = tmp ? dir_of(tmp) : NULL;
     sr_digest *digest = NULL;
     int rc = tmp && dir ? SR_OK : sr_err_set(err, SR_ENOMEM, false, "out of memory");
@@ -521,14 +528,14 @@ int sr_transfer_download(sr_transfer *t, const char *remote_path, const char *lo
     if (rc == SR_OK && (digest = sr_digest_new(digest_method(plan), err)) == NULL)
         rc = err ? err->code : SR_ENOMEM;
 
-    /* Resume: the temporary file left by an interrupted download is continued. Only a
-     * temporary name says "partial": without inflight, the file under the final name may
-     * be an older version, not the start of this one. */
+    /* Resume: the temporary file left by an interrupted download is continued (only a
+     * temporary name says "partial": the file under the final name may be an older
+     * version, not the start of this one). */
     off_t have = 0;
     struct stat st;
     bool existed = stat(local_path, &st) == 0;
     if (rc == SR_OK && plan->resume && plan->range == NULL &&
-        plan->inflight.kind != SR_INFLIGHT_NONE && stat(tmp, &st) == 0 && S_ISREG(st.st_mode) &&
+        stat(tmp, &st) == 0 && S_ISREG(st.st_mode) &&
         st.st_size > 0 && (plan->size < 0 || st.st_size < plan->size))
         have = st.st_size;
     if (rc == SR_OK && have > 0)

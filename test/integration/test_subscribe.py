@@ -151,3 +151,53 @@ def test_sarra_reannounces_and_skips_what_it_has(rabbitmq, sr_bin, sr_env, tmp_p
     assert stop(sarra, out) == 0
     log = Path(tmp_path / "sarra.log").read_text()
     assert log.count("downloaded ") == 1, log
+
+
+def test_sender_pushes_posted_files(rabbitmq, sr_bin, sr_env, tmp_path):
+    """post -> RabbitMQ -> sender over a file: destination (sftp is tested with the sftp
+    backend): every file arrives identical under its final name, and the sender announces
+    what it sent when it has a post_broker."""
+    src, cluster = tmp_path / "hot", tmp_path / "cluster"
+    src.mkdir()
+    ex, ex_sent = f"xs_tfeed_h{secrets.token_hex(2)}", f"xs_tfeed_hs{secrets.token_hex(2)}"
+    write_config(sr_env, "post", "hot", f"""
+        post_broker {rabbitmq.url("tfeed")}
+        post_exchange {ex}
+        post_baseUrl file:{src}
+        post_baseDir {src}
+        """)
+    write_config(sr_env, "sender", "tocluster", f"""
+        broker {rabbitmq.url("tfeed")}
+        exchange {ex}
+        subtopic #
+        baseDir {src}
+        sendTo file:/
+        directory {cluster}/incoming
+        mirror on
+        inflight .tmp
+        permCopy off
+        chmod 0640
+        post_broker {rabbitmq.url("tfeed")}
+        post_exchange {ex_sent}
+        post_baseUrl sftp://cluster/
+        post_baseDir {cluster}
+        """)
+    (src / "first").write_text("1\n")
+    subprocess.run([sr_bin("sr_post"), "-c", "hot", str(src / "first")], env=sr_env,
+                   capture_output=True, timeout=TIMEOUT)
+    sender, out = run_component(sr_bin, sr_env, "sender", "tocluster", tmp_path / "sender.log")
+    files = tree_of(src / "batch", 40, seed=11)
+    files = {f"batch/{k}": v for k, v in files.items()}
+    r = subprocess.run([sr_bin("sr_post"), "-c", "hot", str(src / "batch")], env=sr_env,
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    assert r.returncode == 0, r.stderr
+    dest = cluster / "incoming"
+    assert wait_until(lambda: files_under(dest) == files), \
+        (sorted(set(files) - set(files_under(dest)))[:5], Path(tmp_path / "sender.log").read_text())
+    assert stop(sender, out) == 0
+    assert not list(dest.rglob("*.tmp"))
+    for rel in files:
+        assert (dest / rel).stat().st_mode & 0o777 == 0o640
+    log = Path(tmp_path / "sender.log").read_text()
+    assert log.count("sent ") == len(files)
+    assert f"posted incoming/batch/" in log  # announced relative to post_baseDir

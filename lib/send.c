@@ -1,0 +1,214 @@
+/*
+ * send: see send.h.
+ */
+#include "send.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "timefmt.h"
+
+struct sr_send {
+    const sr_config *cfg;
+    sr_transfer_options transfer;
+    sr_transfer_pool *pool;
+    char *send_to;
+    sr_inflight inflight;
+    bool perm_copy, time_copy, delete_source;
+    int perm_default;
+    mode_t dir_mode;
+    int attempts;
+};
+
+static void transfer_event(void *ctx, enum sr_level level, const char *text)
+{
+    sr_log_write((sr_log *)ctx, level, "%s", text);
+}
+
+int sr_send_new(const sr_config *cfg, const sr_credentials *creds, sr_log *log, sr_send **out,
+                sr_err *err)
+{
+    *out = NULL;
+    const char *send_to = sr_config_str(cfg, SR_OPT_sendTo);
+    if (send_to == NULL)
+        return sr_err_set(err, SR_EINVAL, false, "%s: a sender needs sendTo", sr_config_name(cfg));
+    sr_send *s = calloc(1, sizeof *s);
+    if (s == NULL || (s->send_to = strdup(send_to)) == NULL) {
+        free(s);
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    }
+    s->cfg = cfg;
+    const sr_value *timeout = sr_config_value(cfg, SR_OPT_timeout);
+    const sr_value *rate = sr_config_value(cfg, SR_OPT_byteRateMax);
+    const char *tls = sr_config_str(cfg, SR_OPT_tlsRigour);
+    s->transfer = (sr_transfer_options){
+        .credentials = creds,
+        .timeout = timeout->set ? timeout->u.seconds : 0,
+        .tls = tls && strcmp(tls, "lax") == 0      ? SR_TLS_LAX
+               : tls && strcmp(tls, "strict") == 0 ? SR_TLS_STRICT
+                                                   : SR_TLS_NORMAL,
+        .byte_rate_max = rate->set ? (double)rate->u.count : 0,
+        .notify = transfer_event,
+        .notify_ctx = log,
+    };
+    int rc = sr_inflight_parse(sr_config_str(cfg, SR_OPT_inflight), &s->inflight, err);
+    if (rc == SR_OK && (s->pool = sr_transfer_pool_new(&s->transfer, err)) == NULL)
+        rc = err ? err->code : SR_ENOMEM;
+    sr_transfer *probe;
+    if (rc == SR_OK) /* a bad sendTo is a config error, found before the first file */
+        rc = sr_transfer_pool_get(s->pool, s->send_to, &probe, err);
+    if (rc != SR_OK) {
+        sr_send_free(s);
+        return rc;
+    }
+    s->perm_copy = sr_config_flag(cfg, SR_OPT_permCopy);
+    s->time_copy = sr_config_flag(cfg, SR_OPT_timeCopy);
+    s->delete_source = sr_config_flag(cfg, SR_OPT_delete);
+    const sr_value *perm = sr_config_value(cfg, SR_OPT_permDefault);
+    s->perm_default = perm->set && perm->u.bits != 0 ? (int)perm->u.bits : -1;
+    const sr_value *dir = sr_config_value(cfg, SR_OPT_permDirDefault);
+    s->dir_mode = dir->set && dir->u.bits ? (mode_t)dir->u.bits : 0755;
+    const sr_value *attempts = sr_config_value(cfg, SR_OPT_attempts);
+    s->attempts = attempts->set && attempts->u.count > 0 ? (int)attempts->u.count : 3;
+    *out = s;
+    return SR_OK;
+}
+
+void sr_send_free(sr_send *s)
+{
+    if (s == NULL)
+        return;
+    sr_transfer_pool_free(s->pool);
+    free(s->send_to);
+    free(s);
+}
+
+static char *local_path(const sr_send *s, const sr_message *m)
+{
+    const char *base = sr_config_str(s->cfg, SR_OPT_baseDir);
+    const char *rel = sr_message_rel_path(m);
+    while (*rel == '/')
+        rel++;
+    char *out = NULL;
+    size_t n = base ? strlen(base) : 0;
+    while (n > 0 && base[n - 1] == '/')
+        n--;
+    if (asprintf(&out, "%.*s/%s", (int)n, base ? base : "", rel) < 0)
+        return NULL;
+    return out;
+}
+
+static enum sr_work_result outcome(int rc, const sr_err *err)
+{
+    return rc == SR_OK ? SR_WORK_OK : err->retryable ? SR_WORK_RETRY : SR_WORK_DROP;
+}
+
+/* Forward a fileOp; -1 when the message carries file data. */
+static int forward_fileop(sr_send *s, sr_flow *f, sr_transfer *t, sr_work *w, sr_err *err)
+{
+    sr_fileop op;
+    if (!sr_message_fileop(w->msg, &op))
+        return -1;
+    const char *remote = w->placement.path;
+    if (op.remove) {
+        if (!sr_config_has(s->cfg, SR_OPT_fileEvents, op.directory ? "rmdir" : "delete"))
+            return SR_WORK_SKIP;
+        int rc = sr_transfer_delete(t, remote, op.directory, err);
+        return rc == SR_ENOENT ? SR_WORK_OK : (int)outcome(rc, err);
+    }
+    if (op.link) {
+        if (!sr_config_has(s->cfg, SR_OPT_fileEvents, "link"))
+            return SR_WORK_SKIP;
+        sr_transfer_delete(t, remote, false, NULL);
+        return outcome(sr_transfer_symlink(t, op.link, remote, err), err);
+    }
+    if (op.directory && op.rename == NULL) {
+        if (!sr_config_has(s->cfg, SR_OPT_fileEvents, "mkdir"))
+            return SR_WORK_SKIP;
+        return outcome(sr_transfer_mkdir_p(t, remote, s->dir_mode, err), err);
+    }
+    if (op.rename) {
+        sr_message *old = sr_message_copy(w->msg);
+        sr_placement from = {0};
+        int rc = SR_EINVAL;
+        if (old != NULL && sr_message_set_str(old, "relPath", op.rename, err) == SR_OK &&
+            sr_flow_place(f, old, w->mask, &from, err) == SR_OK)
+            rc = sr_transfer_rename(t, from.path, remote, err);
+        sr_placement_fini(&from);
+        sr_message_free(old);
+        if (rc == SR_OK)
+            return SR_WORK_OK;
+        return op.directory || op.link ? SR_WORK_SKIP : -1; /* not there: send the file */
+    }
+    return -1;
+}
+
+static bool parse_time(const char *text, struct timespec *t)
+{
+    return text != NULL && sr_time_parse(text, t, NULL) == SR_OK;
+}
+
+static enum sr_work_result work(void *ctx, sr_flow *f, sr_work *w, sr_err *err)
+{
+    sr_send *s = ctx;
+    sr_transfer *t = NULL;
+    if (!w->placed || sr_transfer_pool_get(s->pool, s->send_to, &t, err) != SR_OK)
+        return SR_WORK_DROP;
+    int r = forward_fileop(s, f, t, w, err);
+    if (r >= 0)
+        return (enum sr_work_result)r;
+    char *local = local_path(s, w->msg);
+    if (local == NULL) {
+        sr_err_set(err, SR_ENOMEM, false, "out of memory");
+        return SR_WORK_RETRY;
+    }
+    struct stat st;
+    if (stat(local, &st) != 0 || !S_ISREG(st.st_mode)) {
+        sr_err_set(err, SR_ENOENT, false, "%s: no such local file to send (baseDir + relPath)",
+                   local);
+        free(local);
+        return SR_WORK_DROP;
+    }
+    unsigned mode = 0;
+    struct timespec mtime, atime;
+    bool has_mtime = s->time_copy && parse_time(sr_message_str(w->msg, "mtime"), &mtime);
+    bool has_atime = has_mtime && parse_time(sr_message_str(w->msg, "atime"), &atime);
+    sr_transfer_plan plan = {
+        .inflight = s->inflight,
+        .size = -1,
+        .mode = s->perm_copy && sr_message_mode(w->msg, &mode) ? (int)mode : s->perm_default,
+        .dir_mode = s->dir_mode,
+        .mtime = has_mtime ? &mtime : NULL,
+        .atime = has_atime ? &atime : NULL,
+    };
+    sr_transfer_result res = {0};
+    int rc = SR_OK;
+    for (int attempt = 1;; attempt++) {
+        rc = sr_transfer_send(t, local, w->placement.path, &plan, &res, err);
+        if (rc == SR_OK || !err->retryable || attempt >= s->attempts)
+            break;
+    }
+    if (rc == SR_OK) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        double n = (double)now.tv_sec + now.tv_nsec / 1e9;
+        sr_metrics_add(sr_flow_metrics(f), SR_METRIC_FILES_TX, 1, n);
+        sr_metrics_add(sr_flow_metrics(f), SR_METRIC_DATA_TX, (unsigned long long)res.bytes, n);
+        sr_log_write(sr_flow_log(f), SR_LOG_INFO, "sent %s to %s%s (%lld bytes)", local,
+                     sr_transfer_url(t), w->placement.path, (long long)res.bytes);
+        if (s->delete_source && unlink(local) != 0)
+            sr_log_write(sr_flow_log(f), SR_LOG_WARNING, "delete after send: %s", local);
+    }
+    free(local);
+    return outcome(rc, err);
+}
+
+void sr_send_component(sr_send *s, sr_flow_component *out)
+{
+    memset(out, 0, sizeof *out);
+    out->work = work;
+    out->ctx = s;
+    out->places_files = true;
+}

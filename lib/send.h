@@ -1,0 +1,28 @@
+/*
+ * send: the work step of sr_sender (digest §6.6): push the local file a message announces
+ * to the server `sendTo` names.
+ *
+ *   local file   baseDir/relPath (or /relPath when baseDir is unset)
+ *   remote file  the placement of the message (directory [+ its folders when mirror],
+ *                strip, flatten) on sendTo's server: sftp first, ftp/ftps and file too
+ *   written under the inflight name and renamed, chmod (permDefault, or the message's
+ *   mode with permCopy) and times (timeCopy) applied, folders made on the way; one
+ *   session reused for every file. Removals, renames, links and folders are forwarded
+ *   unless fileEvents excludes them.
+ */
+#ifndef SR_SEND_H
+#define SR_SEND_H
+
+#include "flow.h"
+#include "transfer.h"
+
+typedef struct sr_send sr_send;
+
+int sr_send_new(const sr_config *cfg, const sr_credentials *creds, sr_log *log, sr_send **out,
+                sr_err *err);
+void sr_send_free(sr_send *s);
+
+/* The flow component: broker gather, this work step, files placed (remotely). */
+void sr_send_component(sr_send *s, sr_flow_component *out);
+
+#endif
