@@ -148,13 +148,25 @@ def test_check_says_what_a_component_needs(sr_bin, sr_env, config_dir):
     assert f"{conf}: a sender needs sendTo" in result.stderr
 
 
-def test_foreground_is_honest_about_this_build(sr_bin, sr_env, config_dir):
-    """Until the flow engine exists, foreground says it cannot run the flow and fails."""
+def test_foreground_waits_for_an_unreachable_broker(sr_bin, sr_env, config_dir):
+    """A broker that is down: foreground says why, retries with growing delays instead of
+    exiting, and stops promptly on SIGTERM (exit 0)."""
+    import signal
+    import time
+    port = __import__("servers").free_port()
     write(config_dir / "shovel" / "s.conf",
-          "broker amqp://bob@localhost/\npost_broker mqtt://bob@localhost\n")
-    result = run(sr_bin, sr_env, "sr_shovel", "foreground", "s")
-    assert result.returncode == 3
-    assert "flow is not implemented yet" in result.stderr
+          f"broker amqp://bob:pw@127.0.0.1:{port}/\npost_broker amqp://bob:pw@127.0.0.1:{port}/\n")
+    proc = subprocess.Popen([sr_bin("sr_shovel"), "foreground", "s"], env=sr_env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(4)
+    proc.send_signal(signal.SIGTERM)
+    start = time.monotonic()
+    _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+    assert time.monotonic() - start < 5
+    assert f"cannot connect to 127.0.0.1 port {port}: Connection refused" in err
+    assert "next attempt in" in err
+    assert "pw" not in err.replace("password", "")
 
 
 def test_list_and_usage(sr_bin, sr_env, config_dir):
