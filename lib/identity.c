@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include "buf.h"
 
 /* Read size: large reads keep the syscall count negligible next to the digest itself. */
 #define READ_CHUNK (1024 * 1024)
@@ -133,24 +134,13 @@ static void hex_encode(const unsigned char *in, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Exactly 2*n hex digits (either case) into n bytes; false otherwise. */
 static bool hex_decode(const char *in, unsigned char *out, size_t n)
 {
     if (strlen(in) != 2 * n)
         return false;
     for (size_t i = 0; i < n; i++) {
-        int hi = hex_digit(in[2 * i]), lo = hex_digit(in[2 * i + 1]);
+        int hi = sr_hex_value(in[2 * i]), lo = sr_hex_value(in[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return false;
         out[i] = (unsigned char)(hi << 4 | lo);

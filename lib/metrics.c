@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#include "buf.h"
 
 static const char *const names[SR_METRIC_COUNT] = {
     [SR_METRIC_RX_GOOD] = "rxGoodCount",      [SR_METRIC_RX_BAD] = "rxBadCount",
@@ -262,20 +263,6 @@ static json_t *to_json(const sr_metrics_snapshot *s)
         "cpuSystem", s->cpu_system, "rssBytes", (json_int_t)s->rss_bytes);
 }
 
-static bool write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return false;
-        p += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
-
 int sr_metrics_write(sr_metrics *m, const char *path, double now, sr_err *err)
 {
     sr_metrics_snapshot s;
@@ -297,7 +284,7 @@ int sr_metrics_write(sr_metrics *m, const char *path, double now, sr_err *err)
     } else {
         size_t len = strlen(text);
         text[len] = '\n'; /* json_dumps's NUL: the file ends with a newline */
-        bool ok = write_all(fd, text, len + 1);
+        bool ok = sr_write_all(fd, text, len + 1);
         int saved = errno;
         if (close(fd) != 0 && ok) {
             ok = false;

@@ -24,6 +24,7 @@
 #include <uthash.h>
 #include <utlist.h>
 
+#include "buf.h"
 #include "identity.h"
 
 /* Buffered lines are written once they reach this many bytes. */
@@ -38,10 +39,7 @@ typedef struct entry {
     char blob[];
 } entry;
 
-typedef struct buf {
-    char *p;
-    size_t len, cap;
-} buf;
+typedef sr_buf buf;
 
 struct sr_nodupe {
     entry *table; /* uthash head */
@@ -58,35 +56,6 @@ struct sr_nodupe {
 };
 
 /* ---- growable buffers ---- */
-
-static bool buf_reserve(buf *b, size_t more)
-{
-    if (b->len + more <= b->cap)
-        return true;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + more)
-        cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (p == NULL)
-        return false;
-    b->p = p;
-    b->cap = cap;
-    return true;
-}
-
-static bool buf_add(buf *b, const char *s, size_t n)
-{
-    if (!buf_reserve(b, n))
-        return false;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    return true;
-}
-
-static bool buf_str(buf *b, const char *s)
-{
-    return buf_add(b, s, strlen(s));
-}
 
 /* ---- keys ---- */
 
@@ -118,15 +87,15 @@ static bool derive_key(const sr_message *m, buf *b)
     sr_fileop op;
     if (sr_message_fileop(m, &op)) {
         if (op.link != NULL)
-            return buf_str(b, op.link);
+            return sr_buf_str(b, op.link);
         if (op.directory && !op.remove)
-            return buf_str(b, rel);
+            return sr_buf_str(b, rel);
     } else {
         sr_identity id;
         if (sr_message_identity(m, &id) && id.method != SR_ID_COD && id.method != SR_ID_RANDOM) {
             size_t n = strlen(id.value);
-            if (!buf_str(b, sr_identity_method_name(id.method)) || !buf_add(b, ",", 1) ||
-                !buf_reserve(b, n))
+            if (!sr_buf_str(b, sr_identity_method_name(id.method)) || !sr_buf_add(b, ",", 1) ||
+                !sr_buf_reserve(b, n))
                 return false;
             for (const char *p = id.value; *p; p++)
                 if (*p != '\n' && *p != '\r')
@@ -137,13 +106,13 @@ static bool derive_key(const sr_message *m, buf *b)
     const char *t = sr_message_str(m, "mtime");
     if (t == NULL)
         t = sr_message_pub_time(m);
-    if (!buf_str(b, rel) || !buf_add(b, ",", 1) || !buf_str(b, t))
+    if (!sr_buf_str(b, rel) || !sr_buf_add(b, ",", 1) || !sr_buf_str(b, t))
         return false;
     long long size;
     if (sr_message_size(m, &size)) {
         char num[32];
         int n = snprintf(num, sizeof num, ",%lld", size);
-        return buf_add(b, num, (size_t)n);
+        return sr_buf_add(b, num, (size_t)n);
     }
     return true;
 }
@@ -159,25 +128,25 @@ static bool derive(const sr_message *m, enum sr_nodupe_basis basis, const sr_nod
         file_name(sr_message_rel_path(m), &name, &name_len);
     bool ok;
     if (hint != NULL && hint->key != NULL)
-        ok = buf_str(b, hint->key);
+        ok = sr_buf_str(b, hint->key);
     else if (basis == SR_NODUPE_NAME)
-        ok = buf_add(b, name, name_len);
+        ok = sr_buf_add(b, name, name_len);
     else
         ok = derive_key(m, b);
     if (!ok)
         return false;
     *key_len = b->len;
-    if (!buf_add(b, "", 1))
+    if (!sr_buf_add(b, "", 1))
         return false;
     if (hint != NULL && hint->path != NULL)
-        ok = buf_str(b, hint->path);
+        ok = sr_buf_str(b, hint->path);
     else if (basis == SR_NODUPE_DATA)
-        ok = buf_str(b, "data");
+        ok = sr_buf_str(b, "data");
     else if (basis == SR_NODUPE_NAME)
-        ok = buf_add(b, name, name_len);
+        ok = sr_buf_add(b, name, name_len);
     else
-        ok = buf_str(b, skip_slashes(sr_message_rel_path(m)));
-    return ok && buf_add(b, "", 1);
+        ok = sr_buf_str(b, skip_slashes(sr_message_rel_path(m)));
+    return ok && sr_buf_add(b, "", 1);
 }
 
 int sr_nodupe_derive(const sr_message *msg, enum sr_nodupe_basis basis, const sr_nodupe_hint *hint,
@@ -205,7 +174,7 @@ int sr_nodupe_derive(const sr_message *msg, enum sr_nodupe_basis basis, const sr
 static bool escape_onto(buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
-    if (!buf_reserve(b, 3 * n))
+    if (!sr_buf_reserve(b, 3 * n))
         return false;
     char *o = b->p + b->len;
     for (size_t i = 0; i < n; i++) {
@@ -226,20 +195,9 @@ static bool line_onto(buf *b, const entry *e)
 {
     char t[48];
     int n = snprintf(t, sizeof t, " %.6f ", e->time);
-    return escape_onto(b, e->blob, e->key_len) && buf_add(b, t, (size_t)n) &&
+    return escape_onto(b, e->blob, e->key_len) && sr_buf_add(b, t, (size_t)n) &&
            escape_onto(b, e->blob + e->key_len + 1, e->blob_len - e->key_len - 1) &&
-           buf_add(b, "\n", 1);
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+           sr_buf_add(b, "\n", 1);
 }
 
 /* Decode the percent escapes of s[0..n) in place; the new length, or -1 for a bad one. */
@@ -251,8 +209,8 @@ static long unescape(char *s, size_t n)
             s[o++] = s[i];
             continue;
         }
-        int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
-        int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+        int hi = i + 2 < n ? sr_hex_value(s[i + 1]) : -1;
+        int lo = i + 2 < n ? sr_hex_value(s[i + 2]) : -1;
         if (hi < 0 || lo < 0)
             return -1;
         s[o++] = (char)(hi * 16 + lo);
@@ -330,20 +288,6 @@ static int io_error(sr_err *err, const char *what, const char *path)
     return sr_err_set(err, SR_EIO, true, "nodupe cache %s: %s: %s", path, what, strerror(errno));
 }
 
-static bool write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return false;
-        p += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
-
 int sr_nodupe_flush(sr_nodupe *c, sr_err *err)
 {
     if (c->out.len == 0)
@@ -352,7 +296,7 @@ int sr_nodupe_flush(sr_nodupe *c, sr_err *err)
         c->out.len = 0;
         return SR_OK;
     }
-    if (write_all(c->fd, c->out.p, c->out.len)) {
+    if (sr_write_all(c->fd, c->out.p, c->out.len)) {
         c->size += (off_t)c->out.len;
         c->out.len = 0;
         return SR_OK;
@@ -465,7 +409,7 @@ static int rewrite(sr_nodupe *c, sr_err *err)
             break;
         }
         if (b.len >= NODUPE_FLUSH_BYTES || e->next == NULL) {
-            if (!write_all(fd, b.p, b.len)) {
+            if (!sr_write_all(fd, b.p, b.len)) {
                 rc = io_error(err, "cannot write", tmp);
                 break;
             }

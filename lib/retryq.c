@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "identity.h"
 #include "timefmt.h"
 
@@ -42,10 +43,7 @@ typedef struct rq_entry {
     char *error;            /* sanitised; NULL for none */
 } rq_entry;
 
-typedef struct buf {
-    char *p;
-    size_t len, cap;
-} buf;
+typedef sr_buf buf;
 
 struct sr_retryq {
     char *path;
@@ -65,41 +63,6 @@ struct sr_retryq {
 
 /* ---- small helpers ---- */
 
-static bool buf_reserve(buf *b, size_t more)
-{
-    if (b->len + more <= b->cap)
-        return true;
-    size_t cap = b->cap ? b->cap : 1024;
-    while (cap < b->len + more)
-        cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (p == NULL)
-        return false;
-    b->p = p;
-    b->cap = cap;
-    return true;
-}
-
-static bool buf_add(buf *b, const char *s, size_t n)
-{
-    if (!buf_reserve(b, n))
-        return false;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    return true;
-}
-
-static bool buf_fmt(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static bool buf_fmt(buf *b, const char *fmt, ...)
-{
-    char tmp[128];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    return n >= 0 && (size_t)n < sizeof tmp && buf_add(b, tmp, (size_t)n);
-}
-
 static int nomem(sr_err *err)
 {
     return sr_err_set(err, SR_ENOMEM, false, "out of memory");
@@ -108,20 +71,6 @@ static int nomem(sr_err *err)
 static int io_error(sr_err *err, const char *what, const char *path)
 {
     return sr_err_set(err, SR_EIO, true, "retry queue %s: %s: %s", path, what, strerror(errno));
-}
-
-static bool write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return false;
-        p += w;
-        n -= (size_t)w;
-    }
-    return true;
 }
 
 static bool read_all(int fd, char *p, size_t n, off_t off)
@@ -174,15 +123,15 @@ static char *clean_error(const char *text)
 /* s as a JSON string: a clean_error text needs only '"' and '\' escaped. */
 static bool quote_onto(buf *b, const char *s)
 {
-    if (!buf_add(b, "\"", 1))
+    if (!sr_buf_add(b, "\"", 1))
         return false;
     for (; s != NULL && *s; s++) {
-        if ((*s == '"' || *s == '\\') && !buf_add(b, "\\", 1))
+        if ((*s == '"' || *s == '\\') && !sr_buf_add(b, "\\", 1))
             return false;
-        if (!buf_add(b, s, 1))
+        if (!sr_buf_add(b, s, 1))
             return false;
     }
-    return buf_add(b, "\"", 1);
+    return sr_buf_add(b, "\"", 1);
 }
 
 static double delay(const sr_retryq_options *o, unsigned attempts)
@@ -204,26 +153,26 @@ static bool dedupe_key(const sr_message *m, unsigned char out[16], buf *b)
         blen--;
     while (*rel == '/')
         rel++;
-    bool ok = buf_add(b, base, blen) && buf_add(b, "/", 1) && buf_add(b, rel, strlen(rel) + 1);
+    bool ok = sr_buf_add(b, base, blen) && sr_buf_add(b, "/", 1) && sr_buf_add(b, rel, strlen(rel) + 1);
     sr_fileop op;
     sr_identity id;
     if (sr_message_fileop(m, &op)) {
-        ok = ok && buf_fmt(b, "op:%d%d", op.remove, op.directory);
+        ok = ok && sr_buf_printf(b, "op:%d%d", op.remove, op.directory);
         const char *parts[] = {op.link, op.hlink, op.rename};
         for (size_t i = 0; i < 3; i++)
-            ok = ok && buf_add(b, parts[i] ? parts[i] : "", parts[i] ? strlen(parts[i]) + 1 : 1);
+            ok = ok && sr_buf_add(b, parts[i] ? parts[i] : "", parts[i] ? strlen(parts[i]) + 1 : 1);
     } else if (sr_message_identity(m, &id)) {
-        ok = ok && buf_fmt(b, "id:%s,", sr_identity_method_name(id.method));
+        ok = ok && sr_buf_printf(b, "id:%s,", sr_identity_method_name(id.method));
         for (const char *p = id.value; ok && *p; p++)
             if (*p != '\n' && *p != '\r')
-                ok = buf_add(b, p, 1);
+                ok = sr_buf_add(b, p, 1);
     } else {
         const char *pub = sr_message_pub_time(m);
-        ok = ok && buf_add(b, "pub:", 4) && buf_add(b, pub, strlen(pub));
+        ok = ok && sr_buf_add(b, "pub:", 4) && sr_buf_add(b, pub, strlen(pub));
     }
     sr_blocks blk;
     if (ok && sr_message_blocks(m, &blk))
-        ok = buf_fmt(b, "\nblock:%lld", blk.number);
+        ok = sr_buf_printf(b, "\nblock:%lld", blk.number);
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned mdlen = 0;
     if (!ok || EVP_Digest(b->p, b->len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen < 16)
@@ -349,7 +298,7 @@ static void kill_entry(sr_retryq *q, rq_entry *e)
  * join a torn one. */
 static int append(sr_retryq *q, const char *line, size_t len, sr_err *err)
 {
-    if (!write_all(q->fd, line, len)) {
+    if (!sr_write_all(q->fd, line, len)) {
         int rc = io_error(err, "cannot append", q->path);
         if (ftruncate(q->fd, q->size) != 0) {
             struct stat st;
@@ -368,12 +317,12 @@ static int append(sr_retryq *q, const char *line, size_t len, sr_err *err)
 static bool entry_line(buf *b, const rq_entry *e, const char *msg, size_t len, size_t *msg_at)
 {
     b->len = 0;
-    bool ok = buf_fmt(b, "{\"retry\":{\"id\":%llu,\"first\":%.6f,\"attempts\":%u,\"next\":%.6f,",
+    bool ok = sr_buf_printf(b, "{\"retry\":{\"id\":%llu,\"first\":%.6f,\"attempts\":%u,\"next\":%.6f,",
                       (unsigned long long)e->id, e->first, e->attempts, e->next) &&
-              buf_add(b, "\"error\":", 8) && quote_onto(b, e->error) &&
-              buf_add(b, "},\"message\":", 12);
+              sr_buf_add(b, "\"error\":", 8) && quote_onto(b, e->error) &&
+              sr_buf_add(b, "},\"message\":", 12);
     *msg_at = b->len;
-    return ok && buf_add(b, msg, len) && buf_add(b, "}\n", 2);
+    return ok && sr_buf_add(b, msg, len) && sr_buf_add(b, "}\n", 2);
 }
 
 /* ---- compaction ---- */
@@ -396,7 +345,7 @@ static void sync_dir(const char *path)
 static char *message_of_line(sr_retryq *q, const rq_entry *e)
 {
     q->line.len = 0;
-    if (!buf_reserve(&q->line, e->len + 1) || !read_all(q->fd, q->line.p, e->len, e->off))
+    if (!sr_buf_reserve(&q->line, e->len + 1) || !read_all(q->fd, q->line.p, e->len, e->off))
         return NULL;
     json_t *o = json_loadb(q->line.p, e->len, 0, NULL);
     char *text =
@@ -443,7 +392,7 @@ static int compact(sr_retryq *q, bool whole_lines, sr_err *err)
             len = strlen(text);
         } else {
             msgbuf.len = 0;
-            if (!buf_reserve(&msgbuf, e->len)) {
+            if (!sr_buf_reserve(&msgbuf, e->len)) {
                 rc = nomem(err);
                 break;
             }
@@ -455,7 +404,7 @@ static int compact(sr_retryq *q, bool whole_lines, sr_err *err)
             len = e->len;
         }
         size_t at;
-        bool ok = entry_line(&line, e, msg, len, &at) && buf_add(&out, line.p, line.len);
+        bool ok = entry_line(&line, e, msg, len, &at) && sr_buf_add(&out, line.p, line.len);
         free(text);
         if (!ok) {
             rc = nomem(err);
@@ -464,14 +413,14 @@ static int compact(sr_retryq *q, bool whole_lines, sr_err *err)
         offs[i] = size + (off_t)(out.len - line.len + at);
         lens[i] = len;
         if (out.len >= RETRYQ_WRITE_BYTES) {
-            if (!write_all(fd, out.p, out.len))
+            if (!sr_write_all(fd, out.p, out.len))
                 rc = io_error(err, "cannot write", tmp);
             size += (off_t)out.len;
             out.len = 0;
         }
     }
     if (rc == SR_OK && out.len > 0) {
-        if (!write_all(fd, out.p, out.len))
+        if (!sr_write_all(fd, out.p, out.len))
             rc = io_error(err, "cannot write", tmp);
         size += (off_t)out.len;
     }
@@ -716,7 +665,7 @@ int sr_retryq_take(sr_retryq *q, size_t max, double now, sr_retryq_item *items, 
         size_t i = q->heap[0];
         rq_entry *e = &q->e[i];
         q->line.len = 0;
-        if (!buf_reserve(&q->line, e->len + 1))
+        if (!sr_buf_reserve(&q->line, e->len + 1))
             return nomem(err);
         if (!read_all(q->fd, q->line.p, e->len, e->off))
             return io_error(err, "cannot read", q->path);
@@ -790,9 +739,9 @@ int sr_retryq_again(sr_retryq *q, uint64_t id, double now, const char *error, sr
     heap_push(q, (size_t)(e - q->e));
     buf *b = &q->line;
     b->len = 0;
-    if (!buf_fmt(b, "{\"again\":{\"id\":%llu,\"attempts\":%u,\"next\":%.6f,\"error\":",
+    if (!sr_buf_printf(b, "{\"again\":{\"id\":%llu,\"attempts\":%u,\"next\":%.6f,\"error\":",
                  (unsigned long long)e->id, e->attempts, e->next) ||
-        !quote_onto(b, e->error) || !buf_add(b, "}}\n", 3))
+        !quote_onto(b, e->error) || !sr_buf_add(b, "}}\n", 3))
         return nomem(err);
     return append(q, b->p, b->len, err);
 }
@@ -827,7 +776,7 @@ static void drop_entry(sr_retryq *q, size_t i, const char *why, sr_retryq_drop_f
 {
     rq_entry *e = &q->e[i];
     q->line.len = 0;
-    if (fn != NULL && buf_reserve(&q->line, e->len + 1) &&
+    if (fn != NULL && sr_buf_reserve(&q->line, e->len + 1) &&
         read_all(q->fd, q->line.p, e->len, e->off)) {
         sr_message *m;
         if (sr_message_decode_v03(q->line.p, e->len, &m, NULL) == SR_OK) {

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include "buf.h"
 
 /* Longest URL quoted in an error message; the rest is cut (it is already redacted). */
 #define URL_QUOTE_MAX 200
@@ -39,17 +40,6 @@ static bool is_scheme_char(char c)
 static bool is_host_char(char c)
 {
     return isalnum((unsigned char)c) || c == '-' || c == '.' || c == '_' || c == '~';
-}
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 static char *dup_range(const char *s, size_t n)
@@ -100,7 +90,7 @@ static bool escapes_ok(const char *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (s[i] != '%')
             continue;
-        if (n - i < 3 || hex_value(s[i + 1]) < 0 || hex_value(s[i + 2]) < 0)
+        if (n - i < 3 || sr_hex_value(s[i + 1]) < 0 || sr_hex_value(s[i + 2]) < 0)
             return false;
         i += 2;
     }
@@ -123,7 +113,7 @@ static enum decode_result decode_range(const char *s, size_t n, char **out)
     size_t j = 0;
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '%') {
-            char c = (char)(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
+            char c = (char)(sr_hex_value(s[i + 1]) * 16 + sr_hex_value(s[i + 2]));
             if (c == '\0') {
                 free(d);
                 return DECODE_NUL;
