@@ -60,6 +60,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "buf.h"
 
 #ifndef SR_VERSION
 #define SR_VERSION "0"
@@ -545,17 +546,19 @@ static int perform(request *r, sr_err *err)
     case CURLE_SSL_ISSUER_ERROR:
     case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
     case CURLE_SSL_INVALIDCERTSTATUS:
-        code = SR_ECONN, retry = false;
+        /* retryable, like every failure to reach the server: the files wait in the retry
+         * queue while the operator fixes the CA or the credentials, instead of being lost */
+        code = SR_ECONN, retry = true;
         what = "TLS: the server's certificate is not trusted (is its CA in SSL_CERT_FILE?)";
         break;
     case CURLE_SSL_CIPHER:
-        code = SR_ECONN, retry = false, what = "TLS: no cipher in common with the server";
+        code = SR_ECONN, retry = true, what = "TLS: no cipher in common with the server";
         break;
     case CURLE_USE_SSL_FAILED:
-        code = SR_ECONN, retry = false, what = "the server refused TLS (AUTH TLS)";
+        code = SR_ECONN, retry = true, what = "the server refused TLS (AUTH TLS)";
         break;
     case CURLE_LOGIN_DENIED:
-        code = SR_EPERM, retry = false, what = "login refused";
+        code = SR_EPERM, retry = true, what = "login refused";
         break;
     case CURLE_REMOTE_FILE_NOT_FOUND:
         code = SR_ENOENT, retry = false, what = "no such file";
@@ -592,7 +595,7 @@ static int perform(request *r, sr_err *err)
     }
     if (code == SR_ECONN && !b->http && r->reply_code >= 500 && cc != CURLE_OPERATION_TIMEDOUT) {
         /* the server answered, and its answer is no (PROT P required, EPSV refused...) */
-        code = SR_EPERM, retry = false, what = "the server refused";
+        code = SR_EPERM, retry = true, what = "the server refused";
     }
     if (code == SR_ECONN)
         t->connected = false;
@@ -1140,21 +1143,13 @@ static int entries_add(entries *e, const char *name, size_t len, const sr_remote
     return SR_OK;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)tolower((unsigned char)c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* Percent-decode and turn "&amp;" into '&', in place; returns the new length. */
 static size_t decode_href(char *s, size_t len)
 {
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
-        if (s[i] == '%' && i + 2 < len + 0 && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            s[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+        if (s[i] == '%' && i + 2 < len + 0 && sr_hex_value(s[i + 1]) >= 0 && sr_hex_value(s[i + 2]) >= 0) {
+            s[o++] = (char)(sr_hex_value(s[i + 1]) * 16 + sr_hex_value(s[i + 2]));
             i += 2;
         } else if (s[i] == '&' && len - i >= 5 && strncmp(s + i, "&amp;", 5) == 0) {
             s[o++] = '&';

@@ -133,7 +133,8 @@ def test_ftps_refusals_are_clear(build_dir, ftpd_tls, files, tmp_path):
         run = run_tool(build_dir, "--credentials", creds, ftpd_tls.url(), "download", "/x.txt",
                        tmp_path / "x.txt", env=case_env)
         code, retry, msg = run.error("download")
-        assert not retry and reason in msg, (details, run)
+        # retryable: refusals of the session wait in the retry queue for the config fix
+        assert retry and reason in msg, (details, run)
         assert not (tmp_path / "x.txt").exists()
 
 
@@ -160,7 +161,8 @@ def test_ftp_errors_and_resume(build_dir, ftpd, tmp_path):
                            f"ftp://{ftpd.user}:wrong@127.0.0.1:{ftpd.port}")
     run = run_tool(build_dir, "--credentials", bad, ftpd.url(), "stat", "/")
     code, retry, msg = run.error("stat")
-    assert code == "permission denied" and not retry and "login" in msg
+    # retryable: the files wait in the retry queue while the operator fixes the password
+    assert code == "permission denied" and retry and "login" in msg
 
     src = write_pattern(ftpd.root / "half.bin", 8 * 1024 * 1024 + 11)
     want = sha512_file(src)
