@@ -78,6 +78,8 @@
 #include <errno.h>
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
@@ -561,6 +563,13 @@ static void *net_thread(void *arg)
     bool stopping = false, asked = false;
     struct timespec give_up = {0, 0};
     for (;;) {
+        /* Mosquitto's PUBACKs after the first of a batch otherwise wait for this side's
+         * delayed ACK (~40 ms each): quick ACKs make batched QoS 1 publishing ~60 times
+         * faster against a stock broker (bench/broker.py). Linux clears the flag after
+         * use, so it is set before every read. */
+        int quick = 1, fd = mosquitto_socket(c->mosq);
+        if (fd >= 0)
+            setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &quick, sizeof quick);
         rc = mosquitto_loop(c->mosq, LOOP_MS, 1);
         saved = errno;
         pthread_mutex_lock(&c->lock);

@@ -29,7 +29,6 @@ struct sr_flow {
     int instance;
     sr_log *log;
     sr_flow_component comp;
-    char ident[512]; /* component/config_NN */
 
     /* consumer side */
     bool consumes;
@@ -199,8 +198,6 @@ int sr_flow_new(const sr_config *cfg, const sr_paths *paths, const sr_credential
     f->instance = instance;
     f->log = log;
     f->comp = *component;
-    snprintf(f->ident, sizeof f->ident, "%s/%s_%02d",
-             sr_component_name(sr_config_component(cfg)), sr_config_name(cfg), instance);
     f->batch = (size_t)count_of(cfg, SR_OPT_batch, 25);
     if (f->batch == 0)
         f->batch = 1;
@@ -859,7 +856,7 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
     double idle = f->sleep > 0 ? f->sleep : 0.1;
     bool exhausted = false;
     int result = SR_OK;
-    sr_log_write(f->log, SR_LOG_INFO, "%s starting", f->ident);
+    sr_log_write(f->log, SR_LOG_INFO, "starting (pid %d)", (int)getpid());
     if (f->consumes) {
         sr_err err;
         if (sr_broker_subscribe(f->in, &f->consumer.queue, &err) != SR_OK)
@@ -935,6 +932,6 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
             idle = idle * 2 < IDLE_WAIT_MAX ? idle * 2 : IDLE_WAIT_MAX;
         }
     }
-    sr_log_write(f->log, SR_LOG_INFO, "%s stopping", f->ident);
+    sr_log_write(f->log, SR_LOG_INFO, "stopping");
     return result;
 }
