@@ -4,7 +4,7 @@
 
 .PHONY: bench bench-identity bench-codec
 
-bench: bench-identity bench-codec
+bench: bench-identity bench-codec bench-transfer bench-broker bench-flow bench-http
 
 $(BUILD)/bench/%: bench/%.c bench/bench.h $(LIB_HDRS) $(BUILD)/libsr.a
 	@mkdir -p $(@D)
@@ -19,3 +19,29 @@ bench-identity: $(BUILD)/bench/identity
 # on the golden messages. SR_BENCH_MSGS sets the messages per run (default 200000).
 bench-codec: $(BUILD)/bench/codec
 	$(BUILD)/bench/codec test/data/messages
+
+# sftp against OpenSSH's clients (bench/transfer.sh): 2000 files of 4 KiB put by sr vs one
+# `sftp -b` batch and `scp` per file, one file of SR_BENCH_MB MiB put and got by sr vs
+# `scp`, against a private sshd from the integration tests' fixture. SR_BENCH_RUNS (5),
+# SR_BENCH_FILES (2000), SR_BENCH_SCP_FILES (100: scp logs in once per file), SR_BENCH_DIR.
+.PHONY: bench-transfer
+bench-transfer: $(BUILD)/test/tools/sr_transfer_tool
+	PYTHON=$(PYTHON) sh bench/transfer.sh $(BUILD)
+
+# Against private brokers and servers started by the drivers (the integration tests'
+# harness, test/integration/servers.py and fixtures_web.py), each under ~3 minutes on 2 cores.
+# bench-broker: messages/s through lib/broker.h (confirmed publish in batches of 25 and 100,
+# consume with acks) against rabbitmq-c and libmosquitto alone (SR_BENCH_BROKER_MSGS).
+# bench-flow: sr_post of 10000 files and sr_shovel of a queued backlog (AMQP -> AMQP,
+# AMQP -> MQTT) against the broker's ceiling, with each process's peak RSS
+# (SR_BENCH_POST_FILES, SR_BENCH_SHOVEL, SR_BENCH_SHOVEL_MQTT).
+# bench-http: 2000 files of 4 KiB got by sr over one session against one curl per file
+# (SR_BENCH_FILES, SR_BENCH_CURL_FILES).
+.PHONY: bench-broker bench-flow bench-http
+bench-broker: $(BUILD)/bench/broker
+	SR_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) bench/broker.py
+bench-flow: $(BUILD)/bench/broker $(BUILD)/bin/sr_post $(BUILD)/bin/sr_shovel \
+            $(BUILD)/test/tools/sr_broker_tool
+	SR_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) bench/flow.py
+bench-http: $(BUILD)/test/tools/sr_transfer_tool
+	SR_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) bench/http.py
