@@ -1,5 +1,12 @@
 /*
  * send: see send.h.
+ *
+ * A remote that cannot be reached, or refuses the login or its host key, is tried once
+ * per pause and not once per file: after such a failure the files that follow go straight
+ * to the retry queue ("not tried") until the pause is over, so the log has one line with
+ * the reason per connection attempt and the server is not hammered (a refused key tried
+ * for every queued file looks like an attack to fail2ban). The pause doubles while the
+ * remote stays down, up to DOWN_PAUSE_MAX, and ends with the first success.
  */
 #include "send.h"
 
@@ -9,6 +16,9 @@
 #include <sys/stat.h>
 
 #include "timefmt.h"
+
+#define DOWN_PAUSE_MIN 1.0 /* seconds */
+#define DOWN_PAUSE_MAX 60.0
 
 struct sr_send {
     const sr_config *cfg;
@@ -20,7 +30,49 @@ struct sr_send {
     int perm_default;
     mode_t dir_mode;
     int attempts;
+    double down_until; /* CLOCK_MONOTONIC seconds: no connection attempt before */
+    double down_pause; /* the pause after the last failure; 0 while the remote is up */
 };
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A failure of the session rather than of one file: no connection, the connection lost,
+ * the login or the host key refused (a file's own permission denied is not retryable). */
+static bool session_failure(int rc, const sr_err *err)
+{
+    return rc != SR_OK && err->retryable && (err->code == SR_ECONN || err->code == SR_EPERM);
+}
+
+/* true (err filled) while a pause after a session failure is running. */
+static bool remote_down(const sr_send *s, const sr_transfer *t, sr_err *err)
+{
+    double left = s->down_until - mono_now();
+    if (s->down_pause <= 0 || left <= 0)
+        return false;
+    sr_err_set(err, SR_ECONN, true,
+               "not tried: the last attempt to reach %s failed (see above), next in %.0f s",
+               sr_transfer_url(t), left < 1 ? 1 : left);
+    return true;
+}
+
+/* After an operation on the session: a session failure starts or lengthens the pause,
+ * anything else ends it. */
+static void note_outcome(sr_send *s, int rc, const sr_err *err)
+{
+    if (session_failure(rc, err)) {
+        s->down_pause = s->down_pause <= 0                   ? DOWN_PAUSE_MIN
+                        : s->down_pause * 2 > DOWN_PAUSE_MAX ? DOWN_PAUSE_MAX
+                                                             : s->down_pause * 2;
+        s->down_until = mono_now() + s->down_pause;
+    } else if (rc == SR_OK || !err->retryable) {
+        s->down_pause = 0;
+    }
+}
 
 static void transfer_event(void *ctx, enum sr_level level, const char *text)
 {
@@ -156,9 +208,14 @@ static enum sr_work_result work(void *ctx, sr_flow *f, sr_work *w, sr_err *err)
     sr_transfer *t = NULL;
     if (!w->placed || sr_transfer_pool_get(s->pool, s->send_to, &t, err) != SR_OK)
         return SR_WORK_DROP;
+    if (remote_down(s, t, err))
+        return SR_WORK_RETRY;
     int r = forward_fileop(s, f, t, w, err);
-    if (r >= 0)
+    if (r >= 0) {
+        if (r != SR_WORK_SKIP) /* a skip did not touch the remote */
+            note_outcome(s, r == SR_WORK_RETRY ? err->code : SR_OK, err);
         return (enum sr_work_result)r;
+    }
     char *local = local_path(s, w->msg);
     if (local == NULL) {
         sr_err_set(err, SR_ENOMEM, false, "out of memory");
@@ -187,17 +244,24 @@ static enum sr_work_result work(void *ctx, sr_flow *f, sr_work *w, sr_err *err)
     int rc = SR_OK;
     for (int attempt = 1;; attempt++) {
         rc = sr_transfer_send(t, local, w->placement.path, &plan, &res, err);
-        if (rc == SR_OK || !err->retryable || attempt >= s->attempts)
+        /* a lost connection is reopened at once; a refused login or host key would only
+         * be refused again */
+        if (rc == SR_OK || !err->retryable || attempt >= s->attempts ||
+            (err->code == SR_EPERM && session_failure(rc, err)))
             break;
     }
+    note_outcome(s, rc, err);
     if (rc == SR_OK) {
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
         double n = (double)now.tv_sec + now.tv_nsec / 1e9;
         sr_metrics_add(sr_flow_metrics(f), SR_METRIC_FILES_TX, 1, n);
         sr_metrics_add(sr_flow_metrics(f), SR_METRIC_DATA_TX, (unsigned long long)res.bytes, n);
-        sr_log_write(sr_flow_log(f), SR_LOG_INFO, "sent %s to %s%s (%lld bytes)", local,
-                     sr_transfer_url(t), w->placement.path, (long long)res.bytes);
+        /* a relative sftp path needs its '/' after the host to read as a URL (sr3's rule:
+         * "sftp://cluster/dir/f" is dir/f in the login folder) */
+        const char *path = w->placement.path;
+        sr_log_write(sr_flow_log(f), SR_LOG_INFO, "sent %s to %s%s%s (%lld bytes)", local,
+                     sr_transfer_url(t), path[0] == '/' ? "" : "/", path, (long long)res.bytes);
         if (s->delete_source && unlink(local) != 0)
             sr_log_write(sr_flow_log(f), SR_LOG_WARNING, "delete after send: %s", local);
     }
