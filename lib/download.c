@@ -228,28 +228,42 @@ static enum sr_work_result write_inline(sr_download *d, sr_flow *f, sr_work *w, 
     return r;
 }
 
-/* The announced identity is already on disk (the mesh rule): nothing to fetch. */
-static bool already_have(const sr_download *d, const sr_work *w, const sr_identity *want)
-{
-    struct stat st;
-    if (stat(w->placement.path, &st) != 0 || !S_ISREG(st.st_mode))
-        return false;
-    if (!d->overwrite)
-        return true;
-    if (want == NULL || (want->method != SR_ID_SHA512 && want->method != SR_ID_MD5))
-        return false;
-    long long size;
-    if (sr_message_size(w->msg, &size) && size != (long long)st.st_size)
-        return false;
-    sr_identity_spec spec = {want->method, SR_ID_NONE, NULL};
-    sr_identity have;
-    return sr_identity_of_file(w->placement.path, &spec, 0, &have, NULL, NULL) == SR_OK &&
-           sr_identity_equal(&have, want);
-}
-
 static bool parse_time(const char *text, struct timespec *t)
 {
     return text != NULL && sr_time_parse(text, t, NULL) == SR_OK;
+}
+
+/* Whether the local file makes the download pointless (digest 6.5 step 3, sr3's
+ * file_should_be_downloaded, in its order): NULL to download, else why not. A different
+ * size always downloads (a partial local file must be repaired); then a message whose
+ * mtime is not newer than the local file's is not downloaded: that is what makes a mesh
+ * converge on the newest version when two peers post one relPath, instead of the versions
+ * overwriting each other round the ring for ever; then the mesh rule: the announced
+ * identity is already on disk. */
+static const char *already_have(const sr_download *d, const sr_work *w, const sr_identity *want)
+{
+    struct stat st;
+    if (stat(w->placement.path, &st) != 0 || !S_ISREG(st.st_mode))
+        return NULL;
+    if (!d->overwrite)
+        return "already here (overwrite off)";
+    long long size;
+    if (sr_message_size(w->msg, &size) && size != (long long)st.st_size)
+        return NULL;
+    struct timespec mtime;
+    /* sr3 compares with st_mtime under timeCopy, else with an mtime xattr sr does not keep */
+    if (d->time_copy && parse_time(sr_message_str(w->msg, "mtime"), &mtime) &&
+        (mtime.tv_sec < st.st_mtim.tv_sec ||
+         (mtime.tv_sec == st.st_mtim.tv_sec && mtime.tv_nsec <= st.st_mtim.tv_nsec)))
+        return "not newer";
+    if (want == NULL || (want->method != SR_ID_SHA512 && want->method != SR_ID_MD5))
+        return NULL;
+    sr_identity_spec spec = {want->method, SR_ID_NONE, NULL};
+    sr_identity have;
+    if (sr_identity_of_file(w->placement.path, &spec, 0, &have, NULL, NULL) == SR_OK &&
+        sr_identity_equal(&have, want))
+        return "already here";
+    return NULL;
 }
 
 static enum sr_work_result fetch(sr_download *d, sr_flow *f, sr_work *w, sr_err *err)
@@ -326,16 +340,19 @@ static enum sr_work_result work(void *ctx, sr_flow *f, sr_work *w, sr_err *err)
         return (enum sr_work_result)r;
     if (!d->download)
         return SR_WORK_OK; /* download off: consume (and post) without fetching */
+    /* decided before inline content is written too (sr3's order): a mesh passing inline
+     * messages round would otherwise rewrite and re-announce them for ever */
+    sr_identity want;
+    const char *why = already_have(d, w, sr_message_identity(w->msg, &want) ? &want : NULL);
+    if (why != NULL) {
+        if (sr_config_flag(d->cfg, SR_OPT_logReject))
+            sr_log_write(sr_flow_log(f), SR_LOG_INFO, "%s: %s, not downloaded", w->placement.path,
+                         why);
+        return SR_WORK_SKIP;
+    }
     sr_content c;
     if (sr_message_content(w->msg, &c))
         return write_inline(d, f, w, err);
-    sr_identity want;
-    if (already_have(d, w, sr_message_identity(w->msg, &want) ? &want : NULL)) {
-        if (sr_config_flag(d->cfg, SR_OPT_logReject))
-            sr_log_write(sr_flow_log(f), SR_LOG_INFO, "%s: already here, not downloaded",
-                         w->placement.path);
-        return SR_WORK_SKIP;
-    }
     return fetch(d, f, w, err);
 }
 
