@@ -154,13 +154,19 @@ static int open_state(sr_flow *f, sr_err *err)
                          st.malformed);
     }
     sr_retryq_load_stats rs;
+    sr_retryq_options ro = {seconds_of(f->cfg, SR_OPT_retryDelay, SR_RETRYQ_DELAY_MIN),
+                            SR_RETRYQ_DELAY_MAX};
+    if (ro.delay_min <= 0)
+        ro.delay_min = SR_RETRYQ_DELAY_MIN;
+    if (ro.delay_max < ro.delay_min)
+        ro.delay_max = ro.delay_min;
     if (rc == SR_OK) {
         snprintf(path, sizeof path, "%s/retry_work_%02d.jsonl", dir, f->instance);
-        rc = sr_retryq_open(path, NULL, &f->work_retry, &rs, err);
+        rc = sr_retryq_open(path, &ro, &f->work_retry, &rs, err);
     }
     if (rc == SR_OK) {
         snprintf(path, sizeof path, "%s/retry_post_%02d.jsonl", dir, f->instance);
-        rc = sr_retryq_open(path, NULL, &f->post_retry, &rs, err);
+        rc = sr_retryq_open(path, &ro, &f->post_retry, &rs, err);
     }
     free(dir);
     if (rc == SR_OK) {

@@ -151,6 +151,7 @@ class Story:
             directory {self.remote.name}
             mirror on
             inflight .tmp
+            retryDelay 3
             """ + textwrap.dedent(extra))
         for n in range(1, instances + 1):
             self._start("sender", name, n, "connected to")
