@@ -13,23 +13,15 @@
 #include <unistd.h>
 
 #include "timefmt.h"
+#include "transferconf.h"
 
 struct sr_download {
     const sr_config *cfg;
     bool sarra;
-    sr_transfer_options transfer;
+    sr_transfer_setup ts; /* transferconf.h */
     sr_transfer_pool *pool;
-    sr_inflight inflight;
     bool download, overwrite, delete_source, time_copy, perm_copy, accept_size_wrong;
-    int perm_default; /* -1: leave as written (umask) */
-    mode_t dir_mode;
-    int attempts;
 };
-
-static void transfer_event(void *ctx, enum sr_level level, const char *text)
-{
-    sr_log_write((sr_log *)ctx, level, "%s", text);
-}
 
 int sr_download_new(const sr_config *cfg, const sr_credentials *creds, bool sarra, sr_log *log,
                     sr_download **out, sr_err *err)
@@ -40,21 +32,8 @@ int sr_download_new(const sr_config *cfg, const sr_credentials *creds, bool sarr
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
     d->cfg = cfg;
     d->sarra = sarra;
-    const sr_value *timeout = sr_config_value(cfg, SR_OPT_timeout);
-    const sr_value *rate = sr_config_value(cfg, SR_OPT_byteRateMax);
-    const char *tls = sr_config_str(cfg, SR_OPT_tlsRigour);
-    d->transfer = (sr_transfer_options){
-        .credentials = creds,
-        .timeout = timeout->set ? timeout->u.seconds : 0,
-        .tls = tls && strcmp(tls, "lax") == 0      ? SR_TLS_LAX
-               : tls && strcmp(tls, "strict") == 0 ? SR_TLS_STRICT
-                                                   : SR_TLS_NORMAL,
-        .byte_rate_max = rate->set ? (double)rate->u.count : 0,
-        .notify = transfer_event,
-        .notify_ctx = log,
-    };
-    int rc = sr_inflight_parse(sr_config_str(cfg, SR_OPT_inflight), &d->inflight, err);
-    if (rc == SR_OK && (d->pool = sr_transfer_pool_new(&d->transfer, err)) == NULL)
+    int rc = sr_transferconf(cfg, creds, log, &d->ts, err);
+    if (rc == SR_OK && (d->pool = sr_transfer_pool_new(&d->ts.options, err)) == NULL)
         rc = err ? err->code : SR_ENOMEM;
     if (rc != SR_OK) {
         sr_download_free(d);
@@ -66,12 +45,6 @@ int sr_download_new(const sr_config *cfg, const sr_credentials *creds, bool sarr
     d->time_copy = sr_config_flag(cfg, SR_OPT_timeCopy);
     d->perm_copy = sr_config_flag(cfg, SR_OPT_permCopy);
     d->accept_size_wrong = sr_config_flag(cfg, SR_OPT_acceptSizeWrong);
-    const sr_value *perm = sr_config_value(cfg, SR_OPT_permDefault);
-    d->perm_default = perm->set && perm->u.bits != 0 ? (int)perm->u.bits : -1;
-    const sr_value *dir = sr_config_value(cfg, SR_OPT_permDirDefault);
-    d->dir_mode = dir->set && dir->u.bits ? (mode_t)dir->u.bits : 0755;
-    const sr_value *attempts = sr_config_value(cfg, SR_OPT_attempts);
-    d->attempts = attempts->set && attempts->u.count > 0 ? (int)attempts->u.count : 3;
     *out = d;
     return SR_OK;
 }
@@ -105,7 +78,7 @@ static int mkdir_parent(const sr_download *d, const char *path, sr_err *err)
     int rc = SR_OK;
     if (slash != NULL && slash != dir) {
         *slash = '\0';
-        rc = sr_mkdir_p(dir, d->dir_mode, err);
+        rc = sr_mkdir_p(dir, d->ts.dir_mode, err);
     }
     free(dir);
     return rc;
@@ -139,7 +112,7 @@ static int apply_fileop(sr_download *d, sr_flow *f, sr_work *w, sr_err *err)
     if (op.directory && op.rename == NULL) {
         if (!event_allowed(d, "mkdir"))
             return SR_WORK_SKIP;
-        unsigned mode = d->dir_mode;
+        unsigned mode = d->ts.dir_mode;
         if (d->perm_copy)
             sr_message_mode(w->msg, &mode);
         if (sr_mkdir_p(dest, (mode_t)mode, err) != SR_OK)
@@ -206,7 +179,7 @@ static enum sr_work_result write_inline(sr_download *d, sr_flow *f, sr_work *w, 
                    sr_message_rel_path(w->msg), len, size);
         r = SR_WORK_DROP;
     }
-    char *tmp = r == SR_WORK_OK ? sr_inflight_path(&d->inflight, w->placement.path) : NULL;
+    char *tmp = r == SR_WORK_OK ? sr_inflight_path(&d->ts.inflight, w->placement.path) : NULL;
     if (r == SR_WORK_OK && (tmp == NULL || mkdir_parent(d, tmp, err) != SR_OK))
         r = SR_WORK_RETRY;
     if (r == SR_WORK_OK) {
@@ -214,7 +187,7 @@ static enum sr_work_result write_inline(sr_download *d, sr_flow *f, sr_work *w, 
         bool ok = fd >= 0 && write(fd, data, len) == (ssize_t)len;
         if (fd >= 0)
             ok = close(fd) == 0 && ok;
-        if (!ok || (d->perm_default >= 0 && chmod(tmp, (mode_t)d->perm_default) != 0) ||
+        if (!ok || (d->ts.perm_default >= 0 && chmod(tmp, (mode_t)d->ts.perm_default) != 0) ||
             (strcmp(tmp, w->placement.path) != 0 && rename(tmp, w->placement.path) != 0)) {
             r = os_error(err, "writing", tmp);
             unlink(tmp);
@@ -286,19 +259,19 @@ static enum sr_work_result fetch(sr_download *d, sr_flow *f, sr_work *w, sr_err 
     bool has_mtime = d->time_copy && parse_time(sr_message_str(w->msg, "mtime"), &mtime);
     bool has_atime = has_mtime && parse_time(sr_message_str(w->msg, "atime"), &atime);
     sr_transfer_plan plan = {
-        .inflight = d->inflight,
+        .inflight = d->ts.inflight,
         .identity = has_id ? &want : NULL,
         .size = size,
         .resume = true,
-        .mode = d->perm_copy && sr_message_mode(w->msg, &mode) ? (int)mode : d->perm_default,
-        .dir_mode = d->dir_mode,
+        .mode = d->perm_copy && sr_message_mode(w->msg, &mode) ? (int)mode : d->ts.perm_default,
+        .dir_mode = d->ts.dir_mode,
         .mtime = has_mtime ? &mtime : NULL,
         .atime = has_atime ? &atime : NULL,
     };
     sr_transfer_result res = {0};
     for (int attempt = 1; rc == SR_OK; attempt++) {
         rc = sr_transfer_download(t, u.path, w->placement.path, &plan, &got, &res, err);
-        if (rc == SR_OK || !err->retryable || attempt >= d->attempts)
+        if (rc == SR_OK || !err->retryable || attempt >= d->ts.attempts)
             break;
         rc = SR_OK; /* try again now; after `attempts`, the retry queue */
     }

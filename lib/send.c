@@ -16,20 +16,17 @@
 #include <sys/stat.h>
 
 #include "timefmt.h"
+#include "transferconf.h"
 
 #define DOWN_PAUSE_MIN 1.0 /* seconds */
 #define DOWN_PAUSE_MAX 60.0
 
 struct sr_send {
     const sr_config *cfg;
-    sr_transfer_options transfer;
+    sr_transfer_setup ts; /* transferconf.h */
     sr_transfer_pool *pool;
     char *send_to;
-    sr_inflight inflight;
     bool perm_copy, time_copy, delete_source;
-    int perm_default;
-    mode_t dir_mode;
-    int attempts;
     double down_until; /* CLOCK_MONOTONIC seconds: no connection attempt before */
     double down_pause; /* the pause after the last failure; 0 while the remote is up */
 };
@@ -74,11 +71,6 @@ static void note_outcome(sr_send *s, int rc, const sr_err *err)
     }
 }
 
-static void transfer_event(void *ctx, enum sr_level level, const char *text)
-{
-    sr_log_write((sr_log *)ctx, level, "%s", text);
-}
-
 int sr_send_new(const sr_config *cfg, const sr_credentials *creds, sr_log *log, sr_send **out,
                 sr_err *err)
 {
@@ -92,21 +84,8 @@ int sr_send_new(const sr_config *cfg, const sr_credentials *creds, sr_log *log, 
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
     }
     s->cfg = cfg;
-    const sr_value *timeout = sr_config_value(cfg, SR_OPT_timeout);
-    const sr_value *rate = sr_config_value(cfg, SR_OPT_byteRateMax);
-    const char *tls = sr_config_str(cfg, SR_OPT_tlsRigour);
-    s->transfer = (sr_transfer_options){
-        .credentials = creds,
-        .timeout = timeout->set ? timeout->u.seconds : 0,
-        .tls = tls && strcmp(tls, "lax") == 0      ? SR_TLS_LAX
-               : tls && strcmp(tls, "strict") == 0 ? SR_TLS_STRICT
-                                                   : SR_TLS_NORMAL,
-        .byte_rate_max = rate->set ? (double)rate->u.count : 0,
-        .notify = transfer_event,
-        .notify_ctx = log,
-    };
-    int rc = sr_inflight_parse(sr_config_str(cfg, SR_OPT_inflight), &s->inflight, err);
-    if (rc == SR_OK && (s->pool = sr_transfer_pool_new(&s->transfer, err)) == NULL)
+    int rc = sr_transferconf(cfg, creds, log, &s->ts, err);
+    if (rc == SR_OK && (s->pool = sr_transfer_pool_new(&s->ts.options, err)) == NULL)
         rc = err ? err->code : SR_ENOMEM;
     sr_transfer *probe;
     if (rc == SR_OK) /* a bad sendTo is a config error, found before the first file */
@@ -118,12 +97,6 @@ int sr_send_new(const sr_config *cfg, const sr_credentials *creds, sr_log *log, 
     s->perm_copy = sr_config_flag(cfg, SR_OPT_permCopy);
     s->time_copy = sr_config_flag(cfg, SR_OPT_timeCopy);
     s->delete_source = sr_config_flag(cfg, SR_OPT_delete);
-    const sr_value *perm = sr_config_value(cfg, SR_OPT_permDefault);
-    s->perm_default = perm->set && perm->u.bits != 0 ? (int)perm->u.bits : -1;
-    const sr_value *dir = sr_config_value(cfg, SR_OPT_permDirDefault);
-    s->dir_mode = dir->set && dir->u.bits ? (mode_t)dir->u.bits : 0755;
-    const sr_value *attempts = sr_config_value(cfg, SR_OPT_attempts);
-    s->attempts = attempts->set && attempts->u.count > 0 ? (int)attempts->u.count : 3;
     *out = s;
     return SR_OK;
 }
@@ -179,7 +152,7 @@ static int forward_fileop(sr_send *s, sr_flow *f, sr_transfer *t, sr_work *w, sr
     if (op.directory && op.rename == NULL) {
         if (!sr_config_has(s->cfg, SR_OPT_fileEvents, "mkdir"))
             return SR_WORK_SKIP;
-        return outcome(sr_transfer_mkdir_p(t, remote, s->dir_mode, err), err);
+        return outcome(sr_transfer_mkdir_p(t, remote, s->ts.dir_mode, err), err);
     }
     if (op.rename) {
         sr_message *old = sr_message_copy(w->msg);
@@ -233,10 +206,10 @@ static enum sr_work_result work(void *ctx, sr_flow *f, sr_work *w, sr_err *err)
     bool has_mtime = s->time_copy && parse_time(sr_message_str(w->msg, "mtime"), &mtime);
     bool has_atime = has_mtime && parse_time(sr_message_str(w->msg, "atime"), &atime);
     sr_transfer_plan plan = {
-        .inflight = s->inflight,
+        .inflight = s->ts.inflight,
         .size = -1,
-        .mode = s->perm_copy && sr_message_mode(w->msg, &mode) ? (int)mode : s->perm_default,
-        .dir_mode = s->dir_mode,
+        .mode = s->perm_copy && sr_message_mode(w->msg, &mode) ? (int)mode : s->ts.perm_default,
+        .dir_mode = s->ts.dir_mode,
         .mtime = has_mtime ? &mtime : NULL,
         .atime = has_atime ? &atime : NULL,
     };
@@ -246,7 +219,7 @@ static enum sr_work_result work(void *ctx, sr_flow *f, sr_work *w, sr_err *err)
         rc = sr_transfer_send(t, local, w->placement.path, &plan, &res, err);
         /* a lost connection is reopened at once; a refused login or host key would only
          * be refused again */
-        if (rc == SR_OK || !err->retryable || attempt >= s->attempts ||
+        if (rc == SR_OK || !err->retryable || attempt >= s->ts.attempts ||
             (err->code == SR_EPERM && session_failure(rc, err)))
             break;
     }

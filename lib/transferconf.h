@@ -1,0 +1,28 @@
+/*
+ * transferconf: from a loaded config to what the transfer layer needs, for the components
+ * that move files (subscribe, sarra, sender): the pool's options (credentials, timeout,
+ * tlsRigour, byteRateMax, events to the log) and the settings around each transfer
+ * (inflight, permDefault, permDirDefault, attempts).
+ */
+#ifndef SR_TRANSFERCONF_H
+#define SR_TRANSFERCONF_H
+
+#include "config.h"
+#include "credentials.h"
+#include "log.h"
+#include "transfer.h"
+
+typedef struct sr_transfer_setup {
+    sr_transfer_options options; /* notify writes to the log given */
+    sr_inflight inflight;
+    int perm_default; /* permDefault, or -1 (0 in the config): leave it to the umask */
+    mode_t dir_mode;  /* permDirDefault, 0755 when unset */
+    int attempts;     /* immediate tries before the retry queue, 3 when unset */
+} sr_transfer_setup;
+
+/* Fill out from cfg; errors name the option (a bad inflight). log must outlive the pool
+ * made from out->options. */
+int sr_transferconf(const sr_config *cfg, const sr_credentials *creds, sr_log *log,
+                    sr_transfer_setup *out, sr_err *err);
+
+#endif
