@@ -616,14 +616,21 @@ int sr_transfer_send(sr_transfer *t, const char *local_path, const char *remote_
     int rc = tmp && dir ? SR_OK : sr_err_set(err, SR_ENOMEM, false, "out of memory");
     if (rc == SR_OK && strcmp(dir, ".") != 0 && strcmp(dir, "/") != 0)
         rc = t->ops->mkdir_p(t, dir, plan->dir_mode ? plan->dir_mode : 0755, err);
-    if (rc == SR_OK)
+    bool wrote = false;
+    if (rc == SR_OK) {
         rc = sr_transfer_put(t, local_path, tmp, plan->range, result, err);
+        wrote = true;
+    }
     if (rc == SR_OK && plan->mode >= 0)
         rc = t->ops->chmod(t, tmp, (mode_t)plan->mode, err);
     if (rc == SR_OK && plan->mtime != NULL)
         rc = t->ops->utime(t, tmp, plan->atime ? plan->atime : plan->mtime, plan->mtime, err);
     if (rc == SR_OK && strcmp(tmp, remote_path) != 0)
         rc = t->ops->rename(t, tmp, remote_path, err);
+    /* A failed send removes its partial temporary file while the session still works
+     * (digest §6.4); a lost session leaves it for the next attempt to overwrite. */
+    if (rc != SR_OK && wrote && rc != SR_ECONN && strcmp(tmp, remote_path) != 0)
+        t->ops->remove(t, tmp, false, NULL);
     free(tmp);
     free(dir);
     return rc;
