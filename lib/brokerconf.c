@@ -43,19 +43,6 @@ static bool is_mqtt(const char *url)
     return strncmp(url, "mqtt://", 7) == 0 || strncmp(url, "mqtts://", 8) == 0;
 }
 
-/* The user of a broker URL (new string), or "anonymous" when it names none. */
-static char *user_of(const char *text, sr_err *err)
-{
-    sr_url u;
-    if (sr_url_parse(text, &u, err) != SR_OK)
-        return NULL;
-    char *user = strdup(u.user ? u.user : "anonymous");
-    sr_url_fini(&u);
-    if (user == NULL)
-        sr_err_set(err, SR_ENOMEM, false, "out of memory");
-    return user;
-}
-
 static int read_line(const char *path, char **out)
 {
     FILE *f = fopen(path, "r");
@@ -189,9 +176,13 @@ int sr_brokerconf_consumer(const sr_config *cfg, const sr_paths *paths, int inst
         return sr_err_set(err, SR_EINVAL, false, "%s/%s: no broker to consume from",
                           sr_component_name(sr_config_component(cfg)), sr_config_name(cfg));
     out->mqtt = is_mqtt(url);
-    char *user = user_of(url, err);
-    if (user == NULL)
-        return err ? err->code : SR_EINVAL;
+    char *user = sr_url_user(url);
+    if (user == NULL) {
+        char *shown = sr_url_redacted(url); /* never the password */
+        int rc = sr_err_set(err, SR_EINVAL, false, "broker %s: not a URL", shown ? shown : "");
+        free(shown);
+        return rc;
+    }
     int rc = queue_name(cfg, paths, instance, user, &out->queue_name, err);
     free(user);
     if (rc == SR_OK)

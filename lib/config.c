@@ -149,20 +149,6 @@ static const char *intern_file(sr_config *cfg, const char *path)
 }
 
 /* ---------------------------------------------------------------------------------- */
-/* ${VAR} at parse time                                                                */
-
-static char *user_of(const char *url_text)
-{
-    if (url_text == NULL)
-        return NULL;
-    sr_url url;
-    if (sr_url_parse(url_text, &url, NULL) != SR_OK)
-        return NULL;
-    char *user = strdup(url.user ? url.user : "anonymous");
-    sr_url_fini(&url);
-    return user;
-}
-
 static const char *env_lookup(const sr_config *cfg, const char *name)
 {
     size_t len = strlen(name);
@@ -193,9 +179,9 @@ static char *parse_time_lookup(void *ctx, const char *name)
 {
     sr_config *cfg = ctx;
     if (strcmp(name, "BROKER_USER") == 0)
-        return user_of(cfg->values[SR_OPT_broker].text);
+        return sr_url_user(cfg->values[SR_OPT_broker].text);
     if (strcmp(name, "POST_BROKER_USER") == 0)
-        return user_of(cfg->values[SR_OPT_post_broker].text);
+        return sr_url_user(cfg->values[SR_OPT_post_broker].text);
     if (strcmp(name, "RAND8") == 0) {
         unsigned n = 0;
         if (getrandom(&n, sizeof n, 0) != sizeof n)
@@ -935,7 +921,7 @@ static int derive_exchange(sr_config *cfg, enum sr_option_id exchange, enum sr_o
 {
     if (cfg->values[exchange].set || !cfg->values[broker].set)
         return SR_OK;
-    char *user = user_of(cfg->values[broker].text);
+    char *user = sr_url_user(cfg->values[broker].text);
     if (user == NULL)
         return oom(err);
     char *name;

@@ -180,16 +180,6 @@ static int open_state(sr_flow *f, sr_err *err)
     return rc;
 }
 
-static char *user_of_url(const char *text)
-{
-    sr_url u;
-    if (text == NULL || sr_url_parse(text, &u, NULL) != SR_OK)
-        return NULL;
-    char *user = u.user ? strdup(u.user) : NULL;
-    sr_url_fini(&u);
-    return user;
-}
-
 int sr_flow_new(const sr_config *cfg, const sr_paths *paths, const sr_credentials *creds,
                 int instance, sr_log *log, const sr_flow_component *component, sr_flow **out,
                 sr_err *err)
@@ -220,7 +210,7 @@ int sr_flow_new(const sr_config *cfg, const sr_paths *paths, const sr_credential
     f->trigger = sr_config_str(cfg, SR_OPT_trigger);
     const char *pbu = sr_config_str(cfg, SR_OPT_post_baseUrl);
     f->post_base_url = pbu ? strdup(pbu) : NULL;
-    f->broker_user = user_of_url(sr_config_str(cfg, SR_OPT_post_broker));
+    f->broker_user = sr_url_user(sr_config_str(cfg, SR_OPT_post_broker));
     f->last_housekeeping = now_s();
     f->strip_count = sr_config_mask_count(cfg);
     f->strip_regex = calloc(f->strip_count ? f->strip_count : 1, sizeof *f->strip_regex);

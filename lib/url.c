@@ -548,3 +548,13 @@ int sr_url_copy(sr_url *dst, const sr_url *src)
     *dst = tmp;
     return SR_OK;
 }
+
+char *sr_url_user(const char *text)
+{
+    sr_url url;
+    if (text == NULL || sr_url_parse(text, &url, NULL) != SR_OK)
+        return NULL;
+    char *user = strdup(url.user ? url.user : "anonymous");
+    sr_url_fini(&url);
+    return user;
+}

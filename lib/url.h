@@ -48,6 +48,11 @@ char *sr_url_format(const sr_url *url, bool with_password);
  * text that does not parse as a URL too. New string, caller frees. */
 char *sr_url_redacted(const char *text);
 
+/* The user a URL text names, or "anonymous" when it names none (sr3's rule for broker
+ * users: exchange xs_<user>, queue q_<user>..., source). New string; NULL when the text
+ * is not a URL or out of memory. */
+char *sr_url_user(const char *text);
+
 /* A copy of src into dst (dst need not be initialised). Returns SR_OK or SR_ENOMEM. */
 int sr_url_copy(sr_url *dst, const sr_url *src);
 
