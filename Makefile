@@ -72,8 +72,10 @@ $(BUILD)/sr.pc: packaging/sr.pc.in Makefile | $(BUILD)/obj
 	    -e 's|@PKGS@|$(PKGS)|g' $< > $@
 
 # ---- executables: statically linked against libsr so they run from the build tree ----
+# --as-needed: an executable loads only the libraries the parts of libsr it uses need
+# (sr_post, sr_watch, sr_shovel and sr_winnow never load libcurl and libssh; component.h).
 $(BUILD)/bin/%: cmd/%.c $(BUILD)/libsr.a | $(BUILD)/bin
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< -o $@ $(BUILD)/libsr.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Wl,--as-needed $< -o $@ $(BUILD)/libsr.a $(LDLIBS)
 
 # ---- unit tests (cmocka), plain and with sanitizers ----
 $(BUILD)/test/%: test/unit/%.c test/unit/unit.h $(BUILD)/libsr.a | $(BUILD)/test

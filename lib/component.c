@@ -2,9 +2,10 @@
  * component: see component.h.
  *
  * The flow (flow.h) runs for the components whose steps exist: post (localsource.h),
- * watch (watch.h), shovel and winnow (broker to broker), subscribe and sarra (download.h), sender
- * (send.h). The others still load and check their configuration and then say plainly that this build cannot
- * run them, exiting 3: a user is never told a config runs when it does not.
+ * watch (watch.h), shovel and winnow (broker to broker), and the components whose executable
+ * gives a work step (component.h: subscribe and sarra download, sender sends). The others
+ * still load and check their configuration and then say plainly that this build cannot run
+ * them, exiting 3: a user is never told a config runs when it does not.
  */
 #include "component.h"
 
@@ -15,10 +16,8 @@
 #include <signal.h>
 
 #include "cli.h"
-#include "download.h"
 #include "flow.h"
 #include "localsource.h"
-#include "send.h"
 #include "config.h"
 #include "log.h"
 #include "show.h"
@@ -137,16 +136,15 @@ static int open_instance_log(const sr_config *cfg, const sr_paths *paths, int in
 }
 
 /* Run the flow of cfg as instance (0: foreground). Returns the exit status. */
-static int run(enum sr_component component, const sr_config *cfg, sr_cli *cli,
-               const sr_credentials *creds, int instance, char *const *paths, size_t path_count,
-               sr_log *log)
+static int run(enum sr_component component, const sr_component_work *work, const sr_config *cfg,
+               sr_cli *cli, const sr_credentials *creds, int instance, char *const *paths,
+               size_t path_count, sr_log *log)
 {
     const char *name = sr_component_name(component);
     sr_flow_component fc = {0};
     sr_post_source *post = NULL;
     sr_watch *watch = NULL;
-    sr_download *download = NULL;
-    sr_send *send = NULL;
+    void *work_state = NULL;
     sr_err err;
     switch (component) {
     case SR_C_POST:
@@ -168,20 +166,16 @@ static int run(enum sr_component component, const sr_config *cfg, sr_cli *cli,
         break; /* from the broker to the post broker, no work step */
     case SR_C_SUBSCRIBE:
     case SR_C_SARRA:
-        if (sr_download_new(cfg, creds, component == SR_C_SARRA, log, &download, &err) != SR_OK) {
-            sr_log_write(log, SR_LOG_ERROR, "%s", err.msg);
-            return 1;
-        }
-        sr_download_component(download, &fc);
-        break;
     case SR_C_SENDER:
-        if (sr_send_new(cfg, creds, log, &send, &err) != SR_OK) {
+        if (work == NULL)
+            goto cannot_run;
+        if (work->attach(cfg, creds, log, &fc, &work_state, &err) != SR_OK) {
             sr_log_write(log, SR_LOG_ERROR, "%s", err.msg);
             return 1;
         }
-        sr_send_component(send, &fc);
         break;
     default:
+    cannot_run:
         sr_log_write(log, SR_LOG_CRITICAL,
                      "%s/%s: this build of sr cannot run sr_%s yet (it reads and checks its "
                      "configuration only)",
@@ -195,8 +189,8 @@ static int run(enum sr_component component, const sr_config *cfg, sr_cli *cli,
             sr_log_write(log, SR_LOG_ERROR, "%s", err.msg);
             sr_post_source_free(post);
             sr_watch_free(watch);
-            sr_download_free(download);
-            sr_send_free(send);
+            if (work_state != NULL)
+                work->release(work_state);
             return 1;
         }
         state = host_paths;
@@ -224,8 +218,8 @@ static int run(enum sr_component component, const sr_config *cfg, sr_cli *cli,
         status = 1;
     }
     sr_post_source_free(post);
-    sr_download_free(download);
-    sr_send_free(send);
+    if (work_state != NULL)
+        work->release(work_state);
     sr_paths_fini(&host_paths);
     return status;
 }
@@ -276,6 +270,12 @@ static int parse_command(enum sr_component component, sr_cli *cli, command *c)
 }
 
 int sr_component_main(enum sr_component component, int argc, char **argv)
+{
+    return sr_component_main_work(component, NULL, argc, argv);
+}
+
+int sr_component_main_work(enum sr_component component, const sr_component_work *work,
+                           int argc, char **argv)
 {
     const char *name = sr_component_name(component);
     sr_cli cli;
@@ -350,7 +350,7 @@ int sr_component_main(enum sr_component component, int argc, char **argv)
                 sr_log_write(log, SR_LOG_ERROR, "%s", err.msg);
                 status = 1;
             } else {
-                status = run(component, cfg, &cli, creds, cmd.instance, cmd.paths,
+                status = run(component, work, cfg, &cli, creds, cmd.instance, cmd.paths,
                              cmd.path_count, instance_log);
                 sr_log_close(instance_log);
             }
