@@ -314,16 +314,75 @@ int sr_broker_delete_queue(sr_broker *b, const char *queue, sr_err *err)
     return rc != SR_OK ? rc : after(b, b->ops->delete_queue(b, queue, err), err);
 }
 
+/* A publish begun (broker.h): the backend's ticket, or the outcome of a publish already
+ * done (a backend without begin/end, or no connection). */
+struct sr_publishing {
+    void *ticket;             /* the backend's, until end */
+    unsigned long connection; /* the connection it was sent over */
+    int rc;                   /* the outcome known at begin */
+    sr_err err;
+};
+
+int sr_broker_publish_begin(sr_broker *b, const sr_outgoing *messages, size_t count, int *status,
+                            sr_publishing **out, sr_err *err)
+{
+    sr_publishing *p = calloc(1, sizeof *p);
+    *out = p;
+    if (p == NULL) {
+        for (size_t i = 0; i < count; i++)
+            status[i] = SR_ENOMEM;
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    }
+    p->rc = ensure_connected(b, &p->err);
+    if (p->rc != SR_OK) {
+        for (size_t i = 0; i < count; i++)
+            status[i] = p->rc;
+        return SR_OK;
+    }
+    p->connection = b->connection;
+    if (b->ops->publish_begin == NULL) {
+        p->rc = after(b, b->ops->publish(b, messages, count, status, &p->err), &p->err);
+        return SR_OK;
+    }
+    p->rc = b->ops->publish_begin(b, messages, count, status, &p->ticket, &p->err);
+    if (p->ticket == NULL) { /* out of memory: nothing was sent */
+        free(p);
+        *out = NULL;
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    }
+    p->rc = after(b, p->rc, &p->err);
+    return SR_OK;
+}
+
+int sr_broker_publish_end(sr_broker *b, sr_publishing *p, sr_err *err)
+{
+    if (p == NULL)
+        return SR_OK;
+    int rc = p->rc;
+    if (p->ticket != NULL) {
+        sr_err waited;
+        int end_rc = b->ops->publish_end(b, p->ticket, &waited);
+        /* A loss seen now is this connection's; one of a connection since replaced was
+         * dealt with when it happened and must not drop the new one. */
+        if (b->connected && b->connection == p->connection)
+            end_rc = after(b, end_rc, &waited);
+        if (rc == SR_OK && end_rc != SR_OK) {
+            rc = end_rc;
+            p->err = waited;
+        }
+    }
+    if (rc != SR_OK && err != NULL)
+        *err = p->err;
+    free(p);
+    return rc;
+}
+
 int sr_broker_publish(sr_broker *b, const sr_outgoing *messages, size_t count, int *status,
                       sr_err *err)
 {
-    int rc = ensure_connected(b, err);
-    if (rc != SR_OK) {
-        for (size_t i = 0; i < count; i++)
-            status[i] = rc;
-        return rc;
-    }
-    return after(b, b->ops->publish(b, messages, count, status, err), err);
+    sr_publishing *p = NULL;
+    int rc = sr_broker_publish_begin(b, messages, count, status, &p, err);
+    return rc != SR_OK ? rc : sr_broker_publish_end(b, p, err);
 }
 
 int sr_broker_consume(sr_broker *b, size_t max, double timeout, sr_delivery ***deliveries,

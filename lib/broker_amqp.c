@@ -2,7 +2,8 @@
  * broker_amqp: the AMQP 0-9-1 backend of broker.h, on rabbitmq-c (librabbitmq 0.11).
  *
  * One connection, one channel in confirm mode. The channel publishes (basic.publish for a
- * whole batch, then the confirms read back, `multiple` ones included) and consumes
+ * whole batch, then the confirms read back, `multiple` ones included; a batch's confirms
+ * may still be outstanding while the next batch is sent: a ticket per batch) and consumes
  * (basic.consume with manual acks, bounded by basic.qos prefetch), so a flow that does both
  * on one broker needs one connection. Deliveries that arrive while publish waits for its
  * confirms are kept and handed over by the next consume.
@@ -57,6 +58,22 @@
 /* The vhost is an AMQP short string. */
 #define VHOST_MAX 255
 
+/* A batch sent and waiting for its confirms (broker.h: sr_broker_publish_begin). The
+ * backend lists the outstanding ones, oldest first, because a confirm read while waiting
+ * for one batch (or while consuming) may be for another. */
+typedef struct amqp_ticket {
+    struct amqp_ticket *next;
+    int *status;            /* the caller's: one per message, PENDING until confirmed */
+    size_t count, sent;     /* messages in the batch, and how many went out */
+    size_t pending, nacked; /* sent and not yet confirmed; refused by a nack */
+    uint64_t first;         /* sequence number of message 0 on its channel */
+    amqp_channel_t channel; /* confirms count on this channel only */
+    bool channel_gone;      /* the broker closed that channel: what is pending was refused */
+    bool dead;              /* its connection is gone: what is pending was not taken */
+    int rc;                 /* a failure met while sending, with its text */
+    char why[SR_ERR_MSG_MAX];
+} amqp_ticket;
+
 typedef struct amqp_backend {
     amqp_connection_state_t conn; /* NULL when not connected */
     amqp_channel_t channel;       /* the channel in use; a new number after a broker close */
@@ -69,10 +86,19 @@ typedef struct amqp_backend {
     /* deliveries read while waiting for confirms, for the next consume (FIFO) */
     sr_delivery **stash;
     size_t stash_count, stash_cap;
+    amqp_ticket *tickets; /* outstanding batches, oldest first */
     /* scratch for the headers of the message being published */
     amqp_table_entry_t *entries;
     size_t entries_cap;
 } amqp_backend;
+
+/* The broker closed channel ch: the confirms of its tickets will not come. */
+static void channel_gone(amqp_backend *a, amqp_channel_t ch)
+{
+    for (amqp_ticket *t = a->tickets; t != NULL; t = t->next)
+        if (t->channel == ch)
+            t->channel_gone = true;
+}
 
 /* A delivery and everything it points to, in one allocation. */
 typedef struct amqp_delivery {
@@ -162,6 +188,7 @@ static int channel_closed(sr_broker *b, const amqp_channel_close_t *c, const cha
     char text[256];
     char refused[SR_ERR_MSG_MAX];
     int code = c->reply_code == AMQP_ACCESS_REFUSED ? SR_EPERM : SR_EPROTO;
+    channel_gone(a, a->channel);
     snprintf(refused, sizeof refused, "%s: %s: the broker refused: %u %s", b->shown_url, what,
              c->reply_code, wire_text(c->reply_text, text, sizeof text));
     amqp_channel_close_ok_t ok = {0};
@@ -537,6 +564,13 @@ static void amqp_disconnect(sr_broker *b)
         a->conn = NULL;
     }
     drop_stash(a);
+    /* Their confirms can no longer come: each ticket's owner learns it at publish_end. */
+    for (amqp_ticket *t = a->tickets, *next; t != NULL; t = next) {
+        next = t->next;
+        t->dead = true;
+        t->next = NULL;
+    }
+    a->tickets = NULL;
     free(a->queue);
     a->queue = NULL;
     free(a->consumer_tag);
@@ -896,21 +930,59 @@ static size_t settle(int *status, uint64_t first, size_t sent, uint64_t tag, boo
     return n;
 }
 
-static int amqp_publish(sr_broker *b, const sr_outgoing *messages, size_t count, int *status,
-                        sr_err *err)
+/* A basic.ack or basic.nack on channel ch: settle what it covers in every outstanding
+ * ticket of that channel. */
+static void confirm(amqp_backend *a, amqp_channel_t ch, amqp_method_number_t id, const void *m)
+{
+    bool nack = id == AMQP_BASIC_NACK_METHOD;
+    uint64_t tag = nack ? ((const amqp_basic_nack_t *)m)->delivery_tag
+                        : ((const amqp_basic_ack_t *)m)->delivery_tag;
+    bool multiple = nack ? ((const amqp_basic_nack_t *)m)->multiple
+                         : ((const amqp_basic_ack_t *)m)->multiple;
+    for (amqp_ticket *t = a->tickets; t != NULL; t = t->next) {
+        if (t->channel != ch || t->pending == 0)
+            continue;
+        size_t n = settle(t->status, t->first, t->sent, tag, multiple, nack ? SR_EPROTO : SR_OK);
+        t->pending -= n;
+        if (nack)
+            t->nacked += n;
+    }
+}
+
+static void unlink_ticket(amqp_backend *a, amqp_ticket *t)
+{
+    for (amqp_ticket **p = &a->tickets; *p != NULL; p = &(*p)->next) {
+        if (*p == t) {
+            *p = t->next;
+            break;
+        }
+    }
+    t->next = NULL;
+}
+
+static int amqp_publish_begin(sr_broker *b, const sr_outgoing *messages, size_t count,
+                              int *status, void **ticket, sr_err *err)
 {
     amqp_backend *a = b->backend;
-    uint64_t first = a->next_seq;
-    size_t sent = 0, pending = 0, nacked = 0;
-    int rc = SR_OK;
+    amqp_ticket *t = calloc(1, sizeof *t);
+    if (t == NULL) {
+        for (size_t i = 0; i < count; i++)
+            status[i] = SR_ENOMEM;
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    }
+    t->status = status;
+    t->count = count;
+    t->first = a->next_seq;
+    t->channel = a->channel;
     char expiration[32] = "";
     if (b->options.message_expiry > 0)
         snprintf(expiration, sizeof expiration, "%.0f", ceil(b->options.message_expiry * 1000));
     for (size_t i = 0; i < count; i++)
         status[i] = PENDING;
 
-    for (; sent < count; sent++) {
-        const sr_outgoing *o = &messages[sent];
+    int rc = SR_OK;
+    for (; t->sent < count; t->sent++) {
+        const sr_outgoing *o = &messages[t->sent];
         const sr_encoded *e = o->message;
         if (e->header_count > a->entries_cap) {
             amqp_table_entry_t *grown = realloc(a->entries, e->header_count * sizeof *grown);
@@ -949,12 +1021,32 @@ static int amqp_publish(sr_broker *b, const sr_outgoing *messages, size_t count,
         }
         a->next_seq++;
     }
-    pending = sent;
+    t->pending = t->sent;
+    for (size_t i = t->sent; i < count; i++)
+        status[i] = rc; /* not sent */
+    if (rc != SR_OK) {
+        t->rc = rc;
+        snprintf(t->why, sizeof t->why, "%s", err ? err->msg : "not sent");
+    }
+    /* Listed even when sending failed: the messages that went out may still be confirmed
+     * (a local error), and a lost connection marks it dead through disconnect. */
+    amqp_ticket **tail = &a->tickets;
+    while (*tail != NULL)
+        tail = &(*tail)->next;
+    *tail = t;
+    *ticket = t;
+    return rc;
+}
 
-    /* The confirms of the whole batch. */
+/* Read frames until t is settled (its confirms, a nack, its channel or connection gone)
+ * or the timeout; what else comes is dealt with on the way: confirms of other tickets,
+ * deliveries kept for the next consume. */
+static int wait_confirms(sr_broker *b, amqp_ticket *t, sr_err *err)
+{
+    amqp_backend *a = b->backend;
     double deadline = now_s() + sr_broker_timeout(b);
-    bool channel_gone = false;
-    while (pending > 0 && rc == SR_OK) {
+    int rc = SR_OK;
+    while (t->pending > 0 && !t->dead && !t->channel_gone && rc == SR_OK) {
         amqp_frame_t f;
         bool timed_out;
         rc = next_frame(b, deadline, &f, &timed_out, err);
@@ -971,20 +1063,13 @@ static int amqp_publish(sr_broker *b, const sr_outgoing *messages, size_t count,
         if (f.channel == 0) {
             if (id == AMQP_CONNECTION_CLOSE_METHOD)
                 rc = connection_closed(b, m, "publishing", err);
+        } else if (id == AMQP_BASIC_ACK_METHOD || id == AMQP_BASIC_NACK_METHOD) {
+            confirm(a, f.channel, id, m);
         } else if (f.channel != a->channel) {
             continue;
-        } else if (id == AMQP_BASIC_ACK_METHOD) {
-            const amqp_basic_ack_t *ack = m;
-            pending -= settle(status, first, sent, ack->delivery_tag, ack->multiple, SR_OK);
-        } else if (id == AMQP_BASIC_NACK_METHOD) {
-            const amqp_basic_nack_t *nack = m;
-            size_t n = settle(status, first, sent, nack->delivery_tag, nack->multiple, SR_EPROTO);
-            pending -= n;
-            nacked += n;
         } else if (id == AMQP_CHANNEL_CLOSE_METHOD) {
             /* An unknown exchange (404): what was not confirmed is refused. */
             rc = channel_closed(b, m, "publishing", err);
-            channel_gone = true;
         } else if (id == AMQP_BASIC_DELIVER_METHOD) {
             sr_delivery *d = NULL;
             rc = read_delivery(b, m, &d, err);
@@ -997,32 +1082,54 @@ static int amqp_publish(sr_broker *b, const sr_outgoing *messages, size_t count,
         }
         amqp_maybe_release_buffers(a->conn);
     }
+    return rc;
+}
 
+static int amqp_publish_end(sr_broker *b, void *ticket, sr_err *err)
+{
+    amqp_backend *a = b->backend;
+    amqp_ticket *t = ticket;
+    sr_err waited;
+    int rc = t->dead ? SR_OK : wait_confirms(b, t, &waited);
+    if (!t->dead)
+        unlink_ticket(a, t);
     size_t failed = 0;
     int first_code = SR_OK;
-    for (size_t i = 0; i < count; i++) {
-        if (status[i] == PENDING)
-            status[i] = channel_gone && i < sent ? SR_EPROTO : SR_ECONN;
-        if (status[i] != SR_OK) {
+    for (size_t i = 0; i < t->count; i++) {
+        if (t->status[i] == PENDING)
+            t->status[i] = t->channel_gone ? SR_EPROTO : SR_ECONN;
+        if (t->status[i] != SR_OK) {
             failed++;
             if (first_code == SR_OK)
-                first_code = status[i];
+                first_code = t->status[i];
         }
     }
+    int sent_rc = t->rc;
+    char why[SR_ERR_MSG_MAX];
+    if (rc != SR_OK)
+        snprintf(why, sizeof why, "%s", waited.msg);
+    else if (sent_rc != SR_OK)
+        snprintf(why, sizeof why, "%s", t->why);
+    else if (t->dead)
+        snprintf(why, sizeof why, "%s: the connection was lost before the broker confirmed",
+                 b->shown_url);
+    else
+        why[0] = '\0';
+    size_t nacked = t->nacked, count = t->count;
+    free(t);
     if (failed == 0)
         return SR_OK;
-    /* A lost connection is SR_ECONN whatever the first message's fate: broker.c reconnects. */
-    int code = a->broken ? SR_ECONN : first_code;
-    if (rc == SR_OK) { /* only nacks */
-        sr_err_set(err, SR_EPROTO, false, "%s: the broker refused (nack) %zu of %zu messages",
-                   b->shown_url, nacked, count);
-    } else if (err != NULL) {
-        char why[SR_ERR_MSG_MAX];
-        snprintf(why, sizeof why, "%s", err->msg);
-        sr_err_set(err, code, code == SR_ECONN, "%s (%zu of %zu messages not taken)", why, failed,
-                   count);
-    }
-    return code;
+    /* A connection lost now is SR_ECONN whatever the first message's fate: broker.c
+     * reconnects. */
+    if (rc == SR_ECONN)
+        first_code = SR_ECONN;
+    if (why[0] == '\0') /* only nacks */
+        return sr_err_set(err, SR_EPROTO, false,
+                          "%s: the broker refused (nack) %zu of %zu messages", b->shown_url,
+                          nacked, count);
+    sr_err_set(err, first_code, first_code == SR_ECONN, "%s (%zu of %zu messages not taken)", why,
+               failed, count);
+    return first_code;
 }
 
 static int amqp_consume(sr_broker *b, size_t max, double timeout, sr_delivery ***deliveries,
@@ -1069,6 +1176,8 @@ static int amqp_consume(sr_broker *b, size_t max, double timeout, sr_delivery **
         if (f.channel == 0) {
             if (id == AMQP_CONNECTION_CLOSE_METHOD)
                 rc = connection_closed(b, m, "consuming", err);
+        } else if (id == AMQP_BASIC_ACK_METHOD || id == AMQP_BASIC_NACK_METHOD) {
+            confirm(a, f.channel, id, m); /* of a batch still outstanding */
         } else if (f.channel != a->channel) {
             /* an old channel's leftovers */
         } else if (id == AMQP_BASIC_DELIVER_METHOD) {
@@ -1134,7 +1243,8 @@ static const sr_broker_ops amqp_ops = {
     .declare_exchange = amqp_declare_exchange,
     .subscribe = amqp_subscribe,
     .delete_queue = amqp_delete_queue,
-    .publish = amqp_publish,
+    .publish_begin = amqp_publish_begin,
+    .publish_end = amqp_publish_end,
     .consume = amqp_consume,
     .ack = amqp_ack,
     .destroy = amqp_destroy,

@@ -27,8 +27,17 @@ typedef struct sr_broker_ops {
     int (*declare_exchange)(sr_broker *b, const char *exchange, sr_err *err);
     int (*subscribe)(sr_broker *b, const sr_queue_spec *queue, sr_err *err);
     int (*delete_queue)(sr_broker *b, const char *queue, sr_err *err);
+    /* Publishing, one of two ways. publish sends and waits for the broker (broker.h's
+     * sr_broker_publish). publish_begin sends and leaves a ticket (also when sending
+     * failed, unless out of memory); publish_end waits for the confirms still missing,
+     * settles status and frees the ticket, whatever became of the connection meanwhile:
+     * a ticket of a connection since lost settles at once with SR_ECONN. A backend gives
+     * begin and end, or publish alone (broker.c then publishes it all in begin). */
     int (*publish)(sr_broker *b, const sr_outgoing *messages, size_t count, int *status,
                    sr_err *err);
+    int (*publish_begin)(sr_broker *b, const sr_outgoing *messages, size_t count, int *status,
+                         void **ticket, sr_err *err);
+    int (*publish_end)(sr_broker *b, void *ticket, sr_err *err);
     int (*consume)(sr_broker *b, size_t max, double timeout, sr_delivery ***deliveries,
                    size_t *got, sr_err *err);
     int (*ack)(sr_broker *b, const sr_delivery *d, sr_err *err);

@@ -294,11 +294,14 @@ def test_deleted_queue_is_declared_again(rabbitmq, tool, exchange):
     assert "cancelled the subscription" in consumer.stderr
 
 
-def test_publisher_and_consumer_ride_through_a_broker_restart(rabbitmq, tool, exchange):
+@pytest.mark.parametrize("window", [False, True], ids=["batch", "window"])
+def test_publisher_and_consumer_ride_through_a_broker_restart(rabbitmq, tool, exchange, window):
     """RabbitMQ is restarted while 2,000 messages are being posted: the poster reconnects by
     itself and posts again what was not confirmed; every message it reported as posted
-    reaches the subscriber, which reconnects and resumes on its own too."""
-    queue = qname("restart")
+    reaches the subscriber, which reconnects and resumes on its own too. With a window (the
+    next batch sent before the confirms of the one before), a batch outstanding when the
+    connection goes is reported unconfirmed, never as posted."""
+    queue = qname("restart-window" if window else "restart")
     count = 2000
     consumer = Consumer(tool, rabbitmq.url("tsub"), queue, "--bind", f"{EXCHANGE}:v03.restart",
                         "--timeout", "90")
@@ -309,7 +312,7 @@ def test_publisher_and_consumer_ride_through_a_broker_restart(rabbitmq, tool, ex
         lines = [message(f"r/{i:05d}") for i in range(count)]
         poster = subprocess.Popen(
             [tool, "publish", rabbitmq.url("tfeed"), EXCHANGE, "v03.restart", "--retry",
-             "--echo", "--pause", "0.1"],
+             "--echo", "--pause", "0.1"] + (["--window"] if window else []),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         result = {}
 

@@ -20,7 +20,8 @@
  *          they go: what a flow's retry queue does)  --pause S (sleep S seconds between
  *          batches)  --echo (print each message the broker took, once it took it, as a
  *          JSON line like consume's, without "redelivered")  --no-declare (do not declare
- *          EXCHANGE first)
+ *          EXCHANGE first)  --window (send each batch before waiting for the confirms of
+ *          the one before: sr_broker_publish_begin/end with one batch outstanding)
  * consume only: --decode (add "message": the message decoded and encoded again as v03
  *          JSON, or "decode_error": why it does not decode)  --queue-type T (AMQP
  *          x-queue-type: classic or quorum)
@@ -42,7 +43,7 @@ typedef struct tool_options {
     long max;
     double timeout, expire, hold, pause, heartbeat;
     unsigned prefetch, batch;
-    bool v02, no_ack, retry, echo, decode, no_declare;
+    bool v02, no_ack, retry, echo, decode, no_declare, window;
     enum sr_tls_rigour tls;
 } tool_options;
 
@@ -59,6 +60,10 @@ static int parse_options(int argc, char **argv, tool_options *o)
     o->batch = 25;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--window") == 0) {
+            o->window = true;
+            continue;
+        }
         if (strcmp(a, "--v02") == 0) {
             o->v02 = true;
             continue;
@@ -150,41 +155,85 @@ static void print_json(json_t *o)
     json_decref(o);
 }
 
-/* Publish encoded[0..n) (retrying the failed ones with --retry); returns how many failed
- * for good, and finalises them all. */
-static size_t publish_batch(sr_broker *b, const char *exchange, const char *topic,
-                            sr_encoded *encoded, size_t n, sr_outgoing *out, int *status,
+/* One batch: its messages, and while it is outstanding (--window) its publish. */
+typedef struct out_batch {
+    sr_encoded *encoded;
+    sr_outgoing *out;
+    int *status;
+    size_t n;
+    sr_publishing *pending;
+} out_batch;
+
+/* After a publish of bt: echo and count what the broker took, keep the rest at the front
+ * of bt->encoded; returns how many are left. */
+static size_t settle(out_batch *bt, const char *exchange, const char *topic, const tool_options *o,
+                     size_t *published)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < bt->n; i++) {
+        if (bt->status[i] != SR_OK) {
+            bt->encoded[keep++] = bt->encoded[i];
+            continue;
+        }
+        (*published)++;
+        if (o->echo) {
+            sr_encoded *e = &bt->encoded[i];
+            sr_wire w = {e->body, e->body_len, e->content_type, topic, e->headers, e->header_count};
+            print_json(wire_json(&w, exchange));
+        }
+        sr_encoded_fini(&bt->encoded[i]);
+    }
+    bt->n = keep;
+    return keep;
+}
+
+static void address(out_batch *bt, const char *exchange, const char *topic)
+{
+    for (size_t i = 0; i < bt->n; i++)
+        bt->out[i] = (sr_outgoing){exchange, topic, &bt->encoded[i]};
+}
+
+/* The messages of bt not published, given up: how many. */
+static size_t drop_rest(out_batch *bt)
+{
+    size_t failed = bt->n;
+    for (size_t i = 0; i < bt->n; i++)
+        sr_encoded_fini(&bt->encoded[i]);
+    bt->n = 0;
+    return failed;
+}
+
+/* Publish bt (retrying the failed ones with --retry, each round waited for); returns how
+ * many failed for good, and finalises them all. */
+static size_t publish_batch(sr_broker *b, const char *exchange, const char *topic, out_batch *bt,
                             const tool_options *o, size_t *published)
 {
     sr_err err;
-    size_t left = n;
-    while (left > 0) {
-        for (size_t i = 0; i < left; i++)
-            out[i] = (sr_outgoing){exchange, topic, &encoded[i]};
-        if (sr_broker_publish(b, out, left, status, &err) != SR_OK)
+    while (bt->n > 0) {
+        address(bt, exchange, topic);
+        if (sr_broker_publish(b, bt->out, bt->n, bt->status, &err) != SR_OK)
             fprintf(stderr, "sr_broker_tool: %s\n", err.msg);
-        size_t keep = 0;
-        for (size_t i = 0; i < left; i++) {
-            if (status[i] != SR_OK) {
-                encoded[keep++] = encoded[i];
-                continue;
-            }
-            (*published)++;
-            if (o->echo) {
-                sr_wire w = {encoded[i].body, encoded[i].body_len, encoded[i].content_type,
-                             topic,           encoded[i].headers,  encoded[i].header_count};
-                print_json(wire_json(&w, exchange));
-            }
-            sr_encoded_fini(&encoded[i]);
-        }
-        left = keep;
-        if (left == 0 || !o->retry)
+        if (settle(bt, exchange, topic, o, published) == 0 || !o->retry)
             break;
         usleep(200000);
     }
-    for (size_t i = 0; i < left; i++)
-        sr_encoded_fini(&encoded[i]);
-    return left;
+    return drop_rest(bt);
+}
+
+/* --window: wait for the outstanding batch, then deal with it as publish_batch does. */
+static size_t finish_window(sr_broker *b, const char *exchange, const char *topic, out_batch *bt,
+                            const tool_options *o, size_t *published)
+{
+    if (bt->pending == NULL)
+        return 0;
+    sr_err err;
+    if (sr_broker_publish_end(b, bt->pending, &err) != SR_OK)
+        fprintf(stderr, "sr_broker_tool: %s\n", err.msg);
+    bt->pending = NULL;
+    if (settle(bt, exchange, topic, o, published) == 0 || !o->retry)
+        return drop_rest(bt);
+    usleep(200000);
+    return publish_batch(b, exchange, topic, bt, o, published);
 }
 
 static int publish(sr_broker *b, const char *exchange, const char *topic, const tool_options *o)
@@ -195,12 +244,14 @@ static int publish(sr_broker *b, const char *exchange, const char *topic, const 
         fprintf(stderr, "sr_broker_tool: %s\n", err.msg);
         return 1;
     }
-    unsigned batch = o->batch ? o->batch : 1;
-    sr_encoded *encoded = calloc(batch, sizeof *encoded);
-    sr_outgoing *out = calloc(batch, sizeof *out);
-    int *status = calloc(batch, sizeof *status);
+    unsigned size = o->batch ? o->batch : 1;
+    out_batch two[2];
+    for (int k = 0; k < 2; k++)
+        two[k] = (out_batch){calloc(size, sizeof(sr_encoded)), calloc(size, sizeof(sr_outgoing)),
+                         calloc(size, sizeof(int)), 0, NULL};
+    out_batch *cur = &two[0], *prev = &two[1];
     char *line = NULL;
-    size_t cap = 0, n = 0, published = 0, failed = 0, lineno = 0;
+    size_t cap = 0, published = 0, failed = 0, lineno = 0;
     int result = 0;
     for (;;) {
         ssize_t len = getline(&line, &cap, stdin);
@@ -208,29 +259,42 @@ static int publish(sr_broker *b, const char *exchange, const char *topic, const 
             lineno++;
             sr_message *m = NULL;
             if (sr_message_decode_v03(line, (size_t)len, &m, &err) != SR_OK ||
-                sr_message_encode(m, o->v02 ? SR_FORMAT_V02 : SR_FORMAT_V03, &encoded[n], &err) !=
-                    SR_OK) {
+                sr_message_encode(m, o->v02 ? SR_FORMAT_V02 : SR_FORMAT_V03, &cur->encoded[cur->n],
+                                  &err) != SR_OK) {
                 fprintf(stderr, "sr_broker_tool: input line %zu: %s\n", lineno, err.msg);
                 sr_message_free(m);
                 result = 1;
                 continue;
             }
             sr_message_free(m);
-            n++;
+            cur->n++;
         }
-        if (n > 0 && (n == batch || len <= 0)) {
-            failed += publish_batch(b, exchange, topic, encoded, n, out, status, o, &published);
-            n = 0;
+        if (cur->n > 0 && (cur->n == size || len <= 0)) {
+            if (!o->window) {
+                failed += publish_batch(b, exchange, topic, cur, o, &published);
+            } else {
+                address(cur, exchange, topic);
+                if (sr_broker_publish_begin(b, cur->out, cur->n, cur->status, &cur->pending,
+                                            &err) != SR_OK)
+                    fprintf(stderr, "sr_broker_tool: %s\n", err.msg);
+                failed += finish_window(b, exchange, topic, prev, o, &published);
+                out_batch *t = prev;
+                prev = cur;
+                cur = t;
+            }
             if (o->pause > 0 && len > 0)
                 usleep((useconds_t)(o->pause * 1e6));
         }
         if (len <= 0)
             break;
     }
+    failed += finish_window(b, exchange, topic, prev, o, &published);
     free(line);
-    free(encoded);
-    free(out);
-    free(status);
+    for (int k = 0; k < 2; k++) {
+        free(two[k].encoded);
+        free(two[k].out);
+        free(two[k].status);
+    }
     printf("published %zu\n", published);
     if (failed)
         printf("failed %zu\n", failed);
