@@ -121,8 +121,7 @@ int sr_broker_publish(sr_broker *b, const sr_outgoing *messages, size_t count, i
  * Every begin needs its end, in any order, even after a lost connection (then end reports
  * the messages not confirmed as SR_ECONN). begin returns SR_OK, or SR_ENOMEM with *out
  * NULL and every status SR_ENOMEM; any other failure is reported by end. Only when end
- * returns has the broker taken responsibility for a message. On MQTT begin does it all
- * (Mosquitto handles a client's QoS 1 publishes in turn: a window brings nothing there). */
+ * returns has the broker taken responsibility for a message. */
 typedef struct sr_publishing sr_publishing;
 int sr_broker_publish_begin(sr_broker *b, const sr_outgoing *messages, size_t count, int *status,
                             sr_publishing **out, sr_err *err);

@@ -117,6 +117,21 @@ typedef struct pub_slot {
     int reason; /* PUBACK reason code */
 } pub_slot;
 
+/* A batch published and waiting for its PUBACKs (broker.h: sr_broker_publish_begin). The
+ * connection lists the outstanding ones; the network thread settles their slots. */
+typedef struct mqtt_ticket {
+    struct mqtt_ticket *next;
+    pub_slot *slots;
+    size_t count;
+    size_t outstanding; /* slots still pending, under the connection's lock */
+    size_t hint;        /* where the next PUBACK is likely to be */
+    int *status;        /* the caller's */
+    size_t failed;      /* not published at all */
+    sr_err first;       /* why the first of those failed */
+    bool dead;          /* the connection went before end: pending ones were not taken */
+    char reason[REASON_MAX];
+} mqtt_ticket;
+
 typedef struct mqtt_conn {
     struct mosquitto *mosq;
     pthread_t thread;
@@ -159,8 +174,7 @@ typedef struct mqtt_conn {
     char sub_error[REASON_MAX]; /* a refused subscription; reported by consume too */
     bool sub_qos0;              /* a subscription was granted QoS 0 only */
 
-    pub_slot *slots; /* the batch publish is waiting for, or NULL */
-    size_t slot_count, outstanding, hint;
+    mqtt_ticket *tickets; /* batches waiting for PUBACKs, oldest first */
 } mqtt_conn;
 
 typedef struct mqtt_backend {
@@ -432,7 +446,7 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
         if (pthread_cond_timedwait(&c->cond, &c->lock, &next_ping) != ETIMEDOUT)
             continue;
         /* Only while the flow works on it, and no publish is waiting on this connection. */
-        if (c->held == HELD_TAKEN && c->slots == NULL && !c->killed)
+        if (c->held == HELD_TAKEN && c->tickets == NULL && !c->killed)
             ping_raw(c);
         deadline_after(&next_ping, c->ping_every);
     }
@@ -457,14 +471,18 @@ static void on_publish(struct mosquitto *mosq, void *obj, int mid, int reason,
     mqtt_conn *c = obj;
     pthread_mutex_lock(&c->lock);
     /* PUBACKs come in publish order, mostly: start looking after the last one found. */
-    for (size_t k = 0; c->slots != NULL && k < c->slot_count; k++) {
-        size_t i = (c->hint + k) % c->slot_count;
-        if (c->slots[i].pending && c->slots[i].mid == mid) {
-            c->slots[i].pending = false;
-            c->slots[i].reason = reason;
-            c->outstanding--;
-            c->hint = i + 1;
-            break;
+    bool found = false;
+    for (mqtt_ticket *t = c->tickets; t != NULL && !found; t = t->next) {
+        for (size_t k = 0; t->outstanding > 0 && k < t->count; k++) {
+            size_t i = (t->hint + k) % t->count;
+            if (t->slots[i].pending && t->slots[i].mid == mid) {
+                t->slots[i].pending = false;
+                t->slots[i].reason = reason;
+                t->outstanding--;
+                t->hint = i + 1;
+                found = true;
+                break;
+            }
         }
     }
     pthread_cond_broadcast(&c->cond);
@@ -887,6 +905,20 @@ static int m_connect(sr_broker *b, sr_err *err)
 static void m_disconnect(sr_broker *b)
 {
     mqtt_backend *mb = b->backend;
+    mqtt_conn *c = mb->conn;
+    if (c != NULL) {
+        /* Their PUBACKs can no longer come: each owner learns it at publish_end. */
+        pthread_mutex_lock(&c->lock);
+        for (mqtt_ticket *t = c->tickets, *next; t != NULL; t = next) {
+            next = t->next;
+            t->dead = true;
+            t->next = NULL;
+            snprintf(t->reason, sizeof t->reason, "%s",
+                     c->lost_reason[0] ? c->lost_reason : "disconnected");
+        }
+        c->tickets = NULL;
+        pthread_mutex_unlock(&c->lock);
+    }
     conn_free(mb->conn);
     mb->conn = NULL;
 }
@@ -1046,26 +1078,29 @@ static int publish_one(mqtt_conn *c, const sr_broker *b, const sr_outgoing *m, i
                       sr_err_quote(m->topic, q, sizeof q), mosquitto_strerror(mrc));
 }
 
-static int m_publish(sr_broker *b, const sr_outgoing *messages, size_t count, int *status,
-                     sr_err *err)
+static int m_publish_begin(sr_broker *b, const sr_outgoing *messages, size_t count, int *status,
+                           void **ticket, sr_err *err)
 {
     mqtt_conn *c = ((mqtt_backend *)b->backend)->conn;
-    if (count == 0)
-        return SR_OK;
-    pub_slot *slots = calloc(count, sizeof *slots);
-    if (slots == NULL) {
+    mqtt_ticket *t = calloc(1, sizeof *t);
+    pub_slot *slots = calloc(count ? count : 1, sizeof *slots);
+    if (t == NULL || slots == NULL) {
+        free(t);
+        free(slots);
         for (size_t i = 0; i < count; i++)
             status[i] = SR_ENOMEM;
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
     }
-    sr_err first = {0};
-    size_t failed = 0;
+    t->slots = slots;
+    t->count = count;
+    t->status = status;
     pthread_mutex_lock(&c->lock);
     bool held = c->held != HELD_NONE;
-    c->slots = slots;
-    c->slot_count = count;
-    c->outstanding = 0;
-    c->hint = 0;
+    /* Listed before the first publish: its PUBACK may come before the loop ends. */
+    mqtt_ticket **tail = &c->tickets;
+    while (*tail != NULL)
+        tail = &(*tail)->next;
+    *tail = t;
     for (size_t i = 0; i < count; i++) {
         sr_err one;
         int rc;
@@ -1081,38 +1116,67 @@ static int m_publish(sr_broker *b, const sr_outgoing *messages, size_t count, in
         status[i] = rc;
         if (rc == SR_OK) {
             slots[i].pending = true;
-            c->outstanding++;
-        } else if (failed++ == 0) {
-            first = one;
+            t->outstanding++;
+        } else if (t->failed++ == 0) {
+            t->first = one;
         }
     }
-    struct timespec deadline;
-    deadline_after(&deadline, sr_broker_timeout(b));
-    while (c->outstanding > 0 && !c->lost && !c->finished && wait_until(c, &deadline))
-        ;
-    bool lost = c->lost || c->finished;
-    char reason[REASON_MAX];
-    snprintf(reason, sizeof reason, "%s", c->lost_reason[0] ? c->lost_reason : "closed");
-    c->slots = NULL;
-    c->slot_count = c->outstanding = 0;
     pthread_mutex_unlock(&c->lock);
+    *ticket = t;
+    return SR_OK;
+}
 
-    /* slots is ours again: the network thread no longer looks at it. */
+static void unlink_ticket(mqtt_conn *c, mqtt_ticket *t)
+{
+    for (mqtt_ticket **p = &c->tickets; *p != NULL; p = &(*p)->next) {
+        if (*p == t) {
+            *p = t->next;
+            break;
+        }
+    }
+    t->next = NULL;
+}
+
+static int m_publish_end(sr_broker *b, void *ticket, sr_err *err)
+{
+    mqtt_ticket *t = ticket;
+    bool lost = t->dead;
+    char reason[REASON_MAX];
+    snprintf(reason, sizeof reason, "%s", t->reason);
+    if (!t->dead) {
+        /* Not dead: the connection it went over is the current one, still allocated. */
+        mqtt_conn *c = ((mqtt_backend *)b->backend)->conn;
+        struct timespec deadline;
+        deadline_after(&deadline, sr_broker_timeout(b));
+        pthread_mutex_lock(&c->lock);
+        while (t->outstanding > 0 && !c->lost && !c->finished && wait_until(c, &deadline))
+            ;
+        lost = c->lost || c->finished;
+        snprintf(reason, sizeof reason, "%s", c->lost_reason[0] ? c->lost_reason : "closed");
+        unlink_ticket(c, t);
+        pthread_mutex_unlock(&c->lock);
+    }
+
+    /* The slots are ours again: the network thread no longer looks at them. */
+    int *status = t->status;
+    size_t count = t->count, failed = t->failed;
+    sr_err first = t->first;
     size_t unconfirmed = 0, refused = 0;
     int refusal = 0;
     for (size_t i = 0; i < count; i++) {
         if (status[i] != SR_OK)
             continue;
-        if (slots[i].pending) {
+        if (t->slots[i].pending) {
             status[i] = SR_ECONN;
             unconfirmed++;
-        } else if (slots[i].reason >= 128) {
+        } else if (t->slots[i].reason >= 128) {
             status[i] = SR_EPROTO;
             if (refused++ == 0)
-                refusal = slots[i].reason;
+                refusal = t->slots[i].reason;
         }
     }
-    free(slots);
+    free(t->slots);
+    free(t);
     int rc = SR_OK;
     for (size_t i = 0; i < count && rc == SR_OK; i++)
         rc = status[i];
@@ -1210,7 +1274,8 @@ static const sr_broker_ops mqtt_ops = {
     .declare_exchange = m_declare_exchange,
     .subscribe = m_subscribe,
     .delete_queue = m_delete_queue,
-    .publish = m_publish,
+    .publish_begin = m_publish_begin,
+    .publish_end = m_publish_end,
     .consume = m_consume,
     .ack = m_ack,
     .destroy = m_destroy,
