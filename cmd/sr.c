@@ -1,23 +1,110 @@
 /*
- * sr: the supervisor's command line. This build knows the verbs that read configs
- * (show, list); the ones that run instances come with the supervisor.
+ * sr: the supervisor's command line (digest §5): `sr [--option value ...] VERB [PATTERN ...]`.
+ * Each verb is a call into lib/: supervise.h runs instances, status.h reads their state,
+ * declare.h talks to brokers, sr3import.h reads an sr3 tree, show.h prints configs. This
+ * file parses the words, finds the configs and turns results into exit statuses:
+ * 0 ok, 1 some config failed, 2 usage.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "declare.h"
+#include "instance.h"
 #include "show.h"
+#include "sr3import.h"
+#include "status.h"
+#include "supervise.h"
+
+#define EXIT_USAGE 2
+
+typedef struct verb {
+    const char *name;
+    const char *args;
+    const char *summary; /* one line for `sr --help` */
+    const char *detail;  /* more for `sr VERB --help`, or NULL */
+} verb;
+
+static const verb verbs[] = {
+    {"start", "[PATTERN ...]", "start the missing instances of enabled configs",
+     "Each instance (1..`instances`) is a daemon logging to its file; sr returns once each\n"
+     "wrote its pid file, or says which did not start and shows the end of its log.\n"
+     "Running instances are left alone; disabled configs are skipped."},
+    {"stop", "[--wait SECONDS] [PATTERN ...]", "stop the instances",
+     "SIGTERM, wait up to --wait seconds (10), SIGKILL what is left, remove the pid files.\n"
+     "With no pattern: every instance process of ours, even of a removed config."},
+    {"restart", "[--wait SECONDS] [PATTERN ...]", "stop, then start", NULL},
+    {"status", "[--json] [--full] [PATTERN ...]", "one row per config: state, instances, rates",
+     NULL},
+    {"sanity", "[PATTERN ...]", "restart missing and hung instances, stop stray ones",
+     "One line per action, or \"no missing/hung/stray processes found\" (for cron and\n"
+     "sr-sanity.timer). Hung: no metrics written for runStateThreshold_hung. Stray: a\n"
+     "process of ours whose config is gone or disabled, or that no pid file names."},
+    {"foreground", "PATTERN", "run one config attached to the terminal",
+     "Instance 0, logging to stderr, until ^C; refused while the config's instances run."},
+    {"run", "[--wait SECONDS] [PATTERN ...]", "start the instances as children and stay",
+     "Restarts an instance that dies (backoff from 1 s to 30 s), passes SIGHUP on, and stops\n"
+     "them all on SIGTERM or ^C. For containers and systemd Type=simple."},
+    {"reload", "[PATTERN ...]", "make running instances reopen their logs (SIGHUP)", NULL},
+    {"list", "[examples | PATTERN ...]", "list the configs (or the examples) and sr's folders",
+     NULL},
+    {"show", "[--json] [PATTERN ...]", "print each config fully resolved",
+     "Every option, its value and where it came from (passwords hidden)."},
+    {"add", "COMPONENT/NAME ...", "copy an example config into the config folder",
+     "`sr list examples` names them; an existing config is never overwritten."},
+    {"remove", "PATTERN ...", "delete stopped configs (.conf and state folder)",
+     "The broker's queue is left: `sr cleanup` deletes it, before remove."},
+    {"enable", "PATTERN ...", "remove the `disabled` marker", NULL},
+    {"disable", "PATTERN ...", "mark configs disabled: not started, stopped by sanity",
+     "Running instances keep running until `sr stop` or `sr sanity`."},
+    {"edit", "COMPONENT/NAME", "open the .conf in $EDITOR (vi when unset)", NULL},
+    {"log", "PATTERN [INSTANCE]", "follow the log of instance 1 (or INSTANCE)", NULL},
+    {"declare", "[PATTERN ...]", "declare the exchanges and queues the configs need", NULL},
+    {"cleanup", "[PATTERN ...]", "delete stopped configs' queues and state", NULL},
+    {"import", "[SR3_CONFIG_DIR]", "copy an sr3 configuration tree into sr's", NULL},
+};
+
+static const verb *find_verb(const char *name)
+{
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+        if (strcmp(verbs[i].name, name) == 0)
+            return &verbs[i];
+    return NULL;
+}
 
 static void usage(FILE *out)
 {
+    fprintf(out, "usage: sr [--option value ...] VERB [PATTERN ...]\n");
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+        fprintf(out, "  %-11s %s\n", verbs[i].name, verbs[i].summary);
     fprintf(out,
-            "usage: sr [--option value ...] VERB [component/config ...]\n"
-            "  show [--json] [PATTERN ...]  print each config fully resolved: every option, its\n"
-            "                               value and where it came from (passwords hidden)\n"
-            "  list [PATTERN ...]           list the configs and where sr keeps its files\n"
-            "  PATTERN: component/config, a component, a config name, or a glob (subscribe/*)\n"
-            "  sr --version; see sr(1)\n");
+            "  PATTERN: component/config, a component, a config name, or a glob (subscribe/*);\n"
+            "  none: every config. Options before the verb apply to every config and instance.\n"
+            "  Exit status: 0 ok, 1 some config failed, 2 usage. sr VERB --help, sr --version;\n"
+            "  see sr(1).\n");
 }
+
+static void verb_usage(const verb *v, FILE *out)
+{
+    fprintf(out, "usage: sr [--option value ...] %s %s\n  %s\n", v->name, v->args, v->summary);
+    const char *p = v->detail ? v->detail : "";
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        int len = nl ? (int)(nl - p) : (int)strlen(p);
+        fprintf(out, "  %.*s\n", len, p);
+        p += len + (nl ? 1 : 0);
+    }
+}
+
+/* ---- verbs that read configs ---- */
 
 static int show(sr_cli *cli, bool json, char *const *patterns, size_t n)
 {
@@ -52,7 +139,8 @@ static int show(sr_cli *cli, bool json, char *const *patterns, size_t n)
         }
         if (i > 0 && !json)
             fputc('\n', stdout);
-        if ((json ? sr_show_json(cfg, creds, stdout, &err) : sr_show_text(cfg, creds, stdout, &err)) != SR_OK) {
+        if ((json ? sr_show_json(cfg, creds, stdout, &err)
+                  : sr_show_text(cfg, creds, stdout, &err)) != SR_OK) {
             fprintf(stderr, "sr show: %s\n", err.msg);
             status = 1;
         }
@@ -62,10 +150,48 @@ static int show(sr_cli *cli, bool json, char *const *patterns, size_t n)
     return status;
 }
 
+/* The examples folder: beside conf.d (share/sr/examples when installed, examples/ in a
+ * source tree, where conf.d's link resolves). New string or NULL. */
+static char *examples_dir(const sr_cli *cli)
+{
+    char real[PATH_MAX];
+    if (realpath(cli->paths.confd_dir, real) == NULL)
+        return NULL;
+    char *slash = strrchr(real, '/');
+    if (slash == NULL)
+        return NULL;
+    *slash = '\0';
+    char *dir = NULL;
+    if (asprintf(&dir, "%s/examples", real) < 0)
+        return NULL;
+    return dir;
+}
+
 static int list(sr_cli *cli, char *const *patterns, size_t n)
 {
     sr_err err;
     sr_strlist found = {0};
+    if (n == 1 && strcmp(patterns[0], "examples") == 0) {
+        char *dir = examples_dir(cli);
+        if (dir == NULL) {
+            fprintf(stderr, "sr list: cannot find the examples beside %s\n", cli->paths.confd_dir);
+            return 1;
+        }
+        printf("examples: %s\n", dir);
+        /* the examples folder is laid out as a config folder: list it as one */
+        sr_cli examples = *cli;
+        examples.paths.config_dir = dir;
+        int status = 0;
+        if (sr_cli_find_configs(&examples, NULL, 0, &found, &err) != SR_OK) {
+            fprintf(stderr, "sr list: %s\n", err.msg);
+            status = 1;
+        }
+        for (size_t i = 0; i < found.count; i++)
+            printf("%s\n", found.items[i]);
+        sr_strlist_clear(&found);
+        free(dir);
+        return status;
+    }
     if (sr_cli_find_configs(cli, patterns, n, &found, &err) != SR_OK) {
         fprintf(stderr, "sr list: %s\n", err.msg);
         return 1;
@@ -78,6 +204,469 @@ static int list(sr_cli *cli, char *const *patterns, size_t n)
     return 0;
 }
 
+/* ---- verbs on config files and markers ---- */
+
+/* Split "component/name" into a known component and a name; prints why not. */
+static bool component_and_name(const char *verb_name, const char *word, char *component,
+                               size_t csize, const char **name)
+{
+    const char *slash = strchr(word, '/');
+    if (slash == NULL || slash == word || slash[1] == '\0' || strchr(slash + 1, '/') != NULL ||
+        (size_t)(slash - word) >= csize) {
+        fprintf(stderr, "sr %s: \"%s\" is not COMPONENT/NAME\n", verb_name, word);
+        return false;
+    }
+    snprintf(component, csize, "%.*s", (int)(slash - word), word);
+    if (sr_component_from_name(component) == 0) {
+        fprintf(stderr, "sr %s: \"%s\": no component is called %s\n", verb_name, word, component);
+        return false;
+    }
+    *name = slash + 1;
+    return true;
+}
+
+static int copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "re");
+    if (in == NULL) {
+        fprintf(stderr, "sr add: %s: %s\n", from, strerror(errno));
+        return 1;
+    }
+    /* O_EXCL: never overwrite a config someone already has */
+    int fd = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    FILE *out = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (out == NULL) {
+        fprintf(stderr, "sr add: %s: %s\n", to, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        fclose(in);
+        return 1;
+    }
+    char buf[8192];
+    size_t got;
+    bool ok = true;
+    while ((got = fread(buf, 1, sizeof buf, in)) > 0)
+        ok = ok && fwrite(buf, 1, got, out) == got;
+    ok = !ferror(in) && ok;
+    ok = fclose(out) == 0 && ok;
+    fclose(in);
+    if (!ok) {
+        fprintf(stderr, "sr add: writing %s failed\n", to);
+        unlink(to);
+        return 1;
+    }
+    return 0;
+}
+
+static int add(sr_cli *cli, char *const *words, size_t n)
+{
+    if (n == 0) {
+        verb_usage(find_verb("add"), stderr);
+        return EXIT_USAGE;
+    }
+    char *dir = examples_dir(cli);
+    if (dir == NULL) {
+        fprintf(stderr, "sr add: cannot find the examples beside %s\n", cli->paths.confd_dir);
+        return 1;
+    }
+    int status = 0;
+    for (size_t i = 0; i < n; i++) {
+        char component[32], name[256];
+        const char *given;
+        if (!component_and_name("add", words[i], component, sizeof component, &given)) {
+            status = 1;
+            continue;
+        }
+        size_t len = strlen(given);
+        snprintf(name, sizeof name, "%.*s",
+                 (int)(len > 5 && strcmp(given + len - 5, ".conf") == 0 ? len - 5 : len), given);
+        char *from = NULL, *to = sr_paths_config_file(&cli->paths, component, name), *todir = NULL;
+        sr_err err;
+        if (to == NULL || asprintf(&from, "%s/%s/%s.conf", dir, component, name) < 0 ||
+            asprintf(&todir, "%s/%s", cli->paths.config_dir, component) < 0) {
+            fprintf(stderr, "sr add: out of memory\n");
+            free(to);
+            free(dir);
+            return 1;
+        }
+        if (access(from, R_OK) != 0) {
+            fprintf(stderr, "sr add: no example %s/%s (%s); sr list examples shows them\n",
+                    component, name, from);
+            status = 1;
+        } else if (sr_mkdir_p(todir, 0700, &err) != SR_OK) {
+            fprintf(stderr, "sr add: %s\n", err.msg);
+            status = 1;
+        } else if (copy_file(from, to) != 0) {
+            status = 1;
+        } else {
+            printf("%s/%s: added %s (from %s)\n", component, name, to, from);
+        }
+        free(from);
+        free(to);
+        free(todir);
+    }
+    free(dir);
+    return status;
+}
+
+static int remove_tree_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+static int remove_configs(sr_supervisor *s, char *const *patterns, size_t n)
+{
+    if (n == 0) {
+        verb_usage(find_verb("remove"), stderr);
+        return EXIT_USAGE;
+    }
+    sr_cli *cli = s->cli;
+    sr_strlist found = {0};
+    sr_err err;
+    if (sr_cli_find_configs(cli, patterns, n, &found, &err) != SR_OK || found.count == 0) {
+        fprintf(stderr, "sr remove: %s\n", found.count == 0 ? "no configuration matches" : err.msg);
+        sr_strlist_clear(&found);
+        return 1;
+    }
+    int status = 0;
+    for (size_t i = 0; i < found.count; i++) {
+        char *component = found.items[i];
+        char *slash = strchr(component, '/');
+        *slash = '\0';
+        const char *name = slash + 1;
+        if (sr_supervise_running(s, component, name)) {
+            fprintf(stderr, "sr remove: %s/%s is running: sr stop %s/%s first\n", component, name,
+                    component, name);
+            status = 1;
+            continue;
+        }
+        char *conf = sr_paths_config_file(&cli->paths, component, name);
+        char *state = sr_paths_instance_dir(&cli->paths, component, name);
+        if (conf == NULL || state == NULL || unlink(conf) != 0) {
+            fprintf(stderr, "sr remove: %s: %s\n", conf ? conf : component,
+                    conf ? strerror(errno) : "out of memory");
+            status = 1;
+        } else if (nftw(state, remove_tree_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 &&
+                   errno != ENOENT) {
+            fprintf(stderr, "sr remove: %s: %s\n", state, strerror(errno));
+            status = 1;
+        } else {
+            /* the broker queue is the broker's: `sr cleanup` deletes it, before this */
+            printf("%s/%s: removed %s and %s\n", component, name, conf, state);
+        }
+        free(conf);
+        free(state);
+    }
+    sr_strlist_clear(&found);
+    return status;
+}
+
+static int enable_disable(sr_supervisor *s, bool enable, char *const *patterns, size_t n)
+{
+    const char *verb_name = enable ? "enable" : "disable";
+    if (n == 0) {
+        verb_usage(find_verb(verb_name), stderr);
+        return EXIT_USAGE;
+    }
+    sr_strlist found = {0};
+    sr_err err;
+    if (sr_cli_find_configs(s->cli, patterns, n, &found, &err) != SR_OK || found.count == 0) {
+        fprintf(stderr, "sr %s: %s\n", verb_name,
+                found.count == 0 ? "no configuration matches" : err.msg);
+        sr_strlist_clear(&found);
+        return 1;
+    }
+    int status = 0;
+    for (size_t i = 0; i < found.count; i++) {
+        char *component = found.items[i];
+        char *slash = strchr(component, '/');
+        *slash = '\0';
+        const char *name = slash + 1;
+        char *marker = sr_instance_disabled_file(&s->cli->paths, component, name);
+        char *dir = sr_paths_instance_dir(&s->cli->paths, component, name);
+        if (marker == NULL || dir == NULL) {
+            fprintf(stderr, "sr %s: out of memory\n", verb_name);
+            status = 1;
+        } else if (enable) {
+            if (unlink(marker) != 0 && errno != ENOENT) {
+                fprintf(stderr, "sr enable: %s: %s\n", marker, strerror(errno));
+                status = 1;
+            } else {
+                printf("%s/%s: enabled\n", component, name);
+            }
+        } else {
+            FILE *f = NULL;
+            if (sr_mkdir_p(dir, 0700, &err) != SR_OK || (f = fopen(marker, "we")) == NULL) {
+                fprintf(stderr, "sr disable: %s: %s\n", marker,
+                        f == NULL && errno ? strerror(errno) : err.msg);
+                status = 1;
+            } else {
+                fclose(f);
+                /* unlike sr3 a running config may be disabled: it runs on until stopped */
+                if (sr_supervise_running(s, component, name))
+                    printf("%s/%s: disabled; its instances still run until `sr stop %s/%s` "
+                           "(or sr sanity stops them)\n",
+                           component, name, component, name);
+                else
+                    printf("%s/%s: disabled\n", component, name);
+            }
+        }
+        free(marker);
+        free(dir);
+    }
+    sr_strlist_clear(&found);
+    return status;
+}
+
+/* ---- verbs that hand the terminal over ---- */
+
+/* The one config a pattern names, as "component/name" (new string), or NULL (printed). */
+static char *one_config(sr_cli *cli, const char *verb_name, const char *pattern)
+{
+    sr_strlist found = {0};
+    sr_err err;
+    char *one = NULL;
+    if (sr_cli_find_configs(cli, (char *const *)&pattern, 1, &found, &err) != SR_OK)
+        fprintf(stderr, "sr %s: %s\n", verb_name, err.msg);
+    else if (found.count == 0)
+        fprintf(stderr, "sr %s: no configuration matches \"%s\" under %s\n", verb_name, pattern,
+                cli->paths.config_dir);
+    else if (found.count > 1)
+        fprintf(stderr, "sr %s: \"%s\" matches %zu configs (%s, %s...): name one\n", verb_name,
+                pattern, found.count, found.items[0], found.items[1]);
+    else
+        one = strdup(found.items[0]);
+    sr_strlist_clear(&found);
+    return one;
+}
+
+static int foreground(sr_supervisor *s, char *const *words, size_t n)
+{
+    if (n != 1) {
+        verb_usage(find_verb("foreground"), stderr);
+        return EXIT_USAGE;
+    }
+    char *full = one_config(s->cli, "foreground", words[0]);
+    if (full == NULL)
+        return 1;
+    char *name = strchr(full, '/');
+    *name++ = '\0';
+    if (sr_supervise_running(s, full, name)) {
+        fprintf(stderr, "sr foreground: %s/%s has running instances: sr stop %s/%s first\n", full,
+                name, full, name);
+        free(full);
+        return 1;
+    }
+    const char *cmd[] = {"foreground", name, NULL};
+    char **argv = sr_supervise_argv(s, full, cmd);
+    if (argv != NULL) {
+        fflush(NULL);
+        execvp(argv[0], argv);
+        fprintf(stderr, "sr foreground: cannot run %s: %s\n", argv[0], strerror(errno));
+    }
+    sr_supervise_argv_free(argv);
+    free(full);
+    return 1;
+}
+
+static int edit(sr_cli *cli, char *const *words, size_t n)
+{
+    if (n != 1) {
+        verb_usage(find_verb("edit"), stderr);
+        return EXIT_USAGE;
+    }
+    char component[32];
+    const char *name;
+    char *full = NULL;
+    /* an existing config by any pattern, or a new one by its COMPONENT/NAME */
+    if (strchr(words[0], '/') != NULL && strpbrk(words[0], "*?[") == NULL) {
+        if (!component_and_name("edit", words[0], component, sizeof component, &name))
+            return EXIT_USAGE;
+        if (asprintf(&full, "%s", words[0]) < 0)
+            full = NULL;
+    } else {
+        full = one_config(cli, "edit", words[0]);
+    }
+    if (full == NULL)
+        return 1;
+    char *slash = strchr(full, '/');
+    *slash = '\0';
+    char *path = sr_paths_config_file(&cli->paths, full, slash + 1);
+    const char *editor = getenv("EDITOR");
+    if (editor == NULL || editor[0] == '\0')
+        editor = "vi";
+    char *dir = NULL;
+    sr_err err;
+    /* a new config's component folder, so the editor can save it */
+    if (asprintf(&dir, "%s/%s", cli->paths.config_dir, full) < 0)
+        dir = NULL;
+    if (dir == NULL || sr_mkdir_p(dir, 0700, &err) != SR_OK) {
+        fprintf(stderr, "sr edit: %s\n", dir ? err.msg : "out of memory");
+        free(dir);
+        free(path);
+        free(full);
+        return 1;
+    }
+    free(dir);
+    if (path != NULL) {
+        fflush(NULL);
+        /* through the shell: EDITOR may hold arguments ("emacs -nw") */
+        execl("/bin/sh", "sh", "-c", "exec $0 \"$1\"", editor, path, (char *)NULL);
+        fprintf(stderr, "sr edit: cannot run %s: %s\n", editor, strerror(errno));
+    }
+    free(path);
+    free(full);
+    return 1;
+}
+
+static int log_verb(sr_cli *cli, char *const *words, size_t n)
+{
+    if (n < 1 || n > 2) {
+        verb_usage(find_verb("log"), stderr);
+        return EXIT_USAGE;
+    }
+    int instance = 1;
+    if (n == 2) {
+        char *end;
+        long v = strtol(words[1], &end, 10);
+        if (*end != '\0' || v < 0 || v > 999) {
+            fprintf(stderr, "sr log: \"%s\" is not an instance number\n", words[1]);
+            return EXIT_USAGE;
+        }
+        instance = (int)v;
+    }
+    char *full = one_config(cli, "log", words[0]);
+    if (full == NULL)
+        return 1;
+    char *slash = strchr(full, '/');
+    *slash = '\0';
+    char *path = sr_paths_log_file(&cli->paths, full, slash + 1, instance);
+    if (path != NULL) {
+        if (access(path, R_OK) != 0)
+            fprintf(stderr, "sr log: %s: %s (waiting for it)\n", path, strerror(errno));
+        fflush(NULL);
+        /* -F: follows the file across logrotate, and waits for one not written yet */
+        execlp("tail", "tail", "-F", path, (char *)NULL);
+        fprintf(stderr, "sr log: cannot run tail: %s\n", strerror(errno));
+    }
+    free(path);
+    free(full);
+    return 1;
+}
+
+/* `--wait SECONDS` of stop, restart and run: not a config option, so a word of sr's own. */
+static int take_wait(sr_cli *cli, double *seconds)
+{
+    for (size_t i = 0; i < cli->positional_count; i++) {
+        if (strcmp(cli->positional[i], "--wait") != 0)
+            continue;
+        char *end;
+        double v = i + 1 < cli->positional_count ? strtod(cli->positional[i + 1], &end) : -1;
+        if (i + 1 >= cli->positional_count || *end != '\0' || v < 0) {
+            fprintf(stderr, "sr: --wait needs a number of seconds\n");
+            return -1;
+        }
+        *seconds = v;
+        memmove(&cli->positional[i], &cli->positional[i + 2],
+                (cli->positional_count - i - 2) * sizeof cli->positional[0]);
+        cli->positional_count -= 2;
+        return 0;
+    }
+    return 0;
+}
+
+/* Set by the signal handlers of `sr run`, read by its loop (supervise.h). */
+static volatile sig_atomic_t run_stop;
+static volatile sig_atomic_t run_hup;
+
+static void on_run_stop(int sig)
+{
+    (void)sig;
+    run_stop = 1;
+}
+
+static void on_run_hup(int sig)
+{
+    (void)sig;
+    run_hup = 1;
+}
+
+static int run(sr_supervisor *s, char *const *patterns, size_t n)
+{
+    struct sigaction sa = {0};
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_run_stop;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_run_hup;
+    sigaction(SIGHUP, &sa, NULL);
+    return sr_supervise_run(s, patterns, n, &run_stop, &run_hup);
+}
+
+static int dispatch(sr_cli *cli, const char *verb_name, char **rest, size_t n)
+{
+    sr_supervisor s;
+    sr_supervisor_init(&s, cli, "sr");
+    int status;
+    if (strcmp(verb_name, "stop") == 0 || strcmp(verb_name, "restart") == 0 ||
+        strcmp(verb_name, "run") == 0) {
+        if (take_wait(cli, &s.stop_timeout) != 0) {
+            sr_supervisor_fini(&s);
+            return EXIT_USAGE;
+        }
+        rest = cli->positional + 1;
+        n = cli->positional_count - 1;
+    }
+    if (strcmp(verb_name, "start") == 0) {
+        status = sr_supervise_start(&s, rest, n);
+    } else if (strcmp(verb_name, "stop") == 0) {
+        status = sr_supervise_stop(&s, rest, n);
+    } else if (strcmp(verb_name, "restart") == 0) {
+        status = sr_supervise_stop(&s, rest, n);
+        status |= sr_supervise_start(&s, rest, n);
+    } else if (strcmp(verb_name, "sanity") == 0) {
+        status = sr_supervise_sanity(&s, rest, n);
+    } else if (strcmp(verb_name, "reload") == 0) {
+        status = sr_supervise_reload(&s, rest, n);
+    } else if (strcmp(verb_name, "run") == 0) {
+        status = run(&s, rest, n);
+    } else if (strcmp(verb_name, "foreground") == 0) {
+        status = foreground(&s, rest, n);
+    } else if (strcmp(verb_name, "status") == 0) {
+        status = sr_status_main(cli, (int)n, rest);
+    } else if (strcmp(verb_name, "declare") == 0) {
+        status = sr_declare_main(cli, (int)n, rest);
+    } else if (strcmp(verb_name, "cleanup") == 0) {
+        status = sr_cleanup_main(cli, (int)n, rest);
+    } else if (strcmp(verb_name, "import") == 0) {
+        status = sr_import_main(cli, (int)n, rest);
+    } else if (strcmp(verb_name, "show") == 0) {
+        bool json = sr_cli_take(cli, "--json");
+        status = show(cli, json, cli->positional + 1, cli->positional_count - 1);
+    } else if (strcmp(verb_name, "list") == 0) {
+        status = list(cli, rest, n);
+    } else if (strcmp(verb_name, "add") == 0) {
+        status = add(cli, rest, n);
+    } else if (strcmp(verb_name, "remove") == 0) {
+        status = remove_configs(&s, rest, n);
+    } else if (strcmp(verb_name, "enable") == 0 || strcmp(verb_name, "disable") == 0) {
+        status = enable_disable(&s, verb_name[0] == 'e', rest, n);
+    } else if (strcmp(verb_name, "edit") == 0) {
+        status = edit(cli, rest, n);
+    } else if (strcmp(verb_name, "log") == 0) {
+        status = log_verb(cli, rest, n);
+    } else {
+        fprintf(stderr, "sr: unknown verb \"%s\"\n", verb_name);
+        usage(stderr);
+        status = EXIT_USAGE;
+    }
+    sr_supervisor_fini(&s);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     sr_cli cli;
@@ -85,32 +674,28 @@ int main(int argc, char **argv)
     if (sr_cli_init(&cli, argc, argv, &err) != SR_OK) {
         fprintf(stderr, "sr: %s\n", err.msg);
         sr_cli_fini(&cli);
-        return 2;
+        return EXIT_USAGE;
     }
     int status;
+    bool help = sr_cli_take(&cli, "--help") || sr_cli_take(&cli, "-h");
     if (sr_cli_take(&cli, "--version")) {
         printf("sr %s\n", SR_VERSION);
         status = 0;
-    } else if (sr_cli_take(&cli, "--help") || sr_cli_take(&cli, "-h")) {
-        usage(stdout);
-        status = 0;
     } else if (cli.positional_count == 0) {
-        usage(stderr);
-        status = 2;
-    } else {
-        bool json = sr_cli_take(&cli, "--json");
-        const char *verb = cli.positional[0];
-        char *const *rest = cli.positional + 1;
-        size_t n = cli.positional_count - 1;
-        if (strcmp(verb, "show") == 0) {
-            status = show(&cli, json, rest, n);
-        } else if (strcmp(verb, "list") == 0) {
-            status = list(&cli, rest, n);
+        usage(help ? stdout : stderr);
+        status = help ? 0 : EXIT_USAGE;
+    } else if (help) {
+        const verb *v = find_verb(cli.positional[0]);
+        if (v != NULL) {
+            verb_usage(v, stdout);
+            status = 0;
         } else {
-            fprintf(stderr, "sr: unknown verb \"%s\"\n", verb);
+            fprintf(stderr, "sr: unknown verb \"%s\"\n", cli.positional[0]);
             usage(stderr);
-            status = 2;
+            status = EXIT_USAGE;
         }
+    } else {
+        status = dispatch(&cli, cli.positional[0], cli.positional + 1, cli.positional_count - 1);
     }
     sr_cli_fini(&cli);
     return status;

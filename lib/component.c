@@ -14,9 +14,11 @@
 #include <string.h>
 
 #include <signal.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "flow.h"
+#include "instance.h"
 #include "localsource.h"
 #include "config.h"
 #include "log.h"
@@ -349,9 +351,22 @@ int sr_component_main_work(enum sr_component component, const sr_component_work 
             if (open_instance_log(cfg, &cli.paths, cmd.instance, &instance_log, &err) != SR_OK) {
                 sr_log_write(log, SR_LOG_ERROR, "%s", err.msg);
                 status = 1;
+            } else if (cmd.instance > 0 &&
+                       sr_instance_write_pid(&cli.paths, name, sr_config_name(cfg), cmd.instance,
+                                             getpid(), &err) != SR_OK) {
+                sr_log_write(instance_log, SR_LOG_ERROR, "%s", err.msg);
+                sr_log_close(instance_log);
+                status = 1;
             } else {
                 status = run(component, work, cfg, &cli, creds, cmd.instance, cmd.paths,
                              cmd.path_count, instance_log);
+                /* Stopped on request or done: no pid file, so the supervisor sees a stopped
+                 * config. Failed on its own: the pid file stays and names a dead process, so
+                 * `sr sanity` restarts it, as after a crash (sr3's rule). */
+                if (cmd.instance > 0 && (stop_requested || status == 0) &&
+                    sr_instance_remove_pid(&cli.paths, name, sr_config_name(cfg), cmd.instance,
+                                           &err) != SR_OK)
+                    sr_log_write(instance_log, SR_LOG_ERROR, "%s", err.msg);
                 sr_log_close(instance_log);
             }
         }

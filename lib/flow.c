@@ -3,8 +3,11 @@
  */
 #include "flow.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +24,7 @@
 
 #define GROUPS_MAX 9
 #define IDLE_WAIT_MAX 5.0 /* seconds: the longest wait between empty passes (sr3's) */
+#define VIP_CHECK_S 1.0   /* seconds between looks at the host's addresses (option vip) */
 
 struct sr_flow {
     const sr_config *cfg;
@@ -58,6 +62,12 @@ struct sr_flow {
     char *post_base_url;
     char *broker_user; /* source of posted messages when they have none */
     const char *trigger; /* the trigger command, or NULL */
+
+    /* A window of one pass: a full pass's posts may wait for the broker's confirms while
+     * the next pass is gathered and worked on (set in sr_flow_new: only when the next pass
+     * can come while this one is unacked). */
+    bool window;
+    struct posting *outstanding; /* the pass whose posts are awaited, or NULL */
 
     /* state */
     double last_housekeeping;
@@ -246,6 +256,13 @@ int sr_flow_new(const sr_config *cfg, const sr_paths *paths, const sr_credential
         sr_flow_free(f);
         return rc;
     }
+    /* The next pass can be gathered while this one's posts are unconfirmed (and its
+     * deliveries unacked) only when the broker sends more than a pass ahead: AMQP with a
+     * prefetch of two batches or more. MQTT hands over one message at a time, each after
+     * the ack of the one before. */
+    f->window = f->publishes &&
+                (!f->consumes || (!sr_broker_is_mqtt(f->in) &&
+                                  f->consumer.broker.prefetch >= 2 * f->batch));
     *out = f;
     return SR_OK;
 }
@@ -630,19 +647,41 @@ static int rewrite_for_post(sr_flow *f, sr_work *w, sr_err *err)
     return rc;
 }
 
-static void post(sr_flow *f, pass *p, const bool *post_it)
+/* A pass after its work: its messages being posted, and all its deliveries to ack once
+ * the broker has taken the posts (or a failed post is in the post retry queue). */
+typedef struct posting {
+    pass p;
+    size_t count; /* messages published */
+    sr_publishing *publishing;
+    sr_outgoing *out;
+    sr_encoded *enc;
+    char **exchanges, **topics;
+    sr_work **which;
+    int *status;
+} posting;
+
+/* Encode and send what the pass posts, without waiting for the broker. Takes the pass
+ * (*p is emptied). NULL only when out of memory: the pass is then left to the caller. */
+static posting *post_begin(sr_flow *f, pass *p, const bool *post_it)
 {
+    posting *po = calloc(1, sizeof *po);
+    if (po == NULL)
+        return NULL;
+    po->p = *p;
+    *p = (pass){0};
+    p = &po->p;
     size_t n = 0;
     for (size_t i = 0; i < p->count; i++)
         n += post_it[i] && p->items[i].msg != NULL;
     if (!f->publishes || n == 0)
-        return;
-    sr_outgoing *out = calloc(n, sizeof *out);
-    sr_encoded *enc = calloc(n, sizeof *enc);
-    char **exchanges = calloc(n, sizeof *exchanges), **topics = calloc(n, sizeof *topics);
-    sr_work **which = calloc(n, sizeof *which);
-    int *status = calloc(n, sizeof *status);
-    if (!out || !enc || !exchanges || !topics || !which || !status) {
+        return po;
+    po->out = calloc(n, sizeof *po->out);
+    po->enc = calloc(n, sizeof *po->enc);
+    po->exchanges = calloc(n, sizeof *po->exchanges);
+    po->topics = calloc(n, sizeof *po->topics);
+    po->which = calloc(n, sizeof *po->which);
+    po->status = calloc(n, sizeof *po->status);
+    if (!po->out || !po->enc || !po->exchanges || !po->topics || !po->which || !po->status) {
         sr_log_write(f->log, SR_LOG_ERROR, "out of memory: %zu messages not posted", n);
         n = 0;
     }
@@ -655,59 +694,92 @@ static void post(sr_flow *f, pass *p, const bool *post_it)
         bool cut = false;
         int rc = rewrite_for_post(f, w, &err);
         if (rc == SR_OK)
-            rc = sr_publisher_route(&f->publisher, w->msg, &exchanges[k], &topics[k], &cut, &err);
+            rc = sr_publisher_route(&f->publisher, w->msg, &po->exchanges[k], &po->topics[k], &cut,
+                                    &err);
         /* topicCopy, or a topic that does not follow relPath: the one it came with */
         const char *received = sr_message_received_topic(w->msg);
         if (rc == SR_OK && received != NULL && f->topic_copy &&
             sr_broker_is_mqtt(f->in) == f->publisher.mqtt) {
-            free(topics[k]);
-            topics[k] = strdup(received);
+            free(po->topics[k]);
+            po->topics[k] = strdup(received);
         }
         if (rc == SR_OK)
-            rc = sr_message_encode(w->msg, f->publisher.format, &enc[k], &err);
+            rc = sr_message_encode(w->msg, f->publisher.format, &po->enc[k], &err);
         if (rc == SR_OK && cut)
             sr_log_write(f->log, SR_LOG_ERROR, "%s: topic cut at 255 bytes (AMQP's limit)",
                          sr_message_rel_path(w->msg));
         if (rc != SR_OK) {
             sr_log_write(f->log, SR_LOG_ERROR, "cannot post %s: %s", sr_message_rel_path(w->msg),
                          err.msg);
-            free(exchanges[k]);
-            free(topics[k]);
-            exchanges[k] = topics[k] = NULL;
+            free(po->exchanges[k]);
+            free(po->topics[k]);
+            po->exchanges[k] = po->topics[k] = NULL;
             continue;
         }
-        out[k] = (sr_outgoing){exchanges[k], topics[k], &enc[k]};
-        which[k] = w;
+        po->out[k] = (sr_outgoing){po->exchanges[k], po->topics[k], &po->enc[k]};
+        po->which[k] = w;
         k++;
     }
+    po->count = k;
     sr_err err;
-    double now = now_s();
-    if (k > 0 && sr_broker_publish(f->out, out, k, status, &err) != SR_OK)
+    if (k > 0 && sr_broker_publish_begin(f->out, po->out, k, po->status, &po->publishing, &err) !=
+                     SR_OK)
         sr_log_write(f->log, SR_LOG_WARNING, "posting: %s", err.msg);
-    for (size_t i = 0; i < k; i++) {
-        if (status[i] == SR_OK) {
+    return po;
+}
+
+/* Wait for the broker to take the posts of po, count and log them (a failed one goes to
+ * the post retry queue), then ack the pass's deliveries: acks last, after the work and
+ * the post or after a failure of either is safely in its retry queue, so a kill -9
+ * loses nothing that was acked (for a shovel the post is the work). Frees po. */
+static void finish_posting(sr_flow *f, posting *po)
+{
+    if (po == NULL)
+        return;
+    sr_err err;
+    if (po->count > 0 && sr_broker_publish_end(f->out, po->publishing, &err) != SR_OK)
+        sr_log_write(f->log, SR_LOG_WARNING, "posting: %s", err.msg);
+    double now = now_s();
+    for (size_t i = 0; i < po->count; i++) {
+        if (po->status[i] == SR_OK) {
             sr_metrics_add(f->metrics, SR_METRIC_POSTED, 1, now);
-            sr_metrics_add(f->metrics, SR_METRIC_TX_BYTES, enc[i].body_len, now);
-            sr_log_write(f->log, SR_LOG_INFO, "posted %s to %s", sr_message_rel_path(which[i]->msg),
-                         topics[i]);
+            sr_metrics_add(f->metrics, SR_METRIC_TX_BYTES, po->enc[i].body_len, now);
+            sr_log_write(f->log, SR_LOG_INFO, "posted %s to %s",
+                         sr_message_rel_path(po->which[i]->msg), po->topics[i]);
         } else {
             sr_metrics_add(f->metrics, SR_METRIC_POST_BAD, 1, now);
             f->post_failures++;
             sr_err qerr;
-            if (sr_retryq_add(f->post_retry, which[i]->msg, now, "publish failed", &qerr) != SR_OK)
+            if (sr_retryq_add(f->post_retry, po->which[i]->msg, now, "publish failed", &qerr) !=
+                SR_OK)
                 sr_log_write(f->log, SR_LOG_ERROR, "post retry queue: %s", qerr.msg);
         }
-        sr_encoded_fini(&enc[i]);
-        free(exchanges[i]);
-        free(topics[i]);
+        sr_encoded_fini(&po->enc[i]);
+        free(po->exchanges[i]);
+        free(po->topics[i]);
     }
-    sr_retryq_sync(f->post_retry, NULL);
-    free(out);
-    free(enc);
-    free(exchanges);
-    free(topics);
-    free(which);
-    free(status);
+    if (po->count > 0)
+        sr_retryq_sync(f->post_retry, NULL);
+    for (size_t i = 0; i < po->p.count; i++)
+        ack(f, &po->p.items[i]);
+    for (size_t i = 0; i < po->p.count; i++)
+        work_fini(&po->p.items[i]);
+    free(po->p.items);
+    free(po->out);
+    free(po->enc);
+    free(po->exchanges);
+    free(po->topics);
+    free(po->which);
+    free(po->status);
+    free(po);
+}
+
+/* The pass still waiting for the broker, if any: finished now. */
+static void finish_outstanding(sr_flow *f)
+{
+    posting *po = f->outstanding;
+    f->outstanding = NULL;
+    finish_posting(f, po);
 }
 
 /* Posts that failed before: republished when the post broker is back. */
@@ -847,12 +919,41 @@ static void declare_post_exchanges(sr_flow *f)
     }
 }
 
-int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *reopen)
+/* ---- vip: active only on the host that holds one of the addresses (digest §5) ---- */
+
+/* The first vip of the list this host holds now (getifaddrs), or NULL. A vip is an IPv4 or
+ * IPv6 address, optionally with a /prefix (ignored). */
+static const char *held_vip(const sr_strlist *vips)
 {
-    double idle = f->sleep > 0 ? f->sleep : 0.1;
-    bool exhausted = false;
-    int result = SR_OK;
-    sr_log_write(f->log, SR_LOG_INFO, "starting (pid %d)", (int)getpid());
+    struct ifaddrs *ifs = NULL;
+    if (getifaddrs(&ifs) != 0)
+        return NULL;
+    const char *held = NULL;
+    for (size_t i = 0; i < vips->count && held == NULL; i++) {
+        char addr[INET6_ADDRSTRLEN + 1];
+        snprintf(addr, sizeof addr, "%.*s", (int)strcspn(vips->items[i], "/"), vips->items[i]);
+        struct in_addr v4;
+        struct in6_addr v6;
+        bool is4 = inet_pton(AF_INET, addr, &v4) == 1;
+        bool is6 = !is4 && inet_pton(AF_INET6, addr, &v6) == 1;
+        for (struct ifaddrs *a = ifs; a != NULL && held == NULL; a = a->ifa_next) {
+            if (a->ifa_addr == NULL)
+                continue;
+            if (is4 && a->ifa_addr->sa_family == AF_INET &&
+                memcmp(&((struct sockaddr_in *)a->ifa_addr)->sin_addr, &v4, sizeof v4) == 0)
+                held = vips->items[i];
+            if (is6 && a->ifa_addr->sa_family == AF_INET6 &&
+                memcmp(&((struct sockaddr_in6 *)a->ifa_addr)->sin6_addr, &v6, sizeof v6) == 0)
+                held = vips->items[i];
+        }
+    }
+    freeifaddrs(ifs);
+    return held;
+}
+
+/* Connect the consumer and declare the post exchanges: the start of an active flow. */
+static void go_active(sr_flow *f)
+{
     if (f->consumes) {
         sr_err err;
         if (sr_broker_subscribe(f->in, &f->consumer.queue, &err) != SR_OK)
@@ -860,11 +961,77 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
     }
     if (f->publishes && !f->publisher.mqtt && sr_config_flag(f->cfg, SR_OPT_exchangeDeclare))
         declare_post_exchanges(f);
+}
+
+/* Drop the broker connections: messages the broker sent us but we did not ack go back to
+ * the queue, for the host that now holds the vip. The brokers are made anew (not
+ * connected: that happens when the flow is active again). */
+static int go_passive(sr_flow *f, sr_err *err)
+{
+    finish_outstanding(f);
+    if (f->in != NULL) {
+        sr_broker_close(f->in);
+        if ((f->in = sr_broker_new(&f->consumer.broker, err)) == NULL)
+            return err->code;
+    }
+    if (f->out != NULL) {
+        sr_broker_close(f->out);
+        if ((f->out = sr_broker_new(&f->publisher.broker, err)) == NULL)
+            return err->code;
+    }
+    return SR_OK;
+}
+
+int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *reopen)
+{
+    double idle = f->sleep > 0 ? f->sleep : 0.1;
+    bool exhausted = false;
+    int result = SR_OK;
+    sr_log_write(f->log, SR_LOG_INFO, "starting (pid %d)", (int)getpid());
+    /* with vip, passive (connected to nothing, consuming and posting nothing) until this
+     * host holds one of the addresses; looked at every VIP_CHECK_S */
+    const sr_strlist *vips = sr_config_list(f->cfg, SR_OPT_vip);
+    bool use_vip = vips != NULL && vips->count > 0;
+    bool passive = use_vip && held_vip(vips) == NULL;
+    double next_vip_check = now_s() + VIP_CHECK_S;
+    if (passive)
+        sr_log_write(f->log, SR_LOG_INFO,
+                     "passive: this host holds no vip (%s%s); consuming nothing until it does",
+                     vips->items[0], vips->count > 1 ? ", ..." : "");
+    else
+        go_active(f);
+    sr_metrics_passive(f->metrics, passive);
     while (!*stop) {
         double now = now_s();
         reopen_if_asked(f, reopen);
         if (now - f->last_housekeeping >= f->housekeeping)
             housekeeping(f, now);
+        if (use_vip && now >= next_vip_check) {
+            next_vip_check = now + VIP_CHECK_S;
+            const char *held = held_vip(vips);
+            if (passive && held != NULL) {
+                sr_log_write(f->log, SR_LOG_INFO, "active: this host now holds vip %s", held);
+                passive = false;
+                go_active(f);
+            } else if (!passive && held == NULL) {
+                sr_log_write(f->log, SR_LOG_WARNING,
+                             "passive: this host no longer holds a vip (%s%s); disconnected",
+                             vips->items[0], vips->count > 1 ? ", ..." : "");
+                passive = true;
+                sr_err err;
+                if (go_passive(f, &err) != SR_OK) {
+                    sr_log_write(f->log, SR_LOG_ERROR, "%s", err.msg);
+                    result = err.code;
+                    break;
+                }
+            }
+            sr_metrics_passive(f->metrics, passive);
+        }
+        if (passive) {
+            update_metrics(f, now_s());
+            pause_for(VIP_CHECK_S, stop);
+            continue;
+        }
 
         pass p = {0};
         sr_err err;
@@ -872,7 +1039,9 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
         if (f->consumes) {
             /* the wait for the first message doubles while idle, up to 5 s, in 1 s slices
              * so SIGTERM is answered quickly */
-            rc = gather_broker(f, &p, idle < 1 ? idle : 1, &err);
+            /* with a pass outstanding, take only what is already here: its acks must not
+             * wait for new messages */
+            rc = gather_broker(f, &p, f->outstanding ? 0 : (idle < 1 ? idle : 1), &err);
             if (rc == SR_ECONN) {
                 sr_broker_stats bs;
                 sr_broker_get_stats(f->in, &bs);
@@ -889,21 +1058,30 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
         reopen_if_asked(f, reopen); /* a SIGHUP during the wait: this pass logs anew */
         gather_retries(f, &p);
         bool any = p.count > 0;
+        size_t pass_count = p.count; /* p is moved into its posting below */
         bool *post_it = calloc(p.count ? p.count : 1, sizeof *post_it);
         if (post_it == NULL) {
             result = sr_err_set(&err, SR_ENOMEM, false, "out of memory");
         } else {
             filter(f, &p);
             work(f, &p, post_it);
-            post(f, &p, post_it);
-            /* acks last: after the work and the post, or after a failure of either is
-             * safely in its retry queue, so a kill -9 loses nothing that was acked (for a
-             * shovel the post is the work) */
-            for (size_t i = 0; i < p.count; i++)
-                ack(f, &p.items[i]);
+            posting *po = post_begin(f, &p, post_it);
+            /* the pass before, whose posts went out while this one was gathered and worked
+             * on: its acks now */
+            finish_outstanding(f);
+            if (po != NULL && f->window && po->count > 0 && po->p.count >= f->batch)
+                f->outstanding = po; /* a full pass: more is coming, do not stop to wait */
+            else
+                finish_posting(f, po);
+            if (po == NULL) { /* out of memory: acked so the broker does not resend forever */
+                sr_log_write(f->log, SR_LOG_ERROR, "out of memory: %zu messages not posted",
+                             p.count);
+                for (size_t i = 0; i < p.count; i++)
+                    ack(f, &p.items[i]);
+            }
             post_retries(f);
         }
-        f->handled += p.count;
+        f->handled += pass_count;
         for (size_t i = 0; i < p.count; i++)
             work_fini(&p.items[i]);
         free(p.items);
@@ -921,13 +1099,14 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
         if (any) {
             idle = f->sleep > 0 ? f->sleep : 0.1;
             if (f->message_rate_max > 0)
-                pause_for((double)p.count / f->message_rate_max, stop);
+                pause_for((double)pass_count / f->message_rate_max, stop);
         } else {
             if (!f->consumes)
                 pause_for(f->sleep > 0 ? f->sleep : idle, stop);
             idle = idle * 2 < IDLE_WAIT_MAX ? idle * 2 : IDLE_WAIT_MAX;
         }
     }
+    finish_outstanding(f);
     sr_log_write(f->log, SR_LOG_INFO, "stopping");
     return result;
 }

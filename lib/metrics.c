@@ -47,6 +47,7 @@ struct sr_metrics {
     long long queued;
     uptime broker, transfer;
     unsigned sessions;
+    bool passive;
 };
 
 const char *sr_metric_name(enum sr_metric which)
@@ -153,6 +154,11 @@ void sr_metrics_queued(sr_metrics *m, long long queued)
     m->queued = queued < 0 ? -1 : queued;
 }
 
+void sr_metrics_passive(sr_metrics *m, bool passive)
+{
+    m->passive = passive;
+}
+
 void sr_metrics_reset(sr_metrics *m, double now)
 {
     memset(m->counters, 0, sizeof m->counters);
@@ -230,6 +236,7 @@ int sr_metrics_get(const sr_metrics *m, double now, sr_metrics_snapshot *out, sr
     out->transfer_sessions = m->sessions;
     out->transfer_connected_seconds = uptime_at(&m->transfer, now);
     process_usage(&out->cpu_user, &out->cpu_system, &out->rss_bytes);
+    out->passive = m->passive;
     return SR_OK;
 }
 
@@ -250,7 +257,7 @@ static json_t *to_json(const sr_metrics_snapshot *s)
     return json_pack(
         "{s:i, s:s, s:s, s:i, s:I, s:f, s:f, s:o,"
         " s:{s:I, s:f, s:f, s:f}, s:{s:f, s:f, s:f}, s:{s:I, s:I},"
-        " s:{s:b, s:f, s:I}, s:{s:I, s:f}, s:{s:f, s:f, s:I}}",
+        " s:{s:b, s:f, s:I}, s:{s:I, s:f}, s:{s:f, s:f, s:I}, s:{s:b}}",
         "schema", s->schema, "component", s->component ? s->component : "", "config",
         s->config ? s->config : "", "instance", s->instance, "pid", (json_int_t)s->pid, "time",
         s->time, "timeBase", s->time_base, "counters", counters, "lag", "count",
@@ -260,7 +267,8 @@ static json_t *to_json(const sr_metrics_snapshot *s)
         s->broker_connected, "connectedSeconds", s->broker_connected_seconds, "queued",
         (json_int_t)s->broker_queued, "transfer", "sessions", (json_int_t)s->transfer_sessions,
         "connectedSeconds", s->transfer_connected_seconds, "process", "cpuUser", s->cpu_user,
-        "cpuSystem", s->cpu_system, "rssBytes", (json_int_t)s->rss_bytes);
+        "cpuSystem", s->cpu_system, "rssBytes", (json_int_t)s->rss_bytes, "vip", "passive",
+        s->passive);
 }
 
 int sr_metrics_write(sr_metrics *m, const char *path, double now, sr_err *err)
@@ -389,6 +397,7 @@ int sr_metrics_read(const char *path, sr_metrics_snapshot *out, sr_err *err)
     out->cpu_user = num(proc, "cpuUser");
     out->cpu_system = num(proc, "cpuSystem");
     out->rss_bytes = (long long)count(proc, "rssBytes");
+    out->passive = json_is_true(json_object_get(json_object_get(o, "vip"), "passive"));
     json_decref(o);
     if (nomem) {
         sr_metrics_snapshot_fini(out);

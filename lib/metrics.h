@@ -41,8 +41,9 @@
  *                                waiting in the queue (-1: unknown)
  *   "transfer": {"sessions": 0, "connectedSeconds": 0.0},
  *                                transfer sessions open now; seconds with one or more open
- *   "process": {"cpuUser": 1.25, "cpuSystem": 0.5, "rssBytes": 5242880}
+ *   "process": {"cpuUser": 1.25, "cpuSystem": 0.5, "rssBytes": 5242880},
  *                                getrusage (whole life of the process) and /proc/self/statm
+ *   "vip": {"passive": false}    true while the instance waits for a vip it does not hold
  * }
  *
  * sr_metrics_read takes what it finds: a field missing or of the wrong type reads as 0 (or
@@ -99,6 +100,7 @@ typedef struct sr_metrics_snapshot {
     double transfer_connected_seconds;
     double cpu_user, cpu_system;
     long long rss_bytes;
+    bool passive; /* waiting for a vip (`sr status`: wVip) */
 } sr_metrics_snapshot;
 
 /* Free what a snapshot owns and zero it. */
@@ -130,6 +132,9 @@ void sr_metrics_retry(sr_metrics *m, size_t work, size_t post);
 
 /* Messages waiting in the broker queue, -1 when unknown. */
 void sr_metrics_queued(sr_metrics *m, long long queued);
+
+/* The instance waits for a vip it does not hold (passive) or holds one (active). */
+void sr_metrics_passive(sr_metrics *m, bool passive);
 
 /* Housekeeping: counters and lag to zero, connected seconds restart, time_base = now.
  * States, gauges and last times are kept. */
