@@ -4,7 +4,7 @@
 
 .PHONY: bench bench-identity bench-codec
 
-bench: bench-identity bench-codec bench-transfer bench-broker bench-flow bench-http
+bench: bench-identity bench-codec bench-transfer bench-broker bench-flow bench-http bench-move
 
 $(BUILD)/bench/%: bench/%.c bench/bench.h $(LIB_HDRS) $(BUILD)/libsr.a
 	@mkdir -p $(@D)
@@ -45,3 +45,13 @@ bench-flow: $(BUILD)/bench/broker $(BUILD)/bin/sr_post $(BUILD)/bin/sr_shovel \
 	SR_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) bench/flow.py
 bench-http: $(BUILD)/test/tools/sr_transfer_tool
 	SR_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) bench/http.py
+
+# The components that move data (bench/move.py): sr_subscribe over http (5000 files of 0-4 KiB
+# from a private nginx) against one curl process over one kept-alive connection, and
+# sr_sender over sftp (2000 files to the private sshd) against `scp -r`, each with 1 and 4
+# instances, as files/s, the ratios sr/curl and sr/scp and each instance's peak RSS
+# (SR_BENCH_MOVE_FILES, SR_BENCH_SEND_FILES, SR_BENCH_RUNS).
+.PHONY: bench-move
+bench-move: $(BUILD)/bin/sr $(BUILD)/bin/sr_post $(BUILD)/bin/sr_subscribe \
+            $(BUILD)/bin/sr_sender $(BUILD)/test/tools/sr_broker_tool
+	SR_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) bench/move.py
