@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "blocks.h"
 #include "timefmt.h"
 
 int sr_announce_rel_path(const char *base_dir, const char *path, char **out, sr_err *err)
@@ -284,5 +285,39 @@ int sr_announce_rename(const sr_announce_options *o, const char *old_path, const
     }
     free(old_rel);
     free(old_real);
+    return rc;
+}
+
+int sr_announce_blocks(const sr_announce_options *o, const char *path, sr_message *m,
+                       sr_message ***out, size_t *count, sr_err *err)
+{
+    *out = NULL;
+    *count = 0;
+    long long size, bs = 0;
+    sr_fileop op;
+    sr_content c;
+    /* a rename is applied by renaming at the other end, not by fetching: never split */
+    if (!sr_message_fileop(m, &op) && sr_message_size(m, &size))
+        bs = sr_blocks_size_for(o->block_size, size);
+    /* a file small enough to be inline was meant to travel in the message */
+    if (bs > 0 && sr_message_content(m, &c))
+        bs = 0;
+    if (bs == 0) {
+        *out = malloc(sizeof **out);
+        if (*out == NULL) {
+            sr_message_free(m);
+            return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+        }
+        (*out)[0] = m;
+        *count = 1;
+        return SR_OK;
+    }
+    static const sr_identity_spec sha512 = {SR_ID_SHA512, SR_ID_NONE, NULL};
+    char *real = resolved(path, o->realpath);
+    int rc =
+        real ? sr_blocks_split(m, real, bs, o->identity ? o->identity : &sha512, out, count, err)
+             : sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    free(real);
+    sr_message_free(m);
     return rc;
 }

@@ -41,6 +41,7 @@ typedef struct sr_announce_options {
     const sr_strlist *headers; /* header NAME=VALUE lines, added as fields */
     const char *from_cluster;  /* cluster option, or NULL */
     const char *to_clusters;   /* to_clusters option, or NULL */
+    long long block_size;      /* blockSize: 0 = sr3's choice (50 MiB), 1 = never split, N */
 } sr_announce_options;
 
 /* What announcing cost: bytes read for the identity (0 when the xattr cache answered). */
@@ -63,6 +64,13 @@ int sr_announce_removal(const sr_announce_options *o, const char *path, bool was
 int sr_announce_rename(const sr_announce_options *o, const char *old_path, const char *new_path,
                        const struct timespec *now, sr_message **out, sr_announce_stats *stats,
                        sr_err *err);
+
+/* blockSize (blocks.h): the messages to post for m, the message sr_announce_path made for
+ * path. A file no larger than one block, a folder, a link, a removal or a rename goes as m
+ * alone; a larger file as one message per block, and m is freed. *out is a new array of
+ * *count messages (caller frees the array and them); on error m is freed and *out NULL. */
+int sr_announce_blocks(const sr_announce_options *o, const char *path, sr_message *m,
+                       sr_message ***out, size_t *count, sr_err *err);
 
 /* relPath of path under base_dir (NULL: "/"), into a new string. SR_EINVAL when path is
  * not under base_dir. */

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "blocks.h"
 #include "timefmt.h"
 #include "transferconf.h"
 
@@ -301,6 +302,224 @@ static enum sr_work_result fetch(sr_download *d, sr_flow *f, sr_work *w, sr_err 
     return r;
 }
 
+/* The whole file, once its last block is in: its length made exact (a longer older
+ * version may have been there), its identity computed (there is no whole-file identity in
+ * a block message to keep), mode and times applied, renamed to its final name. The
+ * message becomes the whole file's: what sarra announces downstream (one message per
+ * file, complete, with the computed identity: announcing each block would point
+ * downstream at a final name that does not exist until the last block is in). */
+/* Before the file takes its final name, every block is checked against the manifest:
+ * each was checked as it arrived, but a block of an older version still being written
+ * when this version's record started could have landed on it since. A block found wrong
+ * is fetched again here, from the same URL (every block message names the same file). */
+static int verify_blocks(sr_download *d, sr_flow *f, sr_transfer *t, const char *remote_path,
+                         sr_work *w, int fd, enum sr_identity_method method, sr_err *err)
+{
+    sr_blocks b;
+    if (!sr_message_blocks(w->msg, &b))
+        return SR_OK;
+    sr_identity_spec spec = {method, SR_ID_NONE, NULL};
+    for (size_t i = 0; i < b.manifest_count; i++) {
+        long long size;
+        const char *value;
+        sr_identity want = {.method = method}, have;
+        if (!sr_message_block(w->msg, i, &size, &value) || value == NULL ||
+            strlen(value) >= sizeof want.value)
+            return SR_OK; /* checked by the decoder: not reached */
+        strcpy(want.value, value);
+        off_t offset = (off_t)i * (off_t)b.block_size; /* all blocks but the last are full */
+        if (sr_identity_of_range(fd, offset, size, &spec, &have, NULL, NULL) == SR_OK &&
+            sr_identity_equal(&want, &have))
+            continue;
+        sr_range range = {offset, size};
+        sr_transfer_plan plan = {
+            .inflight = d->ts.inflight,
+            .identity = &want,
+            .size = -1,
+            .range = &range,
+            .mode = -1,
+            .dir_mode = d->ts.dir_mode,
+        };
+        sr_log_write(sr_flow_log(f), SR_LOG_WARNING,
+                     "%s block %zu/%zu: not what the manifest says in the temporary file, "
+                     "fetched again",
+                     w->placement.path, i + 1, b.manifest_count);
+        int rc = sr_transfer_download(t, remote_path, w->placement.path, &plan, NULL, NULL, err);
+        if (rc != SR_OK)
+            return rc;
+    }
+    return SR_OK;
+}
+
+static int assemble(sr_download *d, sr_flow *f, sr_transfer *t, const char *remote_path, sr_work *w,
+                    const char *tmp, const sr_block_layout *l, int fd, const sr_identity *block_id,
+                    sr_err *err)
+{
+    if (ftruncate(fd, l->total) != 0)
+        return sr_err_set(err, SR_EIO, true, "truncating %s to %lld bytes: %s", tmp,
+                          (long long)l->total, strerror(errno));
+    sr_identity_spec spec = {SR_ID_SHA512, SR_ID_NONE, NULL};
+    if (block_id != NULL && block_id->method == SR_ID_MD5)
+        spec.method = SR_ID_MD5;
+    int rc = SR_OK;
+    if (block_id != NULL && (block_id->method == SR_ID_MD5 || block_id->method == SR_ID_SHA512))
+        rc = verify_blocks(d, f, t, remote_path, w, fd, block_id->method, err);
+    sr_identity whole;
+    if (rc == SR_OK)
+        rc = sr_identity_of_file(tmp, &spec, SR_IDENTITY_NO_CACHE, &whole, NULL, err);
+    unsigned mode = 0;
+    struct timespec mtime, atime;
+    bool has_mtime = d->time_copy && parse_time(sr_message_str(w->msg, "mtime"), &mtime);
+    bool has_atime = has_mtime && parse_time(sr_message_str(w->msg, "atime"), &atime);
+    sr_transfer_plan plan = {
+        .inflight = d->ts.inflight,
+        .size = l->total,
+        .mode = d->perm_copy && sr_message_mode(w->msg, &mode) ? (int)mode : d->ts.perm_default,
+        .dir_mode = d->ts.dir_mode,
+        .mtime = has_mtime ? &mtime : NULL,
+        .atime = has_atime ? &atime : NULL,
+    };
+    if (rc == SR_OK)
+        rc = sr_transfer_finish_download(tmp, w->placement.path, &plan, &whole, err);
+    if (rc == SR_OK) {
+        sr_message_remove(w->msg, "blocks");
+        sr_message_set_size(w->msg, (long long)l->total, NULL);
+        sr_message_set_identity(w->msg, &whole, NULL);
+    }
+    return rc;
+}
+
+/* A fresh record of blocks: what an older version left in the temporary file goes. */
+static int empty_tmp(void *ctx, int fd, sr_err *err)
+{
+    if (ftruncate(fd, 0) != 0)
+        return sr_err_set(err, SR_EIO, true, "truncating %s: %s", (const char *)ctx,
+                          strerror(errno));
+    return SR_OK;
+}
+
+/* Whether the file under its final name makes fetching this block pointless: NULL to
+ * fetch, else why not. As for whole files (sr3's rule): with a size other than the whole
+ * file's it is fetched; a message whose mtime is not newer than the file's is not (the
+ * file is this version, complete: a block message seen again after the file was put
+ * together). A newer one is always fetched, even when the block's bytes are the same: a
+ * block skipped would never be recorded, and the new version would never be finished.
+ * Without timeCopy the file's mtime says nothing, so only a message without mtime is
+ * compared by the block's identity. */
+static const char *block_here(const sr_download *d, const sr_work *w, const sr_block_layout *l)
+{
+    struct stat st;
+    struct timespec mtime;
+    if (stat(w->placement.path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != l->total)
+        return NULL;
+    if (parse_time(sr_message_str(w->msg, "mtime"), &mtime)) {
+        if (!d->time_copy)
+            return NULL;
+        bool newer = mtime.tv_sec > st.st_mtim.tv_sec ||
+                     (mtime.tv_sec == st.st_mtim.tv_sec && mtime.tv_nsec > st.st_mtim.tv_nsec);
+        return newer ? NULL : "not newer";
+    }
+    return sr_blocks_in_file(w->placement.path, w->msg, l) ? "already here" : NULL;
+}
+
+/* One block of a partitioned file (blocks.h): its byte range fetched into the file's
+ * temporary name, recorded, and the file finished by whichever instance brings in the
+ * last block. Blocks before the last are not posted: the file is not there yet. */
+static enum sr_work_result fetch_block(sr_download *d, sr_flow *f, sr_work *w, sr_err *err)
+{
+    sr_block_layout l;
+    if (sr_blocks_layout(w->msg, &l, err) != SR_OK)
+        return SR_WORK_DROP;
+    const char *dest = w->placement.path;
+    struct stat st;
+    const char *why = NULL;
+    if (!d->overwrite && stat(dest, &st) == 0)
+        why = "already here (overwrite off)";
+    else
+        why = block_here(d, w, &l);
+    if (why != NULL) {
+        if (sr_config_flag(d->cfg, SR_OPT_logReject))
+            sr_log_write(sr_flow_log(f), SR_LOG_INFO, "%s block %zu/%zu: %s, not downloaded", dest,
+                         l.number + 1, l.count, why);
+        return SR_WORK_SKIP;
+    }
+    char *tmp = sr_transfer_download_temp(&d->ts.inflight, dest);
+    if (tmp == NULL) {
+        sr_err_set(err, SR_ENOMEM, false, "out of memory");
+        return SR_WORK_RETRY;
+    }
+    bool have = false;
+    int rc = mkdir_parent(d, tmp, err);
+    if (rc == SR_OK)
+        rc = sr_blocks_claim(tmp, &l, empty_tmp, tmp, &have, err);
+    if (rc != SR_OK || have) {
+        if (have)
+            sr_log_write(sr_flow_log(f), SR_LOG_DEBUG, "%s block %zu/%zu: in already", dest,
+                         l.number + 1, l.count);
+        free(tmp);
+        return rc != SR_OK ? SR_WORK_RETRY : SR_WORK_SKIP;
+    }
+    char *url = sr_message_url(w->msg);
+    sr_url u;
+    if (url == NULL || sr_url_parse(url, &u, err) != SR_OK) {
+        free(url);
+        free(tmp);
+        return SR_WORK_DROP;
+    }
+    sr_transfer *t = NULL;
+    rc = sr_transfer_pool_get(d->pool, sr_message_base_url(w->msg), &t, err);
+    sr_identity want;
+    bool has_id = sr_message_identity(w->msg, &want);
+    sr_range range = {l.offset, l.length};
+    sr_transfer_plan plan = {
+        .inflight = d->ts.inflight,
+        .identity = has_id ? &want : NULL,
+        .size = -1,
+        .range = &range,
+        .mode = -1,
+        .dir_mode = d->ts.dir_mode,
+    };
+    sr_transfer_result res = {0};
+    for (int attempt = 1; rc == SR_OK; attempt++) {
+        rc = sr_transfer_download(t, u.path, dest, &plan, NULL, &res, err);
+        if (rc == SR_OK || !err->retryable || attempt >= d->ts.attempts)
+            break;
+        rc = SR_OK;
+    }
+    enum sr_work_result r = SR_WORK_SKIP;
+    sr_blocks_lock lk = {.fd = -1};
+    bool complete = false;
+    if (rc == SR_OK) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        sr_metrics_add(sr_flow_metrics(f), SR_METRIC_DATA_RX, (unsigned long long)res.bytes,
+                       (double)now.tv_sec + now.tv_nsec / 1e9);
+        sr_log_write(sr_flow_log(f), SR_LOG_INFO,
+                     "downloaded block %zu/%zu of %s (%lld bytes at offset %lld)", l.number + 1,
+                     l.count, dest, (long long)res.bytes, (long long)l.offset);
+        rc = sr_blocks_record(tmp, &l, &lk, &complete, err);
+    }
+    if (rc == SR_OK && complete) {
+        rc = assemble(d, f, t, u.path, w, tmp, &l, lk.fd, has_id ? &want : NULL, err);
+        sr_blocks_release(&lk, rc == SR_OK);
+        if (rc == SR_OK) {
+            struct timespec now;
+            clock_gettime(CLOCK_REALTIME, &now);
+            sr_metrics_add(sr_flow_metrics(f), SR_METRIC_FILES_RX, 1,
+                           (double)now.tv_sec + now.tv_nsec / 1e9);
+            sr_log_write(sr_flow_log(f), SR_LOG_INFO, "downloaded %s (%lld bytes, %zu blocks)",
+                         dest, (long long)l.total, l.count);
+            r = SR_WORK_OK;
+        }
+    }
+    if (rc != SR_OK)
+        r = err->retryable ? SR_WORK_RETRY : SR_WORK_DROP;
+    sr_url_fini(&u);
+    free(url);
+    free(tmp);
+    return r;
+}
+
 static enum sr_work_result work(void *ctx, sr_flow *f, sr_work *w, sr_err *err)
 {
     sr_download *d = ctx;
@@ -313,6 +532,9 @@ static enum sr_work_result work(void *ctx, sr_flow *f, sr_work *w, sr_err *err)
         return (enum sr_work_result)r;
     if (!d->download)
         return SR_WORK_OK; /* download off: consume (and post) without fetching */
+    sr_blocks b;
+    if (sr_message_blocks(w->msg, &b))
+        return fetch_block(d, f, w, err); /* decides for itself what it already has */
     /* decided before inline content is written too (sr3's order): a mesh passing inline
      * messages round would otherwise rewrite and re-announce them for ever */
     sr_identity want;

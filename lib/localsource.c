@@ -38,6 +38,10 @@ int sr_local_announce_options(const sr_config *cfg, sr_identity_spec *spec,
         .headers = sr_config_headers(cfg),
         .from_cluster = sr_config_str(cfg, SR_OPT_cluster),
         .to_clusters = sr_config_str(cfg, SR_OPT_to_clusters),
+        /* unset: whole files (sr3's default for post and watch) */
+        .block_size = sr_config_value(cfg, SR_OPT_blockSize)->set
+                          ? sr_config_count(cfg, SR_OPT_blockSize)
+                          : 1,
     };
     return SR_OK;
 }
@@ -142,6 +146,7 @@ static int gather(void *ctx, sr_flow *f, sr_message ***msgs, size_t *count, size
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
+    size_t cap = max ? max : 1;
     while (*count < max) {
         char *path = pop(&s->pending);
         if (path == NULL)
@@ -160,8 +165,26 @@ static int gather(void *ctx, sr_flow *f, sr_message ***msgs, size_t *count, size
         sr_message *m = NULL;
         sr_announce_stats stats;
         sr_err why;
-        if (sr_announce_path(&s->announce, path, &now, &m, &stats, &why) == SR_OK) {
-            (*msgs)[(*count)++] = m;
+        sr_message **parts = NULL;
+        size_t n = 0;
+        if (sr_announce_path(&s->announce, path, &now, &m, &stats, &why) == SR_OK &&
+            sr_announce_blocks(&s->announce, path, m, &parts, &n, &why) == SR_OK) {
+            /* a file in blocks is several messages: the batch grows past max for it */
+            if (*count + n > cap) {
+                sr_message **grown = realloc(*msgs, (*count + n) * sizeof **msgs);
+                if (grown == NULL) {
+                    for (size_t i = 0; i < n; i++)
+                        sr_message_free(parts[i]);
+                    free(parts);
+                    free(path);
+                    return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+                }
+                *msgs = grown;
+                cap = *count + n;
+            }
+            for (size_t i = 0; i < n; i++)
+                (*msgs)[(*count)++] = parts[i];
+            free(parts);
         } else {
             sr_log_write(log, SR_LOG_ERROR, "%s", why.msg);
             s->failures++;

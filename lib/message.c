@@ -219,42 +219,75 @@ static int check_content(const json_t *v, sr_err *err)
     return SR_OK;
 }
 
+/* blocks (digest §1.6): sr3's manifest, or sarrac's count and remainder. Every number is
+ * bounded so a receiver can add up offsets without overflow and keep a record of the
+ * blocks in a small file. */
+#define BLOCK_SIZE_MAX (1LL << 40) /* with SR_MSG_BLOCKS_MAX: a total below 2^60 */
 static int check_blocks(const json_t *v, sr_err *err)
 {
     if (!json_is_object(v))
         return sr_err_set(err, SR_EINVAL, false, "message field blocks: not an object");
     const json_t *method = json_object_get(v, "method");
-    long long size = 0, number = 0;
+    long long size = 0, number = 0, count = 0, rem = 0;
     if (!json_is_string(method) || (strcmp(json_string_value(method), "inplace") != 0 &&
                                     strcmp(json_string_value(method), "partitioned") != 0))
         return sr_err_set(err, SR_EINVAL, false,
                           "message field blocks.method: not \"inplace\" or \"partitioned\"");
-    if (!sr_msg_json_count(json_object_get(v, "size"), &size) || size <= 0)
+    if (!sr_msg_json_count(json_object_get(v, "size"), &size) || size <= 0 || size > BLOCK_SIZE_MAX)
         return sr_err_set(err, SR_EINVAL, false,
-                          "message field blocks.size: not a positive number");
-    if (!sr_msg_json_count(json_object_get(v, "number"), &number))
-        return sr_err_set(err, SR_EINVAL, false, "message field blocks.number: not a number");
+                          "message field blocks.size: not a positive number of bytes");
+    if (!sr_msg_json_count(json_object_get(v, "number"), &number) ||
+        number >= (long long)SR_MSG_BLOCKS_MAX)
+        return sr_err_set(err, SR_EINVAL, false,
+                          "message field blocks.number: not a block number below %u",
+                          SR_MSG_BLOCKS_MAX);
+    const json_t *c = json_object_get(v, "count"), *r = json_object_get(v, "remainder");
+    if (c != NULL && (!sr_msg_json_count(c, &count) || count < 1 ||
+                      count > (long long)SR_MSG_BLOCKS_MAX || number >= count))
+        return sr_err_set(err, SR_EINVAL, false,
+                          "message field blocks.count: not a number of blocks past number %lld",
+                          number);
+    if (r != NULL && (!sr_msg_json_count(r, &rem) || rem >= size))
+        return sr_err_set(
+            err, SR_EINVAL, false,
+            "message field blocks.remainder: not a number of bytes below blocks.size");
     const json_t *manifest = json_object_get(v, "manifest");
     if (manifest == NULL)
         return SR_OK;
     if (!json_is_object(manifest))
         return sr_err_set(err, SR_EINVAL, false, "message field blocks.manifest: not an object");
-    size_t count = json_object_size(manifest);
-    if ((size_t)number >= count)
+    size_t n = json_object_size(manifest);
+    if (n > SR_MSG_BLOCKS_MAX)
+        return sr_err_set(err, SR_EINVAL, false,
+                          "message field blocks.manifest: %zu blocks, more than %u", n,
+                          SR_MSG_BLOCKS_MAX);
+    if ((size_t)number >= n)
         return sr_err_set(err, SR_EINVAL, false,
                           "message field blocks.number: %lld is past the manifest's %zu blocks",
-                          number, count);
-    for (size_t i = 0; i < count; i++) {
+                          number, n);
+    for (size_t i = 0; i < n; i++) {
         char key[24];
         snprintf(key, sizeof key, "%zu", i);
         const json_t *b = json_object_get(manifest, key);
+        const json_t *id = json_object_get(b, "identity");
         long long bsize;
         if (!json_is_object(b) || !sr_msg_json_count(json_object_get(b, "size"), &bsize) ||
-            !json_is_string(json_object_get(b, "identity")))
+            !json_is_string(id))
             return sr_err_set(err, SR_EINVAL, false,
                               "message field blocks.manifest.%s: missing, or not {\"size\", "
                               "\"identity\"}",
                               key);
+        if (bsize > size)
+            return sr_err_set(err, SR_EINVAL, false,
+                              "message field blocks.manifest.%s.size: %lld is larger than "
+                              "blocks.size %lld",
+                              key, bsize, size);
+        if (strlen(json_string_value(id)) >= SR_IDENTITY_VALUE_MAX ||
+            has_control(json_string_value(id)))
+            return sr_err_set(err, SR_EINVAL, false,
+                              "message field blocks.manifest.%s.identity: longer than %d bytes "
+                              "or holds a control character",
+                              key, SR_IDENTITY_VALUE_MAX - 1);
     }
     return SR_OK;
 }
@@ -351,6 +384,13 @@ int sr_msg_check_all(json_t *o, sr_err *err)
     json_object_foreach(o, key, value)
     {
         int rc = check_field(key, value, err);
+        if (rc != SR_OK && strcmp(key, "blocks") == 0 &&
+            json_is_string(json_object_get(o, "relPath"))) {
+            /* a block message is one of many for a file: say which file */
+            char shown[SR_QUOTE_BUF];
+            sr_err_quote(json_string_value(json_object_get(o, "relPath")), shown, sizeof shown);
+            sr_err_prefix(err, "message for %s", shown);
+        }
         if (rc != SR_OK)
             return rc;
     }
@@ -611,6 +651,16 @@ bool sr_message_block(const sr_message *m, size_t i, long long *size, const char
     return true;
 }
 
+bool sr_message_blocks_count(const sr_message *m, long long *count, long long *remainder)
+{
+    const json_t *b = json_object_get(m->fields, "blocks");
+    *remainder = 0;
+    if (!sr_msg_json_count(json_object_get(b, "count"), count))
+        return false;
+    sr_msg_json_count(json_object_get(b, "remainder"), remainder);
+    return true;
+}
+
 /* ---- writing ---- */
 
 /* Set field to v (taking the reference) if it passes the decoder's check. */
@@ -676,4 +726,30 @@ int sr_message_set_content(sr_message *m, const sr_content *content, sr_err *err
     return set_checked(
         m, "content",
         json_pack("{s:s, s:s}", "encoding", content->encoding, "value", content->value), err);
+}
+
+int sr_message_set_blocks(sr_message *m, const sr_blocks *b, const sr_block_entry *manifest,
+                          size_t count, sr_err *err)
+{
+    json_t *list = json_object();
+    json_t *o = list ? json_pack("{s:s, s:I, s:I}", "method", b->method ? b->method : "inplace",
+                                 "size", (json_int_t)b->block_size, "number", (json_int_t)b->number)
+                     : NULL;
+    if (o == NULL) {
+        json_decref(list);
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    }
+    for (size_t i = 0; i < count; i++) {
+        char key[24];
+        snprintf(key, sizeof key, "%zu", i);
+        json_t *e = json_pack("{s:I, s:s}", "size", (json_int_t)manifest[i].size, "identity",
+                              manifest[i].identity ? manifest[i].identity : "");
+        if (e == NULL || json_object_set_new(list, key, e) != 0) {
+            json_decref(list);
+            json_decref(o);
+            return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+        }
+    }
+    json_object_set_new(o, "manifest", list);
+    return set_checked(m, "blocks", o, err);
 }

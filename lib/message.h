@@ -25,12 +25,13 @@
 #include "identity.h"
 
 /* Limits past which a message is refused (sr3 has none; a pump needs some). */
-#define SR_MSG_BODY_MAX (4u << 20) /* bytes of one encoded message */
-#define SR_MSG_PATH_MAX 4096       /* bytes of relPath, retrievePath, rename, link, hlink */
-#define SR_MSG_NAME_MAX 255        /* bytes of one path component */
-#define SR_MSG_URL_MAX 4096        /* bytes of baseUrl */
-#define SR_MSG_FIELD_MAX 1024      /* bytes of the other short strings (source, mode ...) */
-#define SR_MSG_HEADER_MAX 255      /* bytes of one v02 header value (AMQP's limit) */
+#define SR_MSG_BODY_MAX (4u << 20)   /* bytes of one encoded message */
+#define SR_MSG_PATH_MAX 4096         /* bytes of relPath, retrievePath, rename, link, hlink */
+#define SR_MSG_NAME_MAX 255          /* bytes of one path component */
+#define SR_MSG_URL_MAX 4096          /* bytes of baseUrl */
+#define SR_MSG_FIELD_MAX 1024        /* bytes of the other short strings (source, mode ...) */
+#define SR_MSG_HEADER_MAX 255        /* bytes of one v02 header value (AMQP's limit) */
+#define SR_MSG_BLOCKS_MAX (1u << 20) /* blocks in one manifest (1 TiB in 1 MiB blocks) */
 
 enum sr_msg_format { SR_FORMAT_V03, SR_FORMAT_V02 };
 
@@ -126,6 +127,8 @@ typedef struct sr_blocks {
 bool sr_message_blocks(const sr_message *m, sr_blocks *out);
 /* Block i of the manifest: its size and identity value. */
 bool sr_message_block(const sr_message *m, size_t i, long long *size, const char **identity);
+/* sarrac's and v02's count and remainder, when the message has them (no manifest). */
+bool sr_message_blocks_count(const sr_message *m, long long *count, long long *remainder);
 
 /* ---- writing: each value is checked as the decoder checks it ---- */
 int sr_message_set_str(sr_message *m, const char *field, const char *value, sr_err *err);
@@ -134,5 +137,14 @@ int sr_message_set_size(sr_message *m, long long size, sr_err *err);
 int sr_message_set_identity(sr_message *m, const sr_identity *id, sr_err *err);
 int sr_message_set_fileop(sr_message *m, const sr_fileop *op, sr_err *err);
 int sr_message_set_content(sr_message *m, const sr_content *content, sr_err *err);
+/* One manifest entry for sr_message_set_blocks. */
+typedef struct sr_block_entry {
+    long long size;
+    const char *identity; /* the block's identity value ("" when the method has none) */
+} sr_block_entry;
+/* `blocks` as sr3 writes it: method, size (b->block_size), number and the manifest of
+ * count entries (keys "0", "1", ...); b->manifest_count is ignored. */
+int sr_message_set_blocks(sr_message *m, const sr_blocks *b, const sr_block_entry *manifest,
+                          size_t count, sr_err *err);
 
 #endif

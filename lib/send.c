@@ -10,11 +10,15 @@
  */
 #include "send.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "blocks.h"
+#include "paths.h"
 #include "timefmt.h"
 #include "transferconf.h"
 
@@ -175,6 +179,161 @@ static bool parse_time(const char *text, struct timespec *t)
     return text != NULL && sr_time_parse(text, t, NULL) == SR_OK;
 }
 
+/* The local lock file (and, beside it, the record of the blocks sent) for one remote file:
+ * in the config's state folder, shared by its instances, named by a digest of the remote
+ * URL so that any remote path fits. New string, caller frees. */
+static char *block_lock_path(sr_flow *f, const sr_transfer *t, const char *remote, sr_err *err)
+{
+    const sr_config *cfg = sr_flow_config(f);
+    char *dir = sr_paths_instance_dir(sr_flow_paths(f), sr_component_name(sr_config_component(cfg)),
+                                      sr_config_name(cfg));
+    char *key = NULL, *out = NULL, *blocks_dir = NULL;
+    char hex[129];
+    if (dir == NULL || asprintf(&key, "%s %s", sr_transfer_url(t), remote) < 0 ||
+        asprintf(&blocks_dir, "%s/blocks", dir) < 0) {
+        sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    } else if (sr_identity_hex_of(SR_ID_MD5, key, strlen(key), hex, sizeof hex, err) == SR_OK &&
+               sr_mkdir_p(blocks_dir, 0700, err) == SR_OK &&
+               asprintf(&out, "%s/%s", blocks_dir, hex) < 0) {
+        out = NULL;
+        sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    }
+    free(dir);
+    free(key);
+    free(blocks_dir);
+    return out;
+}
+
+typedef struct fresh_remote {
+    sr_transfer *t;
+    const char *tmp;
+} fresh_remote;
+
+/* A fresh record of blocks: an older version's remote temporary file goes first, so that
+ * its bytes past this version's end do not stay. */
+static int remove_remote_tmp(void *ctx, int fd, sr_err *err)
+{
+    (void)fd;
+    fresh_remote *r = ctx;
+    int rc = sr_transfer_delete(r->t, r->tmp, false, err);
+    return rc == SR_ENOENT ? SR_OK : rc;
+}
+
+/* What is announced after sending a file in blocks: the whole file, now there. */
+static void announce_whole(sr_message *m, const char *local, const sr_block_layout *l)
+{
+    static const sr_identity_spec sha512 = {SR_ID_SHA512, SR_ID_NONE, NULL};
+    sr_identity whole;
+    sr_message_remove(m, "blocks");
+    sr_message_set_size(m, (long long)l->total, NULL);
+    if (sr_identity_of_file(local, &sha512, 0, &whole, NULL, NULL) == SR_OK)
+        sr_message_set_identity(m, &whole, NULL);
+}
+
+/* One block of a partitioned file: its range put at its offset into the remote temporary
+ * name (sftp: opened without truncation, written at the offset), recorded locally, and the
+ * file renamed by whichever instance sends the last block. Over a protocol that cannot
+ * write at an offset (ftp), block 0 sends the whole file and the other blocks nothing. */
+static enum sr_work_result send_block(sr_send *s, sr_flow *f, sr_transfer *t, sr_work *w,
+                                      const char *local, const sr_transfer_plan *whole_plan,
+                                      sr_err *err)
+{
+    sr_block_layout l;
+    if (sr_blocks_layout(w->msg, &l, err) != SR_OK)
+        return SR_WORK_DROP;
+    struct stat st;
+    if (stat(local, &st) != 0 || st.st_size != l.total) {
+        sr_err_set(err, SR_EINVAL, false,
+                   "%s: block %zu/%zu is of a file of %lld bytes, the file has changed since",
+                   local, l.number + 1, l.count, (long long)l.total);
+        return SR_WORK_DROP;
+    }
+    const char *remote = w->placement.path;
+    sr_transfer_result res = {0};
+    int rc;
+    if (!sr_transfer_puts_ranges(t)) {
+        if (l.number != 0)
+            return SR_WORK_SKIP;
+        rc = sr_transfer_send(t, local, remote, whole_plan, &res, err);
+        note_outcome(s, rc, err);
+        if (rc == SR_OK) {
+            sr_log_write(sr_flow_log(f), SR_LOG_INFO,
+                         "sent %s to %s%s%s (%lld bytes, whole: %s cannot write blocks)", local,
+                         sr_transfer_url(t), remote[0] == '/' ? "" : "/", remote,
+                         (long long)res.bytes, sr_transfer_url(t));
+            announce_whole(w->msg, local, &l);
+        }
+        return outcome(rc, err);
+    }
+    /* blocks always go under a temporary name: a partial file is never visible */
+    char *tmp = sr_transfer_download_temp(&whole_plan->inflight, remote);
+    char *lock = tmp ? block_lock_path(f, t, remote, err) : NULL;
+    char *rdir = tmp ? strdup(tmp) : NULL;
+    if (tmp == NULL || lock == NULL || rdir == NULL) {
+        if (tmp == NULL || rdir == NULL)
+            sr_err_set(err, SR_ENOMEM, false, "out of memory");
+        free(tmp);
+        free(lock);
+        free(rdir);
+        return SR_WORK_RETRY;
+    }
+    char *slash = strrchr(rdir, '/');
+    fresh_remote fr = {t, tmp};
+    bool have = false;
+    rc = SR_OK;
+    if (slash != NULL && slash != rdir) {
+        *slash = '\0';
+        rc = sr_transfer_mkdir_p(t, rdir, whole_plan->dir_mode ? whole_plan->dir_mode : 0755, err);
+    }
+    if (rc == SR_OK)
+        rc = sr_blocks_claim(lock, &l, remove_remote_tmp, &fr, &have, err);
+    sr_range range = {l.offset, l.length};
+    for (int attempt = 1; rc == SR_OK && !have; attempt++) {
+        rc = sr_transfer_put(t, local, tmp, &range, &res, err);
+        if (rc == SR_OK || !err->retryable || attempt >= s->ts.attempts ||
+            (err->code == SR_EPERM && session_failure(rc, err)))
+            break;
+    }
+    note_outcome(s, rc, err);
+    enum sr_work_result r = SR_WORK_SKIP;
+    sr_blocks_lock lk = {.fd = -1};
+    bool complete = false;
+    if (rc == SR_OK && !have) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        sr_metrics_add(sr_flow_metrics(f), SR_METRIC_DATA_TX, (unsigned long long)res.bytes,
+                       (double)now.tv_sec + now.tv_nsec / 1e9);
+        sr_log_write(sr_flow_log(f), SR_LOG_INFO,
+                     "sent block %zu/%zu of %s to %s%s%s (%lld bytes at offset %lld)", l.number + 1,
+                     l.count, local, sr_transfer_url(t), tmp[0] == '/' ? "" : "/", tmp,
+                     (long long)res.bytes, (long long)l.offset);
+        rc = sr_blocks_record(lock, &l, &lk, &complete, err);
+    }
+    if (rc == SR_OK && complete) {
+        rc = sr_transfer_send_finish(t, tmp, remote, whole_plan, err);
+        if (rc == SR_OK)
+            unlink(lock); /* under the lock: the next version starts a new one */
+        sr_blocks_release(&lk, rc == SR_OK);
+        if (rc == SR_OK) {
+            struct timespec now;
+            clock_gettime(CLOCK_REALTIME, &now);
+            sr_metrics_add(sr_flow_metrics(f), SR_METRIC_FILES_TX, 1,
+                           (double)now.tv_sec + now.tv_nsec / 1e9);
+            sr_log_write(sr_flow_log(f), SR_LOG_INFO, "sent %s to %s%s%s (%lld bytes, %zu blocks)",
+                         local, sr_transfer_url(t), remote[0] == '/' ? "" : "/", remote,
+                         (long long)l.total, l.count);
+            announce_whole(w->msg, local, &l);
+            r = SR_WORK_OK;
+        }
+    }
+    if (rc != SR_OK)
+        r = outcome(rc, err);
+    free(tmp);
+    free(lock);
+    free(rdir);
+    return r;
+}
+
 static enum sr_work_result work(void *ctx, sr_flow *f, sr_work *w, sr_err *err)
 {
     sr_send *s = ctx;
@@ -213,6 +372,14 @@ static enum sr_work_result work(void *ctx, sr_flow *f, sr_work *w, sr_err *err)
         .mtime = has_mtime ? &mtime : NULL,
         .atime = has_atime ? &atime : NULL,
     };
+    sr_blocks b;
+    if (sr_message_blocks(w->msg, &b)) {
+        enum sr_work_result br = send_block(s, f, t, w, local, &plan, err);
+        if (br == SR_WORK_OK && s->delete_source && unlink(local) != 0)
+            sr_log_write(sr_flow_log(f), SR_LOG_WARNING, "delete after send: %s", local);
+        free(local);
+        return br;
+    }
     sr_transfer_result res = {0};
     int rc = SR_OK;
     for (int attempt = 1;; attempt++) {

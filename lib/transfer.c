@@ -315,6 +315,11 @@ int sr_transfer_put(sr_transfer *t, const char *local_path, const char *remote_p
     return rc;
 }
 
+bool sr_transfer_puts_ranges(const sr_transfer *t)
+{
+    return t->ops->put_ranges;
+}
+
 int sr_transfer_mkdir_p(sr_transfer *t, const char *remote_dir, mode_t mode, sr_err *err)
 {
     return t->ops->mkdir_p(t, remote_dir, mode, err);
@@ -434,6 +439,18 @@ char *sr_inflight_path(const sr_inflight *inflight, const char *final_path)
 
 /* ---- whole transfers ---- */
 
+char *sr_transfer_download_temp(const sr_inflight *plan_inflight, const char *local_path)
+{
+    /* A partial file is never visible under its final name: with inflight None (sr3's
+     * default for downloads, which writes in place) sr still writes to a temporary name. */
+    sr_inflight inflight = *plan_inflight;
+    if (inflight.kind == SR_INFLIGHT_NONE) {
+        inflight.kind = SR_INFLIGHT_SUFFIX;
+        snprintf(inflight.text, sizeof inflight.text, ".sr-partial");
+    }
+    return sr_inflight_path(&inflight, local_path);
+}
+
 static char *dir_of(const char *path)
 {
     const char *slash = strrchr(path, '/');
@@ -480,8 +497,9 @@ static enum sr_identity_method digest_method(const sr_transfer_plan *plan)
     return SR_ID_SHA512;
 }
 
-static int finish_local(const char *tmp, const char *local_path, const sr_transfer_plan *plan,
-                        const sr_identity *computed, sr_err *err)
+int sr_transfer_finish_download(const char *tmp, const char *local_path,
+                                const sr_transfer_plan *plan, const sr_identity *computed,
+                                sr_err *err)
 {
     if (plan->mode >= 0 && chmod(tmp, (mode_t)plan->mode) != 0)
         return sr_err_set(err, SR_EIO, false, "chmod %s: %s", tmp, strerror(errno));
@@ -512,14 +530,7 @@ int sr_transfer_download(sr_transfer *t, const char *remote_path, const char *lo
         result = &local_result;
     memset(result, 0, sizeof *result);
     sr_identity got = {0};
-    /* A partial file is never visible under its final name: with inflight None (sr3's
-     * default for downloads, which writes in place) sr still writes to a temporary name. */
-    sr_inflight inflight = plan->inflight;
-    if (inflight.kind == SR_INFLIGHT_NONE) {
-        inflight.kind = SR_INFLIGHT_SUFFIX;
-        snprintf(inflight.text, sizeof inflight.text, ".sr-partial");
-    }
-    char *tmp = sr_inflight_path(&inflight, local_path);
+    char *tmp = sr_transfer_download_temp(&plan->inflight, local_path);
     char *dir = tmp ? dir_of(tmp) : NULL;
     sr_digest *digest = NULL;
     int rc = tmp && dir ? SR_OK : sr_err_set(err, SR_ENOMEM, false, "out of memory");
@@ -588,15 +599,21 @@ int sr_transfer_download(sr_transfer *t, const char *remote_path, const char *lo
                         "%s%s: the file received has %s %s, the message says %s",
                         t->shown_url, remote_path, sr_identity_method_name(got.method), got.value,
                         plan->identity->value);
+    if (rc == SR_OK && plan->range != NULL && plan->range->length > 0 &&
+        result->bytes != plan->range->length)
+        rc = sr_err_set(err, SR_EINVAL, true,
+                        "%s%s: received %lld bytes of the block at %lld, the message says %lld",
+                        t->shown_url, remote_path, (long long)result->bytes,
+                        (long long)plan->range->offset, (long long)plan->range->length);
+    /* A block stays in the temporary file: the caller renames it once all are in. */
     if (rc == SR_OK && plan->range == NULL)
-        rc = finish_local(tmp, local_path, plan, &got, err);
-    else if (rc == SR_OK && strcmp(tmp, local_path) != 0 && rename(tmp, local_path) != 0)
-        rc = sr_err_set(err, SR_EIO, true, "rename %s to %s: %s", tmp, local_path,
-                        strerror(errno));
+        rc = sr_transfer_finish_download(tmp, local_path, plan, &got, err);
 
     /* A wrong file is removed; an interrupted one is kept for resuming when asked. Without
-     * inflight the file is written under its final name: removed when this call made it. */
-    if (rc != SR_OK && tmp != NULL) {
+     * inflight the file is written under its final name: removed when this call made it.
+     * A block's temporary file holds other blocks too: never removed here (a wrong block
+     * is written again over the same bytes). */
+    if (rc != SR_OK && tmp != NULL && plan->range == NULL) {
         if (strcmp(tmp, local_path) != 0 ? rc == SR_EINVAL || !plan->resume : !existed)
             unlink(tmp);
     }
@@ -605,6 +622,19 @@ int sr_transfer_download(sr_transfer *t, const char *remote_path, const char *lo
     sr_digest_free(digest);
     free(tmp);
     free(dir);
+    return rc;
+}
+
+int sr_transfer_send_finish(sr_transfer *t, const char *tmp, const char *remote_path,
+                            const sr_transfer_plan *plan, sr_err *err)
+{
+    int rc = SR_OK;
+    if (plan->mode >= 0)
+        rc = t->ops->chmod(t, tmp, (mode_t)plan->mode, err);
+    if (rc == SR_OK && plan->mtime != NULL)
+        rc = t->ops->utime(t, tmp, plan->atime ? plan->atime : plan->mtime, plan->mtime, err);
+    if (rc == SR_OK && strcmp(tmp, remote_path) != 0)
+        rc = t->ops->rename(t, tmp, remote_path, err);
     return rc;
 }
 
@@ -621,12 +651,8 @@ int sr_transfer_send(sr_transfer *t, const char *local_path, const char *remote_
         rc = sr_transfer_put(t, local_path, tmp, plan->range, result, err);
         wrote = true;
     }
-    if (rc == SR_OK && plan->mode >= 0)
-        rc = t->ops->chmod(t, tmp, (mode_t)plan->mode, err);
-    if (rc == SR_OK && plan->mtime != NULL)
-        rc = t->ops->utime(t, tmp, plan->atime ? plan->atime : plan->mtime, plan->mtime, err);
-    if (rc == SR_OK && strcmp(tmp, remote_path) != 0)
-        rc = t->ops->rename(t, tmp, remote_path, err);
+    if (rc == SR_OK)
+        rc = sr_transfer_send_finish(t, tmp, remote_path, plan, err);
     /* A failed send removes its partial temporary file while the session still works
      * (digest §6.4); a lost session leaves it for the next attempt to overwrite. */
     if (rc != SR_OK && wrote && rc != SR_ECONN && strcmp(tmp, remote_path) != 0)

@@ -87,9 +87,13 @@ int sr_transfer_get(sr_transfer *t, const char *remote_path, const char *local_p
                     sr_err *err);
 
 /* Send the local file (or its range) to remote_path (created or truncated; with range,
- * written at range.offset). */
+ * written at range.offset into the file as it is, the rest kept, where
+ * sr_transfer_puts_ranges says the protocol can: sftp and file, not ftp). */
 int sr_transfer_put(sr_transfer *t, const char *local_path, const char *remote_path,
                     const sr_range *range, sr_transfer_result *result, sr_err *err);
+
+/* Whether a ranged put writes at its offset and keeps the rest of the remote file. */
+bool sr_transfer_puts_ranges(const sr_transfer *t);
 
 int sr_transfer_mkdir_p(sr_transfer *t, const char *remote_dir, mode_t mode, sr_err *err);
 int sr_transfer_rename(sr_transfer *t, const char *from, const char *to, sr_err *err);
@@ -155,20 +159,43 @@ typedef struct sr_transfer_plan {
     const struct timespec *mtime, *atime; /* timeCopy, or NULL */
 } sr_transfer_plan;
 
+/* The temporary name sr_transfer_download writes local_path under: the inflight name,
+ * or local_path + ".sr-partial" when inflight is None. New string, caller frees. */
+char *sr_transfer_download_temp(const sr_inflight *inflight, const char *local_path);
+
 /* Download remote_path to local_path: into the inflight name (folders made with
  * dir_mode), resumed when asked and the server allows it, the identity computed on the
  * fly and compared with plan->identity (a mismatch removes the file and is a retryable
  * SR_EINVAL naming both values), the size checked, then renamed to local_path, chmod and
  * utime applied, and the identity stored in the xattr cache. *computed (may be NULL)
  * receives the identity computed (sha512 or md5, as plan->identity's method, else
- * sha512). A failure never leaves a file under local_path that was not there. */
+ * sha512). A failure never leaves a file under local_path that was not there.
+ * With plan->range (one block of a partitioned file, blocks.h) only those bytes are fetched
+ * (http: a Range request; sftp: reads at the offset; file: pread) and written at the same
+ * offset into the temporary name (sr_transfer_download_temp), which is neither truncated,
+ * nor renamed, nor removed on failure: plan->identity is the block's, and the caller
+ * renames the file when every block is in. */
 int sr_transfer_download(sr_transfer *t, const char *remote_path, const char *local_path,
                          const sr_transfer_plan *plan, sr_identity *computed,
                          sr_transfer_result *result, sr_err *err);
 
+/* The end of a download, for a file whose blocks were fetched one by one: chmod
+ * (plan->mode), utime (plan->mtime, atime), computed stored in the xattr cache, then tmp
+ * renamed to local_path. */
+int sr_transfer_finish_download(const char *tmp, const char *local_path,
+                                const sr_transfer_plan *plan, const sr_identity *computed,
+                                sr_err *err);
+
 /* Send local_path to remote_path: folders made (dir_mode), written under the inflight
- * name, renamed, chmod and utime applied where the protocol can. */
+ * name, renamed, chmod and utime applied where the protocol can. (For the blocks of a
+ * partitioned file, sr_transfer_put each range into the temporary name, then
+ * sr_transfer_send_finish.) */
 int sr_transfer_send(sr_transfer *t, const char *local_path, const char *remote_path,
                      const sr_transfer_plan *plan, sr_transfer_result *result, sr_err *err);
+
+/* The end of a send: chmod (plan->mode), utime (plan->mtime, atime) where the protocol
+ * can, then tmp renamed to remote_path. */
+int sr_transfer_send_finish(sr_transfer *t, const char *tmp, const char *remote_path,
+                            const sr_transfer_plan *plan, sr_err *err);
 
 #endif

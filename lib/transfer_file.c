@@ -178,7 +178,7 @@ static int file_put(sr_transfer *t, int fd, const char *remote_path, off_t offse
     if (fstat(fd, &src) == 0 && fstat(out, &dst) == 0 && src.st_dev == dst.st_dev &&
         src.st_ino == dst.st_ino)
         rc = sr_err_set(err, SR_EINVAL, false, "cannot put a file onto itself (%s)", path);
-    else if (offset == 0 && ftruncate(out, 0) != 0)
+    else if (offset == 0 && length == 0 && ftruncate(out, 0) != 0) /* a block keeps the rest */
         rc = sys_fail(errno, "cannot truncate", path, err);
     else if (offset > 0 && lseek(out, offset, SEEK_SET) < 0)
         rc = sys_fail(errno, "cannot seek in", path, err);
@@ -401,6 +401,7 @@ static void file_destroy(sr_transfer *t)
 }
 
 static const sr_transfer_ops file_ops = {
+    .put_ranges = true,
     .get = file_get,
     .put = file_put,
     .mkdir_p = file_mkdir_p,

@@ -25,8 +25,10 @@ typedef struct sr_transfer_ops {
     int (*get)(sr_transfer *t, const char *remote_path, int fd, off_t offset, off_t length,
                sr_digest *digest, sr_transfer_result *result, sr_err *err);
     /* Send `length` bytes (0: to the end) of fd from `offset`, read with
-     * sr_transfer_source_read, to remote_path at the same offset (offset 0: create or
-     * truncate the remote file). */
+     * sr_transfer_source_read, to remote_path at the same offset. The whole file (offset
+     * and length 0) creates or truncates the remote file; a range (length > 0) is written
+     * into it as it is, other bytes kept (the blocks of a partitioned file, in any order),
+     * where put_ranges says the backend can. */
     int (*put)(sr_transfer *t, int fd, const char *remote_path, off_t offset, off_t length,
                sr_transfer_result *result, sr_err *err);
     int (*mkdir_p)(sr_transfer *t, const char *remote_dir, mode_t mode, sr_err *err);
@@ -43,6 +45,9 @@ typedef struct sr_transfer_ops {
                 size_t *count, sr_err *err);
     /* Close the session and free t->backend. */
     void (*destroy)(sr_transfer *t);
+    /* put can write a range at its offset without touching the rest (sftp, file; not
+     * ftp, whose STOR truncates and APPE only appends). */
+    bool put_ranges;
 } sr_transfer_ops;
 
 struct sr_transfer {

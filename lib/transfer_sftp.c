@@ -1063,7 +1063,9 @@ static int sftp_put(sr_transfer *t, int fd, const char *remote_path, off_t offse
     const char *path = remote(remote_path);
     uint32_t chunk = chunk_size(t, b->max_write);
     size_t most = requests_for(chunk);
-    uint32_t pflags = SSH_FXF_WRITE | SSH_FXF_CREAT | (offset == 0 ? SSH_FXF_TRUNC : 0);
+    /* a block (length > 0) goes into the file as it is: other blocks may be there */
+    uint32_t pflags =
+        SSH_FXF_WRITE | SSH_FXF_CREAT | (offset == 0 && length == 0 ? SSH_FXF_TRUNC : 0);
     remote_file f;
     if ((rc = buffer_for(t, chunk, err)) != SR_OK ||
         (rc = raw_open(t, path, pflags, &f, "put", err)) != SR_OK)
@@ -1390,6 +1392,7 @@ static void sftp_destroy(sr_transfer *t)
 }
 
 static const sr_transfer_ops sftp_ops = {
+    .put_ranges = true,
     .get = sftp_get,
     .put = sftp_put,
     .mkdir_p = sftp_mkdir_p,

@@ -1533,6 +1533,7 @@ static int gather(void *ctx, sr_flow *f, sr_message ***msgs, size_t *count, size
         begin_wake(w, mono);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
+    size_t cap = max ? max : 1;
     while (w->waking && *count < max) {
         record *r = w->cursor;
         if (r == NULL) {
@@ -1540,9 +1541,31 @@ static int gather(void *ctx, sr_flow *f, sr_message ***msgs, size_t *count, size
             break;
         }
         w->cursor = r->next;
+        char *path = strdup(r->path); /* examine may free r */
+        if (path == NULL)
+            return sr_err_set(err, SR_ENOMEM, false, "out of memory");
         sr_message *m = examine(w, r, now, &ts);
-        if (m != NULL)
-            (*msgs)[(*count)++] = m;
+        sr_message **parts = NULL;
+        size_t n = 0;
+        sr_err why;
+        if (m != NULL && sr_announce_blocks(&w->announce, path, m, &parts, &n, &why) != SR_OK)
+            sr_log_write(w->log, SR_LOG_ERROR, "%s; not posted", why.msg);
+        free(path);
+        /* a file in blocks is several messages: the batch grows past max for it */
+        if (*count + n > cap) {
+            sr_message **grown = realloc(*msgs, (*count + n) * sizeof **msgs);
+            if (grown == NULL) {
+                for (size_t i = 0; i < n; i++)
+                    sr_message_free(parts[i]);
+                free(parts);
+                return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+            }
+            *msgs = grown;
+            cap = *count + n;
+        }
+        for (size_t i = 0; i < n; i++)
+            (*msgs)[(*count)++] = parts[i];
+        free(parts);
     }
     return SR_OK;
 }

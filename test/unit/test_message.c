@@ -782,6 +782,18 @@ static const struct {
     {"content_utf16.json",
      "message field content.encoding \"utf-16\": not utf-8, base64 or iso-8859-1"},
     {"blocks_past_manifest.json", "message field blocks.number: 5 is past the manifest's 1 blocks"},
+    /* a malformed blocks field names the message (its relPath) and the field */
+    {"blocks_manifest_oversize.json",
+     "message for \"a/big.bin\": message field blocks.manifest.1.size: 4096 is larger than "
+     "blocks.size 1024"},
+    {"blocks_no_size.json",
+     "message for \"a/big.bin\": message field blocks.size: not a positive number of bytes"},
+    {"blocks_method.json",
+     "message for \"a/big.bin\": message field blocks.method: not \"inplace\" or "
+     "\"partitioned\""},
+    {"blocks_manifest_hole.json",
+     "message for \"a/big.bin\": message field blocks.manifest.1: missing, or not "
+     "{\"size\", \"identity\"}"},
     {"baseurl_no_scheme.json",
      "message field baseUrl \"example.com/data\": not a URL (scheme:...)"},
     {"relpath_slash_only.json", "message field relPath \"/\": names no file"},
