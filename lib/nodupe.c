@@ -133,6 +133,14 @@ static bool derive(const sr_message *m, enum sr_nodupe_basis basis, const sr_nod
         ok = sr_buf_add(b, name, name_len);
     else
         ok = derive_key(m, b);
+    sr_blocks blocks;
+    if (ok && (hint == NULL || hint->key == NULL) && sr_message_blocks(m, &blocks)) {
+        /* Each block of a partitioned file is a product of its own: two blocks with the
+         * same content (zeros, say) are not duplicates of each other. */
+        char num[32];
+        int n = snprintf(num, sizeof num, ",block %lld", blocks.number);
+        ok = sr_buf_add(b, num, (size_t)n);
+    }
     if (!ok)
         return false;
     *key_len = b->len;

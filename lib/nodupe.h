@@ -14,7 +14,9 @@
  *      value (sr3's v02 conversion wraps base64 at 76 characters), unless the method is
  *      cod (its value is an algorithm name), random (a value that means nothing) or sr
  *      does not know it;
- *   4. (5.) otherwise "<relPath>,<mtime or else pubTime>[,<size>]", times as received.
+ *   4. (5.) otherwise "<relPath>,<mtime or else pubTime>[,<size>]", times as received;
+ *   and for a block of a partitioned file (not with hint->key), ",block <number>" after
+ *   the key: two blocks of the same content are not duplicates of each other.
  * Path: hint->path when given (nodupe_override.path); else by basis:
  *   SR_NODUPE_PATH  relPath without its leading '/'s (the default);
  *   SR_NODUPE_DATA  the constant "data": the same content under any name is a duplicate;

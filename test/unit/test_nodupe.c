@@ -116,6 +116,13 @@ static void keys_as_sr3_derives_them(void **state)
     expect_key(file, SR_NODUPE_NAME, &h, "K", "P");
     sr_nodupe_hint only_path = {.path = "P"};
     expect_key(file, SR_NODUPE_PATH, &only_path, "md5,1B2M2Y8AsgTpgAmY7PhCfg==", "P");
+    /* blocks of a partitioned file with the same content (all zeros): each its own key */
+    const char *block = HEAD "\"relPath\":\"z.bin\",\"identity\":{\"method\":\"md5\","
+                             "\"value\":\"Dh3Y4ohVbq7N2nLYPlmIVw==\"},\"size\":4,\"blocks\":"
+                             "{\"method\":\"inplace\",\"size\":4,\"number\":1,\"manifest\":{"
+                             "\"0\":{\"size\":4,\"identity\":\"Dh3Y4ohVbq7N2nLYPlmIVw==\"},"
+                             "\"1\":{\"size\":4,\"identity\":\"Dh3Y4ohVbq7N2nLYPlmIVw==\"}}}}";
+    expect_key(block, SR_NODUPE_PATH, NULL, "md5,Dh3Y4ohVbq7N2nLYPlmIVw==,block 1", "z.bin");
 }
 
 static void new_cache(const char *path, double ttl, enum sr_nodupe_basis basis, int flags,
