@@ -67,6 +67,7 @@ struct sr_flow {
      * the next pass is gathered and worked on (set in sr_flow_new: only when the next pass
      * can come while this one is unacked). */
     bool window;
+    size_t pass_max; /* messages a pass takes from the broker: batch, or less for the window */
     struct posting *outstanding; /* the pass whose posts are awaited, or NULL */
 
     /* state */
@@ -257,12 +258,16 @@ int sr_flow_new(const sr_config *cfg, const sr_paths *paths, const sr_credential
         return rc;
     }
     /* The next pass can be gathered while this one's posts are unconfirmed (and its
-     * deliveries unacked) only when the broker sends more than a pass ahead: AMQP with a
-     * prefetch of two batches or more. MQTT hands over one message at a time, each after
-     * the ack of the one before. */
+     * deliveries unacked) only when the broker sends more than a pass ahead: on AMQP, a
+     * pass then takes at most half of prefetch (with sr3's batch = prefetch = 25, passes
+     * of 12 overlap where passes of 25 would stop in turn). MQTT hands over one message at
+     * a time, each after the ack of the one before: no window. */
+    f->pass_max = f->batch;
+    unsigned prefetch = f->consumes ? f->consumer.broker.prefetch : 0;
     f->window = f->publishes &&
-                (!f->consumes || (!sr_broker_is_mqtt(f->in) &&
-                                  f->consumer.broker.prefetch >= 2 * f->batch));
+                (!f->consumes || (!sr_broker_is_mqtt(f->in) && prefetch >= 2));
+    if (f->window && f->consumes && prefetch / 2 < f->pass_max)
+        f->pass_max = prefetch / 2;
     *out = f;
     return SR_OK;
 }
@@ -346,7 +351,7 @@ static int gather_broker(sr_flow *f, pass *p, double wait, sr_err *err)
 {
     sr_delivery **got = NULL;
     size_t n = 0;
-    int rc = sr_broker_consume(f->in, f->batch, wait, &got, &n, err);
+    int rc = sr_broker_consume(f->in, f->pass_max, wait, &got, &n, err);
     double now = now_s();
     for (size_t i = 0; i < n; i++) {
         sr_message *m = NULL;
@@ -1069,7 +1074,7 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
             /* the pass before, whose posts went out while this one was gathered and worked
              * on: its acks now */
             finish_outstanding(f);
-            if (po != NULL && f->window && po->count > 0 && po->p.count >= f->batch)
+            if (po != NULL && f->window && po->count > 0 && po->p.count >= f->pass_max)
                 f->outstanding = po; /* a full pass: more is coming, do not stop to wait */
             else
                 finish_posting(f, po);

@@ -55,7 +55,7 @@ static void amqp_consumer_and_saved_queue_name(void **st)
     assert_string_equal(s.bindings[0].exchange, "xpublic");
     assert_string_equal(s.bindings[0].key, "v02.post.*.WXO-DD.model_gem_global.25km.grib2.#");
     assert_true(s.queue.declare && s.queue.bind);
-    assert_int_equal(s.broker.prefetch, 50); /* conf.d: two batches */
+    assert_int_equal(s.broker.prefetch, 25);
     char *first = strdup(s.queue_name);
     sr_consumer_setup_fini(&s);
 

@@ -79,7 +79,7 @@ static void subscribe_hpfx(void **state)
     expect(cfg, SR_OPT_mirror, "off"); /* subscribe's conf.d default */
     expect(cfg, SR_OPT_download, "on");
     expect(cfg, SR_OPT_batch, "25");
-    expect(cfg, SR_OPT_prefetch, "50");
+    expect(cfg, SR_OPT_prefetch, "25");
     expect(cfg, SR_OPT_expire, "86400");
     expect_origin(cfg, SR_OPT_mirror, "conf.d/subscribe.conf:5");
     expect_origin(cfg, SR_OPT_exchange, "good/subscribe/hpfx_grib.conf:3");
