@@ -14,7 +14,8 @@ algorithm on its PUBACKs) costs a publisher that waits for its confirms per batc
 SR_BENCH_BROKER_MSGS, SR_BENCH_RUNS, SR_BENCH_SIZE and SR_BENCH_SECONDS pass through to
 bench/broker.c. Exit status: the benchmark's, or 1 when a broker does not start.
 
-flow.py and http.py import their shared helpers from here (start_brokers, PeakRss ...).
+flow.py, http.py and move.py import their shared helpers from here (start_brokers,
+PeakRss, env_int, median, tail ...).
 """
 import contextlib
 import os
@@ -45,6 +46,29 @@ class NodelayMosquitto(Mosquitto):
         if "set_tcp_nodelay" not in text:
             conf.write_text(text + "set_tcp_nodelay true\n")
         return super()._launch()
+
+
+def env_int(name, default, low=1):
+    """The whole number in environment variable name (default when unset), at least low;
+    exits with a message naming the script and the variable otherwise."""
+    text = os.environ.get(name) or str(default)
+    if not text.isdigit() or int(text) < low:
+        sys.exit(f"{Path(sys.argv[0]).name}: {name}={text}: expected a whole number >= {low}")
+    return int(text)
+
+
+def median(values):
+    v = sorted(values)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
+def tail(path, lines=20):
+    """The last lines of a log, for a failure message."""
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return f"({path}: no log)"
 
 
 def build_dir():
@@ -92,12 +116,15 @@ class PeakRss(threading.Thread):
     read. The high-water mark only grows, a zombie has none left to read, and a value read
     before the exec (a vforked child shows its parent's) is overwritten by the next one.
     (Not wait4's ru_maxrss: that counts the child's life before the exec, as big as
-    Python itself.)"""
+    Python itself.) .anon is the largest RssAnon seen: the part of the memory that is the
+    process's own; the rest of VmHWM is mostly shared libraries' pages (libcurl, libssh,
+    OpenSSL...), mapped once for all the processes on the machine."""
 
     def __init__(self, pid):
         super().__init__(daemon=True)
         self.pid = pid
         self.kib = 0
+        self.anon = 0
         self.start()
 
     def run(self):
@@ -113,6 +140,8 @@ class PeakRss(threading.Thread):
                 if line.startswith("VmHWM:"):
                     self.kib = int(line.split()[1])
                     found = True
+                elif line.startswith("RssAnon:"):
+                    self.anon = max(self.anon, int(line.split()[1]))
             if not found:  # exited, not yet reaped
                 return
             time.sleep(0.02)

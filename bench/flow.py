@@ -43,38 +43,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from broker import (REPO, PeakRss, ServerError, build_dir, describe, machine, need,  # noqa: E402
-                    start_brokers)
+from broker import (REPO, PeakRss, ServerError, build_dir, describe, env_int,  # noqa: E402
+                    machine, median, need, start_brokers, tail)
 
 TIMEOUT = 120  # seconds any one step may take before the benchmark is called failed
 
 
 class BenchError(RuntimeError):
     """A step failed: the message says which, with the tail of its log."""
-
-
-def env_int(name, default, low=1):
-    text = os.environ.get(name) or str(default)
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < low:
-        sys.exit(f"bench/flow.py: {name}={text}: expected a whole number >= {low}")
-    return value
-
-
-def median(values):
-    v = sorted(values)
-    n = len(v)
-    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
-
-
-def tail(path, lines=20):
-    try:
-        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return f"({path}: no log)"
 
 
 class Bench:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from broker import PeakRss, build_dir, machine, need  # noqa: E402
+from broker import PeakRss, build_dir, env_int, machine, median, need  # noqa: E402
 
 # fixtures_web is a pytest plugin; its Nginx class needs nothing of pytest but the
 # decorator, so a stand-in does when pytest is not installed.
@@ -44,19 +44,6 @@ from fixtures_web import NGINX, Nginx  # noqa: E402  (test/integration is on sys
 from servers import ServerError  # noqa: E402
 
 SIZE = 4096
-
-
-def env_int(name, default):
-    text = os.environ.get(name) or str(default)
-    if not text.isdigit() or int(text) < 1:
-        sys.exit(f"bench/http.py: {name}={text}: expected a whole number >= 1")
-    return int(text)
-
-
-def median(values):
-    v = sorted(values)
-    n = len(v)
-    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
 
 
 def timed(argv):

@@ -57,8 +57,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from broker import (REPO, PeakRss, build_dir, describe, machine, need,  # noqa: E402
-                    start_brokers)
+from broker import (REPO, PeakRss, build_dir, describe, env_int, machine,  # noqa: E402
+                    median, need, start_brokers, tail)
 
 # fixtures_web and fixtures_ssh are pytest plugins; their server classes need nothing of
 # pytest but the decorator, so a stand-in does when pytest is not installed.
@@ -77,26 +77,6 @@ POLL = 0.05    # seconds between two looks at the logs while the files move
 
 class BenchError(RuntimeError):
     """A step failed: the message says which, with the tail of its log."""
-
-
-def env_int(name, default, low=1):
-    text = os.environ.get(name) or str(default)
-    if not text.isdigit() or int(text) < low:
-        sys.exit(f"bench/move.py: {name}={text}: expected a whole number >= {low}")
-    return int(text)
-
-
-def median(values):
-    v = sorted(values)
-    n = len(v)
-    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
-
-
-def tail(path, lines=20):
-    try:
-        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return f"({path}: no log)"
 
 
 def first_line(argv):
@@ -128,35 +108,6 @@ def tree_files(root):
         for name in names:
             found.add(name if rel == "." else f"{rel}/{name}")
     return found
-
-
-class PeakMemory(PeakRss):
-    """PeakRss, and .anon the largest RssAnon seen: the part of an instance's memory that
-    is its own. The rest of VmHWM is mostly the shared libraries' pages (libcurl, libssh,
-    OpenSSL...), mapped once for all the instances on the machine."""
-
-    def __init__(self, pid):
-        self.anon = 0
-        super().__init__(pid)
-
-    def run(self):
-        path = f"/proc/{self.pid}/status"
-        while True:
-            try:
-                with open(path) as f:
-                    text = f.read()
-            except OSError:
-                return
-            found = False
-            for line in text.splitlines():
-                if line.startswith("VmHWM:"):
-                    self.kib = int(line.split()[1])
-                    found = True
-                elif line.startswith("RssAnon:"):
-                    self.anon = max(self.anon, int(line.split()[1]))
-            if not found:  # exited, not yet reaped
-                return
-            time.sleep(0.02)
 
 
 def reap(proc, timeout):
@@ -198,7 +149,7 @@ class Instances:
                                     stdout=subprocess.DEVNULL, stderr=err)
             self.procs.append(proc)
             self.errs.append(err)
-            self.peaks.append(PeakMemory(proc.pid))
+            self.peaks.append(PeakRss(proc.pid))
 
     def done(self):
         for i, log in enumerate(self.logs):

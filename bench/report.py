@@ -1,0 +1,162 @@
+#!/usr/bin/python3
+"""bench/report.py: runs every benchmark and writes bench/REPORT.md (make bench).
+
+Each benchmark prints its own figures beside the reference measured in the same run, the
+ratio, its peak RSS and its medians; this script adds nothing to them. It runs
+`make -s bench-NAME` for each NAME given, keeps each one's output (stdout and stderr, as
+printed) in bench/out/NAME.txt, and assembles bench/REPORT.md: the machine (CPU model,
+cores, kernel, memory, load average before and after), then per benchmark the lines that
+carry a ratio or a peak RSS, and the full output in a collapsible section. No figure is
+computed or rewritten here: every number in the report is a copy of a benchmark's line.
+
+    SR_BENCH_MAKE="make BUILD=build" bench/report.py identity codec ...
+
+SR_BENCH_RUNS is set to 5 for every benchmark unless it is already set (the issue asks for
+medians of at least 5 runs; flow, broker and move default to 3 when run alone).
+SR_BENCH_NOTE, when set, is printed in the report's header (e.g. that the machine was busy).
+Exit status: 0 when every benchmark exited 0, else 1 (the report is written either way).
+"""
+import os
+import platform
+import re
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "bench" / "out"
+REPORT = REPO / "bench" / "REPORT.md"
+
+# A key line: one that carries a ratio (sr against the reference) or a peak RSS, and the
+# headings and reference lines that say what those ratios compare.
+KEY = re.compile(r"ratio|RSS|ceiling:|^\S.*[^.]$|^  \S.*(files/s|msg/s|MB/s)|^\s+against .*:$")
+NOT_KEY = re.compile(r"^(machine|broker|server|curl|clients|data|figures|queues|make|"
+                     r"bench/|cc |ar |rm |SR_BUILD=|PYTHON=|real\s|user\s|sys\s)|"
+                     r"^\s+run \d|^\s*(broker|queues):|\bdone$")
+
+
+def machine():
+    """The machine the figures were taken on, as a few lines of markdown."""
+    model, mem = "?", "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and ":" in line:
+                model = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = f"{int(line.split()[1]) // 1024} MiB"
+                break
+    except OSError:
+        pass
+    return model, os.cpu_count(), platform.release(), platform.machine(), mem
+
+
+def loadavg():
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def git_commit():
+    try:
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain",
+                                "--untracked-files=no"],
+                               capture_output=True, text=True).stdout.strip()
+        return head + (" (with uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+
+
+def run(make, name, env):
+    """Runs one benchmark, echoing its output as it comes and keeping it in OUT/NAME.txt.
+    Returns (exit status, seconds, output)."""
+    cmd = make + ["-s", "--no-print-directory", f"bench-{name}"]
+    print(f"== bench-{name}: {' '.join(cmd)}", flush=True)
+    t0 = time.monotonic()
+    lines = []
+    with subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, errors="replace") as p:
+        for line in p.stdout:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            lines.append(line)
+    took = time.monotonic() - t0
+    text = "".join(lines)
+    (OUT / f"{name}.txt").write_text(text)
+    return p.returncode, took, text
+
+
+def key_lines(text):
+    return [l.rstrip() for l in text.splitlines()
+            if l.strip() and KEY.search(l) and not NOT_KEY.search(l)]
+
+
+def main(argv):
+    names = argv[1:]
+    if not names:
+        print("usage: bench/report.py NAME...  (runs make bench-NAME for each)",
+              file=sys.stderr)
+        return 2
+    make = shlex.split(os.environ.get("SR_BENCH_MAKE", "make"))
+    env = dict(os.environ)
+    env.setdefault("SR_BENCH_RUNS", "5")
+    # The benchmarks run one after the other, each alone: the outer make's job server
+    # (whose pipe this process does not pass on) is no business of theirs. Its variables
+    # (BUILD=..., SR_BENCH_MB=...) stay in MAKEFLAGS and reach them.
+    env["MAKEFLAGS"] = " ".join(w for w in env.get("MAKEFLAGS", "").split()
+                                if not w.startswith("--jobserver") and not re.fullmatch(r"-j\d*", w))
+    OUT.mkdir(parents=True, exist_ok=True)
+    model, cores, kernel, arch, mem = machine()
+    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    load_before = loadavg()
+    results = []
+    for name in names:
+        results.append((name,) + run(make, name, env))
+    load_after = loadavg()
+
+    md = ["# sr benchmark report", "",
+          "Written by `make bench` (bench/report.py) from the benchmarks' own output; see "
+          "[bench/README.rst](README.rst) for what each one measures. Every figure below is "
+          "copied from a benchmark's line: sr and the reference are measured in the same run, "
+          "alternating, and the ratio is sr's figure over the reference's (above 1: sr is "
+          "faster). Absolute rates depend on the machine; compare ratios.", "",
+          "## Machine", "",
+          f"- CPU: {model}, {cores} cores ({arch})",
+          f"- kernel: Linux {kernel}",
+          f"- memory: {mem}",
+          f"- started {started}; load average (1, 5, 15 min) {load_before} before, "
+          f"{load_after} after",
+          f"- sr: commit {git_commit()}",
+          f"- runs: medians of SR_BENCH_RUNS={env['SR_BENCH_RUNS']} runs per figure"
+          + (f", SR_BENCH_MB={env['SR_BENCH_MB']}" if env.get("SR_BENCH_MB") else "")]
+    if env.get("SR_BENCH_NOTE"):
+        md.append(f"- note: {env['SR_BENCH_NOTE']}")
+    md += ["", "## Summary", "",
+           "| benchmark | exit | time | output |", "|---|---|---|---|"]
+    for name, rc, took, _ in results:
+        md.append(f"| {name} | {rc}{'' if rc == 0 else ' (FAILED)'} | {took / 60:.1f} min "
+                  f"| [out/{name}.txt](out/{name}.txt) |")
+    for name, rc, took, text in results:
+        md += ["", f"## {name}", ""]
+        if rc != 0:
+            md += [f"**`make bench-{name}` exited {rc}**: its figures below are incomplete "
+                   "or missing; see the end of its output.", ""]
+        keys = key_lines(text)
+        md += ["Ratios, references and peak RSS:", "", "```"]
+        md += keys if keys else ["(no ratio or RSS line in the output)"]
+        md += ["```", "", "<details><summary>full output</summary>", "", "```"]
+        md += [l.rstrip() for l in text.splitlines()]
+        md += ["```", "", "</details>"]
+    REPORT.write_text("\n".join(md) + "\n")
+    print(f"== wrote {REPORT.relative_to(REPO)} and {OUT.relative_to(REPO)}/*.txt")
+    return 0 if all(rc == 0 for _, rc, _, _ in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
