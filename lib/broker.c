@@ -385,6 +385,13 @@ int sr_broker_publish(sr_broker *b, const sr_outgoing *messages, size_t count, i
     return rc != SR_OK ? rc : sr_broker_publish_end(b, p, err);
 }
 
+int sr_broker_poll(sr_broker *b, sr_err *err)
+{
+    if (!b->connected || b->ops->poll == NULL)
+        return SR_OK;
+    return after(b, b->ops->poll(b, err), err);
+}
+
 int sr_broker_consume(sr_broker *b, size_t max, double timeout, sr_delivery ***deliveries,
                       size_t *got, sr_err *err)
 {

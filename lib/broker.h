@@ -127,6 +127,13 @@ int sr_broker_publish_begin(sr_broker *b, const sr_outgoing *messages, size_t co
                             sr_publishing **out, sr_err *err);
 int sr_broker_publish_end(sr_broker *b, sr_publishing *p, sr_err *err);
 
+/* Look after a connection that has nothing to do, without waiting: a publisher that
+ * posts nothing for longer than two heartbeats would otherwise be dropped by the broker
+ * (rabbitmq-c sends heartbeats only while it is called) and its next post would fail
+ * first. A flow calls it on each idle pass. SR_OK when not connected (nothing to keep);
+ * SR_ECONN when the connection turns out lost (the next call reconnects). */
+int sr_broker_poll(sr_broker *b, sr_err *err);
+
 /* One message received. The wire part is what message.h decodes. */
 typedef struct sr_delivery {
     sr_wire wire;         /* body, content type, topic (routing key / MQTT topic), headers */

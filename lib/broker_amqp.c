@@ -1039,18 +1039,18 @@ static int amqp_publish_begin(sr_broker *b, const sr_outgoing *messages, size_t 
 }
 
 /* Read frames until t is settled (its confirms, a nack, its channel or connection gone)
- * or the timeout; what else comes is dealt with on the way: confirms of other tickets,
- * deliveries kept for the next consume. */
-static int wait_confirms(sr_broker *b, amqp_ticket *t, sr_err *err)
+ * or the deadline, or with t NULL until none is waiting; what else comes is dealt with
+ * on the way: confirms of other tickets, deliveries kept for the next consume. Reading
+ * is also what makes rabbitmq-c send its heartbeats. */
+static int read_frames(sr_broker *b, amqp_ticket *t, double deadline, sr_err *err)
 {
     amqp_backend *a = b->backend;
-    double deadline = now_s() + sr_broker_timeout(b);
     int rc = SR_OK;
-    while (t->pending > 0 && !t->dead && !t->channel_gone && rc == SR_OK) {
+    while (rc == SR_OK && (t == NULL || (t->pending > 0 && !t->dead && !t->channel_gone))) {
         amqp_frame_t f;
         bool timed_out;
         rc = next_frame(b, deadline, &f, &timed_out, err);
-        if (rc != SR_OK)
+        if (rc != SR_OK || (timed_out && t == NULL))
             break;
         if (timed_out) {
             rc = lost(b, "publishing", "the broker did not confirm in time", err);
@@ -1083,6 +1083,17 @@ static int wait_confirms(sr_broker *b, amqp_ticket *t, sr_err *err)
         amqp_maybe_release_buffers(a->conn);
     }
     return rc;
+}
+
+static int wait_confirms(sr_broker *b, amqp_ticket *t, sr_err *err)
+{
+    return read_frames(b, t, now_s() + sr_broker_timeout(b), err);
+}
+
+/* Idle: answer the broker (heartbeats) and take what it sent, without waiting. */
+static int amqp_poll(sr_broker *b, sr_err *err)
+{
+    return read_frames(b, NULL, 0, err);
 }
 
 static int amqp_publish_end(sr_broker *b, void *ticket, sr_err *err)
@@ -1245,6 +1256,7 @@ static const sr_broker_ops amqp_ops = {
     .delete_queue = amqp_delete_queue,
     .publish_begin = amqp_publish_begin,
     .publish_end = amqp_publish_end,
+    .poll = amqp_poll,
     .consume = amqp_consume,
     .ack = amqp_ack,
     .destroy = amqp_destroy,

@@ -38,6 +38,9 @@ typedef struct sr_broker_ops {
     int (*publish_begin)(sr_broker *b, const sr_outgoing *messages, size_t count, int *status,
                          void **ticket, sr_err *err);
     int (*publish_end)(sr_broker *b, void *ticket, sr_err *err);
+    /* Service an idle connection without waiting (AMQP heartbeats); NULL when the
+     * backend's own thread does it (MQTT). */
+    int (*poll)(sr_broker *b, sr_err *err);
     int (*consume)(sr_broker *b, size_t max, double timeout, sr_delivery ***deliveries,
                    size_t *got, sr_err *err);
     int (*ack)(sr_broker *b, const sr_delivery *d, sr_err *err);

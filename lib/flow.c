@@ -1101,6 +1101,12 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
         }
         if (!f->consumes && exhausted && f->sleep < 0)
             break; /* post: one pass */
+        if (!any && f->out != NULL && f->outstanding == NULL) {
+            /* a publisher with nothing to post: keep its connection (heartbeats) */
+            sr_err perr;
+            if (sr_broker_poll(f->out, &perr) != SR_OK)
+                sr_log_write(f->log, SR_LOG_WARNING, "post broker: %s", perr.msg);
+        }
         if (any) {
             idle = f->sleep > 0 ? f->sleep : 0.1;
             if (f->message_rate_max > 0)

@@ -440,3 +440,24 @@ def test_unknown_exchange_fails_the_messages_not_the_connection(rabbitmq, tool):
     errors = error_lines(result.stderr)
     assert len(errors) == 3 and all("404 NOT_FOUND - no exchange" in e for e in errors), errors
     assert len(re.findall(r"connected to ", result.stderr)) == 1, result.stderr
+
+
+def test_an_idle_publisher_keeps_its_connection(rabbitmq, tool, exchange):
+    """A publisher that posts nothing for longer than two heartbeats (a hot directory on a
+    quiet night) keeps its connection: between batches it services it as a flow's idle
+    loop does, so the broker does not drop it and the next post does not fail first."""
+    queue = qname("idle")
+    consumer = Consumer(tool, rabbitmq.url("tsub"), queue, "--bind", f"{EXCHANGE}:v03.idle",
+                        "--timeout", "30")
+    try:
+        consumer.wait_subscribed()
+        sent = publish(tool, rabbitmq.url("tfeed"), "v03.idle",
+                       [message(f"idle/{i}") for i in range(3)], "--batch", "1",
+                       "--heartbeat", "1", "--pause", "4")
+        assert sent.returncode == 0, sent.stderr
+        assert sent.stdout.splitlines()[-1] == "published 3"
+        assert "connection lost" not in sent.stderr, sent.stderr
+        got = consumer.wait_for(3)
+    finally:
+        consumer.kill()
+    assert sorted(json.loads(r["body"])["relPath"] for r in got) == ["idle/0", "idle/1", "idle/2"]

@@ -17,8 +17,8 @@
  *          acking: a test can kill the process while it holds unacked messages)
  *          --heartbeat S (AMQP heartbeat, MQTT keepalive; default the broker layer's)
  * publish only: --retry (publish the messages of a failed batch again, 0.2 s later, until
- *          they go: what a flow's retry queue does)  --pause S (sleep S seconds between
- *          batches)  --echo (print each message the broker took, once it took it, as a
+ *          they go: what a flow's retry queue does)  --pause S (wait S seconds between
+ *          batches, polling the connection every 0.1 s as a flow's idle passes do)  --echo (print each message the broker took, once it took it, as a
  *          JSON line like consume's, without "redelivered")  --no-declare (do not declare
  *          EXCHANGE first)  --window (send each batch before waiting for the confirms of
  *          the one before: sr_broker_publish_begin/end with one batch outstanding)
@@ -236,6 +236,17 @@ static size_t finish_window(sr_broker *b, const char *exchange, const char *topi
     return publish_batch(b, exchange, topic, bt, o, published);
 }
 
+/* Wait seconds as a flow with nothing to do: sr_broker_poll every 0.1 s. */
+static void idle(sr_broker *b, double seconds)
+{
+    for (double waited = 0; waited < seconds; waited += 0.1) {
+        sr_err err;
+        if (sr_broker_poll(b, &err) != SR_OK)
+            fprintf(stderr, "sr_broker_tool: %s\n", err.msg);
+        usleep(100000);
+    }
+}
+
 static int publish(sr_broker *b, const char *exchange, const char *topic, const tool_options *o)
 {
     sr_err err;
@@ -283,7 +294,7 @@ static int publish(sr_broker *b, const char *exchange, const char *topic, const 
                 cur = t;
             }
             if (o->pause > 0 && len > 0)
-                usleep((useconds_t)(o->pause * 1e6));
+                idle(b, o->pause);
         }
         if (len <= 0)
             break;
