@@ -348,7 +348,9 @@ int sr_component_main_work(enum sr_component component, const sr_component_work 
             sr_log_write(log, SR_LOG_INFO, "%s/%s: configuration OK", name, sr_config_name(cfg));
         } else if (running) {
             sr_log *instance_log = NULL;
-            if (open_instance_log(cfg, &cli.paths, cmd.instance, &instance_log, &err) != SR_OK) {
+            /* `declare env` reaches what the instance runs (trigger), as in sr3 */
+            if (sr_config_export_env(cfg, &err) != SR_OK ||
+                open_instance_log(cfg, &cli.paths, cmd.instance, &instance_log, &err) != SR_OK) {
                 sr_log_write(log, SR_LOG_ERROR, "%s", err.msg);
                 status = 1;
             } else if (cmd.instance > 0 &&

@@ -128,8 +128,9 @@ def test_post_reports_what_it_could_not_post(rabbitmq, sr_bin, sr_env, tmp_path)
 
 
 def test_trigger_runs_after_each_file(rabbitmq, sr_bin, sr_env, tmp_path):
-    """trigger: the command runs once per posted file with the message in its environment;
-    a failing one is logged (triggerFailure log) and the post still happens."""
+    """trigger: the command runs once per posted file with the message in its environment
+    (and the config's `declare env` variables); a failing one is logged (triggerFailure
+    log) and the post still happens."""
     tree = tmp_path / "t"
     (tree / "sub").mkdir(parents=True)
     (tree / "sub" / "a.txt").write_text("hello world\n")
@@ -139,8 +140,8 @@ def test_trigger_runs_after_each_file(rabbitmq, sr_bin, sr_env, tmp_path):
     config_dir.mkdir(parents=True)
     (config_dir / "trig.conf").write_text(
         f"post_broker {rabbitmq.url('tfeed')}\npost_exchange xs_tfeed\n"
-        f"post_baseUrl file:/\npost_baseDir {tree}\n"
-        f"trigger echo \"$SR_RELPATH|$SR_LOCALPATH|$SR_IDENTITY|$SR_SIZE|$SR_COMPONENT\" "
+        f"post_baseUrl file:/\npost_baseDir {tree}\ndeclare env SITE=ops-3\n"
+        f"trigger echo \"$SR_RELPATH|$SR_LOCALPATH|$SR_IDENTITY|$SR_SIZE|$SR_COMPONENT|$SITE\" "
         f">> {record}; test \"$SR_SIZE\" != 1\n")
     result = subprocess.run([sr_bin("sr_post"), "-c", "trig", str(tree)], env=sr_env,
                             capture_output=True, text=True, timeout=TIMEOUT)
@@ -149,8 +150,8 @@ def test_trigger_runs_after_each_file(rabbitmq, sr_bin, sr_env, tmp_path):
     digest = base64.b64encode(hashlib.sha512(b"hello world\n").digest()).decode()
     assert lines == sorted([
         f"b.txt|{tree}/b.txt|sha512,{base64.b64encode(hashlib.sha512(b'x').digest()).decode()}"
-        "|1|post",
-        f"sub/a.txt|{tree}/sub/a.txt|sha512,{digest}|12|post"])
+        "|1|post|ops-3",
+        f"sub/a.txt|{tree}/sub/a.txt|sha512,{digest}|12|post|ops-3"])
     # b.txt's trigger exits 1: logged, and posted anyway
     assert 'b.txt: trigger "echo' in result.stderr and "exited with 1" in result.stderr
     assert "posted b.txt" in result.stderr and "posted sub/a.txt" in result.stderr
