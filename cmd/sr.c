@@ -67,7 +67,10 @@ static const verb verbs[] = {
      "Running instances keep running until `sr stop` or `sr sanity`."},
     {"edit", "COMPONENT/NAME", "open the .conf in $EDITOR (vi when unset)", NULL},
     {"log", "PATTERN [INSTANCE]", "follow the log of instance 1 (or INSTANCE)", NULL},
-    {"declare", "[PATTERN ...]", "declare the exchanges and queues the configs need", NULL},
+    {"declare", "[--users] [PATTERN ...]", "declare the exchanges and queues the configs need",
+     "--users: first create the broker users of admin.conf (admin, feeder, declare source\n"
+     "and declare subscriber lines) with sr3's permissions, through the RabbitMQ management\n"
+     "API (port 15672, 15671 for amqps, or managementPort), passwords from credentials.conf."},
     {"cleanup", "[PATTERN ...]", "delete stopped configs' queues and state", NULL},
     {"import", "[SR3_CONFIG_DIR]", "copy an sr3 configuration tree into sr's", NULL},
 };

@@ -12,9 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "broker.h"
+#include "brokeradmin.h"
 #include "brokerconf.h"
 #include "instance.h"
 #include "topic.h"
@@ -27,14 +29,20 @@ typedef struct verb {
     const sr_credentials *creds;
     sr_paths host_paths; /* statehost on: <state>/<short host> */
     bool have_host;
+    bool users; /* declare --users */
 } verb;
 
 static void usage(const char *name, FILE *out)
 {
     if (strcmp(name, "declare") == 0)
-        fprintf(out, "usage: sr declare [PATTERN ...]\n"
+        fprintf(out, "usage: sr declare [--users] [PATTERN ...]\n"
                      "  declare on the brokers the exchanges each config posts to and the\n"
-                     "  queue (with its bindings) it consumes from. See sr(1).\n");
+                     "  queue (with its bindings) it consumes from.\n"
+                     "  --users: first, on the admin broker (admin.conf), create the users of\n"
+                     "  the pump (admin, feeder, declare source|subscriber USER) with their\n"
+                     "  passwords from credentials.conf and their permissions, and the\n"
+                     "  `declare exchange` exchanges, through RabbitMQ's management API\n"
+                     "  (managementPort). With no PATTERN and no config, only that. See sr(1).\n");
     else
         fprintf(out, "usage: sr [--dangerWillRobinson N] cleanup [PATTERN ...]\n"
                      "  delete each (stopped) config's queue on its broker and its state\n"
@@ -42,13 +50,19 @@ static void usage(const char *name, FILE *out)
 }
 
 /* Patterns from argv; -1 for --help (printed), -2 for a bad flag (usage printed). */
-static int patterns_of(const char *name, int argc, char **argv, char **patterns, size_t *n)
+static int patterns_of(const char *name, int argc, char **argv, char **patterns, size_t *n,
+                       bool *users)
 {
     *n = 0;
+    *users = false;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(name, stdout);
             return -1;
+        }
+        if (strcmp(argv[i], "--users") == 0 && strcmp(name, "declare") == 0) {
+            *users = true;
+            continue;
         }
         if (strncmp(argv[i], "--dangerWillRobinson=", 21) == 0)
             continue; /* read with the overrides */
@@ -165,6 +179,269 @@ static int declare_queue(verb *v, const char *full, const sr_config *cfg)
     /* Closing puts back what the subscription may have prefetched. */
     sr_broker_close(b);
     sr_consumer_setup_fini(&cons);
+    return status;
+}
+
+/* ---- declare --users ---- */
+
+/* One user of the pump's scheme, with the role it is declared with. */
+typedef struct pump_user {
+    char *name;
+    enum sr_broker_role role;
+    char *password; /* given in its admin or feeder URL, or NULL: see credentials.conf */
+} pump_user;
+
+typedef struct pump_users {
+    pump_user *items;
+    size_t count, cap;
+} pump_users;
+
+static void pump_users_fini(pump_users *u)
+{
+    for (size_t i = 0; i < u->count; i++) {
+        free(u->items[i].name);
+        if (u->items[i].password != NULL)
+            memset(u->items[i].password, 0, strlen(u->items[i].password));
+        free(u->items[i].password);
+    }
+    free(u->items);
+    memset(u, 0, sizeof *u);
+}
+
+/* Add name with role, unless it is there already: the first role given wins (admin, then
+ * feeder, then the declare lines in order), and a repeat with another role is reported.
+ * 0, or -1 when out of memory. */
+static int pump_users_add(pump_users *u, const char *name, enum sr_broker_role role,
+                          const char *password)
+{
+    for (size_t i = 0; i < u->count; i++) {
+        if (strcmp(u->items[i].name, name) != 0)
+            continue;
+        if (u->items[i].role != role)
+            fprintf(stderr, "sr declare: warning: user %s: declared %s too; kept as %s\n", name,
+                    sr_broker_role_name(role), sr_broker_role_name(u->items[i].role));
+        return 0;
+    }
+    if (u->count == u->cap) {
+        size_t cap = u->cap ? 2 * u->cap : 8;
+        pump_user *items = realloc(u->items, cap * sizeof *items);
+        if (items == NULL)
+            return -1;
+        u->items = items;
+        u->cap = cap;
+    }
+    char *copy = strdup(name);
+    char *pw = password ? strdup(password) : NULL;
+    if (copy == NULL || (password != NULL && pw == NULL)) {
+        free(copy);
+        free(pw);
+        return -1;
+    }
+    u->items[u->count++] = (pump_user){copy, role, pw};
+    return 0;
+}
+
+static bool is_amqp_scheme(const char *scheme)
+{
+    return strcmp(scheme, "amqp") == 0 || strcmp(scheme, "amqps") == 0;
+}
+
+/* user's password for the admin broker, or NULL. First sr3's lookup for the admin URL
+ * with user in it (same scheme, host, port, vhost: the most specific line wins), then,
+ * as sr3's declare does, any broker line (amqp or amqps) naming that user on the admin
+ * host. The result belongs to creds. */
+static const char *password_for(const sr_credentials *creds, const sr_url *admin, const char *user)
+{
+    sr_url probe;
+    if (sr_url_copy(&probe, admin) == SR_OK) {
+        free(probe.user);
+        free(probe.password);
+        probe.password = NULL;
+        probe.user = strdup(user);
+        const sr_credential *c = probe.user ? sr_credentials_find(creds, &probe) : NULL;
+        sr_url_fini(&probe);
+        if (c != NULL && c->url.password != NULL)
+            return c->url.password;
+    }
+    for (size_t i = 0; i < sr_credentials_count(creds); i++) {
+        const sr_url *u = &sr_credentials_get(creds, i)->url;
+        if (u->user != NULL && u->password != NULL && u->host != NULL &&
+            is_amqp_scheme(u->scheme) && strcmp(u->user, user) == 0 &&
+            strcasecmp(u->host, admin->host) == 0)
+            return u->password;
+    }
+    return NULL;
+}
+
+static enum sr_tls_rigour tls_rigour_of(const sr_config *cfg)
+{
+    const char *t = sr_config_str(cfg, SR_OPT_tlsRigour);
+    return t == NULL                  ? SR_TLS_NORMAL
+           : strcmp(t, "lax") == 0    ? SR_TLS_LAX
+           : strcmp(t, "strict") == 0 ? SR_TLS_STRICT
+                                      : SR_TLS_NORMAL;
+}
+
+/* The users of the scheme from the settings: admin, feeder, declare source|subscriber.
+ * 0, or -1 when out of memory. */
+static int collect_users(const sr_config *cfg, const sr_url *admin, pump_users *users)
+{
+    if (pump_users_add(users, admin->user, SR_ROLE_ADMIN, admin->password) != 0)
+        return -1;
+    const char *feeder = sr_config_str(cfg, SR_OPT_feeder);
+    if (feeder != NULL) {
+        sr_url f;
+        sr_err err;
+        /* the user sr3 would take (anonymous when none), and a password written in the
+         * URL itself, which wins over credentials.conf as it does for any broker URL */
+        char *name = sr_url_user(feeder);
+        bool parsed = sr_url_parse(feeder, &f, &err) == SR_OK;
+        int rc =
+            name ? pump_users_add(users, name, SR_ROLE_FEEDER, parsed ? f.password : NULL) : -1;
+        free(name);
+        if (parsed) {
+            if (f.password != NULL)
+                memset(f.password, 0, strlen(f.password));
+            sr_url_fini(&f);
+        }
+        if (rc != 0)
+            return -1;
+    }
+    const sr_strlist *declared = sr_config_declared(cfg);
+    for (size_t i = 0; i < declared->count; i++) {
+        const char *d = declared->items[i];
+        int rc = 0;
+        if (strncmp(d, "source ", 7) == 0)
+            rc = pump_users_add(users, d + 7, SR_ROLE_SOURCE, NULL);
+        else if (strncmp(d, "subscriber ", 11) == 0)
+            rc = pump_users_add(users, d + 11, SR_ROLE_SUBSCRIBER, NULL);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Create one user and set its permissions. 0, or 1 when it failed (reported); *stop is
+ * set when nothing more can work (broker unreachable, admin refused). */
+static int declare_user(verb *v, sr_brokeradmin *a, const sr_url *admin, const pump_user *u,
+                        bool *stop)
+{
+    const char *role = sr_broker_role_name(u->role);
+    const char *password = u->password ? u->password : password_for(v->creds, admin, u->name);
+    if (password == NULL) {
+        /* Never created without one: RabbitMQ would make a user no one can log in as,
+         * and an operator would not notice until a client fails. */
+        fprintf(stderr,
+                "sr declare: users: %s user %s: no password for %s on %s in "
+                "credentials.conf: not created\n",
+                role, u->name, u->name, admin->host);
+        return 1;
+    }
+    sr_err err;
+    int rc = sr_brokeradmin_put_user(a, u->name, password,
+                                     u->role == SR_ROLE_ADMIN ? "administrator" : "", &err);
+    if (rc == SR_OK) {
+        printf("users: declared user %s (%s) on %s\n", u->name, role, sr_brokeradmin_endpoint(a));
+        sr_broker_permissions p;
+        rc = sr_broker_permissions_of(u->role, u->name, &p, &err);
+        if (rc == SR_OK) {
+            rc = sr_brokeradmin_put_permissions(a, u->name, &p, &err);
+            if (rc == SR_OK)
+                printf("users: set permissions of %s on vhost %s: configure \"%s\" write "
+                       "\"%s\" read \"%s\"\n",
+                       u->name, sr_brokeradmin_vhost(a), p.configure, p.write, p.read);
+            sr_broker_permissions_fini(&p);
+        }
+    }
+    if (rc != SR_OK) {
+        /* err.msg starts with "user NAME" or "permissions of NAME" */
+        fprintf(stderr, "sr declare: users: %s %s\n", role, err.msg);
+        *stop = rc == SR_ECONN || rc == SR_EPERM;
+        return 1;
+    }
+    return 0;
+}
+
+/* `declare --users`: the pump's users, their permissions and the admin's exchanges, from
+ * admin.conf (and default.conf, and the command line's options) alone, on the admin
+ * broker. */
+static int declare_users(verb *v)
+{
+    sr_config *cfg = NULL;
+    sr_err err;
+    /* No config file: only the settings every config reads first. The component only
+     * picks conf.d's defaults, none of which matter here. */
+    if (sr_cli_load(v->cli, SR_C_SHOVEL, NULL, &cfg, &err) != SR_OK) {
+        fprintf(stderr, "sr declare: users: %s\n", err.msg);
+        return 1;
+    }
+    const char *admin_text = sr_config_str(cfg, SR_OPT_admin);
+    if (admin_text == NULL) {
+        fprintf(stderr,
+                "sr declare: users: no admin broker: set `admin amqp[s]://USER@HOST/` "
+                "in %s/admin.conf\n",
+                v->cli->paths.config_dir);
+        sr_config_free(cfg);
+        return 1;
+    }
+    int status = 0;
+    sr_url admin = {0};
+    pump_users users = {0};
+    sr_brokeradmin *a = NULL;
+    if (sr_url_parse(admin_text, &admin, &err) != SR_OK) {
+        fprintf(stderr, "sr declare: users: admin: %s\n", err.msg);
+        status = 1;
+        goto done;
+    }
+    if (admin.user != NULL && admin.password == NULL) {
+        const char *pw = password_for(v->creds, &admin, admin.user);
+        if (pw != NULL && (admin.password = strdup(pw)) == NULL) {
+            fprintf(stderr, "sr declare: users: out of memory\n");
+            status = 1;
+            goto done;
+        }
+    }
+    sr_brokeradmin_options o = {
+        .admin = &admin,
+        .management_port = (int)sr_config_count(cfg, SR_OPT_managementPort),
+        .tls = tls_rigour_of(cfg),
+    };
+    if (sr_brokeradmin_new(&o, &a, &err) != SR_OK) {
+        fprintf(stderr, "sr declare: users: %s\n", err.msg);
+        status = 1;
+        goto done;
+    }
+    if (collect_users(cfg, &admin, &users) != 0) {
+        fprintf(stderr, "sr declare: users: out of memory\n");
+        status = 1;
+        goto done;
+    }
+    bool stop = false;
+    for (size_t i = 0; i < users.count && !stop; i++)
+        status |= declare_user(v, a, &admin, &users.items[i], &stop);
+    const sr_strlist *declared = sr_config_declared(cfg);
+    for (size_t i = 0; i < declared->count && !stop; i++) {
+        const char *d = declared->items[i];
+        if (strncmp(d, "exchange ", 9) != 0)
+            continue;
+        if (sr_brokeradmin_put_exchange(a, d + 9, &err) == SR_OK) {
+            printf("users: declared exchange %s on vhost %s of %s\n", d + 9,
+                   sr_brokeradmin_vhost(a), sr_brokeradmin_endpoint(a));
+        } else {
+            fprintf(stderr, "sr declare: users: %s\n", err.msg);
+            status = 1;
+            stop = err.code == SR_ECONN || err.code == SR_EPERM;
+        }
+    }
+    if (stop)
+        fprintf(stderr, "sr declare: users: stopped: the rest would fail the same way\n");
+done:
+    pump_users_fini(&users);
+    sr_brokeradmin_free(a);
+    if (admin.password != NULL)
+        memset(admin.password, 0, strlen(admin.password));
+    sr_url_fini(&admin);
+    sr_config_free(cfg);
     return status;
 }
 
@@ -380,12 +657,13 @@ static int run(const char *name, sr_cli *cli, int argc, char **argv)
         fprintf(stderr, "sr %s: out of memory\n", name);
         return 1;
     }
-    int p = patterns_of(name, argc, argv, patterns, &npat);
+    bool users = false;
+    int p = patterns_of(name, argc, argv, patterns, &npat, &users);
     if (p < 0) {
         free(patterns);
         return p == -1 ? 0 : 2;
     }
-    verb v = {.name = name, .cli = cli};
+    verb v = {.name = name, .cli = cli, .users = users};
     sr_err err;
     const sr_strlist *warnings = NULL;
     sr_strlist found = {0};
@@ -399,7 +677,12 @@ static int run(const char *name, sr_cli *cli, int argc, char **argv)
     }
     for (size_t i = 0; warnings && i < warnings->count; i++)
         fprintf(stderr, "sr %s: warning: %s\n", name, warnings->items[i]);
-    if (found.count == 0) {
+    /* Users first: the configs declared next may post and consume as those users. */
+    if (v.users)
+        status |= declare_users(&v);
+    /* `sr declare --users` alone on a pump with no config yet is not an error; a pattern
+     * that selects nothing still is. */
+    if (found.count == 0 && !(v.users && npat == 0)) {
         fprintf(stderr, "sr %s: no configuration matches under %s\n", name, cli->paths.config_dir);
         status = 1;
     }

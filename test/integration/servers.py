@@ -19,6 +19,10 @@ Users, all with full permissions on vhost /, as in sr3's flow tests:
   anonymous    what a public pump gives its readers (still with a password here)
 RabbitMQ's default `guest` user is never created: the node's first boot creates
 bunnymaster instead (default_user in rabbitmq.conf).
+
+RabbitMQ's management HTTP API (the rabbitmq_management plugin, which `sr declare
+--users` talks to) is off at boot, since it makes every start and stop of the node
+seconds slower; enable_management() turns it on, plain http on 127.0.0.1:management_port.
 """
 import base64
 import hashlib
@@ -225,6 +229,7 @@ class RabbitMQ(_Server):
     def __init__(self, basedir, ca=None):
         super().__init__(basedir, ca)
         self.node = f"sr_test_{os.getpid()}_{secrets.token_hex(3)}@localhost"
+        self.management_port = None
 
     def _tool(self, name):
         # Debian's /usr/sbin wrappers `su rabbitmq` when run as root, dropping our
@@ -275,6 +280,7 @@ class RabbitMQ(_Server):
 
     def _start_once(self, attempt):
         self.port, self.dist_port, self.epmd_port = free_port(), free_port(), free_port()
+        self.management_port = free_port()
         if self.ca is not None:
             self.tls_port = free_port()
         self.dir = self.basedir / f"rabbitmq-{attempt}"
@@ -285,6 +291,14 @@ class RabbitMQ(_Server):
         cookie.write_text(secrets.token_hex(16))
         cookie.chmod(0o400)
         (d / "enabled_plugins").write_text("[].\n")
+        # Where the management API listens once enable_management() turns it on: in
+        # advanced.config, as application settings, which hold whether the plugin is on
+        # at boot or not.
+        (d / "advanced.config").write_text(
+            "[{rabbitmq_management, [{tcp_config, "
+            f"[{{ip, \"{HOST}\"}}, {{port, {self.management_port}}}]}}]}},\n"
+            # no statistics: nothing here reads them
+            " {rabbitmq_management_agent, [{disable_metrics_collector, true}]}].\n")
         (d / "rabbitmq-env.conf").write_text("")
         admin_pw = self.users[ADMIN]
         (d / "rabbitmq.conf").write_text(
@@ -303,6 +317,23 @@ class RabbitMQ(_Server):
             + self._tls_config())
         self._boot()
         self._add_users()
+
+    def enable_management(self, timeout=60):
+        """Turn on the management HTTP API (rabbitmq_management) and wait until it
+        listens on 127.0.0.1:management_port; at once when it is on already. It stays on
+        across restart()."""
+        if port_open(self.management_port):
+            return
+        result = subprocess.run([self._tool("rabbitmq-plugins"), "-q", "-n", self.node,
+                                 "enable", "--online", "rabbitmq_management"],
+                                env=self._env(), capture_output=True, text=True,
+                                timeout=timeout, stdin=subprocess.DEVNULL)
+        if result.returncode != 0:
+            raise ServerError(f"rabbitmq-plugins enable rabbitmq_management: exit "
+                              f"{result.returncode}\n{result.stdout}{result.stderr}\n"
+                              f"{self.logs()}")
+        self._wait(lambda: port_open(self.management_port), timeout,
+                   f"management API on port {self.management_port}")
 
     def _tls_config(self):
         """The amqps listener on tls_port with the test CA's server certificate."""
