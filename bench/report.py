@@ -4,18 +4,21 @@
 Each benchmark prints its own figures beside the reference measured in the same run, the
 ratio, its peak RSS and its medians; this script adds nothing to them. It runs
 `make -s bench-NAME` for each NAME given, keeps each one's output (stdout and stderr, as
-printed) in bench/out/NAME.txt, and assembles bench/REPORT.md: the machine (CPU model,
+printed) in bench/out/NAME.txt and the run's facts in bench/out/run.json, and assembles
+bench/REPORT.md: the machine (CPU model,
 cores, kernel, memory, load average before and after), then per benchmark the lines that
 carry a ratio or a peak RSS, and the full output in a collapsible section. No figure is
 computed or rewritten here: every number in the report is a copy of a benchmark's line.
 
     SR_BENCH_MAKE="make BUILD=build" bench/report.py identity codec ...
+    bench/report.py --again     (REPORT.md again from bench/out/, running nothing)
 
 SR_BENCH_RUNS is set to 5 for every benchmark unless it is already set (the issue asks for
 medians of at least 5 runs; flow, broker and move default to 3 when run alone).
 SR_BENCH_NOTE, when set, is printed in the report's header (e.g. that the machine was busy).
 Exit status: 0 when every benchmark exited 0, else 1 (the report is written either way).
 """
+import json
 import os
 import platform
 import re
@@ -31,8 +34,8 @@ REPORT = REPO / "bench" / "REPORT.md"
 
 # A key line: one that carries a ratio (sr against the reference) or a peak RSS, and the
 # headings and reference lines that say what those ratios compare.
-KEY = re.compile(r"ratio|RSS|ceiling:|^\S.*[^.]$|^  \S.*(files/s|msg/s|MB/s)|^\s+against .*:$")
-NOT_KEY = re.compile(r"^(machine|broker|server|curl|clients|data|figures|queues|make|"
+KEY = re.compile(r"ratio|RSS|ceiling:|^\S.*[^.]$|^  \S.*(files/s|msg/s|MB/s)|^\s+\S.*:$")
+NOT_KEY = re.compile(r"^[a-z]+:\s{2,}|^(machine|broker|server|curl|clients|data|figures|queues|make|"
                      r"bench/|cc |ar |rm |SR_BUILD=|PYTHON=|real\s|user\s|sys\s)|"
                      r"^\s+run \d|^\s*(broker|queues):|\bdone$")
 
@@ -97,29 +100,8 @@ def key_lines(text):
             if l.strip() and KEY.search(l) and not NOT_KEY.search(l)]
 
 
-def main(argv):
-    names = argv[1:]
-    if not names:
-        print("usage: bench/report.py NAME...  (runs make bench-NAME for each)",
-              file=sys.stderr)
-        return 2
-    make = shlex.split(os.environ.get("SR_BENCH_MAKE", "make"))
-    env = dict(os.environ)
-    env.setdefault("SR_BENCH_RUNS", "5")
-    # The benchmarks run one after the other, each alone: the outer make's job server
-    # (whose pipe this process does not pass on) is no business of theirs. Its variables
-    # (BUILD=..., SR_BENCH_MB=...) stay in MAKEFLAGS and reach them.
-    env["MAKEFLAGS"] = " ".join(w for w in env.get("MAKEFLAGS", "").split()
-                                if not w.startswith("--jobserver") and not re.fullmatch(r"-j\d*", w))
-    OUT.mkdir(parents=True, exist_ok=True)
-    model, cores, kernel, arch, mem = machine()
-    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    load_before = loadavg()
-    results = []
-    for name in names:
-        results.append((name,) + run(make, name, env))
-    load_after = loadavg()
-
+def write_report(meta, results):
+    """REPORT.md from the run's facts (meta) and each benchmark's (name, rc, seconds, text)."""
     md = ["# sr benchmark report", "",
           "Written by `make bench` (bench/report.py) from the benchmarks' own output; see "
           "[bench/README.rst](README.rst) for what each one measures. Every figure below is "
@@ -127,16 +109,16 @@ def main(argv):
           "alternating, and the ratio is sr's figure over the reference's (above 1: sr is "
           "faster). Absolute rates depend on the machine; compare ratios.", "",
           "## Machine", "",
-          f"- CPU: {model}, {cores} cores ({arch})",
-          f"- kernel: Linux {kernel}",
-          f"- memory: {mem}",
-          f"- started {started}; load average (1, 5, 15 min) {load_before} before, "
-          f"{load_after} after",
-          f"- sr: commit {git_commit()}",
-          f"- runs: medians of SR_BENCH_RUNS={env['SR_BENCH_RUNS']} runs per figure"
-          + (f", SR_BENCH_MB={env['SR_BENCH_MB']}" if env.get("SR_BENCH_MB") else "")]
-    if env.get("SR_BENCH_NOTE"):
-        md.append(f"- note: {env['SR_BENCH_NOTE']}")
+          f"- CPU: {meta['model']}, {meta['cores']} cores ({meta['arch']})",
+          f"- kernel: Linux {meta['kernel']}",
+          f"- memory: {meta['mem']}",
+          f"- started {meta['started']}; load average (1, 5, 15 min) {meta['load_before']} "
+          f"before, {meta['load_after']} after",
+          f"- sr: commit {meta['commit']}",
+          f"- runs: medians of SR_BENCH_RUNS={meta['runs']} runs per figure"
+          + (f", SR_BENCH_MB={meta['mb']}" if meta.get("mb") else "")]
+    if meta.get("note"):
+        md.append(f"- note: {meta['note']}")
     md += ["", "## Summary", "",
            "| benchmark | exit | time | output |", "|---|---|---|---|"]
     for name, rc, took, _ in results:
@@ -154,7 +136,49 @@ def main(argv):
         md += [l.rstrip() for l in text.splitlines()]
         md += ["```", "", "</details>"]
     REPORT.write_text("\n".join(md) + "\n")
-    print(f"== wrote {REPORT.relative_to(REPO)} and {OUT.relative_to(REPO)}/*.txt")
+    print(f"== wrote {REPORT.relative_to(REPO)} from {OUT.relative_to(REPO)}/*.txt")
+
+
+def again():
+    """Rewrite REPORT.md from the last run's saved outputs (bench/out/), running nothing:
+    for a change to the report's layout."""
+    meta = json.loads((OUT / "run.json").read_text())
+    results = [(r["name"], r["rc"], r["seconds"], (OUT / f"{r['name']}.txt").read_text())
+               for r in meta["results"]]
+    write_report(meta, results)
+    return 0 if all(r[1] == 0 for r in results) else 1
+
+
+def main(argv):
+    if argv[1:] == ["--again"]:
+        return again()
+    names = argv[1:]
+    if not names:
+        print("usage: bench/report.py NAME...  (runs make bench-NAME for each)\n"
+              "       bench/report.py --again  (rewrites REPORT.md from bench/out/)",
+              file=sys.stderr)
+        return 2
+    make = shlex.split(os.environ.get("SR_BENCH_MAKE", "make"))
+    env = dict(os.environ)
+    env.setdefault("SR_BENCH_RUNS", "5")
+    # The benchmarks run one after the other, each alone: the outer make's job server
+    # (whose pipe this process does not pass on) is no business of theirs. Its variables
+    # (BUILD=..., SR_BENCH_MB=...) stay in MAKEFLAGS and reach them.
+    env["MAKEFLAGS"] = " ".join(w for w in env.get("MAKEFLAGS", "").split()
+                                if not w.startswith("--jobserver") and not re.fullmatch(r"-j\d*", w))
+    OUT.mkdir(parents=True, exist_ok=True)
+    model, cores, kernel, arch, mem = machine()
+    meta = {"model": model, "cores": cores, "kernel": kernel, "arch": arch, "mem": mem,
+            "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "load_before": loadavg(),
+            "commit": git_commit(), "runs": env["SR_BENCH_RUNS"],
+            "mb": env.get("SR_BENCH_MB"), "note": env.get("SR_BENCH_NOTE")}
+    results = []
+    for name in names:
+        results.append((name,) + run(make, name, env))
+    meta["load_after"] = loadavg()
+    meta["results"] = [{"name": n, "rc": rc, "seconds": took} for n, rc, took, _ in results]
+    (OUT / "run.json").write_text(json.dumps(meta, indent=1) + "\n")
+    write_report(meta, results)
     return 0 if all(rc == 0 for _, rc, _, _ in results) else 1
 
 

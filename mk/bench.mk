@@ -1,10 +1,20 @@
 # Benchmarks (bench/README.rst): each prints its figure beside a reference run on the same
-# data in the same run. `make bench` runs them all; each benchmark adds itself to `bench`.
-# SR_BENCH_MB shrinks the data (default 1 GiB), e.g. `make bench SR_BENCH_MB=64`.
+# data in the same run. `make bench` builds what they need, then bench/report.py runs each
+# `make bench-NAME` in turn (medians of SR_BENCH_RUNS, 5 unless set), keeps its output in
+# bench/out/NAME.txt and writes bench/REPORT.md. A new benchmark adds its name to BENCHES
+# and what it needs to BENCH_NEEDS. SR_BENCH_MB shrinks the data (default 1 GiB), e.g.
+# `make bench SR_BENCH_MB=64`; SR_BENCH_NOTE adds a line to the report's header.
+
+BENCHES = identity codec transfer broker flow http move
+BENCH_NEEDS = $(BUILD)/bench/identity $(BUILD)/bench/codec $(BUILD)/bench/broker \
+              $(BUILD)/bin/sr $(BUILD)/bin/sr_post $(BUILD)/bin/sr_subscribe \
+              $(BUILD)/bin/sr_sender $(BUILD)/bin/sr_shovel \
+              $(BUILD)/test/tools/sr_transfer_tool $(BUILD)/test/tools/sr_broker_tool
 
 .PHONY: bench bench-identity bench-codec
 
-bench: bench-identity bench-codec bench-transfer bench-broker bench-flow bench-http bench-move
+bench: $(BENCH_NEEDS)
+	SR_BENCH_MAKE="$(MAKE) BUILD=$(BUILD)" $(PYTHON) bench/report.py $(BENCHES)
 
 $(BUILD)/bench/%: bench/%.c bench/bench.h $(LIB_HDRS) $(BUILD)/libsr.a
 	@mkdir -p $(@D)

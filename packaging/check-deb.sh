@@ -100,8 +100,15 @@ expect sr $bins $confd $examples $man \
     /usr/lib/systemd/user/sr-sanity.service \
     /usr/lib/systemd/user/sr-sanity.timer
 expect libsr0 "/usr/lib/libsr.so.$VERSION"
+# Every header `make install` installs (LIB_HDRS: lib/*.h), so a new module's header
+# cannot go missing from libsr-dev.
+hdrs=""
+for f in "$TREE"/lib/*.h; do
+    hdrs="$hdrs /usr/include/sr/$(basename "$f")"
+done
+# shellcheck disable=SC2086 # the list is words
 expect libsr-dev /usr/lib/libsr.a /usr/lib/libsr.so /usr/lib/pkgconfig/sr.pc \
-    /usr/include/sr/options.def /usr/include/sr/config.h
+    /usr/include/sr/options.def $hdrs
 
 # The packaged sr runs, finds the packaged conf.d (<bin>/../share/sr/conf.d) and loads
 # the packaged examples.

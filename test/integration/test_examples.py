@@ -179,6 +179,17 @@ def check_sarra_from_peerA(doc, text, home):
     assert value(doc, "nodupe_ttl") == 3600
 
 
+def check_sarra_from_peerB(doc, text, home):
+    """The same node fed by its other neighbour: same tree, same local announcements."""
+    assert value(doc, "broker") == "amqps://mesh:***@peerb.example.com/"
+    assert value(doc, "post_broker") == "amqp://feeder:***@localhost/"
+    assert value(doc, "download") is True and value(doc, "mirror") is True
+    assert value(doc, "directory") == value(doc, "post_baseDir") == "/var/www/html/data"
+    assert value(doc, "post_baseUrl") == "https://node1.example.com/data"
+    assert value(doc, "post_exchange") == "xpublic"
+    assert value(doc, "nodupe_ttl") == 3600
+
+
 def check_subscribe_hpfx(doc, text, home):
     """Anonymous, v02 topics, Toronto's English city page only, into ~/citypage."""
     assert value(doc, "broker") == "amqps://anonymous:***@hpfx.collab.science.gc.ca/"
@@ -209,6 +220,7 @@ EXPECTED = {
     "post/once": check_post_once,
     "shovel/amqp2mqtt": check_shovel_amqp2mqtt,
     "sarra/from_peerA": check_sarra_from_peerA,
+    "sarra/from_peerB": check_sarra_from_peerB,
     "subscribe/hpfx": check_subscribe_hpfx,
     "winnow/dedupe": check_winnow_dedupe,
 }
@@ -247,6 +259,7 @@ def test_credentials_fill_in_passwords_shown_hidden(sr_bin, user):
     assert shown["sender/tocluster"]["broker"]["value"] == "amqp://bob:***@localhost/"
     assert shown["shovel/amqp2mqtt"]["broker"]["value"] == "amqps://feeder:***@pump.example.com/"
     assert shown["sarra/from_peerA"]["broker"]["value"] == "amqps://mesh:***@peera.example.com/"
+    assert shown["sarra/from_peerB"]["broker"]["value"] == "amqps://mesh:***@peerb.example.com/"
     # A password written in the config itself is hidden the same way.
     assert shown["subscribe/hpfx"]["broker"]["value"] == \
         "amqps://anonymous:***@hpfx.collab.science.gc.ca/"
