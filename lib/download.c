@@ -145,6 +145,34 @@ static int apply_fileop(sr_download *d, sr_flow *f, sr_work *w, sr_err *err)
     return -1;
 }
 
+/* The bytes of inline content encoded iso-8859-1: the message carries them as text (JSON
+ * is UTF-8), one character per byte, so each character below U+0100 is that byte.
+ * Returns a new buffer and its length, or NULL with *bad set when a character does not
+ * fit in a byte (or out of memory, *bad false). */
+static unsigned char *latin1_bytes(const char *text, size_t *len, bool *bad)
+{
+    size_t n = strlen(text);
+    unsigned char *out = malloc(n + 1);
+    *bad = false;
+    if (out == NULL)
+        return NULL;
+    size_t k = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p;) {
+        if (*p < 0x80) {
+            out[k++] = *p++;
+        } else if ((*p == 0xC2 || *p == 0xC3) && (p[1] & 0xC0) == 0x80) {
+            out[k++] = (unsigned char)(((*p & 0x03) << 6) | (p[1] & 0x3F));
+            p += 2;
+        } else {
+            *bad = true;
+            free(out);
+            return NULL;
+        }
+    }
+    *len = k;
+    return out;
+}
+
 static enum sr_work_result write_inline(sr_download *d, sr_flow *f, sr_work *w, sr_err *err)
 {
     sr_content c;
@@ -165,6 +193,15 @@ static enum sr_work_result write_inline(sr_download *d, sr_flow *f, sr_work *w, 
         /* EVP_DecodeBlock counts padding as zero bytes */
         for (const char *p = c.value + in; p > c.value && p[-1] == '='; p--)
             len--;
+    } else if (strcmp(c.encoding, "iso-8859-1") == 0) {
+        bool bad;
+        data = latin1_bytes(c.value, &len, &bad);
+        if (bad) {
+            sr_err_set(err, SR_EINVAL, false,
+                       "inline content of %s (iso-8859-1) has a character beyond U+00FF",
+                       sr_message_rel_path(w->msg));
+            return SR_WORK_DROP;
+        }
     } else {
         data = (unsigned char *)strdup(c.value);
         len = data ? strlen(c.value) : 0;

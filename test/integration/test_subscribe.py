@@ -201,3 +201,46 @@ def test_sender_pushes_posted_files(rabbitmq, sr_bin, sr_env, tmp_path):
     log = Path(tmp_path / "sender.log").read_text()
     assert log.count("sent ") == len(files)
     assert f"posted incoming/batch/" in log  # announced relative to post_baseDir
+
+
+def test_inline_content_in_each_encoding_is_written_byte_for_byte(rabbitmq, sr_bin, sr_env,
+                                                                 build_dir, tmp_path):
+    """A message carrying its file inline is written without a download, as the bytes the
+    sender had: utf-8 text as is, base64 decoded, iso-8859-1 one byte per character (so
+    "café" is 4 bytes, not UTF-8's 5); one that cannot be those bytes is dropped with a
+    reason, and the subscriber goes on."""
+    dest = tmp_path / "dest"
+    ex = f"xs_tfeed_i{secrets.token_hex(2)}"
+    write_config(sr_env, "subscribe", "inl", f"""
+        broker {rabbitmq.url("tsub")}
+        exchange {ex}
+        subtopic #
+        directory {dest}
+        mirror on
+        """)
+    tool = str(build_dir / "test" / "tools" / "sr_broker_tool")
+    # the exchange first, so the subscriber can bind
+    r = subprocess.run([tool, "publish", rabbitmq.url("tfeed"), ex, "v03.x"], input="",
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    assert r.returncode == 0, r.stderr
+    sub, out = run_component(sr_bin, sr_env, "subscribe", "inl", tmp_path / "sub.log")
+
+    def msg(rel, encoding, value, size):
+        return json.dumps({"pubTime": "20261125T000000", "baseUrl": "http://127.0.0.1:9/",
+                           "relPath": rel, "size": size,
+                           "content": {"encoding": encoding, "value": value}})
+    lines = [msg("in/utf8.txt", "utf-8", "café\n", 6),
+             msg("in/b64.bin", "base64", "AAEC/w==", 4),
+             msg("in/latin1.txt", "iso-8859-1", "café\n", 5),
+             msg("in/wide.txt", "iso-8859-1", "€\n", 2)]
+    r = subprocess.run([tool, "publish", rabbitmq.url("tfeed"), ex, "v03.in"],
+                       input="".join(line + "\n" for line in lines), capture_output=True,
+                       text=True, timeout=TIMEOUT)
+    assert r.returncode == 0, r.stderr
+    want = {"in/utf8.txt": "café\n".encode(), "in/b64.bin": b"\x00\x01\x02\xff",
+            "in/latin1.txt": b"caf\xe9\n"}
+    assert wait_until(lambda: all((dest / k).is_file() and (dest / k).read_bytes() == v
+                                  for k, v in want.items())), Path(tmp_path / "sub.log").read_text()
+    assert wait_until(lambda: "beyond U+00FF" in Path(tmp_path / "sub.log").read_text())
+    assert stop(sub, out) == 0
+    assert not (dest / "in" / "wide.txt").exists()
