@@ -31,6 +31,9 @@ SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 
 LIB_SRCS = $(sort $(wildcard lib/*.c))
 LIB_HDRS = $(sort $(wildcard lib/*.h))
+# What libsr-dev installs: every module's header, not what a module shares with its
+# backends (*_impl.h).
+PUBLIC_HDRS = $(filter-out %_impl.h,$(LIB_HDRS))
 CMDS     = sr sr_post sr_watch sr_subscribe sr_sarra sr_shovel sr_sender sr_winnow sr_sanity
 UNIT_SRCS = $(sort $(wildcard test/unit/test_*.c))
 UNITS     = $(patsubst test/unit/%.c,%,$(UNIT_SRCS))
@@ -139,7 +142,7 @@ install: all
 	install -m 755 $(BUILD)/libsr.so.$(VERSION) $(DESTDIR)$(LIBDIR)
 	ln -sf libsr.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libsr.so.$(SOVERSION)
 	ln -sf libsr.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libsr.so
-	install -m 644 $(LIB_HDRS) lib/options.def $(DESTDIR)$(INCDIR)
+	install -m 644 $(PUBLIC_HDRS) lib/options.def $(DESTDIR)$(INCDIR)
 	install -m 644 $(BUILD)/sr.pc $(DESTDIR)$(LIBDIR)/pkgconfig
 	install -m 644 conf.d/*.conf $(DESTDIR)$(DATADIR)/conf.d
 	cp -R examples/. $(DESTDIR)$(DATADIR)/examples

@@ -100,10 +100,11 @@ expect sr $bins $confd $examples $man \
     /usr/lib/systemd/user/sr-sanity.service \
     /usr/lib/systemd/user/sr-sanity.timer
 expect libsr0 "/usr/lib/libsr.so.$VERSION"
-# Every header `make install` installs (LIB_HDRS: lib/*.h), so a new module's header
-# cannot go missing from libsr-dev.
+# Every header `make install` installs (PUBLIC_HDRS: lib/*.h but the *_impl.h a module
+# shares with its backends), so a new module's header cannot go missing from libsr-dev.
 hdrs=""
 for f in "$TREE"/lib/*.h; do
+    case "$f" in *_impl.h) continue ;; esac
     hdrs="$hdrs /usr/include/sr/$(basename "$f")"
 done
 # shellcheck disable=SC2086 # the list is words
