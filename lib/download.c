@@ -65,7 +65,10 @@ static bool event_allowed(const sr_download *d, const char *event)
 
 static enum sr_work_result os_error(sr_err *err, const char *what, const char *path)
 {
-    bool retry = errno == ENOSPC || errno == EIO || errno == EAGAIN || errno == EBUSY;
+    /* ENOTEMPTY: an rmdir that came before the removals of what is in the folder (two
+     * instances, or messages out of order): they follow, and the retry then works. */
+    bool retry = errno == ENOSPC || errno == EIO || errno == EAGAIN || errno == EBUSY ||
+                 errno == ENOTEMPTY;
     sr_err_set(err, SR_EIO, retry, "%s %s: %s", what, path, strerror(errno));
     return retry ? SR_WORK_RETRY : SR_WORK_DROP;
 }
@@ -576,6 +579,15 @@ static enum sr_work_result work(void *ctx, sr_flow *f, sr_work *w, sr_err *err)
      * messages round would otherwise rewrite and re-announce them for ever */
     sr_identity want;
     const char *why = already_have(d, w, sr_message_identity(w->msg, &want) ? &want : NULL);
+    if (why != NULL && d->sarra && w->delivery != NULL && w->delivery->redelivered) {
+        /* The broker sent it before: the instance it went to may have been killed after
+         * the download and before the post, which then never happened. Announce what is
+         * here (at worst a second time: downstream the mesh rule stops it), not nothing. */
+        sr_log_write(sr_flow_log(f), SR_LOG_INFO,
+                     "%s: %s, not downloaded; announced again (the message is a redelivery)",
+                     w->placement.path, why);
+        return SR_WORK_OK;
+    }
     if (why != NULL) {
         if (sr_config_flag(d->cfg, SR_OPT_logReject))
             sr_log_write(sr_flow_log(f), SR_LOG_INFO, "%s: %s, not downloaded", w->placement.path,

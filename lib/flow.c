@@ -25,6 +25,7 @@
 #define GROUPS_MAX 9
 #define IDLE_WAIT_MAX 5.0 /* seconds: the longest wait between empty passes (sr3's) */
 #define VIP_CHECK_S 1.0   /* seconds between looks at the host's addresses (option vip) */
+#define POST_RETRY_DELAY_MIN 2.0 /* seconds before a failed post is tried again */
 
 struct sr_flow {
     const sr_config *cfg;
@@ -175,9 +176,16 @@ static int open_state(sr_flow *f, sr_err *err)
         snprintf(path, sizeof path, "%s/retry_work_%02d.jsonl", dir, f->instance);
         rc = sr_retryq_open(path, &ro, &f->work_retry, &rs, err);
     }
+    /* A post fails only while the post broker cannot be reached, and the broker layer's
+     * reconnect backoff paces the attempts: a failed post is tried again after
+     * POST_RETRY_DELAY_MIN seconds (doubling), not after the minute a failed transfer
+     * waits, so a broker restart delays posts by seconds. */
+    sr_retryq_options po = {POST_RETRY_DELAY_MIN < ro.delay_min ? POST_RETRY_DELAY_MIN
+                                                                : ro.delay_min,
+                            ro.delay_max};
     if (rc == SR_OK) {
         snprintf(path, sizeof path, "%s/retry_post_%02d.jsonl", dir, f->instance);
-        rc = sr_retryq_open(path, &ro, &f->post_retry, &rs, err);
+        rc = sr_retryq_open(path, &po, &f->post_retry, &rs, err);
     }
     free(dir);
     if (rc == SR_OK) {
@@ -264,7 +272,9 @@ int sr_flow_new(const sr_config *cfg, const sr_paths *paths, const sr_credential
      * a time, each after the ack of the one before: no window. */
     f->pass_max = f->batch;
     unsigned prefetch = f->consumes ? f->consumer.broker.prefetch : 0;
-    f->window = f->publishes &&
+    /* Not with a duplicate cache either: the next pass's entries would reach the cache's
+     * file with this pass's (finish_posting), before their own posts are confirmed. */
+    f->window = f->publishes && f->nodupe == NULL &&
                 (!f->consumes || (!sr_broker_is_mqtt(f->in) && prefetch >= 2));
     if (f->window && f->consumes && prefetch / 2 < f->pass_max)
         f->pass_max = prefetch / 2;
@@ -628,8 +638,6 @@ static void work(sr_flow *f, pass *p, bool *post)
                 p->items[i].delivery = NULL;
             }
     }
-    if (f->nodupe != NULL && sr_nodupe_flush(f->nodupe, &err) != SR_OK)
-        sr_log_write(f->log, SR_LOG_ERROR, "duplicate cache: %s", err.msg);
 }
 
 /* The message as it is posted: where it now is (placement), the source, no fields that
@@ -765,6 +773,12 @@ static void finish_posting(sr_flow *f, posting *po)
     }
     if (po->count > 0)
         sr_retryq_sync(f->post_retry, NULL);
+    /* The duplicate cache reaches its file only now, with the work and the posts done and
+     * just before the acks: after a kill -9 a message the cache knows was posted, and one
+     * it does not know comes back and is posted (again, at worst), never dropped unposted
+     * (what a winnow killed between writing the cache and posting would do). */
+    if (f->nodupe != NULL && sr_nodupe_flush(f->nodupe, &err) != SR_OK)
+        sr_log_write(f->log, SR_LOG_ERROR, "duplicate cache: %s", err.msg);
     for (size_t i = 0; i < po->p.count; i++)
         ack(f, &po->p.items[i]);
     for (size_t i = 0; i < po->p.count; i++)

@@ -90,6 +90,12 @@ static bool derive_key(const sr_message *m, buf *b)
             return sr_buf_str(b, op.link);
         if (op.directory && !op.remove)
             return sr_buf_str(b, rel);
+        /* A folder's removal: its relPath alone (with a mark, not to be the duplicate of
+         * its creation). sr3 keys it by pubTime, which no two watches share, so an HA
+         * pair's two announcements of one rmdir both pass a winnow; a folder has no mtime
+         * that both would agree on either. */
+        if (op.directory && op.remove)
+            return sr_buf_str(b, rel) && sr_buf_str(b, ",rmdir");
     } else {
         sr_identity id;
         if (sr_message_identity(m, &id) && id.method != SR_ID_COD && id.method != SR_ID_RANDOM) {

@@ -609,12 +609,14 @@ int sr_transfer_download(sr_transfer *t, const char *remote_path, const char *lo
     if (rc == SR_OK && plan->range == NULL)
         rc = sr_transfer_finish_download(tmp, local_path, plan, &got, err);
 
-    /* A wrong file is removed; an interrupted one is kept for resuming when asked. Without
-     * inflight the file is written under its final name: removed when this call made it.
-     * A block's temporary file holds other blocks too: never removed here (a wrong block
-     * is written again over the same bytes). */
+    /* A wrong file is removed; an interrupted one is kept for resuming when asked, unless
+     * the failure is final (a 404: no retry will come to resume it). Without inflight the
+     * file is written under its final name: removed when this call made it. A block's
+     * temporary file holds other blocks too: never removed here (a wrong block is written
+     * again over the same bytes). */
     if (rc != SR_OK && tmp != NULL && plan->range == NULL) {
-        if (strcmp(tmp, local_path) != 0 ? rc == SR_EINVAL || !plan->resume : !existed)
+        bool final = err != NULL && !err->retryable;
+        if (strcmp(tmp, local_path) != 0 ? rc == SR_EINVAL || !plan->resume || final : !existed)
             unlink(tmp);
     }
     if (rc == SR_OK && computed != NULL)

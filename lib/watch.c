@@ -55,6 +55,7 @@
 #include "localsource.h"
 #include "log.h"
 #include "strlist.h"
+#include "timefmt.h"
 #include "units.h"
 
 /* One read() of the inotify descriptor: room for thousands of events at once. */
@@ -1362,6 +1363,20 @@ static sr_message *examine_removal(sr_watch *w, record *r, const struct timespec
         sr_err err;
         if (sr_announce_removal(&w->announce, r->path, r->was_dir, ts, &m, &err) != SR_OK)
             sr_log_write(w->log, SR_LOG_ERROR, "%s", err.msg);
+        /* The mtime of what was removed, as last announced: two watches of one tree (an
+         * HA pair) then announce the same removal alike, and a winnow keys it by relPath
+         * and that mtime instead of each watch's own pubTime (one removal, not two),
+         * while a file made again and removed again is a removal of its own. */
+        known *k = m != NULL ? known_get(w, r->path) : NULL;
+        char t[SR_TIME_MAX];
+        struct timespec mt = {0};
+        if (k != NULL) {
+            mt.tv_sec = (time_t)(k->mtime / 1000000000LL);
+            mt.tv_nsec = (long)(k->mtime % 1000000000LL);
+        }
+        if (k != NULL && k->mtime > 0 && sr_time_format(&mt, true, t, sizeof t) >= 0 &&
+            sr_message_set_str(m, "mtime", t, &err) != SR_OK)
+            sr_log_write(w->log, SR_LOG_WARNING, "%s", err.msg);
     }
     known_del(w, r->path, r->was_dir);
     rec_drop(w, r);

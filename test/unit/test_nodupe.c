@@ -102,7 +102,7 @@ static void keys_as_sr3_derives_them(void **state)
     expect_key(HEAD "\"relPath\":\"/a/d\",\"fileOp\":{\"directory\":\"\"}}", SR_NODUPE_PATH, NULL,
                "a/d", "a/d");
     expect_key(HEAD "\"relPath\":\"a/d\",\"fileOp\":{\"directory\":\"\",\"remove\":\"\"}}",
-               SR_NODUPE_PATH, NULL, "a/d,20240101T000000.5", "a/d");
+               SR_NODUPE_PATH, NULL, "a/d,rmdir", "a/d");
     expect_key(HEAD "\"relPath\":\"a/new\",\"fileOp\":{\"rename\":\"a/old\"},\"identity\":{"
                     "\"method\":\"md5\",\"value\":\"1B2M2Y8AsgTpgAmY7PhCfg==\"},\"size\":0}",
                SR_NODUPE_PATH, NULL, "a/new,20240101T000000.5,0", "a/new");
