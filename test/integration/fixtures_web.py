@@ -13,6 +13,9 @@ badly on purpose:
   /basic/...      files from root/basic behind basic auth (.user / .password)
   /bearer/...     files from root/bearer, only with "Authorization: Bearer <.token>"
 
+Nginx(..., fail_percent=P) also answers 503 to P% of all requests, whatever the path
+(split_clients on $request_id): a flaky server for the flow test. The default, 0, never.
+
 The access log (.access_log) writes one line per request: "$connection
 $connection_requests $status $request_uri", so a test can count the TCP connections a
 client used.
@@ -55,8 +58,11 @@ class Nginx(_Server):
     name = "nginx"
     START_TIMEOUT = 20
 
-    def __init__(self, basedir, ca=None):
+    def __init__(self, basedir, ca=None, fail_percent=0):
         super().__init__(basedir, ca)
+        # fail_percent > 0: that share of requests (any path) answered 503, picked by
+        # split_clients on $request_id (the flow test's "flaky server"); 0: never.
+        self.fail_percent = fail_percent
         self.root = self.basedir / "www"
         for sub in ("", "norange", "basic", "bearer"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
@@ -99,6 +105,11 @@ class Nginx(_Server):
                    f"        ssl_certificate {self.ca.server_cert};\n"
                    f"        ssl_certificate_key {self.ca.server_key};\n")
         user = "user root;\n" if os.geteuid() == 0 else ""
+        fail_map = fail_if = ""
+        if self.fail_percent:
+            fail_map = (f'    split_clients "${{request_id}}" $sr_fail '
+                        f'{{ {self.fail_percent}% 1; * ""; }}\n')
+            fail_if = '        if ($sr_fail) { return 503; }\n'
         (d / "nginx.conf").write_text(f"""# written by test/integration/fixtures_web.py
 daemon off;
 worker_processes 1;
@@ -120,9 +131,9 @@ http {{
     keepalive_requests 1000000;
     keepalive_timeout 300s;
     absolute_redirect off;
-    server {{
+{fail_map}    server {{
         listen {HOST}:{self.port};
-{tls}        root {self.root};
+{tls}{fail_if}        root {self.root};
         autoindex on;
         location /e500/ {{ return 500; }}
         location /e404/ {{ return 404; }}
