@@ -607,3 +607,39 @@ void sr_download_component(sr_download *d, sr_flow_component *out)
     out->ctx = d;
     out->places_files = true;
 }
+
+static int attach(const sr_config *cfg, const sr_credentials *creds, sr_log *log, bool sarra,
+                  sr_flow_component *fc, void **state, sr_err *err)
+{
+    sr_download *d = NULL;
+    int rc = sr_download_new(cfg, creds, sarra, log, &d, err);
+    if (rc != SR_OK)
+        return rc;
+    sr_download_component(d, fc);
+    *state = d;
+    return SR_OK;
+}
+
+static int attach_subscribe(const sr_config *cfg, const sr_credentials *creds, sr_log *log,
+                            sr_flow_component *fc, void **state, sr_err *err)
+{
+    return attach(cfg, creds, log, false, fc, state, err);
+}
+
+static int attach_sarra(const sr_config *cfg, const sr_credentials *creds, sr_log *log,
+                        sr_flow_component *fc, void **state, sr_err *err)
+{
+    return attach(cfg, creds, log, true, fc, state, err);
+}
+
+static void release(void *state)
+{
+    sr_download_free(state);
+}
+
+const sr_component_work *sr_download_work(bool sarra)
+{
+    static const sr_component_work subscribe = {.attach = attach_subscribe, .release = release};
+    static const sr_component_work sarra_work = {.attach = attach_sarra, .release = release};
+    return sarra ? &sarra_work : &subscribe;
+}

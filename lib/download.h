@@ -19,6 +19,7 @@
 #ifndef SR_DOWNLOAD_H
 #define SR_DOWNLOAD_H
 
+#include "component.h"
 #include "flow.h"
 #include "transfer.h"
 
@@ -32,5 +33,9 @@ void sr_download_free(sr_download *d);
 
 /* The flow component: broker gather, this work step, files placed. */
 void sr_download_component(sr_download *d, sr_flow_component *out);
+
+/* The work step sr_subscribe (sarra false) and sr_sarra (true) give their main
+ * (component.h: sr_component_main_work). */
+const sr_component_work *sr_download_work(bool sarra);
 
 #endif

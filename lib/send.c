@@ -416,3 +416,26 @@ void sr_send_component(sr_send *s, sr_flow_component *out)
     out->ctx = s;
     out->places_files = true;
 }
+
+static int attach(const sr_config *cfg, const sr_credentials *creds, sr_log *log,
+                  sr_flow_component *fc, void **state, sr_err *err)
+{
+    sr_send *s = NULL;
+    int rc = sr_send_new(cfg, creds, log, &s, err);
+    if (rc != SR_OK)
+        return rc;
+    sr_send_component(s, fc);
+    *state = s;
+    return SR_OK;
+}
+
+static void release(void *state)
+{
+    sr_send_free(state);
+}
+
+const sr_component_work *sr_send_work(void)
+{
+    static const sr_component_work work = {.attach = attach, .release = release};
+    return &work;
+}

@@ -13,6 +13,7 @@
 #ifndef SR_SEND_H
 #define SR_SEND_H
 
+#include "component.h"
 #include "flow.h"
 #include "transfer.h"
 
@@ -24,5 +25,8 @@ void sr_send_free(sr_send *s);
 
 /* The flow component: broker gather, this work step, files placed (remotely). */
 void sr_send_component(sr_send *s, sr_flow_component *out);
+
+/* The work step sr_sender gives its main (component.h: sr_component_main_work). */
+const sr_component_work *sr_send_work(void);
 
 #endif
