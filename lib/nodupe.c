@@ -85,7 +85,13 @@ static bool derive_key(const sr_message *m, buf *b)
 {
     const char *rel = skip_slashes(sr_message_rel_path(m));
     sr_fileop op;
-    if (sr_message_fileop(m, &op)) {
+    bool fileop = sr_message_fileop(m, &op);
+    /* A file's rename that carries the identity of what is now at relPath is keyed as
+     * that file: an HA pair's two announcements of it are one, and so is a restarted
+     * watch's announcement of the file it finds there (sr3 keys a rename by pubTime). */
+    bool renamed_file = fileop && op.rename != NULL && !op.directory && op.link == NULL &&
+                        !op.remove;
+    if (fileop && !renamed_file) {
         if (op.link != NULL)
             return sr_buf_str(b, op.link);
         if (op.directory && !op.remove)

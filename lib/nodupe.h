@@ -10,9 +10,12 @@
  *   2. a message with a fileOp: the link text for a link; the relPath for a directory
  *      creation; "<relPath>,rmdir" for a directory removal (sr: sr3 falls through to 5,
  *      whose pubTime differs between the two watches of an HA pair, so both of their
- *      announcements of one rmdir would pass); anything else (remove, rename, hlink)
- *      falls through to 5, skipping the identity as sr3 does (sr_watch puts the removed
- *      file's last mtime in a remove, so an HA pair's removals key alike);
+ *      announcements of one rmdir would pass); a file's rename with an identity is keyed
+ *      as the file now at relPath (3.: sr3 falls through to 5), so a restarted watch's
+ *      announcement of that file is its duplicate; anything else (remove, hlink, a
+ *      folder's rename) falls through to 5, skipping the identity as sr3 does (sr_watch
+ *      puts the removed file's last mtime in a remove, so an HA pair's removals key
+ *      alike);
  *   3. (no fileOp) an identity: "<method>,<value>" with '\n' and '\r' taken out of the
  *      value (sr3's v02 conversion wraps base64 at 76 characters), unless the method is
  *      cod (its value is an algorithm name), random (a value that means nothing) or sr
