@@ -11,12 +11,12 @@
 #include "blocks.h"
 #include "message.h"
 
-static char dir[64];
+static char dir[4096];
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/sr-test-blocks-XXXXXX");
+    test_tmp_template(dir, sizeof dir, "sr-test-blocks");
     return mkdtemp(dir) ? 0 : -1;
 }
 

@@ -14,14 +14,14 @@
 #include "instance.h"
 
 typedef struct fixture {
-    char dir[64];
+    char dir[4096];
     sr_paths paths;
 } fixture;
 
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/test_instance.XXXXXX");
+    test_tmp_template(f->dir, sizeof f->dir, "test_instance");
     assert_non_null(mkdtemp(f->dir));
     f->paths.state_dir = f->dir;
     *state = f;

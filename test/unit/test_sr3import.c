@@ -8,7 +8,7 @@
 
 #include "sr3import.h"
 
-static char tmpdir[64];
+static char tmpdir[4096];
 
 static const char *confd(void)
 {
@@ -19,7 +19,7 @@ static const char *confd(void)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/sr_test_import.XXXXXX");
+    test_tmp_template(tmpdir, sizeof tmpdir, "sr_test_import");
     return mkdtemp(tmpdir) == NULL ? -1 : 0;
 }
 

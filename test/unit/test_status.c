@@ -232,7 +232,8 @@ static void figures_read_like_sr3s(void **state)
 static void waiting_for_a_vip_travels_through_the_metrics_file(void **state)
 {
     (void)state;
-    char path[] = "/tmp/sr_test_status_vip.XXXXXX";
+    char path[4096];
+    test_tmp_template(path, sizeof path, "sr_test_status_vip");
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     close(fd);

@@ -25,4 +25,13 @@ static inline const char *test_data(const char *relative)
     return buf;
 }
 
+/* "<$TMPDIR or /tmp>/<name>.XXXXXX" into buf, for mkdtemp or mkstemp: tests write where
+ * the machine says scratch files go, not always under /tmp. */
+static inline char *test_tmp_template(char *buf, size_t size, const char *name)
+{
+    const char *root = getenv("TMPDIR");
+    snprintf(buf, size, "%s/%s.XXXXXX", root && root[0] ? root : "/tmp", name);
+    return buf;
+}
+
 #endif
