@@ -4,7 +4,8 @@
 # Mosquitto restarted, instances killed, sshd stopped, nginx answering 503, a full disk),
 # then the hostile input test. Not part of `make check`, which runs the short form (300
 # files, one scenario picked by a seed). SR_FLOW_SEED=<seed> replays a run; with
-# SR_FLOW_FAULT=<name> and without SR_FLOW_ALL, one scenario alone. Needs root (tmpfs).
+# SR_FLOW_FAULT=<name>, that scenario alone (a failure prints the variables that replay
+# it). Needs root (tmpfs).
 SR_FLOW_N ?= 3000
 .PHONY: flowtest
 flowtest: all $(BUILD)/test/tools/sr_broker_tool
