@@ -11,7 +11,7 @@ PACKAGES="build-essential pkg-config librabbitmq-dev libmosquitto-dev
 libcurl4-openssl-dev libssh-dev libjansson-dev libyaml-dev libssl-dev libpcre2-dev
 uthash-dev libcmocka-dev python3-pytest valgrind rabbitmq-server mosquitto
 mosquitto-clients amqp-tools openssh-server openssh-client nginx-light python3-pyftpdlib
-python3-openssl clang man-db"
+python3-openssl python3-pyflakes clang man-db"
 
 # Daemons these packages would start, as `pgrep -x` names them.
 DAEMONS="beam.smp epmd mosquitto nginx"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import tool_path
 from servers import Mosquitto, RabbitMQ
 from tlsca import make_ca
 
@@ -65,6 +66,12 @@ def sr_bin(build_dir):
             raise FileNotFoundError(f"{path}: not built (run `make` first)")
         return str(path)
     return find
+
+
+@pytest.fixture(scope="session")
+def broker_tool(build_dir):
+    """Path of test/tools/sr_broker_tool: publishes, consumes and counts for the tests."""
+    return tool_path(build_dir, "sr_broker_tool")
 
 
 @pytest.fixture

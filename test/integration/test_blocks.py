@@ -10,19 +10,13 @@ import os
 import secrets
 import signal
 import subprocess
-import textwrap
 import time
 from pathlib import Path
+from helpers import write_config
 
 TIMEOUT = 45
 BIG = 5 * 1024 * 1024 + 1  # 5 MiB + 1 byte: six blocks of 1M (1,000,000 bytes)
 BLOCK = 1000 * 1000
-
-
-def write_config(env, component, name, text):
-    d = Path(env["XDG_CONFIG_HOME"]) / "sr" / component
-    d.mkdir(parents=True, exist_ok=True)
-    (d / f"{name}.conf").write_text(textwrap.dedent(text).lstrip())
 
 
 def sha512(path):

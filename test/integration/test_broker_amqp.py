@@ -26,11 +26,8 @@ EXCHANGE = "xs_tfeed"
 
 
 @pytest.fixture(scope="module")
-def tool(build_dir):
-    path = build_dir / "test" / "tools" / "sr_broker_tool"
-    if not os.access(path, os.X_OK):
-        raise FileNotFoundError(f"{path}: not built (make {path.relative_to(REPO)})")
-    return str(path)
+def tool(broker_tool):
+    return broker_tool
 
 
 @pytest.fixture(scope="module")

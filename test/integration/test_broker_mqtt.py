@@ -28,11 +28,8 @@ TIMEOUT = 30
 
 
 @pytest.fixture(scope="session")
-def tool(build_dir):
-    path = build_dir / "test" / "tools" / "sr_broker_tool"
-    if not os.access(path, os.X_OK):
-        raise FileNotFoundError(f"{path}: not built (make {path.relative_to(REPO)})")
-    return str(path)
+def tool(broker_tool):
+    return broker_tool
 
 
 def unique(prefix):

@@ -6,7 +6,6 @@ RabbitMQ's management API.
 The session's RabbitMQ (conftest.py) is shared: each test makes users with names of its
 own, and turns the management plugin on (servers.RabbitMQ.enable_management).
 """
-import os
 import re
 import secrets
 import socket
@@ -23,14 +22,6 @@ TIMEOUT = 60
 @pytest.fixture(scope="module")
 def sr_exe(sr_bin):
     return sr_bin("sr")
-
-
-@pytest.fixture(scope="module")
-def broker_tool(build_dir):
-    path = build_dir / "test" / "tools" / "sr_broker_tool"
-    if not os.access(path, os.X_OK):
-        raise FileNotFoundError(f"{path}: not built")
-    return str(path)
 
 
 @pytest.fixture(scope="module")

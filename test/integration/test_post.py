@@ -7,25 +7,14 @@ its relPath, its sha512 identity as sr3 writes it, its size and its topic.
 import base64
 import hashlib
 import json
-import os
 import random
 import secrets
 import subprocess
 import textwrap
-import time
 from pathlib import Path
 
-import pytest
 
 TIMEOUT = 60
-
-
-@pytest.fixture(scope="module")
-def broker_tool(build_dir):
-    path = build_dir / "test" / "tools" / "sr_broker_tool"
-    if not os.access(path, os.X_OK):
-        raise FileNotFoundError(f"{path}: not built")
-    return str(path)
 
 
 def make_tree(root, count, seed=42):

@@ -4,25 +4,21 @@ Messages go in with test/tools/sr_broker_tool publish and come out through anoth
 sr_broker_tool consumer, so the components are seen the way a pump's neighbours see them.
 """
 import json
-import os
 import secrets
 import signal
 import subprocess
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
+from helpers import write_config
 
 TIMEOUT = 60
 
 
 @pytest.fixture(scope="module")
-def tool(build_dir):
-    path = build_dir / "test" / "tools" / "sr_broker_tool"
-    if not os.access(path, os.X_OK):
-        raise FileNotFoundError(f"{path}: not built")
-    return str(path)
+def tool(broker_tool):
+    return broker_tool
 
 
 def message(rel, identity=None):
@@ -83,12 +79,6 @@ class Component:
         self.proc.kill()
         self.proc.wait(timeout=10)
         self.out.close()
-
-
-def write_config(env, component, name, text):
-    d = Path(env["XDG_CONFIG_HOME"]) / "sr" / component
-    d.mkdir(parents=True, exist_ok=True)
-    (d / f"{name}.conf").write_text(textwrap.dedent(text).lstrip())
 
 
 def test_shovel_v02_in_v03_out_with_a_filter(rabbitmq, tool, sr_bin, sr_env, tmp_path):

@@ -4,7 +4,6 @@ Each test writes configs into a private ~/.config/sr (the sr_env fixture) and ru
 real binaries, asserting what a user would look for in the output.
 """
 import json
-import os
 import subprocess
 import textwrap
 
@@ -57,7 +56,7 @@ def test_show_tells_value_and_origin_of_every_option(sr_bin, sr_env, config_dir)
     assert opts["mirror"] == ("off", "conf.d/subscribe.conf:5")
     assert opts["batch"][0] == "25" and opts["batch"][1].startswith("conf.d/default.conf:")
     assert opts["post_broker"] == ("None", "unset")
-    assert f"accept .*\\.xml$ directory=/data/obs mirror=off" in result.stdout
+    assert "accept .*\\.xml$ directory=/data/obs mirror=off" in result.stdout
     assert "subtopic *.WXO-DD.observations.#" in result.stdout
 
 

@@ -12,11 +12,11 @@ import secrets
 import signal
 import stat
 import subprocess
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
+from helpers import write_config
 
 TIMEOUT = 60
 
@@ -33,14 +33,6 @@ def sr_cmd(build_dir):
     return [str(tool)]
 
 
-@pytest.fixture(scope="module")
-def broker_tool(build_dir):
-    path = build_dir / "test" / "tools" / "sr_broker_tool"
-    if not os.access(path, os.X_OK):
-        raise FileNotFoundError(f"{path}: not built")
-    return str(path)
-
-
 def sr(sr_cmd, env, *args, check=True):
     r = subprocess.run([*sr_cmd, *args], env=env, capture_output=True, text=True,
                        timeout=TIMEOUT)
@@ -53,12 +45,6 @@ def status_json(sr_cmd, env, *patterns):
     r = sr(sr_cmd, env, "status", "--json", *patterns)
     doc = json.loads(r.stdout)
     return {c["config"]: c for c in doc["configs"]}, doc["totals"]
-
-
-def write_config(env, component, name, text):
-    d = Path(env["XDG_CONFIG_HOME"]) / "sr" / component
-    d.mkdir(parents=True, exist_ok=True)
-    (d / f"{name}.conf").write_text(textwrap.dedent(text).lstrip())
 
 
 def state_dir(env, component, name):

@@ -30,22 +30,9 @@ from pathlib import Path
 import pytest
 
 from fixtures_ssh import SshHome
+from helpers import write_config
 
 TIMEOUT = 90
-
-
-@pytest.fixture(scope="module")
-def broker_tool(build_dir):
-    path = build_dir / "test" / "tools" / "sr_broker_tool"
-    if not os.access(path, os.X_OK):
-        raise FileNotFoundError(f"{path}: not built")
-    return str(path)
-
-
-def write_config(env, component, name, text):
-    d = Path(env["XDG_CONFIG_HOME"]) / "sr" / component
-    d.mkdir(parents=True, exist_ok=True)
-    (d / f"{name}.conf").write_text(textwrap.dedent(text).lstrip())
 
 
 def sha256_file(path):

@@ -24,7 +24,6 @@ import os
 import secrets
 import signal
 import subprocess
-import textwrap
 import time
 from pathlib import Path
 
@@ -33,6 +32,7 @@ import pytest
 import fixtures_web
 from fixtures_web import Nginx
 from servers import Mosquitto
+from helpers import tool_path, write_config
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 60
@@ -58,12 +58,6 @@ def make_env(home):
     return env
 
 
-def write_config(env, component, name, text):
-    d = Path(env["XDG_CONFIG_HOME"]) / "sr" / component
-    d.mkdir(parents=True, exist_ok=True)
-    (d / f"{name}.conf").write_text(textwrap.dedent(text).lstrip())
-
-
 def sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
@@ -82,13 +76,6 @@ def wait_until(check, timeout=TIMEOUT):
             return True
         time.sleep(0.2)
     return check()
-
-
-def broker_tool(build_dir):
-    path = Path(build_dir) / "test" / "tools" / "sr_broker_tool"
-    if not os.access(path, os.X_OK):
-        raise FileNotFoundError(f"{path}: not built")
-    return str(path)
 
 
 def sr_post(sr_bin, env, config, *paths):
@@ -254,7 +241,7 @@ def mesh(tmp_path_factory, sr_bin, build_dir):
                                 wait=False)
         for p in peers:
             p.sarra.wait_ready()
-        yield Mesh(env, peers, sr_bin, broker_tool(build_dir))
+        yield Mesh(env, peers, sr_bin, tool_path(build_dir, "sr_broker_tool"))
     finally:
         for p in peers:
             if p.sarra is not None:
@@ -351,7 +338,7 @@ def test_amqp_pump_between_vhosts_then_subscriber(rabbitmq, nginx, sr_bin, sr_en
     xpublic), the pump serving its copy over nginx -> sr_subscribe on the second vhost:
     the subscriber's tree is identical to the source's, each file downloaded once by the
     pump and once by the subscriber."""
-    tool = broker_tool(build_dir)
+    tool = tool_path(build_dir, "sr_broker_tool")
     tok = secrets.token_hex(3)
     vhost = f"sr_down_{tok}"
     # one rabbitmqctl run (an Erlang VM start each) for the vhost and its permissions

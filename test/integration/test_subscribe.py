@@ -8,19 +8,12 @@ import random
 import secrets
 import signal
 import subprocess
-import textwrap
 import time
 from pathlib import Path
 
-import pytest
+from helpers import write_config
 
 TIMEOUT = 60
-
-
-def write_config(env, component, name, text):
-    d = Path(env["XDG_CONFIG_HOME"]) / "sr" / component
-    d.mkdir(parents=True, exist_ok=True)
-    (d / f"{name}.conf").write_text(textwrap.dedent(text).lstrip())
 
 
 def tree_of(root, count, seed):
@@ -200,7 +193,7 @@ def test_sender_pushes_posted_files(rabbitmq, sr_bin, sr_env, tmp_path):
         assert (dest / rel).stat().st_mode & 0o777 == 0o640
     log = Path(tmp_path / "sender.log").read_text()
     assert log.count("sent ") == len(files)
-    assert f"posted incoming/batch/" in log  # announced relative to post_baseDir
+    assert "posted incoming/batch/" in log  # announced relative to post_baseDir
 
 
 def test_inline_content_in_each_encoding_is_written_byte_for_byte(rabbitmq, sr_bin, sr_env,

@@ -16,16 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import write_config
 
 DOWN = "amqp://u:p@127.0.0.1:1/"  # nothing listens on port 1: the broker is down
-
-
-def write_config(env, component, name, text):
-    d = Path(env["XDG_CONFIG_HOME"]) / "sr" / component
-    d.mkdir(parents=True, exist_ok=True)
-    path = d / f"{name}.conf"
-    path.write_text(textwrap.dedent(text).lstrip())
-    return path
 
 
 def shovel(env, name, instances=1, extra=""):

@@ -25,14 +25,6 @@ TIMEOUT = 60
 INTERVAL = 1.0  # `sleep` of the test configs: the watch's wake-up interval
 
 
-@pytest.fixture(scope="module")
-def broker_tool(build_dir):
-    path = build_dir / "test" / "tools" / "sr_broker_tool"
-    if not os.access(path, os.X_OK):
-        raise FileNotFoundError(f"{path}: not built")
-    return str(path)
-
-
 def sha512(data):
     return {"method": "sha512", "value": base64.b64encode(hashlib.sha512(data).digest()).decode()}
 
