@@ -14,8 +14,7 @@ shovel   a backlog queued for a stopped sr_shovel (started once to declare and b
          queue, stopped, then fed with sr_broker_tool publish), then `sr_shovel foreground`
          started and timed until the consumer on the far side has every message:
          AMQP -> AMQP, SR_BENCH_SHOVEL (20000) messages, counted by draining a queue bound
-         to the output exchange before the start; AMQP -> MQTT, SR_BENCH_SHOVEL_MQTT (3000:
-         see bench-broker, a confirmed MQTT batch waits ~40 ms on mosquitto's default),
+         to the output exchange before the start; AMQP -> MQTT, SR_BENCH_SHOVEL_MQTT (20000),
          counted by a QoS 1 subscriber, once against the harness's mosquitto and once
          against one with set_tcp_nodelay true. The consumers are bench/broker.c's `count`
          mode, which does no more than take the messages.
@@ -336,7 +335,7 @@ def main():
             b = Bench(work, rabbit, mosq)
             bench_post(b, runs)
             n = env_int("SR_BENCH_SHOVEL", 20000, 100)
-            n_mqtt = env_int("SR_BENCH_SHOVEL_MQTT", 3000, 100)
+            n_mqtt = env_int("SR_BENCH_SHOVEL_MQTT", 20000, 100)
             bench_shovel(b, runs, n, rabbit, "AMQP -> AMQP")
             bench_shovel(b, runs, n_mqtt, mosq, "AMQP -> MQTT")
             bench_shovel(b, runs, n_mqtt, mosq_nodelay,
