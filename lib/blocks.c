@@ -8,6 +8,7 @@
  * again after a restart (harmless: it lands on the same bytes).
  */
 #include "blocks.h"
+#include "paths.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -209,33 +209,6 @@ char *sr_blocks_state_path(const char *tmp)
     return asprintf(&out, "%s.blocks", tmp) < 0 ? NULL : out;
 }
 
-/* Open and flock tmp (made when missing). The file locked must still be the one named
- * tmp: an instance that waited for the lock while another renamed the finished file away
- * would otherwise lock a file nobody else looks at. */
-static int lock_tmp(const char *tmp, int *fd, sr_err *err)
-{
-    for (int attempt = 0; attempt < 10; attempt++) {
-        *fd = open(tmp, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-        if (*fd < 0)
-            return sr_err_set(err, SR_EIO, errno == ENOSPC, "cannot open %s: %s", tmp,
-                              strerror(errno));
-        int r;
-        do
-            r = flock(*fd, LOCK_EX);
-        while (r != 0 && errno == EINTR);
-        struct stat held, named;
-        if (r == 0 && fstat(*fd, &held) == 0 && stat(tmp, &named) == 0 &&
-            held.st_ino == named.st_ino && held.st_dev == named.st_dev)
-            return SR_OK;
-        int e = errno;
-        close(*fd);
-        *fd = -1;
-        if (r != 0)
-            return sr_err_set(err, SR_EIO, true, "cannot lock %s: %s", tmp, strerror(e));
-    }
-    return sr_err_set(err, SR_EIO, true, "cannot lock %s: it keeps being replaced", tmp);
-}
-
 /* The record for l's version: *bits (count characters) from the state file, or all '0'
  * when the file is missing or holds another version. *same says whether it held ours. */
 static int read_state(const char *state, const sr_block_layout *l, char *bits, bool *same,
@@ -290,7 +263,7 @@ int sr_blocks_claim(const char *tmp, const sr_block_layout *l, sr_blocks_fresh_f
     char *bits = malloc(l->count + 1);
     int fd = -1, rc = state && bits ? SR_OK : sr_err_set(err, SR_ENOMEM, false, "out of memory");
     if (rc == SR_OK)
-        rc = lock_tmp(tmp, &fd, err);
+        rc = sr_lock_path(tmp, true, &fd, err);
     bool same = false;
     if (rc == SR_OK)
         rc = read_state(state, l, bits, &same, err);
@@ -318,7 +291,7 @@ int sr_blocks_record(const char *tmp, const sr_block_layout *l, sr_blocks_lock *
     char *bits = malloc(l->count + 1);
     int rc = lk->state_path && bits ? SR_OK : sr_err_set(err, SR_ENOMEM, false, "out of memory");
     if (rc == SR_OK)
-        rc = lock_tmp(tmp, &lk->fd, err);
+        rc = sr_lock_path(tmp, true, &lk->fd, err);
     bool same = false;
     if (rc == SR_OK)
         rc = read_state(lk->state_path, l, bits, &same, err);

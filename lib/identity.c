@@ -32,6 +32,12 @@
 /* sr3's attribute names (sarracenia/filemetadata.py prefixes "user.sr_"). */
 #define XATTR_IDENTITY "user.sr_identity"
 #define XATTR_MTIME "user.sr_mtime"
+/* Ours, beside sr3's: the size the cached identity was computed on. A single large
+ * write(2) sets the mtime once, before its data lands, so a file read while such a write
+ * is under way has its final mtime already: sr3's mtime test alone would later trust the
+ * digest of that partial file for the whole one. Absent (a cache sr3 wrote): the mtime
+ * test alone, as sr3 does. */
+#define XATTR_SIZE "user.sr_size"
 /* Largest cached JSON read back: {"method": "sha512", "value": "<88>"} is about 50 bytes. */
 #define XATTR_JSON_MAX 1024
 #define SHA512_BYTES 64
@@ -444,8 +450,9 @@ static int digest_range(int fd, off_t offset, off_t length, sr_digest *d,
     return rc;
 }
 
-/* The cached identity of fd, when there is one for method at least as new as mtime. */
-static bool cache_load(int fd, enum sr_identity_method method, const struct timespec *mtime,
+/* The cached identity of fd, when there is one for method at least as new as the file's
+ * mtime, and computed on its size when the cache says which. */
+static bool cache_load(int fd, enum sr_identity_method method, const struct stat *st,
                        sr_identity *out)
 {
     char text[SR_TIME_MAX + 64];
@@ -454,8 +461,19 @@ static bool cache_load(int fd, enum sr_identity_method method, const struct time
         return false;
     text[n] = '\0';
     struct timespec cached;
-    if (sr_time_parse(text, &cached, NULL) != SR_OK || sr_time_cmp(&cached, mtime) < 0)
+    if (sr_time_parse(text, &cached, NULL) != SR_OK || sr_time_cmp(&cached, &st->st_mtim) < 0)
         return false;
+    n = fgetxattr(fd, XATTR_SIZE, text, sizeof text - 1);
+    if (n > 0) {
+        text[n] = '\0';
+        char *end;
+        errno = 0;
+        long long size = strtoll(text, &end, 10);
+        if (errno != 0 || end == text || *end != '\0' || size != (long long)st->st_size)
+            return false;
+    } else if (n == 0 || errno != ENODATA) {
+        return false;
+    }
     char json[XATTR_JSON_MAX];
     n = fgetxattr(fd, XATTR_IDENTITY, json, sizeof json);
     if (n <= 0)
@@ -482,11 +500,12 @@ static bool cache_unavailable(int e)
            e == ENOSPC || e == EDQUOT || e == E2BIG;
 }
 
-static int cache_write(int fd, const sr_identity *id, const struct timespec *mtime, sr_err *err)
+static int cache_write(int fd, const sr_identity *id, const struct stat *st, sr_err *err)
 {
-    char mt[SR_TIME_MAX];
-    if (sr_time_format(mtime, true, mt, sizeof mt) < 0)
+    char mt[SR_TIME_MAX], size[32];
+    if (sr_time_format(&st->st_mtim, true, mt, sizeof mt) < 0)
         return SR_OK; /* an mtime outside 1970..9999 cannot be written: no cache */
+    snprintf(size, sizeof size, "%lld", (long long)st->st_size);
     json_t *obj = json_object();
     if (obj == NULL ||
         json_object_set_new(obj, "method", json_string(sr_identity_method_name(id->method))) ||
@@ -502,6 +521,10 @@ static int cache_write(int fd, const sr_identity *id, const struct timespec *mti
     int rc = SR_OK;
     const char *name = XATTR_IDENTITY;
     int ok = fsetxattr(fd, name, json, strlen(json), 0);
+    if (ok == 0) {
+        name = XATTR_SIZE;
+        ok = fsetxattr(fd, name, size, strlen(size), 0);
+    }
     if (ok == 0) {
         name = XATTR_MTIME;
         ok = fsetxattr(fd, name, mt, strlen(mt), 0);
@@ -525,7 +548,7 @@ int sr_identity_cache_store(int fd, const sr_identity *id, sr_err *err)
     if (fstat(fd, &st) != 0)
         return sr_err_set(err, SR_EIO, false, "identity cache: fstat fd %d: %s", fd,
                           strerror(errno));
-    return cache_write(fd, id, &st.st_mtim, err);
+    return cache_write(fd, id, &st, err);
 }
 
 static int digest_fd(int fd, off_t offset, off_t length, enum sr_identity_method method,
@@ -571,14 +594,16 @@ int sr_identity_of_file(const char *path, const sr_identity_spec *spec, int flag
         rc = sr_err_set(err, SR_EIO, true, "%s: fstat: %s", path, strerror(errno));
     else if (!S_ISREG(st.st_mode))
         rc = sr_err_set(err, SR_EINVAL, false, "%s: not a regular file", path);
-    else if (use_cache && cache_load(fd, spec->method, &st.st_mtim, &id))
+    else if (use_cache && cache_load(fd, spec->method, &st, &id))
         stats->from_cache = true;
     else {
-        /* The mtime cached is the one read before the content, so a change while reading
-         * leaves a cache older than the file, which the next call does not trust. */
+        /* Cached only when the file did not change while it was read: the digest is of
+         * its first st_size bytes, which are not the file's content if it grew. */
         rc = digest_fd(fd, 0, st.st_size, spec->method, &id, &stats->bytes_read, err);
-        if (rc == SR_OK && use_cache)
-            rc = cache_write(fd, &id, &st.st_mtim, err);
+        struct stat after;
+        if (rc == SR_OK && use_cache && fstat(fd, &after) == 0 &&
+            after.st_size == st.st_size && sr_time_cmp(&after.st_mtim, &st.st_mtim) == 0)
+            rc = cache_write(fd, &id, &st, err);
         if (rc != SR_OK)
             sr_err_prefix(err, "%s", path);
     }

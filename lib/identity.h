@@ -16,7 +16,12 @@
  *   user.sr_identity  {"method": "sha512", "value": "<base64>"}
  *   user.sr_mtime     the file's mtime when it was computed, a v03 time string
  * and a cached identity is used when its method is the one asked for and the cached mtime
- * is >= the file's mtime (sr3's rule). A file whose content changes within one tick of
+ * is >= the file's mtime (sr3's rule). sr adds
+ *   user.sr_size      the file's size when it was computed, in decimal
+ * and then also wants that size: a single large write(2) sets the mtime before its data
+ * lands, so a file read during one already has its final mtime, and sr3's rule alone
+ * would trust the digest of the partial file later. sr caches nothing read while the
+ * file's size or mtime changed. A file whose content changes within one tick of
  * the file system's timestamp clock, after sr has read its mtime, can keep a stale entry:
  * sr3 shares this limit, and kernels with fine-grained timestamps (Linux 6.13+) close it.
  * Whoever writes a file in place must store the new identity (sr_identity_cache_store),

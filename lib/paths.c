@@ -4,12 +4,14 @@
 #include "paths.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -224,4 +226,31 @@ int sr_mkdir_p(const char *path, mode_t mode, sr_err *err)
         rc = sr_err_set(err, SR_EIO, false, "mkdir %s: exists and is not a folder", path);
     free(copy);
     return rc;
+}
+
+int sr_lock_path(const char *path, bool wait, int *fd, sr_err *err)
+{
+    for (int attempt = 0; attempt < 10; attempt++) {
+        *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+        if (*fd < 0)
+            return sr_err_set(err, SR_EIO, errno == ENOSPC, "cannot open %s: %s", path,
+                              strerror(errno));
+        int r;
+        do
+            r = flock(*fd, LOCK_EX | (wait ? 0 : LOCK_NB));
+        while (r != 0 && errno == EINTR);
+        struct stat held, named;
+        if (r == 0 && fstat(*fd, &held) == 0 && stat(path, &named) == 0 &&
+            held.st_ino == named.st_ino && held.st_dev == named.st_dev)
+            return SR_OK;
+        int e = errno;
+        close(*fd);
+        *fd = -1;
+        if (r != 0 && e == EWOULDBLOCK)
+            return sr_err_set(err, SR_EIO, true,
+                              "%s is being written by another process: left for later", path);
+        if (r != 0)
+            return sr_err_set(err, SR_EIO, true, "cannot lock %s: %s", path, strerror(e));
+    }
+    return sr_err_set(err, SR_EIO, true, "cannot lock %s: it keeps being replaced", path);
 }

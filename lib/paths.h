@@ -51,4 +51,11 @@ char *sr_paths_expand_home(const char *path);
 /* mkdir -p with the given mode for each folder it makes. */
 int sr_mkdir_p(const char *path, mode_t mode, sr_err *err);
 
+/* Open the file named path for writing (made when missing, never truncated) and flock it
+ * exclusively: *fd holds the lock until it is closed. The file locked is still the one
+ * named path (one that waited while another process renamed the file away would otherwise
+ * lock a file nobody else looks at). wait false: a file another process holds is a
+ * retryable SR_EIO at once, naming path as being written by another process. */
+int sr_lock_path(const char *path, bool wait, int *fd, sr_err *err);
+
 #endif

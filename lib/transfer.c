@@ -538,13 +538,20 @@ int sr_transfer_download(sr_transfer *t, const char *remote_path, const char *lo
         rc = sr_mkdir_p(dir, plan->dir_mode ? plan->dir_mode : 0755, err);
     if (rc == SR_OK && (digest = sr_digest_new(digest_method(plan), err)) == NULL)
         rc = err ? err->code : SR_ENOMEM;
+    /* Two instances given the same file (a message redelivered after a kill, or announced
+     * twice) must not write one temporary file at once: the second leaves it to the first
+     * and retries later, when the file is there. Held until the file has its final name
+     * or is removed. A block's caller holds its own lock on the file. */
+    struct stat st;
+    bool existed = stat(local_path, &st) == 0; /* before the lock makes tmp */
+    int lock_fd = -1;
+    if (rc == SR_OK && plan->range == NULL)
+        rc = sr_lock_path(tmp, false, &lock_fd, err);
 
     /* Resume: the temporary file left by an interrupted download is continued (only a
      * temporary name says "partial": the file under the final name may be an older
      * version, not the start of this one). */
     off_t have = 0;
-    struct stat st;
-    bool existed = stat(local_path, &st) == 0;
     if (rc == SR_OK && plan->resume && plan->range == NULL &&
         stat(tmp, &st) == 0 && S_ISREG(st.st_mode) &&
         st.st_size > 0 && (plan->size < 0 || st.st_size < plan->size))
@@ -614,11 +621,13 @@ int sr_transfer_download(sr_transfer *t, const char *remote_path, const char *lo
      * file is written under its final name: removed when this call made it. A block's
      * temporary file holds other blocks too: never removed here (a wrong block is written
      * again over the same bytes). */
-    if (rc != SR_OK && tmp != NULL && plan->range == NULL) {
+    if (rc != SR_OK && tmp != NULL && plan->range == NULL && lock_fd >= 0) {
         bool final = err != NULL && !err->retryable;
         if (strcmp(tmp, local_path) != 0 ? rc == SR_EINVAL || !plan->resume || final : !existed)
             unlink(tmp);
     }
+    if (lock_fd >= 0)
+        close(lock_fd);
     if (rc == SR_OK && computed != NULL)
         *computed = got;
     sr_digest_free(digest);

@@ -540,6 +540,7 @@ static void xattr_cache(void **state)
                         "{\"method\": \"sha512\", \"value\": \"" HELLO_SHA512 "\"}");
     assert_string_equal(xattr_text(path, "user.sr_mtime", buf, sizeof buf),
                         "20241001T123456.789000034");
+    assert_string_equal(xattr_text(path, "user.sr_size", buf, sizeof buf), "12");
 
     /* second: from the cache, the file not read */
     id = file_id(path, "sha512", 0, &st);
@@ -593,6 +594,45 @@ static void xattr_cache(void **state)
     id = file_id(path, "random", 0, &st);
     assert_string_equal(xattr_text(path, "user.sr_identity", buf, sizeof buf),
                         "{\"method\": \"sha512\", \"value\": \"" HELLO_SHA512 "\"}");
+}
+
+/* A file read while one large write(2) was filling it: the write set the mtime before its
+ * data landed, so the file ends with the mtime the partial read cached. The size the
+ * cache records tells the partial digest from the whole file's. */
+static void xattr_cache_wants_the_size(void **state)
+{
+    (void)state;
+    if (!tmp_xattrs)
+        fail_msg("no file system with user xattrs in reach: set SR_TEST_TMPDIR");
+    char path[300], buf[64];
+    sr_identity_stats st;
+    tmp_path("growing.dat", path, sizeof path);
+    write_file(path, HELLO, 12);
+    set_mtime(path, "20241001T123456");
+    sr_identity partial = file_id(path, "sha512", 0, &st); /* cached for 12 bytes */
+    assert_string_equal(partial.value, HELLO_SHA512);
+
+    /* the rest of the write lands; the mtime stays what it was */
+    int fd = open(path, O_WRONLY | O_APPEND);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, HELLO, 12), 12);
+    assert_int_equal(close(fd), 0);
+    set_mtime(path, "20241001T123456");
+
+    sr_identity whole = file_id(path, "sha512", 0, &st);
+    assert_false(st.from_cache);
+    assert_int_equal(st.bytes_read, 24);
+    assert_string_not_equal(whole.value, partial.value);
+    sr_identity uncached = file_id(path, "sha512", SR_IDENTITY_NO_CACHE, &st);
+    assert_string_equal(whole.value, uncached.value);
+    assert_string_equal(xattr_text(path, "user.sr_size", buf, sizeof buf), "24");
+    whole = file_id(path, "sha512", 0, &st); /* and now cached for 24 */
+    assert_true(st.from_cache);
+
+    /* a size that is not a number: not trusted */
+    assert_int_equal(setxattr(path, "user.sr_size", "24x", 3, 0), 0);
+    file_id(path, "sha512", 0, &st);
+    assert_false(st.from_cache);
 }
 
 /* A cache sr3 wrote is trusted as sr3 trusts it; a damaged one is recomputed. */
@@ -949,6 +989,7 @@ int main(void)
         cmocka_unit_test(methods_without_content),
         cmocka_unit_test(ranges),
         cmocka_unit_test(xattr_cache),
+        cmocka_unit_test(xattr_cache_wants_the_size),
         cmocka_unit_test(xattr_cache_from_sr3),
         cmocka_unit_test(xattr_cache_store),
         cmocka_unit_test(xattr_unwritable),

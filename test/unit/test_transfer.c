@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <time.h>
@@ -276,6 +277,44 @@ static void download_wrong_identity(void **state)
     plan.resume = true;
     assert_int_equal(sr_transfer_download(fx.t, src, dst, &plan, NULL, NULL, &err), SR_EINVAL);
     assert_false(exists(dst));
+    assert_false(exists(tmp));
+    sr_transfer_pool_free(fx.pool);
+}
+
+/* Two instances given the same file: the one that finds the temporary file locked by the
+ * other leaves it alone (no truncation, no removal) and says to retry later. */
+static void download_temp_held_by_another(void **state)
+{
+    (void)state;
+    char src[512], dst[512], tmp[512];
+    make_dir("held");
+    path_in("held", "src.txt", src, sizeof src);
+    path_in("held", "dst.txt", dst, sizeof dst);
+    path_in("held", "dst.txt.tmp", tmp, sizeof tmp);
+    write_text(src, "what the server has\n");
+    write_text(tmp, "half of it");
+    int other = open(tmp, O_RDWR);
+    assert_true(other >= 0);
+    assert_int_equal(flock(other, LOCK_EX), 0); /* the other instance, downloading */
+
+    fixture fx;
+    open_file_session(&fx, 0);
+    sr_transfer_plan plan = plan_of(".tmp");
+    sr_err err;
+    assert_int_equal(sr_transfer_download(fx.t, src, dst, &plan, NULL, NULL, &err), SR_EIO);
+    assert_true(err.retryable);
+    assert_non_null(strstr(err.msg, "being written by another process"));
+    assert_non_null(strstr(err.msg, tmp));
+    assert_false(exists(dst));
+    struct stat st;
+    assert_int_equal(stat(tmp, &st), 0);
+    assert_int_equal(st.st_size, 10); /* not truncated, not removed */
+
+    /* the other one is gone (killed: its lock with it): the download goes ahead */
+    assert_int_equal(close(other), 0);
+    assert_int_equal(sr_transfer_download(fx.t, src, dst, &plan, NULL, NULL, &err), SR_OK);
+    assert_int_equal(stat(dst, &st), 0);
+    assert_int_equal(st.st_size, 20);
     assert_false(exists(tmp));
     sr_transfer_pool_free(fx.pool);
 }
@@ -691,6 +730,7 @@ int main(void)
         cmocka_unit_test(inflight_names),
         cmocka_unit_test(download_right_identity),
         cmocka_unit_test(download_wrong_identity),
+        cmocka_unit_test(download_temp_held_by_another),
         cmocka_unit_test(download_wrong_size),
         cmocka_unit_test(download_resume),
         cmocka_unit_test(byte_rate_max),
