@@ -617,13 +617,18 @@ int sr_transfer_download(sr_transfer *t, const char *remote_path, const char *lo
         rc = sr_transfer_finish_download(tmp, local_path, plan, &got, err);
 
     /* A wrong file is removed; an interrupted one is kept for resuming when asked, unless
-     * the failure is final (a 404: no retry will come to resume it). Without inflight the
-     * file is written under its final name: removed when this call made it. A block's
-     * temporary file holds other blocks too: never removed here (a wrong block is written
-     * again over the same bytes). */
+     * the failure is final (a 404: no retry will come to resume it) or nothing came (a
+     * refused connection: nothing to resume, and the retry may never come back here when
+     * another message brings the file). Without inflight the file is written under its
+     * final name: removed when this call made it. A block's temporary file holds other
+     * blocks too: never removed here (a wrong block is written again over the same
+     * bytes). */
     if (rc != SR_OK && tmp != NULL && plan->range == NULL && lock_fd >= 0) {
         bool final = err != NULL && !err->retryable;
-        if (strcmp(tmp, local_path) != 0 ? rc == SR_EINVAL || !plan->resume || final : !existed)
+        bool empty = fstat(lock_fd, &st) == 0 && st.st_size == 0;
+        if (strcmp(tmp, local_path) != 0
+                ? rc == SR_EINVAL || !plan->resume || final || empty
+                : !existed)
             unlink(tmp);
     }
     if (lock_fd >= 0)

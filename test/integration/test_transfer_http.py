@@ -97,6 +97,18 @@ def test_http_errors_say_what_and_whether_to_retry(build_dir, nginx, tree, tmp_p
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_refused_connection_leaves_nothing_to_resume(build_dir, nginx, tree, tmp_path):
+    """Resume asked, and the server's port refuses: a retryable connection error, and no
+    empty temporary name left behind (nothing came, so there is nothing to resume; a
+    retry that finds the file brought by another message never comes back for it)."""
+    refused = nginx.url().replace(f":{nginx.port}", ":1")
+    run = run_tool(build_dir, "--inflight", ".tmp", "--resume", refused, "download",
+                   "/t/mib.bin", tmp_path / "mib.bin")
+    code, retry, msg = run.error("download")
+    assert code == "connection error" and retry, run
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_server_that_never_answers_times_out(build_dir, nginx, tree, tmp_path):
     """With `timeout 2`, a server that accepts and then says nothing gives a retryable
     "timed out" error after about 2 s, not a hang."""
