@@ -12,7 +12,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from helpers import write_config
+from helpers import wait_until, write_config
 
 TIMEOUT = 45
 BIG = 5 * 1024 * 1024 + 1  # 5 MiB + 1 byte: six blocks of 1M (1,000,000 bytes)
@@ -21,15 +21,6 @@ BLOCK = 1000 * 1000
 
 def sha512(path):
     return hashlib.sha512(Path(path).read_bytes()).hexdigest()
-
-
-def wait_until(check, timeout=TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return check()
 
 
 def post(sr_bin, env, config, *paths):
@@ -106,7 +97,7 @@ def test_big_file_in_blocks_over_http_to_two_instances(rabbitmq, nginx, sr_bin, 
                 seen.append(got_big.stat().st_size)
             return got_big.exists() and got_small.exists()
 
-        assert wait_until(arrived), "\n".join(l.read_text() for l in logs)
+        assert wait_until(arrived, TIMEOUT), "\n".join(l.read_text() for l in logs)
         assert all(s == BIG for s in seen), seen
         assert sha512(got_big) == sha512(big)
         assert got_small.read_text() == "small and whole\n"
@@ -160,7 +151,7 @@ def test_blocks_survive_a_restart_and_finish_the_file(rabbitmq, nginx, sr_bin, s
         f.write(os.urandom(BIG))
     # the first blocks go through the subscriber, then it stops
     post(sr_bin, sr_env, "blr", big)
-    assert wait_until(lambda: logs[0].read_text().count("downloaded block ") >= 2), \
+    assert wait_until(lambda: logs[0].read_text().count("downloaded block ") >= 2, TIMEOUT), \
         logs[0].read_text()
     assert stop_all(procs) == [0]
     done_before = logs[0].read_text().count("downloaded block ")
@@ -174,7 +165,7 @@ def test_blocks_survive_a_restart_and_finish_the_file(rabbitmq, nginx, sr_bin, s
         f.write(b"\0" * 1000)
     procs, logs = start_instances(sr_bin, sr_env, "subscribe", "blr", 1)
     try:
-        assert wait_until(got_big.exists), logs[0].read_text()
+        assert wait_until(got_big.exists, TIMEOUT), logs[0].read_text()
         assert sha512(got_big) == sha512(big)
         # the same blocks announced again: the file there is this version, not newer
         post(sr_bin, sr_env, "blr", big)
@@ -278,7 +269,7 @@ def test_sender_puts_blocks_over_sftp_with_two_instances(rabbitmq, sshd, sr_bin,
                 seen.append(got_big.stat().st_size)
             return got_big.exists() and got_small.exists()
 
-        assert wait_until(arrived), "\n".join(l.read_text() for l in logs)
+        assert wait_until(arrived, TIMEOUT), "\n".join(l.read_text() for l in logs)
         assert all(s == BIG for s in seen), seen
         assert sha512(got_big) == sha512(big)
         assert got_small.read_text() == "small and whole\n"

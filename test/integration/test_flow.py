@@ -58,6 +58,7 @@ import pytest
 from fixtures_ssh import SshHome
 from fixtures_web import Nginx
 from servers import port_open
+from helpers import sha256_file, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 FLOW = REPO / "test" / "flow"
@@ -85,14 +86,6 @@ def seed_and_faults():
 
 # ---- helpers ----
 
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 _SUMS = {}  # (path, size, mtime_ns) -> sha256: a tree is looked at every second
 
 
@@ -117,20 +110,11 @@ def tree(root, sums=True):
                     continue
                 key = (str(p), st.st_size, st.st_mtime_ns)
                 if key not in _SUMS:
-                    _SUMS[key] = sha256(p)
+                    _SUMS[key] = sha256_file(p)
                 files[rel] = _SUMS[key]
             except OSError:
                 continue
     return files, dirs
-
-
-def wait_until(check, timeout, interval=0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(interval)
-    return check()
 
 
 def message_key(m):

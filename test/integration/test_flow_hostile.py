@@ -27,17 +27,9 @@ import subprocess
 import textwrap
 import time
 from pathlib import Path
+from helpers import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def wait_until(check, timeout, interval=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(interval)
-    return check()
 
 
 def snapshot(root, skip):

@@ -30,30 +30,13 @@ from pathlib import Path
 import pytest
 
 from fixtures_ssh import SshHome
-from helpers import write_config
+from helpers import sha256_file, wait_until, write_config
 
 TIMEOUT = 90
 
 
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def tree_sums(root):
     return {str(p.relative_to(root)): sha256_file(p) for p in root.rglob("*") if p.is_file()}
-
-
-def wait_until(check, timeout=TIMEOUT, interval=0.25):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(interval)
-    return check()
 
 
 class Announcements:

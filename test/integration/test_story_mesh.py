@@ -32,7 +32,7 @@ import pytest
 import fixtures_web
 from fixtures_web import Nginx
 from servers import Mosquitto
-from helpers import tool_path, write_config
+from helpers import sha256_file, tool_path, wait_until, write_config
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 60
@@ -58,24 +58,11 @@ def make_env(home):
     return env
 
 
-def sha256(path):
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def files_under(root):
     """relPath -> sha256 of every regular file under root, inflight (.tmp) names aside."""
     root = Path(root)
-    return {str(p.relative_to(root)): sha256(p) for p in root.rglob("*")
+    return {str(p.relative_to(root)): sha256_file(p) for p in root.rglob("*")
             if p.is_file() and not p.name.endswith(".tmp")}
-
-
-def wait_until(check, timeout=TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return check()
 
 
 def sr_post(sr_bin, env, config, *paths):
@@ -263,9 +250,9 @@ def test_mesh_ring_delivers_every_file_once_and_goes_quiet(mesh):
             write_file(tree / name, [5000, 70000, 300000][n])
             posted[name] = origin
         mesh.post(origin, *[tree / name for name in names])
-    origin_tree = {rel: sha256(mesh.peers[o].tree / rel) for rel, o in posted.items()}
+    origin_tree = {rel: sha256_file(mesh.peers[o].tree / rel) for rel, o in posted.items()}
 
-    assert wait_until(lambda: all(t == origin_tree for t in mesh.trees())), \
+    assert wait_until(lambda: all(t == origin_tree for t in mesh.trees()), TIMEOUT), \
         ([sorted(set(origin_tree) - set(t)) for t in mesh.trees()], mesh.logs()[-20000:])
     # every file goes once around: downloaded and announced by the two other peers, then
     # skipped by the one that posted it
@@ -290,15 +277,15 @@ def test_mesh_same_relpath_from_two_peers_converges_on_the_newer(mesh):
     now = time.time()
     older = write_file(mesh.peers[0].tree / rel, 20000, mtime=now - 100, seed="older")
     newer = write_file(mesh.peers[1].tree / rel, 20000, mtime=now - 10, seed="newer")
-    want = sha256(newer)
-    assert sha256(older) != want
+    want = sha256_file(newer)
+    assert sha256_file(older) != want
     mesh.post(0, older)
     mesh.post(1, newer)
-    assert wait_until(lambda: all(sha256(p.tree / rel) == want for p in mesh.peers)), \
-        ([sha256(p.tree / rel) == want for p in mesh.peers], mesh.logs()[-20000:])
+    assert wait_until(lambda: all(sha256_file(p.tree / rel) == want for p in mesh.peers), TIMEOUT), \
+        ([sha256_file(p.tree / rel) == want for p in mesh.peers], mesh.logs()[-20000:])
     mesh.assert_quiet()
     for p in mesh.peers:
-        assert sha256(p.tree / rel) == want
+        assert sha256_file(p.tree / rel) == want
         assert abs((p.tree / rel).stat().st_mtime - (now - 10)) < 0.01
 
 
@@ -317,11 +304,11 @@ def test_mesh_inline_content_goes_round_once(mesh):
     rel = "inline/small.txt"
     (p0.tree / rel).parent.mkdir(parents=True, exist_ok=True)
     (p0.tree / rel).write_text("small enough to travel inside the message\n")
-    want = sha256(p0.tree / rel)
+    want = sha256_file(p0.tree / rel)
     downloads = [p.downloads() for p in mesh.peers]
     sr_post(mesh.sr_bin, mesh.env, "peer0_inline", p0.tree / rel)
-    assert wait_until(lambda: all((p.tree / rel).is_file() and sha256(p.tree / rel) == want
-                                  for p in mesh.peers)), mesh.logs()[-20000:]
+    assert wait_until(lambda: all((p.tree / rel).is_file() and sha256_file(p.tree / rel) == want
+                                  for p in mesh.peers), TIMEOUT), mesh.logs()[-20000:]
     assert wait_until(lambda: p0.sarra.count(f"{p0.tree}/{rel}: ") == 1, timeout=20), \
         mesh.logs()[-20000:]
     mesh.assert_quiet()
@@ -391,7 +378,7 @@ def test_amqp_pump_between_vhosts_then_subscriber(rabbitmq, nginx, sr_bin, sr_en
             write_file(src / name, [0, 1, 5000, 100000][i % 4])
         sr_post(sr_bin, sr_env, "src", *[src / n for n in names])
         want = files_under(src)
-        assert wait_until(lambda: files_under(dest) == want), \
+        assert wait_until(lambda: files_under(dest) == want, TIMEOUT), \
             (sorted(set(want) - set(files_under(dest))), sarra.text(), sub.text())
         assert files_under(pump) == want
     finally:
@@ -437,7 +424,7 @@ def test_download_that_fails_is_retried_and_arrives(mosquitto, sr_bin, sr_env, t
         try:
             web.stop()  # connections to its port are now refused
             f = write_file(src / "late/file.bin", 50000)
-            want = sha256(f)
+            want = sha256_file(f)
             sr_post(sr_bin, sr_env, "src", f)
             assert wait_until(lambda: "will retry" in sub.text(), timeout=20), sub.text()
             failed_at = time.monotonic()
@@ -452,7 +439,7 @@ def test_download_that_fails_is_retried_and_arrives(mosquitto, sr_bin, sr_env, t
         finally:
             rc = sub.stop()
         assert rc == 0
-        assert sha256(dest / "late/file.bin") == want
+        assert sha256_file(dest / "late/file.bin") == want
         log = sub.text()
         assert log.count("will retry") == 1, log
         assert log.count("downloaded ") == 1, log

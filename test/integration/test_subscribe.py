@@ -11,7 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from helpers import write_config
+from helpers import wait_until, write_config
 
 TIMEOUT = 60
 
@@ -31,15 +31,6 @@ def tree_of(root, count, seed):
 def files_under(root):
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in root.rglob("*") if p.is_file()}
-
-
-def wait_until(check, timeout=TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return check()
 
 
 def run_component(sr_bin, env, component, name, log):
@@ -89,7 +80,7 @@ def test_post_then_subscribe_over_file_urls(rabbitmq, sr_bin, sr_env, tmp_path):
     r = subprocess.run([sr_bin("sr_post"), "-c", "src", *[str(src / f) for f in files]],
                        env=sr_env, capture_output=True, text=True, timeout=TIMEOUT)
     assert r.returncode == 0, r.stderr
-    assert wait_until(lambda: files_under(dest) == files), \
+    assert wait_until(lambda: files_under(dest) == files, TIMEOUT), \
         (sorted(set(files) - set(files_under(dest)))[:5], Path(tmp_path / "sub.log").read_text())
     assert stop(sub, out) == 0
     assert not list(dest.rglob("*.tmp"))
@@ -185,7 +176,7 @@ def test_sender_pushes_posted_files(rabbitmq, sr_bin, sr_env, tmp_path):
                        capture_output=True, text=True, timeout=TIMEOUT)
     assert r.returncode == 0, r.stderr
     dest = cluster / "incoming"
-    assert wait_until(lambda: files_under(dest) == files), \
+    assert wait_until(lambda: files_under(dest) == files, TIMEOUT), \
         (sorted(set(files) - set(files_under(dest)))[:5], Path(tmp_path / "sender.log").read_text())
     assert stop(sender, out) == 0
     assert not list(dest.rglob("*.tmp"))
@@ -233,7 +224,7 @@ def test_inline_content_in_each_encoding_is_written_byte_for_byte(rabbitmq, sr_b
     want = {"in/utf8.txt": "café\n".encode(), "in/b64.bin": b"\x00\x01\x02\xff",
             "in/latin1.txt": b"caf\xe9\n"}
     assert wait_until(lambda: all((dest / k).is_file() and (dest / k).read_bytes() == v
-                                  for k, v in want.items())), Path(tmp_path / "sub.log").read_text()
-    assert wait_until(lambda: "beyond U+00FF" in Path(tmp_path / "sub.log").read_text())
+                                  for k, v in want.items()), TIMEOUT), Path(tmp_path / "sub.log").read_text()
+    assert wait_until(lambda: "beyond U+00FF" in Path(tmp_path / "sub.log").read_text(), TIMEOUT)
     assert stop(sub, out) == 0
     assert not (dest / "in" / "wide.txt").exists()
