@@ -8,7 +8,6 @@
  * again after a restart (harmless: it lands on the same bytes).
  */
 #include "blocks.h"
-#include "paths.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -184,17 +183,18 @@ int sr_blocks_layout(const sr_message *m, sr_block_layout *out, sr_err *err)
     return version_key(m, out, out->key, err);
 }
 
-bool sr_blocks_in_file(const char *path, const sr_message *m, const sr_block_layout *l)
+bool sr_blocks_in_file(sr_jail *jail, const char *rel, const sr_message *m,
+                       const sr_block_layout *l)
 {
     sr_identity want, have;
     if (!sr_message_identity(m, &want) || (want.method != SR_ID_SHA512 && want.method != SR_ID_MD5))
         return false;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    int fd;
+    if (sr_jail_open(jail, rel, O_RDONLY, 0, &fd, NULL) != SR_OK)
         return false;
     struct stat st;
     sr_identity_spec spec = {want.method, SR_ID_NONE, NULL};
-    bool in = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == l->total &&
+    bool in = fstat(fd, &st) == 0 && st.st_size == l->total &&
               sr_identity_of_range(fd, l->offset, l->length, &spec, &have, NULL, NULL) == SR_OK &&
               sr_identity_equal(&want, &have);
     close(fd);
@@ -211,17 +211,22 @@ char *sr_blocks_state_path(const char *tmp)
 
 /* The record for l's version: *bits (count characters) from the state file, or all '0'
  * when the file is missing or holds another version. *same says whether it held ours. */
-static int read_state(const char *state, const sr_block_layout *l, char *bits, bool *same,
-                      sr_err *err)
+static int read_state(sr_jail *jail, const char *state, const sr_block_layout *l, char *bits,
+                      bool *same, sr_err *err)
 {
     memset(bits, '0', l->count);
     bits[l->count] = '\0';
     *same = false;
-    FILE *f = fopen(state, "re");
-    if (f == NULL)
-        return errno == ENOENT
-                   ? SR_OK
-                   : sr_err_set(err, SR_EIO, true, "cannot read %s: %s", state, strerror(errno));
+    int fd;
+    int rc = sr_jail_open(jail, state, O_RDONLY, 0, &fd, err);
+    if (rc == SR_ENOENT)
+        return SR_OK;
+    FILE *f = rc == SR_OK ? fdopen(fd, "r") : NULL;
+    if (f == NULL) {
+        if (rc == SR_OK)
+            close(fd);
+        return rc != SR_OK ? rc : sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    }
     char key[SR_BLOCKS_KEY_MAX + 2];
     if (fgets(key, sizeof key, f) != NULL) {
         key[strcspn(key, "\n")] = '\0';
@@ -237,40 +242,47 @@ static int read_state(const char *state, const sr_block_layout *l, char *bits, b
     return SR_OK;
 }
 
-static int write_state(const char *state, const sr_block_layout *l, const char *bits, sr_err *err)
+static int write_state(sr_jail *jail, const char *state, const sr_block_layout *l, const char *bits,
+                       sr_err *err)
 {
     char *next = NULL;
     if (asprintf(&next, "%s.new", state) < 0)
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
-    FILE *f = fopen(next, "we");
+    int fd;
+    int rc = sr_jail_open(jail, next, O_WRONLY | O_CREAT | O_TRUNC, 0644, &fd, err);
+    FILE *f = rc == SR_OK ? fdopen(fd, "w") : NULL;
+    if (rc == SR_OK && f == NULL)
+        close(fd);
     bool ok = f != NULL && fprintf(f, "%s\n%s\n", l->key, bits) > 0;
     if (f != NULL)
         ok = fclose(f) == 0 && ok;
-    int rc = SR_OK;
-    if (!ok || rename(next, state) != 0) {
-        rc = sr_err_set(err, SR_EIO, true, "cannot write %s: %s", state, strerror(errno));
-        unlink(next);
-    }
+    if (rc == SR_OK && !ok)
+        rc = sr_err_set(err, SR_EIO, true, "cannot write %s/%s: %s", sr_jail_root(jail), next,
+                        strerror(errno));
+    if (rc == SR_OK)
+        rc = sr_jail_rename(jail, next, state, err);
+    if (rc != SR_OK)
+        sr_jail_remove(jail, next, false, NULL);
     free(next);
     return rc;
 }
 
-int sr_blocks_claim(const char *tmp, const sr_block_layout *l, sr_blocks_fresh_fn fresh, void *ctx,
-                    bool *have, sr_err *err)
+int sr_blocks_claim(sr_jail *jail, const char *tmp, const sr_block_layout *l,
+                    sr_blocks_fresh_fn fresh, void *ctx, bool *have, sr_err *err)
 {
     *have = false;
     char *state = sr_blocks_state_path(tmp);
     char *bits = malloc(l->count + 1);
     int fd = -1, rc = state && bits ? SR_OK : sr_err_set(err, SR_ENOMEM, false, "out of memory");
     if (rc == SR_OK)
-        rc = sr_lock_path(tmp, true, &fd, err);
+        rc = sr_jail_open_locked(jail, tmp, true, &fd, NULL, err);
     bool same = false;
     if (rc == SR_OK)
-        rc = read_state(state, l, bits, &same, err);
+        rc = read_state(jail, state, l, bits, &same, err);
     if (rc == SR_OK && !same && fresh != NULL)
         rc = fresh(ctx, fd, err);
     if (rc == SR_OK && !same)
-        rc = write_state(state, l, bits, err); /* this version's record starts here */
+        rc = write_state(jail, state, l, bits, err); /* this version's record starts here */
     /* A full record whose file is still here was not finished (the rename failed): the
      * block is fetched again so that its arrival finishes the file. */
     if (rc == SR_OK)
@@ -282,27 +294,28 @@ int sr_blocks_claim(const char *tmp, const sr_block_layout *l, sr_blocks_fresh_f
     return rc;
 }
 
-int sr_blocks_record(const char *tmp, const sr_block_layout *l, sr_blocks_lock *lk, bool *complete,
-                     sr_err *err)
+int sr_blocks_record(sr_jail *jail, const char *tmp, const sr_block_layout *l, sr_blocks_lock *lk,
+                     bool *complete, sr_err *err)
 {
     *complete = false;
+    lk->jail = jail;
     lk->fd = -1;
     lk->state_path = sr_blocks_state_path(tmp);
     char *bits = malloc(l->count + 1);
     int rc = lk->state_path && bits ? SR_OK : sr_err_set(err, SR_ENOMEM, false, "out of memory");
     if (rc == SR_OK)
-        rc = sr_lock_path(tmp, true, &lk->fd, err);
+        rc = sr_jail_open_locked(jail, tmp, true, &lk->fd, NULL, err);
     bool same = false;
     if (rc == SR_OK)
-        rc = read_state(lk->state_path, l, bits, &same, err);
+        rc = read_state(jail, lk->state_path, l, bits, &same, err);
     if (rc == SR_OK && !same)
         rc = sr_err_set(err, SR_EINVAL, false,
-                        "%s: block %zu is of another version of the file than the blocks being "
-                        "put together there",
-                        tmp, l->number);
+                        "%s/%s: block %zu is of another version of the file than the blocks "
+                        "being put together there",
+                        sr_jail_root(jail), tmp, l->number);
     if (rc == SR_OK) {
         bits[l->number] = '1';
-        rc = write_state(lk->state_path, l, bits, err);
+        rc = write_state(jail, lk->state_path, l, bits, err);
     }
     if (rc == SR_OK)
         *complete = strspn(bits, "1") == l->count;
@@ -314,8 +327,8 @@ int sr_blocks_record(const char *tmp, const sr_block_layout *l, sr_blocks_lock *
 
 void sr_blocks_release(sr_blocks_lock *lk, bool done)
 {
-    if (done && lk->state_path != NULL)
-        unlink(lk->state_path);
+    if (done && lk->state_path != NULL && lk->jail != NULL)
+        sr_jail_remove(lk->jail, lk->state_path, false, NULL);
     if (lk->fd >= 0)
         close(lk->fd);
     lk->fd = -1;

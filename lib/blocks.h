@@ -30,6 +30,7 @@
 
 #include "error.h"
 #include "identity.h"
+#include "jail.h"
 #include "message.h"
 
 /* sr3's block size for `blockSize 0` (PY's "automatic" choice). */
@@ -65,25 +66,29 @@ typedef struct sr_block_layout {
  * (a block past the end, sizes that disagree with `size`, a manifest too large). */
 int sr_blocks_layout(const sr_message *m, sr_block_layout *out, sr_err *err);
 
-/* Whether the file at path already holds m's block: its size is the whole file's and the
- * block's bytes have the identity the message announces (sha512 or md5 only). */
-bool sr_blocks_in_file(const char *path, const sr_message *m, const sr_block_layout *l);
+/* Whether the file rel beneath the jail already holds m's block: its size is the whole
+ * file's and the block's bytes have the identity the message announces (sha512 or md5
+ * only). */
+bool sr_blocks_in_file(sr_jail *jail, const char *rel, const sr_message *m,
+                       const sr_block_layout *l);
 
 /* Called under the lock when a fresh record starts (no record, or one for another
  * version): the place the blocks go is emptied of anything older (fd is tmp's). */
 typedef int (*sr_blocks_fresh_fn)(void *ctx, int fd, sr_err *err);
 
-/* Before writing a block into temporary path tmp: creates tmp when missing, starts a fresh
- * record when the state is for another version (calling fresh, when not NULL, first), and
- * says whether this block is in already (*have: a duplicate message, or a second instance
- * got there first). tmp is the lock (and, when receiving, where the blocks go). */
-int sr_blocks_claim(const char *tmp, const sr_block_layout *l, sr_blocks_fresh_fn fresh, void *ctx,
-                    bool *have, sr_err *err);
+/* Before writing a block into the temporary file tmp (beneath the jail, as the state file
+ * beside it): creates tmp when missing, starts a fresh record when the state is for
+ * another version (calling fresh, when not NULL, first), and says whether this block is
+ * in already (*have: a duplicate message, or a second instance got there first). tmp is
+ * the lock (and, when receiving, where the blocks go). */
+int sr_blocks_claim(sr_jail *jail, const char *tmp, const sr_block_layout *l,
+                    sr_blocks_fresh_fn fresh, void *ctx, bool *have, sr_err *err);
 
 /* A block assembly held under lock: see sr_blocks_record. */
 typedef struct sr_blocks_lock {
-    int fd;           /* tmp, opened and flocked */
-    char *state_path; /* tmp + ".blocks" */
+    sr_jail *jail;
+    int fd;           /* tmp, opened (read and write) and flocked */
+    char *state_path; /* tmp + ".blocks", beneath the jail */
 } sr_blocks_lock;
 
 /* After the block was written into tmp and checked: record it. *complete says whether
@@ -91,8 +96,8 @@ typedef struct sr_blocks_lock {
  * finishes the file (rename to the final name, times, mode) and calls
  * sr_blocks_release(lk, true). Otherwise the lock is already released. A block of an older
  * version than the record holds is SR_EINVAL (not retryable: the newer version wins). */
-int sr_blocks_record(const char *tmp, const sr_block_layout *l, sr_blocks_lock *lk, bool *complete,
-                     sr_err *err);
+int sr_blocks_record(sr_jail *jail, const char *tmp, const sr_block_layout *l, sr_blocks_lock *lk,
+                     bool *complete, sr_err *err);
 
 /* Remove the state file (when done) and release the lock. */
 void sr_blocks_release(sr_blocks_lock *lk, bool done);

@@ -1144,6 +1144,14 @@ int sr_config_check(const sr_config *cfg, sr_err *err)
         return sr_err_set(err, SR_EINVAL, false,
                           "%s: a sender needs sendTo, the server to send to (e.g. sendTo sftp://user@host/)",
                           file);
+    /* sr3 reads "/" + relPath without baseDir: any file of the host a message names */
+    if (cfg->component == SR_C_SENDER && !cfg->values[SR_OPT_baseDir].set &&
+        !(cfg->values[SR_OPT_download].set && !cfg->values[SR_OPT_download].u.flag))
+        return sr_err_set(err, SR_EINVAL, false,
+                          "%s: a sender needs baseDir, the folder whose files it may send: it "
+                          "reads baseDir/relPath and nothing outside (e.g. baseDir /home/me/hot; "
+                          "`baseDir /` reads any file, as sr3 does without one: sr-security(7))",
+                          file);
     if (cfg->component == SR_C_WATCH && cfg->values[SR_OPT_path].list.count == 0)
         return sr_err_set(err, SR_EINVAL, false,
                           "%s: a watch needs a path, the directory to watch (e.g. path /home/me/hot)",

@@ -21,7 +21,10 @@ struct sr_download {
     bool sarra;
     sr_transfer_setup ts; /* transferconf.h */
     sr_transfer_pool *pool;
+    sr_jails *jails; /* the destination roots (placement.h: root), opened once each */
     bool download, overwrite, delete_source, time_copy, perm_copy, accept_size_wrong;
+    bool allow_link_outside, allow_file_url;
+    long long file_size_max; /* 0: none */
 };
 
 int sr_download_new(const sr_config *cfg, const sr_credentials *creds, bool sarra, sr_log *log,
@@ -36,6 +39,8 @@ int sr_download_new(const sr_config *cfg, const sr_credentials *creds, bool sarr
     int rc = sr_transferconf(cfg, creds, log, &d->ts, err);
     if (rc == SR_OK && (d->pool = sr_transfer_pool_new(&d->ts.options, err)) == NULL)
         rc = err ? err->code : SR_ENOMEM;
+    if (rc == SR_OK && (d->jails = sr_jails_new(d->ts.dir_mode, false)) == NULL)
+        rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
     if (rc != SR_OK) {
         sr_download_free(d);
         return rc;
@@ -46,6 +51,10 @@ int sr_download_new(const sr_config *cfg, const sr_credentials *creds, bool sarr
     d->time_copy = sr_config_flag(cfg, SR_OPT_timeCopy);
     d->perm_copy = sr_config_flag(cfg, SR_OPT_permCopy);
     d->accept_size_wrong = sr_config_flag(cfg, SR_OPT_acceptSizeWrong);
+    d->allow_link_outside = sr_config_flag(cfg, SR_OPT_allowLinkOutside);
+    d->allow_file_url = sr_config_flag(cfg, SR_OPT_allowFileUrl);
+    const sr_value *max = sr_config_value(cfg, SR_OPT_fileSizeMax);
+    d->file_size_max = max->set && max->u.count > 0 ? max->u.count : 0;
     *out = d;
     return SR_OK;
 }
@@ -55,6 +64,7 @@ void sr_download_free(sr_download *d)
     if (d == NULL)
         return;
     sr_transfer_pool_free(d->pool);
+    sr_jails_free(d->jails);
     free(d);
 }
 
@@ -63,84 +73,143 @@ static bool event_allowed(const sr_download *d, const char *event)
     return sr_config_has(d->cfg, SR_OPT_fileEvents, event);
 }
 
-static enum sr_work_result os_error(sr_err *err, const char *what, const char *path)
+/* What a failure of a local operation means for the message: refused for safety (never
+ * retried), worth another try (a full disk, a folder not empty yet), or not. */
+static enum sr_work_result outcome(int rc, const sr_err *err)
 {
-    /* ENOTEMPTY: an rmdir that came before the removals of what is in the folder (two
-     * instances, or messages out of order): they follow, and the retry then works. */
-    bool retry = errno == ENOSPC || errno == EIO || errno == EAGAIN || errno == EBUSY ||
-                 errno == ENOTEMPTY;
-    sr_err_set(err, SR_EIO, retry, "%s %s: %s", what, path, strerror(errno));
-    return retry ? SR_WORK_RETRY : SR_WORK_DROP;
+    if (rc == SR_OK)
+        return SR_WORK_OK;
+    if (rc == SR_EREFUSED)
+        return SR_WORK_REFUSE;
+    return err->retryable ? SR_WORK_RETRY : SR_WORK_DROP;
 }
 
-static int mkdir_parent(const sr_download *d, const char *path, sr_err *err)
+/* The jail of w's destination root. */
+static int jail_of(sr_download *d, const sr_work *w, sr_jail **j, sr_err *err)
 {
-    char *dir = strdup(path);
+    return sr_jails_get(d->jails, w->placement.root, j, err);
+}
+
+/* The folder of rel beneath the jail made (permDirDefault). */
+static int mkdir_parent(const sr_download *d, sr_jail *j, const char *rel, sr_err *err)
+{
+    const char *slash = strrchr(rel, '/');
+    if (slash == NULL)
+        return SR_OK;
+    char *dir = strndup(rel, (size_t)(slash - rel));
     if (dir == NULL)
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
-    char *slash = strrchr(dir, '/');
-    int rc = SR_OK;
-    if (slash != NULL && slash != dir) {
-        *slash = '\0';
-        rc = sr_mkdir_p(dir, d->ts.dir_mode, err);
-    }
+    int rc = sr_jail_mkdirs(j, dir, d->ts.dir_mode, err);
     free(dir);
     return rc;
 }
 
-/* fileOps applied locally. Returns -1 when the message is not (only) a fileOp. */
-static int apply_fileop(sr_download *d, sr_flow *f, sr_work *w, sr_err *err)
+/* The mode to give a file or folder: the message's (permCopy), never with a bit beyond
+ * 0777 nor one permUmask clears, else fallback. -1: leave it to the umask. */
+static int mode_for(const sr_download *d, const sr_message *m, int fallback)
+{
+    unsigned mode;
+    if (d->perm_copy && sr_message_mode(m, &mode))
+        return (int)sr_transfer_safe_mode(&d->ts, mode);
+    return fallback;
+}
+
+/* Where the file an old name (rename) or a hard link's target names is, placed by the
+ * same rules as w's file: it must be beneath the same root. */
+static int place_other(sr_flow *f, const sr_work *w, const char *rel_path, sr_placement *out,
+                       sr_err *err)
+{
+    sr_message *other = sr_message_copy(w->msg);
+    int rc = other ? sr_message_set_str(other, "relPath", rel_path, err)
+                   : sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    if (rc == SR_OK)
+        rc = sr_flow_place(f, other, w->mask, out, err);
+    if (rc == SR_OK && strcmp(out->root, w->placement.root) != 0) {
+        rc = sr_err_set(err, SR_EREFUSED, false, "%s is placed beneath %s, %s beneath %s", rel_path,
+                        out->root, sr_message_rel_path(w->msg), w->placement.root);
+        sr_placement_fini(out);
+    }
+    sr_message_free(other);
+    return rc;
+}
+
+/* fileOps applied locally, each through the jail. Returns -1 when the message is not
+ * (only) a fileOp: its file is to be fetched. */
+static int apply_fileop(sr_download *d, sr_flow *f, sr_work *w, sr_jail *j, sr_err *err)
 {
     sr_fileop op;
     if (!sr_message_fileop(w->msg, &op))
         return -1;
-    const char *dest = w->placement.path;
+    const char *dest = w->placement.under_root, *shown = w->placement.path;
+    int rc;
     if (op.remove) {
         if (!event_allowed(d, op.directory ? "rmdir" : "delete"))
             return SR_WORK_SKIP;
-        if ((op.directory ? rmdir(dest) : unlink(dest)) != 0 && errno != ENOENT)
-            return os_error(err, op.directory ? "rmdir" : "remove", dest);
-        sr_log_write(sr_flow_log(f), SR_LOG_INFO, "removed %s", dest);
-        return SR_WORK_OK;
+        rc = sr_jail_remove(j, dest, op.directory, err);
+        if (rc == SR_ENOENT)
+            return SR_WORK_OK;
+        if (rc == SR_OK)
+            sr_log_write(sr_flow_log(f), SR_LOG_INFO, "removed %s", shown);
+        return outcome(rc, err);
     }
     if (op.link != NULL) {
         if (!event_allowed(d, "link"))
             return SR_WORK_SKIP;
-        if (mkdir_parent(d, dest, err) != SR_OK)
-            return SR_WORK_RETRY;
-        if ((unlink(dest) != 0 && errno != ENOENT) || symlink(op.link, dest) != 0)
-            return os_error(err, "symlink", dest);
-        sr_log_write(sr_flow_log(f), SR_LOG_INFO, "linked %s -> %s", dest, op.link);
-        return SR_WORK_OK;
+        if (!d->allow_link_outside && !sr_jail_link_target_inside(dest, op.link)) {
+            char q[SR_QUOTE_BUF];
+            sr_err_set(err, SR_EREFUSED, false,
+                       "link to %s: the target is outside %s (allowLinkOutside is off)",
+                       sr_err_quote(op.link, q, sizeof q), w->placement.root);
+            return SR_WORK_REFUSE;
+        }
+        rc = mkdir_parent(d, j, dest, err);
+        if (rc == SR_OK)
+            rc = sr_jail_symlink(j, op.link, dest, err);
+        if (rc == SR_OK)
+            sr_log_write(sr_flow_log(f), SR_LOG_INFO, "linked %s -> %s", shown, op.link);
+        return outcome(rc, err);
+    }
+    if (op.hlink != NULL) {
+        if (!event_allowed(d, "link"))
+            return SR_WORK_SKIP;
+        sr_placement target = {0};
+        rc = place_other(f, w, op.hlink, &target, err);
+        if (rc == SR_OK)
+            rc = mkdir_parent(d, j, dest, err);
+        if (rc == SR_OK)
+            rc = sr_jail_hardlink(j, target.under_root, dest, err);
+        if (rc == SR_OK)
+            sr_log_write(sr_flow_log(f), SR_LOG_INFO, "hard-linked %s to %s", shown, target.path);
+        sr_placement_fini(&target);
+        if (rc == SR_ENOENT)
+            return -1; /* the file it names is not here: fetch this one */
+        return outcome(rc, err);
     }
     if (op.directory && op.rename == NULL) {
         if (!event_allowed(d, "mkdir"))
             return SR_WORK_SKIP;
-        unsigned mode = d->ts.dir_mode;
-        if (d->perm_copy)
-            sr_message_mode(w->msg, &mode);
-        if (sr_mkdir_p(dest, (mode_t)mode, err) != SR_OK)
-            return SR_WORK_RETRY;
-        return SR_WORK_OK;
+        rc = sr_jail_mkdirs(j, dest, d->ts.dir_mode, err);
+        int mode = mode_for(d, w->msg, -1);
+        if (rc == SR_OK && mode >= 0)
+            rc = sr_jail_chmod_dir(j, dest, (mode_t)mode, err);
+        return outcome(rc, err);
     }
     if (op.rename != NULL) {
         /* the old name, placed by the same rules; a local rename when it is there */
-        sr_message *old = sr_message_copy(w->msg);
         sr_placement from = {0};
-        sr_err perr;
-        if (old != NULL && sr_message_set_str(old, "relPath", op.rename, &perr) == SR_OK &&
-            sr_flow_place(f, old, w->mask, &from, &perr) == SR_OK) {
-            struct stat st;
-            if (lstat(from.path, &st) == 0 && mkdir_parent(d, dest, err) == SR_OK &&
-                rename(from.path, dest) == 0) {
-                sr_log_write(sr_flow_log(f), SR_LOG_INFO, "renamed %s to %s", from.path, dest);
-                sr_placement_fini(&from);
-                sr_message_free(old);
-                return SR_WORK_OK;
-            }
-        }
+        struct stat st;
+        rc = place_other(f, w, op.rename, &from, err);
+        if (rc == SR_OK)
+            rc = sr_jail_lstat(j, from.under_root, &st, err);
+        if (rc == SR_OK)
+            rc = mkdir_parent(d, j, dest, err);
+        if (rc == SR_OK)
+            rc = sr_jail_rename(j, from.under_root, dest, err);
+        if (rc == SR_OK)
+            sr_log_write(sr_flow_log(f), SR_LOG_INFO, "renamed %s to %s", from.path, shown);
         sr_placement_fini(&from);
-        sr_message_free(old);
+        if (rc == SR_OK || rc == SR_EREFUSED)
+            return outcome(rc, err);
         if (op.directory || op.link)
             return SR_WORK_SKIP;
         return -1; /* the old file is not here: fetch the new one */
@@ -176,7 +245,8 @@ static unsigned char *latin1_bytes(const char *text, size_t *len, bool *bad)
     return out;
 }
 
-static enum sr_work_result write_inline(sr_download *d, sr_flow *f, sr_work *w, sr_err *err)
+static enum sr_work_result write_inline(sr_download *d, sr_flow *f, sr_work *w, sr_jail *j,
+                                        sr_err *err)
 {
     sr_content c;
     sr_message_content(w->msg, &c);
@@ -220,23 +290,35 @@ static enum sr_work_result write_inline(sr_download *d, sr_flow *f, sr_work *w, 
                    sr_message_rel_path(w->msg), len, size);
         r = SR_WORK_DROP;
     }
-    char *tmp = r == SR_WORK_OK ? sr_inflight_path(&d->ts.inflight, w->placement.path) : NULL;
-    if (r == SR_WORK_OK && (tmp == NULL || mkdir_parent(d, tmp, err) != SR_OK))
-        r = SR_WORK_RETRY;
-    if (r == SR_WORK_OK) {
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        bool ok = fd >= 0 && write(fd, data, len) == (ssize_t)len;
-        if (fd >= 0)
-            ok = close(fd) == 0 && ok;
-        if (!ok || (d->ts.perm_default >= 0 && chmod(tmp, (mode_t)d->ts.perm_default) != 0) ||
-            (strcmp(tmp, w->placement.path) != 0 && rename(tmp, w->placement.path) != 0)) {
-            r = os_error(err, "writing", tmp);
-            unlink(tmp);
-        } else {
-            sr_log_write(sr_flow_log(f), SR_LOG_INFO, "wrote %s (%zu bytes inline)",
-                         w->placement.path, len);
-        }
+    /* never written under the final name: a temporary one, even with inflight None */
+    const char *dest = w->placement.under_root;
+    char *tmp = r == SR_WORK_OK ? sr_transfer_download_temp(&d->ts.inflight, dest) : NULL;
+    int fd = -1, rc = SR_OK;
+    if (r == SR_WORK_OK && tmp == NULL)
+        rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    if (r == SR_WORK_OK && rc == SR_OK)
+        rc = mkdir_parent(d, j, tmp, err);
+    if (r == SR_WORK_OK && rc == SR_OK)
+        rc = sr_jail_open_locked(j, tmp, false, &fd, NULL, err);
+    if (r == SR_WORK_OK && rc == SR_OK) {
+        int mode = mode_for(d, w->msg, d->ts.perm_default);
+        if (ftruncate(fd, 0) != 0 || write(fd, data, len) != (ssize_t)len ||
+            (mode >= 0 && fchmod(fd, (mode_t)mode) != 0))
+            rc = sr_err_set(err, SR_EIO, errno == ENOSPC, "writing %s/%s: %s", w->placement.root,
+                            tmp, strerror(errno));
+        if (rc == SR_OK)
+            rc = sr_jail_rename(j, tmp, dest, err);
+        if (rc != SR_OK)
+            sr_jail_remove(j, tmp, false, NULL);
+        if (close(fd) != 0 && rc == SR_OK)
+            rc =
+                sr_err_set(err, SR_EIO, true, "writing %s: %s", w->placement.path, strerror(errno));
     }
+    if (r == SR_WORK_OK && rc != SR_OK)
+        r = outcome(rc, err);
+    if (r == SR_WORK_OK)
+        sr_log_write(sr_flow_log(f), SR_LOG_INFO, "wrote %s (%zu bytes inline)", w->placement.path,
+                     len);
     free(tmp);
     free(data);
     return r;
@@ -254,10 +336,12 @@ static bool parse_time(const char *text, struct timespec *t)
  * converge on the newest version when two peers post one relPath, instead of the versions
  * overwriting each other round the ring for ever; then the mesh rule: the announced
  * identity is already on disk. */
-static const char *already_have(const sr_download *d, const sr_work *w, const sr_identity *want)
+static const char *already_have(const sr_download *d, sr_jail *j, const sr_work *w,
+                                const sr_identity *want)
 {
     struct stat st;
-    if (stat(w->placement.path, &st) != 0 || !S_ISREG(st.st_mode))
+    /* not there, or not a regular file (a link there is replaced, never followed) */
+    if (sr_jail_lstat(j, w->placement.under_root, &st, NULL) != SR_OK || !S_ISREG(st.st_mode))
         return NULL;
     if (!d->overwrite)
         return "already here (overwrite off)";
@@ -274,52 +358,84 @@ static const char *already_have(const sr_download *d, const sr_work *w, const sr
         return NULL;
     sr_identity_spec spec = {want->method, SR_ID_NONE, NULL};
     sr_identity have;
-    if (sr_identity_of_file(w->placement.path, &spec, 0, &have, NULL, NULL) == SR_OK &&
-        sr_identity_equal(&have, want))
-        return "already here";
-    return NULL;
+    int fd;
+    if (sr_jail_open(j, w->placement.under_root, O_RDONLY, 0, &fd, NULL) != SR_OK)
+        return NULL;
+    bool same = sr_identity_of_fd(fd, w->placement.path, &spec, 0, &have, NULL, NULL) == SR_OK &&
+                sr_identity_equal(&have, want);
+    close(fd);
+    return same ? "already here" : NULL;
 }
 
-static enum sr_work_result fetch(sr_download *d, sr_flow *f, sr_work *w, sr_err *err)
+/* What a message may not make sr fetch (sr-security(7)): a local file named by a file:
+ * URL, unless allowFileUrl; a file larger than fileSizeMax. */
+static int check_source(const sr_download *d, const sr_url *u, long long whole_size, sr_err *err)
 {
-    char *url = sr_message_url(w->msg);
-    sr_url u;
-    if (url == NULL || sr_url_parse(url, &u, err) != SR_OK) {
-        free(url);
-        return SR_WORK_DROP;
+    if (!d->allow_file_url && strcmp(u->scheme, "file") == 0)
+        return sr_err_set(err, SR_EREFUSED, false,
+                          "baseUrl is a file: URL, which names a file of this host "
+                          "(allowFileUrl is off)");
+    if (d->file_size_max > 0 && whole_size > d->file_size_max)
+        return sr_err_set(err, SR_EREFUSED, false, "%lld bytes, more than fileSizeMax (%lld)",
+                          whole_size, d->file_size_max);
+    return SR_OK;
+}
+
+/* The URL of w's file, parsed and checked. */
+static int source_of(const sr_download *d, const sr_work *w, long long whole_size, char **url,
+                     sr_url *u, sr_err *err)
+{
+    memset(u, 0, sizeof *u);
+    *url = sr_message_url(w->msg);
+    int rc = *url ? sr_url_parse(*url, u, err) : sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    if (rc == SR_OK)
+        rc = check_source(d, u, whole_size, err);
+    if (rc != SR_OK) {
+        sr_url_fini(u);
+        free(*url);
+        *url = NULL;
     }
+    return rc;
+}
+
+static enum sr_work_result fetch(sr_download *d, sr_flow *f, sr_work *w, sr_jail *j, sr_err *err)
+{
+    long long size = -1;
+    if (!sr_message_size(w->msg, &size))
+        size = -1;
+    char *url;
+    sr_url u;
+    int rc = source_of(d, w, size, &url, &u, err);
+    if (rc != SR_OK)
+        return rc == SR_EREFUSED ? SR_WORK_REFUSE : SR_WORK_DROP;
     sr_transfer *t = NULL;
-    int rc = sr_transfer_pool_get(d->pool, sr_message_base_url(w->msg), &t, err);
+    rc = sr_transfer_pool_get(d->pool, sr_message_base_url(w->msg), &t, err);
     sr_identity want, got;
     bool has_id = sr_message_identity(w->msg, &want);
-    long long size = -1;
-    if (d->accept_size_wrong || !sr_message_size(w->msg, &size))
-        size = -1;
-    unsigned mode = 0;
     struct timespec mtime, atime;
     bool has_mtime = d->time_copy && parse_time(sr_message_str(w->msg, "mtime"), &mtime);
     bool has_atime = has_mtime && parse_time(sr_message_str(w->msg, "atime"), &atime);
     sr_transfer_plan plan = {
         .inflight = d->ts.inflight,
         .identity = has_id ? &want : NULL,
-        .size = size,
+        .size = d->accept_size_wrong ? -1 : size,
+        /* however long the server goes on: no more than announced, or than fileSizeMax */
+        .max_bytes = size >= 0 && !d->accept_size_wrong ? size : d->file_size_max,
         .resume = true,
-        .mode = d->perm_copy && sr_message_mode(w->msg, &mode) ? (int)mode : d->ts.perm_default,
+        .mode = mode_for(d, w->msg, d->ts.perm_default),
         .dir_mode = d->ts.dir_mode,
         .mtime = has_mtime ? &mtime : NULL,
         .atime = has_atime ? &atime : NULL,
     };
     sr_transfer_result res = {0};
     for (int attempt = 1; rc == SR_OK; attempt++) {
-        rc = sr_transfer_download(t, u.path, w->placement.path, &plan, &got, &res, err);
+        rc = sr_transfer_download(t, u.path, j, w->placement.under_root, &plan, &got, &res, err);
         if (rc == SR_OK || !err->retryable || attempt >= d->ts.attempts)
             break;
         rc = SR_OK; /* try again now; after `attempts`, the retry queue */
     }
-    enum sr_work_result r = SR_WORK_OK;
-    if (rc != SR_OK) {
-        r = err->retryable ? SR_WORK_RETRY : SR_WORK_DROP;
-    } else {
+    enum sr_work_result r = outcome(rc, err);
+    if (rc == SR_OK) {
         sr_metrics *m = sr_flow_metrics(f);
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
@@ -353,7 +469,8 @@ static enum sr_work_result fetch(sr_download *d, sr_flow *f, sr_work *w, sr_err 
  * when this version's record started could have landed on it since. A block found wrong
  * is fetched again here, from the same URL (every block message names the same file). */
 static int verify_blocks(sr_download *d, sr_flow *f, sr_transfer *t, const char *remote_path,
-                         sr_work *w, int fd, enum sr_identity_method method, sr_err *err)
+                         sr_work *w, sr_jail *j, int fd, enum sr_identity_method method,
+                         sr_err *err)
 {
     sr_blocks b;
     if (!sr_message_blocks(w->msg, &b))
@@ -384,7 +501,8 @@ static int verify_blocks(sr_download *d, sr_flow *f, sr_transfer *t, const char 
                      "%s block %zu/%zu: not what the manifest says in the temporary file, "
                      "fetched again",
                      w->placement.path, i + 1, b.manifest_count);
-        int rc = sr_transfer_download(t, remote_path, w->placement.path, &plan, NULL, NULL, err);
+        int rc = sr_transfer_download(t, remote_path, j, w->placement.under_root, &plan, NULL, NULL,
+                                      err);
         if (rc != SR_OK)
             return rc;
     }
@@ -392,35 +510,34 @@ static int verify_blocks(sr_download *d, sr_flow *f, sr_transfer *t, const char 
 }
 
 static int assemble(sr_download *d, sr_flow *f, sr_transfer *t, const char *remote_path, sr_work *w,
-                    const char *tmp, const sr_block_layout *l, int fd, const sr_identity *block_id,
-                    sr_err *err)
+                    sr_jail *j, const char *tmp, const sr_block_layout *l, int fd,
+                    const sr_identity *block_id, sr_err *err)
 {
     if (ftruncate(fd, l->total) != 0)
-        return sr_err_set(err, SR_EIO, true, "truncating %s to %lld bytes: %s", tmp,
-                          (long long)l->total, strerror(errno));
+        return sr_err_set(err, SR_EIO, true, "truncating %s/%s to %lld bytes: %s",
+                          w->placement.root, tmp, (long long)l->total, strerror(errno));
     sr_identity_spec spec = {SR_ID_SHA512, SR_ID_NONE, NULL};
     if (block_id != NULL && block_id->method == SR_ID_MD5)
         spec.method = SR_ID_MD5;
     int rc = SR_OK;
     if (block_id != NULL && (block_id->method == SR_ID_MD5 || block_id->method == SR_ID_SHA512))
-        rc = verify_blocks(d, f, t, remote_path, w, fd, block_id->method, err);
+        rc = verify_blocks(d, f, t, remote_path, w, j, fd, block_id->method, err);
     sr_identity whole;
     if (rc == SR_OK)
-        rc = sr_identity_of_file(tmp, &spec, SR_IDENTITY_NO_CACHE, &whole, NULL, err);
-    unsigned mode = 0;
+        rc = sr_identity_of_fd(fd, tmp, &spec, SR_IDENTITY_NO_CACHE, &whole, NULL, err);
     struct timespec mtime, atime;
     bool has_mtime = d->time_copy && parse_time(sr_message_str(w->msg, "mtime"), &mtime);
     bool has_atime = has_mtime && parse_time(sr_message_str(w->msg, "atime"), &atime);
     sr_transfer_plan plan = {
         .inflight = d->ts.inflight,
         .size = l->total,
-        .mode = d->perm_copy && sr_message_mode(w->msg, &mode) ? (int)mode : d->ts.perm_default,
+        .mode = mode_for(d, w->msg, d->ts.perm_default),
         .dir_mode = d->ts.dir_mode,
         .mtime = has_mtime ? &mtime : NULL,
         .atime = has_atime ? &atime : NULL,
     };
     if (rc == SR_OK)
-        rc = sr_transfer_finish_download(tmp, w->placement.path, &plan, &whole, err);
+        rc = sr_transfer_finish_download(j, fd, tmp, w->placement.under_root, &plan, &whole, err);
     if (rc == SR_OK) {
         sr_message_remove(w->msg, "blocks");
         sr_message_set_size(w->msg, (long long)l->total, NULL);
@@ -446,11 +563,13 @@ static int empty_tmp(void *ctx, int fd, sr_err *err)
  * block skipped would never be recorded, and the new version would never be finished.
  * Without timeCopy the file's mtime says nothing, so only a message without mtime is
  * compared by the block's identity. */
-static const char *block_here(const sr_download *d, const sr_work *w, const sr_block_layout *l)
+static const char *block_here(const sr_download *d, sr_jail *j, const sr_work *w,
+                              const sr_block_layout *l)
 {
     struct stat st;
     struct timespec mtime;
-    if (stat(w->placement.path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != l->total)
+    if (sr_jail_lstat(j, w->placement.under_root, &st, NULL) != SR_OK || !S_ISREG(st.st_mode) ||
+        st.st_size != l->total)
         return NULL;
     if (parse_time(sr_message_str(w->msg, "mtime"), &mtime)) {
         if (!d->time_copy)
@@ -459,52 +578,52 @@ static const char *block_here(const sr_download *d, const sr_work *w, const sr_b
                      (mtime.tv_sec == st.st_mtim.tv_sec && mtime.tv_nsec > st.st_mtim.tv_nsec);
         return newer ? NULL : "not newer";
     }
-    return sr_blocks_in_file(w->placement.path, w->msg, l) ? "already here" : NULL;
+    return sr_blocks_in_file(j, w->placement.under_root, w->msg, l) ? "already here" : NULL;
 }
 
 /* One block of a partitioned file (blocks.h): its byte range fetched into the file's
  * temporary name, recorded, and the file finished by whichever instance brings in the
  * last block. Blocks before the last are not posted: the file is not there yet. */
-static enum sr_work_result fetch_block(sr_download *d, sr_flow *f, sr_work *w, sr_err *err)
+static enum sr_work_result fetch_block(sr_download *d, sr_flow *f, sr_work *w, sr_jail *j,
+                                       sr_err *err)
 {
     sr_block_layout l;
     if (sr_blocks_layout(w->msg, &l, err) != SR_OK)
         return SR_WORK_DROP;
-    const char *dest = w->placement.path;
+    const char *dest = w->placement.path, *rel = w->placement.under_root;
+    char *url;
+    sr_url u;
+    int rc = source_of(d, w, (long long)l.total, &url, &u, err);
+    if (rc != SR_OK)
+        return rc == SR_EREFUSED ? SR_WORK_REFUSE : SR_WORK_DROP;
     struct stat st;
     const char *why = NULL;
-    if (!d->overwrite && stat(dest, &st) == 0)
+    if (!d->overwrite && sr_jail_lstat(j, rel, &st, NULL) == SR_OK)
         why = "already here (overwrite off)";
     else
-        why = block_here(d, w, &l);
+        why = block_here(d, j, w, &l);
+    char *tmp = why == NULL ? sr_transfer_download_temp(&d->ts.inflight, rel) : NULL;
+    bool have = false;
     if (why != NULL) {
         if (sr_config_flag(d->cfg, SR_OPT_logReject))
             sr_log_write(sr_flow_log(f), SR_LOG_INFO, "%s block %zu/%zu: %s, not downloaded", dest,
                          l.number + 1, l.count, why);
-        return SR_WORK_SKIP;
-    }
-    char *tmp = sr_transfer_download_temp(&d->ts.inflight, dest);
-    if (tmp == NULL) {
-        sr_err_set(err, SR_ENOMEM, false, "out of memory");
-        return SR_WORK_RETRY;
-    }
-    bool have = false;
-    int rc = mkdir_parent(d, tmp, err);
-    if (rc == SR_OK)
-        rc = sr_blocks_claim(tmp, &l, empty_tmp, tmp, &have, err);
-    if (rc != SR_OK || have) {
-        if (have)
+        rc = -1;
+    } else if (tmp == NULL) {
+        rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    } else {
+        rc = mkdir_parent(d, j, tmp, err);
+        if (rc == SR_OK)
+            rc = sr_blocks_claim(j, tmp, &l, empty_tmp, tmp, &have, err);
+        if (rc == SR_OK && have)
             sr_log_write(sr_flow_log(f), SR_LOG_DEBUG, "%s block %zu/%zu: in already", dest,
                          l.number + 1, l.count);
-        free(tmp);
-        return rc != SR_OK ? SR_WORK_RETRY : SR_WORK_SKIP;
     }
-    char *url = sr_message_url(w->msg);
-    sr_url u;
-    if (url == NULL || sr_url_parse(url, &u, err) != SR_OK) {
+    if (rc != SR_OK || have) {
+        sr_url_fini(&u);
         free(url);
         free(tmp);
-        return SR_WORK_DROP;
+        return rc == -1 || have ? SR_WORK_SKIP : outcome(rc, err);
     }
     sr_transfer *t = NULL;
     rc = sr_transfer_pool_get(d->pool, sr_message_base_url(w->msg), &t, err);
@@ -521,7 +640,7 @@ static enum sr_work_result fetch_block(sr_download *d, sr_flow *f, sr_work *w, s
     };
     sr_transfer_result res = {0};
     for (int attempt = 1; rc == SR_OK; attempt++) {
-        rc = sr_transfer_download(t, u.path, dest, &plan, NULL, &res, err);
+        rc = sr_transfer_download(t, u.path, j, rel, &plan, NULL, &res, err);
         if (rc == SR_OK || !err->retryable || attempt >= d->ts.attempts)
             break;
         rc = SR_OK;
@@ -537,10 +656,10 @@ static enum sr_work_result fetch_block(sr_download *d, sr_flow *f, sr_work *w, s
         sr_log_write(sr_flow_log(f), SR_LOG_INFO,
                      "downloaded block %zu/%zu of %s (%lld bytes at offset %lld)", l.number + 1,
                      l.count, dest, (long long)res.bytes, (long long)l.offset);
-        rc = sr_blocks_record(tmp, &l, &lk, &complete, err);
+        rc = sr_blocks_record(j, tmp, &l, &lk, &complete, err);
     }
     if (rc == SR_OK && complete) {
-        rc = assemble(d, f, t, u.path, w, tmp, &l, lk.fd, has_id ? &want : NULL, err);
+        rc = assemble(d, f, t, u.path, w, j, tmp, &l, lk.fd, has_id ? &want : NULL, err);
         sr_blocks_release(&lk, rc == SR_OK);
         if (rc == SR_OK) {
             struct timespec now;
@@ -553,7 +672,7 @@ static enum sr_work_result fetch_block(sr_download *d, sr_flow *f, sr_work *w, s
         }
     }
     if (rc != SR_OK)
-        r = err->retryable ? SR_WORK_RETRY : SR_WORK_DROP;
+        r = outcome(rc, err);
     sr_url_fini(&u);
     free(url);
     free(tmp);
@@ -567,18 +686,22 @@ static enum sr_work_result work(void *ctx, sr_flow *f, sr_work *w, sr_err *err)
         sr_err_set(err, SR_EINVAL, false, "%s: no destination", sr_message_rel_path(w->msg));
         return SR_WORK_DROP;
     }
-    int r = apply_fileop(d, f, w, err);
+    sr_jail *j = NULL;
+    int rc = jail_of(d, w, &j, err);
+    if (rc != SR_OK)
+        return outcome(rc, err);
+    int r = apply_fileop(d, f, w, j, err);
     if (r >= 0)
         return (enum sr_work_result)r;
     if (!d->download)
         return SR_WORK_OK; /* download off: consume (and post) without fetching */
     sr_blocks b;
     if (sr_message_blocks(w->msg, &b))
-        return fetch_block(d, f, w, err); /* decides for itself what it already has */
+        return fetch_block(d, f, w, j, err); /* decides for itself what it already has */
     /* decided before inline content is written too (sr3's order): a mesh passing inline
      * messages round would otherwise rewrite and re-announce them for ever */
     sr_identity want;
-    const char *why = already_have(d, w, sr_message_identity(w->msg, &want) ? &want : NULL);
+    const char *why = already_have(d, j, w, sr_message_identity(w->msg, &want) ? &want : NULL);
     if (why != NULL && d->sarra && w->delivery != NULL && w->delivery->redelivered) {
         /* The broker sent it before: the instance it went to may have been killed after
          * the download and before the post, which then never happened. Announce what is
@@ -596,8 +719,8 @@ static enum sr_work_result work(void *ctx, sr_flow *f, sr_work *w, sr_err *err)
     }
     sr_content c;
     if (sr_message_content(w->msg, &c))
-        return write_inline(d, f, w, err);
-    return fetch(d, f, w, err);
+        return write_inline(d, f, w, j, err);
+    return fetch(d, f, w, j, err);
 }
 
 void sr_download_component(sr_download *d, sr_flow_component *out)

@@ -75,6 +75,8 @@ const char *sr_code_name(int code)
         return "protocol error";
     case SR_ECONN:
         return "connection error";
+    case SR_EREFUSED:
+        return "refused";
     }
     return "unknown error";
 }

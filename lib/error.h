@@ -22,6 +22,8 @@ enum sr_code {
     SR_EPERM,    /* permissions */
     SR_EPROTO,   /* a peer broke the protocol */
     SR_ECONN,    /* a connection failed or was lost */
+    SR_EREFUSED, /* refused for safety: a path that would leave its root, a symbolic link
+                  * met, what a message may not ask for (sr-security(7)); never retryable */
 };
 
 /* Longest error text kept; longer messages are cut, never overrun. */

@@ -52,6 +52,8 @@ enum sr_work_result {
     SR_WORK_SKIP,  /* nothing to do and nothing to post (already have it) */
     SR_WORK_RETRY, /* failed for now: to the retry queue */
     SR_WORK_DROP,  /* failed for good: logged, not retried */
+    SR_WORK_REFUSE, /* refused for safety (sr-security(7)): logged once with err's reason,
+                     * counted as rejected, acked, never retried */
 };
 
 /* What a component adds to the loop. Any function may be NULL. */

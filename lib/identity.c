@@ -71,7 +71,6 @@ int sr_identity_method_from_name(const char *name, enum sr_identity_method *out)
     return SR_EINVAL;
 }
 
-
 /* ---------------------------------------------------------------------------------- */
 /* base64 and hex                                                                      */
 
@@ -572,8 +571,8 @@ static int open_error(const char *path, int e, sr_err *err)
     return sr_err_set(err, code, code == SR_EIO, "%s: cannot open: %s", path, strerror(e));
 }
 
-int sr_identity_of_file(const char *path, const sr_identity_spec *spec, int flags, sr_identity *out,
-                        sr_identity_stats *stats, sr_err *err)
+int sr_identity_of_fd(int fd, const char *name, const sr_identity_spec *spec, int flags,
+                      sr_identity *out, sr_identity_stats *stats, sr_err *err)
 {
     sr_identity_stats ignored;
     if (stats == NULL)
@@ -581,19 +580,14 @@ int sr_identity_of_file(const char *path, const sr_identity_spec *spec, int flag
     *stats = (sr_identity_stats){0};
     if (!needs_content(spec->method))
         return identity_without_content(spec, out, err);
-    /* O_NONBLOCK: a FIFO must not hang us; it is refused below, as is anything but a
-     * regular file. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0)
-        return open_error(path, errno, err);
     int rc = SR_OK;
     struct stat st;
     sr_identity id = {.method = SR_ID_NONE};
     bool use_cache = (flags & SR_IDENTITY_NO_CACHE) == 0;
     if (fstat(fd, &st) != 0)
-        rc = sr_err_set(err, SR_EIO, true, "%s: fstat: %s", path, strerror(errno));
+        rc = sr_err_set(err, SR_EIO, true, "%s: fstat: %s", name, strerror(errno));
     else if (!S_ISREG(st.st_mode))
-        rc = sr_err_set(err, SR_EINVAL, false, "%s: not a regular file", path);
+        rc = sr_err_set(err, SR_EINVAL, false, "%s: not a regular file", name);
     else if (use_cache && cache_load(fd, spec->method, &st, &id))
         stats->from_cache = true;
     else {
@@ -601,15 +595,31 @@ int sr_identity_of_file(const char *path, const sr_identity_spec *spec, int flag
          * its first st_size bytes, which are not the file's content if it grew. */
         rc = digest_fd(fd, 0, st.st_size, spec->method, &id, &stats->bytes_read, err);
         struct stat after;
-        if (rc == SR_OK && use_cache && fstat(fd, &after) == 0 &&
-            after.st_size == st.st_size && sr_time_cmp(&after.st_mtim, &st.st_mtim) == 0)
+        if (rc == SR_OK && use_cache && fstat(fd, &after) == 0 && after.st_size == st.st_size &&
+            sr_time_cmp(&after.st_mtim, &st.st_mtim) == 0)
             rc = cache_write(fd, &id, &st, err);
         if (rc != SR_OK)
-            sr_err_prefix(err, "%s", path);
+            sr_err_prefix(err, "%s", name);
     }
-    close(fd);
     if (rc == SR_OK)
         *out = id;
+    return rc;
+}
+
+int sr_identity_of_file(const char *path, const sr_identity_spec *spec, int flags, sr_identity *out,
+                        sr_identity_stats *stats, sr_err *err)
+{
+    if (!needs_content(spec->method)) {
+        if (stats != NULL)
+            *stats = (sr_identity_stats){0};
+        return identity_without_content(spec, out, err);
+    }
+    /* O_NONBLOCK: a FIFO must not hang us; it is refused as anything but a regular file */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return open_error(path, errno, err);
+    int rc = sr_identity_of_fd(fd, path, spec, flags, out, stats, err);
+    close(fd);
     return rc;
 }
 
@@ -687,8 +697,8 @@ int sr_identity_to_v02(const sr_identity *id, char *buf, size_t size, sr_err *er
         if (len < 0 || (size_t)len != digest_bytes(id->method))
             return sr_err_set(err, SR_EINVAL, false,
                               "identity %s value %s is not base64 of a %zu-byte digest",
-                              sr_identity_method_name(id->method), sr_err_quote(id->value, q, sizeof q),
-                              digest_bytes(id->method));
+                              sr_identity_method_name(id->method),
+                              sr_err_quote(id->value, q, sizeof q), digest_bytes(id->method));
         char hex[2 * SHA512_BYTES + 1];
         hex_encode(raw, (size_t)len, hex);
         n = snprintf(local, sizeof local, "%c,%s", id->method == SR_ID_SHA512 ? 's' : 'd', hex);
@@ -750,7 +760,8 @@ int sr_identity_from_v02(const char *sum, sr_identity *out, bool *no_identity, s
         unsigned char raw[SHA512_BYTES];
         if (!hex_decode(v, raw, n))
             return sr_err_set(err, SR_EINVAL, false, "v02 sum %s: %s needs %zu hex digits",
-                              sr_err_quote(sum, q, sizeof q), sr_identity_method_name(id.method), 2 * n);
+                              sr_err_quote(sum, q, sizeof q), sr_identity_method_name(id.method),
+                              2 * n);
         EVP_EncodeBlock((unsigned char *)id.value, raw, (int)n);
         break;
     }

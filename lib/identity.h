@@ -120,6 +120,11 @@ typedef struct sr_identity_stats {
 int sr_identity_of_file(const char *path, const sr_identity_spec *spec, int flags, sr_identity *out,
                         sr_identity_stats *stats, sr_err *err);
 
+/* The same for a file already open (read with pread from offset 0: fd's offset does not
+ * move); name is for error messages. */
+int sr_identity_of_fd(int fd, const char *name, const sr_identity_spec *spec, int flags,
+                      sr_identity *out, sr_identity_stats *stats, sr_err *err);
+
 /* The identity of length bytes of fd from offset (one block of a partitioned file),
  * methods as above; read with pread, so fd's offset does not move; never cached. Bytes
  * missing before offset + length are a retryable SR_EIO. Errors name the fd and range:

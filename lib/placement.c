@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jail.h"
 #include "strlist.h"
 #include "varsub.h"
 
@@ -22,7 +23,7 @@ static int split(const char *rel, sr_strlist *parts, sr_err *err)
         if (strcmp(p, ".") == 0)
             continue;
         if (strcmp(p, "..") == 0)
-            rc = sr_err_set(err, SR_EINVAL, false,
+            rc = sr_err_set(err, SR_EREFUSED, false,
                             "relPath %s: \"..\" would place the file outside the destination", rel);
         else if (sr_strlist_push(parts, p) != 0)
             rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
@@ -100,6 +101,45 @@ static char *announced_rel(const char *post_base_dir, const char *path)
     return strdup(rest);
 }
 
+/* The destination root: the folders of directory's expansion that the configuration
+ * wrote (up to the last '/' before the first value the message chose: trusted). A
+ * directory that starts with such a value has none when absolute: refused, as the message
+ * would choose where on the host its files go. */
+static int config_root(const char *directory, const char *expanded, size_t trusted, char **out,
+                       sr_err *err)
+{
+    size_t cut = strlen(expanded);
+    if (trusted < cut) {
+        cut = trusted;
+        while (cut > 0 && expanded[cut - 1] != '/')
+            cut--;
+    }
+    while (cut > 1 && expanded[cut - 1] == '/')
+        cut--;
+    if (cut == 0 && expanded[0] == '/')
+        return sr_err_set(err, SR_EREFUSED, false,
+                          "directory %s starts with a value the message chooses: no folder of "
+                          "the configuration's holds its files",
+                          directory);
+    *out = cut == 0 ? strdup(".") : strndup(expanded, cut);
+    return *out ? SR_OK : sr_err_set(err, SR_ENOMEM, false, "out of memory");
+}
+
+/* path relative to root (path starts with root, or root is "."). New string. */
+static char *below(const char *root, const char *path)
+{
+    size_t n = strlen(root);
+    if (strcmp(root, "/") == 0)
+        n = 0;
+    else if (strncmp(path, root, n) == 0 && path[n] == '/')
+        n++;
+    else if (strcmp(root, ".") == 0)
+        n = 0;
+    while (path[n] == '/')
+        n++;
+    return strdup(path + n);
+}
+
 void sr_placement_fini(sr_placement *p)
 {
     free(p->dir);
@@ -107,6 +147,8 @@ void sr_placement_fini(sr_placement *p)
     free(p->path);
     free(p->rel_path);
     free(p->base_url);
+    free(p->root);
+    free(p->under_root);
     memset(p, 0, sizeof *p);
 }
 
@@ -116,6 +158,7 @@ int sr_placement_compute(const sr_placement_rules *r, const sr_message *m, time_
     memset(out, 0, sizeof *out);
     sr_strlist parts = {0};
     char *rel = NULL, *root = NULL, *sub = NULL;
+    size_t trusted = 0;
     int rc = stripped(r, sr_message_rel_path(m), &rel, err);
     if (rc == SR_OK)
         rc = split(rel, &parts, err);
@@ -135,8 +178,10 @@ int sr_placement_compute(const sr_placement_rules *r, const sr_message *m, time_
                            .source = r->source ? r->source : sr_message_str(m, "source"),
                            .groups = r->groups,
                            .group_count = r->group_count};
-        rc = sr_varsub_message(r->directory ? r->directory : ".", &vars, &root, err);
+        rc = sr_varsub_message(r->directory ? r->directory : ".", &vars, &root, &trusted, err);
     }
+    if (rc == SR_OK)
+        rc = config_root(r->directory ? r->directory : ".", root, trusted, &out->root, err);
 
     /* the poster's rename: a new name, or (ending in '/') a new folder */
     const char *renamed = sr_message_str(m, "rename");
@@ -181,6 +226,7 @@ int sr_placement_compute(const sr_placement_rules *r, const sr_message *m, time_
         if (asprintf(&out->dir, "%s%s%s", root, *s ? "/" : "", s) < 0)
             out->dir = NULL;
         if (out->dir == NULL || asprintf(&out->path, "%s/%s", out->dir, out->name) < 0 ||
+            (out->under_root = below(out->root, out->path)) == NULL ||
             (out->rel_path = announced_rel(r->post_base_dir, out->path)) == NULL ||
             (r->post_base_url && (out->base_url = strdup(r->post_base_url)) == NULL))
             rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
@@ -191,5 +237,54 @@ int sr_placement_compute(const sr_placement_rules *r, const sr_message *m, time_
     sr_strlist_clear(&parts);
     if (rc != SR_OK)
         sr_placement_fini(out);
+    return rc;
+}
+
+int sr_placement_source(const sr_placement_rules *r, const sr_message *m, time_t now, char **root,
+                        char **under_root, sr_err *err)
+{
+    *root = *under_root = NULL;
+    const char *rel = sr_message_rel_path(m);
+    while (*rel == '/')
+        rel++;
+    if (!sr_jail_rel_ok(rel))
+        return sr_err_set(err, SR_EREFUSED, false,
+                          "relPath %s: \"..\" would read outside baseDir, or names no file", rel);
+    if (r->base_dir == NULL || r->base_dir[0] == '\0')
+        return sr_err_set(err, SR_EINVAL, false, "no baseDir to read %s from", rel);
+    sr_msgvars vars = {.now = now,
+                       .time_offset = r->time_offset,
+                       .base_dir = r->base_dir,
+                       .post_base_dir = r->post_base_dir,
+                       .base_url = sr_message_base_url(m),
+                       .source = r->source ? r->source : sr_message_str(m, "source")};
+    char *dir = NULL, *full = NULL;
+    size_t trusted = 0;
+    int rc = sr_varsub_message(r->base_dir, &vars, &dir, &trusted, err);
+    if (rc == SR_OK)
+        rc = config_root(r->base_dir, dir, trusted, root, err);
+    if (rc == SR_OK) {
+        size_t n = strlen(dir);
+        while (n > 1 && dir[n - 1] == '/')
+            n--;
+        /* A relPath that starts with baseDir already (a watch posting absolute paths with
+         * post_baseUrl file:) names the file where it is; sr3 would read baseDir twice. */
+        const char *d = dir;
+        while (*d == '/')
+            d++;
+        size_t dn = n - (size_t)(d - dir);
+        if (dn > 0 && strncmp(rel, d, dn) == 0 && rel[dn] == '/')
+            rel += dn + 1;
+        if (asprintf(&full, "%.*s/%s", (int)n, dir, rel) < 0)
+            full = NULL;
+        if (full == NULL || (*under_root = below(*root, full)) == NULL)
+            rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    }
+    free(dir);
+    free(full);
+    if (rc != SR_OK) {
+        free(*root);
+        *root = NULL;
+    }
     return rc;
 }

@@ -18,7 +18,9 @@
  * directory may hold per-message variables (${YYYYMMDD}, ${SOURCE}, regex groups ${1}
  * ...: varsub.h), filled here. Whatever the message says, the destination stays inside
  * `directory`: a relPath that would climb out is refused (the message decoder refuses
- * those already; this is the second lock).
+ * those already; this is the second lock), and so is a value of a variable the message
+ * chooses that holds ".." (or "/" in a single name); the work step then resolves
+ * under_root beneath root through the jail (jail.h), the third.
  */
 #ifndef SR_PLACEMENT_H
 #define SR_PLACEMENT_H
@@ -51,11 +53,24 @@ typedef struct sr_placement {
     char *path;     /* dir/name */
     char *rel_path; /* relPath to announce it as (relative to post_baseDir) */
     char *base_url; /* baseUrl to announce it with (post_baseUrl), or NULL when unset */
+    /* Where the file may go (jail.h): the destination root, the part of directory the
+     * configuration wrote before any value the message chose (${SOURCE}, ${BUP}, groups),
+     * and path relative to it. */
+    char *root;
+    char *under_root;
 } sr_placement;
 
 /* Work out the placement of m's file by the rules, at time now (dates in directory). */
 int sr_placement_compute(const sr_placement_rules *rules, const sr_message *m, time_t now,
                          sr_placement *out, sr_err *err);
 void sr_placement_fini(sr_placement *p);
+
+/* The local file a sender reads for m (sr3: baseDir + "/" + relPath, baseDir's
+ * per-message variables filled; a relPath that starts with baseDir already, as a watch
+ * posting absolute paths writes, is read where it is), as a root (the part of baseDir the
+ * configuration wrote) and the path beneath it: new strings the caller frees. A relPath
+ * holding ".." is SR_EREFUSED; no baseDir is SR_EINVAL. */
+int sr_placement_source(const sr_placement_rules *r, const sr_message *m, time_t now, char **root,
+                        char **under_root, sr_err *err);
 
 #endif

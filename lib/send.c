@@ -11,6 +11,7 @@
 #include "send.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +30,10 @@ struct sr_send {
     const sr_config *cfg;
     sr_transfer_setup ts; /* transferconf.h */
     sr_transfer_pool *pool;
+    sr_jails *base;  /* baseDir: the only place files are read from (sr-security(7)) */
+    sr_jail *blocks; /* the state folder's blocks/: locks and records of blocks sent */
     char *send_to;
-    bool perm_copy, time_copy, delete_source;
+    bool perm_copy, time_copy, delete_source, allow_link_outside;
     double down_until; /* CLOCK_MONOTONIC seconds: no connection attempt before */
     double down_pause; /* the pause after the last failure; 0 while the remote is up */
 };
@@ -82,6 +85,14 @@ int sr_send_new(const sr_config *cfg, const sr_credentials *creds, sr_log *log, 
     const char *send_to = sr_config_str(cfg, SR_OPT_sendTo);
     if (send_to == NULL)
         return sr_err_set(err, SR_EINVAL, false, "%s: a sender needs sendTo", sr_config_name(cfg));
+    /* sr3 reads "/" + relPath without baseDir: any file of the host a message names. */
+    const char *base = sr_config_str(cfg, SR_OPT_baseDir);
+    if (base == NULL || base[0] == '\0')
+        return sr_err_set(err, SR_EINVAL, false,
+                          "%s: a sender needs baseDir, the folder whose files it may send (it "
+                          "reads baseDir/relPath and nothing outside it; `baseDir /` reads any "
+                          "file, as sr3 does without one; sr-security(7))",
+                          sr_config_name(cfg));
     sr_send *s = calloc(1, sizeof *s);
     if (s == NULL || (s->send_to = strdup(send_to)) == NULL) {
         free(s);
@@ -91,6 +102,8 @@ int sr_send_new(const sr_config *cfg, const sr_credentials *creds, sr_log *log, 
     int rc = sr_transferconf(cfg, creds, log, &s->ts, err);
     if (rc == SR_OK && (s->pool = sr_transfer_pool_new(&s->ts.options, err)) == NULL)
         rc = err ? err->code : SR_ENOMEM;
+    if (rc == SR_OK && (s->base = sr_jails_new(0, false)) == NULL)
+        rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
     sr_transfer *probe;
     if (rc == SR_OK) /* a bad sendTo is a config error, found before the first file */
         rc = sr_transfer_pool_get(s->pool, s->send_to, &probe, err);
@@ -101,6 +114,7 @@ int sr_send_new(const sr_config *cfg, const sr_credentials *creds, sr_log *log, 
     s->perm_copy = sr_config_flag(cfg, SR_OPT_permCopy);
     s->time_copy = sr_config_flag(cfg, SR_OPT_timeCopy);
     s->delete_source = sr_config_flag(cfg, SR_OPT_delete);
+    s->allow_link_outside = sr_config_flag(cfg, SR_OPT_allowLinkOutside);
     *out = s;
     return SR_OK;
 }
@@ -110,28 +124,48 @@ void sr_send_free(sr_send *s)
     if (s == NULL)
         return;
     sr_transfer_pool_free(s->pool);
+    sr_jails_free(s->base);
+    sr_jail_free(s->blocks);
     free(s->send_to);
     free(s);
 }
 
-static char *local_path(const sr_send *s, const sr_message *m)
+/* The local file m names: baseDir + relPath, as a jail (baseDir's root) and the path
+ * beneath it (*shown, for logs: the whole path). */
+static int local_of(sr_send *s, const sr_message *m, sr_jail **j, char **rel, char **shown,
+                    sr_err *err)
 {
-    const char *base = sr_config_str(s->cfg, SR_OPT_baseDir);
-    const char *rel = sr_message_rel_path(m);
-    while (*rel == '/')
-        rel++;
-    char *out = NULL;
-    size_t n = base ? strlen(base) : 0;
-    while (n > 0 && base[n - 1] == '/')
-        n--;
-    if (asprintf(&out, "%.*s/%s", (int)n, base ? base : "", rel) < 0)
-        return NULL;
-    return out;
+    const sr_value *offset = sr_config_value(s->cfg, SR_OPT_varTimeOffset);
+    sr_placement_rules r = {
+        .base_dir = sr_config_str(s->cfg, SR_OPT_baseDir),
+        .post_base_dir = sr_config_str(s->cfg, SR_OPT_post_baseDir),
+        .source = sr_message_str(m, "source"),
+        .time_offset = offset->set ? offset->u.seconds : 0,
+    };
+    char *root = NULL;
+    *rel = *shown = NULL;
+    int rc = sr_placement_source(&r, m, time(NULL), &root, rel, err);
+    if (rc == SR_OK)
+        rc = sr_jails_get(s->base, root, j, err);
+    if (rc == SR_OK && asprintf(shown, "%s/%s", strcmp(root, "/") == 0 ? "" : root, *rel) < 0) {
+        *shown = NULL;
+        rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    }
+    free(root);
+    if (rc != SR_OK) {
+        free(*rel);
+        *rel = NULL;
+    }
+    return rc;
 }
 
 static enum sr_work_result outcome(int rc, const sr_err *err)
 {
-    return rc == SR_OK ? SR_WORK_OK : err->retryable ? SR_WORK_RETRY : SR_WORK_DROP;
+    if (rc == SR_OK)
+        return SR_WORK_OK;
+    if (rc == SR_EREFUSED)
+        return SR_WORK_REFUSE;
+    return err->retryable ? SR_WORK_RETRY : SR_WORK_DROP;
 }
 
 /* Forward a fileOp; -1 when the message carries file data. */
@@ -150,6 +184,21 @@ static int forward_fileop(sr_send *s, sr_flow *f, sr_transfer *t, sr_work *w, sr
     if (op.link) {
         if (!sr_config_has(s->cfg, SR_OPT_fileEvents, "link"))
             return SR_WORK_SKIP;
+        /* a link that leaves baseDir is not forwarded: it would show the remote where
+         * files of this host outside what is sent are */
+        sr_jail *j;
+        char *rel = NULL, *shown = NULL;
+        int rc = local_of(s, w->msg, &j, &rel, &shown, err);
+        if (rc == SR_OK && !s->allow_link_outside && !sr_jail_link_target_inside(rel, op.link)) {
+            char q[SR_QUOTE_BUF];
+            rc = sr_err_set(err, SR_EREFUSED, false,
+                            "link to %s: the target is outside baseDir (allowLinkOutside is off)",
+                            sr_err_quote(op.link, q, sizeof q));
+        }
+        free(rel);
+        free(shown);
+        if (rc != SR_OK)
+            return outcome(rc, err);
         sr_transfer_delete(t, remote, false, NULL);
         return outcome(sr_transfer_symlink(t, op.link, remote, err), err);
     }
@@ -180,23 +229,33 @@ static bool parse_time(const char *text, struct timespec *t)
 }
 
 /* The local lock file (and, beside it, the record of the blocks sent) for one remote file:
- * in the config's state folder, shared by its instances, named by a digest of the remote
- * URL so that any remote path fits. New string, caller frees. */
-static char *block_lock_path(sr_flow *f, const sr_transfer *t, const char *remote, sr_err *err)
+ * in the config's state folder (blocks/, a jail of its own, made on first use), shared by
+ * its instances, named by a digest of the remote URL so that any remote path fits. New
+ * string (its name beneath s->blocks), caller frees. */
+static char *block_lock_path(sr_send *s, sr_flow *f, const sr_transfer *t, const char *remote,
+                             sr_err *err)
 {
     const sr_config *cfg = sr_flow_config(f);
-    char *dir = sr_paths_instance_dir(sr_flow_paths(f), sr_component_name(sr_config_component(cfg)),
-                                      sr_config_name(cfg));
-    char *key = NULL, *out = NULL, *blocks_dir = NULL;
+    char *dir = NULL, *key = NULL, *out = NULL, *blocks_dir = NULL;
     char hex[129];
-    if (dir == NULL || asprintf(&key, "%s %s", sr_transfer_url(t), remote) < 0 ||
-        asprintf(&blocks_dir, "%s/blocks", dir) < 0) {
-        sr_err_set(err, SR_ENOMEM, false, "out of memory");
-    } else if (sr_identity_hex_of(SR_ID_MD5, key, strlen(key), hex, sizeof hex, err) == SR_OK &&
-               sr_mkdir_p(blocks_dir, 0700, err) == SR_OK &&
-               asprintf(&out, "%s/%s", blocks_dir, hex) < 0) {
-        out = NULL;
-        sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    if (s->blocks == NULL) {
+        dir = sr_paths_instance_dir(sr_flow_paths(f), sr_component_name(sr_config_component(cfg)),
+                                    sr_config_name(cfg));
+        if (dir == NULL || asprintf(&blocks_dir, "%s/blocks", dir) < 0) {
+            blocks_dir = NULL;
+            sr_err_set(err, SR_ENOMEM, false, "out of memory");
+        } else if (sr_jail_new(blocks_dir, 0700, false, &s->blocks, err) != SR_OK) {
+            s->blocks = NULL;
+        }
+    }
+    if (s->blocks != NULL) {
+        if (asprintf(&key, "%s %s", sr_transfer_url(t), remote) < 0) {
+            key = NULL;
+            sr_err_set(err, SR_ENOMEM, false, "out of memory");
+        } else if (sr_identity_hex_of(SR_ID_MD5, key, strlen(key), hex, sizeof hex, err) == SR_OK &&
+                   (out = strdup(hex)) == NULL) {
+            sr_err_set(err, SR_ENOMEM, false, "out of memory");
+        }
     }
     free(dir);
     free(key);
@@ -220,13 +279,13 @@ static int remove_remote_tmp(void *ctx, int fd, sr_err *err)
 }
 
 /* What is announced after sending a file in blocks: the whole file, now there. */
-static void announce_whole(sr_message *m, const char *local, const sr_block_layout *l)
+static void announce_whole(sr_message *m, int fd, const char *local, const sr_block_layout *l)
 {
     static const sr_identity_spec sha512 = {SR_ID_SHA512, SR_ID_NONE, NULL};
     sr_identity whole;
     sr_message_remove(m, "blocks");
     sr_message_set_size(m, (long long)l->total, NULL);
-    if (sr_identity_of_file(local, &sha512, 0, &whole, NULL, NULL) == SR_OK)
+    if (sr_identity_of_fd(fd, local, &sha512, 0, &whole, NULL, NULL) == SR_OK)
         sr_message_set_identity(m, &whole, NULL);
 }
 
@@ -234,7 +293,7 @@ static void announce_whole(sr_message *m, const char *local, const sr_block_layo
  * name (sftp: opened without truncation, written at the offset), recorded locally, and the
  * file renamed by whichever instance sends the last block. Over a protocol that cannot
  * write at an offset (ftp), block 0 sends the whole file and the other blocks nothing. */
-static enum sr_work_result send_block(sr_send *s, sr_flow *f, sr_transfer *t, sr_work *w,
+static enum sr_work_result send_block(sr_send *s, sr_flow *f, sr_transfer *t, sr_work *w, int fd,
                                       const char *local, const sr_transfer_plan *whole_plan,
                                       sr_err *err)
 {
@@ -242,7 +301,7 @@ static enum sr_work_result send_block(sr_send *s, sr_flow *f, sr_transfer *t, sr
     if (sr_blocks_layout(w->msg, &l, err) != SR_OK)
         return SR_WORK_DROP;
     struct stat st;
-    if (stat(local, &st) != 0 || st.st_size != l.total) {
+    if (fstat(fd, &st) != 0 || st.st_size != l.total) {
         sr_err_set(err, SR_EINVAL, false,
                    "%s: block %zu/%zu is of a file of %lld bytes, the file has changed since",
                    local, l.number + 1, l.count, (long long)l.total);
@@ -254,20 +313,20 @@ static enum sr_work_result send_block(sr_send *s, sr_flow *f, sr_transfer *t, sr
     if (!sr_transfer_puts_ranges(t)) {
         if (l.number != 0)
             return SR_WORK_SKIP;
-        rc = sr_transfer_send(t, local, remote, whole_plan, &res, err);
+        rc = sr_transfer_send(t, fd, remote, whole_plan, &res, err);
         note_outcome(s, rc, err);
         if (rc == SR_OK) {
             sr_log_write(sr_flow_log(f), SR_LOG_INFO,
                          "sent %s to %s%s%s (%lld bytes, whole: %s cannot write blocks)", local,
                          sr_transfer_url(t), remote[0] == '/' ? "" : "/", remote,
                          (long long)res.bytes, sr_transfer_url(t));
-            announce_whole(w->msg, local, &l);
+            announce_whole(w->msg, fd, local, &l);
         }
         return outcome(rc, err);
     }
     /* blocks always go under a temporary name: a partial file is never visible */
     char *tmp = sr_transfer_download_temp(&whole_plan->inflight, remote);
-    char *lock = tmp ? block_lock_path(f, t, remote, err) : NULL;
+    char *lock = tmp ? block_lock_path(s, f, t, remote, err) : NULL;
     char *rdir = tmp ? strdup(tmp) : NULL;
     if (tmp == NULL || lock == NULL || rdir == NULL) {
         if (tmp == NULL || rdir == NULL)
@@ -286,10 +345,10 @@ static enum sr_work_result send_block(sr_send *s, sr_flow *f, sr_transfer *t, sr
         rc = sr_transfer_mkdir_p(t, rdir, whole_plan->dir_mode ? whole_plan->dir_mode : 0755, err);
     }
     if (rc == SR_OK)
-        rc = sr_blocks_claim(lock, &l, remove_remote_tmp, &fr, &have, err);
+        rc = sr_blocks_claim(s->blocks, lock, &l, remove_remote_tmp, &fr, &have, err);
     sr_range range = {l.offset, l.length};
     for (int attempt = 1; rc == SR_OK && !have; attempt++) {
-        rc = sr_transfer_put(t, local, tmp, &range, &res, err);
+        rc = sr_transfer_put(t, fd, tmp, &range, &res, err);
         if (rc == SR_OK || !err->retryable || attempt >= s->ts.attempts ||
             (err->code == SR_EPERM && session_failure(rc, err)))
             break;
@@ -307,12 +366,12 @@ static enum sr_work_result send_block(sr_send *s, sr_flow *f, sr_transfer *t, sr
                      "sent block %zu/%zu of %s to %s%s%s (%lld bytes at offset %lld)", l.number + 1,
                      l.count, local, sr_transfer_url(t), tmp[0] == '/' ? "" : "/", tmp,
                      (long long)res.bytes, (long long)l.offset);
-        rc = sr_blocks_record(lock, &l, &lk, &complete, err);
+        rc = sr_blocks_record(s->blocks, lock, &l, &lk, &complete, err);
     }
     if (rc == SR_OK && complete) {
         rc = sr_transfer_send_finish(t, tmp, remote, whole_plan, err);
-        if (rc == SR_OK)
-            unlink(lock); /* under the lock: the next version starts a new one */
+        if (rc == SR_OK) /* under the lock: the next version starts a new one */
+            sr_jail_remove(s->blocks, lock, false, NULL);
         sr_blocks_release(&lk, rc == SR_OK);
         if (rc == SR_OK) {
             struct timespec now;
@@ -322,7 +381,7 @@ static enum sr_work_result send_block(sr_send *s, sr_flow *f, sr_transfer *t, sr
             sr_log_write(sr_flow_log(f), SR_LOG_INFO, "sent %s to %s%s%s (%lld bytes, %zu blocks)",
                          local, sr_transfer_url(t), remote[0] == '/' ? "" : "/", remote,
                          (long long)l.total, l.count);
-            announce_whole(w->msg, local, &l);
+            announce_whole(w->msg, fd, local, &l);
             r = SR_WORK_OK;
         }
     }
@@ -344,21 +403,24 @@ static enum sr_work_result work(void *ctx, sr_flow *f, sr_work *w, sr_err *err)
         return SR_WORK_RETRY;
     int r = forward_fileop(s, f, t, w, err);
     if (r >= 0) {
-        if (r != SR_WORK_SKIP) /* a skip did not touch the remote */
+        if (r != SR_WORK_SKIP && r != SR_WORK_REFUSE) /* these did not touch the remote */
             note_outcome(s, r == SR_WORK_RETRY ? err->code : SR_OK, err);
         return (enum sr_work_result)r;
     }
-    char *local = local_path(s, w->msg);
-    if (local == NULL) {
-        sr_err_set(err, SR_ENOMEM, false, "out of memory");
-        return SR_WORK_RETRY;
-    }
-    struct stat st;
-    if (stat(local, &st) != 0 || !S_ISREG(st.st_mode)) {
-        sr_err_set(err, SR_ENOENT, false, "%s: no such local file to send (baseDir + relPath)",
-                   local);
+    sr_jail *j = NULL;
+    char *rel = NULL, *local = NULL;
+    int fd = -1;
+    int rc = local_of(s, w->msg, &j, &rel, &local, err);
+    /* read beneath baseDir only, through no symbolic link (a link to a file elsewhere on
+     * this host is not sent: refused) */
+    if (rc == SR_OK)
+        rc = sr_jail_open(j, rel, O_RDONLY, 0, &fd, err);
+    if (rc != SR_OK) {
+        if (rc == SR_ENOENT)
+            sr_err_prefix(err, "no such local file to send (baseDir + relPath)");
+        free(rel);
         free(local);
-        return SR_WORK_DROP;
+        return rc == SR_ENOENT ? SR_WORK_DROP : outcome(rc, err);
     }
     unsigned mode = 0;
     struct timespec mtime, atime;
@@ -367,31 +429,33 @@ static enum sr_work_result work(void *ctx, sr_flow *f, sr_work *w, sr_err *err)
     sr_transfer_plan plan = {
         .inflight = s->ts.inflight,
         .size = -1,
-        .mode = s->perm_copy && sr_message_mode(w->msg, &mode) ? (int)mode : s->ts.perm_default,
+        .mode = s->perm_copy && sr_message_mode(w->msg, &mode)
+                    ? (int)sr_transfer_safe_mode(&s->ts, mode)
+                    : s->ts.perm_default,
         .dir_mode = s->ts.dir_mode,
         .mtime = has_mtime ? &mtime : NULL,
         .atime = has_atime ? &atime : NULL,
     };
     sr_blocks b;
-    if (sr_message_blocks(w->msg, &b)) {
-        enum sr_work_result br = send_block(s, f, t, w, local, &plan, err);
-        if (br == SR_WORK_OK && s->delete_source && unlink(local) != 0)
-            sr_log_write(sr_flow_log(f), SR_LOG_WARNING, "delete after send: %s", local);
-        free(local);
-        return br;
-    }
+    enum sr_work_result result;
     sr_transfer_result res = {0};
-    int rc = SR_OK;
-    for (int attempt = 1;; attempt++) {
-        rc = sr_transfer_send(t, local, w->placement.path, &plan, &res, err);
-        /* a lost connection is reopened at once; a refused login or host key would only
-         * be refused again */
-        if (rc == SR_OK || !err->retryable || attempt >= s->ts.attempts ||
-            (err->code == SR_EPERM && session_failure(rc, err)))
-            break;
+    bool block = sr_message_blocks(w->msg, &b); /* before send_block makes it the whole file's */
+    if (block) {
+        result = send_block(s, f, t, w, fd, local, &plan, err);
+        rc = SR_OK;
+    } else {
+        for (int attempt = 1;; attempt++) {
+            rc = sr_transfer_send(t, fd, w->placement.path, &plan, &res, err);
+            /* a lost connection is reopened at once; a refused login or host key would only
+             * be refused again */
+            if (rc == SR_OK || !err->retryable || attempt >= s->ts.attempts ||
+                (err->code == SR_EPERM && session_failure(rc, err)))
+                break;
+        }
+        note_outcome(s, rc, err);
+        result = outcome(rc, err);
     }
-    note_outcome(s, rc, err);
-    if (rc == SR_OK) {
+    if (rc == SR_OK && result == SR_WORK_OK && !block) {
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
         double n = (double)now.tv_sec + now.tv_nsec / 1e9;
@@ -402,11 +466,13 @@ static enum sr_work_result work(void *ctx, sr_flow *f, sr_work *w, sr_err *err)
         const char *path = w->placement.path;
         sr_log_write(sr_flow_log(f), SR_LOG_INFO, "sent %s to %s%s%s (%lld bytes)", local,
                      sr_transfer_url(t), path[0] == '/' ? "" : "/", path, (long long)res.bytes);
-        if (s->delete_source && unlink(local) != 0)
-            sr_log_write(sr_flow_log(f), SR_LOG_WARNING, "delete after send: %s", local);
     }
+    if (result == SR_WORK_OK && s->delete_source && sr_jail_remove(j, rel, false, NULL) != SR_OK)
+        sr_log_write(sr_flow_log(f), SR_LOG_WARNING, "delete after send: %s", local);
+    close(fd);
+    free(rel);
     free(local);
-    return outcome(rc, err);
+    return result;
 }
 
 void sr_send_component(sr_send *s, sr_flow_component *out)

@@ -132,8 +132,7 @@ static int backend_init(sr_transfer *t, sr_err *err)
                       t->shown_url, s);
 }
 
-int sr_transfer_pool_get(sr_transfer_pool *pool, const char *url, sr_transfer **out,
-                         sr_err *err)
+int sr_transfer_pool_get(sr_transfer_pool *pool, const char *url, sr_transfer **out, sr_err *err)
 {
     *out = NULL;
     sr_url given, key;
@@ -173,6 +172,7 @@ int sr_transfer_pool_get(sr_transfer_pool *pool, const char *url, sr_transfer **
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
     }
     pool->sessions = grown;
+    t->sink_limit = -1;
     t->pool = pool;
     t->options = &pool->options;
     t->url = key; /* the session owns it now */
@@ -220,6 +220,10 @@ static void throttle(sr_transfer *t, size_t n)
 int sr_transfer_sink_write(sr_transfer *t, int fd, const void *buf, size_t n, sr_digest *digest,
                            sr_transfer_result *result, sr_err *err)
 {
+    if (t->sink_limit >= 0 && (result != NULL ? result->bytes : 0) + (off_t)n > t->sink_limit)
+        return sr_err_set(err, SR_EREFUSED, false,
+                          "%s sent more than the %lld bytes announced: stopped", t->shown_url,
+                          (long long)t->sink_limit);
     const char *p = buf;
     for (size_t left = n; left > 0;) {
         ssize_t w = write(fd, p, left);
@@ -259,59 +263,35 @@ ssize_t sr_transfer_source_read(sr_transfer *t, int fd, void *buf, size_t n, off
 
 /* ---- single operations: thin, so the byte path and errors stay in one place ---- */
 
-static int open_local_for_get(const char *local_path, const sr_range *range, int *fd, sr_err *err)
-{
-    int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (range == NULL ? O_TRUNC : 0);
-    /* 0666 less the umask, as sr3 (permDefault 0 means the umask's choice) */
-    *fd = open(local_path, flags, 0666);
-    if (*fd < 0)
-        return sr_err_set(err, errno == ENOSPC ? SR_EIO : errno == EACCES ? SR_EPERM : SR_EIO,
-                          errno == ENOSPC, "cannot write %s: %s", local_path, strerror(errno));
-    if (range != NULL && lseek(*fd, range->offset, SEEK_SET) < 0) {
-        int e = errno;
-        close(*fd);
-        return sr_err_set(err, SR_EIO, false, "cannot seek in %s: %s", local_path, strerror(e));
-    }
-    return SR_OK;
-}
-
-int sr_transfer_get(sr_transfer *t, const char *remote_path, const char *local_path,
-                    const sr_range *range, sr_digest *digest, sr_transfer_result *result,
-                    sr_err *err)
+int sr_transfer_get(sr_transfer *t, const char *remote_path, int fd, const sr_range *range,
+                    sr_digest *digest, sr_transfer_result *result, sr_err *err)
 {
     sr_transfer_result local = {0};
     if (result == NULL)
         result = &local;
     memset(result, 0, sizeof *result);
-    int fd;
-    int rc = open_local_for_get(local_path, range, &fd, err);
-    if (rc != SR_OK)
-        return rc;
+    off_t offset = range ? range->offset : 0;
+    if (lseek(fd, offset, SEEK_SET) < 0)
+        return sr_err_set(err, SR_EIO, false, "cannot seek in the file written from %s: %s",
+                          t->shown_url, strerror(errno));
     double start = monotonic_s();
-    rc = t->ops->get(t, remote_path, fd, range ? range->offset : 0, range ? range->length : 0,
-                     digest, result, err);
+    int rc =
+        t->ops->get(t, remote_path, fd, offset, range ? range->length : 0, digest, result, err);
     result->seconds = monotonic_s() - start;
-    if (close(fd) != 0 && rc == SR_OK)
-        rc = sr_err_set(err, SR_EIO, true, "closing %s: %s", local_path, strerror(errno));
     return rc;
 }
 
-int sr_transfer_put(sr_transfer *t, const char *local_path, const char *remote_path,
-                    const sr_range *range, sr_transfer_result *result, sr_err *err)
+int sr_transfer_put(sr_transfer *t, int fd, const char *remote_path, const sr_range *range,
+                    sr_transfer_result *result, sr_err *err)
 {
     sr_transfer_result local = {0};
     if (result == NULL)
         result = &local;
     memset(result, 0, sizeof *result);
-    int fd = open(local_path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return sr_err_set(err, errno == ENOENT ? SR_ENOENT : SR_EIO, false, "cannot read %s: %s",
-                          local_path, strerror(errno));
     double start = monotonic_s();
     int rc = t->ops->put(t, fd, remote_path, range ? range->offset : 0, range ? range->length : 0,
                          result, err);
     result->seconds = monotonic_s() - start;
-    close(fd);
     return rc;
 }
 
@@ -335,8 +315,7 @@ int sr_transfer_delete(sr_transfer *t, const char *remote_path, bool is_dir, sr_
     return t->ops->remove(t, remote_path, is_dir, err);
 }
 
-int sr_transfer_symlink(sr_transfer *t, const char *target, const char *remote_path,
-                        sr_err *err)
+int sr_transfer_symlink(sr_transfer *t, const char *target, const char *remote_path, sr_err *err)
 {
     return t->ops->symlink(t, target, remote_path, err);
 }
@@ -388,8 +367,8 @@ int sr_inflight_parse(const char *value, sr_inflight *out, sr_err *err)
                           "a download or send needs .tmp, tmp/ or a prefix",
                           value);
     if (n >= sizeof out->text)
-        return sr_err_set(err, SR_EINVAL, false, "inflight %.32s...: longer than %zu bytes",
-                          value, sizeof out->text - 1);
+        return sr_err_set(err, SR_EINVAL, false, "inflight %.32s...: longer than %zu bytes", value,
+                          sizeof out->text - 1);
     if (strcmp(value, ".") == 0) {
         out->kind = SR_INFLIGHT_PREFIX;
     } else if (value[0] == '.') {
@@ -461,20 +440,17 @@ static char *dir_of(const char *path)
     return strndup(path, (size_t)(slash - path));
 }
 
-/* Feed the bytes already in a partial file to the digest (resuming a download). */
-static int digest_existing(const char *path, off_t length, sr_digest *digest, size_t bufsize,
-                           sr_err *err)
+/* Feed the first length bytes of fd to the digest (resuming a download). */
+static int digest_existing(int fd, const char *name, off_t length, sr_digest *digest,
+                           size_t bufsize, sr_err *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return sr_err_set(err, SR_EIO, true, "cannot read %s: %s", path, strerror(errno));
     char *buf = malloc(bufsize);
     int rc = buf ? SR_OK : sr_err_set(err, SR_ENOMEM, false, "out of memory");
     for (off_t done = 0; rc == SR_OK && done < length;) {
         size_t want = (size_t)(length - done) < bufsize ? (size_t)(length - done) : bufsize;
         ssize_t r = pread(fd, buf, want, done);
         if (r <= 0)
-            rc = sr_err_set(err, SR_EIO, true, "cannot read %s: %s", path,
+            rc = sr_err_set(err, SR_EIO, true, "cannot read %s: %s", name,
                             r < 0 ? strerror(errno) : "shorter than it was");
         else {
             sr_digest_update(digest, buf, (size_t)r);
@@ -482,7 +458,6 @@ static int digest_existing(const char *path, off_t length, sr_digest *digest, si
         }
     }
     free(buf);
-    close(fd);
     return rc;
 }
 
@@ -497,31 +472,51 @@ static enum sr_identity_method digest_method(const sr_transfer_plan *plan)
     return SR_ID_SHA512;
 }
 
-int sr_transfer_finish_download(const char *tmp, const char *local_path,
+int sr_transfer_finish_download(sr_jail *jail, int fd, const char *tmp, const char *rel,
                                 const sr_transfer_plan *plan, const sr_identity *computed,
                                 sr_err *err)
 {
-    if (plan->mode >= 0 && chmod(tmp, (mode_t)plan->mode) != 0)
-        return sr_err_set(err, SR_EIO, false, "chmod %s: %s", tmp, strerror(errno));
+    if (plan->mode >= 0 && fchmod(fd, (mode_t)plan->mode) != 0)
+        return sr_err_set(err, SR_EIO, false, "chmod %s/%s: %s", sr_jail_root(jail), tmp,
+                          strerror(errno));
     if (plan->mtime != NULL) {
         struct timespec times[2] = {plan->atime ? *plan->atime : *plan->mtime, *plan->mtime};
-        if (utimensat(AT_FDCWD, tmp, times, 0) != 0)
-            return sr_err_set(err, SR_EIO, false, "setting the times of %s: %s", tmp,
-                              strerror(errno));
+        if (futimens(fd, times) != 0)
+            return sr_err_set(err, SR_EIO, false, "setting the times of %s/%s: %s",
+                              sr_jail_root(jail), tmp, strerror(errno));
     }
     /* The cache records the identity with the final mtime, so it is stored after utime. */
-    int fd = open(tmp, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        sr_identity_cache_store(fd, computed, NULL);
-        close(fd);
+    sr_identity_cache_store(fd, computed, NULL);
+    if (strcmp(tmp, rel) != 0 && sr_jail_rename(jail, tmp, rel, err) != SR_OK) {
+        err->retryable = err->code != SR_EREFUSED;
+        return err->code;
     }
-    if (strcmp(tmp, local_path) != 0 && rename(tmp, local_path) != 0)
-        return sr_err_set(err, SR_EIO, true, "rename %s to %s: %s", tmp, local_path,
-                          strerror(errno));
     return SR_OK;
 }
 
-int sr_transfer_download(sr_transfer *t, const char *remote_path, const char *local_path,
+/* Open where a download writes: a whole file's temporary name made (or an interrupted
+ * one continued) and locked against another instance writing it; a block's temporary
+ * file, which the caller holds (blocks.h), opened as it is. */
+static int open_temp(sr_jail *jail, const char *tmp, const sr_transfer_plan *plan, int *fd,
+                     sr_err *err)
+{
+    char *dir = dir_of(tmp);
+    int rc = dir ? SR_OK : sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    if (rc == SR_OK && strcmp(dir, ".") != 0)
+        rc = sr_jail_mkdirs(jail, dir, plan->dir_mode ? plan->dir_mode : 0755, err);
+    free(dir);
+    /* Two instances given the same file (a message redelivered after a kill, or announced
+     * twice) must not write one temporary file at once: the second leaves it to the first
+     * and retries later, when the file is there. Held until the file has its final name
+     * or is removed. */
+    if (rc == SR_OK && plan->range == NULL)
+        rc = sr_jail_open_locked(jail, tmp, false, fd, NULL, err);
+    else if (rc == SR_OK)
+        rc = sr_jail_open(jail, tmp, O_WRONLY | O_CREAT, 0666, fd, err);
+    return rc;
+}
+
+int sr_transfer_download(sr_transfer *t, const char *remote_path, sr_jail *jail, const char *rel,
                          const sr_transfer_plan *plan, sr_identity *computed,
                          sr_transfer_result *result, sr_err *err)
 {
@@ -530,81 +525,70 @@ int sr_transfer_download(sr_transfer *t, const char *remote_path, const char *lo
         result = &local_result;
     memset(result, 0, sizeof *result);
     sr_identity got = {0};
-    char *tmp = sr_transfer_download_temp(&plan->inflight, local_path);
-    char *dir = tmp ? dir_of(tmp) : NULL;
+    char *tmp = sr_transfer_download_temp(&plan->inflight, rel);
     sr_digest *digest = NULL;
-    int rc = tmp && dir ? SR_OK : sr_err_set(err, SR_ENOMEM, false, "out of memory");
-    if (rc == SR_OK)
-        rc = sr_mkdir_p(dir, plan->dir_mode ? plan->dir_mode : 0755, err);
+    int fd = -1;
+    int rc = tmp ? SR_OK : sr_err_set(err, SR_ENOMEM, false, "out of memory");
     if (rc == SR_OK && (digest = sr_digest_new(digest_method(plan), err)) == NULL)
         rc = err ? err->code : SR_ENOMEM;
-    /* Two instances given the same file (a message redelivered after a kill, or announced
-     * twice) must not write one temporary file at once: the second leaves it to the first
-     * and retries later, when the file is there. Held until the file has its final name
-     * or is removed. A block's caller holds its own lock on the file. */
-    struct stat st;
-    bool existed = stat(local_path, &st) == 0; /* before the lock makes tmp */
-    int lock_fd = -1;
-    if (rc == SR_OK && plan->range == NULL)
-        rc = sr_lock_path(tmp, false, &lock_fd, err);
+    if (rc == SR_OK)
+        rc = open_temp(jail, tmp, plan, &fd, err);
 
     /* Resume: the temporary file left by an interrupted download is continued (only a
      * temporary name says "partial": the file under the final name may be an older
      * version, not the start of this one). */
+    struct stat st;
     off_t have = 0;
-    if (rc == SR_OK && plan->resume && plan->range == NULL &&
-        stat(tmp, &st) == 0 && S_ISREG(st.st_mode) &&
+    if (rc == SR_OK && plan->resume && plan->range == NULL && fstat(fd, &st) == 0 &&
         st.st_size > 0 && (plan->size < 0 || st.st_size < plan->size))
         have = st.st_size;
     if (rc == SR_OK && have > 0)
-        rc = digest_existing(tmp, have, digest, sr_transfer_buffer_size(t), err);
-
-    int fd = -1;
-    if (rc == SR_OK) {
-        int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (have > 0 || plan->range ? 0 : O_TRUNC);
-        fd = open(tmp, flags, 0666); /* the umask decides unless plan->mode is set */
-        if (fd < 0)
-            rc = sr_err_set(err, SR_EIO, errno == ENOSPC, "cannot write %s: %s", tmp,
-                            strerror(errno));
-    }
+        rc = digest_existing(fd, tmp, have, digest, sr_transfer_buffer_size(t), err);
+    if (rc == SR_OK && have == 0 && plan->range == NULL && ftruncate(fd, 0) != 0)
+        rc = sr_err_set(err, SR_EIO, errno == ENOSPC, "truncating %s/%s: %s", sr_jail_root(jail),
+                        tmp, strerror(errno));
     off_t offset = plan->range ? plan->range->offset : have;
     if (rc == SR_OK && lseek(fd, offset, SEEK_SET) < 0)
-        rc = sr_err_set(err, SR_EIO, false, "cannot seek in %s: %s", tmp, strerror(errno));
+        rc = sr_err_set(err, SR_EIO, false, "cannot seek in %s/%s: %s", sr_jail_root(jail), tmp,
+                        strerror(errno));
     if (rc == SR_OK) {
         double start = monotonic_s();
-        rc = t->ops->get(t, remote_path, fd, offset, plan->range ? plan->range->length : 0,
-                         digest, result, err);
+        off_t limit = plan->range ? plan->range->length : plan->max_bytes;
+        t->sink_limit = limit > 0 ? limit - (plan->range ? 0 : have) : -1;
+        rc = t->ops->get(t, remote_path, fd, offset, plan->range ? plan->range->length : 0, digest,
+                         result, err);
         if (rc == SR_EPROTO && have > 0) {
             /* the server cannot start in the middle: start over */
             have = 0;
+            t->sink_limit = limit > 0 ? limit : -1;
             memset(result, 0, sizeof *result);
             sr_digest_free(digest);
             digest = sr_digest_new(digest_method(plan), err);
             if (digest == NULL)
                 rc = SR_ENOMEM;
             else if (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) < 0)
-                rc = sr_err_set(err, SR_EIO, false, "truncating %s: %s", tmp, strerror(errno));
+                rc = sr_err_set(err, SR_EIO, false, "truncating %s/%s: %s", sr_jail_root(jail), tmp,
+                                strerror(errno));
             else
                 rc = t->ops->get(t, remote_path, fd, 0, 0, digest, result, err);
         }
+        t->sink_limit = -1;
         result->resumed = have > 0;
         result->seconds = monotonic_s() - start;
     }
-    if (fd >= 0 && close(fd) != 0 && rc == SR_OK)
-        rc = sr_err_set(err, SR_EIO, true, "closing %s: %s", tmp, strerror(errno));
     if (rc == SR_OK)
         rc = sr_digest_final(digest, &got, err);
 
     /* Size and identity, for whole files (a block's identity is its own). */
-    if (rc == SR_OK && plan->range == NULL && plan->size >= 0 && stat(tmp, &st) == 0 &&
+    if (rc == SR_OK && plan->range == NULL && plan->size >= 0 && fstat(fd, &st) == 0 &&
         st.st_size != plan->size)
         rc = sr_err_set(err, SR_EINVAL, true, "%s%s: received %lld bytes, the message says %lld",
                         t->shown_url, remote_path, (long long)st.st_size, (long long)plan->size);
     if (rc == SR_OK && plan->identity != NULL && plan->identity->method == got.method &&
         !sr_identity_equal(plan->identity, &got))
         rc = sr_err_set(err, SR_EINVAL, true,
-                        "%s%s: the file received has %s %s, the message says %s",
-                        t->shown_url, remote_path, sr_identity_method_name(got.method), got.value,
+                        "%s%s: the file received has %s %s, the message says %s", t->shown_url,
+                        remote_path, sr_identity_method_name(got.method), got.value,
                         plan->identity->value);
     if (rc == SR_OK && plan->range != NULL && plan->range->length > 0 &&
         result->bytes != plan->range->length)
@@ -614,30 +598,27 @@ int sr_transfer_download(sr_transfer *t, const char *remote_path, const char *lo
                         (long long)plan->range->offset, (long long)plan->range->length);
     /* A block stays in the temporary file: the caller renames it once all are in. */
     if (rc == SR_OK && plan->range == NULL)
-        rc = sr_transfer_finish_download(tmp, local_path, plan, &got, err);
+        rc = sr_transfer_finish_download(jail, fd, tmp, rel, plan, &got, err);
 
-    /* A wrong file is removed; an interrupted one is kept for resuming when asked, unless
-     * the failure is final (a 404: no retry will come to resume it) or nothing came (a
-     * refused connection: nothing to resume, and the retry may never come back here when
-     * another message brings the file). Without inflight the file is written under its
-     * final name: removed when this call made it. A block's temporary file holds other
-     * blocks too: never removed here (a wrong block is written again over the same
-     * bytes). */
-    if (rc != SR_OK && tmp != NULL && plan->range == NULL && lock_fd >= 0) {
+    /* A wrong file is removed (and one that ran past its announced size); an interrupted
+     * one is kept for resuming when asked, unless the failure is final (a 404: no retry
+     * will come to resume it) or nothing came (a refused connection: nothing to resume,
+     * and the retry may never come back here when another message brings the file). A
+     * block's temporary file holds other blocks too: never removed here (a wrong block is
+     * written again over the same bytes). Removed while still locked. */
+    if (rc != SR_OK && fd >= 0 && plan->range == NULL) {
         bool final = err != NULL && !err->retryable;
-        bool empty = fstat(lock_fd, &st) == 0 && st.st_size == 0;
-        if (strcmp(tmp, local_path) != 0
-                ? rc == SR_EINVAL || !plan->resume || final || empty
-                : !existed)
-            unlink(tmp);
+        bool empty = fstat(fd, &st) == 0 && st.st_size == 0;
+        if (rc == SR_EINVAL || rc == SR_EREFUSED || !plan->resume || final || empty)
+            sr_jail_remove(jail, tmp, false, NULL);
     }
-    if (lock_fd >= 0)
-        close(lock_fd);
+    if (fd >= 0 && close(fd) != 0 && rc == SR_OK)
+        rc = sr_err_set(err, SR_EIO, true, "closing %s/%s: %s", sr_jail_root(jail), rel,
+                        strerror(errno));
     if (rc == SR_OK && computed != NULL)
         *computed = got;
     sr_digest_free(digest);
     free(tmp);
-    free(dir);
     return rc;
 }
 
@@ -654,8 +635,8 @@ int sr_transfer_send_finish(sr_transfer *t, const char *tmp, const char *remote_
     return rc;
 }
 
-int sr_transfer_send(sr_transfer *t, const char *local_path, const char *remote_path,
-                     const sr_transfer_plan *plan, sr_transfer_result *result, sr_err *err)
+int sr_transfer_send(sr_transfer *t, int fd, const char *remote_path, const sr_transfer_plan *plan,
+                     sr_transfer_result *result, sr_err *err)
 {
     char *tmp = sr_inflight_path(&plan->inflight, remote_path);
     char *dir = tmp ? dir_of(tmp) : NULL;
@@ -664,7 +645,7 @@ int sr_transfer_send(sr_transfer *t, const char *local_path, const char *remote_
         rc = t->ops->mkdir_p(t, dir, plan->dir_mode ? plan->dir_mode : 0755, err);
     bool wrote = false;
     if (rc == SR_OK) {
-        rc = sr_transfer_put(t, local_path, tmp, plan->range, result, err);
+        rc = sr_transfer_put(t, fd, tmp, plan->range, result, err);
         wrote = true;
     }
     if (rc == SR_OK)

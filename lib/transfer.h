@@ -28,6 +28,7 @@
 #include "credentials.h"
 #include "error.h"
 #include "identity.h"
+#include "jail.h"
 #include "log.h"
 #include "url.h"
 
@@ -79,18 +80,17 @@ typedef struct sr_transfer_result {
     bool resumed;       /* a get continued a partial file */
 } sr_transfer_result;
 
-/* Fetch remote_path into the local file at local_path (created or truncated; with
- * range, written at range.offset). digest, when not NULL, is fed every byte received, in
- * order (on-the-fly checksum). */
-int sr_transfer_get(sr_transfer *t, const char *remote_path, const char *local_path,
-                    const sr_range *range, sr_digest *digest, sr_transfer_result *result,
-                    sr_err *err);
+/* Fetch remote_path into the open file fd from its start (with range: only those bytes,
+ * written at range.offset). digest, when not NULL, is fed every byte received, in order
+ * (on-the-fly checksum). */
+int sr_transfer_get(sr_transfer *t, const char *remote_path, int fd, const sr_range *range,
+                    sr_digest *digest, sr_transfer_result *result, sr_err *err);
 
-/* Send the local file (or its range) to remote_path (created or truncated; with range,
+/* Send the open file fd (or its range) to remote_path (created or truncated; with range,
  * written at range.offset into the file as it is, the rest kept, where
  * sr_transfer_puts_ranges says the protocol can: sftp and file, not ftp). */
-int sr_transfer_put(sr_transfer *t, const char *local_path, const char *remote_path,
-                    const sr_range *range, sr_transfer_result *result, sr_err *err);
+int sr_transfer_put(sr_transfer *t, int fd, const char *remote_path, const sr_range *range,
+                    sr_transfer_result *result, sr_err *err);
 
 /* Whether a ranged put writes at its offset and keeps the rest of the remote file. */
 bool sr_transfer_puts_ranges(const sr_transfer *t);
@@ -152,6 +152,10 @@ typedef struct sr_transfer_plan {
     sr_inflight inflight;
     const sr_identity *identity; /* expected identity, or NULL (none to check) */
     off_t size;                  /* expected size, or -1 */
+    /* The most bytes the file (a range: its length) may have, or 0: no limit. A server
+     * that sends more is stopped at once (SR_EREFUSED): the announced size, or fileSizeMax
+     * when the message says none (sr-security(7)). */
+    off_t max_bytes;
     const sr_range *range;       /* one block of a partitioned file, or NULL */
     bool resume;                 /* continue a partial temporary file (download) */
     int mode;                    /* permissions to set after (permCopy / chmod), -1: leave */
@@ -159,38 +163,40 @@ typedef struct sr_transfer_plan {
     const struct timespec *mtime, *atime; /* timeCopy, or NULL */
 } sr_transfer_plan;
 
-/* The temporary name sr_transfer_download writes local_path under: the inflight name,
- * or local_path + ".sr-partial" when inflight is None. New string, caller frees. */
-char *sr_transfer_download_temp(const sr_inflight *inflight, const char *local_path);
+/* The temporary name sr_transfer_download writes path under: the inflight name, or path +
+ * ".sr-partial" when inflight is None. New string, caller frees. */
+char *sr_transfer_download_temp(const sr_inflight *inflight, const char *path);
 
-/* Download remote_path to local_path: into the inflight name (folders made with
- * dir_mode), resumed when asked and the server allows it, the identity computed on the
- * fly and compared with plan->identity (a mismatch removes the file and is a retryable
- * SR_EINVAL naming both values), the size checked, then renamed to local_path, chmod and
- * utime applied, and the identity stored in the xattr cache. *computed (may be NULL)
- * receives the identity computed (sha512 or md5, as plan->identity's method, else
- * sha512). A failure never leaves a file under local_path that was not there.
+/* Download remote_path to rel beneath the jail's root (every local operation through the
+ * jail: nothing is followed, nothing written outside): into the inflight name (folders
+ * made with dir_mode), resumed when asked and the server allows it, the identity
+ * computed on the fly and compared with plan->identity (a mismatch removes the file and
+ * is a retryable SR_EINVAL naming both values), the size checked (more than
+ * plan->max_bytes stops the transfer: SR_EREFUSED), then renamed to rel, mode and times
+ * set on the open file, and the identity stored in the xattr cache. *computed (may be
+ * NULL) receives the identity computed (sha512 or md5, as plan->identity's method, else
+ * sha512). A failure never leaves a file under rel that was not there.
  * With plan->range (one block of a partitioned file, blocks.h) only those bytes are fetched
  * (http: a Range request; sftp: reads at the offset; file: pread) and written at the same
  * offset into the temporary name (sr_transfer_download_temp), which is neither truncated,
  * nor renamed, nor removed on failure: plan->identity is the block's, and the caller
  * renames the file when every block is in. */
-int sr_transfer_download(sr_transfer *t, const char *remote_path, const char *local_path,
+int sr_transfer_download(sr_transfer *t, const char *remote_path, sr_jail *jail, const char *rel,
                          const sr_transfer_plan *plan, sr_identity *computed,
                          sr_transfer_result *result, sr_err *err);
 
-/* The end of a download, for a file whose blocks were fetched one by one: chmod
- * (plan->mode), utime (plan->mtime, atime), computed stored in the xattr cache, then tmp
- * renamed to local_path. */
-int sr_transfer_finish_download(const char *tmp, const char *local_path,
+/* The end of a download, for a file whose blocks were fetched one by one (fd: the
+ * temporary file tmp, open for writing): mode (plan->mode) and times (plan->mtime, atime)
+ * set on fd, computed stored in the xattr cache, then tmp renamed to rel in the jail. */
+int sr_transfer_finish_download(sr_jail *jail, int fd, const char *tmp, const char *rel,
                                 const sr_transfer_plan *plan, const sr_identity *computed,
                                 sr_err *err);
 
-/* Send local_path to remote_path: folders made (dir_mode), written under the inflight
- * name, renamed, chmod and utime applied where the protocol can. (For the blocks of a
- * partitioned file, sr_transfer_put each range into the temporary name, then
+/* Send the open file fd to remote_path: folders made (dir_mode), written under the
+ * inflight name, renamed, chmod and utime applied where the protocol can. (For the blocks
+ * of a partitioned file, sr_transfer_put each range into the temporary name, then
  * sr_transfer_send_finish.) */
-int sr_transfer_send(sr_transfer *t, const char *local_path, const char *remote_path,
+int sr_transfer_send(sr_transfer *t, int fd, const char *remote_path,
                      const sr_transfer_plan *plan, sr_transfer_result *result, sr_err *err);
 
 /* The end of a send: chmod (plan->mode), utime (plan->mtime, atime) where the protocol

@@ -123,14 +123,25 @@ static int file_get(sr_transfer *t, const char *remote_path, int fd, off_t offse
         rc = sys_fail(errno, "cannot stat", path, err);
     else if (S_ISDIR(st.st_mode))
         rc = sr_err_set(err, SR_EINVAL, false, "cannot get %s: it is a folder", path);
+    else if (!S_ISREG(st.st_mode)) /* a device (/dev/zero) or a FIFO: no end to it */
+        rc = sr_err_set(err, SR_EINVAL, false, "cannot get %s: not a regular file", path);
 
     off_t off = offset, moved = 0;
     int fast = -1;
     if (rc == SR_OK && digest == NULL && t->options->byte_rate_max <= 0) {
-        fast = copy_fast(in, &off, fd, length, &moved, path, "the download", err);
+        /* the kernel copies without sr_transfer_sink_write: the limit is kept here (one
+         * byte past it says the file is larger) */
+        off_t want = length;
+        if (t->sink_limit >= 0 && (want == 0 || want > t->sink_limit + 1))
+            want = t->sink_limit + 1;
+        fast = copy_fast(in, &off, fd, want, &moved, path, "the download", err);
         result->bytes += moved;
         if (fast != -1)
             rc = fast;
+        if (rc == SR_OK && fast != -1 && t->sink_limit >= 0 && moved > t->sink_limit)
+            rc = sr_err_set(err, SR_EREFUSED, false,
+                            "%s holds more than the %lld bytes announced: stopped", path,
+                            (long long)t->sink_limit);
     }
     if (rc == SR_OK && fast == -1) {
         size_t bufsize = sr_transfer_buffer_size(t);

@@ -58,6 +58,10 @@ struct sr_transfer {
     const sr_credential *credential;    /* its credentials.conf line, or NULL */
     char *shown_url;                    /* "sftp://bob@cluster": no password, no path */
     bool connected;                     /* the backend's session is up */
+    /* The most bytes the get in progress may hand to sr_transfer_sink_write, or -1: the
+     * announced size (or block) less what was there, so a server that sends more is
+     * stopped however long it goes on (sr-security(7)). Set around each get. */
+    off_t sink_limit;
     void *backend;
 };
 
@@ -68,7 +72,8 @@ int sr_transfer_sftp_init(sr_transfer *t, sr_err *err);
 
 /* Downloads: write n bytes to fd (all of them, retrying short writes), feed digest (may
  * be NULL), count them in result, and sleep as byteRateMax asks. SR_EIO naming the remote
- * the bytes came from on a write error (a full disk is retryable: space may be freed). */
+ * the bytes came from on a write error (a full disk is retryable: space may be freed);
+ * SR_EREFUSED, writing nothing, when the bytes would pass t->sink_limit. */
 int sr_transfer_sink_write(sr_transfer *t, int fd, const void *buf, size_t n, sr_digest *digest,
                            sr_transfer_result *result, sr_err *err);
 

@@ -33,5 +33,12 @@ int sr_transferconf(const sr_config *cfg, const sr_credentials *creds, sr_log *l
     out->dir_mode = dir->set && dir->u.bits ? (mode_t)dir->u.bits : 0755;
     const sr_value *attempts = sr_config_value(cfg, SR_OPT_attempts);
     out->attempts = attempts->set && attempts->u.count > 0 ? (int)attempts->u.count : 3;
+    const sr_value *umask = sr_config_value(cfg, SR_OPT_permUmask);
+    out->perm_umask = umask->set ? (mode_t)(umask->u.bits & 0777) : 002;
     return sr_inflight_parse(sr_config_str(cfg, SR_OPT_inflight), &out->inflight, err);
+}
+
+mode_t sr_transfer_safe_mode(const sr_transfer_setup *ts, unsigned message_mode)
+{
+    return (mode_t)(message_mode & 0777) & (mode_t)~ts->perm_umask;
 }

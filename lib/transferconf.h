@@ -2,7 +2,7 @@
  * transferconf: from a loaded config to what the transfer layer needs, for the components
  * that move files (subscribe, sarra, sender): the pool's options (credentials, timeout,
  * tlsRigour, byteRateMax, events to the log) and the settings around each transfer
- * (inflight, permDefault, permDirDefault, attempts).
+ * (inflight, permDefault, permDirDefault, permUmask, attempts).
  */
 #ifndef SR_TRANSFERCONF_H
 #define SR_TRANSFERCONF_H
@@ -18,11 +18,16 @@ typedef struct sr_transfer_setup {
     int perm_default; /* permDefault, or -1 (0 in the config): leave it to the umask */
     mode_t dir_mode;  /* permDirDefault, 0755 when unset */
     int attempts;     /* immediate tries before the retry queue, 3 when unset */
+    mode_t perm_umask; /* permUmask: bits cleared from any mode a message brings */
 } sr_transfer_setup;
 
 /* Fill out from cfg; errors name the option (a bad inflight). log must outlive the pool
  * made from out->options. */
 int sr_transferconf(const sr_config *cfg, const sr_credentials *creds, sr_log *log,
                     sr_transfer_setup *out, sr_err *err);
+
+/* A mode a message brings, made safe to apply (sr-security(7)): no bit beyond 0777
+ * (setuid, setgid, sticky), and none of permUmask's. */
+mode_t sr_transfer_safe_mode(const sr_transfer_setup *ts, unsigned message_mode);
 
 #endif

@@ -86,8 +86,8 @@ int sr_varsub(const char *text, sr_var_lookup lookup, void *ctx, char **out, sr_
 /* ---- per-message variables ---- */
 
 static const char *const message_vars[] = {
-    "BD", "PBD", "BUP", "BUPL", "baseUrlPath", "baseUrlPathLast", "SOURCE",
-    "YYYYMMDD", "YYYY", "MM", "DD", "HH", "JJJ",
+    "BD",   "PBD", "BUP", "BUPL", "baseUrlPath", "baseUrlPathLast", "SOURCE", "YYYYMMDD",
+    "YYYY", "MM",  "DD",  "HH",   "JJJ",
 };
 
 /* A date variable with an offset: YYYYMMDD-1d, HH+2h ... The offset is a signed number and
@@ -103,12 +103,23 @@ static size_t split_offset(const char *name, double *offset)
         return 0;
     double unit;
     switch (*end) {
-    case 's': unit = 1; break;
-    case 'm': unit = 60; break;
-    case 'h': unit = 3600; break;
-    case 'd': unit = 86400; break;
-    case 'w': unit = 604800; break;
-    default: return 0;
+    case 's':
+        unit = 1;
+        break;
+    case 'm':
+        unit = 60;
+        break;
+    case 'h':
+        unit = 3600;
+        break;
+    case 'd':
+        unit = 86400;
+        break;
+    case 'w':
+        unit = 604800;
+        break;
+    default:
+        return 0;
     }
     if (end[1] != '\0')
         return 0;
@@ -192,12 +203,23 @@ static char *message_lookup(void *ctx, const char *name)
                 return NULL;
             double unit;
             switch (*end) {
-            case 's': unit = 1; break;
-            case 'm': unit = 60; break;
-            case 'h': unit = 3600; break;
-            case 'd': unit = 86400; break;
-            case 'w': unit = 604800; break;
-            default: return NULL;
+            case 's':
+                unit = 1;
+                break;
+            case 'm':
+                unit = 60;
+                break;
+            case 'h':
+                unit = 3600;
+                break;
+            case 'd':
+                unit = 86400;
+                break;
+            case 'w':
+                unit = 604800;
+                break;
+            default:
+                return NULL;
             }
             when += (time_t)(n * unit);
             fmt = end + 1;
@@ -238,7 +260,108 @@ static char *message_lookup(void *ctx, const char *name)
     return date_value(name, len, base + (time_t)offset);
 }
 
-int sr_varsub_message(const char *text, const sr_msgvars *vars, char **out, sr_err *err)
+/* Variables whose value the message chooses (sr-security(7)): its source, its baseUrl's
+ * path, what the accept's groups captured from its URL. */
+static bool from_message(const char *name)
 {
-    return sr_varsub(text, message_lookup, (void *)vars, out, NULL, err);
+    static const char *const names[] = {"SOURCE", "BUP", "BUPL", "baseUrlPath", "baseUrlPathLast"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(name, names[i]) == 0)
+            return true;
+    return isdigit((unsigned char)name[0]);
+}
+
+/* One name (SOURCE, BUPL) or a path (BUP, groups)? */
+static bool single_name(const char *name)
+{
+    return strcmp(name, "SOURCE") == 0 || strcmp(name, "BUPL") == 0 ||
+           strcmp(name, "baseUrlPathLast") == 0;
+}
+
+/* Why value may not stand in a path, or NULL when it may. */
+static const char *unsafe_value(const char *name, const char *value)
+{
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return "holds a control character";
+    if (single_name(name) && strchr(value, '/') != NULL)
+        return "holds \"/\" where one name is expected";
+    for (const char *p = value; *p;) {
+        while (*p == '/')
+            p++;
+        size_t len = strcspn(p, "/");
+        if (len == 2 && p[0] == '.' && p[1] == '.')
+            return "holds \"..\"";
+        if (len == 1 && p[0] == '.' && single_name(name))
+            return "is \".\"";
+        p += len;
+    }
+    return NULL;
+}
+
+typedef struct checked {
+    const sr_msgvars *vars;
+    char *bad_name, *bad_value; /* the first value refused */
+    const char *why;
+} checked;
+
+static char *checked_lookup(void *ctx, const char *name)
+{
+    checked *c = ctx;
+    char *value = message_lookup((void *)c->vars, name);
+    if (value == NULL || !from_message(name))
+        return value;
+    const char *why = unsafe_value(name, value);
+    if (why != NULL && c->bad_name == NULL) {
+        c->bad_name = strdup(name);
+        c->bad_value = strdup(value);
+        c->why = why;
+    }
+    return value;
+}
+
+int sr_varsub_message(const char *text, const sr_msgvars *vars, char **out, size_t *trusted_len,
+                      sr_err *err)
+{
+    *out = NULL;
+    checked c = {.vars = vars};
+    int rc = sr_varsub(text, checked_lookup, &c, out, NULL, err);
+    if (rc == SR_OK && c.bad_name != NULL) {
+        char q[SR_QUOTE_BUF];
+        rc = sr_err_set(err, SR_EREFUSED, false,
+                        "${%s} is %s, from the message, and %s: it may not stand in a path",
+                        c.bad_name, sr_err_quote(c.bad_value ? c.bad_value : "", q, sizeof q),
+                        c.why);
+        free(*out);
+        *out = NULL;
+    }
+    free(c.bad_name);
+    free(c.bad_value);
+    if (rc != SR_OK || trusted_len == NULL)
+        return rc;
+    /* What comes before the first variable the message chooses is the configuration's. */
+    *trusted_len = strlen(*out);
+    for (const char *p = strstr(text, "${"); p != NULL; p = strstr(p + 2, "${")) {
+        const char *close = strchr(p + 2, '}');
+        if (close == NULL)
+            break;
+        char *name = strndup(p + 2, (size_t)(close - p - 2));
+        bool chosen = name != NULL && from_message(name);
+        free(name);
+        if (!chosen)
+            continue;
+        char *prefix = strndup(text, (size_t)(p - text)), *expanded = NULL;
+        if (prefix == NULL ||
+            sr_varsub(prefix, message_lookup, (void *)vars, &expanded, NULL, err) != SR_OK) {
+            free(prefix);
+            free(*out);
+            *out = NULL;
+            return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+        }
+        *trusted_len = strlen(expanded);
+        free(prefix);
+        free(expanded);
+        break;
+    }
+    return SR_OK;
 }

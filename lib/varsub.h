@@ -45,7 +45,13 @@ typedef struct sr_msgvars {
     int group_count;
 } sr_msgvars;
 
-/* Substitute the per-message variables of text. Unknown names are left as written. */
-int sr_varsub_message(const char *text, const sr_msgvars *vars, char **out, sr_err *err);
+/* Substitute the per-message variables of text. Unknown names are left as written.
+ * A value the message chooses (${SOURCE}, ${BUP}, ${BUPL}, regex groups ${1}..) may not
+ * hold a control character or a ".." component, and ${SOURCE} and ${BUPL} (one name) no
+ * "/" either: SR_EREFUSED naming the variable and its value. *trusted_len (may be NULL)
+ * receives how much of *out comes from the configuration alone: the length of what the
+ * text before the first such variable expanded to (all of *out when there is none). */
+int sr_varsub_message(const char *text, const sr_msgvars *vars, char **out, size_t *trusted_len,
+                      sr_err *err);
 
 #endif

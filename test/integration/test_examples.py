@@ -140,6 +140,7 @@ def check_sender_tocluster(doc, text, home):
     assert value(doc, "permDirDefault") in (0o755, "0755")
     assert value(doc, "directory") == "/scratch/bob/incoming"
     assert value(doc, "strip") == ".*/hot/"
+    assert value(doc, "baseDir") == f"{home}/hot"
     # The config's own expire beats default.conf's 2d.
     assert value(doc, "expire") == 86400
     assert masks(doc) == [("accept", ".*")]

@@ -232,6 +232,7 @@ def test_status_of_50_configs_answers_in_under_100_ms(sr_cmd, sr_env):
             reject .*
             instances {1 + i % 3}
             directory /tmp/x
+            baseDir /tmp/x
             sendTo sftp://nobody@127.0.0.1/
             """)
     best = None

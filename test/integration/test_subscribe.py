@@ -69,6 +69,7 @@ def test_post_then_subscribe_over_file_urls(rabbitmq, sr_bin, sr_env, tmp_path):
         directory {dest}
         mirror on
         inflight .tmp
+        allowFileUrl on
         """)
     # the exchange exists before the subscriber binds: post one file first
     (src / "first.txt").write_text("first\n")
@@ -103,6 +104,7 @@ def test_sarra_reannounces_and_skips_what_it_has(rabbitmq, sr_bin, sr_env, tmp_p
         exchange {ex_in}
         subtopic #
         directory {pump}
+        allowFileUrl on
         post_broker {rabbitmq.url("tfeed")}
         post_exchange {ex_out}
         post_baseUrl file:{pump}

@@ -28,6 +28,8 @@
  * and exits 1 when any verb failed. Events from the layer go to stderr.
  */
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +85,48 @@ static int need(int argc, int i, int n, const char *verb)
     return 1;
 }
 
+/* The folder of local path as a jail (made when missing), and its last name. */
+static int local_jail(const char *path, sr_jail **j, const char **name, sr_err *err)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+    *name = slash ? slash + 1 : path;
+    return sr_jail_new(dir[0] ? dir : "/", 0755, false, j, err);
+}
+
+static int open_local(const char *path, int flags, int *fd, sr_err *err)
+{
+    *fd = open(path, flags | O_CLOEXEC, 0644);
+    if (*fd < 0)
+        return sr_err_set(err, SR_EIO, false, "cannot open %s: %s", path, strerror(errno));
+    return SR_OK;
+}
+
+static int download_to(tool *tl, const char *remote, const char *local, sr_identity *got,
+                       sr_transfer_result *res, sr_err *err)
+{
+    sr_jail *j;
+    const char *name;
+    int rc = local_jail(local, &j, &name, err);
+    if (rc == SR_OK)
+        rc = sr_transfer_download(tl->t, remote, j, name, &tl->plan, got, res, err);
+    sr_jail_free(j);
+    return rc;
+}
+
+static int send_from(tool *tl, const char *local, const char *remote, sr_transfer_result *res,
+                     sr_err *err)
+{
+    int fd;
+    int rc = open_local(local, O_RDONLY, &fd, err);
+    if (rc == SR_OK) {
+        rc = sr_transfer_send(tl->t, fd, remote, &tl->plan, res, err);
+        close(fd);
+    }
+    return rc;
+}
+
 /* Run the verb at argv[i]; returns the index after its arguments. */
 static int run(tool *tl, int argc, char **argv, int i)
 {
@@ -92,7 +136,12 @@ static int run(tool *tl, int argc, char **argv, int i)
     int rc;
     if (strcmp(verb, "get") == 0 && need(argc, i, 2, verb)) {
         sr_digest *d = tl->no_digest ? NULL : sr_digest_new(SR_ID_SHA512, &err);
-        rc = sr_transfer_get(tl->t, argv[i + 1], argv[i + 2], NULL, d, &res, &err);
+        int fd;
+        rc = open_local(argv[i + 2], O_WRONLY | O_CREAT | O_TRUNC, &fd, &err);
+        if (rc == SR_OK) {
+            rc = sr_transfer_get(tl->t, argv[i + 1], fd, NULL, d, &res, &err);
+            close(fd);
+        }
         sr_identity id = {0};
         if (tl->no_digest)
             snprintf(id.value, sizeof id.value, "-");
@@ -105,7 +154,12 @@ static int run(tool *tl, int argc, char **argv, int i)
     if (strcmp(verb, "getrange") == 0 && need(argc, i, 4, verb)) {
         sr_range range = {(off_t)atoll(argv[i + 3]), (off_t)atoll(argv[i + 4])};
         sr_digest *d = sr_digest_new(SR_ID_SHA512, &err);
-        rc = sr_transfer_get(tl->t, argv[i + 1], argv[i + 2], &range, d, &res, &err);
+        int fd;
+        rc = open_local(argv[i + 2], O_WRONLY | O_CREAT, &fd, &err);
+        if (rc == SR_OK) {
+            rc = sr_transfer_get(tl->t, argv[i + 1], fd, &range, d, &res, &err);
+            close(fd);
+        }
         sr_identity id = {0};
         if (rc == SR_OK)
             rc = sr_digest_final(d, &id, &err);
@@ -114,19 +168,24 @@ static int run(tool *tl, int argc, char **argv, int i)
         return i + 5;
     }
     if (strcmp(verb, "put") == 0 && need(argc, i, 2, verb)) {
-        rc = sr_transfer_put(tl->t, argv[i + 1], argv[i + 2], NULL, &res, &err);
+        int fd;
+        rc = open_local(argv[i + 1], O_RDONLY, &fd, &err);
+        if (rc == SR_OK) {
+            rc = sr_transfer_put(tl->t, fd, argv[i + 2], NULL, &res, &err);
+            close(fd);
+        }
         report(tl, verb, rc, &err, " %lld bytes", (long long)res.bytes);
         return i + 3;
     }
     if (strcmp(verb, "download") == 0 && need(argc, i, 2, verb)) {
         sr_identity got = {0};
-        rc = sr_transfer_download(tl->t, argv[i + 1], argv[i + 2], &tl->plan, &got, &res, &err);
+        rc = download_to(tl, argv[i + 1], argv[i + 2], &got, &res, &err);
         report(tl, verb, rc, &err, " %lld bytes resumed=%d %s %s", (long long)res.bytes,
                res.resumed, sr_identity_method_name(got.method), got.value);
         return i + 3;
     }
     if (strcmp(verb, "send") == 0 && need(argc, i, 2, verb)) {
-        rc = sr_transfer_send(tl->t, argv[i + 1], argv[i + 2], &tl->plan, &res, &err);
+        rc = send_from(tl, argv[i + 1], argv[i + 2], &res, &err);
         report(tl, verb, rc, &err, " %lld bytes", (long long)res.bytes);
         return i + 3;
     }
@@ -183,7 +242,7 @@ static int run(tool *tl, int argc, char **argv, int i)
             char local[4096], remote[4096];
             snprintf(local, sizeof local, "%s/%s", argv[i + 1], e->d_name);
             snprintf(remote, sizeof remote, "%s/%s", argv[i + 2], e->d_name);
-            if (sr_transfer_send(tl->t, local, remote, &tl->plan, &res, &err) == SR_OK) {
+            if (send_from(tl, local, remote, &res, &err) == SR_OK) {
                 sent++;
                 bytes += res.bytes;
             } else {
@@ -207,7 +266,7 @@ static int run(tool *tl, int argc, char **argv, int i)
             char local[4096], remote[4096];
             snprintf(remote, sizeof remote, "%s/%s%ld", argv[i + 1], argv[i + 4], k);
             snprintf(local, sizeof local, "%s/%s%ld", argv[i + 2], argv[i + 4], k);
-            if (sr_transfer_download(tl->t, remote, local, &tl->plan, NULL, &res, &err) == SR_OK) {
+            if (download_to(tl, remote, local, NULL, &res, &err) == SR_OK) {
                 done++;
                 bytes += res.bytes;
             } else {

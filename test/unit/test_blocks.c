@@ -9,6 +9,7 @@
 
 #include "announce.h"
 #include "blocks.h"
+#include "jail.h"
 #include "message.h"
 
 static char dir[4096];
@@ -158,7 +159,10 @@ static void a_file_splits_into_sr3s_block_messages(void **state)
         assert_int_equal(l.length, want_size);
         assert_int_equal(l.total, 2548);
         /* the file itself holds every block */
-        assert_true(sr_blocks_in_file(path, msgs[i], &l));
+        sr_jail *j;
+        assert_int_equal(sr_jail_new(dir, 0, false, &j, &err), SR_OK);
+        assert_true(sr_blocks_in_file(j, "big.bin", msgs[i], &l));
+        sr_jail_free(j);
         sr_message_free(msgs[i]);
     }
     close(fd);
@@ -259,8 +263,9 @@ static sr_block_layout layout3(const char *key)
 static void the_record_survives_and_one_block_finishes_the_file(void **state)
 {
     (void)state;
-    char tmp[128];
-    snprintf(tmp, sizeof tmp, "%s", path_in("rec.bin.tmp"));
+    const char *tmp = "rec.bin.tmp";
+    sr_jail *j;
+    assert_int_equal(sr_jail_new(dir, 0, false, &j, NULL), SR_OK);
     sr_block_layout l = layout3("version-one");
     sr_err err;
     bool have, complete;
@@ -268,22 +273,24 @@ static void the_record_survives_and_one_block_finishes_the_file(void **state)
 
     /* out of order: 2, then 0 */
     l.number = 2;
-    assert_int_equal(sr_blocks_claim(tmp, &l, NULL, NULL, &have, &err), SR_OK);
+    assert_int_equal(sr_blocks_claim(j, tmp, &l, NULL, NULL, &have, &err), SR_OK);
     assert_false(have);
-    assert_int_equal(access(tmp, F_OK), 0); /* the temporary file is there from the start */
-    assert_int_equal(sr_blocks_record(tmp, &l, &lk, &complete, &err), SR_OK);
+    assert_int_equal(access(path_in(tmp), F_OK), 0); /* the temporary file is there at once */
+    assert_int_equal(sr_blocks_record(j, tmp, &l, &lk, &complete, &err), SR_OK);
     assert_false(complete);
     assert_int_equal(lk.fd, -1); /* released */
     l.number = 0;
-    assert_int_equal(sr_blocks_record(tmp, &l, &lk, &complete, &err), SR_OK);
+    assert_int_equal(sr_blocks_record(j, tmp, &l, &lk, &complete, &err), SR_OK);
     assert_false(complete);
 
     /* a duplicate of block 0 (another instance, or the message again): in already */
-    assert_int_equal(sr_blocks_claim(tmp, &l, NULL, NULL, &have, &err), SR_OK);
+    assert_int_equal(sr_blocks_claim(j, tmp, &l, NULL, NULL, &have, &err), SR_OK);
     assert_true(have);
 
     /* the record is a file: what a restarted instance reads */
-    char *state_path = sr_blocks_state_path(tmp);
+    char *state_name = sr_blocks_state_path(tmp);
+    char state_path[4200];
+    snprintf(state_path, sizeof state_path, "%s", path_in(state_name));
     FILE *f = fopen(state_path, "r");
     assert_non_null(f);
     char text[64] = "";
@@ -293,7 +300,7 @@ static void the_record_survives_and_one_block_finishes_the_file(void **state)
 
     /* the last block completes it, and its caller holds the lock to finish the file */
     l.number = 1;
-    assert_int_equal(sr_blocks_record(tmp, &l, &lk, &complete, &err), SR_OK);
+    assert_int_equal(sr_blocks_record(j, tmp, &l, &lk, &complete, &err), SR_OK);
     assert_true(complete);
     assert_true(lk.fd >= 0);
     sr_blocks_release(&lk, true);
@@ -303,15 +310,16 @@ static void the_record_survives_and_one_block_finishes_the_file(void **state)
     sr_block_layout newer = layout3("version-two");
     newer.number = 1;
     l.number = 0;
-    assert_int_equal(sr_blocks_claim(tmp, &l, NULL, NULL, &have, &err), SR_OK);
-    assert_int_equal(sr_blocks_claim(tmp, &newer, NULL, NULL, &have, &err), SR_OK);
+    assert_int_equal(sr_blocks_claim(j, tmp, &l, NULL, NULL, &have, &err), SR_OK);
+    assert_int_equal(sr_blocks_claim(j, tmp, &newer, NULL, NULL, &have, &err), SR_OK);
     assert_false(have);
-    assert_int_equal(sr_blocks_record(tmp, &l, &lk, &complete, &err), SR_EINVAL);
+    assert_int_equal(sr_blocks_record(j, tmp, &l, &lk, &complete, &err), SR_EINVAL);
     assert_false(err.retryable);
     assert_non_null(strstr(err.msg, "another version"));
-    assert_int_equal(sr_blocks_record(tmp, &newer, &lk, &complete, &err), SR_OK);
+    assert_int_equal(sr_blocks_record(j, tmp, &newer, &lk, &complete, &err), SR_OK);
     assert_false(complete);
-    free(state_path);
+    free(state_name);
+    sr_jail_free(j);
 }
 
 int main(void)

@@ -108,13 +108,95 @@ static void never_outside_the_directory(void **state)
     sr_message_free(m);
 }
 
+/* The root a file is kept beneath: what the configuration wrote in directory, before the
+ * first value the message chose; and the file's path below it. */
+static void root_is_the_configurations(void **state)
+{
+    (void)state;
+    struct {
+        const char *directory, *root, *under;
+    } cases[] = {
+        {"/data/in", "/data/in", "a/b/c.txt"},
+        {"/data/in/", "/data/in", "a/b/c.txt"},
+        {"/data/${SOURCE}/in", "/data", "bob/in/a/b/c.txt"},
+        {"/data/x_${SOURCE}", "/data", "x_bob/a/b/c.txt"},
+        {"/data/${YYYYMMDD}", "/data/20261125", "a/b/c.txt"},
+        {"in", "in", "a/b/c.txt"},
+        {"${SOURCE}/in", ".", "bob/in/a/b/c.txt"},
+        {"/", "/", "a/b/c.txt"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sr_placement_rules r = {.directory = cases[i].directory, .mirror = true, .source = "bob"};
+        sr_message *m = msg("a/b/c.txt", NULL);
+        sr_placement p;
+        sr_err err;
+        if (sr_placement_compute(&r, m, 1795601414, &p, &err) != SR_OK)
+            fail_msg("%s: %s", cases[i].directory, err.msg);
+        assert_string_equal(p.root, cases[i].root);
+        assert_string_equal(p.under_root, cases[i].under);
+        sr_placement_fini(&p);
+        sr_message_free(m);
+    }
+    /* a directory the message chooses from its start is no one's: refused */
+    sr_placement_rules r = {.directory = "${BUP}/x", .mirror = true};
+    sr_message *m = msg("a/b/c.txt", NULL);
+    sr_placement p;
+    sr_err err;
+    assert_int_equal(sr_placement_compute(&r, m, 1795601414, &p, &err), SR_EREFUSED);
+    /* a source that climbs is refused, not placed */
+    r.directory = "/data/${SOURCE}";
+    r.source = "../etc";
+    assert_int_equal(sr_placement_compute(&r, m, 1795601414, &p, &err), SR_EREFUSED);
+    assert_non_null(strstr(err.msg, "SOURCE"));
+    sr_message_free(m);
+}
+
+/* A sender's local file: baseDir + relPath, beneath baseDir's root; a relPath that
+ * already starts with baseDir (absolute paths announced) is read where it is. */
+static void sender_source(void **state)
+{
+    (void)state;
+    struct {
+        const char *base_dir, *rel, *root, *under;
+    } cases[] = {
+        {"/home/bob/hot", "obs/a.csv", "/home/bob/hot", "obs/a.csv"},
+        {"/home/bob/hot/", "/obs/a.csv", "/home/bob/hot", "obs/a.csv"},
+        {"/home/bob/hot", "home/bob/hot/obs/a.csv", "/home/bob/hot", "obs/a.csv"},
+        {"/home/bob/hot", "home/bob/hotter/a.csv", "/home/bob/hot", "home/bob/hotter/a.csv"},
+        {"/", "etc/x", "/", "etc/x"},
+        {"/data/${SOURCE}", "f", "/data", "bob/f"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sr_placement_rules r = {.base_dir = cases[i].base_dir, .source = "bob"};
+        sr_message *m = msg(cases[i].rel, NULL);
+        char *root = NULL, *under = NULL;
+        sr_err err;
+        if (sr_placement_source(&r, m, 1795601414, &root, &under, &err) != SR_OK)
+            fail_msg("%s + %s: %s", cases[i].base_dir, cases[i].rel, err.msg);
+        assert_string_equal(root, cases[i].root);
+        assert_string_equal(under, cases[i].under);
+        free(root);
+        free(under);
+        sr_message_free(m);
+    }
+    sr_placement_rules r = {.base_dir = "/data"};
+    sr_message *m = msg("a/../b", NULL);
+    char *root, *under;
+    sr_err err;
+    assert_int_equal(sr_placement_source(&r, m, 1795601414, &root, &under, &err), SR_EREFUSED);
+    sr_message_free(m);
+    r.base_dir = NULL;
+    m = msg("a/b", NULL);
+    assert_int_equal(sr_placement_source(&r, m, 1795601414, &root, &under, &err), SR_EINVAL);
+    sr_message_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(mirror_strip_flatten),
-        cmocka_unit_test(strip_regex_and_base_dirs),
-        cmocka_unit_test(dates_and_rename),
-        cmocka_unit_test(never_outside_the_directory),
+        cmocka_unit_test(mirror_strip_flatten),       cmocka_unit_test(strip_regex_and_base_dirs),
+        cmocka_unit_test(dates_and_rename),           cmocka_unit_test(never_outside_the_directory),
+        cmocka_unit_test(root_is_the_configurations), cmocka_unit_test(sender_source),
     };
     return cmocka_run_group_tests_name("placement", tests, NULL, NULL);
 }

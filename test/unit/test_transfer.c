@@ -70,6 +70,54 @@ static void make_dir(const char *test)
     assert_true(mkdir(dir, 0755) == 0 || errno == EEXIST);
 }
 
+/* sr_transfer_download to the local path dst: through a jail rooted at tmpdir, as the
+ * download step does with its destination. */
+static int download(sr_transfer *t, const char *remote, const char *dst,
+                    const sr_transfer_plan *plan, sr_identity *got, sr_transfer_result *res,
+                    sr_err *err)
+{
+    sr_jail *j;
+    int rc = sr_jail_new(tmpdir, 0, false, &j, err);
+    if (rc == SR_OK)
+        rc = sr_transfer_download(t, remote, j, dst + strlen(tmpdir) + 1, plan, got, res, err);
+    sr_jail_free(j);
+    return rc;
+}
+
+/* Open a local file for sr_transfer_put / send, as the sender does; a missing one is
+ * SR_ENOENT. */
+static int open_src(const char *path, int *fd, sr_err *err)
+{
+    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    return *fd >= 0 ? SR_OK
+                    : sr_err_set(err, errno == ENOENT ? SR_ENOENT : SR_EIO, false, "cannot read %s",
+                                 path);
+}
+
+static int send_path(sr_transfer *t, const char *src, const char *dst, const sr_transfer_plan *plan,
+                     sr_transfer_result *res, sr_err *err)
+{
+    int fd;
+    int rc = open_src(src, &fd, err);
+    if (rc == SR_OK) {
+        rc = sr_transfer_send(t, fd, dst, plan, res, err);
+        close(fd);
+    }
+    return rc;
+}
+
+static int put_path(sr_transfer *t, const char *src, const char *dst, const sr_range *range,
+                    sr_transfer_result *res, sr_err *err)
+{
+    int fd;
+    int rc = open_src(src, &fd, err);
+    if (rc == SR_OK) {
+        rc = sr_transfer_put(t, fd, dst, range, res, err);
+        close(fd);
+    }
+    return rc;
+}
+
 /* A file of len bytes of a pattern that shows any shift (not a multiple of 256). */
 static void write_pattern(const char *path, size_t len)
 {
@@ -211,7 +259,7 @@ static void download_right_identity(void **state)
     sr_identity got;
     sr_transfer_result res;
     sr_err err;
-    int rc = sr_transfer_download(fx.t, src, dst, &plan, &got, &res, &err);
+    int rc = download(fx.t, src, dst, &plan, &got, &res, &err);
     assert_int_equal(rc, SR_OK);
     assert_true(same_content(src, dst));
     assert_false(exists(tmp));
@@ -239,7 +287,7 @@ static void download_right_identity(void **state)
     snprintf(remote, sizeof remote, "/%s", src);
     plan = plan_of("tmp/");
     plan.identity = &want;
-    assert_int_equal(sr_transfer_download(fx.t, remote, dst2, &plan, NULL, &res, &err), SR_OK);
+    assert_int_equal(download(fx.t, remote, dst2, &plan, NULL, &res, &err), SR_OK);
     assert_true(same_content(src, dst2));
     path_in("ok", "out/tmp/dst2.bin", tmp, sizeof tmp);
     assert_false(exists(tmp));
@@ -264,7 +312,7 @@ static void download_wrong_identity(void **state)
     sr_transfer_plan plan = plan_of(".tmp");
     plan.identity = &announced;
     sr_err err;
-    int rc = sr_transfer_download(fx.t, src, dst, &plan, NULL, NULL, &err);
+    int rc = download(fx.t, src, dst, &plan, NULL, NULL, &err);
     assert_int_equal(rc, SR_EINVAL);
     assert_true(err.retryable);
     assert_non_null(strstr(err.msg, announced.value));
@@ -275,7 +323,7 @@ static void download_wrong_identity(void **state)
 
     /* the same with resume asked: a wrong file is not kept for resuming */
     plan.resume = true;
-    assert_int_equal(sr_transfer_download(fx.t, src, dst, &plan, NULL, NULL, &err), SR_EINVAL);
+    assert_int_equal(download(fx.t, src, dst, &plan, NULL, NULL, &err), SR_EINVAL);
     assert_false(exists(dst));
     assert_false(exists(tmp));
     sr_transfer_pool_free(fx.pool);
@@ -301,7 +349,7 @@ static void download_temp_held_by_another(void **state)
     open_file_session(&fx, 0);
     sr_transfer_plan plan = plan_of(".tmp");
     sr_err err;
-    assert_int_equal(sr_transfer_download(fx.t, src, dst, &plan, NULL, NULL, &err), SR_EIO);
+    assert_int_equal(download(fx.t, src, dst, &plan, NULL, NULL, &err), SR_EIO);
     assert_true(err.retryable);
     assert_non_null(strstr(err.msg, "being written by another process"));
     assert_non_null(strstr(err.msg, tmp));
@@ -312,7 +360,7 @@ static void download_temp_held_by_another(void **state)
 
     /* the other one is gone (killed: its lock with it): the download goes ahead */
     assert_int_equal(close(other), 0);
-    assert_int_equal(sr_transfer_download(fx.t, src, dst, &plan, NULL, NULL, &err), SR_OK);
+    assert_int_equal(download(fx.t, src, dst, &plan, NULL, NULL, &err), SR_OK);
     assert_int_equal(stat(dst, &st), 0);
     assert_int_equal(st.st_size, 20);
     assert_false(exists(tmp));
@@ -334,7 +382,7 @@ static void download_wrong_size(void **state)
     sr_transfer_plan plan = plan_of(".");
     plan.size = 13;
     sr_err err;
-    assert_int_equal(sr_transfer_download(fx.t, src, dst, &plan, NULL, NULL, &err), SR_EINVAL);
+    assert_int_equal(download(fx.t, src, dst, &plan, NULL, NULL, &err), SR_EINVAL);
     assert_non_null(strstr(err.msg, "received 12 bytes"));
     assert_non_null(strstr(err.msg, "13"));
     assert_false(exists(dst));
@@ -372,7 +420,7 @@ static void download_resume(void **state)
     sr_identity got;
     sr_transfer_result res;
     sr_err err;
-    assert_int_equal(sr_transfer_download(fx.t, src, dst, &plan, &got, &res, &err), SR_OK);
+    assert_int_equal(download(fx.t, src, dst, &plan, &got, &res, &err), SR_OK);
     assert_true(res.resumed);
     assert_int_equal(res.bytes, (off_t)(size - have)); /* only the missing part moved */
     assert_string_equal(got.value, want.value);        /* the digest covers the whole file */
@@ -404,7 +452,7 @@ static void byte_rate_max(void **state)
     sr_transfer_result res;
     sr_err err;
     double start = now_s();
-    assert_int_equal(sr_transfer_download(fx.t, src, dst, &plan, NULL, &res, &err), SR_OK);
+    assert_int_equal(download(fx.t, src, dst, &plan, NULL, &res, &err), SR_OK);
     double took = now_s() - start, expected = size / rate;
     print_message("byteRateMax %.0f B/s: %.0f bytes in %.3f s (%.3f s expected)\n", rate, size,
                   took, expected);
@@ -418,7 +466,7 @@ static void byte_rate_max(void **state)
     sr_transfer_pool_free(fx.pool);
     open_file_session(&fx, 8.0 * MIB);
     start = now_s();
-    assert_int_equal(sr_transfer_put(fx.t, src, dst2, NULL, &res, &err), SR_OK);
+    assert_int_equal(put_path(fx.t, src, dst2, NULL, &res, &err), SR_OK);
     took = now_s() - start;
     assert_true(took >= size / (8.0 * MIB) * 0.95 && took <= size / (8.0 * MIB) * 1.05);
     assert_true(same_content(src, dst2));
@@ -446,7 +494,7 @@ static void send_inflight(void **state)
     plan.atime = &atime;
     sr_transfer_result res;
     sr_err err;
-    assert_int_equal(sr_transfer_send(fx.t, src, dst, &plan, &res, &err), SR_OK);
+    assert_int_equal(send_path(fx.t, src, dst, &plan, &res, &err), SR_OK);
     struct stat st; /* before reading it, which moves the atime */
     assert_int_equal(stat(dst, &st), 0);
     assert_int_equal(st.st_mode & 07777, 0640);
@@ -465,7 +513,7 @@ static void send_inflight(void **state)
 
     /* tmp/: written in the sub-folder, renamed into its parent */
     plan = plan_of("tmp/");
-    assert_int_equal(sr_transfer_send(fx.t, src, dst2, &plan, &res, &err), SR_OK);
+    assert_int_equal(send_path(fx.t, src, dst2, &plan, &res, &err), SR_OK);
     assert_true(same_content(src, dst2));
     assert_int_equal(stat(tmpdir_path, &st), 0);
     assert_true(S_ISDIR(st.st_mode));
@@ -477,7 +525,7 @@ static void send_inflight(void **state)
     path_in("send", "missing.txt", missing, sizeof missing);
     path_in("send", "remote/none.txt", nothing, sizeof nothing);
     plan = plan_of(".tmp");
-    assert_int_equal(sr_transfer_send(fx.t, missing, nothing, &plan, &res, &err), SR_ENOENT);
+    assert_int_equal(send_path(fx.t, missing, nothing, &plan, &res, &err), SR_ENOENT);
     assert_non_null(strstr(err.msg, missing));
     assert_false(exists(nothing));
     sr_transfer_pool_free(fx.pool);
@@ -499,7 +547,7 @@ static void download_mode_and_times(void **state)
     struct timespec mtime = {1600000000, 500000000};
     plan.mtime = &mtime;
     sr_err err;
-    assert_int_equal(sr_transfer_download(fx.t, src, dst, &plan, NULL, NULL, &err), SR_OK);
+    assert_int_equal(download(fx.t, src, dst, &plan, NULL, NULL, &err), SR_OK);
     struct stat st;
     assert_int_equal(stat(dst, &st), 0);
     assert_int_equal(st.st_mode & 07777, 0604);
@@ -512,7 +560,7 @@ static void download_mode_and_times(void **state)
     path_in("modes", "dst2.txt", dst2, sizeof dst2);
     mode_t old = umask(022);
     plan = plan_of(".tmp");
-    assert_int_equal(sr_transfer_download(fx.t, src, dst2, &plan, NULL, NULL, &err), SR_OK);
+    assert_int_equal(download(fx.t, src, dst2, &plan, NULL, NULL, &err), SR_OK);
     umask(old);
     assert_int_equal(stat(dst2, &st), 0);
     assert_int_equal(st.st_mode & 07777, 0644);
@@ -533,7 +581,7 @@ static void failure_leaves_no_final_name(void **state)
     for (size_t i = 0; i < sizeof inflights / sizeof inflights[0]; i++) {
         sr_transfer_plan plan = plan_of(inflights[i]);
         sr_err err;
-        int rc = sr_transfer_download(fx.t, missing, dst, &plan, NULL, NULL, &err);
+        int rc = download(fx.t, missing, dst, &plan, NULL, NULL, &err);
         assert_int_equal(rc, SR_ENOENT);
         assert_false(err.retryable);
         assert_non_null(strstr(err.msg, missing));
@@ -552,7 +600,7 @@ static void failure_leaves_no_final_name(void **state)
     sr_transfer_plan plan = plan_of("None");
     plan.identity = &wrong;
     sr_err err;
-    assert_int_equal(sr_transfer_download(fx.t, src, dst, &plan, NULL, NULL, &err), SR_EINVAL);
+    assert_int_equal(download(fx.t, src, dst, &plan, NULL, NULL, &err), SR_EINVAL);
     assert_false(exists(dst));
     sr_transfer_pool_free(fx.pool);
 }
@@ -574,7 +622,9 @@ static void file_get_put_ranges(void **state)
     /* get bytes 1000..1499, written at offset 1000 */
     sr_range r = {1000, 500};
     sr_digest *d = sr_digest_new(SR_ID_SHA512, &err);
-    assert_int_equal(sr_transfer_get(fx.t, src, part, &r, d, &res, &err), SR_OK);
+    int out = open(part, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    assert_true(out >= 0);
+    assert_int_equal(sr_transfer_get(fx.t, src, out, &r, d, &res, &err), SR_OK);
     assert_int_equal(res.bytes, 500);
     sr_identity got, want;
     assert_int_equal(sr_digest_final(d, &got, &err), SR_OK);
@@ -590,19 +640,20 @@ static void file_get_put_ranges(void **state)
 
     /* a range past the end: an error, the file may still grow */
     r = (sr_range){99000, 2000};
-    assert_int_equal(sr_transfer_get(fx.t, src, part, &r, NULL, &res, &err), SR_EIO);
+    assert_int_equal(sr_transfer_get(fx.t, src, out, &r, NULL, &res, &err), SR_EIO);
     assert_true(err.retryable);
+    close(out);
 
     /* whole put (the kernel copies), then a range put into it */
-    assert_int_equal(sr_transfer_put(fx.t, src, whole, NULL, &res, &err), SR_OK);
+    assert_int_equal(put_path(fx.t, src, whole, NULL, &res, &err), SR_OK);
     assert_int_equal(res.bytes, 100000);
     assert_true(same_content(src, whole));
     r = (sr_range){50000, 0};
-    assert_int_equal(sr_transfer_put(fx.t, src, whole, &r, &res, &err), SR_OK);
+    assert_int_equal(put_path(fx.t, src, whole, &r, &res, &err), SR_OK);
     assert_int_equal(res.bytes, 50000);
     assert_true(same_content(src, whole));
     /* a file onto itself is refused, not truncated */
-    assert_int_equal(sr_transfer_put(fx.t, src, src, NULL, &res, &err), SR_EINVAL);
+    assert_int_equal(put_path(fx.t, src, src, NULL, &res, &err), SR_EINVAL);
     assert_int_equal(stat(src, &st), 0);
     assert_int_equal(st.st_size, 100000);
     sr_transfer_pool_free(fx.pool);
@@ -727,18 +778,12 @@ static void sessions_and_schemes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(inflight_names),
-        cmocka_unit_test(download_right_identity),
-        cmocka_unit_test(download_wrong_identity),
-        cmocka_unit_test(download_temp_held_by_another),
-        cmocka_unit_test(download_wrong_size),
-        cmocka_unit_test(download_resume),
-        cmocka_unit_test(byte_rate_max),
-        cmocka_unit_test(send_inflight),
-        cmocka_unit_test(download_mode_and_times),
-        cmocka_unit_test(failure_leaves_no_final_name),
-        cmocka_unit_test(file_get_put_ranges),
-        cmocka_unit_test(file_operations),
+        cmocka_unit_test(inflight_names),          cmocka_unit_test(download_right_identity),
+        cmocka_unit_test(download_wrong_identity), cmocka_unit_test(download_temp_held_by_another),
+        cmocka_unit_test(download_wrong_size),     cmocka_unit_test(download_resume),
+        cmocka_unit_test(byte_rate_max),           cmocka_unit_test(send_inflight),
+        cmocka_unit_test(download_mode_and_times), cmocka_unit_test(failure_leaves_no_final_name),
+        cmocka_unit_test(file_get_put_ranges),     cmocka_unit_test(file_operations),
         cmocka_unit_test(sessions_and_schemes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -21,9 +21,9 @@ static void parse_time(void **state)
     assert_int_equal(sr_varsub("/data/${HOSTNAME}/in", lookup, NULL, &out, &unknown, NULL), SR_OK);
     assert_string_equal(out, "/data/pump1/in");
     free(out);
-    assert_int_equal(sr_varsub("a${EMPTY}b $HOME ${NOPE}/${YYYYMMDD}", lookup, NULL, &out, &unknown,
-                               NULL),
-                     SR_OK);
+    assert_int_equal(
+        sr_varsub("a${EMPTY}b $HOME ${NOPE}/${YYYYMMDD}", lookup, NULL, &out, &unknown, NULL),
+        SR_OK);
     assert_string_equal(out, "ab $HOME ${NOPE}/${YYYYMMDD}");
     free(out);
     assert_int_equal(unknown.count, 2);
@@ -67,15 +67,88 @@ static void message_vars(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *out;
-        assert_int_equal(sr_varsub_message(cases[i].in, &v, &out, NULL), SR_OK);
+        assert_int_equal(sr_varsub_message(cases[i].in, &v, &out, NULL, NULL), SR_OK);
         assert_string_equal(out, cases[i].out);
         free(out);
     }
     v.time_offset = -86400;
     char *out;
-    assert_int_equal(sr_varsub_message("${YYYYMMDD}", &v, &out, NULL), SR_OK);
+    assert_int_equal(sr_varsub_message("${YYYYMMDD}", &v, &out, NULL, NULL), SR_OK);
     assert_string_equal(out, "20240228");
     free(out);
+}
+
+/* What the message chooses may not climb, hold a control character, or (one name) a "/". */
+static void message_values_checked(void **state)
+{
+    (void)state;
+    struct {
+        const char *source, *base_url, *group, *text;
+        bool ok;
+    } cases[] = {
+        {"alice", "http://h/data", "g", "/d/${SOURCE}", true},
+        {"../../etc", "http://h/data", "g", "/d/${SOURCE}", false},
+        {"a/b", "http://h/data", "g", "/d/${SOURCE}", false},
+        {"..", "http://h/data", "g", "/d/${SOURCE}", false},
+        {".", "http://h/data", "g", "/d/${SOURCE}", false},
+        {"a\x1b"
+         "b",
+         "http://h/data", "g", "/d/${SOURCE}", false},
+        {"a", "http://h/../../etc", "g", "/d/${BUP}", false},
+        {"a", "http://h/data/x/", "g", "/d/${BUP}", true},
+        {"a", "http://h/..", "g", "/d/${BUPL}", false},
+        {"a", "http://h/d", "x/..", "/d/${1}", false},
+        {"a", "http://h/d", "x/y", "/d/${1}", true},
+        {"a", "http://h/d", "..", "/d/${1}/f", false},
+        {"../x", "http://h/d", "..", "/d/${YYYY}", true}, /* not used: not checked */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *groups[] = {cases[i].group};
+        sr_msgvars v = {.now = 1709249400,
+                        .base_url = cases[i].base_url,
+                        .source = cases[i].source,
+                        .groups = groups,
+                        .group_count = 1};
+        char *out = NULL;
+        sr_err err;
+        int rc = sr_varsub_message(cases[i].text, &v, &out, NULL, &err);
+        if (cases[i].ok) {
+            assert_int_equal(rc, SR_OK);
+            free(out);
+        } else {
+            assert_int_equal(rc, SR_EREFUSED);
+            assert_null(out);
+            assert_non_null(strstr(err.msg, "from the message"));
+        }
+    }
+}
+
+/* How much of the result the configuration alone wrote: the jail's root. */
+static void trusted_prefix(void **state)
+{
+    (void)state;
+    const char *groups[] = {"g1"};
+    sr_msgvars v = {.now = 1709249400,
+                    .post_base_dir = "/var/www",
+                    .base_url = "http://h/data",
+                    .source = "alice",
+                    .groups = groups,
+                    .group_count = 1};
+    struct {
+        const char *in;
+        size_t trusted;
+    } cases[] = {
+        {"/data/in", 8},           {"${PBD}/${YYYYMMDD}/x", 19},
+        {"/data/${SOURCE}/in", 6}, {"/data/x_${1}", 8},
+        {"${BUP}/y", 0},           {"/a/${YYYY}/${BUPL}/${SOURCE}", 8},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *out = NULL;
+        size_t trusted = 99;
+        assert_int_equal(sr_varsub_message(cases[i].in, &v, &out, &trusted, NULL), SR_OK);
+        assert_int_equal(trusted, cases[i].trusted);
+        free(out);
+    }
 }
 
 static void which_are_message_vars(void **state)
@@ -95,6 +168,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(parse_time),
         cmocka_unit_test(message_vars),
+        cmocka_unit_test(message_values_checked),
+        cmocka_unit_test(trusted_prefix),
         cmocka_unit_test(which_are_message_vars),
     };
     return cmocka_run_group_tests_name("varsub", tests, NULL, NULL);
