@@ -104,14 +104,19 @@ unit-asan: $(UNIT_SAN_BINS)
 	    sh tools/run-units.sh unit-asan $(CURDIR) $(UNIT_SAN_BINS)
 
 # The tests of what reads outside input or keeps state on disk, under valgrind: no
-# leak, no invalid access.
+# leak, no invalid access. Valgrind 3.19 does not know openat2 (syscall 437): it answers
+# ENOSYS, the jail walks the path instead (what old kernels get), and valgrind's notes
+# about the syscall are left out of the output.
 valgrind: $(BUILD)/test/test_config $(BUILD)/test/test_credentials $(BUILD)/test/test_message \
           $(BUILD)/test/test_nodupe $(BUILD)/test/test_retryq $(BUILD)/test/test_metrics \
-          $(BUILD)/test/test_identity
+          $(BUILD)/test/test_identity $(BUILD)/test/test_jail
 	@for t in $^; do \
 	    SR_CONFD=$(CURDIR)/conf.d SR_TEST_DATA=$(CURDIR)/test/data \
 	    valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
-	    $$t >/dev/null || exit 1; echo "valgrind: $$t clean"; done
+	    $$t >/dev/null 2>$(BUILD)/valgrind.err; rc=$$?; \
+	    grep -v -e 'syscall: 437' -e 'your own handler' -e 'README_MISSING_SYSCALL' \
+	        -e 'we consider this a bug' -e 'valgrind.org/support' $(BUILD)/valgrind.err; \
+	    [ $$rc -eq 0 ] || exit 1; echo "valgrind: $$t clean"; done
 
 # Helper programs the integration tests drive (test/tools/*.c; never installed).
 TOOL_SRCS = $(sort $(wildcard test/tools/*.c))

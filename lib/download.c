@@ -415,12 +415,15 @@ static enum sr_work_result fetch(sr_download *d, sr_flow *f, sr_work *w, sr_jail
     struct timespec mtime, atime;
     bool has_mtime = d->time_copy && parse_time(sr_message_str(w->msg, "mtime"), &mtime);
     bool has_atime = has_mtime && parse_time(sr_message_str(w->msg, "atime"), &atime);
+    off_t max_bytes = size >= 0 && !d->accept_size_wrong ? (off_t)size
+                      : d->file_size_max > 0             ? (off_t)d->file_size_max
+                                                         : -1;
     sr_transfer_plan plan = {
         .inflight = d->ts.inflight,
         .identity = has_id ? &want : NULL,
         .size = d->accept_size_wrong ? -1 : size,
         /* however long the server goes on: no more than announced, or than fileSizeMax */
-        .max_bytes = size >= 0 && !d->accept_size_wrong ? size : d->file_size_max,
+        .max_bytes = max_bytes >= 0 ? &max_bytes : NULL,
         .resume = true,
         .mode = mode_for(d, w->msg, d->ts.perm_default),
         .dir_mode = d->ts.dir_mode,

@@ -553,14 +553,14 @@ int sr_transfer_download(sr_transfer *t, const char *remote_path, sr_jail *jail,
                         strerror(errno));
     if (rc == SR_OK) {
         double start = monotonic_s();
-        off_t limit = plan->range ? plan->range->length : plan->max_bytes;
-        t->sink_limit = limit > 0 ? limit - (plan->range ? 0 : have) : -1;
+        off_t limit = plan->range ? plan->range->length : plan->max_bytes ? *plan->max_bytes : -1;
+        t->sink_limit = limit >= 0 ? limit - (plan->range ? 0 : have) : -1;
         rc = t->ops->get(t, remote_path, fd, offset, plan->range ? plan->range->length : 0, digest,
                          result, err);
         if (rc == SR_EPROTO && have > 0) {
             /* the server cannot start in the middle: start over */
             have = 0;
-            t->sink_limit = limit > 0 ? limit : -1;
+            t->sink_limit = limit;
             memset(result, 0, sizeof *result);
             sr_digest_free(digest);
             digest = sr_digest_new(digest_method(plan), err);

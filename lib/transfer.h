@@ -152,10 +152,10 @@ typedef struct sr_transfer_plan {
     sr_inflight inflight;
     const sr_identity *identity; /* expected identity, or NULL (none to check) */
     off_t size;                  /* expected size, or -1 */
-    /* The most bytes the file (a range: its length) may have, or 0: no limit. A server
+    /* The most bytes the file may have, or NULL: no limit (a range: its length). A server
      * that sends more is stopped at once (SR_EREFUSED): the announced size, or fileSizeMax
      * when the message says none (sr-security(7)). */
-    off_t max_bytes;
+    const off_t *max_bytes;
     const sr_range *range;       /* one block of a partitioned file, or NULL */
     bool resume;                 /* continue a partial temporary file (download) */
     int mode;                    /* permissions to set after (permCopy / chmod), -1: leave */
@@ -172,7 +172,7 @@ char *sr_transfer_download_temp(const sr_inflight *inflight, const char *path);
  * made with dir_mode), resumed when asked and the server allows it, the identity
  * computed on the fly and compared with plan->identity (a mismatch removes the file and
  * is a retryable SR_EINVAL naming both values), the size checked (more than
- * plan->max_bytes stops the transfer: SR_EREFUSED), then renamed to rel, mode and times
+ * *plan->max_bytes stops the transfer: SR_EREFUSED), then renamed to rel, mode and times
  * set on the open file, and the identity stored in the xattr cache. *computed (may be
  * NULL) receives the identity computed (sha512 or md5, as plan->identity's method, else
  * sha512). A failure never leaves a file under rel that was not there.

@@ -17,8 +17,8 @@ static const char *confd(void)
     return d ? d : "conf.d";
 }
 
-static int load_in(const char *tree, enum sr_component c, const char *name,
-                   const sr_override *ov, size_t nov, sr_config **cfg, sr_err *err)
+static int load_in(const char *tree, enum sr_component c, const char *name, const sr_override *ov,
+                   size_t nov, sr_config **cfg, sr_err *err)
 {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", test_data(tree));
@@ -52,9 +52,10 @@ static void expect_origin(const sr_config *cfg, enum sr_option_id id, const char
 {
     char buf[4096];
     sr_origin_format(&sr_config_value(cfg, id)->origin, buf, sizeof buf);
-    if (strstr(buf, want) == NULL || strlen(buf) - strlen(want) != (size_t)(strstr(buf, want) - buf))
-        fail_msg("%s: origin is \"%s\", expected it to end in \"%s\"", sr_option_get(id)->name,
-                 buf, want);
+    if (strstr(buf, want) == NULL ||
+        strlen(buf) - strlen(want) != (size_t)(strstr(buf, want) - buf))
+        fail_msg("%s: origin is \"%s\", expected it to end in \"%s\"", sr_option_get(id)->name, buf,
+                 want);
 }
 
 static void no_warnings(const sr_config *cfg)
@@ -129,16 +130,16 @@ static void subscribe_masks_capture_placement(void **state)
     bool accepted;
     char *groups[4];
     int n = 0;
-    const sr_mask *m = sr_config_match(
-        cfg, "https://dd.weather.gc.ca/observations/swob-ml/20241024/CYUL/x.xml", &accepted,
-        groups, 4, &n);
+    const sr_mask *m =
+        sr_config_match(cfg, "https://dd.weather.gc.ca/observations/swob-ml/20241024/CYUL/x.xml",
+                        &accepted, groups, 4, &n);
     assert_ptr_equal(m, b);
     assert_true(accepted);
     assert_int_equal(n, 1);
     assert_string_equal(groups[0], "CYUL");
     free(groups[0]);
-    m = sr_config_match(cfg, "https://dd.weather.gc.ca/observations/swob-ml/CYOW/x.xml",
-                        &accepted, NULL, 0, NULL);
+    m = sr_config_match(cfg, "https://dd.weather.gc.ca/observations/swob-ml/CYOW/x.xml", &accepted,
+                        NULL, 0, NULL);
     assert_ptr_equal(m, sr_config_mask(cfg, 2));
     assert_false(accepted);
     sr_config_free(cfg);
@@ -340,7 +341,14 @@ static void sender_recipes(void **state)
     expect(cfg, SR_OPT_instances, "4");
     assert_string_equal(sr_config_mask(cfg, 0)->strip, ".*/hot/");
     assert_string_equal(sr_config_mask(cfg, 0)->directory, "/scratch/bob/incoming");
+    /* sr3's recipe reads / + relPath: sr refuses to run a sender without baseDir, and
+     * says what to write (sr-security(7)) */
     sr_err err;
+    assert_int_equal(sr_config_check(cfg, &err), SR_EINVAL);
+    assert_non_null(strstr(err.msg, "baseDir"));
+    sr_config_free(cfg);
+
+    cfg = load_good(SR_C_SENDER, "file_copy");
     assert_int_equal(sr_config_check(cfg, &err), SR_OK);
     sr_config_free(cfg);
 
@@ -507,7 +515,8 @@ static void warnings_name_file_and_line(void **state)
         assert_string_equal(w->items[i], want);
     }
     assert_int_equal(sr_config_settings(cfg)->count, 1);
-    assert_string_equal(sr_config_settings(cfg)->items[0], "sarracenia.flowcb.log.Log.logLevel debug");
+    assert_string_equal(sr_config_settings(cfg)->items[0],
+                        "sarracenia.flowcb.log.Log.logLevel debug");
     sr_config_free(cfg);
 }
 
@@ -548,8 +557,9 @@ static void layers_in_order(void **state)
 static void command_line_arguments(void **state)
 {
     (void)state;
-    char *argv[] = {"--broker", "amqp://bob@localhost/", "show", "--mirror", "--debug",
-                    "--no", "3", "--logReject", "off", "--json", "hot", "--timeout=5m"};
+    char *argv[] = {
+        "--broker", "amqp://bob@localhost/", "show", "--mirror", "--debug", "--no",
+        "3",        "--logReject",           "off",  "--json",   "hot",     "--timeout=5m"};
     sr_override *ov;
     size_t nov, npos;
     char **pos;
@@ -606,7 +616,8 @@ static void malformed(void **state)
         {SR_C_SUBSCRIBE, "bad_flag", "subscribe/bad_flag.conf:2",
          "mirror: \"onn\" is not a flag (use on/off, true/false, yes/no, 1/0)"},
         {SR_C_SUBSCRIBE, "bad_duration", "subscribe/bad_duration.conf:3",
-         "expire: \"5x\" is not a duration (seconds, or with units s m h d w, e.g. 90, 1.5h, 1h30m)"},
+         "expire: \"5x\" is not a duration (seconds, or with units s m h d w, e.g. 90, 1.5h, "
+         "1h30m)"},
         {SR_C_SUBSCRIBE, "bad_size", "subscribe/bad_size.conf:1",
          "blockSize: \"10q\" is not a size (a whole number, optionally with k, m, g, t; ki or kb "
          "for 1024)"},
@@ -738,8 +749,9 @@ static void missing_confd_is_an_error(void **state)
     sr_err err;
     sr_config_request req = {SR_C_SUBSCRIBE, NULL, NULL, "/nonexistent/conf.d", NULL, 0};
     assert_int_equal(sr_config_load(&req, &cfg, &err), SR_ENOENT);
-    assert_string_equal(err.msg, "the shipped defaults are missing (is SR_CONFD right?): cannot "
-                                 "read /nonexistent/conf.d/default.conf: No such file or directory");
+    assert_string_equal(err.msg,
+                        "the shipped defaults are missing (is SR_CONFD right?): cannot "
+                        "read /nonexistent/conf.d/default.conf: No such file or directory");
 }
 
 /* Every good config loads and shows, as text and JSON, without a password in sight. */
@@ -750,9 +762,9 @@ static void every_good_config_shows(void **state)
         enum sr_component c;
         const char *names[16];
     } all[] = {
-        {SR_C_SUBSCRIBE, {"hpfx_grib", "dd_swob", "mqtt_mesh", "notify_only", "inline", "vars",
-                          "v2_synonyms", "timing", "queue_share", "fileops", "logging",
-                          "trailing_comments", "tls_lax", NULL}},
+        {SR_C_SUBSCRIBE,
+         {"hpfx_grib", "dd_swob", "mqtt_mesh", "notify_only", "inline", "vars", "v2_synonyms",
+          "timing", "queue_share", "fileops", "logging", "trailing_comments", "tls_lax", NULL}},
         {SR_C_SARRA, {"from_peerA", "pump_vhost", "mesh_md5", NULL}},
         {SR_C_SENDER, {"tocluster", "ftps_push", "file_copy", "repost", "warnings", NULL}},
         {SR_C_SHOVEL, {"amqp2mqtt", "v02_to_v03", "mqtt2amqp", "split", NULL}},
@@ -801,9 +813,11 @@ static void passwords_are_redacted(void **state)
     assert_non_null(strstr(text, "amqps://bob:***@pump.example.com/"));
     free(text);
     /* ${broker} in a value gives the URL without its password */
-    assert_string_equal(sr_config_str(cfg, SR_OPT_directory), "/data/amqps://bob@pump.example.com/");
+    assert_string_equal(sr_config_str(cfg, SR_OPT_directory),
+                        "/data/amqps://bob@pump.example.com/");
     /* the program itself still has the password */
-    assert_string_equal(sr_config_str(cfg, SR_OPT_broker), "amqps://bob:S3cr3tPw@pump.example.com/");
+    assert_string_equal(sr_config_str(cfg, SR_OPT_broker),
+                        "amqps://bob:S3cr3tPw@pump.example.com/");
     sr_config_free(cfg);
 }
 

@@ -390,6 +390,43 @@ static void download_wrong_size(void **state)
     sr_transfer_pool_free(fx.pool);
 }
 
+/* A server that sends more than announced is stopped there, whatever it has left: the
+ * temporary file goes, nothing under the final name (sr-security(7)). */
+static void download_stops_past_the_size(void **state)
+{
+    (void)state;
+    char src[512], dst[512], tmp[512];
+    make_dir("limit");
+    path_in("limit", "src.bin", src, sizeof src);
+    path_in("limit", "dst.bin", dst, sizeof dst);
+    path_in("limit", "dst.bin.tmp", tmp, sizeof tmp);
+    write_pattern(src, 3 * MIB);
+
+    fixture fx;
+    open_file_session(&fx, 0);
+    sr_transfer_plan plan = plan_of(".tmp");
+    off_t max = 100000;
+    plan.max_bytes = &max;
+    sr_transfer_result res;
+    sr_err err;
+    assert_int_equal(download(fx.t, src, dst, &plan, NULL, &res, &err), SR_EREFUSED);
+    assert_false(err.retryable);
+    assert_non_null(strstr(err.msg, "more than the 100000 bytes"));
+    assert_true(res.bytes <= max);
+    assert_false(exists(dst));
+    assert_false(exists(tmp));
+    /* an empty file announced: not one byte */
+    max = 0;
+    assert_int_equal(download(fx.t, src, dst, &plan, NULL, &res, &err), SR_EREFUSED);
+    assert_int_equal(res.bytes, 0);
+    /* exactly the size: fine */
+    max = 3 * MIB;
+    plan.size = 3 * MIB;
+    assert_int_equal(download(fx.t, src, dst, &plan, NULL, &res, &err), SR_OK);
+    assert_true(same_content(src, dst));
+    sr_transfer_pool_free(fx.pool);
+}
+
 static void download_resume(void **state)
 {
     (void)state;
@@ -784,7 +821,7 @@ int main(void)
         cmocka_unit_test(byte_rate_max),           cmocka_unit_test(send_inflight),
         cmocka_unit_test(download_mode_and_times), cmocka_unit_test(failure_leaves_no_final_name),
         cmocka_unit_test(file_get_put_ranges),     cmocka_unit_test(file_operations),
-        cmocka_unit_test(sessions_and_schemes),
+        cmocka_unit_test(sessions_and_schemes),    cmocka_unit_test(download_stops_past_the_size),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
