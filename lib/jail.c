@@ -131,6 +131,18 @@ static int fail(const sr_jail *j, int e, const char *what, const char *rel, sr_e
                       strerror(e));
 }
 
+/* fail; making: the operation makes something, so a folder that went (ENOENT) or turned
+ * into something else (ENOTDIR) under it is another process at work in the tree, and
+ * worth a retry. */
+static int fail_as(const sr_jail *j, int e, bool making, const char *what, const char *rel,
+                   sr_err *err)
+{
+    int rc = fail(j, e, what, rel, err);
+    if (making && err != NULL && (e == ENOENT || e == ENOTDIR))
+        err->retryable = true;
+    return rc;
+}
+
 /* ---- resolving a folder beneath the root ---- */
 
 static int open_beneath2(const sr_jail *j, const char *rel)
@@ -208,8 +220,8 @@ static int resolve(sr_jail *j, char **parts, size_t n)
 
 /* The parent folder of rel, resolved, and the last name in it (pointing into *copy).
  * SR_EINVAL for a path that names nothing (the root itself). */
-static int parent_of(sr_jail *j, const char *what, const char *rel, char **copy, int *dirfd,
-                     const char **name, sr_err *err)
+static int parent_of(sr_jail *j, bool making, const char *what, const char *rel, char **copy,
+                     int *dirfd, const char **name, sr_err *err)
 {
     char **parts = NULL;
     size_t n = 0;
@@ -220,7 +232,7 @@ static int parent_of(sr_jail *j, const char *what, const char *rel, char **copy,
     if (rc == SR_OK) {
         *dirfd = resolve(j, parts, n - 1);
         if (*dirfd < 0)
-            rc = fail(j, errno, what, rel, err);
+            rc = fail_as(j, errno, making, what, rel, err);
         else
             *name = parts[n - 1];
     }
@@ -284,12 +296,12 @@ int sr_jail_mkdirs(sr_jail *j, const char *rel_dir, mode_t mode, sr_err *err)
     /* the common case: it is there already, one lookup */
     if (rc == SR_OK && (fd = resolve(j, parts, n)) < 0) {
         if (errno != ENOENT)
-            rc = fail(j, errno, "mkdir", rel_dir, err);
+            rc = fail_as(j, errno, true, "mkdir", rel_dir, err);
         else
             fd = fcntl(j->fd, F_DUPFD_CLOEXEC, 0);
         for (size_t i = 0; rc == SR_OK && fd >= 0 && i < n; i++) {
             if (mkdirat(fd, parts[i], mode) != 0 && errno != EEXIST) {
-                rc = fail(j, errno, "mkdir", rel_dir, err);
+                rc = fail_as(j, errno, true, "mkdir", rel_dir, err);
                 break;
             }
             int next = open_step(fd, parts[i]);
@@ -297,7 +309,7 @@ int sr_jail_mkdirs(sr_jail *j, const char *rel_dir, mode_t mode, sr_err *err)
             close(fd);
             fd = next;
             if (fd < 0)
-                rc = fail(j, e, "mkdir", rel_dir, err);
+                rc = fail_as(j, e, true, "mkdir", rel_dir, err);
         }
     }
     if (fd >= 0)
@@ -333,7 +345,7 @@ int sr_jail_open(sr_jail *j, const char *rel, int flags, mode_t mode, int *fd, s
     char *copy = NULL;
     const char *name = NULL;
     int dirfd;
-    int rc = parent_of(j, "open", rel, &copy, &dirfd, &name, err);
+    int rc = parent_of(j, (flags & O_CREAT) != 0, "open", rel, &copy, &dirfd, &name, err);
     if (rc == SR_OK) {
         /* O_NONBLOCK: a FIFO must not hang the open; check_regular refuses it after */
         int f = openat(dirfd, name, flags | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, mode);
@@ -342,7 +354,7 @@ int sr_jail_open(sr_jail *j, const char *rel, int flags, mode_t mode, int *fd, s
             !S_ISREG(st.st_mode)) /* a FIFO without a reader, a socket */
             rc = sr_err_set(err, SR_EREFUSED, false, "%s/%s: not a regular file", j->root, rel);
         else if (f < 0)
-            rc = fail(j, errno, "open", rel, err);
+            rc = fail_as(j, errno, (flags & O_CREAT) != 0, "open", rel, err);
         else if ((rc = check_regular(j, f, (flags & O_ACCMODE) != O_RDONLY, rel, err)) == SR_OK)
             *fd = f;
     }
@@ -359,7 +371,7 @@ int sr_jail_open_locked(sr_jail *j, const char *rel, bool wait, int *fd, bool *c
     char *copy = NULL;
     const char *name = NULL;
     int dirfd;
-    int rc = parent_of(j, "open", rel, &copy, &dirfd, &name, err);
+    int rc = parent_of(j, true, "open", rel, &copy, &dirfd, &name, err);
     for (int attempt = 0; rc == SR_OK; attempt++) {
         if (attempt >= 10) {
             rc = sr_err_set(err, SR_EIO, true, "cannot lock %s/%s: it keeps being replaced",
@@ -374,7 +386,7 @@ int sr_jail_open_locked(sr_jail *j, const char *rel, bool wait, int *fd, bool *c
         if (f < 0 && errno == ENOENT)
             continue; /* removed between the two opens */
         if (f < 0) {
-            rc = fail(j, errno, "open", rel, err);
+            rc = fail_as(j, errno, true, "open", rel, err);
             break;
         }
         if ((rc = check_regular(j, f, true, rel, err)) != SR_OK)
@@ -412,7 +424,7 @@ int sr_jail_lstat(sr_jail *j, const char *rel, struct stat *st, sr_err *err)
     char *copy = NULL;
     const char *name = NULL;
     int dirfd;
-    int rc = parent_of(j, "stat", rel, &copy, &dirfd, &name, err);
+    int rc = parent_of(j, false, "stat", rel, &copy, &dirfd, &name, err);
     if (rc == SR_OK && fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW) != 0)
         rc = fail(j, errno, "stat", rel, err);
     if (dirfd >= 0)
@@ -426,12 +438,12 @@ int sr_jail_rename(sr_jail *j, const char *from, const char *to, sr_err *err)
     char *fcopy = NULL, *tcopy = NULL;
     const char *fname = NULL, *tname = NULL;
     int fdir = -1, tdir = -1;
-    int rc = parent_of(j, "rename", from, &fcopy, &fdir, &fname, err);
+    int rc = parent_of(j, true, "rename", from, &fcopy, &fdir, &fname, err);
     if (rc == SR_OK)
-        rc = parent_of(j, "rename to", to, &tcopy, &tdir, &tname, err);
+        rc = parent_of(j, true, "rename to", to, &tcopy, &tdir, &tname, err);
     if (rc == SR_OK && renameat(fdir, fname, tdir, tname) != 0) {
         int e = errno;
-        rc = fail(j, e, "rename", from, err);
+        rc = fail_as(j, e, true, "rename", from, err);
         sr_err_prefix(err, "to %s/%s", j->root, to);
     }
     if (fdir >= 0)
@@ -449,7 +461,7 @@ int sr_jail_remove(sr_jail *j, const char *rel, bool is_dir, sr_err *err)
     const char *name = NULL;
     int dirfd;
     const char *what = is_dir ? "rmdir" : "remove";
-    int rc = parent_of(j, what, rel, &copy, &dirfd, &name, err);
+    int rc = parent_of(j, false, what, rel, &copy, &dirfd, &name, err);
     if (rc == SR_OK && unlinkat(dirfd, name, is_dir ? AT_REMOVEDIR : 0) != 0) {
         /* rmdir of a symbolic link to a folder: ENOTDIR; say what it is */
         struct stat st;
@@ -484,11 +496,11 @@ static int replace_with(sr_jail *j, const char *what, const char *rel, int dirfd
         return sr_err_set(err, SR_EINVAL, false, "%s %s/%s: name too long", what, j->root, rel);
     unlinkat(dirfd, tmp, 0); /* a leftover of a process killed here */
     if (make(ctx, dirfd, tmp) != 0)
-        return fail(j, errno, what, rel, err);
+        return fail_as(j, errno, true, what, rel, err);
     if (renameat(dirfd, tmp, dirfd, name) != 0) {
         int e = errno;
         unlinkat(dirfd, tmp, 0);
-        return fail(j, e, what, rel, err);
+        return fail_as(j, e, true, what, rel, err);
     }
     return SR_OK;
 }
@@ -503,7 +515,7 @@ int sr_jail_symlink(sr_jail *j, const char *target, const char *rel, sr_err *err
     char *copy = NULL;
     const char *name = NULL;
     int dirfd;
-    int rc = parent_of(j, "symlink", rel, &copy, &dirfd, &name, err);
+    int rc = parent_of(j, true, "symlink", rel, &copy, &dirfd, &name, err);
     if (rc == SR_OK)
         rc = replace_with(j, "symlink", rel, dirfd, name, make_symlink, (void *)target, err);
     if (dirfd >= 0)
@@ -528,7 +540,7 @@ int sr_jail_hardlink(sr_jail *j, const char *existing, const char *rel, sr_err *
     char *ecopy = NULL, *copy = NULL;
     const char *ename = NULL, *name = NULL;
     int edir = -1, dirfd = -1;
-    int rc = parent_of(j, "hard link from", existing, &ecopy, &edir, &ename, err);
+    int rc = parent_of(j, false, "hard link from", existing, &ecopy, &edir, &ename, err);
     struct stat st;
     if (rc == SR_OK && fstatat(edir, ename, &st, AT_SYMLINK_NOFOLLOW) != 0)
         rc = fail(j, errno, "hard link from", existing, err);
@@ -536,7 +548,7 @@ int sr_jail_hardlink(sr_jail *j, const char *existing, const char *rel, sr_err *
         rc = sr_err_set(err, SR_EREFUSED, false, "hard link from %s/%s: not a regular file",
                         j->root, existing);
     if (rc == SR_OK)
-        rc = parent_of(j, "hard link", rel, &copy, &dirfd, &name, err);
+        rc = parent_of(j, true, "hard link", rel, &copy, &dirfd, &name, err);
     hard h = {edir, ename};
     if (rc == SR_OK)
         rc = replace_with(j, "hard link", rel, dirfd, name, make_hardlink, &h, err);
