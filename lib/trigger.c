@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,9 +42,8 @@ static char **environment(const sr_message *m, const sr_trigger_context *ctx, ch
     if (sr_message_size(m, &size))
         snprintf(sizebuf, sizeof sizebuf, "%lld", size);
     bool has_id = sr_message_identity(m, &id);
-    const char *names[] = {"SR_RELPATH", "SR_BASEURL", "SR_LOCALPATH", "SR_IDENTITY",
-                           "SR_SIZE",    "SR_PUBTIME", "SR_FILEOP",    "SR_COMPONENT",
-                           "SR_CONFIG"};
+    const char *names[] = {"SR_RELPATH", "SR_BASEURL", "SR_LOCALPATH", "SR_IDENTITY", "SR_SIZE",
+                           "SR_PUBTIME", "SR_FILEOP",  "SR_COMPONENT", "SR_CONFIG"};
     const char *values[] = {sr_message_rel_path(m),
                             sr_message_base_url(m),
                             ctx->local_path ? ctx->local_path : "",
@@ -78,6 +78,75 @@ static char **environment(const sr_message *m, const sr_trigger_context *ctx, ch
     return env;
 }
 
+/* How long a killed trigger's shell may take to be reaped: SIGKILL is not waited for by
+ * a process in an uninterruptible sleep (a hung NFS read), and sr must not hang with it. */
+#define REAP_TIMEOUT 5.0
+
+static double since(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+/* Start /bin/sh -c command as the leader of a new process group, with stdin from
+ * /dev/null, none of sr's other descriptors (its broker sockets, lock files and log must
+ * not live on in whatever the command leaves behind), and signals as a shell would give
+ * them (sr ignores SIGPIPE, which a pipeline in the command needs). */
+static int spawn(const char *command, char **env, pid_t *pid)
+{
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    int rc = posix_spawn_file_actions_init(&actions);
+    if (rc != 0)
+        return rc;
+    rc = posix_spawnattr_init(&attr);
+    if (rc != 0) {
+        posix_spawn_file_actions_destroy(&actions);
+        return rc;
+    }
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    rc = posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    if (rc == 0)
+        rc = posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
+    if (rc == 0)
+        rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                                 POSIX_SPAWN_SETSIGDEF);
+    if (rc == 0)
+        rc = posix_spawnattr_setpgroup(&attr, 0); /* its own group, numbered by its pid */
+    if (rc == 0)
+        rc = posix_spawnattr_setsigmask(&attr, &none);
+    if (rc == 0)
+        rc = posix_spawnattr_setsigdefault(&attr, &all);
+    char *argv[] = {"/bin/sh", "-c", (char *)command, NULL};
+    if (rc == 0)
+        rc = posix_spawn(pid, "/bin/sh", &actions, &attr, argv, env);
+    posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&actions);
+    return rc;
+}
+
+/* Kill the trigger's whole process group (the shell and all it started that stayed in
+ * the group: a pipeline, `cmd &`) and reap the shell. Its other descendants are not our
+ * children: init reaps them, and nothing here waits for them. */
+static bool kill_group(pid_t pid, int *status)
+{
+    kill(-pid, SIGKILL);
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        pid_t done = waitpid(pid, status, WNOHANG);
+        if (done == pid || (done < 0 && errno != EINTR))
+            return done == pid;
+        if (since(&start) > REAP_TIMEOUT)
+            return false;
+        struct timespec nap = {0, 10000000};
+        nanosleep(&nap, NULL);
+    }
+}
+
 int sr_trigger_run(const char *command, const sr_message *m, const sr_trigger_context *ctx,
                    double timeout, sr_err *err)
 {
@@ -85,13 +154,8 @@ int sr_trigger_run(const char *command, const sr_message *m, const sr_trigger_co
     char **env = environment(m, ctx, extra);
     if (env == NULL)
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    char *argv[] = {"/bin/sh", "-c", (char *)command, NULL};
     pid_t pid;
-    int rc = posix_spawn(&pid, "/bin/sh", &actions, NULL, argv, env);
-    posix_spawn_file_actions_destroy(&actions);
+    int rc = spawn(command, env, &pid);
     free(env);
     for (size_t i = 0; i < 9; i++)
         free(extra[i]);
@@ -102,19 +166,26 @@ int sr_trigger_run(const char *command, const sr_message *m, const sr_trigger_co
     clock_gettime(CLOCK_MONOTONIC, &start);
     int status = 0;
     for (;;) {
+        /* Only the shell is waited for: what it leaves running when it exits is not (it
+         * keeps none of our descriptors, so it holds nothing of ours either). */
         pid_t done = waitpid(pid, &status, WNOHANG);
         if (done == pid)
             break;
-        if (done < 0 && errno != EINTR)
-            return sr_err_set(err, SR_EIO, true, "trigger \"%s\": %s", command, strerror(errno));
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        double ran = (double)(now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9;
+        if (done < 0 && errno != EINTR) {
+            int saved = errno;
+            kill_group(pid, &status);
+            return sr_err_set(err, SR_EIO, true, "trigger \"%s\": %s", command, strerror(saved));
+        }
+        double ran = since(&start);
         if (timeout > 0 && ran > timeout) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            return sr_err_set(err, SR_EIO, true, "trigger \"%s\" ran past %.0f s: killed", command,
-                              timeout);
+            if (!kill_group(pid, &status))
+                return sr_err_set(err, SR_EIO, true,
+                                  "trigger \"%s\" ran past %.0f s: killed, but not gone after "
+                                  "%.0f s more",
+                                  command, timeout, REAP_TIMEOUT);
+            return sr_err_set(err, SR_EIO, true,
+                              "trigger \"%s\" ran past %.0f s: killed with its process group",
+                              command, timeout);
         }
         struct timespec nap = {0, ran < 0.1 ? 2000000 : 20000000}; /* short commands return fast */
         nanosleep(&nap, NULL);

@@ -10,8 +10,15 @@
  *                                                       rename, or "" for file data
  *   SR_COMPONENT, SR_CONFIG                who ran it
  *
- * Its stdin is /dev/null; its output goes where the instance's stderr goes. It fails
- * when it exits non-zero, is killed, or runs past the timeout (then it is killed).
+ * Its stdin is /dev/null; its output goes where the instance's stderr goes; it gets none
+ * of the instance's other descriptors, and signals at their defaults. It fails when it
+ * exits non-zero, is killed, or runs past the timeout.
+ *
+ * It runs as the leader of a process group of its own. Past the timeout the whole group
+ * is killed (SIGKILL): the shell and what it started that stayed in the group (a pipeline,
+ * `cmd &`). A descendant that left the group (setsid) is out of reach. sr waits for the
+ * shell alone: what the command leaves running when it exits in time is neither waited
+ * for nor killed, and holds none of sr's descriptors.
  */
 #ifndef SR_TRIGGER_H
 #define SR_TRIGGER_H
