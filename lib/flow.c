@@ -23,8 +23,8 @@
 #include "trigger.h"
 
 #define GROUPS_MAX 9
-#define IDLE_WAIT_MAX 5.0 /* seconds: the longest wait between empty passes (sr3's) */
-#define VIP_CHECK_S 1.0   /* seconds between looks at the host's addresses (option vip) */
+#define IDLE_WAIT_MAX 5.0        /* seconds: the longest wait between empty passes (sr3's) */
+#define VIP_CHECK_S 1.0          /* seconds between looks at the host's addresses (option vip) */
 #define POST_RETRY_DELAY_MIN 2.0 /* seconds before a failed post is tried again */
 
 struct sr_flow {
@@ -61,7 +61,7 @@ struct sr_flow {
     bool log_reject;
     bool topic_copy;
     char *post_base_url;
-    char *broker_user; /* source of posted messages when they have none */
+    char *broker_user;   /* source of posted messages when they have none */
     const char *trigger; /* the trigger command, or NULL */
 
     /* A window of one pass: a full pass's posts may wait for the broker's confirms while
@@ -75,7 +75,7 @@ struct sr_flow {
     double last_housekeeping;
     unsigned long long handled;
     unsigned long long post_failures; /* publishes that went to the post retry queue */
-    sr_regex **strip_regex; /* per mask, compiled on first use */
+    sr_regex **strip_regex;           /* per mask, compiled on first use */
     size_t strip_count;
 };
 
@@ -180,9 +180,8 @@ static int open_state(sr_flow *f, sr_err *err)
      * reconnect backoff paces the attempts: a failed post is tried again after
      * POST_RETRY_DELAY_MIN seconds (doubling), not after the minute a failed transfer
      * waits, so a broker restart delays posts by seconds. */
-    sr_retryq_options po = {POST_RETRY_DELAY_MIN < ro.delay_min ? POST_RETRY_DELAY_MIN
-                                                                : ro.delay_min,
-                            ro.delay_max};
+    sr_retryq_options po = {
+        POST_RETRY_DELAY_MIN < ro.delay_min ? POST_RETRY_DELAY_MIN : ro.delay_min, ro.delay_max};
     if (rc == SR_OK) {
         snprintf(path, sizeof path, "%s/retry_post_%02d.jsonl", dir, f->instance);
         rc = sr_retryq_open(path, &po, &f->post_retry, &rs, err);
@@ -515,9 +514,9 @@ static void filter(sr_flow *f, pass *p)
         if (!w->from_retry || refilter) {
             char *url = sr_message_url(w->msg);
             bool accepted = false;
-            w->mask = url ? sr_config_match(f->cfg, url, &accepted, groups, GROUPS_MAX,
-                                            &group_count)
-                          : NULL;
+            w->mask =
+                url ? sr_config_match(f->cfg, url, &accepted, groups, GROUPS_MAX, &group_count)
+                    : NULL;
             free(url);
             if (!accepted) {
                 for (int g = 0; g < group_count; g++)
@@ -567,8 +566,8 @@ static enum sr_work_result run_trigger(sr_flow *f, sr_work *w, sr_err *err)
     sr_trigger_context ctx = {sr_component_name(sr_config_component(f->cfg)),
                               sr_config_name(f->cfg), local};
     sr_err why;
-    int rc = sr_trigger_run(f->trigger, w->msg, &ctx,
-                            seconds_of(f->cfg, SR_OPT_triggerTimeout, 60), &why);
+    int rc = sr_trigger_run(f->trigger, w->msg, &ctx, seconds_of(f->cfg, SR_OPT_triggerTimeout, 60),
+                            &why);
     free(local);
     if (rc == SR_OK)
         return SR_WORK_OK;
@@ -608,8 +607,9 @@ static void work(sr_flow *f, pass *p, bool *post)
             break;
         case SR_WORK_RETRY: {
             sr_err qerr;
-            int rc = w->from_retry ? sr_retryq_again(f->work_retry, w->retry_id, now, err.msg, &qerr)
-                                   : sr_retryq_add(f->work_retry, w->msg, now, err.msg, &qerr);
+            int rc = w->from_retry
+                         ? sr_retryq_again(f->work_retry, w->retry_id, now, err.msg, &qerr)
+                         : sr_retryq_add(f->work_retry, w->msg, now, err.msg, &qerr);
             sr_log_write(f->log, SR_LOG_WARNING, "%s: %s; will retry", sr_message_rel_path(w->msg),
                          err.msg);
             if (rc != SR_OK) {
@@ -735,8 +735,8 @@ static posting *post_begin(sr_flow *f, pass *p, const bool *post_it)
     }
     po->count = k;
     sr_err err;
-    if (k > 0 && sr_broker_publish_begin(f->out, po->out, k, po->status, &po->publishing, &err) !=
-                     SR_OK)
+    if (k > 0 &&
+        sr_broker_publish_begin(f->out, po->out, k, po->status, &po->publishing, &err) != SR_OK)
         sr_log_write(f->log, SR_LOG_WARNING, "posting: %s", err.msg);
     return po;
 }
@@ -809,7 +809,8 @@ static void post_retries(sr_flow *f)
     size_t want = f->batch / 2 ? f->batch / 2 : 1;
     sr_retryq_item *items = calloc(want, sizeof *items);
     size_t taken = 0;
-    if (items == NULL || sr_retryq_take(f->post_retry, want, now_s(), items, &taken, NULL) != SR_OK) {
+    if (items == NULL ||
+        sr_retryq_take(f->post_retry, want, now_s(), items, &taken, NULL) != SR_OK) {
         free(items);
         return;
     }
@@ -819,7 +820,8 @@ static void post_retries(sr_flow *f)
         sr_encoded enc = {0};
         int status = SR_EINVAL;
         sr_err err;
-        if (sr_publisher_route(&f->publisher, items[i].msg, &exchange, &topic, &cut, &err) == SR_OK &&
+        if (sr_publisher_route(&f->publisher, items[i].msg, &exchange, &topic, &cut, &err) ==
+                SR_OK &&
             sr_message_encode(items[i].msg, f->publisher.format, &enc, &err) == SR_OK) {
             sr_outgoing o = {exchange, topic, &enc};
             sr_broker_publish(f->out, &o, 1, &status, &err);
@@ -1109,8 +1111,7 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
         if (result != SR_OK)
             break;
         if (f->message_count_max > 0 && f->handled >= (unsigned long long)f->message_count_max) {
-            sr_log_write(f->log, SR_LOG_INFO, "messageCountMax %lld reached",
-                         f->message_count_max);
+            sr_log_write(f->log, SR_LOG_INFO, "messageCountMax %lld reached", f->message_count_max);
             break;
         }
         if (!f->consumes && exhausted && f->sleep < 0)

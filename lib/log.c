@@ -75,8 +75,8 @@ static int open_file(sr_log *log, sr_err *err)
     struct stat st;
     struct timespec now;
     log->now(&now);
-    log->period = period_of(log, fstat(log->fd, &st) == 0 && st.st_size > 0 ? st.st_mtime
-                                                                            : now.tv_sec);
+    log->period =
+        period_of(log, fstat(log->fd, &st) == 0 && st.st_size > 0 ? st.st_mtime : now.tv_sec);
     return SR_OK;
 }
 

@@ -80,8 +80,8 @@ static void line_format_and_threshold(void **state)
     (void)state;
     char path[128];
     snprintf(path, sizeof path, "%s/log/subscribe_hpfx_01.log", dir); /* folder made on open */
-    sr_log_options o = {.path = path, .ident = "subscribe/hpfx_01", .level = SR_LOG_INFO,
-                        .now = fake_now};
+    sr_log_options o = {
+        .path = path, .ident = "subscribe/hpfx_01", .level = SR_LOG_INFO, .now = fake_now};
     sr_err err;
     sr_log *log = sr_log_open(&o, &err);
     assert_non_null(log);
@@ -152,8 +152,11 @@ static void daily_rotation_keeps_count(void **state)
     (void)state;
     char path[128];
     snprintf(path, sizeof path, "%s/sender_tocluster_02.log", dir);
-    sr_log_options o = {.path = path, .level = SR_LOG_INFO, .rotate_interval = 86400,
-                        .rotate_count = 2, .now = fake_now};
+    sr_log_options o = {.path = path,
+                        .level = SR_LOG_INFO,
+                        .rotate_interval = 86400,
+                        .rotate_count = 2,
+                        .now = fake_now};
     sr_log *log = sr_log_open(&o, NULL);
     assert_non_null(log);
     fake_seconds += 3600;
@@ -187,8 +190,11 @@ static void restart_after_the_period_rotates_old_file(void **state)
     /* Yesterday's file, left by an earlier run, is rotated by the first line of today. */
     char path[128];
     snprintf(path, sizeof path, "%s/watch_hot_01.log", dir);
-    sr_log_options o = {.path = path, .level = SR_LOG_INFO, .rotate_interval = 3600,
-                        .rotate_count = 5, .now = fake_now};
+    sr_log_options o = {.path = path,
+                        .level = SR_LOG_INFO,
+                        .rotate_interval = 3600,
+                        .rotate_count = 5,
+                        .now = fake_now};
     sr_log *log = sr_log_open(&o, NULL);
     sr_log_write(log, SR_LOG_INFO, "before");
     sr_log_close(log);
