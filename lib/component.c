@@ -284,7 +284,7 @@ int sr_component_main_work(enum sr_component component, const sr_component_work 
     sr_cli cli;
     sr_err err;
     if (sr_cli_init(&cli, argc, argv, &err) != SR_OK) {
-        fprintf(stderr, "sr_%s: %s\n", name, err.msg);
+        sr_log_stderr("sr_%s: %s", name, err.msg);
         sr_cli_fini(&cli);
         return 2;
     }
@@ -303,7 +303,7 @@ int sr_component_main_work(enum sr_component component, const sr_component_work 
     command cmd;
     if (parse_command(component, &cli, &cmd) != 0) {
         if (cli.positional_count > 0 && component != SR_C_POST)
-            fprintf(stderr, "sr_%s: unknown action \"%s\"\n", name, cli.positional[0]);
+            sr_log_stderr("sr_%s: unknown action \"%s\"", name, cli.positional[0]);
         usage(component, stderr);
         sr_cli_fini(&cli);
         return 2;
@@ -320,7 +320,7 @@ int sr_component_main_work(enum sr_component component, const sr_component_work 
     bool running = strcmp(cmd.action, "foreground") == 0 || strcmp(cmd.action, "instance") == 0 ||
                    strcmp(cmd.action, "post") == 0;
     if (log == NULL) {
-        fprintf(stderr, "sr_%s: %s\n", name, err.msg);
+        sr_log_stderr("sr_%s: %s", name, err.msg);
         status = 1;
     } else if (sr_cli_load(&cli, component, cmd.config, &cfg, &err) != SR_OK ||
                sr_cli_credentials(&cli, &creds, &cred_warnings, &err) != SR_OK) {

@@ -917,7 +917,7 @@ static void reopen_if_asked(sr_flow *f, volatile sig_atomic_t *reopen)
     *reopen = 0;
     sr_err err;
     if (sr_log_reopen(f->log, &err) != SR_OK)
-        fprintf(stderr, "%s\n", err.msg);
+        sr_log_stderr("%s", err.msg);
     else
         sr_log_write(f->log, SR_LOG_INFO, "log reopened");
 }
