@@ -564,7 +564,7 @@ static enum sr_work_result run_trigger(sr_flow *f, sr_work *w, sr_err *err)
             local = NULL;
     }
     sr_trigger_context ctx = {sr_component_name(sr_config_component(f->cfg)),
-                              sr_config_name(f->cfg), local};
+                              sr_config_name(f->cfg), local, f->log};
     sr_err why;
     int rc = sr_trigger_run(f->trigger, w->msg, &ctx, seconds_of(f->cfg, SR_OPT_triggerTimeout, 60),
                             &why);

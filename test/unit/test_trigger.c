@@ -1,7 +1,8 @@
 /* test_trigger: the trigger command runs with the message in its environment, in its own
- * process group, without sr's descriptors; past its timeout it is killed with everything
- * it started in that group (a background job, a pipeline), and sr never waits for what a
- * trigger leaves behind. Conditions are awaited with a deadline: the machine may be busy. */
+ * process group, without sr's descriptors, its output logged and escaped; past its timeout
+ * it is killed with everything it started in that group (a background job, a pipeline),
+ * and sr never waits for what a trigger leaves behind, even one that goes on writing.
+ * Conditions are awaited with a deadline: the machine may be busy. */
 #include "unit.h"
 
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "message.h"
 #include "trigger.h"
 
@@ -20,7 +22,7 @@
 
 static char dir[256];
 static sr_message *msg;
-static const sr_trigger_context ctx = {"subscribe", "test", "/tmp/x/a/b.txt"};
+static const sr_trigger_context ctx = {"subscribe", "test", "/tmp/x/a/b.txt", NULL};
 
 static int setup(void **state)
 {
@@ -202,6 +204,76 @@ static void runs_in_its_own_group_without_our_descriptors(void **state)
         fail_msg("%s", err.msg);
 }
 
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return strdup("");
+    static char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return strdup(buf);
+}
+
+/* Run command with its output logged to dir/trigger.log; returns the log's text. */
+static char *run_logged(const char *command, double timeout, int *rc, sr_err *err)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/trigger.log", dir);
+    sr_log_options o = {.path = path, .ident = "subscribe/test_01", .level = SR_LOG_INFO};
+    sr_log *log = sr_log_open(&o, err);
+    assert_non_null(log);
+    sr_trigger_context logged = ctx;
+    logged.log = log;
+    *rc = sr_trigger_run(command, msg, &logged, timeout, err);
+    sr_log_close(log);
+    return slurp(path);
+}
+
+/* Its output is logged, a line per line, escaped: a file's content it prints cannot forge
+ * a log line or reach the operator's terminal raw. */
+static void output_is_logged_escaped(void **state)
+{
+    (void)state;
+    sr_err err;
+    int rc;
+    char *text = run_logged("printf 'one\\ntwo\\033[31m\\r\\nforged\\n'; echo err >&2; "
+                            "printf 'no newline'",
+                            10, &rc, &err);
+    assert_int_equal(rc, SR_OK);
+    assert_non_null(strstr(text, " subscribe/test_01 a/b.txt: trigger: one\n"));
+    assert_non_null(strstr(text, " a/b.txt: trigger: two\\x1b[31m\\r\n"));
+    assert_non_null(strstr(text, " a/b.txt: trigger: forged\n"));
+    assert_non_null(strstr(text, " a/b.txt: trigger: err\n"));
+    assert_non_null(strstr(text, " a/b.txt: trigger: no newline\n"));
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        assert_true(*p == '\n' || (*p >= 0x20 && *p < 0x7f));
+    free(text);
+}
+
+/* A stray that goes on writing after the shell exited: sr reads a bounded amount, closes
+ * the pipe and returns; the stray then meets a closed pipe and dies of it. */
+static void a_stray_that_keeps_writing_does_not_keep_sr_reading(void **state)
+{
+    (void)state;
+    char command[600];
+    snprintf(command, sizeof command, "yes & echo $! > %s/yes; echo started", dir);
+    sr_err err;
+    int rc;
+    double start = now_s();
+    char *text = run_logged(command, 60, &rc, &err);
+    assert_int_equal(rc, SR_OK);
+    assert_true(now_s() - start < DEADLINE);
+    assert_non_null(strstr(text, "a/b.txt: trigger: started\n"));
+    free(text);
+    pid_t yes = read_pid("yes");
+    bool ok = gone_within(yes, DEADLINE);
+    if (!ok)
+        kill(yes, SIGKILL);
+    assert_true(ok);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -211,6 +283,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_stray_left_behind_does_not_keep_sr_waiting, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(runs_in_its_own_group_without_our_descriptors, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(output_is_logged_escaped, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_stray_that_keeps_writing_does_not_keep_sr_reading, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
