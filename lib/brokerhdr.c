@@ -135,7 +135,8 @@ static void field(text *t, const amqp_field_value_t *v, int depth)
         break;
     case AMQP_FIELD_KIND_DECIMAL: {
         char buf[DECIMAL_TEXT_MAX];
-        put(t, buf, decimal_text(v->value.decimal.value, v->value.decimal.decimals, buf));
+        size_t n = decimal_text(v->value.decimal.value, v->value.decimal.decimals, buf);
+        put(t, buf, n);
         break;
     }
     case AMQP_FIELD_KIND_ARRAY:
@@ -175,7 +176,7 @@ static void field(text *t, const amqp_field_value_t *v, int depth)
 size_t sr_brokerhdr__amqp_value(const amqp_field_value_t *v, char *out, size_t size, bool *nul)
 {
     /* Written whole into a scratch buffer first, so out may be any size, snprintf style. */
-    char scratch[SR_MSG_HEADER_TEXT_MAX + 2];
+    char scratch[SR_MSG_HEADER_TEXT_MAX + 2] = "";
     text t = {.out = scratch, .limit = SR_MSG_HEADER_TEXT_MAX};
     field(&t, v, 0);
     if (out != NULL && size > 0) {
