@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "declare.h"
 #include "instance.h"
+#include "log.h"
 #include "show.h"
 #include "sr3import.h"
 #include "status.h"
@@ -117,17 +118,17 @@ static int show(sr_cli *cli, bool json, char *const *patterns, size_t n)
     const sr_credentials *creds = NULL;
     const sr_strlist *warnings = NULL;
     if (sr_cli_credentials(cli, &creds, &warnings, &err) != SR_OK) {
-        fprintf(stderr, "sr show: %s\n", err.msg);
+        sr_log_stderr("sr show: %s", err.msg);
         return 1;
     }
     for (size_t i = 0; warnings && i < warnings->count; i++)
-        fprintf(stderr, "sr show: warning: %s\n", warnings->items[i]);
+        sr_log_stderr("sr show: warning: %s", warnings->items[i]);
     if (sr_cli_find_configs(cli, patterns, n, &found, &err) != SR_OK) {
-        fprintf(stderr, "sr show: %s\n", err.msg);
+        sr_log_stderr("sr show: %s", err.msg);
         return 1;
     }
     if (found.count == 0) {
-        fprintf(stderr, "sr show: no configuration matches under %s\n", cli->paths.config_dir);
+        sr_log_stderr("sr show: no configuration matches under %s", cli->paths.config_dir);
         status = 1;
     }
     for (size_t i = 0; i < found.count; i++) {
@@ -136,7 +137,7 @@ static int show(sr_cli *cli, bool json, char *const *patterns, size_t n)
         sr_config *cfg = NULL;
         if (sr_cli_load(cli, sr_component_from_name(found.items[i]), slash + 1, &cfg, &err) !=
             SR_OK) {
-            fprintf(stderr, "sr show: %s\n", err.msg);
+            sr_log_stderr("sr show: %s", err.msg);
             status = 1;
             continue;
         }
@@ -144,7 +145,7 @@ static int show(sr_cli *cli, bool json, char *const *patterns, size_t n)
             fputc('\n', stdout);
         if ((json ? sr_show_json(cfg, creds, stdout, &err)
                   : sr_show_text(cfg, creds, stdout, &err)) != SR_OK) {
-            fprintf(stderr, "sr show: %s\n", err.msg);
+            sr_log_stderr("sr show: %s", err.msg);
             status = 1;
         }
         sr_config_free(cfg);
@@ -177,7 +178,7 @@ static int list(sr_cli *cli, char *const *patterns, size_t n)
     if (n == 1 && strcmp(patterns[0], "examples") == 0) {
         char *dir = examples_dir(cli);
         if (dir == NULL) {
-            fprintf(stderr, "sr list: cannot find the examples beside %s\n", cli->paths.confd_dir);
+            sr_log_stderr("sr list: cannot find the examples beside %s", cli->paths.confd_dir);
             return 1;
         }
         printf("examples: %s\n", dir);
@@ -186,7 +187,7 @@ static int list(sr_cli *cli, char *const *patterns, size_t n)
         examples.paths.config_dir = dir;
         int status = 0;
         if (sr_cli_find_configs(&examples, NULL, 0, &found, &err) != SR_OK) {
-            fprintf(stderr, "sr list: %s\n", err.msg);
+            sr_log_stderr("sr list: %s", err.msg);
             status = 1;
         }
         for (size_t i = 0; i < found.count; i++)
@@ -196,7 +197,7 @@ static int list(sr_cli *cli, char *const *patterns, size_t n)
         return status;
     }
     if (sr_cli_find_configs(cli, patterns, n, &found, &err) != SR_OK) {
-        fprintf(stderr, "sr list: %s\n", err.msg);
+        sr_log_stderr("sr list: %s", err.msg);
         return 1;
     }
     printf("configs: %s\nstate: %s\nlogs: %s\ndefaults: %s\n", cli->paths.config_dir,
@@ -216,12 +217,12 @@ static bool component_and_name(const char *verb_name, const char *word, char *co
     const char *slash = strchr(word, '/');
     if (slash == NULL || slash == word || slash[1] == '\0' || strchr(slash + 1, '/') != NULL ||
         (size_t)(slash - word) >= csize) {
-        fprintf(stderr, "sr %s: \"%s\" is not COMPONENT/NAME\n", verb_name, word);
+        sr_log_stderr("sr %s: \"%s\" is not COMPONENT/NAME", verb_name, word);
         return false;
     }
     snprintf(component, csize, "%.*s", (int)(slash - word), word);
     if (sr_component_from_name(component) == 0) {
-        fprintf(stderr, "sr %s: \"%s\": no component is called %s\n", verb_name, word, component);
+        sr_log_stderr("sr %s: \"%s\": no component is called %s", verb_name, word, component);
         return false;
     }
     *name = slash + 1;
@@ -232,14 +233,14 @@ static int copy_file(const char *from, const char *to)
 {
     FILE *in = fopen(from, "re");
     if (in == NULL) {
-        fprintf(stderr, "sr add: %s: %s\n", from, strerror(errno));
+        sr_log_stderr("sr add: %s: %s", from, strerror(errno));
         return 1;
     }
     /* O_EXCL: never overwrite a config someone already has */
     int fd = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     FILE *out = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (out == NULL) {
-        fprintf(stderr, "sr add: %s: %s\n", to, strerror(errno));
+        sr_log_stderr("sr add: %s: %s", to, strerror(errno));
         if (fd >= 0)
             close(fd);
         fclose(in);
@@ -254,7 +255,7 @@ static int copy_file(const char *from, const char *to)
     ok = fclose(out) == 0 && ok;
     fclose(in);
     if (!ok) {
-        fprintf(stderr, "sr add: writing %s failed\n", to);
+        sr_log_stderr("sr add: writing %s failed", to);
         unlink(to);
         return 1;
     }
@@ -269,7 +270,7 @@ static int add(sr_cli *cli, char *const *words, size_t n)
     }
     char *dir = examples_dir(cli);
     if (dir == NULL) {
-        fprintf(stderr, "sr add: cannot find the examples beside %s\n", cli->paths.confd_dir);
+        sr_log_stderr("sr add: cannot find the examples beside %s", cli->paths.confd_dir);
         return 1;
     }
     int status = 0;
@@ -287,17 +288,17 @@ static int add(sr_cli *cli, char *const *words, size_t n)
         sr_err err;
         if (to == NULL || asprintf(&from, "%s/%s/%s.conf", dir, component, name) < 0 ||
             asprintf(&todir, "%s/%s", cli->paths.config_dir, component) < 0) {
-            fprintf(stderr, "sr add: out of memory\n");
+            sr_log_stderr("sr add: out of memory");
             free(to);
             free(dir);
             return 1;
         }
         if (access(from, R_OK) != 0) {
-            fprintf(stderr, "sr add: no example %s/%s (%s); sr list examples shows them\n",
-                    component, name, from);
+            sr_log_stderr("sr add: no example %s/%s (%s); sr list examples shows them", component,
+                          name, from);
             status = 1;
         } else if (sr_mkdir_p(todir, 0700, &err) != SR_OK) {
-            fprintf(stderr, "sr add: %s\n", err.msg);
+            sr_log_stderr("sr add: %s", err.msg);
             status = 1;
         } else if (copy_file(from, to) != 0) {
             status = 1;
@@ -330,7 +331,7 @@ static int remove_configs(sr_supervisor *s, char *const *patterns, size_t n)
     sr_strlist found = {0};
     sr_err err;
     if (sr_cli_find_configs(cli, patterns, n, &found, &err) != SR_OK || found.count == 0) {
-        fprintf(stderr, "sr remove: %s\n", found.count == 0 ? "no configuration matches" : err.msg);
+        sr_log_stderr("sr remove: %s", found.count == 0 ? "no configuration matches" : err.msg);
         sr_strlist_clear(&found);
         return 1;
     }
@@ -341,20 +342,20 @@ static int remove_configs(sr_supervisor *s, char *const *patterns, size_t n)
         *slash = '\0';
         const char *name = slash + 1;
         if (sr_supervise_running(s, component, name)) {
-            fprintf(stderr, "sr remove: %s/%s is running: sr stop %s/%s first\n", component, name,
-                    component, name);
+            sr_log_stderr("sr remove: %s/%s is running: sr stop %s/%s first", component, name,
+                          component, name);
             status = 1;
             continue;
         }
         char *conf = sr_paths_config_file(&cli->paths, component, name);
         char *state = sr_paths_instance_dir(&cli->paths, component, name);
         if (conf == NULL || state == NULL || unlink(conf) != 0) {
-            fprintf(stderr, "sr remove: %s: %s\n", conf ? conf : component,
-                    conf ? strerror(errno) : "out of memory");
+            sr_log_stderr("sr remove: %s: %s", conf ? conf : component,
+                          conf ? strerror(errno) : "out of memory");
             status = 1;
         } else if (nftw(state, remove_tree_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 &&
                    errno != ENOENT) {
-            fprintf(stderr, "sr remove: %s: %s\n", state, strerror(errno));
+            sr_log_stderr("sr remove: %s: %s", state, strerror(errno));
             status = 1;
         } else {
             /* the broker queue is the broker's: `sr cleanup` deletes it, before this */
@@ -377,8 +378,8 @@ static int enable_disable(sr_supervisor *s, bool enable, char *const *patterns, 
     sr_strlist found = {0};
     sr_err err;
     if (sr_cli_find_configs(s->cli, patterns, n, &found, &err) != SR_OK || found.count == 0) {
-        fprintf(stderr, "sr %s: %s\n", verb_name,
-                found.count == 0 ? "no configuration matches" : err.msg);
+        sr_log_stderr("sr %s: %s", verb_name,
+                      found.count == 0 ? "no configuration matches" : err.msg);
         sr_strlist_clear(&found);
         return 1;
     }
@@ -391,11 +392,11 @@ static int enable_disable(sr_supervisor *s, bool enable, char *const *patterns, 
         char *marker = sr_instance_disabled_file(&s->cli->paths, component, name);
         char *dir = sr_paths_instance_dir(&s->cli->paths, component, name);
         if (marker == NULL || dir == NULL) {
-            fprintf(stderr, "sr %s: out of memory\n", verb_name);
+            sr_log_stderr("sr %s: out of memory", verb_name);
             status = 1;
         } else if (enable) {
             if (unlink(marker) != 0 && errno != ENOENT) {
-                fprintf(stderr, "sr enable: %s: %s\n", marker, strerror(errno));
+                sr_log_stderr("sr enable: %s: %s", marker, strerror(errno));
                 status = 1;
             } else {
                 printf("%s/%s: enabled\n", component, name);
@@ -403,8 +404,8 @@ static int enable_disable(sr_supervisor *s, bool enable, char *const *patterns, 
         } else {
             FILE *f = NULL;
             if (sr_mkdir_p(dir, 0700, &err) != SR_OK || (f = fopen(marker, "we")) == NULL) {
-                fprintf(stderr, "sr disable: %s: %s\n", marker,
-                        f == NULL && errno ? strerror(errno) : err.msg);
+                sr_log_stderr("sr disable: %s: %s", marker,
+                              f == NULL && errno ? strerror(errno) : err.msg);
                 status = 1;
             } else {
                 fclose(f);
@@ -433,13 +434,13 @@ static char *one_config(sr_cli *cli, const char *verb_name, const char *pattern)
     sr_err err;
     char *one = NULL;
     if (sr_cli_find_configs(cli, (char *const *)&pattern, 1, &found, &err) != SR_OK)
-        fprintf(stderr, "sr %s: %s\n", verb_name, err.msg);
+        sr_log_stderr("sr %s: %s", verb_name, err.msg);
     else if (found.count == 0)
-        fprintf(stderr, "sr %s: no configuration matches \"%s\" under %s\n", verb_name, pattern,
-                cli->paths.config_dir);
+        sr_log_stderr("sr %s: no configuration matches \"%s\" under %s", verb_name, pattern,
+                      cli->paths.config_dir);
     else if (found.count > 1)
-        fprintf(stderr, "sr %s: \"%s\" matches %zu configs (%s, %s...): name one\n", verb_name,
-                pattern, found.count, found.items[0], found.items[1]);
+        sr_log_stderr("sr %s: \"%s\" matches %zu configs (%s, %s...): name one", verb_name, pattern,
+                      found.count, found.items[0], found.items[1]);
     else
         one = strdup(found.items[0]);
     sr_strlist_clear(&found);
@@ -458,8 +459,8 @@ static int foreground(sr_supervisor *s, char *const *words, size_t n)
     char *name = strchr(full, '/');
     *name++ = '\0';
     if (sr_supervise_running(s, full, name)) {
-        fprintf(stderr, "sr foreground: %s/%s has running instances: sr stop %s/%s first\n", full,
-                name, full, name);
+        sr_log_stderr("sr foreground: %s/%s has running instances: sr stop %s/%s first", full, name,
+                      full, name);
         free(full);
         return 1;
     }
@@ -468,7 +469,7 @@ static int foreground(sr_supervisor *s, char *const *words, size_t n)
     if (argv != NULL) {
         fflush(NULL);
         execvp(argv[0], argv);
-        fprintf(stderr, "sr foreground: cannot run %s: %s\n", argv[0], strerror(errno));
+        sr_log_stderr("sr foreground: cannot run %s: %s", argv[0], strerror(errno));
     }
     sr_supervise_argv_free(argv);
     free(full);
@@ -507,7 +508,7 @@ static int edit(sr_cli *cli, char *const *words, size_t n)
     if (asprintf(&dir, "%s/%s", cli->paths.config_dir, full) < 0)
         dir = NULL;
     if (dir == NULL || sr_mkdir_p(dir, 0700, &err) != SR_OK) {
-        fprintf(stderr, "sr edit: %s\n", dir ? err.msg : "out of memory");
+        sr_log_stderr("sr edit: %s", dir ? err.msg : "out of memory");
         free(dir);
         free(path);
         free(full);
@@ -518,7 +519,7 @@ static int edit(sr_cli *cli, char *const *words, size_t n)
         fflush(NULL);
         /* through the shell: EDITOR may hold arguments ("emacs -nw") */
         execl("/bin/sh", "sh", "-c", "exec $0 \"$1\"", editor, path, (char *)NULL);
-        fprintf(stderr, "sr edit: cannot run %s: %s\n", editor, strerror(errno));
+        sr_log_stderr("sr edit: cannot run %s: %s", editor, strerror(errno));
     }
     free(path);
     free(full);
@@ -536,7 +537,7 @@ static int log_verb(sr_cli *cli, char *const *words, size_t n)
         char *end;
         long v = strtol(words[1], &end, 10);
         if (*end != '\0' || v < 0 || v > 999) {
-            fprintf(stderr, "sr log: \"%s\" is not an instance number\n", words[1]);
+            sr_log_stderr("sr log: \"%s\" is not an instance number", words[1]);
             return EXIT_USAGE;
         }
         instance = (int)v;
@@ -549,11 +550,11 @@ static int log_verb(sr_cli *cli, char *const *words, size_t n)
     char *path = sr_paths_log_file(&cli->paths, full, slash + 1, instance);
     if (path != NULL) {
         if (access(path, R_OK) != 0)
-            fprintf(stderr, "sr log: %s: %s (waiting for it)\n", path, strerror(errno));
+            sr_log_stderr("sr log: %s: %s (waiting for it)", path, strerror(errno));
         fflush(NULL);
         /* -F: follows the file across logrotate, and waits for one not written yet */
         execlp("tail", "tail", "-F", path, (char *)NULL);
-        fprintf(stderr, "sr log: cannot run tail: %s\n", strerror(errno));
+        sr_log_stderr("sr log: cannot run tail: %s", strerror(errno));
     }
     free(path);
     free(full);
@@ -569,7 +570,7 @@ static int take_wait(sr_cli *cli, double *seconds)
         char *end;
         double v = i + 1 < cli->positional_count ? strtod(cli->positional[i + 1], &end) : -1;
         if (i + 1 >= cli->positional_count || *end != '\0' || v < 0) {
-            fprintf(stderr, "sr: --wait needs a number of seconds\n");
+            sr_log_stderr("sr: --wait needs a number of seconds");
             return -1;
         }
         *seconds = v;
@@ -662,7 +663,7 @@ static int dispatch(sr_cli *cli, const char *verb_name, char **rest, size_t n)
     } else if (strcmp(verb_name, "log") == 0) {
         status = log_verb(cli, rest, n);
     } else {
-        fprintf(stderr, "sr: unknown verb \"%s\"\n", verb_name);
+        sr_log_stderr("sr: unknown verb \"%s\"", verb_name);
         usage(stderr);
         status = EXIT_USAGE;
     }
@@ -675,7 +676,7 @@ int main(int argc, char **argv)
     sr_cli cli;
     sr_err err;
     if (sr_cli_init(&cli, argc, argv, &err) != SR_OK) {
-        fprintf(stderr, "sr: %s\n", err.msg);
+        sr_log_stderr("sr: %s", err.msg);
         sr_cli_fini(&cli);
         return EXIT_USAGE;
     }
@@ -693,7 +694,7 @@ int main(int argc, char **argv)
             verb_usage(v, stdout);
             status = 0;
         } else {
-            fprintf(stderr, "sr: unknown verb \"%s\"\n", cli.positional[0]);
+            sr_log_stderr("sr: unknown verb \"%s\"", cli.positional[0]);
             usage(stderr);
             status = EXIT_USAGE;
         }

@@ -31,6 +31,7 @@
  * or declare SR_EPROTO (SR_EPERM for 403) with a new channel already in place.
  */
 #include "broker_impl.h"
+#include "brokerhdr_impl.h"
 
 #include <amqp.h>
 #include <amqp_ssl_socket.h>
@@ -104,6 +105,7 @@ static void channel_gone(amqp_backend *a, amqp_channel_t ch)
 typedef struct amqp_delivery {
     sr_delivery d;
     amqp_channel_t channel; /* the channel it came on: acked only on that one */
+    sr_header *headers;     /* the application headers as text (brokerhdr_impl.h), or NULL */
 } amqp_delivery;
 
 /* ---- small helpers ---- */
@@ -538,6 +540,7 @@ static int amqp_connect(sr_broker *b, sr_err *err)
 
 static void delivery_release(sr_delivery *d)
 {
+    free(((amqp_delivery *)d)->headers);
     free(d); /* the amqp_delivery it starts */
 }
 
@@ -679,100 +682,6 @@ static int amqp_delete_queue(sr_broker *b, const char *queue, sr_err *err)
 
 /* ---- receiving ---- */
 
-/* Text of a header value of any type, snprintf style: writes at most size bytes (NUL
- * included) to out and returns the length the whole text needs. Strings are taken as they
- * are; numbers, booleans, timestamps (seconds since 1970) as decimal text; arrays as
- * [a,b], tables as {k=v,...}. */
-static size_t field_text(const amqp_field_value_t *v, char *out, size_t size);
-
-static size_t put(char *out, size_t size, size_t at, const char *s, size_t n)
-{
-    if (at < size) {
-        size_t room = size - at - 1;
-        memcpy(out + at, s, n < room ? n : room);
-        out[at + (n < room ? n : room)] = '\0';
-    }
-    return at + n;
-}
-
-static size_t field_text(const amqp_field_value_t *v, char *out, size_t size)
-{
-    char num[64];
-    int n = -1;
-    size_t at = 0;
-    if (out != NULL && size > 0)
-        out[0] = '\0';
-    else
-        size = 0;
-    switch (v->kind) {
-    case AMQP_FIELD_KIND_UTF8:
-    case AMQP_FIELD_KIND_BYTES:
-        return put(out, size, 0, v->value.bytes.bytes, v->value.bytes.len);
-    case AMQP_FIELD_KIND_BOOLEAN:
-        n = snprintf(num, sizeof num, "%s", v->value.boolean ? "true" : "false");
-        break;
-    case AMQP_FIELD_KIND_I8:
-        n = snprintf(num, sizeof num, "%d", v->value.i8);
-        break;
-    case AMQP_FIELD_KIND_U8:
-        n = snprintf(num, sizeof num, "%u", v->value.u8);
-        break;
-    case AMQP_FIELD_KIND_I16:
-        n = snprintf(num, sizeof num, "%d", v->value.i16);
-        break;
-    case AMQP_FIELD_KIND_U16:
-        n = snprintf(num, sizeof num, "%u", v->value.u16);
-        break;
-    case AMQP_FIELD_KIND_I32:
-        n = snprintf(num, sizeof num, "%d", v->value.i32);
-        break;
-    case AMQP_FIELD_KIND_U32:
-        n = snprintf(num, sizeof num, "%u", v->value.u32);
-        break;
-    case AMQP_FIELD_KIND_I64:
-        n = snprintf(num, sizeof num, "%lld", (long long)v->value.i64);
-        break;
-    case AMQP_FIELD_KIND_U64:
-    case AMQP_FIELD_KIND_TIMESTAMP:
-        n = snprintf(num, sizeof num, "%llu", (unsigned long long)v->value.u64);
-        break;
-    case AMQP_FIELD_KIND_F32:
-        n = snprintf(num, sizeof num, "%.9g", (double)v->value.f32);
-        break;
-    case AMQP_FIELD_KIND_F64:
-        n = snprintf(num, sizeof num, "%.17g", v->value.f64);
-        break;
-    case AMQP_FIELD_KIND_DECIMAL: {
-        double d = v->value.decimal.value / pow(10, v->value.decimal.decimals);
-        n = snprintf(num, sizeof num, "%.*f", v->value.decimal.decimals, d);
-        break;
-    }
-    case AMQP_FIELD_KIND_ARRAY:
-        at = put(out, size, at, "[", 1);
-        for (int i = 0; i < v->value.array.num_entries; i++) {
-            if (i > 0)
-                at = put(out, size, at, ",", 1);
-            at += field_text(&v->value.array.entries[i], at < size ? out + at : NULL,
-                             at < size ? size - at : 0);
-        }
-        return put(out, size, at, "]", 1);
-    case AMQP_FIELD_KIND_TABLE:
-        at = put(out, size, at, "{", 1);
-        for (int i = 0; i < v->value.table.num_entries; i++) {
-            const amqp_table_entry_t *e = &v->value.table.entries[i];
-            if (i > 0)
-                at = put(out, size, at, ",", 1);
-            at = put(out, size, at, e->key.bytes, e->key.len);
-            at = put(out, size, at, "=", 1);
-            at += field_text(&e->value, at < size ? out + at : NULL, at < size ? size - at : 0);
-        }
-        return put(out, size, at, "}", 1);
-    default: /* void */
-        return 0;
-    }
-    return n > 0 ? put(out, size, 0, num, (size_t)n) : 0;
-}
-
 /* The next frame within the deadline; SR_ECONN (with err) when the connection failed. */
 static int next_frame(sr_broker *b, double deadline, amqp_frame_t *f, bool *timed_out, sr_err *err)
 {
@@ -824,20 +733,23 @@ static int read_delivery(sr_broker *b, const amqp_basic_deliver_t *m, sr_deliver
     uint64_t body_size = f.payload.properties.body_size;
     size_t keep = body_size <= SR_MSG_BODY_MAX ? (size_t)body_size : 0;
     const amqp_table_t *h = (p->_flags & AMQP_BASIC_HEADERS_FLAG) ? &p->headers : NULL;
-    size_t nh = h != NULL && h->num_entries > 0 ? (size_t)h->num_entries : 0;
     bool has_type = (p->_flags & AMQP_BASIC_CONTENT_TYPE_FLAG) != 0;
+    sr_header *headers = NULL;
+    size_t nh = 0;
+    rc = sr_brokerhdr__amqp(h, &headers, &nh, err);
+    if (rc != SR_OK)
+        return rc;
 
-    size_t size = sizeof(amqp_delivery) + nh * sizeof(sr_header) + m->exchange.len + 1 +
-                  m->routing_key.len + 1 + (has_type ? p->content_type.len + 1 : 0) + keep + 1;
-    for (size_t i = 0; i < nh; i++)
-        size += h->entries[i].key.len + 1 + field_text(&h->entries[i].value, NULL, 0) + 1;
+    size_t size = sizeof(amqp_delivery) + m->exchange.len + 1 + m->routing_key.len + 1 +
+                  (has_type ? p->content_type.len + 1 : 0) + keep + 1;
     amqp_delivery *ad = malloc(size);
-    if (ad == NULL)
+    if (ad == NULL) {
+        free(headers);
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    }
     memset(ad, 0, sizeof *ad);
-    sr_header *headers = (sr_header *)(ad + 1);
-    char *text = (char *)(headers + nh);
-    char *end = (char *)ad + size;
+    ad->headers = headers;
+    char *text = (char *)(ad + 1);
 
     ad->channel = a->channel;
     sr_delivery *d = &ad->d;
@@ -857,15 +769,7 @@ static int read_delivery(sr_broker *b, const amqp_basic_deliver_t *m, sr_deliver
             (char *)memcpy(text, p->content_type.bytes, p->content_type.len) + p->content_type.len;
         *text++ = '\0';
     }
-    for (size_t i = 0; i < nh; i++) {
-        const amqp_table_entry_t *e = &h->entries[i];
-        headers[i].name = text;
-        text = (char *)memcpy(text, e->key.bytes, e->key.len) + e->key.len;
-        *text++ = '\0';
-        headers[i].value = text;
-        text += field_text(&e->value, text, (size_t)(end - text)) + 1;
-    }
-    d->wire.headers = nh > 0 ? headers : NULL;
+    d->wire.headers = headers;
     d->wire.header_count = nh;
     char *body = text;
     d->wire.body = body;
@@ -876,12 +780,12 @@ static int read_delivery(sr_broker *b, const amqp_basic_deliver_t *m, sr_deliver
     while (got < body_size) {
         rc = content_frame(b, deadline, AMQP_FRAME_BODY, &f, err);
         if (rc != SR_OK) {
-            free(ad);
+            delivery_release(d);
             return rc;
         }
         amqp_bytes_t frag = f.payload.body_fragment;
         if (frag.len > body_size - got) {
-            free(ad);
+            delivery_release(d);
             return lost(b, "reading a message", "more body than its header announced", err);
         }
         if (keep > 0)
@@ -937,8 +841,8 @@ static void confirm(amqp_backend *a, amqp_channel_t ch, amqp_method_number_t id,
     bool nack = id == AMQP_BASIC_NACK_METHOD;
     uint64_t tag = nack ? ((const amqp_basic_nack_t *)m)->delivery_tag
                         : ((const amqp_basic_ack_t *)m)->delivery_tag;
-    bool multiple = nack ? ((const amqp_basic_nack_t *)m)->multiple
-                         : ((const amqp_basic_ack_t *)m)->multiple;
+    bool multiple =
+        nack ? ((const amqp_basic_nack_t *)m)->multiple : ((const amqp_basic_ack_t *)m)->multiple;
     for (amqp_ticket *t = a->tickets; t != NULL; t = t->next) {
         if (t->channel != ch || t->pending == 0)
             continue;
@@ -960,8 +864,8 @@ static void unlink_ticket(amqp_backend *a, amqp_ticket *t)
     t->next = NULL;
 }
 
-static int amqp_publish_begin(sr_broker *b, const sr_outgoing *messages, size_t count,
-                              int *status, void **ticket, sr_err *err)
+static int amqp_publish_begin(sr_broker *b, const sr_outgoing *messages, size_t count, int *status,
+                              void **ticket, sr_err *err)
 {
     amqp_backend *a = b->backend;
     amqp_ticket *t = calloc(1, sizeof *t);
@@ -1136,8 +1040,8 @@ static int amqp_publish_end(sr_broker *b, void *ticket, sr_err *err)
         first_code = SR_ECONN;
     if (why[0] == '\0') /* only nacks */
         return sr_err_set(err, SR_EPROTO, false,
-                          "%s: the broker refused (nack) %zu of %zu messages", b->shown_url,
-                          nacked, count);
+                          "%s: the broker refused (nack) %zu of %zu messages", b->shown_url, nacked,
+                          count);
     sr_err_set(err, first_code, first_code == SR_ECONN, "%s (%zu of %zu messages not taken)", why,
                failed, count);
     return first_code;

@@ -74,6 +74,7 @@
  * the shared subscription is dropped by the broker. Plain subscriptions are kept.
  */
 #include "broker_impl.h"
+#include "brokerhdr_impl.h"
 
 #include <errno.h>
 #include <mosquitto.h>
@@ -242,47 +243,12 @@ static int ms_option(int value)
 static void delivery_release(sr_delivery *d)
 {
     mqtt_delivery *md = (mqtt_delivery *)d;
-    for (size_t i = 0; i < md->header_count; i++) {
-        free((char *)md->headers[i].name);
-        free((char *)md->headers[i].value);
-    }
-    free(md->headers);
+    free(md->headers); /* one allocation with their text (brokerhdr_impl.h) */
     free(md->body);
     free(md->topic);
     free(md->exchange);
     free(md->content_type);
     free(md);
-}
-
-/* The user properties of a v5 PUBLISH as headers (v02 over MQTT). */
-static int read_user_properties(mqtt_delivery *md, const mosquitto_property *props)
-{
-    size_t count = 0;
-    char *name = NULL, *value = NULL;
-    const mosquitto_property *p = props;
-    for (bool skip = false; (p = mosquitto_property_read_string_pair(p, MQTT_PROP_USER_PROPERTY,
-                                                                     &name, &value, skip)) != NULL;
-         skip = true) {
-        free(name);
-        free(value);
-        count++;
-    }
-    if (count == 0)
-        return 0;
-    md->headers = calloc(count, sizeof *md->headers);
-    if (md->headers == NULL)
-        return -1;
-    p = props;
-    for (bool skip = false;
-         md->header_count < count && (p = mosquitto_property_read_string_pair(
-                                          p, MQTT_PROP_USER_PROPERTY, &name, &value, skip)) != NULL;
-         skip = true) {
-        md->headers[md->header_count].name = name;
-        md->headers[md->header_count++].value = value;
-        if (name == NULL || value == NULL)
-            return -1;
-    }
-    return 0;
 }
 
 /* A delivery owning copies of what libmosquitto hands to on_message. NULL: no memory. */
@@ -301,8 +267,9 @@ static sr_delivery *delivery_new(const struct mosquitto_message *msg,
     md->exchange = strndup(topic, slash != NULL ? (size_t)(slash - topic) : strlen(topic));
     bool failed = md->body == NULL || md->topic == NULL || md->exchange == NULL;
     if (!failed && props != NULL) {
-        mosquitto_property_read_string(props, MQTT_PROP_CONTENT_TYPE, &md->content_type, false);
-        failed = read_user_properties(md, props) != 0;
+        /* v02 over MQTT: the headers are user properties (bounded, brokerhdr_impl.h) */
+        md->content_type = sr_brokerhdr__mqtt_content_type(props);
+        failed = sr_brokerhdr__mqtt(props, &md->headers, &md->header_count, NULL) != SR_OK;
     }
     if (failed) {
         delivery_release(&md->d);

@@ -34,18 +34,19 @@ static void usage(enum sr_component component, FILE *out)
                      "  post each file (and each folder's files, recursively) once, then exit;\n"
                      "  exit status 0 when every path was posted\n"
                      "       sr_post [--option value ...] show|check CONFIG\n");
-    fprintf(out,
-            "usage: sr_%s [--option value ...] ACTION CONFIG\n"
-            "  ACTION is one of:\n"
-            "    show        print the resolved config: every option, its value, where it came from\n"
-            "    check       load and check the config; exit 0 when it can run\n"
-            "    foreground  run one instance attached to the terminal, logging to stderr\n"
-            "    instance N  run instance N (1..instances) logging to its log file (what `sr\n"
-            "                start` runs)\n"
-            "  CONFIG is a name under ~/.config/sr/%s/ (without .conf) or a path to a .conf file.\n"
-            "  sr_%s --help lists the options, --version the version; see sr_%s(1) and "
-            "sr-options(7).\n",
-            name, name, name, name);
+    fprintf(
+        out,
+        "usage: sr_%s [--option value ...] ACTION CONFIG\n"
+        "  ACTION is one of:\n"
+        "    show        print the resolved config: every option, its value, where it came from\n"
+        "    check       load and check the config; exit 0 when it can run\n"
+        "    foreground  run one instance attached to the terminal, logging to stderr\n"
+        "    instance N  run instance N (1..instances) logging to its log file (what `sr\n"
+        "                start` runs)\n"
+        "  CONFIG is a name under ~/.config/sr/%s/ (without .conf) or a path to a .conf file.\n"
+        "  sr_%s --help lists the options, --version the version; see sr_%s(1) and "
+        "sr-options(7).\n",
+        name, name, name, name);
 }
 
 static void print_warnings(const sr_config *cfg, sr_log *log)
@@ -276,14 +277,14 @@ int sr_component_main(enum sr_component component, int argc, char **argv)
     return sr_component_main_work(component, NULL, argc, argv);
 }
 
-int sr_component_main_work(enum sr_component component, const sr_component_work *work,
-                           int argc, char **argv)
+int sr_component_main_work(enum sr_component component, const sr_component_work *work, int argc,
+                           char **argv)
 {
     const char *name = sr_component_name(component);
     sr_cli cli;
     sr_err err;
     if (sr_cli_init(&cli, argc, argv, &err) != SR_OK) {
-        fprintf(stderr, "sr_%s: %s\n", name, err.msg);
+        sr_log_stderr("sr_%s: %s", name, err.msg);
         sr_cli_fini(&cli);
         return 2;
     }
@@ -302,7 +303,7 @@ int sr_component_main_work(enum sr_component component, const sr_component_work 
     command cmd;
     if (parse_command(component, &cli, &cmd) != 0) {
         if (cli.positional_count > 0 && component != SR_C_POST)
-            fprintf(stderr, "sr_%s: unknown action \"%s\"\n", name, cli.positional[0]);
+            sr_log_stderr("sr_%s: unknown action \"%s\"", name, cli.positional[0]);
         usage(component, stderr);
         sr_cli_fini(&cli);
         return 2;
@@ -319,7 +320,7 @@ int sr_component_main_work(enum sr_component component, const sr_component_work 
     bool running = strcmp(cmd.action, "foreground") == 0 || strcmp(cmd.action, "instance") == 0 ||
                    strcmp(cmd.action, "post") == 0;
     if (log == NULL) {
-        fprintf(stderr, "sr_%s: %s\n", name, err.msg);
+        sr_log_stderr("sr_%s: %s", name, err.msg);
         status = 1;
     } else if (sr_cli_load(&cli, component, cmd.config, &cfg, &err) != SR_OK ||
                sr_cli_credentials(&cli, &creds, &cred_warnings, &err) != SR_OK) {
@@ -328,10 +329,10 @@ int sr_component_main_work(enum sr_component component, const sr_component_work 
     } else if (strcmp(cmd.action, "show") == 0) {
         for (size_t i = 0; cred_warnings && i < cred_warnings->count; i++)
             sr_log_write(log, SR_LOG_WARNING, "%s", cred_warnings->items[i]);
-        status = (json ? sr_show_json(cfg, creds, stdout, &err)
-                       : sr_show_text(cfg, creds, stdout, &err))
-                     ? 1
-                     : 0;
+        status =
+            (json ? sr_show_json(cfg, creds, stdout, &err) : sr_show_text(cfg, creds, stdout, &err))
+                ? 1
+                : 0;
     } else {
         enum sr_level level;
         const char *level_name = sr_config_str(cfg, SR_OPT_logLevel);

@@ -19,6 +19,7 @@
 #include "brokeradmin.h"
 #include "brokerconf.h"
 #include "instance.h"
+#include "log.h"
 #include "topic.h"
 #include "url.h"
 
@@ -67,7 +68,7 @@ static int patterns_of(const char *name, int argc, char **argv, char **patterns,
         if (strncmp(argv[i], "--dangerWillRobinson=", 21) == 0)
             continue; /* read with the overrides */
         if (argv[i][0] == '-') {
-            fprintf(stderr, "sr %s: unknown flag %s\n", name, argv[i]);
+            sr_log_stderr("sr %s: unknown flag %s", name, argv[i]);
             usage(name, stderr);
             return -2;
         }
@@ -82,9 +83,9 @@ static void broker_error(const char *verb_name, const char *full, const char *wh
 {
     const char *url = sr_broker_url(b);
     if (strstr(err->msg, url) != NULL)
-        fprintf(stderr, "sr %s: %s: %s: %s\n", verb_name, full, which, err->msg);
+        sr_log_stderr("sr %s: %s: %s: %s", verb_name, full, which, err->msg);
     else
-        fprintf(stderr, "sr %s: %s: %s %s: %s\n", verb_name, full, which, url, err->msg);
+        sr_log_stderr("sr %s: %s: %s %s: %s", verb_name, full, which, url, err->msg);
 }
 
 /* Where the flow keeps cfg's state (queue name, retry queues, cache, metrics): the per-host
@@ -105,7 +106,7 @@ static int declare_exchanges(verb *v, const char *full, const sr_config *cfg)
     if (rc == SR_ENOENT)
         return 0; /* posts nothing */
     if (rc != SR_OK) {
-        fprintf(stderr, "sr declare: %s: %s\n", full, err.msg);
+        sr_log_stderr("sr declare: %s: %s", full, err.msg);
         return 1;
     }
     if (pub.mqtt) {
@@ -116,7 +117,7 @@ static int declare_exchanges(verb *v, const char *full, const sr_config *cfg)
     int status = 0;
     sr_broker *b = sr_broker_new(&pub.broker, &err);
     if (b == NULL) {
-        fprintf(stderr, "sr declare: %s: post_broker: %s\n", full, err.msg);
+        sr_log_stderr("sr declare: %s: post_broker: %s", full, err.msg);
         sr_publisher_setup_fini(&pub);
         return 1;
     }
@@ -151,13 +152,13 @@ static int declare_queue(verb *v, const char *full, const sr_config *cfg)
     sr_err err;
     /* Instance 0 declares as instance 1 does, and saves the queue name for the instances. */
     if (sr_brokerconf_consumer(cfg, paths_for(v, cfg), 0, v->creds, &cons, &err) != SR_OK) {
-        fprintf(stderr, "sr declare: %s: %s\n", full, err.msg);
+        sr_log_stderr("sr declare: %s: %s", full, err.msg);
         return 1;
     }
     sr_broker *b = sr_broker_new(&cons.broker, &err);
     int status = 0;
     if (b == NULL) {
-        fprintf(stderr, "sr declare: %s: broker: %s\n", full, err.msg);
+        sr_log_stderr("sr declare: %s: broker: %s", full, err.msg);
         status = 1;
     } else if (sr_broker_subscribe(b, &cons.queue, &err) != SR_OK) {
         broker_error("declare", full, "broker", b, &err);
@@ -218,8 +219,8 @@ static int pump_users_add(pump_users *u, const char *name, enum sr_broker_role r
         if (strcmp(u->items[i].name, name) != 0)
             continue;
         if (u->items[i].role != role)
-            fprintf(stderr, "sr declare: warning: user %s: declared %s too; kept as %s\n", name,
-                    sr_broker_role_name(role), sr_broker_role_name(u->items[i].role));
+            sr_log_stderr("sr declare: warning: user %s: declared %s too; kept as %s", name,
+                          sr_broker_role_name(role), sr_broker_role_name(u->items[i].role));
         return 0;
     }
     if (u->count == u->cap) {
@@ -331,10 +332,9 @@ static int declare_user(verb *v, sr_brokeradmin *a, const sr_url *admin, const p
     if (password == NULL) {
         /* Never created without one: RabbitMQ would make a user no one can log in as,
          * and an operator would not notice until a client fails. */
-        fprintf(stderr,
-                "sr declare: users: %s user %s: no password for %s on %s in "
-                "credentials.conf: not created\n",
-                role, u->name, u->name, admin->host);
+        sr_log_stderr("sr declare: users: %s user %s: no password for %s on %s in "
+                      "credentials.conf: not created",
+                      role, u->name, u->name, admin->host);
         return 1;
     }
     sr_err err;
@@ -355,7 +355,7 @@ static int declare_user(verb *v, sr_brokeradmin *a, const sr_url *admin, const p
     }
     if (rc != SR_OK) {
         /* err.msg starts with "user NAME" or "permissions of NAME" */
-        fprintf(stderr, "sr declare: users: %s %s\n", role, err.msg);
+        sr_log_stderr("sr declare: users: %s %s", role, err.msg);
         *stop = rc == SR_ECONN || rc == SR_EPERM;
         return 1;
     }
@@ -372,15 +372,14 @@ static int declare_users(verb *v)
     /* No config file: only the settings every config reads first. The component only
      * picks conf.d's defaults, none of which matter here. */
     if (sr_cli_load(v->cli, SR_C_SHOVEL, NULL, &cfg, &err) != SR_OK) {
-        fprintf(stderr, "sr declare: users: %s\n", err.msg);
+        sr_log_stderr("sr declare: users: %s", err.msg);
         return 1;
     }
     const char *admin_text = sr_config_str(cfg, SR_OPT_admin);
     if (admin_text == NULL) {
-        fprintf(stderr,
-                "sr declare: users: no admin broker: set `admin amqp[s]://USER@HOST/` "
-                "in %s/admin.conf\n",
-                v->cli->paths.config_dir);
+        sr_log_stderr("sr declare: users: no admin broker: set `admin amqp[s]://USER@HOST/` "
+                      "in %s/admin.conf",
+                      v->cli->paths.config_dir);
         sr_config_free(cfg);
         return 1;
     }
@@ -389,14 +388,14 @@ static int declare_users(verb *v)
     pump_users users = {0};
     sr_brokeradmin *a = NULL;
     if (sr_url_parse(admin_text, &admin, &err) != SR_OK) {
-        fprintf(stderr, "sr declare: users: admin: %s\n", err.msg);
+        sr_log_stderr("sr declare: users: admin: %s", err.msg);
         status = 1;
         goto done;
     }
     if (admin.user != NULL && admin.password == NULL) {
         const char *pw = password_for(v->creds, &admin, admin.user);
         if (pw != NULL && (admin.password = strdup(pw)) == NULL) {
-            fprintf(stderr, "sr declare: users: out of memory\n");
+            sr_log_stderr("sr declare: users: out of memory");
             status = 1;
             goto done;
         }
@@ -407,12 +406,12 @@ static int declare_users(verb *v)
         .tls = tls_rigour_of(cfg),
     };
     if (sr_brokeradmin_new(&o, &a, &err) != SR_OK) {
-        fprintf(stderr, "sr declare: users: %s\n", err.msg);
+        sr_log_stderr("sr declare: users: %s", err.msg);
         status = 1;
         goto done;
     }
     if (collect_users(cfg, &admin, &users) != 0) {
-        fprintf(stderr, "sr declare: users: out of memory\n");
+        sr_log_stderr("sr declare: users: out of memory");
         status = 1;
         goto done;
     }
@@ -428,13 +427,13 @@ static int declare_users(verb *v)
             printf("users: declared exchange %s on vhost %s of %s\n", d + 9,
                    sr_brokeradmin_vhost(a), sr_brokeradmin_endpoint(a));
         } else {
-            fprintf(stderr, "sr declare: users: %s\n", err.msg);
+            sr_log_stderr("sr declare: users: %s", err.msg);
             status = 1;
             stop = err.code == SR_ECONN || err.code == SR_EPERM;
         }
     }
     if (stop)
-        fprintf(stderr, "sr declare: users: stopped: the rest would fail the same way\n");
+        sr_log_stderr("sr declare: users: stopped: the rest would fail the same way");
 done:
     pump_users_fini(&users);
     sr_brokeradmin_free(a);
@@ -496,7 +495,7 @@ static int delete_queue(verb *v, const char *full, const sr_config *cfg, int ins
     sr_consumer_setup cons;
     sr_err err;
     if (sr_brokerconf_consumer(cfg, paths_for(v, cfg), 1, v->creds, &cons, &err) != SR_OK) {
-        fprintf(stderr, "sr cleanup: %s: %s\n", full, err.msg);
+        sr_log_stderr("sr cleanup: %s: %s", full, err.msg);
         return 1;
     }
     int status = 0;
@@ -512,7 +511,7 @@ static int delete_queue(verb *v, const char *full, const sr_config *cfg, int ins
         }
         sr_broker *b = sr_broker_new(&opts, &err);
         if (b == NULL) {
-            fprintf(stderr, "sr cleanup: %s: broker: %s\n", full, err.msg);
+            sr_log_stderr("sr cleanup: %s: broker: %s", full, err.msg);
             status = 1;
         } else if (sr_broker_delete_queue(b, cons.queue_name, &err) != SR_OK) {
             broker_error("cleanup", full, "broker", b, &err);
@@ -564,14 +563,13 @@ static int remove_state(verb *v, const char *full, const sr_config *cfg,
             if (unlink(path) == 0) {
                 removed++;
             } else if (errno != ENOENT) {
-                fprintf(stderr, "sr cleanup: %s: cannot remove %s: %s\n", full, path,
-                        strerror(errno));
+                sr_log_stderr("sr cleanup: %s: cannot remove %s: %s", full, path, strerror(errno));
                 status = 1;
             }
         }
         closedir(d);
     } else if (dir != NULL && errno != ENOENT) {
-        fprintf(stderr, "sr cleanup: %s: cannot list %s: %s\n", full, dir, strerror(errno));
+        sr_log_stderr("sr cleanup: %s: cannot list %s: %s", full, dir, strerror(errno));
         status = 1;
     }
     free(dir);
@@ -603,17 +601,16 @@ static int cleanup_one(verb *v, const char *full, const sr_config *cfg)
     size_t count = 0;
     sr_err err;
     if (sr_instance_scan(&v->cli->paths, comp, name, &infos, &count, &err) != SR_OK) {
-        fprintf(stderr, "sr cleanup: %s: %s\n", full, err.msg);
+        sr_log_stderr("sr cleanup: %s: %s", full, err.msg);
         return 1;
     }
     int running = 0;
     for (size_t i = 0; i < count; i++)
         running += infos[i].state == SR_INSTANCE_RUNNING;
     if (running > 0) {
-        fprintf(stderr,
-                "sr cleanup: %s: %d instance(s) running: stop it first (sr stop %s); nothing "
-                "removed\n",
-                full, running, full);
+        sr_log_stderr("sr cleanup: %s: %d instance(s) running: stop it first (sr stop %s); nothing "
+                      "removed",
+                      full, running, full);
         free(infos);
         return 1;
     }
@@ -626,10 +623,9 @@ static int cleanup_one(verb *v, const char *full, const sr_config *cfg)
     if (status == 0)
         status = remove_state(v, full, cfg, infos, count, instances);
     else
-        fprintf(stderr,
-                "sr cleanup: %s: state files kept, so that a later cleanup still "
-                "finds the queue\n",
-                full);
+        sr_log_stderr("sr cleanup: %s: state files kept, so that a later cleanup still "
+                      "finds the queue",
+                      full);
     free(infos);
     return status;
 }
@@ -654,7 +650,7 @@ static int run(const char *name, sr_cli *cli, int argc, char **argv)
     char **patterns = calloc((size_t)argc + 1, sizeof *patterns);
     size_t npat = 0;
     if (patterns == NULL) {
-        fprintf(stderr, "sr %s: out of memory\n", name);
+        sr_log_stderr("sr %s: out of memory", name);
         return 1;
     }
     bool users = false;
@@ -670,28 +666,27 @@ static int run(const char *name, sr_cli *cli, int argc, char **argv)
     int status = 0;
     if (sr_cli_credentials(cli, &v.creds, &warnings, &err) != SR_OK ||
         sr_cli_find_configs(cli, patterns, npat, &found, &err) != SR_OK) {
-        fprintf(stderr, "sr %s: %s\n", name, err.msg);
+        sr_log_stderr("sr %s: %s", name, err.msg);
         free(patterns);
         sr_strlist_clear(&found);
         return 1;
     }
     for (size_t i = 0; warnings && i < warnings->count; i++)
-        fprintf(stderr, "sr %s: warning: %s\n", name, warnings->items[i]);
+        sr_log_stderr("sr %s: warning: %s", name, warnings->items[i]);
     /* Users first: the configs declared next may post and consume as those users. */
     if (v.users)
         status |= declare_users(&v);
     /* `sr declare --users` alone on a pump with no config yet is not an error; a pattern
      * that selects nothing still is. */
     if (found.count == 0 && !(v.users && npat == 0)) {
-        fprintf(stderr, "sr %s: no configuration matches under %s\n", name, cli->paths.config_dir);
+        sr_log_stderr("sr %s: no configuration matches under %s", name, cli->paths.config_dir);
         status = 1;
     }
     bool cleanup = strcmp(name, "cleanup") == 0;
     if (cleanup && found.count > 1 && danger(cli, argc, argv) != (long long)found.count) {
-        fprintf(stderr,
-                "sr cleanup: %zu configs selected: confirm with --dangerWillRobinson %zu "
-                "(nothing removed)\n",
-                found.count, found.count);
+        sr_log_stderr("sr cleanup: %zu configs selected: confirm with --dangerWillRobinson %zu "
+                      "(nothing removed)",
+                      found.count, found.count);
         sr_strlist_clear(&found);
         free(patterns);
         return 2;
@@ -705,7 +700,7 @@ static int run(const char *name, sr_cli *cli, int argc, char **argv)
         int rc = sr_cli_load(cli, sr_component_from_name(full), slash + 1, &cfg, &err);
         *slash = '/';
         if (rc != SR_OK) {
-            fprintf(stderr, "sr %s: %s: %s\n", name, full, err.msg);
+            sr_log_stderr("sr %s: %s: %s", name, full, err.msg);
             status = 1;
             continue;
         }

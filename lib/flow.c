@@ -589,7 +589,7 @@ static enum sr_work_result run_trigger(sr_flow *f, sr_work *w, sr_err *err)
             local = NULL;
     }
     sr_trigger_context ctx = {sr_component_name(sr_config_component(f->cfg)),
-                              sr_config_name(f->cfg), local};
+                              sr_config_name(f->cfg), local, f->log};
     sr_err why;
     int rc = sr_trigger_run(f->trigger, w->msg, &ctx, seconds_of(f->cfg, SR_OPT_triggerTimeout, 60),
                             &why);
@@ -947,7 +947,7 @@ static void reopen_if_asked(sr_flow *f, volatile sig_atomic_t *reopen)
     *reopen = 0;
     sr_err err;
     if (sr_log_reopen(f->log, &err) != SR_OK)
-        fprintf(stderr, "%s\n", err.msg);
+        sr_log_stderr("%s", err.msg);
     else
         sr_log_write(f->log, SR_LOG_INFO, "log reopened");
 }

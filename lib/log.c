@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <glob.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,9 +76,19 @@ static int open_file(sr_log *log, sr_err *err)
     struct stat st;
     struct timespec now;
     log->now(&now);
-    log->period = period_of(log, fstat(log->fd, &st) == 0 && st.st_size > 0 ? st.st_mtime
-                                                                            : now.tv_sec);
+    log->period =
+        period_of(log, fstat(log->fd, &st) == 0 && st.st_size > 0 ? st.st_mtime : now.tv_sec);
     return SR_OK;
+}
+
+/* text escaped as a log line shows it, as a new string (NULL: out of memory). */
+static char *escaped(const char *text)
+{
+    size_t len = strlen(text), size = 4 * len + 1;
+    char *out = malloc(size);
+    if (out != NULL)
+        sr_log_escape(text, len, out, size, NULL);
+    return out;
 }
 
 sr_log *sr_log_open(const sr_log_options *options, sr_err *err)
@@ -93,7 +104,7 @@ sr_log *sr_log_open(const sr_log_options *options, sr_err *err)
     log->rotate_count = options->rotate_count;
     log->perm = options->perm ? options->perm : 0600;
     log->now = options->now ? options->now : clock_now;
-    if ((options->ident != NULL && (log->ident = strdup(options->ident)) == NULL) ||
+    if ((options->ident != NULL && (log->ident = escaped(options->ident)) == NULL) ||
         (options->path != NULL && (log->path = strdup(options->path)) == NULL)) {
         sr_err_set(err, SR_ENOMEM, false, "out of memory");
         sr_log_close(log);
@@ -168,6 +179,103 @@ static void rotate(sr_log *log)
     }
 }
 
+/* ---- escaping ---- */
+
+/* The length of the valid UTF-8 character of two or more bytes at s (len bytes left), or
+ * 0: a stray continuation byte, an overlong form, a surrogate, past U+10FFFF, cut short. */
+static size_t utf8_char(const unsigned char *s, size_t len)
+{
+    unsigned char c = s[0];
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xbf; /* the second byte's range */
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        if (c == 0xe0)
+            lo = 0xa0; /* overlong */
+        else if (c == 0xed)
+            hi = 0x9f; /* surrogates */
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        if (c == 0xf0)
+            lo = 0x90; /* overlong */
+        else if (c == 0xf4)
+            hi = 0x8f; /* past U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (len < n || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf)
+            return 0;
+    return n;
+}
+
+/* Valid characters that are escaped all the same: the C1 controls (U+0080..U+009F), the
+ * line and paragraph separators (U+2028, U+2029) some viewers break lines on, and the
+ * bidirectional formatting characters (U+061C, U+200E, U+200F, U+202A..U+202E,
+ * U+2066..U+2069), which reorder what an operator sees of a line. */
+static bool hidden_char(const unsigned char *s, size_t n)
+{
+    if (n == 2)
+        return (s[0] == 0xc2 && s[1] <= 0x9f) || (s[0] == 0xd8 && s[1] == 0x9c);
+    if (n != 3 || s[0] != 0xe2)
+        return false;
+    if (s[1] == 0x80)
+        return s[2] == 0x8e || s[2] == 0x8f || (s[2] >= 0xa8 && s[2] <= 0xae);
+    return s[1] == 0x81 && s[2] >= 0xa6 && s[2] <= 0xa9;
+}
+
+size_t sr_log_escape(const char *text, size_t len, char *out, size_t size, bool *cut)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *s = (const unsigned char *)text;
+    size_t o = 0;
+    bool all = true;
+    if (size == 0) {
+        if (cut != NULL)
+            *cut = len > 0;
+        return 0;
+    }
+    for (size_t i = 0; i < len;) {
+        char esc[16]; /* what s[i..] becomes: at most 4 bytes as \xHH */
+        size_t e = 0, used = 1;
+        unsigned char c = s[i];
+        size_t n = c >= 0x80 ? utf8_char(s + i, len - i) : 1;
+        if (c == '\\' || c == '\n' || c == '\r' || c == '\t') {
+            esc[e++] = '\\';
+            esc[e++] = c == '\\' ? '\\' : c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+        } else if (c < 0x20 || c == 0x7f || n == 0 || hidden_char(s + i, n)) {
+            used = n > 1 ? n : 1; /* a hidden character whole; an invalid byte alone */
+            for (size_t k = 0; k < used; k++) {
+                esc[e++] = '\\';
+                esc[e++] = 'x';
+                esc[e++] = hex[s[i + k] >> 4];
+                esc[e++] = hex[s[i + k] & 0xf];
+            }
+        } else {
+            used = n; /* printable ASCII, or a whole UTF-8 character */
+            memcpy(esc, s + i, n);
+            e = n;
+        }
+        if (o + e + 1 > size) {
+            all = false;
+            break;
+        }
+        memcpy(out + o, esc, e);
+        o += e;
+        i += used;
+    }
+    out[o] = '\0';
+    if (cut != NULL)
+        *cut = !all;
+    return o;
+}
+
+/* ---- writing ---- */
+
 void sr_log_vwrite(sr_log *log, enum sr_level level, const char *fmt, va_list ap)
 {
     if (log == NULL || level < log->level || level >= SR_LOG_NONE)
@@ -189,19 +297,22 @@ void sr_log_vwrite(sr_log *log, enum sr_level level, const char *fmt, va_list ap
                           level_names[level]);
     if (log->ident != NULL)
         n += (size_t)snprintf(line + n, sizeof line - n, "%s ", log->ident);
-    size_t start = n;
-    int m = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
+    if (n > sizeof line / 2) /* an ident of thousands of bytes: cut, the message matters */
+        n = sizeof line / 2;
+    /* The message as formatted, then escaped into what is left of the line, keeping room
+     * for "..." (when cut) and the newline. */
+    char raw[LINE_MAX_BYTES];
+    int m = vsnprintf(raw, sizeof raw, fmt, ap);
     if (m < 0)
         m = 0;
-    if ((size_t)m >= sizeof line - n - 1) {
-        n = sizeof line - 2;
-        memcpy(line + n - 3, "...", 3);
-    } else {
-        n += (size_t)m;
+    bool cut = (size_t)m >= sizeof raw;
+    size_t raw_len = cut ? sizeof raw - 1 : (size_t)m;
+    bool escape_cut;
+    n += sr_log_escape(raw, raw_len, line + n, sizeof line - n - 4, &escape_cut);
+    if (cut || escape_cut) {
+        memcpy(line + n, "...", 3);
+        n += 3;
     }
-    for (size_t i = start; i < n; i++)
-        if (line[i] == '\n' || line[i] == '\r')
-            line[i] = ' ';
     line[n++] = '\n';
     if (write(log->fd, line, n) != (ssize_t)n)
         log->failures++;
@@ -213,6 +324,27 @@ void sr_log_write(sr_log *log, enum sr_level level, const char *fmt, ...)
     va_start(ap, fmt);
     sr_log_vwrite(log, level, fmt, ap);
     va_end(ap);
+}
+
+void sr_log_stderr(const char *fmt, ...)
+{
+    char raw[LINE_MAX_BYTES], line[LINE_MAX_BYTES];
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(raw, sizeof raw, fmt, ap);
+    va_end(ap);
+    if (m < 0)
+        m = 0;
+    bool cut = (size_t)m >= sizeof raw, escape_cut;
+    size_t n =
+        sr_log_escape(raw, cut ? sizeof raw - 1 : (size_t)m, line, sizeof line - 4, &escape_cut);
+    if (cut || escape_cut) {
+        memcpy(line + n, "...", 3);
+        n += 3;
+    }
+    line[n++] = '\n';
+    ssize_t w = write(STDERR_FILENO, line, n);
+    (void)w; /* nowhere left to say it failed */
 }
 
 void sr_log_set_level(sr_log *log, enum sr_level level)

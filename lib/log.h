@@ -4,9 +4,20 @@
  * A line looks like sr3's:
  *     2026-11-25 21:04:05,123 [INFO] subscribe/hpfx_01 downloaded a/b.txt
  * (local time, milliseconds after a comma, the level in brackets, the ident, the text).
- * A message never spans lines: newlines inside it become spaces, so one event is one
- * line for grep. Each line is one write(2), so instances sharing a file never interleave
- * inside a line.
+ * Each line is one write(2), so instances sharing a file never interleave inside a line.
+ *
+ * Messages carry text from outside (server replies, file names, message fields), so the
+ * text and the ident are escaped: one event is one line for grep, and nothing in it can
+ * move an operator's terminal or hide what it says. Escaped, each byte as written:
+ *     \\  a backslash (so every other backslash in a line starts an escape)
+ *     \n \r \t  newline, carriage return, tab
+ *     \xHH  the other C0 controls (0x00-0x1f), DEL (0x7f), each byte of a C1 control
+ *           as UTF-8 encodes it (U+0080-U+009F: c2 80 .. c2 9f), of the line and
+ *           paragraph separators (U+2028, U+2029) and of the bidirectional formatting
+ *           characters (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069), and
+ *           every byte that is not part of valid UTF-8 (hex digits in lower case)
+ * Everything else, valid UTF-8 included (accents, any script), is written as it is. A
+ * message too long for a line (8 KB) is cut at a character or escape and ends with "...".
  *
  * To a file, the log rotates when a period of rotate_interval seconds (counted from the
  * epoch in UTC, so 1d rotates at midnight UTC) ends: the file is renamed with the date
@@ -18,6 +29,8 @@
 #define SR_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -38,12 +51,12 @@ int sr_level_from_name(const char *name, enum sr_level *level);
 const char *sr_level_name(enum sr_level level); /* "DEBUG" ... as the line shows it */
 
 typedef struct sr_log_options {
-    const char *path;        /* NULL: standard error, never rotated */
-    const char *ident;       /* after the level, e.g. "subscribe/hpfx_01"; NULL: none */
-    enum sr_level level;     /* least severe level written */
-    double rotate_interval;  /* seconds; 0: never rotate */
-    int rotate_count;        /* rotated files kept */
-    mode_t perm;             /* mode of a new log file; 0: 0600 */
+    const char *path;       /* NULL: standard error, never rotated */
+    const char *ident;      /* after the level, e.g. "subscribe/hpfx_01"; NULL: none */
+    enum sr_level level;    /* least severe level written */
+    double rotate_interval; /* seconds; 0: never rotate */
+    int rotate_count;       /* rotated files kept */
+    mode_t perm;            /* mode of a new log file; 0: 0600 */
     /* The clock, for tests; NULL: clock_gettime(CLOCK_REALTIME). */
     void (*now)(struct timespec *ts);
 } sr_log_options;
@@ -61,6 +74,17 @@ void sr_log_vwrite(sr_log *log, enum sr_level level, const char *fmt, va_list ap
 
 void sr_log_set_level(sr_log *log, enum sr_level level);
 enum sr_level sr_log_level(const sr_log *log);
+
+/* The len bytes at text escaped as above into out (at most size bytes, NUL included; a
+ * character or escape that does not fit whole is left out, with all after it). Returns
+ * the bytes written before the NUL; *cut (when not NULL) says whether some were left out.
+ * 4 * len + 1 bytes always suffice. */
+size_t sr_log_escape(const char *text, size_t len, char *out, size_t size, bool *cut);
+
+/* One line to standard error, escaped as a log line is, in one write(2), with no date,
+ * level or ident: for the commands an operator runs (sr declare, sr status ...) when the
+ * line holds text from outside. */
+void sr_log_stderr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Lines that could not be written since the log was opened. */
 unsigned long sr_log_failures(const sr_log *log);

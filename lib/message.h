@@ -33,11 +33,15 @@
 #define SR_MSG_HEADER_MAX 255        /* bytes of one v02 header value (AMQP's limit) */
 #define SR_MSG_BLOCKS_MAX (1u << 20) /* blocks in one manifest (1 TiB in 1 MiB blocks) */
 
+/* Bytes of one v02 header value read: 255 characters of UTF-8 (sr3 counts characters). */
+#define SR_MSG_HEADER_TEXT_MAX (4 * SR_MSG_HEADER_MAX)
+
 enum sr_msg_format { SR_FORMAT_V03, SR_FORMAT_V02 };
 
 typedef struct sr_message sr_message;
 
-/* One AMQP application header or MQTT user property, both strings. */
+/* One AMQP application header or MQTT user property, both strings. A broker's header that
+ * text cannot carry (a NUL byte in it) comes with value NULL; the decoder refuses it. */
 typedef struct sr_header {
     const char *name, *value;
 } sr_header;
@@ -66,7 +70,9 @@ typedef struct sr_encoded {
  * sr3 drops JSON that arrives without a content type; sr reads it. */
 enum sr_msg_format sr_message_detect(const sr_wire *in);
 
-/* Decode and check a wire message. On error *out is NULL and err names the field. */
+/* Decode and check a wire message. On error *out is NULL and err names the field. A v02
+ * header is refused, named, when its name passes SR_MSG_HEADER_MAX bytes, its value
+ * SR_MSG_HEADER_TEXT_MAX bytes, either is not UTF-8, or its value is NULL. */
 int sr_message_decode(const sr_wire *in, sr_message **out, sr_err *err);
 
 /* Decode a v03 JSON body alone (files, tests, the retry queue). */

@@ -100,7 +100,12 @@ static int set_string(json_t *o, const char *name, char *value, sr_err *err)
     free(value);
     if (s == NULL)
         return sr_err_set(err, SR_EINVAL, false, "v02 message field %s: not valid UTF-8", name);
-    json_object_set_new(o, name, s);
+    /* the value is text: a failure is the name's (a header's, from outside) */
+    if (json_object_set_new(o, name, s) != 0) {
+        char shown[SR_QUOTE_BUF];
+        return sr_err_set(err, SR_EINVAL, false, "v02 message header %s: name not valid UTF-8",
+                          sr_err_quote(name, shown, sizeof shown));
+    }
     return SR_OK;
 }
 
@@ -196,12 +201,23 @@ static int decode_headers(const sr_wire *in, json_t *o, sr_err *err)
 {
     for (size_t i = 0; i < in->header_count; i++) {
         const char *name = in->headers[i].name, *value = in->headers[i].value;
-        if (name == NULL || value == NULL)
+        if (name == NULL)
             continue;
-        if (strlen(value) > 4 * SR_MSG_HEADER_MAX)
+        /* A broker's header that text cannot carry whole (brokerhdr_impl.h) comes cut
+         * past these bounds, or with no value when it held a NUL byte. */
+        if (strlen(name) > SR_MSG_HEADER_MAX) {
+            char shown[SR_QUOTE_BUF];
+            return sr_err_set(err, SR_EINVAL, false,
+                              "v02 message header %s: name longer than %d bytes",
+                              sr_err_quote(name, shown, sizeof shown), SR_MSG_HEADER_MAX);
+        }
+        if (value == NULL)
+            return sr_err_set(err, SR_EINVAL, false, "v02 message header %.64s: holds a NUL byte",
+                              name);
+        if (strlen(value) > SR_MSG_HEADER_TEXT_MAX)
             return sr_err_set(err, SR_EINVAL, false,
                               "v02 message header %.64s: longer than %d bytes", name,
-                              4 * SR_MSG_HEADER_MAX);
+                              SR_MSG_HEADER_TEXT_MAX);
         int rc = SR_OK;
         if (strcmp(name, "mtime") == 0 || strcmp(name, "atime") == 0)
             rc = set_string(o, name, time_v02_to_v03(value), err);

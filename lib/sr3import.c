@@ -18,6 +18,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "log.h"
 #include "units.h"
 
 const char *sr_import_component(const char *sr3_name)
@@ -159,8 +160,8 @@ static int copy_file(import *im, const char *src, const char *dest, mode_t mode)
     if (!ok) {
         if (fd >= 0)
             unlink(tmp);
-        fprintf(stderr, "sr import: cannot copy %s to %s: %s: %s\n", src, dest, failed,
-                strerror(saved));
+        sr_log_stderr("sr import: cannot copy %s to %s: %s: %s", src, dest, failed,
+                      strerror(saved));
         im->status = 1;
         return -1;
     }
@@ -208,7 +209,7 @@ static void check(import *im, const char *path, const char *component)
     sr_err err;
     int rc = sr_import_check_file(im->src, im->confd, path, component, &im->problems, &err);
     if (rc == SR_ENOMEM) {
-        fprintf(stderr, "sr import: out of memory\n");
+        sr_log_stderr("sr import: out of memory");
         im->status = 1;
     } else if (rc != SR_OK) {
         im->status = 1; /* reported with the problems */
@@ -221,7 +222,7 @@ static void import_component(import *im, const char *sr3_name)
     snprintf(dir, sizeof dir, "%s/%s", im->src, sr3_name);
     sr_strlist names = {0};
     if (list_dir(dir, &names) != 0) {
-        fprintf(stderr, "sr import: cannot list %s: %s\n", dir, strerror(errno));
+        sr_log_stderr("sr import: cannot list %s: %s", dir, strerror(errno));
         im->status = 1;
         sr_strlist_clear(&names);
         return;
@@ -250,7 +251,7 @@ static void import_component(import *im, const char *sr3_name)
             continue; /* editor backups, .off files: not configs */
         char src[4096], destdir[4096], dest[4096];
         if ((size_t)snprintf(src, sizeof src, "%s/%s", dir, name) >= sizeof src) {
-            fprintf(stderr, "sr import: %s/%s: path too long\n", dir, name);
+            sr_log_stderr("sr import: %s/%s: path too long", dir, name);
             im->status = 1;
             continue;
         }
@@ -263,12 +264,12 @@ static void import_component(import *im, const char *sr3_name)
         if ((size_t)snprintf(destdir, sizeof destdir, "%s/%s", im->dest, component) >=
                 sizeof destdir ||
             (size_t)snprintf(dest, sizeof dest, "%s/%s", destdir, name) >= sizeof dest) {
-            fprintf(stderr, "sr import: %s/%s/%s: path too long\n", im->dest, component, name);
+            sr_log_stderr("sr import: %s/%s/%s: path too long", im->dest, component, name);
             im->status = 1;
             continue;
         }
         if (sr_mkdir_p(destdir, 0755, &err) != SR_OK) {
-            fprintf(stderr, "sr import: %s\n", err.msg);
+            sr_log_stderr("sr import: %s", err.msg);
             im->status = 1;
             continue;
         }
@@ -312,7 +313,7 @@ import im = {.dest = cli->paths.config_dir, .confd = cli->paths.confd_dir };
             usage(stdout);
             return 0;
         } else if (argv[i][0] == '-' || given != NULL) {
-            fprintf(stderr, "sr import: unexpected %s\n", argv[i]);
+            sr_log_stderr("sr import: unexpected %s", argv[i]);
             usage(stderr);
             return 2;
         } else {
@@ -321,7 +322,7 @@ import im = {.dest = cli->paths.config_dir, .confd = cli->paths.confd_dir };
     }
     char *src = given ? strdup(given) : default_source();
     if (src == NULL) {
-        fprintf(stderr, "sr import: out of memory\n");
+        sr_log_stderr("sr import: out of memory");
         return 1;
     }
     size_t len = strlen(src);
@@ -329,10 +330,9 @@ import im = {.dest = cli->paths.config_dir, .confd = cli->paths.confd_dir };
         src[--len] = '\0';
     im.src = src;
     if (!is_dir(src)) {
-        fprintf(stderr,
-                "sr import: %s: not a folder (an sr3 configuration tree is "
-                "~/.config/sr3)\n",
-                src);
+        sr_log_stderr("sr import: %s: not a folder (an sr3 configuration tree is "
+                      "~/.config/sr3)",
+                      src);
         free(src);
         return 1;
     }
@@ -340,7 +340,7 @@ import im = {.dest = cli->paths.config_dir, .confd = cli->paths.confd_dir };
     sr_err_clear(&err);
     sr_strlist names = {0};
     if (sr_mkdir_p(im.dest, 0755, &err) != SR_OK || list_dir(src, &names) != 0) {
-        fprintf(stderr, "sr import: %s\n", err.code != SR_OK ? err.msg : strerror(errno));
+        sr_log_stderr("sr import: %s", err.code != SR_OK ? err.msg : strerror(errno));
         free(src);
         sr_strlist_clear(&names);
         return 1;

@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "log.h"
+
 /* ---- figures ---- */
 
 const char *sr_status_bytes_rate(double v, char *buf, size_t size)
@@ -681,7 +683,7 @@ int sr_status_main(sr_cli *cli, int argc, char **argv)
     char **patterns = calloc((size_t)argc + 1, sizeof *patterns);
     size_t npat = 0;
     if (patterns == NULL) {
-        fprintf(stderr, "sr status: out of memory\n");
+        sr_log_stderr("sr status: out of memory");
         return 1;
     }
     for (int i = 0; i < argc; i++) {
@@ -694,7 +696,7 @@ int sr_status_main(sr_cli *cli, int argc, char **argv)
             free(patterns);
             return 0;
         } else if (argv[i][0] == '-') {
-            fprintf(stderr, "sr status: unknown flag %s\n", argv[i]);
+            sr_log_stderr("sr status: unknown flag %s", argv[i]);
             usage(stderr);
             free(patterns);
             return 2;
@@ -706,12 +708,12 @@ int sr_status_main(sr_cli *cli, int argc, char **argv)
     sr_err err;
     sr_strlist found = {0};
     if (sr_cli_find_configs(cli, patterns, npat, &found, &err) != SR_OK) {
-        fprintf(stderr, "sr status: %s\n", err.msg);
+        sr_log_stderr("sr status: %s", err.msg);
         free(patterns);
         return 1;
     }
     if (found.count == 0 && npat > 0) {
-        fprintf(stderr, "sr status: no configuration matches under %s\n", cli->paths.config_dir);
+        sr_log_stderr("sr status: no configuration matches under %s", cli->paths.config_dir);
         status = 1;
     }
     /* statehost configs keep their state under <state>/<short host>: made once, if any
@@ -732,19 +734,19 @@ int sr_status_main(sr_cli *cli, int argc, char **argv)
         *slash = '/';
         g[i].in.name = found.items[i];
         if (err.code != SR_OK) {
-            fprintf(stderr, "sr status: %s: %s\n", found.items[i], err.msg);
+            sr_log_stderr("sr status: %s: %s", found.items[i], err.msg);
             status = 1;
         }
         sr_status_compute(&g[i].in, &rows[i]);
     }
     if (nomem) {
-        fprintf(stderr, "sr status: out of memory\n");
+        sr_log_stderr("sr status: out of memory");
         status = 1;
     } else {
         long strays = count_strays(cli, &found, g, npat == 0);
         if (json) {
             if (sr_status_print_json(rows, found.count, strays, stdout, &err) != SR_OK) {
-                fprintf(stderr, "sr status: %s\n", err.msg);
+                sr_log_stderr("sr status: %s", err.msg);
                 status = 1;
             }
         } else {

@@ -10,18 +10,31 @@
  *                                                       rename, or "" for file data
  *   SR_COMPONENT, SR_CONFIG                who ran it
  *
- * Its stdin is /dev/null; its output goes where the instance's stderr goes. It fails
- * when it exits non-zero, is killed, or runs past the timeout (then it is killed).
+ * Its stdin is /dev/null; each line of its output (stdout and stderr) is logged as
+ * "<relPath>: trigger: <line>" at INFO (escaped as every log line is: the output may
+ * quote a file from outside); it gets none of the instance's other descriptors, and
+ * signals at their defaults. It fails when it exits non-zero, is killed, or runs past the
+ * timeout.
+ *
+ * It runs as the leader of a process group of its own. Past the timeout the whole group
+ * is killed (SIGKILL): the shell and what it started that stayed in the group (a pipeline,
+ * `cmd &`). A descendant that left the group (setsid) is out of reach. sr waits for the
+ * shell alone: what the command leaves running when it exits in time is neither waited
+ * for nor killed, and holds none of sr's descriptors; its output is read until the shell
+ * ends (then what is already written, up to 64 KB), and after that it writes to a closed
+ * pipe (EPIPE, or SIGPIPE at its default).
  */
 #ifndef SR_TRIGGER_H
 #define SR_TRIGGER_H
 
 #include "error.h"
+#include "log.h"
 #include "message.h"
 
 typedef struct sr_trigger_context {
     const char *component, *config;
     const char *local_path; /* may be NULL */
+    sr_log *log;            /* where its output goes; NULL: sr's own stdout and stderr */
 } sr_trigger_context;
 
 /* Run command for m and wait for it (up to timeout seconds; 0: no limit). SR_OK when it

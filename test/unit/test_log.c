@@ -1,4 +1,5 @@
-/* test_log: the lines an operator greps, rotation by period, reopen after logrotate. */
+/* test_log: the lines an operator greps, text from outside escaped in them (each class of
+ * byte), rotation by period, reopen after logrotate. */
 #include "unit.h"
 
 #include <fcntl.h>
@@ -80,8 +81,8 @@ static void line_format_and_threshold(void **state)
     (void)state;
     char path[128];
     snprintf(path, sizeof path, "%s/log/subscribe_hpfx_01.log", dir); /* folder made on open */
-    sr_log_options o = {.path = path, .ident = "subscribe/hpfx_01", .level = SR_LOG_INFO,
-                        .now = fake_now};
+    sr_log_options o = {
+        .path = path, .ident = "subscribe/hpfx_01", .level = SR_LOG_INFO, .now = fake_now};
     sr_err err;
     sr_log *log = sr_log_open(&o, &err);
     assert_non_null(log);
@@ -100,7 +101,8 @@ static void line_format_and_threshold(void **state)
     assert_string_equal(text,
                         "2026-11-25 03:04:05,123 [INFO] subscribe/hpfx_01 downloaded a/b.txt "
                         "(42 bytes)\n"
-                        "2026-11-25 03:04:05,123 [ERROR] subscribe/hpfx_01 two lines  become one\n"
+                        "2026-11-25 03:04:05,123 [ERROR] subscribe/hpfx_01 two\\nlines\\r\\nbecome "
+                        "one\n"
                         "2026-11-25 03:04:05,123 [DEBUG] subscribe/hpfx_01 now shown\n");
     free(text);
     struct stat st;
@@ -152,8 +154,11 @@ static void daily_rotation_keeps_count(void **state)
     (void)state;
     char path[128];
     snprintf(path, sizeof path, "%s/sender_tocluster_02.log", dir);
-    sr_log_options o = {.path = path, .level = SR_LOG_INFO, .rotate_interval = 86400,
-                        .rotate_count = 2, .now = fake_now};
+    sr_log_options o = {.path = path,
+                        .level = SR_LOG_INFO,
+                        .rotate_interval = 86400,
+                        .rotate_count = 2,
+                        .now = fake_now};
     sr_log *log = sr_log_open(&o, NULL);
     assert_non_null(log);
     fake_seconds += 3600;
@@ -187,8 +192,11 @@ static void restart_after_the_period_rotates_old_file(void **state)
     /* Yesterday's file, left by an earlier run, is rotated by the first line of today. */
     char path[128];
     snprintf(path, sizeof path, "%s/watch_hot_01.log", dir);
-    sr_log_options o = {.path = path, .level = SR_LOG_INFO, .rotate_interval = 3600,
-                        .rotate_count = 5, .now = fake_now};
+    sr_log_options o = {.path = path,
+                        .level = SR_LOG_INFO,
+                        .rotate_interval = 3600,
+                        .rotate_count = 5,
+                        .now = fake_now};
     sr_log *log = sr_log_open(&o, NULL);
     sr_log_write(log, SR_LOG_INFO, "before");
     sr_log_close(log);
@@ -247,6 +255,147 @@ static void unwritable_folder_is_an_error_naming_it(void **state)
     assert_non_null(strstr(err.msg, blocker));
 }
 
+/* ---- escaping: one class of bytes at a time ---- */
+
+static const char *esc(const char *text, size_t len)
+{
+    static char out[1024];
+    bool cut = true;
+    size_t n = sr_log_escape(text, len, out, sizeof out, &cut);
+    assert_false(cut);
+    assert_int_equal(strlen(out), n);
+    return out;
+}
+#define ESC(literal) esc(literal, sizeof literal - 1)
+
+static void escapes_c0_controls_del_and_backslash(void **state)
+{
+    (void)state;
+    assert_string_equal(ESC("a\nb\rc\td"), "a\\nb\\rc\\td");
+    assert_string_equal(ESC("\x1b[31mred\x1b[0m"), "\\x1b[31mred\\x1b[0m");
+    assert_string_equal(ESC("\x01\x07\x08\x0b\x0c\x1f"), "\\x01\\x07\\x08\\x0b\\x0c\\x1f");
+    assert_string_equal(ESC("nul\0here"), "nul\\x00here");
+    assert_string_equal(ESC("del\x7f"), "del\\x7f");
+    /* a backslash doubles, so "\\n" in a line is always an escape, never the text */
+    assert_string_equal(ESC("C:\\dir\\n"), "C:\\\\dir\\\\n");
+    assert_string_equal(ESC(" ~plain ASCII!"), " ~plain ASCII!");
+}
+
+static void escapes_c1_controls_and_hidden_formatting(void **state)
+{
+    (void)state;
+    /* U+009B (CSI, a terminal's escape in one character) and U+0080, U+009F */
+    assert_string_equal(ESC("\xc2\x9b"
+                            "31m"),
+                        "\\xc2\\x9b"
+                        "31m");
+    assert_string_equal(ESC("\xc2\x80\xc2\x9f"), "\\xc2\\x80\\xc2\\x9f");
+    /* U+00A0 is the first character past C1: kept */
+    assert_string_equal(ESC("\xc2\xa0"), "\xc2\xa0");
+    /* U+202E turns the rest of a line around on screen; U+2028 breaks it in some viewers */
+    assert_string_equal(ESC("a\xe2\x80\xaetxt.exe"), "a\\xe2\\x80\\xaetxt.exe");
+    assert_string_equal(ESC("\xe2\x80\xa8\xe2\x80\xa9"), "\\xe2\\x80\\xa8\\xe2\\x80\\xa9");
+    assert_string_equal(ESC("\xe2\x81\xa6\xd8\x9c\xe2\x80\x8f"),
+                        "\\xe2\\x81\\xa6\\xd8\\x9c\\xe2\\x80\\x8f");
+    /* neighbours that are ordinary text: U+2027, U+2030 (per mille), U+2065 */
+    assert_string_equal(ESC("\xe2\x80\xa7\xe2\x80\xb0"), "\xe2\x80\xa7\xe2\x80\xb0");
+}
+
+static void escapes_invalid_utf8_byte_by_byte(void **state)
+{
+    (void)state;
+    assert_string_equal(ESC("\xff\xfe"), "\\xff\\xfe");
+    assert_string_equal(ESC("\x80x"), "\\x80x");                          /* stray continuation */
+    assert_string_equal(ESC("\xc0\xaf"), "\\xc0\\xaf");                   /* overlong '/' */
+    assert_string_equal(ESC("\xe0\x80\xaf"), "\\xe0\\x80\\xaf");          /* overlong, 3 bytes */
+    assert_string_equal(ESC("\xed\xa0\x80"), "\\xed\\xa0\\x80");          /* a surrogate */
+    assert_string_equal(ESC("\xf4\x90\x80\x80"), "\\xf4\\x90\\x80\\x80"); /* past U+10FFFF */
+    assert_string_equal(ESC("caf\xe9!"), "caf\\xe9!");                    /* Latin-1, not UTF-8 */
+    assert_string_equal(ESC("\xe2\x82"), "\\xe2\\x82");                   /* cut short at the end */
+    assert_string_equal(ESC("\xe2\x82x"), "\\xe2\\x82x"); /* cut short before ASCII */
+}
+
+static void keeps_valid_utf8(void **state)
+{
+    (void)state;
+    assert_string_equal(ESC("été à Montréal"), "été à Montréal");
+    assert_string_equal(ESC("日本語 данные"), "日本語 данные");
+    assert_string_equal(ESC("\xf0\x9f\x98\x80"), "\xf0\x9f\x98\x80"); /* 4 bytes */
+    assert_string_equal(ESC("\xef\xbf\xbd"), "\xef\xbf\xbd");         /* U+FFFD */
+}
+
+/* A short buffer takes whole escapes and characters only, and says it cut. */
+static void escaping_cuts_between_characters(void **state)
+{
+    (void)state;
+    char out[8];
+    bool cut = false;
+    assert_int_equal(sr_log_escape("ab\x1b", 3, out, 5, &cut), 2);
+    assert_string_equal(out, "ab");
+    assert_true(cut);
+    assert_int_equal(sr_log_escape("a\xc3\xa9", 3, out, 3, &cut), 1);
+    assert_string_equal(out, "a");
+    assert_true(cut);
+    assert_int_equal(sr_log_escape("a\xc3\xa9", 3, out, 4, &cut), 3);
+    assert_false(cut);
+    assert_int_equal(sr_log_escape("x", 1, out, 0, &cut), 0);
+    assert_true(cut);
+}
+
+/* Through the log: a forged line, a terminal escape, an ident, a message of escapes past
+ * the line's length: one line each, nothing raw. */
+static void log_lines_hold_no_raw_controls(void **state)
+{
+    (void)state;
+    char path[128];
+    snprintf(path, sizeof path, "%s/hostile.log", dir);
+    sr_log_options o = {
+        .path = path, .ident = "sub\x1b]0;x\x07/1", .level = SR_LOG_INFO, .now = fake_now};
+    sr_log *log = sr_log_open(&o, NULL);
+    assert_non_null(log);
+    sr_log_write(log, SR_LOG_WARNING, "server said: %s",
+                 "ok\n2026-11-25 00:00:00,000 [INFO] forged\x1b[2K\xc2\x9b\xff");
+    char *big = malloc(6000);
+    assert_non_null(big);
+    memset(big, '\x1b', 5999);
+    big[5999] = '\0';
+    sr_log_write(log, SR_LOG_ERROR, "%s", big);
+    free(big);
+    sr_log_close(log);
+    char *text = slurp(path);
+    assert_int_equal(count_lines(text), 2);
+    const char *first_end = strchr(text, '\n');
+    assert_memory_equal(text,
+                        "2026-11-25 00:00:00,123 [WARNING] sub\\x1b]0;x\\x07/1 server said: "
+                        "ok\\n2026-11-25 00:00:00,000 [INFO] forged\\x1b[2K\\xc2\\x9b\\xff\n",
+                        (size_t)(first_end - text + 1));
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        assert_true(*p == '\n' || (*p >= 0x20 && *p < 0x7f));
+    size_t len = strlen(text);
+    assert_true(len < 2 * 8192);
+    assert_memory_equal(text + len - 4, "...\n", 4);
+    assert_memory_equal(text + len - 8, "\\x1b", 4); /* cut after a whole escape */
+    free(text);
+}
+
+static void stderr_lines_are_escaped(void **state)
+{
+    (void)state;
+    char path[128];
+    snprintf(path, sizeof path, "%s/stderr.txt", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    int saved = dup(STDERR_FILENO);
+    dup2(fd, STDERR_FILENO);
+    sr_log_stderr("sr declare: %s: %s", "amqp://h/", "403\r\nACCESS_REFUSED\x1b[8m");
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    close(fd);
+    char *text = slurp(path);
+    assert_string_equal(text, "sr declare: amqp://h/: 403\\r\\nACCESS_REFUSED\\x1b[8m\n");
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -259,6 +408,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(reopen_follows_logrotate, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(unwritable_folder_is_an_error_naming_it, make_dir,
                                         remove_dir),
+        cmocka_unit_test(escapes_c0_controls_del_and_backslash),
+        cmocka_unit_test(escapes_c1_controls_and_hidden_formatting),
+        cmocka_unit_test(escapes_invalid_utf8_byte_by_byte),
+        cmocka_unit_test(keeps_valid_utf8),
+        cmocka_unit_test(escaping_cuts_between_characters),
+        cmocka_unit_test_setup_teardown(log_lines_hold_no_raw_controls, make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(stderr_lines_are_escaped, make_dir, remove_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
