@@ -332,8 +332,8 @@ static int check_regular(sr_jail *j, int fd, bool writing, const char *rel, sr_e
         rc = sr_err_set(err, SR_EREFUSED, false,
                         "%s/%s: has %lu names (hard links): writing it would change the others",
                         j->root, rel, (unsigned long)st.st_nlink);
-    else if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0)
-        rc = fail(j, errno, "fcntl", rel, err);
+    /* O_NONBLOCK stays: Linux ignores it on regular files (what it guarded against, a
+     * FIFO, was refused above), and clearing it would cost two calls a file */
     if (rc != SR_OK)
         close(fd);
     return rc;

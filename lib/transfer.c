@@ -537,14 +537,18 @@ int sr_transfer_download(sr_transfer *t, const char *remote_path, sr_jail *jail,
     /* Resume: the temporary file left by an interrupted download is continued (only a
      * temporary name says "partial": the file under the final name may be an older
      * version, not the start of this one). */
-    struct stat st;
+    struct stat st = {0};
     off_t have = 0;
-    if (rc == SR_OK && plan->resume && plan->range == NULL && fstat(fd, &st) == 0 &&
-        st.st_size > 0 && (plan->size < 0 || st.st_size < plan->size))
+    if (rc == SR_OK && plan->range == NULL && fstat(fd, &st) != 0)
+        rc = sr_err_set(err, SR_EIO, true, "stat %s/%s: %s", sr_jail_root(jail), tmp,
+                        strerror(errno));
+    if (rc == SR_OK && plan->resume && plan->range == NULL && st.st_size > 0 &&
+        (plan->size < 0 || st.st_size < plan->size))
         have = st.st_size;
     if (rc == SR_OK && have > 0)
         rc = digest_existing(fd, tmp, have, digest, sr_transfer_buffer_size(t), err);
-    if (rc == SR_OK && have == 0 && plan->range == NULL && ftruncate(fd, 0) != 0)
+    /* a leftover that is not resumed starts over (a file just made is empty already) */
+    if (rc == SR_OK && have == 0 && plan->range == NULL && st.st_size > 0 && ftruncate(fd, 0) != 0)
         rc = sr_err_set(err, SR_EIO, errno == ENOSPC, "truncating %s/%s: %s", sr_jail_root(jail),
                         tmp, strerror(errno));
     off_t offset = plan->range ? plan->range->offset : have;
