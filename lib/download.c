@@ -73,17 +73,6 @@ static bool event_allowed(const sr_download *d, const char *event)
     return sr_config_has(d->cfg, SR_OPT_fileEvents, event);
 }
 
-/* What a failure of a local operation means for the message: refused for safety (never
- * retried), worth another try (a full disk, a folder not empty yet), or not. */
-static enum sr_work_result outcome(int rc, const sr_err *err)
-{
-    if (rc == SR_OK)
-        return SR_WORK_OK;
-    if (rc == SR_EREFUSED)
-        return SR_WORK_REFUSE;
-    return err->retryable ? SR_WORK_RETRY : SR_WORK_DROP;
-}
-
 /* The jail of w's destination root. */
 static int jail_of(sr_download *d, const sr_work *w, sr_jail **j, sr_err *err)
 {
@@ -150,7 +139,7 @@ static int apply_fileop(sr_download *d, sr_flow *f, sr_work *w, sr_jail *j, sr_e
             return SR_WORK_OK;
         if (rc == SR_OK)
             sr_log_write(sr_flow_log(f), SR_LOG_INFO, "removed %s", shown);
-        return outcome(rc, err);
+        return sr_work_result_of(rc, err);
     }
     if (op.link != NULL) {
         if (!event_allowed(d, "link"))
@@ -167,7 +156,7 @@ static int apply_fileop(sr_download *d, sr_flow *f, sr_work *w, sr_jail *j, sr_e
             rc = sr_jail_symlink(j, op.link, dest, err);
         if (rc == SR_OK)
             sr_log_write(sr_flow_log(f), SR_LOG_INFO, "linked %s -> %s", shown, op.link);
-        return outcome(rc, err);
+        return sr_work_result_of(rc, err);
     }
     if (op.hlink != NULL) {
         if (!event_allowed(d, "link"))
@@ -183,7 +172,7 @@ static int apply_fileop(sr_download *d, sr_flow *f, sr_work *w, sr_jail *j, sr_e
         sr_placement_fini(&target);
         if (rc == SR_ENOENT)
             return -1; /* the file it names is not here: fetch this one */
-        return outcome(rc, err);
+        return sr_work_result_of(rc, err);
     }
     if (op.directory && op.rename == NULL) {
         if (!event_allowed(d, "mkdir"))
@@ -192,7 +181,7 @@ static int apply_fileop(sr_download *d, sr_flow *f, sr_work *w, sr_jail *j, sr_e
         int mode = mode_for(d, w->msg, -1);
         if (rc == SR_OK && mode >= 0)
             rc = sr_jail_chmod_dir(j, dest, (mode_t)mode, err);
-        return outcome(rc, err);
+        return sr_work_result_of(rc, err);
     }
     if (op.rename != NULL) {
         /* the old name, placed by the same rules; a local rename when it is there */
@@ -209,7 +198,7 @@ static int apply_fileop(sr_download *d, sr_flow *f, sr_work *w, sr_jail *j, sr_e
             sr_log_write(sr_flow_log(f), SR_LOG_INFO, "renamed %s to %s", from.path, shown);
         sr_placement_fini(&from);
         if (rc == SR_OK || rc == SR_EREFUSED)
-            return outcome(rc, err);
+            return sr_work_result_of(rc, err);
         if (op.directory || op.link)
             return SR_WORK_SKIP;
         return -1; /* the old file is not here: fetch the new one */
@@ -315,7 +304,7 @@ static enum sr_work_result write_inline(sr_download *d, sr_flow *f, sr_work *w, 
                 sr_err_set(err, SR_EIO, true, "writing %s: %s", w->placement.path, strerror(errno));
     }
     if (r == SR_WORK_OK && rc != SR_OK)
-        r = outcome(rc, err);
+        r = sr_work_result_of(rc, err);
     if (r == SR_WORK_OK)
         sr_log_write(sr_flow_log(f), SR_LOG_INFO, "wrote %s (%zu bytes inline)", w->placement.path,
                      len);
@@ -437,7 +426,7 @@ static enum sr_work_result fetch(sr_download *d, sr_flow *f, sr_work *w, sr_jail
             break;
         rc = SR_OK; /* try again now; after `attempts`, the retry queue */
     }
-    enum sr_work_result r = outcome(rc, err);
+    enum sr_work_result r = sr_work_result_of(rc, err);
     if (rc == SR_OK) {
         sr_metrics *m = sr_flow_metrics(f);
         struct timespec now;
@@ -626,7 +615,7 @@ static enum sr_work_result fetch_block(sr_download *d, sr_flow *f, sr_work *w, s
         sr_url_fini(&u);
         free(url);
         free(tmp);
-        return rc == -1 || have ? SR_WORK_SKIP : outcome(rc, err);
+        return rc == -1 || have ? SR_WORK_SKIP : sr_work_result_of(rc, err);
     }
     sr_transfer *t = NULL;
     rc = sr_transfer_pool_get(d->pool, sr_message_base_url(w->msg), &t, err);
@@ -675,7 +664,7 @@ static enum sr_work_result fetch_block(sr_download *d, sr_flow *f, sr_work *w, s
         }
     }
     if (rc != SR_OK)
-        r = outcome(rc, err);
+        r = sr_work_result_of(rc, err);
     sr_url_fini(&u);
     free(url);
     free(tmp);
@@ -692,7 +681,7 @@ static enum sr_work_result work(void *ctx, sr_flow *f, sr_work *w, sr_err *err)
     sr_jail *j = NULL;
     int rc = jail_of(d, w, &j, err);
     if (rc != SR_OK)
-        return outcome(rc, err);
+        return sr_work_result_of(rc, err);
     int r = apply_fileop(d, f, w, j, err);
     if (r >= 0)
         return (enum sr_work_result)r;

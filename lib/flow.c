@@ -309,6 +309,15 @@ void sr_flow_free(sr_flow *f)
     free(f);
 }
 
+enum sr_work_result sr_work_result_of(int rc, const sr_err *err)
+{
+    if (rc == SR_OK)
+        return SR_WORK_OK;
+    if (rc == SR_EREFUSED)
+        return SR_WORK_REFUSE;
+    return err->retryable ? SR_WORK_RETRY : SR_WORK_DROP;
+}
+
 /* ---- one pass ---- */
 
 typedef struct pass {

@@ -39,22 +39,27 @@ typedef struct sr_flow sr_flow;
 /* One message on its way through a pass. */
 typedef struct sr_work {
     sr_message *msg;
-    sr_delivery *delivery;  /* where it came from on the broker, or NULL */
+    sr_delivery *delivery; /* where it came from on the broker, or NULL */
     bool from_retry;
     uint64_t retry_id;
-    const sr_mask *mask;    /* the accept line that matched, or NULL (acceptUnmatched) */
+    const sr_mask *mask; /* the accept line that matched, or NULL (acceptUnmatched) */
     bool placed;
     sr_placement placement; /* when placed: the local file and how it is re-announced */
 } sr_work;
 
 enum sr_work_result {
-    SR_WORK_OK,    /* done: post it (when there is a post_broker) */
-    SR_WORK_SKIP,  /* nothing to do and nothing to post (already have it) */
-    SR_WORK_RETRY, /* failed for now: to the retry queue */
-    SR_WORK_DROP,  /* failed for good: logged, not retried */
+    SR_WORK_OK,     /* done: post it (when there is a post_broker) */
+    SR_WORK_SKIP,   /* nothing to do and nothing to post (already have it) */
+    SR_WORK_RETRY,  /* failed for now: to the retry queue */
+    SR_WORK_DROP,   /* failed for good: logged, not retried */
     SR_WORK_REFUSE, /* refused for safety (sr-security(7)): logged once with err's reason,
                      * counted as rejected, acked, never retried */
 };
+
+/* The result of a step that returned rc (err filled when rc is not SR_OK): done,
+ * refused for safety (SR_EREFUSED), worth another try (err->retryable), or failed for
+ * good. */
+enum sr_work_result sr_work_result_of(int rc, const sr_err *err);
 
 /* What a component adds to the loop. Any function may be NULL. */
 typedef struct sr_flow_component {

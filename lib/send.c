@@ -159,15 +159,6 @@ static int local_of(sr_send *s, const sr_message *m, sr_jail **j, char **rel, ch
     return rc;
 }
 
-static enum sr_work_result outcome(int rc, const sr_err *err)
-{
-    if (rc == SR_OK)
-        return SR_WORK_OK;
-    if (rc == SR_EREFUSED)
-        return SR_WORK_REFUSE;
-    return err->retryable ? SR_WORK_RETRY : SR_WORK_DROP;
-}
-
 /* Forward a fileOp; -1 when the message carries file data. */
 static int forward_fileop(sr_send *s, sr_flow *f, sr_transfer *t, sr_work *w, sr_err *err)
 {
@@ -179,7 +170,7 @@ static int forward_fileop(sr_send *s, sr_flow *f, sr_transfer *t, sr_work *w, sr
         if (!sr_config_has(s->cfg, SR_OPT_fileEvents, op.directory ? "rmdir" : "delete"))
             return SR_WORK_SKIP;
         int rc = sr_transfer_delete(t, remote, op.directory, err);
-        return rc == SR_ENOENT ? SR_WORK_OK : (int)outcome(rc, err);
+        return rc == SR_ENOENT ? SR_WORK_OK : (int)sr_work_result_of(rc, err);
     }
     if (op.link) {
         if (!sr_config_has(s->cfg, SR_OPT_fileEvents, "link"))
@@ -198,14 +189,14 @@ static int forward_fileop(sr_send *s, sr_flow *f, sr_transfer *t, sr_work *w, sr
         free(rel);
         free(shown);
         if (rc != SR_OK)
-            return outcome(rc, err);
+            return sr_work_result_of(rc, err);
         sr_transfer_delete(t, remote, false, NULL);
-        return outcome(sr_transfer_symlink(t, op.link, remote, err), err);
+        return sr_work_result_of(sr_transfer_symlink(t, op.link, remote, err), err);
     }
     if (op.directory && op.rename == NULL) {
         if (!sr_config_has(s->cfg, SR_OPT_fileEvents, "mkdir"))
             return SR_WORK_SKIP;
-        return outcome(sr_transfer_mkdir_p(t, remote, s->ts.dir_mode, err), err);
+        return sr_work_result_of(sr_transfer_mkdir_p(t, remote, s->ts.dir_mode, err), err);
     }
     if (op.rename) {
         sr_message *old = sr_message_copy(w->msg);
@@ -322,7 +313,7 @@ static enum sr_work_result send_block(sr_send *s, sr_flow *f, sr_transfer *t, sr
                          (long long)res.bytes, sr_transfer_url(t));
             announce_whole(w->msg, fd, local, &l);
         }
-        return outcome(rc, err);
+        return sr_work_result_of(rc, err);
     }
     /* blocks always go under a temporary name: a partial file is never visible */
     char *tmp = sr_transfer_download_temp(&whole_plan->inflight, remote);
@@ -386,7 +377,7 @@ static enum sr_work_result send_block(sr_send *s, sr_flow *f, sr_transfer *t, sr
         }
     }
     if (rc != SR_OK)
-        r = outcome(rc, err);
+        r = sr_work_result_of(rc, err);
     free(tmp);
     free(lock);
     free(rdir);
@@ -420,7 +411,7 @@ static enum sr_work_result work(void *ctx, sr_flow *f, sr_work *w, sr_err *err)
             sr_err_prefix(err, "no such local file to send (baseDir + relPath)");
         free(rel);
         free(local);
-        return rc == SR_ENOENT ? SR_WORK_DROP : outcome(rc, err);
+        return rc == SR_ENOENT ? SR_WORK_DROP : sr_work_result_of(rc, err);
     }
     unsigned mode = 0;
     struct timespec mtime, atime;
@@ -453,7 +444,7 @@ static enum sr_work_result work(void *ctx, sr_flow *f, sr_work *w, sr_err *err)
                 break;
         }
         note_outcome(s, rc, err);
-        result = outcome(rc, err);
+        result = sr_work_result_of(rc, err);
     }
     if (rc == SR_OK && result == SR_WORK_OK && !block) {
         struct timespec now;
