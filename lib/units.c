@@ -28,7 +28,7 @@ int sr_parse_flag(const char *text, bool *out)
     return -1;
 }
 
-static double unit_seconds(char u)
+double sr_unit_seconds(char u)
 {
     switch (tolower((unsigned char)u)) {
     case 's':
@@ -72,7 +72,7 @@ int sr_parse_duration(const char *text, double *out)
         p = end;
         double mult = 1;
         if (*p) {
-            mult = unit_seconds(*p);
+            mult = sr_unit_seconds(*p);
             if (mult < 0)
                 return -1;
             p++;

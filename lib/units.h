@@ -20,6 +20,9 @@ int sr_parse_flag(const char *text, bool *out);
  * (on/true, which mean "the option's usual value", are for the caller to handle.) */
 int sr_parse_duration(const char *text, double *out);
 
+/* Seconds in one duration unit: s, m, h, d, w (either case); -1 for any other. */
+double sr_unit_seconds(char unit);
+
 /* A count or size: an integer (or decimal with a unit) with an optional k m g t (x1000^n);
  * a trailing i or b makes the unit binary (1k = 1000, 1ki = 1kb = 1024), as sr3's
  * humanfriendly parsing does. A leading '-' is allowed. Rejects overflow. */

@@ -3,6 +3,7 @@
  * look-up.
  */
 #include "varsub.h"
+#include "units.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -90,25 +91,6 @@ static const char *const message_vars[] = {
     "YYYY", "MM",  "DD",  "HH",   "JJJ",
 };
 
-/* Seconds in an offset's unit (s m h d w), 0 for anything else. */
-static double unit_seconds(char unit)
-{
-    switch (unit) {
-    case 's':
-        return 1;
-    case 'm':
-        return 60;
-    case 'h':
-        return 3600;
-    case 'd':
-        return 86400;
-    case 'w':
-        return 604800;
-    default:
-        return 0;
-    }
-}
-
 /* A date variable with an offset: YYYYMMDD-1d, HH+2h ... The offset is a signed number and
  * one unit (s m h d w). Returns the base name length, or 0 when name has no valid offset. */
 static size_t split_offset(const char *name, double *offset)
@@ -120,8 +102,8 @@ static size_t split_offset(const char *name, double *offset)
     double n = strtod(sign + 1, &end);
     if (end == sign + 1)
         return 0;
-    double unit = unit_seconds(*end);
-    if (unit == 0 || end[1] != '\0')
+    double unit = sr_unit_seconds(*end);
+    if (unit < 0 || end[1] != '\0')
         return 0;
     *offset = (*sign == '-' ? -n : n) * unit;
     return (size_t)(sign - name);
@@ -201,8 +183,8 @@ static char *message_lookup(void *ctx, const char *name)
             double n = strtod(p, &end);
             if (end == p || (*p != '-' && *p != '+'))
                 return NULL;
-            double unit = unit_seconds(*end);
-            if (unit == 0)
+            double unit = sr_unit_seconds(*end);
+            if (unit < 0)
                 return NULL;
             when += (time_t)(n * unit);
             fmt = end + 1;
