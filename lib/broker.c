@@ -88,7 +88,9 @@ sr_broker *sr_broker_new(const sr_broker_options *options, sr_err *err)
     }
     /* The URL as given may hold a password: errors show it redacted. */
     char *shown = rc == SR_OK ? sr_url_redacted(options->url) : NULL;
-    if (rc == SR_OK && !scheme_is(&b->url, "amqp", "amqps") && !scheme_is(&b->url, "mqtt", "mqtts"))
+    bool mem = rc == SR_OK && strcmp(b->url.scheme, "mem") == 0 && options->mem_hub != NULL;
+    if (rc == SR_OK && !mem && !scheme_is(&b->url, "amqp", "amqps") &&
+        !scheme_is(&b->url, "mqtt", "mqtts"))
         rc = sr_err_set(err, SR_EINVAL, false,
                         "broker %s: the scheme must be amqp, amqps, mqtt or mqtts",
                         shown ? shown : "URL");
@@ -101,8 +103,9 @@ sr_broker *sr_broker_new(const sr_broker_options *options, sr_err *err)
         rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
     b->options.client_id = b->client_id;
     if (rc == SR_OK)
-        rc = scheme_is(&b->url, "amqp", "amqps") ? sr_broker_amqp_init(b, err)
-                                                 : sr_broker_mqtt_init(b, err);
+        rc = mem                                  ? sr_broker_mem_init(b, err)
+             : scheme_is(&b->url, "amqp", "amqps") ? sr_broker_amqp_init(b, err)
+                                                   : sr_broker_mqtt_init(b, err);
     if (rc != SR_OK) {
         sr_broker_close(b);
         return NULL;

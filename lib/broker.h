@@ -55,6 +55,9 @@ typedef struct sr_broker_options {
     /* Where events worth a log line go, with their level; may be NULL. */
     void (*notify)(void *ctx, enum sr_level level, const char *text);
     void *notify_ctx;
+    /* Tests only: the in-process broker a mem://user@host/ URL stands for (broker_mem.h).
+     * Without it a mem: URL is refused as any unknown scheme. */
+    struct sr_mem_hub *mem_hub;
 } sr_broker_options;
 
 typedef struct sr_broker sr_broker;

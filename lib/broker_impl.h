@@ -73,6 +73,7 @@ struct sr_broker {
 /* The backends' constructors: set b->ops and b->backend from b->url and b->options. */
 int sr_broker_amqp_init(sr_broker *b, sr_err *err);
 int sr_broker_mqtt_init(sr_broker *b, sr_err *err);
+int sr_broker_mem_init(sr_broker *b, sr_err *err); /* tests' in-process broker (broker_mem.h) */
 
 /* Pass an event to the notify callback (printf style). */
 void sr_broker_notify(const sr_broker *b, enum sr_level level, const char *fmt, ...)

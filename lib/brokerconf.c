@@ -254,6 +254,7 @@ int sr_brokerconf_publisher(const sr_config *cfg, const sr_credentials *creds,
     }
     long long split = count_of(cfg, SR_OPT_post_exchangeSplit);
     out->split = split > 1 ? (unsigned)split : 0;
+    out->topic_copy = sr_config_flag(cfg, SR_OPT_topicCopy);
     out->format = format && strcmp(format, "v02") == 0 ? SR_FORMAT_V02 : SR_FORMAT_V03;
     out->broker = (sr_broker_options){
         .url = url,
@@ -288,8 +289,10 @@ int sr_publisher_route(const sr_publisher_setup *s, const sr_message *m, char **
     } else if ((*exchange = strdup(s->exchange)) == NULL) {
         rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
     }
-    if (rc == SR_OK && s->topic != NULL) {
-        if ((*topic = strdup(s->topic)) == NULL)
+    const char *received = s->topic_copy ? sr_message_received_topic(m) : NULL;
+    const char *fixed = received != NULL ? received : s->topic;
+    if (rc == SR_OK && fixed != NULL) {
+        if ((*topic = strdup(fixed)) == NULL)
             rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
     } else if (rc == SR_OK) {
         const char *rel = sr_message_rel_path(m);

@@ -42,6 +42,10 @@ typedef struct sr_publisher_setup {
     char *topic_prefix;        /* post_topicPrefix */
     char *topic;               /* post_topic (raw), or NULL */
     enum sr_msg_format format; /* post_format */
+    /* topicCopy: publish with the topic a message came with. The flow clears it when the
+     * consumer's protocol differs from the publisher's (a topic of one is not one of the
+     * other). */
+    bool topic_copy;
 } sr_publisher_setup;
 
 /* The publisher side of cfg; SR_ENOENT when cfg has no post_broker. */
@@ -49,8 +53,10 @@ int sr_brokerconf_publisher(const sr_config *cfg, const sr_credentials *creds,
                             sr_publisher_setup *out, sr_err *err);
 void sr_publisher_setup_fini(sr_publisher_setup *s);
 
-/* The exchange and topic to publish m with: split exchange from the identity, topic from
- * post_topic or from post_topicPrefix and m's relPath (topic.h), escaped for the protocol.
+/* The exchange and topic to publish m with, the one place they are decided: split
+ * exchange from the identity; topic from topicCopy (the topic m came with, when it came
+ * with one), or post_topic, or post_topicPrefix and m's relPath (topic.h), escaped for
+ * the protocol.
  * New strings the caller frees. A routing key cut at 255 bytes sets *truncated. */
 int sr_publisher_route(const sr_publisher_setup *s, const sr_message *m, char **exchange,
                        char **topic, bool *truncated, sr_err *err);

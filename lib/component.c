@@ -144,25 +144,44 @@ static int run(enum sr_component component, const sr_component_work *work, const
                size_t path_count, sr_log *log)
 {
     const char *name = sr_component_name(component);
+    sr_err err;
+    sr_paths host_paths = {0};
+    sr_flow_services svc = {.cfg = cfg, .paths = &cli->paths, .creds = creds,
+                            .instance = instance, .log = log};
+    if (sr_config_flag(cfg, SR_OPT_statehost)) {
+        if (sr_paths_init(&host_paths, true, &err) != SR_OK) {
+            sr_log_write(log, SR_LOG_ERROR, "%s", err.msg);
+            sr_paths_fini(&host_paths);
+            return 1;
+        }
+        svc.paths = &host_paths;
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    svc.metrics = sr_metrics_new(name, sr_config_name(cfg), instance,
+                                 (double)now.tv_sec + (double)now.tv_nsec / 1e9);
+    if (svc.metrics == NULL) {
+        sr_log_write(log, SR_LOG_ERROR, "out of memory");
+        sr_paths_fini(&host_paths);
+        return 1;
+    }
     sr_flow_component fc = {0};
     sr_post_source *post = NULL;
     sr_watch *watch = NULL;
     void *work_state = NULL;
-    sr_err err;
+    int status = 0;
     switch (component) {
     case SR_C_POST:
-        if (sr_post_source_new(cfg, paths, path_count, &post, &err) != SR_OK) {
-            sr_log_write(log, SR_LOG_ERROR, "%s", err.msg);
-            return 1;
-        }
-        sr_post_source_component(post, &fc);
+        if (sr_post_source_new(cfg, log, paths, path_count, &post, &err) == SR_OK)
+            sr_post_source_component(post, &fc);
+        else
+            status = 1;
         break;
     case SR_C_WATCH:
-        if (sr_watch_new(cfg, &watch, &err) != SR_OK) {
-            sr_log_write(log, SR_LOG_ERROR, "%s", err.msg);
-            return 1;
-        }
-        sr_watch_component(watch, &fc);
+        if (sr_watch_new(cfg, log, &watch, &err) == SR_OK)
+            sr_watch_component(watch, &fc);
+        else
+            status = 1;
         break;
     case SR_C_SHOVEL:
     case SR_C_WINNOW:
@@ -172,10 +191,8 @@ static int run(enum sr_component component, const sr_component_work *work, const
     case SR_C_SENDER:
         if (work == NULL)
             goto cannot_run;
-        if (work->attach(cfg, creds, log, &fc, &work_state, &err) != SR_OK) {
-            sr_log_write(log, SR_LOG_ERROR, "%s", err.msg);
-            return 1;
-        }
+        if (work->attach(&svc, &fc, &work_state, &err) != SR_OK)
+            status = 1;
         break;
     default:
     cannot_run:
@@ -183,35 +200,25 @@ static int run(enum sr_component component, const sr_component_work *work, const
                      "%s/%s: this build of sr cannot run sr_%s yet (it reads and checks its "
                      "configuration only)",
                      name, sr_config_name(cfg), name);
-        return 3;
+        status = 3;
     }
-    sr_paths state = cli->paths;
-    sr_paths host_paths = {0};
-    if (sr_config_flag(cfg, SR_OPT_statehost)) {
-        if (sr_paths_init(&host_paths, true, &err) != SR_OK) {
-            sr_log_write(log, SR_LOG_ERROR, "%s", err.msg);
-            sr_post_source_free(post);
-            sr_watch_free(watch);
-            if (work_state != NULL)
-                work->release(work_state);
-            return 1;
-        }
-        state = host_paths;
-    }
-    install_signals();
-    sr_flow *flow = NULL;
-    int status = 0;
-    if (sr_flow_new(cfg, &state, creds, instance, log, &fc, &flow, &err) != SR_OK) {
+    if (status == 1)
         sr_log_write(log, SR_LOG_ERROR, "%s", err.msg);
-        status = 1;
-    } else if (sr_flow_run(flow, &stop_requested, &reopen_requested) != SR_OK) {
-        status = 1;
-    } else if (component == SR_C_POST && sr_flow_post_failures(flow) > 0) {
-        sr_log_write(log, SR_LOG_ERROR,
-                     "%llu message(s) not posted: kept in the post retry queue, sent by the "
-                     "next run of this config",
-                     sr_flow_post_failures(flow));
-        status = 1;
+    sr_flow *flow = NULL;
+    if (status == 0) {
+        install_signals();
+        if (sr_flow_new(&svc, &fc, &flow, &err) != SR_OK) {
+            sr_log_write(log, SR_LOG_ERROR, "%s", err.msg);
+            status = 1;
+        } else if (sr_flow_run(flow, &stop_requested, &reopen_requested) != SR_OK) {
+            status = 1;
+        } else if (component == SR_C_POST && sr_flow_post_failures(flow) > 0) {
+            sr_log_write(log, SR_LOG_ERROR,
+                         "%llu message(s) not posted: kept in the post retry queue, sent by the "
+                         "next run of this config",
+                         sr_flow_post_failures(flow));
+            status = 1;
+        }
     }
     sr_flow_free(flow);
     sr_watch_free(watch);
@@ -223,6 +230,7 @@ static int run(enum sr_component component, const sr_component_work *work, const
     sr_post_source_free(post);
     if (work_state != NULL)
         work->release(work_state);
+    sr_metrics_free(svc.metrics);
     sr_paths_fini(&host_paths);
     return status;
 }

@@ -19,9 +19,9 @@
  * the executables that move no data (post, watch, shovel, winnow, sr) do not link libcurl
  * and libssh, whose two dozen libraries cost 4.5 MiB of resident memory at start. */
 typedef struct sr_component_work {
-    /* Make the work step of cfg into fc; *state is passed to release. */
-    int (*attach)(const sr_config *cfg, const sr_credentials *creds, sr_log *log,
-                  sr_flow_component *fc, void **state, sr_err *err);
+    /* Make the work step of svc->cfg into fc, with what it needs from svc (which outlives
+     * it); *state is passed to release. */
+    int (*attach)(const sr_flow_services *svc, sr_flow_component *fc, void **state, sr_err *err);
     void (*release)(void *state);
 } sr_component_work;
 

@@ -13,11 +13,15 @@
 #include <unistd.h>
 
 #include "blocks.h"
+#include "placer.h"
 #include "timefmt.h"
 #include "transferconf.h"
 
 struct sr_download {
     const sr_config *cfg;
+    sr_log *log;
+    sr_metrics *metrics;
+    sr_placer *placer; /* for the other names of fileOps (rename, hard link) */
     bool sarra;
     sr_transfer_setup ts; /* transferconf.h */
     sr_transfer_pool *pool;
@@ -27,16 +31,20 @@ struct sr_download {
     long long file_size_max; /* 0: none */
 };
 
-int sr_download_new(const sr_config *cfg, const sr_credentials *creds, bool sarra, sr_log *log,
-                    sr_download **out, sr_err *err)
+int sr_download_new(const sr_flow_services *svc, bool sarra, sr_download **out, sr_err *err)
 {
     *out = NULL;
     sr_download *d = calloc(1, sizeof *d);
     if (d == NULL)
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    const sr_config *cfg = svc->cfg;
     d->cfg = cfg;
+    d->log = svc->log;
+    d->metrics = svc->metrics;
     d->sarra = sarra;
-    int rc = sr_transferconf(cfg, creds, log, &d->ts, err);
+    int rc = sr_transferconf(cfg, svc->creds, svc->log, &d->ts, err);
+    if (rc == SR_OK && (d->placer = sr_placer_new(cfg)) == NULL)
+        rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
     if (rc == SR_OK && (d->pool = sr_transfer_pool_new(&d->ts.options, err)) == NULL)
         rc = err ? err->code : SR_ENOMEM;
     if (rc == SR_OK && (d->jails = sr_jails_new(d->ts.dir_mode, false)) == NULL)
@@ -65,6 +73,7 @@ void sr_download_free(sr_download *d)
         return;
     sr_transfer_pool_free(d->pool);
     sr_jails_free(d->jails);
+    sr_placer_free(d->placer);
     free(d);
 }
 
@@ -105,14 +114,14 @@ static int mode_for(const sr_download *d, const sr_message *m, int fallback)
 
 /* Where the file an old name (rename) or a hard link's target names is, placed by the
  * same rules as w's file: it must be beneath the same root. */
-static int place_other(sr_flow *f, const sr_work *w, const char *rel_path, sr_placement *out,
+static int place_other(sr_download *d, const sr_work *w, const char *rel_path, sr_placement *out,
                        sr_err *err)
 {
     sr_message *other = sr_message_copy(w->msg);
     int rc = other ? sr_message_set_str(other, "relPath", rel_path, err)
                    : sr_err_set(err, SR_ENOMEM, false, "out of memory");
     if (rc == SR_OK)
-        rc = sr_flow_place(f, other, w->mask, out, err);
+        rc = sr_placer_place(d->placer, other, w->mask, NULL, 0, out, err);
     if (rc == SR_OK && strcmp(out->root, w->placement.root) != 0) {
         rc = sr_err_set(err, SR_EREFUSED, false, "%s is placed beneath %s, %s beneath %s", rel_path,
                         out->root, sr_message_rel_path(w->msg), w->placement.root);
@@ -124,7 +133,7 @@ static int place_other(sr_flow *f, const sr_work *w, const char *rel_path, sr_pl
 
 /* fileOps applied locally, each through the jail. Returns -1 when the message is not
  * (only) a fileOp: its file is to be fetched. */
-static int apply_fileop(sr_download *d, sr_flow *f, sr_work *w, sr_jail *j, sr_err *err)
+static int apply_fileop(sr_download *d, sr_work *w, sr_jail *j, sr_err *err)
 {
     sr_fileop op;
     if (!sr_message_fileop(w->msg, &op))
@@ -138,7 +147,7 @@ static int apply_fileop(sr_download *d, sr_flow *f, sr_work *w, sr_jail *j, sr_e
         if (rc == SR_ENOENT)
             return SR_WORK_OK;
         if (rc == SR_OK)
-            sr_log_write(sr_flow_log(f), SR_LOG_INFO, "removed %s", shown);
+            sr_log_write(d->log, SR_LOG_INFO, "removed %s", shown);
         return sr_work_result_of(rc, err);
     }
     if (op.link != NULL) {
@@ -155,20 +164,20 @@ static int apply_fileop(sr_download *d, sr_flow *f, sr_work *w, sr_jail *j, sr_e
         if (rc == SR_OK)
             rc = sr_jail_symlink(j, op.link, dest, err);
         if (rc == SR_OK)
-            sr_log_write(sr_flow_log(f), SR_LOG_INFO, "linked %s -> %s", shown, op.link);
+            sr_log_write(d->log, SR_LOG_INFO, "linked %s -> %s", shown, op.link);
         return sr_work_result_of(rc, err);
     }
     if (op.hlink != NULL) {
         if (!event_allowed(d, "link"))
             return SR_WORK_SKIP;
         sr_placement target = {0};
-        rc = place_other(f, w, op.hlink, &target, err);
+        rc = place_other(d, w, op.hlink, &target, err);
         if (rc == SR_OK)
             rc = mkdir_parent(d, j, dest, err);
         if (rc == SR_OK)
             rc = sr_jail_hardlink(j, target.under_root, dest, err);
         if (rc == SR_OK)
-            sr_log_write(sr_flow_log(f), SR_LOG_INFO, "hard-linked %s to %s", shown, target.path);
+            sr_log_write(d->log, SR_LOG_INFO, "hard-linked %s to %s", shown, target.path);
         sr_placement_fini(&target);
         if (rc == SR_ENOENT)
             return -1; /* the file it names is not here: fetch this one */
@@ -187,7 +196,7 @@ static int apply_fileop(sr_download *d, sr_flow *f, sr_work *w, sr_jail *j, sr_e
         /* the old name, placed by the same rules; a local rename when it is there */
         sr_placement from = {0};
         struct stat st;
-        rc = place_other(f, w, op.rename, &from, err);
+        rc = place_other(d, w, op.rename, &from, err);
         if (rc == SR_OK)
             rc = sr_jail_lstat(j, from.under_root, &st, err);
         if (rc == SR_OK)
@@ -195,7 +204,7 @@ static int apply_fileop(sr_download *d, sr_flow *f, sr_work *w, sr_jail *j, sr_e
         if (rc == SR_OK)
             rc = sr_jail_rename(j, from.under_root, dest, err);
         if (rc == SR_OK)
-            sr_log_write(sr_flow_log(f), SR_LOG_INFO, "renamed %s to %s", from.path, shown);
+            sr_log_write(d->log, SR_LOG_INFO, "renamed %s to %s", from.path, shown);
         sr_placement_fini(&from);
         if (rc == SR_OK || rc == SR_EREFUSED)
             return sr_work_result_of(rc, err);
@@ -234,7 +243,7 @@ static unsigned char *latin1_bytes(const char *text, size_t *len, bool *bad)
     return out;
 }
 
-static enum sr_work_result write_inline(sr_download *d, sr_flow *f, sr_work *w, sr_jail *j,
+static enum sr_work_result write_inline(sr_download *d, sr_work *w, sr_jail *j,
                                         sr_err *err)
 {
     sr_content c;
@@ -306,7 +315,7 @@ static enum sr_work_result write_inline(sr_download *d, sr_flow *f, sr_work *w, 
     if (r == SR_WORK_OK && rc != SR_OK)
         r = sr_work_result_of(rc, err);
     if (r == SR_WORK_OK)
-        sr_log_write(sr_flow_log(f), SR_LOG_INFO, "wrote %s (%zu bytes inline)", w->placement.path,
+        sr_log_write(d->log, SR_LOG_INFO, "wrote %s (%zu bytes inline)", w->placement.path,
                      len);
     free(tmp);
     free(data);
@@ -387,7 +396,7 @@ static int source_of(const sr_download *d, const sr_work *w, long long whole_siz
     return rc;
 }
 
-static enum sr_work_result fetch(sr_download *d, sr_flow *f, sr_work *w, sr_jail *j, sr_err *err)
+static enum sr_work_result fetch(sr_download *d, sr_work *w, sr_jail *j, sr_err *err)
 {
     long long size = -1;
     if (!sr_message_size(w->msg, &size))
@@ -428,13 +437,13 @@ static enum sr_work_result fetch(sr_download *d, sr_flow *f, sr_work *w, sr_jail
     }
     enum sr_work_result r = sr_work_result_of(rc, err);
     if (rc == SR_OK) {
-        sr_metrics *m = sr_flow_metrics(f);
+        sr_metrics *m = d->metrics;
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
         double n = (double)now.tv_sec + now.tv_nsec / 1e9;
         sr_metrics_add(m, SR_METRIC_FILES_RX, 1, n);
         sr_metrics_add(m, SR_METRIC_DATA_RX, (unsigned long long)res.bytes, n);
-        sr_log_write(sr_flow_log(f), SR_LOG_INFO, "downloaded %s (%lld bytes%s)", w->placement.path,
+        sr_log_write(d->log, SR_LOG_INFO, "downloaded %s (%lld bytes%s)", w->placement.path,
                      (long long)res.bytes, res.resumed ? ", resumed" : "");
         /* sarra: announce what it has, not what it was told (a mesh converges on it) */
         if (d->sarra && (!has_id || want.method == SR_ID_COD || want.method == got.method))
@@ -442,7 +451,7 @@ static enum sr_work_result fetch(sr_download *d, sr_flow *f, sr_work *w, sr_jail
         if (d->delete_source) {
             sr_err derr;
             if (sr_transfer_delete(t, u.path, false, &derr) != SR_OK)
-                sr_log_write(sr_flow_log(f), SR_LOG_WARNING, "delete after download: %s", derr.msg);
+                sr_log_write(d->log, SR_LOG_WARNING, "delete after download: %s", derr.msg);
         }
     }
     sr_url_fini(&u);
@@ -460,7 +469,7 @@ static enum sr_work_result fetch(sr_download *d, sr_flow *f, sr_work *w, sr_jail
  * each was checked as it arrived, but a block of an older version still being written
  * when this version's record started could have landed on it since. A block found wrong
  * is fetched again here, from the same URL (every block message names the same file). */
-static int verify_blocks(sr_download *d, sr_flow *f, sr_transfer *t, const char *remote_path,
+static int verify_blocks(sr_download *d, sr_transfer *t, const char *remote_path,
                          sr_work *w, sr_jail *j, int fd, enum sr_identity_method method,
                          sr_err *err)
 {
@@ -489,7 +498,7 @@ static int verify_blocks(sr_download *d, sr_flow *f, sr_transfer *t, const char 
             .mode = -1,
             .dir_mode = d->ts.dir_mode,
         };
-        sr_log_write(sr_flow_log(f), SR_LOG_WARNING,
+        sr_log_write(d->log, SR_LOG_WARNING,
                      "%s block %zu/%zu: not what the manifest says in the temporary file, "
                      "fetched again",
                      w->placement.path, i + 1, b.manifest_count);
@@ -501,7 +510,7 @@ static int verify_blocks(sr_download *d, sr_flow *f, sr_transfer *t, const char 
     return SR_OK;
 }
 
-static int assemble(sr_download *d, sr_flow *f, sr_transfer *t, const char *remote_path, sr_work *w,
+static int assemble(sr_download *d, sr_transfer *t, const char *remote_path, sr_work *w,
                     sr_jail *j, const char *tmp, const sr_block_layout *l, int fd,
                     const sr_identity *block_id, sr_err *err)
 {
@@ -513,7 +522,7 @@ static int assemble(sr_download *d, sr_flow *f, sr_transfer *t, const char *remo
         spec.method = SR_ID_MD5;
     int rc = SR_OK;
     if (block_id != NULL && (block_id->method == SR_ID_MD5 || block_id->method == SR_ID_SHA512))
-        rc = verify_blocks(d, f, t, remote_path, w, j, fd, block_id->method, err);
+        rc = verify_blocks(d, t, remote_path, w, j, fd, block_id->method, err);
     sr_identity whole;
     if (rc == SR_OK)
         rc = sr_identity_of_fd(fd, tmp, &spec, SR_IDENTITY_NO_CACHE, &whole, NULL, err);
@@ -576,7 +585,7 @@ static const char *block_here(const sr_download *d, sr_jail *j, const sr_work *w
 /* One block of a partitioned file (blocks.h): its byte range fetched into the file's
  * temporary name, recorded, and the file finished by whichever instance brings in the
  * last block. Blocks before the last are not posted: the file is not there yet. */
-static enum sr_work_result fetch_block(sr_download *d, sr_flow *f, sr_work *w, sr_jail *j,
+static enum sr_work_result fetch_block(sr_download *d, sr_work *w, sr_jail *j,
                                        sr_err *err)
 {
     sr_block_layout l;
@@ -598,7 +607,7 @@ static enum sr_work_result fetch_block(sr_download *d, sr_flow *f, sr_work *w, s
     bool have = false;
     if (why != NULL) {
         if (sr_config_flag(d->cfg, SR_OPT_logReject))
-            sr_log_write(sr_flow_log(f), SR_LOG_INFO, "%s block %zu/%zu: %s, not downloaded", dest,
+            sr_log_write(d->log, SR_LOG_INFO, "%s block %zu/%zu: %s, not downloaded", dest,
                          l.number + 1, l.count, why);
         rc = -1;
     } else if (tmp == NULL) {
@@ -608,7 +617,7 @@ static enum sr_work_result fetch_block(sr_download *d, sr_flow *f, sr_work *w, s
         if (rc == SR_OK)
             rc = sr_blocks_claim(j, tmp, &l, empty_tmp, tmp, &have, err);
         if (rc == SR_OK && have)
-            sr_log_write(sr_flow_log(f), SR_LOG_DEBUG, "%s block %zu/%zu: in already", dest,
+            sr_log_write(d->log, SR_LOG_DEBUG, "%s block %zu/%zu: in already", dest,
                          l.number + 1, l.count);
     }
     if (rc != SR_OK || have) {
@@ -643,22 +652,22 @@ static enum sr_work_result fetch_block(sr_download *d, sr_flow *f, sr_work *w, s
     if (rc == SR_OK) {
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
-        sr_metrics_add(sr_flow_metrics(f), SR_METRIC_DATA_RX, (unsigned long long)res.bytes,
+        sr_metrics_add(d->metrics, SR_METRIC_DATA_RX, (unsigned long long)res.bytes,
                        (double)now.tv_sec + now.tv_nsec / 1e9);
-        sr_log_write(sr_flow_log(f), SR_LOG_INFO,
+        sr_log_write(d->log, SR_LOG_INFO,
                      "downloaded block %zu/%zu of %s (%lld bytes at offset %lld)", l.number + 1,
                      l.count, dest, (long long)res.bytes, (long long)l.offset);
         rc = sr_blocks_record(j, tmp, &l, &lk, &complete, err);
     }
     if (rc == SR_OK && complete) {
-        rc = assemble(d, f, t, u.path, w, j, tmp, &l, lk.fd, has_id ? &want : NULL, err);
+        rc = assemble(d, t, u.path, w, j, tmp, &l, lk.fd, has_id ? &want : NULL, err);
         sr_blocks_release(&lk, rc == SR_OK);
         if (rc == SR_OK) {
             struct timespec now;
             clock_gettime(CLOCK_REALTIME, &now);
-            sr_metrics_add(sr_flow_metrics(f), SR_METRIC_FILES_RX, 1,
+            sr_metrics_add(d->metrics, SR_METRIC_FILES_RX, 1,
                            (double)now.tv_sec + now.tv_nsec / 1e9);
-            sr_log_write(sr_flow_log(f), SR_LOG_INFO, "downloaded %s (%lld bytes, %zu blocks)",
+            sr_log_write(d->log, SR_LOG_INFO, "downloaded %s (%lld bytes, %zu blocks)",
                          dest, (long long)l.total, l.count);
             r = SR_WORK_OK;
         }
@@ -671,7 +680,7 @@ static enum sr_work_result fetch_block(sr_download *d, sr_flow *f, sr_work *w, s
     return r;
 }
 
-static enum sr_work_result work(void *ctx, sr_flow *f, sr_work *w, sr_err *err)
+static enum sr_work_result work(void *ctx, sr_work *w, sr_err *err)
 {
     sr_download *d = ctx;
     if (!w->placed) {
@@ -682,14 +691,14 @@ static enum sr_work_result work(void *ctx, sr_flow *f, sr_work *w, sr_err *err)
     int rc = jail_of(d, w, &j, err);
     if (rc != SR_OK)
         return sr_work_result_of(rc, err);
-    int r = apply_fileop(d, f, w, j, err);
+    int r = apply_fileop(d, w, j, err);
     if (r >= 0)
         return (enum sr_work_result)r;
     if (!d->download)
         return SR_WORK_OK; /* download off: consume (and post) without fetching */
     sr_blocks b;
     if (sr_message_blocks(w->msg, &b))
-        return fetch_block(d, f, w, j, err); /* decides for itself what it already has */
+        return fetch_block(d, w, j, err); /* decides for itself what it already has */
     /* decided before inline content is written too (sr3's order): a mesh passing inline
      * messages round would otherwise rewrite and re-announce them for ever */
     sr_identity want;
@@ -698,21 +707,21 @@ static enum sr_work_result work(void *ctx, sr_flow *f, sr_work *w, sr_err *err)
         /* The broker sent it before: the instance it went to may have been killed after
          * the download and before the post, which then never happened. Announce what is
          * here (at worst a second time: downstream the mesh rule stops it), not nothing. */
-        sr_log_write(sr_flow_log(f), SR_LOG_INFO,
+        sr_log_write(d->log, SR_LOG_INFO,
                      "%s: %s, not downloaded; announced again (the message is a redelivery)",
                      w->placement.path, why);
         return SR_WORK_OK;
     }
     if (why != NULL) {
         if (sr_config_flag(d->cfg, SR_OPT_logReject))
-            sr_log_write(sr_flow_log(f), SR_LOG_INFO, "%s: %s, not downloaded", w->placement.path,
+            sr_log_write(d->log, SR_LOG_INFO, "%s: %s, not downloaded", w->placement.path,
                          why);
         return SR_WORK_SKIP;
     }
     sr_content c;
     if (sr_message_content(w->msg, &c))
-        return write_inline(d, f, w, j, err);
-    return fetch(d, f, w, j, err);
+        return write_inline(d, w, j, err);
+    return fetch(d, w, j, err);
 }
 
 void sr_download_component(sr_download *d, sr_flow_component *out)
@@ -723,11 +732,11 @@ void sr_download_component(sr_download *d, sr_flow_component *out)
     out->places_files = true;
 }
 
-static int attach(const sr_config *cfg, const sr_credentials *creds, sr_log *log, bool sarra,
-                  sr_flow_component *fc, void **state, sr_err *err)
+static int attach(const sr_flow_services *svc, bool sarra, sr_flow_component *fc, void **state,
+                  sr_err *err)
 {
     sr_download *d = NULL;
-    int rc = sr_download_new(cfg, creds, sarra, log, &d, err);
+    int rc = sr_download_new(svc, sarra, &d, err);
     if (rc != SR_OK)
         return rc;
     sr_download_component(d, fc);
@@ -735,16 +744,16 @@ static int attach(const sr_config *cfg, const sr_credentials *creds, sr_log *log
     return SR_OK;
 }
 
-static int attach_subscribe(const sr_config *cfg, const sr_credentials *creds, sr_log *log,
-                            sr_flow_component *fc, void **state, sr_err *err)
+static int attach_subscribe(const sr_flow_services *svc, sr_flow_component *fc, void **state,
+                            sr_err *err)
 {
-    return attach(cfg, creds, log, false, fc, state, err);
+    return attach(svc, false, fc, state, err);
 }
 
-static int attach_sarra(const sr_config *cfg, const sr_credentials *creds, sr_log *log,
-                        sr_flow_component *fc, void **state, sr_err *err)
+static int attach_sarra(const sr_flow_services *svc, sr_flow_component *fc, void **state,
+                        sr_err *err)
 {
-    return attach(cfg, creds, log, true, fc, state, err);
+    return attach(svc, true, fc, state, err);
 }
 
 static void release(void *state)

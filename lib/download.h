@@ -25,10 +25,10 @@
 
 typedef struct sr_download sr_download;
 
-/* Set up from cfg (transfer options, inflight, modes, fileEvents). sarra: announce the
- * computed identity. Transfer events (connected, host key, TLS relaxed) go to log. */
-int sr_download_new(const sr_config *cfg, const sr_credentials *creds, bool sarra, sr_log *log,
-                    sr_download **out, sr_err *err);
+/* Set up from svc->cfg (transfer options, inflight, modes, fileEvents). sarra: announce
+ * the computed identity. What it does and transfer events (connected, host key, TLS
+ * relaxed) go to svc->log, its counts to svc->metrics; svc outlives it. */
+int sr_download_new(const sr_flow_services *svc, bool sarra, sr_download **out, sr_err *err);
 void sr_download_free(sr_download *d);
 
 /* The flow component: broker gather, this work step, files placed. */

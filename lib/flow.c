@@ -16,7 +16,7 @@
 
 #include "brokerconf.h"
 #include "nodupe.h"
-#include "regex.h"
+#include "placer.h"
 #include "retryq.h"
 #include "timefmt.h"
 #include "topic.h"
@@ -30,9 +30,9 @@
 struct sr_flow {
     const sr_config *cfg;
     const sr_paths *paths;
-    const sr_credentials *creds;
     int instance;
     sr_log *log;
+    sr_metrics *metrics;
     sr_flow_component comp;
 
     /* consumer side */
@@ -47,8 +47,8 @@ struct sr_flow {
     sr_nodupe *nodupe;
     sr_retryq *work_retry;
     sr_retryq *post_retry;
-    sr_metrics *metrics;
     char *metrics_path;
+    sr_placer *placer;
 
     /* settings read once */
     size_t batch;
@@ -59,8 +59,7 @@ struct sr_flow {
     long long message_count_max;
     double message_rate_max;
     bool log_reject;
-    bool topic_copy;
-    char *post_base_url;
+    const char *post_base_url;
     char *broker_user;   /* source of posted messages when they have none */
     const char *trigger; /* the trigger command, or NULL */
 
@@ -75,8 +74,6 @@ struct sr_flow {
     double last_housekeeping;
     unsigned long long handled;
     unsigned long long post_failures; /* publishes that went to the post retry queue */
-    sr_regex **strip_regex;           /* per mask, compiled on first use */
-    size_t strip_count;
 };
 
 static double now_s(void)
@@ -98,39 +95,9 @@ static long long count_of(const sr_config *cfg, enum sr_option_id id, long long 
     return v->set ? v->u.count : fallback;
 }
 
-const sr_config *sr_flow_config(const sr_flow *f)
-{
-    return f->cfg;
-}
-
-sr_log *sr_flow_log(const sr_flow *f)
-{
-    return f->log;
-}
-
-sr_metrics *sr_flow_metrics(const sr_flow *f)
-{
-    return f->metrics;
-}
-
 unsigned long long sr_flow_post_failures(const sr_flow *f)
 {
     return f->post_failures;
-}
-
-int sr_flow_instance(const sr_flow *f)
-{
-    return f->instance;
-}
-
-const sr_credentials *sr_flow_credentials(const sr_flow *f)
-{
-    return f->creds;
-}
-
-const sr_paths *sr_flow_paths(const sr_flow *f)
-{
-    return f->paths;
 }
 
 /* Broker events go to the log, prefixed as every line of the instance. */
@@ -188,9 +155,8 @@ static int open_state(sr_flow *f, sr_err *err)
     }
     free(dir);
     if (rc == SR_OK) {
-        f->metrics = sr_metrics_new(comp, name, f->instance, now);
         f->metrics_path = sr_paths_metrics_file(f->paths, comp, name, f->instance);
-        if (f->metrics == NULL || f->metrics_path == NULL)
+        if (f->metrics_path == NULL)
             rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
         else
             rc = sr_mkdir_p(f->paths->metrics_dir, 0700, err);
@@ -198,19 +164,19 @@ static int open_state(sr_flow *f, sr_err *err)
     return rc;
 }
 
-int sr_flow_new(const sr_config *cfg, const sr_paths *paths, const sr_credentials *creds,
-                int instance, sr_log *log, const sr_flow_component *component, sr_flow **out,
+int sr_flow_new(const sr_flow_services *svc, const sr_flow_component *component, sr_flow **out,
                 sr_err *err)
 {
     *out = NULL;
     sr_flow *f = calloc(1, sizeof *f);
     if (f == NULL)
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    const sr_config *cfg = svc->cfg;
     f->cfg = cfg;
-    f->paths = paths;
-    f->creds = creds;
-    f->instance = instance;
-    f->log = log;
+    f->paths = svc->paths;
+    f->instance = svc->instance;
+    f->log = svc->log;
+    f->metrics = svc->metrics;
     f->comp = *component;
     f->batch = (size_t)count_of(cfg, SR_OPT_batch, 25);
     if (f->batch == 0)
@@ -224,35 +190,37 @@ int sr_flow_new(const sr_config *cfg, const sr_paths *paths, const sr_credential
     const sr_value *rate = sr_config_value(cfg, SR_OPT_messageRateMax);
     f->message_rate_max = rate->set ? rate->u.number : 0;
     f->log_reject = sr_config_flag(cfg, SR_OPT_logReject);
-    f->topic_copy = sr_config_flag(cfg, SR_OPT_topicCopy);
     f->trigger = sr_config_str(cfg, SR_OPT_trigger);
-    const char *pbu = sr_config_str(cfg, SR_OPT_post_baseUrl);
-    f->post_base_url = pbu ? strdup(pbu) : NULL;
+    f->post_base_url = sr_config_str(cfg, SR_OPT_post_baseUrl);
     f->broker_user = sr_url_user(sr_config_str(cfg, SR_OPT_post_broker));
     f->last_housekeeping = now_s();
-    f->strip_count = sr_config_mask_count(cfg);
-    f->strip_regex = calloc(f->strip_count ? f->strip_count : 1, sizeof *f->strip_regex);
+    f->placer = sr_placer_new(cfg);
 
-    int rc = f->strip_regex ? SR_OK : sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    int rc = f->placer ? SR_OK : sr_err_set(err, SR_ENOMEM, false, "out of memory");
     if (rc == SR_OK)
         rc = open_state(f, err);
     if (rc == SR_OK && component->gather == NULL) {
         f->consumes = true;
-        rc = sr_brokerconf_consumer(cfg, paths, instance, creds, &f->consumer, err);
+        rc = sr_brokerconf_consumer(cfg, svc->paths, svc->instance, svc->creds, &f->consumer, err);
         if (rc == SR_OK) {
             f->consumer.broker.notify = broker_event;
             f->consumer.broker.notify_ctx = f;
+            f->consumer.broker.mem_hub = component->mem_hub;
             f->in = sr_broker_new(&f->consumer.broker, err);
             if (f->in == NULL)
                 rc = err ? err->code : SR_EINVAL;
         }
     }
     if (rc == SR_OK) {
-        int prc = sr_brokerconf_publisher(cfg, creds, &f->publisher, err);
+        int prc = sr_brokerconf_publisher(cfg, svc->creds, &f->publisher, err);
         if (prc == SR_OK) {
             f->publishes = true;
             f->publisher.broker.notify = broker_event;
             f->publisher.broker.notify_ctx = f;
+            f->publisher.broker.mem_hub = component->mem_hub;
+            /* topicCopy keeps a received topic only between brokers of one protocol */
+            f->publisher.topic_copy = f->publisher.topic_copy &&
+                                      (f->in == NULL || sr_broker_is_mqtt(f->in) == f->publisher.mqtt);
             f->out = sr_broker_new(&f->publisher.broker, err);
             if (f->out == NULL)
                 rc = err ? err->code : SR_EINVAL;
@@ -272,7 +240,7 @@ int sr_flow_new(const sr_config *cfg, const sr_paths *paths, const sr_credential
     f->pass_max = f->batch;
     unsigned prefetch = f->consumes ? f->consumer.broker.prefetch : 0;
     /* Not with a duplicate cache either: the next pass's entries would reach the cache's
-     * file with this pass's (finish_posting), before their own posts are confirmed. */
+     * file with this pass's (settle), before their own posts are confirmed. */
     f->window = f->publishes && f->nodupe == NULL &&
                 (!f->consumes || (!sr_broker_is_mqtt(f->in) && prefetch >= 2));
     if (f->window && f->consumes && prefetch / 2 < f->pass_max)
@@ -293,7 +261,6 @@ void sr_flow_free(sr_flow *f)
     sr_retryq_close(f->post_retry);
     if (f->metrics != NULL && f->metrics_path != NULL)
         sr_metrics_write(f->metrics, f->metrics_path, now_s(), NULL);
-    sr_metrics_free(f->metrics);
     free(f->metrics_path);
     sr_broker_close(f->in);
     sr_broker_close(f->out);
@@ -301,10 +268,7 @@ void sr_flow_free(sr_flow *f)
         sr_consumer_setup_fini(&f->consumer);
     if (f->publishes)
         sr_publisher_setup_fini(&f->publisher);
-    for (size_t i = 0; i < f->strip_count && f->strip_regex; i++)
-        sr_regex_free(f->strip_regex[i]);
-    free(f->strip_regex);
-    free(f->post_base_url);
+    sr_placer_free(f->placer);
     free(f->broker_user);
     free(f);
 }
@@ -325,33 +289,31 @@ typedef struct pass {
     size_t count, cap;
 } pass;
 
+/* Room for n more items, so that adding them cannot fail. */
+static bool pass_reserve(pass *p, size_t n)
+{
+    if (p->count + n <= p->cap)
+        return true;
+    size_t cap = p->cap ? p->cap : 32;
+    while (cap < p->count + n)
+        cap *= 2;
+    sr_work *grown = realloc(p->items, cap * sizeof *grown);
+    if (grown == NULL)
+        return false;
+    p->items = grown;
+    p->cap = cap;
+    return true;
+}
+
+/* Only after pass_reserve. */
 static sr_work *pass_add(pass *p, sr_message *m, sr_delivery *d)
 {
-    if (p->count == p->cap) {
-        size_t cap = p->cap ? 2 * p->cap : 32;
-        sr_work *grown = realloc(p->items, cap * sizeof *grown);
-        if (grown == NULL)
-            return NULL;
-        p->items = grown;
-        p->cap = cap;
-    }
     sr_work *w = &p->items[p->count++];
     memset(w, 0, sizeof *w);
     w->msg = m;
     w->delivery = d;
+    w->disposition = m != NULL ? SR_DISP_GOING : SR_DISP_DONE;
     return w;
-}
-
-static void ack(sr_flow *f, sr_work *w)
-{
-    if (w->delivery == NULL)
-        return;
-    sr_err err;
-    if (sr_broker_ack(f->in, w->delivery, &err) != SR_OK)
-        sr_log_write(f->log, SR_LOG_WARNING, "ack of %s: %s (the broker will send it again)",
-                     w->msg ? sr_message_rel_path(w->msg) : "a message", err.msg);
-    sr_delivery_free(w->delivery);
-    w->delivery = NULL;
 }
 
 static void work_fini(sr_work *w)
@@ -360,16 +322,40 @@ static void work_fini(sr_work *w)
         sr_placement_fini(&w->placement);
     sr_message_free(w->msg);
     sr_delivery_free(w->delivery);
+    free(w->why);
     memset(w, 0, sizeof *w);
 }
 
-/* From the broker: decode each delivery; a bad one is logged with its reason and acked
- * (never requeued forever). */
+static void pass_fini(pass *p)
+{
+    for (size_t i = 0; i < p->count; i++)
+        work_fini(&p->items[i]);
+    free(p->items);
+    *p = (pass){0};
+}
+
+/* Decide what becomes of w (see enum sr_disposition); why (may be NULL) goes with it to a
+ * retry queue. */
+static void dispose(sr_work *w, enum sr_disposition d, const char *why)
+{
+    w->disposition = d;
+    free(w->why);
+    w->why = why ? strdup(why) : NULL; /* NULL when out of memory: the entry has no error */
+}
+
+/* From the broker: decode each delivery; one that does not decode is logged with its
+ * reason and finished (acked at the end of the pass, never requeued for ever). */
 static int gather_broker(sr_flow *f, pass *p, double wait, sr_err *err)
 {
     sr_delivery **got = NULL;
     size_t n = 0;
     int rc = sr_broker_consume(f->in, f->pass_max, wait, &got, &n, err);
+    if (n > 0 && !pass_reserve(p, n)) {
+        for (size_t i = 0; i < n; i++)
+            sr_delivery_free(got[i]); /* not acked: they come back */
+        free(got);
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory: %zu messages left to the broker", n);
+    }
     double now = now_s();
     for (size_t i = 0; i < n; i++) {
         sr_message *m = NULL;
@@ -379,16 +365,11 @@ static int gather_broker(sr_flow *f, pass *p, double wait, sr_err *err)
             sr_metrics_add(f->metrics, SR_METRIC_RX_BAD, 1, now);
             sr_log_write(f->log, SR_LOG_WARNING, "malformed message on topic %s dropped: %s",
                          got[i]->wire.topic ? got[i]->wire.topic : "?", bad.msg);
-            sr_broker_ack(f->in, got[i], NULL);
-            sr_delivery_free(got[i]);
-            continue;
+            m = NULL;
+        } else {
+            sr_metrics_add(f->metrics, SR_METRIC_RX_GOOD, 1, now);
         }
-        sr_metrics_add(f->metrics, SR_METRIC_RX_GOOD, 1, now);
-        if (pass_add(p, m, got[i]) == NULL) {
-            sr_message_free(m);
-            sr_delivery_free(got[i]); /* not acked: it comes back */
-            rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
-        }
+        pass_add(p, m, got[i]);
     }
     free(got);
     return rc;
@@ -398,14 +379,17 @@ static int gather_local(sr_flow *f, pass *p, bool *exhausted, sr_err *err)
 {
     sr_message **msgs = NULL;
     size_t n = 0;
-    int rc = f->comp.gather(f->comp.ctx, f, &msgs, &n, f->batch, exhausted, err);
+    int rc = f->comp.gather(f->comp.ctx, &msgs, &n, f->batch, exhausted, err);
     double now = now_s();
+    if (n > 0 && !pass_reserve(p, n)) {
+        for (size_t i = 0; i < n; i++)
+            sr_message_free(msgs[i]);
+        n = 0;
+        rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    }
     for (size_t i = 0; i < n; i++) {
         sr_metrics_add(f->metrics, SR_METRIC_RX_GOOD, 1, now);
-        if (pass_add(p, msgs[i], NULL) == NULL) {
-            sr_message_free(msgs[i]);
-            rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
-        }
+        pass_add(p, msgs[i], NULL);
     }
     free(msgs);
     return rc;
@@ -418,6 +402,8 @@ static void gather_retries(sr_flow *f, pass *p)
     if (p->count >= half)
         return;
     size_t want = half - p->count;
+    if (!pass_reserve(p, want))
+        return;
     sr_retryq_item *items = calloc(want, sizeof *items);
     size_t taken = 0;
     sr_err err;
@@ -425,29 +411,21 @@ static void gather_retries(sr_flow *f, pass *p)
         sr_log_write(f->log, SR_LOG_ERROR, "retry queue: %s", err.msg);
     for (size_t i = 0; i < taken; i++) {
         sr_work *w = pass_add(p, items[i].msg, NULL);
-        if (w == NULL) {
-            sr_message_free(items[i].msg);
-            sr_retryq_release(f->work_retry, items[i].id, NULL);
-            continue;
-        }
         w->from_retry = true;
         w->retry_id = items[i].id;
     }
     free(items);
 }
 
-/* A message filtered out: counted, logged when logReject asks (always when loud), acked
- * at once, never retried. */
+/* A message filtered out: counted, logged when logReject asks (always when loud),
+ * finished (acked at the end of the pass), never retried. */
 static void reject_as(sr_flow *f, sr_work *w, const char *why, bool loud)
 {
     sr_metrics_add(f->metrics, SR_METRIC_REJECTED, 1, now_s());
     if (loud || f->log_reject)
         sr_log_write(f->log, loud ? SR_LOG_WARNING : SR_LOG_INFO, "rejected %s: %s",
                      sr_message_rel_path(w->msg), why);
-    if (w->from_retry)
-        sr_retryq_done(f->work_retry, w->retry_id, NULL);
-    ack(f, w);
-    work_fini(w);
+    dispose(w, SR_DISP_DONE, NULL);
 }
 
 static void reject(sr_flow *f, sr_work *w, const char *why)
@@ -456,66 +434,23 @@ static void reject(sr_flow *f, sr_work *w, const char *why)
 }
 
 /* What a message asked that sr refuses for safety (sr-security(7)): one line, always,
- * with the reason; counted as rejected. The ack is the caller's. */
-static void note_refusal(sr_flow *f, const sr_work *w, const char *why)
+ * with the reason; counted as rejected; finished. */
+static void refuse(sr_flow *f, sr_work *w, const char *why)
 {
     sr_metrics_add(f->metrics, SR_METRIC_REJECTED, 1, now_s());
     sr_log_write(f->log, SR_LOG_WARNING, "refused %s: %s", sr_message_rel_path(w->msg), why);
-}
-
-/* The strip setting of the mask (a count, or a regex compiled once). */
-static void strip_of(sr_flow *f, const sr_mask *mask, sr_placement_rules *r)
-{
-    const char *strip = mask ? mask->strip : sr_config_str(f->cfg, SR_OPT_strip);
-    if (strip == NULL || strip[0] == '\0')
-        return;
-    if (strspn(strip, "0123456789") == strlen(strip)) {
-        r->strip_count = atoll(strip);
-        return;
-    }
-    size_t idx = 0;
-    for (; mask && idx < f->strip_count && sr_config_mask(f->cfg, idx) != mask; idx++)
-        ;
-    if (mask == NULL || idx >= f->strip_count)
-        return;
-    if (f->strip_regex[idx] == NULL)
-        f->strip_regex[idx] = sr_regex_new(strip, NULL);
-    r->strip_regex = f->strip_regex[idx];
-}
-
-static int place_with(sr_flow *f, const sr_message *msg, const sr_mask *m, char **groups,
-                      int group_count, sr_placement *out, sr_err *err)
-{
-    sr_placement_rules r = {
-        .directory = m && m->directory ? m->directory : sr_config_str(f->cfg, SR_OPT_directory),
-        .mirror = m ? m->mirror : sr_config_flag(f->cfg, SR_OPT_mirror),
-        .flatten = m && m->flatten ? m->flatten : sr_config_str(f->cfg, SR_OPT_flatten),
-        .base_dir = sr_config_str(f->cfg, SR_OPT_baseDir),
-        .post_base_dir = sr_config_str(f->cfg, SR_OPT_post_baseDir),
-        .post_base_url = f->post_base_url,
-        .source = sr_message_str(msg, "source"),
-        .time_offset = seconds_of(f->cfg, SR_OPT_varTimeOffset, 0),
-        .groups = (const char *const *)groups,
-        .group_count = group_count,
-    };
-    strip_of(f, m, &r);
-    return sr_placement_compute(&r, msg, (time_t)now_s(), out, err);
-}
-
-int sr_flow_place(sr_flow *f, const sr_message *m, const sr_mask *mask, sr_placement *out,
-                  sr_err *err)
-{
-    return place_with(f, m, mask, NULL, 0, out, err);
+    dispose(w, SR_DISP_DONE, NULL);
 }
 
 static int place(sr_flow *f, sr_work *w, char **groups, int group_count, sr_err *err)
 {
-    int rc = place_with(f, w->msg, w->mask, groups, group_count, &w->placement, err);
+    int rc = sr_placer_place(f->placer, w->msg, w->mask, (const char *const *)groups, group_count,
+                             &w->placement, err);
     w->placed = rc == SR_OK;
     return rc;
 }
 
-/* messageAgeMax, accept/reject, nodupe, placement. Rejected messages are acked here. */
+/* messageAgeMax, accept/reject, nodupe, placement. */
 static void filter(sr_flow *f, pass *p)
 {
     struct timespec now;
@@ -523,7 +458,7 @@ static void filter(sr_flow *f, pass *p)
     bool refilter = sr_config_flag(f->cfg, SR_OPT_retry_refilter);
     for (size_t i = 0; i < p->count; i++) {
         sr_work *w = &p->items[i];
-        if (w->msg == NULL)
+        if (w->disposition != SR_DISP_GOING)
             continue;
         double lag = sr_message_lag(w->msg, &now);
         sr_metrics_lag(f->metrics, lag);
@@ -568,11 +503,7 @@ static void filter(sr_flow *f, pass *p)
         for (int g = 0; g < group_count; g++)
             free(groups[g]);
         if (rc == SR_EREFUSED) {
-            note_refusal(f, w, err.msg);
-            if (w->from_retry)
-                sr_retryq_done(f->work_retry, w->retry_id, NULL);
-            ack(f, w);
-            work_fini(w);
+            refuse(f, w, err.msg);
             continue;
         }
         if (rc != SR_OK) {
@@ -614,68 +545,40 @@ static enum sr_work_result run_trigger(sr_flow *f, sr_work *w, sr_err *err)
     return SR_WORK_OK;
 }
 
-/* The component's work; failures to the retry queue (synced before any ack). */
-static void work(sr_flow *f, pass *p, bool *post)
+/* The component's work on each message still going, and what becomes of it. */
+static void work(sr_flow *f, pass *p)
 {
-    double now = now_s();
     for (size_t i = 0; i < p->count; i++) {
         sr_work *w = &p->items[i];
-        post[i] = false;
-        if (w->msg == NULL)
+        if (w->disposition != SR_DISP_GOING)
             continue;
         enum sr_work_result r = SR_WORK_OK;
         sr_err err = {0};
         if (f->comp.work != NULL)
-            r = f->comp.work(f->comp.ctx, f, w, &err);
+            r = f->comp.work(f->comp.ctx, w, &err);
         if (r == SR_WORK_OK && f->trigger != NULL)
             r = run_trigger(f, w, &err);
         switch (r) {
         case SR_WORK_OK:
-            post[i] = true;
-            if (w->from_retry)
-                sr_retryq_done(f->work_retry, w->retry_id, NULL);
+            dispose(w, f->publishes ? SR_DISP_POST : SR_DISP_DONE, NULL);
             break;
         case SR_WORK_SKIP:
-            if (w->from_retry)
-                sr_retryq_done(f->work_retry, w->retry_id, NULL);
+            dispose(w, SR_DISP_DONE, NULL);
             break;
-        case SR_WORK_RETRY: {
-            sr_err qerr;
-            int rc = w->from_retry
-                         ? sr_retryq_again(f->work_retry, w->retry_id, now, err.msg, &qerr)
-                         : sr_retryq_add(f->work_retry, w->msg, now, err.msg, &qerr);
+        case SR_WORK_RETRY:
             sr_log_write(f->log, SR_LOG_WARNING, "%s: %s; will retry", sr_message_rel_path(w->msg),
                          err.msg);
-            if (rc != SR_OK) {
-                /* not safely queued: leave it unacked, the broker keeps it */
-                sr_log_write(f->log, SR_LOG_ERROR, "retry queue: %s", qerr.msg);
-                sr_delivery_free(w->delivery);
-                w->delivery = NULL;
-            }
+            dispose(w, SR_DISP_RETRY, err.msg);
             break;
-        }
         case SR_WORK_DROP:
             sr_log_write(f->log, SR_LOG_ERROR, "%s: %s; not retried", sr_message_rel_path(w->msg),
                          err.msg);
-            if (w->from_retry)
-                sr_retryq_done(f->work_retry, w->retry_id, NULL);
+            dispose(w, SR_DISP_DONE, NULL);
             break;
         case SR_WORK_REFUSE:
-            note_refusal(f, w, err.msg);
-            if (w->from_retry)
-                sr_retryq_done(f->work_retry, w->retry_id, NULL);
+            refuse(f, w, err.msg);
             break;
         }
-    }
-    sr_err err;
-    if (sr_retryq_sync(f->work_retry, &err) != SR_OK) {
-        /* nothing queued is safe: do not ack what failed, the broker keeps it */
-        sr_log_write(f->log, SR_LOG_ERROR, "retry queue: %s", err.msg);
-        for (size_t i = 0; i < p->count; i++)
-            if (!post[i] && p->items[i].delivery != NULL) {
-                sr_delivery_free(p->items[i].delivery);
-                p->items[i].delivery = NULL;
-            }
     }
 }
 
@@ -699,8 +602,8 @@ static int rewrite_for_post(sr_flow *f, sr_work *w, sr_err *err)
     return rc;
 }
 
-/* A pass after its work: its messages being posted, and all its deliveries to ack once
- * the broker has taken the posts (or a failed post is in the post retry queue). */
+/* A pass after its work: its messages being posted. Settled (settle) once the broker has
+ * taken or refused each post. */
 typedef struct posting {
     pass p;
     size_t count; /* messages published */
@@ -712,9 +615,28 @@ typedef struct posting {
     int *status;
 } posting;
 
+static void posting_free(posting *po)
+{
+    for (size_t i = 0; i < po->count; i++) {
+        sr_encoded_fini(&po->enc[i]);
+        free(po->exchanges[i]);
+        free(po->topics[i]);
+    }
+    pass_fini(&po->p);
+    free(po->out);
+    free(po->enc);
+    free(po->exchanges);
+    free(po->topics);
+    free(po->which);
+    free(po->status);
+    free(po);
+}
+
 /* Encode and send what the pass posts, without waiting for the broker. Takes the pass
- * (*p is emptied). NULL only when out of memory: the pass is then left to the caller. */
-static posting *post_begin(sr_flow *f, pass *p, const bool *post_it)
+ * (*p is emptied). NULL only when out of memory: the pass is then left to the caller.
+ * A message that cannot be posted here (out of memory) stays POST: settle queues it for
+ * a later post. */
+static posting *post_begin(sr_flow *f, pass *p)
 {
     posting *po = calloc(1, sizeof *po);
     if (po == NULL)
@@ -724,8 +646,8 @@ static posting *post_begin(sr_flow *f, pass *p, const bool *post_it)
     p = &po->p;
     size_t n = 0;
     for (size_t i = 0; i < p->count; i++)
-        n += post_it[i] && p->items[i].msg != NULL;
-    if (!f->publishes || n == 0)
+        n += p->items[i].disposition == SR_DISP_POST;
+    if (n == 0)
         return po;
     po->out = calloc(n, sizeof *po->out);
     po->enc = calloc(n, sizeof *po->enc);
@@ -734,13 +656,13 @@ static posting *post_begin(sr_flow *f, pass *p, const bool *post_it)
     po->which = calloc(n, sizeof *po->which);
     po->status = calloc(n, sizeof *po->status);
     if (!po->out || !po->enc || !po->exchanges || !po->topics || !po->which || !po->status) {
-        sr_log_write(f->log, SR_LOG_ERROR, "out of memory: %zu messages not posted", n);
+        sr_log_write(f->log, SR_LOG_ERROR, "out of memory: %zu messages to the post retry queue", n);
         n = 0;
     }
     size_t k = 0;
     for (size_t i = 0; i < p->count && k < n; i++) {
         sr_work *w = &p->items[i];
-        if (!post_it[i] || w->msg == NULL)
+        if (w->disposition != SR_DISP_POST)
             continue;
         sr_err err;
         bool cut = false;
@@ -748,13 +670,6 @@ static posting *post_begin(sr_flow *f, pass *p, const bool *post_it)
         if (rc == SR_OK)
             rc = sr_publisher_route(&f->publisher, w->msg, &po->exchanges[k], &po->topics[k], &cut,
                                     &err);
-        /* topicCopy, or a topic that does not follow relPath: the one it came with */
-        const char *received = sr_message_received_topic(w->msg);
-        if (rc == SR_OK && received != NULL && f->topic_copy &&
-            sr_broker_is_mqtt(f->in) == f->publisher.mqtt) {
-            free(po->topics[k]);
-            po->topics[k] = strdup(received);
-        }
         if (rc == SR_OK)
             rc = sr_message_encode(w->msg, f->publisher.format, &po->enc[k], &err);
         if (rc == SR_OK && cut)
@@ -766,6 +681,8 @@ static posting *post_begin(sr_flow *f, pass *p, const bool *post_it)
             free(po->exchanges[k]);
             free(po->topics[k]);
             po->exchanges[k] = po->topics[k] = NULL;
+            /* out of memory: tried again later; anything else will never post */
+            dispose(w, rc == SR_ENOMEM ? SR_DISP_POST_RETRY : SR_DISP_DONE, err.msg);
             continue;
         }
         po->out[k] = (sr_outgoing){po->exchanges[k], po->topics[k], &po->enc[k]};
@@ -780,11 +697,54 @@ static posting *post_begin(sr_flow *f, pass *p, const bool *post_it)
     return po;
 }
 
-/* Wait for the broker to take the posts of po, count and log them (a failed one goes to
- * the post retry queue), then ack the pass's deliveries: acks last, after the work and
- * the post or after a failure of either is safely in its retry queue, so a kill -9
- * loses nothing that was acked (for a shovel the post is the work). Frees po. */
-static void finish_posting(sr_flow *f, posting *po)
+/* Put each item of p that asks for it in its retry queue and sync the queues: an item
+ * that could not be queued safely is held instead. */
+static void queue_retries(sr_flow *f, pass *p)
+{
+    double now = now_s();
+    bool work_added = false, post_added = false;
+    for (size_t i = 0; i < p->count; i++) {
+        sr_work *w = &p->items[i];
+        sr_err qerr;
+        int rc = SR_OK;
+        if (w->disposition == SR_DISP_POST) /* never published (out of memory) */
+            dispose(w, SR_DISP_POST_RETRY, "not posted");
+        if (w->disposition == SR_DISP_RETRY) {
+            rc = w->from_retry ? sr_retryq_again(f->work_retry, w->retry_id, now, w->why, &qerr)
+                               : sr_retryq_add(f->work_retry, w->msg, now, w->why, &qerr);
+            work_added = true;
+        } else if (w->disposition == SR_DISP_POST_RETRY) {
+            f->post_failures++;
+            rc = sr_retryq_add(f->post_retry, w->msg, now, w->why, &qerr);
+            post_added = true;
+        }
+        if (rc != SR_OK) {
+            sr_log_write(f->log, SR_LOG_ERROR, "%s retry queue: %s",
+                         w->disposition == SR_DISP_RETRY ? "work" : "post", qerr.msg);
+            dispose(w, SR_DISP_HOLD, NULL);
+        }
+    }
+    sr_err err;
+    bool work_safe = !work_added || sr_retryq_sync(f->work_retry, &err) == SR_OK;
+    if (!work_safe)
+        sr_log_write(f->log, SR_LOG_ERROR, "work retry queue: %s", err.msg);
+    bool post_safe = !post_added || sr_retryq_sync(f->post_retry, &err) == SR_OK;
+    if (!post_safe)
+        sr_log_write(f->log, SR_LOG_ERROR, "post retry queue: %s", err.msg);
+    for (size_t i = 0; i < p->count; i++) {
+        sr_work *w = &p->items[i];
+        if ((w->disposition == SR_DISP_RETRY && !work_safe) ||
+            (w->disposition == SR_DISP_POST_RETRY && !post_safe))
+            dispose(w, SR_DISP_HOLD, NULL);
+    }
+}
+
+/* The one place a pass ends: wait for the broker to take its posts (a refused or lost one
+ * goes to the post retry queue), queue what is to be retried, and only then ack: every
+ * delivery whose message is done or safely queued, none that is held. A message taken
+ * from the work retry queue leaves it only once it is done or in the post retry queue.
+ * So a kill -9 at any point loses nothing that was acked. Frees po. */
+static void settle(sr_flow *f, posting *po)
 {
     if (po == NULL)
         return;
@@ -793,43 +753,55 @@ static void finish_posting(sr_flow *f, posting *po)
         sr_log_write(f->log, SR_LOG_WARNING, "posting: %s", err.msg);
     double now = now_s();
     for (size_t i = 0; i < po->count; i++) {
+        sr_work *w = po->which[i];
         if (po->status[i] == SR_OK) {
             sr_metrics_add(f->metrics, SR_METRIC_POSTED, 1, now);
             sr_metrics_add(f->metrics, SR_METRIC_TX_BYTES, po->enc[i].body_len, now);
-            sr_log_write(f->log, SR_LOG_INFO, "posted %s to %s",
-                         sr_message_rel_path(po->which[i]->msg), po->topics[i]);
+            sr_log_write(f->log, SR_LOG_INFO, "posted %s to %s", sr_message_rel_path(w->msg),
+                         po->topics[i]);
+            dispose(w, SR_DISP_DONE, NULL);
         } else {
             sr_metrics_add(f->metrics, SR_METRIC_POST_BAD, 1, now);
-            f->post_failures++;
-            sr_err qerr;
-            if (sr_retryq_add(f->post_retry, po->which[i]->msg, now, "publish failed", &qerr) !=
-                SR_OK)
-                sr_log_write(f->log, SR_LOG_ERROR, "post retry queue: %s", qerr.msg);
+            dispose(w, SR_DISP_POST_RETRY, "publish failed");
         }
-        sr_encoded_fini(&po->enc[i]);
-        free(po->exchanges[i]);
-        free(po->topics[i]);
     }
-    if (po->count > 0)
-        sr_retryq_sync(f->post_retry, NULL);
+    pass *p = &po->p;
+    queue_retries(f, p);
+    /* Retried messages leave the work retry queue now that they are done or in the post
+     * retry queue; one held goes back to it as it was. */
+    for (size_t i = 0; i < p->count; i++) {
+        sr_work *w = &p->items[i];
+        if (!w->from_retry || w->disposition == SR_DISP_RETRY)
+            continue;
+        if (w->disposition == SR_DISP_HOLD)
+            sr_retryq_release(f->work_retry, w->retry_id, NULL);
+        else
+            sr_retryq_done(f->work_retry, w->retry_id, NULL);
+    }
     /* The duplicate cache reaches its file only now, with the work and the posts done and
      * just before the acks: after a kill -9 a message the cache knows was posted, and one
      * it does not know comes back and is posted (again, at worst), never dropped unposted
      * (what a winnow killed between writing the cache and posting would do). */
     if (f->nodupe != NULL && sr_nodupe_flush(f->nodupe, &err) != SR_OK)
         sr_log_write(f->log, SR_LOG_ERROR, "duplicate cache: %s", err.msg);
-    for (size_t i = 0; i < po->p.count; i++)
-        ack(f, &po->p.items[i]);
-    for (size_t i = 0; i < po->p.count; i++)
-        work_fini(&po->p.items[i]);
-    free(po->p.items);
-    free(po->out);
-    free(po->enc);
-    free(po->exchanges);
-    free(po->topics);
-    free(po->which);
-    free(po->status);
-    free(po);
+    size_t held = 0;
+    for (size_t i = 0; i < p->count; i++) {
+        sr_work *w = &p->items[i];
+        if (w->delivery == NULL)
+            continue;
+        if (w->disposition == SR_DISP_HOLD) {
+            held++;
+            continue; /* freed unacked: the broker sends it again */
+        }
+        if (sr_broker_ack(f->in, w->delivery, &err) != SR_OK)
+            sr_log_write(f->log, SR_LOG_WARNING, "ack of %s: %s (the broker will send it again)",
+                         w->msg ? sr_message_rel_path(w->msg) : "a message", err.msg);
+    }
+    if (held > 0)
+        sr_log_write(f->log, SR_LOG_ERROR,
+                     "%zu message(s) not acknowledged: the broker keeps them and sends them again",
+                     held);
+    posting_free(po);
 }
 
 /* The pass still waiting for the broker, if any: finished now. */
@@ -837,7 +809,7 @@ static void finish_outstanding(sr_flow *f)
 {
     posting *po = f->outstanding;
     f->outstanding = NULL;
-    finish_posting(f, po);
+    settle(f, po);
 }
 
 /* Posts that failed before: republished when the post broker is back. */
@@ -914,7 +886,7 @@ static void housekeeping(sr_flow *f, double now)
     if (sr_retryq_housekeep(f->post_retry, now, f->retry_ttl, drop_expired, f, &hk, &err) != SR_OK)
         sr_log_write(f->log, SR_LOG_ERROR, "post retry queue: %s", err.msg);
     if (f->comp.housekeeping != NULL)
-        f->comp.housekeeping(f->comp.ctx, f);
+        f->comp.housekeeping(f->comp.ctx);
     sr_metrics_reset(f->metrics, now);
     f->last_housekeeping = now;
 }
@@ -1119,33 +1091,28 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
         gather_retries(f, &p);
         bool any = p.count > 0;
         size_t pass_count = p.count; /* p is moved into its posting below */
-        bool *post_it = calloc(p.count ? p.count : 1, sizeof *post_it);
-        if (post_it == NULL) {
-            result = sr_err_set(&err, SR_ENOMEM, false, "out of memory");
-        } else {
-            filter(f, &p);
-            work(f, &p, post_it);
-            posting *po = post_begin(f, &p, post_it);
-            /* the pass before, whose posts went out while this one was gathered and worked
-             * on: its acks now */
-            finish_outstanding(f);
-            if (po != NULL && f->window && po->count > 0 && po->p.count >= f->pass_max)
-                f->outstanding = po; /* a full pass: more is coming, do not stop to wait */
-            else
-                finish_posting(f, po);
-            if (po == NULL) { /* out of memory: acked so the broker does not resend forever */
-                sr_log_write(f->log, SR_LOG_ERROR, "out of memory: %zu messages not posted",
-                             p.count);
-                for (size_t i = 0; i < p.count; i++)
-                    ack(f, &p.items[i]);
+        filter(f, &p);
+        work(f, &p);
+        posting *po = post_begin(f, &p);
+        /* the pass before, whose posts went out while this one was gathered and worked
+         * on: settled now */
+        finish_outstanding(f);
+        if (po == NULL) { /* out of memory: nothing acked, the broker sends it all again */
+            sr_log_write(f->log, SR_LOG_ERROR, "out of memory: %zu messages not posted", p.count);
+            for (size_t i = 0; i < p.count; i++)
+                dispose(&p.items[i], SR_DISP_HOLD, NULL);
+            if ((po = calloc(1, sizeof *po)) != NULL) {
+                po->p = p;
+                p = (pass){0};
             }
-            post_retries(f);
         }
+        if (po != NULL && f->window && po->count > 0 && po->p.count >= f->pass_max)
+            f->outstanding = po; /* a full pass: more is coming, do not stop to wait */
+        else
+            settle(f, po);
+        post_retries(f);
         f->handled += pass_count;
-        for (size_t i = 0; i < p.count; i++)
-            work_fini(&p.items[i]);
-        free(p.items);
-        free(post_it);
+        pass_fini(&p);
         update_metrics(f, now_s());
         if (result != SR_OK)
             break;

@@ -36,10 +36,24 @@
 
 typedef struct sr_flow sr_flow;
 
+/* What becomes of a message, decided by the steps of a pass and acted on once, when the
+ * pass is settled (its posts confirmed or failed): there, and only there, the retry
+ * queues are written and synced, then what may be acked is acked. */
+enum sr_disposition {
+    SR_DISP_GOING,      /* still on its way through the pass */
+    SR_DISP_POST,       /* its work is done: to be posted, acked once the broker has it */
+    SR_DISP_DONE,       /* finished (done, rejected, refused, dropped): acked */
+    SR_DISP_RETRY,      /* its work failed for now: acked once in the work retry queue */
+    SR_DISP_POST_RETRY, /* its post failed: acked once in the post retry queue */
+    SR_DISP_HOLD,       /* not acked: the broker keeps it and sends it again */
+};
+
 /* One message on its way through a pass. */
 typedef struct sr_work {
-    sr_message *msg;
+    sr_message *msg;       /* NULL for a delivery that did not decode (DONE at once) */
     sr_delivery *delivery; /* where it came from on the broker, or NULL */
+    enum sr_disposition disposition;
+    char *why; /* RETRY, POST_RETRY: the error kept with the retry queue entry */
     bool from_retry;
     uint64_t retry_id;
     const sr_mask *mask; /* the accept line that matched, or NULL (acceptUnmatched) */
@@ -61,25 +75,38 @@ enum sr_work_result {
  * good. */
 enum sr_work_result sr_work_result_of(int rc, const sr_err *err);
 
-/* What a component adds to the loop. Any function may be NULL. */
+/* What a flow and the steps a component adds to it are given: made by the component's
+ * main (or a test), outliving the flow. */
+typedef struct sr_flow_services {
+    const sr_config *cfg;
+    const sr_paths *paths; /* state folders */
+    const sr_credentials *creds;
+    int instance; /* 1..N; 0: foreground */
+    sr_log *log;
+    sr_metrics *metrics; /* written to the instance's metrics file by the flow */
+} sr_flow_services;
+
+/* What a component adds to the loop. Any function may be NULL. The steps get what they
+ * need when they are made (sr_flow_services), not from the flow. */
 typedef struct sr_flow_component {
     /* Messages from elsewhere than a broker (post, watch): up to max new messages in
      * *msgs (an array the flow frees, with the messages). *exhausted: there will be no
      * more (post's single pass). NULL: the component consumes from `broker`. */
-    int (*gather)(void *ctx, sr_flow *f, sr_message ***msgs, size_t *count, size_t max,
-                  bool *exhausted, sr_err *err);
+    int (*gather)(void *ctx, sr_message ***msgs, size_t *count, size_t max, bool *exhausted,
+                  sr_err *err);
     /* The work on one accepted message; err explains RETRY and DROP. NULL: none. */
-    enum sr_work_result (*work)(void *ctx, sr_flow *f, sr_work *w, sr_err *err);
+    enum sr_work_result (*work)(void *ctx, sr_work *w, sr_err *err);
     /* Called at each housekeeping, after the flow's own. */
-    void (*housekeeping)(void *ctx, sr_flow *f);
+    void (*housekeeping)(void *ctx);
     void *ctx;
     bool places_files; /* compute sr_work.placement (subscribe, sarra, sender) */
+    /* Tests only: the in-process broker that mem:// URLs name (broker_mem.h). */
+    struct sr_mem_hub *mem_hub;
 } sr_flow_component;
 
-/* Set up the flow of cfg for instance (1..N; 0: foreground): brokers, caches, retry
- * queues, metrics. Connects nothing yet. Errors name the option or file. */
-int sr_flow_new(const sr_config *cfg, const sr_paths *paths, const sr_credentials *creds,
-                int instance, sr_log *log, const sr_flow_component *component, sr_flow **out,
+/* Set up the flow of svc->cfg: brokers, caches, retry queues. Connects nothing yet.
+ * Errors name the option or file. */
+int sr_flow_new(const sr_flow_services *svc, const sr_flow_component *component, sr_flow **out,
                 sr_err *err);
 
 /* Run until *stop is set (SIGTERM: the pass in hand is finished and acked first), the
@@ -89,21 +116,8 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
 
 void sr_flow_free(sr_flow *f);
 
-/* Where m's file goes by the rules of mask (NULL: the config's own directory, mirror,
- * strip, flatten): what the flow computes for sr_work.placement, for a component that
- * needs it for another relPath (the old name of a rename). */
-int sr_flow_place(sr_flow *f, const sr_message *m, const sr_mask *mask, sr_placement *out,
-                  sr_err *err);
-
-/* For components. */
-const sr_config *sr_flow_config(const sr_flow *f);
-sr_log *sr_flow_log(const sr_flow *f);
-sr_metrics *sr_flow_metrics(const sr_flow *f);
-int sr_flow_instance(const sr_flow *f);
 /* Messages whose publish failed (they wait in the post retry queue): sr_post's exit
  * status says whether everything was posted. */
 unsigned long long sr_flow_post_failures(const sr_flow *f);
-const sr_credentials *sr_flow_credentials(const sr_flow *f);
-const sr_paths *sr_flow_paths(const sr_flow *f);
 
 #endif

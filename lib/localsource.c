@@ -55,13 +55,14 @@ struct sr_post_source {
     sr_log *log;
 };
 
-int sr_post_source_new(const sr_config *cfg, char *const *paths, size_t count,
+int sr_post_source_new(const sr_config *cfg, sr_log *log, char *const *paths, size_t count,
                        sr_post_source **out, sr_err *err)
 {
     *out = NULL;
     sr_post_source *s = calloc(1, sizeof *s);
     if (s == NULL)
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    s->log = log;
     int rc = sr_local_announce_options(cfg, &s->spec, &s->announce, err);
     s->recursive = sr_config_flag(cfg, SR_OPT_recursive);
     const sr_strlist *configured = sr_config_list(cfg, SR_OPT_path);
@@ -135,11 +136,11 @@ static char *pop(sr_strlist *stack)
     return top;
 }
 
-static int gather(void *ctx, sr_flow *f, sr_message ***msgs, size_t *count, size_t max,
-                  bool *exhausted, sr_err *err)
+static int gather(void *ctx, sr_message ***msgs, size_t *count, size_t max, bool *exhausted,
+                  sr_err *err)
 {
     sr_post_source *s = ctx;
-    sr_log *log = sr_flow_log(f);
+    sr_log *log = s->log;
     *msgs = calloc(max ? max : 1, sizeof **msgs);
     *count = 0;
     if (*msgs == NULL)

@@ -22,8 +22,9 @@ int sr_local_announce_options(const sr_config *cfg, sr_identity_spec *spec,
 
 typedef struct sr_post_source sr_post_source;
 
-/* The paths to post: those given (the command line), else the config's `path` lines. */
-int sr_post_source_new(const sr_config *cfg, char *const *paths, size_t count,
+/* The paths to post: those given (the command line), else the config's `path` lines;
+ * problems with them go to log (which outlives s). */
+int sr_post_source_new(const sr_config *cfg, sr_log *log, char *const *paths, size_t count,
                        sr_post_source **out, sr_err *err);
 void sr_post_source_free(sr_post_source *s);
 

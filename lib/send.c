@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "blocks.h"
+#include "placer.h"
 #include "paths.h"
 #include "timefmt.h"
 #include "transferconf.h"
@@ -28,6 +29,10 @@
 
 struct sr_send {
     const sr_config *cfg;
+    const sr_paths *paths; /* the state folders: blocks/ */
+    sr_log *log;
+    sr_metrics *metrics;
+    sr_placer *placer; /* baseDir, and the old name of a rename */
     sr_transfer_setup ts; /* transferconf.h */
     sr_transfer_pool *pool;
     sr_jails *base;  /* baseDir: the only place files are read from (sr-security(7)) */
@@ -78,10 +83,10 @@ static void note_outcome(sr_send *s, int rc, const sr_err *err)
     }
 }
 
-int sr_send_new(const sr_config *cfg, const sr_credentials *creds, sr_log *log, sr_send **out,
-                sr_err *err)
+int sr_send_new(const sr_flow_services *svc, sr_send **out, sr_err *err)
 {
     *out = NULL;
+    const sr_config *cfg = svc->cfg;
     const char *send_to = sr_config_str(cfg, SR_OPT_sendTo);
     if (send_to == NULL)
         return sr_err_set(err, SR_EINVAL, false, "%s: a sender needs sendTo", sr_config_name(cfg));
@@ -99,7 +104,12 @@ int sr_send_new(const sr_config *cfg, const sr_credentials *creds, sr_log *log, 
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
     }
     s->cfg = cfg;
-    int rc = sr_transferconf(cfg, creds, log, &s->ts, err);
+    s->paths = svc->paths;
+    s->log = svc->log;
+    s->metrics = svc->metrics;
+    int rc = sr_transferconf(cfg, svc->creds, svc->log, &s->ts, err);
+    if (rc == SR_OK && (s->placer = sr_placer_new(cfg)) == NULL)
+        rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
     if (rc == SR_OK && (s->pool = sr_transfer_pool_new(&s->ts.options, err)) == NULL)
         rc = err ? err->code : SR_ENOMEM;
     if (rc == SR_OK && (s->base = sr_jails_new(0, false)) == NULL)
@@ -126,6 +136,7 @@ void sr_send_free(sr_send *s)
     sr_transfer_pool_free(s->pool);
     sr_jails_free(s->base);
     sr_jail_free(s->blocks);
+    sr_placer_free(s->placer);
     free(s->send_to);
     free(s);
 }
@@ -135,16 +146,9 @@ void sr_send_free(sr_send *s)
 static int local_of(sr_send *s, const sr_message *m, sr_jail **j, char **rel, char **shown,
                     sr_err *err)
 {
-    const sr_value *offset = sr_config_value(s->cfg, SR_OPT_varTimeOffset);
-    sr_placement_rules r = {
-        .base_dir = sr_config_str(s->cfg, SR_OPT_baseDir),
-        .post_base_dir = sr_config_str(s->cfg, SR_OPT_post_baseDir),
-        .source = sr_message_str(m, "source"),
-        .time_offset = offset->set ? offset->u.seconds : 0,
-    };
     char *root = NULL;
     *rel = *shown = NULL;
-    int rc = sr_placement_source(&r, m, time(NULL), &root, rel, err);
+    int rc = sr_placer_source(s->placer, m, &root, rel, err);
     if (rc == SR_OK)
         rc = sr_jails_get(s->base, root, j, err);
     if (rc == SR_OK && asprintf(shown, "%s/%s", strcmp(root, "/") == 0 ? "" : root, *rel) < 0) {
@@ -160,7 +164,7 @@ static int local_of(sr_send *s, const sr_message *m, sr_jail **j, char **rel, ch
 }
 
 /* Forward a fileOp; -1 when the message carries file data. */
-static int forward_fileop(sr_send *s, sr_flow *f, sr_transfer *t, sr_work *w, sr_err *err)
+static int forward_fileop(sr_send *s, sr_transfer *t, sr_work *w, sr_err *err)
 {
     sr_fileop op;
     if (!sr_message_fileop(w->msg, &op))
@@ -203,7 +207,7 @@ static int forward_fileop(sr_send *s, sr_flow *f, sr_transfer *t, sr_work *w, sr
         sr_placement from = {0};
         int rc = SR_EINVAL;
         if (old != NULL && sr_message_set_str(old, "relPath", op.rename, err) == SR_OK &&
-            sr_flow_place(f, old, w->mask, &from, err) == SR_OK)
+            sr_placer_place(s->placer, old, w->mask, NULL, 0, &from, err) == SR_OK)
             rc = sr_transfer_rename(t, from.path, remote, err);
         sr_placement_fini(&from);
         sr_message_free(old);
@@ -223,14 +227,14 @@ static bool parse_time(const char *text, struct timespec *t)
  * in the config's state folder (blocks/, a jail of its own, made on first use), shared by
  * its instances, named by a digest of the remote URL so that any remote path fits. New
  * string (its name beneath s->blocks), caller frees. */
-static char *block_lock_path(sr_send *s, sr_flow *f, const sr_transfer *t, const char *remote,
+static char *block_lock_path(sr_send *s, const sr_transfer *t, const char *remote,
                              sr_err *err)
 {
-    const sr_config *cfg = sr_flow_config(f);
+    const sr_config *cfg = s->cfg;
     char *dir = NULL, *key = NULL, *out = NULL, *blocks_dir = NULL;
     char hex[129];
     if (s->blocks == NULL) {
-        dir = sr_paths_instance_dir(sr_flow_paths(f), sr_component_name(sr_config_component(cfg)),
+        dir = sr_paths_instance_dir(s->paths, sr_component_name(sr_config_component(cfg)),
                                     sr_config_name(cfg));
         if (dir == NULL || asprintf(&blocks_dir, "%s/blocks", dir) < 0) {
             blocks_dir = NULL;
@@ -284,7 +288,7 @@ static void announce_whole(sr_message *m, int fd, const char *local, const sr_bl
  * name (sftp: opened without truncation, written at the offset), recorded locally, and the
  * file renamed by whichever instance sends the last block. Over a protocol that cannot
  * write at an offset (ftp), block 0 sends the whole file and the other blocks nothing. */
-static enum sr_work_result send_block(sr_send *s, sr_flow *f, sr_transfer *t, sr_work *w, int fd,
+static enum sr_work_result send_block(sr_send *s, sr_transfer *t, sr_work *w, int fd,
                                       const char *local, const sr_transfer_plan *whole_plan,
                                       sr_err *err)
 {
@@ -307,7 +311,7 @@ static enum sr_work_result send_block(sr_send *s, sr_flow *f, sr_transfer *t, sr
         rc = sr_transfer_send(t, fd, remote, whole_plan, &res, err);
         note_outcome(s, rc, err);
         if (rc == SR_OK) {
-            sr_log_write(sr_flow_log(f), SR_LOG_INFO,
+            sr_log_write(s->log, SR_LOG_INFO,
                          "sent %s to %s%s%s (%lld bytes, whole: %s cannot write blocks)", local,
                          sr_transfer_url(t), remote[0] == '/' ? "" : "/", remote,
                          (long long)res.bytes, sr_transfer_url(t));
@@ -317,7 +321,7 @@ static enum sr_work_result send_block(sr_send *s, sr_flow *f, sr_transfer *t, sr
     }
     /* blocks always go under a temporary name: a partial file is never visible */
     char *tmp = sr_transfer_download_temp(&whole_plan->inflight, remote);
-    char *lock = tmp ? block_lock_path(s, f, t, remote, err) : NULL;
+    char *lock = tmp ? block_lock_path(s, t, remote, err) : NULL;
     char *rdir = tmp ? strdup(tmp) : NULL;
     if (tmp == NULL || lock == NULL || rdir == NULL) {
         if (tmp == NULL || rdir == NULL)
@@ -351,9 +355,9 @@ static enum sr_work_result send_block(sr_send *s, sr_flow *f, sr_transfer *t, sr
     if (rc == SR_OK && !have) {
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
-        sr_metrics_add(sr_flow_metrics(f), SR_METRIC_DATA_TX, (unsigned long long)res.bytes,
+        sr_metrics_add(s->metrics, SR_METRIC_DATA_TX, (unsigned long long)res.bytes,
                        (double)now.tv_sec + now.tv_nsec / 1e9);
-        sr_log_write(sr_flow_log(f), SR_LOG_INFO,
+        sr_log_write(s->log, SR_LOG_INFO,
                      "sent block %zu/%zu of %s to %s%s%s (%lld bytes at offset %lld)", l.number + 1,
                      l.count, local, sr_transfer_url(t), tmp[0] == '/' ? "" : "/", tmp,
                      (long long)res.bytes, (long long)l.offset);
@@ -367,9 +371,9 @@ static enum sr_work_result send_block(sr_send *s, sr_flow *f, sr_transfer *t, sr
         if (rc == SR_OK) {
             struct timespec now;
             clock_gettime(CLOCK_REALTIME, &now);
-            sr_metrics_add(sr_flow_metrics(f), SR_METRIC_FILES_TX, 1,
+            sr_metrics_add(s->metrics, SR_METRIC_FILES_TX, 1,
                            (double)now.tv_sec + now.tv_nsec / 1e9);
-            sr_log_write(sr_flow_log(f), SR_LOG_INFO, "sent %s to %s%s%s (%lld bytes, %zu blocks)",
+            sr_log_write(s->log, SR_LOG_INFO, "sent %s to %s%s%s (%lld bytes, %zu blocks)",
                          local, sr_transfer_url(t), remote[0] == '/' ? "" : "/", remote,
                          (long long)l.total, l.count);
             announce_whole(w->msg, fd, local, &l);
@@ -384,7 +388,7 @@ static enum sr_work_result send_block(sr_send *s, sr_flow *f, sr_transfer *t, sr
     return r;
 }
 
-static enum sr_work_result work(void *ctx, sr_flow *f, sr_work *w, sr_err *err)
+static enum sr_work_result work(void *ctx, sr_work *w, sr_err *err)
 {
     sr_send *s = ctx;
     sr_transfer *t = NULL;
@@ -392,7 +396,7 @@ static enum sr_work_result work(void *ctx, sr_flow *f, sr_work *w, sr_err *err)
         return SR_WORK_DROP;
     if (remote_down(s, t, err))
         return SR_WORK_RETRY;
-    int r = forward_fileop(s, f, t, w, err);
+    int r = forward_fileop(s, t, w, err);
     if (r >= 0) {
         if (r != SR_WORK_SKIP && r != SR_WORK_REFUSE) /* these did not touch the remote */
             note_outcome(s, r == SR_WORK_RETRY ? err->code : SR_OK, err);
@@ -432,7 +436,7 @@ static enum sr_work_result work(void *ctx, sr_flow *f, sr_work *w, sr_err *err)
     sr_transfer_result res = {0};
     bool block = sr_message_blocks(w->msg, &b); /* before send_block makes it the whole file's */
     if (block) {
-        result = send_block(s, f, t, w, fd, local, &plan, err);
+        result = send_block(s, t, w, fd, local, &plan, err);
         rc = SR_OK;
     } else {
         for (int attempt = 1;; attempt++) {
@@ -450,16 +454,16 @@ static enum sr_work_result work(void *ctx, sr_flow *f, sr_work *w, sr_err *err)
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
         double n = (double)now.tv_sec + now.tv_nsec / 1e9;
-        sr_metrics_add(sr_flow_metrics(f), SR_METRIC_FILES_TX, 1, n);
-        sr_metrics_add(sr_flow_metrics(f), SR_METRIC_DATA_TX, (unsigned long long)res.bytes, n);
+        sr_metrics_add(s->metrics, SR_METRIC_FILES_TX, 1, n);
+        sr_metrics_add(s->metrics, SR_METRIC_DATA_TX, (unsigned long long)res.bytes, n);
         /* a relative sftp path needs its '/' after the host to read as a URL (sr3's rule:
          * "sftp://cluster/dir/f" is dir/f in the login folder) */
         const char *path = w->placement.path;
-        sr_log_write(sr_flow_log(f), SR_LOG_INFO, "sent %s to %s%s%s (%lld bytes)", local,
+        sr_log_write(s->log, SR_LOG_INFO, "sent %s to %s%s%s (%lld bytes)", local,
                      sr_transfer_url(t), path[0] == '/' ? "" : "/", path, (long long)res.bytes);
     }
     if (result == SR_WORK_OK && s->delete_source && sr_jail_remove(j, rel, false, NULL) != SR_OK)
-        sr_log_write(sr_flow_log(f), SR_LOG_WARNING, "delete after send: %s", local);
+        sr_log_write(s->log, SR_LOG_WARNING, "delete after send: %s", local);
     close(fd);
     free(rel);
     free(local);
@@ -474,11 +478,10 @@ void sr_send_component(sr_send *s, sr_flow_component *out)
     out->places_files = true;
 }
 
-static int attach(const sr_config *cfg, const sr_credentials *creds, sr_log *log,
-                  sr_flow_component *fc, void **state, sr_err *err)
+static int attach(const sr_flow_services *svc, sr_flow_component *fc, void **state, sr_err *err)
 {
     sr_send *s = NULL;
-    int rc = sr_send_new(cfg, creds, log, &s, err);
+    int rc = sr_send_new(svc, &s, err);
     if (rc != SR_OK)
         return rc;
     sr_send_component(s, fc);

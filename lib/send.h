@@ -19,8 +19,7 @@
 
 typedef struct sr_send sr_send;
 
-int sr_send_new(const sr_config *cfg, const sr_credentials *creds, sr_log *log, sr_send **out,
-                sr_err *err);
+int sr_send_new(const sr_flow_services *svc, sr_send **out, sr_err *err);
 void sr_send_free(sr_send *s);
 
 /* The flow component: broker gather, this work step, files placed (remotely). */

@@ -1527,8 +1527,8 @@ static void start(sr_watch *w)
                  w->pending.count);
 }
 
-static int gather(void *ctx, sr_flow *f, sr_message ***msgs, size_t *count, size_t max,
-                  bool *exhausted, sr_err *err)
+static int gather(void *ctx, sr_message ***msgs, size_t *count, size_t max, bool *exhausted,
+                  sr_err *err)
 {
     sr_watch *w = ctx;
     *exhausted = false; /* a watch runs until it is stopped */
@@ -1537,7 +1537,6 @@ static int gather(void *ctx, sr_flow *f, sr_message ***msgs, size_t *count, size
     if (*msgs == NULL)
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
     if (!w->started) {
-        w->log = sr_flow_log(f);
         start(w);
         w->started = true;
     }
@@ -1585,10 +1584,10 @@ static int gather(void *ctx, sr_flow *f, sr_message ***msgs, size_t *count, size
     return SR_OK;
 }
 
-static void housekeeping(void *ctx, sr_flow *f)
+static void housekeeping(void *ctx)
 {
     sr_watch *w = ctx;
-    sr_log_write(sr_flow_log(f), SR_LOG_INFO,
+    sr_log_write(w->log, SR_LOG_INFO,
                  "watch: %zu folders watched, %zu entries known, %zu changes pending, %lu posted, "
                  "%lu queue overflows, %lu folders that could not be watched",
                  w->dirs_by_path.count, w->known.count, w->pending.count, w->posted, w->overflows,
@@ -1680,12 +1679,13 @@ static int start_reader(sr_watch *w, sr_err *err)
     return SR_OK;
 }
 
-int sr_watch_new(const sr_config *cfg, sr_watch **out, sr_err *err)
+int sr_watch_new(const sr_config *cfg, sr_log *log, sr_watch **out, sr_err *err)
 {
     *out = NULL;
     sr_watch *w = calloc(1, sizeof *w);
     if (w == NULL)
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    w->log = log;
     w->ifd = w->stopfd = -1;
     pthread_mutex_init(&w->lock, NULL);
     int rc = sr_local_announce_options(cfg, &w->spec, &w->announce, err);

@@ -40,10 +40,11 @@
 
 typedef struct sr_watch sr_watch;
 
-/* The watch of cfg's `path` folders. Opens inotify (unless force_polling) and starts its
- * reader thread; the trees are walked at the first gather (the flow's log is there then).
+/* The watch of cfg's `path` folders, logging to log (which outlives it). Opens inotify
+ * (unless force_polling) and starts its reader thread; the trees are walked at the first
+ * gather.
  * Errors: no path, an inotify limit (named with its sysctl), bad announce options. */
-int sr_watch_new(const sr_config *cfg, sr_watch **out, sr_err *err);
+int sr_watch_new(const sr_config *cfg, sr_log *log, sr_watch **out, sr_err *err);
 
 /* Stops the reader thread and frees everything. NULL is fine. */
 void sr_watch_free(sr_watch *w);

@@ -1,0 +1,98 @@
+/*
+ * placer: see placer.h.
+ */
+#include "placer.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "regex.h"
+
+struct sr_placer {
+    const sr_config *cfg;
+    sr_regex **strip_regex; /* per mask, compiled on first use */
+    size_t mask_count;
+};
+
+sr_placer *sr_placer_new(const sr_config *cfg)
+{
+    sr_placer *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return NULL;
+    p->cfg = cfg;
+    p->mask_count = sr_config_mask_count(cfg);
+    p->strip_regex = calloc(p->mask_count ? p->mask_count : 1, sizeof *p->strip_regex);
+    if (p->strip_regex == NULL) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void sr_placer_free(sr_placer *p)
+{
+    if (p == NULL)
+        return;
+    for (size_t i = 0; i < p->mask_count; i++)
+        sr_regex_free(p->strip_regex[i]);
+    free(p->strip_regex);
+    free(p);
+}
+
+/* The strip setting in force at mask: a count, or a regex compiled once. */
+static void strip_of(sr_placer *p, const sr_mask *mask, sr_placement_rules *r)
+{
+    const char *strip = mask ? mask->strip : sr_config_str(p->cfg, SR_OPT_strip);
+    if (strip == NULL || strip[0] == '\0')
+        return;
+    if (strspn(strip, "0123456789") == strlen(strip)) {
+        r->strip_count = atoll(strip);
+        return;
+    }
+    size_t idx = 0;
+    for (; mask && idx < p->mask_count && sr_config_mask(p->cfg, idx) != mask; idx++)
+        ;
+    if (mask == NULL || idx >= p->mask_count)
+        return;
+    if (p->strip_regex[idx] == NULL)
+        p->strip_regex[idx] = sr_regex_new(strip, NULL);
+    r->strip_regex = p->strip_regex[idx];
+}
+
+static double time_offset(const sr_config *cfg)
+{
+    return sr_config_seconds(cfg, SR_OPT_varTimeOffset);
+}
+
+int sr_placer_place(sr_placer *p, const sr_message *m, const sr_mask *mask,
+                    const char *const *groups, int group_count, sr_placement *out, sr_err *err)
+{
+    const sr_config *cfg = p->cfg;
+    sr_placement_rules r = {
+        .directory = mask && mask->directory ? mask->directory : sr_config_str(cfg, SR_OPT_directory),
+        .mirror = mask ? mask->mirror : sr_config_flag(cfg, SR_OPT_mirror),
+        .flatten = mask && mask->flatten ? mask->flatten : sr_config_str(cfg, SR_OPT_flatten),
+        .base_dir = sr_config_str(cfg, SR_OPT_baseDir),
+        .post_base_dir = sr_config_str(cfg, SR_OPT_post_baseDir),
+        .post_base_url = sr_config_str(cfg, SR_OPT_post_baseUrl),
+        .source = sr_message_str(m, "source"),
+        .time_offset = time_offset(cfg),
+        .groups = groups,
+        .group_count = group_count,
+    };
+    strip_of(p, mask, &r);
+    return sr_placement_compute(&r, m, time(NULL), out, err);
+}
+
+int sr_placer_source(sr_placer *p, const sr_message *m, char **root, char **under_root,
+                     sr_err *err)
+{
+    sr_placement_rules r = {
+        .base_dir = sr_config_str(p->cfg, SR_OPT_baseDir),
+        .post_base_dir = sr_config_str(p->cfg, SR_OPT_post_baseDir),
+        .source = sr_message_str(m, "source"),
+        .time_offset = time_offset(p->cfg),
+    };
+    return sr_placement_source(&r, m, time(NULL), root, under_root, err);
+}

@@ -1,0 +1,30 @@
+/*
+ * placer: a config's placement rules (directory, mirror, strip, flatten, baseDir,
+ * post_baseDir, post_baseUrl, varTimeOffset; per accept line where it sets them) applied
+ * to messages, with each strip regex compiled once. The flow places every accepted
+ * message with one; a work step that must place another name (the old name of a rename,
+ * a hard link's target) keeps its own, so it needs nothing from the flow.
+ */
+#ifndef SR_PLACER_H
+#define SR_PLACER_H
+
+#include "config.h"
+#include "message.h"
+#include "placement.h"
+
+typedef struct sr_placer sr_placer;
+
+/* Rules of cfg, which must outlive the placer. NULL when out of memory. */
+sr_placer *sr_placer_new(const sr_config *cfg);
+void sr_placer_free(sr_placer *p);
+
+/* Where m's file goes by the rules in force at mask (NULL: the config's own), with the
+ * capture groups of that accept line (${1}..; groups may be NULL). See placement.h. */
+int sr_placer_place(sr_placer *p, const sr_message *m, const sr_mask *mask,
+                    const char *const *groups, int group_count, sr_placement *out, sr_err *err);
+
+/* The local file a sender reads for m: sr_placement_source with the config's baseDir. */
+int sr_placer_source(sr_placer *p, const sr_message *m, char **root, char **under_root,
+                     sr_err *err);
+
+#endif

@@ -1,0 +1,483 @@
+/* test_flow: the flow's ack contract, against the in-process broker (broker_mem.h).
+ *
+ * What the flow promises (flow.h): a message from the broker is acked only once its work
+ * is done and its post confirmed, or once it is safely in a retry queue on disk; a crash
+ * at any point loses nothing that was acked; a message that is malformed or rejected is
+ * acked exactly once. Each test runs a real flow (config, retry queues, placement) with a
+ * hub whose hook sees every step, checks the promise at each ack, and can crash the
+ * broker connection at any step. */
+#include "unit.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "broker_mem.h"
+#include "flow.h"
+
+#define MSGS_MAX 32
+#define EVENTS_MAX 200000 /* a flow that has not finished after this many steps is stuck */
+
+typedef struct fixture {
+    char dir[256];      /* everything of this test */
+    char instance[512]; /* the flow's state folder: retry queues */
+    char snapshot[512]; /* the state folder as it was at a crash */
+    sr_paths paths;
+    sr_config *cfg;
+    sr_log *log;
+    sr_metrics *metrics;
+    sr_mem_hub *hub;
+    volatile sig_atomic_t stop, reopen;
+
+    size_t count;                 /* messages injected */
+    char rel[MSGS_MAX][64];       /* their relPaths, by id */
+    unsigned work_calls[MSGS_MAX];
+    unsigned fail_first[MSGS_MAX]; /* the work step fails this many times first */
+    bool never_posted[MSGS_MAX];   /* malformed or rejected: acked without a post */
+
+    size_t events;      /* calls of the hook */
+    size_t steps;       /* deliveries, sends, confirms and acks: a pass's steps */
+    size_t crash_at;    /* crash the broker at this step (0: never) */
+    bool crashed;
+    size_t acked_before_crash;
+    char violation[512]; /* the first broken promise, or "" */
+    /* the window: a delivery of a later pass while posts of an earlier one await their
+     * confirm */
+    size_t sent_unconfirmed;
+    bool delivered_while_unconfirmed;
+} fixture;
+
+/* ---- set up ---- */
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void load_config(fixture *fx, const char *extra)
+{
+    char path[600], confdir[300];
+    snprintf(confdir, sizeof confdir, "%s/config", fx->dir);
+    snprintf(path, sizeof path, "%s/shovel", confdir);
+    mkdir(confdir, 0700);
+    mkdir(path, 0700);
+    snprintf(path, sizeof path, "%s/shovel/t.conf", confdir);
+    char text[2048];
+    snprintf(text, sizeof text,
+             "broker mem://tester@hub/\n"
+             "exchange xin\n"
+             "post_broker mem://tester@hub/\n"
+             "post_exchange xout\n"
+             "batch 4\n"
+             "prefetch 8\n"
+             "retryDelay 0.01\n"
+             "housekeeping 3600\n"
+             "%s",
+             extra ? extra : "");
+    write_file(path, text);
+    const char *confd = getenv("SR_CONFD");
+    sr_config_request req = {SR_C_SHOVEL, "t", confdir, confd ? confd : "conf.d", NULL, 0};
+    sr_err err;
+    if (sr_config_load(&req, &fx->cfg, &err) != SR_OK)
+        fail_msg("%s", err.msg);
+}
+
+static fixture *fixture_new(const char *extra)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    test_tmp_template(fx->dir, sizeof fx->dir, "sr_test_flow");
+    assert_non_null(mkdtemp(fx->dir));
+    char state[300], metrics[300], logpath[300];
+    snprintf(state, sizeof state, "%s/state", fx->dir);
+    snprintf(metrics, sizeof metrics, "%s/state/metrics", fx->dir);
+    snprintf(logpath, sizeof logpath, "%s/flow.log", fx->dir);
+    fx->paths.state_dir = strdup(state);
+    fx->paths.metrics_dir = strdup(metrics);
+    snprintf(fx->instance, sizeof fx->instance, "%s/shovel/t", state);
+    snprintf(fx->snapshot, sizeof fx->snapshot, "%s/snapshot", fx->dir);
+    load_config(fx, extra);
+    sr_log_options lo = {.path = logpath, .ident = "shovel/t_00", .level = SR_LOG_DEBUG};
+    sr_err err;
+    fx->log = sr_log_open(&lo, &err);
+    assert_non_null(fx->log);
+    fx->metrics = sr_metrics_new("shovel", "t", 0, 0);
+    assert_non_null(fx->metrics);
+    fx->hub = sr_mem_hub_new();
+    assert_non_null(fx->hub);
+    return fx;
+}
+
+static void fixture_free(fixture *fx)
+{
+    sr_mem_hub_free(fx->hub);
+    sr_metrics_free(fx->metrics);
+    sr_log_close(fx->log);
+    sr_config_free(fx->cfg);
+    free(fx->paths.state_dir);
+    free(fx->paths.metrics_dir);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx->dir);
+    assert_int_equal(system(cmd), 0);
+    free(fx);
+}
+
+static void inject(fixture *fx, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t id;
+        char body[256];
+        snprintf(fx->rel[fx->count], sizeof fx->rel[0], "d/f%02zu.txt", fx->count);
+        snprintf(body, sizeof body,
+                 "{\"pubTime\":\"20261206T051000\",\"baseUrl\":\"http://example.com/\","
+                 "\"relPath\":\"%s\"}",
+                 fx->rel[fx->count]);
+        sr_err err;
+        assert_int_equal(sr_mem_hub_inject(fx->hub, "v03.d", "application/json", body, &id, &err),
+                         SR_OK);
+        assert_int_equal(id, fx->count);
+        fx->count++;
+    }
+}
+
+/* ---- what the promise means ---- */
+
+static char *rel_path_of(const char *body)
+{
+    const char *key = "\"relPath\":";
+    const char *at = strstr(body, key);
+    if (at == NULL)
+        return NULL;
+    at += strlen(key);
+    while (*at == ' ' || *at == '"')
+        at++;
+    size_t n = strcspn(at, "\"");
+    return strndup(at, n);
+}
+
+static bool confirmed(const fixture *fx, const char *rel)
+{
+    for (size_t i = 0; i < sr_mem_hub_published_count(fx->hub); i++) {
+        const sr_mem_published *p = sr_mem_hub_published(fx->hub, i);
+        if (!p->confirmed)
+            continue;
+        char *r = rel_path_of(p->body);
+        bool same = r != NULL && strcmp(r, rel) == 0;
+        free(r);
+        if (same)
+            return true;
+    }
+    return false;
+}
+
+/* Is rel in the retry queue file `name` of the state folder, as written so far? */
+static bool queued_on_disk(const fixture *fx, const char *name, const char *rel)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", fx->instance, name);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return false;
+    char needle[128];
+    snprintf(needle, sizeof needle, "\"%s\"", rel);
+    char line[4096];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f) != NULL)
+        found = strstr(line, "\"retry\"") != NULL && strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
+static bool safe(const fixture *fx, const char *rel)
+{
+    return confirmed(fx, rel) || queued_on_disk(fx, "retry_work_00.jsonl", rel) ||
+           queued_on_disk(fx, "retry_post_00.jsonl", rel);
+}
+
+static bool all_confirmed(const fixture *fx)
+{
+    for (size_t i = 0; i < fx->count; i++)
+        if (!fx->never_posted[i] && !confirmed(fx, fx->rel[i]))
+            return false;
+    return true;
+}
+
+/* Copy every file of the state folder (flat) into the snapshot folder: the disk as a
+ * kill -9 at this instant would leave it. */
+static void snapshot_state(fixture *fx)
+{
+    mkdir(fx->snapshot, 0700);
+    DIR *d = opendir(fx->instance);
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char from[800], to[800], buf[8192];
+        snprintf(from, sizeof from, "%s/%s", fx->instance, e->d_name);
+        snprintf(to, sizeof to, "%s/%s", fx->snapshot, e->d_name);
+        int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        ssize_t n;
+        while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof buf)) > 0)
+            assert_int_equal(write(out, buf, (size_t)n), n);
+        if (in >= 0)
+            close(in);
+        if (out >= 0)
+            close(out);
+    }
+    closedir(d);
+}
+
+static void restore_state(fixture *fx)
+{
+    char cmd[1800];
+    snprintf(cmd, sizeof cmd, "rm -f '%s'/* && cp '%s'/* '%s'/ 2>/dev/null; rm -rf '%s'",
+             fx->instance, fx->snapshot, fx->instance, fx->snapshot);
+    assert_int_equal(system(cmd) >= 0, 1);
+}
+
+/* ---- the hook: every step of the broker ---- */
+
+static void hook(void *ctx, sr_mem_hub *hub, enum sr_mem_event event, size_t which)
+{
+    fixture *fx = ctx;
+    fx->events++;
+    if (fx->events > EVENTS_MAX) {
+        snprintf(fx->violation, sizeof fx->violation, "the flow did not finish in %d steps",
+                 EVENTS_MAX);
+        fx->stop = 1;
+    }
+    if (event != SR_MEM_CONSUME && event != SR_MEM_CONNECT)
+        fx->steps++; /* how often a flow asks for more (CONSUME) depends on timing */
+    if (fx->crash_at != 0 && fx->steps == fx->crash_at && !fx->crashed) {
+        snapshot_state(fx);
+        sr_mem_hub_crash(hub);
+        fx->crashed = true;
+        fx->stop = 1;
+        return;
+    }
+    switch (event) {
+    case SR_MEM_ACK:
+        if (!sr_mem_hub_crashed(hub) && which < fx->count && fx->violation[0] == '\0' &&
+            !fx->never_posted[which] && !safe(fx, fx->rel[which]))
+            snprintf(fx->violation, sizeof fx->violation,
+                     "%s acked at step %zu before its post was confirmed or it was queued on disk",
+                     fx->rel[which], fx->steps);
+        break;
+    case SR_MEM_SEND:
+        fx->sent_unconfirmed++;
+        break;
+    case SR_MEM_CONFIRM:
+        if (fx->sent_unconfirmed > 0)
+            fx->sent_unconfirmed--;
+        break;
+    case SR_MEM_DELIVER:
+        if (fx->sent_unconfirmed > 0)
+            fx->delivered_while_unconfirmed = true;
+        break;
+    case SR_MEM_CONSUME:
+        /* everything handed out has been acked and every message is posted: done */
+        if (sr_mem_hub_ready(hub) == 0 && sr_mem_hub_unacked(hub) == 0 && all_confirmed(fx))
+            fx->stop = 1;
+        break;
+    case SR_MEM_CONNECT:
+        break;
+    }
+}
+
+/* ---- a work step that fails as told ---- */
+
+static int id_of(const fixture *fx, const sr_message *m)
+{
+    for (size_t i = 0; i < fx->count; i++)
+        if (strcmp(fx->rel[i], sr_message_rel_path(m)) == 0)
+            return (int)i;
+    return -1;
+}
+
+static enum sr_work_result flaky_work(void *ctx, sr_work *w, sr_err *err)
+{
+    fixture *fx = ctx;
+    int id = id_of(fx, w->msg);
+    if (id < 0)
+        return SR_WORK_OK;
+    if (fx->work_calls[id]++ < fx->fail_first[id]) {
+        sr_err_set(err, SR_EIO, true, "remote said no (attempt %u)", fx->work_calls[id]);
+        return SR_WORK_RETRY;
+    }
+    return SR_WORK_OK;
+}
+
+/* Run one flow over the hub until the hook stops it. */
+static void run_flow(fixture *fx, bool with_work)
+{
+    sr_flow_services svc = {.cfg = fx->cfg,
+                            .paths = &fx->paths,
+                            .instance = 0,
+                            .log = fx->log,
+                            .metrics = fx->metrics};
+    sr_flow_component comp = {.mem_hub = fx->hub};
+    if (with_work) {
+        comp.work = flaky_work;
+        comp.ctx = fx;
+    }
+    sr_flow *flow = NULL;
+    sr_err err;
+    if (sr_flow_new(&svc, &comp, &flow, &err) != SR_OK)
+        fail_msg("sr_flow_new: %s", err.msg);
+    sr_mem_hub_set_hook(fx->hub, hook, fx);
+    fx->stop = 0;
+    assert_int_equal(sr_flow_run(flow, &fx->stop, &fx->reopen), SR_OK);
+    sr_flow_free(flow);
+    sr_mem_hub_set_hook(fx->hub, NULL, NULL);
+}
+
+static void assert_kept(const fixture *fx)
+{
+    if (fx->violation[0] != '\0')
+        fail_msg("%s", fx->violation);
+}
+
+/* ---- the tests ---- */
+
+/* A shovel: each message acked only after the broker confirmed its re-post, each acked
+ * exactly once; with prefetch 8 and passes of 4 the next pass is taken while the posts
+ * of the one before await their confirms (the window). */
+static void acks_come_after_confirms(void **state)
+{
+    (void)state;
+    fixture *fx = fixture_new(NULL);
+    inject(fx, 20);
+    run_flow(fx, false);
+    assert_kept(fx);
+    for (size_t i = 0; i < fx->count; i++) {
+        assert_int_equal(sr_mem_hub_acks_of(fx->hub, i), 1);
+        assert_true(confirmed(fx, fx->rel[i]));
+    }
+    assert_int_equal(sr_mem_hub_published_count(fx->hub), 20);
+    assert_true(fx->delivered_while_unconfirmed);
+    fixture_free(fx);
+}
+
+/* Publishes the broker refuses go to the post retry queue (on disk before the ack) and
+ * are posted again later. */
+static void refused_posts_are_queued_then_posted(void **state)
+{
+    (void)state;
+    fixture *fx = fixture_new(NULL);
+    inject(fx, 10);
+    sr_mem_hub_refuse_publishes(fx->hub, 3);
+    run_flow(fx, false);
+    assert_kept(fx);
+    size_t refused = 0;
+    for (size_t i = 0; i < sr_mem_hub_published_count(fx->hub); i++)
+        refused += sr_mem_hub_published(fx->hub, i)->refused;
+    assert_int_equal(refused, 3);
+    for (size_t i = 0; i < fx->count; i++) {
+        assert_int_equal(sr_mem_hub_acks_of(fx->hub, i), 1);
+        assert_true(confirmed(fx, fx->rel[i]));
+    }
+    fixture_free(fx);
+}
+
+/* Work that fails goes to the work retry queue (on disk before the ack), is taken back
+ * and, once it succeeds, posted. */
+static void failed_work_round_trips_through_the_retry_queue(void **state)
+{
+    (void)state;
+    fixture *fx = fixture_new(NULL);
+    inject(fx, 8);
+    fx->fail_first[1] = 1;
+    fx->fail_first[5] = 3;
+    run_flow(fx, true);
+    assert_kept(fx);
+    for (size_t i = 0; i < fx->count; i++) {
+        assert_int_equal(sr_mem_hub_acks_of(fx->hub, i), 1);
+        assert_true(confirmed(fx, fx->rel[i]));
+    }
+    assert_int_equal(fx->work_calls[1], 2);
+    assert_int_equal(fx->work_calls[5], 4);
+    assert_int_equal(fx->work_calls[0], 1);
+    fixture_free(fx);
+}
+
+/* A body that is not a message and a message a reject line refuses are acked once each
+ * and posted never; the others flow on. */
+static void malformed_and_rejected_are_acked_once(void **state)
+{
+    (void)state;
+    fixture *fx = fixture_new("reject .*f01.*\naccept .*\n");
+    inject(fx, 4);
+    size_t bad;
+    sr_err err;
+    assert_int_equal(sr_mem_hub_inject(fx->hub, "v03.x", "application/json", "{not json", &bad,
+                                       &err),
+                     SR_OK);
+    /* the hook's rel table: the malformed one and the rejected one are never posted */
+    snprintf(fx->rel[bad], sizeof fx->rel[0], "(malformed)");
+    fx->count = bad + 1;
+    fx->never_posted[1] = fx->never_posted[bad] = true;
+    run_flow(fx, false);
+    assert_kept(fx);
+    for (size_t i = 0; i < fx->count; i++)
+        assert_int_equal(sr_mem_hub_acks_of(fx->hub, i), 1);
+    assert_false(confirmed(fx, fx->rel[1]));
+    assert_int_equal(sr_mem_hub_published_count(fx->hub), 3);
+    fixture_free(fx);
+}
+
+/* Count the steps of a clean run of the crash scenario, then crash the broker at each of
+ * them in turn (the disk as a kill -9 would leave it at that instant) and restart: every
+ * message is posted in the end, whatever was acked before the crash. */
+static void a_crash_at_any_step_loses_nothing(void **state)
+{
+    (void)state;
+    size_t steps = 0;
+    for (size_t crash_at = 0;; crash_at++) {
+        fixture *fx = fixture_new(NULL);
+        inject(fx, 6);
+        fx->fail_first[2] = 1;
+        sr_mem_hub_refuse_publishes(fx->hub, 1);
+        fx->crash_at = crash_at;
+        run_flow(fx, true);
+        assert_kept(fx);
+        if (crash_at == 0) {
+            steps = fx->steps;
+            assert_int_equal(steps, 6 + 7 + 7 + 6); /* deliveries, sends, confirms, acks */
+        } else {
+            if (!fx->crashed)
+                fail_msg("crash at step %zu of %zu: never reached", crash_at, steps);
+            restore_state(fx);
+            sr_mem_hub_revive(fx->hub);
+            fx->crash_at = 0;
+            run_flow(fx, true);
+            assert_kept(fx);
+        }
+        for (size_t i = 0; i < fx->count; i++)
+            if (!confirmed(fx, fx->rel[i]))
+                fail_msg("crash at step %zu of %zu: %s never posted", crash_at, steps, fx->rel[i]);
+        assert_int_equal(sr_mem_hub_ready(fx->hub), 0);
+        assert_int_equal(sr_mem_hub_unacked(fx->hub), 0);
+        fixture_free(fx);
+        if (crash_at > 0 && crash_at >= steps)
+            break;
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(acks_come_after_confirms),
+        cmocka_unit_test(refused_posts_are_queued_then_posted),
+        cmocka_unit_test(failed_work_round_trips_through_the_retry_queue),
+        cmocka_unit_test(malformed_and_rejected_are_acked_once),
+        cmocka_unit_test(a_crash_at_any_step_loses_nothing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
