@@ -1,7 +1,7 @@
 /*
  * brokerconf: from a loaded config to what the broker layer needs, for the consumer side
  * (broker, queue, bindings) and the publisher side (post_broker, exchange, topics), the
- * way sr3 derives them (digest §1.9, §3.4, §4, §6.8).
+ * way sr3 derives them (sr-config(5) and sr(1), Brokers, state them for users).
  *
  * The queue name: queueName when the config sets it; else the one saved in the config's
  * state folder (<component>.<config>.<broker user>.qname, as sr3 names the file) so a

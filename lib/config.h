@@ -1,5 +1,5 @@
 /*
- * config: read a configuration in the sr3 option syntax (digest §3) into typed values.
+ * config: read a configuration in the sr3 option syntax (sr-config(5)) into typed values.
  *
  * A config is read in layers, each overriding the one before, lowest first:
  *   1. conf.d/default.conf      shipped defaults for every component (the only place

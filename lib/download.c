@@ -327,8 +327,8 @@ static bool parse_time(const char *text, struct timespec *t)
     return text != NULL && sr_time_parse(text, t, NULL) == SR_OK;
 }
 
-/* Whether the local file makes the download pointless (digest 6.5 step 3, sr3's
- * file_should_be_downloaded, in its order): NULL to download, else why not. A different
+/* Whether the local file makes the download pointless (sr3's file_should_be_downloaded,
+ * in its order; sr_subscribe(1) states it for users): NULL to download, else why not. A different
  * size always downloads (a partial local file must be repaired); then a message whose
  * mtime is not newer than the local file's is not downloaded: that is what makes a mesh
  * converge on the newest version when two peers post one relPath, instead of the versions

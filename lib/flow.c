@@ -951,7 +951,8 @@ static void declare_post_exchanges(sr_flow *f)
     }
 }
 
-/* ---- vip: active only on the host that holds one of the addresses (digest §5) ---- */
+/* ---- vip: active only on the host that holds one of the addresses (sr(1), Virtual IP
+ * addresses) ---- */
 
 /* The first vip of the list this host holds now (getifaddrs), or NULL. A vip is an IPv4 or
  * IPv6 address, optionally with a /prefix (ignored). */

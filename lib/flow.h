@@ -1,5 +1,5 @@
 /*
- * flow: the one loop every component runs (digest §2.1, §6).
+ * flow: the one loop every component runs (sr(1), THE FLOW, states it for users).
  *
  *   gather  messages from the broker (consumers), or from the component (post: the
  *           command line, watch: file events), plus retried ones when traffic is light
@@ -10,9 +10,11 @@
  *   post    to post_broker: baseUrl/relPath rewritten, topic from post_topicPrefix,
  *           post_exchange (split), post_format; a publish that fails goes to the post
  *           retry queue
- *   ack     every message from the broker, last: once its work and its post are done, or
- *           a failure of either is safely in its retry queue (synced to disk first): a
- *           kill -9 loses nothing acked
+ *   settle  once per pass, the one place acks happen: the posts' confirms awaited, what
+ *           failed written and synced to its retry queue, then every message from the
+ *           broker that is done or safely queued is acked; one that could not be
+ *           queued is held (not acked, so the broker sends it again): a kill -9 at any
+ *           point loses nothing acked
  *
  * Around it: housekeeping every `housekeeping` seconds (one summary line, cache and retry
  * expiry, metrics reset), a metrics file per instance for `sr status`, the stop and
