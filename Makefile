@@ -143,6 +143,7 @@ check:
 	@$(MAKE) --no-print-directory fuzz-check
 	@$(MAKE) --no-print-directory valgrind
 	@$(MAKE) --no-print-directory man-check
+	@$(MAKE) --no-print-directory confd-check
 	@$(MAKE) --no-print-directory py-check
 	@$(MAKE) --no-print-directory integration
 

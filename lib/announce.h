@@ -25,6 +25,7 @@
 #include "message.h"
 #include "strlist.h"
 
+/* In the order of inlineEncoding's choices in options.def (sr_config_choice). */
 enum sr_inline_encoding { SR_INLINE_GUESS, SR_INLINE_TEXT, SR_INLINE_BINARY };
 
 typedef struct sr_announce_options {

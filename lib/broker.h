@@ -46,8 +46,10 @@ typedef struct sr_broker_options {
     enum sr_tls_rigour tls;
     double heartbeat;       /* AMQP heartbeat, MQTT keepalive, seconds; 0: 60 */
     double timeout;         /* connecting, and waiting for confirms, seconds; 0: 30 */
-    unsigned prefetch;      /* AMQP basic.qos, MQTT 5 receive maximum; 0: 25 */
-    bool persistent;        /* AMQP delivery_mode 2 (on by default in conf.d) */
+    /* AMQP basic.qos, MQTT 5 receive maximum: prefetch (receiveMaximum). 0: 25, for tools
+     * and tests that give none; a config always passes its value (brokerconf.h). */
+    unsigned prefetch;
+    bool persistent;        /* AMQP delivery_mode 2 (the persistent option) */
     double session_expiry;  /* MQTT session expiry of a consumer (`expire`), seconds */
     double message_expiry;  /* post_messageAgeMax: per-message expiry, seconds; 0: none */
     double backoff_min;     /* first reconnect delay, seconds; 0: 1 */
@@ -78,6 +80,10 @@ int sr_broker_connect(sr_broker *b, sr_err *err);
 /* Declare a durable topic exchange (AMQP; nothing on MQTT). Remembered and re-declared on
  * every reconnect. */
 int sr_broker_declare_exchange(sr_broker *b, const char *exchange, sr_err *err);
+
+/* The AMQP queue types (queueType), in the order of the option's choices in options.def
+ * (sr_config_choice). */
+enum sr_queue_type { SR_QUEUE_CLASSIC, SR_QUEUE_QUORUM };
 
 /* What a consumer subscribes to. */
 typedef struct sr_queue_spec {

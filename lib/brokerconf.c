@@ -17,25 +17,9 @@
 /* How long instances 2..N wait for instance 1 to save the queue name. */
 #define QNAME_WAIT_SECONDS 30
 
-static double seconds_of(const sr_config *cfg, enum sr_option_id id)
-{
-    const sr_value *v = sr_config_value(cfg, id);
-    return v->set ? v->u.seconds : 0;
-}
-
-static long long count_of(const sr_config *cfg, enum sr_option_id id)
-{
-    const sr_value *v = sr_config_value(cfg, id);
-    return v->set ? v->u.count : 0;
-}
-
 static enum sr_tls_rigour tls_of(const sr_config *cfg)
 {
-    const char *t = sr_config_str(cfg, SR_OPT_tlsRigour);
-    return t == NULL                  ? SR_TLS_NORMAL
-           : strcmp(t, "lax") == 0    ? SR_TLS_LAX
-           : strcmp(t, "strict") == 0 ? SR_TLS_STRICT
-                                      : SR_TLS_NORMAL;
+    return (enum sr_tls_rigour)sr_config_choice(cfg, SR_OPT_tlsRigour);
 }
 
 static bool is_mqtt(const char *url)
@@ -196,8 +180,8 @@ int sr_brokerconf_consumer(const sr_config *cfg, const sr_paths *paths, int inst
         sr_consumer_setup_fini(out);
         return rc;
     }
-    long long prefetch = count_of(cfg, SR_OPT_prefetch);
-    long long receive_max = count_of(cfg, SR_OPT_receiveMaximum);
+    long long prefetch = sr_config_count(cfg, SR_OPT_prefetch);
+    long long receive_max = sr_config_count(cfg, SR_OPT_receiveMaximum);
     out->broker = (sr_broker_options){
         .url = url,
         .credentials = creds,
@@ -205,9 +189,10 @@ int sr_brokerconf_consumer(const sr_config *cfg, const sr_paths *paths, int inst
         .tls = tls_of(cfg),
         .prefetch = (unsigned)(out->mqtt && receive_max > 0 ? receive_max : prefetch),
         .persistent = sr_config_flag(cfg, SR_OPT_persistent),
-        .session_expiry = seconds_of(cfg, SR_OPT_expire),
+        .session_expiry = sr_config_seconds(cfg, SR_OPT_expire),
     };
-    const char *type = sr_config_str(cfg, SR_OPT_queueType);
+    /* classic is what a queue is without x-queue-type: only another type is sent */
+    bool typed = sr_config_choice(cfg, SR_OPT_queueType) != SR_QUEUE_CLASSIC;
     bool first = instance <= 1; /* instance 1 (or foreground) declares; the others attach */
     out->queue = (sr_queue_spec){
         .name = out->queue_name,
@@ -215,9 +200,9 @@ int sr_brokerconf_consumer(const sr_config *cfg, const sr_paths *paths, int inst
         .bind = first && sr_config_flag(cfg, SR_OPT_queueBind),
         .durable = sr_config_flag(cfg, SR_OPT_durable),
         .auto_delete = sr_config_flag(cfg, SR_OPT_auto_delete),
-        .expire = seconds_of(cfg, SR_OPT_expire),
-        .message_ttl = seconds_of(cfg, SR_OPT_messageAgeMax),
-        .queue_type = type && strcmp(type, "classic") != 0 ? type : NULL,
+        .expire = sr_config_seconds(cfg, SR_OPT_expire),
+        .message_ttl = sr_config_seconds(cfg, SR_OPT_messageAgeMax),
+        .queue_type = typed ? sr_config_str(cfg, SR_OPT_queueType) : NULL,
         .bindings = out->bindings,
         .binding_count = out->binding_count,
     };
@@ -245,23 +230,27 @@ int sr_brokerconf_publisher(const sr_config *cfg, const sr_credentials *creds,
     const char *exchange = sr_config_str(cfg, SR_OPT_post_exchange);
     const char *prefix = sr_config_str(cfg, SR_OPT_post_topicPrefix);
     const char *topic = sr_config_str(cfg, SR_OPT_post_topic);
-    const char *format = sr_config_str(cfg, SR_OPT_post_format);
-    if ((out->exchange = strdup(exchange ? exchange : "xpublic")) == NULL ||
-        (out->topic_prefix = strdup(prefix ? prefix : "v03")) == NULL ||
+    /* post_exchange is derived from post_broker when the config sets none (config.h) */
+    if (exchange == NULL)
+        return sr_err_set(err, SR_EINVAL, false, "%s/%s: no post_exchange to publish to",
+                          sr_component_name(sr_config_component(cfg)), sr_config_name(cfg));
+    /* post_topicPrefix None (or topicPrefix None): topics without a prefix */
+    if ((out->exchange = strdup(exchange)) == NULL ||
+        (prefix && (out->topic_prefix = strdup(prefix)) == NULL) ||
         (topic && (out->topic = strdup(topic)) == NULL)) {
         sr_publisher_setup_fini(out);
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
     }
-    long long split = count_of(cfg, SR_OPT_post_exchangeSplit);
+    long long split = sr_config_count(cfg, SR_OPT_post_exchangeSplit);
     out->split = split > 1 ? (unsigned)split : 0;
     out->topic_copy = sr_config_flag(cfg, SR_OPT_topicCopy);
-    out->format = format && strcmp(format, "v02") == 0 ? SR_FORMAT_V02 : SR_FORMAT_V03;
+    out->format = (enum sr_msg_format)sr_config_choice(cfg, SR_OPT_post_format);
     out->broker = (sr_broker_options){
         .url = url,
         .credentials = creds,
         .tls = tls_of(cfg),
         .persistent = sr_config_flag(cfg, SR_OPT_persistent),
-        .message_expiry = seconds_of(cfg, SR_OPT_post_messageAgeMax),
+        .message_expiry = sr_config_seconds(cfg, SR_OPT_post_messageAgeMax),
     };
     return SR_OK;
 }

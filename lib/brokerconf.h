@@ -39,7 +39,7 @@ typedef struct sr_publisher_setup {
     bool mqtt;
     char *exchange;            /* post_exchange (split: the base name, without the index) */
     unsigned split;            /* post_exchangeSplit, 0 or 1: no split */
-    char *topic_prefix;        /* post_topicPrefix */
+    char *topic_prefix;        /* post_topicPrefix; NULL: none (post_topicPrefix None) */
     char *topic;               /* post_topic (raw), or NULL */
     enum sr_msg_format format; /* post_format */
     /* topicCopy: publish with the topic a message came with. The flow clears it when the

@@ -117,22 +117,15 @@ static int open_instance_log(const sr_config *cfg, const sr_paths *paths, int in
     const char *comp = sr_component_name(sr_config_component(cfg));
     char ident[512];
     snprintf(ident, sizeof ident, "%s/%s_%02d", comp, sr_config_name(cfg), instance);
-    enum sr_level level = SR_LOG_INFO;
-    const char *level_name = sr_config_str(cfg, SR_OPT_logLevel);
-    if (level_name != NULL)
-        sr_level_from_name(level_name, &level);
-    const sr_value *interval = sr_config_value(cfg, SR_OPT_logRotateInterval);
-    const sr_value *count = sr_config_value(cfg, SR_OPT_logRotateCount);
-    const sr_value *perm = sr_config_value(cfg, SR_OPT_permLog);
     char *path = NULL;
     if (instance > 0 && !sr_config_flag(cfg, SR_OPT_logStdout))
         path = sr_paths_log_file(paths, comp, sr_config_name(cfg), instance);
     sr_log_options lo = {.path = path,
                          .ident = ident,
-                         .level = level,
-                         .rotate_interval = interval->set ? interval->u.seconds : 0,
-                         .rotate_count = count->set ? (int)count->u.count : 5,
-                         .perm = perm->set ? perm->u.bits : 0600};
+                         .level = (enum sr_level)sr_config_choice(cfg, SR_OPT_logLevel),
+                         .rotate_interval = sr_config_seconds(cfg, SR_OPT_logRotateInterval),
+                         .rotate_count = (int)sr_config_count(cfg, SR_OPT_logRotateCount),
+                         .perm = sr_config_bits(cfg, SR_OPT_permLog)};
     *log = sr_log_open(&lo, err);
     free(path);
     return *log ? SR_OK : (err ? err->code : SR_EIO);
@@ -342,10 +335,7 @@ int sr_component_main_work(enum sr_component component, const sr_component_work 
                 ? 1
                 : 0;
     } else {
-        enum sr_level level;
-        const char *level_name = sr_config_str(cfg, SR_OPT_logLevel);
-        if (level_name != NULL && sr_level_from_name(level_name, &level) == 0)
-            sr_log_set_level(log, level);
+        sr_log_set_level(log, (enum sr_level)sr_config_choice(cfg, SR_OPT_logLevel));
         for (size_t i = 0; cred_warnings && i < cred_warnings->count; i++)
             sr_log_write(log, SR_LOG_WARNING, "%s", cred_warnings->items[i]);
         print_warnings(cfg, log);

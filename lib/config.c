@@ -68,6 +68,9 @@ void sr_origin_format(const sr_origin *origin, char *buf, size_t size)
     case SR_ORIGIN_UNSET:
         snprintf(buf, size, "unset");
         return;
+    case SR_ORIGIN_DEFAULT:
+        snprintf(buf, size, "default");
+        return;
     case SR_ORIGIN_DERIVED:
         snprintf(buf, size, "derived");
         return;
@@ -90,6 +93,8 @@ static void where(const line_ctx *lc, char *buf, size_t size)
 {
     if (lc->origin.kind == SR_ORIGIN_CMDLINE)
         snprintf(buf, size, "command line");
+    else if (lc->origin.kind == SR_ORIGIN_DEFAULT)
+        snprintf(buf, size, "the default in options.def");
     else
         sr_origin_format(&lc->origin, buf, size);
 }
@@ -254,35 +259,8 @@ static void join_choices(const char *choices, char *buf, size_t size)
     buf[o] = '\0';
 }
 
-/* Index of word among the comma separated choices, or -1. */
-static int choice_index(const char *choices, const char *word, bool nocase)
-{
-    int i = 0;
-    size_t wl = strlen(word);
-    const char *p = choices;
-    while (*p) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        if (len == wl && (nocase ? strncasecmp(p, word, len) : strncmp(p, word, len)) == 0)
-            return i;
-        if (!comma)
-            break;
-        p = comma + 1;
-        i++;
-    }
-    return -1;
-}
-
-static int choice_count(const char *choices)
-{
-    int n = 1;
-    for (const char *p = choices; *p; p++)
-        n += *p == ',';
-    return n;
-}
-
 /* The choices whose bits are set, comma separated, in table order. */
-static char *set_text(const char *choices, unsigned bits)
+static char *set_text_of(const char *choices, unsigned bits)
 {
     size_t cap = strlen(choices) + 1;
     char *out = malloc(cap);
@@ -307,60 +285,6 @@ static char *set_text(const char *choices, unsigned bits)
     }
     out[used] = '\0';
     return out;
-}
-
-static int apply_set(sr_config *cfg, const line_ctx *lc, const char *name, const sr_option *opt,
-                     sr_value *v, const char *value, sr_err *err)
-{
-    unsigned all = (1u << choice_count(opt->extra)) - 1;
-    unsigned bits = v->set ? v->u.bits : 0;
-    char *copy = strdup(value);
-    if (copy == NULL)
-        return oom(err);
-    bool first = true;
-    char *save = NULL;
-    for (char *item = strtok_r(copy, ",|", &save); item; item = strtok_r(NULL, ",|", &save)) {
-        while (isspace((unsigned char)*item))
-            item++;
-        char op = 0;
-        if (*item == '+' || *item == '-')
-            op = *item++;
-        if (first && op == 0)
-            bits = 0; /* a plain list replaces what was there */
-        first = false;
-        if (strcasecmp(item, "all") == 0) {
-            bits = op == '-' ? 0 : all;
-            continue;
-        }
-        if (strcasecmp(item, "none") == 0) {
-            bits = 0;
-            continue;
-        }
-        int i = choice_index(opt->extra, item, false);
-        if (i < 0) {
-            char choices[512];
-            join_choices(opt->extra, choices, sizeof choices);
-            int rc = line_error(lc, err, "%s: \"%s\" is not one of %s (or all, None, +x, -x)",
-                                name, item, choices);
-            free(copy);
-            return rc;
-        }
-        if (op == '-')
-            bits &= ~(1u << i);
-        else
-            bits |= 1u << i;
-    }
-    free(copy);
-    char *text = set_text(opt->extra, bits);
-    if (text == NULL)
-        return oom(err);
-    free(v->text);
-    v->text = text;
-    v->set = true;
-    v->u.bits = bits;
-    v->origin = lc->origin;
-    (void)cfg;
-    return SR_OK;
 }
 
 /* The identity option in its v03 spelling ("sha512", "cod,md5", "arbitrary,VALUE"),
@@ -472,7 +396,7 @@ static int add_subtopic(sr_config *cfg, const sr_origin *origin, const char *pat
     return SR_OK;
 }
 
-static int apply_declare(sr_config *cfg, const line_ctx *lc, const char *value, sr_err *err)
+static int add_declaration(sr_config *cfg, const line_ctx *lc, const char *value, sr_err *err)
 {
     const char *rest = strchr(value, ' ');
     size_t kind_len = rest ? (size_t)(rest - value) : strlen(value);
@@ -514,7 +438,7 @@ static bool file_exists(const char *path)
     return access(path, F_OK) == 0;
 }
 
-static int apply_include(sr_config *cfg, const line_ctx *lc, const char *value, sr_err *err)
+static int read_include(sr_config *cfg, const line_ctx *lc, const char *value, sr_err *err)
 {
     if (value[0] == '\0')
         return line_error(lc, err, "include: a file name is needed");
@@ -558,7 +482,322 @@ static int apply_include(sr_config *cfg, const line_ctx *lc, const char *value, 
 }
 
 /* ---------------------------------------------------------------------------------- */
-/* one option                                                                          */
+/* one value of one type                                                               */
+
+/* An option line (or a table default) being applied: what a type's function needs. */
+typedef struct setting {
+    sr_config *cfg;
+    const line_ctx *lc;
+    const char *name; /* as written: an alias names itself in messages */
+    enum sr_option_id id;
+    const sr_option *opt;
+    sr_value *v;
+    const char *value; /* after ${VAR} substitution */
+    bool is_none;      /* the value is None */
+} setting;
+
+static int set_text(const setting *s, const char *text, sr_err *err)
+{
+    return value_set_text(s->v, text, &s->lc->origin) != 0 ? oom(err) : SR_OK;
+}
+
+static int apply_flag(const setting *s, sr_err *err)
+{
+    bool on = true;
+    if (s->value[0] != '\0' && sr_parse_flag(s->value, &on) != 0)
+        return line_error(s->lc, err,
+                          "%s: \"%s\" is not a flag (use on/off, true/false, yes/no, 1/0)", s->name,
+                          s->value);
+    s->v->u.flag = on;
+    return set_text(s, on ? "on" : "off", err);
+}
+
+static int apply_duration(const setting *s, sr_err *err)
+{
+    double seconds;
+    const char *value = s->value;
+    if (value[0] == '\0')
+        return line_error(s->lc, err, "%s: a duration is needed", s->name);
+    if (strcasecmp(value, "on") == 0 || strcasecmp(value, "true") == 0 ||
+        strcasecmp(value, "yes") == 0) {
+        if (s->opt->extra[0] == '\0')
+            return line_error(
+                s->lc, err, "%s: \"%s\" is not a duration here; give a time (e.g. 300, 5m, 1h30m)",
+                s->opt->name, value);
+        sr_parse_duration(s->opt->extra, &seconds);
+    } else if (sr_parse_duration(value, &seconds) != 0) {
+        return line_error(s->lc, err,
+                          "%s: \"%s\" is not a duration (seconds, or with units s m h d w, e.g. "
+                          "90, 1.5h, 1h30m)",
+                          s->name, value);
+    }
+    s->v->u.seconds = seconds;
+    return set_text(s, value, err);
+}
+
+static int apply_count(const setting *s, sr_err *err) /* COUNT and SIZE */
+{
+    long long n;
+    if (sr_parse_count(s->value, &n) != 0)
+        return line_error(s->lc, err,
+                          "%s: \"%s\" is not a %s (a whole number, optionally with k, m, g, t; ki "
+                          "or kb for 1024)",
+                          s->opt->name, s->value, s->opt->type == SR_T_SIZE ? "size" : "count");
+    s->v->u.count = n;
+    return set_text(s, s->value, err);
+}
+
+static int apply_float(const setting *s, sr_err *err)
+{
+    double n;
+    if (sr_parse_float(s->value, &n) != 0)
+        return line_error(s->lc, err, "%s: \"%s\" is not a number", s->name, s->value);
+    s->v->u.number = n;
+    return set_text(s, s->value, err);
+}
+
+static int apply_octal(const setting *s, sr_err *err)
+{
+    unsigned mode;
+    if (sr_parse_octal(s->value, &mode) != 0)
+        return line_error(s->lc, err, "%s: \"%s\" is not an octal mode (e.g. 644, 0755)", s->name,
+                          s->value);
+    s->v->u.bits = mode;
+    return set_text(s, s->value, err);
+}
+
+static int apply_str(const setting *s, sr_err *err)
+{
+    return set_text(s, s->is_none ? NULL : s->value, err);
+}
+
+static int apply_url(const setting *s, sr_err *err)
+{
+    if (!s->is_none) {
+        if (s->value[0] == '\0')
+            return line_error(s->lc, err, "%s: a URL is needed", s->name);
+        sr_url url;
+        sr_err uerr;
+        if (sr_url_parse(s->value, &url, &uerr) != SR_OK)
+            return line_error(s->lc, err, "%s: %s", s->name, uerr.msg);
+        sr_url_fini(&url);
+    }
+    return set_text(s, s->is_none ? NULL : s->value, err);
+}
+
+/* One of the choices, in any case: kept as its index (decoded here, once) and its
+ * spelling in the table. */
+static int apply_enum(const setting *s, sr_err *err)
+{
+    const char *choices = s->opt->extra;
+    int i = sr_choice_index(choices, s->value, true);
+    if (i < 0) {
+        char list[512];
+        join_choices(choices, list, sizeof list);
+        return line_error(s->lc, err, "%s: \"%s\" is not one of %s", s->name, s->value, list);
+    }
+    const char *p = choices;
+    for (int k = 0; k < i; k++)
+        p = strchr(p, ',') + 1;
+    size_t len = strcspn(p, ",");
+    char *word = strndup(p, len);
+    if (word == NULL)
+        return oom(err);
+    int rc = set_text(s, word, err);
+    free(word);
+    s->v->u.choice = i;
+    return rc;
+}
+
+/* A comma list of choices; +x adds, -x removes, all, None. */
+static int apply_set(const setting *s, sr_err *err)
+{
+    const char *choices = s->opt->extra;
+    unsigned all = (1u << sr_choice_count(choices)) - 1;
+    unsigned bits = s->v->set ? s->v->u.bits : 0;
+    char *copy = strdup(s->value);
+    if (copy == NULL)
+        return oom(err);
+    bool first = true;
+    char *save = NULL;
+    for (char *item = strtok_r(copy, ",|", &save); item; item = strtok_r(NULL, ",|", &save)) {
+        while (isspace((unsigned char)*item))
+            item++;
+        char op = 0;
+        if (*item == '+' || *item == '-')
+            op = *item++;
+        if (first && op == 0)
+            bits = 0; /* a plain list replaces what was there */
+        first = false;
+        if (strcasecmp(item, "all") == 0) {
+            bits = op == '-' ? 0 : all;
+            continue;
+        }
+        if (strcasecmp(item, "none") == 0) {
+            bits = 0;
+            continue;
+        }
+        int i = sr_choice_index(choices, item, false);
+        if (i < 0) {
+            char list[512];
+            join_choices(choices, list, sizeof list);
+            int rc = line_error(s->lc, err, "%s: \"%s\" is not one of %s (or all, None, +x, -x)",
+                                s->name, item, list);
+            free(copy);
+            return rc;
+        }
+        if (op == '-')
+            bits &= ~(1u << i);
+        else
+            bits |= 1u << i;
+    }
+    free(copy);
+    char *text = set_text_of(choices, bits);
+    if (text == NULL)
+        return oom(err);
+    free(s->v->text);
+    s->v->text = text;
+    s->v->set = true;
+    s->v->u.bits = bits;
+    s->v->origin = s->lc->origin;
+    return SR_OK;
+}
+
+static int apply_list(const setting *s, sr_err *err)
+{
+    if (s->is_none) {
+        sr_strlist_clear(&s->v->list);
+        s->v->set = false;
+        s->v->origin = s->lc->origin;
+        return SR_OK;
+    }
+    if (s->value[0] == '\0')
+        return line_error(s->lc, err, "%s: a value is needed", s->name);
+    if (sr_strlist_push(&s->v->list, s->value) != 0)
+        return oom(err);
+    s->v->set = true;
+    s->v->origin = s->lc->origin;
+    return SR_OK;
+}
+
+static int apply_identity(const setting *s, sr_err *err)
+{
+    sr_identity_spec spec;
+    sr_err why;
+    if (sr_identity_spec_parse(s->value, &spec, &why) != SR_OK) {
+        /* the message names the option "identity"; say so when it was spelled otherwise */
+        return strcmp(s->name, "identity") == 0
+                   ? line_error(s->lc, err, "%s", why.msg)
+                   : line_error(s->lc, err, "%s: %s", s->name, why.msg);
+    }
+    char *normal = normal_identity(&spec);
+    sr_identity_spec_fini(&spec);
+    int rc = normal ? set_text(s, normal, err) : oom(err);
+    free(normal);
+    return rc;
+}
+
+static int apply_strip(const setting *s, sr_err *err)
+{
+    if (s->value[0] == '\0')
+        return line_error(s->lc, err, "%s: a count or a regular expression is needed", s->name);
+    bool digits = true;
+    for (const char *p = s->value; *p; p++)
+        digits = digits && isdigit((unsigned char)*p);
+    if (digits) {
+        s->v->u.count = atoll(s->value);
+    } else {
+        sr_err rerr;
+        sr_regex *re = sr_regex_new(s->value, &rerr);
+        if (re == NULL)
+            return line_error(s->lc, err, "%s: %s", s->name, rerr.msg);
+        sr_regex_free(re);
+        s->v->u.count = 0;
+    }
+    return set_text(s, s->value, err);
+}
+
+static int apply_mask(const setting *s, sr_err *err)
+{
+    return add_mask(s->cfg, s->lc, s->id == SR_OPT_accept, s->value, err);
+}
+
+static int apply_subtopic(const setting *s, sr_err *err)
+{
+    if (s->value[0] == '\0')
+        return line_error(s->lc, err, "subtopic: a topic pattern is needed (# for all)");
+    return add_subtopic(s->cfg, &s->lc->origin, s->value, s->cfg->values[SR_OPT_exchange].text,
+                        s->cfg->values[SR_OPT_topicPrefix].text, err);
+}
+
+static int apply_header(const setting *s, sr_err *err)
+{
+    const char *eq = strchr(s->value, '=');
+    if (eq == NULL || eq == s->value)
+        return line_error(s->lc, err, "header: expected NAME=VALUE, got \"%s\"", s->value);
+    return sr_strlist_push(&s->cfg->headers, s->value) != 0 ? oom(err) : SR_OK;
+}
+
+static int apply_declare(const setting *s, sr_err *err)
+{
+    return add_declaration(s->cfg, s->lc, s->value, err);
+}
+
+static int apply_include(const setting *s, sr_err *err)
+{
+    return read_include(s->cfg, s->lc, s->value, err);
+}
+
+static int apply_classset(const setting *s, sr_err *err)
+{
+    if (strchr(s->value, ' ') == NULL)
+        return line_error(s->lc, err, "set: expected CLASS.SETTING VALUE, got \"%s\"", s->value);
+    return sr_strlist_push(&s->cfg->settings, s->value) != 0 ? oom(err) : SR_OK;
+}
+
+/* How each type of value is read: the parser is chosen by type, never by option name. */
+typedef int (*apply_fn)(const setting *s, sr_err *err);
+static const apply_fn appliers[SR_TYPE_COUNT] = {
+    [SR_T_FLAG] = apply_flag,         [SR_T_DURATION] = apply_duration,
+    [SR_T_COUNT] = apply_count,       [SR_T_SIZE] = apply_count,
+    [SR_T_FLOAT] = apply_float,       [SR_T_OCTAL] = apply_octal,
+    [SR_T_STR] = apply_str,           [SR_T_URL] = apply_url,
+    [SR_T_ENUM] = apply_enum,         [SR_T_SET] = apply_set,
+    [SR_T_LIST] = apply_list,         [SR_T_IDENTITY] = apply_identity,
+    [SR_T_STRIP] = apply_strip,       [SR_T_MASK] = apply_mask,
+    [SR_T_SUBTOPIC] = apply_subtopic, [SR_T_HEADER] = apply_header,
+    [SR_T_DECLARE] = apply_declare,   [SR_T_INCLUDE] = apply_include,
+    [SR_T_CLASSSET] = apply_classset,
+};
+
+/* Set option id from value (already substituted), by the parser of its type. */
+static int apply_value(sr_config *cfg, const line_ctx *lc, const char *name, enum sr_option_id id,
+                       const char *value, sr_err *err)
+{
+    const sr_option *opt = sr_option_get(id);
+    setting s = {cfg, lc, name, id, opt, &cfg->values[id], value, strcmp(value, "None") == 0};
+    apply_fn fn = (unsigned)opt->type < SR_TYPE_COUNT ? appliers[opt->type] : NULL;
+    if (fn == NULL)
+        return line_error(lc, err, "%s: type %d has no parser (a bug)", name, (int)opt->type);
+    return fn(&s, err);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* one option line                                                                     */
+
+static void warn_component(sr_config *cfg, const line_ctx *lc, const char *name,
+                           const sr_option *opt)
+{
+    char comps[128] = "";
+    for (int i = 0; i < SR_COMPONENT_COUNT; i++) {
+        if (opt->components & sr_component_at(i)) {
+            strncat(comps, comps[0] ? ", " : "", sizeof comps - strlen(comps) - 1);
+            strncat(comps, sr_component_name(sr_component_at(i)), sizeof comps - strlen(comps) - 1);
+        }
+    }
+    line_warning(cfg, lc, "option \"%s\" has no effect in a %s config (only in: %s)", name,
+                 sr_component_name(cfg->component), comps);
+}
 
 static int apply_option(sr_config *cfg, const line_ctx *lc, const char *name, const char *raw,
                         sr_err *err)
@@ -579,7 +818,6 @@ static int apply_option(sr_config *cfg, const line_ctx *lc, const char *name, co
         return SR_OK;
     }
     const sr_option *opt = sr_option_get(m.id);
-    sr_value *v = &cfg->values[m.id];
 
     char *value = NULL;
     int rc = substitute(cfg, lc, raw, &value, err);
@@ -603,235 +841,27 @@ static int apply_option(sr_config *cfg, const line_ctx *lc, const char *name, co
             return oom(err);
     }
 
-    if (lc->user_config && (opt->components & cfg->component) == 0) {
-        char comps[128] = "";
-        for (int i = 0; i < SR_COMPONENT_COUNT; i++) {
-            if (opt->components & sr_component_at(i)) {
-                strncat(comps, comps[0] ? ", " : "", sizeof comps - strlen(comps) - 1);
-                strncat(comps, sr_component_name(sr_component_at(i)),
-                        sizeof comps - strlen(comps) - 1);
-            }
-        }
-        line_warning(cfg, lc, "option \"%s\" has no effect in a %s config (only in: %s)", name,
-                     sr_component_name(cfg->component), comps);
-    }
-
-    bool is_none = strcmp(value, "None") == 0;
-    rc = SR_OK;
-    switch (opt->type) {
-    case SR_T_FLAG: {
-        bool on = true;
-        if (value[0] != '\0' && sr_parse_flag(value, &on) != 0) {
-            rc = line_error(lc, err, "%s: \"%s\" is not a flag (use on/off, true/false, yes/no, 1/0)",
-                            name, value);
-            break;
-        }
-        if (value_set_text(v, on ? "on" : "off", &lc->origin) != 0)
-            rc = oom(err);
-        v->u.flag = on;
-        break;
-    }
-    case SR_T_DURATION: {
-        double seconds;
-        if (value[0] == '\0') {
-            rc = line_error(lc, err, "%s: a duration is needed", name);
-            break;
-        }
-        if (strcasecmp(value, "on") == 0 || strcasecmp(value, "true") == 0 ||
-            strcasecmp(value, "yes") == 0) {
-            if (opt->extra[0] == '\0') {
-                rc = line_error(lc, err, "%s: \"%s\" is not a duration here; give a time (e.g. 300, 5m, 1h30m)",
-                                opt->name, value);
-                break;
-            }
-            sr_parse_duration(opt->extra, &seconds);
-        } else if (sr_parse_duration(value, &seconds) != 0) {
-            rc = line_error(lc, err,
-                            "%s: \"%s\" is not a duration (seconds, or with units s m h d w, e.g. 90, 1.5h, 1h30m)",
-                            name, value);
-            break;
-        }
-        if (value_set_text(v, value, &lc->origin) != 0)
-            rc = oom(err);
-        v->u.seconds = seconds;
-        break;
-    }
-    case SR_T_COUNT:
-    case SR_T_SIZE: {
-        long long n;
-        if (sr_parse_count(value, &n) != 0) {
-            rc = line_error(lc, err, "%s: \"%s\" is not a %s (a whole number, optionally with k, m, g, t; ki or kb for 1024)",
-                            opt->name, value, opt->type == SR_T_SIZE ? "size" : "count");
-            break;
-        }
-        if (value_set_text(v, value, &lc->origin) != 0)
-            rc = oom(err);
-        v->u.count = n;
-        break;
-    }
-    case SR_T_FLOAT: {
-        double n;
-        if (sr_parse_float(value, &n) != 0) {
-            rc = line_error(lc, err, "%s: \"%s\" is not a number", name, value);
-            break;
-        }
-        if (value_set_text(v, value, &lc->origin) != 0)
-            rc = oom(err);
-        v->u.number = n;
-        break;
-    }
-    case SR_T_OCTAL: {
-        unsigned mode;
-        if (sr_parse_octal(value, &mode) != 0) {
-            rc = line_error(lc, err, "%s: \"%s\" is not an octal mode (e.g. 644, 0755)", name,
-                            value);
-            break;
-        }
-        if (value_set_text(v, value, &lc->origin) != 0)
-            rc = oom(err);
-        v->u.bits = mode;
-        break;
-    }
-    case SR_T_STR:
-        if (value_set_text(v, is_none ? NULL : value, &lc->origin) != 0)
-            rc = oom(err);
-        break;
-    case SR_T_URL: {
-        if (!is_none) {
-            if (value[0] == '\0') {
-                rc = line_error(lc, err, "%s: a URL is needed", name);
-                break;
-            }
-            sr_url url;
-            sr_err uerr;
-            if (sr_url_parse(value, &url, &uerr) != SR_OK) {
-                rc = line_error(lc, err, "%s: %s", name, uerr.msg);
-                break;
-            }
-            sr_url_fini(&url);
-        }
-        if (value_set_text(v, is_none ? NULL : value, &lc->origin) != 0)
-            rc = oom(err);
-        break;
-    }
-    case SR_T_ENUM: {
-        int i = choice_index(opt->extra, value, true);
-        if (i < 0) {
-            char choices[512];
-            join_choices(opt->extra, choices, sizeof choices);
-            rc = line_error(lc, err, "%s: \"%s\" is not one of %s", name, value, choices);
-            break;
-        }
-        /* store the table's spelling */
-        const char *p = opt->extra;
-        for (int k = 0; k < i; k++)
-            p = strchr(p, ',') + 1;
-        const char *comma = strchr(p, ',');
-        char word[64];
-        snprintf(word, sizeof word, "%.*s", comma ? (int)(comma - p) : (int)strlen(p), p);
-        if (value_set_text(v, word, &lc->origin) != 0)
-            rc = oom(err);
-        break;
-    }
-    case SR_T_SET:
-        rc = apply_set(cfg, lc, name, opt, v, value, err);
-        break;
-    case SR_T_LIST:
-        if (is_none) {
-            sr_strlist_clear(&v->list);
-            v->set = false;
-            v->origin = lc->origin;
-            break;
-        }
-        if (value[0] == '\0') {
-            rc = line_error(lc, err, "%s: a value is needed", name);
-            break;
-        }
-        if (sr_strlist_push(&v->list, value) != 0) {
-            rc = oom(err);
-            break;
-        }
-        v->set = true;
-        v->origin = lc->origin;
-        break;
-    case SR_T_IDENTITY: {
-        sr_identity_spec spec;
-        sr_err why;
-        if (sr_identity_spec_parse(value, &spec, &why) != SR_OK) {
-            /* the message names the option "identity"; say so when it was spelled otherwise */
-            rc = strcmp(name, "identity") == 0 ? line_error(lc, err, "%s", why.msg)
-                                               : line_error(lc, err, "%s: %s", name, why.msg);
-            break;
-        }
-        char *normal = normal_identity(&spec);
-        sr_identity_spec_fini(&spec);
-        if (normal == NULL || value_set_text(v, normal, &lc->origin) != 0)
-            rc = oom(err);
-        free(normal);
-        break;
-    }
-    case SR_T_STRIP: {
-        if (value[0] == '\0') {
-            rc = line_error(lc, err, "%s: a count or a regular expression is needed", name);
-            break;
-        }
-        bool digits = true;
-        for (const char *p = value; *p; p++)
-            digits = digits && isdigit((unsigned char)*p);
-        if (digits) {
-            v->u.count = atoll(value);
-        } else {
-            sr_err rerr;
-            sr_regex *re = sr_regex_new(value, &rerr);
-            if (re == NULL) {
-                rc = line_error(lc, err, "%s: %s", name, rerr.msg);
-                break;
-            }
-            sr_regex_free(re);
-            v->u.count = 0;
-        }
-        if (value_set_text(v, value, &lc->origin) != 0)
-            rc = oom(err);
-        break;
-    }
-    case SR_T_MASK:
-        rc = add_mask(cfg, lc, m.id == SR_OPT_accept, value, err);
-        break;
-    case SR_T_SUBTOPIC:
-        if (value[0] == '\0') {
-            rc = line_error(lc, err, "subtopic: a topic pattern is needed (# for all)");
-            break;
-        }
-        rc = add_subtopic(cfg, &lc->origin, value, cfg->values[SR_OPT_exchange].text,
-                          cfg->values[SR_OPT_topicPrefix].text, err);
-        break;
-    case SR_T_HEADER: {
-        const char *eq = strchr(value, '=');
-        if (eq == NULL || eq == value) {
-            rc = line_error(lc, err, "header: expected NAME=VALUE, got \"%s\"", value);
-            break;
-        }
-        if (sr_strlist_push(&cfg->headers, value) != 0)
-            rc = oom(err);
-        break;
-    }
-    case SR_T_DECLARE:
-        rc = apply_declare(cfg, lc, value, err);
-        break;
-    case SR_T_INCLUDE:
-        rc = apply_include(cfg, lc, value, err);
-        break;
-    case SR_T_CLASSSET:
-        if (strchr(value, ' ') == NULL) {
-            rc = line_error(lc, err, "set: expected CLASS.SETTING VALUE, got \"%s\"", value);
-            break;
-        }
-        if (sr_strlist_push(&cfg->settings, value) != 0)
-            rc = oom(err);
-        break;
-    }
+    if (lc->user_config && (opt->components & cfg->component) == 0)
+        warn_component(cfg, lc, name, opt);
+    rc = apply_value(cfg, lc, name, m.id, value, err);
     free(value);
     return rc;
+}
+
+/* The lowest layer: every option's default from the table, read by its type's parser as
+ * a line would be (no ${VAR} substitution: a default is a constant). */
+static int apply_defaults(sr_config *cfg, sr_err *err)
+{
+    line_ctx lc = {{SR_ORIGIN_DEFAULT, NULL, 0}, false, NULL, 0};
+    for (int id = 0; id < SR_OPT_COUNT; id++) {
+        const sr_option *opt = sr_option_get(id);
+        if (opt->default_value[0] == '\0')
+            continue;
+        int rc = apply_value(cfg, &lc, opt->name, id, opt->default_value, err);
+        if (rc != SR_OK)
+            return rc;
+    }
+    return SR_OK;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -1042,22 +1072,20 @@ int sr_config_load(const sr_config_request *req, sr_config **out, sr_err *err)
         return oom(err);
     int rc = resolve_config(cfg, req, err);
 
+    if (rc == SR_OK)
+        rc = apply_defaults(cfg, err);
     if (rc == SR_OK) {
         if (req->confd_dir == NULL)
             rc = sr_err_set(err, SR_ENOENT, false,
                             "the shipped defaults (conf.d) were not found: set SR_CONFD");
         else {
             char path[PATH_MAX];
-            snprintf(path, sizeof path, "%s/default.conf", req->confd_dir);
+            snprintf(path, sizeof path, "%s/%s.conf", req->confd_dir,
+                     sr_component_name(req->component));
             rc = parse_file(cfg, path, SR_ORIGIN_CONFD, false, 0, err);
             if (rc == SR_ENOENT)
                 sr_err_prefix(err, "the shipped defaults are missing (is SR_CONFD right?)");
         }
-    }
-    if (rc == SR_OK) {
-        char file[64];
-        snprintf(file, sizeof file, "%s.conf", sr_component_name(req->component));
-        rc = read_optional(cfg, req->confd_dir, file, SR_ORIGIN_CONFD, err);
     }
     if (rc == SR_OK)
         rc = read_optional(cfg, req->config_dir, "admin.conf", SR_ORIGIN_FILE, err);
@@ -1305,8 +1333,12 @@ unsigned sr_config_bits(const sr_config *cfg, enum sr_option_id id)
 bool sr_config_has(const sr_config *cfg, enum sr_option_id id, const char *choice)
 {
     const sr_option *opt = sr_option_get(id);
-    int i = choice_index(opt->extra, choice, false);
+    int i = sr_choice_index(opt->extra, choice, false);
     return i >= 0 && cfg->values[id].set && (cfg->values[id].u.bits & (1u << i));
+}
+int sr_config_choice(const sr_config *cfg, enum sr_option_id id)
+{
+    return cfg->values[id].set ? cfg->values[id].u.choice : 0;
 }
 const sr_strlist *sr_config_list(const sr_config *cfg, enum sr_option_id id)
 {

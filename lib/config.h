@@ -2,14 +2,18 @@
  * config: read a configuration in the sr3 option syntax (sr-config(5)) into typed values.
  *
  * A config is read in layers, each overriding the one before, lowest first:
- *   1. conf.d/default.conf      shipped defaults for every component (the only place
- *   2. conf.d/<component>.conf  defaults are written: there are none in the code)
- *   3. <config_dir>/admin.conf  the pump operator's (optional)
- *   4. <config_dir>/default.conf the user's defaults for every config (optional)
+ *   1. the option table's defaults   options.def, the only place defaults are written
+ *                                     (conf.d/default.conf lists them; it is not read)
+ *   2. conf.d/<component>.conf       what one component starts with differently; this
+ *                                     file must exist: it tells conf.d was found
+ *   3. <config_dir>/admin.conf       the pump operator's (optional)
+ *   4. <config_dir>/default.conf     the user's defaults for every config (optional)
  *   5. <config_dir>/<component>/<name>.conf  the config itself
  *   6. --option value on the command line
  * Then a few values are derived where still unset (exchange xs_<user>, post_exchange,
  * post_topicPrefix, subtopic #). Every value remembers where it came from, for `sr show`.
+ * So every option with a default in the table has a value once loaded: code reads it
+ * with the accessors below and never defaults it again.
  *
  * Syntax: `name value...` per line; `#` starts a comment line, and a lone `#` word after
  * the value starts a trailing comment (so `subtopic #  # all` works as sr3's own examples
@@ -34,7 +38,8 @@
 
 enum sr_origin_kind {
     SR_ORIGIN_UNSET,   /* never given */
-    SR_ORIGIN_CONFD,   /* a shipped default in conf.d/ */
+    SR_ORIGIN_DEFAULT, /* the option table's default (options.def) */
+    SR_ORIGIN_CONFD,   /* a component's shipped default in conf.d/<component>.conf */
     SR_ORIGIN_FILE,    /* a user's file: admin.conf, default.conf, the config, an include */
     SR_ORIGIN_CMDLINE, /* --option value */
     SR_ORIGIN_DERIVED, /* computed from other values (exchange from the broker user...) */
@@ -42,11 +47,12 @@ enum sr_origin_kind {
 
 typedef struct sr_origin {
     enum sr_origin_kind kind;
-    const char *file; /* CONFD and FILE: the file's path (owned by the config) */
+    const char *file; /* CONFD and FILE: the file's path (owned by the config); else NULL */
     int line;
 } sr_origin;
 
-/* "/path/file.conf:12", "conf.d/subscribe.conf:3", "command line", "derived", "unset". */
+/* "/path/file.conf:12", "conf.d/subscribe.conf:3", "default", "command line", "derived",
+ * "unset". */
 void sr_origin_format(const sr_origin *origin, char *buf, size_t size);
 
 /* One value of one option. */
@@ -61,6 +67,7 @@ typedef struct sr_value {
         long long count;   /* COUNT, SIZE, and STRIP when it is a number */
         double number;     /* FLOAT */
         unsigned bits;     /* OCTAL: the mode; SET: bit i = i-th choice of the table */
+        int choice;        /* ENUM: index of the choice in the table (sr_config_choice) */
     } u;
     sr_strlist list;  /* LIST: every value in order */
 } sr_value;
@@ -140,6 +147,11 @@ double sr_config_seconds(const sr_config *cfg, enum sr_option_id id);  /* 0 when
 long long sr_config_count(const sr_config *cfg, enum sr_option_id id); /* 0 when unset */
 double sr_config_number(const sr_config *cfg, enum sr_option_id id);   /* 0 when unset */
 unsigned sr_config_bits(const sr_config *cfg, enum sr_option_id id);   /* OCTAL, SET */
+/* ENUM: the index of the value among the table's choices, decoded at load (0, the first
+ * choice, when unset: every ENUM has a default). Cast it to the C enum that lists the
+ * choices in the table's order (enum sr_tls_rigour for tlsRigour, enum sr_level for
+ * logLevel...; test_options ties each to the table). */
+int sr_config_choice(const sr_config *cfg, enum sr_option_id id);
 bool sr_config_has(const sr_config *cfg, enum sr_option_id id, const char *choice); /* SET */
 const sr_strlist *sr_config_list(const sr_config *cfg, enum sr_option_id id);     /* LIST */
 

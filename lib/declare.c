@@ -274,15 +274,6 @@ static const char *password_for(const sr_credentials *creds, const sr_url *admin
     return NULL;
 }
 
-static enum sr_tls_rigour tls_rigour_of(const sr_config *cfg)
-{
-    const char *t = sr_config_str(cfg, SR_OPT_tlsRigour);
-    return t == NULL                  ? SR_TLS_NORMAL
-           : strcmp(t, "lax") == 0    ? SR_TLS_LAX
-           : strcmp(t, "strict") == 0 ? SR_TLS_STRICT
-                                      : SR_TLS_NORMAL;
-}
-
 /* The users of the scheme from the settings: admin, feeder, declare source|subscriber.
  * 0, or -1 when out of memory. */
 static int collect_users(const sr_config *cfg, const sr_url *admin, pump_users *users)
@@ -403,7 +394,7 @@ static int declare_users(verb *v)
     sr_brokeradmin_options o = {
         .admin = &admin,
         .management_port = (int)sr_config_count(cfg, SR_OPT_managementPort),
-        .tls = tls_rigour_of(cfg),
+        .tls = (enum sr_tls_rigour)sr_config_choice(cfg, SR_OPT_tlsRigour),
     };
     if (sr_brokeradmin_new(&o, &a, &err) != SR_OK) {
         sr_log_stderr("sr declare: users: %s", err.msg);

@@ -61,8 +61,8 @@ int sr_download_new(const sr_flow_services *svc, bool sarra, sr_download **out, 
     d->accept_size_wrong = sr_config_flag(cfg, SR_OPT_acceptSizeWrong);
     d->allow_link_outside = sr_config_flag(cfg, SR_OPT_allowLinkOutside);
     d->allow_file_url = sr_config_flag(cfg, SR_OPT_allowFileUrl);
-    const sr_value *max = sr_config_value(cfg, SR_OPT_fileSizeMax);
-    d->file_size_max = max->set && max->u.count > 0 ? max->u.count : 0;
+    long long max = sr_config_count(cfg, SR_OPT_fileSizeMax);
+    d->file_size_max = max > 0 ? max : 0;
     *out = d;
     return SR_OK;
 }

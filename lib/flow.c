@@ -83,18 +83,6 @@ static double now_s(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-static double seconds_of(const sr_config *cfg, enum sr_option_id id, double fallback)
-{
-    const sr_value *v = sr_config_value(cfg, id);
-    return v->set ? v->u.seconds : fallback;
-}
-
-static long long count_of(const sr_config *cfg, enum sr_option_id id, long long fallback)
-{
-    const sr_value *v = sr_config_value(cfg, id);
-    return v->set ? v->u.count : fallback;
-}
-
 unsigned long long sr_flow_post_failures(const sr_flow *f)
 {
     return f->post_failures;
@@ -119,12 +107,10 @@ static int open_state(sr_flow *f, sr_err *err)
     int rc = sr_mkdir_p(dir, 0700, err);
     char path[4096];
     double now = now_s();
-    double ttl = seconds_of(f->cfg, SR_OPT_nodupe_ttl, 0);
+    double ttl = sr_config_seconds(f->cfg, SR_OPT_nodupe_ttl);
     if (rc == SR_OK && ttl > 0) {
-        const char *b = sr_config_str(f->cfg, SR_OPT_nodupe_basis);
-        enum sr_nodupe_basis basis = b && strcmp(b, "data") == 0   ? SR_NODUPE_DATA
-                                     : b && strcmp(b, "name") == 0 ? SR_NODUPE_NAME
-                                                                   : SR_NODUPE_PATH;
+        enum sr_nodupe_basis basis =
+            (enum sr_nodupe_basis)sr_config_choice(f->cfg, SR_OPT_nodupe_basis);
         snprintf(path, sizeof path, "%s/recent_files_%03d.cache", dir, f->instance);
         sr_nodupe_load_stats st;
         rc = sr_nodupe_new(path, ttl, basis, SR_NODUPE_BUFFERED, now, &f->nodupe, &st, err);
@@ -133,8 +119,7 @@ static int open_state(sr_flow *f, sr_err *err)
                          st.malformed);
     }
     sr_retryq_load_stats rs;
-    sr_retryq_options ro = {seconds_of(f->cfg, SR_OPT_retryDelay, SR_RETRYQ_DELAY_MIN),
-                            SR_RETRYQ_DELAY_MAX};
+    sr_retryq_options ro = {sr_config_seconds(f->cfg, SR_OPT_retryDelay), SR_RETRYQ_DELAY_MAX};
     if (ro.delay_min <= 0)
         ro.delay_min = SR_RETRYQ_DELAY_MIN;
     if (ro.delay_max < ro.delay_min)
@@ -178,17 +163,18 @@ int sr_flow_new(const sr_flow_services *svc, const sr_flow_component *component,
     f->log = svc->log;
     f->metrics = svc->metrics;
     f->comp = *component;
-    f->batch = (size_t)count_of(cfg, SR_OPT_batch, 25);
+    f->batch = (size_t)sr_config_count(cfg, SR_OPT_batch);
     if (f->batch == 0)
         f->batch = 1;
-    f->sleep = seconds_of(cfg, SR_OPT_sleep, 0.1);
-    f->housekeeping = seconds_of(cfg, SR_OPT_housekeeping, 300);
-    f->message_age_max = seconds_of(cfg, SR_OPT_messageAgeMax, 0);
-    /* retry_ttl unset: as long as the queue itself lives (expire), not forever as sr3 */
-    f->retry_ttl = seconds_of(cfg, SR_OPT_retry_ttl, seconds_of(cfg, SR_OPT_expire, 0));
-    f->message_count_max = count_of(cfg, SR_OPT_messageCountMax, 0);
-    const sr_value *rate = sr_config_value(cfg, SR_OPT_messageRateMax);
-    f->message_rate_max = rate->set ? rate->u.number : 0;
+    f->sleep = sr_config_seconds(cfg, SR_OPT_sleep);
+    f->housekeeping = sr_config_seconds(cfg, SR_OPT_housekeeping);
+    f->message_age_max = sr_config_seconds(cfg, SR_OPT_messageAgeMax);
+    /* retry_ttl 0: as long as the queue itself lives (expire), not forever as sr3 */
+    f->retry_ttl = sr_config_seconds(cfg, SR_OPT_retry_ttl);
+    if (f->retry_ttl <= 0)
+        f->retry_ttl = sr_config_seconds(cfg, SR_OPT_expire);
+    f->message_count_max = sr_config_count(cfg, SR_OPT_messageCountMax);
+    f->message_rate_max = sr_config_number(cfg, SR_OPT_messageRateMax);
     f->log_reject = sr_config_flag(cfg, SR_OPT_logReject);
     f->trigger = sr_config_str(cfg, SR_OPT_trigger);
     f->post_base_url = sr_config_str(cfg, SR_OPT_post_baseUrl);
@@ -531,13 +517,12 @@ static enum sr_work_result run_trigger(sr_flow *f, sr_work *w, sr_err *err)
     sr_trigger_context ctx = {sr_component_name(sr_config_component(f->cfg)),
                               sr_config_name(f->cfg), local, f->log};
     sr_err why;
-    int rc = sr_trigger_run(f->trigger, w->msg, &ctx, seconds_of(f->cfg, SR_OPT_triggerTimeout, 60),
+    int rc = sr_trigger_run(f->trigger, w->msg, &ctx, sr_config_seconds(f->cfg, SR_OPT_triggerTimeout),
                             &why);
     free(local);
     if (rc == SR_OK)
         return SR_WORK_OK;
-    const char *on_failure = sr_config_str(f->cfg, SR_OPT_triggerFailure);
-    if (on_failure != NULL && strcmp(on_failure, "retry") == 0) {
+    if (sr_config_choice(f->cfg, SR_OPT_triggerFailure) == SR_TRIGGER_FAILURE_RETRY) {
         *err = why;
         return SR_WORK_RETRY;
     }

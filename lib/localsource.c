@@ -17,12 +17,10 @@ int sr_local_announce_options(const sr_config *cfg, sr_identity_spec *spec,
 {
     memset(o, 0, sizeof *o);
     memset(spec, 0, sizeof *spec);
-    const char *identity = sr_config_str(cfg, SR_OPT_identity);
-    int rc = sr_identity_spec_parse(identity ? identity : "sha512", spec, err);
+    /* the identity option always holds a method (options.def has its default) */
+    int rc = sr_identity_spec_parse(sr_config_str(cfg, SR_OPT_identity), spec, err);
     if (rc != SR_OK)
         return rc;
-    const sr_value *max = sr_config_value(cfg, SR_OPT_inlineByteMax);
-    const char *enc = sr_config_str(cfg, SR_OPT_inlineEncoding);
     *o = (sr_announce_options){
         .base_url = sr_config_str(cfg, SR_OPT_post_baseUrl),
         .base_dir = sr_config_str(cfg, SR_OPT_post_baseDir),
@@ -30,18 +28,15 @@ int sr_local_announce_options(const sr_config *cfg, sr_identity_spec *spec,
         .time_copy = sr_config_flag(cfg, SR_OPT_timeCopy),
         .perm_copy = sr_config_flag(cfg, SR_OPT_permCopy),
         .inline_content = sr_config_flag(cfg, SR_OPT_inline),
-        .inline_max = max->set ? max->u.count : 4096,
-        .inline_encoding = enc && strcmp(enc, "text") == 0     ? SR_INLINE_TEXT
-                           : enc && strcmp(enc, "binary") == 0 ? SR_INLINE_BINARY
-                                                               : SR_INLINE_GUESS,
+        .inline_max = sr_config_count(cfg, SR_OPT_inlineByteMax),
+        .inline_encoding = (enum sr_inline_encoding)sr_config_choice(cfg, SR_OPT_inlineEncoding),
         .realpath = sr_config_flag(cfg, SR_OPT_realpathPost),
         .headers = sr_config_headers(cfg),
         .from_cluster = sr_config_str(cfg, SR_OPT_cluster),
         .to_clusters = sr_config_str(cfg, SR_OPT_to_clusters),
-        /* unset: whole files (sr3's default for post and watch) */
-        .block_size = sr_config_value(cfg, SR_OPT_blockSize)->set
-                          ? sr_config_count(cfg, SR_OPT_blockSize)
-                          : 1,
+        /* whole files unless the config says otherwise: conf.d/post.conf and watch.conf
+         * start both at 1, sr3's default for them */
+        .block_size = sr_config_count(cfg, SR_OPT_blockSize),
     };
     return SR_OK;
 }

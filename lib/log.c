@@ -35,21 +35,6 @@ struct sr_log {
 
 static const char *const level_names[] = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "NONE"};
 
-int sr_level_from_name(const char *name, enum sr_level *level)
-{
-    for (int i = SR_LOG_DEBUG; i <= SR_LOG_NONE; i++) {
-        if (strcasecmp(name, level_names[i]) == 0) {
-            *level = (enum sr_level)i;
-            return 0;
-        }
-    }
-    if (strcasecmp(name, "warn") == 0) {
-        *level = SR_LOG_WARNING;
-        return 0;
-    }
-    return -1;
-}
-
 const char *sr_level_name(enum sr_level level)
 {
     return level >= SR_LOG_DEBUG && level <= SR_LOG_NONE ? level_names[level] : "?";

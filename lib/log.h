@@ -36,6 +36,8 @@
 
 #include "error.h"
 
+/* In the order of logLevel's choices in options.def: sr_config_choice(cfg, SR_OPT_logLevel)
+ * is an enum sr_level (test_options checks the order). */
 enum sr_level {
     SR_LOG_DEBUG,
     SR_LOG_INFO,
@@ -45,9 +47,6 @@ enum sr_level {
     SR_LOG_NONE, /* as a threshold: log nothing */
 };
 
-/* "debug", "info", "warning" (or "warn"), "error", "critical", "none", any case.
- * Returns 0 and sets *level, or -1 for an unknown name. */
-int sr_level_from_name(const char *name, enum sr_level *level);
 const char *sr_level_name(enum sr_level level); /* "DEBUG" ... as the line shows it */
 
 typedef struct sr_log_options {
@@ -56,7 +55,8 @@ typedef struct sr_log_options {
     enum sr_level level;    /* least severe level written */
     double rotate_interval; /* seconds; 0: never rotate */
     int rotate_count;       /* rotated files kept */
-    mode_t perm;            /* mode of a new log file; 0: 0600 */
+    mode_t perm;            /* mode of a new log file (permLog); 0: 0600, for tools and
+                               tests: a component passes permLog's value */
     /* The clock, for tests; NULL: clock_gettime(CLOCK_REALTIME). */
     void (*now)(struct timespec *ts);
 } sr_log_options;

@@ -36,6 +36,8 @@
 /* Bytes of one v02 header value read: 255 characters of UTF-8 (sr3 counts characters). */
 #define SR_MSG_HEADER_TEXT_MAX (4 * SR_MSG_HEADER_MAX)
 
+/* In the order of post_format's choices in options.def (v03 first: a zeroed struct posts
+ * v03); sr_config_choice(cfg, SR_OPT_post_format) is one. */
 enum sr_msg_format { SR_FORMAT_V03, SR_FORMAT_V02 };
 
 typedef struct sr_message sr_message;

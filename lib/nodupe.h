@@ -70,10 +70,12 @@
 
 typedef struct sr_nodupe sr_nodupe;
 
+/* In the order of nodupe_basis's choices in options.def (sr_config_choice gives the
+ * index; test_options checks the order). */
 enum sr_nodupe_basis {
     SR_NODUPE_PATH, /* nodupe_basis path (default) */
-    SR_NODUPE_DATA, /* nodupe_basis data */
     SR_NODUPE_NAME, /* nodupe_basis name */
+    SR_NODUPE_DATA, /* nodupe_basis data */
 };
 
 /* sr_nodupe_new flags. */

@@ -6,9 +6,10 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 static const sr_option option_table[SR_OPT_COUNT] = {
-#define SR_OPTION(name, type, comps, extra, help) {#name, type, comps, extra, help},
+#define SR_OPTION(name, type, comps, extra, def, help) {#name, type, comps, extra, def, help},
 #define SR_ALIAS(alias, name)
 #define SR_ALIAS_VALUE(alias, name, value)
 #define SR_UNSUPPORTED(name, reason)
@@ -26,7 +27,7 @@ typedef struct alias {
 } alias;
 
 static const alias alias_table[] = {
-#define SR_OPTION(name, type, comps, extra, help)
+#define SR_OPTION(name, type, comps, extra, def, help)
 #define SR_ALIAS(alias, name) {#alias, SR_OPT_##name, NULL},
 #define SR_ALIAS_VALUE(alias, name, value) {#alias, SR_OPT_##name, value},
 #define SR_UNSUPPORTED(name, reason)
@@ -43,7 +44,7 @@ typedef struct unsupported {
 } unsupported;
 
 static const unsupported unsupported_table[] = {
-#define SR_OPTION(name, type, comps, extra, help)
+#define SR_OPTION(name, type, comps, extra, def, help)
 #define SR_ALIAS(alias, name)
 #define SR_ALIAS_VALUE(alias, name, value)
 #define SR_UNSUPPORTED(name, reason) {#name, reason},
@@ -248,18 +249,33 @@ enum sr_component sr_component_at(int i)
     return (enum sr_component)(1u << i);
 }
 
-int sr_choice_valid(const char *choices, const char *word)
+int sr_choice_index(const char *choices, const char *word, bool nocase)
 {
+    int i = 0;
     size_t wl = strlen(word);
     const char *p = choices;
     while (*p) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        if (len == wl && strncmp(p, word, len) == 0)
-            return 1;
+        if (len == wl && (nocase ? strncasecmp(p, word, len) : strncmp(p, word, len)) == 0)
+            return i;
         if (!comma)
             break;
         p = comma + 1;
+        i++;
     }
-    return 0;
+    return -1;
+}
+
+int sr_choice_count(const char *choices)
+{
+    int n = 1;
+    for (const char *p = choices; *p; p++)
+        n += *p == ',';
+    return n;
+}
+
+int sr_choice_valid(const char *choices, const char *word)
+{
+    return sr_choice_index(choices, word, false) >= 0;
 }

@@ -1,8 +1,9 @@
 /*
  * options: the table of every option sr knows (options.def), and look-ups in it.
  *
- * The table is static and read-only. Each option has an id (SR_OPT_<name>), a value type
- * and the components it has an effect in. Aliases (v2 spellings, camelCase forms) map to
+ * The table is static and read-only. Each option has an id (SR_OPT_<name>), a value type,
+ * the components it has an effect in and its default (what every component starts with,
+ * see options.def). Aliases (v2 spellings, camelCase forms) map to
  * one option; sr3 options sr does not implement are known by name so a config that uses
  * them gets a precise warning instead of "unknown option".
  */
@@ -13,25 +14,26 @@
 #include <stddef.h>
 
 enum sr_type {
-    SR_T_FLAG,      /* on/off; bare name means on */
-    SR_T_DURATION,  /* seconds, float; units s m h d w, combinable (1h30m) */
-    SR_T_COUNT,     /* integer; k m g (x1000), ki/kb (x1024) */
-    SR_T_SIZE,      /* bytes; same syntax as count */
-    SR_T_FLOAT,     /* plain number */
-    SR_T_OCTAL,     /* permission bits, digits 0-7 */
-    SR_T_STR,       /* text; last one wins; None unsets */
-    SR_T_URL,       /* scheme://[user@]host[:port][/path]; None unsets */
-    SR_T_ENUM,      /* one of the choices in the table */
-    SR_T_SET,       /* comma list of choices; +x adds, -x removes, all, None */
-    SR_T_LIST,      /* every line adds one value */
-    SR_T_IDENTITY,  /* checksum method (sha512, md5, cod,ALGO, ...) */
-    SR_T_STRIP,     /* a count of path elements, or a regex */
-    SR_T_MASK,      /* accept/reject REGEX [keyword] */
-    SR_T_SUBTOPIC,  /* binding pattern, captures exchange and topicPrefix */
-    SR_T_HEADER,    /* NAME=VALUE */
-    SR_T_DECLARE,   /* declare env|source|subscriber|exchange ... */
-    SR_T_INCLUDE,   /* include FILE */
-    SR_T_CLASSSET,  /* set CLASS.SETTING VALUE */
+    SR_T_FLAG,     /* on/off; bare name means on */
+    SR_T_DURATION, /* seconds, float; units s m h d w, combinable (1h30m) */
+    SR_T_COUNT,    /* integer; k m g (x1000), ki/kb (x1024) */
+    SR_T_SIZE,     /* bytes; same syntax as count */
+    SR_T_FLOAT,    /* plain number */
+    SR_T_OCTAL,    /* permission bits, digits 0-7 */
+    SR_T_STR,      /* text; last one wins; None unsets */
+    SR_T_URL,      /* scheme://[user@]host[:port][/path]; None unsets */
+    SR_T_ENUM,     /* one of the choices in the table */
+    SR_T_SET,      /* comma list of choices; +x adds, -x removes, all, None */
+    SR_T_LIST,     /* every line adds one value */
+    SR_T_IDENTITY, /* checksum method (sha512, md5, cod,ALGO, ...) */
+    SR_T_STRIP,    /* a count of path elements, or a regex */
+    SR_T_MASK,     /* accept/reject REGEX [keyword] */
+    SR_T_SUBTOPIC, /* binding pattern, captures exchange and topicPrefix */
+    SR_T_HEADER,   /* NAME=VALUE */
+    SR_T_DECLARE,  /* declare env|source|subscriber|exchange ... */
+    SR_T_INCLUDE,  /* include FILE */
+    SR_T_CLASSSET, /* set CLASS.SETTING VALUE */
+    SR_TYPE_COUNT  /* not a type: how many there are */
 };
 
 /* The components, as a bit mask. */
@@ -51,7 +53,7 @@ enum sr_component {
 #define SR_COMPONENT_COUNT 7
 
 enum sr_option_id {
-#define SR_OPTION(name, type, comps, extra, help) SR_OPT_##name,
+#define SR_OPTION(name, type, comps, extra, def, help) SR_OPT_##name,
 #define SR_ALIAS(alias, name)
 #define SR_ALIAS_VALUE(alias, name, value)
 #define SR_UNSUPPORTED(name, reason)
@@ -68,6 +70,7 @@ typedef struct sr_option {
     enum sr_type type;
     unsigned components; /* enum sr_component mask */
     const char *extra;   /* choices (SET, ENUM) or the value of `on` (DURATION) */
+    const char *default_value; /* in config syntax, parsed at load; "" when none */
     const char *help;
 } sr_option;
 
@@ -116,5 +119,12 @@ enum sr_component sr_component_at(int i);
 
 /* Is word one of the comma separated choices? */
 int sr_choice_valid(const char *choices, const char *word);
+
+/* The index (0, 1, ...) of word among the comma separated choices, or -1; nocase: in any
+ * case. An ENUM value's index is what sr_config_choice returns. */
+int sr_choice_index(const char *choices, const char *word, bool nocase);
+
+/* How many comma separated choices there are. */
+int sr_choice_count(const char *choices);
 
 #endif

@@ -337,7 +337,7 @@ static enum sr_work_result send_block(sr_send *s, sr_transfer *t, sr_work *w, in
     rc = SR_OK;
     if (slash != NULL && slash != rdir) {
         *slash = '\0';
-        rc = sr_transfer_mkdir_p(t, rdir, whole_plan->dir_mode ? whole_plan->dir_mode : 0755, err);
+        rc = sr_transfer_mkdir_p(t, rdir, whole_plan->dir_mode, err);
     }
     if (rc == SR_OK)
         rc = sr_blocks_claim(s->blocks, lock, &l, remove_remote_tmp, &fr, &have, err);

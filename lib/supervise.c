@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,8 +169,8 @@ static bool pattern_match(const char *component, const char *config, char *const
 
 static int instances_of(const sr_config *cfg)
 {
-    const sr_value *v = sr_config_value(cfg, SR_OPT_instances);
-    return v->set && v->u.count > 0 ? (int)v->u.count : 1;
+    long long n = sr_config_count(cfg, SR_OPT_instances);
+    return n > 0 ? (int)n : 1; /* instances 0 still runs the config once */
 }
 
 /* ---- launching ---- */
@@ -383,8 +384,7 @@ static bool is_daemon(const sr_config *cfg)
 {
     if (sr_config_component(cfg) != SR_C_POST)
         return true;
-    const sr_value *v = sr_config_value(cfg, SR_OPT_sleep);
-    return v->set && v->u.seconds > 0;
+    return sr_config_seconds(cfg, SR_OPT_sleep) > 0;
 }
 
 /* ---- start ---- */
@@ -723,11 +723,10 @@ static double quiet_for(sr_supervisor *s, const sr_config *cfg, const char *comp
 
 static double hung_threshold(const sr_config *cfg)
 {
-    const sr_value *v = sr_config_value(cfg, SR_OPT_runStateThreshold_hung);
-    if (v->set && v->u.seconds > 0)
-        return v->u.seconds;
-    const sr_value *hk = sr_config_value(cfg, SR_OPT_housekeeping);
-    return 3 * (hk->set && hk->u.seconds > 0 ? hk->u.seconds : 300);
+    double limit = sr_config_seconds(cfg, SR_OPT_runStateThreshold_hung);
+    if (limit <= 0) /* runStateThreshold_hung 0: three housekeeping intervals */
+        limit = 3 * sr_config_seconds(cfg, SR_OPT_housekeeping);
+    return limit > 0 ? limit : INFINITY; /* both 0: never hung */
 }
 
 /* Kill one instance for good (a hung one gets no SIGTERM: it would not act on it). */

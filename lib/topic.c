@@ -390,6 +390,7 @@ static void line_where(const sr_subtopic *line, char *buf, size_t size)
         return;
     }
     case SR_ORIGIN_UNSET:
+    case SR_ORIGIN_DEFAULT:
     case SR_ORIGIN_DERIVED:
         return;
     }

@@ -34,10 +34,13 @@
 
 typedef struct sr_transfer_options {
     const sr_credentials *credentials; /* passwords, ssh_keyfile, ftp details; may be NULL */
+    /* The fields that mirror an option (timeout, tlsRigour, byteRateMax, bufSize) are
+     * always given the option's value by transferconf.h; the "0:" values below are for
+     * tools and tests that give none. */
     double timeout;        /* seconds one operation may take without progress; 0: 300 */
     enum sr_tls_rigour tls;
     double byte_rate_max;  /* bytes per second over all transfers of the pool; 0: no limit */
-    size_t buffer_size;    /* copy buffer; 0: 1 MiB */
+    size_t buffer_size;    /* copy and checksum buffer; 0: 1 MiB */
     /* The home folder for ~ and the ssh files (~/.ssh/config, known_hosts, keys): NULL
      * means $HOME, as in the shell and sr3 (not the password database's home). */
     const char *home;
@@ -159,7 +162,8 @@ typedef struct sr_transfer_plan {
     const sr_range *range;       /* one block of a partitioned file, or NULL */
     bool resume;                 /* continue a partial temporary file (download) */
     int mode;                    /* permissions to set after (permCopy / chmod), -1: leave */
-    mode_t dir_mode;             /* for folders made on the way (chmod_dir / permDirDefault) */
+    mode_t dir_mode;             /* for folders made on the way (permDirDefault); 0: 0755,
+                                    for tools and tests (transferconf never passes 0) */
     const struct timespec *mtime, *atime; /* timeCopy, or NULL */
 } sr_transfer_plan;
 

@@ -14,27 +14,25 @@ int sr_transferconf(const sr_config *cfg, const sr_credentials *creds, sr_log *l
                     sr_transfer_setup *out, sr_err *err)
 {
     memset(out, 0, sizeof *out);
-    const sr_value *timeout = sr_config_value(cfg, SR_OPT_timeout);
-    const sr_value *rate = sr_config_value(cfg, SR_OPT_byteRateMax);
-    const char *tls = sr_config_str(cfg, SR_OPT_tlsRigour);
     out->options = (sr_transfer_options){
         .credentials = creds,
-        .timeout = timeout->set ? timeout->u.seconds : 0,
-        .tls = tls && strcmp(tls, "lax") == 0      ? SR_TLS_LAX
-               : tls && strcmp(tls, "strict") == 0 ? SR_TLS_STRICT
-                                                   : SR_TLS_NORMAL,
-        .byte_rate_max = rate->set ? (double)rate->u.count : 0,
+        .timeout = sr_config_seconds(cfg, SR_OPT_timeout),
+        .tls = (enum sr_tls_rigour)sr_config_choice(cfg, SR_OPT_tlsRigour),
+        .byte_rate_max = (double)sr_config_count(cfg, SR_OPT_byteRateMax),
+        .buffer_size = (size_t)sr_config_count(cfg, SR_OPT_bufSize),
         .notify = transfer_event,
         .notify_ctx = log,
     };
-    const sr_value *perm = sr_config_value(cfg, SR_OPT_permDefault);
-    out->perm_default = perm->set && perm->u.bits != 0 ? (int)perm->u.bits : -1;
-    const sr_value *dir = sr_config_value(cfg, SR_OPT_permDirDefault);
-    out->dir_mode = dir->set && dir->u.bits ? (mode_t)dir->u.bits : 0755;
-    const sr_value *attempts = sr_config_value(cfg, SR_OPT_attempts);
-    out->attempts = attempts->set && attempts->u.count > 0 ? (int)attempts->u.count : 3;
-    const sr_value *umask = sr_config_value(cfg, SR_OPT_permUmask);
-    out->perm_umask = umask->set ? (mode_t)(umask->u.bits & 0777) : 002;
+    unsigned perm = sr_config_bits(cfg, SR_OPT_permDefault);
+    out->perm_default = perm != 0 ? (int)perm : -1;
+    /* permDirDefault 0 cannot mean a folder nobody may enter: it means 0755 (its help
+     * says so); sftp sets the mode exactly, so it must not be a wider one. */
+    unsigned dir = sr_config_bits(cfg, SR_OPT_permDirDefault);
+    out->dir_mode = dir != 0 ? (mode_t)dir : 0755;
+    /* at least the one try (attempts 0 cannot mean "never transfer") */
+    long long attempts = sr_config_count(cfg, SR_OPT_attempts);
+    out->attempts = attempts > 0 ? (int)attempts : 1;
+    out->perm_umask = (mode_t)(sr_config_bits(cfg, SR_OPT_permUmask) & 0777);
     return sr_inflight_parse(sr_config_str(cfg, SR_OPT_inflight), &out->inflight, err);
 }
 

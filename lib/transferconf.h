@@ -16,8 +16,8 @@ typedef struct sr_transfer_setup {
     sr_transfer_options options; /* notify writes to the log given */
     sr_inflight inflight;
     int perm_default; /* permDefault, or -1 (0 in the config): leave it to the umask */
-    mode_t dir_mode;  /* permDirDefault, 0755 when unset */
-    int attempts;     /* immediate tries before the retry queue, 3 when unset */
+    mode_t dir_mode;  /* permDirDefault; 0755 for permDirDefault 0, never 0 */
+    int attempts;     /* attempts: immediate tries before the retry queue, at least 1 */
     mode_t perm_umask; /* permUmask: bits cleared from any mode a message brings */
 } sr_transfer_setup;
 

@@ -31,6 +31,13 @@
 #include "log.h"
 #include "message.h"
 
+/* What a failed trigger does (triggerFailure), in the order of the option's choices in
+ * options.def (sr_config_choice). */
+enum sr_trigger_failure {
+    SR_TRIGGER_FAILURE_LOG,   /* log it; the file counts as done */
+    SR_TRIGGER_FAILURE_RETRY, /* log it and send the message to the retry queue */
+};
+
 typedef struct sr_trigger_context {
     const char *component, *config;
     const char *local_path; /* may be NULL */

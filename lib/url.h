@@ -22,7 +22,9 @@ typedef struct sr_url {
     char *path;     /* as written, starting with '/', or "" when there is none */
 } sr_url;
 
-/* How closely TLS peers are checked (the tlsRigour option), for brokers and transfers. */
+/* How closely TLS peers are checked (the tlsRigour option), for brokers and transfers. In
+ * the order of tlsRigour's choices in options.def (sr_config_choice), normal first so that
+ * a zeroed options struct checks TLS. */
 enum sr_tls_rigour {
     SR_TLS_NORMAL, /* certificate chain and host name checked (default) */
     SR_TLS_LAX,    /* neither checked: for a test server; reported as a warning on connect */

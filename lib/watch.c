@@ -1605,12 +1605,6 @@ void sr_watch_component(sr_watch *w, sr_flow_component *out)
 
 /* ---- set up ---- */
 
-static double seconds(const sr_config *cfg, enum sr_option_id id)
-{
-    const sr_value *v = sr_config_value(cfg, id);
-    return v->set ? v->u.seconds : 0;
-}
-
 static int add_roots(sr_watch *w, const sr_config *cfg, sr_err *err)
 {
     const sr_strlist *paths = sr_config_list(cfg, SR_OPT_path);
@@ -1700,14 +1694,14 @@ int sr_watch_new(const sr_config *cfg, sr_log *log, sr_watch **out, sr_err *err)
     for (size_t i = 0; i < sizeof events / sizeof events[0]; i++)
         if (sr_config_has(cfg, SR_OPT_fileEvents, events[i].name))
             w->events |= events[i].bit;
-    w->age_min = seconds(cfg, SR_OPT_fileAgeMin);
+    w->age_min = sr_config_seconds(cfg, SR_OPT_fileAgeMin);
     const char *inflight = sr_config_str(cfg, SR_OPT_inflight);
     double d;
     if (!sr_config_is_set(cfg, SR_OPT_fileAgeMin) && inflight != NULL &&
         sr_parse_duration(inflight, &d) == 0 && d > 0)
         w->age_min = d; /* sr3: a number as inflight is fileAgeMin on the posting side */
-    w->age_max = seconds(cfg, SR_OPT_fileAgeMax);
-    double sleep = seconds(cfg, SR_OPT_sleep);
+    w->age_max = sr_config_seconds(cfg, SR_OPT_fileAgeMax);
+    double sleep = sr_config_seconds(cfg, SR_OPT_sleep);
     w->interval = sleep > 0 ? sleep : 1;
     if (rc == SR_OK)
         rc = add_roots(w, cfg, err);

@@ -7,9 +7,9 @@
  * cannot drift from the code:
  *  - the compiled table in libsr (name, type, choices, components, help, aliases, the
  *    aliases that set a value, the sr3 options sr ignores), through options.h;
- *  - the defaults, read from CONFD_DIR by the library's own config loader, once per
- *    component, so each default is the value a component really starts with and names
- *    the conf.d file that sets it.
+ *  - the defaults, loaded by the library's own config loader once per component (the
+ *    table's defaults, then CONFD_DIR/<component>.conf), so each default is the value a
+ *    component really starts with and names the conf.d file when one changes it.
  * OPTIONS_DEF itself is read as text only for its section comments
  * (`/ * ---- title ---- * /`), which the preprocessor cannot see. An option of the
  * compiled table missing from that file, or the reverse, is an error: the build is stale.
@@ -180,8 +180,9 @@ static int read_layout(const char *path, layout *lay)
 
 /* What one component starts with for one option. */
 typedef struct start_value {
-    char *value;      /* as written in conf.d, NULL when conf.d does not set it */
-    const char *file; /* basename of the conf.d file, NULL when not set there */
+    char *value;      /* the default, NULL when the option starts unset */
+    const char *file; /* basename of the conf.d file that sets it, NULL when the table does */
+    bool table;       /* the option table's default (options.def) */
     bool derived;     /* computed at load time from other values */
 } start_value;
 
@@ -201,7 +202,7 @@ static int load_defaults(const char *confd, defaults *d)
     memset(d, 0, sizeof *d);
     for (int c = 0; c < SR_COMPONENT_COUNT; c++) {
         enum sr_component comp = sr_component_at(c);
-        /* No config folder and no config: conf.d alone, as every component reads it. */
+        /* No config folder and no config: the defaults alone, as every component starts. */
         sr_config_request req = {comp, NULL, NULL, confd, NULL, 0};
         sr_err err;
         if (sr_config_load(&req, &d->configs[c], &err) != SR_OK) {
@@ -219,8 +220,10 @@ static int load_defaults(const char *confd, defaults *d)
             start_value *sv = &d->v[id][c];
             if (val->origin.kind == SR_ORIGIN_DERIVED) {
                 sv->derived = true;
-            } else if (val->set && val->origin.kind == SR_ORIGIN_CONFD) {
-                sv->file = base_name(val->origin.file);
+            } else if (val->set && (val->origin.kind == SR_ORIGIN_CONFD ||
+                                    val->origin.kind == SR_ORIGIN_DEFAULT)) {
+                sv->table = val->origin.kind == SR_ORIGIN_DEFAULT;
+                sv->file = sv->table ? NULL : base_name(val->origin.file);
                 sv->value = sr_option_get(id)->type == SR_T_LIST
                                 ? sr_strlist_join(&val->list, " ")
                                 : strdup(val->text ? val->text : "");
@@ -231,9 +234,6 @@ static int load_defaults(const char *confd, defaults *d)
             }
         }
     }
-    char path[4096];
-    snprintf(path, sizeof path, "%s/default.conf", confd);
-    note_mtime(path);
     return 0;
 }
 
@@ -254,9 +254,9 @@ static bool same_str(const char *a, const char *b)
 /*
  * "Default:" for one option, over the components it applies to. Components starting with
  * the same value form a group. The rule is written first, without naming components: the
- * group conf.d/default.conf sets, else the group conf.d leaves unset. The others follow
- * as "VALUE for a, b (files)", e.g.
- *     Default: 0.1 (conf.d/default.conf); -1 for post (conf.d/post.conf); ...
+ * group holding the table's default, else the group left unset. The others follow as
+ * "VALUE for a, b (files)", e.g.
+ *     Default: 0.1; -1 for post (conf.d/post.conf); 5 for watch (conf.d/watch.conf)
  */
 static void put_default(FILE *out, const defaults *d, int id)
 {
@@ -270,7 +270,7 @@ static void put_default(FILE *out, const defaults *d, int id)
             continue;
         for (int g = 0; g < groups; g++) {
             const start_value *a = &d->v[id][first_of[g]], *b = &d->v[id][c];
-            if (same_str(a->value, b->value) && a->derived == b->derived) {
+            if (same_str(a->value, b->value) && a->derived == b->derived && a->table == b->table) {
                 group[c] = g;
                 break;
             }
@@ -280,11 +280,11 @@ static void put_default(FILE *out, const defaults *d, int id)
             group[c] = groups++;
         }
     }
-    /* The rule goes first: the group holding conf.d/default.conf's value, else the
-     * components conf.d leaves unset. */
+    /* The rule goes first: the group holding the table's default, else the components
+     * left unset. */
     int lead = -1;
     for (int c = 0; c < SR_COMPONENT_COUNT && lead < 0; c++)
-        if (group[c] >= 0 && same_str(d->v[id][c].file, "default.conf"))
+        if (group[c] >= 0 && d->v[id][c].table)
             lead = group[c];
     for (int c = 0; c < SR_COMPONENT_COUNT && lead < 0; c++)
         if (group[c] >= 0 && d->v[id][c].value == NULL && !d->v[id][c].derived)
@@ -303,7 +303,7 @@ static void put_default(FILE *out, const defaults *d, int id)
             } else if (sv->derived) {
                 fputs("derived when the config is read (see above)", out);
             } else {
-                fputs("none in conf.d", out);
+                fputs("none (unset)", out);
             }
             if (g != lead && groups > 1) {
                 fputs(" for ", out);
@@ -315,8 +315,8 @@ static void put_default(FILE *out, const defaults *d, int id)
                     first = false;
                 }
             }
-            if (sv->value != NULL) {
-                /* the files that set it, each once */
+            if (sv->value != NULL && !sv->table) {
+                /* the conf.d files that set it, each once */
                 fputs(" (", out);
                 bool first = true;
                 for (int c = 0; c < SR_COMPONENT_COUNT; c++) {
@@ -527,15 +527,19 @@ static void put_header(FILE *out)
         ".PP\n"
         "Each entry gives the option's name and value type, what it does, other\n"
         "spellings sr accepts for it (sr3 and v2 names), the value each component\n"
-        "starts with and the shipped file that sets it, and the components in which\n"
-        "the option has an effect.\n"
+        "starts with (and the conf.d file that changes it, if one does), and the\n"
+        "components in which the option has an effect.\n"
         "Setting an option in a configuration of a component it does not apply to is\n"
         "allowed, with a warning.\n"
         ".PP\n"
-        "Defaults live in the shipped files \\fIconf.d/default.conf\\fR and\n"
-        "\\fIconf.d/\\fIcomponent\\fI.conf\\fR and nowhere else; sr has none in its code.\n"
-        "\\fBnone in conf.d\\fR means no shipped file sets the option: it is unset\n"
-        "unless the help above says how it is derived.\n"
+        "Each default is written once, in the option table, and applied when a\n"
+        "configuration is read, before anything else; the shipped file\n"
+        "\\fIconf.d/\\fIcomponent\\fI.conf\\fR then changes what one component starts\n"
+        "with (its name follows the value).\n"
+        "\\fIconf.d/default.conf\\fR lists the table's defaults in configuration syntax;\n"
+        "sr does not read it.\n"
+        "\\fBnone\\fR means the option starts unset, unless the help above says how it\n"
+        "is derived.\n"
         "\\fBsr show\\fR prints the value in force for a configuration and where it\n"
         "came from.\n"
         ".PP\n"
@@ -609,11 +613,13 @@ static void put_footer(FILE *out)
           ".SH FILES\n"
           ".TP\n"
           ".I conf.d/default.conf\n"
-          "Defaults of every component, in the installed \\fIshare/sr/conf.d\\fR\n"
-          "(or where \\fBSR_CONFD\\fR points).\n"
+          "The defaults of every component, listed from the option table, in the\n"
+          "installed \\fIshare/sr/conf.d\\fR (or where \\fBSR_CONFD\\fR points).\n"
+          "For reading: sr applies the table itself and does not read this file.\n"
           ".TP\n"
           ".IR conf.d/ component .conf\n"
-          "Defaults of one component, read after \\fIconf.d/default.conf\\fR.\n"
+          "What one component starts with differently, read after the table's\n"
+          "defaults; it must exist.\n"
           ".TP\n"
           ".I ~/.config/sr/default.conf\n"
           "Your own defaults for every configuration; they win over conf.d.\n"

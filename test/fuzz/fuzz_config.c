@@ -50,9 +50,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     confd = getenv("SR_CONFD");
     if (confd == NULL || *confd == '\0')
         confd = "conf.d";
-    /* Without the defaults every load fails at once and the parser goes unexplored. */
+    /* Without conf.d every load fails at once (its <component>.conf files must exist)
+     * and the parser goes unexplored. */
     char probe[4200];
-    snprintf(probe, sizeof probe, "%s/default.conf", confd);
+    snprintf(probe, sizeof probe, "%s/subscribe.conf", confd);
     if (access(probe, R_OK) != 0) {
         fprintf(stderr, "fuzz_config: %s not readable: set SR_CONFD to sr's conf.d\n", probe);
         exit(1);

@@ -52,7 +52,9 @@ def test_make_install_into_destdir(tmp_path, sr_env):
     shown = subprocess.run([str(root / "bin/sr"), "show", "subscribe/x"], env=env,
                            capture_output=True, text=True, timeout=30)
     assert shown.returncode == 0, shown.stderr
-    assert any(line.startswith("batch ") and "conf.d/default.conf:" in line
+    assert any(line.startswith("batch ") and line.endswith("# default")
+               for line in shown.stdout.splitlines())
+    assert any(line.startswith("mirror ") and "conf.d/subscribe.conf:" in line
                for line in shown.stdout.splitlines())
 
     # A library user: pkg-config --cflags --libs sr, then link and run.

@@ -53,8 +53,10 @@ def test_show_tells_value_and_origin_of_every_option(sr_bin, sr_env, config_dir)
                               f"{conf}:1; no password: credentials.conf has no line for this URL")
     assert opts["directory"] == ("/data/obs", f"{conf}:3")
     assert opts["exchange"] == ("xpublic", "derived")
-    assert opts["mirror"] == ("off", "conf.d/subscribe.conf:5")
-    assert opts["batch"][0] == "25" and opts["batch"][1].startswith("conf.d/default.conf:")
+    assert opts["mirror"] == ("off", "conf.d/subscribe.conf:6")
+    # the option table's default (lib/options.def), listed in conf.d/default.conf
+    assert opts["batch"] == ("25", "default")
+    assert opts["tlsRigour"] == ("normal", "default")
     assert opts["post_broker"] == ("None", "unset")
     assert "accept .*\\.xml$ directory=/data/obs mirror=off" in result.stdout
     assert "subtopic *.WXO-DD.observations.#" in result.stdout
@@ -199,7 +201,7 @@ def test_sr_config_dir_override(sr_bin, sr_env, tmp_path):
     env = dict(sr_env, SR_CONFIG_DIR=str(other))
     result = run(sr_bin, env, "sr", "show", "winnow/ha")
     assert result.returncode == 0, result.stderr
-    assert options_by_name(result.stdout)["nodupe_ttl"] == ("300", "conf.d/winnow.conf:5")
+    assert options_by_name(result.stdout)["nodupe_ttl"] == ("300", "conf.d/winnow.conf:6")
 
 
 def test_show_completes_broker_password_from_credentials(sr_bin, sr_env, config_dir):

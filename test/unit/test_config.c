@@ -82,7 +82,7 @@ static void subscribe_hpfx(void **state)
     expect(cfg, SR_OPT_batch, "25");
     expect(cfg, SR_OPT_prefetch, "25");
     expect(cfg, SR_OPT_expire, "86400");
-    expect_origin(cfg, SR_OPT_mirror, "conf.d/subscribe.conf:5");
+    expect_origin(cfg, SR_OPT_mirror, "conf.d/subscribe.conf:6");
     expect_origin(cfg, SR_OPT_exchange, "good/subscribe/hpfx_grib.conf:3");
     assert_int_equal(sr_config_subtopic_count(cfg), 1);
     const sr_subtopic *s = sr_config_subtopic(cfg, 0);
@@ -424,7 +424,7 @@ static void winnows(void **state)
     no_warnings(cfg);
     /* sr3 documents 300 s for winnow but never applies it; sr does */
     expect(cfg, SR_OPT_nodupe_ttl, "300");
-    expect_origin(cfg, SR_OPT_nodupe_ttl, "conf.d/winnow.conf:5");
+    expect_origin(cfg, SR_OPT_nodupe_ttl, "conf.d/winnow.conf:6");
     expect(cfg, SR_OPT_logDuplicates, "on");
     assert_int_equal(sr_config_subtopic_count(cfg), 2);
     assert_string_equal(sr_config_subtopic(cfg, 0)->exchange, "xs_watch_a");
@@ -537,7 +537,7 @@ static void layers_in_order(void **state)
     expect(cfg, SR_OPT_mirror, "on");
     expect(cfg, SR_OPT_housekeeping, "600");
     expect_origin(cfg, SR_OPT_housekeeping, "layers/shared.inc:2");
-    expect_origin(cfg, SR_OPT_prefetch, "conf.d/default.conf:32");
+    expect_origin(cfg, SR_OPT_prefetch, "default"); /* the option table's */
     expect_origin(cfg, SR_OPT_exchange, "derived");
     expect_origin(cfg, SR_OPT_post_broker, "unset");
     assert_int_equal(sr_config_declared(cfg)->count, 2);
@@ -751,7 +751,7 @@ static void missing_confd_is_an_error(void **state)
     assert_int_equal(sr_config_load(&req, &cfg, &err), SR_ENOENT);
     assert_string_equal(err.msg,
                         "the shipped defaults are missing (is SR_CONFD right?): cannot "
-                        "read /nonexistent/conf.d/default.conf: No such file or directory");
+                        "read /nonexistent/conf.d/subscribe.conf: No such file or directory");
 }
 
 /* Every good config loads and shows, as text and JSON, without a password in sight. */

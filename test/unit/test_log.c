@@ -61,18 +61,6 @@ static size_t count_lines(const char *text)
 static void levels(void **state)
 {
     (void)state;
-    enum sr_level l;
-    assert_int_equal(sr_level_from_name("debug", &l), 0);
-    assert_int_equal(l, SR_LOG_DEBUG);
-    assert_int_equal(sr_level_from_name("WARNING", &l), 0);
-    assert_int_equal(l, SR_LOG_WARNING);
-    assert_int_equal(sr_level_from_name("warn", &l), 0);
-    assert_int_equal(l, SR_LOG_WARNING);
-    assert_int_equal(sr_level_from_name("Critical", &l), 0);
-    assert_int_equal(l, SR_LOG_CRITICAL);
-    assert_int_equal(sr_level_from_name("none", &l), 0);
-    assert_int_equal(l, SR_LOG_NONE);
-    assert_int_equal(sr_level_from_name("verbose", &l), -1);
     assert_string_equal(sr_level_name(SR_LOG_ERROR), "ERROR");
 }
 

@@ -3,8 +3,32 @@
 
 #include <dirent.h>
 
+#include "announce.h"
+#include "broker.h"
 #include "config.h"
+#include "log.h"
+#include "message.h"
+#include "nodupe.h"
 #include "options.h"
+#include "trigger.h"
+#include "url.h"
+
+static const char *confd_dir(void)
+{
+    return getenv("SR_CONFD") ? getenv("SR_CONFD") : "conf.d";
+}
+
+/* A config of component c with only the defaults (and overrides): fails the test, with
+ * the loader's message, when it does not load. */
+static sr_config *defaults_of(enum sr_component c, const sr_override *ov, size_t nov)
+{
+    sr_config *cfg = NULL;
+    sr_err err;
+    sr_config_request req = {c, NULL, NULL, confd_dir(), ov, nov};
+    if (sr_config_load(&req, &cfg, &err) != SR_OK)
+        fail_msg("%s", err.msg);
+    return cfg;
+}
 
 static void names_are_unique_and_documented(void **state)
 {
@@ -83,13 +107,8 @@ static void components(void **state)
 static void confd_matches_the_table(void **state)
 {
     (void)state;
-    const char *confd = getenv("SR_CONFD") ? getenv("SR_CONFD") : "conf.d";
     for (int i = 0; i < SR_COMPONENT_COUNT; i++) {
-        sr_config *cfg = NULL;
-        sr_err err;
-        sr_config_request req = {sr_component_at(i), NULL, NULL, confd, NULL, 0};
-        if (sr_config_load(&req, &cfg, &err) != SR_OK)
-            fail_msg("%s", err.msg);
+        sr_config *cfg = defaults_of(sr_component_at(i), NULL, 0);
         const sr_strlist *w = sr_config_warnings(cfg);
         if (w->count)
             fail_msg("conf.d warning: %s", w->items[0]);
@@ -97,6 +116,177 @@ static void confd_matches_the_table(void **state)
         assert_true(sr_config_is_set(cfg, SR_OPT_batch));
         assert_true(sr_config_is_set(cfg, SR_OPT_logLevel));
         assert_true(sr_config_is_set(cfg, SR_OPT_housekeeping));
+        sr_config_free(cfg);
+    }
+}
+
+/* Every default of the table is read by its option's own parser: loading applies them all
+ * (a bad one fails every load, naming the option), and the default given again as a
+ * command-line value reads the same. Lines (accept, subtopic...) have no default. */
+static void defaults_parse_as_their_type(void **state)
+{
+    (void)state;
+    sr_config *base = defaults_of(SR_C_SUBSCRIBE, NULL, 0);
+    int with_default = 0;
+    for (int id = 0; id < SR_OPT_COUNT; id++) {
+        const sr_option *opt = sr_option_get(id);
+        assert_non_null(opt->default_value);
+        if (opt->default_value[0] == '\0') {
+            if (opt->type == SR_T_ENUM)
+                fail_msg("%s: a choice needs a default (sr_config_choice reads it)", opt->name);
+            continue;
+        }
+        with_default++;
+        if (sr_type_is_line(opt->type) || opt->type == SR_T_LIST)
+            fail_msg("%s: a %s option cannot have a default", opt->name, sr_type_name(opt->type));
+        const sr_value *v = sr_config_value(base, id);
+        if (!v->set)
+            fail_msg("%s: default \"%s\" left it unset", opt->name, opt->default_value);
+        if (v->origin.kind == SR_ORIGIN_DEFAULT) {
+            char where[64];
+            sr_origin_format(&v->origin, where, sizeof where);
+            assert_string_equal(where, "default");
+        }
+        sr_override ov = {opt->name, opt->default_value};
+        sr_config *again = defaults_of(SR_C_SUBSCRIBE, &ov, 1);
+        const sr_value *w = sr_config_value(again, id);
+        if (w->origin.kind != SR_ORIGIN_CMDLINE || strcmp(w->text, opt->default_value) != 0)
+            fail_msg("%s: default \"%s\" reads back as \"%s\"", opt->name, opt->default_value,
+                     w->text);
+        if (opt->type == SR_T_ENUM)
+            assert_int_equal(sr_config_choice(again, id),
+                             sr_choice_index(opt->extra, opt->default_value, false));
+        sr_config_free(again);
+    }
+    assert_true(with_default > 40);
+    sr_config_free(base);
+}
+
+/* The C enums code switches on list an ENUM option's choices in the table's order, so
+ * sr_config_choice can be cast to them; every ENUM option has one here. */
+static void c_enums_follow_the_choices(void **state)
+{
+    (void)state;
+    static const struct {
+        enum sr_option_id id;
+        int value, count; /* count: how many values the C enum has */
+        const char *word;
+    } cases[] = {
+        {SR_OPT_tlsRigour, SR_TLS_NORMAL, 3, "normal"},
+        {SR_OPT_tlsRigour, SR_TLS_LAX, 3, "lax"},
+        {SR_OPT_tlsRigour, SR_TLS_STRICT, 3, "strict"},
+        {SR_OPT_logLevel, SR_LOG_DEBUG, SR_LOG_NONE + 1, "debug"},
+        {SR_OPT_logLevel, SR_LOG_INFO, SR_LOG_NONE + 1, "info"},
+        {SR_OPT_logLevel, SR_LOG_WARNING, SR_LOG_NONE + 1, "warning"},
+        {SR_OPT_logLevel, SR_LOG_ERROR, SR_LOG_NONE + 1, "error"},
+        {SR_OPT_logLevel, SR_LOG_CRITICAL, SR_LOG_NONE + 1, "critical"},
+        {SR_OPT_logLevel, SR_LOG_NONE, SR_LOG_NONE + 1, "none"},
+        {SR_OPT_nodupe_basis, SR_NODUPE_PATH, 3, "path"},
+        {SR_OPT_nodupe_basis, SR_NODUPE_NAME, 3, "name"},
+        {SR_OPT_nodupe_basis, SR_NODUPE_DATA, 3, "data"},
+        {SR_OPT_triggerFailure, SR_TRIGGER_FAILURE_LOG, 2, "log"},
+        {SR_OPT_triggerFailure, SR_TRIGGER_FAILURE_RETRY, 2, "retry"},
+        {SR_OPT_post_format, SR_FORMAT_V03, 2, "v03"},
+        {SR_OPT_post_format, SR_FORMAT_V02, 2, "v02"},
+        {SR_OPT_inlineEncoding, SR_INLINE_GUESS, 3, "guess"},
+        {SR_OPT_inlineEncoding, SR_INLINE_TEXT, 3, "text"},
+        {SR_OPT_inlineEncoding, SR_INLINE_BINARY, 3, "binary"},
+        {SR_OPT_queueType, SR_QUEUE_CLASSIC, 2, "classic"},
+        {SR_OPT_queueType, SR_QUEUE_QUORUM, 2, "quorum"},
+    };
+    size_t n = sizeof cases / sizeof cases[0];
+    for (size_t i = 0; i < n; i++) {
+        const sr_option *opt = sr_option_get(cases[i].id);
+        assert_int_equal(opt->type, SR_T_ENUM);
+        if (sr_choice_index(opt->extra, cases[i].word, false) != cases[i].value ||
+            sr_choice_count(opt->extra) != cases[i].count)
+            fail_msg("%s: \"%s\" is choice %d of %d in the table (\"%s\"), value %d of %d in "
+                     "its C enum",
+                     opt->name, cases[i].word, sr_choice_index(opt->extra, cases[i].word, false),
+                     sr_choice_count(opt->extra), opt->extra, cases[i].value, cases[i].count);
+    }
+    for (int id = 0; id < SR_OPT_COUNT; id++) {
+        if (sr_option_get(id)->type != SR_T_ENUM)
+            continue;
+        bool listed = false;
+        for (size_t i = 0; i < n; i++)
+            listed = listed || (int)cases[i].id == id;
+        if (!listed)
+            fail_msg("%s: a choice option without its C enum here", sr_option_get(id)->name);
+    }
+    /* decoded once, at load, whatever case the config used */
+    sr_override ov[] = {{"tlsRigour", "STRICT"},     {"logLevel", "Warning"},
+                        {"nodupe_basis", "data"},    {"postFormat", "v02"},
+                        {"triggerFailure", "retry"}, {"inlineEncoding", "binary"},
+                        {"queueType", "quorum"}};
+    sr_config *cfg = defaults_of(SR_C_SUBSCRIBE, ov, sizeof ov / sizeof ov[0]);
+    assert_int_equal(sr_config_choice(cfg, SR_OPT_tlsRigour), SR_TLS_STRICT);
+    assert_string_equal(sr_config_str(cfg, SR_OPT_tlsRigour), "strict");
+    assert_int_equal(sr_config_choice(cfg, SR_OPT_logLevel), SR_LOG_WARNING);
+    assert_int_equal(sr_config_choice(cfg, SR_OPT_nodupe_basis), SR_NODUPE_DATA);
+    assert_int_equal(sr_config_choice(cfg, SR_OPT_post_format), SR_FORMAT_V02);
+    assert_int_equal(sr_config_choice(cfg, SR_OPT_triggerFailure), SR_TRIGGER_FAILURE_RETRY);
+    assert_int_equal(sr_config_choice(cfg, SR_OPT_inlineEncoding), SR_INLINE_BINARY);
+    assert_int_equal(sr_config_choice(cfg, SR_OPT_queueType), SR_QUEUE_QUORUM);
+    sr_config_free(cfg);
+    cfg = defaults_of(SR_C_SUBSCRIBE, NULL, 0);
+    assert_int_equal(sr_config_choice(cfg, SR_OPT_tlsRigour), SR_TLS_NORMAL);
+    assert_int_equal(sr_config_choice(cfg, SR_OPT_logLevel), SR_LOG_INFO);
+    assert_int_equal(sr_config_choice(cfg, SR_OPT_post_format), SR_FORMAT_V03);
+    sr_config_free(cfg);
+}
+
+/* conf.d/default.conf is the table's defaults, no more, no less (tools/gen_default_conf
+ * writes it; `make confd-check` compares the text), and conf.d/<component>.conf holds only
+ * what differs from the table. */
+static void confd_default_conf_lists_the_table(void **state)
+{
+    (void)state;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/default.conf", confd_dir());
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        fail_msg("cannot read %s", path);
+    int seen[SR_OPT_COUNT] = {0};
+    char *line = NULL;
+    size_t cap = 0;
+    int lineno = 0;
+    while (getline(&line, &cap, f) >= 0) {
+        lineno++;
+        line[strcspn(line, "\r\n")] = '\0';
+        if (line[0] == '#' || line[0] == '\0')
+            continue;
+        char *space = strchr(line, ' ');
+        if (space == NULL)
+            fail_msg("%s:%d: not \"name value\"", path, lineno);
+        *space = '\0';
+        sr_option_match m = sr_option_lookup(line);
+        if (m.id < 0 || strcmp(sr_option_get(m.id)->name, line) != 0)
+            fail_msg("%s:%d: %s is not an option's name", path, lineno, line);
+        const char *want = sr_option_get(m.id)->default_value;
+        if (strcmp(space + 1, want) != 0)
+            fail_msg("%s:%d: %s %s, but the table says \"%s\" (make default-conf)", path, lineno,
+                     line, space + 1, want);
+        seen[m.id]++;
+    }
+    free(line);
+    fclose(f);
+    for (int id = 0; id < SR_OPT_COUNT; id++) {
+        bool has = sr_option_get(id)->default_value[0] != '\0';
+        if (seen[id] != (has ? 1 : 0))
+            fail_msg("%s: listed %d times in %s (make default-conf)", sr_option_get(id)->name,
+                     seen[id], path);
+    }
+    for (int i = 0; i < SR_COMPONENT_COUNT; i++) {
+        sr_config *cfg = defaults_of(sr_component_at(i), NULL, 0);
+        for (int id = 0; id < SR_OPT_COUNT; id++) {
+            const sr_value *v = sr_config_value(cfg, id);
+            const char *def = sr_option_get(id)->default_value;
+            if (v->origin.kind == SR_ORIGIN_CONFD && def[0] != '\0' && v->text != NULL &&
+                strcmp(v->text, def) == 0)
+                fail_msg("%s:%d: %s %s repeats the table's default", v->origin.file, v->origin.line,
+                         sr_option_get(id)->name, def);
+        }
         sr_config_free(cfg);
     }
 }
@@ -109,6 +299,9 @@ int main(void)
         cmocka_unit_test(nearest_suggests_real_names),
         cmocka_unit_test(components),
         cmocka_unit_test(confd_matches_the_table),
+        cmocka_unit_test(defaults_parse_as_their_type),
+        cmocka_unit_test(c_enums_follow_the_choices),
+        cmocka_unit_test(confd_default_conf_lists_the_table),
     };
     return cmocka_run_group_tests_name("options", tests, NULL, NULL);
 }
