@@ -23,6 +23,7 @@
 #include "trigger.h"
 
 #define GROUPS_MAX 9
+#define IDLE_WAIT_MIN 0.1        /* seconds: the first wait of an idle flow whose sleep is <= 0 */
 #define IDLE_WAIT_MAX 5.0        /* seconds: the longest wait between empty passes (sr3's) */
 #define VIP_CHECK_S 1.0          /* seconds between looks at the host's addresses (option vip) */
 #define POST_RETRY_DELAY_MIN 2.0 /* seconds before a failed post is tried again */
@@ -1002,7 +1003,7 @@ static int go_passive(sr_flow *f, sr_err *err)
 
 int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *reopen)
 {
-    double idle = f->sleep > 0 ? f->sleep : 0.1;
+    double idle = f->sleep > 0 ? f->sleep : IDLE_WAIT_MIN;
     bool exhausted = false;
     int result = SR_OK;
     sr_log_write(f->log, SR_LOG_INFO, "starting (pid %d)", (int)getpid());
@@ -1115,7 +1116,7 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
                 sr_log_write(f->log, SR_LOG_WARNING, "post broker: %s", perr.msg);
         }
         if (any) {
-            idle = f->sleep > 0 ? f->sleep : 0.1;
+            idle = f->sleep > 0 ? f->sleep : IDLE_WAIT_MIN;
             if (f->message_rate_max > 0)
                 pause_for((double)pass_count / f->message_rate_max, stop);
         } else {
