@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "strlist.h"
+#include "timefmt.h"
 
 int sr_local_announce_options(const sr_config *cfg, sr_identity_spec *spec,
                               sr_announce_options *o, sr_err *err)
@@ -145,7 +146,7 @@ static int gather(void *ctx, sr_flow *f, sr_message ***msgs, size_t *count, size
     if (*msgs == NULL)
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
     struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
+    sr_time_now(&now);
     size_t cap = max ? max : 1;
     while (*count < max) {
         char *path = pop(&s->pending);

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "timefmt.h"
 
 /* ---- figures ---- */
 
@@ -457,13 +458,6 @@ int sr_status_print_json(const sr_status_row *rows, size_t count, long strays, F
 
 /* ---- gathering ---- */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* What one config's row is computed from, and who owns it. */
 typedef struct gathered {
     sr_status_input in;
@@ -720,7 +714,7 @@ int sr_status_main(sr_cli *cli, int argc, char **argv)
      * config wants it (it costs a gethostname only). */
     sr_paths host_paths = {0};
     bool have_host = sr_paths_init(&host_paths, true, &err) == SR_OK;
-    double now = now_s();
+    double now = sr_time_now_s();
     gathered *g = calloc(found.count + 1, sizeof *g);
     sr_status_row *rows = calloc(found.count + 1, sizeof *rows);
     bool nomem = g == NULL || rows == NULL;

@@ -46,4 +46,12 @@ int sr_time_cmp(const struct timespec *a, const struct timespec *b);
 /* The current time (CLOCK_REALTIME). */
 void sr_time_now(struct timespec *t);
 
+/* The same, as seconds since the epoch: for what is compared with file and message times
+ * (ages, lags, metrics). */
+double sr_time_now_s(void);
+
+/* Seconds on CLOCK_MONOTONIC, from an arbitrary origin: for intervals and deadlines, which
+ * the wall clock being set must not stretch or cut short. */
+double sr_time_mono_s(void);
+
 #endif

@@ -283,24 +283,9 @@ struct sr_watch {
     unsigned long overflows, unwatched, posted;
 };
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 static long long mtime_ns(const struct stat *st)
 {
     return (long long)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
-}
-
-/* For intervals: immune to the wall clock being set. */
-static double mono_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
 static double age_of(const struct stat *st, double now)
@@ -577,7 +562,7 @@ static void observe(record *r, const struct stat *st)
     r->observed = true;
     r->obs_size = (long long)st->st_size;
     r->obs_mtime = mtime_ns(st);
-    r->obs_time = mono_s();
+    r->obs_time = sr_time_mono_s();
 }
 
 /* ---- watched folders ---- */
@@ -1265,7 +1250,7 @@ static void *reader_main(void *arg)
                 error = errno;
             continue;
         }
-        chunk c = {mono_s(), (size_t)n};
+        chunk c = {sr_time_mono_s(), (size_t)n};
         pthread_mutex_lock(&w->lock);
         size_t need = w->raw_len + sizeof c + (size_t)n;
         if (need > RAW_MAX) {
@@ -1331,7 +1316,7 @@ static bool file_ready(sr_watch *w, record *r, const struct stat *st, double now
             observe(r, st);
             return false;
         }
-        if (mono_s() - r->obs_time < 0.9 * w->interval)
+        if (sr_time_mono_s() - r->obs_time < 0.9 * w->interval)
             return false; /* not yet seen unchanged an interval apart (0.9: wake-up jitter) */
         break;
     }
@@ -1543,11 +1528,11 @@ static int gather(void *ctx, sr_flow *f, sr_message ***msgs, size_t *count, size
     }
     if (w->reader_running)
         apply_events(w);
-    double now = now_s(), mono = mono_s();
+    double now = sr_time_now_s(), mono = sr_time_mono_s();
     if (!w->waking && (w->wake_started == 0 || mono - w->wake_started >= w->interval - 0.01))
         begin_wake(w, mono);
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    sr_time_now(&ts);
     size_t cap = max ? max : 1;
     while (w->waking && *count < max) {
         record *r = w->cursor;
