@@ -13,8 +13,8 @@
 #include "strlist.h"
 #include "timefmt.h"
 
-int sr_local_announce_options(const sr_config *cfg, sr_identity_spec *spec,
-                              sr_announce_options *o, sr_err *err)
+int sr_local_announce_options(const sr_config *cfg, sr_identity_spec *spec, sr_announce_options *o,
+                              sr_err *err)
 {
     memset(o, 0, sizeof *o);
     memset(spec, 0, sizeof *spec);
@@ -56,8 +56,8 @@ struct sr_post_source {
     sr_log *log;
 };
 
-int sr_post_source_new(const sr_config *cfg, char *const *paths, size_t count,
-                       sr_post_source **out, sr_err *err)
+int sr_post_source_new(const sr_config *cfg, char *const *paths, size_t count, sr_post_source **out,
+                       sr_err *err)
 {
     *out = NULL;
     sr_post_source *s = calloc(1, sizeof *s);
@@ -136,8 +136,8 @@ static char *pop(sr_strlist *stack)
     return top;
 }
 
-static int gather(void *ctx, sr_flow *f, sr_message ***msgs, size_t *count, size_t max,
-                  bool *exhausted, sr_err *err)
+static int post_source_gather(void *ctx, sr_flow *f, sr_message ***msgs, size_t *count, size_t max,
+                              bool *exhausted, sr_err *err)
 {
     sr_post_source *s = ctx;
     sr_log *log = sr_flow_log(f);
@@ -199,6 +199,6 @@ static int gather(void *ctx, sr_flow *f, sr_message ***msgs, size_t *count, size
 void sr_post_source_component(sr_post_source *s, sr_flow_component *out)
 {
     memset(out, 0, sizeof *out);
-    out->gather = gather;
+    out->gather = post_source_gather;
     out->ctx = s;
 }

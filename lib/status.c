@@ -553,8 +553,8 @@ static int push_info(gathered *g, int instance, pid_t pid)
 
 /* Everything about one config. Returns -1 when out of memory; a config that does not load
  * is a row too (config_error), with its message in err. */
-static int gather(const sr_cli *cli, const sr_paths *host_paths, const char *comp, const char *name,
-                  double now, gathered *g, sr_err *err)
+static int gather_config(const sr_cli *cli, const sr_paths *host_paths, const char *comp,
+                         const char *name, double now, gathered *g, sr_err *err)
 {
     memset(g, 0, sizeof *g);
     g->in.now = now;
@@ -722,8 +722,8 @@ int sr_status_main(sr_cli *cli, int argc, char **argv)
         char *slash = strchr(found.items[i], '/');
         *slash = '\0';
         sr_err_clear(&err);
-        if (gather(cli, have_host ? &host_paths : NULL, found.items[i], slash + 1, now, &g[i],
-                   &err) != 0)
+        if (gather_config(cli, have_host ? &host_paths : NULL, found.items[i], slash + 1, now,
+                          &g[i], &err) != 0)
             nomem = true;
         *slash = '/';
         g[i].in.name = found.items[i];

@@ -1426,7 +1426,7 @@ static void begin_wake(sr_watch *w, double mono)
 }
 
 /* At the first gather: watch and walk the trees. */
-static void start(sr_watch *w)
+static void watch_start(sr_watch *w)
 {
     w->gen++;
     for (size_t i = 0; i < w->root_count; i++) {
@@ -1458,8 +1458,8 @@ static void start(sr_watch *w)
                  HASH_COUNT(w->pending));
 }
 
-static int gather(void *ctx, sr_flow *f, sr_message ***msgs, size_t *count, size_t max,
-                  bool *exhausted, sr_err *err)
+static int watch_gather(void *ctx, sr_flow *f, sr_message ***msgs, size_t *count, size_t max,
+                        bool *exhausted, sr_err *err)
 {
     sr_watch *w = ctx;
     *exhausted = false; /* a watch runs until it is stopped */
@@ -1469,7 +1469,7 @@ static int gather(void *ctx, sr_flow *f, sr_message ***msgs, size_t *count, size
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
     if (!w->started) {
         w->log = sr_flow_log(f);
-        start(w);
+        watch_start(w);
         w->started = true;
     }
     if (w->reader_running)
@@ -1516,7 +1516,7 @@ static int gather(void *ctx, sr_flow *f, sr_message ***msgs, size_t *count, size
     return SR_OK;
 }
 
-static void housekeeping(void *ctx, sr_flow *f)
+static void watch_housekeeping(void *ctx, sr_flow *f)
 {
     sr_watch *w = ctx;
     sr_log_write(sr_flow_log(f), SR_LOG_INFO,
@@ -1530,8 +1530,8 @@ static void housekeeping(void *ctx, sr_flow *f)
 void sr_watch_component(sr_watch *w, sr_flow_component *out)
 {
     memset(out, 0, sizeof *out);
-    out->gather = gather;
-    out->housekeeping = housekeeping;
+    out->gather = watch_gather;
+    out->housekeeping = watch_housekeeping;
     out->ctx = w;
 }
 
