@@ -1,5 +1,5 @@
 /*
- * sr: the supervisor's command line (digest §5): `sr [--option value ...] VERB [PATTERN ...]`.
+ * sr: the supervisor's command line (sr(1)): `sr [--option value ...] VERB [PATTERN ...]`.
  * Each verb is a call into lib/: supervise.h runs instances, status.h reads their state,
  * declare.h talks to brokers, sr3import.h reads an sr3 tree, show.h prints configs. This
  * file parses the words, finds the configs and turns results into exit statuses:

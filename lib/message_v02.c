@@ -1,5 +1,6 @@
 /*
- * message_v02: the v02 wire format (digest §1.10, §1.12) to and from the v03 model.
+ * message_v02: the v02 wire format (sr-message(7), V02 and ON THE WIRE) to and from the v03
+ * model.
  *
  * v02 is a text body `pubTime baseUrl relPath` plus string headers (sum, parts, mtime ...).
  * Reading converts it to v03 fields as sr3 does; writing is the inverse, with two of sr3's

@@ -1,5 +1,6 @@
 /*
- * timefmt: sr3's time strings (digest §1.3), always UTC.
+ * timefmt: sr3's time strings (sr-message(7), Encodings), always UTC, and the clocks sr reads
+ * (sr_time_now, sr_time_now_s, sr_time_mono_s).
  *
  *   v03   YYYYMMDDTHHMMSS[.fraction]     pubTime, mtime, atime, report.timeCompleted
  *   v02   YYYYMMDDHHMMSS[.fraction]      the same without the T

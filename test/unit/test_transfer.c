@@ -1,7 +1,7 @@
 /* test_transfer: the transfer layer (transfer.h) through its file: backend, in a temporary
- * folder: inflight names (digest §6.4), downloads with the identity and size checks,
- * resume, byteRateMax, sends, permissions and times (§6.5, §6.6), and the file backend's
- * single operations. */
+ * folder: inflight names (sr-options(7), inflight), downloads with the identity and size
+ * checks, resume, byteRateMax, sends, permissions and times (sr_subscribe(1) and
+ * sr_sender(1), DESCRIPTION), and the file backend's single operations. */
 #include "unit.h"
 
 #include "transfer.h"
