@@ -282,8 +282,8 @@ static void known_del(sr_watch *w, const char *path, bool subtree)
     }
     if (!subtree)
         return;
-    HASH_ITER(hh, w->known, k, next)
-    {
+    for (k = w->known; k != NULL; k = next) {
+        next = k->hh.next; /* k may be deleted */
         if (under(k->path, path)) {
             HASH_DEL(w->known, k);
             known_free(k);
@@ -295,17 +295,15 @@ static void known_del(sr_watch *w, const char *path, bool subtree)
 static void known_rekey(sr_watch *w, const char *from, const char *to)
 {
     size_t n = HASH_COUNT(w->known), m = 0;
-    known **all = n ? malloc(n * sizeof *all) : NULL, *k, *next;
+    known **all = n ? malloc(n * sizeof *all) : NULL, *k;
     if (all == NULL) {
         if (n > 0)
             oom(w, "known files");
         return;
     }
-    HASH_ITER(hh, w->known, k, next)
-    {
+    for (k = w->known; k != NULL; k = k->hh.next)
         if (under(k->path, from))
             all[m++] = k; /* only these: an entry replaced at `to` is freed below */
-    }
     for (size_t i = 0; i < m; i++) {
         k = all[i];
         char *moved = rebase(k->path, from, to);
@@ -534,8 +532,8 @@ static void wdir_drop(sr_watch *w, wdir *d, bool rm_watch)
 static void unwatch_tree(sr_watch *w, const char *path)
 {
     wdir *d, *next;
-    HASH_ITER(by_path, w->dirs_by_path, d, next)
-    {
+    for (d = w->dirs_by_path; d != NULL; d = next) {
+        next = d->by_path.next; /* d may be deleted */
         if (under(d->path, path))
             wdir_drop(w, d, true);
     }
@@ -545,17 +543,15 @@ static void unwatch_tree(sr_watch *w, const char *path)
 static void rekey_dirs(sr_watch *w, const char *old, const char *new_path)
 {
     size_t n = HASH_CNT(by_path, w->dirs_by_path), m = 0;
-    wdir **all = n ? malloc(n * sizeof *all) : NULL, *d, *next;
+    wdir **all = n ? malloc(n * sizeof *all) : NULL, *d;
     if (all == NULL) {
         if (n > 0)
             oom(w, "watched folders");
         return;
     }
-    HASH_ITER(by_path, w->dirs_by_path, d, next)
-    {
+    for (d = w->dirs_by_path; d != NULL; d = d->by_path.next)
         if (under(d->path, old))
             all[m++] = d; /* only these: a folder replaced at new is freed below */
-    }
     for (size_t i = 0; i < m; i++) {
         d = all[i];
         char *moved = rebase(d->path, old, new_path);
@@ -819,9 +815,8 @@ static void rescan(sr_watch *w, const root *only, bool after_overflow)
     size_t n = HASH_COUNT(w->known);
     char **lost = n ? calloc(n, sizeof *lost) : NULL;
     size_t lost_count = 0;
-    known *k, *knext;
-    HASH_ITER(hh, w->known, k, knext)
-    {
+    known *k;
+    for (k = w->known; k != NULL; k = k->hh.next) {
         if (lost == NULL || k->gen == w->gen || rec_get(w, k->path) != NULL ||
             unseen(&unreadable, k->path))
             continue;
@@ -842,8 +837,8 @@ static void rescan(sr_watch *w, const root *only, bool after_overflow)
     free(lost);
     /* watches of folders that are gone */
     wdir *d, *dnext;
-    HASH_ITER(by_path, w->dirs_by_path, d, dnext)
-    {
+    for (d = w->dirs_by_path; d != NULL; d = dnext) {
+        dnext = d->by_path.next; /* d may be deleted */
         if (d->gen == w->gen || unseen(&unreadable, d->path))
             continue;
         for (size_t j = 0; j < w->root_count; j++)
@@ -1677,15 +1672,15 @@ void sr_watch_free(sr_watch *w)
     }
     free(w->moves);
     known *k, *knext;
-    HASH_ITER(hh, w->known, k, knext)
-    {
+    for (k = w->known; k != NULL; k = knext) {
+        knext = k->hh.next; /* k may be deleted */
         HASH_DEL(w->known, k);
         known_free(k);
     }
     HASH_CLEAR(by_wd, w->dirs_by_wd); /* the same folders as dirs_by_path */
     wdir *d, *dnext;
-    HASH_ITER(by_path, w->dirs_by_path, d, dnext)
-    {
+    for (d = w->dirs_by_path; d != NULL; d = dnext) {
+        dnext = d->by_path.next; /* d may be deleted */
         HASH_DELETE(by_path, w->dirs_by_path, d);
         free(d->path);
         free(d);
