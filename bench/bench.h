@@ -9,13 +9,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-/* Seconds on the monotonic clock. */
-static inline double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
+#include "timefmt.h" /* sr_time_mono_s(), the clock every benchmark times with */
 
 static inline int cmp_double(const void *a, const void *b)
 {

@@ -186,9 +186,9 @@ static double sr_publish_window(const char *url, const char *exchange, const cha
         die("out of memory");
     for (size_t i = 0; i < batch; i++)
         out[i] = (sr_outgoing){exchange, topic, msg};
-    double t0 = now_s();
+    double t0 = sr_time_mono_s();
     long done = 0;
-    for (int slot = 0; done < n && now_s() - t0 < max_seconds; slot = (slot + 1) % depth) {
+    for (int slot = 0; done < n && sr_time_mono_s() - t0 < max_seconds; slot = (slot + 1) % depth) {
         size_t k = (size_t)(n - done) < batch ? (size_t)(n - done) : batch;
         if (depth == 1) {
             if (sr_broker_publish(b, out, k, status[0], &err) != SR_OK)
@@ -206,7 +206,7 @@ static double sr_publish_window(const char *url, const char *exchange, const cha
             die(err.msg);
         free(status[i]);
     }
-    double t = now_s() - t0;
+    double t = sr_time_mono_s() - t0;
     sr_broker_close(b);
     free(out);
     if (sent != NULL)
@@ -238,7 +238,7 @@ static double sr_consume(const char *url, const char *client_id, long n)
                        .durable = true,
                        .bindings = &bind,
                        .binding_count = 1};
-    double t0 = now_s();
+    double t0 = sr_time_mono_s();
     if (sr_broker_subscribe(b, &q, &err) != SR_OK)
         die(err.msg);
     for (long done = 0; done < n;) {
@@ -260,7 +260,7 @@ static double sr_consume(const char *url, const char *client_id, long n)
         free(got);
         done += (long)k;
     }
-    double t = now_s() - t0;
+    double t = sr_time_mono_s() - t0;
     sr_broker_close(b);
     return n / t;
 }
@@ -362,18 +362,18 @@ static double raw_amqp_publish(const char *url, const char *exchange, const char
     amqp_connection_state_t c = raw_amqp_open(url, false);
     amqp_basic_properties_t p = raw_amqp_props();
     amqp_bytes_t body = {msg->body_len, msg->body};
-    double t0 = now_s();
+    double t0 = sr_time_mono_s();
     for (long i = 0; i < n; i++)
         if (amqp_basic_publish(c, 1, amqp_cstring_bytes(exchange), amqp_cstring_bytes(AMQP_TOPIC),
                                0, 0, &p, body) != AMQP_STATUS_OK)
             die("rabbitmq-c: basic.publish failed");
-    double deadline = now_s() + TIMEOUT;
+    double deadline = sr_time_mono_s() + TIMEOUT;
     while (raw_amqp_count(c, queue) < n) {
-        if (now_s() > deadline)
+        if (sr_time_mono_s() > deadline)
             die("rabbitmq-c: the published messages did not all reach the queue");
         usleep(1000);
     }
-    double t = now_s() - t0;
+    double t = sr_time_mono_s() - t0;
     raw_amqp_close(c);
     return n / t;
 }
@@ -386,9 +386,9 @@ static double raw_amqp_publish_confirmed(const char *url, const char *exchange,
     amqp_basic_properties_t p = raw_amqp_props();
     amqp_bytes_t body = {msg->body_len, msg->body};
     uint64_t seq = 0, confirmed = 0;
-    double t0 = now_s();
+    double t0 = sr_time_mono_s();
     long done = 0;
-    while (done < n && now_s() - t0 < max_seconds) {
+    while (done < n && sr_time_mono_s() - t0 < max_seconds) {
         long k = n - done < batch ? n - done : batch;
         for (long i = 0; i < k; i++)
             if (amqp_basic_publish(c, 1, amqp_cstring_bytes(exchange),
@@ -411,7 +411,7 @@ static double raw_amqp_publish_confirmed(const char *url, const char *exchange,
         }
         done += k;
     }
-    double t = now_s() - t0;
+    double t = sr_time_mono_s() - t0;
     raw_amqp_close(c);
     return done / t;
 }
@@ -420,7 +420,7 @@ static double raw_amqp_publish_confirmed(const char *url, const char *exchange,
 static double raw_amqp_consume(const char *url, const char *queue, long n)
 {
     amqp_connection_state_t c = raw_amqp_open(url, false);
-    double t0 = now_s();
+    double t0 = sr_time_mono_s();
     amqp_basic_qos(c, 1, 0, PREFETCH, 0);
     amqp_check(amqp_get_rpc_reply(c), "basic.qos");
     amqp_basic_consume(c, 1, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 0,
@@ -435,7 +435,7 @@ static double raw_amqp_consume(const char *url, const char *queue, long n)
             die("rabbitmq-c: basic.ack failed");
         amqp_destroy_envelope(&e);
     }
-    double t = now_s() - t0;
+    double t = sr_time_mono_s() - t0;
     raw_amqp_close(c);
     return n / t;
 }
@@ -485,7 +485,7 @@ static void raw_on_message(struct mosquitto *m, void *obj, const struct mosquitt
     (void)props;
     raw_mqtt *r = obj;
     r->received++;
-    r->last = now_s();
+    r->last = sr_time_mono_s();
 }
 
 static void raw_on_subscribe(struct mosquitto *m, void *obj, int mid, int count, const int *granted,
@@ -503,14 +503,14 @@ static void raw_on_subscribe(struct mosquitto *m, void *obj, int mid, int count,
 /* Run the loop until *flag or the deadline; false on timeout. */
 static bool raw_mqtt_until(raw_mqtt *r, const bool *flag, double seconds)
 {
-    double deadline = now_s() + seconds;
+    double deadline = sr_time_mono_s() + seconds;
     while (!*flag) {
         int rc = mosquitto_loop(r->mosq, 100, 1);
         if (rc != MOSQ_ERR_SUCCESS) {
             fprintf(stderr, "broker: libmosquitto: %s\n", mosquitto_strerror(rc));
             exit(1);
         }
-        if (now_s() > deadline)
+        if (sr_time_mono_s() > deadline)
             return false;
     }
     return true;
@@ -571,7 +571,7 @@ static double raw_mqtt_publish(const char *url, const char *topic, const sr_enco
     raw_mqtt r;
     raw_mqtt_open(&r, url, NULL, 65535, false);
     mosquitto_property *p = raw_mqtt_props();
-    double t0 = now_s();
+    double t0 = sr_time_mono_s();
     for (long i = 0; i < n; i++) {
         int rc =
             mosquitto_publish_v5(r.mosq, NULL, topic, (int)msg->body_len, msg->body, 0, false, p);
@@ -584,7 +584,7 @@ static double raw_mqtt_publish(const char *url, const char *topic, const sr_enco
                              p) != MOSQ_ERR_SUCCESS ||
         !raw_mqtt_until(&r, &r.marker_done, TIMEOUT))
         die("libmosquitto: the marker was not acknowledged");
-    double t = now_s() - t0;
+    double t = sr_time_mono_s() - t0;
     mosquitto_property_free_all(&p);
     raw_mqtt_close(&r);
     return n / t;
@@ -605,28 +605,28 @@ static double raw_mqtt_publish_confirmed(const char *url, const char *topic, con
     raw_mqtt r;
     raw_mqtt_open(&r, url, NULL, 65535, tweak == TCP_NO_DELAY);
     mosquitto_property *p = raw_mqtt_props();
-    double t0 = now_s();
+    double t0 = sr_time_mono_s();
     long done = 0;
-    while (done < n && now_s() - t0 < max_seconds) {
+    while (done < n && sr_time_mono_s() - t0 < max_seconds) {
         long k = n - done < batch ? n - done : batch;
         r.acked = 0;
         for (long i = 0; i < k; i++)
             if (mosquitto_publish_v5(r.mosq, NULL, topic, (int)msg->body_len, msg->body, 1, false,
                                      p) != MOSQ_ERR_SUCCESS)
                 die("libmosquitto: publish failed");
-        double deadline = now_s() + TIMEOUT;
+        double deadline = sr_time_mono_s() + TIMEOUT;
         while (r.acked < k) {
             if (tweak == TCP_QUICK_ACK) {
                 /* Linux leaves quick-ack mode by itself: set it again before each read */
                 int one = 1;
                 setsockopt(mosquitto_socket(r.mosq), IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
             }
-            if (mosquitto_loop(r.mosq, 100, 1) != MOSQ_ERR_SUCCESS || now_s() > deadline)
+            if (mosquitto_loop(r.mosq, 100, 1) != MOSQ_ERR_SUCCESS || sr_time_mono_s() > deadline)
                 die("libmosquitto: PUBACKs did not come");
         }
         done += k;
     }
-    double t = now_s() - t0;
+    double t = sr_time_mono_s() - t0;
     mosquitto_property_free_all(&p);
     raw_mqtt_close(&r);
     return done / t;
@@ -637,9 +637,9 @@ static double raw_mqtt_publish_confirmed(const char *url, const char *topic, con
 static double raw_mqtt_consume(const char *url, const char *client_id, long n)
 {
     raw_mqtt r;
-    double t0 = now_s();
+    double t0 = sr_time_mono_s();
     raw_mqtt_open(&r, url, client_id, PREFETCH, false);
-    double deadline = now_s() + TIMEOUT;
+    double deadline = sr_time_mono_s() + TIMEOUT;
     while (r.received < n) {
         long before = r.received;
         int rc = mosquitto_loop(r.mosq, 100, 1);
@@ -648,8 +648,8 @@ static double raw_mqtt_consume(const char *url, const char *client_id, long n)
             exit(1);
         }
         if (r.received > before)
-            deadline = now_s() + TIMEOUT;
-        else if (now_s() > deadline)
+            deadline = sr_time_mono_s() + TIMEOUT;
+        else if (sr_time_mono_s() > deadline)
             die("libmosquitto consumer: the messages stopped coming");
     }
     double t = r.last - t0;
@@ -901,13 +901,13 @@ static int count_mode(const char *url, const char *where, long n, double timeout
             die("libmosquitto: cannot subscribe");
         printf("ready\n");
         fflush(stdout);
-        double deadline = now_s() + timeout;
-        while (r.received < n && now_s() < deadline) {
+        double deadline = sr_time_mono_s() + timeout;
+        while (r.received < n && sr_time_mono_s() < deadline) {
             long before = r.received;
             if (mosquitto_loop(r.mosq, 100, 1) != MOSQ_ERR_SUCCESS)
                 die("libmosquitto: connection lost");
             if (r.received > before)
-                deadline = now_s() + timeout;
+                deadline = sr_time_mono_s() + timeout;
         }
         got = r.received;
         last = r.last;
@@ -930,7 +930,7 @@ static int count_mode(const char *url, const char *where, long n, double timeout
             amqp_check(rr, "consuming");
             amqp_destroy_envelope(&e);
             got++;
-            last = now_s();
+            last = sr_time_mono_s();
         }
         raw_amqp_close(c);
     }

@@ -205,7 +205,7 @@ static void set_free(set *t)
 
 static double sr_v03_pass(const set *t, long n)
 {
-    double t0 = now_s();
+    double t0 = sr_time_mono_s();
     for (long i = 0; i < n; i++) {
         const sample *s = &t->s[i % t->n];
         sr_message *m;
@@ -221,12 +221,12 @@ static double sr_v03_pass(const set *t, long n)
         sr_encoded_fini(&e);
         sr_message_free(m);
     }
-    return now_s() - t0;
+    return sr_time_mono_s() - t0;
 }
 
 static double jansson_pass(const set *t, long n)
 {
-    double t0 = now_s();
+    double t0 = sr_time_mono_s();
     for (long i = 0; i < n; i++) {
         const sample *s = &t->s[i % t->n];
         json_error_t jerr;
@@ -241,12 +241,12 @@ static double jansson_pass(const set *t, long n)
         free(out);
         json_decref(o);
     }
-    return now_s() - t0;
+    return sr_time_mono_s() - t0;
 }
 
 static double sr_v02_pass(const set *t, long n)
 {
-    double t0 = now_s();
+    double t0 = sr_time_mono_s();
     for (long i = 0; i < n; i++) {
         const sample *s = &t->s[i % t->n];
         sr_message *m;
@@ -262,7 +262,7 @@ static double sr_v02_pass(const set *t, long n)
         sr_encoded_fini(&e);
         sr_message_free(m);
     }
-    return now_s() - t0;
+    return sr_time_mono_s() - t0;
 }
 
 /* The v02 messages as v03 bodies, for the v02 figure's reference. */

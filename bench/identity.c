@@ -135,7 +135,7 @@ static int make_files(bench *b, unsigned long long each)
 static double sr_pass(const bench *b, const sr_identity_spec *spec, int flags,
                       unsigned long long *bytes_read, int *from_cache)
 {
-    double t0 = now_s();
+    double t0 = sr_time_mono_s();
     for (int i = 0; i < b->nfiles; i++) {
         sr_identity id;
         sr_identity_stats st;
@@ -149,7 +149,7 @@ static double sr_pass(const bench *b, const sr_identity_spec *spec, int flags,
         if (from_cache != NULL)
             *from_cache += st.from_cache;
     }
-    return now_s() - t0;
+    return sr_time_mono_s() - t0;
 }
 
 /* One `openssl dgst -ALGO` over the whole set, output to out_path; seconds, or -1. */
@@ -169,13 +169,13 @@ static double openssl_pass(const bench *b, const char *algo, const char *out_pat
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     pid_t pid;
-    double t0 = now_s();
+    double t0 = sr_time_mono_s();
     int rc = posix_spawnp(&pid, b->openssl, &fa, NULL, argv, environ);
     int status = 0;
     if (rc == 0)
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
             ;
-    double t = now_s() - t0;
+    double t = sr_time_mono_s() - t0;
     posix_spawn_file_actions_destroy(&fa);
     free(argv);
     if (rc != 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {

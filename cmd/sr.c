@@ -1,5 +1,5 @@
 /*
- * sr: the supervisor's command line (digest §5): `sr [--option value ...] VERB [PATTERN ...]`.
+ * sr: the supervisor's command line (sr(1)): `sr [--option value ...] VERB [PATTERN ...]`.
  * Each verb is a call into lib/: supervise.h runs instances, status.h reads their state,
  * declare.h talks to brokers, sr3import.h reads an sr3 tree, show.h prints configs. This
  * file parses the words, finds the configs and turns results into exit statuses:
@@ -27,74 +27,28 @@
 
 #define EXIT_USAGE 2
 
-typedef struct verb {
+typedef struct verb verb;
+
+/* What a verb is handed: the words after it (config patterns, mostly), the command line
+ * and a supervisor, which knows the instances. */
+typedef struct verb_call {
+    const verb *verb;
+    sr_cli *cli;
+    sr_supervisor *s;
+    char **words;
+    size_t n;
+} verb_call;
+
+/* One row per verb: the help (`sr --help`, `sr VERB --help`) and the handler `sr VERB`
+ * runs, which returns the exit status. */
+struct verb {
     const char *name;
     const char *args;
     const char *summary; /* one line for `sr --help` */
     const char *detail;  /* more for `sr VERB --help`, or NULL */
-} verb;
-
-static const verb verbs[] = {
-    {"start", "[PATTERN ...]", "start the missing instances of enabled configs",
-     "Each instance (1..`instances`) is a daemon logging to its file; sr returns once each\n"
-     "wrote its pid file, or says which did not start and shows the end of its log.\n"
-     "Running instances are left alone; disabled configs are skipped."},
-    {"stop", "[--wait SECONDS] [PATTERN ...]", "stop the instances",
-     "SIGTERM, wait up to --wait seconds (10), SIGKILL what is left, remove the pid files.\n"
-     "With no pattern: every instance process of ours, even of a removed config."},
-    {"restart", "[--wait SECONDS] [PATTERN ...]", "stop, then start", NULL},
-    {"status", "[--json] [--full] [PATTERN ...]", "one row per config: state, instances, rates",
-     NULL},
-    {"sanity", "[PATTERN ...]", "restart missing and hung instances, stop stray ones",
-     "One line per action, or \"no missing/hung/stray processes found\" (for cron and\n"
-     "sr-sanity.timer). Hung: no metrics written for runStateThreshold_hung. Stray: a\n"
-     "process of ours whose config is gone or disabled, or that no pid file names."},
-    {"foreground", "PATTERN", "run one config attached to the terminal",
-     "Instance 0, logging to stderr, until ^C; refused while the config's instances run."},
-    {"run", "[--wait SECONDS] [PATTERN ...]", "start the instances as children and stay",
-     "Restarts an instance that dies (backoff from 1 s to 30 s), passes SIGHUP on, and stops\n"
-     "them all on SIGTERM or ^C. For containers and systemd Type=simple."},
-    {"reload", "[PATTERN ...]", "make running instances reopen their logs (SIGHUP)", NULL},
-    {"list", "[examples | PATTERN ...]", "list the configs (or the examples) and sr's folders",
-     NULL},
-    {"show", "[--json] [PATTERN ...]", "print each config fully resolved",
-     "Every option, its value and where it came from (passwords hidden)."},
-    {"add", "COMPONENT/NAME ...", "copy an example config into the config folder",
-     "`sr list examples` names them; an existing config is never overwritten."},
-    {"remove", "PATTERN ...", "delete stopped configs (.conf and state folder)",
-     "The broker's queue is left: `sr cleanup` deletes it, before remove."},
-    {"enable", "PATTERN ...", "remove the `disabled` marker", NULL},
-    {"disable", "PATTERN ...", "mark configs disabled: not started, stopped by sanity",
-     "Running instances keep running until `sr stop` or `sr sanity`."},
-    {"edit", "COMPONENT/NAME", "open the .conf in $EDITOR (vi when unset)", NULL},
-    {"log", "PATTERN [INSTANCE]", "follow the log of instance 1 (or INSTANCE)", NULL},
-    {"declare", "[--users] [PATTERN ...]", "declare the exchanges and queues the configs need",
-     "--users: first create the broker users of admin.conf (admin, feeder, declare source\n"
-     "and declare subscriber lines) with sr3's permissions, through the RabbitMQ management\n"
-     "API (port 15672, 15671 for amqps, or managementPort), passwords from credentials.conf."},
-    {"cleanup", "[PATTERN ...]", "delete stopped configs' queues and state", NULL},
-    {"import", "[SR3_CONFIG_DIR]", "copy an sr3 configuration tree into sr's", NULL},
+    int (*run)(const verb_call *c);
+    bool takes_wait; /* `--wait SECONDS` is taken off the words first */
 };
-
-static const verb *find_verb(const char *name)
-{
-    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
-        if (strcmp(verbs[i].name, name) == 0)
-            return &verbs[i];
-    return NULL;
-}
-
-static void usage(FILE *out)
-{
-    fprintf(out, "usage: sr [--option value ...] VERB [PATTERN ...]\n");
-    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
-        fprintf(out, "  %-11s %s\n", verbs[i].name, verbs[i].summary);
-    fprintf(out,
-            "  PATTERN: component/config, a component, a config name, or a glob (subscribe/*);\n"
-            "  none: every config. Options before the verb apply to every config and instance.\n"
-            "  Exit status: 0 ok, 1 some config failed, 2 usage. sr VERB --help, sr --version;\n"
-            "  see sr(1).\n");
-}
 
 static void verb_usage(const verb *v, FILE *out)
 {
@@ -154,6 +108,12 @@ static int show(sr_cli *cli, bool json, char *const *patterns, size_t n)
     return status;
 }
 
+static int cmd_show(const verb_call *c)
+{
+    bool json = sr_cli_take(c->cli, "--json");
+    return show(c->cli, json, c->cli->positional + 1, c->cli->positional_count - 1);
+}
+
 /* The examples folder: beside conf.d (share/sr/examples when installed, examples/ in a
  * source tree, where conf.d's link resolves). New string or NULL. */
 static char *examples_dir(const sr_cli *cli)
@@ -171,8 +131,11 @@ static char *examples_dir(const sr_cli *cli)
     return dir;
 }
 
-static int list(sr_cli *cli, char *const *patterns, size_t n)
+static int cmd_list(const verb_call *c)
 {
+    sr_cli *cli = c->cli;
+    char *const *patterns = c->words;
+    size_t n = c->n;
     sr_err err;
     sr_strlist found = {0};
     if (n == 1 && strcmp(patterns[0], "examples") == 0) {
@@ -262,10 +225,13 @@ static int copy_file(const char *from, const char *to)
     return 0;
 }
 
-static int add(sr_cli *cli, char *const *words, size_t n)
+static int cmd_add(const verb_call *c)
 {
+    sr_cli *cli = c->cli;
+    char *const *words = c->words;
+    size_t n = c->n;
     if (n == 0) {
-        verb_usage(find_verb("add"), stderr);
+        verb_usage(c->verb, stderr);
         return EXIT_USAGE;
     }
     char *dir = examples_dir(cli);
@@ -321,10 +287,13 @@ static int remove_tree_entry(const char *path, const struct stat *st, int flag, 
     return remove(path) == 0 || errno == ENOENT ? 0 : -1;
 }
 
-static int remove_configs(sr_supervisor *s, char *const *patterns, size_t n)
+static int cmd_remove(const verb_call *c)
 {
+    sr_supervisor *s = c->s;
+    char *const *patterns = c->words;
+    size_t n = c->n;
     if (n == 0) {
-        verb_usage(find_verb("remove"), stderr);
+        verb_usage(c->verb, stderr);
         return EXIT_USAGE;
     }
     sr_cli *cli = s->cli;
@@ -368,11 +337,14 @@ static int remove_configs(sr_supervisor *s, char *const *patterns, size_t n)
     return status;
 }
 
-static int enable_disable(sr_supervisor *s, bool enable, char *const *patterns, size_t n)
+static int enable_disable(const verb_call *c, bool enable)
 {
-    const char *verb_name = enable ? "enable" : "disable";
+    sr_supervisor *s = c->s;
+    char *const *patterns = c->words;
+    size_t n = c->n;
+    const char *verb_name = c->verb->name;
     if (n == 0) {
-        verb_usage(find_verb(verb_name), stderr);
+        verb_usage(c->verb, stderr);
         return EXIT_USAGE;
     }
     sr_strlist found = {0};
@@ -425,6 +397,16 @@ static int enable_disable(sr_supervisor *s, bool enable, char *const *patterns, 
     return status;
 }
 
+static int cmd_enable(const verb_call *c)
+{
+    return enable_disable(c, true);
+}
+
+static int cmd_disable(const verb_call *c)
+{
+    return enable_disable(c, false);
+}
+
 /* ---- verbs that hand the terminal over ---- */
 
 /* The one config a pattern names, as "component/name" (new string), or NULL (printed). */
@@ -447,10 +429,12 @@ static char *one_config(sr_cli *cli, const char *verb_name, const char *pattern)
     return one;
 }
 
-static int foreground(sr_supervisor *s, char *const *words, size_t n)
+static int cmd_foreground(const verb_call *c)
 {
-    if (n != 1) {
-        verb_usage(find_verb("foreground"), stderr);
+    sr_supervisor *s = c->s;
+    char *const *words = c->words;
+    if (c->n != 1) {
+        verb_usage(c->verb, stderr);
         return EXIT_USAGE;
     }
     char *full = one_config(s->cli, "foreground", words[0]);
@@ -476,10 +460,12 @@ static int foreground(sr_supervisor *s, char *const *words, size_t n)
     return 1;
 }
 
-static int edit(sr_cli *cli, char *const *words, size_t n)
+static int cmd_edit(const verb_call *c)
 {
-    if (n != 1) {
-        verb_usage(find_verb("edit"), stderr);
+    sr_cli *cli = c->cli;
+    char *const *words = c->words;
+    if (c->n != 1) {
+        verb_usage(c->verb, stderr);
         return EXIT_USAGE;
     }
     char component[32];
@@ -526,10 +512,13 @@ static int edit(sr_cli *cli, char *const *words, size_t n)
     return 1;
 }
 
-static int log_verb(sr_cli *cli, char *const *words, size_t n)
+static int cmd_log(const verb_call *c)
 {
+    sr_cli *cli = c->cli;
+    char *const *words = c->words;
+    size_t n = c->n;
     if (n < 1 || n > 2) {
-        verb_usage(find_verb("log"), stderr);
+        verb_usage(c->verb, stderr);
         return EXIT_USAGE;
     }
     int instance = 1;
@@ -598,7 +587,7 @@ static void on_run_hup(int sig)
     run_hup = 1;
 }
 
-static int run(sr_supervisor *s, char *const *patterns, size_t n)
+static int cmd_run(const verb_call *c)
 {
     struct sigaction sa = {0};
     sigemptyset(&sa.sa_mask);
@@ -607,16 +596,145 @@ static int run(sr_supervisor *s, char *const *patterns, size_t n)
     sigaction(SIGINT, &sa, NULL);
     sa.sa_handler = on_run_hup;
     sigaction(SIGHUP, &sa, NULL);
-    return sr_supervise_run(s, patterns, n, &run_stop, &run_hup);
+    return sr_supervise_run(c->s, c->words, c->n, &run_stop, &run_hup);
+}
+
+/* ---- verbs that are a call into lib/ ---- */
+
+static int cmd_start(const verb_call *c)
+{
+    return sr_supervise_start(c->s, c->words, c->n);
+}
+
+static int cmd_stop(const verb_call *c)
+{
+    return sr_supervise_stop(c->s, c->words, c->n);
+}
+
+static int cmd_restart(const verb_call *c)
+{
+    int status = sr_supervise_stop(c->s, c->words, c->n);
+    return status | sr_supervise_start(c->s, c->words, c->n);
+}
+
+static int cmd_sanity(const verb_call *c)
+{
+    return sr_supervise_sanity(c->s, c->words, c->n);
+}
+
+static int cmd_reload(const verb_call *c)
+{
+    return sr_supervise_reload(c->s, c->words, c->n);
+}
+
+static int cmd_status(const verb_call *c)
+{
+    return sr_status_main(c->cli, (int)c->n, c->words);
+}
+
+static int cmd_declare(const verb_call *c)
+{
+    return sr_declare_main(c->cli, (int)c->n, c->words);
+}
+
+static int cmd_cleanup(const verb_call *c)
+{
+    return sr_cleanup_main(c->cli, (int)c->n, c->words);
+}
+
+static int cmd_import(const verb_call *c)
+{
+    return sr_import_main(c->cli, (int)c->n, c->words);
+}
+
+/* ---- the verbs ---- */
+
+/* The one list of verbs: `sr --help` prints it, `sr VERB --help` a row of it, and `sr VERB`
+ * runs the row's handler. A new verb is a handler above and a row here. */
+static const verb verbs[] = {
+    {"start", "[PATTERN ...]", "start the missing instances of enabled configs",
+     "Each instance (1..`instances`) is a daemon logging to its file; sr returns once each\n"
+     "wrote its pid file, or says which did not start and shows the end of its log.\n"
+     "Running instances are left alone; disabled configs are skipped.",
+     .run = cmd_start},
+    {"stop", "[--wait SECONDS] [PATTERN ...]", "stop the instances",
+     "SIGTERM, wait up to --wait seconds (10), SIGKILL what is left, remove the pid files.\n"
+     "With no pattern: every instance process of ours, even of a removed config.",
+     .run = cmd_stop, .takes_wait = true},
+    {"restart", "[--wait SECONDS] [PATTERN ...]", "stop, then start", NULL, .run = cmd_restart,
+     .takes_wait = true},
+    {"status", "[--json] [--full] [PATTERN ...]", "one row per config: state, instances, rates",
+     NULL, .run = cmd_status},
+    {"sanity", "[PATTERN ...]", "restart missing and hung instances, stop stray ones",
+     "One line per action, or \"no missing/hung/stray processes found\" (for cron and\n"
+     "sr-sanity.timer). Hung: no metrics written for runStateThreshold_hung. Stray: a\n"
+     "process of ours whose config is gone or disabled, or that no pid file names.",
+     .run = cmd_sanity},
+    {"foreground", "PATTERN", "run one config attached to the terminal",
+     "Instance 0, logging to stderr, until ^C; refused while the config's instances run.",
+     .run = cmd_foreground},
+    {"run", "[--wait SECONDS] [PATTERN ...]", "start the instances as children and stay",
+     "Restarts an instance that dies (backoff from 1 s to 30 s), passes SIGHUP on, and stops\n"
+     "them all on SIGTERM or ^C. For containers and systemd Type=simple.",
+     .run = cmd_run, .takes_wait = true},
+    {"reload", "[PATTERN ...]", "make running instances reopen their logs (SIGHUP)", NULL,
+     .run = cmd_reload},
+    {"list", "[examples | PATTERN ...]", "list the configs (or the examples) and sr's folders",
+     NULL, .run = cmd_list},
+    {"show", "[--json] [PATTERN ...]", "print each config fully resolved",
+     "Every option, its value and where it came from (passwords hidden).", .run = cmd_show},
+    {"add", "COMPONENT/NAME ...", "copy an example config into the config folder",
+     "`sr list examples` names them; an existing config is never overwritten.", .run = cmd_add},
+    {"remove", "PATTERN ...", "delete stopped configs (.conf and state folder)",
+     "The broker's queue is left: `sr cleanup` deletes it, before remove.", .run = cmd_remove},
+    {"enable", "PATTERN ...", "remove the `disabled` marker", NULL, .run = cmd_enable},
+    {"disable", "PATTERN ...", "mark configs disabled: not started, stopped by sanity",
+     "Running instances keep running until `sr stop` or `sr sanity`.", .run = cmd_disable},
+    {"edit", "COMPONENT/NAME", "open the .conf in $EDITOR (vi when unset)", NULL, .run = cmd_edit},
+    {"log", "PATTERN [INSTANCE]", "follow the log of instance 1 (or INSTANCE)", NULL,
+     .run = cmd_log},
+    {"declare", "[--users] [PATTERN ...]", "declare the exchanges and queues the configs need",
+     "--users: first create the broker users of admin.conf (admin, feeder, declare source\n"
+     "and declare subscriber lines) with sr3's permissions, through the RabbitMQ management\n"
+     "API (port 15672, 15671 for amqps, or managementPort), passwords from credentials.conf.",
+     .run = cmd_declare},
+    {"cleanup", "[PATTERN ...]", "delete stopped configs' queues and state", NULL,
+     .run = cmd_cleanup},
+    {"import", "[SR3_CONFIG_DIR]", "copy an sr3 configuration tree into sr's", NULL,
+     .run = cmd_import},
+};
+
+static const verb *find_verb(const char *name)
+{
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+        if (strcmp(verbs[i].name, name) == 0)
+            return &verbs[i];
+    return NULL;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: sr [--option value ...] VERB [PATTERN ...]\n");
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+        fprintf(out, "  %-11s %s\n", verbs[i].name, verbs[i].summary);
+    fprintf(out,
+            "  PATTERN: component/config, a component, a config name, or a glob (subscribe/*);\n"
+            "  none: every config. Options before the verb apply to every config and instance.\n"
+            "  Exit status: 0 ok, 1 some config failed, 2 usage. sr VERB --help, sr --version;\n"
+            "  see sr(1).\n");
 }
 
 static int dispatch(sr_cli *cli, const char *verb_name, char **rest, size_t n)
 {
+    const verb *v = find_verb(verb_name);
+    if (v == NULL) {
+        sr_log_stderr("sr: unknown verb \"%s\"", verb_name);
+        usage(stderr);
+        return EXIT_USAGE;
+    }
     sr_supervisor s;
     sr_supervisor_init(&s, cli, "sr");
-    int status;
-    if (strcmp(verb_name, "stop") == 0 || strcmp(verb_name, "restart") == 0 ||
-        strcmp(verb_name, "run") == 0) {
+    if (v->takes_wait) {
         if (take_wait(cli, &s.stop_timeout) != 0) {
             sr_supervisor_fini(&s);
             return EXIT_USAGE;
@@ -624,49 +742,8 @@ static int dispatch(sr_cli *cli, const char *verb_name, char **rest, size_t n)
         rest = cli->positional + 1;
         n = cli->positional_count - 1;
     }
-    if (strcmp(verb_name, "start") == 0) {
-        status = sr_supervise_start(&s, rest, n);
-    } else if (strcmp(verb_name, "stop") == 0) {
-        status = sr_supervise_stop(&s, rest, n);
-    } else if (strcmp(verb_name, "restart") == 0) {
-        status = sr_supervise_stop(&s, rest, n);
-        status |= sr_supervise_start(&s, rest, n);
-    } else if (strcmp(verb_name, "sanity") == 0) {
-        status = sr_supervise_sanity(&s, rest, n);
-    } else if (strcmp(verb_name, "reload") == 0) {
-        status = sr_supervise_reload(&s, rest, n);
-    } else if (strcmp(verb_name, "run") == 0) {
-        status = run(&s, rest, n);
-    } else if (strcmp(verb_name, "foreground") == 0) {
-        status = foreground(&s, rest, n);
-    } else if (strcmp(verb_name, "status") == 0) {
-        status = sr_status_main(cli, (int)n, rest);
-    } else if (strcmp(verb_name, "declare") == 0) {
-        status = sr_declare_main(cli, (int)n, rest);
-    } else if (strcmp(verb_name, "cleanup") == 0) {
-        status = sr_cleanup_main(cli, (int)n, rest);
-    } else if (strcmp(verb_name, "import") == 0) {
-        status = sr_import_main(cli, (int)n, rest);
-    } else if (strcmp(verb_name, "show") == 0) {
-        bool json = sr_cli_take(cli, "--json");
-        status = show(cli, json, cli->positional + 1, cli->positional_count - 1);
-    } else if (strcmp(verb_name, "list") == 0) {
-        status = list(cli, rest, n);
-    } else if (strcmp(verb_name, "add") == 0) {
-        status = add(cli, rest, n);
-    } else if (strcmp(verb_name, "remove") == 0) {
-        status = remove_configs(&s, rest, n);
-    } else if (strcmp(verb_name, "enable") == 0 || strcmp(verb_name, "disable") == 0) {
-        status = enable_disable(&s, verb_name[0] == 'e', rest, n);
-    } else if (strcmp(verb_name, "edit") == 0) {
-        status = edit(cli, rest, n);
-    } else if (strcmp(verb_name, "log") == 0) {
-        status = log_verb(cli, rest, n);
-    } else {
-        sr_log_stderr("sr: unknown verb \"%s\"", verb_name);
-        usage(stderr);
-        status = EXIT_USAGE;
-    }
+    verb_call call = {.verb = v, .cli = cli, .s = &s, .words = rest, .n = n};
+    int status = v->run(&call);
     sr_supervisor_fini(&s);
     return status;
 }

@@ -62,8 +62,8 @@ static char *resolved(const char *path, bool want)
 }
 
 /* A new message with pubTime, baseUrl and relPath for path, plus the fixed fields. */
-static int start(const sr_announce_options *o, const char *path, const struct timespec *now,
-                 sr_message **out, sr_err *err)
+static int message_start(const sr_announce_options *o, const char *path, const struct timespec *now,
+                         sr_message **out, sr_err *err)
 {
     *out = NULL;
     if (o->base_url == NULL)
@@ -206,7 +206,7 @@ int sr_announce_path(const sr_announce_options *o, const char *path, const struc
         rc = sr_err_set(err, errno == ENOENT ? SR_ENOENT : SR_EIO, errno != ENOENT,
                         "cannot announce %s: %s", real, strerror(errno));
     if (rc == SR_OK)
-        rc = start(o, real, now, out, err);
+        rc = message_start(o, real, now, out, err);
     if (rc == SR_OK) {
         if (S_ISREG(st.st_mode)) {
             rc = announce_file(o, real, &st, *out, stats, err);
@@ -250,7 +250,7 @@ int sr_announce_removal(const sr_announce_options *o, const char *path, bool was
     char *real = resolved(path, o->realpath);
     if (real == NULL)
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
-    int rc = start(o, real, now, out, err);
+    int rc = message_start(o, real, now, out, err);
     if (rc == SR_OK) {
         sr_fileop op = {.remove = true, .directory = was_dir};
         rc = sr_message_set_fileop(*out, &op, err);

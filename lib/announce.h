@@ -1,6 +1,6 @@
 /*
  * announce: the message that announces a local file event, as sr_post, sr_watch and
- * sr_sarra post them (digest §1.2-1.7, §6.9).
+ * sr_sarra post them (sr-message(7), V03; sr_post(1) and sr_watch(1), DESCRIPTION).
  *
  *   a regular file    pubTime, baseUrl, relPath, identity, size, and mtime/atime
  *                     (timeCopy), mode (permCopy), inline content (inline)

@@ -1,7 +1,7 @@
 /*
- * blocks: partitioned files (digest §1.6): a large file announced as one message per
- * block, each block fetched or sent on its own and the file put together again at the
- * destination.
+ * blocks: partitioned files (sr-config(5), Partitioned transfers; sr-message(7), Blocks): a
+ * large file announced as one message per block, each block fetched or sent on its own and the
+ * file put together again at the destination.
  *
  * Producing (sr_post, sr_watch): with `blockSize` N > 1 a file larger than N becomes
  * ceil(size / N) messages, each with

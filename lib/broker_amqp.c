@@ -32,6 +32,7 @@
  */
 #include "broker_impl.h"
 #include "brokerhdr_impl.h"
+#include "timefmt.h"
 
 #include <amqp.h>
 #include <amqp_ssl_socket.h>
@@ -109,13 +110,6 @@ typedef struct amqp_delivery {
 } amqp_delivery;
 
 /* ---- small helpers ---- */
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 static struct timeval timeval_of(double seconds)
 {
@@ -305,7 +299,7 @@ static int tcp_connect(sr_broker *b, const char *host, int port, double timeout,
     if (gai != 0)
         return sr_err_set(err, SR_ECONN, true, "%s: unknown host %s (%s)", b->shown_url, host,
                           gai == EAI_SYSTEM ? strerror(errno) : gai_strerror(gai));
-    double deadline = now_s() + timeout;
+    double deadline = sr_time_mono_s() + timeout;
     int last = ECONNREFUSED;
     int fd = -1;
     for (struct addrinfo *ai = list; ai != NULL && fd < 0; ai = ai->ai_next) {
@@ -320,7 +314,7 @@ static int tcp_connect(sr_broker *b, const char *host, int port, double timeout,
         int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
         if (rc != 0 && errno == EINPROGRESS) {
             struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-            double left = deadline - now_s();
+            double left = deadline - sr_time_mono_s();
             rc = poll(&pfd, 1, left > 0 ? (int)(left * 1000) + 1 : 0);
             if (rc == 0) {
                 errno = ETIMEDOUT;
@@ -686,7 +680,7 @@ static int amqp_delete_queue(sr_broker *b, const char *queue, sr_err *err)
 static int next_frame(sr_broker *b, double deadline, amqp_frame_t *f, bool *timed_out, sr_err *err)
 {
     amqp_backend *a = b->backend;
-    struct timeval tv = timeval_of(deadline - now_s());
+    struct timeval tv = timeval_of(deadline - sr_time_mono_s());
     int s = amqp_simple_wait_frame_noblock(a->conn, f, &tv);
     *timed_out = s == AMQP_STATUS_TIMEOUT;
     if (s == AMQP_STATUS_OK || *timed_out)
@@ -724,7 +718,7 @@ static int read_delivery(sr_broker *b, const amqp_basic_deliver_t *m, sr_deliver
                          sr_err *err)
 {
     amqp_backend *a = b->backend;
-    double deadline = now_s() + sr_broker_timeout(b);
+    double deadline = sr_time_mono_s() + sr_broker_timeout(b);
     amqp_frame_t f;
     int rc = content_frame(b, deadline, AMQP_FRAME_HEADER, &f, err);
     if (rc != SR_OK)
@@ -991,7 +985,7 @@ static int read_frames(sr_broker *b, amqp_ticket *t, double deadline, sr_err *er
 
 static int wait_confirms(sr_broker *b, amqp_ticket *t, sr_err *err)
 {
-    return read_frames(b, t, now_s() + sr_broker_timeout(b), err);
+    return read_frames(b, t, sr_time_mono_s() + sr_broker_timeout(b), err);
 }
 
 /* Idle: answer the broker (heartbeats) and take what it sent, without waiting. */
@@ -1073,7 +1067,7 @@ static int amqp_consume(sr_broker *b, size_t max, double timeout, sr_delivery **
         n = from_stash;
     }
 
-    double deadline = now_s() + (timeout > 0 ? timeout : 0);
+    double deadline = sr_time_mono_s() + (timeout > 0 ? timeout : 0);
     if (a->cancelled)
         rc = lost(b, "consuming",
                   "the broker cancelled the subscription (queue deleted?); subscribing again", err);
@@ -1082,7 +1076,7 @@ static int amqp_consume(sr_broker *b, size_t max, double timeout, sr_delivery **
         bool timed_out;
         /* Wait for the first message only; then take what has already arrived. */
         rc = next_frame(b, n == 0 ? deadline : 0, &f, &timed_out, err);
-        if (rc != SR_OK || (timed_out && (n > 0 || now_s() >= deadline)))
+        if (rc != SR_OK || (timed_out && (n > 0 || sr_time_mono_s() >= deadline)))
             break;
         if (timed_out || f.frame_type != AMQP_FRAME_METHOD)
             continue;

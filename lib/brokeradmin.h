@@ -1,7 +1,7 @@
 /*
  * brokeradmin: the pump's user scheme on a RabbitMQ broker, through its management HTTP
- * API, for `sr declare --users` (digest §5: "create broker users from credentials.conf +
- * admin.conf roles").
+ * API, for `sr declare --users` (sr(1), VERBS, declare: the users of admin.conf with their
+ * passwords from credentials.conf).
  *
  * AMQP 0-9-1 cannot create users or grant permissions; RabbitMQ's management plugin can,
  * over HTTP with the administrator's basic auth. sr3 does the same (through rabbitmqadmin).

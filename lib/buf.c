@@ -56,6 +56,17 @@ bool sr_buf_printf(sr_buf *b, const char *fmt, ...)
     return true;
 }
 
+char *sr_strdup_printf(const char *fmt, ...)
+{
+    char *out = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&out, fmt, ap) < 0)
+        out = NULL;
+    va_end(ap);
+    return out;
+}
+
 void sr_buf_free(sr_buf *b)
 {
     free(b->p);

@@ -1,6 +1,7 @@
 /*
- * buf: small byte-level helpers several modules need: a growable buffer, a write that
- * finishes, the value of a hex digit. One copy here instead of one per module.
+ * buf: small byte-level helpers several modules need: a growable buffer, a string
+ * formatted into new memory, a write that finishes, the value of a hex digit. One copy here
+ * instead of one per module.
  */
 #ifndef SR_BUF_H
 #define SR_BUF_H
@@ -22,6 +23,10 @@ bool sr_buf_str(sr_buf *b, const char *s);
 /* Append printf-style text. False when out of memory or the format fails. */
 bool sr_buf_printf(sr_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sr_buf_free(sr_buf *b);
+
+/* printf into a new string the caller frees (asprintf without its undefined pointer on
+ * failure). NULL when out of memory or the format fails. */
+char *sr_strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* write(2) all n bytes, through short writes and EINTR. False on an error (errno set). */
 bool sr_write_all(int fd, const void *data, size_t n);

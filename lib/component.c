@@ -23,6 +23,7 @@
 #include "config.h"
 #include "log.h"
 #include "show.h"
+#include "timefmt.h"
 #include "url.h"
 #include "watch.h"
 
@@ -132,7 +133,7 @@ static int open_instance_log(const sr_config *cfg, const sr_paths *paths, int in
 }
 
 /* Run the flow of cfg as instance (0: foreground). Returns the exit status. */
-static int run(enum sr_component component, const sr_component_work *work, const sr_config *cfg,
+static int run_component(enum sr_component component, const sr_component_work *work, const sr_config *cfg,
                sr_cli *cli, const sr_credentials *creds, int instance, char *const *paths,
                size_t path_count, sr_log *log)
 {
@@ -149,10 +150,7 @@ static int run(enum sr_component component, const sr_component_work *work, const
         }
         svc.paths = &host_paths;
     }
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    svc.metrics = sr_metrics_new(name, sr_config_name(cfg), instance,
-                                 (double)now.tv_sec + (double)now.tv_nsec / 1e9);
+    svc.metrics = sr_metrics_new(name, sr_config_name(cfg), instance, sr_time_now_s());
     if (svc.metrics == NULL) {
         sr_log_write(log, SR_LOG_ERROR, "out of memory");
         sr_paths_fini(&host_paths);
@@ -359,7 +357,7 @@ int sr_component_main_work(enum sr_component component, const sr_component_work 
                 sr_log_close(instance_log);
                 status = 1;
             } else {
-                status = run(component, work, cfg, &cli, creds, cmd.instance, cmd.paths,
+                status = run_component(component, work, cfg, &cli, creds, cmd.instance, cmd.paths,
                              cmd.path_count, instance_log);
                 /* Stopped on request or done: no pid file, so the supervisor sees a stopped
                  * config. Failed on its own: the pid file stays and names a dead process, so

@@ -1,5 +1,6 @@
 /*
- * credentials: the secrets file, ~/.config/sr/credentials.conf (digest §4; sr3 keeps it in ~/.config/sr3/).
+ * credentials: the secrets file, ~/.config/sr/credentials.conf (sr-credentials(5); sr3 keeps
+ * it in ~/.config/sr3/).
  *
  * One credential per line: `URL [detail[,detail...]]`. The URL carries the user and the
  * password (percent-encoded: %3A for ':', %2f for '/', %40 for '@'); the details are

@@ -636,7 +636,7 @@ static long long danger(const sr_cli *cli, int argc, char **argv)
 
 /* ---- both ---- */
 
-static int run(const char *name, sr_cli *cli, int argc, char **argv)
+static int declare_or_cleanup(const char *name, sr_cli *cli, int argc, char **argv)
 {
     char **patterns = calloc((size_t)argc + 1, sizeof *patterns);
     size_t npat = 0;
@@ -711,10 +711,10 @@ static int run(const char *name, sr_cli *cli, int argc, char **argv)
 
 int sr_declare_main(sr_cli *cli, int argc, char **argv)
 {
-    return run("declare", cli, argc, argv);
+    return declare_or_cleanup("declare", cli, argc, argv);
 }
 
 int sr_cleanup_main(sr_cli *cli, int argc, char **argv)
 {
-    return run("cleanup", cli, argc, argv);
+    return declare_or_cleanup("cleanup", cli, argc, argv);
 }

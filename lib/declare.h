@@ -1,5 +1,5 @@
 /*
- * declare: `sr declare` and `sr cleanup` (digest §5), what sets a config up on its brokers
+ * declare: `sr declare` and `sr cleanup` (sr(1), VERBS), what sets a config up on its brokers
  * before it first runs and what takes it down after it is retired.
  *
  * declare, per config: the exchanges it posts to on post_broker (post_exchange, or each of

@@ -438,9 +438,7 @@ static enum sr_work_result fetch(sr_download *d, sr_work *w, sr_jail *j, sr_err 
     enum sr_work_result r = sr_work_result_of(rc, err);
     if (rc == SR_OK) {
         sr_metrics *m = d->metrics;
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        double n = (double)now.tv_sec + now.tv_nsec / 1e9;
+        double n = sr_time_now_s();
         sr_metrics_add(m, SR_METRIC_FILES_RX, 1, n);
         sr_metrics_add(m, SR_METRIC_DATA_RX, (unsigned long long)res.bytes, n);
         sr_log_write(d->log, SR_LOG_INFO, "downloaded %s (%lld bytes%s)", w->placement.path,
@@ -650,10 +648,7 @@ static enum sr_work_result fetch_block(sr_download *d, sr_work *w, sr_jail *j,
     sr_blocks_lock lk = {.fd = -1};
     bool complete = false;
     if (rc == SR_OK) {
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        sr_metrics_add(d->metrics, SR_METRIC_DATA_RX, (unsigned long long)res.bytes,
-                       (double)now.tv_sec + now.tv_nsec / 1e9);
+        sr_metrics_add(d->metrics, SR_METRIC_DATA_RX, (unsigned long long)res.bytes, sr_time_now_s());
         sr_log_write(d->log, SR_LOG_INFO,
                      "downloaded block %zu/%zu of %s (%lld bytes at offset %lld)", l.number + 1,
                      l.count, dest, (long long)res.bytes, (long long)l.offset);
@@ -663,10 +658,7 @@ static enum sr_work_result fetch_block(sr_download *d, sr_work *w, sr_jail *j,
         rc = assemble(d, t, u.path, w, j, tmp, &l, lk.fd, has_id ? &want : NULL, err);
         sr_blocks_release(&lk, rc == SR_OK);
         if (rc == SR_OK) {
-            struct timespec now;
-            clock_gettime(CLOCK_REALTIME, &now);
-            sr_metrics_add(d->metrics, SR_METRIC_FILES_RX, 1,
-                           (double)now.tv_sec + now.tv_nsec / 1e9);
+            sr_metrics_add(d->metrics, SR_METRIC_FILES_RX, 1, sr_time_now_s());
             sr_log_write(d->log, SR_LOG_INFO, "downloaded %s (%lld bytes, %zu blocks)",
                          dest, (long long)l.total, l.count);
             r = SR_WORK_OK;
@@ -680,7 +672,7 @@ static enum sr_work_result fetch_block(sr_download *d, sr_work *w, sr_jail *j,
     return r;
 }
 
-static enum sr_work_result work(void *ctx, sr_work *w, sr_err *err)
+static enum sr_work_result download_work(void *ctx, sr_work *w, sr_err *err)
 {
     sr_download *d = ctx;
     if (!w->placed) {
@@ -727,7 +719,7 @@ static enum sr_work_result work(void *ctx, sr_work *w, sr_err *err)
 void sr_download_component(sr_download *d, sr_flow_component *out)
 {
     memset(out, 0, sizeof *out);
-    out->work = work;
+    out->work = download_work;
     out->ctx = d;
     out->places_files = true;
 }

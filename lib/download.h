@@ -1,5 +1,6 @@
 /*
- * download: the work step of sr_subscribe and sr_sarra (digest §6.5).
+ * download: the work step of sr_subscribe and sr_sarra (sr_subscribe(1) and sr_sarra(1),
+ * DESCRIPTION).
  *
  * For each accepted message, with the file's place already worked out by the flow
  * (placement.h):
@@ -14,7 +15,7 @@
  *     inflight name, resume, identity checked on the fly, times and mode applied), and
  *     the source removed when `delete` says so.
  * sarra announces the identity computed while downloading (what stops loops in a mesh:
- * digest §6.5 step 7).
+ * sr_sarra(1), DESCRIPTION).
  */
 #ifndef SR_DOWNLOAD_H
 #define SR_DOWNLOAD_H

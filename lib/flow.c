@@ -77,13 +77,6 @@ struct sr_flow {
     unsigned long long post_failures; /* publishes that went to the post retry queue */
 };
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 unsigned long long sr_flow_post_failures(const sr_flow *f)
 {
     return f->post_failures;
@@ -107,7 +100,7 @@ static int open_state(sr_flow *f, sr_err *err)
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
     int rc = sr_mkdir_p(dir, 0700, err);
     char path[4096];
-    double now = now_s();
+    double now = sr_time_now_s();
     double ttl = sr_config_seconds(f->cfg, SR_OPT_nodupe_ttl);
     if (rc == SR_OK && ttl > 0) {
         enum sr_nodupe_basis basis =
@@ -180,7 +173,7 @@ int sr_flow_new(const sr_flow_services *svc, const sr_flow_component *component,
     f->trigger = sr_config_str(cfg, SR_OPT_trigger);
     f->post_base_url = sr_config_str(cfg, SR_OPT_post_baseUrl);
     f->broker_user = sr_url_user(sr_config_str(cfg, SR_OPT_post_broker));
-    f->last_housekeeping = now_s();
+    f->last_housekeeping = sr_time_now_s();
     f->placer = sr_placer_new(cfg);
 
     int rc = f->placer ? SR_OK : sr_err_set(err, SR_ENOMEM, false, "out of memory");
@@ -241,13 +234,13 @@ void sr_flow_free(sr_flow *f)
     if (f == NULL)
         return;
     sr_err err;
-    if (f->nodupe != NULL && sr_nodupe_save(f->nodupe, now_s(), NULL, &err) != SR_OK)
+    if (f->nodupe != NULL && sr_nodupe_save(f->nodupe, sr_time_now_s(), NULL, &err) != SR_OK)
         sr_log_write(f->log, SR_LOG_ERROR, "%s", err.msg);
     sr_nodupe_free(f->nodupe);
     sr_retryq_close(f->work_retry);
     sr_retryq_close(f->post_retry);
     if (f->metrics != NULL && f->metrics_path != NULL)
-        sr_metrics_write(f->metrics, f->metrics_path, now_s(), NULL);
+        sr_metrics_write(f->metrics, f->metrics_path, sr_time_now_s(), NULL);
     free(f->metrics_path);
     sr_broker_close(f->in);
     sr_broker_close(f->out);
@@ -343,7 +336,7 @@ static int gather_broker(sr_flow *f, pass *p, double wait, sr_err *err)
         free(got);
         return sr_err_set(err, SR_ENOMEM, false, "out of memory: %zu messages left to the broker", n);
     }
-    double now = now_s();
+    double now = sr_time_now_s();
     for (size_t i = 0; i < n; i++) {
         sr_message *m = NULL;
         sr_err bad;
@@ -367,7 +360,7 @@ static int gather_local(sr_flow *f, pass *p, bool *exhausted, sr_err *err)
     sr_message **msgs = NULL;
     size_t n = 0;
     int rc = f->comp.gather(f->comp.ctx, &msgs, &n, f->batch, exhausted, err);
-    double now = now_s();
+    double now = sr_time_now_s();
     if (n > 0 && !pass_reserve(p, n)) {
         for (size_t i = 0; i < n; i++)
             sr_message_free(msgs[i]);
@@ -394,7 +387,7 @@ static void gather_retries(sr_flow *f, pass *p)
     sr_retryq_item *items = calloc(want, sizeof *items);
     size_t taken = 0;
     sr_err err;
-    if (items != NULL && sr_retryq_take(f->work_retry, want, now_s(), items, &taken, &err) != SR_OK)
+    if (items != NULL && sr_retryq_take(f->work_retry, want, sr_time_now_s(), items, &taken, &err) != SR_OK)
         sr_log_write(f->log, SR_LOG_ERROR, "retry queue: %s", err.msg);
     for (size_t i = 0; i < taken; i++) {
         sr_work *w = pass_add(p, items[i].msg, NULL);
@@ -408,7 +401,7 @@ static void gather_retries(sr_flow *f, pass *p)
  * finished (acked at the end of the pass), never retried. */
 static void reject_as(sr_flow *f, sr_work *w, const char *why, bool loud)
 {
-    sr_metrics_add(f->metrics, SR_METRIC_REJECTED, 1, now_s());
+    sr_metrics_add(f->metrics, SR_METRIC_REJECTED, 1, sr_time_now_s());
     if (loud || f->log_reject)
         sr_log_write(f->log, loud ? SR_LOG_WARNING : SR_LOG_INFO, "rejected %s: %s",
                      sr_message_rel_path(w->msg), why);
@@ -424,7 +417,7 @@ static void reject(sr_flow *f, sr_work *w, const char *why)
  * with the reason; counted as rejected; finished. */
 static void refuse(sr_flow *f, sr_work *w, const char *why)
 {
-    sr_metrics_add(f->metrics, SR_METRIC_REJECTED, 1, now_s());
+    sr_metrics_add(f->metrics, SR_METRIC_REJECTED, 1, sr_time_now_s());
     sr_log_write(f->log, SR_LOG_WARNING, "refused %s: %s", sr_message_rel_path(w->msg), why);
     dispose(w, SR_DISP_DONE, NULL);
 }
@@ -441,7 +434,7 @@ static int place(sr_flow *f, sr_work *w, char **groups, int group_count, sr_err 
 static void filter(sr_flow *f, pass *p)
 {
     struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
+    sr_time_now(&now);
     bool refilter = sr_config_flag(f->cfg, SR_OPT_retry_refilter);
     for (size_t i = 0; i < p->count; i++) {
         sr_work *w = &p->items[i];
@@ -476,7 +469,7 @@ static void filter(sr_flow *f, pass *p)
         sr_err err;
         sr_nodupe_hint hint = {.retry = w->from_retry};
         if (f->nodupe != NULL &&
-            sr_nodupe_check(f->nodupe, w->msg, &hint, now_s(), &duplicate, &err) != SR_OK)
+            sr_nodupe_check(f->nodupe, w->msg, &hint, sr_time_now_s(), &duplicate, &err) != SR_OK)
             sr_log_write(f->log, SR_LOG_ERROR, "duplicate cache: %s", err.msg);
         if (duplicate) {
             for (int g = 0; g < group_count; g++)
@@ -499,7 +492,7 @@ static void filter(sr_flow *f, pass *p)
             reject_as(f, w, why, true);
             continue;
         }
-        sr_metrics_add(f->metrics, SR_METRIC_ACCEPTED, 1, now_s());
+        sr_metrics_add(f->metrics, SR_METRIC_ACCEPTED, 1, sr_time_now_s());
     }
 }
 
@@ -532,7 +525,7 @@ static enum sr_work_result run_trigger(sr_flow *f, sr_work *w, sr_err *err)
 }
 
 /* The component's work on each message still going, and what becomes of it. */
-static void work(sr_flow *f, pass *p)
+static void pass_work(sr_flow *f, pass *p)
 {
     for (size_t i = 0; i < p->count; i++) {
         sr_work *w = &p->items[i];
@@ -687,7 +680,7 @@ static posting *post_begin(sr_flow *f, pass *p)
  * that could not be queued safely is held instead. */
 static void queue_retries(sr_flow *f, pass *p)
 {
-    double now = now_s();
+    double now = sr_time_now_s();
     bool work_added = false, post_added = false;
     for (size_t i = 0; i < p->count; i++) {
         sr_work *w = &p->items[i];
@@ -737,7 +730,7 @@ static void settle(sr_flow *f, posting *po)
     sr_err err;
     if (po->count > 0 && sr_broker_publish_end(f->out, po->publishing, &err) != SR_OK)
         sr_log_write(f->log, SR_LOG_WARNING, "posting: %s", err.msg);
-    double now = now_s();
+    double now = sr_time_now_s();
     for (size_t i = 0; i < po->count; i++) {
         sr_work *w = po->which[i];
         if (po->status[i] == SR_OK) {
@@ -807,7 +800,7 @@ static void post_retries(sr_flow *f)
     sr_retryq_item *items = calloc(want, sizeof *items);
     size_t taken = 0;
     if (items == NULL ||
-        sr_retryq_take(f->post_retry, want, now_s(), items, &taken, NULL) != SR_OK) {
+        sr_retryq_take(f->post_retry, want, sr_time_now_s(), items, &taken, NULL) != SR_OK) {
         free(items);
         return;
     }
@@ -825,9 +818,9 @@ static void post_retries(sr_flow *f)
         }
         if (status == SR_OK) {
             sr_retryq_done(f->post_retry, items[i].id, NULL);
-            sr_metrics_add(f->metrics, SR_METRIC_POSTED, 1, now_s());
+            sr_metrics_add(f->metrics, SR_METRIC_POSTED, 1, sr_time_now_s());
         } else {
-            sr_retryq_again(f->post_retry, items[i].id, now_s(), err.msg, NULL);
+            sr_retryq_again(f->post_retry, items[i].id, sr_time_now_s(), err.msg, NULL);
         }
         sr_encoded_fini(&enc);
         free(exchange);
@@ -1012,7 +1005,7 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
     const sr_strlist *vips = sr_config_list(f->cfg, SR_OPT_vip);
     bool use_vip = vips != NULL && vips->count > 0;
     bool passive = use_vip && held_vip(vips) == NULL;
-    double next_vip_check = now_s() + VIP_CHECK_S;
+    double next_vip_check = sr_time_now_s() + VIP_CHECK_S;
     if (passive)
         sr_log_write(f->log, SR_LOG_INFO,
                      "passive: this host holds no vip (%s%s); consuming nothing until it does",
@@ -1021,7 +1014,7 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
         go_active(f);
     sr_metrics_passive(f->metrics, passive);
     while (!*stop) {
-        double now = now_s();
+        double now = sr_time_now_s();
         reopen_if_asked(f, reopen);
         if (now - f->last_housekeeping >= f->housekeeping)
             housekeeping(f, now);
@@ -1047,7 +1040,7 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
             sr_metrics_passive(f->metrics, passive);
         }
         if (passive) {
-            update_metrics(f, now_s());
+            update_metrics(f, sr_time_now_s());
             pause_for(VIP_CHECK_S, stop);
             continue;
         }
@@ -1079,7 +1072,7 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
         bool any = p.count > 0;
         size_t pass_count = p.count; /* p is moved into its posting below */
         filter(f, &p);
-        work(f, &p);
+        pass_work(f, &p);
         posting *po = post_begin(f, &p);
         /* the pass before, whose posts went out while this one was gathered and worked
          * on: settled now */
@@ -1100,7 +1093,7 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
         post_retries(f);
         f->handled += pass_count;
         pass_fini(&p);
-        update_metrics(f, now_s());
+        update_metrics(f, sr_time_now_s());
         if (result != SR_OK)
             break;
         if (f->message_count_max > 0 && f->handled >= (unsigned long long)f->message_count_max) {

@@ -1,6 +1,6 @@
 /*
- * identity: file identities, the checksums sr3 puts in a message's `identity` field
- * (digest §1.4), their v02 `sum` spellings (§1.12), and the extended-attribute cache.
+ * identity: file identities, the checksums sr3 puts in a message's `identity` field, their
+ * v02 `sum` spellings, and the extended-attribute cache (sr-message(7), Identity methods).
  *
  *   method      v03 value                                    v02 sum
  *   sha512      base64 (RFC 4648, padded) of the digest      s,<lowercase hex>

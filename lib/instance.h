@@ -1,6 +1,6 @@
 /*
  * instance: pid files and process identity, what `sr start`, `sr stop`, `sr status` and
- * `sr sanity` agree on (digest §5.1).
+ * `sr sanity` agree on (sr(1), VERBS and FILES).
  *
  * An instance started by the supervisor runs `sr_<component> [options] instance N CONFIG`.
  * Once its config is read it writes <state>/<component>/<config>/iNNN.pid

@@ -11,9 +11,10 @@
 #include <sys/stat.h>
 
 #include "strlist.h"
+#include "timefmt.h"
 
-int sr_local_announce_options(const sr_config *cfg, sr_identity_spec *spec,
-                              sr_announce_options *o, sr_err *err)
+int sr_local_announce_options(const sr_config *cfg, sr_identity_spec *spec, sr_announce_options *o,
+                              sr_err *err)
 {
     memset(o, 0, sizeof *o);
     memset(spec, 0, sizeof *spec);
@@ -131,8 +132,8 @@ static char *pop(sr_strlist *stack)
     return top;
 }
 
-static int gather(void *ctx, sr_message ***msgs, size_t *count, size_t max, bool *exhausted,
-                  sr_err *err)
+static int post_source_gather(void *ctx, sr_message ***msgs, size_t *count, size_t max,
+                              bool *exhausted, sr_err *err)
 {
     sr_post_source *s = ctx;
     sr_log *log = s->log;
@@ -141,7 +142,7 @@ static int gather(void *ctx, sr_message ***msgs, size_t *count, size_t max, bool
     if (*msgs == NULL)
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
     struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
+    sr_time_now(&now);
     size_t cap = max ? max : 1;
     while (*count < max) {
         char *path = pop(&s->pending);
@@ -194,6 +195,6 @@ static int gather(void *ctx, sr_message ***msgs, size_t *count, size_t max, bool
 void sr_post_source_component(sr_post_source *s, sr_flow_component *out)
 {
     memset(out, 0, sizeof *out);
-    out->gather = gather;
+    out->gather = post_source_gather;
     out->ctx = s;
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "paths.h"
+#include "timefmt.h"
 
 /* Longest line written; a longer message is cut and ends with "...". */
 #define LINE_MAX_BYTES 8192
@@ -37,11 +38,6 @@ static const char *const level_names[] = {"DEBUG", "INFO", "WARNING", "ERROR", "
 const char *sr_level_name(enum sr_level level)
 {
     return level >= SR_LOG_DEBUG && level <= SR_LOG_NONE ? level_names[level] : "?";
-}
-
-static void clock_now(struct timespec *ts)
-{
-    clock_gettime(CLOCK_REALTIME, ts);
 }
 
 static long long period_of(const sr_log *log, time_t t)
@@ -87,7 +83,7 @@ sr_log *sr_log_open(const sr_log_options *options, sr_err *err)
     log->rotate_interval = options->rotate_interval;
     log->rotate_count = options->rotate_count;
     log->perm = options->perm ? options->perm : 0600;
-    log->now = options->now ? options->now : clock_now;
+    log->now = options->now ? options->now : sr_time_now;
     if ((options->ident != NULL && (log->ident = escaped(options->ident)) == NULL) ||
         (options->path != NULL && (log->path = strdup(options->path)) == NULL)) {
         sr_err_set(err, SR_ENOMEM, false, "out of memory");

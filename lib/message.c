@@ -219,9 +219,9 @@ static int check_content(const json_t *v, sr_err *err)
     return SR_OK;
 }
 
-/* blocks (digest §1.6): sr3's manifest, or sarrac's count and remainder. Every number is
- * bounded so a receiver can add up offsets without overflow and keep a record of the
- * blocks in a small file. */
+/* blocks (sr-message(7), Blocks): sr3's manifest, or sarrac's count and remainder. Every number
+ * is bounded so a receiver can add up offsets without overflow and keep a record of the blocks
+ * in a small file. */
 #define BLOCK_SIZE_MAX (1LL << 40) /* with SR_MSG_BLOCKS_MAX: a total below 2^60 */
 static int check_blocks(const json_t *v, sr_err *err)
 {

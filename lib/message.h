@@ -1,6 +1,6 @@
 /*
  * message: one notification message, read from and written to the wire in sr3's v03 (JSON
- * body) and v02 (text body + headers) formats (digest §1).
+ * body) and v02 (text body + headers) formats (sr-message(7)).
  *
  * A message holds its wire fields under their v03 names, in a JSON object: the fields sr
  * knows are checked when the message is decoded and read through the typed getters below;

@@ -1,16 +1,17 @@
 /*
- * message_v02: the v02 wire format (digest §1.10, §1.12) to and from the v03 model.
+ * message_v02: the v02 wire format (sr-message(7), V02 and ON THE WIRE) to and from the v03
+ * model.
  *
  * v02 is a text body `pubTime baseUrl relPath` plus string headers (sum, parts, mtime ...).
  * Reading converts it to v03 fields as sr3 does; writing is the inverse, with two of sr3's
  * slips fixed: a symbolic link keeps its `link` header, and a removed directory is `r`.
  */
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "message_impl.h"
 
 /* ---- small text helpers ---- */
@@ -331,18 +332,6 @@ static int add_header(headers *h, const char *name, char *value, sr_err *err)
     return SR_OK;
 }
 
-static char *printed(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *printed(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *out = NULL;
-    if (vasprintf(&out, fmt, ap) < 0)
-        out = NULL;
-    va_end(ap);
-    return out;
-}
-
 static int encode_sum(const sr_message *m, headers *h, sr_err *err)
 {
     sr_fileop op;
@@ -353,7 +342,7 @@ static int encode_sum(const sr_message *m, headers *h, sr_err *err)
         const char *named = op.link ? op.link : basename_of(rel);
         int rc = sr_identity_hex_of(SR_ID_SHA512, named, strlen(named), hex, sizeof hex, err);
         if (rc == SR_OK)
-            rc = add_header(h, "sum", printed("%c,%s", letter, hex), err);
+            rc = add_header(h, "sum", sr_strdup_printf("%c,%s", letter, hex), err);
         if (rc == SR_OK && op.link)
             rc = add_header(h, "link", strdup(op.link), err);
         return rc;
@@ -362,7 +351,7 @@ static int encode_sum(const sr_message *m, headers *h, sr_err *err)
     if (!sr_message_identity(m, &id)) {
         const char *base = basename_of(rel);
         int rc = sr_identity_hex_of(SR_ID_MD5, base, strlen(base), hex, sizeof hex, err);
-        return rc != SR_OK ? rc : add_header(h, "sum", printed("n,%s", hex), err);
+        return rc != SR_OK ? rc : add_header(h, "sum", sr_strdup_printf("n,%s", hex), err);
     }
     char sum[SR_IDENTITY_V02_MAX];
     sr_err why;
@@ -378,7 +367,7 @@ static int encode_parts(const sr_message *m, headers *h, sr_err *err)
         return SR_OK;
     sr_blocks b;
     if (!sr_message_blocks(m, &b))
-        return add_header(h, "parts", printed("1,%lld,1,0,0", size), err);
+        return add_header(h, "parts", sr_strdup_printf("1,%lld,1,0,0", size), err);
     long long count = (long long)b.manifest_count, rem = 0, last;
     const char *ignored;
     const json_t *blocks = json_object_get(m->fields, "blocks");
@@ -392,9 +381,9 @@ static int encode_parts(const sr_message *m, headers *h, sr_err *err)
         rem = size != b.block_size ? size : 0;
     }
     return add_header(h, "parts",
-                      printed("%c,%lld,%lld,%lld,%lld",
-                              strcmp(b.method, "partitioned") == 0 ? 'p' : 'i', b.block_size, count,
-                              rem, b.number),
+                      sr_strdup_printf("%c,%lld,%lld,%lld,%lld",
+                                       strcmp(b.method, "partitioned") == 0 ? 'p' : 'i',
+                                       b.block_size, count, rem, b.number),
                       err);
 }
 

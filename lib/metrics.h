@@ -1,6 +1,6 @@
 /*
  * metrics: what an instance counts, written to one small JSON file per instance for
- * `sr status` (digest §5.3) and read back by it.
+ * `sr status` and read back by it (sr(1), THE FLOW, Metrics; VERBS, status).
  *
  * The flow owns one sr_metrics, adds to its counters as messages and files go by, tells it
  * about connections and lag, writes it every metrics_writeInterval seconds (sr_metrics_due,

@@ -10,7 +10,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,6 +25,7 @@
 
 #include "buf.h"
 #include "identity.h"
+#include "paths.h"
 
 /* Buffered lines are written once they reach this many bytes. */
 #define NODUPE_FLUSH_BYTES (64u * 1024u)
@@ -394,20 +394,6 @@ static int by_time(const entry *a, const entry *b)
     return a->time < b->time ? -1 : a->time > b->time ? 1 : 0;
 }
 
-/* fsync the folder holding path, so a rename in it survives a power cut. */
-static void sync_dir(const char *path)
-{
-    char *copy = strdup(path);
-    if (copy == NULL)
-        return;
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    free(copy);
-}
-
 /* Rewrite the file from memory (tmp, fsync, rename) and append to the new one. */
 static int rewrite(sr_nodupe *c, sr_err *err)
 {
@@ -449,7 +435,7 @@ static int rewrite(sr_nodupe *c, sr_err *err)
         return rc;
     }
     free(tmp);
-    sync_dir(c->path);
+    sr_sync_parent_dir(c->path);
     if (c->fd >= 0)
         close(c->fd);
     c->fd = fd;

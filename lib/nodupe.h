@@ -1,5 +1,6 @@
 /*
- * nodupe: the duplicate cache, sr3's "nodupe" (digest §6.3), one per instance.
+ * nodupe: the duplicate cache, sr3's "nodupe" (sr(1), THE FLOW, Duplicate cache), one per
+ * instance.
  *
  * A message is a duplicate when an entry with the same key AND the same path was seen
  * less than ttl seconds ago. Every lookup refreshes its entry (LRU, as sr3): a product
@@ -31,10 +32,12 @@
  *                   this; its name.py only sets the path (so identity still counts).
  * nodupe_basis name applies to the key only when the caller gave no hint->key.
  *
- * A retried message is never its own duplicate (sr3 loses retries that way, §6.2): with
- * hint->retry the message is accepted whatever the cache holds, and its entry refreshed.
+ * A retried message is never its own duplicate (sr3 loses retries that way: sr(1), DIFFERENCES
+ * FROM SR3): with hint->retry the message is accepted whatever the cache holds, and its entry
+ * refreshed.
  *
- * The fileAgeMin/fileAgeMax checks of §6.3 come before the lookup and belong to the flow.
+ * The fileAgeMin/fileAgeMax checks (sr-options(7)) come before the lookup and belong to the
+ * flow.
  *
  * The cache file (recent_files_NN.cache in the instance's state folder; the caller names
  * it) is sr3's line format, one entry per line:

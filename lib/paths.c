@@ -5,15 +5,17 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <limits.h>
 #include <pwd.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "buf.h"
 
 #ifndef SR_CONFD_DIR
 #define SR_CONFD_DIR "/usr/local/share/sr/conf.d"
@@ -158,44 +160,32 @@ void sr_paths_fini(sr_paths *paths)
     memset(paths, 0, sizeof *paths);
 }
 
-static char *format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *format(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *out = NULL;
-    if (vasprintf(&out, fmt, ap) < 0)
-        out = NULL;
-    va_end(ap);
-    return out;
-}
-
 char *sr_paths_config_file(const sr_paths *paths, const char *component, const char *name)
 {
-    return format("%s/%s/%s.conf", paths->config_dir, component, name);
+    return sr_strdup_printf("%s/%s/%s.conf", paths->config_dir, component, name);
 }
 
 char *sr_paths_instance_dir(const sr_paths *paths, const char *component, const char *name)
 {
-    return format("%s/%s/%s", paths->state_dir, component, name);
+    return sr_strdup_printf("%s/%s/%s", paths->state_dir, component, name);
 }
 
 char *sr_paths_log_file(const sr_paths *paths, const char *component, const char *name,
                         int instance)
 {
-    return format("%s/%s_%s_%02d.log", paths->log_dir, component, name, instance);
+    return sr_strdup_printf("%s/%s_%s_%02d.log", paths->log_dir, component, name, instance);
 }
 
 char *sr_paths_pid_file(const sr_paths *paths, const char *component, const char *name,
                         int instance)
 {
-    return format("%s/%s/%s/i%03d.pid", paths->state_dir, component, name, instance);
+    return sr_strdup_printf("%s/%s/%s/i%03d.pid", paths->state_dir, component, name, instance);
 }
 
 char *sr_paths_metrics_file(const sr_paths *paths, const char *component, const char *name,
                             int instance)
 {
-    return format("%s/%s_%s_%02d.json", paths->metrics_dir, component, name, instance);
+    return sr_strdup_printf("%s/%s_%s_%02d.json", paths->metrics_dir, component, name, instance);
 }
 
 int sr_mkdir_p(const char *path, mode_t mode, sr_err *err)
@@ -226,6 +216,19 @@ int sr_mkdir_p(const char *path, mode_t mode, sr_err *err)
         rc = sr_err_set(err, SR_EIO, false, "mkdir %s: exists and is not a folder", path);
     free(copy);
     return rc;
+}
+
+void sr_sync_parent_dir(const char *path)
+{
+    char *copy = strdup(path);
+    if (copy == NULL)
+        return;
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    free(copy);
 }
 
 int sr_lock_path(const char *path, bool wait, int *fd, sr_err *err)

@@ -51,6 +51,10 @@ char *sr_paths_expand_home(const char *path);
 /* mkdir -p with the given mode for each folder it makes. */
 int sr_mkdir_p(const char *path, mode_t mode, sr_err *err);
 
+/* fsync the folder holding path, so that a file just renamed into it survives a power
+ * cut. Best effort: a folder that cannot be opened or synced is left as it is. */
+void sr_sync_parent_dir(const char *path);
+
 /* Open the file named path for writing (made when missing, never truncated) and flock it
  * exclusively: *fd holds the lock until it is closed. The file locked is still the one
  * named path (one that waited while another process renamed the file away would otherwise

@@ -1,8 +1,8 @@
 /*
  * placement: where an accepted message's file goes, and what it is announced as after
- * (digest §6.5 step 1 and 7, §6.6), from the accept line's settings (directory, mirror,
- * strip, flatten, in force where the accept was written) and the config's baseDir,
- * post_baseDir and post_baseUrl.
+ * (sr_subscribe(1) and sr_sender(1), DESCRIPTION; sr(1), THE FLOW, post), from the accept
+ * line's settings (directory, mirror, strip, flatten, in force where the accept was written:
+ * sr-config(5), Lines) and the config's baseDir, post_baseDir and post_baseUrl.
  *
  *   relPath "a/b/c.txt", directory /data/in:
  *     mirror on      -> /data/in/a/b/c.txt

@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <libgen.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,6 +22,7 @@
 
 #include "buf.h"
 #include "identity.h"
+#include "paths.h"
 #include "timefmt.h"
 
 /* Compaction writes in pieces of this size. */
@@ -327,20 +327,6 @@ static bool entry_line(buf *b, const rq_entry *e, const char *msg, size_t len, s
 
 /* ---- compaction ---- */
 
-/* fsync the folder holding path, so a rename in it survives a power cut. */
-static void sync_dir(const char *path)
-{
-    char *copy = strdup(path);
-    if (copy == NULL)
-        return;
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    free(copy);
-}
-
 /* The message JSON of a line as the loader left it (off/len cover the whole line). */
 static char *message_of_line(sr_retryq *q, const rq_entry *e)
 {
@@ -432,7 +418,7 @@ static int compact(sr_retryq *q, bool whole_lines, sr_err *err)
         unlink(tmp);
         goto done;
     }
-    sync_dir(q->path);
+    sr_sync_parent_dir(q->path);
     close(q->fd);
     q->fd = fd;
     fd = -1;

@@ -1,7 +1,7 @@
 /*
- * retryq: a retry queue on disk (digest §6.2): messages whose work (download, send) or
- * whose post failed, kept until a later attempt succeeds or they grow too old. One queue
- * per instance and kind; the caller names the file, e.g.
+ * retryq: a retry queue on disk (sr(1), THE FLOW, Retry queues): messages whose work
+ * (download, send) or whose post failed, kept until a later attempt succeeds or they grow too
+ * old. One queue per instance and kind; the caller names the file, e.g.
  * <instance dir>/retry_work_NN.jsonl and retry_post_NN.jsonl.
  *
  * The flow acks a message only once it is in the retry queue, so the queue must not lose

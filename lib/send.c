@@ -43,13 +43,6 @@ struct sr_send {
     double down_pause; /* the pause after the last failure; 0 while the remote is up */
 };
 
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* A failure of the session rather than of one file: no connection, the connection lost,
  * the login or the host key refused (a file's own permission denied is not retryable). */
 static bool session_failure(int rc, const sr_err *err)
@@ -60,7 +53,7 @@ static bool session_failure(int rc, const sr_err *err)
 /* true (err filled) while a pause after a session failure is running. */
 static bool remote_down(const sr_send *s, const sr_transfer *t, sr_err *err)
 {
-    double left = s->down_until - mono_now();
+    double left = s->down_until - sr_time_mono_s();
     if (s->down_pause <= 0 || left <= 0)
         return false;
     sr_err_set(err, SR_ECONN, true,
@@ -77,7 +70,7 @@ static void note_outcome(sr_send *s, int rc, const sr_err *err)
         s->down_pause = s->down_pause <= 0                   ? DOWN_PAUSE_MIN
                         : s->down_pause * 2 > DOWN_PAUSE_MAX ? DOWN_PAUSE_MAX
                                                              : s->down_pause * 2;
-        s->down_until = mono_now() + s->down_pause;
+        s->down_until = sr_time_mono_s() + s->down_pause;
     } else if (rc == SR_OK || !err->retryable) {
         s->down_pause = 0;
     }
@@ -353,10 +346,7 @@ static enum sr_work_result send_block(sr_send *s, sr_transfer *t, sr_work *w, in
     sr_blocks_lock lk = {.fd = -1};
     bool complete = false;
     if (rc == SR_OK && !have) {
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        sr_metrics_add(s->metrics, SR_METRIC_DATA_TX, (unsigned long long)res.bytes,
-                       (double)now.tv_sec + now.tv_nsec / 1e9);
+        sr_metrics_add(s->metrics, SR_METRIC_DATA_TX, (unsigned long long)res.bytes, sr_time_now_s());
         sr_log_write(s->log, SR_LOG_INFO,
                      "sent block %zu/%zu of %s to %s%s%s (%lld bytes at offset %lld)", l.number + 1,
                      l.count, local, sr_transfer_url(t), tmp[0] == '/' ? "" : "/", tmp,
@@ -369,10 +359,7 @@ static enum sr_work_result send_block(sr_send *s, sr_transfer *t, sr_work *w, in
             sr_jail_remove(s->blocks, lock, false, NULL);
         sr_blocks_release(&lk, rc == SR_OK);
         if (rc == SR_OK) {
-            struct timespec now;
-            clock_gettime(CLOCK_REALTIME, &now);
-            sr_metrics_add(s->metrics, SR_METRIC_FILES_TX, 1,
-                           (double)now.tv_sec + now.tv_nsec / 1e9);
+            sr_metrics_add(s->metrics, SR_METRIC_FILES_TX, 1, sr_time_now_s());
             sr_log_write(s->log, SR_LOG_INFO, "sent %s to %s%s%s (%lld bytes, %zu blocks)",
                          local, sr_transfer_url(t), remote[0] == '/' ? "" : "/", remote,
                          (long long)l.total, l.count);
@@ -388,7 +375,7 @@ static enum sr_work_result send_block(sr_send *s, sr_transfer *t, sr_work *w, in
     return r;
 }
 
-static enum sr_work_result work(void *ctx, sr_work *w, sr_err *err)
+static enum sr_work_result send_work(void *ctx, sr_work *w, sr_err *err)
 {
     sr_send *s = ctx;
     sr_transfer *t = NULL;
@@ -451,9 +438,7 @@ static enum sr_work_result work(void *ctx, sr_work *w, sr_err *err)
         result = sr_work_result_of(rc, err);
     }
     if (rc == SR_OK && result == SR_WORK_OK && !block) {
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        double n = (double)now.tv_sec + now.tv_nsec / 1e9;
+        double n = sr_time_now_s();
         sr_metrics_add(s->metrics, SR_METRIC_FILES_TX, 1, n);
         sr_metrics_add(s->metrics, SR_METRIC_DATA_TX, (unsigned long long)res.bytes, n);
         /* a relative sftp path needs its '/' after the host to read as a URL (sr3's rule:
@@ -473,7 +458,7 @@ static enum sr_work_result work(void *ctx, sr_work *w, sr_err *err)
 void sr_send_component(sr_send *s, sr_flow_component *out)
 {
     memset(out, 0, sizeof *out);
-    out->work = work;
+    out->work = send_work;
     out->ctx = s;
     out->places_files = true;
 }

@@ -1,6 +1,6 @@
 /*
- * send: the work step of sr_sender (digest §6.6): push the local file a message announces
- * to the server `sendTo` names.
+ * send: the work step of sr_sender (sr_sender(1), DESCRIPTION): push the local file a message
+ * announces to the server `sendTo` names.
  *
  *   local file   baseDir/relPath (or /relPath when baseDir is unset)
  *   remote file  the placement of the message (directory [+ its folders when mirror],

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "timefmt.h"
 
 /* ---- figures ---- */
 
@@ -457,13 +458,6 @@ int sr_status_print_json(const sr_status_row *rows, size_t count, long strays, F
 
 /* ---- gathering ---- */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* What one config's row is computed from, and who owns it. */
 typedef struct gathered {
     sr_status_input in;
@@ -559,8 +553,8 @@ static int push_info(gathered *g, int instance, pid_t pid)
 
 /* Everything about one config. Returns -1 when out of memory; a config that does not load
  * is a row too (config_error), with its message in err. */
-static int gather(const sr_cli *cli, const sr_paths *host_paths, const char *comp, const char *name,
-                  double now, gathered *g, sr_err *err)
+static int gather_config(const sr_cli *cli, const sr_paths *host_paths, const char *comp,
+                         const char *name, double now, gathered *g, sr_err *err)
 {
     memset(g, 0, sizeof *g);
     g->in.now = now;
@@ -720,7 +714,7 @@ int sr_status_main(sr_cli *cli, int argc, char **argv)
      * config wants it (it costs a gethostname only). */
     sr_paths host_paths = {0};
     bool have_host = sr_paths_init(&host_paths, true, &err) == SR_OK;
-    double now = now_s();
+    double now = sr_time_now_s();
     gathered *g = calloc(found.count + 1, sizeof *g);
     sr_status_row *rows = calloc(found.count + 1, sizeof *rows);
     bool nomem = g == NULL || rows == NULL;
@@ -728,8 +722,8 @@ int sr_status_main(sr_cli *cli, int argc, char **argv)
         char *slash = strchr(found.items[i], '/');
         *slash = '\0';
         sr_err_clear(&err);
-        if (gather(cli, have_host ? &host_paths : NULL, found.items[i], slash + 1, now, &g[i],
-                   &err) != 0)
+        if (gather_config(cli, have_host ? &host_paths : NULL, found.items[i], slash + 1, now,
+                          &g[i], &err) != 0)
             nomem = true;
         *slash = '/';
         g[i].in.name = found.items[i];

@@ -1,9 +1,9 @@
 /*
- * status: `sr status`, one row per config in sr3's layout (digest §5.3), from what is on
- * disk only: the configs (for `instances` and the runStateThreshold_* options), the pid
- * files (instance.h), the `disabled` markers and the instances' metrics files
- * (metrics.h). It never contacts a broker, so it answers the same with brokers down, and
- * reads nothing it does not show, so 50 configs answer in a few milliseconds.
+ * status: `sr status`, one row per config in sr3's layout (sr(1), VERBS, status), from what is
+ * on disk only: the configs (for `instances` and the runStateThreshold_* options), the pid
+ * files (instance.h), the `disabled` markers and the instances' metrics files (metrics.h). It
+ * never contacts a broker, so it answers the same with brokers down, and reads nothing it does
+ * not show, so 50 configs answer in a few milliseconds.
  *
  * Counters are summed over the instances whose metrics file was written in the last
  * SR_STATUS_METRICS_MAX_AGE seconds; rates are each instance's counter over its own

@@ -22,18 +22,12 @@
 
 #include "instance.h"
 #include "strlist.h"
+#include "timefmt.h"
 
 #define POLL_S 0.05          /* how often waits look again */
 #define STRAY_GRACE_S 5.0    /* a process this young may not have written its pid file yet */
 #define LOG_TAIL_LINES 5     /* lines of its log shown for an instance that did not start */
 #define RUN_BACKOFF_MAX 30.0 /* seconds between restarts of a child that keeps dying (run) */
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 static void pause_s(double seconds)
 {
@@ -292,7 +286,7 @@ typedef struct launched {
  * never wrote it. Returns the number that did not start. */
 static size_t wait_started(sr_supervisor *s, launched *l, size_t n)
 {
-    double deadline = now_s() + s->start_timeout;
+    double deadline = sr_time_mono_s() + s->start_timeout;
     size_t pending = n;
     while (pending > 0) {
         for (size_t i = 0; i < n; i++) {
@@ -320,7 +314,7 @@ static size_t wait_started(sr_supervisor *s, launched *l, size_t n)
                 free(log);
             }
         }
-        if (pending == 0 || now_s() > deadline)
+        if (pending == 0 || sr_time_mono_s() > deadline)
             break;
         pause_s(POLL_S);
     }
@@ -541,7 +535,7 @@ static size_t terminate(sr_supervisor *s, victims *vs, double timeout)
     for (size_t i = 0; i < vs->count; i++)
         if (kill(vs->v[i].pid, SIGTERM) != 0)
             vs->v[i].gone = true;
-    double deadline = now_s() + timeout;
+    double deadline = sr_time_mono_s() + timeout;
     size_t left;
     bool killed = false;
     size_t killed_count = 0;
@@ -554,7 +548,7 @@ static size_t terminate(sr_supervisor *s, victims *vs, double timeout)
         }
         if (left == 0)
             break;
-        if (now_s() > deadline) {
+        if (sr_time_mono_s() > deadline) {
             if (killed)
                 break;
             /* what did not stop in time: no second chance for a stuck process */
@@ -568,7 +562,7 @@ static size_t terminate(sr_supervisor *s, victims *vs, double timeout)
                 killed_count++;
             }
             killed = true;
-            deadline = now_s() + 5;
+            deadline = sr_time_mono_s() + 5;
         }
         pause_s(POLL_S);
     }
@@ -710,11 +704,8 @@ static double quiet_for(sr_supervisor *s, const sr_config *cfg, const char *comp
         latest = (double)ms.st_mtim.tv_sec + (double)ms.st_mtim.tv_nsec / 1e9;
     if (have_p && (double)ps.st_mtim.tv_sec + (double)ps.st_mtim.tv_nsec / 1e9 > latest)
         latest = (double)ps.st_mtim.tv_sec + (double)ps.st_mtim.tv_nsec / 1e9;
-    if (latest > 0) {
-        struct timespec t;
-        clock_gettime(CLOCK_REALTIME, &t);
-        age = (double)t.tv_sec + (double)t.tv_nsec / 1e9 - latest;
-    }
+    if (latest > 0)
+        age = sr_time_now_s() - latest;
     free(metrics);
     free(pidf);
     sr_paths_fini(&host);
@@ -735,8 +726,8 @@ static void kill_now(const char *component, const char *config, int instance, pi
     victims vs = {0};
     if (victims_add(&vs, component, config, instance, pid) == 0) {
         kill(pid, SIGKILL);
-        double deadline = now_s() + 5;
-        while (still_there(&vs.v[0]) && now_s() < deadline)
+        double deadline = sr_time_mono_s() + 5;
+        while (still_there(&vs.v[0]) && sr_time_mono_s() < deadline)
             pause_s(POLL_S);
     }
     free(vs.v);
@@ -951,7 +942,7 @@ int sr_supervise_run(sr_supervisor *s, char *const *patterns, size_t n,
     fprintf(s->out, "%s run: %zu instance(s); SIGTERM or ^C stops them all\n", s->prog, nkids);
     fflush(s->out);
     while (!*run_stop) {
-        double now = now_s();
+        double now = sr_time_mono_s();
         for (size_t i = 0; i < nkids; i++) {
             child *c = &kids[i];
             if (c->pid != 0 || now < c->restart_at)
@@ -994,7 +985,7 @@ int sr_supervise_run(sr_supervisor *s, char *const *patterns, size_t n,
                 }
                 /* one that keeps dying young waits longer each time; one that ran a while
                  * is restarted at once */
-                if (now_s() - c->started > 60)
+                if (sr_time_mono_s() - c->started > 60)
                     c->backoff = 1.0;
                 char why[64];
                 if (WIFEXITED(st))
@@ -1005,7 +996,7 @@ int sr_supervise_run(sr_supervisor *s, char *const *patterns, size_t n,
                         "%s run: %s/%s instance %d (pid %d) died (%s); restarting in "
                         "%.0f s\n",
                         s->prog, c->component, c->config, c->instance, (int)dead, why, c->backoff);
-                c->restart_at = now_s() + c->backoff;
+                c->restart_at = sr_time_mono_s() + c->backoff;
                 c->backoff = c->backoff * 2 < RUN_BACKOFF_MAX ? c->backoff * 2 : RUN_BACKOFF_MAX;
                 break;
             }

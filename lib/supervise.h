@@ -1,6 +1,6 @@
 /*
  * supervise: starting, stopping and watching instances, what `sr start|stop|restart|run|
- * sanity|reload` and the sr_sanity executable do (digest §5, §5.1, §5.2).
+ * sanity|reload` and the sr_sanity executable do (sr(1), VERBS; sr_sanity(1)).
  *
  * An instance is the process `sr_<component> [--option value ...] instance N CONFIG`
  * (component.h), found next to the running executable (/proc/self/exe's folder) or else on

@@ -42,7 +42,6 @@ int sr_time_format(const struct timespec *t, bool v03, char *buf, size_t size)
     return n;
 }
 
-
 /* n decimal digits at *p into *value; advances *p. False when one is not a digit. */
 static bool take_digits(const char **p, int n, int *value)
 {
@@ -148,4 +147,18 @@ int sr_time_cmp(const struct timespec *a, const struct timespec *b)
 void sr_time_now(struct timespec *t)
 {
     clock_gettime(CLOCK_REALTIME, t);
+}
+
+double sr_time_now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+double sr_time_mono_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }

@@ -1,5 +1,6 @@
 /*
- * timefmt: sr3's time strings (digest §1.3), always UTC.
+ * timefmt: sr3's time strings (sr-message(7), Encodings), always UTC, and the clocks sr reads
+ * (sr_time_now, sr_time_now_s, sr_time_mono_s).
  *
  *   v03   YYYYMMDDTHHMMSS[.fraction]     pubTime, mtime, atime, report.timeCompleted
  *   v02   YYYYMMDDHHMMSS[.fraction]      the same without the T
@@ -45,5 +46,13 @@ int sr_time_cmp(const struct timespec *a, const struct timespec *b);
 
 /* The current time (CLOCK_REALTIME). */
 void sr_time_now(struct timespec *t);
+
+/* The same, as seconds since the epoch: for what is compared with file and message times
+ * (ages, lags, metrics). */
+double sr_time_now_s(void);
+
+/* Seconds on CLOCK_MONOTONIC, from an arbitrary origin: for intervals and deadlines, which
+ * the wall clock being set must not stretch or cut short. */
+double sr_time_mono_s(void);
 
 #endif

@@ -1,6 +1,6 @@
 /*
- * topic: the topics of sr3 messages (digest §1.9): the AMQP routing key or MQTT topic a
- * message is published under, what a receiver reads back from it, the bindings and
+ * topic: the topics of sr3 messages (sr-message(7), TOPICS): the AMQP routing key or MQTT
+ * topic a message is published under, what a receiver reads back from it, the bindings and
  * subscription filters a consumer asks for, and the choice among split exchanges.
  *
  * Publishing (what sr3 puts on the wire):

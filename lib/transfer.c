@@ -655,7 +655,8 @@ int sr_transfer_send(sr_transfer *t, int fd, const char *remote_path, const sr_t
     if (rc == SR_OK)
         rc = sr_transfer_send_finish(t, tmp, remote_path, plan, err);
     /* A failed send removes its partial temporary file while the session still works
-     * (digest §6.4); a lost session leaves it for the next attempt to overwrite. */
+     * (sr_sender(1), DESCRIPTION); a lost session leaves it for the next attempt to
+     * overwrite. */
     if (rc != SR_OK && wrote && rc != SR_ECONN && strcmp(tmp, remote_path) != 0)
         t->ops->remove(t, tmp, false, NULL);
     free(tmp);

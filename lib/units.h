@@ -1,5 +1,5 @@
 /*
- * units: the value syntaxes of sr3 options (digest §3.2), parsed strictly.
+ * units: the value syntaxes of sr3 options (sr-config(5), Values), parsed strictly.
  *
  * Where sr3 is lax in a way that hides mistakes we are strict, and say so in the docs:
  * sr3 takes any unknown flag word as false (`mirror onn` silently means off); sr rejects it.

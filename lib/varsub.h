@@ -1,5 +1,5 @@
 /*
- * varsub: ${NAME} substitution in option values (digest §3.3).
+ * varsub: ${NAME} substitution in option values (sr-config(5), Variables).
  *
  * Two passes, as in sr3. At parse time the config module substitutes what it knows then
  * (options, declared env, the environment, HOSTNAME, RAND8...) through a look-up function,

@@ -51,6 +51,10 @@
 #include <time.h>
 #include <unistd.h>
 
+/* uthash must not exit() when malloc fails: a failed add leaves the handle's tbl NULL. */
+#define HASH_NONFATAL_OOM 1
+#include <uthash.h>
+
 #include "announce.h"
 #include "localsource.h"
 #include "log.h"
@@ -75,148 +79,29 @@
 
 enum { EV_CREATE = 1, EV_DELETE = 2, EV_LINK = 4, EV_MODIFY = 8, EV_MKDIR = 16, EV_RMDIR = 32 };
 
-/* ---- a map from path to a value that holds the key ---- */
-
-typedef struct map_node {
-    struct map_node *next;
-    uint64_t hash;
-    const char *key; /* borrowed from the value */
-    void *value;
-} map_node;
-
-typedef struct map {
-    map_node **slots;
-    size_t size; /* a power of two, or 0 before the first insert */
-    size_t count;
-} map;
-
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
-static map_node **map_find(const map *m, const char *key, uint64_t h)
-{
-    map_node **p = &m->slots[h & (m->size - 1)];
-    while (*p != NULL && ((*p)->hash != h || strcmp((*p)->key, key) != 0))
-        p = &(*p)->next;
-    return p;
-}
-
-static void *map_get(const map *m, const char *key)
-{
-    if (m->size == 0)
-        return NULL;
-    map_node *n = *map_find(m, key, hash_str(key));
-    return n ? n->value : NULL;
-}
-
-static int map_grow(map *m)
-{
-    size_t size = m->size ? m->size * 2 : 64;
-    map_node **slots = calloc(size, sizeof *slots);
-    if (slots == NULL)
-        return -1;
-    for (size_t i = 0; i < m->size; i++) {
-        map_node *n = m->slots[i];
-        while (n != NULL) {
-            map_node *next = n->next;
-            n->next = slots[n->hash & (size - 1)];
-            slots[n->hash & (size - 1)] = n;
-            n = next;
-        }
-    }
-    free(m->slots);
-    m->slots = slots;
-    m->size = size;
-    return 0;
-}
-
-/* Insert key (not present yet: the caller checked) -> value. -1 when out of memory. */
-static int map_put(map *m, const char *key, void *value)
-{
-    if ((m->count + 1) * 4 > m->size * 3 && map_grow(m) != 0 && m->size == 0)
-        return -1; /* a full table still works, only slower */
-    map_node *n = malloc(sizeof *n);
-    if (n == NULL)
-        return -1;
-    n->hash = hash_str(key);
-    n->key = key;
-    n->value = value;
-    map_node **slot = &m->slots[n->hash & (m->size - 1)];
-    n->next = *slot;
-    *slot = n;
-    m->count++;
-    return 0;
-}
-
-static void *map_del(map *m, const char *key)
-{
-    if (m->size == 0)
-        return NULL;
-    map_node **p = map_find(m, key, hash_str(key));
-    map_node *n = *p;
-    if (n == NULL)
-        return NULL;
-    void *value = n->value;
-    *p = n->next;
-    free(n);
-    m->count--;
-    return value;
-}
-
-/* The values in the map, into a new array (NULL with *n = 0 when empty or out of memory). */
-static void **map_values(const map *m, size_t *n)
-{
-    *n = 0;
-    void **out = m->count ? malloc(m->count * sizeof *out) : NULL;
-    if (out == NULL)
-        return NULL;
-    for (size_t i = 0; i < m->size; i++)
-        for (map_node *p = m->slots[i]; p != NULL; p = p->next)
-            out[(*n)++] = p->value;
-    return out;
-}
-
-static void map_fini(map *m)
-{
-    for (size_t i = 0; i < m->size; i++) {
-        map_node *n = m->slots[i];
-        while (n != NULL) {
-            map_node *next = n->next;
-            free(n);
-            n = next;
-        }
-    }
-    free(m->slots);
-    memset(m, 0, sizeof *m);
-}
-
 /* ---- state ---- */
 
 typedef struct known {
-    char *path;
+    char *path;            /* its key in sr_watch.known */
     char type;             /* 'f' file, 'd' folder, 'l' link */
     long long size, mtime; /* mtime in ns */
     unsigned gen;          /* the last scan that saw it */
+    UT_hash_handle hh;
 } known;
 
 typedef struct wdir {
-    char *path;
-    int wd;
-    int root;       /* index in roots, or -1 */
-    unsigned gen;   /* the last scan that saw it */
-    char wdkey[16]; /* wd in decimal: its key in dirs_by_wd */
+    char *path;   /* its key in sr_watch.dirs_by_path */
+    int wd;       /* its key in sr_watch.dirs_by_wd */
+    int root;     /* index in roots, or -1 */
+    unsigned gen; /* the last scan that saw it */
+    UT_hash_handle by_path, by_wd;
 } wdir;
 
 enum pkind { P_FILE, P_DIR, P_LINK, P_REMOVE };
 enum phow { H_CLOSED, H_OPEN, H_CREATED, H_SEEN };
 
 typedef struct record {
-    char *path;
+    char *path; /* its key in sr_watch.pending */
     struct record *prev, *next;
     enum pkind kind;
     enum phow how;     /* P_FILE: see the top of the file */
@@ -226,6 +111,7 @@ typedef struct record {
     long long obs_size, obs_mtime;
     double obs_time; /* when that look was taken (monotonic) */
     unsigned gen;    /* the last scan that saw it */
+    UT_hash_handle hh;
 } record;
 
 typedef struct move {
@@ -270,7 +156,10 @@ struct sr_watch {
     bool raw_overflow;
     int raw_errno;
 
-    map known, pending, dirs_by_path, dirs_by_wd;
+    /* uthash tables, by the keys their elements name (NULL when empty) */
+    known *known;
+    record *pending; /* the records of the list head..tail */
+    wdir *dirs_by_path, *dirs_by_wd;
     record *head, *tail, *cursor;
     move *moves;
     size_t move_count, move_cap;
@@ -283,24 +172,9 @@ struct sr_watch {
     unsigned long overflows, unwatched, posted;
 };
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 static long long mtime_ns(const struct stat *st)
 {
     return (long long)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
-}
-
-/* For intervals: immune to the wall clock being set. */
-static double mono_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
 static double age_of(const struct stat *st, double now)
@@ -361,7 +235,16 @@ static char type_of(const struct stat *st)
 
 static known *known_get(sr_watch *w, const char *path)
 {
-    return map_get(&w->known, path);
+    known *k = NULL;
+    HASH_FIND_STR(w->known, path, k);
+    return k;
+}
+
+/* Add k under its path (not there yet: the caller checked). -1 when out of memory. */
+static int known_add(sr_watch *w, known *k)
+{
+    HASH_ADD_KEYPTR(hh, w->known, k->path, strlen(k->path), k);
+    return k->hh.tbl != NULL ? 0 : -1;
 }
 
 static void known_set(sr_watch *w, const char *path, const struct stat *st)
@@ -369,7 +252,7 @@ static void known_set(sr_watch *w, const char *path, const struct stat *st)
     known *k = known_get(w, path);
     if (k == NULL) {
         k = calloc(1, sizeof *k);
-        if (k == NULL || (k->path = strdup(path)) == NULL || map_put(&w->known, k->path, k) != 0) {
+        if (k == NULL || (k->path = strdup(path)) == NULL || known_add(w, k) != 0) {
             if (k != NULL)
                 free(k->path);
             free(k);
@@ -392,45 +275,51 @@ static void known_free(known *k)
 /* Forget path, and when subtree what is under it. */
 static void known_del(sr_watch *w, const char *path, bool subtree)
 {
-    known *k = map_del(&w->known, path);
-    if (k != NULL)
+    known *k = known_get(w, path), *next;
+    if (k != NULL) {
+        HASH_DEL(w->known, k);
         known_free(k);
-    if (!subtree || w->known.count == 0)
+    }
+    if (!subtree)
         return;
-    size_t n;
-    void **all = map_values(&w->known, &n);
-    for (size_t i = 0; i < n; i++) {
-        k = all[i];
+    for (k = w->known; k != NULL; k = next) {
+        next = k->hh.next; /* k may be deleted */
         if (under(k->path, path)) {
-            map_del(&w->known, k->path);
+            HASH_DEL(w->known, k);
             known_free(k);
         }
     }
-    free(all);
 }
 
 /* What subscribers had at from (and under it) is now at to. */
 static void known_rekey(sr_watch *w, const char *from, const char *to)
 {
-    size_t n, m = 0;
-    void **all = map_values(&w->known, &n);
-    for (size_t i = 0; i < n; i++)
-        if (under(((known *)all[i])->path, from))
-            all[m++] = all[i]; /* only these: an entry replaced at `to` is freed below */
+    size_t n = HASH_COUNT(w->known), m = 0;
+    known **all = n ? malloc(n * sizeof *all) : NULL, *k;
+    if (all == NULL) {
+        if (n > 0)
+            oom(w, "known files");
+        return;
+    }
+    for (k = w->known; k != NULL; k = k->hh.next)
+        if (under(k->path, from))
+            all[m++] = k; /* only these: an entry replaced at `to` is freed below */
     for (size_t i = 0; i < m; i++) {
-        known *k = all[i];
+        k = all[i];
         char *moved = rebase(k->path, from, to);
         if (moved == NULL) {
             oom(w, "known files");
             continue;
         }
-        map_del(&w->known, k->path);
+        HASH_DEL(w->known, k);
         free(k->path);
         k->path = moved;
-        known *there = map_del(&w->known, moved);
-        if (there != NULL)
+        known *there = known_get(w, moved);
+        if (there != NULL) {
+            HASH_DEL(w->known, there);
             known_free(there);
-        if (map_put(&w->known, k->path, k) != 0) {
+        }
+        if (known_add(w, k) != 0) {
             known_free(k);
             oom(w, "known files");
         }
@@ -442,7 +331,16 @@ static void known_rekey(sr_watch *w, const char *from, const char *to)
 
 static record *rec_get(sr_watch *w, const char *path)
 {
-    return map_get(&w->pending, path);
+    record *r = NULL;
+    HASH_FIND_STR(w->pending, path, r);
+    return r;
+}
+
+/* Add r under its path (not there yet: the caller checked). -1 when out of memory. */
+static int rec_add(sr_watch *w, record *r)
+{
+    HASH_ADD_KEYPTR(hh, w->pending, r->path, strlen(r->path), r);
+    return r->hh.tbl != NULL ? 0 : -1;
 }
 
 /* What subscribers have at the live path: its entry in known or, under a folder whose
@@ -515,11 +413,12 @@ static void rec_free(record *r)
     free(r);
 }
 
-/* Take r out of the list and the map (the caller keeps or frees it). */
+/* Take r out of the list and the table (the caller keeps or frees it). */
 static void rec_detach(sr_watch *w, record *r)
 {
     list_unlink(w, r);
-    map_del(&w->pending, r->path);
+    if (rec_get(w, r->path) == r)
+        HASH_DEL(w->pending, r);
 }
 
 static void rec_drop(sr_watch *w, record *r)
@@ -556,8 +455,7 @@ static record *rec_set(sr_watch *w, const char *path, enum pkind kind, enum phow
         list_unlink(w, r);
     } else {
         r = calloc(1, sizeof *r);
-        if (r == NULL || (r->path = strdup(path)) == NULL ||
-            map_put(&w->pending, r->path, r) != 0) {
+        if (r == NULL || (r->path = strdup(path)) == NULL || rec_add(w, r) != 0) {
             rec_free(r);
             oom(w, "pending events");
             return NULL;
@@ -577,67 +475,98 @@ static void observe(record *r, const struct stat *st)
     r->observed = true;
     r->obs_size = (long long)st->st_size;
     r->obs_mtime = mtime_ns(st);
-    r->obs_time = mono_s();
+    r->obs_time = sr_time_mono_s();
 }
 
 /* ---- watched folders ---- */
+
+static wdir *wdir_by_path(sr_watch *w, const char *path)
+{
+    wdir *d = NULL;
+    HASH_FIND(by_path, w->dirs_by_path, path, strlen(path), d);
+    return d;
+}
+
+static wdir *wdir_by_wd(sr_watch *w, int wd)
+{
+    wdir *d = NULL;
+    HASH_FIND(by_wd, w->dirs_by_wd, &wd, sizeof wd, d);
+    return d;
+}
+
+/* Add d under its path, or its wd (not there yet: the caller checked). -1 when out of
+ * memory. */
+static int wdir_add_path(sr_watch *w, wdir *d)
+{
+    HASH_ADD_KEYPTR(by_path, w->dirs_by_path, d->path, strlen(d->path), d);
+    return d->by_path.tbl != NULL ? 0 : -1;
+}
+
+static int wdir_add_wd(sr_watch *w, wdir *d)
+{
+    HASH_ADD(by_wd, w->dirs_by_wd, wd, sizeof d->wd, d);
+    return d->by_wd.tbl != NULL ? 0 : -1;
+}
+
+/* Take d out of dirs_by_path, if it is there (before its path changes). */
+static void wdir_unmap_path(sr_watch *w, wdir *d)
+{
+    if (wdir_by_path(w, d->path) == d)
+        HASH_DELETE(by_path, w->dirs_by_path, d);
+}
 
 static void wdir_drop(sr_watch *w, wdir *d, bool rm_watch)
 {
     if (rm_watch && w->ifd >= 0)
         inotify_rm_watch(w->ifd, d->wd); /* fails harmlessly when the folder is gone */
-    map_del(&w->dirs_by_path, d->path);
-    map_del(&w->dirs_by_wd, d->wdkey);
+    wdir_unmap_path(w, d);
+    if (wdir_by_wd(w, d->wd) == d)
+        HASH_DELETE(by_wd, w->dirs_by_wd, d);
     if (d->root >= 0 && w->roots[d->root].wd == d->wd)
         w->roots[d->root].wd = -1;
     free(d->path);
     free(d);
 }
 
-static wdir *wdir_by_wd(sr_watch *w, int wd)
-{
-    char key[16];
-    snprintf(key, sizeof key, "%d", wd);
-    return map_get(&w->dirs_by_wd, key);
-}
-
 /* Stop watching path and every folder under it. */
 static void unwatch_tree(sr_watch *w, const char *path)
 {
-    size_t n;
-    void **all = map_values(&w->dirs_by_path, &n);
-    for (size_t i = 0; i < n; i++)
-        if (under(((wdir *)all[i])->path, path))
-            wdir_drop(w, all[i], true);
-    free(all);
+    wdir *d, *next;
+    for (d = w->dirs_by_path; d != NULL; d = next) {
+        next = d->by_path.next; /* d may be deleted */
+        if (under(d->path, path))
+            wdir_drop(w, d, true);
+    }
 }
 
 /* The watched folders under old are now under new. */
 static void rekey_dirs(sr_watch *w, const char *old, const char *new_path)
 {
-    size_t n, m = 0;
-    void **all = map_values(&w->dirs_by_path, &n);
-    for (size_t i = 0; i < n; i++)
-        if (under(((wdir *)all[i])->path, old))
-            all[m++] = all[i]; /* only these: a folder replaced at new is freed below */
+    size_t n = HASH_CNT(by_path, w->dirs_by_path), m = 0;
+    wdir **all = n ? malloc(n * sizeof *all) : NULL, *d;
+    if (all == NULL) {
+        if (n > 0)
+            oom(w, "watched folders");
+        return;
+    }
+    for (d = w->dirs_by_path; d != NULL; d = d->by_path.next)
+        if (under(d->path, old))
+            all[m++] = d; /* only these: a folder replaced at new is freed below */
     for (size_t i = 0; i < m; i++) {
-        wdir *d = all[i];
+        d = all[i];
         char *moved = rebase(d->path, old, new_path);
         if (moved == NULL) {
             oom(w, "watched folders");
             continue;
         }
-        map_del(&w->dirs_by_path, d->path);
+        wdir_unmap_path(w, d);
         free(d->path);
         d->path = moved;
-        wdir *there = map_get(&w->dirs_by_path, moved);
+        wdir *there = wdir_by_path(w, moved);
         if (there != NULL)
             wdir_drop(w, there, true);
-        if (map_put(&w->dirs_by_path, d->path, d) != 0) {
-            map_del(&w->dirs_by_wd, d->wdkey);
-            inotify_rm_watch(w->ifd, d->wd);
-            free(d->path);
-            free(d);
+        if (wdir_add_path(w, d) != 0) {
+            wdir_drop(w, d, true);
             oom(w, "watched folders");
         }
     }
@@ -688,19 +617,19 @@ static void watch_dir(sr_watch *w, const char *path, int root_index)
             oom(w, "watched folders");
             return;
         }
-        map_del(&w->dirs_by_path, d->path);
+        wdir_unmap_path(w, d);
         free(d->path);
         d->path = p;
-        wdir *there = map_get(&w->dirs_by_path, p);
+        wdir *there = wdir_by_path(w, p);
         if (there != NULL)
             wdir_drop(w, there, true);
-        if (map_put(&w->dirs_by_path, d->path, d) != 0) {
+        if (wdir_add_path(w, d) != 0) {
             wdir_drop(w, d, false);
             oom(w, "watched folders");
             return;
         }
     } else if (d == NULL) {
-        wdir *there = map_get(&w->dirs_by_path, path);
+        wdir *there = wdir_by_path(w, path);
         if (there != NULL)
             wdir_drop(w, there, true); /* another folder had that name: it is gone */
         d = calloc(1, sizeof *d);
@@ -712,15 +641,14 @@ static void watch_dir(sr_watch *w, const char *path, int root_index)
         }
         d->wd = wd;
         d->root = -1;
-        snprintf(d->wdkey, sizeof d->wdkey, "%d", wd);
-        if (map_put(&w->dirs_by_path, d->path, d) != 0) {
+        if (wdir_add_path(w, d) != 0) {
             free(d->path);
             free(d);
             inotify_rm_watch(w->ifd, wd);
             oom(w, "watched folders");
             return;
         }
-        if (map_put(&w->dirs_by_wd, d->wdkey, d) != 0) {
+        if (wdir_add_wd(w, d) != 0) {
             wdir_drop(w, d, true);
             oom(w, "watched folders");
             return;
@@ -884,13 +812,13 @@ static void rescan(sr_watch *w, const root *only, bool after_overflow)
         readable[i] = walk(w, r->path, (int)i, WALK_DIFF, &unreadable);
     }
     /* what is known and was not seen is gone */
-    size_t n;
-    void **all = map_values(&w->known, &n);
+    size_t n = HASH_COUNT(w->known);
     char **lost = n ? calloc(n, sizeof *lost) : NULL;
     size_t lost_count = 0;
-    for (size_t i = 0; i < n && lost != NULL; i++) {
-        known *k = all[i];
-        if (k->gen == w->gen || rec_get(w, k->path) != NULL || unseen(&unreadable, k->path))
+    known *k;
+    for (k = w->known; k != NULL; k = k->hh.next) {
+        if (lost == NULL || k->gen == w->gen || rec_get(w, k->path) != NULL ||
+            unseen(&unreadable, k->path))
             continue;
         for (size_t j = 0; j < w->root_count; j++)
             if (readable[j] && under(k->path, w->roots[j].path)) {
@@ -901,17 +829,16 @@ static void rescan(sr_watch *w, const root *only, bool after_overflow)
     if (lost_count > 1)
         qsort(lost, lost_count, sizeof *lost, reverse_cmp);
     for (size_t i = 0; i < lost_count; i++) {
-        known *k = known_get(w, lost[i]);
+        k = known_get(w, lost[i]);
         record *rm = rec_set(w, lost[i], P_REMOVE, H_CLOSED);
         if (rm != NULL && k != NULL)
             rm->was_dir = k->type == 'd';
     }
     free(lost);
-    free(all);
     /* watches of folders that are gone */
-    all = map_values(&w->dirs_by_path, &n);
-    for (size_t i = 0; i < n; i++) {
-        wdir *d = all[i];
+    wdir *d, *dnext;
+    for (d = w->dirs_by_path; d != NULL; d = dnext) {
+        dnext = d->by_path.next; /* d may be deleted */
         if (d->gen == w->gen || unseen(&unreadable, d->path))
             continue;
         for (size_t j = 0; j < w->root_count; j++)
@@ -920,7 +847,6 @@ static void rescan(sr_watch *w, const root *only, bool after_overflow)
                 break;
             }
     }
-    free(all);
     free(readable);
     sr_strlist_clear(&unreadable);
     if (after_overflow)
@@ -1027,7 +953,7 @@ static void move_subtree(sr_watch *w, const char *old, const char *new_path, boo
         record *there = rec_get(w, p);
         if (there != NULL)
             rec_drop(w, there);
-        if (map_put(&w->pending, r->path, r) != 0) {
+        if (rec_add(w, r) != 0) {
             rec_free(r);
             oom(w, "rename");
             continue;
@@ -1265,7 +1191,7 @@ static void *reader_main(void *arg)
                 error = errno;
             continue;
         }
-        chunk c = {mono_s(), (size_t)n};
+        chunk c = {sr_time_mono_s(), (size_t)n};
         pthread_mutex_lock(&w->lock);
         size_t need = w->raw_len + sizeof c + (size_t)n;
         if (need > RAW_MAX) {
@@ -1331,7 +1257,7 @@ static bool file_ready(sr_watch *w, record *r, const struct stat *st, double now
             observe(r, st);
             return false;
         }
-        if (mono_s() - r->obs_time < 0.9 * w->interval)
+        if (sr_time_mono_s() - r->obs_time < 0.9 * w->interval)
             return false; /* not yet seen unchanged an interval apart (0.9: wake-up jitter) */
         break;
     }
@@ -1495,7 +1421,7 @@ static void begin_wake(sr_watch *w, double mono)
 }
 
 /* At the first gather: watch and walk the trees. */
-static void start(sr_watch *w)
+static void watch_start(sr_watch *w)
 {
     w->gen++;
     for (size_t i = 0; i < w->root_count; i++) {
@@ -1514,21 +1440,21 @@ static void start(sr_watch *w)
             r->bad = true;
             continue;
         }
-        size_t dirs = w->dirs_by_path.count;
+        size_t dirs = HASH_CNT(by_path, w->dirs_by_path);
         walk(w, r->path, (int)i, w->post_on_start ? WALK_POST : WALK_KNOWN, NULL);
         if (w->polling)
             sr_log_write(w->log, SR_LOG_INFO, "watching %s by scanning it every %g s", r->path,
                          w->interval);
         else
             sr_log_write(w->log, SR_LOG_INFO, "watching %s (%zu folder(s))", r->path,
-                         w->dirs_by_path.count - dirs);
+                         HASH_CNT(by_path, w->dirs_by_path) - dirs);
     }
-    sr_log_write(w->log, SR_LOG_INFO, "%zu entries known, %zu to post at start", w->known.count,
-                 w->pending.count);
+    sr_log_write(w->log, SR_LOG_INFO, "%u entries known, %u to post at start", HASH_COUNT(w->known),
+                 HASH_COUNT(w->pending));
 }
 
-static int gather(void *ctx, sr_message ***msgs, size_t *count, size_t max, bool *exhausted,
-                  sr_err *err)
+static int watch_gather(void *ctx, sr_message ***msgs, size_t *count, size_t max, bool *exhausted,
+                        sr_err *err)
 {
     sr_watch *w = ctx;
     *exhausted = false; /* a watch runs until it is stopped */
@@ -1537,16 +1463,16 @@ static int gather(void *ctx, sr_message ***msgs, size_t *count, size_t max, bool
     if (*msgs == NULL)
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
     if (!w->started) {
-        start(w);
+        watch_start(w);
         w->started = true;
     }
     if (w->reader_running)
         apply_events(w);
-    double now = now_s(), mono = mono_s();
+    double now = sr_time_now_s(), mono = sr_time_mono_s();
     if (!w->waking && (w->wake_started == 0 || mono - w->wake_started >= w->interval - 0.01))
         begin_wake(w, mono);
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    sr_time_now(&ts);
     size_t cap = max ? max : 1;
     while (w->waking && *count < max) {
         record *r = w->cursor;
@@ -1584,22 +1510,22 @@ static int gather(void *ctx, sr_message ***msgs, size_t *count, size_t max, bool
     return SR_OK;
 }
 
-static void housekeeping(void *ctx)
+static void watch_housekeeping(void *ctx)
 {
     sr_watch *w = ctx;
     sr_log_write(w->log, SR_LOG_INFO,
-                 "watch: %zu folders watched, %zu entries known, %zu changes pending, %lu posted, "
+                 "watch: %u folders watched, %u entries known, %u changes pending, %lu posted, "
                  "%lu queue overflows, %lu folders that could not be watched",
-                 w->dirs_by_path.count, w->known.count, w->pending.count, w->posted, w->overflows,
-                 w->unwatched);
+                 HASH_CNT(by_path, w->dirs_by_path), HASH_COUNT(w->known), HASH_COUNT(w->pending),
+                 w->posted, w->overflows, w->unwatched);
     w->limit_logged = false; /* the watch limit is logged again, once per housekeeping */
 }
 
 void sr_watch_component(sr_watch *w, sr_flow_component *out)
 {
     memset(out, 0, sizeof *out);
-    out->gather = gather;
-    out->housekeeping = housekeeping;
+    out->gather = watch_gather;
+    out->housekeeping = watch_housekeeping;
     out->ctx = w;
 }
 
@@ -1715,28 +1641,6 @@ int sr_watch_new(const sr_config *cfg, sr_log *log, sr_watch **out, sr_err *err)
     return SR_OK;
 }
 
-static void free_values(map *m, void (*fn)(void *))
-{
-    size_t n;
-    void **all = map_values(m, &n);
-    for (size_t i = 0; i < n; i++)
-        fn(all[i]);
-    free(all);
-    map_fini(m);
-}
-
-static void free_known(void *p)
-{
-    known_free(p);
-}
-
-static void free_wdir(void *p)
-{
-    wdir *d = p;
-    free(d->path);
-    free(d);
-}
-
 void sr_watch_free(sr_watch *w)
 {
     if (w == NULL)
@@ -1755,15 +1659,26 @@ void sr_watch_free(sr_watch *w)
     free(w->raw);
     while (w->head != NULL)
         rec_drop(w, w->head);
-    map_fini(&w->pending);
+    HASH_CLEAR(hh, w->pending); /* empty by now: every record is in the list */
     for (size_t i = 0; i < w->move_count; i++) {
         free(w->moves[i].path);
         rec_free(w->moves[i].rec);
     }
     free(w->moves);
-    free_values(&w->known, free_known);
-    map_fini(&w->dirs_by_wd);
-    free_values(&w->dirs_by_path, free_wdir);
+    known *k, *knext;
+    for (k = w->known; k != NULL; k = knext) {
+        knext = k->hh.next; /* k may be deleted */
+        HASH_DEL(w->known, k);
+        known_free(k);
+    }
+    HASH_CLEAR(by_wd, w->dirs_by_wd); /* the same folders as dirs_by_path */
+    wdir *d, *dnext;
+    for (d = w->dirs_by_path; d != NULL; d = dnext) {
+        dnext = d->by_path.next; /* d may be deleted */
+        HASH_DELETE(by_path, w->dirs_by_path, d);
+        free(d->path);
+        free(d);
+    }
     for (size_t i = 0; i < w->root_count; i++)
         free(w->roots[i].path);
     free(w->roots);

@@ -1,6 +1,6 @@
 /*
- * watch: the source of sr_watch (digest §6.9): what happens under the `path` folders
- * becomes messages, through the flow's gather hook.
+ * watch: the source of sr_watch (sr_watch(1), DESCRIPTION): what happens under the `path`
+ * folders becomes messages, through the flow's gather hook.
  *
  * Two ways to see the tree:
  *   inotify        (the default) a watch on every folder, new ones added as they appear;

@@ -1,5 +1,5 @@
 /* test_announce: the messages sr_post and sr_watch send for files, folders, links,
- * removals and renames, checked against what sr3 writes (digest §1.13). */
+ * removals and renames, checked against what sr3 writes (test/data/messages). */
 #include "unit.h"
 
 #include <fcntl.h>
@@ -24,7 +24,7 @@ static int make_tree(void **state)
     fputs("hello world\n", f);
     fclose(f);
     assert_int_equal(chmod(path, 0644), 0);
-    /* digest §1.13: mtime 20241001T123456.789000034 */
+    /* the mtime of test/data/messages/v03/hello_sha512.json: 20241001T123456.789000034 */
     struct timespec times[2] = {{1727786096, 789000034}, {1727786096, 789000034}};
     assert_int_equal(utimensat(AT_FDCWD, path, times, 0), 0);
     snprintf(path, sizeof path, "%s/sub/bin.dat", dir);

@@ -1,5 +1,7 @@
-/* test_identity: file identities (digest §1.4), the identity option, the sr3 xattr cache and
- * the v02 sum spellings (§1.12), with the literal values of §1.13. */
+/* test_identity: file identities (sr-message(7), Identity methods), the identity option, the
+ * sr3 xattr cache and the v02 sum spellings (sr-message(7), V02), with the values of sr3's
+ * own messages for the same file (test/data/messages: v03/hello_sha512.json, v02/hello.v02,
+ * v02/dd_md5.v02). */
 #include "unit.h"
 
 #include "identity.h"
@@ -13,14 +15,16 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-/* "hello world\n", the file of §1.13 */
+/* "hello world\n", the file of sr3's messages in test/data/messages and of sr-message(7)'s
+ * examples */
 #define HELLO "hello world\n"
 #define HELLO_SHA512                                                                               \
     "2zl0qX8kB7fK4a5jfAAwaHoRkTJ01XhJJVjjnBbAF96E6s3Ixi/jTuThK0sUKIF/Cbaidgw/imZM6ulNJDSlkw=="
 #define HELLO_SHA512_HEX                                                                           \
     "db3974a97f2407b7cae1ae637c0030687a11913274d578492558e39c16c017de84eacdc8c62fe34ee4e12b4b1428" \
     "817f09b6a2760c3f8a664ceae94d2434a593"
-/* sr3's v02 to v03 conversion wraps base64 at 76 characters (digest §1.3) */
+/* sr3's v02 to v03 conversion wraps base64 at 76 characters (sr-message(7), Identity
+ * methods) */
 #define HELLO_SHA512_WRAPPED                                                                       \
     "2zl0qX8kB7fK4a5jfAAwaHoRkTJ01XhJJVjjnBbAF96E6s3Ixi/jTuThK0sUKIF/Cbaidgw/imZM\n"               \
     "6ulNJDSlkw=="
@@ -465,7 +469,8 @@ static void methods_without_content(void **state)
     assert_string_equal(err.msg, "identity arbitrary: no value (arbitrary,VALUE or a,VALUE)");
 }
 
-/* Blocks of a partitioned file (digest §1.6): 1024, 1024, 1024 and 308 bytes. */
+/* Blocks of a partitioned file (sr-message(7), Blocks): 1024, 1024, 1024 and 308 bytes, as
+ * in test/data/messages/v03/block_md5.json. */
 static void ranges(void **state)
 {
     (void)state;
@@ -888,7 +893,7 @@ static void expect_from_v02(const char *sum, enum sr_identity_method method, con
 static void from_v02(void **state)
 {
     (void)state;
-    /* the v02 examples of digest §1.13 */
+    /* the sums of test/data/messages/v02/hello.v02 and dd_md5.v02 */
     expect_from_v02("s," HELLO_SHA512_HEX, SR_ID_SHA512, HELLO_SHA512, false);
     expect_from_v02("d," HELLO_MD5_HEX, SR_ID_MD5, HELLO_MD5, false);
     expect_from_v02("d,6F5902AC237024BDD0C176CB93063DC4", SR_ID_MD5, HELLO_MD5, false);

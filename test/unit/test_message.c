@@ -502,7 +502,7 @@ static void v03_to_v02_as_sr3(void **state)
     sr_encoded e;
     sr_err err;
     assert_int_equal(sr_message_encode(m, SR_FORMAT_V02, &e, &err), SR_OK);
-    /* digest §1.13, the same message with post_format v02 */
+    /* test/data/messages/v02/hello.v02: the same message as sr3 writes it with post_format v02 */
     assert_string_equal(e.body, "20261124192335.368511915 sftp://bob@host sub/hello.txt");
     assert_string_equal(header_of(&e, "source"), "bob");
     assert_string_equal(header_of(&e, "mode"), "644");

@@ -1,6 +1,6 @@
-/* test_metrics: the per-instance metrics file `sr status` reads (digest §5.3): what the
- * flow counts comes back from the file, connected time adds up over an interval, a reset
- * starts a new interval, and a reader never sees half a file. */
+/* test_metrics: the per-instance metrics file `sr status` reads (sr(1), THE FLOW, Metrics):
+ * what the flow counts comes back from the file, connected time adds up over an interval, a
+ * reset starts a new interval, and a reader never sees half a file. */
 #include "unit.h"
 
 #include <signal.h>

@@ -1,6 +1,6 @@
-/* test_nodupe: the duplicate cache of digest §6.3: keys as sr3 derives them, ttl and LRU
- * refresh, retries never rejected as their own duplicate, and the cache file surviving a
- * crash, a torn line and lines that are not ours. */
+/* test_nodupe: the duplicate cache (sr(1), THE FLOW, Duplicate cache): keys as sr3 derives
+ * them, ttl and LRU refresh, retries never rejected as their own duplicate, and the cache file
+ * surviving a crash, a torn line and lines that are not ours. */
 #include "unit.h"
 
 #include <signal.h>

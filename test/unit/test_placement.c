@@ -1,5 +1,6 @@
 /* test_placement: where a subscriber puts a file and what it re-announces it as, for the
- * directory/mirror/strip/flatten combinations sr3 configs use (digest §6.5). */
+ * directory/mirror/strip/flatten combinations sr3 configs use (sr_subscribe(1), DESCRIPTION;
+ * sr-config(5), Lines; sr(1), THE FLOW, post). */
 #include "unit.h"
 
 #include "placement.h"
@@ -35,7 +36,8 @@ static void mirror_strip_flatten(void **state)
 {
     (void)state;
     sr_placement_rules r = {.directory = "/data/in", .mirror = true};
-    /* digest §6.5: no post_baseDir, mirror on: /data/in/a/b/c.txt announced as data/in/... */
+    /* sr(1), THE FLOW, post: no post_baseDir, mirror on: /data/in/a/b/c.txt announced as
+     * data/in/... */
     expect(&r, "a/b/c.txt", NULL, "/data/in/a/b/c.txt", "data/in/a/b/c.txt");
     expect(&r, "/a/b/c.txt", NULL, "/data/in/a/b/c.txt", NULL); /* v02's leading '/' */
     r.mirror = false;

@@ -1,6 +1,6 @@
-/* test_retryq: the retry queue of digest §6.2 as the flow uses it: failures queued and
- * taken back with spacing, nothing lost to a kill -9 or a torn line, expiry by retry_ttl
- * and duplicates dropped at housekeeping. */
+/* test_retryq: the retry queue of sr(1), THE FLOW, Retry queues, as the flow uses it: failures
+ * queued and taken back with spacing, nothing lost to a kill -9 or a torn line, expiry by
+ * retry_ttl and duplicates dropped at housekeeping. */
 #include "unit.h"
 
 #include <fcntl.h>

@@ -1,11 +1,12 @@
-/* test_timefmt: sr3 time strings (digest §1.3), with the literal times of §1.13. */
+/* test_timefmt: sr3 time strings (sr-message(7), Encodings), with the times of sr3's own
+ * messages in test/data/messages. */
 #include "unit.h"
 
 #include "timefmt.h"
 
 #include <math.h>
 
-/* Epoch seconds of the whole-second part of the §1.13 times (computed with calendar.timegm). */
+/* Epoch seconds of the whole-second part of those times (computed with calendar.timegm). */
 #define T_20261124_192335 1795548215
 #define T_20261124_192512 1795548312
 #define T_20241001_123456 1727786096
@@ -89,7 +90,7 @@ static void parse_forms(void **state)
 }
 
 /* parse then format gives back every string sr3 writes with <= 9 fraction digits and no
- * trailing zero: the literal times of digest §1.13 among them. */
+ * trailing zero: the times of test/data/messages among them. */
 static void round_trip(void **state)
 {
     (void)state;

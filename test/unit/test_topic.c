@@ -1,4 +1,4 @@
-/* test_topic: the topics of digest §1.9, published, read back and subscribed to. */
+/* test_topic: the topics of sr-message(7), TOPICS, published, read back and subscribed to. */
 #include "unit.h"
 
 #include "topic.h"
@@ -130,7 +130,7 @@ static char *repeat(const char *unit, size_t times, const char *before, const ch
 
 /* ---- publishing ---- */
 
-static void amqp_digest_examples(void **state)
+static void amqp_routing_keys(void **state)
 {
     (void)state;
     check_amqp("v03", "sub/a/f.txt", "v03.sub.a", false);
@@ -156,7 +156,7 @@ static void amqp_digest_examples(void **state)
     free(got);
 }
 
-static void mqtt_digest_examples(void **state)
+static void mqtt_topics(void **state)
 {
     (void)state;
     check_mqtt("xs_bob", "v03", "sub/f.txt", "xs_bob/v03/sub");
@@ -728,15 +728,15 @@ static void split_exchange_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(amqp_digest_examples), cmocka_unit_test(mqtt_digest_examples),
-        cmocka_unit_test(dot_in_directory),     cmocka_unit_test(escaping),
-        cmocka_unit_test(round_trips),          cmocka_unit_test(truncation_on_utf8_boundary),
-        cmocka_unit_test(mqtt_length_limit),    cmocka_unit_test(odd_relpaths),
-        cmocka_unit_test(subtopic_on_receipt),  cmocka_unit_test(topic_kept_when_it_differs),
-        cmocka_unit_test(amqp_bindings),        cmocka_unit_test(mqtt_filters),
-        cmocka_unit_test(bad_wildcards),        cmocka_unit_test(binding_errors),
-        cmocka_unit_test(mqtt_filter_length),   cmocka_unit_test(raw_topic_option),
-        cmocka_unit_test(split_index),          cmocka_unit_test(split_exchange_names),
+        cmocka_unit_test(amqp_routing_keys),   cmocka_unit_test(mqtt_topics),
+        cmocka_unit_test(dot_in_directory),    cmocka_unit_test(escaping),
+        cmocka_unit_test(round_trips),         cmocka_unit_test(truncation_on_utf8_boundary),
+        cmocka_unit_test(mqtt_length_limit),   cmocka_unit_test(odd_relpaths),
+        cmocka_unit_test(subtopic_on_receipt), cmocka_unit_test(topic_kept_when_it_differs),
+        cmocka_unit_test(amqp_bindings),       cmocka_unit_test(mqtt_filters),
+        cmocka_unit_test(bad_wildcards),       cmocka_unit_test(binding_errors),
+        cmocka_unit_test(mqtt_filter_length),  cmocka_unit_test(raw_topic_option),
+        cmocka_unit_test(split_index),         cmocka_unit_test(split_exchange_names),
     };
     return cmocka_run_group_tests_name("topic", tests, NULL, NULL);
 }

@@ -1,10 +1,11 @@
 /* test_transfer: the transfer layer (transfer.h) through its file: backend, in a temporary
- * folder: inflight names (digest §6.4), downloads with the identity and size checks,
- * resume, byteRateMax, sends, permissions and times (§6.5, §6.6), and the file backend's
- * single operations. */
+ * folder: inflight names (sr-options(7), inflight), downloads with the identity and size
+ * checks, resume, byteRateMax, sends, permissions and times (sr_subscribe(1) and
+ * sr_sender(1), DESCRIPTION), and the file backend's single operations. */
 #include "unit.h"
 
 #include "transfer.h"
+#include "timefmt.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -466,13 +467,6 @@ static void download_resume(void **state)
     sr_transfer_pool_free(fx.pool);
 }
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 static void byte_rate_max(void **state)
 {
     (void)state;
@@ -488,9 +482,9 @@ static void byte_rate_max(void **state)
     sr_transfer_plan plan = plan_of(".tmp");
     sr_transfer_result res;
     sr_err err;
-    double start = now_s();
+    double start = sr_time_mono_s();
     assert_int_equal(download(fx.t, src, dst, &plan, NULL, &res, &err), SR_OK);
-    double took = now_s() - start, expected = size / rate;
+    double took = sr_time_mono_s() - start, expected = size / rate;
     print_message("byteRateMax %.0f B/s: %.0f bytes in %.3f s (%.3f s expected)\n", rate, size,
                   took, expected);
     assert_true(took >= expected * 0.95);
@@ -502,9 +496,9 @@ static void byte_rate_max(void **state)
     path_in("rate", "sent.bin", dst2, sizeof dst2);
     sr_transfer_pool_free(fx.pool);
     open_file_session(&fx, 8.0 * MIB);
-    start = now_s();
+    start = sr_time_mono_s();
     assert_int_equal(put_path(fx.t, src, dst2, NULL, &res, &err), SR_OK);
-    took = now_s() - start;
+    took = sr_time_mono_s() - start;
     assert_true(took >= size / (8.0 * MIB) * 0.95 && took <= size / (8.0 * MIB) * 1.05);
     assert_true(same_content(src, dst2));
     sr_transfer_pool_free(fx.pool);

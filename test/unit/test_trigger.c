@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "message.h"
+#include "timefmt.h"
 #include "trigger.h"
 
 /* Generous: a deadline only matters when something is wrong. */
@@ -42,13 +43,6 @@ static int teardown(void **state)
     return system(cmd);
 }
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 static void nap(void)
 {
     struct timespec t = {0, 10000000};
@@ -60,7 +54,7 @@ static pid_t read_pid(const char *name)
 {
     char path[300];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    for (double end = now_s() + DEADLINE; now_s() < end; nap()) {
+    for (double end = sr_time_mono_s() + DEADLINE; sr_time_mono_s() < end; nap()) {
         FILE *f = fopen(path, "r");
         long pid = 0;
         int got = f ? fscanf(f, "%ld", &pid) : 0;
@@ -92,7 +86,7 @@ static bool gone(pid_t pid)
 
 static bool gone_within(pid_t pid, double seconds)
 {
-    for (double end = now_s() + seconds; now_s() < end; nap())
+    for (double end = sr_time_mono_s() + seconds; sr_time_mono_s() < end; nap())
         if (gone(pid))
             return true;
     return gone(pid);
@@ -134,14 +128,14 @@ static void timeout_kills_the_background_grandchild(void **state)
     char command[600];
     snprintf(command, sizeof command, "sleep 100 & echo $! > %s/grandchild; wait", dir);
     sr_err err;
-    double start = now_s();
+    double start = sr_time_mono_s();
     assert_int_equal(run(command, 2, &err), SR_EIO);
     pid_t grandchild = read_pid("grandchild");
     bool ok = gone_within(grandchild, DEADLINE);
     if (!ok)
         kill(grandchild, SIGKILL); /* leave nothing behind, then fail */
     assert_true(ok);
-    assert_true(now_s() - start < DEADLINE);
+    assert_true(sr_time_mono_s() - start < DEADLINE);
     assert_non_null(strstr(err.msg, "ran past 2 s: killed with its process group"));
 }
 
@@ -172,9 +166,9 @@ static void a_stray_left_behind_does_not_keep_sr_waiting(void **state)
     char command[600];
     snprintf(command, sizeof command, "sleep 100 & echo $! > %s/stray", dir);
     sr_err err;
-    double start = now_s();
+    double start = sr_time_mono_s();
     assert_int_equal(run(command, 60, &err), SR_OK);
-    assert_true(now_s() - start < DEADLINE);
+    assert_true(sr_time_mono_s() - start < DEADLINE);
     pid_t stray = read_pid("stray");
     assert_false(gone(stray)); /* documented: neither waited for nor killed */
     kill(stray, SIGKILL);
@@ -261,10 +255,10 @@ static void a_stray_that_keeps_writing_does_not_keep_sr_reading(void **state)
     snprintf(command, sizeof command, "yes & echo $! > %s/yes; echo started", dir);
     sr_err err;
     int rc;
-    double start = now_s();
+    double start = sr_time_mono_s();
     char *text = run_logged(command, 60, &rc, &err);
     assert_int_equal(rc, SR_OK);
-    assert_true(now_s() - start < DEADLINE);
+    assert_true(sr_time_mono_s() - start < DEADLINE);
     assert_non_null(strstr(text, "a/b.txt: trigger: started\n"));
     free(text);
     pid_t yes = read_pid("yes");

@@ -1,4 +1,4 @@
-/* test_units: the value syntaxes of digest §3.2, as a config author writes them. */
+/* test_units: the value syntaxes of sr-config(5), Values, as a config author writes them. */
 #include "unit.h"
 
 #include "units.h"

@@ -1,4 +1,4 @@
-/* test_varsub: ${VAR} substitution, at parse time and per message (digest §3.3). */
+/* test_varsub: ${VAR} substitution, at parse time and per message (sr-config(5), Variables). */
 #include "unit.h"
 
 #include "varsub.h"
