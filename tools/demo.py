@@ -33,7 +33,8 @@ from servers import Mosquitto, ServerError  # noqa: E402
 # name -> size in bytes: text, a small binary, one that needs several reads, one empty
 SAMPLES = {"hello.txt": 14, "obs/station-071.csv": 2_500, "radar/composite.png": 300_000,
            "models/run-00z.grib2": 8 * 1024 * 1024, "empty.flag": 0}
-ARRIVAL_TIMEOUT = 60  # seconds for all samples to arrive before the demo says it failed
+ARRIVAL_TIMEOUT = 120  # seconds for all samples to arrive before the demo says it failed
+READY_TIMEOUT = 60  # seconds for the two configs to be ready (a busy machine is slow)
 
 
 def say(text=""):
@@ -121,10 +122,31 @@ class Demo:
         say("\n$ sr start")
         say(self.sr("start").stdout.rstrip())
 
+    def wait_ready(self):
+        """Until the subscriber has subscribed (its persistent MQTT session must exist
+        before the first announcement, or the announcement goes to nobody: sr logs
+        "connected to" once the broker has acknowledged the subscription) and the watch
+        watches the folder (it logs what it knows once the tree is walked)."""
+        logs = self.scratch / "state" / "log"
+        want = {"subscribe_demo_01.log": "connected to", "watch_demo_01.log": "entries known"}
+
+        def ready():
+            for name, text in want.items():
+                try:
+                    if text not in (logs / name).read_text(errors="replace"):
+                        return False
+                except FileNotFoundError:
+                    return False
+            return True
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not ready():
+            if time.monotonic() > deadline:
+                raise SystemExit(f"demo: not ready after {READY_TIMEOUT} s: see the logs "
+                                 f"in {logs}")
+            time.sleep(0.1)
+
     def drop_and_follow(self):
-        # The subscriber's queue (its persistent MQTT session) must exist before the first
-        # announcement, or the announcement goes to nobody: wait for its log to say so.
-        time.sleep(2)
+        self.wait_ready()
         say(f"\ndemo: writing {len(SAMPLES)} files into {self.source}")
         written = {}
         for rel, size in SAMPLES.items():
@@ -155,7 +177,7 @@ class Demo:
         return not pending and bad == 0
 
     def status(self):
-        time.sleep(1)
+        time.sleep(1)  # a pause for the reader before the table; nothing waits on it
         say("\n$ sr status")
         say(self.sr("status", check=False).stdout.rstrip())
 

@@ -68,7 +68,7 @@ class Sshd(_Server):
 
     scheme = "sftp"
     name = "sshd"
-    START_TIMEOUT = 20
+    START_TIMEOUT = 60  # a loaded machine may take many times longer than usual
 
     def __init__(self, basedir):
         super().__init__(basedir)

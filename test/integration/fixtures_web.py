@@ -56,7 +56,7 @@ class Nginx(_Server):
 
     scheme = "http"
     name = "nginx"
-    START_TIMEOUT = 20
+    START_TIMEOUT = 60  # a loaded machine may take many times longer than usual
 
     def __init__(self, basedir, ca=None, fail_percent=0):
         super().__init__(basedir, ca)
@@ -258,7 +258,7 @@ class Ftpd(_Server):
 
     scheme = "ftp"
     name = "ftpd"
-    START_TIMEOUT = 20
+    START_TIMEOUT = 60  # a loaded machine may take many times longer than usual
 
     def __init__(self, basedir, ca=None, tls=None):
         super().__init__(basedir, ca)

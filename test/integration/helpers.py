@@ -1,8 +1,11 @@
 """What several integration test modules do the same way: find a test tool in the build,
-write a config where sr looks for it, wait for a condition, checksum a file. (The servers: servers.py and the fixtures_* modules;
+write a config where sr looks for it, wait for a condition, checksum a file, look at a
+tree that a running process writes. (The servers: servers.py and the fixtures_* modules;
 the fixtures every module shares: conftest.py.)"""
 import hashlib
 import os
+import re
+import stat
 import textwrap
 import time
 from pathlib import Path
@@ -44,3 +47,48 @@ def sha256_file(path):
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+# The names sr writes a file under until it is whole, beside its final name: NAME.tmp
+# (`inflight .tmp`, what the tests configure), NAME.sr-partial (a download with inflight
+# unset), and the record of a file's blocks kept beside either, TEMPORARY.blocks, which is
+# rewritten through TEMPORARY.blocks.new. (lib/transfer.c: sr_inflight_path,
+# sr_transfer_download_temp; lib/blocks.c; sr-config(5), inflight and blockSize.)
+IN_PROGRESS = re.compile(r"\.(tmp|sr-partial)(\.blocks(\.new)?)?$")
+
+
+def in_progress(name):
+    """True for a file name sr writes under until the file is whole (IN_PROGRESS)."""
+    return IN_PROGRESS.search(name) is not None
+
+
+def snapshot_tree(root, read=sha256_file, partial=False, folders=False):
+    """{relPath: read(Path)} of the regular files under root (symbolic links followed, as
+    Path.is_file does), for a tree a running sr process or server may be writing.
+
+    An entry that goes between the listing and the reading (NAME.tmp renamed to NAME, a
+    file or a folder removed) is left out rather than raising, and so are the names sr
+    writes under until a file is whole (in_progress) unless partial=True. read=None gives
+    None for each file (the names alone). folders=True returns (files, {relPath of each
+    folder}).
+
+    A snapshot of a tree being written is only a moment: compare it inside wait_until, so
+    that one taken half-way is simply taken again, and assert on one only once the writer
+    is done (stopped, or a fence it writes last has arrived)."""
+    root = str(root)
+    files, dirs = {}, set()
+    # os.walk passes over a folder that goes before it is listed (Path.rglob may raise)
+    for top, subdirs, names in os.walk(root):
+        dirs.update(os.path.relpath(os.path.join(top, d), root) for d in subdirs)
+        for name in names:
+            if not partial and in_progress(name):
+                continue
+            path = os.path.join(top, name)
+            try:
+                if not stat.S_ISREG(os.stat(path).st_mode):
+                    continue
+                value = None if read is None else read(Path(path))
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # it went while we looked
+            files[os.path.relpath(path, root)] = value
+    return (files, dirs) if folders else files

@@ -223,7 +223,7 @@ class RabbitMQ(_Server):
     scheme = "amqp"
     name = "rabbitmq"
     _url_suffix = "/"
-    START_TIMEOUT = 90
+    START_TIMEOUT = 180  # an Erlang VM start; a loaded machine may take many times longer
     BIN = Path("/usr/lib/rabbitmq/bin")
 
     def __init__(self, basedir, ca=None):
@@ -411,7 +411,7 @@ class Mosquitto(_Server):
 
     scheme = "mqtt"
     name = "mosquitto"
-    START_TIMEOUT = 20
+    START_TIMEOUT = 60  # a loaded machine may take many times longer than usual
     # Queued QoS 1 messages kept per offline session (mosquitto's default is 1000): the
     # tests queue a few thousand for sessions that are away.
     MAX_QUEUED = 100000

@@ -21,7 +21,7 @@ from servers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = sorted((REPO / "test" / "data" / "messages" / "v03").glob("*.json"))
-TIMEOUT = 30
+TIMEOUT = 120  # for what takes seconds; a loaded machine may take many times longer
 EXCHANGE = "xs_tfeed"
 
 
@@ -109,6 +109,19 @@ class Consumer:
         self._err.join(5)
         return self.messages
 
+    def drain(self, rabbitmq, queue, count, timeout=TIMEOUT):
+        """Once count messages came and the broker holds none for queue (none ready, none
+        unacked: every message routed to it was taken and acked, so printed), the
+        consumer is stopped; its messages. Call it once what is posted is confirmed:
+        what the bindings let through is in the queue by then, what they do not never
+        will be, so no wait "to see if more comes" is needed."""
+        self.wait_for(count, timeout)
+        deadline = time.monotonic() + timeout
+        while queue_counts(rabbitmq, queue) != (0, 0) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.kill(signal.SIGTERM)
+        return self.messages
+
     def kill(self, sig=signal.SIGKILL):
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
@@ -146,7 +159,8 @@ def test_golden_messages_cross_unchanged_in_v03_and_v02(rabbitmq, tool, exchange
     queue = qname("golden")
     lines = [json.dumps(json.loads(p.read_text())) for p in GOLDEN]
     consumer = Consumer(tool, rabbitmq.url("tsub"), queue, "--bind", f"{EXCHANGE}:v03.golden.#",
-                        "--bind", f"{EXCHANGE}:v02.post.golden.#", "--decode", "--timeout", "20")
+                        "--bind", f"{EXCHANGE}:v02.post.golden.#", "--decode", "--timeout",
+                        str(TIMEOUT))
     try:
         consumer.wait_subscribed()
         sent3 = publish(tool, rabbitmq.url("tfeed"), "v03.golden.sub", lines, "--echo")
@@ -184,7 +198,7 @@ def test_prefetch_bounds_what_a_consumer_holds(rabbitmq, tool, exchange):
     keeps the other 15 ready for other instances."""
     queue = qname("prefetch")
     consumer = Consumer(tool, rabbitmq.url("tsub"), queue, "--bind", f"{EXCHANGE}:v03.prefetch",
-                        "--prefetch", "5", "--no-ack", "--hold", "60", "--timeout", "60")
+                        "--prefetch", "5", "--no-ack", "--hold", "600", "--timeout", str(TIMEOUT))
     try:
         consumer.wait_subscribed()
         sent = publish(tool, rabbitmq.url("tfeed"), "v03.prefetch",
@@ -194,7 +208,7 @@ def test_prefetch_bounds_what_a_consumer_holds(rabbitmq, tool, exchange):
         deadline = time.monotonic() + TIMEOUT
         while queue_counts(rabbitmq, queue) != (15, 5) and time.monotonic() < deadline:
             time.sleep(0.2)
-        time.sleep(1)  # long enough for more to be sent, were prefetch not honoured
+        time.sleep(1)  # the story: long enough for more to be sent, were prefetch not honoured
         assert queue_counts(rabbitmq, queue) == (15, 5)
         consumers = rabbitmq.ctl("list_consumers", "queue_name", "prefetch_count").stdout
         assert f"{queue}\t5" in consumers.splitlines()
@@ -208,14 +222,14 @@ def test_bindings_filter_as_the_subtopics_say(rabbitmq, tool, exchange):
     other topics (another tree, a deeper level than * allows) do not."""
     queue = qname("bindings")
     consumer = Consumer(tool, rabbitmq.url("tsub"), queue, "--bind", f"{EXCHANGE}:v03.obs.#",
-                        "--bind", f"{EXCHANGE}:v03.fcst.*", "--timeout", "3")
+                        "--bind", f"{EXCHANGE}:v03.fcst.*", "--timeout", str(TIMEOUT))
     consumer.wait_subscribed()
     topics = {"v03.obs.swob.ca": True, "v03.obs": True, "v03.fcst.gem": True,
               "v03.fcst.gem.deep": False, "v03.radar.x": False, "v02.post.obs.x": False}
     for topic in topics:
         sent = publish(tool, rabbitmq.url("tfeed"), topic, [message(f"{topic}/file")])
         assert sent.returncode == 0, sent.stderr
-    got = consumer.finish()
+    got = consumer.drain(rabbitmq, queue, sum(topics.values()))
     assert sorted(r["topic"] for r in got) == sorted(t for t, wanted in topics.items() if wanted)
 
 
@@ -224,7 +238,7 @@ def test_quorum_queue_carries_messages(rabbitmq, tool, exchange):
     a classic one."""
     queue = qname("quorum")
     consumer = Consumer(tool, rabbitmq.url("tsub"), queue, "--bind", f"{EXCHANGE}:v03.quorum",
-                        "--queue-type", "quorum", "--timeout", "20")
+                        "--queue-type", "quorum", "--timeout", str(TIMEOUT))
     try:
         consumer.wait_subscribed()
         sent = publish(tool, rabbitmq.url("tfeed"), "v03.quorum",
@@ -245,7 +259,7 @@ def test_killed_consumer_messages_go_to_the_next(rabbitmq, tool, exchange):
     the queue gets all 20, marked redelivered; none is lost."""
     queue = qname("killed")
     first = Consumer(tool, rabbitmq.url("tsub"), queue, "--bind", f"{EXCHANGE}:v03.killed",
-                     "--prefetch", "50", "--hold", "60", "--timeout", "60")
+                     "--prefetch", "50", "--hold", "600", "--timeout", str(TIMEOUT))
     sent_bodies = [message(f"k/{i}") for i in range(20)]
     try:
         first.wait_subscribed()
@@ -259,8 +273,8 @@ def test_killed_consumer_messages_go_to_the_next(rabbitmq, tool, exchange):
         assert first.messages, "the first subscriber got nothing before being killed"
     finally:
         first.kill(signal.SIGKILL)
-    second = Consumer(tool, rabbitmq.url("tsub"), queue, "--timeout", "3")
-    got = second.finish()
+    second = Consumer(tool, rabbitmq.url("tsub"), queue, "--timeout", str(TIMEOUT))
+    got = second.drain(rabbitmq, queue, len(sent_bodies))
     assert sorted(json.loads(r["body"])["relPath"] for r in got) == \
         sorted(json.loads(body)["relPath"] for body in sent_bodies)
     assert all(r["redelivered"] for r in got)
@@ -273,7 +287,7 @@ def test_deleted_queue_is_declared_again(rabbitmq, tool, exchange):
     is posted afterwards."""
     queue = qname("deleted")
     consumer = Consumer(tool, rabbitmq.url("tsub"), queue, "--bind", f"{EXCHANGE}:v03.deleted",
-                        "--timeout", "20")
+                        "--timeout", str(TIMEOUT))
     try:
         consumer.wait_subscribed()
         rabbitmq.ctl("delete_queue", queue)
@@ -293,36 +307,58 @@ def test_deleted_queue_is_declared_again(rabbitmq, tool, exchange):
 
 @pytest.mark.parametrize("window", [False, True], ids=["batch", "window"])
 def test_publisher_and_consumer_ride_through_a_broker_restart(rabbitmq, tool, exchange, window):
-    """RabbitMQ is restarted while 2,000 messages are being posted: the poster reconnects by
-    itself and posts again what was not confirmed; every message it reported as posted
-    reaches the subscriber, which reconnects and resumes on its own too. With a window (the
-    next batch sent before the confirms of the one before), a batch outstanding when the
+    """RabbitMQ is restarted while messages are being posted (a feeder keeps the poster
+    busy from before the restart until well after it): the poster reconnects by itself
+    and posts again what was not confirmed; every message it reported as posted reaches
+    the subscriber, which reconnects and resumes on its own too. With a window (the next
+    batch sent before the confirms of the one before), a batch outstanding when the
     connection goes is reported unconfirmed, never as posted."""
     queue = qname("restart-window" if window else "restart")
-    count = 2000
     consumer = Consumer(tool, rabbitmq.url("tsub"), queue, "--bind", f"{EXCHANGE}:v03.restart",
-                        "--timeout", "90")
+                        "--timeout", str(TIMEOUT))
     poster = None
     posted, received = set(), set()
     try:
         consumer.wait_subscribed()
-        lines = [message(f"r/{i:05d}") for i in range(count)]
         poster = subprocess.Popen(
             [tool, "publish", rabbitmq.url("tfeed"), EXCHANGE, "v03.restart", "--retry",
              "--echo", "--pause", "0.1"] + (["--window"] if window else []),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         result = {}
+        for name, stream in (("out", poster.stdout), ("err", poster.stderr)):
+            threading.Thread(target=lambda n=name, f=stream: result.update({n: f.read()}),
+                             daemon=True).start()
+        # The poster reads its messages as they come: fed until 500 more have gone in
+        # after the restart, it is surely posting while the broker goes away, however
+        # long the restart takes on a busy machine.
+        restarted = threading.Event()
+        fed = []
 
         def feed():
-            result["out"], result["err"] = poster.communicate(
-                "".join(line + "\n" for line in lines), timeout=120)
+            i, until = 0, None
+            try:
+                while until is None or i < until:
+                    poster.stdin.write("".join(message(f"r/{j:05d}") + "\n"
+                                               for j in range(i, i + 25)))
+                    poster.stdin.flush()
+                    i += 25
+                    if until is None and restarted.is_set():
+                        until = i + 500
+                    time.sleep(0.05)
+            finally:
+                fed.append(i)
+                poster.stdin.close()
         feeder = threading.Thread(target=feed)
         feeder.start()
         consumer.wait_for(200)
-        assert poster.poll() is None, "the poster finished before the restart"
         rabbitmq.restart()
-        feeder.join(120)
-        assert poster.returncode == 0, result.get("err")
+        restarted.set()
+        feeder.join(TIMEOUT)
+        assert poster.wait(timeout=TIMEOUT) == 0, result.get("err")
+        deadline = time.monotonic() + 10
+        while not ("out" in result and "err" in result) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        count = fed[0]
         out = result["out"].splitlines()
         assert out[-1] == f"published {count}"
         posted = {json.loads(line)["body"] for line in out[:-1]}
@@ -350,13 +386,22 @@ def test_four_consumers_share_one_queue(rabbitmq, tool, exchange):
     queue = qname("shared")
     count = 2000
     consumers = [Consumer(tool, rabbitmq.url("tsub"), queue, "--bind",
-                          f"{EXCHANGE}:v03.shared", "--timeout", "3") for _ in range(4)]
+                          f"{EXCHANGE}:v03.shared", "--timeout", str(TIMEOUT)) for _ in range(4)]
     for c in consumers:
         c.wait_subscribed()
     sent = publish(tool, rabbitmq.url("tfeed"), "v03.shared",
                    [message(f"s/{i:05d}") for i in range(count)], "--batch", "100")
     assert sent.returncode == 0, sent.stderr
-    got = [[r["body"] for r in c.finish()] for c in consumers]
+    # all posted (confirmed): once the four hold count between them and the queue is
+    # empty, nothing more comes
+    deadline = time.monotonic() + TIMEOUT
+    while sum(len(c.messages) for c in consumers) < count and time.monotonic() < deadline:
+        time.sleep(0.1)
+    while queue_counts(rabbitmq, queue) != (0, 0) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for c in consumers:
+        c.kill(signal.SIGTERM)
+    got = [[r["body"] for r in c.messages] for c in consumers]
     everything = [body for bodies in got for body in bodies]
     assert len(everything) == count and len(set(everything)) == count
     assert all(len(bodies) >= count // 10 for bodies in got), [len(b) for b in got]
@@ -372,14 +417,14 @@ def test_amqps_trusts_only_the_right_ca(rabbitmq, tool, exchange, test_ca):
     good = dict(os.environ, SSL_CERT_FILE=str(test_ca.ca))
     wrong = dict(os.environ, SSL_CERT_FILE=str(test_ca.wrong_ca))
     consumer = Consumer(tool, rabbitmq.tls_url("tsub"), queue, "--bind", f"{EXCHANGE}:v03.tls",
-                        "--timeout", "3", env=good)
+                        "--timeout", str(TIMEOUT), env=good)
     consumer.wait_subscribed()
     ok = publish(tool, rabbitmq.tls_url("tfeed"), "v03.tls", [message("t/good")], env=good)
     refused = publish(tool, rabbitmq.tls_url("tfeed"), "v03.tls", [message("t/wrong")],
                       env=wrong)
     lax = publish(tool, rabbitmq.tls_url("tfeed"), "v03.tls", [message("t/lax")], "--tls", "lax",
                   env=wrong)
-    got = consumer.finish()
+    got = consumer.drain(rabbitmq, queue, 2)
 
     assert ok.returncode == 0, ok.stderr
     assert refused.returncode == 1
@@ -445,7 +490,7 @@ def test_an_idle_publisher_keeps_its_connection(rabbitmq, tool, exchange):
     loop does, so the broker does not drop it and the next post does not fail first."""
     queue = qname("idle")
     consumer = Consumer(tool, rabbitmq.url("tsub"), queue, "--bind", f"{EXCHANGE}:v03.idle",
-                        "--timeout", "30")
+                        "--timeout", str(TIMEOUT))
     try:
         consumer.wait_subscribed()
         sent = publish(tool, rabbitmq.url("tfeed"), "v03.idle",

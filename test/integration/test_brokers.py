@@ -12,7 +12,7 @@ import pytest
 
 from servers import Mosquitto, RabbitMQ, port_open
 
-TIMEOUT = 20
+TIMEOUT = 60  # for what takes a moment; a loaded machine may take many times longer
 
 
 def run(*argv, **kw):

@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_demo_shows_files_flowing(build_dir, tmp_path):
     env = dict(os.environ, SR_BUILD=str(build_dir), TMPDIR=str(tmp_path))
     result = subprocess.run([sys.executable, str(REPO / "tools" / "demo.py")], env=env,
-                            capture_output=True, text=True, timeout=240)
+                            capture_output=True, text=True, timeout=400)
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     # every sample arrived, identical, and the user is told so

@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 
 
-TIMEOUT = 60
+TIMEOUT = 120  # for what takes seconds; a loaded machine may take many times longer
 
 
 def make_tree(root, count, seed=42):
@@ -38,13 +38,14 @@ def consume_all(tool, url, exchange, key, expected, ready_file, timeout=TIMEOUT)
     function that collects up to `expected` messages."""
     queue = f"q_tfeed.sr_test.post.{secrets.token_hex(4)}"
     proc = subprocess.Popen([tool, "consume", url, "--queue", queue, "--bind",
-                             f"{exchange}:{key}", "--max", str(expected), "--timeout", "10"],
+                             f"{exchange}:{key}", "--max", str(expected), "--timeout",
+                             str(timeout)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first = proc.stdout.readline()  # {"subscribed": true}
     assert "subscribed" in first, proc.stderr.read() if proc.poll() is not None else first
 
     def collect():
-        out, err = proc.communicate(timeout=timeout)
+        out, err = proc.communicate(timeout=timeout + 30)
         return [json.loads(line) for line in out.splitlines() if line.strip()], err
     return collect
 

@@ -83,7 +83,7 @@ class Instance:
                 self.proc.wait(timeout=10)
 
 
-def wait_until(what, predicate, timeout=20):
+def wait_until(what, predicate, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()

@@ -19,6 +19,7 @@ import json
 import os
 import queue
 import random
+import re
 import secrets
 import signal
 import subprocess
@@ -30,13 +31,13 @@ from pathlib import Path
 import pytest
 
 from fixtures_ssh import SshHome
-from helpers import sha256_file, wait_until, write_config
+from helpers import snapshot_tree, wait_until, write_config
 
-TIMEOUT = 90
-
-
-def tree_sums(root):
-    return {str(p.relative_to(root)): sha256_file(p) for p in root.rglob("*") if p.is_file()}
+# For a condition a working sr meets in seconds: a loaded machine (CI, one core busy
+# elsewhere) may take many times longer, and waiting longer costs nothing when it comes.
+TIMEOUT = 120
+# The 1,000 files (up to 20 MiB each) of the three-sender story.
+TIMEOUT_1000 = 300
 
 
 class Announcements:
@@ -52,6 +53,7 @@ class Announcements:
         first = self.proc.stdout.readline()
         assert "subscribed" in first, first
         self.messages = queue.Queue()
+        self.received = []
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self):
@@ -60,12 +62,12 @@ class Announcements:
                 self.messages.put(json.loads(json.loads(line)["body"]))
 
     def bodies(self):
-        got = []
+        """Every message received so far (kept: each call returns the whole list)."""
         while True:
             try:
-                got.append(self.messages.get_nowait())
+                self.received.append(self.messages.get_nowait())
             except queue.Empty:
-                return got
+                return list(self.received)
 
     def close(self):
         self.proc.terminate()
@@ -123,18 +125,34 @@ class Story:
             inflight .tmp
             retryDelay 3
             """ + textwrap.dedent(extra))
+        # "connected to" is logged once the queue is declared and bound (lib/broker.c):
+        # what is announced from then on reaches the senders
         for n in range(1, instances + 1):
             self._start("sender", name, n, "connected to")
-        time.sleep(0.5)  # the queue is bound right after connecting
 
     def _start(self, component, name, n, ready):
+        """Start instance n and wait for `ready` in what it logs (a log is appended to
+        across runs: only what this process wrote counts)."""
         err = open(self.tmp / f"{component}_{name}_{n}.stderr", "w")
+        offset = len(self.log(component, name, n))
         proc = subprocess.Popen([self.sr_bin(f"sr_{component}"), "instance", str(n), name],
                                 env=self.env, stdout=subprocess.DEVNULL, stderr=err)
         self.procs.append((proc, err, component, name, n))
-        assert wait_until(lambda: ready in self.log(component, name, n) or proc.poll() is not None,
-                          30, 0.05), self.log(component, name, n)
+        assert wait_until(lambda: ready in self.log(component, name, n)[offset:]
+                          or proc.poll() is not None, TIMEOUT, 0.05), self.log(component, name, n)
         assert proc.poll() is None, f"sr_{component} exited:\n{self.log(component, name, n)}"
+
+    def stop_one(self, component):
+        """SIGTERM to the instances of component (the others keep running); their exit
+        codes."""
+        codes = []
+        for entry in [e for e in self.procs if e[2] == component]:
+            proc, err = entry[0], entry[1]
+            proc.send_signal(signal.SIGTERM)
+            codes.append(proc.wait(timeout=30))
+            err.close()
+            self.procs.remove(entry)
+        return codes
 
     def stop(self):
         codes = []
@@ -143,7 +161,7 @@ class Story:
                 proc.send_signal(signal.SIGTERM)
         for proc, err, component, name, n in self.procs:
             try:
-                codes.append(proc.wait(timeout=15))
+                codes.append(proc.wait(timeout=30))
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
@@ -204,23 +222,35 @@ def test_hot_directory_to_cluster_with_three_senders(story):
         files = drop_files(story.hot, 1000, seed=7)
         dropped = time.monotonic()
 
-        def arrived():
-            got = {str(p.relative_to(story.remote)) for p in story.remote.rglob("*.dat")}
-            return set(files) <= got
-        ok = wait_until(arrived, TIMEOUT)
-        got_names = {str(p.relative_to(story.remote)) for p in story.remote.rglob("*.dat")}
+        # the senders write NAME.tmp and rename it: the names under their final names
+        ok = wait_until(lambda: set(files) <= set(snapshot_tree(story.remote, read=None)),
+                        TIMEOUT_1000)
+        got_names = set(snapshot_tree(story.remote, read=None))
         logs = "".join(story.log("sender", "tocluster", n)[-3000:] for n in (1, 2, 3))
         assert ok, (len(files), len(set(files) & got_names),
                     sorted(set(files) - got_names)[:10], logs)
-        time.sleep(2)  # anything still in flight (a duplicate) lands now
         arrival = time.monotonic()
+        # The counts below are taken once nothing more can come: the watch stopped (it
+        # announces nothing more), our subscriber holding every message it posted, the
+        # senders having sent as many files as there are file announcements (a file sent
+        # twice meanwhile is in their logs once they have stopped, and counted below).
+        assert story.stop_one("watch") == [0]
+        posted = len(re.findall(r"\] watch/hot_01 posted ", story.log("watch", "hot", 1)))
+        assert wait_until(lambda: len(announced.bodies()) >= posted, TIMEOUT), \
+            (len(announced.bodies()), posted)
         messages = announced.bodies()
+        file_messages = [m for m in messages if "directory" not in m.get("fileOp", {})]
+
+        def sent_count():
+            return sum(story.log("sender", "tocluster", n).count("sent ") for n in (1, 2, 3))
+        assert wait_until(lambda: sent_count() >= len(file_messages), TIMEOUT), \
+            (sent_count(), len(file_messages))
     finally:
         announced.close()
     codes = story.stop()
-    assert codes == [0, 0, 0, 0], codes
+    assert codes == [0, 0, 0], codes
 
-    got = tree_sums(story.remote)
+    got = snapshot_tree(story.remote, partial=True)
     leftovers = [r for r in got if r.endswith(".tmp")]
     assert not leftovers, leftovers
     assert got == files, sorted(r for r in set(got) | set(files) if got.get(r) != files.get(r))[:10]
@@ -259,15 +289,19 @@ def test_hot_directory_deletion_forwarded_when_allowed(story, events, forwarded)
     for i in range(5):
         (story.hot / f"k{i}.txt").write_text(f"keep or not {i}\n")
     remote = [story.remote / f"k{i}.txt" for i in range(5)]
-    assert wait_until(lambda: all(p.exists() for p in remote), 30), story.log("sender", "del", 1)
+    assert wait_until(lambda: all(p.exists() for p in remote), TIMEOUT), \
+        story.log("sender", "del", 1)
     (story.hot / "k0.txt").unlink()
     (story.hot / "k1.txt").unlink()
+    # a fence: a file made after the removals is announced after them (the watch posts
+    # in the order things happened) and sent after them (one sender takes its messages
+    # in order): once it is on the cluster, the sender has dealt with both removals
+    (story.hot / "fence.txt").write_text("after the removals\n")
+    assert wait_until(lambda: (story.remote / "fence.txt").exists(), TIMEOUT), \
+        story.log("sender", "del", 1)
     if forwarded:
-        assert wait_until(lambda: not remote[0].exists() and not remote[1].exists(), 30), \
-            story.log("sender", "del", 1)
+        assert not remote[0].exists() and not remote[1].exists(), story.log("sender", "del", 1)
     else:
-        # the watch announces the removal (its message reaches the sender) ...
-        time.sleep(4)
         assert remote[0].exists() and remote[1].exists(), story.log("sender", "del", 1)
     assert all(p.exists() for p in remote[2:])
     assert story.stop() == [0, 0]
@@ -297,18 +331,20 @@ def test_refused_key_one_error_per_connection_and_files_kept_for_retry(story):
             return json.loads(metrics_file.read_text())["retry"]["work"]
         except (OSError, ValueError, KeyError):
             return -1
-    ok = wait_until(lambda: queued() == 20, 30)
-    time.sleep(1)
+    ok = wait_until(lambda: queued() == 20, TIMEOUT)
+    # the log is read once the processes are stopped: no attempt is made after it
+    assert story.stop() == [0, 0]
     log = story.log("sender", "refused", 1)
     assert ok, (queued(), log[-4000:])
-    assert story.stop() == [0, 0]
     assert not list(story.remote.iterdir())
     key = str(story.sshd.wrong_key)
     refused = [l for l in log.splitlines() if f"refused key {key}" in l]
     dropped = [l for l in log.splitlines() if "not retried" in l]
     assert not dropped, dropped
     # one line with the reason per connection attempt, and a few attempts for 20 files:
-    # the files behind a refused attempt wait without another try
+    # the files behind a refused attempt wait without another try (sshd writes its line
+    # as the connection closes: it may come a moment after sr's)
+    wait_until(lambda: refusals() - before >= len(refused), TIMEOUT)
     attempts = refusals() - before
     assert len(refused) == attempts, (len(refused), attempts, log[-4000:])
     assert 1 <= attempts <= 6, (attempts, log[-4000:])
@@ -319,6 +355,8 @@ def test_refused_key_one_error_per_connection_and_files_kept_for_retry(story):
     creds.unlink()
     story.sender("refused", extra="housekeeping 2\nbatch 20\n")
     want = {f"r{i:02d}.txt": f"retry me {i}\n" for i in range(20)}
-    assert wait_until(lambda: {p.name: p.read_text() for p in story.remote.iterdir()} == want,
-                      60), story.log("sender", "refused", 1)[-4000:]
+    # the sender writes rNN.txt.tmp and renames it while we look: snapshot_tree leaves
+    # out what goes, and the in-progress names
+    assert wait_until(lambda: snapshot_tree(story.remote, read=Path.read_text) == want,
+                      TIMEOUT), story.log("sender", "refused", 1)[-4000:]
     assert story.stop() == [0]

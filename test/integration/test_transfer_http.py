@@ -136,7 +136,7 @@ def test_an_interrupted_download_resumes(build_dir, nginx, tree, tmp_path):
                              nginx.url(), "download", "/t/big.bin", str(dest)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if partial.exists() and partial.stat().st_size > 30 * 1024 * 1024:
                 break
