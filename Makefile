@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # sr: build, test and install. `make` builds everything, `make check` runs every test.
 # See README.rst. Targets that need Debian packages run `make deps` first.
 
@@ -144,6 +145,7 @@ check:
 	@$(MAKE) --no-print-directory valgrind
 	@$(MAKE) --no-print-directory man-check
 	@$(MAKE) --no-print-directory confd-check
+	@sh tools/spdx.sh check
 	@$(MAKE) --no-print-directory py-check
 	@$(MAKE) --no-print-directory integration
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * bench.h: what every benchmark in bench/ shares (the clock, medians, SR_BENCH_* knobs).
  * Header-only: each benchmark is one program.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * bench/broker: messages per second through sr's broker layer (lib/broker.h), next to the
  * same broker driven by the bare client library in the same run: the ceiling.

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-only
 """bench/broker.py: drives bench/broker.c against private brokers.
 
 Starts a RabbitMQ and a Mosquitto of the integration tests' harness

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * bench/codec: how many messages per second sr decodes and encodes on one core, next to
  * jansson alone parsing and dumping the same bodies in the same run.

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-only
 """bench/flow.py: sr's real executables against private brokers, beside the broker's
 ceiling measured in the same run.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-only
 """bench/http.py: small files fetched over http by sr, next to curl in the same run.
 
     SR_BUILD=build bench/http.py      (make bench-http)

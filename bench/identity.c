@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * bench/identity: how fast sr checksums files, next to `openssl dgst` on the same files in
  * the same run, and proof that a warm xattr cache reads nothing.

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-only
 """bench/move.py: the components that move data, sr_subscribe over http and sr_sender over
 sftp, as real executables against private servers, beside curl and scp in the same run.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-only
 """bench/report.py: runs every benchmark and writes bench/REPORT.md (make bench).
 
 Each benchmark prints its own figures beside the reference measured in the same run, the

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # bench/transfer.sh BUILD: sftp transfers by sr (test/tools/sr_transfer_tool, one session)
 # against OpenSSH's own clients, in the same run, against a private sshd on 127.0.0.1
 # started through the integration tests' fixture (test/integration/fixtures_ssh.py):

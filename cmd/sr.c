@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * sr: the supervisor's command line (sr(1)): `sr [--option value ...] VERB [PATTERN ...]`.
  * Each verb is a call into lib/: supervise.h runs instances, status.h reads their state,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * sr_sanity: what cron or sr-sanity.timer runs, the same pass as `sr sanity` (supervise.h):
  * restart missing and hung instances, stop stray ones, one line per action.

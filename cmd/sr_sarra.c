@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * sr_sarra: the sarra component: the flow of libsr with downloading as its work step,
  * announcing each file it got (download.h).

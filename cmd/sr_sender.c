@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * sr_sender: the sender component: the flow of libsr with sending as its work step
  * (send.h).

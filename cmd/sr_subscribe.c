@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * sr_subscribe: the subscribe component: the flow of libsr with downloading as its work step (download.h).
  */

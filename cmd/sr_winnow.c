@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * sr_winnow: the winnow component. Everything it does is in libsr; this file only names it.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * announce: the message that announces a local file event, as sr_post, sr_watch and
  * sr_sarra post them (sr-message(7), V03; sr_post(1) and sr_watch(1), DESCRIPTION).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * blocks: partitioned files (sr-config(5), Partitioned transfers; sr-message(7), Blocks): a
  * large file announced as one message per block, each block fetched or sent on its own and the

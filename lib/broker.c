@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * broker: see broker.h. The protocol-independent half: URL and credentials, connection
  * state, reconnect backoff, re-declaring after a reconnect, statistics.

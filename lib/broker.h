@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * broker: one interface to message brokers, AMQP 0-9-1 (rabbitmq-c) and MQTT 3.1.1/5
  * (libmosquitto), for the flow engine, which never needs to know which one it talks to.

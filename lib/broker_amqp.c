@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * broker_amqp: the AMQP 0-9-1 backend of broker.h, on rabbitmq-c (librabbitmq 0.11).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * broker_impl: what broker.c shares with its backends (broker_amqp.c, broker_mqtt.c).
  * Not installed, not public: the module's API is broker.h.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * broker_mem: see broker_mem.h. The backend (struct mem_client) is one per sr_broker; the
  * hub they share holds the queue and the record of publishes.

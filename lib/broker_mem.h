@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * broker_mem: an in-process broker for tests of the flow, behind the same sr_broker
  * interface as AMQP and MQTT (broker.h). It is a seam of our own, not a stand-in for a

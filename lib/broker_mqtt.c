@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * broker_mqtt: the MQTT 5 / 3.1.1 backend of broker.h, on libmosquitto 2.0.
  *

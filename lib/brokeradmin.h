@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * brokeradmin: the pump's user scheme on a RabbitMQ broker, through its management HTTP
  * API, for `sr declare --users` (sr(1), VERBS, declare: the users of admin.conf with their

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * brokerconf: from a loaded config to what the broker layer needs, for the consumer side
  * (broker, queue, bindings) and the publisher side (post_broker, exchange, topics), the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * brokerhdr: the headers a broker hands over with a message (AMQP application headers of
  * any field type; MQTT 5 user properties and content type) made into the text headers

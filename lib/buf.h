@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * buf: small byte-level helpers several modules need: a growable buffer, a string
  * formatted into new memory, a write that finishes, the value of a hex digit. One copy here

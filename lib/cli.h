@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * cli: what every sr executable does before its own work: find its folders, split the
  * command line into options and words, load a config, print its options for --help.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * component: the shared main of the component executables (sr_subscribe, sr_sarra...).
  * Each cmd/sr_<component>.c calls sr_component_main with its component; what differs

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * config: read sr3-syntax configuration files into typed values. See config.h for the
  * layers, the syntax and what becomes a warning or an error.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * config: read a configuration in the sr3 option syntax (sr-config(5)) into typed values.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * credentials: read credentials.conf and find the line for a URL. See credentials.h.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * credentials: the secrets file, ~/.config/sr/credentials.conf (sr-credentials(5); sr3 keeps
  * it in ~/.config/sr3/).

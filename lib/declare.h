@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * declare: `sr declare` and `sr cleanup` (sr(1), VERBS), what sets a config up on its brokers
  * before it first runs and what takes it down after it is retired.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * download: the work step of sr_subscribe and sr_sarra (sr_subscribe(1) and sr_sarra(1),
  * DESCRIPTION).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * error: fill and extend sr_err. See error.h for the convention.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * flow: the one loop every component runs (sr(1), THE FLOW, states it for users).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * identity: checksums of files and blocks, the `identity` option, the xattr cache and
  * the v02 `sum` spellings. See identity.h for the formats.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * identity: file identities, the checksums sr3 puts in a message's `identity` field, their
  * v02 `sum` spellings, and the extended-attribute cache (sr-message(7), Identity methods).

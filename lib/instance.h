@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * instance: pid files and process identity, what `sr start`, `sr stop`, `sr status` and
  * `sr sanity` agree on (sr(1), VERBS and FILES).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * jail: the file system beneath one folder, and nothing outside it (sr-security(7)).
  *

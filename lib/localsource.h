@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * localsource: announcing local files from a config, for sr_post and sr_watch.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * message: see message.h. The v03 model and its checks; v02 is in message_v02.c.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * message: one notification message, read from and written to the wire in sr3's v03 (JSON
  * body) and v02 (text body + headers) formats (sr-message(7)).

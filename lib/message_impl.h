@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * message_impl: what message.c and message_v02.c share. Not installed, not public: the
  * module's API is message.h.

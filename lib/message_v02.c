@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * message_v02: the v02 wire format (sr-message(7), V02 and ON THE WIRE) to and from the v03
  * model.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * metrics: what an instance counts, written to one small JSON file per instance for
  * `sr status` and read back by it (sr(1), THE FLOW, Metrics; VERBS, status).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * nodupe: the duplicate cache, sr3's "nodupe" (sr(1), THE FLOW, Duplicate cache), one per
  * instance.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * options: the option table built from options.def, and look-ups in it.
  * Everything here is const data; no state.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * options: the table of every option sr knows (options.def), and look-ups in it.
  *

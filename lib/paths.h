@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * paths: where sr keeps what it reads and what it writes.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * placement: where an accepted message's file goes, and what it is announced as after
  * (sr_subscribe(1) and sr_sender(1), DESCRIPTION; sr(1), THE FLOW, post), from the accept

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * placer: a config's placement rules (directory, mirror, strip, flatten, baseDir,
  * post_baseDir, post_baseUrl, varTimeOffset; per accept line where it sets them) applied

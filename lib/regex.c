@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * regex: see regex.h. UTF-8 patterns, as Python 3's re works on str.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * regex: PCRE2 behind a small API, with Python `re` semantics where sr3 users rely on them.
  * sr3 matches accept/reject with re.match: anchored at the start, not at the end.

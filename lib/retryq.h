@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * retryq: a retry queue on disk (sr(1), THE FLOW, Retry queues): messages whose work
  * (download, send) or whose post failed, kept until a later attempt succeeds or they grow too

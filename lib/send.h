@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * send: the work step of sr_sender (sr_sender(1), DESCRIPTION): push the local file a message
  * announces to the server `sendTo` names.

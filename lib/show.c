@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * show: see show.h. Built on the option table, so a new option shows up here by itself.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * show: print a loaded config as `sr show` does: every option, its value in force and
  * where that value came from; then masks, subtopics, declarations and warnings.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * sr3import: `sr import`, copy an sr3 configuration tree (~/.config/sr3, or a folder given)
  * into ours (paths.h config_dir), and say what in it sr will not honour.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * status: `sr status`, one row per config in sr3's layout (sr(1), VERBS, status), from what is
  * on disk only: the configs (for `instances` and the runStateThreshold_* options), the pid

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * strlist: a growable list of owned strings. Used for warnings a module collects for its
  * caller to log, for list options, and anywhere else a handful of strings is kept in order.

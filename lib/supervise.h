@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * supervise: starting, stopping and watching instances, what `sr start|stop|restart|run|
  * sanity|reload` and the sr_sanity executable do (sr(1), VERBS; sr_sanity(1)).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * timefmt: read and write sr3 time strings. See timefmt.h for the formats and the
  * round-trip promise. Everything is UTC: timegm/gmtime_r, never local time.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * timefmt: sr3's time strings (sr-message(7), Encodings), always UTC, and the clocks sr reads
  * (sr_time_now, sr_time_now_s, sr_time_mono_s).

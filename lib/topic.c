@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * topic: build, read and subscribe to sr3 topics. See topic.h for the rules.
  *

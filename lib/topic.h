@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * topic: the topics of sr3 messages (sr-message(7), TOPICS): the AMQP routing key or MQTT
  * topic a message is published under, what a receiver reads back from it, the bindings and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * transfer: see transfer.h. The protocol-independent half: the pool of sessions, inflight
  * names, the byte path (checksum, count, rate limit) and the whole transfers.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * transfer: moving files to and from remote servers, for subscribe, sarra and sender.
  *

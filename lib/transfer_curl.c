@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * transfer_curl: http, https, ftp and ftps through libcurl.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * transfer_file: the file: backend. Remote paths are local paths ("//x" and "/x" both mean
  * /x, as sr3's file transfer takes the URL path as is); there is no session to open.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * transfer_impl: what transfer.c shares with its backends (transfer_file.c,
  * transfer_curl.c, transfer_sftp.c). Not installed, not public: the API is transfer.h.

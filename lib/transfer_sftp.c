@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * transfer_sftp: the sftp backend (schemes sftp:, scp:, ssh:) on libssh 0.10.
  *

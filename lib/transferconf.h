@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * transferconf: from a loaded config to what the transfer layer needs, for the components
  * that move files (subscribe, sarra, sender): the pool's options (credentials, timeout,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * trigger: an external command run after each file is done (the `trigger` option, an sr
  * extension: sr3 does this with Python plugins). The command runs through /bin/sh -c with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * units: the value syntaxes of sr3 options (sr-config(5), Values), parsed strictly.
  *

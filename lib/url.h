@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * url: split and rebuild the URLs sr meets in configs and credentials.conf
  * (amqp[s]://user:pw@host:port/vhost, mqtt[s]://, sftp://, http[s]://, ftp[s]://, file:).

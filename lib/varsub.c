@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * varsub: see varsub.h. The scanner is shared by both passes; each pass supplies its own
  * look-up.

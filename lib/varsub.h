@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * varsub: ${NAME} substitution in option values (sr-config(5), Variables).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * watch: the source of sr_watch (sr_watch(1), DESCRIPTION): what happens under the `path`
  * folders becomes messages, through the flow's gather hook.

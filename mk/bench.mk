@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # Benchmarks (bench/README.rst): each prints its figure beside a reference run on the same
 # data in the same run. `make bench` builds what they need, then bench/report.py runs each
 # `make bench-NAME` in turn (medians of SR_BENCH_RUNS, 5 unless set), keeps its output in

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # mk/confd.mk: conf.d/default.conf, the listing of the option table's defaults. Included by
 # the top-level Makefile, which defines BUILD, CC, ALL_CFLAGS, LDLIBS and the rule for
 # $(BUILD)/libsr.a.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # make flowtest: the long form of the flow test (test/integration/test_flow.py, with the
 # pump of test/flow/): SR_FLOW_N files (3000 by default) of 0 B to 20 MiB and three of
 # 200 MiB, written over two minutes, through every fault scenario in turn (RabbitMQ and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # mk/fuzz.mk: libFuzzer targets for the message decoders, the broker headers and the config
 # parser (test/fuzz/README.rst). Included by the top-level Makefile, which defines BUILD,
 # ALL_CFLAGS, LDLIBS and LIB_SRCS.

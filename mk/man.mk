@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # mk/man.mk: the manual pages. Included by the top-level Makefile, which defines BUILD,
 # CC, ALL_CFLAGS, LDLIBS, MANDIR, DESTDIR and the rule for $(BUILD)/libsr.a.
 #

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # mk/package.mk: packaging rules, included by the top-level Makefile.
 #
 # package-check builds the Debian packages (sr, libsr0, libsr-dev) from a copy of the

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Build the Debian packages from a copy of the working tree and check what they hold
 # (`make package-check`, see mk/package.mk).
 #

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
 # Run `make check` N times in a row on a fresh clone of HEAD while another process keeps
 # one core busy: the machine CI gives the tests (see test/README.rst). Prints pass or fail
 # and the time of each run, and a summary; exits 1 when a run failed.

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-only
 """make demo: sr moving files on this machine, from a watched folder to a subscriber.
 
 What it starts, all on 127.0.0.1 ports that were free, under one scratch folder:

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Install the Debian packages sr's build, demo and tests need (`make deps`).
 #
 # Fast and offline when everything is there: only dpkg-query, no apt-get update.

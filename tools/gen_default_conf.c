@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * gen_default_conf: print conf.d/default.conf, the readable listing of the defaults in
  * the option table.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * gen_options_man: print the roff page sr-options(7) from the option table.
  *

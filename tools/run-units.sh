@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Run cmocka test programs from the source tree (they read test/data and conf.d) and end
 # with one summary line (a failing program's whole output is shown): `make unit` and `make unit-asan` use it.
 #   tools/run-units.sh LABEL TOPDIR PROGRAM...

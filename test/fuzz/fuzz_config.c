@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * fuzz_config: libFuzzer target for the config parser, on top of the shipped defaults.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * fuzz_headers: libFuzzer target for what a broker's headers go through before they are
  * a message: an AMQP header frame decoded by rabbitmq-c, or MQTT 5 properties built with

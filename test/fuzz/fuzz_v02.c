@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * fuzz_v02: libFuzzer target for the v02 decoder: the text body and the AMQP headers a
  * v02 message is made of.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * fuzz_v03: libFuzzer target for the v03 (JSON) decoder, sr's first contact with a
  * broker's bytes.

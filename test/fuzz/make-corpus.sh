@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # make-corpus.sh: write the seed corpora of the fuzz targets from test/data.
 #
 #   sh test/fuzz/make-corpus.sh        (from anywhere; paths are taken from this script's)

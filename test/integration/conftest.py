@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Fixtures for the integration tests: private brokers, the built binaries, a private HOME.
 
 rabbitmq / mosquitto start once per session, only if a test asks for them, and are

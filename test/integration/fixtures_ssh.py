@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """A private sshd for the sftp tests and benchmarks, and a private HOME for its clients.
 
 Sshd runs /usr/sbin/sshd -D with its own sshd_config, host key, authorized_keys, pid file

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Private web and FTP servers for the transfer tests: nginx and pyftpdlib on 127.0.0.1.
 
 nginx runs with its own config, pid file, logs and temp folders under a directory the

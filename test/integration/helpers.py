@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """What several integration test modules do the same way: find a test tool in the build,
 write a config where sr looks for it, wait for a condition, checksum a file, look at a
 tree that a running process writes. (The servers: servers.py and the fixtures_* modules;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Private brokers for the integration tests: RabbitMQ and Mosquitto on 127.0.0.1.
 
 Each instance gets ports picked at run time, its own data, log and config files under a

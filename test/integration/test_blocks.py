@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Partitioned files (blockSize: sr-config(5); the blocks field: sr-message(7)): sr_post
 announces a large file as one message per block; two instances of one sr_subscribe share
 the blocks, fetch each one's byte range from nginx (a Range request), and put the file

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The AMQP backend of the broker layer (lib/broker_amqp.c) against a real RabbitMQ.
 
 Each test drives test/tools/sr_broker_tool (publish: v03 lines on stdin, confirms;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The MQTT backend of the broker layer (lib/broker_mqtt.c) against a real Mosquitto.
 
 Every test drives test/tools/sr_broker_tool, which is lib/broker.h from the command line:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The test harness gives real, private brokers: what a user checks with the stock clients.
 
 amqp-tools and mosquitto-clients talk to the session's RabbitMQ and Mosquitto with the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """`sr declare --users`: a pump operator lists the pump's users in admin.conf (admin,
 feeder, `declare source|subscriber USER`, `declare exchange NAME`) and their passwords in
 credentials.conf, and has sr create them on the broker with sr3's permissions, through

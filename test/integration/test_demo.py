@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """`make demo` is half of the README's contract: its script (tools/demo.py) runs here on
 the build under test, so a change that breaks the demo fails `make check`."""
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The shipped examples stay copyable: each loads cleanly and says what its README says.
 
 A user copies examples/ into ~/.config/sr/ (README.rst tells how) and expects every

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The flow test (issue 9): a whole pump on one machine, clean and under faults.
 
 The pump is test/flow/ (its README.rst draws it): two sr_watch over one source tree (an

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Hostile input (issue 9): a subscriber's queue fed with bad messages among good ones.
 
 An sr_subscribe (under `sr start`, mirror on, downloading over http from the session's

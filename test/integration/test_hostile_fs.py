@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The destination is a jail (issue 14): nothing a publisher sends reaches outside the tree.
 
 The promise: whatever a message says (its relPath, its fileOp, its mode, its baseUrl, its

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """make install: what a packager or an admin gets under PREFIX, and that it works from there.
 
 Installs into a private DESTDIR with PREFIX=/usr/local, then runs the installed sr (which

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """sr_post against a real RabbitMQ: a tree posted once, read back by a plain consumer.
 
 The consumer is test/tools/sr_broker_tool (the broker layer alone, no sr component), so

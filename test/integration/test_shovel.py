@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """sr_shovel and sr_winnow against real brokers: relays compared message for message.
 
 Messages go in with test/tools/sr_broker_tool publish and come out through another

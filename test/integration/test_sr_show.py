@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """sr show and the components' check: what an operator sees when reading configs.
 
 Each test writes configs into a private ~/.config/sr (the sr_env fixture) and runs the

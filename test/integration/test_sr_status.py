@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """`sr status`, `sr declare`, `sr cleanup`, `sr import`: what an operator types to see,
 set up, take down and bring over configurations.
 

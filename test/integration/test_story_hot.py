@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """User story 1 (issue 7): a hot directory feeding a cluster over sftp.
 
 A user drops files in a hot directory. sr_watch announces them on RabbitMQ; sr_sender

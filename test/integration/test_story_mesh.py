@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """User story 2 of issue 7: sr_sarra as a mesh peer and as a pump, over real servers.
 
 1. A mesh of three peers in a ring over MQTT (as sr3's MESH demo has it). Peer i has its

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """sr_post -> RabbitMQ -> sr_subscribe / sr_sarra over file: URLs: files arrive whole,
 identical, under their final names only, and a sarra re-announces them.
 """

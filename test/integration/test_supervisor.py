@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The sr supervisor: start, stop, sanity, run and vip, with real instance processes.
 
 An operator's view: the configs in ~/.config/sr, the pid files in ~/.cache/sr, the

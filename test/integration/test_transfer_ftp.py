@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Sending and fetching over ftp and ftps (lib/transfer_curl.c) against private pyftpdlib
 servers, driven by test/tools/sr_transfer_tool: what a sender delivering to an FTP drop
 box, and a subscriber fetching from one, see.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Downloads over http and https (lib/transfer_curl.c) against a private nginx, driven by
 test/tools/sr_transfer_tool: what a subscriber fetching from a web server sees.
 

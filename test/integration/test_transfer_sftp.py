@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Transfers over sftp (lib/transfer_sftp.c) against a private sshd, driven by
 test/tools/sr_transfer_tool: what a sender pushing a hot directory to a cluster sees, and
 a subscriber pulling from an sftp server.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """sr_watch against a real RabbitMQ: what a user does in a hot directory becomes messages.
 
 Each test writes a watch config in the private HOME (sleep 1, so a wake-up every second),

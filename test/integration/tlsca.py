@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """A throw-away certificate authority for the TLS tests, made with the openssl command.
 
 make_ca(dir) writes, under dir:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * sr_broker_tool: the broker layer (lib/broker.h) from the command line, for the
  * integration tests and for poking at a broker by hand. Not installed.

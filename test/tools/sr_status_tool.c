@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * sr_status_tool: runs `sr status|declare|cleanup|import` through the library entry points
  * (status.h, declare.h, sr3import.h) the way cmd/sr.c dispatches to them, so the

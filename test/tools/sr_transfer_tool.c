@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * sr_transfer_tool: the transfer layer (lib/transfer.h) from the command line, for the
  * integration tests, the benchmarks and trying a server by hand. Not installed.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* test_announce: the messages sr_post and sr_watch send for files, folders, links,
  * removals and renames, checked against what sr3 writes (test/data/messages). */
 #include "unit.h"

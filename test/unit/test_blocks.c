@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* test_blocks: partitioned files (sr-config(5), Partitioned transfers; sr-message(7), Blocks):
  * the block size blockSize asks for, the block messages made from a file as sr3 writes them
  * (v03 `blocks`, v02 `parts`), where a block lies in the file, and the record of the blocks in,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * test_brokeradmin: the permissions of sr3's user scheme as `sr declare --users` grants
  * them, the escaping of user names in them, and what a client needs before any request.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* test_brokerconf: the queue, bindings and publishing routes a config gives, as sr3
  * derives them, and the queue name kept across restarts. */
 #include "unit.h"

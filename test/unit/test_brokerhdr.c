@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* test_brokerhdr: a broker's headers made into text, every AMQP field kind and MQTT 5 user
  * properties, always bounded: the decimal that used to read past its buffer, nesting past
  * the limit, values and names longer than the decoder takes, NUL bytes; and the v02

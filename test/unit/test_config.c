@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * test_config: the configs of test/data/config read as a user wrote them.
  *   good/    realistic configs of every component: the values sr show would print

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* test_credentials: credentials.conf as bob writes it, and the line each flow URL finds. */
 #include "unit.h"
 

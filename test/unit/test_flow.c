@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* test_flow: the flow's ack contract, against the in-process broker (broker_mem.h).
  *
  * What the flow promises (flow.h): a message from the broker is acked only once its work

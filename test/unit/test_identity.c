@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* test_identity: file identities (sr-message(7), Identity methods), the identity option, the
  * sr3 xattr cache and the v02 sum spellings (sr-message(7), V02), with the values of sr3's
  * own messages for the same file (test/data/messages: v03/hello_sha512.json, v02/hello.v02,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* test_instance: pid files, and telling our instances from any other process.
  *
  * The processes are real: the test binary re-executes itself named sr_subscribe (or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* test_jail: nothing resolved beneath a root leaves it, whatever the path and whatever
  * symbolic links lie in the tree; each case runs with openat2 and with the walk. */
 #include "unit.h"

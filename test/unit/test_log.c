@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* test_log: the lines an operator greps, text from outside escaped in them (each class of
  * byte), rotation by period, reopen after logrotate. */
 #include "unit.h"

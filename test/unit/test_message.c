@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* test_message: v03 and v02 messages as they arrive from sr3, sarrac and sr, decoded field
  * by field, re-encoded and decoded again; the hostile ones refused with the field named. */
 #include "unit.h"

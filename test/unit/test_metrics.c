@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* test_metrics: the per-instance metrics file `sr status` reads (sr(1), THE FLOW, Metrics):
  * what the flow counts comes back from the file, connected time adds up over an interval, a
  * reset starts a new interval, and a reader never sees half a file. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* test_nodupe: the duplicate cache (sr(1), THE FLOW, Duplicate cache): keys as sr3 derives
  * them, ttl and LRU refresh, retries never rejected as their own duplicate, and the cache file
  * surviving a crash, a torn line and lines that are not ours. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* test_options: the one option table is consistent, and look-ups find what a user types. */
 #include "unit.h"
 

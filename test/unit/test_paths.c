@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* test_paths: where sr looks for configs and keeps state, as the environment says. */
 #include "unit.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* test_placement: where a subscriber puts a file and what it re-announces it as, for the
  * directory/mirror/strip/flatten combinations sr3 configs use (sr_subscribe(1), DESCRIPTION;
  * sr-config(5), Lines; sr(1), THE FLOW, post). */

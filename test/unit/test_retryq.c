@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* test_retryq: the retry queue of sr(1), THE FLOW, Retry queues, as the flow uses it: failures
  * queued and taken back with spacing, nothing lost to a kill -9 or a torn line, expiry by
  * retry_ttl and duplicates dropped at housekeeping. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* test_sr3import: an sr3 user's tree (test/data/sr3import/tree) brought into sr: which
  * component each config becomes, every option sr will not honour named with file:line,
  * credentials kept private, and nothing of the user's overwritten without --force. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* test_status: one `sr status` row from pid files and metrics (sr(1), VERBS, status): the state
  * with sr3's precedence, the sums and rates over instances, what is too old to count, and the
  * figures as an operator reads them in the table and in --json. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* test_timefmt: sr3 time strings (sr-message(7), Encodings), with the times of sr3's own
  * messages in test/data/messages. */
 #include "unit.h"

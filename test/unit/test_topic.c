@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* test_topic: the topics of sr-message(7), TOPICS, published, read back and subscribed to. */
 #include "unit.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* test_transfer: the transfer layer (transfer.h) through its file: backend, in a temporary
  * folder: inflight names (sr-options(7), inflight), downloads with the identity and size
  * checks, resume, byteRateMax, sends, permissions and times (sr_subscribe(1) and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* test_trigger: the trigger command runs with the message in its environment, in its own
  * process group, without sr's descriptors, its output logged and escaped; past its timeout
  * it is killed with everything it started in that group (a background job, a pipeline),

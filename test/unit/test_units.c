@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* test_units: the value syntaxes of sr-config(5), Values, as a config author writes them. */
 #include "unit.h"
 

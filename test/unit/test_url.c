@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* test_url: the URLs of configs and credentials.conf, split, rebuilt and redacted. */
 #include "unit.h"
 

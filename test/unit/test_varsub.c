@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* test_varsub: ${VAR} substitution, at parse time and per message (sr-config(5), Variables). */
 #include "unit.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * unit.h: what every cmocka test file includes. cmocka needs these system headers first.
  * Tests find their data through SR_TEST_DATA (set by `make unit`), falling back to the
