@@ -10,7 +10,8 @@
 #     --no-load     no busy core (to compare)
 #     --clone-only  clone HEAD, say what would run, remove the clone: a dry run
 #
-# What is tested is HEAD as committed: uncommitted changes are not in the clone. The busy
+# What is tested is HEAD as committed: uncommitted changes are not in the clone, and each
+# run starts from the clean clone (git clean -xdf: no build left from the run before). The busy
 # core is `stress-ng --cpu 1` when stress-ng is installed, else a shell loop; either is
 # stopped when the script ends, however it ends.
 set -u
@@ -89,6 +90,9 @@ echo "check-under-load: one core kept busy by $how${busy:+ (pid $busy)}; $(nproc
 
 for i in $(seq 1 "$runs"); do
     log="$dir/check-$i.log"
+    # every run starts from the clone as committed, as a CI run does: the build and
+    # whatever the run before left are removed
+    git -C "$dir/sr" clean -xdfq
     start=$(date +%s)
     if (cd "$dir/sr" && make check) >"$log" 2>&1; then
         result=pass
