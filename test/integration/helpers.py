@@ -93,3 +93,44 @@ def snapshot_tree(root, read=sha256_file, partial=False, folders=False):
                 continue  # it went while we looked
             files[os.path.relpath(path, root)] = value
     return (files, dirs) if folders else files
+
+
+class Feed:
+    """Feeds a publishing process's stdin from a thread while a broker is restarted: chunks
+    of `step` messages (lines(i, n) gives the text of messages i .. i+n-1), `pause` seconds
+    apart, until `extra` more have gone in after `restarted` is set, so the process is
+    surely publishing while the broker goes away however long the restart takes. Its
+    stdout and stderr are read whole by threads of their own, so neither pipe fills."""
+
+    def __init__(self, proc, lines, step, extra, pause):
+        import threading
+        self.proc = proc
+        self.restarted = threading.Event()
+        self.fed = None  # messages written, once the feeding ended
+        self.output = {}
+        for name, stream in (("out", proc.stdout), ("err", proc.stderr)):
+            threading.Thread(target=lambda n=name, f=stream: self.output.update({n: f.read()}),
+                             daemon=True).start()
+        self.writer = threading.Thread(target=self._feed, args=(lines, step, extra, pause))
+        self.writer.start()
+
+    def _feed(self, lines, step, extra, pause):
+        i, until = 0, None
+        try:
+            while until is None or i < until:
+                self.proc.stdin.write(lines(i, step))
+                self.proc.stdin.flush()
+                i += step
+                if until is None and self.restarted.is_set():
+                    until = i + extra
+                time.sleep(pause)
+        finally:
+            self.fed = i
+            self.proc.stdin.close()
+
+    def finish(self, timeout):
+        """Wait for the feeding and the process to end; (exit status, stdout, stderr)."""
+        self.writer.join(timeout)
+        status = self.proc.wait(timeout=timeout)
+        wait_until(lambda: "out" in self.output and "err" in self.output, 10, 0.05)
+        return status, self.output["out"], self.output["err"]

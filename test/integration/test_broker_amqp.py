@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import Feed
 from servers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -325,42 +326,18 @@ def test_publisher_and_consumer_ride_through_a_broker_restart(rabbitmq, tool, ex
             [tool, "publish", rabbitmq.url("tfeed"), EXCHANGE, "v03.restart", "--retry",
              "--echo", "--pause", "0.1"] + (["--window"] if window else []),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        result = {}
-        for name, stream in (("out", poster.stdout), ("err", poster.stderr)):
-            threading.Thread(target=lambda n=name, f=stream: result.update({n: f.read()}),
-                             daemon=True).start()
         # The poster reads its messages as they come: fed until 500 more have gone in
-        # after the restart, it is surely posting while the broker goes away, however
-        # long the restart takes on a busy machine.
-        restarted = threading.Event()
-        fed = []
-
-        def feed():
-            i, until = 0, None
-            try:
-                while until is None or i < until:
-                    poster.stdin.write("".join(message(f"r/{j:05d}") + "\n"
-                                               for j in range(i, i + 25)))
-                    poster.stdin.flush()
-                    i += 25
-                    if until is None and restarted.is_set():
-                        until = i + 500
-                    time.sleep(0.05)
-            finally:
-                fed.append(i)
-                poster.stdin.close()
-        feeder = threading.Thread(target=feed)
-        feeder.start()
+        # after the restart.
+        feed = Feed(poster, lambda i, n: "".join(message(f"r/{j:05d}") + "\n"
+                                                 for j in range(i, i + n)), 25, 500, 0.05)
         consumer.wait_for(200)
         rabbitmq.restart()
-        restarted.set()
-        feeder.join(TIMEOUT)
-        assert poster.wait(timeout=TIMEOUT) == 0, result.get("err")
-        deadline = time.monotonic() + 10
-        while not ("out" in result and "err" in result) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        count = fed[0]
-        out = result["out"].splitlines()
+        feed.restarted.set()
+        status, out, err = feed.finish(TIMEOUT)
+        result = {"out": out, "err": err}
+        assert status == 0, err
+        count = feed.fed
+        out = out.splitlines()
         assert out[-1] == f"published {count}"
         posted = {json.loads(line)["body"] for line in out[:-1]}
         assert len(posted) == count

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import wait_until
+from helpers import Feed, wait_until
 from servers import HOST, free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -305,39 +305,15 @@ def test_broker_restart_mid_stream_loses_nothing(mosquitto, tool, window):
             [tool, "publish", mosquitto.url("tfeed"), root, f"{root}/v03/a", "--echo",
              "--batch", "10", "--pause", "0.03", "--retry"] + (["--window"] if window else []),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        result = {}
-        for name, stream in (("out", feeder.stdout), ("err", feeder.stderr)):
-            threading.Thread(target=lambda n=name, f=stream: result.update({n: f.read()}),
-                             daemon=True).start()
         # It reads its messages as they come: fed until 100 more have gone in after the
-        # restart, it is surely posting while the broker goes away.
-        restarted = threading.Event()
-        fed = []
-
-        def feed():
-            i, until = 0, None
-            try:
-                while until is None or i < until:
-                    feeder.stdin.write("".join(
-                        json.dumps(dict(base, relPath=f"{root}/{j:05d}.txt")) + "\n"
-                        for j in range(i, i + 10)))
-                    feeder.stdin.flush()
-                    i += 10
-                    if until is None and restarted.is_set():
-                        until = i + 100
-                    time.sleep(0.03)
-            finally:
-                fed.append(i)
-                feeder.stdin.close()
-        writer = threading.Thread(target=feed)
-        writer.start()
+        # restart.
+        feed = Feed(feeder, lambda i, n: "".join(
+            json.dumps(dict(base, relPath=f"{root}/{j:05d}.txt")) + "\n" for j in range(i, i + n)),
+            10, 100, 0.03)
         sub.wait_messages(40)
         mosquitto.restart()
-        restarted.set()
-        writer.join(TIMEOUT)
-        feeder.wait(timeout=TIMEOUT)
-        wait_until(lambda: "out" in result and "err" in result, 10, 0.05)
-        out, err = result["out"], result["err"]
+        feed.restarted.set()
+        status, out, err = feed.finish(TIMEOUT)
         # The shared subscriber announces "connected ... again" once it has subscribed
         # again; what is posted after that reaches it.
         deadline = time.monotonic() + TIMEOUT
@@ -353,8 +329,8 @@ def test_broker_restart_mid_stream_loses_nothing(mosquitto, tool, window):
             return (set(echoed) <= {rel_path(m) for m in sub.messages}
                     and f"{root}/tail/00000.txt" in {rel_path(m) for m in shared_sub.messages})
         wait_until(arrived, TIMEOUT)
-    count = fed[0]
-    assert feeder.returncode == 0, err
+    count = feed.fed
+    assert status == 0, err
     assert out.splitlines()[-1] == f"published {count}"
     assert "lost" in err and "again" in err, err  # it did lose the broker and come back
     assert len(set(echoed)) == count
