@@ -15,7 +15,6 @@
 
 #define DEFAULT_HEARTBEAT 60.0
 #define DEFAULT_TIMEOUT 30.0
-#define DEFAULT_PREFETCH 25u
 #define DEFAULT_BACKOFF_MIN 1.0
 #define DEFAULT_BACKOFF_MAX 64.0
 
@@ -31,7 +30,7 @@ double sr_broker_timeout(const sr_broker *b)
 
 unsigned sr_broker_prefetch(const sr_broker *b)
 {
-    return b->options.prefetch > 0 ? b->options.prefetch : DEFAULT_PREFETCH;
+    return b->options.prefetch > 0 ? b->options.prefetch : 1; /* a consumer takes one at least */
 }
 
 void sr_broker_notify(const sr_broker *b, enum sr_level level, const char *fmt, ...)

@@ -47,8 +47,8 @@ typedef struct sr_broker_options {
     enum sr_tls_rigour tls;
     double heartbeat;       /* AMQP heartbeat, MQTT keepalive, seconds; 0: 60 */
     double timeout;         /* connecting, and waiting for confirms, seconds; 0: 30 */
-    /* AMQP basic.qos, MQTT 5 receive maximum: prefetch (receiveMaximum). 0: 25, for tools
-     * and tests that give none; a config always passes its value (brokerconf.h). */
+    /* AMQP basic.qos, MQTT 5 receive maximum: prefetch (receiveMaximum), from the config
+     * (brokerconf.h); 0 is taken as 1. */
     unsigned prefetch;
     bool persistent;        /* AMQP delivery_mode 2 (the persistent option) */
     double session_expiry;  /* MQTT session expiry of a consumer (`expire`), seconds */

@@ -59,6 +59,7 @@ static int parse_options(int argc, char **argv, tool_options *o)
     memset(o, 0, sizeof *o);
     o->timeout = 5;
     o->batch = 25;
+    o->prefetch = 25; /* sr3's and sr's default prefetch */
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--window") == 0) {
