@@ -35,6 +35,9 @@ esac
 top=$(git -C "$(dirname "$0")/.." rev-parse --show-toplevel) || exit 2
 rev=$(git -C "$top" rev-parse HEAD) || exit 2
 dir=$(mktemp -d "${TMPDIR:-/tmp}/sr-check.XXXXXX") || exit 2
+# mktemp makes it 0700; test_hostile_fs runs sr as uid nobody too, which must reach the
+# build and conf.d as it can in any checkout
+chmod 0755 "$dir"
 busy=""
 failed=0
 
