@@ -203,6 +203,9 @@ def test_shovel_killed_and_restarted_loses_nothing(rabbitmq, tool, sr_bin, sr_en
     first.kill()  # kill -9 mid-stream
     assert feeder.wait(timeout=TIMEOUT) == 0, feeder.stderr.read()
     second = Component(sr_bin, sr_env, "shovel", "k", tmp_path / "k2.log")
+    # running before it is stopped: the first may have posted all before its kill, and a
+    # SIGTERM that comes before the handlers are set kills it (-15) instead of stopping it
+    second.wait_for("connected to")
     want = {f"k/m{i:05d}" for i in range(n)}
 
     def relpaths(got):
