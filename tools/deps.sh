@@ -1,6 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-only
-# Install the Debian packages sr's build, demo and tests need (`make deps`).
+# Install the Debian packages sr's build, demo and tests need (`make deps`), and those
+# the tests' sr3 peer (Python sr3 in ../shared/peers, test/integration/sr3peer.py) runs on.
 #
 # Fast and offline when everything is there: only dpkg-query, no apt-get update.
 # As root, installs what is missing without letting the packages start their system
@@ -12,7 +13,10 @@ PACKAGES="build-essential pkg-config librabbitmq-dev libmosquitto-dev
 libcurl4-openssl-dev libssh-dev libjansson-dev libyaml-dev libssl-dev libpcre2-dev
 uthash-dev libcmocka-dev python3-pytest valgrind rabbitmq-server mosquitto
 mosquitto-clients amqp-tools openssh-server openssh-client nginx-light python3-pyftpdlib
-python3-openssl python3-pyflakes clang man-db"
+python3-openssl python3-pyflakes clang man-db
+python3-amqp python3-appdirs python3-humanize python3-humanfriendly python3-jsonpickle
+python3-psutil python3-watchdog python3-paramiko python3-xattr python3-magic
+python3-netifaces python3-paho-mqtt"
 
 # Daemons these packages would start, as `pgrep -x` names them.
 DAEMONS="beam.smp epmd mosquitto nginx"

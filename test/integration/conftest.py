@@ -18,7 +18,7 @@ from tlsca import make_ca
 
 # Fixtures for more servers, one module each (nginx and ftpd: fixtures_web.py; sshd:
 # fixtures_ssh.py).
-pytest_plugins = ["fixtures_web", "fixtures_ssh"]
+pytest_plugins = ["fixtures_web", "fixtures_ssh", "sr3peer"]
 
 REPO = Path(__file__).resolve().parents[2]
 
