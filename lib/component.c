@@ -113,6 +113,34 @@ static void install_signals(void)
 
 /* The log of a running instance: its file (rotated as the config says), or stderr in
  * the foreground and with logStdout. */
+/* The events the instance logs: logEvents, plus reject with logReject and nodupe with
+ * logDuplicates, as sr3 adds them. By name, so the order of the choices is free. */
+static unsigned log_events(const sr_config *cfg)
+{
+    static const struct {
+        const char *name;
+        enum sr_log_event event;
+    } events[] = {
+        {"after_accept", SR_EVENT_AFTER_ACCEPT},
+        {"after_work", SR_EVENT_AFTER_WORK},
+        {"after_post", SR_EVENT_AFTER_POST},
+        {"on_housekeeping", SR_EVENT_ON_HOUSEKEEPING},
+        {"on_start", SR_EVENT_ON_START},
+        {"on_stop", SR_EVENT_ON_STOP},
+        {"reject", SR_EVENT_REJECT},
+        {"nodupe", SR_EVENT_NODUPE},
+    };
+    unsigned bits = 0;
+    for (size_t i = 0; i < sizeof events / sizeof events[0]; i++)
+        if (sr_config_has(cfg, SR_OPT_logEvents, events[i].name))
+            bits |= (unsigned)events[i].event;
+    if (sr_config_flag(cfg, SR_OPT_logReject))
+        bits |= SR_EVENT_REJECT;
+    if (sr_config_flag(cfg, SR_OPT_logDuplicates))
+        bits |= SR_EVENT_NODUPE;
+    return bits;
+}
+
 static int open_instance_log(const sr_config *cfg, const sr_paths *paths, int instance,
                              sr_log **log, sr_err *err)
 {
@@ -130,6 +158,8 @@ static int open_instance_log(const sr_config *cfg, const sr_paths *paths, int in
                          .perm = sr_config_bits(cfg, SR_OPT_permLog)};
     *log = sr_log_open(&lo, err);
     free(path);
+    if (*log != NULL)
+        sr_log_set_events(*log, log_events(cfg));
     return *log ? SR_OK : (err ? err->code : SR_EIO);
 }
 
@@ -157,6 +187,9 @@ static int run_component(enum sr_component component, const sr_component_work *w
         sr_paths_fini(&host_paths);
         return 1;
     }
+    if (sr_config_flag(cfg, SR_OPT_logMetrics))
+        sr_metrics_set_history(svc.metrics, sr_config_seconds(cfg, SR_OPT_logRotateInterval),
+                               (int)sr_config_count(cfg, SR_OPT_logRotateCount));
     sr_flow_component fc = {0};
     sr_post_source *post = NULL;
     sr_watch *watch = NULL;

@@ -148,7 +148,7 @@ static int apply_fileop(sr_download *d, sr_work *w, sr_jail *j, sr_err *err)
         if (rc == SR_ENOENT)
             return SR_WORK_OK;
         if (rc == SR_OK)
-            sr_log_write(d->log, SR_LOG_INFO, "removed %s", shown);
+            sr_log_event(d->log, SR_EVENT_AFTER_WORK, "removed %s", shown);
         return sr_work_result_of(rc, err);
     }
     if (op.link != NULL) {
@@ -165,7 +165,7 @@ static int apply_fileop(sr_download *d, sr_work *w, sr_jail *j, sr_err *err)
         if (rc == SR_OK)
             rc = sr_jail_symlink(j, op.link, dest, err);
         if (rc == SR_OK)
-            sr_log_write(d->log, SR_LOG_INFO, "linked %s -> %s", shown, op.link);
+            sr_log_event(d->log, SR_EVENT_AFTER_WORK, "linked %s -> %s", shown, op.link);
         return sr_work_result_of(rc, err);
     }
     if (op.hlink != NULL) {
@@ -178,7 +178,7 @@ static int apply_fileop(sr_download *d, sr_work *w, sr_jail *j, sr_err *err)
         if (rc == SR_OK)
             rc = sr_jail_hardlink(j, target.under_root, dest, err);
         if (rc == SR_OK)
-            sr_log_write(d->log, SR_LOG_INFO, "hard-linked %s to %s", shown, target.path);
+            sr_log_event(d->log, SR_EVENT_AFTER_WORK, "hard-linked %s to %s", shown, target.path);
         sr_placement_fini(&target);
         if (rc == SR_ENOENT)
             return -1; /* the file it names is not here: fetch this one */
@@ -205,7 +205,7 @@ static int apply_fileop(sr_download *d, sr_work *w, sr_jail *j, sr_err *err)
         if (rc == SR_OK)
             rc = sr_jail_rename(j, from.under_root, dest, err);
         if (rc == SR_OK)
-            sr_log_write(d->log, SR_LOG_INFO, "renamed %s to %s", from.path, shown);
+            sr_log_event(d->log, SR_EVENT_AFTER_WORK, "renamed %s to %s", from.path, shown);
         sr_placement_fini(&from);
         if (rc == SR_OK || rc == SR_EREFUSED)
             return sr_work_result_of(rc, err);
@@ -316,7 +316,7 @@ static enum sr_work_result write_inline(sr_download *d, sr_work *w, sr_jail *j,
     if (r == SR_WORK_OK && rc != SR_OK)
         r = sr_work_result_of(rc, err);
     if (r == SR_WORK_OK)
-        sr_log_write(d->log, SR_LOG_INFO, "wrote %s (%zu bytes inline)", w->placement.path,
+        sr_log_event(d->log, SR_EVENT_AFTER_WORK, "wrote %s (%zu bytes inline)", w->placement.path,
                      len);
     free(tmp);
     free(data);
@@ -442,7 +442,7 @@ static enum sr_work_result fetch(sr_download *d, sr_work *w, sr_jail *j, sr_err 
         double n = sr_time_now_s();
         sr_metrics_add(m, SR_METRIC_FILES_RX, 1, n);
         sr_metrics_add(m, SR_METRIC_DATA_RX, (unsigned long long)res.bytes, n);
-        sr_log_write(d->log, SR_LOG_INFO, "downloaded %s (%lld bytes%s)", w->placement.path,
+        sr_log_event(d->log, SR_EVENT_AFTER_WORK, "downloaded %s (%lld bytes%s)", w->placement.path,
                      (long long)res.bytes, res.resumed ? ", resumed" : "");
         /* sarra: announce what it has, not what it was told (a mesh converges on it) */
         if (d->sarra && (!has_id || want.method == SR_ID_COD || want.method == got.method))
@@ -605,9 +605,8 @@ static enum sr_work_result fetch_block(sr_download *d, sr_work *w, sr_jail *j,
     char *tmp = why == NULL ? sr_transfer_download_temp(&d->ts.inflight, rel) : NULL;
     bool have = false;
     if (why != NULL) {
-        if (sr_config_flag(d->cfg, SR_OPT_logReject))
-            sr_log_write(d->log, SR_LOG_INFO, "%s block %zu/%zu: %s, not downloaded", dest,
-                         l.number + 1, l.count, why);
+        sr_log_event(d->log, SR_EVENT_REJECT, "%s block %zu/%zu: %s, not downloaded", dest,
+                     l.number + 1, l.count, why);
         rc = -1;
     } else if (tmp == NULL) {
         rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
@@ -650,7 +649,7 @@ static enum sr_work_result fetch_block(sr_download *d, sr_work *w, sr_jail *j,
     bool complete = false;
     if (rc == SR_OK) {
         sr_metrics_add(d->metrics, SR_METRIC_DATA_RX, (unsigned long long)res.bytes, sr_time_now_s());
-        sr_log_write(d->log, SR_LOG_INFO,
+        sr_log_event(d->log, SR_EVENT_AFTER_WORK,
                      "downloaded block %zu/%zu of %s (%lld bytes at offset %lld)", l.number + 1,
                      l.count, dest, (long long)res.bytes, (long long)l.offset);
         rc = sr_blocks_record(j, tmp, &l, &lk, &complete, err);
@@ -660,7 +659,7 @@ static enum sr_work_result fetch_block(sr_download *d, sr_work *w, sr_jail *j,
         sr_blocks_release(&lk, rc == SR_OK);
         if (rc == SR_OK) {
             sr_metrics_add(d->metrics, SR_METRIC_FILES_RX, 1, sr_time_now_s());
-            sr_log_write(d->log, SR_LOG_INFO, "downloaded %s (%lld bytes, %zu blocks)",
+            sr_log_event(d->log, SR_EVENT_AFTER_WORK, "downloaded %s (%lld bytes, %zu blocks)",
                          dest, (long long)l.total, l.count);
             r = SR_WORK_OK;
         }
@@ -700,15 +699,13 @@ static enum sr_work_result download_work(void *ctx, sr_work *w, sr_err *err)
         /* The broker sent it before: the instance it went to may have been killed after
          * the download and before the post, which then never happened. Announce what is
          * here (at worst a second time: downstream the mesh rule stops it), not nothing. */
-        sr_log_write(d->log, SR_LOG_INFO,
+        sr_log_event(d->log, SR_EVENT_AFTER_WORK,
                      "%s: %s, not downloaded; announced again (the message is a redelivery)",
                      w->placement.path, why);
         return SR_WORK_OK;
     }
     if (why != NULL) {
-        if (sr_config_flag(d->cfg, SR_OPT_logReject))
-            sr_log_write(d->log, SR_LOG_INFO, "%s: %s, not downloaded", w->placement.path,
-                         why);
+        sr_log_event(d->log, SR_EVENT_REJECT, "%s: %s, not downloaded", w->placement.path, why);
         return SR_WORK_SKIP;
     }
     sr_content c;

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ifaddrs.h>
+#include <limits.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -60,7 +61,7 @@ struct sr_flow {
     double retry_ttl;
     long long message_count_max;
     double message_rate_max;
-    bool log_reject;
+    bool debug_dump; /* messageDebugDump: each message as on the wire, at INFO */
     const char *post_base_url;
     char *broker_user;   /* source of posted messages when they have none */
     const char *trigger; /* the trigger command, or NULL */
@@ -170,7 +171,7 @@ int sr_flow_new(const sr_flow_services *svc, const sr_flow_component *component,
         f->retry_ttl = sr_config_seconds(cfg, SR_OPT_expire);
     f->message_count_max = sr_config_count(cfg, SR_OPT_messageCountMax);
     f->message_rate_max = sr_config_number(cfg, SR_OPT_messageRateMax);
-    f->log_reject = sr_config_flag(cfg, SR_OPT_logReject);
+    f->debug_dump = sr_config_flag(cfg, SR_OPT_messageDebugDump);
     f->trigger = sr_config_str(cfg, SR_OPT_trigger);
     f->post_base_url = sr_config_str(cfg, SR_OPT_post_baseUrl);
     f->broker_user = sr_url_user(sr_config_str(cfg, SR_OPT_post_broker));
@@ -324,6 +325,21 @@ static void dispose(sr_work *w, enum sr_disposition d, const char *why)
     w->why = why ? strdup(why) : NULL; /* NULL when out of memory: the entry has no error */
 }
 
+/* messageDebugDump: a message as it crosses the wire, its body and headers (v02 keeps its
+ * fields there), one line each, escaped by the log as any text from outside. */
+static void dump_wire(sr_flow *f, const char *direction, const char *exchange, const char *topic,
+                      const char *body, size_t body_len, const sr_header *headers,
+                      size_t header_count)
+{
+    sr_log_write(f->log, SR_LOG_INFO,
+                 "raw message %s: exchange: %s topic: %s body (%zu bytes): %.*s", direction,
+                 exchange ? exchange : "-", topic ? topic : "-", body_len,
+                 body_len > INT_MAX ? INT_MAX : (int)body_len, body ? body : "");
+    for (size_t i = 0; i < header_count; i++)
+        sr_log_write(f->log, SR_LOG_INFO, "raw message %s: header %s: %s", direction,
+                     headers[i].name, headers[i].value);
+}
+
 /* From the broker: decode each delivery; one that does not decode is logged with its
  * reason and finished (acked at the end of the pass, never requeued for ever). */
 static int gather_broker(sr_flow *f, pass *p, double wait, sr_err *err)
@@ -342,6 +358,9 @@ static int gather_broker(sr_flow *f, pass *p, double wait, sr_err *err)
         sr_message *m = NULL;
         sr_err bad;
         sr_metrics_add(f->metrics, SR_METRIC_RX_BYTES, got[i]->wire.body_len, now);
+        if (f->debug_dump)
+            dump_wire(f, "received", NULL, got[i]->wire.topic, got[i]->wire.body,
+                      got[i]->wire.body_len, got[i]->wire.headers, got[i]->wire.header_count);
         if (sr_message_decode(&got[i]->wire, &m, &bad) != SR_OK) {
             sr_metrics_add(f->metrics, SR_METRIC_RX_BAD, 1, now);
             sr_log_write(f->log, SR_LOG_WARNING, "malformed message on topic %s dropped: %s",
@@ -398,15 +417,23 @@ static void gather_retries(sr_flow *f, pass *p)
     free(items);
 }
 
-/* A message filtered out: counted, logged when logReject asks (always when loud),
- * finished (acked at the end of the pass), never retried. */
-static void reject_as(sr_flow *f, sr_work *w, const char *why, bool loud)
+/* A message filtered out: counted, logged when logEvents has reject (logReject) or, for a
+ * duplicate, nodupe (logDuplicates); always when loud. Finished (acked at the end of the
+ * pass), never retried. */
+static void reject_event(sr_flow *f, sr_work *w, const char *why, bool loud,
+                         enum sr_log_event event)
 {
     sr_metrics_add(f->metrics, SR_METRIC_REJECTED, 1, sr_time_now_s());
-    if (loud || f->log_reject)
-        sr_log_write(f->log, loud ? SR_LOG_WARNING : SR_LOG_INFO, "rejected %s: %s",
-                     sr_message_rel_path(w->msg), why);
+    if (loud)
+        sr_log_write(f->log, SR_LOG_WARNING, "rejected %s: %s", sr_message_rel_path(w->msg), why);
+    else if (sr_log_event_on(f->log, event))
+        sr_log_event(f->log, event, "rejected %s: %s", sr_message_rel_path(w->msg), why);
     dispose(w, SR_DISP_DONE, NULL);
+}
+
+static void reject_as(sr_flow *f, sr_work *w, const char *why, bool loud)
+{
+    reject_event(f, w, why, loud, SR_EVENT_REJECT);
 }
 
 static void reject(sr_flow *f, sr_work *w, const char *why)
@@ -475,7 +502,10 @@ static void filter(sr_flow *f, pass *p)
         if (duplicate) {
             for (int g = 0; g < group_count; g++)
                 free(groups[g]);
-            reject(f, w, "duplicate (nodupe_ttl)");
+            /* sr3 logs duplicates with either logReject or logDuplicates */
+            reject_event(f, w, "duplicate (nodupe_ttl)", false,
+                         sr_log_event_on(f->log, SR_EVENT_NODUPE) ? SR_EVENT_NODUPE
+                                                                  : SR_EVENT_REJECT);
             continue;
         }
         int rc = SR_OK;
@@ -494,6 +524,8 @@ static void filter(sr_flow *f, pass *p)
             continue;
         }
         sr_metrics_add(f->metrics, SR_METRIC_ACCEPTED, 1, sr_time_now_s());
+        sr_log_event(f->log, SR_EVENT_AFTER_ACCEPT, "accepted: (lag: %.2f) baseUrl: %s relPath: %s",
+                     lag, sr_message_base_url(w->msg), sr_message_rel_path(w->msg));
     }
 }
 
@@ -665,6 +697,9 @@ static posting *post_begin(sr_flow *f, pass *p)
             dispose(w, rc == SR_ENOMEM ? SR_DISP_POST_RETRY : SR_DISP_DONE, err.msg);
             continue;
         }
+        if (f->debug_dump)
+            dump_wire(f, "posted", po->exchanges[k], po->topics[k], po->enc[k].body,
+                      po->enc[k].body_len, po->enc[k].headers, po->enc[k].header_count);
         po->out[k] = (sr_outgoing){po->exchanges[k], po->topics[k], &po->enc[k]};
         po->which[k] = w;
         k++;
@@ -737,8 +772,8 @@ static void settle(sr_flow *f, posting *po)
         if (po->status[i] == SR_OK) {
             sr_metrics_add(f->metrics, SR_METRIC_POSTED, 1, now);
             sr_metrics_add(f->metrics, SR_METRIC_TX_BYTES, po->enc[i].body_len, now);
-            sr_log_write(f->log, SR_LOG_INFO, "posted %s to %s", sr_message_rel_path(w->msg),
-                         po->topics[i]);
+            sr_log_event(f->log, SR_EVENT_AFTER_POST, "posted %s to %s",
+                         sr_message_rel_path(w->msg), po->topics[i]);
             dispose(w, SR_DISP_DONE, NULL);
         } else {
             sr_metrics_add(f->metrics, SR_METRIC_POST_BAD, 1, now);
@@ -839,17 +874,19 @@ static void drop_expired(void *arg, const sr_message *m, const char *why)
                  sr_message_rel_path(m), why);
 }
 
-static void housekeeping(sr_flow *f, double now)
+/* The counters since the last housekeeping in one line, for the logEvents on_housekeeping,
+ * on_start and on_stop. */
+static void log_summary(sr_flow *f, double now, enum sr_log_event event, const char *when)
 {
     sr_metrics_snapshot s;
     sr_err err;
-    if (sr_metrics_get(f->metrics, now, &s, &err) == SR_OK) {
+    if (sr_log_event_on(f->log, event) && sr_metrics_get(f->metrics, now, &s, &err) == SR_OK) {
         double span = now - s.time_base > 0 ? now - s.time_base : 1;
-        sr_log_write(f->log, SR_LOG_INFO,
-                     "housekeeping: %llu received (%llu bad), %llu accepted, %llu rejected, "
+        sr_log_event(f->log, event,
+                     "%s: %llu received (%llu bad), %llu accepted, %llu rejected, "
                      "%llu posted in %.0f s (%.1f/s); lag avg %.2f s max %.2f s; retry "
                      "queues %zu work, %zu post",
-                     s.counters[SR_METRIC_RX_GOOD] + s.counters[SR_METRIC_RX_BAD],
+                     when, s.counters[SR_METRIC_RX_GOOD] + s.counters[SR_METRIC_RX_BAD],
                      s.counters[SR_METRIC_RX_BAD], s.counters[SR_METRIC_ACCEPTED],
                      s.counters[SR_METRIC_REJECTED], s.counters[SR_METRIC_POSTED], span,
                      (double)(s.counters[SR_METRIC_RX_GOOD] + s.counters[SR_METRIC_RX_BAD]) / span,
@@ -857,6 +894,12 @@ static void housekeeping(sr_flow *f, double now)
                      sr_retryq_length(f->post_retry));
         sr_metrics_snapshot_fini(&s);
     }
+}
+
+static void housekeeping(sr_flow *f, double now)
+{
+    sr_err err;
+    log_summary(f, now, SR_EVENT_ON_HOUSEKEEPING, "housekeeping");
     size_t expired = 0;
     if (f->nodupe != NULL && sr_nodupe_save(f->nodupe, now, &expired, &err) != SR_OK)
         sr_log_write(f->log, SR_LOG_ERROR, "duplicate cache: %s", err.msg);
@@ -1001,6 +1044,7 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
     bool exhausted = false;
     int result = SR_OK;
     sr_log_write(f->log, SR_LOG_INFO, "starting (pid %d)", (int)getpid());
+    log_summary(f, sr_time_now_s(), SR_EVENT_ON_START, "at start");
     /* with vip, passive (connected to nothing, consuming and posting nothing) until this
      * host holds one of the addresses; looked at every VIP_CHECK_S */
     const sr_strlist *vips = sr_config_list(f->cfg, SR_OPT_vip);
@@ -1120,6 +1164,7 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
         }
     }
     finish_outstanding(f);
+    log_summary(f, sr_time_now_s(), SR_EVENT_ON_STOP, "at stop");
     sr_log_write(f->log, SR_LOG_INFO, "stopping");
     return result;
 }

@@ -26,6 +26,7 @@ struct sr_log {
     char *ident;
     int fd;
     enum sr_level level;
+    unsigned events; /* enum sr_log_event bits logged */
     double rotate_interval;
     int rotate_count;
     mode_t perm;
@@ -81,6 +82,7 @@ sr_log *sr_log_open(const sr_log_options *options, sr_err *err)
     }
     log->fd = STDERR_FILENO;
     log->level = options->level;
+    log->events = ~0u;
     log->rotate_interval = options->rotate_interval;
     log->rotate_count = options->rotate_count;
     log->perm = options->perm ? options->perm : 0600;
@@ -336,6 +338,26 @@ void sr_log_set_level(sr_log *log, enum sr_level level)
 enum sr_level sr_log_level(const sr_log *log)
 {
     return log->level;
+}
+
+void sr_log_set_events(sr_log *log, unsigned events)
+{
+    log->events = events;
+}
+
+bool sr_log_event_on(const sr_log *log, enum sr_log_event event)
+{
+    return log != NULL && (log->events & (unsigned)event) != 0;
+}
+
+void sr_log_event(sr_log *log, enum sr_log_event event, const char *fmt, ...)
+{
+    if (!sr_log_event_on(log, event))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    sr_log_vwrite(log, SR_LOG_INFO, fmt, ap);
+    va_end(ap);
 }
 
 unsigned long sr_log_failures(const sr_log *log)

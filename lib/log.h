@@ -76,6 +76,30 @@ void sr_log_vwrite(sr_log *log, enum sr_level level, const char *fmt, va_list ap
 void sr_log_set_level(sr_log *log, enum sr_level level);
 enum sr_level sr_log_level(const sr_log *log);
 
+/* The events of sr3's logEvents, each a bit, in the order of its choices in options.def
+ * (sr_config_bits(cfg, SR_OPT_logEvents) is such a mask; test_options checks the order).
+ * An event's lines are written at INFO, and only while its bit is on: an operator turns
+ * the per-file lines off (`logEvents -after_accept,after_work,after_post`) and keeps the
+ * warnings and errors, which no event gates. */
+enum sr_log_event {
+    SR_EVENT_AFTER_ACCEPT = 1u << 0,    /* a message accepted for work */
+    SR_EVENT_AFTER_WORK = 1u << 1,      /* a file downloaded, sent, linked, removed... */
+    SR_EVENT_AFTER_POST = 1u << 2,      /* a message posted */
+    SR_EVENT_ON_HOUSEKEEPING = 1u << 3, /* the summary of each housekeeping interval */
+    SR_EVENT_ON_START = 1u << 4,        /* the summary line at start-up */
+    SR_EVENT_ON_STOP = 1u << 5,         /* the summary line at the end */
+    SR_EVENT_REJECT = 1u << 6,          /* a message rejected (logReject adds it) */
+    SR_EVENT_NODUPE = 1u << 7,          /* a duplicate suppressed (logDuplicates adds it) */
+};
+
+/* Which events are logged; a new log logs them all (tools, tests). */
+void sr_log_set_events(sr_log *log, unsigned events);
+bool sr_log_event_on(const sr_log *log, enum sr_log_event event);
+
+/* One INFO line for event, when that event is on. */
+void sr_log_event(sr_log *log, enum sr_log_event event, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* The len bytes at text escaped as above into out (at most size bytes, NUL included; a
  * character or escape that does not fit whole is left out, with all after it). Returns
  * the bytes written before the NUL; *cut (when not NULL) says whether some were left out.

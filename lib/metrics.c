@@ -8,6 +8,7 @@
  */
 #include "metrics.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 #include "buf.h"
 
@@ -49,6 +51,9 @@ struct sr_metrics {
     uptime broker, transfer;
     unsigned sessions;
     bool passive;
+    double history_interval; /* logMetrics: period of the history files */
+    int history_keep;        /* history files kept; 0: no history */
+    char history_period[16]; /* the period of the history file last written */
 };
 
 const char *sr_metric_name(enum sr_metric which)
@@ -170,6 +175,12 @@ void sr_metrics_reset(sr_metrics *m, double now)
     m->broker.since = m->transfer.since = now;
 }
 
+void sr_metrics_set_history(sr_metrics *m, double rotate_interval, int keep)
+{
+    m->history_interval = rotate_interval;
+    m->history_keep = keep > 0 ? keep : 0;
+}
+
 void sr_metrics_set_interval(sr_metrics *m, double seconds)
 {
     m->interval = seconds > 0 ? seconds : 0;
@@ -272,6 +283,92 @@ static json_t *to_json(const sr_metrics_snapshot *s)
         s->passive);
 }
 
+static int history_name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Remove all but the newest keep history files of path: <name>.<digits and ->, whose
+ * names sort as their dates. */
+static void prune_history(const char *path, int keep)
+{
+    char *dir_path = strdup(path);
+    if (dir_path == NULL)
+        return;
+    char *slash = strrchr(dir_path, '/');
+    const char *base = slash ? slash + 1 : dir_path;
+    if (slash)
+        *slash = '\0';
+    DIR *dir = opendir(slash ? (dir_path[0] ? dir_path : "/") : ".");
+    size_t base_len = strlen(base);
+    char **found = NULL;
+    size_t n = 0, cap = 0;
+    for (struct dirent *e = dir ? readdir(dir) : NULL; e; e = readdir(dir)) {
+        const char *suffix = e->d_name + base_len + 1;
+        if (strncmp(e->d_name, base, base_len) != 0 || e->d_name[base_len] != '.' ||
+            suffix[0] == '\0' || strspn(suffix, "0123456789-") != strlen(suffix))
+            continue;
+        if (n == cap) {
+            char **more = realloc(found, (cap = cap ? cap * 2 : 8) * sizeof *found);
+            if (more == NULL)
+                break;
+            found = more;
+        }
+        if ((found[n] = strdup(e->d_name)) != NULL)
+            n++;
+    }
+    if (dir)
+        closedir(dir);
+    qsort(found, n, sizeof *found, history_name_cmp);
+    for (size_t i = 0; i < n; i++) {
+        if (n - i > (size_t)keep) {
+            char *full = NULL;
+            if (asprintf(&full, "%s/%s", slash ? (dir_path[0] ? dir_path : "") : ".", found[i]) >=
+                0)
+                unlink(full);
+            free(full);
+        }
+        free(found[i]);
+    }
+    free(found);
+    free(dir_path);
+}
+
+/* logMetrics: text (one JSON object) as a line of the history file of the period of now. */
+static int append_history(sr_metrics *m, const char *path, const char *text, double now,
+                          sr_err *err)
+{
+    time_t t = (time_t)now;
+    struct tm tm;
+    char stamp[32];
+    if (gmtime_r(&t, &tm) == NULL || strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm) == 0)
+        return sr_err_set(err, SR_EINVAL, false, "metrics history: time %.0f out of range", now);
+    /* the period in the name: a day (8 characters), a minute (13), a second (15) */
+    int period = m->history_interval >= 86400 ? 8 : m->history_interval >= 60 ? 13 : 15;
+    char *name = NULL;
+    if (asprintf(&name, "%s.%.*s", path, period, stamp) < 0)
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    int rc = SR_OK;
+    int fd = open(name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    char *line = NULL;
+    int len = asprintf(&line, "\"%s\" : %s,\n", stamp, text);
+    if (len < 0) {
+        rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    } else if (fd < 0 || !sr_write_all(fd, line, (size_t)len)) {
+        rc = sr_err_set(err, SR_EIO, true, "metrics history %s: %s", name, strerror(errno));
+    }
+    if (fd >= 0)
+        close(fd);
+    free(line);
+    free(name);
+    /* a new period's file: the oldest may go */
+    if (rc == SR_OK && strncmp(m->history_period, stamp, (size_t)period) != 0) {
+        snprintf(m->history_period, sizeof m->history_period, "%.*s", period, stamp);
+        prune_history(path, m->history_keep);
+    }
+    return rc;
+}
+
 int sr_metrics_write(sr_metrics *m, const char *path, double now, sr_err *err)
 {
     sr_metrics_snapshot s;
@@ -287,11 +384,11 @@ int sr_metrics_write(sr_metrics *m, const char *path, double now, sr_err *err)
         free(text);
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
     }
+    size_t len = strlen(text);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         rc = sr_err_set(err, SR_EIO, true, "metrics %s: cannot create: %s", tmp, strerror(errno));
     } else {
-        size_t len = strlen(text);
         text[len] = '\n'; /* json_dumps's NUL: the file ends with a newline */
         bool ok = sr_write_all(fd, text, len + 1);
         int saved = errno;
@@ -308,6 +405,10 @@ int sr_metrics_write(sr_metrics *m, const char *path, double now, sr_err *err)
                             strerror(errno));
             unlink(tmp);
         }
+    }
+    if (rc == SR_OK && m->history_keep > 0) {
+        text[len] = '\0'; /* the history line is the object, without the newline */
+        rc = append_history(m, path, text, now, err);
     }
     free(text);
     free(tmp);

@@ -144,6 +144,14 @@ void sr_metrics_reset(sr_metrics *m, double now);
 /* Change metrics_writeInterval (seconds; <= 0 means write every time asked). */
 void sr_metrics_set_interval(sr_metrics *m, double seconds);
 
+/* logMetrics: each write also appends the snapshot, as the line
+ *     "YYYYMMDD-HHMMSS" : {...},
+ * to a history file beside the metrics file, <path>.<period>, a new one each period as
+ * the logs rotate (<path>.YYYYMMDD when rotate_interval is a day or more, else
+ * <path>.YYYYMMDD-HHMM or, under a minute, <path>.YYYYMMDD-HHMMSS; UTC), and only the
+ * newest keep history files are kept. keep <= 0 turns the history off (the default). */
+void sr_metrics_set_history(sr_metrics *m, double rotate_interval, int keep);
+
 /* Is a write due: never written, or the interval has passed since the last write? */
 bool sr_metrics_due(const sr_metrics *m, double now);
 
@@ -151,8 +159,9 @@ bool sr_metrics_due(const sr_metrics *m, double now);
  * (what sr_metrics_write writes). Finish it with sr_metrics_snapshot_fini. SR_ENOMEM. */
 int sr_metrics_get(const sr_metrics *m, double now, sr_metrics_snapshot *out, sr_err *err);
 
-/* Write the snapshot as of now to path through <path>.tmp and a rename. The folder must
- * exist. SR_EIO names the file. */
+/* Write the snapshot as of now to path through <path>.tmp and a rename (and append it to
+ * the history, with sr_metrics_set_history). The folder must exist. SR_EIO names the
+ * file. */
 int sr_metrics_write(sr_metrics *m, const char *path, double now, sr_err *err);
 
 /* Read a metrics file (see the top for what a missing field reads as). *out is zeroed

@@ -305,7 +305,7 @@ static enum sr_work_result send_block(sr_send *s, sr_transfer *t, sr_work *w, in
         rc = sr_transfer_send(t, fd, remote, whole_plan, &res, err);
         note_outcome(s, rc, err);
         if (rc == SR_OK) {
-            sr_log_write(s->log, SR_LOG_INFO,
+            sr_log_event(s->log, SR_EVENT_AFTER_WORK,
                          "sent %s to %s%s%s (%lld bytes, whole: %s cannot write blocks)", local,
                          sr_transfer_url(t), remote[0] == '/' ? "" : "/", remote,
                          (long long)res.bytes, sr_transfer_url(t));
@@ -348,7 +348,7 @@ static enum sr_work_result send_block(sr_send *s, sr_transfer *t, sr_work *w, in
     bool complete = false;
     if (rc == SR_OK && !have) {
         sr_metrics_add(s->metrics, SR_METRIC_DATA_TX, (unsigned long long)res.bytes, sr_time_now_s());
-        sr_log_write(s->log, SR_LOG_INFO,
+        sr_log_event(s->log, SR_EVENT_AFTER_WORK,
                      "sent block %zu/%zu of %s to %s%s%s (%lld bytes at offset %lld)", l.number + 1,
                      l.count, local, sr_transfer_url(t), tmp[0] == '/' ? "" : "/", tmp,
                      (long long)res.bytes, (long long)l.offset);
@@ -361,7 +361,7 @@ static enum sr_work_result send_block(sr_send *s, sr_transfer *t, sr_work *w, in
         sr_blocks_release(&lk, rc == SR_OK);
         if (rc == SR_OK) {
             sr_metrics_add(s->metrics, SR_METRIC_FILES_TX, 1, sr_time_now_s());
-            sr_log_write(s->log, SR_LOG_INFO, "sent %s to %s%s%s (%lld bytes, %zu blocks)",
+            sr_log_event(s->log, SR_EVENT_AFTER_WORK, "sent %s to %s%s%s (%lld bytes, %zu blocks)",
                          local, sr_transfer_url(t), remote[0] == '/' ? "" : "/", remote,
                          (long long)l.total, l.count);
             announce_whole(w->msg, fd, local, &l);
@@ -445,7 +445,7 @@ static enum sr_work_result send_work(void *ctx, sr_work *w, sr_err *err)
         /* a relative sftp path needs its '/' after the host to read as a URL (sr3's rule:
          * "sftp://cluster/dir/f" is dir/f in the login folder) */
         const char *path = w->placement.path;
-        sr_log_write(s->log, SR_LOG_INFO, "sent %s to %s%s%s (%lld bytes)", local,
+        sr_log_event(s->log, SR_EVENT_AFTER_WORK, "sent %s to %s%s%s (%lld bytes)", local,
                      sr_transfer_url(t), path[0] == '/' ? "" : "/", path, (long long)res.bytes);
     }
     if (result == SR_WORK_OK && s->delete_source && sr_jail_remove(j, rel, false, NULL) != SR_OK)

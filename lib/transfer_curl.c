@@ -67,9 +67,11 @@
 #define SR_VERSION "0"
 #endif
 
-/* libcurl's receive buffer: bigger pieces mean fewer writes and checksum calls
- * (CURL_MAX_READ_SIZE is 512 KiB). */
-#define CURL_BUFFER (256 * 1024L)
+/* libcurl's buffers come from bufSize (bigger pieces mean fewer writes and checksum
+ * calls), within what libcurl takes: 16 KiB (the upload buffer's least) to 512 KiB
+ * (CURL_MAX_READ_SIZE). */
+#define CURL_BUFFER_MIN (16 * 1024L)
+#define CURL_BUFFER_MAX (512 * 1024L)
 /* The biggest index page or LIST output read for list. */
 #define LISTING_MAX ((size_t)64 << 20)
 /* The first libcurl whose FTPS uploads are safe under TLS 1.3 (8.9.0). */
@@ -369,8 +371,12 @@ static CURLcode setup(request *r, const char *url)
     SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
     SET(CURLOPT_LOW_SPEED_TIME, timeout_s > 0 ? timeout_s : 1L);
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
-    SET(CURLOPT_BUFFERSIZE, CURL_BUFFER);
-    SET(CURLOPT_UPLOAD_BUFFERSIZE, CURL_BUFFER);
+    size_t want = sr_transfer_buffer_size(t);
+    long buffer = want < (size_t)CURL_BUFFER_MIN   ? CURL_BUFFER_MIN
+                  : want > (size_t)CURL_BUFFER_MAX ? CURL_BUFFER_MAX
+                                                   : (long)want;
+    SET(CURLOPT_BUFFERSIZE, buffer);
+    SET(CURLOPT_UPLOAD_BUFFERSIZE, buffer);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, r);
     SET(CURLOPT_WRITEFUNCTION, on_body);

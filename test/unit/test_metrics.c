@@ -4,6 +4,7 @@
  * reset starts a new interval, and a reader never sees half a file. */
 #include "unit.h"
 
+#include <dirent.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -258,6 +259,60 @@ static void a_reader_never_sees_half_a_file(void **state)
     assert_true(last > 10);
 }
 
+static int count_history(const char *base, char *newest, size_t size)
+{
+    DIR *d = opendir(tmpdir);
+    assert_non_null(d);
+    int n = 0;
+    newest[0] = '\0';
+    for (struct dirent *e = readdir(d); e; e = readdir(d)) {
+        if (strncmp(e->d_name, base, strlen(base)) == 0 && e->d_name[strlen(base)] == '.') {
+            n++;
+            if (strcmp(e->d_name, newest) > 0)
+                snprintf(newest, size, "%s", e->d_name);
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+/* logMetrics: each write is a line of the day's history file; a new day starts a new
+ * file and only logRotateCount of them are kept. */
+static void log_metrics_keeps_a_history_per_period(void **state)
+{
+    (void)state;
+    const double day0 = 1764979200.0; /* 2025-12-06 00:00:00 UTC */
+    sr_metrics *m = sr_metrics_new("subscribe", "hist", 1, day0);
+    assert_non_null(m);
+    sr_metrics_set_history(m, 86400, 2);
+    const char *path = tmp_path("subscribe_hist_01.json");
+    sr_err err;
+    char newest[256];
+    for (int day = 0; day < 4; day++) {
+        for (int i = 0; i < 3; i++)
+            assert_int_equal(sr_metrics_write(m, path, day0 + day * 86400 + 60 * i + 5, &err),
+                             SR_OK);
+        assert_int_equal(count_history("subscribe_hist_01.json", newest, sizeof newest),
+                         day < 1 ? 1 : 2);
+    }
+    assert_string_equal(newest, "subscribe_hist_01.json.20251209");
+    char full[512];
+    snprintf(full, sizeof full, "%s/%s", tmpdir, newest);
+    FILE *f = fopen(full, "r");
+    assert_non_null(f);
+    char line[4096];
+    int lines = 0;
+    while (fgets(line, sizeof line, f)) {
+        lines++;
+        assert_memory_equal(line, "\"20251209-00", 12);
+        assert_non_null(strstr(line, "\" : {\"schema\":1,"));
+        assert_string_equal(line + strlen(line) - 3, "},\n");
+    }
+    fclose(f);
+    assert_int_equal(lines, 3);
+    sr_metrics_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -266,6 +321,7 @@ int main(void)
         cmocka_unit_test(writes_come_at_the_interval),
         cmocka_unit_test(a_reader_takes_what_it_finds),
         cmocka_unit_test(a_reader_never_sees_half_a_file),
+        cmocka_unit_test(log_metrics_keeps_a_history_per_period),
     };
     return cmocka_run_group_tests_name("metrics", tests, setup, teardown);
 }
