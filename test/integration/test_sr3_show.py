@@ -18,13 +18,11 @@ list, and on an entry of the file that no longer occurs. A configuration sr refu
 too: allowed, when sr says why on its standard error and exits non-zero.
 """
 import json
-import os
 import re
 import shutil
 import socket
 import subprocess
 from pathlib import Path
-
 
 from sr3peer import PEERS, Sr3, needs_sr3, parse_show_dict
 
