@@ -350,6 +350,15 @@ def sr_effective(doc, sr3_hostname):
         user = re.match(r"^\w+://([^@]*)@", broker).group(1)
         opts["queueName"]["value"] = (f"q_{user}.{doc['component']}.{doc['config']}."
                                       f"{opts['queueShare']['value']}")
+    # source unset: sr writes the post_broker's user in the messages it posts that have
+    # none (flow.c); with no post_broker it posts nothing, and the default is documented
+    # as the broker user (sr-options(7)), as sr3 derives it.
+    if opts["source"]["value"] is None:
+        for key in ("post_broker", "broker"):
+            url = url_value(opts[key]["value"])
+            if url and re.match(r"^\w+://([^@]*)@", url):
+                opts["source"]["value"] = re.match(r"^\w+://([^@]*)@", url).group(1)
+                break
     # post_exchangeSplit N: sr publishes to post_exchange00..N-1 (sr-options(7)).
     split = opts["post_exchangeSplit"]["value"] or 0
     if split > 1 and opts["post_exchange"]["value"]:
@@ -444,16 +453,20 @@ def collect(tmp_path, sr_bin, sr_env):
         env = dict(sr_env, **ENV)
         env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
                    XDG_CACHE_HOME=str(home / ".cache"))
-        found = sr3_show_group(home, folder, creds, kept)
         install(folder, home / ".config" / "sr", creds)
         (home / ".cache").mkdir(parents=True, exist_ok=True)
+        docs = {}
         for component, name in kept:
-            config = f"{label}:{component}/{name}"
-            d3 = found.get(f"{component}/{name}")
             doc, reason = sr_show(sr_bin, env, component, name)
             if doc is None:
-                refused.append((config, reason))
-                continue
+                refused.append((f"{label}:{component}/{name}", reason))
+            else:
+                docs[(component, name)] = doc
+        # sr3 is asked only about the configs sr loads: the others are rows already.
+        found = sr3_show_group(home, folder, creds, list(docs)) if docs else {}
+        for (component, name), doc in docs.items():
+            config = f"{label}:{component}/{name}"
+            d3 = found.get(f"{component}/{name}")
             if isinstance(d3, str):
                 sr3_failed.append((config, d3))
                 continue
