@@ -291,6 +291,14 @@ def sr3_lines(d):
         "masks": [sr3_mask(m) for m in d.get("masks", [])],
         "subtopic": bindings,
         "header": sorted(f"{k}={v}" for k, v in (d.get("fixed_headers") or {}).items()),
+        # sr3 counts the feeder option among its declared users; sr keeps it an option
+        # (compared as such)
+        "declare": sorted([f"{role} {user}" for user, role in
+                           (d.get("declared_users") or {}).items() if role != "feeder"] +
+                          [f"exchange {x}" for x in d.get("declared_exchanges") or []]),
+        "declare env": sorted(d.get("env_declared") or []),
+        "set": sorted(f"{cls}.{k} {v}" for cls, kv in (d.get("settings") or {}).items()
+                      for k, v in kv.items()),
     }
 
 
@@ -302,7 +310,10 @@ def sr_lines(doc):
     # sr splits a subtopic written with / into its words when it binds (topic.c)
     bindings = [f"{s['exchange']} {s['topicPrefix']} {s['pattern'].replace('/', '.')}"
                 for s in doc["subtopics"]]
-    return {"masks": masks, "subtopic": bindings, "header": sorted(doc["headers"])}
+    return {"masks": masks, "subtopic": bindings, "header": sorted(doc["headers"]),
+            "declare": sorted(doc["declare"]),
+            "declare env": sorted(e.split("=", 1)[0] for e in doc["env"]),
+            "set": sorted(doc["set"])}
 
 
 def sr3_effective(d, cwd):
