@@ -370,6 +370,12 @@ def sr_effective(doc, sr3_hostname):
             if url and re.match(r"^\w+://([^@]*)@", url):
                 opts["source"]["value"] = re.match(r"^\w+://([^@]*)@", url).group(1)
                 break
+    # inflight given as a number of seconds, fileAgeMin unset: sr_watch waits that long
+    # (watch.c), as sr3 does by setting fileAgeMin.
+    inflight = opts["inflight"]["value"]
+    if doc["component"] == "watch" and opts["fileAgeMin"]["value"] is None and \
+            re.fullmatch(r"\d+(\.\d*)?", inflight or ""):
+        opts["fileAgeMin"]["value"] = float(inflight)
     # post_exchangeSplit N: sr publishes to post_exchange00..N-1 (sr-options(7)).
     split = opts["post_exchangeSplit"]["value"] or 0
     if split > 1 and opts["post_exchange"]["value"]:
