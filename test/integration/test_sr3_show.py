@@ -476,7 +476,7 @@ def collect(tmp_path, sr_bin, sr_env):
         for component, name in kept:
             doc, reason = sr_show(sr_bin, env, component, name)
             if doc is None:
-                refused.append((f"{label}:{component}/{name}", reason))
+                refused.append((f"{label}:{component}/{name}", reason.replace(str(home), "~")))
             else:
                 docs[(component, name)] = doc
         # sr3 is asked only about the configs sr loads: the others are rows already.
