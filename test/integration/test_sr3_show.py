@@ -3,13 +3,15 @@
 
 The configurations are sr3's own examples (sarracenia/examples/<component>/*.conf and the
 .inc files they include) and ours (test/data/config, test/data/sr3import, examples/). Each
-set is copied, as it is, into the config folder of an sr3 HOME and of an sr HOME (both under
-tmp_path), beside a credentials.conf naming every broker the set uses, so that neither side
-drops a URL for want of a password. `sr3 show` gives sr3's option dict (sr3peer.py);
-`sr show --json` gives ours. Both are brought to one form (normalise_sr3, normalise_sr):
-sr3's internal names (masks, bindings, post_exchanges, identity_method, topicPrefix as a
-list...), durations in seconds, sizes in bytes, octal modes as numbers, sets, None for unset,
-URLs without their password. Then the effective value of every option both know is compared.
+set is copied, as it is, into ~/.config/sr3 and ~/.config/sr of one HOME under tmp_path,
+beside a credentials.conf naming every broker the set uses, so that neither side drops a
+URL for want of a password. `sr3 show` gives sr3's option dict (sr3peer.py); `sr show
+--json` gives ours. Both are brought to one form: what each prints differently from what
+it runs with is made the value it runs with (sr3_effective, sr_effective), then each value
+is written the same way (canon, sr3_value, sr3_lines, sr_lines): sr3's internal names
+(masks, bindings, post_exchange as a list, identity_method, topicPrefix as a list...),
+durations in seconds, sizes in bytes, octal modes as numbers, sets, None for unset, URLs
+without their password. Then the effective value of every option both know is compared.
 
 A difference is a bug in sr, or an intended difference listed with its reason in
 test/sr3-differences.txt (and in the COMPATIBILITY section of sr(1)). The test prints the
@@ -82,12 +84,12 @@ def credentials_for(folder, env):
             continue
         for m in URL_RE.finditer(substitute(path.read_text(errors="replace"), env)):
             scheme, user, host = m.group(1), m.group(2), m.group(3)
-            port, path = m.group(4) or "", m.group(5) or "/"
-            key = (scheme, user, host, port, path)
-            if "$" in user + host + path or key in seen or (port and int(port[1:]) > 65535):
+            port, vhost = m.group(4) or "", m.group(5) or "/"
+            key = (scheme, user, host, port, vhost)
+            if "$" in user + host + vhost or key in seen or (port and int(port[1:]) > 65535):
                 continue
             seen.add(key)
-            lines.append(f"{scheme}://{user}:pw-{user}@{host}{port}{path}\n")
+            lines.append(f"{scheme}://{user}:pw-{user}@{host}{port}{vhost}\n")
     return "".join(lines)
 
 
@@ -305,13 +307,22 @@ def sr_lines(doc):
               "mirror": m["mirror"], "strip": strip_value(m["strip"]),
               "flatten": m["flatten"] or "/", "filename": none_if(m["filename"])}
              for m in doc["masks"]]
-    # sr splits a subtopic written with / into its words when it binds (topic.c)
-    bindings = [f"{s['exchange']} {s['topicPrefix']} {s['pattern'].replace('/', '.')}"
+    bindings = [f"{s['exchange']} {s['topicPrefix']} {subtopic_words(s['pattern'])}"
                 for s in doc["subtopics"]]
     return {"masks": masks, "subtopic": bindings, "header": sorted(doc["headers"]),
             "declare": sorted(doc["declare"]),
             "declare env": sorted(e.split("=", 1)[0] for e in doc["env"]),
             "set": sorted(doc["set"])}
+
+
+def subtopic_words(pattern):
+    """A subtopic as sr binds it (topic.c): written with / it is split into its words, a
+    final / (an empty last word) dropped."""
+    if "/" not in pattern:
+        return pattern
+    if len(pattern) > 1 and pattern.endswith("/"):
+        pattern = pattern[:-1]
+    return pattern.replace("/", ".")
 
 
 def sr3_effective(d, cwd):
