@@ -612,7 +612,12 @@ static void pass_work(sr_flow *f, pass *p)
             continue;
         enum sr_work_result r = SR_WORK_OK;
         sr_err err = {0};
-        const char *done = f->comp.work != NULL ? "done" : "passed on";
+        /* what sr3's reports say, by component */
+        enum sr_component c = sr_config_component(f->cfg);
+        const char *done = f->comp.work == NULL          ? "passed on"
+                           : c == SR_C_SENDER            ? "file sent"
+                           : c == SR_C_SUBSCRIBE || c == SR_C_SARRA ? "Download successful"
+                                                                    : "done";
         if (f->dry_run && f->comp.work != NULL) {
             /* sr3's dry_run: the message goes on as if its transfer had been done */
             sr_log_write(f->log, SR_LOG_INFO, "dry_run: %s not transferred",
@@ -1108,6 +1113,11 @@ static void go_active(sr_flow *f)
         sr_err err;
         if (sr_broker_subscribe(f->in, &f->consumer.queue, &err) != SR_OK)
             sr_log_write(f->log, SR_LOG_WARNING, "%s (will retry)", err.msg);
+        for (size_t i = 0; i < f->consumer.binding_count; i++)
+            sr_log_write(f->log, SR_LOG_INFO, "queue %s: exchange %s, topic %s",
+                         f->consumer.queue.name,
+                         f->consumer.bindings[i].exchange ? f->consumer.bindings[i].exchange : "",
+                         f->consumer.bindings[i].key);
     }
     if (f->publishes && !f->publisher.mqtt && sr_config_flag(f->cfg, SR_OPT_exchangeDeclare))
         declare_post_exchanges(f);

@@ -121,9 +121,9 @@ static int report_body(const sr_message *m, int code, const char *text, char **b
     }
     json_object_del(o, "content"); /* the data went where it went: the source has it */
     struct timespec now;
-    char when[64];
+    char when[SR_TIME_MAX];
     sr_time_now(&now);
-    if (sr_time_format(&now, true, when, sizeof when) != SR_OK)
+    if (sr_time_format(&now, true, when, sizeof when) < 0)
         when[0] = '\0';
     json_t *report = json_pack("{s:i, s:s, s:s}", "code", code, "timeCompleted", when, "message",
                                text ? text : "");
