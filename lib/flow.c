@@ -66,7 +66,7 @@ struct sr_flow {
     bool inline_only; /* messages about data without inline content are rejected */
     double message_rate_min;
     const char *post_base_url;
-    /* The source field, as sr3 sets it (sr(1), Sources): `source`, else the post_broker
+    /* The source field, as sr3 sets it (sr_subscribe(1), Sources): `source`, else the post_broker
      * user, else the broker user; with sourceFromExchange and no `source`, the exchange's
      * xs_<source> instead. NULL: none. */
     char *source;
@@ -360,7 +360,7 @@ static void report_as(sr_work *w, int code, const char *text)
     w->report_text = text ? strdup(text) : NULL;
 }
 
-/* The source field of a message from the broker, set as sr3 sets it on receipt (sr(1),
+/* The source field of a message from the broker, set as sr3 sets it on receipt (sr_subscribe(1),
  * Sources): kept when sourceFromMessage says so and it has one; else the flow's source
  * (`source`, the post_broker user, the broker user), or with sourceFromExchange the
  * <source> of an exchange named xs_<source> or xs_<source>_<more>; else none. */

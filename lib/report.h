@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * report: the report messages a consumer sends back towards a message's source when
- * `report` is on (sr(1), Reports), as sr3's report callback sends them.
+ * `report` is on (sr_subscribe(1), Reports), as sr3's report callback sends them.
  *
  * A report is the message as received, without its inline content, in v03 form, with one
  * more field: `report` = {"code": HTTP-like status, "timeCompleted": v03 time, "message":
