@@ -427,3 +427,38 @@ def test_exchange_split_instances_each_read_their_own_exchange(rabbitmq, sr_bin,
         wrote = sorted(n for n in names if f"/d/{n} (" in text and "wrote " in text)
         assert mine and wrote == mine, (k, wrote, mine, text)
         assert f"exchange {split}{k:02d}" in text, text
+
+
+def test_declare_and_cleanup_know_each_split_queue(rabbitmq, sr_bin, sr_env):
+    """`sr declare` of a config with exchangeSplit and 3 instances makes the three queues,
+    each bound to its own split exchange; `sr cleanup` deletes all three."""
+    split = f"xsplit{secrets.token_hex(2)}"
+    for i in range(3):
+        declare_exchange(rabbitmq.url("tfeed"), f"{split}{i:02d}")
+    write_config(sr_env, "winnow", "w", f"""
+        broker {rabbitmq.url("tfeed")}
+        exchange {split}
+        exchangeSplit 3
+        instances 3
+        post_broker {rabbitmq.url("tfeed")}
+        post_exchange xs_tfeed_w{secrets.token_hex(2)}
+        """)
+
+    def sr(*args):
+        r = subprocess.run([sr_bin("sr"), *args], env=sr_env, capture_output=True, text=True,
+                           timeout=TIMEOUT)
+        assert r.returncode == 0, f"exit {r.returncode}\n{r.stdout}\n{r.stderr}"
+        return r
+
+    sr("declare", "winnow/w")
+    state = Path(sr_env["XDG_CACHE_HOME"]) / "sr" / "winnow" / "w"
+    queues = {int(p.name[-8:-6]): p.read_text().strip() for p in state.glob("*.qname")}
+    assert sorted(queues) == [1, 2, 3], list(state.iterdir())
+    bindings = rabbitmq.ctl("list_bindings", "source_name", "destination_name").stdout
+    for i, q in queues.items():
+        assert [f"{split}{i - 1:02d}", q] in [l.split() for l in bindings.splitlines()], bindings
+    r = sr("cleanup", "winnow/w")
+    left = rabbitmq.ctl("list_queues", "name").stdout.split()
+    for q in queues.values():
+        assert f"deleted queue {q}" in r.stdout
+        assert q not in left
