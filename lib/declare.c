@@ -515,8 +515,7 @@ static int delete_queue(verb *v, const char *full, const sr_config *cfg, int ins
     return status;
 }
 
-static int delete_one_queue(verb *v, const char *full, const sr_config *cfg, int instances,
-                            int own)
+static int delete_one_queue(verb *v, const char *full, const sr_config *cfg, int instances, int own)
 {
     char *qfile = NULL;
     char *queue = saved_queue_name(cfg, paths_for(v, cfg), own, &qfile);

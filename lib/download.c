@@ -29,7 +29,7 @@ struct sr_download {
     sr_jails *jails; /* the destination roots (placement.h: root), opened once each */
     bool download, overwrite, delete_source, time_copy, perm_copy, accept_size_wrong;
     bool allow_link_outside, allow_file_url;
-    bool discard; /* remove what was just written, once complete (testing) */
+    bool discard;            /* remove what was just written, once complete (testing) */
     long long file_size_max; /* 0: none */
 };
 

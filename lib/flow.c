@@ -614,8 +614,8 @@ static void pass_work(sr_flow *f, pass *p)
         sr_err err = {0};
         /* what sr3's reports say, by component */
         enum sr_component c = sr_config_component(f->cfg);
-        const char *done = f->comp.work == NULL          ? "passed on"
-                           : c == SR_C_SENDER            ? "file sent"
+        const char *done = f->comp.work == NULL                     ? "passed on"
+                           : c == SR_C_SENDER                       ? "file sent"
                            : c == SR_C_SUBSCRIBE || c == SR_C_SARRA ? "Download successful"
                                                                     : "done";
         if (f->dry_run && f->comp.work != NULL) {
@@ -975,8 +975,7 @@ static void housekeeping(sr_flow *f, double now)
                      (double)(s.counters[SR_METRIC_RX_GOOD] + s.counters[SR_METRIC_RX_BAD]) / span,
                      s.lag_avg, s.lag_max, sr_retryq_length(f->work_retry),
                      sr_retryq_length(f->post_retry));
-        double rate =
-            (double)(s.counters[SR_METRIC_RX_GOOD] + s.counters[SR_METRIC_RX_BAD]) / span;
+        double rate = (double)(s.counters[SR_METRIC_RX_GOOD] + s.counters[SR_METRIC_RX_BAD]) / span;
         /* once per housekeeping, over the whole interval (sr3 warns on every pass) */
         if (f->message_rate_min > 0 && rate < f->message_rate_min)
             sr_log_write(f->log, SR_LOG_WARNING,

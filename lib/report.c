@@ -151,10 +151,10 @@ int sr_report_add(sr_report *r, const sr_message *m, int code, const char *text,
     pending *p = &r->items[r->count];
     memset(p, 0, sizeof *p);
     bool cut = false;
-    int rc = r->mqtt ? sr_topic_mqtt(r->exchange, REPORT_TOPIC_PREFIX, sr_message_rel_path(m),
-                                     &p->topic, err)
-                     : sr_topic_amqp(REPORT_TOPIC_PREFIX, sr_message_rel_path(m), &p->topic, &cut,
-                                     err);
+    int rc = r->mqtt
+                 ? sr_topic_mqtt(r->exchange, REPORT_TOPIC_PREFIX, sr_message_rel_path(m),
+                                 &p->topic, err)
+                 : sr_topic_amqp(REPORT_TOPIC_PREFIX, sr_message_rel_path(m), &p->topic, &cut, err);
     if (rc == SR_OK)
         rc = report_body(m, code, text, &p->enc.body, &p->enc.body_len, err);
     if (rc != SR_OK) {

@@ -20,14 +20,14 @@
 
 /* The codes sr sets (sr3's meanings). */
 enum {
-    SR_REPORT_DONE = 201,         /* downloaded, sent, or passed on */
-    SR_REPORT_NOT_MODIFIED = 304, /* already here, or a duplicate */
-    SR_REPORT_REFUSED = 403,      /* refused for safety (sr-security(7)); an sr code */
-    SR_REPORT_NO_MATCH = 404,     /* no accept line took it, or a reject line did */
+    SR_REPORT_DONE = 201,           /* downloaded, sent, or passed on */
+    SR_REPORT_NOT_MODIFIED = 304,   /* already here, or a duplicate */
+    SR_REPORT_REFUSED = 403,        /* refused for safety (sr-security(7)); an sr code */
+    SR_REPORT_NO_MATCH = 404,       /* no accept line took it, or a reject line did */
     SR_REPORT_NOT_ACCEPTABLE = 406, /* inlineOnly and the content is not inline */
-    SR_REPORT_NO_PLACE = 422,     /* no destination could be worked out */
-    SR_REPORT_FAILED = 499,       /* the transfer failed (for now, or for good) */
-    SR_REPORT_TOO_OLD = 504,      /* older than messageAgeMax */
+    SR_REPORT_NO_PLACE = 422,       /* no destination could be worked out */
+    SR_REPORT_FAILED = 499,         /* the transfer failed (for now, or for good) */
+    SR_REPORT_TOO_OLD = 504,        /* older than messageAgeMax */
 };
 
 typedef struct sr_report sr_report;

@@ -560,8 +560,7 @@ static void source_is_set_on_receipt_as_sr3_does(void **state)
             if (got != NULL)
                 fail_msg("%s: source %s, want none", cases[c].extra, got);
         } else if (got == NULL || strcmp(got, cases[c].want) != 0) {
-            fail_msg("%s: source %s, want %s", cases[c].extra, got ? got : "(none)",
-                     cases[c].want);
+            fail_msg("%s: source %s, want %s", cases[c].extra, got ? got : "(none)", cases[c].want);
         }
         json_decref(o);
         fixture_free(fx);
@@ -625,8 +624,8 @@ static void reports_go_to_the_report_exchange(void **state)
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         char extra[512];
-        snprintf(extra, sizeof extra,
-                 "%sreport on\nnodupe_ttl 300\nreject .*f01.*\naccept .*\n", cases[c].extra);
+        snprintf(extra, sizeof extra, "%sreport on\nnodupe_ttl 300\nreject .*f01.*\naccept .*\n",
+                 cases[c].extra);
         fixture *fx = fixture_new(extra);
         inject_with(fx, "\"size\":3,\"content\":{\"encoding\":\"utf-8\",\"value\":\"abc\"}");
         inject_with(fx, "\"size\":4");
@@ -689,8 +688,7 @@ static void message_rate_min_warns_when_below(void **state)
         assert_kept(fx);
         assert_true(log_has(fx, "housekeeping:"));
         if (log_has(fx, "below the minimum message rate") != cases[c].warned)
-            fail_msg("%s: warned %d, want %d", cases[c].extra, !cases[c].warned,
-                     cases[c].warned);
+            fail_msg("%s: warned %d, want %d", cases[c].extra, !cases[c].warned, cases[c].warned);
         fixture_free(fx);
     }
 }
