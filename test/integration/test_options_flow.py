@@ -282,6 +282,29 @@ def test_the_source_a_shovel_passes_on(rabbitmq, sr_bin, sr_env, tmp_path):
         assert got[0]["message"].get("source") == want, (line, got[0]["message"])
 
 
+def test_the_source_a_post_announces(rabbitmq, sr_bin, sr_env, tmp_path):
+    """sr_post announces with its post_broker user as source, as sr3 does, or with the
+    `source` option when the configuration sets one."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("a\n")
+    ex = f"xs_tfeed_ps{secrets.token_hex(2)}"
+    declare_exchange(rabbitmq.url("tfeed"), ex)
+    for name, line, want in (("plain", "", "tfeed"), ("named", "source carol", "carol")):
+        write_config(sr_env, "post", name, f"""
+            post_broker {rabbitmq.url("tfeed")}
+            post_exchange {ex}
+            post_baseUrl file:{src}
+            post_baseDir {src}
+            {line}
+            """)
+        out = Consumer(rabbitmq.url("tsub"), ex, 1)
+        r = subprocess.run([sr_bin("sr_post"), "-c", name, str(src / "a.txt")], env=sr_env,
+                           capture_output=True, text=True, timeout=TIMEOUT)
+        assert r.returncode == 0, r.stderr
+        assert out.messages()[0]["message"]["source"] == want
+
+
 # ---- dry_run, discard ----
 
 def test_dry_run_transfers_nothing_and_acknowledges_everything(rabbitmq, sr_bin, sr_env,
