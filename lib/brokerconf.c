@@ -61,9 +61,11 @@ static int write_atomically(const char *path, const char *text, sr_err *err)
     return SR_OK;
 }
 
-/* queueName, else the saved one, else a new one saved by instance 1. */
-static int queue_name(const sr_config *cfg, const sr_paths *paths, int instance, const char *user,
-                      char **out, sr_err *err)
+/* queueName, else the saved one, else a new one saved by instance 1. With exchangeSplit
+ * each instance has a queue of its own (split > 0: its two digits end the saved file's
+ * name, where sr3 puts them), made and saved by itself. */
+static int queue_name(const sr_config *cfg, const sr_paths *paths, int instance, int split,
+                      const char *user, char **out, sr_err *err)
 {
     const char *given = sr_config_str(cfg, SR_OPT_queueName);
     if (given != NULL) {
@@ -74,14 +76,17 @@ static int queue_name(const sr_config *cfg, const sr_paths *paths, int instance,
     const char *name = sr_config_name(cfg);
     char *dir = sr_paths_instance_dir(paths, comp, name);
     char *file = NULL;
-    if (dir == NULL || asprintf(&file, "%s/%s.%s.%s.qname", dir, comp, name, user) < 0) {
+    char own[16] = "";
+    if (split > 0)
+        snprintf(own, sizeof own, "%02d", split);
+    if (dir == NULL || asprintf(&file, "%s/%s.%s.%s%s.qname", dir, comp, name, user, own) < 0) {
         free(dir);
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
     }
     int rc = SR_OK;
     if (read_line(file, out) == 0) {
         /* reused: the queue and what waits in it survive a restart */
-    } else if (instance > 1) {
+    } else if (instance > 1 && split == 0) {
         rc = SR_ENOENT;
         for (int i = 0; i < QNAME_WAIT_SECONDS * 5 && rc != SR_OK; i++) {
             if (read_line(file, out) == 0)
@@ -125,9 +130,9 @@ static int queue_name(const sr_config *cfg, const sr_paths *paths, int instance,
     return rc;
 }
 
-static int bindings(const sr_config *cfg, sr_consumer_setup *s, sr_err *err)
+static int bindings(const sr_config *cfg, const char *exchange, int split, sr_consumer_setup *s,
+                    sr_err *err)
 {
-    const char *exchange = sr_config_str(cfg, SR_OPT_exchange);
     const char *prefix = sr_config_str(cfg, SR_OPT_topicPrefix);
     const char *raw = sr_config_str(cfg, SR_OPT_topic);
     enum sr_topic_proto proto = s->mqtt ? SR_TOPIC_MQTT : SR_TOPIC_AMQP;
@@ -143,9 +148,21 @@ static int bindings(const sr_config *cfg, sr_consumer_setup *s, sr_err *err)
     }
     for (size_t i = 0; rc == SR_OK && i < n; i++) {
         const sr_subtopic *line = sr_config_subtopic(cfg, i);
+        /* a line's own exchange is split as the config's is */
+        sr_subtopic split_line;
+        char *split_name = NULL;
+        if (split > 0 && line != NULL && line->exchange != NULL) {
+            rc = sr_topic_split_exchange(line->exchange, (unsigned)split - 1, &split_name, err);
+            if (rc != SR_OK)
+                break;
+            split_line = *line;
+            split_line.exchange = split_name;
+            line = &split_line;
+        }
         rc = s->mqtt ? sr_topic_binding_mqtt(line, exchange, prefix, s->queue_name, &s->bindings[i],
                                              err)
                      : sr_topic_binding_amqp(line, exchange, prefix, &s->bindings[i], err);
+        free(split_name);
         if (rc == SR_OK)
             s->binding_count = i + 1;
     }
@@ -168,10 +185,22 @@ int sr_brokerconf_consumer(const sr_config *cfg, const sr_paths *paths, int inst
         free(shown);
         return rc;
     }
-    int rc = queue_name(cfg, paths, instance, user, &out->queue_name, err);
+    /* exchangeSplit: instance i consumes exchange + two digits, i - 1 of them, the names
+     * post_exchangeSplit publishes to (00..N-1). sr3 appends i itself (01..N), so that its
+     * last instance binds an exchange no split publisher writes and 00 goes unread. */
+    int split = sr_config_count(cfg, SR_OPT_exchangeSplit) > 0 ? (instance > 0 ? instance : 1) : 0;
+    char *exchange = NULL;
+    int rc = SR_OK;
+    if (split > 0)
+        rc = sr_topic_split_exchange(sr_config_str(cfg, SR_OPT_exchange), (unsigned)split - 1,
+                                     &exchange, err);
+    if (rc == SR_OK)
+        rc = queue_name(cfg, paths, instance, split, user, &out->queue_name, err);
     free(user);
     if (rc == SR_OK)
-        rc = bindings(cfg, out, err);
+        rc = bindings(cfg, exchange ? exchange : sr_config_str(cfg, SR_OPT_exchange), split, out,
+                      err);
+    free(exchange);
     if (rc == SR_OK && out->mqtt &&
         asprintf(&out->client_id, "%s_i%02d", out->queue_name, instance > 0 ? instance : 1) < 0) {
         out->client_id = NULL;
@@ -194,7 +223,9 @@ int sr_brokerconf_consumer(const sr_config *cfg, const sr_paths *paths, int inst
     };
     /* classic is what a queue is without x-queue-type: only another type is sent */
     bool typed = sr_config_choice(cfg, SR_OPT_queueType) != SR_QUEUE_CLASSIC;
-    bool first = instance <= 1; /* instance 1 (or foreground) declares; the others attach */
+    /* instance 1 (or foreground) declares; the others attach, but to a queue of their own
+     * with exchangeSplit */
+    bool first = instance <= 1 || split > 0;
     out->queue = (sr_queue_spec){
         .name = out->queue_name,
         .declare = first && sr_config_flag(cfg, SR_OPT_queueDeclare),

@@ -144,15 +144,38 @@ static int declare_exchanges(verb *v, const char *full, const sr_config *cfg)
     return status;
 }
 
+/* The instances that each have a queue of their own: with exchangeSplit, every one
+ * (brokerconf.h); otherwise none (0: the one shared queue). */
+static int split_instances(const sr_config *cfg)
+{
+    if (sr_config_count(cfg, SR_OPT_exchangeSplit) <= 0)
+        return 0;
+    long long n = sr_config_count(cfg, SR_OPT_instances);
+    return n > 0 ? (int)n : 1;
+}
+
+static int declare_one_queue(verb *v, const char *full, const sr_config *cfg, int instance);
+
 static int declare_queue(verb *v, const char *full, const sr_config *cfg)
 {
     if ((sr_config_component(cfg) & SR_C_CONSUMERS) == 0 ||
         sr_config_str(cfg, SR_OPT_broker) == NULL)
         return 0;
+    int split = split_instances(cfg);
+    if (split == 0)
+        return declare_one_queue(v, full, cfg, 0);
+    int status = 0;
+    for (int i = 1; i <= split && status == 0; i++)
+        status = declare_one_queue(v, full, cfg, i);
+    return status;
+}
+
+static int declare_one_queue(verb *v, const char *full, const sr_config *cfg, int instance)
+{
     sr_consumer_setup cons;
     sr_err err;
     /* Instance 0 declares as instance 1 does, and saves the queue name for the instances. */
-    if (sr_brokerconf_consumer(cfg, paths_for(v, cfg), 0, v->creds, &cons, &err) != SR_OK) {
+    if (sr_brokerconf_consumer(cfg, paths_for(v, cfg), instance, v->creds, &cons, &err) != SR_OK) {
         sr_log_stderr("sr declare: %s: %s", full, err.msg);
         return 1;
     }
@@ -440,7 +463,8 @@ done:
 
 /* The queue name without making one: queueName, or the one saved by instance 1 (or a
  * declare). NULL when the config never had a queue (nothing on the broker to delete). */
-static char *saved_queue_name(const sr_config *cfg, const sr_paths *paths, char **qfile)
+/* own: the instance whose own queue it is (exchangeSplit), 0 for the shared one. */
+static char *saved_queue_name(const sr_config *cfg, const sr_paths *paths, int own, char **qfile)
 {
     *qfile = NULL;
     const char *given = sr_config_str(cfg, SR_OPT_queueName);
@@ -451,8 +475,11 @@ static char *saved_queue_name(const sr_config *cfg, const sr_paths *paths, char 
     const char *name = sr_config_name(cfg);
     char *dir = sr_paths_instance_dir(paths, comp, name);
     char *file = NULL, *queue = NULL;
+    char suffix[16] = "";
+    if (own > 0)
+        snprintf(suffix, sizeof suffix, "%02d", own);
     if (user != NULL && dir != NULL &&
-        asprintf(&file, "%s/%s.%s.%s.qname", dir, comp, name, user) >= 0) {
+        asprintf(&file, "%s/%s.%s.%s%s.qname", dir, comp, name, user, suffix) >= 0) {
         FILE *f = fopen(file, "r");
         char buf[512];
         if (f != NULL && fgets(buf, sizeof buf, f) != NULL) {
@@ -471,13 +498,27 @@ static char *saved_queue_name(const sr_config *cfg, const sr_paths *paths, char 
     return queue;
 }
 
+static int delete_one_queue(verb *v, const char *full, const sr_config *cfg, int instances,
+                            int own);
+
 static int delete_queue(verb *v, const char *full, const sr_config *cfg, int instances)
 {
     if ((sr_config_component(cfg) & SR_C_CONSUMERS) == 0 ||
         sr_config_str(cfg, SR_OPT_broker) == NULL)
         return 0;
+    if (split_instances(cfg) == 0)
+        return delete_one_queue(v, full, cfg, instances, 0);
+    /* exchangeSplit: each instance's own queue (brokerconf.h) */
+    int status = 0;
+    for (int i = 1; i <= instances && status == 0; i++)
+        status = delete_one_queue(v, full, cfg, 1, i);
+    return status;
+}
+
+static int delete_one_queue(verb *v, const char *full, const sr_config *cfg, int instances, int own)
+{
     char *qfile = NULL;
-    char *queue = saved_queue_name(cfg, paths_for(v, cfg), &qfile);
+    char *queue = saved_queue_name(cfg, paths_for(v, cfg), own, &qfile);
     free(qfile);
     if (queue == NULL) {
         printf("%s: no queue was ever declared (no saved queue name)\n", full);
@@ -486,7 +527,8 @@ static int delete_queue(verb *v, const char *full, const sr_config *cfg, int ins
     free(queue);
     sr_consumer_setup cons;
     sr_err err;
-    if (sr_brokerconf_consumer(cfg, paths_for(v, cfg), 1, v->creds, &cons, &err) != SR_OK) {
+    if (sr_brokerconf_consumer(cfg, paths_for(v, cfg), own > 0 ? own : 1, v->creds, &cons, &err) !=
+        SR_OK) {
         sr_log_stderr("sr cleanup: %s: %s", full, err.msg);
         return 1;
     }
@@ -498,7 +540,7 @@ static int delete_queue(verb *v, const char *full, const sr_config *cfg, int ins
         char id[600];
         sr_broker_options opts = cons.broker;
         if (cons.mqtt) {
-            snprintf(id, sizeof id, "%s_i%02d", cons.queue_name, i);
+            snprintf(id, sizeof id, "%s_i%02d", cons.queue_name, own > 0 ? own : i);
             opts.client_id = id;
         }
         sr_broker *b = sr_broker_new(&opts, &err);

@@ -29,6 +29,7 @@ struct sr_download {
     sr_jails *jails; /* the destination roots (placement.h: root), opened once each */
     bool download, overwrite, delete_source, time_copy, perm_copy, accept_size_wrong;
     bool allow_link_outside, allow_file_url;
+    bool discard;            /* remove what was just written, once complete (testing) */
     long long file_size_max; /* 0: none */
 };
 
@@ -62,6 +63,7 @@ int sr_download_new(const sr_flow_services *svc, bool sarra, sr_download **out, 
     d->accept_size_wrong = sr_config_flag(cfg, SR_OPT_acceptSizeWrong);
     d->allow_link_outside = sr_config_flag(cfg, SR_OPT_allowLinkOutside);
     d->allow_file_url = sr_config_flag(cfg, SR_OPT_allowFileUrl);
+    d->discard = sr_config_flag(cfg, SR_OPT_discard);
     long long max = sr_config_count(cfg, SR_OPT_fileSizeMax);
     d->file_size_max = max > 0 ? max : 0;
     *out = d;
@@ -76,6 +78,20 @@ void sr_download_free(sr_download *d)
     sr_jails_free(d->jails);
     sr_placer_free(d->placer);
     free(d);
+}
+
+/* discard: the file this step has just written in full goes again, through the jail;
+ * never one it did not write (already here, a fileOp, a block still waiting for others).
+ * The message is still posted. */
+static void discard_written(const sr_download *d, sr_jail *j, const sr_work *w)
+{
+    if (!d->discard)
+        return;
+    sr_err err;
+    if (sr_jail_remove(j, w->placement.under_root, false, &err) == SR_OK)
+        sr_log_write(d->log, SR_LOG_INFO, "discarded %s", w->placement.path);
+    else
+        sr_log_write(d->log, SR_LOG_WARNING, "discard: %s", err.msg);
 }
 
 static bool event_allowed(const sr_download *d, const char *event)
@@ -315,9 +331,11 @@ static enum sr_work_result write_inline(sr_download *d, sr_work *w, sr_jail *j,
     }
     if (r == SR_WORK_OK && rc != SR_OK)
         r = sr_work_result_of(rc, err);
-    if (r == SR_WORK_OK)
+    if (r == SR_WORK_OK) {
         sr_log_event(d->log, SR_EVENT_AFTER_WORK, "wrote %s (%zu bytes inline)", w->placement.path,
                      len);
+        discard_written(d, j, w);
+    }
     free(tmp);
     free(data);
     return r;
@@ -452,6 +470,7 @@ static enum sr_work_result fetch(sr_download *d, sr_work *w, sr_jail *j, sr_err 
             if (sr_transfer_delete(t, u.path, false, &derr) != SR_OK)
                 sr_log_write(d->log, SR_LOG_WARNING, "delete after download: %s", derr.msg);
         }
+        discard_written(d, j, w);
     }
     sr_url_fini(&u);
     free(url);
@@ -661,6 +680,7 @@ static enum sr_work_result fetch_block(sr_download *d, sr_work *w, sr_jail *j,
             sr_metrics_add(d->metrics, SR_METRIC_FILES_RX, 1, sr_time_now_s());
             sr_log_event(d->log, SR_EVENT_AFTER_WORK, "downloaded %s (%lld bytes, %zu blocks)",
                          dest, (long long)l.total, l.count);
+            discard_written(d, j, w);
             r = SR_WORK_OK;
         }
     }

@@ -19,6 +19,7 @@
 #include "brokerconf.h"
 #include "nodupe.h"
 #include "placer.h"
+#include "report.h"
 #include "retryq.h"
 #include "timefmt.h"
 #include "topic.h"
@@ -61,10 +62,19 @@ struct sr_flow {
     double retry_ttl;
     long long message_count_max;
     double message_rate_max;
-    bool debug_dump; /* messageDebugDump: each message as on the wire, at INFO */
+    bool debug_dump;  /* messageDebugDump: each message as on the wire, at INFO */
+    bool dry_run;     /* no work step: nothing transferred, nothing changed on disk */
+    bool inline_only; /* messages about data without inline content are rejected */
+    double message_rate_min;
     const char *post_base_url;
-    char *broker_user;   /* source of posted messages when they have none */
+    /* The source field, as sr3 sets it (sr_subscribe(1), Sources): `source`, else the post_broker
+     * user, else the broker user; with sourceFromExchange and no `source`, the exchange's
+     * xs_<source> instead. NULL: none. */
+    char *source;
+    bool source_from_exchange, source_from_message;
     const char *trigger; /* the trigger command, or NULL */
+    sr_report *report;   /* `report` on: reports back to the sources, else NULL */
+    bool reset_done;     /* `reset`: the queue is deleted at the first start only */
 
     /* A window of one pass: a full pass's posts may wait for the broker's confirms while
      * the next pass is gathered and worked on (set in sr_flow_new: only when the next pass
@@ -174,7 +184,18 @@ int sr_flow_new(const sr_flow_services *svc, const sr_flow_component *component,
     f->debug_dump = sr_config_flag(cfg, SR_OPT_messageDebugDump);
     f->trigger = sr_config_str(cfg, SR_OPT_trigger);
     f->post_base_url = sr_config_str(cfg, SR_OPT_post_baseUrl);
-    f->broker_user = sr_url_user(sr_config_str(cfg, SR_OPT_post_broker));
+    f->dry_run = sr_config_flag(cfg, SR_OPT_dry_run);
+    f->inline_only = sr_config_flag(cfg, SR_OPT_inlineOnly);
+    f->message_rate_min = sr_config_number(cfg, SR_OPT_messageRateMin);
+    f->source_from_exchange = sr_config_flag(cfg, SR_OPT_sourceFromExchange);
+    f->source_from_message = sr_config_flag(cfg, SR_OPT_sourceFromMessage);
+    const char *source = sr_config_str(cfg, SR_OPT_source);
+    if (source != NULL)
+        f->source = strdup(source);
+    else if (!f->source_from_exchange && sr_config_str(cfg, SR_OPT_post_broker) != NULL)
+        f->source = sr_url_user(sr_config_str(cfg, SR_OPT_post_broker));
+    else if (!f->source_from_exchange && sr_config_str(cfg, SR_OPT_broker) != NULL)
+        f->source = sr_url_user(sr_config_str(cfg, SR_OPT_broker));
     f->last_housekeeping = sr_time_now_s();
     f->placer = sr_placer_new(cfg);
 
@@ -192,6 +213,11 @@ int sr_flow_new(const sr_flow_services *svc, const sr_flow_component *component,
             if (f->in == NULL)
                 rc = err ? err->code : SR_EINVAL;
         }
+        if (rc == SR_OK)
+            rc = sr_report_new(cfg, &f->consumer.broker, &f->report, err);
+        if (rc == SR_OK && f->report != NULL)
+            sr_log_write(f->log, SR_LOG_INFO, "reports go to exchange %s",
+                         sr_report_exchange(f->report));
     }
     if (rc == SR_OK) {
         int prc = sr_brokerconf_publisher(cfg, svc->creds, &f->publisher, err);
@@ -244,6 +270,7 @@ void sr_flow_free(sr_flow *f)
     if (f->metrics != NULL && f->metrics_path != NULL)
         sr_metrics_write(f->metrics, f->metrics_path, sr_time_now_s(), NULL);
     free(f->metrics_path);
+    sr_report_free(f->report); /* before the consumer setup its broker options point into */
     sr_broker_close(f->in);
     sr_broker_close(f->out);
     if (f->consumes)
@@ -251,7 +278,7 @@ void sr_flow_free(sr_flow *f)
     if (f->publishes)
         sr_publisher_setup_fini(&f->publisher);
     sr_placer_free(f->placer);
-    free(f->broker_user);
+    free(f->source);
     free(f);
 }
 
@@ -305,6 +332,7 @@ static void work_fini(sr_work *w)
     sr_message_free(w->msg);
     sr_delivery_free(w->delivery);
     free(w->why);
+    free(w->report_text);
     memset(w, 0, sizeof *w);
 }
 
@@ -340,6 +368,40 @@ static void dump_wire(sr_flow *f, const char *direction, const char *exchange, c
                      headers[i].name, headers[i].value);
 }
 
+/* What a report on w will say (report on): the last outcome set is the one sent. */
+static void report_as(sr_work *w, int code, const char *text)
+{
+    w->report_code = code;
+    free(w->report_text);
+    w->report_text = text ? strdup(text) : NULL;
+}
+
+/* The source field of a message from the broker, set as sr3 sets it on receipt (sr_subscribe(1),
+ * Sources): kept when sourceFromMessage says so and it has one; else the flow's source
+ * (`source`, the post_broker user, the broker user), or with sourceFromExchange the
+ * <source> of an exchange named xs_<source> or xs_<source>_<more>; else none. */
+static int derive_source(const sr_flow *f, sr_message *m, const char *exchange, sr_err *err)
+{
+    if (f->source_from_message && sr_message_str(m, "source") != NULL)
+        return SR_OK;
+    char *from_exchange = NULL;
+    const char *source = f->source;
+    if (source == NULL && f->source_from_exchange && exchange != NULL &&
+        strncmp(exchange, "xs_", 3) == 0 && exchange[3] != '\0' && exchange[3] != '_') {
+        from_exchange = strndup(exchange + 3, strcspn(exchange + 3, "_"));
+        if (from_exchange == NULL)
+            return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+        source = from_exchange;
+    }
+    int rc = SR_OK;
+    if (source != NULL)
+        rc = sr_message_set_str(m, "source", source, err);
+    else
+        sr_message_remove(m, "source");
+    free(from_exchange);
+    return rc;
+}
+
 /* From the broker: decode each delivery; one that does not decode is logged with its
  * reason and finished (acked at the end of the pass, never requeued for ever). */
 static int gather_broker(sr_flow *f, pass *p, double wait, sr_err *err)
@@ -359,9 +421,14 @@ static int gather_broker(sr_flow *f, pass *p, double wait, sr_err *err)
         sr_err bad;
         sr_metrics_add(f->metrics, SR_METRIC_RX_BYTES, got[i]->wire.body_len, now);
         if (f->debug_dump)
-            dump_wire(f, "received", NULL, got[i]->wire.topic, got[i]->wire.body,
+            dump_wire(f, "received", got[i]->exchange, got[i]->wire.topic, got[i]->wire.body,
                       got[i]->wire.body_len, got[i]->wire.headers, got[i]->wire.header_count);
-        if (sr_message_decode(&got[i]->wire, &m, &bad) != SR_OK) {
+        int drc = sr_message_decode(&got[i]->wire, &m, &bad);
+        if (drc == SR_OK && (drc = derive_source(f, m, got[i]->exchange, &bad)) != SR_OK) {
+            sr_message_free(m);
+            m = NULL;
+        }
+        if (drc != SR_OK) {
             sr_metrics_add(f->metrics, SR_METRIC_RX_BAD, 1, now);
             sr_log_write(f->log, SR_LOG_WARNING, "malformed message on topic %s dropped: %s",
                          got[i]->wire.topic ? got[i]->wire.topic : "?", bad.msg);
@@ -420,9 +487,10 @@ static void gather_retries(sr_flow *f, pass *p)
 /* A message filtered out: counted, logged when logEvents has reject (logReject) or, for a
  * duplicate, nodupe (logDuplicates); always when loud. Finished (acked at the end of the
  * pass), never retried. */
-static void reject_event(sr_flow *f, sr_work *w, const char *why, bool loud,
+static void reject_event(sr_flow *f, sr_work *w, int code, const char *why, bool loud,
                          enum sr_log_event event)
 {
+    report_as(w, code, why);
     sr_metrics_add(f->metrics, SR_METRIC_REJECTED, 1, sr_time_now_s());
     if (loud)
         sr_log_write(f->log, SR_LOG_WARNING, "rejected %s: %s", sr_message_rel_path(w->msg), why);
@@ -431,20 +499,21 @@ static void reject_event(sr_flow *f, sr_work *w, const char *why, bool loud,
     dispose(w, SR_DISP_DONE, NULL);
 }
 
-static void reject_as(sr_flow *f, sr_work *w, const char *why, bool loud)
+static void reject_as(sr_flow *f, sr_work *w, int code, const char *why, bool loud)
 {
-    reject_event(f, w, why, loud, SR_EVENT_REJECT);
+    reject_event(f, w, code, why, loud, SR_EVENT_REJECT);
 }
 
-static void reject(sr_flow *f, sr_work *w, const char *why)
+static void reject(sr_flow *f, sr_work *w, int code, const char *why)
 {
-    reject_as(f, w, why, false);
+    reject_as(f, w, code, why, false);
 }
 
 /* What a message asked that sr refuses for safety (sr-security(7)): one line, always,
  * with the reason; counted as rejected; finished. */
 static void refuse(sr_flow *f, sr_work *w, const char *why)
 {
+    report_as(w, SR_REPORT_REFUSED, why);
     sr_metrics_add(f->metrics, SR_METRIC_REJECTED, 1, sr_time_now_s());
     sr_log_write(f->log, SR_LOG_WARNING, "refused %s: %s", sr_message_rel_path(w->msg), why);
     dispose(w, SR_DISP_DONE, NULL);
@@ -474,7 +543,15 @@ static void filter(sr_flow *f, pass *p)
             char why[96];
             snprintf(why, sizeof why, "%.0f s old, messageAgeMax is %.0f s", lag,
                      f->message_age_max);
-            reject(f, w, why);
+            reject(f, w, SR_REPORT_TOO_OLD, why);
+            continue;
+        }
+        /* inlineOnly: what announces data must carry it (a fileOp has none to carry) */
+        sr_fileop op;
+        sr_content content;
+        if (f->inline_only && !sr_message_content(w->msg, &content) &&
+            !sr_message_fileop(w->msg, &op)) {
+            reject(f, w, SR_REPORT_NOT_ACCEPTABLE, "content not inline (inlineOnly)");
             continue;
         }
         char *groups[GROUPS_MAX] = {0};
@@ -489,7 +566,8 @@ static void filter(sr_flow *f, pass *p)
             if (!accepted) {
                 for (int g = 0; g < group_count; g++)
                     free(groups[g]);
-                reject(f, w, w->mask ? "matched a reject line" : "matched no accept line");
+                reject(f, w, SR_REPORT_NO_MATCH,
+                       w->mask ? "matched a reject line" : "matched no accept line");
                 continue;
             }
         }
@@ -503,7 +581,7 @@ static void filter(sr_flow *f, pass *p)
             for (int g = 0; g < group_count; g++)
                 free(groups[g]);
             /* sr3 logs duplicates with either logReject or logDuplicates */
-            reject_event(f, w, "duplicate (nodupe_ttl)", false,
+            reject_event(f, w, SR_REPORT_NOT_MODIFIED, "duplicate (nodupe_ttl)", false,
                          sr_log_event_on(f->log, SR_EVENT_NODUPE) ? SR_EVENT_NODUPE
                                                                   : SR_EVENT_REJECT);
             continue;
@@ -520,7 +598,7 @@ static void filter(sr_flow *f, pass *p)
         if (rc != SR_OK) {
             char why[SR_ERR_MSG_MAX + 32];
             snprintf(why, sizeof why, "no place for it: %s", err.msg);
-            reject_as(f, w, why, true);
+            reject_as(f, w, SR_REPORT_NO_PLACE, why, true);
             continue;
         }
         sr_metrics_add(f->metrics, SR_METRIC_ACCEPTED, 1, sr_time_now_s());
@@ -566,25 +644,42 @@ static void pass_work(sr_flow *f, pass *p)
             continue;
         enum sr_work_result r = SR_WORK_OK;
         sr_err err = {0};
-        if (f->comp.work != NULL)
-            r = f->comp.work(f->comp.ctx, w, &err);
-        if (r == SR_WORK_OK && f->trigger != NULL)
-            r = run_trigger(f, w, &err);
+        /* what sr3's reports say, by component */
+        enum sr_component c = sr_config_component(f->cfg);
+        const char *done = f->comp.work == NULL                     ? "passed on"
+                           : c == SR_C_SENDER                       ? "file sent"
+                           : c == SR_C_SUBSCRIBE || c == SR_C_SARRA ? "Download successful"
+                                                                    : "done";
+        if (f->dry_run && f->comp.work != NULL) {
+            /* sr3's dry_run: the message goes on as if its transfer had been done */
+            sr_log_write(f->log, SR_LOG_INFO, "dry_run: %s not transferred",
+                         sr_message_rel_path(w->msg));
+            done = "dry_run: not transferred";
+        } else {
+            if (f->comp.work != NULL)
+                r = f->comp.work(f->comp.ctx, w, &err);
+            if (r == SR_WORK_OK && f->trigger != NULL)
+                r = run_trigger(f, w, &err);
+        }
         switch (r) {
         case SR_WORK_OK:
+            report_as(w, SR_REPORT_DONE, done);
             dispose(w, f->publishes ? SR_DISP_POST : SR_DISP_DONE, NULL);
             break;
         case SR_WORK_SKIP:
+            report_as(w, SR_REPORT_NOT_MODIFIED, "not modified: nothing to do");
             dispose(w, SR_DISP_DONE, NULL);
             break;
         case SR_WORK_RETRY:
             sr_log_write(f->log, SR_LOG_WARNING, "%s: %s; will retry", sr_message_rel_path(w->msg),
                          err.msg);
+            report_as(w, SR_REPORT_FAILED, err.msg);
             dispose(w, SR_DISP_RETRY, err.msg);
             break;
         case SR_WORK_DROP:
             sr_log_write(f->log, SR_LOG_ERROR, "%s: %s; not retried", sr_message_rel_path(w->msg),
                          err.msg);
+            report_as(w, SR_REPORT_FAILED, err.msg);
             dispose(w, SR_DISP_DONE, NULL);
             break;
         case SR_WORK_REFUSE:
@@ -609,8 +704,10 @@ static int rewrite_for_post(sr_flow *f, sr_work *w, sr_err *err)
     } else if (f->post_base_url != NULL && f->comp.gather == NULL) {
         rc = sr_message_set_str(w->msg, "baseUrl", f->post_base_url, err);
     }
-    if (rc == SR_OK && sr_message_str(w->msg, "source") == NULL && f->broker_user != NULL)
-        rc = sr_message_set_str(w->msg, "source", f->broker_user, err);
+    /* what post and watch announce is theirs: `source`, else the post_broker user (sr3);
+     * a consumer set the source of what it received when it received it */
+    if (rc == SR_OK && f->comp.gather != NULL && f->source != NULL)
+        rc = sr_message_set_str(w->msg, "source", f->source, err);
     return rc;
 }
 
@@ -754,6 +851,28 @@ static void queue_retries(sr_flow *f, pass *p)
     }
 }
 
+/* `report`: one report per message of the pass that is finished or queued for a retry
+ * (a held one comes back and is reported then). Telemetry: a report that fails is
+ * logged and dropped and never holds an ack. */
+static void send_reports(sr_flow *f, pass *p)
+{
+    if (f->report == NULL)
+        return;
+    sr_err err;
+    for (size_t i = 0; i < p->count; i++) {
+        sr_work *w = &p->items[i];
+        if (w->msg == NULL || w->report_code == 0 || w->disposition == SR_DISP_HOLD)
+            continue;
+        if (sr_report_add(f->report, w->msg, w->report_code, w->report_text, &err) != SR_OK)
+            sr_log_write(f->log, SR_LOG_WARNING, "report on %s: %s", sr_message_rel_path(w->msg),
+                         err.msg);
+    }
+    size_t failed = 0;
+    if (sr_report_flush(f->report, &failed, &err) != SR_OK)
+        sr_log_write(f->log, SR_LOG_WARNING, "%zu report(s) to %s not sent: %s", failed,
+                     sr_report_exchange(f->report), err.msg);
+}
+
 /* The one place a pass ends: wait for the broker to take its posts (a refused or lost one
  * goes to the post retry queue), queue what is to be retried, and only then ack: every
  * delivery whose message is done or safely queued, none that is held. A message taken
@@ -799,6 +918,7 @@ static void settle(sr_flow *f, posting *po)
      * (what a winnow killed between writing the cache and posting would do). */
     if (f->nodupe != NULL && sr_nodupe_flush(f->nodupe, &err) != SR_OK)
         sr_log_write(f->log, SR_LOG_ERROR, "duplicate cache: %s", err.msg);
+    send_reports(f, p);
     size_t held = 0;
     for (size_t i = 0; i < p->count; i++) {
         sr_work *w = &p->items[i];
@@ -896,10 +1016,28 @@ static void log_summary(sr_flow *f, double now, enum sr_log_event event, const c
     }
 }
 
+/* messageRateMin: once per housekeeping, over the whole interval (sr3 warns on every pass). */
+static void check_message_rate(sr_flow *f, double now)
+{
+    sr_metrics_snapshot s;
+    sr_err err;
+    if (f->message_rate_min <= 0 || sr_metrics_get(f->metrics, now, &s, &err) != SR_OK)
+        return;
+    double span = now - s.time_base > 0 ? now - s.time_base : 1;
+    double rate = (double)(s.counters[SR_METRIC_RX_GOOD] + s.counters[SR_METRIC_RX_BAD]) / span;
+    if (rate < f->message_rate_min)
+        sr_log_write(f->log, SR_LOG_WARNING,
+                     "receiving below the minimum message rate: %.2f/s over %.0f s, "
+                     "messageRateMin is %g/s",
+                     rate, span, f->message_rate_min);
+    sr_metrics_snapshot_fini(&s);
+}
+
 static void housekeeping(sr_flow *f, double now)
 {
     sr_err err;
     log_summary(f, now, SR_EVENT_ON_HOUSEKEEPING, "housekeeping");
+    check_message_rate(f, now);
     size_t expired = 0;
     if (f->nodupe != NULL && sr_nodupe_save(f->nodupe, now, &expired, &err) != SR_OK)
         sr_log_write(f->log, SR_LOG_ERROR, "duplicate cache: %s", err.msg);
@@ -1010,10 +1148,29 @@ static const char *held_vip(const sr_strlist *vips)
 /* Connect the consumer and declare the post exchanges: the start of an active flow. */
 static void go_active(sr_flow *f)
 {
+    if (f->consumes && !f->reset_done && sr_config_flag(f->cfg, SR_OPT_reset) &&
+        f->consumer.queue.declare) {
+        /* reset: the instance that declares the queue deletes it first, with what waits in
+         * it, once per start (not after a vip moves back); the others find theirs gone and
+         * subscribe again (broker.h) */
+        sr_err err;
+        if (sr_broker_delete_queue(f->in, f->consumer.queue.name, &err) == SR_OK)
+            sr_log_write(f->log, SR_LOG_INFO, "reset: queue %s deleted, declared anew",
+                         f->consumer.queue.name);
+        else
+            sr_log_write(f->log, SR_LOG_WARNING, "reset: deleting queue %s: %s",
+                         f->consumer.queue.name, err.msg);
+    }
+    f->reset_done = true;
     if (f->consumes) {
         sr_err err;
         if (sr_broker_subscribe(f->in, &f->consumer.queue, &err) != SR_OK)
             sr_log_write(f->log, SR_LOG_WARNING, "%s (will retry)", err.msg);
+        for (size_t i = 0; i < f->consumer.binding_count; i++)
+            sr_log_write(f->log, SR_LOG_INFO, "queue %s: exchange %s, topic %s",
+                         f->consumer.queue.name,
+                         f->consumer.bindings[i].exchange ? f->consumer.bindings[i].exchange : "",
+                         f->consumer.bindings[i].key);
     }
     if (f->publishes && !f->publisher.mqtt && sr_config_flag(f->cfg, SR_OPT_exchangeDeclare))
         declare_post_exchanges(f);

@@ -62,6 +62,8 @@ typedef struct sr_work {
     const sr_mask *mask; /* the accept line that matched, or NULL (acceptUnmatched) */
     bool placed;
     sr_placement placement; /* when placed: the local file and how it is re-announced */
+    int report_code;        /* `report`: what the report on it says (report.h); 0: none */
+    char *report_text;
 } sr_work;
 
 enum sr_work_result {

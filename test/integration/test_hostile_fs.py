@@ -655,6 +655,7 @@ def test_variables_from_the_message_cannot_climb_out(sb, mirror, inflight):
         retryDelay 1
         directory {d}
         accept .*/fence_.*
+        sourceFromMessage on
         directory {d}/${{SOURCE}}
         accept .*/src/.*
         directory {d}/${{1}}

@@ -3,6 +3,7 @@
  * derives them, and the queue name kept across restarts. */
 #include "unit.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "brokerconf.h"
@@ -147,12 +148,60 @@ static void split_exchanges(void **st)
     sr_config_free(cfg);
 }
 
+/* exchangeSplit: instance i consumes exchange + two digits, i - 1 (what post_exchangeSplit
+ * publishes to: 00..N-1), from a queue of its own that it declares and binds itself. */
+static void exchange_split_consumers(void **st)
+{
+    (void)st;
+    char dir[128], path[256];
+    snprintf(dir, sizeof dir, "%s/conf", state);
+    snprintf(path, sizeof path, "%s/winnow", dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof path, "%s/winnow/w.conf", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("broker amqp://feeder@localhost/\nexchange xwinnow\nexchangeSplit 3\ninstances 3\n"
+          "post_broker amqp://feeder@localhost/\npost_exchange xpublic\n",
+          f);
+    fclose(f);
+    const char *confd = getenv("SR_CONFD");
+    sr_config_request req = {SR_C_WINNOW, "w", dir, confd ? confd : "conf.d", NULL, 0};
+    sr_config *cfg = NULL;
+    sr_err err;
+    if (sr_config_load(&req, &cfg, &err) != SR_OK)
+        fail_msg("%s", err.msg);
+    char *names[3];
+    for (int i = 1; i <= 3; i++) {
+        sr_consumer_setup s;
+        assert_int_equal(sr_brokerconf_consumer(cfg, &paths, i, NULL, &s, &err), SR_OK);
+        char want[32];
+        snprintf(want, sizeof want, "xwinnow%02d", i - 1);
+        assert_string_equal(s.bindings[0].exchange, want);
+        assert_true(s.queue.declare && s.queue.bind);
+        names[i - 1] = strdup(s.queue_name);
+        sr_consumer_setup_fini(&s);
+        /* the queue name of each instance is saved apart, and reused */
+        snprintf(path, sizeof path, "%s/winnow/w/winnow.w.feeder%02d.qname", state, i);
+        assert_int_equal(access(path, R_OK), 0);
+        assert_int_equal(sr_brokerconf_consumer(cfg, &paths, i, NULL, &s, &err), SR_OK);
+        assert_string_equal(s.queue_name, names[i - 1]);
+        sr_consumer_setup_fini(&s);
+    }
+    assert_string_not_equal(names[0], names[1]);
+    assert_string_not_equal(names[1], names[2]);
+    for (int i = 0; i < 3; i++)
+        free(names[i]);
+    sr_config_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(amqp_consumer_and_saved_queue_name, setup, teardown),
         cmocka_unit_test_setup_teardown(mqtt_consumer_and_publisher, setup, teardown),
         cmocka_unit_test_setup_teardown(split_exchanges, setup, teardown),
+        cmocka_unit_test_setup_teardown(exchange_split_consumers, setup, teardown),
     };
     return cmocka_run_group_tests_name("brokerconf", tests, NULL, NULL);
 }

@@ -15,8 +15,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "broker_mem.h"
 #include "flow.h"
+#include "timefmt.h"
 
 #define MSGS_MAX 32
 #define EVENTS_MAX 200000 /* a flow that has not finished after this many steps is stuck */
@@ -48,6 +51,8 @@ typedef struct fixture {
      * confirm */
     size_t sent_unconfirmed;
     bool delivered_while_unconfirmed;
+    double run_at_least; /* seconds the flow runs before the hook may stop it */
+    double started;
 } fixture;
 
 /* ---- set up ---- */
@@ -284,7 +289,8 @@ static void hook(void *ctx, sr_mem_hub *hub, enum sr_mem_event event, size_t whi
         break;
     case SR_MEM_CONSUME:
         /* everything handed out has been acked and every message is posted: done */
-        if (sr_mem_hub_ready(hub) == 0 && sr_mem_hub_unacked(hub) == 0 && all_confirmed(fx))
+        if (sr_mem_hub_ready(hub) == 0 && sr_mem_hub_unacked(hub) == 0 && all_confirmed(fx) &&
+            sr_time_now_s() - fx->started >= fx->run_at_least)
             fx->stop = 1;
         break;
     case SR_MEM_CONNECT:
@@ -334,6 +340,7 @@ static void run_flow(fixture *fx, bool with_work)
         fail_msg("sr_flow_new: %s", err.msg);
     sr_mem_hub_set_hook(fx->hub, hook, fx);
     fx->stop = 0;
+    fx->started = sr_time_now_s();
     assert_int_equal(sr_flow_run(flow, &fx->stop, &fx->reopen), SR_OK);
     sr_flow_free(flow);
     sr_mem_hub_set_hook(fx->hub, NULL, NULL);
@@ -471,6 +478,221 @@ static void a_crash_at_any_step_loses_nothing(void **state)
     }
 }
 
+/* ---- options acted on in the flow ---- */
+
+/* A message with a body of our own: fields (JSON members, without braces) after pubTime,
+ * baseUrl and relPath. */
+static void inject_rel(fixture *fx, const char *rel, const char *fields)
+{
+    size_t id;
+    char body[1024];
+    snprintf(fx->rel[fx->count], sizeof fx->rel[0], "%s", rel);
+    snprintf(body, sizeof body,
+             "{\"pubTime\":\"20261206T051000\",\"baseUrl\":\"http://example.com/\","
+             "\"relPath\":\"%s\"%s%s}",
+             fx->rel[fx->count], fields[0] ? "," : "", fields);
+    sr_err err;
+    assert_int_equal(sr_mem_hub_inject(fx->hub, "v03.d", "application/json", body, &id, &err),
+                     SR_OK);
+    fx->count++;
+}
+
+static void inject_with(fixture *fx, const char *fields)
+{
+    char rel[64];
+    snprintf(rel, sizeof rel, "d/f%02zu.txt", fx->count);
+    inject_rel(fx, rel, fields);
+}
+
+/* The published message i, decoded (caller json_decref's). */
+static json_t *published_json(const fixture *fx, size_t i)
+{
+    const sr_mem_published *p = sr_mem_hub_published(fx->hub, i);
+    json_error_t jerr;
+    json_t *o = json_loads(p->body, 0, &jerr);
+    assert_non_null(o);
+    return o;
+}
+
+static const char *field_of(json_t *o, const char *name)
+{
+    return json_string_value(json_object_get(o, name));
+}
+
+static bool log_has(const fixture *fx, const char *text)
+{
+    char path[300], line[4096];
+    snprintf(path, sizeof path, "%s/flow.log", fx->dir);
+    FILE *f = fopen(path, "r");
+    bool found = false;
+    while (f != NULL && !found && fgets(line, sizeof line, f) != NULL)
+        found = strstr(line, text) != NULL;
+    if (f != NULL)
+        fclose(f);
+    return found;
+}
+
+/* The source field a shovel posts, as sr3 sets it on receipt: by default the post_broker
+ * user's (whatever the message said), `source` when set, the message's own with
+ * sourceFromMessage, and none with sourceFromExchange when the exchange is not xs_...
+ * (the in-process broker's exchange is ""). */
+static void source_is_set_on_receipt_as_sr3_does(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *extra, *want; /* want NULL: no source field */
+    } cases[] = {
+        {"", "tester"},
+        {"source bob\n", "bob"},
+        {"sourceFromMessage on\n", "alice"},
+        {"sourceFromExchange on\n", NULL},
+        {"source bob\nsourceFromMessage on\n", "alice"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        fixture *fx = fixture_new(cases[c].extra);
+        inject_with(fx, "\"source\":\"alice\"");
+        run_flow(fx, false);
+        assert_kept(fx);
+        assert_int_equal(sr_mem_hub_published_count(fx->hub), 1);
+        json_t *o = published_json(fx, 0);
+        const char *got = field_of(o, "source");
+        if (cases[c].want == NULL) {
+            if (got != NULL)
+                fail_msg("%s: source %s, want none", cases[c].extra, got);
+        } else if (got == NULL || strcmp(got, cases[c].want) != 0) {
+            fail_msg("%s: source %s, want %s", cases[c].extra, got ? got : "(none)", cases[c].want);
+        }
+        json_decref(o);
+        fixture_free(fx);
+    }
+}
+
+/* inlineOnly: a message whose data is not inline is dropped (acked, not posted); one
+ * with content and a fileOp (no data to carry) go on. */
+static void inline_only_drops_what_is_not_inline(void **state)
+{
+    (void)state;
+    fixture *fx = fixture_new("inlineOnly on\nlogReject on\n");
+    inject_with(fx, "\"size\":3,\"content\":{\"encoding\":\"utf-8\",\"value\":\"abc\"}");
+    inject_with(fx, "\"size\":3");
+    inject_with(fx, "\"fileOp\":{\"remove\":\"\"}");
+    fx->never_posted[1] = true;
+    run_flow(fx, false);
+    assert_kept(fx);
+    for (size_t i = 0; i < fx->count; i++)
+        assert_int_equal(sr_mem_hub_acks_of(fx->hub, i), 1);
+    assert_int_equal(sr_mem_hub_published_count(fx->hub), 2);
+    assert_true(confirmed(fx, fx->rel[0]));
+    assert_false(confirmed(fx, fx->rel[1]));
+    assert_true(confirmed(fx, fx->rel[2]));
+    assert_true(log_has(fx, "inlineOnly"));
+    fixture_free(fx);
+}
+
+/* dry_run: the work step (a transfer) is never run, yet every message is posted and acked
+ * as sr3 does, each logged as not transferred. */
+static void dry_run_posts_without_work(void **state)
+{
+    (void)state;
+    fixture *fx = fixture_new("dry_run on\n");
+    inject(fx, 5);
+    fx->fail_first[2] = 5; /* would go to the retry queue if the work ran */
+    run_flow(fx, true);
+    assert_kept(fx);
+    for (size_t i = 0; i < fx->count; i++) {
+        assert_int_equal(fx->work_calls[i], 0);
+        assert_int_equal(sr_mem_hub_acks_of(fx->hub, i), 1);
+        assert_true(confirmed(fx, fx->rel[i]));
+    }
+    assert_true(log_has(fx, "dry_run: d/f02.txt not transferred"));
+    fixture_free(fx);
+}
+
+/* report on: one report per message, to xr_<broker user> (or report_exchange, or xreport
+ * for the feeder), topic v03 + folders, the message in v03 with a report field {code,
+ * timeCompleted, message} and no content: 201 for one passed on, 404 for one no accept
+ * line takes, 304 for a duplicate. The posts go on as before. */
+static void reports_go_to_the_report_exchange(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *extra, *exchange;
+    } cases[] = {
+        {"", "xr_tester"},
+        {"report_exchange xmine\n", "xmine"},
+        {"feeder mem://tester@hub/\n", "xreport"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char extra[512];
+        snprintf(extra, sizeof extra, "%sreport on\nnodupe_ttl 300\nreject .*f01.*\naccept .*\n",
+                 cases[c].extra);
+        fixture *fx = fixture_new(extra);
+        inject_with(fx, "\"size\":3,\"content\":{\"encoding\":\"utf-8\",\"value\":\"abc\"}");
+        inject_with(fx, "\"size\":4");
+        inject_rel(fx, fx->rel[0], /* a duplicate of f00 */
+                   "\"size\":3,\"content\":{\"encoding\":\"utf-8\",\"value\":\"abc\"}");
+        fx->never_posted[1] = fx->never_posted[2] = true;
+        run_flow(fx, false);
+        assert_kept(fx);
+        size_t posts = 0, reports = 0;
+        int codes[3] = {0};
+        for (size_t i = 0; i < sr_mem_hub_published_count(fx->hub); i++) {
+            const sr_mem_published *p = sr_mem_hub_published(fx->hub, i);
+            if (strcmp(p->exchange, "xout") == 0) {
+                posts++;
+                continue;
+            }
+            assert_string_equal(p->exchange, cases[c].exchange);
+            assert_string_equal(p->topic, "v03.d");
+            assert_string_equal(p->content_type, "application/json");
+            json_t *o = published_json(fx, i);
+            json_t *r = json_object_get(o, "report");
+            assert_true(json_is_object(r));
+            assert_true(json_is_integer(json_object_get(r, "code")));
+            assert_non_null(json_string_value(json_object_get(r, "timeCompleted")));
+            assert_non_null(json_string_value(json_object_get(r, "message")));
+            assert_null(json_object_get(o, "content"));
+            assert_string_equal(field_of(o, "source"), "tester");
+            if (reports < 3)
+                codes[reports] = (int)json_integer_value(json_object_get(r, "code"));
+            reports++;
+            json_decref(o);
+        }
+        assert_int_equal(posts, 1);
+        assert_int_equal(reports, 3);
+        /* in the order of the pass: f00 passed on, f01 unmatched, f00 again a duplicate */
+        assert_int_equal(codes[0], 201);
+        assert_int_equal(codes[1], 404);
+        assert_int_equal(codes[2], 304);
+        fixture_free(fx);
+    }
+}
+
+/* messageRateMin: a warning at housekeeping when fewer messages per second came in over
+ * the interval; none when the rate is above it. */
+static void message_rate_min_warns_when_below(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *extra;
+        bool warned;
+    } cases[] = {
+        {"housekeeping 0.2\nmessageRateMin 1000\n", true},
+        {"housekeeping 0.2\n", false},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        fixture *fx = fixture_new(cases[c].extra);
+        inject(fx, 4);
+        fx->run_at_least = 0.6;
+        run_flow(fx, false);
+        assert_kept(fx);
+        assert_true(log_has(fx, "housekeeping:"));
+        if (log_has(fx, "below the minimum message rate") != cases[c].warned)
+            fail_msg("%s: warned %d, want %d", cases[c].extra, !cases[c].warned, cases[c].warned);
+        fixture_free(fx);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -479,6 +701,11 @@ int main(void)
         cmocka_unit_test(failed_work_round_trips_through_the_retry_queue),
         cmocka_unit_test(malformed_and_rejected_are_acked_once),
         cmocka_unit_test(a_crash_at_any_step_loses_nothing),
+        cmocka_unit_test(source_is_set_on_receipt_as_sr3_does),
+        cmocka_unit_test(inline_only_drops_what_is_not_inline),
+        cmocka_unit_test(dry_run_posts_without_work),
+        cmocka_unit_test(reports_go_to_the_report_exchange),
+        cmocka_unit_test(message_rate_min_warns_when_below),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
