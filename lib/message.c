@@ -403,6 +403,22 @@ int sr_msg_check_all(json_t *o, sr_err *err)
     return SR_OK;
 }
 
+/* Sarracenia v2 (2.20.08p1 and before) wrote its v02 `parts` header into v03 messages. sr3
+ * reads it as size (or blocks, for a block of a file) in place of any size given, and drops
+ * it; so does sr, refusing a parts it cannot read (sr3 stops on one). */
+static int read_v2_parts(json_t *o, sr_err *err)
+{
+    json_t *parts = json_object_get(o, "parts");
+    if (parts == NULL)
+        return SR_OK;
+    if (!json_is_string(parts))
+        return sr_err_set(err, SR_EINVAL, false, "message field parts: not a string");
+    int rc = sr_msg_decode_parts("message field parts", json_string_value(parts), o, err);
+    if (rc == SR_OK)
+        json_object_del(o, "parts");
+    return rc;
+}
+
 int sr_message_decode_v03(const char *body, size_t len, sr_message **out, sr_err *err)
 {
     *out = NULL;
@@ -418,7 +434,9 @@ int sr_message_decode_v03(const char *body, size_t len, sr_message **out, sr_err
         json_decref(o);
         return sr_err_set(err, SR_EINVAL, false, "message body: JSON, but not an object");
     }
-    int rc = sr_msg_check_all(o, err);
+    int rc = read_v2_parts(o, err);
+    if (rc == SR_OK)
+        rc = sr_msg_check_all(o, err);
     if (rc != SR_OK) {
         json_decref(o);
         return rc;
