@@ -400,6 +400,16 @@ int sr_msg_check_all(json_t *o, sr_err *err)
     json_t *s = json_object_get(o, "size");
     if (json_is_string(s) && sr_msg_json_count(s, &size))
         json_object_set_new(o, "size", json_integer(size));
+    /* sarrac's block of a file has count and remainder and no size: this block's size, as
+     * v02's parts gives it (the remainder for the last block, when there is one) */
+    long long count, rem = 0, bsz, number;
+    json_t *blocks = json_object_get(o, "blocks");
+    if (s == NULL && sr_msg_json_count(json_object_get(blocks, "count"), &count) &&
+        sr_msg_json_count(json_object_get(blocks, "size"), &bsz) &&
+        sr_msg_json_count(json_object_get(blocks, "number"), &number)) {
+        sr_msg_json_count(json_object_get(blocks, "remainder"), &rem);
+        json_object_set_new(o, "size", json_integer(number == count - 1 && rem > 0 ? rem : bsz));
+    }
     return SR_OK;
 }
 

@@ -304,6 +304,18 @@ static const golden goldens[] = {
       {"mode", "0644"},
       {"topic", "v03.data.x.sub"},
       {"mtime", "20261125T101017.5"}}},
+    /* sarrac's v03 block of a file: count and remainder as strings, no size (that of this
+     * block, the last, is the remainder), the same block as v02/block.v02 */
+    {"messages/v03/sarrac_block.json",
+     "20261124T192512.579945326",
+     "https://example.com/data",
+     "/sub/big.txt",
+     308,
+     "md5",
+     "yK9MH8tJ9PGm/hSk1qHhsw==",
+     NULL,
+     "https://example.com/data/sub/big.txt",
+     {{"integrity", NULL}, {"mode", "0644"}}},
     /* a folder posted with sr3_post (3.00.56): a fileOp, no size, no identity */
     {"messages/v03/sr3_folder.json",
      "20261206T082153.395539522",
@@ -772,6 +784,19 @@ static void blocks_and_content(void **state)
     assert_false(sr_message_block(m, 4, &size, &id));
     sr_message_free(m);
 
+    /* sarrac's form: numbers as strings, count and remainder, no manifest */
+    m = decode_file("messages/v03/sarrac_block.json");
+    assert_true(sr_message_blocks(m, &b));
+    assert_string_equal(b.method, "inplace");
+    assert_int_equal(b.block_size, 1024);
+    assert_int_equal(b.number, 3);
+    assert_int_equal(b.manifest_count, 0);
+    long long count, remainder;
+    assert_true(sr_message_blocks_count(m, &count, &remainder));
+    assert_int_equal(count, 4);
+    assert_int_equal(remainder, 308);
+    sr_message_free(m);
+
     m = decode_file("messages/v03/inline_utf8.json");
     sr_content c;
     assert_true(sr_message_content(m, &c));
@@ -940,6 +965,8 @@ static const struct {
     {"words_extra.v02", "v02 message body \"20261125101010 https://e/ a/b extra\": not "
                         "\"pubTime baseUrl relPath\""},
     {"sum_not_hex.v02", "v02 message header sum: v02 sum \"s,zz\": sha512 needs 128 hex digits"},
+    /* old sarrac sent v03 JSON as text/plain: read as v02, as sr3 reads it */
+    {"v03_as_text_plain.v02", "\": not \"pubTime baseUrl relPath\""},
     {"parts_signed.v02", "v02 message header parts \"1,+12,1,0,0\": not 1,<size>,1,0,0"},
 };
 
