@@ -161,6 +161,13 @@ static int apply_fileop(sr_download *d, sr_work *w, sr_jail *j, sr_err *err)
         if (!event_allowed(d, op.directory ? "rmdir" : "delete"))
             return SR_WORK_SKIP;
         rc = sr_jail_remove(j, dest, op.directory, err);
+        struct stat st;
+        sr_err ignored;
+        /* A remove of what is a folder here (from a producer that does not tell a folder
+         * from a file): an rmdir, of an empty folder only, as sr3 does. */
+        if (rc != SR_OK && rc != SR_ENOENT && !op.directory &&
+            sr_jail_lstat(j, dest, &st, &ignored) == SR_OK && S_ISDIR(st.st_mode))
+            rc = sr_jail_remove(j, dest, true, err);
         if (rc == SR_ENOENT)
             return SR_WORK_OK;
         if (rc == SR_OK)

@@ -400,7 +400,33 @@ int sr_msg_check_all(json_t *o, sr_err *err)
     json_t *s = json_object_get(o, "size");
     if (json_is_string(s) && sr_msg_json_count(s, &size))
         json_object_set_new(o, "size", json_integer(size));
+    /* sarrac's block of a file has count and remainder and no size: this block's size, as
+     * v02's parts gives it (the remainder for the last block, when there is one) */
+    long long count, rem = 0, bsz, number;
+    json_t *blocks = json_object_get(o, "blocks");
+    if (s == NULL && sr_msg_json_count(json_object_get(blocks, "count"), &count) &&
+        sr_msg_json_count(json_object_get(blocks, "size"), &bsz) &&
+        sr_msg_json_count(json_object_get(blocks, "number"), &number)) {
+        sr_msg_json_count(json_object_get(blocks, "remainder"), &rem);
+        json_object_set_new(o, "size", json_integer(number == count - 1 && rem > 0 ? rem : bsz));
+    }
     return SR_OK;
+}
+
+/* Sarracenia v2 (2.20.08p1 and before) wrote its v02 `parts` header into v03 messages. sr3
+ * reads it as size (or blocks, for a block of a file) in place of any size given, and drops
+ * it; so does sr, refusing a parts it cannot read (sr3 stops on one). */
+static int read_v2_parts(json_t *o, sr_err *err)
+{
+    json_t *parts = json_object_get(o, "parts");
+    if (parts == NULL)
+        return SR_OK;
+    if (!json_is_string(parts))
+        return sr_err_set(err, SR_EINVAL, false, "message field parts: not a string");
+    int rc = sr_msg_decode_parts("message field parts", json_string_value(parts), o, err);
+    if (rc == SR_OK)
+        json_object_del(o, "parts");
+    return rc;
 }
 
 int sr_message_decode_v03(const char *body, size_t len, sr_message **out, sr_err *err)
@@ -418,7 +444,9 @@ int sr_message_decode_v03(const char *body, size_t len, sr_message **out, sr_err
         json_decref(o);
         return sr_err_set(err, SR_EINVAL, false, "message body: JSON, but not an object");
     }
-    int rc = sr_msg_check_all(o, err);
+    int rc = read_v2_parts(o, err);
+    if (rc == SR_OK)
+        rc = sr_msg_check_all(o, err);
     if (rc != SR_OK) {
         json_decref(o);
         return rc;

@@ -26,6 +26,10 @@ int sr_msg_check_string(const char *field, const char *value, size_t max, sr_err
 int sr_msg_check_path(const char *field, const char *value, sr_err *err);
 bool sr_msg_json_count(const json_t *v, long long *out);
 
+/* A v02 `parts` value into o's size (and blocks, for a block of a file); what names it in
+ * the error ("v02 message header parts", "message field parts"). */
+int sr_msg_decode_parts(const char *what, const char *parts, json_t *o, sr_err *err);
+
 /* The v02 half (message_v02.c). */
 int sr_msg_decode_v02(const sr_wire *in, sr_message **out, sr_err *err);
 int sr_msg_encode_v02(const sr_message *m, sr_encoded *out, sr_err *err);

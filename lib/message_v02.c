@@ -157,21 +157,37 @@ static int decode_sum(const sr_wire *in, json_t *o, sr_err *err)
     return SR_OK;
 }
 
+/* Are the four numbers after parts' letter plain decimal digits, 1 to 18 each? (sscanf
+ * alone would take signs, spaces and values past long long.) */
+static bool parts_numbers_plain(const char *p)
+{
+    int numbers = 0;
+    while (*p == ',') {
+        size_t n = strspn(++p, "0123456789");
+        if (n == 0 || n > 18)
+            return false;
+        p += n;
+        numbers++;
+    }
+    return *p == '\0' && numbers == 4;
+}
+
 /* parts `1,<size>,1,0,0` (whole file) or `i|p,<block size>,<count>,<remainder>,<number>`. */
-static int decode_parts(const char *parts, json_t *o, sr_err *err)
+int sr_msg_decode_parts(const char *what, const char *parts, json_t *o, sr_err *err)
 {
     char kind[2] = "";
     long long bsz, count, rem, number;
     int used = 0;
-    if (sscanf(parts, "%1[1ip],%lld,%lld,%lld,%lld%n", kind, &bsz, &count, &rem, &number, &used) !=
+    if (!parts_numbers_plain(parts + (parts[0] != '\0')) ||
+        sscanf(parts, "%1[1ip],%lld,%lld,%lld,%lld%n", kind, &bsz, &count, &rem, &number, &used) !=
             5 ||
         parts[used] != '\0' || bsz < 0 || count < 1 || rem < 0 || number < 0 || number >= count) {
         char shown[SR_QUOTE_BUF];
         sr_err_quote(parts, shown, sizeof shown);
         return sr_err_set(err, SR_EINVAL, false,
-                          "v02 message header parts %s: not 1,<size>,1,0,0 or "
+                          "%s %s: not 1,<size>,1,0,0 or "
                           "i|p,<block size>,<count>,<remainder>,<number>",
-                          shown);
+                          what, shown);
     }
     if (kind[0] == '1') {
         json_object_set_new(o, "size", json_integer(bsz));
@@ -224,7 +240,7 @@ static int decode_headers(const sr_wire *in, json_t *o, sr_err *err)
         if (strcmp(name, "mtime") == 0 || strcmp(name, "atime") == 0)
             rc = set_string(o, name, time_v02_to_v03(value), err);
         else if (strcmp(name, "parts") == 0)
-            rc = decode_parts(value, o, err);
+            rc = sr_msg_decode_parts("v02 message header parts", value, o, err);
         else if (!converted_header(name))
             rc = set_string(o, name, strdup(value), err);
         if (rc != SR_OK)

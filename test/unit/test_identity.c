@@ -781,12 +781,19 @@ static void equality(void **state)
     sr_identity crlf = {.method = SR_ID_SHA512,
                         .value = "2zl0qX8kB7fK4a5jfAAwaHoRkTJ01XhJJVjjnBbAF96E6s3Ixi/jTuThK0sUKIF/"
                                  "Cbaidgw/imZM\r\n6ulNJDSlkw==\n"};
+    /* sarrac (sr_hex2base64) breaks its base64 after 78 characters */
+    sr_identity sarrac = {.method = SR_ID_SHA512,
+                          .value =
+                              "2zl0qX8kB7fK4a5jfAAwaHoRkTJ01XhJJVjjnBbAF96E6s3Ixi/jTuThK0sUKIF/"
+                              "Cbaidgw/imZM6u\nlNJDSlkw=="};
     sr_identity other = {.method = SR_ID_SHA512, .value = EMPTY_SHA512};
     sr_identity md5 = {.method = SR_ID_MD5, .value = HELLO_SHA512};
     assert_true(sr_identity_equal(&a, &a));
     assert_true(sr_identity_equal(&a, &wrapped));
     assert_true(sr_identity_equal(&wrapped, &a));
     assert_true(sr_identity_equal(&crlf, &a));
+    assert_true(sr_identity_equal(&sarrac, &a));
+    assert_true(sr_identity_equal(&sarrac, &wrapped));
     assert_false(sr_identity_equal(&a, &other));
     assert_false(sr_identity_equal(&a, &md5)); /* same text, other method */
     assert_false(sr_identity_equal(&a, NULL));
@@ -829,6 +836,10 @@ static void to_v02(void **state)
     (void)state;
     expect_to_v02(SR_ID_SHA512, HELLO_SHA512, "s," HELLO_SHA512_HEX);
     expect_to_v02(SR_ID_SHA512, HELLO_SHA512_WRAPPED, "s," HELLO_SHA512_HEX);
+    expect_to_v02(SR_ID_SHA512,
+                  "2zl0qX8kB7fK4a5jfAAwaHoRkTJ01XhJJVjjnBbAF96E6s3Ixi/jTuThK0sUKIF/Cbaidgw/imZM6u\n"
+                  "lNJDSlkw==",
+                  "s," HELLO_SHA512_HEX); /* sarrac's wrapping */
     expect_to_v02(SR_ID_MD5, HELLO_MD5, "d," HELLO_MD5_HEX);
     expect_to_v02(SR_ID_COD, "sha512", "z,s");
     expect_to_v02(SR_ID_COD, "md5", "z,d");

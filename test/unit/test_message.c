@@ -288,6 +288,78 @@ static const golden goldens[] = {
      NULL,
      "https://dd.example.com/sub/hello.txt",
      {{"to_clusters", "ALL"}}},
+    /* sarrac's v03: the old name integrity, its base64 with a newline after 78 characters
+     * (kept as sent; sr_identity_equal ignores it), size as a string, relPath from the root,
+     * the topic in the body */
+    {"messages/v03/sarrac_wrapped.json",
+     "20261125T101018.25",
+     "sftp://bob@host",
+     "/data/x/sub/hello.txt",
+     12,
+     "sha512",
+     "2zl0qX8kB7fK4a5jfAAwaHoRkTJ01XhJJVjjnBbAF96E6s3Ixi/jTuThK0sUKIF/Cbaidgw/imZM6u\nlNJDSlkw==",
+     NULL,
+     "sftp://bob@host/data/x/sub/hello.txt",
+     {{"integrity", NULL},
+      {"mode", "0644"},
+      {"topic", "v03.data.x.sub"},
+      {"mtime", "20261125T101017.5"}}},
+    /* sarrac's v03 block of a file: count and remainder as strings, no size (that of this
+     * block, the last, is the remainder), the same block as v02/block.v02 */
+    {"messages/v03/sarrac_block.json",
+     "20261124T192512.579945326",
+     "https://example.com/data",
+     "/sub/big.txt",
+     308,
+     "md5",
+     "yK9MH8tJ9PGm/hSk1qHhsw==",
+     NULL,
+     "https://example.com/data/sub/big.txt",
+     {{"integrity", NULL}, {"mode", "0644"}}},
+    /* a folder posted with sr3_post (3.00.56): a fileOp, no size, no identity */
+    {"messages/v03/sr3_folder.json",
+     "20261206T082153.395539522",
+     "file:/data/x",
+     "folder",
+     -1,
+     NULL,
+     NULL,
+     "mkdir",
+     "file:/data/x/folder",
+     {{"contentType", "text/directory"}, {"mode", "755"}}},
+    /* Sarracenia 2.20.08p1 and before: v02's parts in a v03 message, read as size */
+    {"messages/v03/v2_parts.json",
+     "20201125T101010.5",
+     "https://dd.example.com/",
+     "sub/hello.txt",
+     12,
+     "md5",
+     "b1kCrCNwJL3QwXbLkwY9xA==",
+     NULL,
+     "https://dd.example.com/sub/hello.txt",
+     {{"parts", NULL}, {"integrity", NULL}}},
+    /* v02 with a T in pubTime, times without a fraction, cod as z,d */
+    {"messages/v02/sr2_times.v02",
+     "20261125T101010.5",
+     "https://example.com/",
+     "sub/hello.txt",
+     12,
+     "cod",
+     "md5",
+     NULL,
+     "https://example.com/sub/hello.txt",
+     {{"mtime", "20261125T101009"}, {"atime", "20261125T101008.5"}, {"parts", NULL}}},
+    /* v02's m: a folder made (sarrac, sr2) */
+    {"messages/v02/mkdir.v02",
+     "20261125T101012.5",
+     "https://example.com/",
+     "radar/2026",
+     -1,
+     NULL,
+     NULL,
+     "mkdir",
+     "https://example.com/radar/2026",
+     {{"mode", "2775"}, {"sum", NULL}}},
     /* v02, converted as sr3 converts it */
     {"messages/v02/hello.v02",
      "20261124T192335.368511915",
@@ -642,6 +714,58 @@ static void sizes_and_times(void **state)
     sr_message_free(m);
 }
 
+/* Forms other producers write that sr reads as sr3 does (sr-message(7), FROM OTHER
+ * IMPLEMENTATIONS): size as a string of digits, times with or without the T and the
+ * fraction (kept as received), sarrac's wrapped base64 the same identity as sr's. */
+static void other_producers_forms(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *size;
+        long long want;
+    } sizes[] = {{"\"0\"", 0},
+                 {"\"0012\"", 12},
+                 {"\"999999999999999999\"", 999999999999999999LL},
+                 {"12", 12}};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        char body[256];
+        snprintf(body, sizeof body,
+                 "{\"pubTime\": \"20261125101010\", \"baseUrl\": \"https://e/\", "
+                 "\"relPath\": \"a\", \"size\": %s, \"mtime\": \"20261125T101009\", "
+                 "\"atime\": \"20261125101008.000000001\"}",
+                 sizes[i].size);
+        sr_message *m = NULL;
+        sr_err err = {0};
+        if (sr_message_decode_v03(body, strlen(body), &m, &err) != SR_OK)
+            fail_msg("%s: %s", body, err.msg);
+        long long size = -1;
+        assert_true(sr_message_size(m, &size));
+        assert_int_equal(size, sizes[i].want);
+        /* the times as the producer wrote them, read as the same instants */
+        assert_string_equal(sr_message_pub_time(m), "20261125101010");
+        expect_str(m, "mtime", "20261125T101009");
+        expect_str(m, "atime", "20261125101008.000000001");
+        struct timespec now = {.tv_sec = 1795601410 + 3, .tv_nsec = 0}; /* pubTime + 3 s */
+        double lag = sr_message_lag(m, &now);
+        assert_true(lag > 2.999 && lag < 3.001);
+        sr_message_free(m);
+    }
+
+    /* sarrac wraps after 78 characters, sr3 after 76: both name the content sr computes */
+    sr_identity clean = {.method = SR_ID_SHA512,
+                         .value = "2zl0qX8kB7fK4a5jfAAwaHoRkTJ01XhJJVjjnBbAF96E6s3Ixi/"
+                                  "jTuThK0sUKIF/Cbaidgw/imZM6ulNJDSlkw=="};
+    const char *files[] = {"messages/v03/sarrac_wrapped.json", "messages/v03/wrapped_base64.json"};
+    for (size_t i = 0; i < 2; i++) {
+        sr_message *m = decode_file(files[i]);
+        sr_identity got;
+        assert_true(sr_message_identity(m, &got));
+        assert_non_null(strchr(got.value, '\n'));
+        assert_true(sr_identity_equal(&got, &clean));
+        sr_message_free(m);
+    }
+}
+
 static void blocks_and_content(void **state)
 {
     (void)state;
@@ -658,6 +782,19 @@ static void blocks_and_content(void **state)
     assert_int_equal(size, 308);
     assert_string_equal(id, "/L7bKolFnRe0jEGfqd6Njw==");
     assert_false(sr_message_block(m, 4, &size, &id));
+    sr_message_free(m);
+
+    /* sarrac's form: numbers as strings, count and remainder, no manifest */
+    m = decode_file("messages/v03/sarrac_block.json");
+    assert_true(sr_message_blocks(m, &b));
+    assert_string_equal(b.method, "inplace");
+    assert_int_equal(b.block_size, 1024);
+    assert_int_equal(b.number, 3);
+    assert_int_equal(b.manifest_count, 0);
+    long long count, remainder;
+    assert_true(sr_message_blocks_count(m, &count, &remainder));
+    assert_int_equal(count, 4);
+    assert_int_equal(remainder, 308);
     sr_message_free(m);
 
     m = decode_file("messages/v03/inline_utf8.json");
@@ -810,6 +947,27 @@ static const struct {
     {"link_without_target.v02", "v02 message header sum \"L,...\": a link without a link header"},
     {"dotdot.v02", "message field relPath \"../../etc/passwd\": climbs out of the tree with .."},
     {"sum_letter.v02", "v02 message header sum: "},
+    /* what sr refuses from other producers, naming the field (sr-message(7), FROM OTHER
+     * IMPLEMENTATIONS) */
+    {"relpath_empty.json", "message field relPath \"\": names no file"},
+    {"fileop_rmdir.json", "message field fileOp: none of remove, directory, link, hlink, rename"},
+    {"parts_short.json", "message field parts \"1,12\": not 1,<size>,1,0,0 or "
+                         "i|p,<block size>,<count>,<remainder>,<number>"},
+    {"parts_number.json", "message field parts: not a string"},
+    {"mtime_dashes.json",
+     "message field mtime \"2026-11-25\": not a time (YYYYMMDDTHHMMSS[.fraction])"},
+    {"size_string_negative.json", "message field size: not a number of bytes (an integer >= 0)"},
+    {"size_string_underscore.json", "message field size: not a number of bytes (an integer >= 0)"},
+    {"size_string_space.json", "message field size: not a number of bytes (an integer >= 0)"},
+    {"size_string_plus.json", "message field size: not a number of bytes (an integer >= 0)"},
+    {"size_string_huge.json", "message field size: not a number of bytes (an integer >= 0)"},
+    {"size_string_hex.json", "message field size: not a number of bytes (an integer >= 0)"},
+    {"words_extra.v02", "v02 message body \"20261125101010 https://e/ a/b extra\": not "
+                        "\"pubTime baseUrl relPath\""},
+    {"sum_not_hex.v02", "v02 message header sum: v02 sum \"s,zz\": sha512 needs 128 hex digits"},
+    /* old sarrac sent v03 JSON as text/plain: read as v02, as sr3 reads it */
+    {"v03_as_text_plain.v02", "\": not \"pubTime baseUrl relPath\""},
+    {"parts_signed.v02", "v02 message header parts \"1,+12,1,0,0\": not 1,<size>,1,0,0"},
 };
 
 static void hostile_messages_are_refused_naming_the_field(void **state)
@@ -897,6 +1055,7 @@ int main(void)
         cmocka_unit_test(format_detection),
         cmocka_unit_test(received_topic_is_kept_beside_the_fields),
         cmocka_unit_test(sizes_and_times),
+        cmocka_unit_test(other_producers_forms),
         cmocka_unit_test(blocks_and_content),
         cmocka_unit_test(unknown_identity_method_passes_through),
         cmocka_unit_test(setters_check_like_the_decoder),
