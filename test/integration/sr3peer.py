@@ -115,8 +115,10 @@ class Sr3:
                                  f"{text[-4000:]}")
 
     def wait_ready(self, proc, timeout=120):
-        """A consumer is ready once it has bound its queue (the peers README)."""
-        self.wait_log(proc, r"binding|[Ss]ubscrib", timeout)
+        """A consumer is ready once it has bound its queue (the peers README): AMQP logs
+        "binding QUEUE with KEY to EXCHANGE", MQTT "subscribe completed". (Not any line with
+        "subscri" in it: sr3 complains about its subscriptions.json before it binds.)"""
+        self.wait_log(proc, r"binding \S+ with \S+ to |subscribe completed", timeout)
 
     def stop_all(self):
         """SIGTERM to each foreground process group, SIGKILL to what is left after 15 s."""
