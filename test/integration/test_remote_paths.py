@@ -31,7 +31,6 @@ import json
 import secrets
 import signal
 import subprocess
-import textwrap
 import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
