@@ -9,8 +9,9 @@ What running sr3 (3.00.56) showed, and what these tests hold sr to:
   ("/x", or "//x") is absolute on the server, a relative one is in the login folder,
   over sftp and ftp alike. The hot-directory guide's sender (`sendTo sftp://<alias>/`,
   `directory /home/<user>/on_<cluster>`) relies on it. The path of the sendTo URL plays
-  no part. An accept line with no directory before it writes where post_baseDir (else
-  baseDir) is, the same absolute folder as on this host.
+  no part. A configuration with no directory writes where post_baseDir (else baseDir)
+  is, the same absolute folder as on this host. `directory ~/x` is expanded on the
+  sending host, to its own HOME, before it connects.
 - A download (sftp and ftp alike) from a baseUrl with a path, even just "/", reads an
   absolute path ("sftp://h/data" + "f" is /data/f, so is "sftp://h//data"); only a baseUrl
   that ends at the host, with a relative relPath, reads in the login folder.
@@ -279,6 +280,42 @@ def test_sender_sr_and_sr3_land_in_the_same_folders(bench, sr_bin, sr_env, sr3, 
     for case in theirs:
         assert theirs[case].parent == ours[case].parent, case
         assert theirs[case].read_bytes() == ours[case].read_bytes(), case
+
+
+def run_tilde_sender(b, runner, home):
+    """`directory ~/tdir_X`: sr3 expands ~ to its own HOME before it connects, so the file
+    lands at that absolute path on the server (here the same host), not in the login
+    folder. Returns where it landed."""
+    who = runner.name
+    ex = b.exchange(who)
+    name = f"{who}-tilde.dat"
+    (b.src / "sub" / name).write_bytes(payload("tilde"))
+    tdir = f"tdir_{b.tok}"
+    log = runner.start("sender", "rp_tilde", "\n".join([
+        f"broker {b.url}", f"exchange {ex}", "subtopic #", f"baseDir {b.src}",
+        f"sendTo sftp://{SshHome.ALIAS}/", "mirror off", f"directory ~/{tdir}", "accept .*",
+        ""]))
+    b.publish(ex, [v03("file:/", f"sub/{name}", payload("tilde"))])
+    want = Path(home) / tdir / name
+    assert wait_until(lambda: want.exists() and want.read_bytes() == payload("tilde"),
+                      TIMEOUT), log.read_text(errors="replace")[-4000:]
+    assert not list(b.sshd.root.glob(f"~/{tdir}/*")), "also in a folder named ~"
+    return want
+
+
+def test_sr_sender_expands_tilde_here(bench, sr_bin, sr_env):
+    """sr alone: `directory ~/x` is x in the sender's own home, an absolute path."""
+    run_tilde_sender(bench, SrRunner(bench, sr_bin, sr_env), sr_env["HOME"])
+
+
+@needs_sr3
+def test_sender_tilde_as_sr3(bench, sr_bin, sr_env, sr3):
+    """sr3 and sr both put `directory ~/x` at x under their own HOME (each has its own
+    here), the same folder name, byte-identical."""
+    theirs = run_tilde_sender(bench, Sr3Runner(bench, sr3), sr3.home)
+    ours = run_tilde_sender(bench, SrRunner(bench, sr_bin, sr_env), sr_env["HOME"])
+    assert theirs.relative_to(sr3.home).parent == ours.relative_to(sr_env["HOME"]).parent
+    assert theirs.read_bytes() == ours.read_bytes()
 
 
 def publish_raw(url, ex, messages):
