@@ -14,7 +14,8 @@ What running sr3 (3.00.56) showed, and what these tests hold sr to:
   sending host, to its own HOME, before it connects.
 - A download (sftp and ftp alike) from a baseUrl with a path, even just "/", reads an
   absolute path ("sftp://h/data" + "f" is /data/f, so is "sftp://h//data"); only a baseUrl
-  that ends at the host, with a relative relPath, reads in the login folder.
+  that ends at the host, with a relative relPath, reads in the login folder. Over http
+  the path is the URL's.
 
 The login folder and an absolute folder outside it are told apart on both servers: the
 sshd's sftp sessions start in its private `root` folder (fixtures_ssh), the absolute
@@ -76,8 +77,9 @@ def v03(base_url, rel, data=None):
 class Bench:
     """The servers, the broker and the local folders one test shares between sr and sr3."""
 
-    def __init__(self, rabbitmq, sshd, ftpd, tool, tmp_path):
+    def __init__(self, rabbitmq, sshd, ftpd, nginx, tool, tmp_path):
         self.rabbitmq, self.sshd, self.ftpd, self.tool = rabbitmq, sshd, ftpd, tool
+        self.nginx = nginx
         self.tmp = tmp_path
         self.tok = secrets.token_hex(3)
         self.url = rabbitmq.url("tfeed")
@@ -89,6 +91,7 @@ class Bench:
         self.ftp_login = ftpd.root / ftpd.login
         self.ftp_abs = f"fabs_{self.tok}"  # /fabs_X: ftpd.root/fabs_X
         self.ftp_rel = f"frel_{self.tok}"  # frel_X: ftpd.root/in/frel_X
+        self.http_dir = f"hdl_{self.tok}"  # nginx.root/hdl_X
         self.src = tmp_path / "src"
         (self.src / "sub").mkdir(parents=True)
         self.procs = []
@@ -121,8 +124,8 @@ class Bench:
 
 
 @pytest.fixture
-def bench(rabbitmq, sshd, ftpd_login, broker_tool, tmp_path):
-    b = Bench(rabbitmq, sshd, ftpd_login, broker_tool, tmp_path)
+def bench(rabbitmq, sshd, ftpd_login, nginx, broker_tool, tmp_path):
+    b = Bench(rabbitmq, sshd, ftpd_login, nginx, broker_tool, tmp_path)
     try:
         yield b
     finally:
@@ -369,7 +372,14 @@ def test_sender_keeps_a_message_inside_the_remote_directory(bench, sr_bin, sr_en
 
 def download_cases(b, proto):
     """{case: (baseUrl, relPath (NAME for the file's name), the folder holding the file it
-    must read, the folder of the one it must not)}."""
+    must read, the folder of the one it must not, or None)}."""
+    if proto == "http":  # the URL's path, no login folder
+        folder = b.nginx.root / b.http_dir
+        return {
+            "hpath": (b.nginx.url(f"/{b.http_dir}"), "NAME", folder, None),
+            "hslash": (b.nginx.url("/"), f"{b.http_dir}/NAME", folder, None),
+            "hhost": (b.nginx.url(), f"{b.http_dir}/NAME", folder, None),
+        }
     if proto == "sftp":
         login, a = b.sshd.root, str(b.sftp_abs).lstrip("/")
         host = f"sftp://{SshHome.ALIAS}"
@@ -404,9 +414,10 @@ def run_download(b, runner, proto):
     for case, (base, rel, good, bad) in cases.items():
         name = f"{who}-{case}.dat"
         right[case] = f"right {case} ".encode() + secrets.token_bytes(3000)
-        for folder, payload in ((good, right[case]), (bad, f"wrong {case}\n".encode())):
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / name).write_bytes(payload)
+        for folder, content in ((good, right[case]), (bad, f"wrong {case}\n".encode())):
+            if folder is not None:
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / name).write_bytes(content)
         messages.append(v03(base, rel.replace("NAME", name)))
     log = runner.start("subscribe", f"rp_{proto}", f"""
         broker {b.url}
@@ -426,7 +437,7 @@ def run_download(b, runner, proto):
     return got
 
 
-@pytest.mark.parametrize("proto", ["sftp", "ftp"])
+@pytest.mark.parametrize("proto", ["sftp", "ftp", "http"])
 def test_sr_download_reads_where_sr3_reads(bench, sr_bin, sr_env, proto):
     """sr alone: a baseUrl with a path (even "/") names an absolute path on the server; a
     baseUrl ending at the host, with a relative relPath, a path in the login folder."""
@@ -434,7 +445,7 @@ def test_sr_download_reads_where_sr3_reads(bench, sr_bin, sr_env, proto):
 
 
 @needs_sr3
-@pytest.mark.parametrize("proto", ["sftp", "ftp"])
+@pytest.mark.parametrize("proto", ["sftp", "ftp", "http"])
 def test_download_sr_and_sr3_read_the_same_files(bench, sr_bin, sr_env, sr3, proto):
     """The same messages fetched by sr3 and by sr: the same remote file each time."""
     theirs = run_download(bench, Sr3Runner(bench, sr3), proto)
