@@ -160,14 +160,15 @@ static int local_of(sr_send *s, const sr_message *m, sr_jail **j, char **rel, ch
 /* Where a placement (for the accept line mask) is on the server, in transfer.h's form, as
  * sr3 finds it: sr3 changes into `directory` from the login folder, so an absolute
  * directory is absolute there and a relative one is in the login folder; without any
- * directory it writes where post_baseDir (else baseDir) is here; ~ is this user's home, as
- * sr3 expands it before connecting. The sendTo URL's path
- * plays no part. The placement stays beneath its directory whatever the message says
- * (placement.h). New string or NULL (err set). */
+ * directory it writes where post_baseDir (else baseDir) is here (not over file:, which
+ * sr3 cannot send to: there it would be the file being read); ~ is this user's home, as
+ * sr3 expands it before connecting. The sendTo URL's path plays no part. The placement
+ * stays beneath its directory whatever the message says (placement.h). New string or
+ * NULL (err set). */
 static char *remote_of(const sr_send *s, const sr_mask *mask, const sr_placement *p, sr_err *err)
 {
-    const char *dir = mask && mask->directory ? mask->directory
-                                              : sr_config_str(s->cfg, SR_OPT_directory);
+    const char *dir =
+        mask && mask->directory ? mask->directory : sr_config_str(s->cfg, SR_OPT_directory);
     char *out;
     if (dir != NULL && dir[0] == '~' && (dir[1] == '/' || dir[1] == '\0') && p->path[0] == '~') {
         /* sr3 expands ~ here, to this user's home, before it changes folder remotely */
@@ -177,7 +178,7 @@ static char *remote_of(const sr_send *s, const sr_mask *mask, const sr_placement
     } else {
         out = sr_transfer_folder_path(p->path, NULL);
     }
-    if (out != NULL && (dir == NULL || dir[0] == '\0')) {
+    if (out != NULL && (dir == NULL || dir[0] == '\0') && strncmp(s->send_to, "file:", 5) != 0) {
         const char *base = sr_config_str(s->cfg, SR_OPT_post_baseDir);
         if (base == NULL || base[0] == '\0')
             base = sr_config_str(s->cfg, SR_OPT_baseDir);
@@ -192,8 +193,7 @@ static char *remote_of(const sr_send *s, const sr_mask *mask, const sr_placement
 
 /* Forward a fileOp to remote (where the message's file is on the server); -1 when the
  * message carries file data. */
-static int forward_fileop(sr_send *s, sr_transfer *t, sr_work *w, const char *remote,
-                          sr_err *err)
+static int forward_fileop(sr_send *s, sr_transfer *t, sr_work *w, const char *remote, sr_err *err)
 {
     sr_fileop op;
     if (!sr_message_fileop(w->msg, &op))
