@@ -405,7 +405,28 @@ static int check_source(const sr_download *d, const sr_url *u, long long whole_s
     return SR_OK;
 }
 
-/* The URL of w's file, parsed and checked. */
+/* u->path made the remote path of m's file as sr3 finds it (transfer.h,
+ * sr_transfer_url_path): for sftp and ftp, absolute when the baseUrl has a path, in the
+ * login folder when it ends at the host. The URL alone cannot tell: "sftp://h" + "a/f"
+ * and "sftp://h/" + "a/f" are both sftp://h/a/f. */
+static int remote_path_of(const sr_message *m, sr_url *u, sr_err *err)
+{
+    sr_url base;
+    memset(&base, 0, sizeof base);
+    int rc = sr_url_parse(sr_message_base_url(m), &base, err);
+    if (rc != SR_OK)
+        return rc;
+    const char *rel = sr_message_str(m, "retrievePath");
+    char *path = sr_transfer_url_path(u->scheme, base.path, rel ? rel : sr_message_rel_path(m));
+    sr_url_fini(&base);
+    if (path == NULL)
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    free(u->path);
+    u->path = path;
+    return SR_OK;
+}
+
+/* The URL of w's file, parsed and checked; u->path the remote path (remote_path_of). */
 static int source_of(const sr_download *d, const sr_work *w, long long whole_size, char **url,
                      sr_url *u, sr_err *err)
 {
@@ -414,6 +435,8 @@ static int source_of(const sr_download *d, const sr_work *w, long long whole_siz
     int rc = *url ? sr_url_parse(*url, u, err) : sr_err_set(err, SR_ENOMEM, false, "out of memory");
     if (rc == SR_OK)
         rc = check_source(d, u, whole_size, err);
+    if (rc == SR_OK)
+        rc = remote_path_of(w->msg, u, err);
     if (rc != SR_OK) {
         sr_url_fini(u);
         free(*url);

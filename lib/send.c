@@ -157,13 +157,47 @@ static int local_of(sr_send *s, const sr_message *m, sr_jail **j, char **rel, ch
     return rc;
 }
 
-/* Forward a fileOp; -1 when the message carries file data. */
-static int forward_fileop(sr_send *s, sr_transfer *t, sr_work *w, sr_err *err)
+/* Where a placement (for the accept line mask) is on the server, in transfer.h's form, as
+ * sr3 finds it: sr3 changes into `directory` from the login folder, so an absolute
+ * directory is absolute there and a relative one is in the login folder; without any
+ * directory it writes where post_baseDir (else baseDir) is here (not over file:, which
+ * sr3 cannot send to: there it would be the file being read); ~ is this user's home, as
+ * sr3 expands it before connecting. The sendTo URL's path plays no part. The placement
+ * stays beneath its directory whatever the message says (placement.h). New string or
+ * NULL (err set). */
+static char *remote_of(const sr_send *s, const sr_mask *mask, const sr_placement *p, sr_err *err)
+{
+    const char *dir =
+        mask && mask->directory ? mask->directory : sr_config_str(s->cfg, SR_OPT_directory);
+    char *out;
+    if (dir != NULL && dir[0] == '~' && (dir[1] == '/' || dir[1] == '\0') && p->path[0] == '~') {
+        /* sr3 expands ~ here, to this user's home, before it changes folder remotely */
+        char *here = sr_paths_expand_home(p->path);
+        out = here ? sr_transfer_folder_path(here, NULL) : NULL;
+        free(here);
+    } else {
+        out = sr_transfer_folder_path(p->path, NULL);
+    }
+    if (out != NULL && (dir == NULL || dir[0] == '\0') && strncmp(s->send_to, "file:", 5) != 0) {
+        const char *base = sr_config_str(s->cfg, SR_OPT_post_baseDir);
+        if (base == NULL || base[0] == '\0')
+            base = sr_config_str(s->cfg, SR_OPT_baseDir);
+        char *in_base = sr_transfer_folder_path(base, out);
+        free(out);
+        out = in_base;
+    }
+    if (out == NULL)
+        sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    return out;
+}
+
+/* Forward a fileOp to remote (where the message's file is on the server); -1 when the
+ * message carries file data. */
+static int forward_fileop(sr_send *s, sr_transfer *t, sr_work *w, const char *remote, sr_err *err)
 {
     sr_fileop op;
     if (!sr_message_fileop(w->msg, &op))
         return -1;
-    const char *remote = w->placement.path;
     if (op.remove) {
         if (!sr_config_has(s->cfg, SR_OPT_fileEvents, op.directory ? "rmdir" : "delete"))
             return SR_WORK_SKIP;
@@ -199,10 +233,13 @@ static int forward_fileop(sr_send *s, sr_transfer *t, sr_work *w, sr_err *err)
     if (op.rename) {
         sr_message *old = sr_message_copy(w->msg);
         sr_placement from = {0};
+        char *from_remote = NULL;
         int rc = SR_EINVAL;
         if (old != NULL && sr_message_set_str(old, "relPath", op.rename, err) == SR_OK &&
-            sr_placer_place(s->placer, old, w->mask, NULL, 0, &from, err) == SR_OK)
-            rc = sr_transfer_rename(t, from.path, remote, err);
+            sr_placer_place(s->placer, old, w->mask, NULL, 0, &from, err) == SR_OK &&
+            (from_remote = remote_of(s, w->mask, &from, err)) != NULL)
+            rc = sr_transfer_rename(t, from_remote, remote, err);
+        free(from_remote);
         sr_placement_fini(&from);
         sr_message_free(old);
         if (rc == SR_OK)
@@ -283,8 +320,8 @@ static void announce_whole(sr_message *m, int fd, const char *local, const sr_bl
  * file renamed by whichever instance sends the last block. Over a protocol that cannot
  * write at an offset (ftp), block 0 sends the whole file and the other blocks nothing. */
 static enum sr_work_result send_block(sr_send *s, sr_transfer *t, sr_work *w, int fd,
-                                      const char *local, const sr_transfer_plan *whole_plan,
-                                      sr_err *err)
+                                      const char *local, const char *remote,
+                                      const sr_transfer_plan *whole_plan, sr_err *err)
 {
     sr_block_layout l;
     if (sr_blocks_layout(w->msg, &l, err) != SR_OK)
@@ -296,7 +333,6 @@ static enum sr_work_result send_block(sr_send *s, sr_transfer *t, sr_work *w, in
                    local, l.number + 1, l.count, (long long)l.total);
         return SR_WORK_DROP;
     }
-    const char *remote = w->placement.path;
     sr_transfer_result res = {0};
     int rc;
     if (!sr_transfer_puts_ranges(t)) {
@@ -384,10 +420,14 @@ static enum sr_work_result send_work(void *ctx, sr_work *w, sr_err *err)
         return SR_WORK_DROP;
     if (remote_down(s, t, err))
         return SR_WORK_RETRY;
-    int r = forward_fileop(s, t, w, err);
+    char *remote = remote_of(s, w->mask, &w->placement, err);
+    if (remote == NULL)
+        return SR_WORK_RETRY;
+    int r = forward_fileop(s, t, w, remote, err);
     if (r >= 0) {
         if (r != SR_WORK_SKIP && r != SR_WORK_REFUSE) /* these did not touch the remote */
             note_outcome(s, r == SR_WORK_RETRY ? err->code : SR_OK, err);
+        free(remote);
         return (enum sr_work_result)r;
     }
     sr_jail *j = NULL;
@@ -403,6 +443,7 @@ static enum sr_work_result send_work(void *ctx, sr_work *w, sr_err *err)
             sr_err_prefix(err, "no such local file to send (baseDir + relPath)");
         free(rel);
         free(local);
+        free(remote);
         return rc == SR_ENOENT ? SR_WORK_DROP : sr_work_result_of(rc, err);
     }
     unsigned mode = 0;
@@ -424,11 +465,11 @@ static enum sr_work_result send_work(void *ctx, sr_work *w, sr_err *err)
     sr_transfer_result res = {0};
     bool block = sr_message_blocks(w->msg, &b); /* before send_block makes it the whole file's */
     if (block) {
-        result = send_block(s, t, w, fd, local, &plan, err);
+        result = send_block(s, t, w, fd, local, remote, &plan, err);
         rc = SR_OK;
     } else {
         for (int attempt = 1;; attempt++) {
-            rc = sr_transfer_send(t, fd, w->placement.path, &plan, &res, err);
+            rc = sr_transfer_send(t, fd, remote, &plan, &res, err);
             /* a lost connection is reopened at once; a refused login or host key would only
              * be refused again */
             if (rc == SR_OK || !err->retryable || attempt >= s->ts.attempts ||
@@ -442,17 +483,18 @@ static enum sr_work_result send_work(void *ctx, sr_work *w, sr_err *err)
         double n = sr_time_now_s();
         sr_metrics_add(s->metrics, SR_METRIC_FILES_TX, 1, n);
         sr_metrics_add(s->metrics, SR_METRIC_DATA_TX, (unsigned long long)res.bytes, n);
-        /* a relative sftp path needs its '/' after the host to read as a URL (sr3's rule:
-         * "sftp://cluster/dir/f" is dir/f in the login folder) */
-        const char *path = w->placement.path;
+        /* shown as a URL: "sftp://cluster/dir/f" is dir/f in the login folder,
+         * "sftp://cluster//abs/f" the absolute /abs/f */
         sr_log_event(s->log, SR_EVENT_AFTER_WORK, "sent %s to %s%s%s (%lld bytes)", local,
-                     sr_transfer_url(t), path[0] == '/' ? "" : "/", path, (long long)res.bytes);
+                     sr_transfer_url(t), remote[0] == '/' ? "" : "/", remote,
+                     (long long)res.bytes);
     }
     if (result == SR_WORK_OK && s->delete_source && sr_jail_remove(j, rel, false, NULL) != SR_OK)
         sr_log_write(s->log, SR_LOG_WARNING, "delete after send: %s", local);
     close(fd);
     free(rel);
     free(local);
+    free(remote);
     return result;
 }
 

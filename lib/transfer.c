@@ -393,6 +393,64 @@ int sr_inflight_parse(const char *value, sr_inflight *out, sr_err *err)
     return SR_OK;
 }
 
+char *sr_transfer_folder_path(const char *folder, const char *name)
+{
+    const char *f = folder ? folder : "";
+    bool absolute = f[0] == '/';
+    while (*f == '/')
+        f++;
+    /* "./a" and "." are the login folder's own: only the rest tells where */
+    while (!absolute && f[0] == '.' && (f[1] == '/' || f[1] == '\0')) {
+        f += f[1] == '/' ? 2 : 1;
+        while (*f == '/')
+            f++;
+    }
+    const char *n = name ? name : "";
+    size_t flen = strlen(f);
+    const char *sep = flen > 0 && n[0] != '\0' && f[flen - 1] != '/' ? "/" : "";
+    char *out = NULL;
+    if (absolute)
+        /* "//" is this API's absolute path (transfer.h), which sftp and ftp both read */
+        return asprintf(&out, "//%s%s%s", f, sep, n) < 0 ? NULL : out;
+    if (flen == 0 && n[0] == '\0')
+        return strdup(".");
+    return asprintf(&out, "%s%s%s", f, sep, n) < 0 ? NULL : out;
+}
+
+/* Schemes whose paths start in a login folder (transfer.h): sftp's and ftp's. */
+static bool login_scheme(const char *scheme)
+{
+    static const char *const names[] = {"sftp", "scp", "ssh", "ftp", "ftps"};
+    for (size_t i = 0; scheme != NULL && i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(scheme, names[i]) == 0)
+            return true;
+    return false;
+}
+
+char *sr_transfer_url_path(const char *scheme, const char *base_path, const char *rel_path)
+{
+    const char *b = base_path ? base_path : "", *r = rel_path ? rel_path : "";
+    size_t blen = strlen(b);
+    bool base_slash = blen > 0 && b[blen - 1] == '/', rel_slash = r[0] == '/';
+    if (base_slash && rel_slash)
+        r++;
+    const char *sep = base_slash || rel_slash ? "" : "/";
+    char *out = NULL;
+    if (!login_scheme(scheme)) /* the URL's path, as the message's URL has it */
+        return asprintf(&out, "%s%s%s", b, sep, r) < 0 ? NULL : out;
+    if (blen == 0 && !rel_slash) /* sftp://host + a/f: a/f in the login folder */
+        return r[0] != '\0' ? strdup(r) : strdup(".");
+    /* any path after the host is where sr3 changes into from the login folder: absolute */
+    while (*b == '/')
+        b++;
+    if (b[0] == '\0')
+        while (*r == '/')
+            r++;
+    if (b[0] == '\0')
+        sep = "";
+    return asprintf(&out, "//%s%s%s", b, sep, r) < 0 ? NULL : out;
+}
+
 char *sr_inflight_path(const sr_inflight *inflight, const char *final_path)
 {
     const char *slash = strrchr(final_path, '/');

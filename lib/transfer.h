@@ -67,9 +67,27 @@ int sr_transfer_pool_get(sr_transfer_pool *pool, const char *url, sr_transfer **
 const char *sr_transfer_url(const sr_transfer *t);
 
 /* ---- operations on remote paths ----
- * A remote path is the path part of a URL, percent-decoding done: for sftp and file a
- * path starting with "//" is absolute, otherwise sftp paths are relative to the login
- * folder (sr3's rule); for http and ftp it is the URL path. */
+ * A remote path is the path part of a URL, percent-decoding done: for sftp and ftp a path
+ * starting with "//" is absolute, any other is relative to the login folder (one leading
+ * '/' dropped); for file both "//x" and "/x" are /x; for http it is the URL path.
+ * sr_transfer_folder_path and sr_transfer_url_path make such paths from what a config or
+ * a message says, as sr3 reads it. */
+
+/* The remote path of name in folder, as sr3 changes into a folder from the login folder
+ * (a sender's `directory`): a folder starting with '/' is absolute on the server ("/x"
+ * and "//x" are /x), any other relative to the login folder; name (may be NULL or "")
+ * beneath it. Leading "./" elements of a relative folder are dropped. New string, NULL
+ * when out of memory. */
+char *sr_transfer_folder_path(const char *folder, const char *name);
+
+/* The remote path of a download from scheme, the path of the message's baseUrl and its
+ * relPath (percent-decoding done), as sr3 reads them for sftp and ftp: the two joined
+ * with one '/' between them are absolute when the result starts with '/' (baseUrl has a
+ * path, even just "/", or relPath starts with '/'), and relative to the login folder
+ * only when baseUrl ends at the host and relPath is relative. For other schemes the URL
+ * path (base_path + '/' + rel_path, one '/' between them). New string, NULL when out of
+ * memory. */
+char *sr_transfer_url_path(const char *scheme, const char *base_path, const char *rel_path);
 
 /* Part of a file: offset and length in bytes; length 0 means to the end. */
 typedef struct sr_range {

@@ -33,7 +33,8 @@
  *    With a libcurl older than 8.9, FTP sessions stop at TLS 1.2: those lose the end of
  *    an upload now and then under TLS 1.3 (seen here, and in curl's known bugs).
  *  - Remote paths are relative to the login folder; "//x" is the absolute /x (as in
- *    sftp). Commands sent as text (MKD, RNFR/RNTO, DELE, RMD, SITE CHMOD) use absolute
+ *    sftp; the sender and the download make "//x" of what sr3 reads as absolute:
+ *    transfer.h). Commands sent as text (MKD, RNFR/RNTO, DELE, RMD, SITE CHMOD) use absolute
  *    paths built from the login folder (PWD at login), since a reused connection may
  *    sit in any folder.
  *  - mkdir_p makes each missing folder with MKD and sets its mode with SITE CHMOD; put

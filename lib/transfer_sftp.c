@@ -28,8 +28,10 @@
  * id_ecdsa, id_rsa); then ssh-agent when SSH_AUTH_SOCK is set; then the password of the
  * URL (credentials.conf) when there is one. Keys with a passphrase need the agent.
  *
- * Paths follow sr3: a remote path starting with "//" is absolute ("//data/x" is /data/x),
- * any other is relative to the login folder (one leading '/' is dropped).
+ * Paths are transfer.h's: a remote path starting with "//" is absolute ("//data/x" is
+ * /data/x), any other is relative to the login folder (one leading '/' is dropped). The
+ * sender and the download write "//" for what sr3 reads as absolute (an absolute
+ * directory, a baseUrl with a path: sr_transfer_folder_path, sr_transfer_url_path).
  *
  * Speed. libssh 0.10 has no asynchronous write (sftp_write sends one request and waits
  * for its answer: a round trip per chunk), and its asynchronous read cannot be trusted
@@ -108,7 +110,7 @@ typedef struct sftp_backend {
 
 /* ---- helpers ---- */
 
-/* sr3's rule: "//x" is the absolute /x, "/x" and "x" are x in the login folder. */
+/* transfer.h's form: "//x" is the absolute /x, "/x" and "x" are x in the login folder. */
 static const char *remote(const char *path)
 {
     if (path[0] == '/' && path[1] == '/')

@@ -243,6 +243,10 @@ else:
     class Handler(FTPHandler):
         pass
 
+if cfg.get("login"):
+    # A session that starts in a folder of its own (PWD at login), as a real server's user
+    # whose home is not the root of what the server shows.
+    Handler.on_login = lambda self, username: setattr(self.fs, "cwd", cfg["login"])
 Handler.authorizer = authorizer
 Handler.banner = "sr test ftpd ready"
 Handler.auth_failed_timeout = 0.1  # (3 s by default: the wrong-password test waits)
@@ -261,7 +265,7 @@ class Ftpd(_Server):
     name = "ftpd"
     START_TIMEOUT = 60  # a loaded machine may take many times longer than usual
 
-    def __init__(self, basedir, ca=None, tls=None):
+    def __init__(self, basedir, ca=None, tls=None, login=None):
         super().__init__(basedir, ca)
         if tls is not None and ca is None:
             raise ValueError("an FTPS server needs a test CA")
@@ -270,6 +274,11 @@ class Ftpd(_Server):
         self.root.mkdir(parents=True, exist_ok=True)
         self.user = "ftpuser"
         self.password = f"pw-{secrets.token_hex(6)}"
+        # login: a folder under .root (made here) where a session starts, "/" + its name
+        # in the server's paths; None: sessions start at .root itself.
+        self.login = login
+        if login is not None:
+            (self.root / login).mkdir(parents=True, exist_ok=True)
 
     def url(self, path=""):
         return f"ftp://{self.user}@{HOST}:{self.port}{path}"
@@ -289,6 +298,7 @@ class Ftpd(_Server):
         program.write_text(FTPD_PROGRAM)
         cfg = {"host": HOST, "port": self.port, "user": self.user, "password": self.password,
                "home": str(self.root), "log": str(self.dir / "ftpd.log"), "tls": self.tls,
+               "login": f"/{self.login}" if self.login else None,
                "cert": str(self.ca.server_cert) if self.ca else None,
                "key": str(self.ca.server_key) if self.ca else None}
         self._spawn([sys.executable, str(program), json.dumps(cfg)], self.dir / "server.log")

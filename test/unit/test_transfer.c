@@ -807,6 +807,53 @@ static void sessions_and_schemes(void **state)
     sr_transfer_pool_free(pool);
 }
 
+/* Compares and frees a string made by the function under test. */
+static void check_path(char *got, const char *want)
+{
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+/* A sender's remote folder as sr3 changes into it from the login folder (verified by
+ * running sr3 against an sshd and an ftp server, test/integration/test_remote_paths.py):
+ * absolute stays absolute ("//", this API's form), relative stays in the login folder. */
+static void folder_paths(void **state)
+{
+    (void)state;
+    check_path(sr_transfer_folder_path("/home/bob/on_hpfx", "f"), "//home/bob/on_hpfx/f");
+    check_path(sr_transfer_folder_path("//scratch/in/", "f"), "//scratch/in/f");
+    check_path(sr_transfer_folder_path("/abs/sub/f", NULL), "//abs/sub/f");
+    check_path(sr_transfer_folder_path("/", "f"), "//f");
+    check_path(sr_transfer_folder_path("on_hpfx", "f"), "on_hpfx/f");
+    check_path(sr_transfer_folder_path("./sub/f", NULL), "sub/f");
+    check_path(sr_transfer_folder_path(".", "f"), "f");
+    check_path(sr_transfer_folder_path(".", NULL), ".");
+    check_path(sr_transfer_folder_path(NULL, "f"), "f");
+    check_path(sr_transfer_folder_path("rel", ""), "rel");
+}
+
+/* A download's remote path from the baseUrl's path and relPath, as sr3 reads them. */
+static void url_paths(void **state)
+{
+    (void)state;
+    /* sftp and ftp: a path after the host is absolute, "//" or not */
+    check_path(sr_transfer_url_path("sftp", "/data", "a/f"), "//data/a/f");
+    check_path(sr_transfer_url_path("sftp", "//data", "a/f"), "//data/a/f");
+    check_path(sr_transfer_url_path("sftp", "/data/", "/a/f"), "//data/a/f");
+    check_path(sr_transfer_url_path("ftp", "/", "a/f"), "//a/f");
+    check_path(sr_transfer_url_path("ftps", "", "/a/f"), "//a/f");
+    /* ... and only a baseUrl ending at the host, with a relative relPath, is in the login
+     * folder */
+    check_path(sr_transfer_url_path("sftp", "", "a/f"), "a/f");
+    check_path(sr_transfer_url_path("ftp", "", "f"), "f");
+    /* other schemes: the URL's path, one '/' between the two */
+    check_path(sr_transfer_url_path("https", "/data", "a/f"), "/data/a/f");
+    check_path(sr_transfer_url_path("http", "/data/", "/a/f"), "/data/a/f");
+    check_path(sr_transfer_url_path("http", "", "a/f"), "/a/f");
+    check_path(sr_transfer_url_path("file", "/data", "a/f"), "/data/a/f");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -817,6 +864,7 @@ int main(void)
         cmocka_unit_test(download_mode_and_times), cmocka_unit_test(failure_leaves_no_final_name),
         cmocka_unit_test(file_get_put_ranges),     cmocka_unit_test(file_operations),
         cmocka_unit_test(sessions_and_schemes),    cmocka_unit_test(download_stops_past_the_size),
+        cmocka_unit_test(folder_paths),            cmocka_unit_test(url_paths),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
