@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "convert.h"
 #include "declare.h"
 #include "instance.h"
 #include "log.h"
@@ -648,6 +649,11 @@ static int cmd_import(const verb_call *c)
     return sr_import_main(c->cli, (int)c->n, c->words);
 }
 
+static int cmd_convert(const verb_call *c)
+{
+    return sr_convert_main(c->cli, (int)c->n, c->words);
+}
+
 /* ---- the verbs ---- */
 
 /* The one list of verbs: `sr --help` prints it, `sr VERB --help` a row of it, and `sr VERB`
@@ -703,6 +709,12 @@ static const verb verbs[] = {
      .run = cmd_cleanup},
     {"import", "[SR3_CONFIG_DIR]", "copy an sr3 configuration tree into sr's", NULL,
      .run = cmd_import},
+    {"convert", "[--force] COMPONENT/NAME ...", "rewrite a v2 (sarra) config in sr3 form",
+     "Reads ~/.config/sarra/COMPONENT/NAME.conf, writes ~/.config/sr/COMPONENT/NAME.conf.\n"
+     "Lines sr cannot carry (v2 plugins, sr3 callbacks) are kept commented out and\n"
+     "reported as file:line; the result is then loaded and what sr refuses is reported.\n"
+     "Exit 1 when anything was left out or refused.",
+     .run = cmd_convert},
 };
 
 static const verb *find_verb(const char *name)
