@@ -20,6 +20,7 @@
 #include "cli.h"
 #include "convert.h"
 #include "declare.h"
+#include "srfeatures.h"
 #include "instance.h"
 #include "log.h"
 #include "show.h"
@@ -654,6 +655,11 @@ static int cmd_convert(const verb_call *c)
     return sr_convert_main(c->cli, (int)c->n, c->words);
 }
 
+static int cmd_features(const verb_call *c)
+{
+    return sr_features_main(c->cli, (int)c->n, c->words);
+}
+
 /* ---- the verbs ---- */
 
 /* The one list of verbs: `sr --help` prints it, `sr VERB --help` a row of it, and `sr VERB`
@@ -715,6 +721,10 @@ static const verb verbs[] = {
      "reported as file:line; the result is then loaded and what sr refuses is reported.\n"
      "Exit 1 when anything was left out or refused.",
      .run = cmd_convert},
+    {"features", "[--json]", "what this build supports",
+     "Protocols (asked of the libraries in use), message formats, identity methods,\n"
+     "components, sr3 components sr lacks, and the sr3 options sr does not support.",
+     .run = cmd_features},
 };
 
 static const verb *find_verb(const char *name)
