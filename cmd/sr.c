@@ -20,6 +20,7 @@
 #include "cli.h"
 #include "convert.h"
 #include "declare.h"
+#include "dump.h"
 #include "srfeatures.h"
 #include "instance.h"
 #include "log.h"
@@ -660,6 +661,16 @@ static int cmd_features(const verb_call *c)
     return sr_features_main(c->cli, (int)c->n, c->words);
 }
 
+static int cmd_dump(const verb_call *c)
+{
+    return sr_dump_main(c->cli, (int)c->n, c->words);
+}
+
+static int cmd_overview(const verb_call *c)
+{
+    return sr_overview_main(c->cli, (int)c->n, c->words);
+}
+
 /* ---- the verbs ---- */
 
 /* The one list of verbs: `sr --help` prints it, `sr VERB --help` a row of it, and `sr VERB`
@@ -678,6 +689,13 @@ static const verb verbs[] = {
      .takes_wait = true},
     {"status", "[--json] [--full] [PATTERN ...]", "one row per config: state, instances, rates",
      NULL, .run = cmd_status},
+    {"overview", "[--json] [PATTERN ...]", "one line per component: running, stopped, mixed",
+     "sr3's summary: state and config count per component, processes that are no\n"
+     "configured instance, and a total. Exit 1 when a component is mixed or a stray runs.",
+     .run = cmd_overview},
+    {"dump", "[PATTERN ...]", "the supervisor's state as one JSON document",
+     "sr3 dump's sections: Processes, Configs, States, Bindings, Missing instances.",
+     .run = cmd_dump},
     {"sanity", "[PATTERN ...]", "restart missing and hung instances, stop stray ones",
      "One line per action, or \"no missing/hung/stray processes found\" (for cron and\n"
      "sr-sanity.timer). Hung: no metrics written for runStateThreshold_hung. Stray: a\n"
