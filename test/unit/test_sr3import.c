@@ -145,7 +145,9 @@ static void the_tree_is_copied_and_nothing_of_ours_overwritten(void **state)
     char dest[128], src[4096], p[256];
     snprintf(dest, sizeof dest, "%s/sr", tmpdir);
     snprintf(src, sizeof src, "%s", test_data("sr3import/tree"));
-    assert_int_equal(run_import(dest, src, false), 0);
+    /* exit 1: the tree's flow config is not imported (sr has no flow), and dd.conf has
+     * lines sr does not honour; everything else is copied */
+    assert_int_equal(run_import(dest, src, false), 1);
     snprintf(p, sizeof p, "%s/subscribe/dd.conf", dest);
     assert_non_null(slurp(p));
     snprintf(p, sizeof p, "%s/subscribe/common.inc", dest);
@@ -165,14 +167,14 @@ static void the_tree_is_copied_and_nothing_of_ours_overwritten(void **state)
     assert_int_equal(stat(p, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
 
-    /* ours changed since: kept, and the import says it did not finish (exit 1) */
+    /* ours changed since: kept (--force overwrites it) */
     snprintf(p, sizeof p, "%s/subscribe/dd.conf", dest);
     FILE *f = fopen(p, "w");
     fputs("# mine\n", f);
     fclose(f);
     assert_int_equal(run_import(dest, src, false), 1);
     assert_string_equal(slurp(p), "# mine\n");
-    assert_int_equal(run_import(dest, src, true), 0);
+    assert_int_equal(run_import(dest, src, true), 1);
     assert_non_null(strstr(slurp(p), "dd.weather.gc.ca"));
 }
 
