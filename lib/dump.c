@@ -26,7 +26,8 @@ static const char *sr3_status(const sr_status_input *in, const sr_status_row *r)
     if (strcmp(r->state, "fore") == 0)
         return "foreground";
     if (r->running <= 0)
-        return "stopped";
+        /* pid files whose processes are gone: meant to run, and not running */
+        return in->instance_count > 0 ? "missing" : "stopped";
     return r->running < r->expected ? "partial" : "running";
 }
 
@@ -307,8 +308,8 @@ int sr_dump_main(sr_cli *cli, int argc, char **argv)
 /* ---- overview ---- */
 
 /* The statuses in the order overview lists them for a mixed component. */
-static const char *const statuses[] = {"running", "partial", "foreground", "stopped", "disabled",
-                                       "error"};
+static const char *const statuses[] = {"running", "partial", "foreground", "stopped",
+                                       "disabled", "error", "missing"};
 #define NSTATUS (sizeof statuses / sizeof statuses[0])
 
 int sr_overview_main(sr_cli *cli, int argc, char **argv)
@@ -371,7 +372,7 @@ int sr_overview_main(sr_cli *cli, int argc, char **argv)
         }
         if (total == 0)
             continue;
-        size_t running = by[0].count, partial = by[1].count + by[2].count,
+        size_t running = by[0].count, partial = by[1].count + by[2].count + by[6].count,
                disabled = by[4].count, errors = by[5].count;
         configs_running += (unsigned)running;
         const char *state, *good;

@@ -9,7 +9,7 @@
  *                        instance process of ours; claimed when a pid file names it
  *   "Configs"            {component: {config: {status, state, instances, running,
  *                        disabled, file, error?}}}: status in sr3's words (running,
- *                        partial, stopped, disabled, foreground, error), state in sr
+ *                        partial, missing, stopped, disabled, foreground, error), state in sr
  *                        status's; options are left to `sr show`, as sr3 leaves them
  *   "States"             {component: {config: {instance_pids, queueName, status,
  *                        has_state}}}
