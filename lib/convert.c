@@ -25,19 +25,35 @@
 
 /* v2 keywords sr3 drops on conversion: their work is built in, or gone. */
 static const char *const obsolete[] = {
-    "cache_stat",     "cluster_aliases", "from_cluster",     "to_clusters",   "to",
-    "ls_file_index",  "file_total_interval", "post_total_interval", "post_log_format",
-    "msg_total_interval", "parts",       "pump",             "pump_flag",     "reconnect",
-    "report_daemons", "restore",         "retry_mode",       "save",          "set_passwords",
-    "windows_run",    "xattr_disable",
+    "cache_stat",
+    "cluster_aliases",
+    "from_cluster",
+    "to_clusters",
+    "to",
+    "ls_file_index",
+    "file_total_interval",
+    "post_total_interval",
+    "post_log_format",
+    "msg_total_interval",
+    "parts",
+    "pump",
+    "pump_flag",
+    "reconnect",
+    "report_daemons",
+    "restore",
+    "retry_mode",
+    "save",
+    "set_passwords",
+    "windows_run",
+    "xattr_disable",
 };
 
 /* v2 options that name a plugin (Python code run at some point of the flow). */
 static const char *const plugin_keys[] = {
-    "plugin",  "on_message", "on_msg",  "on_file",      "on_post",      "on_part",
-    "on_line", "on_heartbeat", "on_html_page", "on_report", "on_start", "on_stop",
-    "on_watch", "do_send",   "do_get",  "do_put",       "do_poll",      "do_download",
-    "do_task", "do_data",    "destfn_script", "poll_without_vip",
+    "plugin",   "on_message",   "on_msg",        "on_file",          "on_post",  "on_part",
+    "on_line",  "on_heartbeat", "on_html_page",  "on_report",        "on_start", "on_stop",
+    "on_watch", "do_send",      "do_get",        "do_put",           "do_poll",  "do_download",
+    "do_task",  "do_data",      "destfn_script", "poll_without_vip",
 };
 
 /* What sr3's conversion makes of a known v2 plugin: dropped (its work is built in: the
@@ -48,7 +64,7 @@ typedef struct plugin_rule {
     const char *key;    /* the v2 option ("on_message"); "on_msg" is looked up as it */
     const char *plugin; /* the v2 plugin, without .py */
     enum plugin_fate fate;
-    const char *sr3;    /* the sr3 line it becomes (OPTION, CALLBACK) */
+    const char *sr3; /* the sr3 line it becomes (OPTION, CALLBACK) */
 } plugin_rule;
 
 static const plugin_rule plugin_rules[] = {
@@ -110,8 +126,8 @@ static const plugin_rule plugin_rules[] = {
 static const struct {
     const char *v2, *sr3;
 } sum_letters[] = {
-    {"s", "sha512"}, {"d", "md5"}, {"n", "none"}, {"a", "arbitrary"}, {"r", "random"},
-    {"0", "random"}, {"L", "link"}, {"R", "remove"},
+    {"s", "sha512"},       {"d", "md5"},       {"n", "none"},   {"a", "arbitrary"},
+    {"r", "random"},       {"0", "random"},    {"L", "link"},   {"R", "remove"},
     {"z,s", "cod,sha512"}, {"z,d", "cod,md5"}, {"z,n", "none"},
 };
 
@@ -120,9 +136,15 @@ static const struct {
 static const struct {
     const char *v2, *sr3;
 } date_patterns[] = {
-    {"${YYYYMMDD-1D", "${%o-1d%Y%m%d"}, {"${YYYYMMDD-2D", "${%o-2d%Y%m%d"},
-    {"${YYYYMMDD", "${%Y%m%d"}, {"${YYYY", "${%Y"}, {"${JJJ", "${%j"}, {"${HH", "${%H"},
-    {"${DD", "${%d"}, {"${MM", "${%m"}, {"${SS", "${%S"},
+    {"${YYYYMMDD-1D", "${%o-1d%Y%m%d"},
+    {"${YYYYMMDD-2D", "${%o-2d%Y%m%d"},
+    {"${YYYYMMDD", "${%Y%m%d"},
+    {"${YYYY", "${%Y"},
+    {"${JJJ", "${%j"},
+    {"${HH", "${%H"},
+    {"${DD", "${%d"},
+    {"${MM", "${%m"},
+    {"${SS", "${%S"},
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -269,8 +291,7 @@ static int dropped(state *st, const char *why, const char *line)
 {
     if (fprintf(st->out, "# sr convert: dropped (%s): %s\n", why, line) < 0)
         return -1;
-    return sr_strlist_pushf(st->notes, "%s:%u: %s: dropped, %s", st->label, st->lineno, line,
-                            why);
+    return sr_strlist_pushf(st->notes, "%s:%u: %s: dropped, %s", st->label, st->lineno, line, why);
 }
 
 static int convert_plugin_line(state *st, const words *ws, const char *line)
@@ -298,8 +319,7 @@ static int convert_plugin_line(state *st, const words *ws, const char *line)
              "sr3 converts v2 plugin %s to a Python callback, and sr runs no Python "
              "callbacks; the sr3 form is kept below",
              name);
-    if (fprintf(st->out, "# sr convert: NOT CONVERTED: %s (v2: %s)\n#%s\n", why, line, r->sr3) <
-        0)
+    if (fprintf(st->out, "# sr convert: NOT CONVERTED: %s (v2: %s)\n#%s\n", why, line, r->sr3) < 0)
         return -1;
     return sr_strlist_pushf(st->problems, "%s:%u: %s: %s", st->label, st->lineno, line, why);
 }
@@ -310,8 +330,8 @@ static const char *identity_value(const char *v)
     for (size_t i = 0; i < COUNT(sum_letters); i++)
         if (strcmp(sum_letters[i].v2, v) == 0)
             return sum_letters[i].sr3;
-    static const char *const v3[] = {"sha512", "md5", "none", "arbitrary", "random", "md5name",
-                                     "cod,sha512", "cod,md5"};
+    static const char *const v3[] = {"sha512", "md5",     "none",       "arbitrary",
+                                     "random", "md5name", "cod,sha512", "cod,md5"};
     for (size_t i = 0; i < COUNT(v3); i++)
         if (strcmp(v3[i], v) == 0)
             return v3[i];
@@ -338,8 +358,7 @@ static int convert_line(state *st, char *line)
     /* the name sr3 gives it */
     if (strcmp(k, "destination") == 0) {
         rc = word_set(&ws, 0, "sendTo");
-    } else if (strcmp(k, "sum") == 0 || strcmp(k, "integrity") == 0 ||
-               strcmp(k, "identity") == 0) {
+    } else if (strcmp(k, "sum") == 0 || strcmp(k, "integrity") == 0 || strcmp(k, "identity") == 0) {
         const char *method = ws.n > 1 ? identity_value(ws.w[1]) : NULL;
         if (method == NULL) {
             rc = left_out(st, "not a checksum method of v2 or sr3", line);
@@ -431,7 +450,10 @@ done:
 int sr_convert_stream(const char *v2_component, const char *label, FILE *in, FILE *out,
                       sr_strlist *problems, sr_strlist *notes, sr_err *err)
 {
-    state st = {.component = v2_component, .label = label, .out = out, .problems = problems,
+    state st = {.component = v2_component,
+                .label = label,
+                .out = out,
+                .problems = problems,
                 .notes = notes};
     int rc = 0;
     if (fprintf(out, "# converted from Sarracenia v2 %s by sr convert (sr3 option syntax)\n",
@@ -545,8 +567,8 @@ static int convert_one(sr_cli *cli, const char *base, const char *spec, bool for
         free(stem);
         return 1;
     }
-    const char *component = strcmp(ext, ".conf") == 0 ? sr_import_component_of(comp, src)
-                                                      : sr_convert_component(comp);
+    const char *component =
+        strcmp(ext, ".conf") == 0 ? sr_import_component_of(comp, src) : sr_convert_component(comp);
     if (component == NULL) {
         sr_log_stderr("sr convert: %s: not converted: sr has no %s component", src, comp);
         free(src);

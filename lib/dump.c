@@ -101,8 +101,8 @@ static char *read_first_line(const char *path)
 
 /* The queue a consumer config uses: queueName, or the name instance 1 saved (brokerconf.h
  * names the file); NULL when neither (never made up here: dump changes nothing). */
-static char *queue_of(const sr_cli *cli, const sr_config *cfg, const char *comp,
-                      const char *name, const sr_url *broker)
+static char *queue_of(const sr_cli *cli, const sr_config *cfg, const char *comp, const char *name,
+                      const sr_url *broker)
 {
     const char *given = sr_config_str(cfg, SR_OPT_queueName);
     if (given != NULL)
@@ -178,8 +178,8 @@ static int add_missing(const sr_status_input *in, const sr_status_row *r, const 
     for (int n = 1; n <= in->expected; n++) {
         bool alive = false;
         for (size_t j = 0; j < in->instance_count; j++)
-            alive |= in->instances[j].instance == n &&
-                     in->instances[j].state == SR_INSTANCE_RUNNING;
+            alive |=
+                in->instances[j].instance == n && in->instances[j].state == SR_INSTANCE_RUNNING;
         char buf[400];
         snprintf(buf, sizeof buf, "%s_%d", full, n);
         if (!alive && json_array_append_new(missing, json_string(buf)) != 0)
@@ -204,8 +204,8 @@ static json_t *processes(const sr_cli *cli, const sr_status_report *rep)
         char pid[32];
         snprintf(pid, sizeof pid, "%d", (int)ps[i].pid);
         json_t *p = json_pack("{s:s, s:s, s:i, s:f, s:b}", "component", ps[i].component, "config",
-                              ps[i].config, "instance", ps[i].instance, "age", ps[i].age,
-                              "claimed", claimed);
+                              ps[i].config, "instance", ps[i].instance, "age", ps[i].age, "claimed",
+                              claimed);
         if (p == NULL || json_object_set_new(procs, pid, p) != 0) {
             json_decref(procs);
             procs = NULL;
@@ -237,8 +237,8 @@ int sr_dump_main(sr_cli *cli, int argc, char **argv)
     json_t *root = json_object();
     json_t *configs = json_object(), *states = json_object(), *bindings = json_object(),
            *missing = json_array();
-    bool bad = root == NULL || configs == NULL || states == NULL || bindings == NULL ||
-               missing == NULL;
+    bool bad =
+        root == NULL || configs == NULL || states == NULL || bindings == NULL || missing == NULL;
     for (size_t i = 0; !bad && i < rep.names.count; i++) {
         const char *full = rep.names.items[i];
         const sr_status_input *in = &rep.inputs[i];
@@ -308,8 +308,8 @@ int sr_dump_main(sr_cli *cli, int argc, char **argv)
 /* ---- overview ---- */
 
 /* The statuses in the order overview lists them for a mixed component. */
-static const char *const statuses[] = {"running", "partial", "foreground", "stopped",
-                                       "disabled", "error", "missing"};
+static const char *const statuses[] = {"running",  "partial", "foreground", "stopped",
+                                       "disabled", "error",   "missing"};
 #define NSTATUS (sizeof statuses / sizeof statuses[0])
 
 int sr_overview_main(sr_cli *cli, int argc, char **argv)
@@ -440,9 +440,8 @@ int sr_overview_main(sr_cli *cli, int argc, char **argv)
             if (json)
                 json_array_append_new(stray_list, json_pack("{s:i, s:s, s:s, s:i}", "pid",
                                                             (json_int_t)ps[i].pid, "component",
-                                                            ps[i].component, "config",
-                                                            ps[i].config, "instance",
-                                                            ps[i].instance));
+                                                            ps[i].component, "config", ps[i].config,
+                                                            "instance", ps[i].instance));
             else
                 printf("pid: %d-\"sr_%s instance %d %s\" is not a configured instance\n",
                        (int)ps[i].pid, ps[i].component, ps[i].instance, ps[i].config);
@@ -454,8 +453,7 @@ int sr_overview_main(sr_cli *cli, int argc, char **argv)
         json_object_set_new(root, "totals",
                             json_pack("{s:i, s:i, s:i, s:i}", "runningConfigs",
                                       (json_int_t)configs_running, "processes", (json_int_t)nps,
-                                      "missing", (json_int_t)missing, "stray",
-                                      (json_int_t)strays));
+                                      "missing", (json_int_t)missing, "stray", (json_int_t)strays));
         json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         fputc('\n', stdout);
     } else {

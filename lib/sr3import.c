@@ -247,8 +247,8 @@ static void import_component(import *im, const char *sr3_name)
             if (!ends_with(names.items[i], ".conf") && !ends_with(names.items[i], ".inc"))
                 continue;
             confs += ends_with(names.items[i], ".conf");
-            if (sr_strlist_pushf(&im->problems, "%s/%s: not imported: sr has no %s component",
-                                 dir, names.items[i], sr3_name) != 0)
+            if (sr_strlist_pushf(&im->problems, "%s/%s: not imported: sr has no %s component", dir,
+                                 names.items[i], sr3_name) != 0)
                 im->status = 1;
         }
         printf("skipped %s: sr has no %s component (%zu config(s) not imported)\n", dir, sr3_name,

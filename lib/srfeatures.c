@@ -35,8 +35,8 @@ static bool curl_has(const char *proto)
 static int add_feature(json_t *obj, const char *name, bool present, const char *library,
                        const char *description)
 {
-    json_t *f = json_pack("{s:b, s:s, s:s}", "present", present, "library", library,
-                          "description", description);
+    json_t *f = json_pack("{s:b, s:s, s:s}", "present", present, "library", library, "description",
+                          description);
     return f == NULL ? -1 : json_object_set_new(obj, name, f);
 }
 
@@ -129,8 +129,8 @@ static json_t *absent_components(void)
     return json_pack("{s:s, s:s, s:s}", "poll",
                      "no poll component: a remote folder is not listed; post what appears "
                      "with watch on a host that sees it",
-                     "flow", "no generic flow: each component is its own program",
-                     "report", "no report component");
+                     "flow", "no generic flow: each component is its own program", "report",
+                     "no report component");
 }
 
 static json_t *unsupported(void)

@@ -688,8 +688,8 @@ int sr_status_collect(sr_cli *cli, char *const *patterns, size_t npat, sr_status
         *slash = '\0';
         sr_err one;
         sr_err_clear(&one);
-        if (gather_config(cli, have_host ? &host_paths : NULL, out->names.items[i], slash + 1,
-                          now, &g[i], &one) != 0)
+        if (gather_config(cli, have_host ? &host_paths : NULL, out->names.items[i], slash + 1, now,
+                          &g[i], &one) != 0)
             nomem = true;
         *slash = '/';
         g[i].in.name = out->names.items[i];

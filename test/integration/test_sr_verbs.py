@@ -8,7 +8,6 @@ convert is checked against the real sr3 (../shared/peers): the same v2 files con
 """
 import json
 import os
-import shutil
 import subprocess
 import textwrap
 from pathlib import Path
