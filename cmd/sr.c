@@ -2,7 +2,8 @@
 /*
  * sr: the supervisor's command line (sr(1)): `sr [--option value ...] VERB [PATTERN ...]`.
  * Each verb is a call into lib/: supervise.h runs instances, status.h reads their state,
- * declare.h talks to brokers, sr3import.h reads an sr3 tree, show.h prints configs. This
+ * declare.h talks to brokers, sr3import.h reads an sr3 tree, convert.h rewrites a v2
+ * config, dump.h and srfeatures.h report, show.h prints configs. This
  * file parses the words, finds the configs and turns results into exit statuses:
  * 0 ok, 1 some config failed, 2 usage.
  */
