@@ -734,7 +734,8 @@ static const verb verbs[] = {
      .run = cmd_cleanup},
     {"import", "[SR3_CONFIG_DIR]", "copy an sr3 configuration tree into sr's", NULL,
      .run = cmd_import},
-    {"convert", "[--force] COMPONENT/NAME ...", "rewrite a v2 (sarra) config in sr3 form",
+    {"convert", "[--force] {COMPONENT/NAME | default.conf | admin.conf} ...",
+     "rewrite a v2 (sarra) config in sr3 form",
      "Reads ~/.config/sarra/COMPONENT/NAME.conf, writes ~/.config/sr/COMPONENT/NAME.conf.\n"
      "Lines sr cannot carry (v2 plugins, sr3 callbacks) are kept commented out and\n"
      "reported as file:line; the result is then loaded and what sr refuses is reported.\n"

@@ -528,9 +528,75 @@ static bool ends_with(const char *s, const char *suffix)
     return n > k && strcmp(s + n - k, suffix) == 0;
 }
 
+/* v2's default.conf or admin.conf (read by every config): converted as a config of no
+ * component, into sr's folder. sr3 convert cannot convert them (it makes a folder of the
+ * name); a v2 user has both. 0 when clean, 1 otherwise (said). */
+static int convert_top(sr_cli *cli, const char *base, const char *file, bool force)
+{
+    char *src = NULL, *dest = NULL, *tmp = NULL;
+    if (asprintf(&src, "%s/%s", base, file) < 0)
+        src = NULL;
+    if (src == NULL || asprintf(&dest, "%s/%s", cli->paths.config_dir, file) < 0)
+        dest = NULL;
+    if (dest == NULL || asprintf(&tmp, "%s.tmp", dest) < 0)
+        tmp = NULL;
+    sr_strlist problems = {0}, notes = {0};
+    sr_err err;
+    int status = 1;
+    FILE *in = NULL, *out = NULL;
+    if (tmp == NULL)
+        sr_log_stderr("sr convert: out of memory");
+    else if (!is_file(src))
+        sr_log_stderr("sr convert: %s: no v2 %s", src, file);
+    else if (!force && access(dest, F_OK) == 0)
+        sr_log_stderr("sr convert: %s exists: not overwritten (--force to overwrite)", dest);
+    else if (sr_mkdir_p(cli->paths.config_dir, 0755, &err) != SR_OK)
+        sr_log_stderr("sr convert: %s", err.msg);
+    else if ((in = fopen(src, "re")) == NULL || (out = fopen(tmp, "we")) == NULL)
+        sr_log_stderr("sr convert: %s: %s", in == NULL ? src : tmp, strerror(errno));
+    else {
+        int rc = sr_convert_stream("", src, in, out, &problems, &notes, &err);
+        int closed = fclose(out);
+        out = NULL;
+        if (rc != SR_OK || closed != 0 || rename(tmp, dest) != 0) {
+            sr_log_stderr("sr convert: %s", rc != SR_OK ? err.msg : strerror(errno));
+            unlink(tmp);
+        } else {
+            printf("%s: converted to %s\n", file, dest);
+            for (size_t i = 0; i < notes.count; i++)
+                printf("%s\n", notes.items[i]);
+            for (size_t i = 0; i < problems.count; i++)
+                printf("%s\n", problems.items[i]);
+            status = problems.count > 0;
+            if (status != 0)
+                printf("%s: NOT fully converted: %zu line(s) left out; see above\n", file,
+                       problems.count);
+        }
+    }
+    if (in != NULL)
+        fclose(in);
+    if (out != NULL) {
+        fclose(out);
+        unlink(tmp);
+    }
+    sr_strlist_clear(&problems);
+    sr_strlist_clear(&notes);
+    free(src);
+    free(dest);
+    free(tmp);
+    return status;
+}
+
 /* Convert one COMPONENT/NAME; 0 when clean, 1 otherwise (said). */
 static int convert_one(sr_cli *cli, const char *base, const char *spec, bool force)
 {
+    if (strcmp(spec, "default.conf") == 0 || strcmp(spec, "admin.conf") == 0)
+        return convert_top(cli, base, spec, force);
+    if (strcmp(spec, "default") == 0 || strcmp(spec, "admin") == 0) {
+        char file[32];
+        snprintf(file, sizeof file, "%s.conf", spec);
+        return convert_top(cli, base, file, force);
+    }
     const char *slash = strchr(spec, '/');
     if (slash == NULL || slash == spec || slash[1] == '\0' || strchr(slash + 1, '/') != NULL) {
         sr_log_stderr("sr convert: \"%s\" is not COMPONENT/NAME", spec);
@@ -649,7 +715,7 @@ static int convert_one(sr_cli *cli, const char *base, const char *spec, bool for
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: sr convert [--force] COMPONENT/NAME ...\n"
+    fprintf(out, "usage: sr convert [--force] {COMPONENT/NAME | default.conf | admin.conf} ...\n"
                  "  rewrite a Sarracenia v2 config (~/.config/sarra/COMPONENT/NAME.conf) in sr3\n"
                  "  form into sr's config folder; lines sr cannot carry are kept commented out\n"
                  "  and reported as file:line. An existing config is kept unless --force.\n"

@@ -34,7 +34,9 @@ const char *sr_convert_component(const char *v2_component);
 int sr_convert_stream(const char *v2_component, const char *label, FILE *in, FILE *out,
                       sr_strlist *problems, sr_strlist *notes, sr_err *err);
 
-/* `sr convert [--force] COMPONENT/NAME ...`: argv holds what follows the verb. Exit
+/* `sr convert [--force] COMPONENT/NAME ...`: argv holds what follows the verb; a word
+ * default.conf or admin.conf converts v2's file of that name (read by every config) into
+ * sr's folder, which sr3 convert cannot do. Exit
  * status 0 when every config converted with nothing left out and loads cleanly, 1 when
  * a line was left out, the result does not load or warns, or a config could not be
  * written (exists without --force, no v2 file, a component sr lacks), 2 usage. */

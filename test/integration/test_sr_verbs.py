@@ -245,6 +245,24 @@ def test_convert_keeps_plugins_commented_out_and_says_so(build_dir, sr_env):
     assert "broker" in (Path(sr_env["XDG_CONFIG_HOME"]) / "sr" / "subscribe" / "plug.conf").read_text()
 
 
+def test_convert_brings_v2_default_conf_that_every_config_reads(build_dir, sr_env):
+    """v2's default.conf (which sr3 convert cannot convert) becomes sr's, in sr3 form, and
+    a converted config reads it."""
+    root = Path(sr_env["XDG_CONFIG_HOME"])
+    (root / "sarra").mkdir(parents=True, exist_ok=True)
+    (root / "sarra" / "default.conf").write_text("sum d\nloglevel debug\nchmod_log 600\n")
+    write_v2(root, "subscribe/s", "broker amqps://anonymous@dd.weather.gc.ca/\nsubtopic #\n")
+    sr(build_dir, sr_env, "convert", "default.conf")
+    text = (root / "sr" / "default.conf").read_text()
+    assert "identity md5" in text and "permLog 600" in text and "logLevel debug" in text
+    sr(build_dir, sr_env, "convert", "subscribe/s")
+    doc = json.loads(sr(build_dir, sr_env, "show", "--json", "subscribe/s").stdout)
+    assert doc["options"]["identity"]["value"] == "md5"
+    assert doc["options"]["identity"]["origin"].startswith(str(root / "sr" / "default.conf"))
+    r = sr(build_dir, sr_env, "convert", "default.conf", check=False)
+    assert r.returncode == 1 and "--force" in r.stderr
+
+
 def test_convert_refuses_a_component_sr_lacks(build_dir, sr_env):
     write_v2(sr_env["XDG_CONFIG_HOME"], "poll/p", "destination ftp://h/\n")
     r = sr(build_dir, sr_env, "convert", "poll/p", check=False)
