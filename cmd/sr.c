@@ -732,7 +732,9 @@ static const verb verbs[] = {
      .run = cmd_declare},
     {"cleanup", "[PATTERN ...]", "delete stopped configs' queues and state", NULL,
      .run = cmd_cleanup},
-    {"import", "[SR3_CONFIG_DIR]", "copy an sr3 configuration tree into sr's", NULL,
+    {"import", "[--force] [SR3_CONFIG_DIR]", "copy an sr3 configuration tree into sr's",
+     "Configs sr refuses are not copied; each, and each line sr does not honour, is named\n"
+     "with file:line and the reason. Exit 1 when anything was not imported.",
      .run = cmd_import},
     {"convert", "[--force] {COMPONENT/NAME | default.conf | admin.conf} ...",
      "rewrite a v2 (sarra) config in sr3 form",
