@@ -2,7 +2,8 @@
 /*
  * sr: the supervisor's command line (sr(1)): `sr [--option value ...] VERB [PATTERN ...]`.
  * Each verb is a call into lib/: supervise.h runs instances, status.h reads their state,
- * declare.h talks to brokers, sr3import.h reads an sr3 tree, show.h prints configs. This
+ * declare.h talks to brokers, sr3import.h reads an sr3 tree, convert.h rewrites a v2
+ * config, dump.h and srfeatures.h report, show.h prints configs. This
  * file parses the words, finds the configs and turns results into exit statuses:
  * 0 ok, 1 some config failed, 2 usage.
  */
@@ -18,7 +19,10 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "convert.h"
 #include "declare.h"
+#include "dump.h"
+#include "srfeatures.h"
 #include "instance.h"
 #include "log.h"
 #include "show.h"
@@ -648,6 +652,26 @@ static int cmd_import(const verb_call *c)
     return sr_import_main(c->cli, (int)c->n, c->words);
 }
 
+static int cmd_convert(const verb_call *c)
+{
+    return sr_convert_main(c->cli, (int)c->n, c->words);
+}
+
+static int cmd_features(const verb_call *c)
+{
+    return sr_features_main(c->cli, (int)c->n, c->words);
+}
+
+static int cmd_dump(const verb_call *c)
+{
+    return sr_dump_main(c->cli, (int)c->n, c->words);
+}
+
+static int cmd_overview(const verb_call *c)
+{
+    return sr_overview_main(c->cli, (int)c->n, c->words);
+}
+
 /* ---- the verbs ---- */
 
 /* The one list of verbs: `sr --help` prints it, `sr VERB --help` a row of it, and `sr VERB`
@@ -666,6 +690,13 @@ static const verb verbs[] = {
      .takes_wait = true},
     {"status", "[--json] [--full] [PATTERN ...]", "one row per config: state, instances, rates",
      NULL, .run = cmd_status},
+    {"overview", "[--json] [PATTERN ...]", "one line per component: running, stopped, mixed",
+     "sr3's summary: state and config count per component, processes that are no\n"
+     "configured instance, and a total. Exit 1 when a component is mixed or a stray runs.",
+     .run = cmd_overview},
+    {"dump", "[PATTERN ...]", "the supervisor's state as one JSON document",
+     "sr3 dump's sections: Processes, Configs, States, Bindings, Missing instances.",
+     .run = cmd_dump},
     {"sanity", "[PATTERN ...]", "restart missing and hung instances, stop stray ones",
      "One line per action, or \"no missing/hung/stray processes found\" (for cron and\n"
      "sr-sanity.timer). Hung: no metrics written for runStateThreshold_hung. Stray: a\n"
@@ -701,8 +732,21 @@ static const verb verbs[] = {
      .run = cmd_declare},
     {"cleanup", "[PATTERN ...]", "delete stopped configs' queues and state", NULL,
      .run = cmd_cleanup},
-    {"import", "[SR3_CONFIG_DIR]", "copy an sr3 configuration tree into sr's", NULL,
+    {"import", "[--force] [SR3_CONFIG_DIR]", "copy an sr3 configuration tree into sr's",
+     "Configs sr refuses are not copied; each, and each line sr does not honour, is named\n"
+     "with file:line and the reason. Exit 1 when anything was not imported.",
      .run = cmd_import},
+    {"convert", "[--force] {COMPONENT/NAME | default.conf | admin.conf} ...",
+     "rewrite a v2 (sarra) config in sr3 form",
+     "Reads ~/.config/sarra/COMPONENT/NAME.conf, writes ~/.config/sr/COMPONENT/NAME.conf.\n"
+     "Lines sr cannot carry (v2 plugins, sr3 callbacks) are kept commented out and\n"
+     "reported as file:line; the result is then loaded and what sr refuses is reported.\n"
+     "Exit 1 when anything was left out or refused.",
+     .run = cmd_convert},
+    {"features", "[--json]", "what this build supports",
+     "Protocols (asked of the libraries in use), message formats, identity methods,\n"
+     "components, sr3 components sr lacks, and the sr3 options sr does not support.",
+     .run = cmd_features},
 };
 
 static const verb *find_verb(const char *name)

@@ -104,7 +104,7 @@ typedef struct import {
     const char *confd;
     bool force;
     int status;
-    unsigned copied, kept, skipped;
+    unsigned copied, kept, skipped, checked;
     sr_strlist problems; /* file:line reports, each once */
 } import;
 
@@ -205,16 +205,21 @@ static bool is_dir(const char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static void check(import *im, const char *path, const char *component)
+/* Load the config as sr would; false when sr refuses it. Every problem makes the exit
+ * status 1: a line sr ignores is a line not imported. */
+static bool check(import *im, const char *path, const char *component)
 {
     sr_err err;
+    size_t before = im->problems.count;
+    im->checked++;
     int rc = sr_import_check_file(im->src, im->confd, path, component, &im->problems, &err);
     if (rc == SR_ENOMEM) {
         sr_log_stderr("sr import: out of memory");
         im->status = 1;
-    } else if (rc != SR_OK) {
+    } else if (rc != SR_OK || im->problems.count > before) {
         im->status = 1; /* reported with the problems */
     }
+    return rc == SR_OK;
 }
 
 static void import_component(import *im, const char *sr3_name)
@@ -236,12 +241,21 @@ static void import_component(import *im, const char *sr3_name)
         return;
     }
     if (sr_import_component(sr3_name) == NULL) {
+        /* each file named, so that an operator sees which configs did not come over */
         size_t confs = 0;
-        for (size_t i = 0; i < names.count; i++)
+        for (size_t i = 0; i < names.count; i++) {
+            if (!ends_with(names.items[i], ".conf") && !ends_with(names.items[i], ".inc"))
+                continue;
             confs += ends_with(names.items[i], ".conf");
+            if (sr_strlist_pushf(&im->problems, "%s/%s: not imported: sr has no %s component", dir,
+                                 names.items[i], sr3_name) != 0)
+                im->status = 1;
+        }
         printf("skipped %s: sr has no %s component (%zu config(s) not imported)\n", dir, sr3_name,
                confs);
         im->skipped += (unsigned)confs;
+        if (confs > 0)
+            im->status = 1;
         sr_strlist_clear(&names);
         return;
     }
@@ -274,9 +288,14 @@ static void import_component(import *im, const char *sr3_name)
             im->status = 1;
             continue;
         }
+        /* a config sr refuses to load is not copied: it could not run, and `sr start`
+         * would fail on it; its reasons are reported with the problems */
+        if (conf && !check(im, src, component)) {
+            printf("not imported %s: sr refuses it (see below)\n", src);
+            im->skipped++;
+            continue;
+        }
         copy_file(im, src, dest, 0644);
-        if (conf)
-            check(im, src, component);
     }
     sr_strlist_clear(&names);
 }
@@ -364,7 +383,7 @@ import im = {.dest = cli->paths.config_dir, .confd = cli->paths.confd_dir };
     }
     /* default.conf and admin.conf are read by every config: their problems came with the
      * first config checked; checked alone when there was none. */
-    if (im.copied + im.kept > 0 && im.problems.count == 0) {
+    if (im.checked == 0) {
         for (size_t i = 0; i < names.count; i++) {
             if (strcmp(names.items[i], "default.conf") != 0 &&
                 strcmp(names.items[i], "admin.conf") != 0)

@@ -6,10 +6,12 @@
  * Copied: default.conf, admin.conf, credentials.conf (mode 0600, it holds passwords) and
  * every <component>/<name>.conf and <component>/<name>.inc of a component sr has. sr3's
  * cpost and cpump (the C implementations) become post and shovel. flow, poll and report
- * configs, and plugins/, are reported and skipped. An existing file is kept unless
- * --force. Every option line sr does not support is reported as file:line with the reason
- * (the option table's SR_UNSUPPORTED entries, unknown names with a "did you mean", options
- * without effect in that component), read the way config.c reads them.
+ * configs, and plugins/, are skipped, each file named. An existing file is kept unless
+ * --force. Each config is loaded first, the way config.c loads it: one the loader
+ * refuses is not copied (it could not run), with the loader's file:line and reason; every
+ * line it does not honour is reported as file:line with the reason (the option table's
+ * SR_UNSUPPORTED entries, unknown names with a "did you mean", options without effect in
+ * that component).
  */
 #ifndef SR_SR3IMPORT_H
 #define SR_SR3IMPORT_H
@@ -37,8 +39,9 @@ int sr_import_check_file(const char *sr3_dir, const char *confd_dir, const char 
                          const char *component, sr_strlist *out, sr_err *err);
 
 /* `sr import [--force] [DIR]`: argv holds what follows the verb. Exit status 0 when every
- * file was copied (unsupported options are reported, not failures), 1 when a file could
- * not be copied, was kept (exists, no --force) or holds a value sr refuses, 2 usage. */
+ * file was imported and nothing was reported, 1 when anything was not imported (a config
+ * refused or of a component sr lacks, a line sr does not honour, a file kept because it
+ * exists without --force, or not copied), 2 usage. */
 int sr_import_main(sr_cli *cli, int argc, char **argv);
 
 #endif

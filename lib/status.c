@@ -664,6 +664,66 @@ static long count_strays(const sr_cli *cli, const sr_strlist *names, const gathe
     return strays;
 }
 
+int sr_status_collect(sr_cli *cli, char *const *patterns, size_t npat, sr_status_report *out,
+                      sr_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (sr_cli_find_configs(cli, patterns, npat, &out->names, err) != SR_OK)
+        return err->code;
+    size_t n = out->names.count;
+    /* statehost configs keep their state under <state>/<short host>: made once, if any
+     * config wants it (it costs a gethostname only). */
+    sr_paths host_paths = {0};
+    sr_err host_err;
+    bool have_host = sr_paths_init(&host_paths, true, &host_err) == SR_OK;
+    double now = sr_time_now_s();
+    gathered *g = calloc(n + 1, sizeof *g);
+    out->priv = g;
+    out->inputs = calloc(n + 1, sizeof *out->inputs);
+    out->rows = calloc(n + 1, sizeof *out->rows);
+    out->errors = calloc(n + 1, sizeof *out->errors);
+    bool nomem = g == NULL || out->inputs == NULL || out->rows == NULL || out->errors == NULL;
+    for (size_t i = 0; !nomem && i < n; i++) {
+        char *slash = strchr(out->names.items[i], '/');
+        *slash = '\0';
+        sr_err one;
+        sr_err_clear(&one);
+        if (gather_config(cli, have_host ? &host_paths : NULL, out->names.items[i], slash + 1, now,
+                          &g[i], &one) != 0)
+            nomem = true;
+        *slash = '/';
+        g[i].in.name = out->names.items[i];
+        if (one.code != SR_OK && (out->errors[i] = strdup(one.msg)) == NULL)
+            nomem = true;
+        sr_status_compute(&g[i].in, &out->rows[i]);
+        out->inputs[i] = g[i].in;
+    }
+    out->strays = nomem ? -1 : count_strays(cli, &out->names, g, npat == 0);
+    sr_paths_fini(&host_paths);
+    if (nomem) {
+        sr_status_report_fini(out);
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    }
+    return SR_OK;
+}
+
+void sr_status_report_fini(sr_status_report *r)
+{
+    gathered *g = r->priv;
+    for (size_t i = 0; i < r->names.count; i++) {
+        if (g != NULL)
+            gathered_fini(&g[i]);
+        if (r->errors != NULL)
+            free(r->errors[i]);
+    }
+    free(g);
+    free(r->inputs);
+    free(r->rows);
+    free(r->errors);
+    sr_strlist_clear(&r->names);
+    memset(r, 0, sizeof *r);
+}
+
 static void usage(FILE *out)
 {
     fprintf(out, "usage: sr status [--json] [--full] [PATTERN ...]\n"
@@ -701,59 +761,30 @@ int sr_status_main(sr_cli *cli, int argc, char **argv)
     }
     int status = 0;
     sr_err err;
-    sr_strlist found = {0};
-    if (sr_cli_find_configs(cli, patterns, npat, &found, &err) != SR_OK) {
+    sr_status_report r;
+    if (sr_status_collect(cli, patterns, npat, &r, &err) != SR_OK) {
         sr_log_stderr("sr status: %s", err.msg);
         free(patterns);
         return 1;
     }
-    if (found.count == 0 && npat > 0) {
+    if (r.names.count == 0 && npat > 0) {
         sr_log_stderr("sr status: no configuration matches under %s", cli->paths.config_dir);
         status = 1;
     }
-    /* statehost configs keep their state under <state>/<short host>: made once, if any
-     * config wants it (it costs a gethostname only). */
-    sr_paths host_paths = {0};
-    bool have_host = sr_paths_init(&host_paths, true, &err) == SR_OK;
-    double now = sr_time_now_s();
-    gathered *g = calloc(found.count + 1, sizeof *g);
-    sr_status_row *rows = calloc(found.count + 1, sizeof *rows);
-    bool nomem = g == NULL || rows == NULL;
-    for (size_t i = 0; !nomem && i < found.count; i++) {
-        char *slash = strchr(found.items[i], '/');
-        *slash = '\0';
-        sr_err_clear(&err);
-        if (gather_config(cli, have_host ? &host_paths : NULL, found.items[i], slash + 1, now,
-                          &g[i], &err) != 0)
-            nomem = true;
-        *slash = '/';
-        g[i].in.name = found.items[i];
-        if (err.code != SR_OK) {
-            sr_log_stderr("sr status: %s: %s", found.items[i], err.msg);
+    for (size_t i = 0; i < r.names.count; i++)
+        if (r.errors[i] != NULL) {
+            sr_log_stderr("sr status: %s: %s", r.names.items[i], r.errors[i]);
             status = 1;
         }
-        sr_status_compute(&g[i].in, &rows[i]);
-    }
-    if (nomem) {
-        sr_log_stderr("sr status: out of memory");
-        status = 1;
-    } else {
-        long strays = count_strays(cli, &found, g, npat == 0);
-        if (json) {
-            if (sr_status_print_json(rows, found.count, strays, stdout, &err) != SR_OK) {
-                sr_log_stderr("sr status: %s", err.msg);
-                status = 1;
-            }
-        } else {
-            sr_status_print_table(rows, found.count, strays, full, stdout);
+    if (json) {
+        if (sr_status_print_json(r.rows, r.names.count, r.strays, stdout, &err) != SR_OK) {
+            sr_log_stderr("sr status: %s", err.msg);
+            status = 1;
         }
+    } else {
+        sr_status_print_table(r.rows, r.names.count, r.strays, full, stdout);
     }
-    for (size_t i = 0; g != NULL && i < found.count; i++)
-        gathered_fini(&g[i]);
-    free(g);
-    free(rows);
-    sr_paths_fini(&host_paths);
-    sr_strlist_clear(&found);
+    sr_status_report_fini(&r);
     free(patterns);
     return status;
 }

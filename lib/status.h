@@ -20,6 +20,7 @@
 #include "cli.h"
 #include "instance.h"
 #include "metrics.h"
+#include "strlist.h"
 
 #define SR_STATUS_METRICS_MAX_AGE 300.0 /* seconds, as sr3 */
 
@@ -97,6 +98,27 @@ int sr_status_print_json(const sr_status_row *rows, size_t count, long strays, F
 const char *sr_status_bytes_rate(double bytes_per_second, char *buf, size_t size);
 const char *sr_status_count_rate(double per_second, char *buf, size_t size);
 const char *sr_status_duration(double seconds, char *buf, size_t size);
+
+/* What `sr status` gathers, for `sr dump` and `sr overview` too: the configs matched
+ * ("component/config", sorted), and for each its input (pid files, metrics; owned by the
+ * report), its row, and why it did not load or scan (NULL when it did). strays: live
+ * instance processes no pid file names (of any config when no pattern was given; -1:
+ * unknown). */
+typedef struct sr_status_report {
+    sr_strlist names;
+    sr_status_input *inputs;
+    sr_status_row *rows;
+    char **errors;
+    long strays;
+    void *priv; /* what the inputs point into */
+} sr_status_report;
+
+/* Gather the report of the configs matching the patterns (all when none). Returns SR_OK
+ * (a config that does not load is a row with its error), or an error (out of memory, the
+ * config folder unreadable). Free with sr_status_report_fini. */
+int sr_status_collect(sr_cli *cli, char *const *patterns, size_t npat, sr_status_report *out,
+                      sr_err *err);
+void sr_status_report_fini(sr_status_report *r);
 
 /* `sr status [--json] [--full] [PATTERN ...]`: argv holds what follows the verb. Exit
  * status: 0, 1 when a config could not be read (its row says "bad"), 2 usage. */
