@@ -64,6 +64,9 @@ static void no_warnings(const sr_config *cfg)
     const sr_strlist *w = sr_config_warnings(cfg);
     if (w->count)
         fail_msg("unexpected warning: %s", w->items[0]);
+    const sr_strlist *r = sr_config_refused(cfg);
+    if (r->count)
+        fail_msg("unexpected refused line: %s", r->items[0]);
 }
 
 /* ---- good configs ---- */
@@ -493,31 +496,66 @@ static void watches_and_posts(void **state)
     sr_config_free(cfg);
 }
 
-static void warnings_name_file_and_line(void **state)
+static void expect_lines(const sr_strlist *got, const char *file, const char *const *want,
+                         size_t n)
+{
+    for (size_t i = 0; i < n && i < got->count; i++) {
+        char line[1024];
+        snprintf(line, sizeof line, want[i], file);
+        assert_string_equal(got->items[i], line);
+    }
+    assert_int_equal(got->count, n);
+}
+
+/* Each line without an effect says so with its file:line: refused (the config cannot be
+ * checked OK), a warning (sr3 ignores it too), or a note (sr does it built in). */
+static void lines_without_effect_name_file_and_line(void **state)
 {
     (void)state;
     sr_config *cfg = load_good(SR_C_SENDER, "warnings");
-    const sr_strlist *w = sr_config_warnings(cfg);
     char file[4096];
     snprintf(file, sizeof file, "%s", test_data("config/good/sender/warnings.conf"));
-    const char *expected[] = {
-        "%s:4: unknown option \"postbroker\" ignored (did you mean \"post_broker\"?)",
-        "%s:5: option \"callback\" is not supported by sr and is ignored: Python plugins do not "
-        "exist in sr; the built-in behaviours are options",
+    const char *refused[] = {
+        "%s:4: unknown option \"postbroker\" (did you mean \"post_broker\"?)",
+        "%s:5: callback log.fancy: sr has no plugin log.fancy and runs no Python plugins (sr has "
+        "built in: log, gather.message, gather.file, post.message, nodupe, retry)",
+        "%s:7: set sarracenia.flowcb.log.Log.logLevel debug: a setting of one sr3 Python class; "
+        "sr has no such classes (write the option itself, e.g. logLevel debug, for every part "
+        "of the flow)",
+        "%s:8: unknown option \"frobnicate\"",
+        "%s:13: option \"randomize\" is not supported by sr: an sr3 test aid (a random checksum "
+        "method per file, blocks sent in random order) sr does not have",
+        "%s:16: do_send file_email: a v2 plugin; sr runs no plugins and has no built-in "
+        "equivalent of this one",
+    };
+    expect_lines(sr_config_refused(cfg), file, refused, sizeof refused / sizeof refused[0]);
+    const char *warnings[] = {
         "%s:6: option \"path\" has no effect in a sender config (only in: post, watch)",
-        "%s:8: unknown option \"frobnicate\" ignored",
         "%s:9: ${UNDEFINED_THING} is not defined (not an option, not declared with declare env, "
         "not in the environment); left as written",
+        "%s:11: option \"xattr_disable\" has no effect, in sr3 either: an sr v2 option sr3 drops",
+        "%s:14: on_message msg_total: a v2 plugin sr3 drops; ignored",
     };
-    assert_int_equal(w->count, 5);
-    for (size_t i = 0; i < 5; i++) {
-        char want[1024];
-        snprintf(want, sizeof want, expected[i], file);
-        assert_string_equal(w->items[i], want);
-    }
+    expect_lines(sr_config_warnings(cfg), file, warnings, sizeof warnings / sizeof warnings[0]);
+    const char *notes[] = {
+        "%s:10: callback sarracenia.flowcb.log.Log: built into sr (sr logs the events logEvents "
+        "names)",
+        "%s:12: option \"randomize off\": sr does not do randomize at all",
+        "%s:15: on_post post_log.py: read as \"logEvents +after_work\", as sr3 converts it",
+    };
+    expect_lines(sr_config_notes(cfg), file, notes, sizeof notes / sizeof notes[0]);
     assert_int_equal(sr_config_settings(cfg)->count, 1);
     assert_string_equal(sr_config_settings(cfg)->items[0],
                         "sarracenia.flowcb.log.Log.logLevel debug");
+    /* refused lines make the check fail, naming the first and counting the others */
+    sr_err err;
+    assert_int_equal(sr_config_check(cfg, &err), SR_EINVAL);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "%s:4: unknown option \"postbroker\" (did you mean \"post_broker\"?) (and 5 more "
+             "refused line(s): sr_sender check %s lists them)",
+             file, file);
+    assert_string_equal(err.msg, want);
     sr_config_free(cfg);
 }
 
@@ -628,7 +666,7 @@ static void malformed(void **state)
          "logLevel: \"loud\" is not one of debug, info, warning, error, critical, none"},
         {SR_C_SUBSCRIBE, "bad_set", "subscribe/bad_set.conf:1",
          "fileEvents: \"crate\" is not one of create, delete, link, modify, mkdir, rmdir (or all, "
-         "None, +x, -x)"},
+         "None; +a,b adds, -a,b removes)"},
         {SR_C_SUBSCRIBE, "bad_regex", "subscribe/bad_regex.conf:1",
          "accept: bad regex \".*\\.(grib2$\": missing closing parenthesis at offset 11"},
         {SR_C_SUBSCRIBE, "bad_header", "subscribe/bad_header.conf:1",
@@ -866,7 +904,7 @@ int main(void)
         cmocka_unit_test(shovels),
         cmocka_unit_test(winnows),
         cmocka_unit_test(watches_and_posts),
-        cmocka_unit_test(warnings_name_file_and_line),
+        cmocka_unit_test(lines_without_effect_name_file_and_line),
         cmocka_unit_test(layers_in_order),
         cmocka_unit_test(command_line_arguments),
         cmocka_unit_test(malformed),
