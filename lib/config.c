@@ -1403,9 +1403,11 @@ int sr_config_parse_args(int argc, char **argv, sr_override **overrides, size_t 
                 bool ignored;
                 if (i + 1 < argc && sr_parse_flag(argv[i + 1], &ignored) == 0)
                     value = argv[++i];
-            } else if (m.id < 0 && !m.unsupported) {
+            } else if (m.id < 0) {
+                /* not an option sr has: the command's own flag (--json, --help), or a name
+                 * the command then refuses as an unknown word */
                 (*positional)[(*positional_count)++] = argv[i];
-                continue; /* not an option: the command's own flag (--json, --help) */
+                continue;
             } else if (i + 1 < argc) {
                 value = argv[++i];
             } else {
