@@ -230,7 +230,7 @@ static char *parse_time_lookup(void *ctx, const char *name)
         return strdup(cfg->randid);
     if (strcmp(name, "HOSTNAME") == 0) /* sr3: the hostname option, else this host's */
         return strdup(cfg->values[SR_OPT_hostname].set ? cfg->values[SR_OPT_hostname].text
-                                                        : cfg->hostname);
+                                                       : cfg->hostname);
     if (strcmp(name, "PROGRAM") == 0)
         return strdup(sr_component_name(cfg->component));
     if (strcmp(name, "CONFIG") == 0)
@@ -685,9 +685,9 @@ static int apply_set(const setting *s, sr_err *err)
         if (i < 0) {
             char list[512];
             join_choices(choices, list, sizeof list);
-            int rc = line_error(s->lc, err,
-                                "%s: \"%s\" is not one of %s (or all, None; +a,b adds, -a,b removes)",
-                                s->name, item, list);
+            int rc = line_error(
+                s->lc, err, "%s: \"%s\" is not one of %s (or all, None; +a,b adds, -a,b removes)",
+                s->name, item, list);
             free(copy);
             return rc;
         }
@@ -898,17 +898,18 @@ static int apply_v2plugin(const setting *s, sr_err *err)
         if (strcmp(entry, v2_plugins[i].entry) != 0 || strcmp(plugin, v2_plugins[i].plugin) != 0)
             continue;
         if (v2_plugins[i].option == NULL) {
-            line_warning(s->cfg, s->lc, "%s %s: a v2 plugin sr3 drops; ignored", s->name,
-                         s->value);
+            line_warning(s->cfg, s->lc, "%s %s: a v2 plugin sr3 drops; ignored", s->name, s->value);
             return SR_OK;
         }
         sr_option_match m = sr_option_lookup(v2_plugins[i].option);
-        line_note(s->cfg, s->lc, "%s %s: read as \"%s %s\", as sr3 converts it", s->name,
-                  s->value, v2_plugins[i].option, v2_plugins[i].value);
+        line_note(s->cfg, s->lc, "%s %s: read as \"%s %s\", as sr3 converts it", s->name, s->value,
+                  v2_plugins[i].option, v2_plugins[i].value);
         return apply_value(s->cfg, s->lc, v2_plugins[i].option, m.id, v2_plugins[i].value, err);
     }
-    line_refused(s->cfg, s->lc, "%s %s: a v2 plugin; sr runs no plugins and has no built-in "
-                 "equivalent of this one", s->name, s->value);
+    line_refused(s->cfg, s->lc,
+                 "%s %s: a v2 plugin; sr runs no plugins and has no built-in "
+                 "equivalent of this one",
+                 s->name, s->value);
     return SR_OK;
 }
 
@@ -972,8 +973,7 @@ static int apply_option(sr_config *cfg, const line_ctx *lc, const char *name, co
             (sr_parse_flag(raw, &off) == 0 && !off && raw[0] != '\0'))
             line_note(cfg, lc, "option \"%s %s\": sr does not do %s at all", name, raw, name);
         else
-            line_refused(cfg, lc, "option \"%s\" is not supported by sr: %s", name,
-                         m.unsupported);
+            line_refused(cfg, lc, "option \"%s\" is not supported by sr: %s", name, m.unsupported);
         return SR_OK;
     }
     if (m.id < 0) {
@@ -1330,9 +1330,10 @@ int sr_config_check(const sr_config *cfg, sr_err *err)
     if (cfg->refused.count == 1)
         return sr_err_set(err, SR_EINVAL, false, "%s", cfg->refused.items[0]);
     if (cfg->refused.count > 1)
-        return sr_err_set(err, SR_EINVAL, false, "%s (and %zu more refused line(s): sr_%s check %s "
-                          "lists them)", cfg->refused.items[0], cfg->refused.count - 1, comp,
-                          file);
+        return sr_err_set(err, SR_EINVAL, false,
+                          "%s (and %zu more refused line(s): sr_%s check %s "
+                          "lists them)",
+                          cfg->refused.items[0], cfg->refused.count - 1, comp, file);
     if ((cfg->component & SR_C_CONSUMERS) && !cfg->values[SR_OPT_broker].set)
         return sr_err_set(err, SR_EINVAL, false,
                           "%s: a %s needs a broker to consume from (e.g. broker amqps://user@host/)",

@@ -496,8 +496,7 @@ static void watches_and_posts(void **state)
     sr_config_free(cfg);
 }
 
-static void expect_lines(const sr_strlist *got, const char *file, const char *const *want,
-                         size_t n)
+static void expect_lines(const sr_strlist *got, const char *file, const char *const *want, size_t n)
 {
     for (size_t i = 0; i < n && i < got->count; i++) {
         char line[1024];
@@ -609,8 +608,8 @@ static void set_options_follow_sr3s_grammar(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         sr_config *cfg = load_text(SR_C_WATCH, cases[i].lines);
-        enum sr_option_id id = strncmp(cases[i].lines, "log", 3) == 0 ? SR_OPT_logEvents
-                                                                      : SR_OPT_fileEvents;
+        enum sr_option_id id =
+            strncmp(cases[i].lines, "log", 3) == 0 ? SR_OPT_logEvents : SR_OPT_fileEvents;
         char *got = sr_show_value(cfg, id);
         if (strcmp(got, cases[i].want) != 0)
             fail_msg("\"%s\" gives \"%s\", expected \"%s\"", cases[i].lines, got, cases[i].want);
@@ -647,10 +646,9 @@ static void log_levels_as_python_names_them(void **state)
     static const struct {
         const char *given, *shown;
     } cases[] = {
-        {"debug", "debug"},       {"DEBUG", "debug"},   {"info", "info"},
-        {"warning", "warning"},   {"warn", "warning"},  {"WARN", "warning"},
-        {"error", "error"},       {"critical", "critical"}, {"fatal", "critical"},
-        {"notset", "debug"},      {"none", "none"},
+        {"debug", "debug"},    {"DEBUG", "debug"},  {"info", "info"},   {"warning", "warning"},
+        {"warn", "warning"},   {"WARN", "warning"}, {"error", "error"}, {"critical", "critical"},
+        {"fatal", "critical"}, {"notset", "debug"}, {"none", "none"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char text[64];
@@ -687,15 +685,24 @@ static void refused_and_ignored_lines(void **state)
         const char *line;
         size_t refused, warned;
     } cases[] = {
-        {"amqp_consumer on\n", 1, 0},    {"amqp_consumer off\n", 0, 0},
-        {"amqp_consumer\n", 1, 0},       {"accelThreshold 0\n", 0, 0},
-        {"logFormat None\n", 0, 0},      {"runStateThreshold_cpuSlow 5\n", 1, 0},
-        {"frobnicate 1\n", 1, 0},        {"set a.b.c 1\n", 1, 0},
-        {"callback log\n", 0, 0},        {"flowcb sarracenia.flowcb.post.message.Message\n", 0, 0},
-        {"callback accept.pathreplace\n", 1, 0}, {"timezone EST\n", 0, 1},
-        {"save\n", 0, 1},                {"nodupe_driver disk\n", 0, 0},
-        {"on_message msg_log\n", 0, 0},  {"plugin accel_wget\n", 0, 1},
-        {"on_file file_age\n", 1, 0},    {"cb name\n", 0, 0},
+        {"amqp_consumer on\n", 1, 0},
+        {"amqp_consumer off\n", 0, 0},
+        {"amqp_consumer\n", 1, 0},
+        {"accelThreshold 0\n", 0, 0},
+        {"logFormat None\n", 0, 0},
+        {"runStateThreshold_cpuSlow 5\n", 1, 0},
+        {"frobnicate 1\n", 1, 0},
+        {"set a.b.c 1\n", 1, 0},
+        {"callback log\n", 0, 0},
+        {"flowcb sarracenia.flowcb.post.message.Message\n", 0, 0},
+        {"callback accept.pathreplace\n", 1, 0},
+        {"timezone EST\n", 0, 1},
+        {"save\n", 0, 1},
+        {"nodupe_driver disk\n", 0, 0},
+        {"on_message msg_log\n", 0, 0},
+        {"plugin accel_wget\n", 0, 1},
+        {"on_file file_age\n", 1, 0},
+        {"cb name\n", 0, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         snprintf(text, sizeof text, "%s%s", base, cases[i].line);

@@ -94,6 +94,7 @@ static void aliases_reach_their_option(void **state)
  * inflight/lock, kbytes_ps, help). Each must be an option, an alias, refused with a reason
  * or ignored with a reason: none may fall back to "unknown".
  * Not here yet: report, report_back, report_exchange (another part of issue 16 adds them). */
+/* clang-format off */
 static const char *const sr3_names[] = {
         "a", "accel_cp_command", "accel_cp_threshold", "accel_scp_command",
         "accel_scp_threshold", "accel_threshold", "accel_wget_command", "accel_wget_threshold",
@@ -158,6 +159,7 @@ static const char *const sr3_names[] = {
         "users", "v2compatRenameDoublePost", "varTimeOffset", "vip", "windows_run", "wololo",
         "xattr_disable",
 };
+/* clang-format on */
 
 static void every_sr3_name_is_known(void **state)
 {
@@ -182,17 +184,28 @@ static void sr3_synonyms_reach_sr3s_option(void **state)
     static const struct {
         const char *alias, *option;
     } cases[] = {
-        {"cb", "nodupe_basis"},          {"nodupe_fileAgeMax", "fileAgeMax"},
-        {"nodupe_fileAgeMin", "fileAgeMin"}, {"d", "discard"},
-        {"o", "overwrite"},              {"p", "path"},
-        {"at", "attempts"},              {"default_mode", "permDefault"},
-        {"basedir", "baseDir"},          {"post_baseurl", "post_baseUrl"},
-        {"no_duplicates", "nodupe_ttl"}, {"message-ttl", "post_messageAgeMax"},
-        {"inline_max", "inlineByteMax"}, {"bufsize", "bufSize"},
-        {"declare_exchange", "exchangeDeclare"}, {"bind_queue", "queueBind"},
-        {"realpath", "realpathPost"},    {"documentRoot", "post_baseDir"},
-        {"flowcb", "callback"},          {"on_message", "plugin"},
-        {"setting", "set"},              {"manager", "feeder"},
+        {"cb", "nodupe_basis"},
+        {"nodupe_fileAgeMax", "fileAgeMax"},
+        {"nodupe_fileAgeMin", "fileAgeMin"},
+        {"d", "discard"},
+        {"o", "overwrite"},
+        {"p", "path"},
+        {"at", "attempts"},
+        {"default_mode", "permDefault"},
+        {"basedir", "baseDir"},
+        {"post_baseurl", "post_baseUrl"},
+        {"no_duplicates", "nodupe_ttl"},
+        {"message-ttl", "post_messageAgeMax"},
+        {"inline_max", "inlineByteMax"},
+        {"bufsize", "bufSize"},
+        {"declare_exchange", "exchangeDeclare"},
+        {"bind_queue", "queueBind"},
+        {"realpath", "realpathPost"},
+        {"documentRoot", "post_baseDir"},
+        {"flowcb", "callback"},
+        {"on_message", "plugin"},
+        {"setting", "set"},
+        {"manager", "feeder"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         sr_option_match m = sr_option_lookup(cases[i].alias);
