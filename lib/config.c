@@ -455,12 +455,14 @@ static int add_declaration(sr_config *cfg, const line_ctx *lc, const char *value
             return SR_OK;
         }
     }
-    static const char *const kinds[] = {"source", "subscriber", "exchange"};
-    for (size_t i = 0; i < 3; i++) {
+    /* sr3 also reads `declare subscribe NAME` as a subscriber */
+    static const char *const kinds[] = {"source", "subscriber", "exchange", "subscribe"};
+    for (size_t i = 0; i < 4; i++) {
         if (strlen(kinds[i]) == kind_len && strncmp(value, kinds[i], kind_len) == 0) {
             if (rest[0] == '\0')
                 return line_error(lc, err, "declare %s: a name is needed", kinds[i]);
-            if (sr_strlist_pushf(&cfg->declared, "%s %s", kinds[i], rest) != 0)
+            if (sr_strlist_pushf(&cfg->declared, "%s %s", i == 3 ? "subscriber" : kinds[i],
+                                 rest) != 0)
                 return oom(err);
             return SR_OK;
         }
@@ -658,9 +660,9 @@ static int apply_set(const setting *s, sr_err *err)
     unsigned old = s->v->set ? s->v->u.bits : 0, bits = 0;
     const char *p = s->value;
     char op = 0;
-    while (*p == '+' || *p == '-' || isspace((unsigned char)*p))
-        if (*p++ != ' ')
-            op = p[-1];
+    for (; *p == '+' || *p == '-' || *p == ' '; p++)
+        if (*p != ' ')
+            op = *p; /* sr3: the last sign before the list counts */
     char *copy = strdup(p);
     if (copy == NULL)
         return oom(err);

@@ -605,6 +605,7 @@ static void set_options_follow_sr3s_grammar(void **state)
         {"fileEvents None\nfileEvents all\n", "create,delete,link,modify,mkdir,rmdir"},
         {"fileEvents modify\nfileEvents +all\n", "create,delete,link,modify,mkdir,rmdir"},
         {"logEvents -after_work,after_post\n", "after_accept,on_housekeeping"},
+        {"fileEvents -all\n", ""}, /* sr3 leaves the set as it was */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         sr_config *cfg = load_text(SR_C_WATCH, cases[i].lines);
@@ -739,6 +740,11 @@ static void refused_and_ignored_lines(void **state)
     sr_config_free(cfg);
     cfg = load_text(SR_C_WATCH, "cb name\n");
     expect(cfg, SR_OPT_nodupe_basis, "name");
+    sr_config_free(cfg);
+    /* sr3 reads `declare subscribe` as `declare subscriber` */
+    cfg = load_text(SR_C_WATCH, "declare subscribe anne\n");
+    assert_int_equal(sr_config_declared(cfg)->count, 1);
+    assert_string_equal(sr_config_declared(cfg)->items[0], "subscriber anne");
     sr_config_free(cfg);
 }
 
