@@ -253,7 +253,7 @@ const char *sr_type_name(enum sr_type type)
         [SR_T_SET] = "set",           [SR_T_LIST] = "list",         [SR_T_IDENTITY] = "identity",
         [SR_T_STRIP] = "count|regex", [SR_T_MASK] = "regex",        [SR_T_SUBTOPIC] = "topic",
         [SR_T_HEADER] = "name=value", [SR_T_DECLARE] = "declaration", [SR_T_INCLUDE] = "file",
-        [SR_T_CLASSSET] = "setting",  [SR_T_CALLBACK] = "plugin",   [SR_T_V2PLUGIN] = "plugin",
+        [SR_T_CLASSSET] = "setting",  [SR_T_CALLBACK] = "class",    [SR_T_V2PLUGIN] = "plugin",
     };
     if ((unsigned)type >= COUNT_OF(names) || names[type] == NULL)
         return "?";
