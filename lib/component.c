@@ -51,11 +51,19 @@ static void usage(enum sr_component component, FILE *out)
         name, name, name, name);
 }
 
+/* Every line that has no effect, or an effect the user did not write, is said here:
+ * refused lines as errors (the config then fails its check), then warnings and notes. */
 static void print_warnings(const sr_config *cfg, sr_log *log)
 {
+    const sr_strlist *r = sr_config_refused(cfg);
+    for (size_t i = 0; i < r->count; i++)
+        sr_log_write(log, SR_LOG_ERROR, "%s", r->items[i]);
     const sr_strlist *w = sr_config_warnings(cfg);
     for (size_t i = 0; i < w->count; i++)
         sr_log_write(log, SR_LOG_WARNING, "%s", w->items[i]);
+    const sr_strlist *n = sr_config_notes(cfg);
+    for (size_t i = 0; i < n->count; i++)
+        sr_log_write(log, SR_LOG_INFO, "%s", n->items[i]);
 }
 
 /* A broker URL the flow cannot log in with is worth a warning before it is run. */
@@ -190,6 +198,7 @@ static int run_component(enum sr_component component, const sr_component_work *w
     if (sr_config_flag(cfg, SR_OPT_logMetrics))
         sr_metrics_set_history(svc.metrics, sr_config_seconds(cfg, SR_OPT_logRotateInterval),
                                (int)sr_config_count(cfg, SR_OPT_logRotateCount));
+    sr_metrics_set_interval(svc.metrics, sr_config_seconds(cfg, SR_OPT_metrics_writeInterval));
     sr_flow_component fc = {0};
     sr_post_source *post = NULL;
     sr_watch *watch = NULL;
@@ -372,11 +381,26 @@ int sr_component_main_work(enum sr_component component, const sr_component_work 
             sr_log_write(log, SR_LOG_WARNING, "%s", cred_warnings->items[i]);
         print_warnings(cfg, log);
         warn_missing_passwords(cfg, creds, log);
-        if (sr_config_check(cfg, &err) != SR_OK) {
+        size_t refused = sr_config_refused(cfg)->count;
+        if (refused > 0) {
+            /* each was logged above with its file:line and reason */
+            sr_log_write(log, SR_LOG_ERROR,
+                         "%s/%s: %zu line(s) refused: sr would not do what they ask, so the "
+                         "configuration does not run (sr-config(5): refused lines)",
+                         name, sr_config_name(cfg), refused);
+            status = 1;
+        } else if (sr_config_check(cfg, &err) != SR_OK) {
             sr_log_write(log, SR_LOG_ERROR, "%s", err.msg);
             status = 1;
         } else if (strcmp(cmd.action, "check") == 0) {
-            sr_log_write(log, SR_LOG_INFO, "%s/%s: configuration OK", name, sr_config_name(cfg));
+            size_t warned = sr_config_warnings(cfg)->count;
+            if (warned > 0)
+                sr_log_write(log, SR_LOG_INFO,
+                             "%s/%s: configuration OK, but for the %zu warning(s) above", name,
+                             sr_config_name(cfg), warned);
+            else
+                sr_log_write(log, SR_LOG_INFO, "%s/%s: configuration OK", name,
+                             sr_config_name(cfg));
         } else if (running) {
             sr_log *instance_log = NULL;
             /* `declare env` reaches what the instance runs (trigger), as in sr3 */

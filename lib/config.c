@@ -43,6 +43,8 @@ struct sr_config {
     sr_subtopic *subtopics;
     size_t subtopic_count, subtopic_cap;
     sr_strlist headers, env, declared, settings, warnings;
+    sr_strlist refused; /* lines without effect in sr: check and start fail (config.h) */
+    sr_strlist notes;   /* lines sr does without being told (built-in callbacks) */
     sr_strlist files;   /* every file read: sr_origin.file points at these */
     sr_strlist reading; /* real paths of the files being read, for include loops */
     char hostname[256];
@@ -59,6 +61,8 @@ typedef struct line_ctx {
 
 static int parse_file(sr_config *cfg, const char *path, enum sr_origin_kind kind,
                       bool user_config, int depth, sr_err *err);
+static int apply_value(sr_config *cfg, const line_ctx *lc, const char *name, enum sr_option_id id,
+                       const char *value, sr_err *err);
 
 /* ---------------------------------------------------------------------------------- */
 /* origins and messages                                                                */
@@ -122,6 +126,32 @@ __attribute__((format(printf, 3, 4))) static void line_warning(sr_config *cfg, c
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     sr_strlist_pushf(&cfg->warnings, "%s: %s", at, msg);
+}
+
+/* A line that would have no effect in sr although it has one in sr3: the config loads
+ * (show, stop and cleanup still work on it) but cannot be checked OK or started. */
+__attribute__((format(printf, 3, 4))) static void line_refused(sr_config *cfg, const line_ctx *lc,
+                                                               const char *fmt, ...)
+{
+    char at[PATH_MAX + 32], msg[SR_ERR_MSG_MAX];
+    where(lc, at, sizeof at);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    sr_strlist_pushf(&cfg->refused, "%s: %s", at, msg);
+}
+
+__attribute__((format(printf, 3, 4))) static void line_note(sr_config *cfg, const line_ctx *lc,
+                                                            const char *fmt, ...)
+{
+    char at[PATH_MAX + 32], msg[SR_ERR_MSG_MAX];
+    where(lc, at, sizeof at);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    sr_strlist_pushf(&cfg->notes, "%s: %s", at, msg);
 }
 
 static int oom(sr_err *err)
@@ -198,8 +228,9 @@ static char *parse_time_lookup(void *ctx, const char *name)
     }
     if (strcmp(name, "RANDID") == 0)
         return strdup(cfg->randid);
-    if (strcmp(name, "HOSTNAME") == 0)
-        return strdup(cfg->hostname);
+    if (strcmp(name, "HOSTNAME") == 0) /* sr3: the hostname option, else this host's */
+        return strdup(cfg->values[SR_OPT_hostname].set ? cfg->values[SR_OPT_hostname].text
+                                                       : cfg->hostname);
     if (strcmp(name, "PROGRAM") == 0)
         return strdup(sr_component_name(cfg->component));
     if (strcmp(name, "CONFIG") == 0)
@@ -250,9 +281,16 @@ static int substitute(sr_config *cfg, const line_ctx *lc, const char *text, char
 
 static void join_choices(const char *choices, char *buf, size_t size)
 {
-    /* "a,b,c" -> "a, b, c" for messages */
+    /* "a,b|bb,c" -> "a, b, c" for messages: the other spellings are not shown */
     size_t o = 0;
+    bool other = false;
     for (const char *p = choices; *p && o + 3 < size; p++) {
+        if (*p == '|')
+            other = true;
+        else if (*p == ',')
+            other = false;
+        if (other)
+            continue;
         buf[o++] = *p;
         if (*p == ',')
             buf[o++] = ' ';
@@ -417,12 +455,14 @@ static int add_declaration(sr_config *cfg, const line_ctx *lc, const char *value
             return SR_OK;
         }
     }
-    static const char *const kinds[] = {"source", "subscriber", "exchange"};
-    for (size_t i = 0; i < 3; i++) {
+    /* sr3 also reads `declare subscribe NAME` as a subscriber */
+    static const char *const kinds[] = {"source", "subscriber", "exchange", "subscribe"};
+    for (size_t i = 0; i < 4; i++) {
         if (strlen(kinds[i]) == kind_len && strncmp(value, kinds[i], kind_len) == 0) {
             if (rest[0] == '\0')
                 return line_error(lc, err, "declare %s: a name is needed", kinds[i]);
-            if (sr_strlist_pushf(&cfg->declared, "%s %s", kinds[i], rest) != 0)
+            if (sr_strlist_pushf(&cfg->declared, "%s %s", i == 3 ? "subscriber" : kinds[i],
+                                 rest) != 0)
                 return oom(err);
             return SR_OK;
         }
@@ -600,7 +640,7 @@ static int apply_enum(const setting *s, sr_err *err)
     const char *p = choices;
     for (int k = 0; k < i; k++)
         p = strchr(p, ',') + 1;
-    size_t len = strcspn(p, ",");
+    size_t len = strcspn(p, ",|"); /* the first spelling of the choice */
     char *word = strndup(p, len);
     if (word == NULL)
         return oom(err);
@@ -610,49 +650,60 @@ static int apply_enum(const setting *s, sr_err *err)
     return rc;
 }
 
-/* A comma list of choices; +x adds, -x removes, all, None. */
+/* A comma (or |) list of choices, read as sr3 reads it: a leading + adds the whole list
+ * that follows, a leading - removes it, a plain list replaces what was there; None empties,
+ * all is every choice. */
 static int apply_set(const setting *s, sr_err *err)
 {
     const char *choices = s->opt->extra;
     unsigned all = (1u << sr_choice_count(choices)) - 1;
-    unsigned bits = s->v->set ? s->v->u.bits : 0;
-    char *copy = strdup(s->value);
+    unsigned old = s->v->set ? s->v->u.bits : 0, bits = 0;
+    const char *p = s->value;
+    char op = 0;
+    for (; *p == '+' || *p == '-' || *p == ' '; p++)
+        if (*p != ' ')
+            op = *p; /* sr3: the last sign before the list counts */
+    char *copy = strdup(p);
     if (copy == NULL)
         return oom(err);
-    bool first = true;
     char *save = NULL;
+    bool empty = false, any = false;
     for (char *item = strtok_r(copy, ",|", &save); item; item = strtok_r(NULL, ",|", &save)) {
         while (isspace((unsigned char)*item))
             item++;
-        char op = 0;
-        if (*item == '+' || *item == '-')
-            op = *item++;
-        if (first && op == 0)
-            bits = 0; /* a plain list replaces what was there */
-        first = false;
+        item[strcspn(item, " \t")] = '\0';
+        if (*item == '\0')
+            continue;
+        any = true;
         if (strcasecmp(item, "all") == 0) {
-            bits = op == '-' ? 0 : all;
+            bits = all;
             continue;
         }
         if (strcasecmp(item, "none") == 0) {
-            bits = 0;
+            empty = true;
             continue;
         }
         int i = sr_choice_index(choices, item, false);
         if (i < 0) {
             char list[512];
             join_choices(choices, list, sizeof list);
-            int rc = line_error(s->lc, err, "%s: \"%s\" is not one of %s (or all, None, +x, -x)",
-                                s->name, item, list);
+            int rc = line_error(
+                s->lc, err, "%s: \"%s\" is not one of %s (or all, None; +a,b adds, -a,b removes)",
+                s->name, item, list);
             free(copy);
             return rc;
         }
-        if (op == '-')
-            bits &= ~(1u << i);
-        else
-            bits |= 1u << i;
+        bits |= 1u << i;
     }
     free(copy);
+    if (!any)
+        return line_error(s->lc, err, "%s: a list of choices is needed", s->name);
+    if (empty && op == 0)
+        bits = 0; /* None */
+    if (op == '+')
+        bits = old | bits;
+    else if (op == '-')
+        bits = old & ~bits;
     char *text = set_text_of(choices, bits);
     if (text == NULL)
         return oom(err);
@@ -749,11 +800,119 @@ static int apply_include(const setting *s, sr_err *err)
     return read_include(s->cfg, s->lc, s->value, err);
 }
 
+/* sr3 hands a `set` line to one Python class when it is made; sr has no such classes, so
+ * the line would do nothing: it is kept (sr show lists it) and refused. */
 static int apply_classset(const setting *s, sr_err *err)
 {
     if (strchr(s->value, ' ') == NULL)
         return line_error(s->lc, err, "set: expected CLASS.SETTING VALUE, got \"%s\"", s->value);
+    line_refused(s->cfg, s->lc,
+                 "%s %s: a setting of one sr3 Python class; sr has no such classes (write the "
+                 "option itself, e.g. logLevel debug, for every part of the flow)",
+                 s->name, s->value);
     return sr_strlist_push(&s->cfg->settings, s->value) != 0 ? oom(err) : SR_OK;
+}
+
+/* The sr3 callbacks whose work sr does without being told, by their short name. */
+static const struct {
+    const char *name, *what;
+} builtin_callbacks[] = {
+    {"log", "sr logs the events logEvents names"},
+    {"gather.message", "a consumer reads its messages from the broker"},
+    {"gather.file", "post and watch read the files of path"},
+    {"post.message", "messages are posted to post_broker"},
+    {"nodupe", "duplicates are suppressed when nodupe_ttl is set"},
+    {"nodupe.disk", "duplicates are suppressed when nodupe_ttl is set, with a cache on disk"},
+    {"retry", "failed transfers and posts go to retry queues on disk"},
+};
+
+/* callback NAME (flowcb, callback_prepend...): "sarracenia.flowcb.log.Log", "flowcb.log.Log"
+ * and "log" name the same class. */
+static int apply_callback(const setting *s, sr_err *err)
+{
+    if (s->value[0] == '\0')
+        return line_error(s->lc, err, "%s: a plugin class name is needed", s->name);
+    char shortname[256];
+    const char *v = s->value;
+    if (strncmp(v, "sarracenia.", 11) == 0)
+        v += 11;
+    if (strncmp(v, "flowcb.", 7) == 0)
+        v += 7;
+    snprintf(shortname, sizeof shortname, "%s", v);
+    char *last = strrchr(shortname, '.');
+    if (last != NULL && isupper((unsigned char)last[1]))
+        *last = '\0'; /* the class name after the module */
+    for (size_t i = 0; i < sizeof builtin_callbacks / sizeof builtin_callbacks[0]; i++) {
+        if (strcmp(shortname, builtin_callbacks[i].name) == 0) {
+            line_note(s->cfg, s->lc, "%s %s: built into sr (%s)", s->name, s->value,
+                      builtin_callbacks[i].what);
+            return SR_OK;
+        }
+    }
+    line_refused(s->cfg, s->lc,
+                 "%s %s: sr has no plugin %s and runs no Python plugins (sr has built in: log, "
+                 "gather.message, gather.file, post.message, nodupe, retry)",
+                 s->name, s->value, shortname);
+    return SR_OK;
+}
+
+/* What sr3 makes of a v2 plugin line, when it makes something of it (the rest is refused):
+ * an option line, or nothing at all (option NULL). */
+static const struct {
+    const char *entry, *plugin;
+    const char *option, *value;
+} v2_plugins[] = {
+    {"on_message", "msg_log", "logEvents", "+after_accept"},
+    {"on_message", "msg_rawlog", "logEvents", "+after_accept"},
+    {"on_post", "post_log", "logEvents", "+after_work"},
+    {"on_message", "msg_by_source", NULL, NULL},
+    {"on_message", "msg_by_user", NULL, NULL},
+    {"on_message", "msg_download", NULL, NULL},
+    {"on_message", "msg_dump", NULL, NULL},
+    {"on_message", "msg_total", NULL, NULL},
+    {"on_message", "msg_from_cluster", NULL, NULL},
+    {"on_message", "msg_stdfiles", NULL, NULL},
+    {"on_message", "msg_stopper", NULL, NULL},
+    {"on_message", "msg_overwrite_sum", NULL, NULL},
+    {"on_message", "msg_gts2wistopic", NULL, NULL},
+    {"on_post", "post_total", NULL, NULL},
+    {"on_post", "post_rate_limit", NULL, NULL},
+    {"on_post", "to", NULL, NULL},
+    {"plugin", "accel_wget", NULL, NULL},
+    {"plugin", "accel_scp", NULL, NULL},
+    {"plugin", "accel_cp", NULL, NULL},
+    {"plugin", "msg_total_save", NULL, NULL},
+    {"plugin", "file_total_save", NULL, NULL},
+    {"plugin", "post_total_save", NULL, NULL},
+};
+
+static int apply_v2plugin(const setting *s, sr_err *err)
+{
+    if (s->value[0] == '\0')
+        return line_error(s->lc, err, "%s: a plugin name is needed", s->name);
+    const char *entry = strcmp(s->name, "on_msg") == 0 ? "on_message" : s->name;
+    char plugin[256];
+    snprintf(plugin, sizeof plugin, "%s", s->value);
+    char *py = strstr(plugin, ".py"); /* sr3 removes the first ".py" */
+    if (py != NULL)
+        memmove(py, py + 3, strlen(py + 3) + 1);
+    for (size_t i = 0; i < sizeof v2_plugins / sizeof v2_plugins[0]; i++) {
+        if (strcmp(entry, v2_plugins[i].entry) != 0 || strcmp(plugin, v2_plugins[i].plugin) != 0)
+            continue;
+        if (v2_plugins[i].option == NULL) {
+            line_warning(s->cfg, s->lc, "%s %s: a v2 plugin sr3 drops; ignored", s->name, s->value);
+            return SR_OK;
+        }
+        sr_option_match m = sr_option_lookup(v2_plugins[i].option);
+        line_note(s->cfg, s->lc, "%s %s: read as \"%s %s\", as sr3 converts it", s->name, s->value,
+                  v2_plugins[i].option, v2_plugins[i].value);
+        return apply_value(s->cfg, s->lc, v2_plugins[i].option, m.id, v2_plugins[i].value, err);
+    }
+    line_refused(s->cfg, s->lc,
+                 "%s %s: a v2 plugin; sr runs no plugins and has no built-in "
+                 "equivalent of this one",
+                 s->name, s->value);
+    return SR_OK;
 }
 
 /* How each type of value is read: the parser is chosen by type, never by option name. */
@@ -768,7 +927,8 @@ static const apply_fn appliers[SR_TYPE_COUNT] = {
     [SR_T_STRIP] = apply_strip,       [SR_T_MASK] = apply_mask,
     [SR_T_SUBTOPIC] = apply_subtopic, [SR_T_HEADER] = apply_header,
     [SR_T_DECLARE] = apply_declare,   [SR_T_INCLUDE] = apply_include,
-    [SR_T_CLASSSET] = apply_classset,
+    [SR_T_CLASSSET] = apply_classset, [SR_T_CALLBACK] = apply_callback,
+    [SR_T_V2PLUGIN] = apply_v2plugin,
 };
 
 /* Set option id from value (already substituted), by the parser of its type. */
@@ -804,18 +964,26 @@ static int apply_option(sr_config *cfg, const line_ctx *lc, const char *name, co
                         sr_err *err)
 {
     sr_option_match m = sr_option_lookup(name);
+    if (m.ignored) {
+        line_warning(cfg, lc, "option \"%s\" has no effect, in sr3 either: %s", name, m.ignored);
+        return SR_OK;
+    }
     if (m.unsupported) {
-        line_warning(cfg, lc, "option \"%s\" is not supported by sr and is ignored: %s", name,
-                     m.unsupported);
+        /* `randomize off`, `accelThreshold 0`: asks for nothing sr lacks */
+        bool off = false;
+        if (strcasecmp(raw, "None") == 0 || strcmp(raw, "0") == 0 ||
+            (sr_parse_flag(raw, &off) == 0 && !off && raw[0] != '\0'))
+            line_note(cfg, lc, "option \"%s %s\": sr does not do %s at all", name, raw, name);
+        else
+            line_refused(cfg, lc, "option \"%s\" is not supported by sr: %s", name, m.unsupported);
         return SR_OK;
     }
     if (m.id < 0) {
         const char *near = sr_option_nearest(name);
         if (near)
-            line_warning(cfg, lc, "unknown option \"%s\" ignored (did you mean \"%s\"?)", name,
-                         near);
+            line_refused(cfg, lc, "unknown option \"%s\" (did you mean \"%s\"?)", name, near);
         else
-            line_warning(cfg, lc, "unknown option \"%s\" ignored", name);
+            line_refused(cfg, lc, "unknown option \"%s\"", name);
         return SR_OK;
     }
     const sr_option *opt = sr_option_get(m.id);
@@ -1144,6 +1312,8 @@ void sr_config_free(sr_config *cfg)
     sr_strlist_clear(&cfg->declared);
     sr_strlist_clear(&cfg->settings);
     sr_strlist_clear(&cfg->warnings);
+    sr_strlist_clear(&cfg->refused);
+    sr_strlist_clear(&cfg->notes);
     sr_strlist_clear(&cfg->files);
     sr_strlist_clear(&cfg->reading);
     free(cfg->name);
@@ -1159,6 +1329,13 @@ int sr_config_check(const sr_config *cfg, sr_err *err)
 {
     const char *file = cfg->path ? cfg->path : "command line";
     const char *comp = sr_component_name(cfg->component);
+    if (cfg->refused.count == 1)
+        return sr_err_set(err, SR_EINVAL, false, "%s", cfg->refused.items[0]);
+    if (cfg->refused.count > 1)
+        return sr_err_set(err, SR_EINVAL, false,
+                          "%s (and %zu more refused line(s): sr_%s check %s "
+                          "lists them)",
+                          cfg->refused.items[0], cfg->refused.count - 1, comp, file);
     if ((cfg->component & SR_C_CONSUMERS) && !cfg->values[SR_OPT_broker].set)
         return sr_err_set(err, SR_EINVAL, false,
                           "%s: a %s needs a broker to consume from (e.g. broker amqps://user@host/)",
@@ -1229,9 +1406,11 @@ int sr_config_parse_args(int argc, char **argv, sr_override **overrides, size_t 
                 bool ignored;
                 if (i + 1 < argc && sr_parse_flag(argv[i + 1], &ignored) == 0)
                     value = argv[++i];
-            } else if (m.id < 0 && !m.unsupported) {
+            } else if (m.id < 0) {
+                /* not an option sr has: the command's own flag (--json, --help), or a name
+                 * the command then refuses as an unknown word */
                 (*positional)[(*positional_count)++] = argv[i];
-                continue; /* not an option: the command's own flag (--json, --help) */
+                continue;
             } else if (i + 1 < argc) {
                 value = argv[++i];
             } else {
@@ -1298,6 +1477,14 @@ const char *sr_config_path(const sr_config *cfg)
 const sr_strlist *sr_config_warnings(const sr_config *cfg)
 {
     return &cfg->warnings;
+}
+const sr_strlist *sr_config_refused(const sr_config *cfg)
+{
+    return &cfg->refused;
+}
+const sr_strlist *sr_config_notes(const sr_config *cfg)
+{
+    return &cfg->notes;
 }
 const sr_value *sr_config_value(const sr_config *cfg, enum sr_option_id id)
 {

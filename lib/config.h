@@ -23,9 +23,16 @@
  * each keeps the directory/mirror/strip/flatten/filename in force at its line; each
  * subtopic keeps the exchange and topicPrefix in force at its line.
  *
- * Problems that do not stop a config (unknown option, sr3 option sr ignores, option
- * without effect in this component, undefined variable) are collected as warnings with
- * file:line, for the caller to log. A bad value stops the load with an error at file:line.
+ * Every line has an effect, or says why not, with its file:line:
+ *   - refused (sr_config_refused): a line sr3 acts on and sr would not: an unknown option,
+ *     an sr3 option sr does not do (SR_UNSUPPORTED), a plugin sr lacks, a `set` line. The
+ *     config still loads, so show, stop and cleanup work on it, but sr_config_check fails:
+ *     check, start and foreground refuse to run it.
+ *   - warnings (sr_config_warnings): lines sr3 itself ignores (SR_IGNORED names, an option
+ *     outside the components it applies to), an undefined ${VAR}.
+ *   - notes (sr_config_notes): lines sr does without being told (`callback log`), or reads
+ *     as sr3 converts them (`on_message msg_log`).
+ * A bad value stops the load with an error at file:line.
  */
 #ifndef SR_CONFIG_H
 #define SR_CONFIG_H
@@ -119,8 +126,9 @@ int sr_config_load(const sr_config_request *req, sr_config **out, sr_err *err);
 
 void sr_config_free(sr_config *cfg);
 
-/* Check what a component needs before it can run (a consumer needs a broker, a sender a
- * sendTo...). Returns SR_OK or SR_EINVAL with a message naming the config file. */
+/* Check what a component needs before it can run: no refused line (the first is the
+ * message), a consumer needs a broker, a sender a sendTo... Returns SR_OK or SR_EINVAL with
+ * a message naming the config file. */
 int sr_config_check(const sr_config *cfg, sr_err *err);
 
 /* Turn "--name value" / "--flag" arguments into overrides. Arguments that are not options
@@ -139,6 +147,8 @@ enum sr_component sr_config_component(const sr_config *cfg);
 const char *sr_config_name(const sr_config *cfg); /* "hpfx"; "" with no config file */
 const char *sr_config_path(const sr_config *cfg); /* the .conf path, or NULL */
 const sr_strlist *sr_config_warnings(const sr_config *cfg);
+const sr_strlist *sr_config_refused(const sr_config *cfg); /* "file:line: why", in order */
+const sr_strlist *sr_config_notes(const sr_config *cfg);
 
 const sr_value *sr_config_value(const sr_config *cfg, enum sr_option_id id);
 bool sr_config_is_set(const sr_config *cfg, enum sr_option_id id);
@@ -163,7 +173,7 @@ const sr_subtopic *sr_config_subtopic(const sr_config *cfg, size_t i);
 const sr_strlist *sr_config_headers(const sr_config *cfg);   /* "name=value" */
 const sr_strlist *sr_config_env(const sr_config *cfg);       /* "NAME=VALUE", declare env */
 const sr_strlist *sr_config_declared(const sr_config *cfg);  /* "source NAME", "subscriber NAME", "exchange NAME" */
-const sr_strlist *sr_config_settings(const sr_config *cfg);  /* "class.setting value" (set lines) */
+const sr_strlist *sr_config_settings(const sr_config *cfg);  /* "class.setting value" (set lines, refused) */
 
 /* The first mask matching subject (a full URL: baseUrl + relPath), or NULL. *accepted says
  * what happens to subject: the mask's verdict, or acceptUnmatched when no mask matched.

@@ -14,11 +14,13 @@ static const sr_option option_table[SR_OPT_COUNT] = {
 #define SR_ALIAS(alias, name)
 #define SR_ALIAS_VALUE(alias, name, value)
 #define SR_UNSUPPORTED(name, reason)
+#define SR_IGNORED(name, reason)
 #include "options.def"
 #undef SR_OPTION
 #undef SR_ALIAS
 #undef SR_ALIAS_VALUE
 #undef SR_UNSUPPORTED
+#undef SR_IGNORED
 };
 
 typedef struct alias {
@@ -32,11 +34,13 @@ static const alias alias_table[] = {
 #define SR_ALIAS(alias, name) {#alias, SR_OPT_##name, NULL},
 #define SR_ALIAS_VALUE(alias, name, value) {#alias, SR_OPT_##name, value},
 #define SR_UNSUPPORTED(name, reason)
+#define SR_IGNORED(name, reason)
 #include "options.def"
 #undef SR_OPTION
 #undef SR_ALIAS
 #undef SR_ALIAS_VALUE
 #undef SR_UNSUPPORTED
+#undef SR_IGNORED
 };
 
 typedef struct unsupported {
@@ -49,11 +53,27 @@ static const unsupported unsupported_table[] = {
 #define SR_ALIAS(alias, name)
 #define SR_ALIAS_VALUE(alias, name, value)
 #define SR_UNSUPPORTED(name, reason) {#name, reason},
+#define SR_IGNORED(name, reason)
 #include "options.def"
 #undef SR_OPTION
 #undef SR_ALIAS
 #undef SR_ALIAS_VALUE
 #undef SR_UNSUPPORTED
+#undef SR_IGNORED
+};
+
+static const unsupported ignored_table[] = {
+#define SR_OPTION(name, type, comps, extra, def, help)
+#define SR_ALIAS(alias, name)
+#define SR_ALIAS_VALUE(alias, name, value)
+#define SR_UNSUPPORTED(name, reason)
+#define SR_IGNORED(name, reason) {#name, reason},
+#include "options.def"
+#undef SR_OPTION
+#undef SR_ALIAS
+#undef SR_ALIAS_VALUE
+#undef SR_UNSUPPORTED
+#undef SR_IGNORED
 };
 
 #define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
@@ -83,6 +103,15 @@ bool sr_option_unsupported_at(size_t i, const char **name, const char **reason)
     return true;
 }
 
+bool sr_option_ignored_at(size_t i, const char **name, const char **reason)
+{
+    if (i >= COUNT_OF(ignored_table))
+        return false;
+    *name = ignored_table[i].name;
+    *reason = ignored_table[i].reason;
+    return true;
+}
+
 bool sr_type_is_line(enum sr_type type)
 {
     switch (type) {
@@ -92,6 +121,8 @@ bool sr_type_is_line(enum sr_type type)
     case SR_T_DECLARE:
     case SR_T_INCLUDE:
     case SR_T_CLASSSET:
+    case SR_T_CALLBACK:
+    case SR_T_V2PLUGIN:
         return true;
     default:
         return false;
@@ -107,7 +138,7 @@ const sr_option *sr_option_get(enum sr_option_id id)
 
 sr_option_match sr_option_lookup(const char *name)
 {
-    sr_option_match m = {-1, NULL, NULL};
+    sr_option_match m = {-1, NULL, NULL, NULL};
     for (int i = 0; i < SR_OPT_COUNT; i++) {
         if (strcmp(option_table[i].name, name) == 0) {
             m.id = i;
@@ -124,6 +155,12 @@ sr_option_match sr_option_lookup(const char *name)
     for (size_t i = 0; i < COUNT_OF(unsupported_table); i++) {
         if (strcmp(unsupported_table[i].name, name) == 0) {
             m.unsupported = unsupported_table[i].reason;
+            return m;
+        }
+    }
+    for (size_t i = 0; i < COUNT_OF(ignored_table); i++) {
+        if (strcmp(ignored_table[i].name, name) == 0) {
+            m.ignored = ignored_table[i].reason;
             return m;
         }
     }
@@ -216,7 +253,7 @@ const char *sr_type_name(enum sr_type type)
         [SR_T_SET] = "set",           [SR_T_LIST] = "list",         [SR_T_IDENTITY] = "identity",
         [SR_T_STRIP] = "count|regex", [SR_T_MASK] = "regex",        [SR_T_SUBTOPIC] = "topic",
         [SR_T_HEADER] = "name=value", [SR_T_DECLARE] = "declaration", [SR_T_INCLUDE] = "file",
-        [SR_T_CLASSSET] = "setting",
+        [SR_T_CLASSSET] = "setting",  [SR_T_CALLBACK] = "class",    [SR_T_V2PLUGIN] = "plugin",
     };
     if ((unsigned)type >= COUNT_OF(names) || names[type] == NULL)
         return "?";
@@ -256,14 +293,14 @@ int sr_choice_index(const char *choices, const char *word, bool nocase)
     size_t wl = strlen(word);
     const char *p = choices;
     while (*p) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        size_t len = strcspn(p, ",|");
         if (len == wl && (nocase ? strncasecmp(p, word, len) : strncmp(p, word, len)) == 0)
             return i;
-        if (!comma)
+        p += len;
+        if (*p == '\0')
             break;
-        p = comma + 1;
-        i++;
+        if (*p++ == ',')
+            i++;
     }
     return -1;
 }

@@ -6,7 +6,8 @@
  * the components it has an effect in and its default (what every component starts with,
  * see options.def). Aliases (v2 spellings, camelCase forms) map to
  * one option; sr3 options sr does not implement are known by name so a config that uses
- * them gets a precise warning instead of "unknown option".
+ * them is refused with the reason instead of "unknown option", and the sr3 names that have
+ * no effect in sr3 either are known so that they only warn.
  */
 #ifndef SR_OPTIONS_H
 #define SR_OPTIONS_H
@@ -23,8 +24,8 @@ enum sr_type {
     SR_T_OCTAL,    /* permission bits, digits 0-7 */
     SR_T_STR,      /* text; last one wins; None unsets */
     SR_T_URL,      /* scheme://[user@]host[:port][/path]; None unsets */
-    SR_T_ENUM,     /* one of the choices in the table */
-    SR_T_SET,      /* comma list of choices; +x adds, -x removes, all, None */
+    SR_T_ENUM,     /* one of the choices in the table ("warning|warn": two spellings of one) */
+    SR_T_SET,      /* comma list of choices; +x,y adds, -x,y removes them all, all, None */
     SR_T_LIST,     /* every line adds one value */
     SR_T_IDENTITY, /* checksum method (sha512, md5, cod,ALGO, ...) */
     SR_T_STRIP,    /* a count of path elements, or a regex */
@@ -34,6 +35,8 @@ enum sr_type {
     SR_T_DECLARE,  /* declare env|source|subscriber|exchange ... */
     SR_T_INCLUDE,  /* include FILE */
     SR_T_CLASSSET, /* set CLASS.SETTING VALUE */
+    SR_T_CALLBACK, /* callback NAME: an sr3 plugin class, accepted when sr has it built in */
+    SR_T_V2PLUGIN, /* on_message NAME ...: a v2 plugin, turned into options as sr3 does */
     SR_TYPE_COUNT  /* not a type: how many there are */
 };
 
@@ -58,11 +61,13 @@ enum sr_option_id {
 #define SR_ALIAS(alias, name)
 #define SR_ALIAS_VALUE(alias, name, value)
 #define SR_UNSUPPORTED(name, reason)
+#define SR_IGNORED(name, reason)
 #include "options.def"
 #undef SR_OPTION
 #undef SR_ALIAS
 #undef SR_ALIAS_VALUE
 #undef SR_UNSUPPORTED
+#undef SR_IGNORED
     SR_OPT_COUNT
 };
 
@@ -82,7 +87,8 @@ const sr_option *sr_option_get(enum sr_option_id id);
 typedef struct sr_option_match {
     int id;                 /* SR_OPT_*, or -1 when the name is not an option */
     const char *forced;     /* an alias that sets a value ("notify_only"): that value */
-    const char *unsupported; /* an sr3 option sr ignores: why; id is -1 */
+    const char *unsupported; /* an sr3 option sr does not do: why; id is -1 */
+    const char *ignored;     /* an sr3 name without effect in sr3 either: why; id is -1 */
 } sr_option_match;
 
 /* Look up a name or alias, exactly (option names are case sensitive as in sr3). */
@@ -100,9 +106,12 @@ void sr_option_aliases(enum sr_option_id id, char *buf, size_t size);
 bool sr_option_value_alias_at(size_t i, const char **alias, enum sr_option_id *id,
                               const char **value);
 
-/* The sr3 options sr accepts and ignores, with the reason, in table order: false past
- * the last. */
+/* The sr3 options sr refuses, with the reason, in table order: false past the last. */
 bool sr_option_unsupported_at(size_t i, const char **name, const char **reason);
+
+/* The sr3 names that have no effect in sr3 either (a warning in sr), with the reason, in
+ * table order: false past the last. */
+bool sr_option_ignored_at(size_t i, const char **name, const char **reason);
 
 /* Does this type stand for lines that each add one item (accept, subtopic, header ...)
  * rather than for a value that the last line sets? */
@@ -117,6 +126,9 @@ const char *sr_component_name(enum sr_component c);
 enum sr_component sr_component_from_name(const char *name);
 /* The component with index i (0..SR_COMPONENT_COUNT-1). */
 enum sr_component sr_component_at(int i);
+
+/* Choices are comma separated; one choice may have other spellings after a `|`
+ * ("warning|warn"): they have its index, and the first spelling is the one shown. */
 
 /* Is word one of the comma separated choices? */
 int sr_choice_valid(const char *choices, const char *word);

@@ -128,6 +128,9 @@ int sr_show_text(const sr_config *cfg, const sr_credentials *creds, FILE *out, s
     for (size_t l = 0; l < 4; l++)
         for (size_t i = 0; i < lists[l]->count; i++)
             fprintf(out, "%s %s\n", prefixes[l], lists[l]->items[i]);
+    const sr_strlist *refused = sr_config_refused(cfg);
+    for (size_t i = 0; i < refused->count; i++)
+        fprintf(out, "# refused: %s\n", refused->items[i]);
     const sr_strlist *warnings = sr_config_warnings(cfg);
     for (size_t i = 0; i < warnings->count; i++)
         fprintf(out, "# warning: %s\n", warnings->items[i]);
@@ -255,6 +258,7 @@ int sr_show_json(const sr_config *cfg, const sr_credentials *creds, FILE *out, s
     json_object_set_new(root, "env", strlist_json(sr_config_env(cfg)));
     json_object_set_new(root, "declare", strlist_json(sr_config_declared(cfg)));
     json_object_set_new(root, "set", strlist_json(sr_config_settings(cfg)));
+    json_object_set_new(root, "refused", strlist_json(sr_config_refused(cfg)));
     json_object_set_new(root, "warnings", strlist_json(sr_config_warnings(cfg)));
     int rc = json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     fputc('\n', out);

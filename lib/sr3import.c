@@ -87,12 +87,16 @@ int sr_import_check_file(const char *sr3_dir, const char *confd_dir, const char 
             return sr_err_set(err, SR_ENOMEM, false, "out of memory");
         return rc;
     }
-    const sr_strlist *w = sr_config_warnings(cfg);
-    for (size_t i = 0; i < w->count; i++)
-        if (!sr_strlist_contains(out, w->items[i]) && sr_strlist_push(out, w->items[i]) != 0) {
-            sr_config_free(cfg);
-            return sr_err_set(err, SR_ENOMEM, false, "out of memory");
-        }
+    /* refused lines (sr_config_refused: `sr start` will not run the config) first */
+    const sr_strlist *lists[] = {sr_config_refused(cfg), sr_config_warnings(cfg)};
+    for (size_t l = 0; l < 2; l++) {
+        const sr_strlist *w = lists[l];
+        for (size_t i = 0; i < w->count; i++)
+            if (!sr_strlist_contains(out, w->items[i]) && sr_strlist_push(out, w->items[i]) != 0) {
+                sr_config_free(cfg);
+                return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+            }
+    }
     sr_config_free(cfg);
     return SR_OK;
 }

@@ -143,7 +143,7 @@ static int read_layout(const char *path, layout *lay)
             continue;
         const char *name = line + 10;
         size_t nlen = strcspn(name, ", )");
-        sr_option_match m = {-1, NULL, NULL};
+        sr_option_match m = {-1, NULL, NULL, NULL};
         char buf[64] = "";
         if (nlen < sizeof buf) {
             snprintf(buf, sizeof buf, "%.*s", (int)nlen, name);
@@ -370,7 +370,15 @@ static void put_choices(FILE *out, const char *choices)
     for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
         if (!first)
             fputs(", ", out);
+        char *other = strchr(w, '|'); /* "warning|warn": warning (or warn) */
+        if (other != NULL)
+            *other++ = '\0';
         put_bold(out, w);
+        if (other != NULL) {
+            fputs(" (or ", out);
+            put_bold(out, other);
+            fputs(")", out);
+        }
         first = false;
     }
     free(copy);
@@ -385,7 +393,9 @@ static bool help_shows_syntax(const sr_option *opt)
     case SR_T_HEADER:
     case SR_T_DECLARE:
     case SR_T_INCLUDE:
-    case SR_T_CLASSSET: {
+    case SR_T_CLASSSET:
+    case SR_T_CALLBACK:
+    case SR_T_V2PLUGIN: {
         size_t n = strlen(opt->name);
         return strncmp(opt->help, opt->name, n) == 0 && opt->help[n] == ' ';
     }
@@ -434,8 +444,8 @@ static void put_option(FILE *out, const defaults *d, int id)
         fputs(".br\n", out);
         fputs(opt->type == SR_T_ENUM ? "One of: " : "Any of: ", out);
         put_choices(out, opt->extra);
-        fputs(opt->type == SR_T_SET ? " (or \\fBall\\fR, \\fBNone\\fR, \\fB+\\fIx\\fR, "
-                                      "\\fB\\-\\fIx\\fR)\n"
+        fputs(opt->type == SR_T_SET ? " (or \\fBall\\fR, \\fBNone\\fR; \\fB+\\fIx,y\\fR adds "
+                                      "them, \\fB\\-\\fIx,y\\fR removes them)\n"
                                     : "\n",
               out);
     } else if (opt->type == SR_T_DURATION && opt->extra[0] != '\0') {
@@ -594,9 +604,26 @@ static void put_header(FILE *out)
 
 static void put_footer(FILE *out)
 {
-    fputs(".SH SR3 OPTIONS SR IGNORES\n"
-          "These sr3 options are recognised so that a configuration written for sr3\n"
-          "loads; each is ignored with a warning that gives the reason.\n",
+    fputs(".SH SR3 OPTIONS SR REFUSES\n"
+          "sr knows these sr3 options by name, and does not do what they ask. A line\n"
+          "that sets one is refused: the configuration loads (so\n"
+          ".B sr show\n"
+          "and\n"
+          ".B sr stop\n"
+          "work on it) but\n"
+          ".BR check ,\n"
+          ".B sr start\n"
+          "and\n"
+          ".B foreground\n"
+          "fail, naming the file, the line and the reason below. A line that sets one\n"
+          "to\n"
+          ".BR off ,\n"
+          ".BR false ,\n"
+          ".BR no ,\n"
+          ".B 0\n"
+          "or\n"
+          ".B None\n"
+          "asks for nothing sr lacks and is accepted.\n",
           out);
     const char *name, *why;
     for (size_t i = 0; sr_option_unsupported_at(i, &name, &why); i++) {
@@ -608,9 +635,22 @@ static void put_footer(FILE *out)
         sentence(reason, sizeof reason, false);
         put_line(out, reason);
     }
+    fputs(".SH SR3 OPTIONS WITHOUT EFFECT\n"
+          "These names have no effect in sr3 either; sr reads them with a warning that\n"
+          "gives the reason, and the configuration still runs.\n",
+          out);
+    for (size_t i = 0; sr_option_ignored_at(i, &name, &why); i++) {
+        fputs(".TP\n", out);
+        put_bold(out, name);
+        fputs("\n", out);
+        char reason[512];
+        snprintf(reason, sizeof reason, "%s", why);
+        sentence(reason, sizeof reason, false);
+        put_line(out, reason);
+    }
     fputs(".PP\n"
-          "Any other unknown name is also a warning, not an error; when it is close to a\n"
-          "known option or alias, the warning suggests it.\n"
+          "Any other name is unknown: its line is refused like the options above, and\n"
+          "when the name is close to a known option or alias the message suggests it.\n"
           ".SH FILES\n"
           ".TP\n"
           ".I conf.d/default.conf\n"

@@ -131,15 +131,48 @@ def test_bad_value_names_file_and_line(sr_bin, sr_env, config_dir):
     assert "[ERROR]" in check.stderr
 
 
-def test_unknown_option_is_a_warning_with_a_suggestion(sr_bin, sr_env, config_dir):
-    """An unknown option does not stop the config; the warning names the likely option."""
+def test_unknown_option_is_refused_with_a_suggestion(sr_bin, sr_env, config_dir):
+    """A line sr would not act on stops the config out loud: check, foreground and sr start
+    fail naming the file, the line and the likely option; sr show still shows it."""
     conf = write(config_dir / "subscribe" / "w.conf",
                  "broker amqp://bob@localhost/\npostbroker amqp://bob@elsewhere/\ndirectory /d\n")
+    refused = f'{conf}:2: unknown option "postbroker" (did you mean "post_broker"?)'
     result = run(sr_bin, sr_env, "sr_subscribe", "check", "w")
+    assert result.returncode == 1, result.stderr
+    assert f"[ERROR] {refused}" in result.stderr
+    assert "configuration OK" not in result.stderr
+    fg = run(sr_bin, sr_env, "sr_subscribe", "foreground", "w")
+    assert fg.returncode == 1 and refused in fg.stderr
+    start = run(sr_bin, sr_env, "sr", "start", "subscribe/w")
+    assert start.returncode != 0
+    assert refused in start.stderr + start.stdout
+    show = run(sr_bin, sr_env, "sr", "show", "subscribe/w")
+    assert show.returncode == 0, show.stderr
+    assert f"# refused: {refused}" in show.stdout
+    doc = json.loads(run(sr_bin, sr_env, "sr", "show", "--json", "subscribe/w").stdout)
+    assert doc["refused"] == [refused]
+
+
+def test_lines_sr3_ignores_or_sr_does_built_in_still_check_ok(sr_bin, sr_env, config_dir):
+    """sr3's `callback log` is built into sr (a note), `timezone` outside a poll does nothing
+    in sr3 either (a warning): the config checks OK; the hot-directory guide's
+    `fileEvents -delete,rmdir` takes both events away, as sr3 reads it."""
+    conf = write(config_dir / "watch" / "hot.conf", """\
+        post_broker amqp://bob@localhost/
+        post_exchange xs_bob_hot
+        post_baseUrl sftp://bob@host/
+        path /tmp
+        fileEvents -delete,rmdir
+        callback log
+        timezone EST
+        """)
+    result = run(sr_bin, sr_env, "sr_watch", "check", "hot")
     assert result.returncode == 0, result.stderr
-    assert (f'[WARNING] {conf}:2: unknown option "postbroker" ignored (did you mean '
-            f'"post_broker"?)' in result.stderr)
-    assert "configuration OK" in result.stderr
+    assert f"[INFO] {conf}:6: callback log: built into sr" in result.stderr
+    assert f'[WARNING] {conf}:7: option "timezone" has no effect, in sr3 either' in result.stderr
+    assert "watch/hot: configuration OK, but for the 1 warning(s) above" in result.stderr
+    show = run(sr_bin, sr_env, "sr", "show", "watch/hot")
+    assert options_by_name(show.stdout)["fileEvents"][0] == "create,link,modify,mkdir"
 
 
 def test_check_says_what_a_component_needs(sr_bin, sr_env, config_dir):

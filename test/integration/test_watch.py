@@ -311,6 +311,44 @@ def test_fileEvents_minus_delete_posts_no_removals(hot):
     watch.stop()
 
 
+def test_fileEvents_minus_a_list_removes_every_event_of_it(hot):
+    """The hot-directory guide's `fileEvents -delete,rmdir` (sr3 applies the sign to the
+    whole list): new files and folders are announced, no removal of either is."""
+    tree, consumer, watch = hot("fileEvents -delete,rmdir\n")
+    (tree / "one.txt").write_text("1\n")
+    (tree / "d").mkdir()
+    got = by_path(consumer.get(2))
+    assert set(got) == {"one.txt", "d"}
+    (tree / "one.txt").unlink()
+    (tree / "d").rmdir()
+    (tree / "two.txt").write_text("2\n")
+    assert [m["relPath"] for m in consumer.get(1)] == ["two.txt"]
+    assert consumer.quiet(2 * INTERVAL) == []
+    watch.stop()
+
+
+def test_metrics_writeInterval_paces_the_metrics_file(hot, sr_env):
+    """metrics_writeInterval 1h: the metrics file written at start-up is not rewritten while
+    the watch posts (sr status would show the start-up counts), only when it stops."""
+    from helpers import wait_until
+    metrics = Path(sr_env["XDG_CACHE_HOME"]) / "sr" / "metrics" / "watch_hot_00.json"
+
+    def posted():
+        return json.loads(metrics.read_text())["counters"]["txGoodCount"]
+
+    tree, consumer, watch = hot("metrics_writeInterval 1h\n")
+    assert wait_until(metrics.exists, TIMEOUT), watch.text()
+    # keep posting for longer than the default interval (5 s), which would have rewritten it
+    start, n = time.monotonic(), 0
+    while n < 2 or time.monotonic() - start < 7:
+        n += 1
+        (tree / f"f{n}.txt").write_text(f"{n}\n")
+        assert [m["relPath"] for m in consumer.get(1)] == [f"f{n}.txt"]
+    assert posted() == 0
+    watch.stop()
+    assert posted() == n
+
+
 def test_force_polling_finds_new_changed_and_removed_files(hot):
     """force_polling (a file system without inotify): scans every `sleep` find new,
     changed and removed files and folders; a rename is a removal plus a new file."""

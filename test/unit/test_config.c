@@ -64,6 +64,9 @@ static void no_warnings(const sr_config *cfg)
     const sr_strlist *w = sr_config_warnings(cfg);
     if (w->count)
         fail_msg("unexpected warning: %s", w->items[0]);
+    const sr_strlist *r = sr_config_refused(cfg);
+    if (r->count)
+        fail_msg("unexpected refused line: %s", r->items[0]);
 }
 
 /* ---- good configs ---- */
@@ -493,31 +496,255 @@ static void watches_and_posts(void **state)
     sr_config_free(cfg);
 }
 
-static void warnings_name_file_and_line(void **state)
+static void expect_lines(const sr_strlist *got, const char *file, const char *const *want, size_t n)
+{
+    for (size_t i = 0; i < n && i < got->count; i++) {
+        char line[1024];
+        snprintf(line, sizeof line, want[i], file);
+        assert_string_equal(got->items[i], line);
+    }
+    assert_int_equal(got->count, n);
+}
+
+/* Each line without an effect says so with its file:line: refused (the config cannot be
+ * checked OK), a warning (sr3 ignores it too), or a note (sr does it built in). */
+static void lines_without_effect_name_file_and_line(void **state)
 {
     (void)state;
     sr_config *cfg = load_good(SR_C_SENDER, "warnings");
-    const sr_strlist *w = sr_config_warnings(cfg);
     char file[4096];
     snprintf(file, sizeof file, "%s", test_data("config/good/sender/warnings.conf"));
-    const char *expected[] = {
-        "%s:4: unknown option \"postbroker\" ignored (did you mean \"post_broker\"?)",
-        "%s:5: option \"callback\" is not supported by sr and is ignored: Python plugins do not "
-        "exist in sr; the built-in behaviours are options",
+    const char *refused[] = {
+        "%s:4: unknown option \"postbroker\" (did you mean \"post_broker\"?)",
+        "%s:5: callback log.fancy: sr has no plugin log.fancy and runs no Python plugins (sr has "
+        "built in: log, gather.message, gather.file, post.message, nodupe, retry)",
+        "%s:7: set sarracenia.flowcb.log.Log.logLevel debug: a setting of one sr3 Python class; "
+        "sr has no such classes (write the option itself, e.g. logLevel debug, for every part "
+        "of the flow)",
+        "%s:8: unknown option \"frobnicate\"",
+        "%s:13: option \"randomize\" is not supported by sr: an sr3 test aid (a random checksum "
+        "method per file, blocks sent in random order) sr does not have",
+        "%s:16: do_send file_email: a v2 plugin; sr runs no plugins and has no built-in "
+        "equivalent of this one",
+    };
+    expect_lines(sr_config_refused(cfg), file, refused, sizeof refused / sizeof refused[0]);
+    const char *warnings[] = {
         "%s:6: option \"path\" has no effect in a sender config (only in: post, watch)",
-        "%s:8: unknown option \"frobnicate\" ignored",
         "%s:9: ${UNDEFINED_THING} is not defined (not an option, not declared with declare env, "
         "not in the environment); left as written",
+        "%s:11: option \"xattr_disable\" has no effect, in sr3 either: an sr v2 option sr3 drops",
+        "%s:14: on_message msg_total: a v2 plugin sr3 drops; ignored",
     };
-    assert_int_equal(w->count, 5);
-    for (size_t i = 0; i < 5; i++) {
-        char want[1024];
-        snprintf(want, sizeof want, expected[i], file);
-        assert_string_equal(w->items[i], want);
-    }
+    expect_lines(sr_config_warnings(cfg), file, warnings, sizeof warnings / sizeof warnings[0]);
+    const char *notes[] = {
+        "%s:10: callback sarracenia.flowcb.log.Log: built into sr (sr logs the events logEvents "
+        "names)",
+        "%s:12: option \"randomize off\": sr does not do randomize at all",
+        "%s:15: on_post post_log.py: read as \"logEvents +after_work\", as sr3 converts it",
+    };
+    expect_lines(sr_config_notes(cfg), file, notes, sizeof notes / sizeof notes[0]);
     assert_int_equal(sr_config_settings(cfg)->count, 1);
     assert_string_equal(sr_config_settings(cfg)->items[0],
                         "sarracenia.flowcb.log.Log.logLevel debug");
+    /* refused lines make the check fail, naming the first and counting the others */
+    sr_err err;
+    assert_int_equal(sr_config_check(cfg, &err), SR_EINVAL);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "%s:4: unknown option \"postbroker\" (did you mean \"post_broker\"?) (and 5 more "
+             "refused line(s): sr_sender check %s lists them)",
+             file, file);
+    assert_string_equal(err.msg, want);
+    sr_config_free(cfg);
+}
+
+/* ---- the value grammar, as sr3's parser reads it ---- */
+
+/* Load a config of component c written from text (lines separated by \n); the test fails
+ * with the loader's message when it does not load. */
+static sr_config *load_text(enum sr_component c, const char *text)
+{
+    char dir[4096];
+    test_tmp_template(dir, sizeof dir, "sr-test-config");
+    assert_non_null(mkdtemp(dir));
+    char path[4200];
+    snprintf(path, sizeof path, "%s/t.conf", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    sr_config *cfg = NULL;
+    sr_err err;
+    sr_config_request req = {c, path, NULL, confd(), NULL, 0};
+    int rc = sr_config_load(&req, &cfg, &err);
+    unlink(path);
+    rmdir(dir);
+    if (rc != SR_OK)
+        fail_msg("%s", err.msg);
+    return cfg;
+}
+
+static void set_options_follow_sr3s_grammar(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *lines, *want;
+    } cases[] = {
+        /* a leading - removes the whole list that follows (the hot-directory guide) */
+        {"fileEvents -delete,rmdir\n", "create,link,modify,mkdir"},
+        {"fileEvents -delete|rmdir\n", "create,link,modify,mkdir"},
+        /* a leading + adds the whole list */
+        {"fileEvents None\nfileEvents +create,mkdir\n", "create,mkdir"},
+        {"fileEvents create\nfileEvents +delete|link\n", "create,delete,link"},
+        /* a plain list replaces */
+        {"fileEvents delete,rmdir\n", "delete,rmdir"},
+        {"fileEvents modify\n", "modify"},
+        /* None empties, all is every choice */
+        {"fileEvents None\n", ""},
+        {"fileEvents none\n", ""},
+        {"fileEvents None\nfileEvents all\n", "create,delete,link,modify,mkdir,rmdir"},
+        {"fileEvents modify\nfileEvents +all\n", "create,delete,link,modify,mkdir,rmdir"},
+        {"logEvents -after_work,after_post\n", "after_accept,on_housekeeping"},
+        {"fileEvents -all\n", ""}, /* sr3 leaves the set as it was */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sr_config *cfg = load_text(SR_C_WATCH, cases[i].lines);
+        enum sr_option_id id =
+            strncmp(cases[i].lines, "log", 3) == 0 ? SR_OPT_logEvents : SR_OPT_fileEvents;
+        char *got = sr_show_value(cfg, id);
+        if (strcmp(got, cases[i].want) != 0)
+            fail_msg("\"%s\" gives \"%s\", expected \"%s\"", cases[i].lines, got, cases[i].want);
+        free(got);
+        sr_config_free(cfg);
+    }
+    sr_config *cfg = load_text(SR_C_WATCH, "fileEvents -delete,rmdir\n");
+    assert_false(sr_config_has(cfg, SR_OPT_fileEvents, "rmdir"));
+    assert_false(sr_config_has(cfg, SR_OPT_fileEvents, "delete"));
+    assert_true(sr_config_has(cfg, SR_OPT_fileEvents, "create"));
+    sr_config_free(cfg);
+}
+
+static void lists_append_and_none_empties(void **state)
+{
+    (void)state;
+    sr_config *cfg = load_text(SR_C_WATCH, "path /a\np /b c\nvip 10.0.0.1\nvip 10.0.0.2\n");
+    const sr_strlist *p = sr_config_list(cfg, SR_OPT_path);
+    assert_int_equal(p->count, 2);
+    assert_string_equal(p->items[0], "/a");
+    assert_string_equal(p->items[1], "/b c"); /* the rest of the line, as sr3 */
+    assert_int_equal(sr_config_list(cfg, SR_OPT_vip)->count, 2);
+    sr_config_free(cfg);
+    cfg = load_text(SR_C_WATCH, "path /a\npath None\npath /c\n");
+    p = sr_config_list(cfg, SR_OPT_path);
+    assert_int_equal(p->count, 1);
+    assert_string_equal(p->items[0], "/c");
+    sr_config_free(cfg);
+}
+
+static void log_levels_as_python_names_them(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *given, *shown;
+    } cases[] = {
+        {"debug", "debug"},    {"DEBUG", "debug"},  {"info", "info"},   {"warning", "warning"},
+        {"warn", "warning"},   {"WARN", "warning"}, {"error", "error"}, {"critical", "critical"},
+        {"fatal", "critical"}, {"notset", "debug"}, {"none", "none"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[64];
+        snprintf(text, sizeof text, "logLevel %s\n", cases[i].given);
+        sr_config *cfg = load_text(SR_C_WATCH, text);
+        expect(cfg, SR_OPT_logLevel, cases[i].shown);
+        sr_config_free(cfg);
+    }
+}
+
+/* hostname sets what ${HOSTNAME} stands for in the lines after it, as in sr3. */
+static void hostname_and_metrics_interval(void **state)
+{
+    (void)state;
+    sr_config *cfg = load_text(SR_C_WATCH, "directory /a/${HOSTNAME}\nhostname relay1.example.com\n"
+                                           "post_baseDir /data/${HOSTNAME}\n");
+    assert_string_equal(sr_config_str(cfg, SR_OPT_post_baseDir), "/data/relay1.example.com");
+    assert_null(strstr(sr_config_str(cfg, SR_OPT_directory), "relay1"));
+    expect(cfg, SR_OPT_metrics_writeInterval, "5");
+    sr_config_free(cfg);
+    cfg = load_text(SR_C_WATCH, "metrics_writeInterval 1m\n");
+    assert_true(sr_config_seconds(cfg, SR_OPT_metrics_writeInterval) == 60);
+    sr_config_free(cfg);
+}
+
+/* An sr3 option sr does not do is refused unless its value asks for nothing (off, 0, None);
+ * a line sr3 ignores only warns; check passes only without refused lines. */
+static void refused_and_ignored_lines(void **state)
+{
+    (void)state;
+    const char *base = "post_broker amqp://bob@localhost/\npost_baseUrl file:/\npath /tmp\n";
+    char text[512];
+    static const struct {
+        const char *line;
+        size_t refused, warned;
+    } cases[] = {
+        {"amqp_consumer on\n", 1, 0},
+        {"amqp_consumer off\n", 0, 0},
+        {"amqp_consumer\n", 1, 0},
+        {"accelThreshold 0\n", 0, 0},
+        {"logFormat None\n", 0, 0},
+        {"runStateThreshold_cpuSlow 5\n", 1, 0},
+        {"frobnicate 1\n", 1, 0},
+        {"set a.b.c 1\n", 1, 0},
+        {"callback log\n", 0, 0},
+        {"flowcb sarracenia.flowcb.post.message.Message\n", 0, 0},
+        {"callback accept.pathreplace\n", 1, 0},
+        {"timezone EST\n", 0, 1},
+        {"save\n", 0, 1},
+        {"nodupe_driver disk\n", 0, 0},
+        {"on_message msg_log\n", 0, 0},
+        {"plugin accel_wget\n", 0, 1},
+        {"on_file file_age\n", 1, 0},
+        {"cb name\n", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(text, sizeof text, "%s%s", base, cases[i].line);
+        sr_config *cfg = load_text(SR_C_WATCH, text);
+        if (sr_config_refused(cfg)->count != cases[i].refused ||
+            sr_config_warnings(cfg)->count != cases[i].warned)
+            fail_msg("\"%s\": %zu refused, %zu warned; expected %zu, %zu", cases[i].line,
+                     sr_config_refused(cfg)->count, sr_config_warnings(cfg)->count,
+                     cases[i].refused, cases[i].warned);
+        sr_err err;
+        assert_int_equal(sr_config_check(cfg, &err), cases[i].refused ? SR_EINVAL : SR_OK);
+        sr_config_free(cfg);
+    }
+    /* nodupe_driver redis is refused with the choices sr has */
+    char dir[4096];
+    test_tmp_template(dir, sizeof dir, "sr-test-config");
+    assert_non_null(mkdtemp(dir));
+    char path[4200];
+    snprintf(path, sizeof path, "%s/t.conf", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("nodupe_driver redis\n", f);
+    fclose(f);
+    sr_config *cfg = NULL;
+    sr_err err;
+    sr_config_request req = {SR_C_WATCH, path, NULL, confd(), NULL, 0};
+    assert_int_equal(sr_config_load(&req, &cfg, &err), SR_EINVAL);
+    assert_non_null(strstr(err.msg, "nodupe_driver: \"redis\" is not one of disk"));
+    unlink(path);
+    rmdir(dir);
+    /* on_message msg_log adds after_accept to logEvents, as sr3 converts it */
+    cfg = load_text(SR_C_WATCH, "logEvents None\non_message msg_log\n");
+    expect(cfg, SR_OPT_logEvents, "after_accept");
+    sr_config_free(cfg);
+    cfg = load_text(SR_C_WATCH, "cb name\n");
+    expect(cfg, SR_OPT_nodupe_basis, "name");
+    sr_config_free(cfg);
+    /* sr3 reads `declare subscribe` as `declare subscriber` */
+    cfg = load_text(SR_C_WATCH, "declare subscribe anne\n");
+    assert_int_equal(sr_config_declared(cfg)->count, 1);
+    assert_string_equal(sr_config_declared(cfg)->items[0], "subscriber anne");
     sr_config_free(cfg);
 }
 
@@ -628,7 +855,7 @@ static void malformed(void **state)
          "logLevel: \"loud\" is not one of debug, info, warning, error, critical, none"},
         {SR_C_SUBSCRIBE, "bad_set", "subscribe/bad_set.conf:1",
          "fileEvents: \"crate\" is not one of create, delete, link, modify, mkdir, rmdir (or all, "
-         "None, +x, -x)"},
+         "None; +a,b adds, -a,b removes)"},
         {SR_C_SUBSCRIBE, "bad_regex", "subscribe/bad_regex.conf:1",
          "accept: bad regex \".*\\.(grib2$\": missing closing parenthesis at offset 11"},
         {SR_C_SUBSCRIBE, "bad_header", "subscribe/bad_header.conf:1",
@@ -866,7 +1093,12 @@ int main(void)
         cmocka_unit_test(shovels),
         cmocka_unit_test(winnows),
         cmocka_unit_test(watches_and_posts),
-        cmocka_unit_test(warnings_name_file_and_line),
+        cmocka_unit_test(lines_without_effect_name_file_and_line),
+        cmocka_unit_test(set_options_follow_sr3s_grammar),
+        cmocka_unit_test(lists_append_and_none_empties),
+        cmocka_unit_test(log_levels_as_python_names_them),
+        cmocka_unit_test(hostname_and_metrics_interval),
+        cmocka_unit_test(refused_and_ignored_lines),
         cmocka_unit_test(layers_in_order),
         cmocka_unit_test(command_line_arguments),
         cmocka_unit_test(malformed),

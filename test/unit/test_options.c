@@ -68,15 +68,168 @@ static void aliases_reach_their_option(void **state)
     sr_option_match m = sr_option_lookup("notify_only");
     assert_string_equal(sr_option_get(m.id)->name, "download");
     assert_string_equal(m.forced, "off");
-    m = sr_option_lookup("callback");
+    m = sr_option_lookup("logFormat");
     assert_int_equal(m.id, -1);
     assert_non_null(m.unsupported);
+    assert_null(m.ignored);
+    m = sr_option_lookup("xattr_disable");
+    assert_int_equal(m.id, -1);
+    assert_null(m.unsupported);
+    assert_non_null(m.ignored);
     m = sr_option_lookup("Broker"); /* names are case sensitive, as in sr3 */
     assert_int_equal(m.id, -1);
     assert_null(m.unsupported);
+    assert_null(m.ignored);
     char buf[256];
     sr_option_aliases(SR_OPT_nodupe_ttl, buf, sizeof buf);
-    assert_string_equal(buf, "cache,caching,suppress_duplicates,sd,nd");
+    assert_string_equal(buf, "cache,caching,suppress_duplicates,sd,nd,no_duplicates");
+}
+
+/* Every name sr3 3.00.56 knows, read from its config/__init__.py: the option tables
+ * (count_options, flag_options, float_options, duration_options, list_options, set_options,
+ * perm_options, size_options, str_options), the default_options dict, both sides of the
+ * synonyms dict, the v2 names of convert_to_v3, port_required, v2entry_points, and the names
+ * parse_line and finalize handle themselves (include/config, declare, set/setting/s,
+ * callback/flowcb/... and their _prepend forms, feeder/manager, import, no-import, strip,
+ * inflight/lock, kbytes_ps, help). Each must be an option, an alias, refused with a reason
+ * or ignored with a reason: none may fall back to "unknown". */
+/* clang-format off */
+static const char *const sr3_names[] = {
+        "a", "accel_cp_command", "accel_cp_threshold", "accel_scp_command",
+        "accel_scp_threshold", "accel_threshold", "accel_wget_command", "accel_wget_threshold",
+        "accelCpCommand", "accelScpCommand", "accelThreshold", "accelWgetCommand", "accept",
+        "accept_unmatch", "accept_unmatched", "acceptSizeWrong", "acceptUnmatched", "action",
+        "admin", "amqp_consumer", "at", "attempts", "b", "base_dir", "basedir", "baseDir",
+        "baseurl", "baseUrl", "baseUrl_relPath", "batch", "bd", "bind_queue", "blockSize",
+        "blocksize", "broker", "bufSize", "bufsize", "byteRateMax", "c", "cache", "cache_basis",
+        "cache_stat", "caching", "callback", "callback_prepend", "cb", "cbp", "chmod",
+        "chmod_dir", "chmod_log", "cluster", "cluster_aliases", "config", "content",
+        "content_encoding", "content_max", "count", "d", "debug", "declare", "declare_exchange",
+        "declare_queue", "default_dir_mode", "default_log_mode", "default_mode", "delete",
+        "destfn_script", "destination", "destination_timezone", "directory", "discard",
+        "do_data", "do_download", "do_get", "do_poll", "do_put", "do_send", "do_task",
+        "document_root", "documentRoot", "download", "download-and-discard",
+        "download_cp_command", "dry_run", "durable", "e", "events", "ex", "exchange",
+        "exchange_split", "exchange_suffix", "exchangeDeclare", "exchangeSplit",
+        "exchangeSuffix", "expire", "expiry", "fcb", "fcbp", "fdelay", "feeder",
+        "file_time_limit", "file_total_interval", "fileAgeMax", "fileAgeMin", "fileEvents",
+        "filename", "fileSizeMax", "filter_wmo2msc_convert", "filter_wmo2msc_replace_dir",
+        "filter_wmo2msc_treeify", "filter_wmo2msc_uniquify", "flatten", "flow_callback",
+        "flow_callback_prepend", "flowCallback", "flowCallbackPrepend", "flowcb",
+        "flowcb_prepend", "flowMain", "follow_symlinks", "force_polling", "fp", "from_cluster",
+        "fs", "h", "hb_memory_baseline_file", "hb_memory_max", "hb_memory_multiplier", "header",
+        "heartbeat", "help", "hostname", "housekeeping", "identity", "identity_method",
+        "import", "imx", "include", "inflight", "inl", "inline", "inline_encoding",
+        "inline_max", "inlineByteMax", "inlineEncoding", "inlineOnly", "inplace", "instance",
+        "instances", "integrity", "kbytes_ps", "ll", "lock", "log_format", "log_reject",
+        "log_rotate", "logdays", "logDuplicates", "logEvents", "logFormat", "logJson",
+        "loglevel", "logLevel", "logMetrics", "logReject", "logRotate", "logRotate_interval",
+        "logRotateCount", "logRotateInterval", "logStdout", "ls_file_index", "manager",
+        "MemoryBaseLineFile", "MemoryMax", "MemoryMultiplier", "message-ttl", "message_ttl",
+        "messageAgeMax", "messageCountMax", "messageDebugDump", "messageRateMax",
+        "messageRateMin", "metrics_writeInterval", "mirror", "msg_fdelay",
+        "msg_filter_wmo2msc_convert", "msg_filter_wmo2msc_replace_dir",
+        "msg_filter_wmo2msc_tree", "msg_filter_wmo2msc_uniquify", "msg_replace_new_dir",
+        "msg_total_interval", "n", "nd", "no", "no-import", "no_download", "no_duplicates",
+        "nodupe_basis", "nodupe_driver", "nodupe_fileAgeMax", "nodupe_fileAgeMin", "nodupe_ttl",
+        "notify_only", "o", "on_file", "on_heartbeat", "on_housekeeping", "on_html_page",
+        "on_line", "on_message", "on_msg", "on_part", "on_post", "on_report", "on_start",
+        "on_stop", "on_watch", "overwrite", "p", "parts", "path", "pathReplace", "permCopy",
+        "permDefault", "permDirDefault", "permLog", "persistent", "plugin", "pm",
+        "poll_without_vip", "pollUrl", "post_base_dir", "post_base_url", "post_baseDir",
+        "post_basedir", "post_baseUrl", "post_baseurl", "post_broker", "post_document_root",
+        "post_documentRoot", "post_exchange", "post_exchange_split", "post_exchange_suffix",
+        "post_exchangeSplit", "post_exchangeSuffix", "post_format", "post_log_format",
+        "post_messageAgeMax", "post_on_start", "post_rate_limit", "post_topic",
+        "post_topic_prefix", "post_topicPrefix", "post_total_interval", "prefetch",
+        "preserve_mode", "preserve_time", "pt", "pump", "pump_flag", "qn", "queue",
+        "queue_name", "queueBind", "queueDeclare", "queueName", "queueShare", "randomize",
+        "realpath", "realpath_filter", "realpath_post", "realpathFilter", "realpathPost",
+        "reconnect", "recursive", "reject", "remoteUrl", "rename", "report", "report_back", "report_daemons", "report_exchange", "reset",
+        "restore", "retry_mode", "retry_refilter", "retry_ttl", "retryEmptyBeforeExit",
+        "runStateThreshold_cpuSlow", "runStateThreshold_hung", "runStateThreshold_idle",
+        "runStateThreshold_lag", "runStateThreshold_reject", "runStateThreshold_retry",
+        "runStateThreshold_slow", "s", "sanity_log_dead", "save", "sd", "sdb", "sendTo", "set",
+        "set_passwords", "setting", "simulate", "simulation", "sleep", "source",
+        "source_from_exchange", "sourceFromExchange", "sourceFromMessage", "statehost", "strip",
+        "subtopic", "sum", "sundew_compat_regex_first_match_is_zero", "suppress_duplicates",
+        "suppress_duplicates_basis", "timeCopy", "timeout", "timezone", "tls_rigour",
+        "tlsRigour", "to_clusters", "topic", "topic_prefix", "topicCopy", "topicPrefix",
+        "users", "v2compatRenameDoublePost", "varTimeOffset", "vip", "windows_run", "wololo",
+        "xattr_disable",
+};
+/* clang-format on */
+
+static void every_sr3_name_is_known(void **state)
+{
+    (void)state;
+    size_t n = sizeof sr3_names / sizeof sr3_names[0];
+    assert_true(n > 300);
+    int unknown = 0;
+    for (size_t i = 0; i < n; i++) {
+        sr_option_match m = sr_option_lookup(sr3_names[i]);
+        if (m.id < 0 && m.unsupported == NULL && m.ignored == NULL) {
+            print_error("sr3 option \"%s\" is unknown to sr\n", sr3_names[i]);
+            unknown++;
+        }
+    }
+    assert_int_equal(unknown, 0);
+}
+
+/* The synonyms of sr3 reach the option sr3 maps them to (a few that differed once). */
+static void sr3_synonyms_reach_sr3s_option(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *alias, *option;
+    } cases[] = {
+        {"cb", "nodupe_basis"},
+        {"nodupe_fileAgeMax", "fileAgeMax"},
+        {"nodupe_fileAgeMin", "fileAgeMin"},
+        {"d", "discard"},
+        {"o", "overwrite"},
+        {"p", "path"},
+        {"at", "attempts"},
+        {"default_mode", "permDefault"},
+        {"basedir", "baseDir"},
+        {"post_baseurl", "post_baseUrl"},
+        {"no_duplicates", "nodupe_ttl"},
+        {"message-ttl", "post_messageAgeMax"},
+        {"inline_max", "inlineByteMax"},
+        {"bufsize", "bufSize"},
+        {"declare_exchange", "exchangeDeclare"},
+        {"bind_queue", "queueBind"},
+        {"realpath", "realpathPost"},
+        {"documentRoot", "post_baseDir"},
+        {"flowcb", "callback"},
+        {"on_message", "plugin"},
+        {"setting", "set"},
+        {"manager", "feeder"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sr_option_match m = sr_option_lookup(cases[i].alias);
+        if (m.id < 0)
+            fail_msg("%s is not an alias", cases[i].alias);
+        assert_string_equal(sr_option_get(m.id)->name, cases[i].option);
+    }
+    sr_option_match m = sr_option_lookup("n");
+    assert_string_equal(sr_option_get(m.id)->name, "download");
+    assert_string_equal(m.forced, "off");
+}
+
+/* A choice may have other spellings (logLevel warn): same index, the first is shown. */
+static void choices_with_other_spellings(void **state)
+{
+    (void)state;
+    const char *levels = sr_option_get(SR_OPT_logLevel)->extra;
+    assert_int_equal(sr_choice_index(levels, "warn", false),
+                     sr_choice_index(levels, "warning", false));
+    assert_int_equal(sr_choice_index(levels, "FATAL", true),
+                     sr_choice_index(levels, "critical", false));
+    assert_int_equal(sr_choice_index(levels, "notset", false), 0);
+    assert_int_equal(sr_choice_index(levels, "none", false), 5);
+    assert_int_equal(sr_choice_index(levels, "warn|", false), -1);
+    assert_int_equal(sr_choice_count(levels), 6);
 }
 
 static void nearest_suggests_real_names(void **state)
@@ -194,6 +347,9 @@ static void c_enums_follow_the_choices(void **state)
         {SR_OPT_inlineEncoding, SR_INLINE_BINARY, 3, "binary"},
         {SR_OPT_queueType, SR_QUEUE_CLASSIC, 2, "classic"},
         {SR_OPT_queueType, SR_QUEUE_QUORUM, 2, "quorum"},
+        /* one choice each: accepted so that sr3's own default may be written; no C enum */
+        {SR_OPT_nodupe_driver, 0, 1, "disk"},
+        {SR_OPT_retry_driver, 0, 1, "disk"},
     };
     size_t n = sizeof cases / sizeof cases[0];
     for (size_t i = 0; i < n; i++) {
@@ -302,6 +458,9 @@ int main(void)
         cmocka_unit_test(confd_matches_the_table),
         cmocka_unit_test(defaults_parse_as_their_type),
         cmocka_unit_test(c_enums_follow_the_choices),
+        cmocka_unit_test(every_sr3_name_is_known),
+        cmocka_unit_test(sr3_synonyms_reach_sr3s_option),
+        cmocka_unit_test(choices_with_other_spellings),
         cmocka_unit_test(confd_default_conf_lists_the_table),
     };
     return cmocka_run_group_tests_name("options", tests, NULL, NULL);

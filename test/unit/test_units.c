@@ -31,7 +31,7 @@ static void durations(void **state)
     } ok[] = {
         {"0", 0},      {"90", 90},        {"0.02", 0.02},   {"5m", 300},     {"1.5h", 5400},
         {"1h30m", 5400}, {"1d12h", 129600}, {"2w", 1209600}, {"10S", 10},    {"3D", 259200},
-        {"-1", -1},    {"off", 0},        {"None", 0},      {"false", 0},
+        {"-1", -1},    {"off", 0},        {"None", 0},      {"false", 0},    {"1m30s", 90},
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         double s = -99;
@@ -56,7 +56,10 @@ static void counts_and_sizes(void **state)
         {"1ki", 1024},       {"1KiB", 1024},      {"2m", 2000000},      {"1Mi", 1048576},
         {"1mb", 1048576},    {"1g", 1000000000},  {"1Gi", 1073741824},  {"1t", 1000000000000LL},
         {"-5", -5},          {"1.5k", 1500},      {"0", 0},             {"10 kb", 10240},
+        {"1b", 1},           {"1T", 1000000000000LL},
     };
+    /* Each is what sr3's parse_count gives (base 10 unless a trailing i or b); a bare
+     * "1.5" sr3 truncates to 1, sr refuses (below). */
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         long long n = -99;
         assert_int_equal(sr_parse_count(ok[i].text, &n), 0);
