@@ -39,6 +39,8 @@ int sr_local_announce_options(const sr_config *cfg, sr_identity_spec *spec, sr_a
         /* whole files unless the config says otherwise: conf.d/post.conf and watch.conf
          * start both at 1, sr3's default for them */
         .block_size = sr_config_count(cfg, SR_OPT_blockSize),
+        .rename = sr_config_str(cfg, SR_OPT_rename),
+        .time_offset = sr_config_seconds(cfg, SR_OPT_varTimeOffset),
     };
     return SR_OK;
 }

@@ -4,7 +4,7 @@
  *
  * sr_local_announce_options turns a config's posting options (post_baseUrl,
  * post_baseDir, identity, timeCopy, permCopy, inline*, realpathPost, header, cluster,
- * to_clusters) into announce.h's options. sr_post_source walks the paths sr_post is
+ * to_clusters, rename) into announce.h's options. sr_post_source walks the paths sr_post is
  * given and hands the flow their messages a batch at a time: its gather hook. A folder
  * is posted as the files (and links) in it, recursively when `recursive` (the default),
  * as sr3 does; the folder itself is not announced.

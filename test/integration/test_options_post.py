@@ -1,0 +1,186 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""Options that change what is announced or where a file lands, seen as their users see them.
+
+- `rename` on sr_post: every message says where subscribers write the file (the `rename`
+  field); its relPath stays the file's own, so it is still fetched from there.
+- `filename` (Sundew naming) and `baseUrl_relPath` on a subscriber: the name and folder the
+  file is written under.
+- `retryEmptyBeforeExit` on sr_post: a post whose broker is away waits for it instead of
+  leaving its messages in the retry queue.
+- `v2compatRenameDoublePost` on sr_watch: a rename goes as the removal of the old name
+  (with `newname`) and the new file, as v2 posted it.
+- `follow_symlinks` on sr_post and sr_watch: the files of a linked folder are announced
+  under the link's name, once each even when links make a loop.
+
+Where sr3 is beside the project (../shared/peers) the same subscriber configurations run
+under sr3 too and must land the same files at the same places.
+"""
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import snapshot_tree, wait_until, write_config
+from sr3peer import PEERS
+from test_subscribe import run_component, stop
+
+TIMEOUT = 120  # for what takes seconds; a loaded machine may take many times longer
+
+
+def post(sr_bin, env, config, *paths, check=True):
+    r = subprocess.run([sr_bin("sr_post"), "-c", config, *map(str, paths)], env=env,
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    if check:
+        assert r.returncode == 0, r.stderr
+    return r
+
+
+def consumer(broker_tool, url, exchange, expected, timeout=TIMEOUT):
+    """sr_broker_tool consuming exchange (bound before this returns); the function it
+    returns collects up to `expected` messages as (topic, body) pairs."""
+    queue = f"q_tsub.optpost.{secrets.token_hex(4)}"
+    proc = subprocess.Popen([broker_tool, "consume", url, "--queue", queue, "--bind",
+                             f"{exchange}:#", "--max", str(expected), "--timeout", str(timeout)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = proc.stdout.readline()
+    assert "subscribed" in first, proc.stderr.read() if proc.poll() is not None else first
+
+    def collect():
+        out, err = proc.communicate(timeout=timeout + 30)
+        msgs = [json.loads(line) for line in out.splitlines() if line.strip()]
+        return [(m["topic"], json.loads(m["body"])) for m in msgs], err
+    return collect
+
+
+def declare_exchange(broker_tool, url, exchange):
+    r = subprocess.run([broker_tool, "publish", url, exchange, "v03.declare"], input="",
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    assert r.returncode == 0, r.stderr
+
+
+# ---- consumer side: rename, filename, baseUrl_relPath, sr beside sr3 ----
+
+def subscriber_configs(rabbitmq, ex, dest):
+    """The subscriber configurations of the placement test, by name, for a destination
+    root; the same text is run by sr and by sr3."""
+    head = f"""
+        broker {rabbitmq.url("tsub")}
+        exchange {ex}
+        topicPrefix v03
+        subtopic #
+        mirror on
+        """
+    return {
+        # Sundew naming: a keyword after one accept, the filename option for the next
+        "names": head + f"""
+        directory {dest}/names
+        accept .*/keep/.* DESTFN=fixed.txt
+        filename NONE
+        accept .*/px/.*
+        filename WHATFN:TIME
+        accept .*/stamped/.*
+        filename None
+        accept .*
+        """,
+        # the baseUrl's path is part of where the files go
+        "bur": head + f"""
+        directory {dest}/bur
+        baseUrl_relPath on
+        accept .*/plain\\.txt$
+        reject .*
+        """,
+    }
+
+
+def test_rename_filename_and_baseUrl_relPath_place_files_as_sr3_does(
+        rabbitmq, sr_bin, sr_env, broker_tool, sr3, tmp_path):
+    """A poster renames one file (rename /renamed/); subscribers name files by Sundew rules
+    and place them under the baseUrl's path: each lands where the options say, and sr3
+    running the same subscriber configurations lands the same files at the same places."""
+    src, dest, dest3 = tmp_path / "src", tmp_path / "dest", tmp_path / "dest3"
+    files = {"plain.txt": "plain\n",
+             "keep/k.txt": "kept under a fixed name\n",
+             "px/obs.xml:CWAO:SA:3:D:20261125101010:extra": "a PX name\n",
+             "stamped/s.txt": "stamped\n",
+             "r.txt": "renamed by the poster\n"}
+    for rel, text in files.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text(text)
+    ex = f"xs_tfeed_op{secrets.token_hex(2)}"
+    common = f"""
+        post_broker {rabbitmq.url("tfeed")}
+        post_exchange {ex}
+        post_baseUrl file:{src}/
+        post_baseDir {src}
+        """
+    write_config(sr_env, "post", "plain", common)
+    write_config(sr_env, "post", "renamed", common + "rename /renamed/\n")
+    declare_exchange(broker_tool, rabbitmq.url("tfeed"), ex)
+
+    with_sr3 = PEERS.is_dir()
+    procs = []
+    try:
+        for name, text in subscriber_configs(rabbitmq, ex, dest).items():
+            write_config(sr_env, "subscribe", name, text + "allowFileUrl on\n")
+            procs.append(run_component(sr_bin, sr_env, "subscribe", name,
+                                       tmp_path / f"sub_{name}.log"))
+        if with_sr3:
+            for name, text in subscriber_configs(rabbitmq, ex, dest3).items():
+                sr3.write_config("subscribe", name, text)
+                # not sr3.wait_ready: its pattern also matches sr3's log line about
+                # "sarracenia.config.subscription", written before the queue is bound
+                sr3.wait_log(sr3.foreground(f"subscribe/{name}"), r"getSetup binding")
+        collect = consumer(broker_tool, rabbitmq.url("tsub"), ex, len(files))
+
+        post(sr_bin, sr_env, "plain", *[src / r for r in files if r != "r.txt"])
+        post(sr_bin, sr_env, "renamed", src / "r.txt")
+
+        # what the poster announced: the renamed file keeps its relPath, says where to go
+        msgs, err = collect()
+        by_rel = {body["relPath"]: body for _, body in msgs}
+        assert set(by_rel) == set(files), err
+        assert by_rel["r.txt"]["rename"] == "/renamed/r.txt"
+        assert all("rename" not in b for r, b in by_rel.items() if r != "r.txt")
+
+        stamp = None
+        want = {
+            "names/plain.txt": "plain\n",
+            "names/keep/fixed.txt": "kept under a fixed name\n",
+            "names/px/obs.xml:CWAO:SA:3:D:20261125101010": "a PX name\n",
+            "names/renamed/r.txt": "renamed by the poster\n",
+            f"bur/{str(src).lstrip('/')}/plain.txt": "plain\n",
+        }
+
+        def landed(root):
+            got = {str(p.relative_to(root)): p.read_text()
+                   for p in root.rglob("*") if p.is_file()}
+            stamped = [k for k in got if k.startswith("names/stamped/s.txt:")]
+            return got, stamped
+
+        def complete(root):
+            got, stamped = landed(root)
+            return len(stamped) == 1 and all(got.get(k) == v for k, v in want.items())
+        ok = wait_until(lambda: complete(dest), TIMEOUT)
+        got, stamped = landed(dest)
+        logs = "".join((tmp_path / f"sub_{n}.log").read_text() for n in ("names", "bur"))
+        assert ok, (sorted(got), logs[-3000:])
+        # TIME appends the message's pubTime, without its fraction and its T
+        stamp = stamped[0].split(":", 1)[1]
+        assert len(stamp) == 14 and stamp.isdigit(), stamped
+        assert set(got) == set(want) | set(stamped), sorted(got)
+
+        if with_sr3:
+            ok3 = wait_until(lambda: complete(dest3), TIMEOUT)
+            got3, _ = landed(dest3)
+            assert ok3 and got3 == got, ("sr3 only:", sorted(set(got3.items()) - set(got.items())),
+                                         "sr only:", sorted(set(got.items()) - set(got3.items())))
+    finally:
+        for proc, out in procs:
+            stop(proc, out)
