@@ -184,3 +184,96 @@ def test_rename_filename_and_baseUrl_relPath_place_files_as_sr3_does(
     finally:
         for proc, out in procs:
             stop(proc, out)
+
+
+# ---- retryEmptyBeforeExit: a one-shot post waits for its broker ----
+
+class Forwarder:
+    """A TCP port that, once opened, forwards each connection to (host, port): a broker
+    that is away until the test brings it back."""
+
+    def __init__(self, host, port):
+        self.target = (host, port)
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()  # nothing listens there until open()
+        self.server = None
+
+    def open(self):
+        self.server = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(a, b):
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self):
+        if self.server is not None:
+            self.server.close()
+
+
+def test_retryEmptyBeforeExit_waits_for_the_broker(rabbitmq, sr_bin, sr_env, broker_tool,
+                                                   tmp_path):
+    """sr_post with its broker away: without retryEmptyBeforeExit it exits at once (1),
+    its message kept for the next run; with it, it waits, and once the broker is back the
+    message is posted and sr_post exits 0."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("hello\n")
+    away = Forwarder(rabbitmq.host, rabbitmq.port)
+    url = rabbitmq.url("tfeed").replace(f":{rabbitmq.port}", f":{away.port}")
+    ex = f"xs_tfeed_re{secrets.token_hex(2)}"
+    declare_exchange(broker_tool, rabbitmq.url("tfeed"), ex)
+    for name, extra in (("quick", ""), ("patient", "retryEmptyBeforeExit on\n")):
+        write_config(sr_env, "post", name, f"""
+            post_broker {url}
+            post_exchange {ex}
+            post_baseUrl file:{src}/
+            post_baseDir {src}
+            retryDelay 1
+            """ + extra)
+    try:
+        r = post(sr_bin, sr_env, "quick", src / "a.txt", check=False)
+        assert r.returncode == 1 and "kept in the post retry queue" in r.stderr, r.stderr
+
+        collect = consumer(broker_tool, rabbitmq.url("tsub"), ex, 1)
+        log = tmp_path / "patient.log"
+        with open(log, "w") as out:
+            proc = subprocess.Popen([sr_bin("sr_post"), "-c", "patient", str(src / "a.txt")],
+                                    env=sr_env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            assert wait_until(lambda: "retrying until they are posted" in log.read_text()
+                              or proc.poll() is not None, TIMEOUT), log.read_text()
+            assert proc.poll() is None, log.read_text()  # still waiting for its broker
+            away.open()
+            assert proc.wait(timeout=TIMEOUT) == 0, log.read_text()
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=30)
+        msgs, err = collect()
+        assert [b["relPath"] for _, b in msgs] == ["a.txt"], err
+        assert "not posted" not in log.read_text()
+    finally:
+        away.close()
