@@ -142,6 +142,7 @@ struct sr_watch {
     root *roots;
     size_t root_count;
     bool recursive, polling, post_on_start;
+    bool double_post; /* v2compatRenameDoublePost */
     unsigned events; /* EV_* of fileEvents */
     double age_min, age_max, interval;
     sr_log *log;
@@ -1310,8 +1311,31 @@ static sr_message *examine_removal(sr_watch *w, record *r, const struct timespec
     return m;
 }
 
-static sr_message *examine(sr_watch *w, record *r, double now, const struct timespec *ts)
+/* v2compatRenameDoublePost: the first of the two messages v2 posted for a rename, the
+ * removal of the old name carrying `newname`, the relPath it now has (m, the rename
+ * message, is the second). NULL (logged) when it cannot be made. */
+static sr_message *rename_removal(sr_watch *w, const record *r, const sr_message *m,
+                                  const struct timespec *ts)
 {
+    sr_message *rm = NULL;
+    sr_err err;
+    if (sr_announce_removal(&w->announce, r->rename_from, r->kind == P_DIR, ts, &rm, &err) !=
+            SR_OK ||
+        sr_message_set_str(rm, "newname", sr_message_rel_path(m), &err) != SR_OK) {
+        sr_log_write(w->log, SR_LOG_ERROR, "%s; the removal half of the rename is not posted",
+                     err.msg);
+        sr_message_free(rm);
+        return NULL;
+    }
+    return rm;
+}
+
+/* The message for r, if it is ready; *before (when not NULL) receives one to post ahead
+ * of it (v2compatRenameDoublePost). */
+static sr_message *examine(sr_watch *w, record *r, double now, const struct timespec *ts,
+                           sr_message **before)
+{
+    *before = NULL;
     if (r->kind == P_REMOVE)
         return examine_removal(w, r, ts);
     struct stat st;
@@ -1392,6 +1416,8 @@ static sr_message *examine(sr_watch *w, record *r, double now, const struct time
             return NULL;
         }
     }
+    if (r->rename_from != NULL && w->double_post)
+        *before = rename_removal(w, r, m, ts);
     now_known(w, r, &st);
     rec_drop(w, r);
     w->posted++;
@@ -1485,25 +1511,34 @@ static int watch_gather(void *ctx, sr_message ***msgs, size_t *count, size_t max
         char *path = strdup(r->path); /* examine may free r */
         if (path == NULL)
             return sr_err_set(err, SR_ENOMEM, false, "out of memory");
-        sr_message *m = examine(w, r, now, &ts);
+        sr_message *before = NULL;
+        sr_message *m = examine(w, r, now, &ts, &before);
         sr_message **parts = NULL;
         size_t n = 0;
         sr_err why;
         if (m != NULL && sr_announce_blocks(&w->announce, path, m, &parts, &n, &why) != SR_OK)
             sr_log_write(w->log, SR_LOG_ERROR, "%s; not posted", why.msg);
         free(path);
+        if (n == 0) { /* the rename itself is not posted: nor its removal half */
+            sr_message_free(before);
+            before = NULL;
+        }
+        size_t extra = before != NULL ? 1 : 0;
         /* a file in blocks is several messages: the batch grows past max for it */
-        if (*count + n > cap) {
-            sr_message **grown = realloc(*msgs, (*count + n) * sizeof **msgs);
+        if (*count + n + extra > cap) {
+            sr_message **grown = realloc(*msgs, (*count + n + extra) * sizeof **msgs);
             if (grown == NULL) {
                 for (size_t i = 0; i < n; i++)
                     sr_message_free(parts[i]);
                 free(parts);
+                sr_message_free(before);
                 return sr_err_set(err, SR_ENOMEM, false, "out of memory");
             }
             *msgs = grown;
-            cap = *count + n;
+            cap = *count + n + extra;
         }
+        if (before != NULL)
+            (*msgs)[(*count)++] = before;
         for (size_t i = 0; i < n; i++)
             (*msgs)[(*count)++] = parts[i];
         free(parts);
@@ -1613,6 +1648,7 @@ int sr_watch_new(const sr_config *cfg, sr_log *log, sr_watch **out, sr_err *err)
     w->recursive = sr_config_flag(cfg, SR_OPT_recursive);
     w->polling = sr_config_flag(cfg, SR_OPT_force_polling);
     w->post_on_start = sr_config_flag(cfg, SR_OPT_post_on_start);
+    w->double_post = sr_config_flag(cfg, SR_OPT_v2compatRenameDoublePost);
     static const struct {
         const char *name;
         unsigned bit;

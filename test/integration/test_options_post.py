@@ -17,6 +17,7 @@ under sr3 too and must land the same files at the same places.
 """
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -30,6 +31,7 @@ import pytest
 from helpers import snapshot_tree, wait_until, write_config
 from sr3peer import PEERS
 from test_subscribe import run_component, stop
+from test_watch import INTERVAL, hot  # noqa: F401 (hot is a fixture)
 
 TIMEOUT = 120  # for what takes seconds; a loaded machine may take many times longer
 
@@ -277,3 +279,52 @@ def test_retryEmptyBeforeExit_waits_for_the_broker(rabbitmq, sr_bin, sr_env, bro
         assert "not posted" not in log.read_text()
     finally:
         away.close()
+
+
+# ---- v2compatRenameDoublePost: a rename as v2 posted it ----
+
+def watch_exchange(sr_env, name="hot"):
+    """The post_exchange of the watch config test_watch's `hot` fixture wrote."""
+    conf = Path(sr_env["XDG_CONFIG_HOME"]) / "sr" / "watch" / f"{name}.conf"
+    return re.search(r"^post_exchange (\S+)$", conf.read_text(), re.M).group(1)
+
+
+def test_v2compatRenameDoublePost_posts_a_removal_then_the_rename(hot, rabbitmq, sr_bin, sr_env,
+                                                                   tmp_path):
+    """A watched file renamed: with v2compatRenameDoublePost the watch posts the removal of
+    the old name carrying `newname`, then the new file with fileOp.rename (sr3 posts the
+    pair so). A subscriber that gets both moves its copy once: it takes the removal half
+    as done (sr3 does) instead of deleting the file and fetching it again."""
+    dest = tmp_path / "dest"
+    tree, consumer, watch = hot(f"v2compatRenameDoublePost on\npost_baseUrl file:{tmp_path}/tree/\n")
+    ex = watch_exchange(sr_env)
+    write_config(sr_env, "subscribe", "mirror", f"""
+        broker {rabbitmq.url("tsub")}
+        exchange {ex}
+        subtopic #
+        directory {dest}
+        mirror on
+        allowFileUrl on
+        """)
+    sub = run_component(sr_bin, sr_env, "subscribe", "mirror", tmp_path / "sub.log")
+    try:
+        (tree / "sub").mkdir()
+        (tree / "sub" / "a.txt").write_text("moved, not fetched again\n")
+        got = consumer.get(2)
+        assert sorted(m["relPath"] for m in got) == ["sub", "sub/a.txt"], got
+        assert wait_until(lambda: (dest / "sub" / "a.txt").is_file(), TIMEOUT)
+        (tree / "sub" / "a.txt").rename(tree / "sub" / "b.txt")
+        first, second = consumer.get(2)
+        assert first["relPath"] == "sub/a.txt"
+        assert first["fileOp"] == {"remove": ""} and first["newname"] == "sub/b.txt"
+        assert second["relPath"] == "sub/b.txt"
+        assert second["fileOp"] == {"rename": "sub/a.txt"}
+        assert consumer.quiet(2 * INTERVAL) == []
+        assert wait_until(lambda: (dest / "sub" / "b.txt").is_file()
+                          and not (dest / "sub" / "a.txt").exists(), TIMEOUT)
+        log = (tmp_path / "sub.log").read_text()
+        assert log.count("downloaded ") == 1 and "renamed " in log, log
+        assert "removed " not in log, log
+        watch.stop()
+    finally:
+        stop(*sub)
