@@ -143,6 +143,7 @@ struct sr_watch {
     size_t root_count;
     bool recursive, polling, post_on_start;
     bool double_post; /* v2compatRenameDoublePost */
+    bool follow;      /* follow_symlinks: links to folders are walked and watched */
     unsigned events; /* EV_* of fileEvents */
     double age_min, age_max, interval;
     sr_log *log;
@@ -587,15 +588,18 @@ static long read_sysctl(const char *path)
     return v;
 }
 
-/* Watch the folder path (following it when it is a link only for a root). */
-static void watch_dir(sr_watch *w, const char *path, int root_index)
+/* Watch the folder path (following it when it is a link only for a root, or via_link: a
+ * link followed by follow_symlinks). false when path is a followed link to a folder that
+ * is watched already under another name: inotify has one watch per folder, so it is
+ * watched (and its changes reported) under the first name only. */
+static bool watch_dir(sr_watch *w, const char *path, int root_index, bool via_link)
 {
-    uint32_t mask = WATCH_MASK | (root_index >= 0 ? 0 : IN_DONT_FOLLOW);
+    uint32_t mask = WATCH_MASK | (root_index >= 0 || via_link ? 0 : IN_DONT_FOLLOW);
     int wd = inotify_add_watch(w->ifd, path, mask);
     if (wd < 0) {
         int e = errno;
         if (e == ENOENT || e == ENOTDIR)
-            return; /* gone already: its parent reports it */
+            return true; /* gone already: its parent reports it */
         w->unwatched++;
         if (e == ENOSPC) {
             if (!w->limit_logged)
@@ -609,15 +613,21 @@ static void watch_dir(sr_watch *w, const char *path, int root_index)
             sr_log_write(w->log, e == EACCES ? SR_LOG_WARNING : SR_LOG_ERROR,
                          "cannot watch %s: %s: changes under it are not seen", path, strerror(e));
         }
-        return;
+        return true;
     }
     wdir *d = wdir_by_wd(w, wd);
+    if (d != NULL && strcmp(d->path, path) != 0 && via_link) {
+        sr_log_write(w->log, SR_LOG_INFO,
+                     "%s leads to %s, watched already: not followed (follow_symlinks)", path,
+                     d->path);
+        return false;
+    }
     if (d != NULL && strcmp(d->path, path) != 0) {
         /* the folder was known under another name (a rename this watch missed) */
         char *p = strdup(path);
         if (p == NULL) {
             oom(w, "watched folders");
-            return;
+            return true;
         }
         wdir_unmap_path(w, d);
         free(d->path);
@@ -628,7 +638,7 @@ static void watch_dir(sr_watch *w, const char *path, int root_index)
         if (wdir_add_path(w, d) != 0) {
             wdir_drop(w, d, false);
             oom(w, "watched folders");
-            return;
+            return true;
         }
     } else if (d == NULL) {
         wdir *there = wdir_by_path(w, path);
@@ -639,7 +649,7 @@ static void watch_dir(sr_watch *w, const char *path, int root_index)
             free(d);
             inotify_rm_watch(w->ifd, wd);
             oom(w, "watched folders");
-            return;
+            return true;
         }
         d->wd = wd;
         d->root = -1;
@@ -648,12 +658,12 @@ static void watch_dir(sr_watch *w, const char *path, int root_index)
             free(d);
             inotify_rm_watch(w->ifd, wd);
             oom(w, "watched folders");
-            return;
+            return true;
         }
         if (wdir_add_wd(w, d) != 0) {
             wdir_drop(w, d, true);
             oom(w, "watched folders");
-            return;
+            return true;
         }
     }
     d->gen = w->gen;
@@ -661,6 +671,7 @@ static void watch_dir(sr_watch *w, const char *path, int root_index)
         d->root = root_index;
         w->roots[root_index].wd = wd;
     }
+    return true;
 }
 
 /* ---- walking a tree ---- */
@@ -717,16 +728,24 @@ static char *pop(sr_strlist *stack)
 static bool walk(sr_watch *w, const char *top, int root_index, enum walk_mode mode,
                  sr_strlist *unreadable)
 {
-    sr_strlist stack = {0};
+    /* links followed (follow_symlinks) wait until the real folders are walked, so a
+     * folder reached both ways is watched under its own name */
+    sr_strlist stack = {0}, links = {0};
     if (sr_strlist_push(&stack, top) != 0) {
         oom(w, "walk");
         return false;
     }
     bool ok = true, first = true;
     char *dir;
-    while ((dir = pop(&stack)) != NULL) {
-        if (!w->polling)
-            watch_dir(w, dir, first ? root_index : -1);
+    while ((dir = pop(&stack)) != NULL || (dir = pop(&links)) != NULL) {
+        struct stat self;
+        bool via_link = w->follow && !(first && root_index >= 0) && lstat(dir, &self) == 0 &&
+                        S_ISLNK(self.st_mode);
+        if (!w->polling && !watch_dir(w, dir, first ? root_index : -1, via_link)) {
+            first = false;
+            free(dir);
+            continue;
+        }
         DIR *d = opendir(dir);
         if (d == NULL) {
             int e = errno;
@@ -756,6 +775,9 @@ static bool walk(sr_watch *w, const char *top, int root_index, enum walk_mode mo
                 visit(w, path, &st, mode);
                 if (S_ISDIR(st.st_mode) && w->recursive && sr_strlist_push(&stack, path) != 0)
                     oom(w, "walk");
+                if (S_ISLNK(st.st_mode) && w->follow && w->recursive &&
+                    sr_local_follow_ok(path) && sr_strlist_push(&links, path) != 0)
+                    oom(w, "walk");
             }
             free(path);
         }
@@ -763,6 +785,7 @@ static bool walk(sr_watch *w, const char *top, int root_index, enum walk_mode mo
         free(dir);
     }
     sr_strlist_clear(&stack);
+    sr_strlist_clear(&links);
     return ok;
 }
 
@@ -859,9 +882,40 @@ static void rescan(sr_watch *w, const root *only, bool after_overflow)
 
 /* ---- events ---- */
 
+static int reverse_cmp(const void *a, const void *b);
+
+/* follow_symlinks: path, a link whose folder was followed, is gone or renamed: its watches
+ * go, and what subscribers know beneath it under its name is announced as removed, as a
+ * scan (force_polling) finds it gone. */
+static void unfollow(sr_watch *w, const char *path)
+{
+    if (!w->follow || wdir_by_path(w, path) == NULL)
+        return;
+    unwatch_tree(w, path);
+    size_t n = HASH_COUNT(w->known), count = 0;
+    char **lost = n ? calloc(n, sizeof *lost) : NULL;
+    for (known *k = w->known; lost != NULL && k != NULL; k = k->hh.next)
+        if (under(k->path, path) && strcmp(k->path, path) != 0)
+            lost[count++] = k->path;
+    if (count > 1)
+        qsort(lost, count, sizeof *lost, reverse_cmp); /* contents before their folder */
+    for (size_t i = 0; i < count; i++) {
+        known *k = known_get(w, lost[i]);
+        bool was_dir = k != NULL && k->type == 'd';
+        record *rm = rec_set(w, lost[i], P_REMOVE, H_CLOSED);
+        if (rm != NULL)
+            rm->was_dir = was_dir;
+    }
+    if (n > 0 && lost == NULL)
+        oom(w, "follow_symlinks");
+    free(lost);
+}
+
 /* path is gone (deleted, moved out): r is the record it had (detached) or NULL. */
 static void gone(sr_watch *w, const char *path, bool is_dir, record *r)
 {
+    if (!is_dir)
+        unfollow(w, path);
     if (r == NULL) {
         r = rec_get(w, path);
         if (r != NULL)
@@ -900,6 +954,9 @@ static void on_create(sr_watch *w, const char *path, bool is_dir, bool moved_in)
     record *r = rec_set(w, path, (enum pkind)kind, moved_in ? H_CLOSED : H_CREATED);
     if (r != NULL)
         observe(r, &st);
+    /* follow_symlinks: a new link to a folder is walked and watched under its name */
+    if (kind == P_LINK && w->follow && w->recursive && sr_local_follow_ok(path))
+        walk(w, path, -1, WALK_DIFF, NULL);
 }
 
 static void on_write(sr_watch *w, const char *path, enum phow how)
@@ -989,6 +1046,8 @@ static void on_rename(sr_watch *w, const char *old, const char *new_path, bool i
     }
     if (is_dir && !w->polling)
         rekey_dirs(w, old, new_path);
+    if (!is_dir)
+        unfollow(w, old); /* a followed link: walked again under its new name below */
     record *r = rec_set(w, new_path, (enum pkind)kind, how);
     if (r != NULL) {
         r->rename_from = from;
@@ -1006,6 +1065,8 @@ static void on_rename(sr_watch *w, const char *old, const char *new_path, bool i
     rec_free(was);
     if (is_dir)
         move_subtree(w, old, new_path, origin_known);
+    if (kind == P_LINK && w->follow && w->recursive && sr_local_follow_ok(new_path))
+        walk(w, new_path, -1, WALK_DIFF, NULL);
 }
 
 static void stash_move(sr_watch *w, uint32_t cookie, const char *path, bool is_dir, double at)
@@ -1649,6 +1710,7 @@ int sr_watch_new(const sr_config *cfg, sr_log *log, sr_watch **out, sr_err *err)
     w->polling = sr_config_flag(cfg, SR_OPT_force_polling);
     w->post_on_start = sr_config_flag(cfg, SR_OPT_post_on_start);
     w->double_post = sr_config_flag(cfg, SR_OPT_v2compatRenameDoublePost);
+    w->follow = sr_config_flag(cfg, SR_OPT_follow_symlinks);
     static const struct {
         const char *name;
         unsigned bit;

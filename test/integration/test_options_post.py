@@ -328,3 +328,115 @@ def test_v2compatRenameDoublePost_posts_a_removal_then_the_rename(hot, rabbitmq,
         watch.stop()
     finally:
         stop(*sub)
+
+
+# ---- follow_symlinks ----
+
+def linked_tree(tmp_path):
+    """tree/real/f.txt; tree/lnk -> real; tree/out -> a folder outside the tree; tree/loop
+    -> the tree itself; tree/flink -> real/f.txt. Returns (tree, outside)."""
+    tree, outside = tmp_path / "tree", tmp_path / "outside"
+    (tree / "real").mkdir(parents=True)
+    (tree / "real" / "f.txt").write_text("f\n")
+    outside.mkdir()
+    (outside / "o.txt").write_text("outside\n")
+    os.symlink("real", tree / "lnk")
+    os.symlink(str(outside), tree / "out")
+    os.symlink("..", tree / "real" / "loop")
+    os.symlink("real/f.txt", tree / "flink")
+    return tree, outside
+
+
+def test_follow_symlinks_on_post_walks_linked_folders_once_and_a_sender_stays_in_baseDir(
+        rabbitmq, sr_bin, sr_env, broker_tool, tmp_path):
+    """sr_post of a tree with links to folders: without follow_symlinks the links are
+    announced as links; with it the files of the folders they lead to are announced too,
+    under the link's name, and a link back up the tree (a loop) is not followed. A sender
+    whose baseDir is the tree sends what is in it but reads nothing through a link, so
+    the file outside the tree stays where it is."""
+    tree, outside = linked_tree(tmp_path)
+    ex = f"xs_tfeed_fl{secrets.token_hex(2)}"
+    declare_exchange(broker_tool, rabbitmq.url("tfeed"), ex)
+    common = f"""
+        post_broker {rabbitmq.url("tfeed")}
+        post_exchange {ex}
+        post_baseUrl file:{tree}/
+        post_baseDir {tree}
+        """
+    write_config(sr_env, "post", "nofollow", common)
+    write_config(sr_env, "post", "follow", common + "follow_symlinks on\n")
+    links = {"lnk": "real", "out": str(outside), "real/loop": "..", "flink": "real/f.txt"}
+
+    collect = consumer(broker_tool, rabbitmq.url("tsub"), ex, 5, timeout=30)
+    post(sr_bin, sr_env, "nofollow", tree)
+    msgs, err = collect()
+    got = {b["relPath"]: b.get("fileOp", {}).get("link") for _, b in msgs}
+    assert got == {"real/f.txt": None, **links}, err
+
+    dest = tmp_path / "dest"
+    write_config(sr_env, "sender", "push", f"""
+        broker {rabbitmq.url("tfeed")}
+        exchange {ex}
+        subtopic #
+        baseDir {tree}
+        sendTo file:/
+        directory {dest}
+        mirror on
+        fileEvents -link
+        """)
+    sender = run_component(sr_bin, sr_env, "sender", "push", tmp_path / "sender.log")
+    try:
+        collect = consumer(broker_tool, rabbitmq.url("tsub"), ex, 8, timeout=30)
+        r = post(sr_bin, sr_env, "follow", tree)
+        assert "real/loop leads back to a folder it is in" in r.stderr, r.stderr
+        assert "lnk/loop leads back to a folder it is in" in r.stderr, r.stderr
+        msgs, err = collect()
+        got = {b["relPath"]: b.get("fileOp", {}).get("link") for _, b in msgs}
+        # lnk/loop: the folder's own link, seen through lnk too
+        assert got == {"real/f.txt": None, "lnk/f.txt": None, "out/o.txt": None,
+                       "lnk/loop": "..", **links}, err
+        assert len(msgs) == 8, err
+
+        # the sender: the tree's own file sent; none read through a link
+        log = tmp_path / "sender.log"
+        assert wait_until(lambda: (dest / "real" / "f.txt").is_file()
+                          and log.read_text().count("refused") >= 2, TIMEOUT), log.read_text()
+        assert not (dest / "out").exists() and not (dest / "lnk").exists()
+    finally:
+        stop(*sender)
+
+
+def test_follow_symlinks_on_watch_sees_into_linked_folders(hot, tmp_path):
+    """sr_watch with follow_symlinks: a file written in a folder the tree links to is
+    announced under the link's name (the link is watched); a loop is not followed; when
+    the link goes, what was announced beneath it is announced removed."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+
+    def prepare(tree):
+        (tree / "real").mkdir()
+        os.symlink(str(outside), tree / "out")
+        os.symlink("..", tree / "real" / "loop")
+    tree, consumer, watch = hot("follow_symlinks on\n", prepare)
+    (outside / "o.txt").write_text("written outside, seen through the link\n")
+    (tree / "real" / "r.txt").write_text("in the tree\n")
+    got = {m["relPath"]: m for m in consumer.get(2)}
+    assert set(got) == {"out/o.txt", "real/r.txt"}, got
+    # a link made while watching is followed at once
+    other = tmp_path / "other"
+    (other / "sub").mkdir(parents=True)
+    os.symlink(str(other), tree / "late")
+    got = {m["relPath"]: m for m in consumer.get(2)}
+    assert set(got) == {"late", "late/sub"}, got
+    (other / "sub" / "s.txt").write_text("s\n")
+    got = [m["relPath"] for m in consumer.get(1)]
+    assert got == ["late/sub/s.txt"], got
+    # the link removed: what was seen through it is gone for subscribers
+    (tree / "late").unlink()
+    got = {m["relPath"]: m.get("fileOp") for m in consumer.get(3)}
+    assert got == {"late": {"remove": ""}, "late/sub/s.txt": {"remove": ""},
+                   "late/sub": {"remove": "", "directory": ""}}, got
+    # and changes there are no longer seen
+    (other / "sub" / "t.txt").write_text("t\n")
+    assert consumer.quiet(2 * INTERVAL) == []
+    watch.stop()
