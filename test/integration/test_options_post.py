@@ -23,15 +23,15 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 from pathlib import Path
 
-import pytest
-
-from helpers import snapshot_tree, wait_until, write_config
+from helpers import wait_until, write_config
 from sr3peer import PEERS
 from test_subscribe import run_component, stop
-from test_watch import INTERVAL, hot  # noqa: F401 (hot is a fixture)
+import test_watch
+from test_watch import INTERVAL
+
+hot = test_watch.hot  # the fixture of test_watch: a watched tree and a consumer of it
 
 TIMEOUT = 120  # for what takes seconds; a loaded machine may take many times longer
 
@@ -440,3 +440,20 @@ def test_follow_symlinks_on_watch_sees_into_linked_folders(hot, tmp_path):
     (other / "sub" / "t.txt").write_text("t\n")
     assert consumer.quiet(2 * INTERVAL) == []
     watch.stop()
+
+
+def test_check_refuses_the_filename_forms_sr_cannot_do(sr_bin, sr_env):
+    """`filename DESTFNSCRIPT=...` (a Python plugin in sr3) or a word Sundew does not know
+    is refused by check, naming the line; the forms sr does are accepted."""
+    for text, refused in (("filename NONE:TIME\naccept .* DESTFN=x.txt\n", None),
+                          ("accept .*/a/.* DESTFNSCRIPT=mine.Name\n", "plugin"),
+                          ("filename WHATFN:SOMETIMES\naccept .*\n", "SOMETIMES")):
+        write_config(sr_env, "subscribe", "named", "broker amqp://u@localhost/\n"
+                     "subtopic #\ndirectory /tmp/x\n" + text)
+        r = subprocess.run([sr_bin("sr_subscribe"), "check", "named"], env=sr_env,
+                           capture_output=True, text=True, timeout=TIMEOUT)
+        out = r.stdout + r.stderr
+        if refused is None:
+            assert r.returncode == 0, out
+        else:
+            assert r.returncode != 0 and refused in out, out
