@@ -1373,16 +1373,19 @@ static sr_message *examine_removal(sr_watch *w, record *r, const struct timespec
 }
 
 /* v2compatRenameDoublePost: the first of the two messages v2 posted for a rename, the
- * removal of the old name carrying `newname`, the relPath it now has (m, the rename
- * message, is the second). NULL (logged) when it cannot be made. */
+ * removal of the old name carrying `newname`, the relPath it now has with a leading '/'
+ * as v2 relPaths and sr3 write it (m, the rename message, is the second). NULL (logged)
+ * when it cannot be made. */
 static sr_message *rename_removal(sr_watch *w, const record *r, const sr_message *m,
                                   const struct timespec *ts)
 {
     sr_message *rm = NULL;
     sr_err err;
+    char newname[PATH_MAX + 2];
+    snprintf(newname, sizeof newname, "/%s", sr_message_rel_path(m));
     if (sr_announce_removal(&w->announce, r->rename_from, r->kind == P_DIR, ts, &rm, &err) !=
             SR_OK ||
-        sr_message_set_str(rm, "newname", sr_message_rel_path(m), &err) != SR_OK) {
+        sr_message_set_str(rm, "newname", newname, &err) != SR_OK) {
         sr_log_write(w->log, SR_LOG_ERROR, "%s; the removal half of the rename is not posted",
                      err.msg);
         sr_message_free(rm);

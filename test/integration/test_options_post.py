@@ -316,7 +316,7 @@ def test_v2compatRenameDoublePost_posts_a_removal_then_the_rename(hot, rabbitmq,
         (tree / "sub" / "a.txt").rename(tree / "sub" / "b.txt")
         first, second = consumer.get(2)
         assert first["relPath"] == "sub/a.txt"
-        assert first["fileOp"] == {"remove": ""} and first["newname"] == "sub/b.txt"
+        assert first["fileOp"] == {"remove": ""} and first["newname"] == "/sub/b.txt"
         assert second["relPath"] == "sub/b.txt"
         assert second["fileOp"] == {"rename": "sub/a.txt"}
         assert consumer.quiet(2 * INTERVAL) == []
