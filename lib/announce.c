@@ -69,8 +69,8 @@ static char *resolved(const char *path, bool want)
 static int set_rename(const sr_announce_options *o, const char *path, const struct timespec *now,
                       sr_message *m, sr_err *err)
 {
-    sr_msgvars vars = {.now = now->tv_sec, .time_offset = o->time_offset,
-                       .post_base_dir = o->base_dir};
+    sr_msgvars vars = {
+        .now = now->tv_sec, .time_offset = o->time_offset, .post_base_dir = o->base_dir};
     char *value = NULL, *renamed = NULL;
     int rc = sr_varsub_message(o->rename, &vars, &value, NULL, err);
     if (rc != SR_OK)

@@ -145,15 +145,26 @@ static char *below(const char *root, const char *path)
 /* ---- Sundew naming (the filename option) ---- */
 
 /* One word of a filename spec: which, and for DESTFN=/SATNET= the value after '='. */
-enum sundew_word { SW_NOTHING, SW_WHATFN, SW_HEADFN, SW_NONE, SW_NONESENDER, SW_SENDER,
-                   SW_DESTFN, SW_SATNET, SW_TIME, SW_SCRIPT, SW_UNKNOWN };
+enum sundew_word {
+    SW_NOTHING,
+    SW_WHATFN,
+    SW_HEADFN,
+    SW_NONE,
+    SW_NONESENDER,
+    SW_SENDER,
+    SW_DESTFN,
+    SW_SATNET,
+    SW_TIME,
+    SW_SCRIPT,
+    SW_UNKNOWN
+};
 
 static enum sundew_word sundew_word(const char *w, size_t n, const char **value)
 {
     static const struct {
         const char *name;
         enum sundew_word word;
-    } plain[] = {{"WHATFN", SW_WHATFN}, {"HEADFN", SW_HEADFN},         {"NONE", SW_NONE},
+    } plain[] = {{"WHATFN", SW_WHATFN},         {"HEADFN", SW_HEADFN}, {"NONE", SW_NONE},
                  {"NONESENDER", SW_NONESENDER}, {"SENDER", SW_SENDER}, {"TIME", SW_TIME}};
     static const struct {
         const char *prefix;
@@ -198,8 +209,8 @@ int sr_placement_filename_check(const char *spec, sr_err *err)
                               "filename %s: %.*s is not a Sundew naming word (WHATFN, HEADFN, "
                               "NONE, NONESENDER, SENDER, TIME, DESTFN=NAME, SATNET=X)",
                               spec, (int)n, w);
-        if (word == SW_DESTFN && (memchr(value, '/', n - (size_t)(value - w)) != NULL ||
-                                  value == w + n))
+        if (word == SW_DESTFN &&
+            (memchr(value, '/', n - (size_t)(value - w)) != NULL || value == w + n))
             return sr_err_set(err, SR_EINVAL, false,
                               "filename %s: DESTFN= needs one file name, without '/'", spec);
         if (w[n] == '\0')
@@ -344,8 +355,8 @@ int sr_placement_sundew_name(const char *spec, const char *name, const char *ext
             break;
         w += n + 1;
     }
-    if (!oom && asprintf(out, "%s%s%s", dest, satnet ? satnet : "",
-                         time_suffix ? time_suffix : "") < 0) {
+    if (!oom &&
+        asprintf(out, "%s%s%s", dest, satnet ? satnet : "", time_suffix ? time_suffix : "") < 0) {
         *out = NULL;
         oom = true;
     }

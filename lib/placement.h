@@ -49,9 +49,9 @@ typedef struct sr_placement_rules {
     double time_offset;          /* varTimeOffset */
     const char *const *groups;   /* regex groups of the accept that matched: ${1}.. */
     int group_count;
-    const char *filename;        /* the Sundew naming spec in force (filename option or the
-                                    accept line's keyword), or NULL: the name as it is */
-    bool base_url_rel_path;      /* baseUrl_relPath: the baseUrl's path goes before relPath */
+    const char *filename;   /* the Sundew naming spec in force (filename option or the
+                               accept line's keyword), or NULL: the name as it is */
+    bool base_url_rel_path; /* baseUrl_relPath: the baseUrl's path goes before relPath */
 } sr_placement_rules;
 
 typedef struct sr_placement {

@@ -141,9 +141,9 @@ struct sr_watch {
     sr_announce_options announce;
     root *roots;
     size_t root_count;
-    bool recursive, polling, post_on_start;
     bool double_post; /* v2compatRenameDoublePost */
     bool follow;      /* follow_symlinks: links to folders are walked and watched */
+    bool recursive, polling, post_on_start;
     unsigned events; /* EV_* of fileEvents */
     double age_min, age_max, interval;
     sr_log *log;
@@ -775,8 +775,8 @@ static bool walk(sr_watch *w, const char *top, int root_index, enum walk_mode mo
                 visit(w, path, &st, mode);
                 if (S_ISDIR(st.st_mode) && w->recursive && sr_strlist_push(&stack, path) != 0)
                     oom(w, "walk");
-                if (S_ISLNK(st.st_mode) && w->follow && w->recursive &&
-                    sr_local_follow_ok(path) && sr_strlist_push(&links, path) != 0)
+                if (S_ISLNK(st.st_mode) && w->follow && w->recursive && sr_local_follow_ok(path) &&
+                    sr_strlist_push(&links, path) != 0)
                     oom(w, "walk");
             }
             free(path);

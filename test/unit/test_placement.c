@@ -267,9 +267,9 @@ static void base_url_rel_path(void **state)
     sr_message *m = NULL;
     sr_err err;
     sr_placement p;
-    assert_int_equal(sr_message_new("20261125T101010", "https://dd.example.com/x/y/", "a/c.txt",
-                                     &m, &err),
-                     SR_OK);
+    assert_int_equal(
+        sr_message_new("20261125T101010", "https://dd.example.com/x/y/", "a/c.txt", &m, &err),
+        SR_OK);
     assert_int_equal(sr_placement_compute(&r, m, 0, &p, &err), SR_OK);
     assert_string_equal(p.path, "/data/in/x/y/a/c.txt");
     sr_placement_fini(&p);
