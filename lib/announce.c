@@ -16,6 +16,7 @@
 
 #include "blocks.h"
 #include "timefmt.h"
+#include "varsub.h"
 
 int sr_announce_rel_path(const char *base_dir, const char *path, char **out, sr_err *err)
 {
@@ -62,6 +63,35 @@ static char *resolved(const char *path, bool want)
     return out;
 }
 
+/* The rename option: where subscribers are to write path, in its `rename` field. Its
+ * dates are filled as at now; a value ending in '/' is a folder the file keeps its name
+ * in. No field when that is the relPath already. */
+static int set_rename(const sr_announce_options *o, const char *path, const struct timespec *now,
+                      sr_message *m, sr_err *err)
+{
+    sr_msgvars vars = {
+        .now = now->tv_sec, .time_offset = o->time_offset, .post_base_dir = o->base_dir};
+    char *value = NULL, *renamed = NULL;
+    int rc = sr_varsub_message(o->rename, &vars, &value, NULL, err);
+    if (rc != SR_OK)
+        return rc;
+    size_t n = strlen(value);
+    const char *slash = strrchr(path, '/');
+    if (n > 0 && value[n - 1] == '/') {
+        if (asprintf(&renamed, "%s%s", value, slash ? slash + 1 : path) < 0)
+            renamed = NULL;
+    } else {
+        renamed = strdup(value);
+    }
+    free(value);
+    if (renamed == NULL)
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    if (strcmp(renamed, sr_message_rel_path(m)) != 0)
+        rc = sr_message_set_str(m, "rename", renamed, err);
+    free(renamed);
+    return rc;
+}
+
 /* A new message with pubTime, baseUrl and relPath for path, plus the fixed fields. */
 static int message_start(const sr_announce_options *o, const char *path, const struct timespec *now,
                          sr_message **out, sr_err *err)
@@ -78,6 +108,8 @@ static int message_start(const sr_announce_options *o, const char *path, const s
     if (rc == SR_OK)
         rc = sr_message_new(pub, o->base_url, rel, out, err);
     free(rel);
+    if (rc == SR_OK && o->rename != NULL && o->rename[0] != '\0')
+        rc = set_rename(o, path, now, *out, err);
     if (rc == SR_OK && o->from_cluster)
         rc = sr_message_set_str(*out, "from_cluster", o->from_cluster, err);
     if (rc == SR_OK && o->to_clusters)

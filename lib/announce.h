@@ -10,6 +10,10 @@
  *   a removal         fileOp {"remove": ""} (+ "directory" for a folder)
  *   a rename          the new file as above, with fileOp {"rename": "<old relPath>"}
  *
+ * With the rename option every message also carries a `rename` field: the relPath
+ * subscribers write the file to instead of its own (sr3's post does the same); relPath
+ * stays the file's, so it can still be fetched.
+ *
  * relPath is the path relative to post_baseDir (the whole absolute path without its
  * leading '/' when post_baseDir is unset, as sr3 writes it); a path outside post_baseDir
  * is an error naming both. The topic and the source are the flow's to set (they depend
@@ -44,6 +48,10 @@ typedef struct sr_announce_options {
     const char *from_cluster;  /* cluster option, or NULL */
     const char *to_clusters;   /* to_clusters option, or NULL */
     long long block_size;      /* blockSize: 0 = sr3's choice (50 MiB), 1 = never split, N */
+    const char *rename;        /* rename option, or NULL: the `rename` field of every message
+                                  (dates filled; ending in '/': a folder, the file's name
+                                  appended) */
+    double time_offset;        /* varTimeOffset, for the dates in rename */
 } sr_announce_options;
 
 /* What announcing cost: bytes read for the identity (0 when the xattr cache answered). */

@@ -23,6 +23,7 @@
 
 #include "identity.h"
 #include "paths.h"
+#include "placement.h"
 #include "regex.h"
 #include "units.h"
 #include "url.h"
@@ -1362,6 +1363,18 @@ int sr_config_check(const sr_config *cfg, sr_err *err)
         return sr_err_set(err, SR_EINVAL, false,
                           "%s: a watch needs a path, the directory to watch (e.g. path /home/me/hot)",
                           file);
+    /* filename, and the Sundew keyword after an accept: a form sr cannot apply is refused */
+    sr_err ferr;
+    if (sr_placement_filename_check(cfg->values[SR_OPT_filename].text, &ferr) != SR_OK)
+        return sr_err_set(err, SR_EINVAL, false, "%s: %s", file, ferr.msg);
+    for (size_t i = 0; i < cfg->mask_count; i++) {
+        char where[512];
+        const sr_mask *m = &cfg->masks[i];
+        sr_origin_format(&m->origin, where, sizeof where);
+        if (sr_placement_filename_check(m->keyword ? m->keyword : m->filename, &ferr) != SR_OK)
+            return sr_err_set(err, SR_EINVAL, false, "%s: %s %s: %s", where,
+                              m->accept ? "accept" : "reject", m->pattern, ferr.msg);
+    }
     if ((cfg->component & (SR_C_LOCAL)) && !cfg->values[SR_OPT_post_baseUrl].set)
         return sr_err_set(err, SR_EINVAL, false,
                           "%s: a %s needs post_baseUrl, the URL subscribers fetch files from (e.g. post_baseUrl sftp://me@host/)",

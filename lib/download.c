@@ -157,6 +157,10 @@ static int apply_fileop(sr_download *d, sr_work *w, sr_jail *j, sr_err *err)
         return -1;
     const char *dest = w->placement.under_root, *shown = w->placement.path;
     int rc;
+    /* v2compatRenameDoublePost's first half (a removal naming the newname): the rename
+     * message that comes with it moves the file; done, as sr3 takes it */
+    if (op.remove && sr_message_str(w->msg, "newname") != NULL)
+        return SR_WORK_OK;
     if (op.remove) {
         if (!event_allowed(d, op.directory ? "rmdir" : "delete"))
             return SR_WORK_SKIP;

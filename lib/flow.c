@@ -1198,7 +1198,7 @@ static int go_passive(sr_flow *f, sr_err *err)
 int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *reopen)
 {
     double idle = f->sleep > 0 ? f->sleep : IDLE_WAIT_MIN;
-    bool exhausted = false;
+    bool exhausted = false, waiting_logged = false;
     int result = SR_OK;
     sr_log_write(f->log, SR_LOG_INFO, "starting (pid %d)", (int)getpid());
     log_summary(f, sr_time_now_s(), SR_EVENT_ON_START, "at start");
@@ -1302,8 +1302,22 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
             sr_log_write(f->log, SR_LOG_INFO, "messageCountMax %lld reached", f->message_count_max);
             break;
         }
-        if (!f->consumes && exhausted && f->sleep < 0)
-            break; /* post: one pass */
+        if (!f->consumes && exhausted && f->sleep < 0) {
+            /* post: one pass; with retryEmptyBeforeExit, until its post retry queue is sent
+             * (the broker back), retried at the pace of retryDelay */
+            size_t left = sr_retryq_length(f->post_retry);
+            if (!sr_config_flag(f->cfg, SR_OPT_retryEmptyBeforeExit) || left == 0) {
+                if (left == 0)
+                    f->post_failures = 0; /* whatever failed went out on a retry */
+                break;
+            }
+            if (!waiting_logged)
+                sr_log_write(f->log, SR_LOG_INFO,
+                             "%zu message(s) in the post retry queue: retrying until they are "
+                             "posted (retryEmptyBeforeExit)",
+                             left);
+            waiting_logged = true;
+        }
         if (!any && f->out != NULL && f->outstanding == NULL) {
             /* a publisher with nothing to post: keep its connection (heartbeats) */
             sr_err perr;

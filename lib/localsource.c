@@ -39,6 +39,8 @@ int sr_local_announce_options(const sr_config *cfg, sr_identity_spec *spec, sr_a
         /* whole files unless the config says otherwise: conf.d/post.conf and watch.conf
          * start both at 1, sr3's default for them */
         .block_size = sr_config_count(cfg, SR_OPT_blockSize),
+        .rename = sr_config_str(cfg, SR_OPT_rename),
+        .time_offset = sr_config_seconds(cfg, SR_OPT_varTimeOffset),
     };
     return SR_OK;
 }
@@ -47,6 +49,7 @@ struct sr_post_source {
     sr_identity_spec spec;
     sr_announce_options announce;
     bool recursive;
+    bool follow;        /* follow_symlinks: descend into links to folders */
     sr_strlist pending; /* paths still to visit, last first */
     size_t failures;
     sr_log *log;
@@ -62,6 +65,7 @@ int sr_post_source_new(const sr_config *cfg, sr_log *log, char *const *paths, si
     s->log = log;
     int rc = sr_local_announce_options(cfg, &s->spec, &s->announce, err);
     s->recursive = sr_config_flag(cfg, SR_OPT_recursive);
+    s->follow = sr_config_flag(cfg, SR_OPT_follow_symlinks);
     const sr_strlist *configured = sr_config_list(cfg, SR_OPT_path);
     /* pending is a stack: pushed in reverse so the first path is posted first */
     for (size_t i = count; rc == SR_OK && i > 0; i--)
@@ -124,6 +128,31 @@ static void push_children(sr_post_source *s, const char *dir, sr_log *log)
     sr_strlist_clear(&children);
 }
 
+/* follow_symlinks: is path (a link) a folder to descend into? Not when it leads back to
+ * a folder it is in already (path's own prefixes, each resolved): that would be a loop.
+ * Every endless path through links meets such a link, so the walk ends. */
+bool sr_local_follow_ok(const char *path)
+{
+    struct stat target;
+    if (stat(path, &target) != 0 || !S_ISDIR(target.st_mode))
+        return false;
+    char *prefix = strdup(path);
+    if (prefix == NULL)
+        return false;
+    bool ok = true;
+    for (char *slash = strrchr(prefix, '/'); ok && slash != NULL; slash = strrchr(prefix, '/')) {
+        *slash = '\0';
+        struct stat up;
+        if (stat(prefix[0] ? prefix : "/", &up) == 0 && up.st_dev == target.st_dev &&
+            up.st_ino == target.st_ino)
+            ok = false;
+        if (prefix[0] == '\0')
+            break;
+    }
+    free(prefix);
+    return ok;
+}
+
 static char *pop(sr_strlist *stack)
 {
     if (stack->count == 0)
@@ -150,7 +179,18 @@ static int post_source_gather(void *ctx, sr_message ***msgs, size_t *count, size
         if (path == NULL)
             break;
         struct stat st;
-        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        bool found = lstat(path, &st) == 0;
+        bool is_link = found && S_ISLNK(st.st_mode);
+        if (is_link && s->follow && s->recursive) {
+            /* follow_symlinks: the link is announced, and the files of the folder it leads
+             * to under its name (as sr3's post walks them) */
+            if (sr_local_follow_ok(path))
+                push_children(s, path, log);
+            else if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+                sr_log_write(log, SR_LOG_WARNING,
+                             "%s leads back to a folder it is in: not followed (a loop)", path);
+        }
+        if (found && !is_link && S_ISDIR(st.st_mode)) {
             /* a folder is posted as the files in it, as sr3 posts it */
             if (s->recursive)
                 push_children(s, path, log);

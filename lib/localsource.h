@@ -4,10 +4,12 @@
  *
  * sr_local_announce_options turns a config's posting options (post_baseUrl,
  * post_baseDir, identity, timeCopy, permCopy, inline*, realpathPost, header, cluster,
- * to_clusters) into announce.h's options. sr_post_source walks the paths sr_post is
+ * to_clusters, rename) into announce.h's options. sr_post_source walks the paths sr_post is
  * given and hands the flow their messages a batch at a time: its gather hook. A folder
  * is posted as the files (and links) in it, recursively when `recursive` (the default),
- * as sr3 does; the folder itself is not announced.
+ * as sr3 does; the folder itself is not announced. With follow_symlinks a link to a
+ * folder is announced and also walked, its files announced under the link's name (loops
+ * cut: sr_local_follow_ok).
  */
 #ifndef SR_LOCALSOURCE_H
 #define SR_LOCALSOURCE_H
@@ -20,6 +22,10 @@
  * sr_identity_spec_fini); o points into cfg and spec. */
 int sr_local_announce_options(const sr_config *cfg, sr_identity_spec *spec,
                               sr_announce_options *o, sr_err *err);
+
+/* follow_symlinks: is path, a symbolic link, one to descend into? It must lead to a
+ * folder, and not to one of the folders path is in (a loop). */
+bool sr_local_follow_ok(const char *path);
 
 typedef struct sr_post_source sr_post_source;
 

@@ -10,6 +10,7 @@
 
 #include "jail.h"
 #include "strlist.h"
+#include "url.h"
 #include "varsub.h"
 
 /* The relPath's elements, empty ones and "." dropped; ".." refused. */
@@ -141,6 +142,243 @@ static char *below(const char *root, const char *path)
     return strdup(path + n);
 }
 
+/* ---- Sundew naming (the filename option) ---- */
+
+/* One word of a filename spec: which, and for DESTFN=/SATNET= the value after '='. */
+enum sundew_word {
+    SW_NOTHING,
+    SW_WHATFN,
+    SW_HEADFN,
+    SW_NONE,
+    SW_NONESENDER,
+    SW_SENDER,
+    SW_DESTFN,
+    SW_SATNET,
+    SW_TIME,
+    SW_SCRIPT,
+    SW_UNKNOWN
+};
+
+static enum sundew_word sundew_word(const char *w, size_t n, const char **value)
+{
+    static const struct {
+        const char *name;
+        enum sundew_word word;
+    } plain[] = {{"WHATFN", SW_WHATFN},         {"HEADFN", SW_HEADFN}, {"NONE", SW_NONE},
+                 {"NONESENDER", SW_NONESENDER}, {"SENDER", SW_SENDER}, {"TIME", SW_TIME}};
+    static const struct {
+        const char *prefix;
+        enum sundew_word word;
+    } valued[] = {{"DESTFNSCRIPT=", SW_SCRIPT}, {"DESTFN=", SW_DESTFN}, {"SATNET=", SW_SATNET}};
+    *value = NULL;
+    if (n == 0)
+        return SW_NOTHING; /* "TIME:" ends in an empty word: nothing to do */
+    for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
+        if (strlen(plain[i].name) == n && strncmp(w, plain[i].name, n) == 0)
+            return plain[i].word;
+    for (size_t i = 0; i < sizeof valued / sizeof valued[0]; i++) {
+        size_t pl = strlen(valued[i].prefix);
+        if (n >= pl && strncmp(w, valued[i].prefix, pl) == 0) {
+            *value = w + pl;
+            return valued[i].word;
+        }
+    }
+    return SW_UNKNOWN;
+}
+
+static bool spec_is_none(const char *spec)
+{
+    return spec == NULL || spec[0] == '\0' || strcmp(spec, "None") == 0;
+}
+
+int sr_placement_filename_check(const char *spec, sr_err *err)
+{
+    if (spec_is_none(spec))
+        return SR_OK;
+    for (const char *w = spec;;) {
+        size_t n = strcspn(w, ":");
+        const char *value;
+        enum sundew_word word = sundew_word(w, n, &value);
+        if (word == SW_SCRIPT)
+            return sr_err_set(err, SR_EINVAL, false,
+                              "filename %s: DESTFNSCRIPT= names a Python plugin that chooses "
+                              "the name; sr runs no plugins",
+                              spec);
+        if (word == SW_UNKNOWN)
+            return sr_err_set(err, SR_EINVAL, false,
+                              "filename %s: %.*s is not a Sundew naming word (WHATFN, HEADFN, "
+                              "NONE, NONESENDER, SENDER, TIME, DESTFN=NAME, SATNET=X)",
+                              spec, (int)n, w);
+        if (word == SW_DESTFN &&
+            (memchr(value, '/', n - (size_t)(value - w)) != NULL || value == w + n))
+            return sr_err_set(err, SR_EINVAL, false,
+                              "filename %s: DESTFN= needs one file name, without '/'", spec);
+        if (w[n] == '\0')
+            break;
+        w += n + 1;
+    }
+    return SR_OK;
+}
+
+/* The fields of a name joined by ':', the first count of them. */
+static char *first_fields(const sr_strlist *parts, size_t count)
+{
+    return joined(parts, 0, count < parts->count ? count : parts->count, ":");
+}
+
+/* NONE and NONESENDER: a PX (six fields) or PDS (five) name cut to its usual fields. */
+static char *sundew_none(const char *filename, const sr_strlist *parts, bool keep_sender,
+                         const char *current)
+{
+    const char *sender = strstr(filename, "SENDER=");
+    char *out;
+    if (sender != NULL) {
+        size_t end = (size_t)(sender - filename);
+        if (keep_sender)
+            end += strcspn(sender, ":");
+        out = strndup(filename, end);
+    } else if (parts->count >= 6) {
+        out = first_fields(parts, strlen(parts->items[4]) != 1 ? 5 : 6);
+    } else {
+        out = strdup(current);
+    }
+    size_t n = out ? strlen(out) : 0;
+    if (n > 0 && out[n - 1] == ':')
+        out[n - 1] = '\0';
+    return out;
+}
+
+/* The words of a name split on ':', empty ones kept (a Sundew name's fields are
+ * positional). */
+static int split_fields(const char *name, sr_strlist *parts)
+{
+    for (const char *p = name;;) {
+        size_t n = strcspn(p, ":");
+        if (sr_strlist_pushf(parts, "%.*s", (int)n, p) != 0)
+            return -1;
+        if (p[n] == '\0')
+            return 0;
+        p += n + 1;
+    }
+}
+
+int sr_placement_sundew_name(const char *spec, const char *name, const char *extension,
+                             const char *pub_time, char **out, sr_err *err)
+{
+    *out = NULL;
+    if (spec_is_none(spec)) {
+        *out = strdup(name);
+        return *out ? SR_OK : sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    }
+    int rc = sr_placement_filename_check(spec, err);
+    if (rc != SR_OK)
+        return rc;
+    sr_strlist parts = {0};
+    char *first = strndup(name, strcspn(name, ":"));
+    char *filename = NULL, *dest = NULL, *satnet = NULL, *time_suffix = NULL;
+    bool oom = first == NULL;
+    if (!oom && extension != NULL) {
+        /* a Sundew source's fields after the first travel beside the name */
+        oom = asprintf(&filename, "%s:%s", first, extension) < 0;
+        if (oom)
+            filename = NULL;
+    } else if (!oom) {
+        oom = (filename = strdup(name)) == NULL;
+    }
+    oom = oom || split_fields(filename, &parts) != 0 || (dest = strdup(filename)) == NULL;
+    for (const char *w = spec; !oom;) {
+        size_t n = strcspn(w, ":");
+        const char *value;
+        char *next = NULL;
+        switch (sundew_word(w, n, &value)) {
+        case SW_WHATFN:
+            next = strdup(first);
+            break;
+        case SW_HEADFN: {
+            size_t a = strcspn(first, "_");
+            size_t b = first[a] == '_' ? a + 1 + strcspn(first + a + 1, "_") : a;
+            next = strndup(first, b);
+            break;
+        }
+        case SW_SENDER: {
+            const char *s = strstr(filename, "SENDER=");
+            if (s != NULL)
+                next = strndup(s + 7, strcspn(s + 7, ":"));
+            break;
+        }
+        case SW_NONE:
+        case SW_NONESENDER:
+            next = sundew_none(filename, &parts, sundew_word(w, n, &value) == SW_NONESENDER, dest);
+            break;
+        case SW_DESTFN:
+            next = strndup(value, n - (size_t)(value - w));
+            break;
+        case SW_SATNET:
+            free(satnet);
+            oom = asprintf(&satnet, ":%.*s", (int)n, w) < 0;
+            if (oom)
+                satnet = NULL;
+            break;
+        case SW_TIME: {
+            /* pubTime without its fraction and its 'T'; the name's own time if it ends
+             * with one (a PX name) */
+            char t[32] = "";
+            const char *last = parts.count ? parts.items[parts.count - 1] : "";
+            if (strlen(last) == 14 && last[0] == '2') {
+                snprintf(t, sizeof t, "%s", last);
+            } else if (pub_time != NULL) {
+                size_t k = 0;
+                for (const char *c = pub_time; *c && *c != '.' && k + 1 < sizeof t; c++)
+                    if (*c != 'T')
+                        t[k++] = *c;
+                t[k] = '\0';
+            } else {
+                time_t now = time(NULL);
+                struct tm tm;
+                gmtime_r(&now, &tm);
+                strftime(t, sizeof t, "%Y%m%d%H%M%S", &tm);
+            }
+            free(time_suffix);
+            oom = asprintf(&time_suffix, ":%s", t) < 0;
+            if (oom)
+                time_suffix = NULL;
+            break;
+        }
+        default: /* SW_NOTHING; the check refused the others */
+            break;
+        }
+        if (next != NULL) {
+            free(dest);
+            dest = next;
+        }
+        if (w[n] == '\0')
+            break;
+        w += n + 1;
+    }
+    if (!oom &&
+        asprintf(out, "%s%s%s", dest, satnet ? satnet : "", time_suffix ? time_suffix : "") < 0) {
+        *out = NULL;
+        oom = true;
+    }
+    if (oom)
+        rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    else if ((*out)[0] == '\0' || strchr(*out, '/') != NULL || strcmp(*out, ".") == 0 ||
+             strcmp(*out, "..") == 0)
+        rc = sr_err_set(err, SR_EREFUSED, false,
+                        "filename %s makes \"%s\" of %s: not one file name", spec, *out, name);
+    if (rc != SR_OK) {
+        free(*out);
+        *out = NULL;
+    }
+    free(first);
+    free(filename);
+    free(dest);
+    free(satnet);
+    free(time_suffix);
+    sr_strlist_clear(&parts);
+    return rc;
+}
+
 void sr_placement_fini(sr_placement *p)
 {
     free(p->dir);
@@ -160,7 +398,26 @@ int sr_placement_compute(const sr_placement_rules *r, const sr_message *m, time_
     sr_strlist parts = {0};
     char *rel = NULL, *root = NULL, *sub = NULL;
     size_t trusted = 0;
-    int rc = stripped(r, sr_message_rel_path(m), &rel, err);
+    char *prefixed = NULL;
+    int rc = SR_OK;
+    if (r->base_url_rel_path) {
+        /* baseUrl_relPath: the baseUrl's path is part of where the file goes (its ".."
+         * is refused with the relPath's below) */
+        sr_url u;
+        rc = sr_url_parse(sr_message_base_url(m), &u, err);
+        if (rc == SR_OK) {
+            const char *bp = u.path;
+            while (*bp == '/')
+                bp++;
+            if (*bp != '\0' && asprintf(&prefixed, "%s/%s", bp, sr_message_rel_path(m)) < 0) {
+                prefixed = NULL;
+                rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
+            }
+            sr_url_fini(&u);
+        }
+    }
+    if (rc == SR_OK)
+        rc = stripped(r, prefixed ? prefixed : sr_message_rel_path(m), &rel, err);
     if (rc == SR_OK)
         rc = split(rel, &parts, err);
     size_t first = 0;
@@ -217,6 +474,15 @@ int sr_placement_compute(const sr_placement_rules *r, const sr_message *m, time_
             rc = SR_EINVAL; /* a rename climbing out is refused like a relPath */
         sr_strlist_clear(&check);
     }
+    if (rc == SR_OK && r->filename != NULL) {
+        char *named = NULL;
+        rc = sr_placement_sundew_name(r->filename, out->name, sr_message_str(m, "sundew_extension"),
+                                      sr_message_pub_time(m), &named, err);
+        if (rc == SR_OK) {
+            free(out->name);
+            out->name = named;
+        }
+    }
     if (rc == SR_OK) {
         size_t rl = strlen(root);
         while (rl > 1 && root[rl - 1] == '/')
@@ -232,6 +498,7 @@ int sr_placement_compute(const sr_placement_rules *r, const sr_message *m, time_
             (r->post_base_url && (out->base_url = strdup(r->post_base_url)) == NULL))
             rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
     }
+    free(prefixed);
     free(rel);
     free(root);
     free(sub);

@@ -12,6 +12,9 @@
  *     flatten "-"    -> /data/in/a-b-c.txt
  *   the message's `rename` field (set by the poster) replaces the name; ending in '/' it
  *   names the folder instead.
+ *   baseUrl_relPath: baseUrl https://h/x/y, relPath a/c.txt is placed as x/y/a/c.txt.
+ *   filename (Sundew naming, sr-config(5)): the file name, after all the above, rewritten
+ *   by the spec (sr_placement_sundew_name).
  *   Re-announced relPath: the destination path relative to post_baseDir (the absolute
  *   path without its leading '/' when post_baseDir is unset, as sr3 does), baseUrl:
  *   post_baseUrl.
@@ -46,6 +49,9 @@ typedef struct sr_placement_rules {
     double time_offset;          /* varTimeOffset */
     const char *const *groups;   /* regex groups of the accept that matched: ${1}.. */
     int group_count;
+    const char *filename;   /* the Sundew naming spec in force (filename option or the
+                               accept line's keyword), or NULL: the name as it is */
+    bool base_url_rel_path; /* baseUrl_relPath: the baseUrl's path goes before relPath */
 } sr_placement_rules;
 
 typedef struct sr_placement {
@@ -65,6 +71,29 @@ typedef struct sr_placement {
 int sr_placement_compute(const sr_placement_rules *rules, const sr_message *m, time_t now,
                          sr_placement *out, sr_err *err);
 void sr_placement_fini(sr_placement *p);
+
+/* Sundew's naming (the filename option, or the keyword after an accept's regex): name
+ * rewritten by spec, a ':' separated list applied left to right, as sr3 applies it:
+ *   WHATFN       the name up to its first ':'
+ *   HEADFN       of that, the first two '_' separated fields
+ *   NONE         the first six ':' fields (five when the fifth is longer than one
+ *                character), or what comes before "SENDER=" when the name holds one
+ *   NONESENDER   as NONE, keeping the SENDER=value field
+ *   SENDER       the value of the name's SENDER= field (no change when it has none)
+ *   DESTFN=NAME  NAME
+ *   SATNET=X     ":SATNET=X" appended after the rest
+ *   TIME         ":YYYYMMDDHHMMSS" of pubTime appended (the name's own last field
+ *                instead, when that is a 14-digit time already)
+ * spec NULL or "None": the name unchanged. extension (a Sundew message's
+ * sundew_extension field, or NULL) replaces the fields after the first. *out is a new
+ * string. SR_EINVAL for a form sr does not do (sr_placement_filename_check says which),
+ * SR_EREFUSED when the result is not one file name ("/", "..", empty). */
+int sr_placement_sundew_name(const char *spec, const char *name, const char *extension,
+                             const char *pub_time, char **out, sr_err *err);
+
+/* Can sr apply this filename spec? SR_EINVAL naming the form otherwise: DESTFNSCRIPT=
+ * (a Python plugin), a DESTFN= name holding '/', a word sr3 does not know either. */
+int sr_placement_filename_check(const char *spec, sr_err *err);
 
 /* The local file a sender reads for m (sr3: baseDir + "/" + relPath, baseDir's
  * per-message variables filled; a relPath that starts with baseDir already, as a watch

@@ -61,6 +61,15 @@ static void strip_of(sr_placer *p, const sr_mask *mask, sr_placement_rules *r)
     r->strip_regex = p->strip_regex[idx];
 }
 
+/* The Sundew naming in force: the accept line's own keyword, else the filename option
+ * where the line was written, else (no line matched) the config's. */
+static const char *filename_of(const sr_config *cfg, const sr_mask *mask)
+{
+    if (mask == NULL)
+        return sr_config_str(cfg, SR_OPT_filename);
+    return mask->keyword ? mask->keyword : mask->filename;
+}
+
 static double time_offset(const sr_config *cfg)
 {
     return sr_config_seconds(cfg, SR_OPT_varTimeOffset);
@@ -81,6 +90,8 @@ int sr_placer_place(sr_placer *p, const sr_message *m, const sr_mask *mask,
         .time_offset = time_offset(cfg),
         .groups = groups,
         .group_count = group_count,
+        .filename = filename_of(cfg, mask),
+        .base_url_rel_path = sr_config_flag(cfg, SR_OPT_baseUrl_relPath),
     };
     strip_of(p, mask, &r);
     return sr_placement_compute(&r, m, time(NULL), out, err);

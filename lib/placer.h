@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * placer: a config's placement rules (directory, mirror, strip, flatten, baseDir,
- * post_baseDir, post_baseUrl, varTimeOffset; per accept line where it sets them) applied
- * to messages, with each strip regex compiled once. The flow places every accepted
+ * placer: a config's placement rules (directory, mirror, strip, flatten, filename, baseDir,
+ * post_baseDir, post_baseUrl, baseUrl_relPath, varTimeOffset; per accept line where it
+ * sets them) applied to messages, with each strip regex compiled once. The flow places every accepted
  * message with one; a work step that must place another name (the old name of a rename,
  * a hard link's target) keeps its own, so it needs nothing from the flow.
  */

@@ -198,6 +198,10 @@ static int forward_fileop(sr_send *s, sr_transfer *t, sr_work *w, const char *re
     sr_fileop op;
     if (!sr_message_fileop(w->msg, &op))
         return -1;
+    /* v2compatRenameDoublePost's first half (a removal naming the newname): the rename
+     * message that comes with it moves the file; done, as sr3 takes it */
+    if (op.remove && sr_message_str(w->msg, "newname") != NULL)
+        return SR_WORK_OK;
     if (op.remove) {
         if (!sr_config_has(s->cfg, SR_OPT_fileEvents, op.directory ? "rmdir" : "delete"))
             return SR_WORK_SKIP;

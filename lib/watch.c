@@ -141,6 +141,8 @@ struct sr_watch {
     sr_announce_options announce;
     root *roots;
     size_t root_count;
+    bool double_post; /* v2compatRenameDoublePost */
+    bool follow;      /* follow_symlinks: links to folders are walked and watched */
     bool recursive, polling, post_on_start;
     unsigned events; /* EV_* of fileEvents */
     double age_min, age_max, interval;
@@ -586,15 +588,18 @@ static long read_sysctl(const char *path)
     return v;
 }
 
-/* Watch the folder path (following it when it is a link only for a root). */
-static void watch_dir(sr_watch *w, const char *path, int root_index)
+/* Watch the folder path (following it when it is a link only for a root, or via_link: a
+ * link followed by follow_symlinks). false when path is a followed link to a folder that
+ * is watched already under another name: inotify has one watch per folder, so it is
+ * watched (and its changes reported) under the first name only. */
+static bool watch_dir(sr_watch *w, const char *path, int root_index, bool via_link)
 {
-    uint32_t mask = WATCH_MASK | (root_index >= 0 ? 0 : IN_DONT_FOLLOW);
+    uint32_t mask = WATCH_MASK | (root_index >= 0 || via_link ? 0 : IN_DONT_FOLLOW);
     int wd = inotify_add_watch(w->ifd, path, mask);
     if (wd < 0) {
         int e = errno;
         if (e == ENOENT || e == ENOTDIR)
-            return; /* gone already: its parent reports it */
+            return true; /* gone already: its parent reports it */
         w->unwatched++;
         if (e == ENOSPC) {
             if (!w->limit_logged)
@@ -608,15 +613,21 @@ static void watch_dir(sr_watch *w, const char *path, int root_index)
             sr_log_write(w->log, e == EACCES ? SR_LOG_WARNING : SR_LOG_ERROR,
                          "cannot watch %s: %s: changes under it are not seen", path, strerror(e));
         }
-        return;
+        return true;
     }
     wdir *d = wdir_by_wd(w, wd);
+    if (d != NULL && strcmp(d->path, path) != 0 && via_link) {
+        sr_log_write(w->log, SR_LOG_INFO,
+                     "%s leads to %s, watched already: not followed (follow_symlinks)", path,
+                     d->path);
+        return false;
+    }
     if (d != NULL && strcmp(d->path, path) != 0) {
         /* the folder was known under another name (a rename this watch missed) */
         char *p = strdup(path);
         if (p == NULL) {
             oom(w, "watched folders");
-            return;
+            return true;
         }
         wdir_unmap_path(w, d);
         free(d->path);
@@ -627,7 +638,7 @@ static void watch_dir(sr_watch *w, const char *path, int root_index)
         if (wdir_add_path(w, d) != 0) {
             wdir_drop(w, d, false);
             oom(w, "watched folders");
-            return;
+            return true;
         }
     } else if (d == NULL) {
         wdir *there = wdir_by_path(w, path);
@@ -638,7 +649,7 @@ static void watch_dir(sr_watch *w, const char *path, int root_index)
             free(d);
             inotify_rm_watch(w->ifd, wd);
             oom(w, "watched folders");
-            return;
+            return true;
         }
         d->wd = wd;
         d->root = -1;
@@ -647,12 +658,12 @@ static void watch_dir(sr_watch *w, const char *path, int root_index)
             free(d);
             inotify_rm_watch(w->ifd, wd);
             oom(w, "watched folders");
-            return;
+            return true;
         }
         if (wdir_add_wd(w, d) != 0) {
             wdir_drop(w, d, true);
             oom(w, "watched folders");
-            return;
+            return true;
         }
     }
     d->gen = w->gen;
@@ -660,6 +671,7 @@ static void watch_dir(sr_watch *w, const char *path, int root_index)
         d->root = root_index;
         w->roots[root_index].wd = wd;
     }
+    return true;
 }
 
 /* ---- walking a tree ---- */
@@ -716,16 +728,24 @@ static char *pop(sr_strlist *stack)
 static bool walk(sr_watch *w, const char *top, int root_index, enum walk_mode mode,
                  sr_strlist *unreadable)
 {
-    sr_strlist stack = {0};
+    /* links followed (follow_symlinks) wait until the real folders are walked, so a
+     * folder reached both ways is watched under its own name */
+    sr_strlist stack = {0}, links = {0};
     if (sr_strlist_push(&stack, top) != 0) {
         oom(w, "walk");
         return false;
     }
     bool ok = true, first = true;
     char *dir;
-    while ((dir = pop(&stack)) != NULL) {
-        if (!w->polling)
-            watch_dir(w, dir, first ? root_index : -1);
+    while ((dir = pop(&stack)) != NULL || (dir = pop(&links)) != NULL) {
+        struct stat self;
+        bool via_link = w->follow && !(first && root_index >= 0) && lstat(dir, &self) == 0 &&
+                        S_ISLNK(self.st_mode);
+        if (!w->polling && !watch_dir(w, dir, first ? root_index : -1, via_link)) {
+            first = false;
+            free(dir);
+            continue;
+        }
         DIR *d = opendir(dir);
         if (d == NULL) {
             int e = errno;
@@ -755,6 +775,9 @@ static bool walk(sr_watch *w, const char *top, int root_index, enum walk_mode mo
                 visit(w, path, &st, mode);
                 if (S_ISDIR(st.st_mode) && w->recursive && sr_strlist_push(&stack, path) != 0)
                     oom(w, "walk");
+                if (S_ISLNK(st.st_mode) && w->follow && w->recursive && sr_local_follow_ok(path) &&
+                    sr_strlist_push(&links, path) != 0)
+                    oom(w, "walk");
             }
             free(path);
         }
@@ -762,6 +785,7 @@ static bool walk(sr_watch *w, const char *top, int root_index, enum walk_mode mo
         free(dir);
     }
     sr_strlist_clear(&stack);
+    sr_strlist_clear(&links);
     return ok;
 }
 
@@ -858,9 +882,40 @@ static void rescan(sr_watch *w, const root *only, bool after_overflow)
 
 /* ---- events ---- */
 
+static int reverse_cmp(const void *a, const void *b);
+
+/* follow_symlinks: path, a link whose folder was followed, is gone or renamed: its watches
+ * go, and what subscribers know beneath it under its name is announced as removed, as a
+ * scan (force_polling) finds it gone. */
+static void unfollow(sr_watch *w, const char *path)
+{
+    if (!w->follow || wdir_by_path(w, path) == NULL)
+        return;
+    unwatch_tree(w, path);
+    size_t n = HASH_COUNT(w->known), count = 0;
+    char **lost = n ? calloc(n, sizeof *lost) : NULL;
+    for (known *k = w->known; lost != NULL && k != NULL; k = k->hh.next)
+        if (under(k->path, path) && strcmp(k->path, path) != 0)
+            lost[count++] = k->path;
+    if (count > 1)
+        qsort(lost, count, sizeof *lost, reverse_cmp); /* contents before their folder */
+    for (size_t i = 0; i < count; i++) {
+        known *k = known_get(w, lost[i]);
+        bool was_dir = k != NULL && k->type == 'd';
+        record *rm = rec_set(w, lost[i], P_REMOVE, H_CLOSED);
+        if (rm != NULL)
+            rm->was_dir = was_dir;
+    }
+    if (n > 0 && lost == NULL)
+        oom(w, "follow_symlinks");
+    free(lost);
+}
+
 /* path is gone (deleted, moved out): r is the record it had (detached) or NULL. */
 static void gone(sr_watch *w, const char *path, bool is_dir, record *r)
 {
+    if (!is_dir)
+        unfollow(w, path);
     if (r == NULL) {
         r = rec_get(w, path);
         if (r != NULL)
@@ -899,6 +954,9 @@ static void on_create(sr_watch *w, const char *path, bool is_dir, bool moved_in)
     record *r = rec_set(w, path, (enum pkind)kind, moved_in ? H_CLOSED : H_CREATED);
     if (r != NULL)
         observe(r, &st);
+    /* follow_symlinks: a new link to a folder is walked and watched under its name */
+    if (kind == P_LINK && w->follow && w->recursive && sr_local_follow_ok(path))
+        walk(w, path, -1, WALK_DIFF, NULL);
 }
 
 static void on_write(sr_watch *w, const char *path, enum phow how)
@@ -988,6 +1046,8 @@ static void on_rename(sr_watch *w, const char *old, const char *new_path, bool i
     }
     if (is_dir && !w->polling)
         rekey_dirs(w, old, new_path);
+    if (!is_dir)
+        unfollow(w, old); /* a followed link: walked again under its new name below */
     record *r = rec_set(w, new_path, (enum pkind)kind, how);
     if (r != NULL) {
         r->rename_from = from;
@@ -1005,6 +1065,8 @@ static void on_rename(sr_watch *w, const char *old, const char *new_path, bool i
     rec_free(was);
     if (is_dir)
         move_subtree(w, old, new_path, origin_known);
+    if (kind == P_LINK && w->follow && w->recursive && sr_local_follow_ok(new_path))
+        walk(w, new_path, -1, WALK_DIFF, NULL);
 }
 
 static void stash_move(sr_watch *w, uint32_t cookie, const char *path, bool is_dir, double at)
@@ -1310,8 +1372,34 @@ static sr_message *examine_removal(sr_watch *w, record *r, const struct timespec
     return m;
 }
 
-static sr_message *examine(sr_watch *w, record *r, double now, const struct timespec *ts)
+/* v2compatRenameDoublePost: the first of the two messages v2 posted for a rename, the
+ * removal of the old name carrying `newname`, the relPath it now has with a leading '/'
+ * as v2 relPaths and sr3 write it (m, the rename message, is the second). NULL (logged)
+ * when it cannot be made. */
+static sr_message *rename_removal(sr_watch *w, const record *r, const sr_message *m,
+                                  const struct timespec *ts)
 {
+    sr_message *rm = NULL;
+    sr_err err;
+    char newname[PATH_MAX + 2];
+    snprintf(newname, sizeof newname, "/%s", sr_message_rel_path(m));
+    if (sr_announce_removal(&w->announce, r->rename_from, r->kind == P_DIR, ts, &rm, &err) !=
+            SR_OK ||
+        sr_message_set_str(rm, "newname", newname, &err) != SR_OK) {
+        sr_log_write(w->log, SR_LOG_ERROR, "%s; the removal half of the rename is not posted",
+                     err.msg);
+        sr_message_free(rm);
+        return NULL;
+    }
+    return rm;
+}
+
+/* The message for r, if it is ready; *before (when not NULL) receives one to post ahead
+ * of it (v2compatRenameDoublePost). */
+static sr_message *examine(sr_watch *w, record *r, double now, const struct timespec *ts,
+                           sr_message **before)
+{
+    *before = NULL;
     if (r->kind == P_REMOVE)
         return examine_removal(w, r, ts);
     struct stat st;
@@ -1392,6 +1480,8 @@ static sr_message *examine(sr_watch *w, record *r, double now, const struct time
             return NULL;
         }
     }
+    if (r->rename_from != NULL && w->double_post)
+        *before = rename_removal(w, r, m, ts);
     now_known(w, r, &st);
     rec_drop(w, r);
     w->posted++;
@@ -1485,25 +1575,34 @@ static int watch_gather(void *ctx, sr_message ***msgs, size_t *count, size_t max
         char *path = strdup(r->path); /* examine may free r */
         if (path == NULL)
             return sr_err_set(err, SR_ENOMEM, false, "out of memory");
-        sr_message *m = examine(w, r, now, &ts);
+        sr_message *before = NULL;
+        sr_message *m = examine(w, r, now, &ts, &before);
         sr_message **parts = NULL;
         size_t n = 0;
         sr_err why;
         if (m != NULL && sr_announce_blocks(&w->announce, path, m, &parts, &n, &why) != SR_OK)
             sr_log_write(w->log, SR_LOG_ERROR, "%s; not posted", why.msg);
         free(path);
+        if (n == 0) { /* the rename itself is not posted: nor its removal half */
+            sr_message_free(before);
+            before = NULL;
+        }
+        size_t extra = before != NULL ? 1 : 0;
         /* a file in blocks is several messages: the batch grows past max for it */
-        if (*count + n > cap) {
-            sr_message **grown = realloc(*msgs, (*count + n) * sizeof **msgs);
+        if (*count + n + extra > cap) {
+            sr_message **grown = realloc(*msgs, (*count + n + extra) * sizeof **msgs);
             if (grown == NULL) {
                 for (size_t i = 0; i < n; i++)
                     sr_message_free(parts[i]);
                 free(parts);
+                sr_message_free(before);
                 return sr_err_set(err, SR_ENOMEM, false, "out of memory");
             }
             *msgs = grown;
-            cap = *count + n;
+            cap = *count + n + extra;
         }
+        if (before != NULL)
+            (*msgs)[(*count)++] = before;
         for (size_t i = 0; i < n; i++)
             (*msgs)[(*count)++] = parts[i];
         free(parts);
@@ -1613,6 +1712,8 @@ int sr_watch_new(const sr_config *cfg, sr_log *log, sr_watch **out, sr_err *err)
     w->recursive = sr_config_flag(cfg, SR_OPT_recursive);
     w->polling = sr_config_flag(cfg, SR_OPT_force_polling);
     w->post_on_start = sr_config_flag(cfg, SR_OPT_post_on_start);
+    w->double_post = sr_config_flag(cfg, SR_OPT_v2compatRenameDoublePost);
+    w->follow = sr_config_flag(cfg, SR_OPT_follow_symlinks);
     static const struct {
         const char *name;
         unsigned bit;

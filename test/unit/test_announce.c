@@ -230,6 +230,33 @@ static void headers_and_clusters(void **state)
     sr_strlist_clear(&headers);
 }
 
+/* rename: every message names where subscribers write the file (its relPath stays) */
+static void rename_option(void **state)
+{
+    (void)state;
+    sr_announce_options o = options();
+    sr_message *m = NULL;
+    sr_err err;
+    o.rename = "/new/place/";
+    assert_int_equal(sr_announce_path(&o, path_of("sub/hello.txt"), &now, &m, NULL, &err), SR_OK);
+    assert_string_equal(sr_message_rel_path(m), "sub/hello.txt");
+    assert_string_equal(sr_message_str(m, "rename"), "/new/place/hello.txt");
+    sr_message_free(m);
+    o.rename = "other/${YYYYMMDD}.txt";
+    assert_int_equal(sr_announce_removal(&o, path_of("sub/gone.txt"), false, &now, &m, &err),
+                     SR_OK);
+    assert_string_equal(sr_message_str(m, "rename"), "other/20261125.txt");
+    sr_message_free(m);
+    o.rename = "sub/hello.txt"; /* the relPath already: no field */
+    assert_int_equal(sr_announce_path(&o, path_of("sub/hello.txt"), &now, &m, NULL, &err), SR_OK);
+    assert_null(sr_message_str(m, "rename"));
+    sr_message_free(m);
+    o.rename = NULL;
+    assert_int_equal(sr_announce_path(&o, path_of("sub/hello.txt"), &now, &m, NULL, &err), SR_OK);
+    assert_null(sr_message_str(m, "rename"));
+    sr_message_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -238,6 +265,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(folders_links_removals_renames, make_tree, remove_tree),
         cmocka_unit_test_setup_teardown(errors_name_the_path, make_tree, remove_tree),
         cmocka_unit_test_setup_teardown(headers_and_clusters, make_tree, remove_tree),
+        cmocka_unit_test_setup_teardown(rename_option, make_tree, remove_tree),
     };
     return cmocka_run_group_tests_name("announce", tests, NULL, NULL);
 }

@@ -194,12 +194,106 @@ static void sender_source(void **state)
     sr_message_free(m);
 }
 
+/* sundew(spec, name) gives want (NULL: refused) */
+static void sundew(const char *spec, const char *name, const char *extension, const char *want)
+{
+    char *out = NULL;
+    sr_err err;
+    int rc = sr_placement_sundew_name(spec, name, extension, "20261125T101010.25", &out, &err);
+    if (want == NULL) {
+        if (rc == SR_OK)
+            fail_msg("filename %s of %s: %s, expected a refusal", spec, name, out);
+        return;
+    }
+    if (rc != SR_OK)
+        fail_msg("filename %s of %s: %s", spec, name, err.msg);
+    if (strcmp(out, want) != 0)
+        fail_msg("filename %s of %s: %s, expected %s", spec, name, out, want);
+    free(out);
+}
+
+static void sundew_filename_forms(void **state)
+{
+    (void)state;
+    const char *px = "SACN43_CWAO_251010:CWAO:SA:3:Direct:20261125101010";
+    sundew(NULL, px, NULL, px);
+    sundew("None", px, NULL, px);
+    sundew("WHATFN", px, NULL, "SACN43_CWAO_251010");
+    sundew("HEADFN", px, NULL, "SACN43_CWAO");
+    sundew("HEADFN", "single:x", NULL, "single");
+    /* PX names keep six fields, PDS names (a fifth field longer than one) five */
+    sundew("NONE", "a:b:c:d:e:f:g:h", NULL, "a:b:c:d:e:f");
+    sundew("NONE", "a:b:c:d:long:f:g", NULL, "a:b:c:d:long");
+    sundew("NONE", "a:b:c", NULL, "a:b:c");
+    sundew("NONE", "a:b:SENDER=x:c", NULL, "a:b");
+    sundew("NONESENDER", "a:b:SENDER=x:c", NULL, "a:b:SENDER=x");
+    sundew("SENDER", "a:b:SENDER=x:c", NULL, "x");
+    sundew("SENDER", "a:b", NULL, "a:b");
+    sundew("DESTFN=fixed.txt", px, NULL, "fixed.txt");
+    /* TIME: pubTime without fraction and T; a name ending in a time keeps its own */
+    sundew("WHATFN:TIME", "obs.xml", NULL, "obs.xml:20261125101010");
+    /* a PDS name: five fields kept, then its own time put back */
+    sundew("NONE:TIME", px, NULL, "SACN43_CWAO_251010:CWAO:SA:3:Direct:20261125101010");
+    sundew("NONE:TIME", "a:b:c:d:e:f:g", NULL, "a:b:c:d:e:f:20261125101010");
+    sundew("TIME:", "obs.xml", NULL, "obs.xml:20261125101010");
+    sundew("WHATFN:SATNET=7:TIME", "obs:x", NULL, "obs:SATNET=7:20261125101010");
+    /* a Sundew source's fields travel in sundew_extension */
+    sundew("NONE", "obs", "CWAO:SA:3:D:20261125101010:x", "obs:CWAO:SA:3:D:20261125101010");
+    /* refused: plugins, unknown words, a name that is not one name */
+    sundew("DESTFNSCRIPT=mine.Rename", px, NULL, NULL);
+    sundew("WHATFN:BOGUS", px, NULL, NULL);
+    sundew("DESTFN=a/b", px, NULL, NULL);
+    sundew("WHATFN", "x", "../..", "x");
+    sundew("NONE", "x", "/etc/passwd:b:c:d:e:f", NULL);
+    sr_err err;
+    assert_int_equal(sr_placement_filename_check("NONE:TIME", &err), SR_OK);
+    assert_int_equal(sr_placement_filename_check("DESTFNSCRIPT=x", &err), SR_EINVAL);
+    assert_non_null(strstr(err.msg, "plugin"));
+    assert_int_equal(sr_placement_filename_check("WHATFN:nope", &err), SR_EINVAL);
+    assert_non_null(strstr(err.msg, "nope"));
+
+    /* in placement: the file lands under the new name and is announced so */
+    sr_placement_rules r = {.directory = "/data/in", .mirror = true, .filename = "WHATFN"};
+    expect(&r, "a/obs.xml:CWAO:SA", NULL, "/data/in/a/obs.xml", "data/in/a/obs.xml");
+    r.filename = "DESTFN=fixed";
+    expect(&r, "a/b.txt", "x/y.txt", "/data/in/x/fixed", NULL); /* after the poster's rename */
+}
+
+/* baseUrl_relPath: the baseUrl's path is part of where the file goes */
+static void base_url_rel_path(void **state)
+{
+    (void)state;
+    sr_placement_rules r = {.directory = "/data/in", .mirror = true, .base_url_rel_path = true};
+    sr_message *m = NULL;
+    sr_err err;
+    sr_placement p;
+    assert_int_equal(
+        sr_message_new("20261125T101010", "https://dd.example.com/x/y/", "a/c.txt", &m, &err),
+        SR_OK);
+    assert_int_equal(sr_placement_compute(&r, m, 0, &p, &err), SR_OK);
+    assert_string_equal(p.path, "/data/in/x/y/a/c.txt");
+    sr_placement_fini(&p);
+    r.base_url_rel_path = false;
+    assert_int_equal(sr_placement_compute(&r, m, 0, &p, &err), SR_OK);
+    assert_string_equal(p.path, "/data/in/a/c.txt");
+    sr_placement_fini(&p);
+    sr_message_free(m);
+    /* a baseUrl path with no folder adds nothing; one that climbs is refused */
+    r.base_url_rel_path = true;
+    expect(&r, "a/c.txt", NULL, "/data/in/a/c.txt", NULL); /* baseUrl https://dd.example.com/ */
+    assert_int_equal(sr_message_new("20261125T101010", "https://h/../../etc", "passwd", &m, &err),
+                     SR_OK);
+    assert_int_equal(sr_placement_compute(&r, m, 0, &p, &err), SR_EREFUSED);
+    sr_message_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(mirror_strip_flatten),       cmocka_unit_test(strip_regex_and_base_dirs),
         cmocka_unit_test(dates_and_rename),           cmocka_unit_test(never_outside_the_directory),
         cmocka_unit_test(root_is_the_configurations), cmocka_unit_test(sender_source),
+        cmocka_unit_test(sundew_filename_forms),      cmocka_unit_test(base_url_rel_path),
     };
     return cmocka_run_group_tests_name("placement", tests, NULL, NULL);
 }
