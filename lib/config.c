@@ -241,6 +241,10 @@ static char *parse_time_lookup(void *ctx, const char *name)
         struct passwd *pw = getpwuid(getuid());
         return pw ? strdup(pw->pw_name) : NULL;
     }
+    /* ${SOURCE} is the message's source, but sr3 puts in the `source` option's value when
+     * a line before this one set it */
+    if (strcmp(name, "SOURCE") == 0 && cfg->values[SR_OPT_source].set)
+        return strdup(cfg->values[SR_OPT_source].text);
     if (sr_varsub_is_message_var(name))
         return NULL; /* filled per message */
     for (int i = 0; i < SR_OPT_COUNT; i++) {
@@ -1141,9 +1145,65 @@ static int derive_exchange(sr_config *cfg, enum sr_option_id exchange, enum sr_o
     return rc;
 }
 
+/* post_baseDir where unset, as sr3 derives it: the path of a file: or sftp: post_baseUrl
+ * (sftp://host/data: /data), else baseDir. Readers of post_baseDir (what a watch or a post
+ * announces a file as, a sender's remote folder) then see what an sr3 config meant. */
+static int derive_post_base_dir(sr_config *cfg, sr_err *err)
+{
+    if (cfg->values[SR_OPT_post_baseDir].set)
+        return SR_OK;
+    sr_origin derived = {SR_ORIGIN_DERIVED, NULL, 0};
+    const char *url = cfg->values[SR_OPT_post_baseUrl].text;
+    char *dir = NULL;
+    if (url != NULL && strncmp(url, "file:", 5) == 0) {
+        const char *p = url + 5;
+        if (strncmp(p, "//", 2) == 0 && p[2] != '/')
+            p += 2 + strcspn(p + 2, "/"); /* file://host/path: the path */
+        while (p[0] == '/' && p[1] == '/')
+            p++;
+        dir = strdup(p);
+    } else if (url != NULL && strncmp(url, "sftp:", 5) == 0) {
+        sr_url u;
+        sr_err ignored;
+        /* sr3 takes the URL's path as it is; one that does not parse is refused later */
+        if (sr_url_parse(url, &u, &ignored) != SR_OK)
+            return SR_OK;
+        dir = u.path && u.path[0] ? strdup(u.path) : NULL;
+        sr_url_fini(&u);
+        if (dir == NULL)
+            return SR_OK; /* sftp://host: sr3's post_baseDir is empty, not baseDir */
+    } else if (cfg->values[SR_OPT_baseDir].set) {
+        dir = strdup(cfg->values[SR_OPT_baseDir].text);
+    } else {
+        return SR_OK;
+    }
+    if (dir == NULL)
+        return oom(err);
+    int rc = dir[0] && value_set_text(&cfg->values[SR_OPT_post_baseDir], dir, &derived) != 0
+                 ? oom(err)
+                 : SR_OK;
+    free(dir);
+    return rc;
+}
+
 static int derive(sr_config *cfg, sr_err *err)
 {
     sr_origin derived = {SR_ORIGIN_DERIVED, NULL, 0};
+    /* sr3: a batch larger than messageCountMax is cut to it */
+    long long count_max = sr_config_count(cfg, SR_OPT_messageCountMax);
+    if (count_max > 0 && sr_config_count(cfg, SR_OPT_batch) > count_max) {
+        char text[32];
+        snprintf(text, sizeof text, "%lld", count_max);
+        if (value_set_text(&cfg->values[SR_OPT_batch], text, &derived) != 0)
+            return oom(err);
+        cfg->values[SR_OPT_batch].u.count = count_max;
+    }
+    if (derive_post_base_dir(cfg, err) != SR_OK)
+        return err->code;
+    /* the name ${HOSTNAME} stands for, shown as sr3 shows it */
+    if (!cfg->values[SR_OPT_hostname].set &&
+        value_set_text(&cfg->values[SR_OPT_hostname], cfg->hostname, &derived) != 0)
+        return oom(err);
     int rc = derive_exchange(cfg, SR_OPT_exchange, SR_OPT_broker, SR_OPT_exchangeSuffix, err);
     if (rc == SR_OK)
         rc = derive_exchange(cfg, SR_OPT_post_exchange, SR_OPT_post_broker,

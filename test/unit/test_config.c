@@ -1077,6 +1077,47 @@ static void long_lines_keep_every_word(void **state)
     rmdir(dir);
 }
 
+/* What sr3 derives where the config is silent: post_baseDir from a file: or sftp:
+ * post_baseUrl, else from baseDir; batch cut to messageCountMax; ${SOURCE} is the source
+ * option once a line sets it. */
+static void derived_as_sr3_derives(void **state)
+{
+    (void)state;
+    static const struct {
+        enum sr_component c;
+        const char *lines;
+        enum sr_option_id id;
+        const char *want, *origin;
+    } cases[] = {
+        {SR_C_WATCH, "post_baseUrl file:/srv/out\n", SR_OPT_post_baseDir, "/srv/out", "derived"},
+        {SR_C_WATCH, "post_baseUrl file:///srv/out\n", SR_OPT_post_baseDir, "/srv/out",
+         "derived"},
+        {SR_C_WATCH, "post_baseUrl sftp://bob@host/data/x\nbaseDir /other\n",
+         SR_OPT_post_baseDir, "/data/x", "derived"},
+        /* sftp with no path: empty in sr3, not baseDir */
+        {SR_C_WATCH, "post_baseUrl sftp://bob@host\nbaseDir /other\n", SR_OPT_post_baseDir,
+         "None", "unset"},
+        {SR_C_SENDER, "post_baseUrl http://host/x\nbaseDir /srv/hot\n", SR_OPT_post_baseDir,
+         "/srv/hot", "derived"},
+        {SR_C_SENDER, "baseDir /srv/hot\npost_baseDir /mine\n", SR_OPT_post_baseDir, "/mine",
+         NULL},
+        {SR_C_SUBSCRIBE, "messageCountMax 10\n", SR_OPT_batch, "10", "derived"},
+        {SR_C_SUBSCRIBE, "messageCountMax 100\n", SR_OPT_batch, "25", "default"},
+        {SR_C_SARRA, "source PROVINCIAL\ndirectory /tmp/${SOURCE}/x\n", SR_OPT_directory,
+         "/tmp/PROVINCIAL/x", NULL},
+        /* before a source line: the message's source, filled per message */
+        {SR_C_SARRA, "directory /tmp/${SOURCE}/x\nsource PROVINCIAL\n", SR_OPT_directory,
+         "/tmp/${SOURCE}/x", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sr_config *cfg = load_text(cases[i].c, cases[i].lines);
+        expect(cfg, cases[i].id, cases[i].want);
+        if (cases[i].origin)
+            expect_origin(cfg, cases[i].id, cases[i].origin);
+        sr_config_free(cfg);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1108,6 +1149,7 @@ int main(void)
         cmocka_unit_test(every_good_config_shows),
         cmocka_unit_test(passwords_are_redacted),
         cmocka_unit_test(long_lines_keep_every_word),
+        cmocka_unit_test(derived_as_sr3_derives),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
