@@ -279,7 +279,8 @@ def test_guide_imported_and_started_by_sr(rabbitmq, sshd, sr_bin, sr_run, tmp_pa
     wait_until(lambda: guide.arrived(files), TIMEOUT_1000)
 
     def sent():
-        return [sr_log(env, "sender", n).count("] sent ") for n in range(1, SENDERS + 1)]
+        return [sr_log(env, "sender", n).count(f"sender/to_hpfx_{n:02d} sent ")
+                for n in range(1, SENDERS + 1)]
     # each file sent once (a file sent twice shows in the count once it has settled)
     wait_until(lambda: sum(sent()) >= len(files), TIMEOUT)
     r = sr(sr_bin, env, "stop", "--wait", "30", timeout=90)
