@@ -61,6 +61,7 @@ class HotGuide:
     def __init__(self, home, rabbitmq, sshd, base, host):
         self.home = Path(home)
         self.sshd = sshd
+        self.rabbitmq = rabbitmq
         self.ssh = SshHome(self.home, sshd)  # Host cluster in ~/.ssh/config
         url = urlparse(rabbitmq.url("tfeed"))
         self.amqp_user, self.amqp_password = url.username, url.password
