@@ -35,7 +35,6 @@ an absolute `directory` as relative to the login folder lands the files under
 import hashlib
 import os
 import random
-import re
 import secrets
 import subprocess
 import time

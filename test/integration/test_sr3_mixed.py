@@ -19,20 +19,17 @@ Files are compared by sha256; counts are taken from what each side logs ("downlo
 and "sent ok:" for sr3, "downloaded"/"sent"/"posted" for sr).
 """
 import hashlib
-import json
-import os
 import secrets
 import signal
 import subprocess
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 
 from fixtures_web import Nginx
 from helpers import sha256_file, snapshot_tree, wait_until, write_config
-from sr3peer import Sr3, needs_sr3
+from sr3peer import needs_sr3
 from test_sr3_hotdir import SENDERS, HotGuide, assert_landed_intact
 
 TIMEOUT = 120  # for what takes seconds; a loaded machine may take many times longer
