@@ -726,26 +726,36 @@ static int declare_or_cleanup(const char *name, sr_cli *cli, int argc, char **ar
         return 2;
     }
     v.have_host = sr_paths_init(&v.host_paths, true, &err) == SR_OK;
-    for (size_t i = 0; i < found.count; i++) {
+    /* Every exchange before any queue, as sr3 declares: a consumer's queue is bound to an
+     * exchange another config posts to (the guide's sender/to_hpfx binds to what
+     * watch/to_hpfx posts to), and configs come in name order. */
+    sr_config **cfgs = calloc(found.count + 1, sizeof *cfgs);
+    if (cfgs == NULL) {
+        sr_log_stderr("sr %s: out of memory", name);
+        status = 1;
+    }
+    for (size_t i = 0; cfgs != NULL && i < found.count; i++) {
         char *full = found.items[i];
         char *slash = strchr(full, '/');
         *slash = '\0';
-        sr_config *cfg = NULL;
-        int rc = sr_cli_load(cli, sr_component_from_name(full), slash + 1, &cfg, &err);
+        int rc = sr_cli_load(cli, sr_component_from_name(full), slash + 1, &cfgs[i], &err);
         *slash = '/';
         if (rc != SR_OK) {
             sr_log_stderr("sr %s: %s: %s", name, full, err.msg);
+            cfgs[i] = NULL;
             status = 1;
-            continue;
-        }
-        if (cleanup) {
-            status |= cleanup_one(&v, full, cfg);
+        } else if (cleanup) {
+            status |= cleanup_one(&v, full, cfgs[i]);
         } else {
-            status |= declare_exchanges(&v, full, cfg);
-            status |= declare_queue(&v, full, cfg);
+            status |= declare_exchanges(&v, full, cfgs[i]);
         }
-        sr_config_free(cfg);
     }
+    for (size_t i = 0; cfgs != NULL && !cleanup && i < found.count; i++)
+        if (cfgs[i] != NULL)
+            status |= declare_queue(&v, found.items[i], cfgs[i]);
+    for (size_t i = 0; cfgs != NULL && i < found.count; i++)
+        sr_config_free(cfgs[i]);
+    free(cfgs);
     sr_paths_fini(&v.host_paths);
     sr_strlist_clear(&found);
     free(patterns);

@@ -40,6 +40,7 @@ class Sr3:
         self.cache = self.home / ".cache" / "sr3"
         self.config.mkdir(parents=True, exist_ok=True)
         self.procs = []
+        self.started = {}  # pid -> pid file, of the instances start() took in charge
 
     def env(self, extra=None):
         env = dict(os.environ)
@@ -120,8 +121,67 @@ class Sr3:
         "subscri" in it: sr3 complains about its subscriptions.json before it binds.)"""
         self.wait_log(proc, r"binding \S+ with \S+ to |subscribe completed", timeout)
 
+    def start(self, spec=None, expected=1, timeout=CALL_TIMEOUT):
+        """`sr3 start [SPEC]`: its instances are forked and outlive the call. Waits until
+        `expected` instances of this HOME have written their pid file, and takes those pids
+        in charge: stop_all() ends them by pid. (Never `sr3 stop`: it also signals every
+        sr3 process of the user that is no instance of this HOME, other tests' included.)"""
+        self.run(*(["start", spec] if spec else ["start"]), timeout=timeout)
+        ok = wait_until(lambda: len(self._pid_files()) >= expected, timeout)
+        found = self._pid_files()
+        for path, pid in found.items():
+            if self._ours(pid):
+                self.started[pid] = path
+        if not ok:
+            raise AssertionError(f"sr3 start {spec or ''}: {len(found)} of {expected} "
+                                 f"instances wrote a pid file: {sorted(found)}")
+        return sorted(self.started)
+
+    def _pid_files(self):
+        """{pid file: pid} of the instances under this HOME's ~/.cache/sr3."""
+        out = {}
+        for path in self.cache.glob("*/*/*.pid"):
+            try:
+                out[path] = int(path.read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                continue
+        return out
+
+    def _ours(self, pid):
+        """pid is alive and runs with this HOME (a pid file may outlive its process, and
+        the pid be reused by someone else's)."""
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        return f"HOME={self.home}".encode() in environ
+
+    def log_path(self, component, config, n):
+        """The log of instance n of a started config (~/.cache/sr3/log)."""
+        return self.cache / "log" / f"{component}_{config}_{n:02d}.log"
+
+    def log(self, component, config, n):
+        path = self.log_path(component, config, n)
+        return path.read_text(errors="replace") if path.exists() else ""
+
     def stop_all(self):
-        """SIGTERM to each foreground process group, SIGKILL to what is left after 15 s."""
+        """SIGTERM to each foreground process group and to each started instance, SIGKILL
+        to what is left after 15 s."""
+        for pid in list(self.started):
+            if self._ours(pid):
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        if self.started:
+            wait_until(lambda: not any(self._ours(pid) for pid in self.started), 15)
+            for pid in self.started:
+                if self._ours(pid):
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+            self.started = {}
         for proc in self.procs:
             if proc.poll() is None:
                 try:
