@@ -117,16 +117,22 @@ __attribute__((format(printf, 3, 4))) static int line_error(const line_ctx *lc, 
     return sr_err_set(err, SR_EINVAL, false, "%s: %s", at, msg);
 }
 
-__attribute__((format(printf, 3, 4))) static void line_warning(sr_config *cfg, const line_ctx *lc,
-                                                               const char *fmt, ...)
+/* "file:line: message" onto one of the config's lists of remarks. */
+static void line_remark(sr_strlist *list, const line_ctx *lc, const char *fmt, va_list ap)
 {
     char at[PATH_MAX + 32], msg[SR_ERR_MSG_MAX];
     where(lc, at, sizeof at);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    sr_strlist_pushf(list, "%s: %s", at, msg);
+}
+
+__attribute__((format(printf, 3, 4))) static void line_warning(sr_config *cfg, const line_ctx *lc,
+                                                               const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    line_remark(&cfg->warnings, lc, fmt, ap);
     va_end(ap);
-    sr_strlist_pushf(&cfg->warnings, "%s: %s", at, msg);
 }
 
 /* A line that would have no effect in sr although it has one in sr3: the config loads
@@ -134,25 +140,19 @@ __attribute__((format(printf, 3, 4))) static void line_warning(sr_config *cfg, c
 __attribute__((format(printf, 3, 4))) static void line_refused(sr_config *cfg, const line_ctx *lc,
                                                                const char *fmt, ...)
 {
-    char at[PATH_MAX + 32], msg[SR_ERR_MSG_MAX];
-    where(lc, at, sizeof at);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    line_remark(&cfg->refused, lc, fmt, ap);
     va_end(ap);
-    sr_strlist_pushf(&cfg->refused, "%s: %s", at, msg);
 }
 
 __attribute__((format(printf, 3, 4))) static void line_note(sr_config *cfg, const line_ctx *lc,
                                                             const char *fmt, ...)
 {
-    char at[PATH_MAX + 32], msg[SR_ERR_MSG_MAX];
-    where(lc, at, sizeof at);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    line_remark(&cfg->notes, lc, fmt, ap);
     va_end(ap);
-    sr_strlist_pushf(&cfg->notes, "%s: %s", at, msg);
 }
 
 static int oom(sr_err *err)

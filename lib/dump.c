@@ -216,23 +216,33 @@ static json_t *processes(const sr_cli *cli, const sr_status_report *rep)
     return procs;
 }
 
+/* The words after the verb, then the report of the configs they name (*npat: how many
+ * patterns named them): -1 and *rep to go on with, or the exit status (--help, a usage
+ * error, a report that cannot be made). */
+static int collect(const char *verb, sr_cli *cli, int argc, char **argv, bool *json,
+                   sr_status_report *rep, size_t *npat)
+{
+    char **patterns;
+    int rc = parse_args(verb, argc, argv, true, json, &patterns, npat);
+    if (rc < 0) {
+        sr_err err;
+        if (sr_status_collect(cli, patterns, *npat, rep, &err) != SR_OK) {
+            sr_log_stderr("sr %s: %s", verb, err.msg);
+            rc = 1;
+        }
+    }
+    free(patterns);
+    return rc;
+}
+
 int sr_dump_main(sr_cli *cli, int argc, char **argv)
 {
     bool json;
-    char **patterns;
-    size_t npat;
-    int rc = parse_args("dump", argc, argv, true, &json, &patterns, &npat);
-    if (rc >= 0) {
-        free(patterns);
-        return rc;
-    }
     sr_status_report rep;
-    sr_err err;
-    if (sr_status_collect(cli, patterns, npat, &rep, &err) != SR_OK) {
-        sr_log_stderr("sr dump: %s", err.msg);
-        free(patterns);
-        return 1;
-    }
+    size_t npat;
+    int rc = collect("dump", cli, argc, argv, &json, &rep, &npat);
+    if (rc >= 0)
+        return rc;
     int status = 0;
     json_t *root = json_object();
     json_t *configs = json_object(), *states = json_object(), *bindings = json_object(),
@@ -300,7 +310,6 @@ int sr_dump_main(sr_cli *cli, int argc, char **argv)
     json_decref(bindings);
     json_decref(missing);
     sr_status_report_fini(&rep);
-    free(patterns);
     (void)json;
     return status;
 }
@@ -315,20 +324,12 @@ static const char *const statuses[] = {"running",  "partial", "foreground", "sto
 int sr_overview_main(sr_cli *cli, int argc, char **argv)
 {
     bool json;
-    char **patterns;
-    size_t npat;
-    int rc = parse_args("overview", argc, argv, true, &json, &patterns, &npat);
-    if (rc >= 0) {
-        free(patterns);
-        return rc;
-    }
     sr_status_report rep;
+    size_t npat;
+    int rc = collect("overview", cli, argc, argv, &json, &rep, &npat);
+    if (rc >= 0)
+        return rc;
     sr_err err;
-    if (sr_status_collect(cli, patterns, npat, &rep, &err) != SR_OK) {
-        sr_log_stderr("sr overview: %s", err.msg);
-        free(patterns);
-        return 1;
-    }
     int bad = 0;
     unsigned configs_running = 0;
     long missing = 0;
@@ -465,6 +466,5 @@ int sr_overview_main(sr_cli *cli, int argc, char **argv)
     json_decref(root);
     free(ps);
     sr_status_report_fini(&rep);
-    free(patterns);
     return bad;
 }

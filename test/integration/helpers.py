@@ -6,7 +6,9 @@ the fixtures every module shares: conftest.py.)"""
 import hashlib
 import os
 import re
+import signal
 import stat
+import subprocess
 import textwrap
 import time
 from pathlib import Path
@@ -134,3 +136,49 @@ class Feed:
         status = self.proc.wait(timeout=timeout)
         wait_until(lambda: "out" in self.output and "err" in self.output, 10, 0.05)
         return status, self.output["out"], self.output["err"]
+
+
+class Component:
+    """sr_<component> foreground <config>, its log (stdout and stderr) in a file; stopped
+    with SIGTERM (stop) or SIGKILL (kill)."""
+
+    def __init__(self, sr_bin, env, component, config, log):
+        self.log = Path(log)
+        self.out = open(self.log, "w")
+        self.proc = subprocess.Popen([sr_bin(f"sr_{component}"), "foreground", config], env=env,
+                                     stdout=self.out, stderr=subprocess.STDOUT)
+
+    def text(self):
+        return self.log.read_text(errors="replace")
+
+    def count(self, needle):
+        return self.text().count(needle)
+
+    def wait_for(self, needle, timeout=120):
+        """Until the log holds needle; fails with the log if the process ends first."""
+        assert wait_until(lambda: needle in self.text() or self.proc.poll() is not None,
+                          timeout), f"no {needle!r} in the log:\n{self.text()}"
+        assert needle in self.text(), f"exit {self.proc.poll()}, no {needle!r}:\n{self.text()}"
+        return self
+
+    def wait_ready(self, timeout=120):
+        """"connected to" is logged once the queue is declared and bound (AMQP) or the SUBACK
+        came (MQTT): what is announced from then on reaches it."""
+        return self.wait_for("connected to", timeout)
+
+    def stop(self):
+        """SIGTERM, then SIGKILL after 30 s; the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.out.close()
+        return self.proc.returncode
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+        self.out.close()

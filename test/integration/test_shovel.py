@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import wait_until, write_config
+from helpers import Component, wait_until, write_config
 
 TIMEOUT = 120  # for what takes seconds; a loaded machine may take many times longer
 
@@ -76,36 +76,6 @@ class Consumer:
     def _finish(self):
         self.reader.join(30)
         return list(self.messages), self.proc.stderr.read()
-
-
-class Component:
-    """sr_<component> foreground <config>, its log in a file, stopped with SIGTERM."""
-
-    def __init__(self, sr_bin, env, component, config, log):
-        self.log = log
-        self.out = open(log, "w")
-        self.proc = subprocess.Popen([sr_bin(f"sr_{component}"), "foreground", config], env=env,
-                                     stdout=self.out, stderr=subprocess.STDOUT)
-
-    def wait_for(self, text, timeout=TIMEOUT):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in Path(self.log).read_text():
-                return
-            assert self.proc.poll() is None, Path(self.log).read_text()
-            time.sleep(0.1)
-        raise AssertionError(f"no {text!r} in the log:\n{Path(self.log).read_text()}")
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(timeout=30)
-        self.out.close()
-        return rc
-
-    def kill(self):
-        self.proc.kill()
-        self.proc.wait(timeout=10)
-        self.out.close()
 
 
 def test_shovel_v02_in_v03_out_with_a_filter(rabbitmq, tool, sr_bin, sr_env, tmp_path):

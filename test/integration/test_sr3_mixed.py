@@ -21,7 +21,6 @@ and "sent ok:" for sr3, "downloaded"/"sent"/"posted" for sr).
 """
 import hashlib
 import secrets
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from fixtures_web import Nginx
-from helpers import sha256_file, snapshot_tree, wait_until, write_config
+from helpers import Component, sha256_file, snapshot_tree, wait_until, write_config
 from sr3peer import needs_sr3
 from test_sr3_hotdir import SENDERS, HotGuide, assert_landed_intact
 
@@ -64,40 +63,6 @@ def write_tree(root, names, seed):
         path.write_bytes(data)
         out[name] = hashlib.sha256(data).hexdigest()
     return out
-
-
-class Component:
-    """sr_<component> foreground <config>, its log in a file, stopped with SIGTERM."""
-
-    def __init__(self, sr_bin, env, component, name, log):
-        self.log = Path(log)
-        self.out = open(self.log, "w")
-        self.proc = subprocess.Popen([sr_bin(f"sr_{component}"), "foreground", name], env=env,
-                                     stdout=self.out, stderr=subprocess.STDOUT)
-
-    def wait_ready(self, needle="connected to"):
-        """"connected to" is logged once the queue is declared and bound."""
-        assert wait_until(lambda: needle in self.text() or self.proc.poll() is not None,
-                          TIMEOUT), self.text()
-        assert self.proc.poll() is None, self.text()
-        return self
-
-    def text(self):
-        return self.log.read_text(errors="replace")
-
-    def count(self, needle):
-        return self.text().count(needle)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        self.out.close()
-        return self.proc.returncode
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ import hashlib
 import json
 import os
 import secrets
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -33,7 +32,7 @@ import pytest
 import fixtures_web
 from fixtures_web import Nginx
 from servers import Mosquitto
-from helpers import sha256_file, snapshot_tree, tool_path, wait_until, write_config
+from helpers import Component, sha256_file, snapshot_tree, tool_path, wait_until, write_config
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 120  # for what takes seconds; a loaded machine may take many times longer
@@ -72,43 +71,6 @@ def sr_post(sr_bin, env, config, *paths):
                        capture_output=True, text=True, timeout=TIMEOUT)
     assert r.returncode == 0, r.stdout + r.stderr
     return r
-
-
-class Component:
-    """sr_<component> foreground <config>, its log in a file, stopped with SIGTERM."""
-
-    def __init__(self, sr_bin, env, component, name, log, wait=True):
-        self.log = Path(log)
-        self.out = open(self.log, "w")
-        self.proc = subprocess.Popen([sr_bin(f"sr_{component}"), "foreground", name], env=env,
-                                     stdout=self.out, stderr=subprocess.STDOUT)
-        if wait:
-            self.wait_ready()
-
-    def wait_ready(self):
-        """Until "connected to" is logged: written once the queue is declared and bound
-        (AMQP) or the SUBACK came (MQTT), so what is announced from then on reaches it."""
-        deadline = time.monotonic() + TIMEOUT
-        while "connected to" not in self.text():
-            assert self.proc.poll() is None and time.monotonic() < deadline, self.text()
-            time.sleep(0.1)
-
-    def text(self):
-        return self.log.read_text(errors="replace")
-
-    def count(self, needle):
-        return self.text().count(needle)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        self.out.close()
-        return self.proc.returncode
 
 
 def write_file(path, size, mtime=None, seed=None):
@@ -228,8 +190,7 @@ def mesh(tmp_path_factory, sr_bin, build_dir):
                 post_baseDir {p.tree}
                 """)
         for p in peers:
-            p.sarra = Component(sr_bin, env, "sarra", p.name, base / f"sarra_{p.name}.log",
-                                wait=False)
+            p.sarra = Component(sr_bin, env, "sarra", p.name, base / f"sarra_{p.name}.log")
         for p in peers:
             p.sarra.wait_ready()
         yield Mesh(env, peers, sr_bin, tool_path(build_dir, "sr_broker_tool"))
@@ -376,8 +337,8 @@ def test_amqp_pump_between_vhosts_then_subscriber(rabbitmq, nginx, sr_bin, sr_en
         mirror on
         inflight .tmp
         """)
-    sarra = Component(sr_bin, sr_env, "sarra", "pump", tmp_path / "pump.log")
-    sub = Component(sr_bin, sr_env, "subscribe", "end", tmp_path / "end.log")
+    sarra = Component(sr_bin, sr_env, "sarra", "pump", tmp_path / "pump.log").wait_ready()
+    sub = Component(sr_bin, sr_env, "subscribe", "end", tmp_path / "end.log").wait_ready()
     try:
         names = [f"obs/{i % 3}/f{i:02d}.bin" for i in range(12)]
         for i, name in enumerate(names):
@@ -427,7 +388,7 @@ def test_download_that_fails_is_retried_and_arrives(mosquitto, sr_bin, sr_env, t
             inflight .tmp
             retryDelay 5
             """)
-        sub = Component(sr_bin, sr_env, "subscribe", "get", tmp_path / "get.log")
+        sub = Component(sr_bin, sr_env, "subscribe", "get", tmp_path / "get.log").wait_ready()
         try:
             web.stop()  # connections to its port are now refused
             f = write_file(src / "late/file.bin", 50000)
