@@ -87,18 +87,28 @@ int sr_import_check_file(const char *sr3_dir, const char *confd_dir, const char 
             return sr_err_set(err, SR_ENOMEM, false, "out of memory");
         return rc;
     }
-    /* refused lines (sr_config_refused: `sr start` will not run the config) first */
+    /* refused lines (sr_config_refused: `sr start` will not run the config) first, then
+     * the warnings, marked as such: a config with warnings runs */
     const sr_strlist *lists[] = {sr_config_refused(cfg), sr_config_warnings(cfg)};
     for (size_t l = 0; l < 2; l++) {
         const sr_strlist *w = lists[l];
-        for (size_t i = 0; i < w->count; i++)
-            if (!sr_strlist_contains(out, w->items[i]) && sr_strlist_push(out, w->items[i]) != 0) {
+        for (size_t i = 0; i < w->count; i++) {
+            char *line = sr_strdup_printf("%s%s", l == 1 ? SR_IMPORT_WARNING : "", w->items[i]);
+            if (line == NULL ||
+                (!sr_strlist_contains(out, line) && sr_strlist_push(out, line) != 0)) {
+                free(line);
                 sr_config_free(cfg);
                 return sr_err_set(err, SR_ENOMEM, false, "out of memory");
             }
+            free(line);
+        }
     }
+    rc = sr_config_refused(cfg)->count > 0 ? SR_EREFUSED : SR_OK;
+    if (rc != SR_OK)
+        sr_err_set(err, SR_EREFUSED, false, "%s: %zu line(s) sr would not run", path,
+                   sr_config_refused(cfg)->count);
     sr_config_free(cfg);
-    return SR_OK;
+    return rc;
 }
 
 /* ---- copying ---- */
@@ -209,21 +219,22 @@ static bool is_dir(const char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* Load the config as sr would; false when sr refuses it. Every problem makes the exit
- * status 1: a line sr ignores is a line not imported. */
+/* Load the config as sr would; false when sr cannot read it (reported, not copied). A line
+ * sr would not run is reported too and the config copied for its owner to mend (`sr start`
+ * refuses it, naming the line); either makes the exit status 1. Warnings are reported and
+ * change neither. */
 static bool check(import *im, const char *path, const char *component)
 {
     sr_err err;
-    size_t before = im->problems.count;
     im->checked++;
     int rc = sr_import_check_file(im->src, im->confd, path, component, &im->problems, &err);
     if (rc == SR_ENOMEM) {
         sr_log_stderr("sr import: out of memory");
         im->status = 1;
-    } else if (rc != SR_OK || im->problems.count > before) {
+    } else if (rc != SR_OK) {
         im->status = 1; /* reported with the problems */
     }
-    return rc == SR_OK;
+    return rc == SR_OK || rc == SR_EREFUSED;
 }
 
 static void import_component(import *im, const char *sr3_name)

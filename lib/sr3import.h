@@ -30,11 +30,16 @@ const char *sr_import_component(const char *sr3_name);
  * with `sleep` above 0 watches a tree (sr3_cpost's daemon mode), which is sr's watch. */
 const char *sr_import_component_of(const char *sr3_name, const char *path);
 
+/* How a warning (a line that changes nothing, kept and run) starts in sr_import_check_file's
+ * list. */
+#define SR_IMPORT_WARNING "warning: "
+
 /* Read the sr3 config at path as sr would for component (an sr name), with the sr3 tree's
  * default.conf and admin.conf (sr3_dir) and the shipped defaults (confd_dir), and append
- * what sr will not honour to out, one "file:line: ..." string each (a string already in
- * out is not added twice). A value sr refuses is appended too, prefixed "error: ", and
- * makes the return SR_EINVAL (the config would not start). */
+ * to out, one "file:line: ..." string each (a string already in out is not added twice):
+ * the lines sr would not run (the return is then SR_EREFUSED: `sr start` refuses the
+ * config), then the warnings, prefixed SR_IMPORT_WARNING. A value sr cannot read is
+ * appended prefixed "error: " and makes the return SR_EINVAL. */
 int sr_import_check_file(const char *sr3_dir, const char *confd_dir, const char *path,
                          const char *component, sr_strlist *out, sr_err *err);
 

@@ -287,7 +287,7 @@ def test_features_lists_protocols_formats_and_the_unsupported_options(build_dir,
                                  "winnow"]
     assert "poll" in doc["absentComponents"]
     unsupported = doc["unsupportedOptions"]
-    assert "accelThreshold" in unsupported
+    assert "MemoryMax" in unsupported
     # the loader says the same of each (one config per option: whether the loader warns
     # or refuses, it names the first line it stops at)
     for name, reason in unsupported.items():

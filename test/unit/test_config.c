@@ -689,7 +689,7 @@ static void refused_and_ignored_lines(void **state)
         {"amqp_consumer on\n", 1, 0},
         {"amqp_consumer off\n", 0, 0},
         {"amqp_consumer\n", 1, 0},
-        {"accelThreshold 0\n", 0, 0},
+        {"accelThreshold 1M\n", 0, 1},
         {"logFormat None\n", 0, 0},
         {"runStateThreshold_cpuSlow 5\n", 1, 0},
         {"frobnicate 1\n", 1, 0},
