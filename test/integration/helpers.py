@@ -32,6 +32,17 @@ def write_config(env, component, name, text):
     return path
 
 
+def run_sr(build_dir, env, *args, check=True, timeout=120):
+    """`sr ARGS...` of the build under test; the CompletedProcess (text), failing the test
+    on a non-zero exit when check is true."""
+    r = subprocess.run([str(Path(build_dir) / "bin" / "sr"), *args], env=env,
+                       capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert r.returncode == 0, \
+            f"sr {' '.join(args)}: exit {r.returncode}\n{r.stdout}\n{r.stderr}"
+    return r
+
+
 def wait_until(check, timeout, interval=0.2):
     """Polls check() every interval seconds until it is true or timeout seconds have
     passed; returns its last answer (checked once more at the deadline)."""

@@ -11,23 +11,15 @@ import json
 import re
 import shutil
 import stat
-import subprocess
 import textwrap
 from pathlib import Path
 
+from helpers import run_sr as sr
 from sr3peer import PEERS, needs_sr3
 
 TIMEOUT = 120
 EXAMPLES = PEERS / "sarracenia" / "sarracenia" / "examples"
 SR_COMPONENTS = {"post", "watch", "subscribe", "sarra", "shovel", "sender", "winnow"}
-
-
-def sr(build_dir, env, *args, check=True):
-    r = subprocess.run([str(build_dir / "bin" / "sr"), *args], env=env, capture_output=True,
-                       text=True, timeout=TIMEOUT)
-    if check:
-        assert r.returncode == 0, f"sr {' '.join(args)}: exit {r.returncode}\n{r.stdout}\n{r.stderr}"
-    return r
 
 
 @needs_sr3

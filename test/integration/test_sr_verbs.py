@@ -8,13 +8,12 @@ convert is checked against the real sr3 (../shared/peers): the same v2 files con
 """
 import json
 import os
-import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from helpers import wait_until, write_config
+from helpers import wait_until, write_config, run_sr as sr
 from sr3peer import Sr3, needs_sr3
 
 TIMEOUT = 120
@@ -29,14 +28,6 @@ def dump_when(build_dir, env, ready):
         return ready(last["doc"])
     wait_until(check, TIMEOUT)
     return last["doc"]
-
-
-def sr(build_dir, env, *args, check=True):
-    r = subprocess.run([str(build_dir / "bin" / "sr"), *args], env=env, capture_output=True,
-                       text=True, timeout=TIMEOUT)
-    if check:
-        assert r.returncode == 0, f"sr {' '.join(args)}: exit {r.returncode}\n{r.stdout}\n{r.stderr}"
-    return r
 
 
 # ---- convert ----
