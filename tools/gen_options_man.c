@@ -602,6 +602,22 @@ static void put_header(FILE *out)
         out);
 }
 
+/* One tagged paragraph per name of an option table's list (refused, or without effect),
+ * with its reason as a sentence. */
+static void put_reasons(FILE *out, bool (*at)(size_t, const char **, const char **))
+{
+    const char *name, *why;
+    for (size_t i = 0; at(i, &name, &why); i++) {
+        fputs(".TP\n", out);
+        put_bold(out, name);
+        fputs("\n", out);
+        char reason[512];
+        snprintf(reason, sizeof reason, "%s", why);
+        sentence(reason, sizeof reason, false);
+        put_line(out, reason);
+    }
+}
+
 static void put_footer(FILE *out)
 {
     fputs(".SH SR3 OPTIONS SR REFUSES\n"
@@ -625,29 +641,13 @@ static void put_footer(FILE *out)
           ".B None\n"
           "asks for nothing sr lacks and is accepted.\n",
           out);
-    const char *name, *why;
-    for (size_t i = 0; sr_option_unsupported_at(i, &name, &why); i++) {
-        fputs(".TP\n", out);
-        put_bold(out, name);
-        fputs("\n", out);
-        char reason[512];
-        snprintf(reason, sizeof reason, "%s", why);
-        sentence(reason, sizeof reason, false);
-        put_line(out, reason);
-    }
+    put_reasons(out, sr_option_unsupported_at);
     fputs(".SH SR3 OPTIONS WITHOUT EFFECT\n"
-          "These names have no effect in sr3 either; sr reads them with a warning that\n"
-          "gives the reason, and the configuration still runs.\n",
+          "These names change nothing a user of sr would see: they have no effect in sr3\n"
+          "either, or they choose how sr3 does what sr does its own way. sr reads them with\n"
+          "a warning that gives the reason, and the configuration still runs.\n",
           out);
-    for (size_t i = 0; sr_option_ignored_at(i, &name, &why); i++) {
-        fputs(".TP\n", out);
-        put_bold(out, name);
-        fputs("\n", out);
-        char reason[512];
-        snprintf(reason, sizeof reason, "%s", why);
-        sentence(reason, sizeof reason, false);
-        put_line(out, reason);
-    }
+    put_reasons(out, sr_option_ignored_at);
     fputs(".PP\n"
           "Any other name is unknown: its line is refused like the options above, and\n"
           "when the name is close to a known option or alias the message suggests it.\n"

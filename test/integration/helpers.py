@@ -153,10 +153,12 @@ class Component:
     """sr_<component> foreground <config>, its log (stdout and stderr) in a file; stopped
     with SIGTERM (stop) or SIGKILL (kill)."""
 
-    def __init__(self, sr_bin, env, component, config, log):
+    def __init__(self, sr_bin, env, component, config, log, action=("foreground",)):
+        """action: the verb and its words before the config (`instance N` runs one
+        instance as `sr start` would, logging here when the config has logStdout on)."""
         self.log = Path(log)
         self.out = open(self.log, "w")
-        self.proc = subprocess.Popen([sr_bin(f"sr_{component}"), "foreground", config], env=env,
+        self.proc = subprocess.Popen([sr_bin(f"sr_{component}"), *action, config], env=env,
                                      stdout=self.out, stderr=subprocess.STDOUT)
 
     def text(self):

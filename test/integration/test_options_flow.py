@@ -12,12 +12,11 @@ import hashlib
 import json
 import os
 import secrets
-import signal
 import subprocess
 import time
 from pathlib import Path
 
-from helpers import wait_until, write_config
+from helpers import Component, wait_until, write_config
 from sr3peer import needs_sr3
 
 TIMEOUT = 120  # for what takes seconds; a loaded machine may take many times longer
@@ -81,20 +80,11 @@ class Consumer:
 def start(sr_bin, env, component, name, log, action=("foreground",)):
     """sr_<component> foreground NAME (or `instance N NAME`, with logStdout on), once it
     has logged "connected to" (its queue is declared and bound)."""
-    out = open(log, "w")
-    proc = subprocess.Popen([sr_bin(f"sr_{component}"), *action, name], env=env,
-                            stdout=out, stderr=subprocess.STDOUT)
-    out.close()
-    deadline = time.monotonic() + TIMEOUT
-    while "connected to" not in Path(log).read_text():
-        assert proc.poll() is None and time.monotonic() < deadline, Path(log).read_text()
-        time.sleep(0.1)
-    return proc
+    return Component(sr_bin, env, component, name, log, action).wait_ready(TIMEOUT)
 
 
-def stop(proc):
-    proc.send_signal(signal.SIGTERM)
-    return proc.wait(timeout=60)
+def stop(component):
+    return component.stop()
 
 
 def log_has(path, text):

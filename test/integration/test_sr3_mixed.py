@@ -22,7 +22,6 @@ and "sent ok:" for sr3, "downloaded"/"sent"/"posted" for sr).
 import hashlib
 import secrets
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -33,7 +32,6 @@ from sr3peer import needs_sr3
 from test_sr3_hotdir import SENDERS, HotGuide, assert_landed_intact
 
 TIMEOUT = 120  # for what takes seconds; a loaded machine may take many times longer
-QUIET = 5  # seconds without a download or a post that make the ring "quiet"
 
 
 def declare_exchange(tool, url, exchange):
@@ -50,6 +48,16 @@ def wait_bound(rabbitmq, exchange):
         r = rabbitmq.ctl("list_bindings", "source_name", "destination_kind", check=False)
         return any(line.split("\t")[:2] == [exchange, "queue"] for line in r.stdout.splitlines())
     assert wait_until(bound, TIMEOUT, 1), f"no queue bound to {exchange}"
+
+
+def drained(rabbitmq, configs):
+    """Do the sarra queues of these configs hold no message, ready or unacknowledged?"""
+    r = rabbitmq.ctl("list_queues", "name", "messages_ready", "messages_unacknowledged",
+                     check=False)
+    rows = [line.split("\t") for line in r.stdout.splitlines()]
+    mine = [row for row in rows
+            if len(row) == 3 and any(f".sarra.{c}." in row[0] for c in configs)]
+    return len(mine) >= len(configs) and all(row[1:] == ["0", "0"] for row in mine)
 
 
 def write_tree(root, names, seed):
@@ -331,7 +339,7 @@ def test_mesh_of_three_with_one_sr3_peer(rabbitmq, broker_tool, sr_bin, sr_env, 
     """Files posted on each peer of a ring (peer0 -> peer1's sarra -> ...; peer2's sarra is
     sr3's) reach every tree identical; each peer downloads and announces each file it did
     not post exactly once; the file that comes back to the peer that posted it is not
-    downloaded again (same checksum); then nothing moves for QUIET seconds."""
+    downloaded again (same checksum); then every queue drains with nothing more moving."""
     tok = secrets.token_hex(2)
     servers, peers = [], []
     try:
@@ -406,10 +414,14 @@ def test_mesh_of_three_with_one_sr3_peer(rabbitmq, broker_tool, sr_bin, sr_env, 
         assert wait_until(lambda: [p.downloads() for p in peers] == others
                           and [p.posts() for p in peers] == others, TIMEOUT), \
             ([p.downloads() for p in peers], [p.posts() for p in peers], others, logs())
-        # quiet: nothing more downloaded or announced anywhere
+        # quiet: every peer's queue drained and acknowledged (a peer acks a message once
+        # its download and post are done), twice over, and still nothing more downloaded
+        # or announced anywhere
         before = [(p.downloads(), p.posts()) for p in peers]
-        time.sleep(QUIET)  # the story: a while with nothing posted
-        assert [(p.downloads(), p.posts()) for p in peers] == before, logs()
+        for _ in range(2):
+            assert wait_until(lambda: drained(rabbitmq, [p.name for p in peers]), TIMEOUT,
+                              1), logs()
+            assert [(p.downloads(), p.posts()) for p in peers] == before, logs()
     finally:
         for p in peers:
             if p.sarra is not None and not p.is_sr3:

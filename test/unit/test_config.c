@@ -562,7 +562,7 @@ static void lines_without_effect_name_file_and_line(void **state)
 
 /* Load a config of component c written from text (lines separated by \n); the test fails
  * with the loader's message when it does not load. */
-static sr_config *load_text(enum sr_component c, const char *text)
+static int load_text_rc(enum sr_component c, const char *text, sr_config **cfg, sr_err *err)
 {
     char dir[4096];
     test_tmp_template(dir, sizeof dir, "sr-test-config");
@@ -573,13 +573,18 @@ static sr_config *load_text(enum sr_component c, const char *text)
     assert_non_null(f);
     fputs(text, f);
     fclose(f);
-    sr_config *cfg = NULL;
-    sr_err err;
     sr_config_request req = {c, path, NULL, confd(), NULL, 0};
-    int rc = sr_config_load(&req, &cfg, &err);
+    int rc = sr_config_load(&req, cfg, err);
     unlink(path);
     rmdir(dir);
-    if (rc != SR_OK)
+    return rc;
+}
+
+static sr_config *load_text(enum sr_component c, const char *text)
+{
+    sr_config *cfg = NULL;
+    sr_err err;
+    if (load_text_rc(c, text, &cfg, &err) != SR_OK)
         fail_msg("%s", err.msg);
     return cfg;
 }
@@ -718,22 +723,10 @@ static void refused_and_ignored_lines(void **state)
         sr_config_free(cfg);
     }
     /* nodupe_driver redis is refused with the choices sr has */
-    char dir[4096];
-    test_tmp_template(dir, sizeof dir, "sr-test-config");
-    assert_non_null(mkdtemp(dir));
-    char path[4200];
-    snprintf(path, sizeof path, "%s/t.conf", dir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("nodupe_driver redis\n", f);
-    fclose(f);
     sr_config *cfg = NULL;
     sr_err err;
-    sr_config_request req = {SR_C_WATCH, path, NULL, confd(), NULL, 0};
-    assert_int_equal(sr_config_load(&req, &cfg, &err), SR_EINVAL);
+    assert_int_equal(load_text_rc(SR_C_WATCH, "nodupe_driver redis\n", &cfg, &err), SR_EINVAL);
     assert_non_null(strstr(err.msg, "nodupe_driver: \"redis\" is not one of disk"));
-    unlink(path);
-    rmdir(dir);
     /* on_message msg_log adds after_accept to logEvents, as sr3 converts it */
     cfg = load_text(SR_C_WATCH, "logEvents None\non_message msg_log\n");
     expect(cfg, SR_OPT_logEvents, "after_accept");
