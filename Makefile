@@ -35,7 +35,7 @@ LIB_HDRS = $(sort $(wildcard lib/*.h))
 # What libsr-dev installs: every module's header, not what a module shares with its
 # backends (*_impl.h).
 PUBLIC_HDRS = $(filter-out %_impl.h,$(LIB_HDRS))
-CMDS     = sr sr_post sr_watch sr_subscribe sr_sarra sr_shovel sr_sender sr_winnow sr_sanity
+CMDS     = sr sr_post sr_watch sr_subscribe sr_sarra sr_shovel sr_sender sr_winnow sr_poll sr_sanity
 UNIT_SRCS = $(sort $(wildcard test/unit/test_*.c))
 UNITS     = $(patsubst test/unit/%.c,%,$(UNIT_SRCS))
 

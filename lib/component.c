@@ -223,6 +223,7 @@ static int run_component(enum sr_component component, const sr_component_work *w
     case SR_C_SUBSCRIBE:
     case SR_C_SARRA:
     case SR_C_SENDER:
+    case SR_C_POLL:
         if (work == NULL)
             goto cannot_run;
         if (work->attach(&svc, &fc, &work_state, &err) != SR_OK)

@@ -968,6 +968,12 @@ static void warn_component(sr_config *cfg, const line_ctx *lc, const char *name,
 static int apply_option(sr_config *cfg, const line_ctx *lc, const char *name, const char *raw,
                         sr_err *err)
 {
+    /* sr3 reads two names its own way in a poll: `destination` is the server listed
+     * (pollUrl, not a sender's sendTo) and `broker` the one posted to (post_broker) */
+    if (cfg->component == SR_C_POLL && strcmp(name, "destination") == 0)
+        name = "pollUrl";
+    else if (cfg->component == SR_C_POLL && strcmp(name, "broker") == 0)
+        name = "post_broker";
     sr_option_match m = sr_option_lookup(name);
     if (m.ignored) {
         line_warning(cfg, lc, "option \"%s\" has no effect, in sr3 either: %s", name, m.ignored);
@@ -1186,6 +1192,69 @@ static int derive_post_base_dir(sr_config *cfg, sr_err *err)
     return rc;
 }
 
+/* A poll, as sr3 completes its config: post_baseUrl from pollUrl (its password left out, a
+ * '/' at the end, "file:" for a file: URL); with vip, the broker and exchange it reads its own
+ * posts from are its post_broker and post_exchange; without any scheduled_* option a sleep of
+ * more than 1 s is the scheduled_interval (and the pause between passes becomes 1 s). */
+static int derive_poll(sr_config *cfg, sr_err *err)
+{
+    sr_origin derived = {SR_ORIGIN_DERIVED, NULL, 0};
+    const char *poll_url = cfg->values[SR_OPT_pollUrl].text;
+    if (!cfg->values[SR_OPT_post_baseUrl].set && poll_url != NULL) {
+        char *base = NULL;
+        if (strncmp(poll_url, "file:", 5) == 0) {
+            base = strdup("file:");
+        } else {
+            sr_url u;
+            sr_err ignored;
+            if (sr_url_parse(poll_url, &u, &ignored) != SR_OK)
+                return SR_OK; /* refused by the check, naming the line */
+            free(u.password); /* sr3 leaves it out: subscribers find theirs */
+            u.password = NULL;
+            base = sr_url_format(&u, false);
+            sr_url_fini(&u);
+            size_t n = base ? strlen(base) : 0;
+            if (base != NULL && (n == 0 || base[n - 1] != '/')) {
+                char *slash = NULL;
+                if (asprintf(&slash, "%s/", base) < 0)
+                    slash = NULL;
+                free(base);
+                base = slash;
+            }
+        }
+        if (base == NULL)
+            return oom(err);
+        int bad = value_set_text(&cfg->values[SR_OPT_post_baseUrl], base, &derived);
+        free(base);
+        if (bad)
+            return oom(err);
+    }
+    if (cfg->values[SR_OPT_vip].list.count > 0) {
+        if (!cfg->values[SR_OPT_broker].set && cfg->values[SR_OPT_post_broker].set &&
+            value_set_text(&cfg->values[SR_OPT_broker], cfg->values[SR_OPT_post_broker].text,
+                           &derived) != 0)
+            return oom(err);
+        if (!cfg->values[SR_OPT_exchange].set && cfg->values[SR_OPT_post_exchange].set &&
+            value_set_text(&cfg->values[SR_OPT_exchange], cfg->values[SR_OPT_post_exchange].text,
+                           &derived) != 0)
+            return oom(err);
+    }
+    bool scheduled = cfg->values[SR_OPT_scheduled_interval].set ||
+                     cfg->values[SR_OPT_scheduled_hour].list.count > 0 ||
+                     cfg->values[SR_OPT_scheduled_minute].list.count > 0 ||
+                     cfg->values[SR_OPT_scheduled_time].list.count > 0;
+    double sleep = sr_config_seconds(cfg, SR_OPT_sleep);
+    if (!scheduled && sleep > 1) {
+        if (value_set_text(&cfg->values[SR_OPT_scheduled_interval],
+                           cfg->values[SR_OPT_sleep].text, &derived) != 0 ||
+            value_set_text(&cfg->values[SR_OPT_sleep], "1", &derived) != 0)
+            return oom(err);
+        cfg->values[SR_OPT_scheduled_interval].u.seconds = sleep;
+        cfg->values[SR_OPT_sleep].u.seconds = 1;
+    }
+    return SR_OK;
+}
+
 static int derive(sr_config *cfg, sr_err *err)
 {
     sr_origin derived = {SR_ORIGIN_DERIVED, NULL, 0};
@@ -1204,10 +1273,12 @@ static int derive(sr_config *cfg, sr_err *err)
     if (!cfg->values[SR_OPT_hostname].set &&
         value_set_text(&cfg->values[SR_OPT_hostname], cfg->hostname, &derived) != 0)
         return oom(err);
-    int rc = derive_exchange(cfg, SR_OPT_exchange, SR_OPT_broker, SR_OPT_exchangeSuffix, err);
-    if (rc == SR_OK)
-        rc = derive_exchange(cfg, SR_OPT_post_exchange, SR_OPT_post_broker,
+    int rc = derive_exchange(cfg, SR_OPT_post_exchange, SR_OPT_post_broker,
                              SR_OPT_post_exchangeSuffix, err);
+    if (rc == SR_OK && cfg->component == SR_C_POLL)
+        rc = derive_poll(cfg, err);
+    if (rc == SR_OK)
+        rc = derive_exchange(cfg, SR_OPT_exchange, SR_OPT_broker, SR_OPT_exchangeSuffix, err);
     if (rc != SR_OK)
         return rc;
     if (!cfg->values[SR_OPT_post_topicPrefix].set && cfg->values[SR_OPT_topicPrefix].set) {
@@ -1215,7 +1286,9 @@ static int derive(sr_config *cfg, sr_err *err)
                            cfg->values[SR_OPT_topicPrefix].text, &derived) != 0)
             return oom(err);
     }
-    if (cfg->subtopic_count == 0 && (cfg->component & SR_C_CONSUMERS))
+    bool consumes = (cfg->component & SR_C_CONSUMERS) ||
+                    (cfg->component == SR_C_POLL && cfg->values[SR_OPT_vip].list.count > 0);
+    if (cfg->subtopic_count == 0 && consumes)
         return add_subtopic(cfg, &derived, "#", NULL, NULL, err);
     return SR_OK;
 }
@@ -1401,7 +1474,8 @@ int sr_config_check(const sr_config *cfg, sr_err *err)
         return sr_err_set(err, SR_EINVAL, false,
                           "%s: a %s needs a broker to consume from (e.g. broker amqps://user@host/)",
                           file, comp);
-    bool needs_post = (cfg->component & (SR_C_LOCAL | SR_C_SHOVEL | SR_C_WINNOW | SR_C_SARRA)) != 0;
+    bool needs_post =
+        (cfg->component & (SR_C_LOCAL | SR_C_SHOVEL | SR_C_WINNOW | SR_C_SARRA | SR_C_POLL)) != 0;
     if (needs_post && !cfg->values[SR_OPT_post_broker].set)
         return sr_err_set(err, SR_EINVAL, false,
                           "%s: a %s needs a post_broker to publish to (e.g. post_broker amqps://user@host/)",
@@ -1418,6 +1492,10 @@ int sr_config_check(const sr_config *cfg, sr_err *err)
                           "%s: a sender needs baseDir, the folder whose files it may send: it "
                           "reads baseDir/relPath and nothing outside (e.g. baseDir /home/me/hot; "
                           "`baseDir /` reads any file, as sr3 does without one: sr-security(7))",
+                          file);
+    if (cfg->component == SR_C_POLL && !cfg->values[SR_OPT_pollUrl].set)
+        return sr_err_set(err, SR_EINVAL, false,
+                          "%s: a poll needs pollUrl, the server to list (e.g. pollUrl sftp://user@host/)",
                           file);
     if (cfg->component == SR_C_WATCH && cfg->values[SR_OPT_path].list.count == 0)
         return sr_err_set(err, SR_EINVAL, false,

@@ -40,7 +40,8 @@ struct sr_flow {
     sr_flow_component comp;
 
     /* consumer side */
-    bool consumes;
+    bool consumes;   /* messages come from the broker (gather is NULL) */
+    bool catches_up; /* gathers, and reads its own posts for its memory (ingest) */
     sr_consumer_setup consumer;
     sr_broker *in;
     /* publisher side */
@@ -114,7 +115,7 @@ static int open_state(sr_flow *f, sr_err *err)
     char path[4096];
     double now = sr_time_now_s();
     double ttl = sr_config_seconds(f->cfg, SR_OPT_nodupe_ttl);
-    if (rc == SR_OK && ttl > 0) {
+    if (rc == SR_OK && ttl > 0 && !f->comp.remembers) {
         enum sr_nodupe_basis basis =
             (enum sr_nodupe_basis)sr_config_choice(f->cfg, SR_OPT_nodupe_basis);
         snprintf(path, sizeof path, "%s/recent_files_%03d.cache", dir, f->instance);
@@ -202,8 +203,10 @@ int sr_flow_new(const sr_flow_services *svc, const sr_flow_component *component,
     int rc = f->placer ? SR_OK : sr_err_set(err, SR_ENOMEM, false, "out of memory");
     if (rc == SR_OK)
         rc = open_state(f, err);
-    if (rc == SR_OK && component->gather == NULL) {
-        f->consumes = true;
+    f->consumes = component->gather == NULL;
+    f->catches_up = component->gather != NULL && component->ingest != NULL &&
+                    sr_config_str(cfg, SR_OPT_broker) != NULL;
+    if (rc == SR_OK && (f->consumes || f->catches_up)) {
         rc = sr_brokerconf_consumer(cfg, svc->paths, svc->instance, svc->creds, &f->consumer, err);
         if (rc == SR_OK) {
             f->consumer.broker.notify = broker_event;
@@ -213,7 +216,7 @@ int sr_flow_new(const sr_flow_services *svc, const sr_flow_component *component,
             if (f->in == NULL)
                 rc = err ? err->code : SR_EINVAL;
         }
-        if (rc == SR_OK)
+        if (rc == SR_OK && f->consumes)
             rc = sr_report_new(cfg, &f->consumer.broker, &f->report, err);
         if (rc == SR_OK && f->report != NULL)
             sr_log_write(f->log, SR_LOG_INFO, "reports go to exchange %s",
@@ -247,9 +250,10 @@ int sr_flow_new(const sr_flow_services *svc, const sr_flow_component *component,
      * a time, each after the ack of the one before: no window. */
     f->pass_max = f->batch;
     unsigned prefetch = f->consumes ? f->consumer.broker.prefetch : 0;
-    /* Not with a duplicate cache either: the next pass's entries would reach the cache's
-     * file with this pass's (settle), before their own posts are confirmed. */
-    f->window = f->publishes && f->nodupe == NULL &&
+    /* Not with a duplicate cache either (nor a component's memory): the next pass's
+     * entries would reach the cache's file with this pass's (settle), before their own
+     * posts are confirmed. */
+    f->window = f->publishes && f->nodupe == NULL && !f->comp.remembers &&
                 (!f->consumes || (!sr_broker_is_mqtt(f->in) && prefetch >= 2));
     if (f->window && f->consumes && prefetch / 2 < f->pass_max)
         f->pass_max = prefetch / 2;
@@ -273,7 +277,7 @@ void sr_flow_free(sr_flow *f)
     sr_report_free(f->report); /* before the consumer setup its broker options point into */
     sr_broker_close(f->in);
     sr_broker_close(f->out);
-    if (f->consumes)
+    if (f->consumes || f->catches_up)
         sr_consumer_setup_fini(&f->consumer);
     if (f->publishes)
         sr_publisher_setup_fini(&f->publisher);
@@ -460,6 +464,19 @@ static int gather_local(sr_flow *f, pass *p, bool *exhausted, sr_err *err)
     }
     free(msgs);
     return rc;
+}
+
+/* A flow that catches up: what it read from the broker only updates the component's
+ * memory (ingest), and is finished (acked when the pass is settled). */
+static void ingest(sr_flow *f, pass *p)
+{
+    for (size_t i = 0; i < p->count; i++) {
+        sr_work *w = &p->items[i];
+        sr_err err;
+        if (w->msg != NULL && f->comp.ingest(f->comp.ctx, w->msg, &err) != SR_OK)
+            sr_log_write(f->log, SR_LOG_ERROR, "%s: %s", sr_message_rel_path(w->msg), err.msg);
+        dispose(w, SR_DISP_DONE, NULL);
+    }
 }
 
 /* Retried messages, when the pass has room: up to batch/2 - what came in. */
@@ -918,6 +935,8 @@ static void settle(sr_flow *f, posting *po)
      * (what a winnow killed between writing the cache and posting would do). */
     if (f->nodupe != NULL && sr_nodupe_flush(f->nodupe, &err) != SR_OK)
         sr_log_write(f->log, SR_LOG_ERROR, "duplicate cache: %s", err.msg);
+    if (f->comp.settled != NULL)
+        f->comp.settled(f->comp.ctx);
     send_reports(f, p);
     size_t held = 0;
     for (size_t i = 0; i < p->count; i++) {
@@ -1145,10 +1164,10 @@ static const char *held_vip(const sr_strlist *vips)
     return held;
 }
 
-/* Connect the consumer and declare the post exchanges: the start of an active flow. */
-static void go_active(sr_flow *f)
+/* Declare the queue, bind it and start consuming (reset first when asked). */
+static void subscribe_consumer(sr_flow *f)
 {
-    if (f->consumes && !f->reset_done && sr_config_flag(f->cfg, SR_OPT_reset) &&
+    if (!f->reset_done && sr_config_flag(f->cfg, SR_OPT_reset) &&
         f->consumer.queue.declare) {
         /* reset: the instance that declares the queue deletes it first, with what waits in
          * it, once per start (not after a vip moves back); the others find theirs gone and
@@ -1162,16 +1181,22 @@ static void go_active(sr_flow *f)
                          f->consumer.queue.name, err.msg);
     }
     f->reset_done = true;
-    if (f->consumes) {
-        sr_err err;
-        if (sr_broker_subscribe(f->in, &f->consumer.queue, &err) != SR_OK)
-            sr_log_write(f->log, SR_LOG_WARNING, "%s (will retry)", err.msg);
-        for (size_t i = 0; i < f->consumer.binding_count; i++)
-            sr_log_write(f->log, SR_LOG_INFO, "queue %s: exchange %s, topic %s",
-                         f->consumer.queue.name,
-                         f->consumer.bindings[i].exchange ? f->consumer.bindings[i].exchange : "",
-                         f->consumer.bindings[i].key);
-    }
+    sr_err err;
+    if (sr_broker_subscribe(f->in, &f->consumer.queue, &err) != SR_OK)
+        sr_log_write(f->log, SR_LOG_WARNING, "%s (will retry)", err.msg);
+    for (size_t i = 0; i < f->consumer.binding_count; i++)
+        sr_log_write(f->log, SR_LOG_INFO, "queue %s: exchange %s, topic %s",
+                     f->consumer.queue.name,
+                     f->consumer.bindings[i].exchange ? f->consumer.bindings[i].exchange : "",
+                     f->consumer.bindings[i].key);
+}
+
+/* Connect the consumer and declare the post exchanges: the start of an active flow. (A
+ * flow that catches up consumes from its start, active or not: sr_flow_run.) */
+static void go_active(sr_flow *f)
+{
+    if (f->consumes)
+        subscribe_consumer(f);
     if (f->publishes && !f->publisher.mqtt && sr_config_flag(f->cfg, SR_OPT_exchangeDeclare))
         declare_post_exchanges(f);
 }
@@ -1182,7 +1207,7 @@ static void go_active(sr_flow *f)
 static int go_passive(sr_flow *f, sr_err *err)
 {
     finish_outstanding(f);
-    if (f->in != NULL) {
+    if (f->in != NULL && !f->catches_up) { /* a flow that catches up keeps reading */
         sr_broker_close(f->in);
         if ((f->in = sr_broker_new(&f->consumer.broker, err)) == NULL)
             return err->code;
@@ -1208,7 +1233,19 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
     bool use_vip = vips != NULL && vips->count > 0;
     bool passive = use_vip && held_vip(vips) == NULL;
     double next_vip_check = sr_time_now_s() + VIP_CHECK_S;
-    if (passive)
+    if (f->catches_up) {
+        /* its own posts, read whether it is active or not: the queue binds to the post
+         * exchange, declared here first in case no node has posted yet */
+        if (f->publishes && !f->publisher.mqtt && sr_config_flag(f->cfg, SR_OPT_exchangeDeclare))
+            declare_post_exchanges(f);
+        subscribe_consumer(f);
+    }
+    if (passive && f->catches_up)
+        sr_log_write(f->log, SR_LOG_INFO,
+                     "passive: this host holds no vip (%s%s); reading what the active node "
+                     "posts, posting nothing until it does",
+                     vips->items[0], vips->count > 1 ? ", ..." : "");
+    else if (passive)
         sr_log_write(f->log, SR_LOG_INFO,
                      "passive: this host holds no vip (%s%s); consuming nothing until it does",
                      vips->items[0], vips->count > 1 ? ", ..." : "");
@@ -1241,7 +1278,7 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
             }
             sr_metrics_passive(f->metrics, passive);
         }
-        if (passive) {
+        if (passive && !f->catches_up) {
             update_metrics(f, sr_time_now_s());
             pause_for(VIP_CHECK_S, stop);
             continue;
@@ -1265,9 +1302,22 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
                 sr_log_write(f->log, SR_LOG_ERROR, "%s", err.msg);
             }
         } else {
-            rc = gather_local(f, &p, &exhausted, &err);
-            if (rc != SR_OK)
-                sr_log_write(f->log, SR_LOG_ERROR, "%s", err.msg);
+            bool caught_up = true;
+            if (f->catches_up) {
+                /* what waits in the queue first; passive, that is all there is to do */
+                rc = gather_broker(f, &p, passive ? VIP_CHECK_S : 0, &err);
+                if (rc == SR_ECONN)
+                    pause_for(passive ? VIP_CHECK_S : 0, stop);
+                else if (rc != SR_OK)
+                    sr_log_write(f->log, SR_LOG_ERROR, "%s", err.msg);
+                caught_up = p.count == 0;
+                ingest(f, &p);
+            }
+            if (caught_up && !passive) {
+                rc = gather_local(f, &p, &exhausted, &err);
+                if (rc != SR_OK)
+                    sr_log_write(f->log, SR_LOG_ERROR, "%s", err.msg);
+            }
         }
         reopen_if_asked(f, reopen); /* a SIGHUP during the wait: this pass logs anew */
         gather_retries(f, &p);

@@ -103,6 +103,19 @@ typedef struct sr_flow_component {
     enum sr_work_result (*work)(void *ctx, sr_work *w, sr_err *err);
     /* Called at each housekeeping, after the flow's own. */
     void (*housekeeping)(void *ctx);
+    /* A component that gathers and also reads messages from `broker` (a poll with vip:
+     * its own posts): each message received is handed here only, to update what the
+     * component remembers, then acked; it is neither filtered, worked on nor posted. The
+     * flow then gathers only while nothing waits in the queue, and while passive (no vip)
+     * keeps reading (without posting). NULL: a gathering component consumes nothing. */
+    int (*ingest)(void *ctx, const sr_message *m, sr_err *err);
+    /* Called once per pass when it is settled, after its posts are confirmed or queued
+     * for a retry and before its acks: where a component makes what it remembers durable
+     * (what a kill -9 loses was not announced either). NULL: nothing. */
+    void (*settled)(void *ctx);
+    /* The component remembers what it announced itself (a poll: seen.h), so the flow
+     * keeps no duplicate cache of its own (nodupe_ttl is the component's). */
+    bool remembers;
     void *ctx;
     bool places_files; /* compute sr_work.placement (subscribe, sarra, sender) */
     /* Tests only: the in-process broker that mem:// URLs name (broker_mem.h). */

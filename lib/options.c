@@ -261,7 +261,7 @@ const char *sr_type_name(enum sr_type type)
 }
 
 static const char *const component_names[SR_COMPONENT_COUNT] = {
-    "post", "watch", "subscribe", "sarra", "shovel", "sender", "winnow",
+    "post", "watch", "subscribe", "sarra", "shovel", "sender", "winnow", "poll",
 };
 
 const char *sr_component_name(enum sr_component c)

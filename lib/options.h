@@ -49,12 +49,16 @@ enum sr_component {
     SR_C_SHOVEL = 1 << 4,
     SR_C_SENDER = 1 << 5,
     SR_C_WINNOW = 1 << 6,
+    SR_C_POLL = 1 << 7,
 };
 #define SR_C_LOCAL (SR_C_POST | SR_C_WATCH)
 #define SR_C_TRANSFER (SR_C_SUBSCRIBE | SR_C_SARRA | SR_C_SENDER)
 #define SR_C_CONSUMERS (SR_C_TRANSFER | SR_C_SHOVEL | SR_C_WINNOW)
-#define SR_C_ALL (SR_C_LOCAL | SR_C_CONSUMERS)
-#define SR_COMPONENT_COUNT 7
+/* What a queue is declared for: the consumers, and a poll with `vip` (it reads its own posts
+ * to keep its memory of the remote files current while another node polls). */
+#define SR_C_QUEUE (SR_C_CONSUMERS | SR_C_POLL)
+#define SR_C_ALL (SR_C_LOCAL | SR_C_CONSUMERS | SR_C_POLL)
+#define SR_COMPONENT_COUNT 8
 
 enum sr_option_id {
 #define SR_OPTION(name, type, comps, extra, def, help) SR_OPT_##name,
@@ -120,7 +124,8 @@ bool sr_type_is_line(enum sr_type type);
 /* The name of a type ("flag", "duration", ...). */
 const char *sr_type_name(enum sr_type type);
 
-/* Component names: "post", "watch", "subscribe", "sarra", "shovel", "sender", "winnow". */
+/* Component names: "post", "watch", "subscribe", "sarra", "shovel", "sender", "winnow",
+ * "poll". */
 const char *sr_component_name(enum sr_component c);
 /* The component bit for a name, or 0 when the name is not a component. */
 enum sr_component sr_component_from_name(const char *name);

@@ -30,6 +30,7 @@
 #include "error.h"
 #include "identity.h"
 #include "jail.h"
+#include "listing.h"
 #include "log.h"
 #include "url.h"
 
@@ -140,8 +141,18 @@ typedef struct sr_remote_entry {
     char *name; /* no folder part */
     sr_remote_stat stat;
 } sr_remote_entry;
-/* The entries of a remote folder (no "." and ".."), for the poll component. Free with
- * sr_remote_entries_free. http lists the links of an index page. */
+/* The entries of a remote folder, one at a time as the server's reply arrives, for the
+ * poll (poller.h): sftp reads the folder (exact sizes, UTC times, modes; a link is a link,
+ * its target read with readlink), ftp asks MLSD where the server has it and LIST where
+ * not, http reads the index page, file reads the folder with lstat. Entries go to sink, the
+ * lines of a reply not understood to sink->bad (listing.h); o's timezone applies to the
+ * dates of LIST and HTML listings. Nothing of the reply is held whole. SR_ENOENT when the
+ * folder does not exist; what a sink's entry returned when it stopped the listing. */
+int sr_transfer_list_each(sr_transfer *t, const char *remote_dir, const sr_listing_options *o,
+                          const sr_listing_sink *sink, sr_err *err);
+
+/* The entries of a remote folder (no "." and ".."), all at once (sr_transfer_list_each
+ * gathered, UTC dates). Free with sr_remote_entries_free. */
 int sr_transfer_list(sr_transfer *t, const char *remote_dir, sr_remote_entry **entries,
                      size_t *count, sr_err *err);
 void sr_remote_entries_free(sr_remote_entry *entries, size_t count);

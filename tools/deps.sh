@@ -16,10 +16,11 @@ mosquitto-clients amqp-tools openssh-server openssh-client nginx-light python3-p
 python3-openssl python3-pyflakes clang man-db
 python3-amqp python3-appdirs python3-humanize python3-humanfriendly python3-jsonpickle
 python3-psutil python3-watchdog python3-paramiko python3-xattr python3-magic
-python3-netifaces python3-paho-mqtt"
+python3-netifaces python3-paho-mqtt python3-dateparser python3-tz
+apache2"
 
 # Daemons these packages would start, as `pgrep -x` names them.
-DAEMONS="beam.smp epmd mosquitto nginx"
+DAEMONS="beam.smp epmd mosquitto nginx apache2"
 POLICY=/usr/sbin/policy-rc.d
 SAVED=$POLICY.sr-deps-saved
 

@@ -529,7 +529,7 @@ static void lines_without_effect_name_file_and_line(void **state)
     };
     expect_lines(sr_config_refused(cfg), file, refused, sizeof refused / sizeof refused[0]);
     const char *warnings[] = {
-        "%s:6: option \"path\" has no effect in a sender config (only in: post, watch)",
+        "%s:6: option \"path\" has no effect in a sender config (only in: post, watch, poll)",
         "%s:9: ${UNDEFINED_THING} is not defined (not an option, not declared with declare env, "
         "not in the environment); left as written",
         "%s:11: option \"xattr_disable\" has no effect, in sr3 either: an sr v2 option sr3 drops",

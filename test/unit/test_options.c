@@ -251,7 +251,8 @@ static void components(void **state)
         enum sr_component c = sr_component_at(i);
         assert_int_equal(sr_component_from_name(sr_component_name(c)), c);
     }
-    assert_int_equal(sr_component_from_name("poll"), 0);
+    assert_int_equal(sr_component_from_name("poll"), SR_C_POLL);
+    assert_int_equal(sr_component_from_name("flow"), 0);
     assert_string_equal(sr_type_name(SR_T_DURATION), "duration");
     assert_true(sr_choice_valid("path,name,data", "name"));
     assert_false(sr_choice_valid("path,name,data", "nam"));
