@@ -505,17 +505,16 @@ static int parse_mlsd_line(sr_listing *l, char *line, size_t len, sr_err *err)
                 e.mtime.tv_sec = timegm(&tm);
                 e.has_mtime = true;
                 if (vn > 15 && v[14] == '.') {
+                    /* a fraction of any length: nanoseconds kept, finer cut */
                     long ns = 0;
                     size_t k = 15;
-                    for (; k < vn && k < 24; k++) {
-                        if (!isdigit((unsigned char)v[k]))
-                            break;
-                        ns = ns * 10 + (v[k] - '0');
-                    }
+                    for (; k < vn && isdigit((unsigned char)v[k]); k++)
+                        if (k < 24)
+                            ns = ns * 10 + (v[k] - '0');
                     for (size_t pad = k; pad < 24; pad++)
                         ns *= 10;
                     e.mtime.tv_nsec = ns;
-                    ok = k == vn || k == 24;
+                    ok = k == vn;
                 } else {
                     ok = vn == 14;
                 }
