@@ -219,8 +219,8 @@ static bool zone_known(const char *name)
         return false;
     const char *dir = getenv("TZDIR");
     char path[PATH_MAX];
-    int n = snprintf(path, sizeof path, "%s/%s", dir != NULL && dir[0] ? dir : "/usr/share/zoneinfo",
-                     name);
+    int n = snprintf(path, sizeof path, "%s/%s",
+                     dir != NULL && dir[0] ? dir : "/usr/share/zoneinfo", name);
     return n > 0 && (size_t)n < sizeof path && access(path, R_OK) == 0;
 }
 
@@ -244,6 +244,11 @@ static int emit(sr_listing *l, sr_listed *e, sr_err *err)
 {
     if (e->name[0] == '\0' || strcmp(e->name, ".") == 0 || strcmp(e->name, "..") == 0)
         return SR_OK;
+    if (strchr(e->name, '/') != NULL) {
+        /* no entry of a folder has one: a server naming "../x" would lead the poll out */
+        bad_line(l, e->name, strlen(e->name));
+        return SR_OK;
+    }
     l->entries++;
     int rc = l->sink.entry(l->sink.ctx, e, err);
     if (rc != SR_OK)
@@ -742,8 +747,10 @@ static void read_beside(sr_listing *l, sr_listed *e, char *text, size_t len)
         if (i + 2 < n && !S_ISDIR(e->mode)) {
             const word *z = &w[i + 2];
             off_t size;
-            bool unit = i + 3 < n && strchr("KkMGTP", w[i + 3].s[0]) != NULL &&
-                        (w[i + 3].n == 1 || (w[i + 3].n <= 3 && toupper((unsigned char)w[i + 3].s[w[i + 3].n - 1]) == 'B'));
+            bool unit =
+                i + 3 < n && strchr("KkMGTP", w[i + 3].s[0]) != NULL &&
+                (w[i + 3].n == 1 ||
+                 (w[i + 3].n <= 3 && toupper((unsigned char)w[i + 3].s[w[i + 3].n - 1]) == 'B'));
             if (byte_count(z->s, z->n, &size) && !unit)
                 e->size = size; /* a bare number is exact; "1.2K", "3M", "5 MB" are not */
         }
@@ -884,9 +891,9 @@ static int tag_done(sr_listing *l, sr_err *err)
     if (nn == 0)
         return SR_OK; /* <!DOCTYPE>, <?xml>, a stray '<' */
     /* what ends the text beside a link */
-    static const char *const ends[] = {"tr", "li", "br", "hr", "p", "div", "pre", "table",
-                                       "tbody", "thead", "ul", "ol", "dl", "dt", "dd",
-                                       "body", "html", "h1", "h2", "h3", NULL};
+    static const char *const ends[] = {"tr",    "li",    "br",    "hr", "p",  "div", "pre",
+                                       "table", "tbody", "thead", "ul", "ol", "dl",  "dt",
+                                       "dd",    "body",  "html",  "h1", "h2", "h3",  NULL};
     if (nn == 1 && tolower((unsigned char)*name) == 'a') {
         if (closing) {
             l->in_link = false;
@@ -910,8 +917,9 @@ static int tag_done(sr_listing *l, sr_err *err)
             l->in_row = !closing;
         return pending_done(l, err);
     }
-    if (!closing && ((nn == 6 && strncasecmp(name, "script", 6) == 0) ||
-                     (nn == 5 && strncasecmp(name, "style", 5) == 0)) &&
+    if (!closing &&
+        ((nn == 6 && strncasecmp(name, "script", 6) == 0) ||
+         (nn == 5 && strncasecmp(name, "style", 5) == 0)) &&
         end[-1] != '/') {
         l->hs = H_RAW;
         l->raw_end = nn == 6 ? "</script" : "</style";
@@ -1014,8 +1022,7 @@ int sr_listing_new(sr_listing_format format, const sr_listing_options *options,
                    const sr_listing_sink *sink, sr_listing **out, sr_err *err)
 {
     *out = NULL;
-    if (format != SR_LISTING_FTP_LIST && format != SR_LISTING_FTP_MLSD &&
-        format != SR_LISTING_HTML)
+    if (format != SR_LISTING_FTP_LIST && format != SR_LISTING_FTP_MLSD && format != SR_LISTING_HTML)
         return sr_err_set(err, SR_EINVAL, false, "listing: format %d is not one sr reads",
                           (int)format);
     if (sink == NULL || sink->entry == NULL)
@@ -1048,8 +1055,8 @@ int sr_listing_feed(sr_listing *l, const char *data, size_t len, sr_err *err)
 {
     if (l->stopped != SR_OK)
         return l->stopped;
-    int rc = l->format == SR_LISTING_HTML ? feed_html(l, data, len, err)
-                                          : feed_lines(l, data, len, err);
+    int rc =
+        l->format == SR_LISTING_HTML ? feed_html(l, data, len, err) : feed_lines(l, data, len, err);
     return rc;
 }
 

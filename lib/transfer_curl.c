@@ -1151,8 +1151,8 @@ static int curl_list_each(sr_transfer *t, const char *remote_dir, const sr_listi
     if (ftp_path_ok(t, remote_dir, err) != SR_OK)
         return SR_EINVAL;
     if (!b->no_mlsd) {
-        int rc = list_once(t, remote_dir, "MLSD", SR_LISTING_FTP_MLSD, o, sink, &reply, &entries,
-                           err);
+        int rc =
+            list_once(t, remote_dir, "MLSD", SR_LISTING_FTP_MLSD, o, sink, &reply, &entries, err);
         if (rc == SR_OK || entries > 0 || reply < 500 || reply > 502)
             return rc;
         b->no_mlsd = true;

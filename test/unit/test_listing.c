@@ -24,7 +24,7 @@
 typedef struct collected {
     char text[16384];
     size_t len;
-    int stop_at;  /* entry number (1-based) whose sink returns SR_EREFUSED; 0: never */
+    int stop_at; /* entry number (1-based) whose sink returns SR_EREFUSED; 0: never */
     int entries;
     int bad;
     char last_bad[256];
@@ -42,14 +42,14 @@ static int collect_entry(void *ctx, const sr_listed *e, sr_err *err)
     char ns[16] = "";
     if (e->mtime.tv_nsec != 0)
         snprintf(ns, sizeof ns, ".%09ld", (long)e->mtime.tv_nsec);
-    int n = snprintf(c->text + c->len, sizeof c->text - c->len, "%s|%lld|%lld%s|%c|%s|%s\n",
-                     e->name, (long long)e->size,
-                     e->has_mtime ? (long long)e->mtime.tv_sec : -1LL, ns,
-                     S_ISDIR(e->mode)   ? 'd'
-                     : S_ISLNK(e->mode) ? 'l'
-                     : S_ISREG(e->mode) ? 'f'
-                                        : '?',
-                     perms, e->link ? e->link : "");
+    int n =
+        snprintf(c->text + c->len, sizeof c->text - c->len, "%s|%lld|%lld%s|%c|%s|%s\n", e->name,
+                 (long long)e->size, e->has_mtime ? (long long)e->mtime.tv_sec : -1LL, ns,
+                 S_ISDIR(e->mode)   ? 'd'
+                 : S_ISLNK(e->mode) ? 'l'
+                 : S_ISREG(e->mode) ? 'f'
+                                    : '?',
+                 perms, e->link ? e->link : "");
     assert_true(n > 0 && (size_t)n < sizeof c->text - c->len);
     c->len += (size_t)n;
     return SR_OK;
@@ -119,17 +119,16 @@ static void check_capture(sr_listing_format f, const char *file, const char *wan
 /* ---- FTP ---- */
 
 /* pyftpdlib and vsftpd write the same lines (owner names or numbers apart) */
-static const char unix_list[] =
-    "a&b.txt|4|1796549400|f|644|\n"
-    "alpha.txt|6|1796549400|f|644|\n"
-    "beta.bin|1234|1796549400|f|644|\n"
-    "big.bin|3000000|1795183500|f|644|\n"
-    "café.txt|5|1796549400|f|644|\n"
-    "empty.dat|0|1796549400|f|644|\n"
-    "link|9|1796549460|l|777|alpha.txt\n"
-    "old.txt|4|1709596800|f|644|\n"
-    "sub|4096|1796549400|d|755|\n"
-    "with space.txt|7|1796549400|f|644|\n";
+static const char unix_list[] = "a&b.txt|4|1796549400|f|644|\n"
+                                "alpha.txt|6|1796549400|f|644|\n"
+                                "beta.bin|1234|1796549400|f|644|\n"
+                                "big.bin|3000000|1795183500|f|644|\n"
+                                "café.txt|5|1796549400|f|644|\n"
+                                "empty.dat|0|1796549400|f|644|\n"
+                                "link|9|1796549460|l|777|alpha.txt\n"
+                                "old.txt|4|1709596800|f|644|\n"
+                                "sub|4096|1796549400|d|755|\n"
+                                "with space.txt|7|1796549400|f|644|\n";
 
 static void list_pyftpdlib(void **state)
 {
@@ -163,29 +162,28 @@ static void mlsd_pyftpdlib(void **state)
 static void list_forms(void **state)
 {
     (void)state;
-    static const char text[] =
-        "total 24\r\n"
-        "\r\n"
-        "drwxr-xr-x   2 u g 4096 Dec 06 09:30 .\r\n"
-        "drwxr-xr-x   2 u g 4096 Dec 06 09:30 ..\r\n"
-        /* one more owner column (sr3: "university of wisconsin") */
-        "-rw-r--r--   1 u other g 1234 Dec 06 09:30 extra owner\r\n"
-        /* no group column */
-        "-rw-r--r--   1 u 77 Dec 06 09:30 nogroup\r\n"
-        /* setuid, setgid without x, sticky; an ACL mark */
-        "-rwsr-Sr-t+  1 u g 1 Mar 05  2024 bits\r\n"
-        /* a device: understood, not a file to fetch */
-        "crw-rw----   1 u g 4, 1 Dec 06 09:30 tty1\r\n"
-        /* ls --time-style=long-iso */
-        "-rw-r--r--   1 u g 5 2024-03-05 10:11 iso\r\n"
-        "lrwxrwxrwx   1 u g 9 Dec 06 09:31 a link -> some where\r\n"
-        /* DOS / IIS */
-        "12-06-26  09:30AM       <DIR>          Folder Name\r\n"
-        "03-05-24  10:11PM                 1234 dos file.txt\r\n"
-        "12-06-2026  12:05AM                0 midnight\r\n"
-        "this is not a listing line\r\n"
-        "-rw-r--r--   1 u g x Dec 06 09:30 bad size\r\n"
-        "-rw-r--r--   1 u g 5 Dec 06 09:30 no newline at the end";
+    static const char text[] = "total 24\r\n"
+                               "\r\n"
+                               "drwxr-xr-x   2 u g 4096 Dec 06 09:30 .\r\n"
+                               "drwxr-xr-x   2 u g 4096 Dec 06 09:30 ..\r\n"
+                               /* one more owner column (sr3: "university of wisconsin") */
+                               "-rw-r--r--   1 u other g 1234 Dec 06 09:30 extra owner\r\n"
+                               /* no group column */
+                               "-rw-r--r--   1 u 77 Dec 06 09:30 nogroup\r\n"
+                               /* setuid, setgid without x, sticky; an ACL mark */
+                               "-rwsr-Sr-t+  1 u g 1 Mar 05  2024 bits\r\n"
+                               /* a device: understood, not a file to fetch */
+                               "crw-rw----   1 u g 4, 1 Dec 06 09:30 tty1\r\n"
+                               /* ls --time-style=long-iso */
+                               "-rw-r--r--   1 u g 5 2024-03-05 10:11 iso\r\n"
+                               "lrwxrwxrwx   1 u g 9 Dec 06 09:31 a link -> some where\r\n"
+                               /* DOS / IIS */
+                               "12-06-26  09:30AM       <DIR>          Folder Name\r\n"
+                               "03-05-24  10:11PM                 1234 dos file.txt\r\n"
+                               "12-06-2026  12:05AM                0 midnight\r\n"
+                               "this is not a listing line\r\n"
+                               "-rw-r--r--   1 u g x Dec 06 09:30 bad size\r\n"
+                               "-rw-r--r--   1 u g 5 Dec 06 09:30 no newline at the end";
     collected c = {0};
     assert_int_equal(parse(SR_LISTING_FTP_LIST, NULL, text, sizeof text - 1, 0, &c), SR_OK);
     assert_string_equal(c.text, "extra owner|1234|1796549400|f|644|\n"
@@ -214,10 +212,8 @@ static void list_year_rule(void **state)
         {"2026-01-10", "Dec 31 23:59", 2025}, /* 12 - 1 = 11 */
         {"2026-01-10", "Jul 01 00:00", 2025}, /* 7 - 1 = 6 */
         {"2026-01-10", "Jun 30 10:00", 2026}, /* 5: this year, even in the future */
-        {"2026-06-15", "Dec 01 10:00", 2025},
-        {"2026-06-15", "Nov 30 10:00", 2026},
-        {"2026-12-06", "Jan 02 10:00", 2026},
-        {"2026-12-06", "Dec 06 09:30", 2026},
+        {"2026-06-15", "Dec 01 10:00", 2025}, {"2026-06-15", "Nov 30 10:00", 2026},
+        {"2026-12-06", "Jan 02 10:00", 2026}, {"2026-12-06", "Dec 06 09:30", 2026},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct tm now = {.tm_hour = 12};
@@ -488,13 +484,20 @@ static void long_lines_are_bad(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(list_pyftpdlib),   cmocka_unit_test(list_vsftpd),
-        cmocka_unit_test(mlsd_pyftpdlib),   cmocka_unit_test(list_forms),
-        cmocka_unit_test(list_year_rule),   cmocka_unit_test(mlsd_forms),
-        cmocka_unit_test(mlsd_nanoseconds), cmocka_unit_test(html_nginx),
-        cmocka_unit_test(html_apache),      cmocka_unit_test(html_lighttpd),
-        cmocka_unit_test(html_any_page),    cmocka_unit_test(timezones),
-        cmocka_unit_test(sink_stops_the_listing), cmocka_unit_test(long_lines_are_bad),
+        cmocka_unit_test(list_pyftpdlib),
+        cmocka_unit_test(list_vsftpd),
+        cmocka_unit_test(mlsd_pyftpdlib),
+        cmocka_unit_test(list_forms),
+        cmocka_unit_test(list_year_rule),
+        cmocka_unit_test(mlsd_forms),
+        cmocka_unit_test(mlsd_nanoseconds),
+        cmocka_unit_test(html_nginx),
+        cmocka_unit_test(html_apache),
+        cmocka_unit_test(html_lighttpd),
+        cmocka_unit_test(html_any_page),
+        cmocka_unit_test(timezones),
+        cmocka_unit_test(sink_stops_the_listing),
+        cmocka_unit_test(long_lines_are_bad),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

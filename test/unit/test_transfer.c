@@ -873,7 +873,9 @@ static int note_listed(void *ctx, const sr_listed *e, sr_err *err)
     snprintf(line, sizeof line, "%s|%lld|%lld|%c|%o|%s\n", e->name,
              S_ISDIR(e->mode) ? -2LL : (long long)e->size,
              e->has_mtime ? (long long)e->mtime.tv_sec : -1LL,
-             S_ISDIR(e->mode) ? 'd' : S_ISLNK(e->mode) ? 'l' : 'f',
+             S_ISDIR(e->mode)   ? 'd'
+             : S_ISLNK(e->mode) ? 'l'
+                                : 'f',
              e->has_perms ? (unsigned)(e->mode & 07777) : 0u, e->link ? e->link : "");
     /* insertion in order keeps the text comparable */
     char *at = ln->text;
@@ -942,14 +944,22 @@ static void file_list_each(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(inflight_names),          cmocka_unit_test(download_right_identity),
-        cmocka_unit_test(download_wrong_identity), cmocka_unit_test(download_temp_held_by_another),
-        cmocka_unit_test(download_wrong_size),     cmocka_unit_test(download_resume),
-        cmocka_unit_test(byte_rate_max),           cmocka_unit_test(send_inflight),
-        cmocka_unit_test(download_mode_and_times), cmocka_unit_test(failure_leaves_no_final_name),
-        cmocka_unit_test(file_get_put_ranges),     cmocka_unit_test(file_operations),
-        cmocka_unit_test(sessions_and_schemes),    cmocka_unit_test(download_stops_past_the_size),
-        cmocka_unit_test(folder_paths),            cmocka_unit_test(url_paths),
+        cmocka_unit_test(inflight_names),
+        cmocka_unit_test(download_right_identity),
+        cmocka_unit_test(download_wrong_identity),
+        cmocka_unit_test(download_temp_held_by_another),
+        cmocka_unit_test(download_wrong_size),
+        cmocka_unit_test(download_resume),
+        cmocka_unit_test(byte_rate_max),
+        cmocka_unit_test(send_inflight),
+        cmocka_unit_test(download_mode_and_times),
+        cmocka_unit_test(failure_leaves_no_final_name),
+        cmocka_unit_test(file_get_put_ranges),
+        cmocka_unit_test(file_operations),
+        cmocka_unit_test(sessions_and_schemes),
+        cmocka_unit_test(download_stops_past_the_size),
+        cmocka_unit_test(folder_paths),
+        cmocka_unit_test(url_paths),
         cmocka_unit_test(file_list_each),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
