@@ -126,11 +126,8 @@ static json_t *components(void)
  * not here: sr import makes them post, watch or shovel). */
 static json_t *absent_components(void)
 {
-    return json_pack("{s:s, s:s, s:s}", "poll",
-                     "no poll component: a remote folder is not listed; post what appears "
-                     "with watch on a host that sees it",
-                     "flow", "no generic flow: each component is its own program", "report",
-                     "no report component");
+    return json_pack("{s:s, s:s}", "flow", "no generic flow: each component is its own program",
+                     "report", "no report component");
 }
 
 static json_t *unsupported(void)

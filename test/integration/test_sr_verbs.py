@@ -255,10 +255,10 @@ def test_convert_brings_v2_default_conf_that_every_config_reads(build_dir, sr_en
 
 
 def test_convert_refuses_a_component_sr_lacks(build_dir, sr_env):
-    write_v2(sr_env["XDG_CONFIG_HOME"], "poll/p", "destination ftp://h/\n")
-    r = sr(build_dir, sr_env, "convert", "poll/p", check=False)
-    assert r.returncode == 1 and "sr has no poll component" in r.stderr
-    assert not (Path(sr_env["XDG_CONFIG_HOME"]) / "sr" / "poll").exists()
+    write_v2(sr_env["XDG_CONFIG_HOME"], "report/r", "broker amqp://h/\n")
+    r = sr(build_dir, sr_env, "convert", "report/r", check=False)
+    assert r.returncode == 1 and "sr has no report component" in r.stderr
+    assert not (Path(sr_env["XDG_CONFIG_HOME"]) / "sr" / "report").exists()
     r = sr(build_dir, sr_env, "convert", "subscribe/absent", check=False)
     assert r.returncode == 1 and "no v2 configuration" in r.stderr
 
@@ -275,8 +275,8 @@ def test_features_lists_protocols_formats_and_the_unsupported_options(build_dir,
     assert doc["formats"] == ["v03", "v02"]
     assert {"sha512", "md5", "cod", "arbitrary", "random", "none"} <= set(doc["identityMethods"])
     assert doc["components"] == ["post", "watch", "subscribe", "sarra", "shovel", "sender",
-                                 "winnow"]
-    assert "poll" in doc["absentComponents"]
+                                 "winnow", "poll"]
+    assert "poll" not in doc["absentComponents"] and "report" in doc["absentComponents"]
     unsupported = doc["unsupportedOptions"]
     assert "MemoryMax" in unsupported
     # the loader says the same of each (one config per option: whether the loader warns
@@ -288,7 +288,7 @@ def test_features_lists_protocols_formats_and_the_unsupported_options(build_dir,
         said = r.stdout + r.stderr
         assert f'"{name}"' in said and reason in said, f"{name}: {said[-2000:]}"
     text = sr(build_dir, sr_env, "features").stdout
-    assert "Installed  amqp" in text and "Absent     poll" in text
+    assert "Installed  amqp" in text and "Absent     report" in text
 
 
 # ---- dump and overview ----
