@@ -392,19 +392,25 @@ int sr_announce_listed(const sr_announce_options *o, const char *rel_path, const
     int rc = message_start_rel(o, rel_path, rel_path, now, out, err);
     if (rc != SR_OK)
         return rc;
+    /* as sr3's poll writes them: a folder has its mode and no times; no contentType */
     if (S_ISDIR(e->mode)) {
         sr_fileop op = {.directory = true};
         rc = sr_message_set_fileop(*out, &op, err);
+        sr_listed mode_only = *e;
+        mode_only.has_mtime = false;
         if (rc == SR_OK)
-            rc = sr_message_set_str(*out, "contentType", "text/directory", err);
+            rc = set_listed_times_and_mode(o, &mode_only, *out, err);
+        if (rc != SR_OK) {
+            sr_message_free(*out);
+            *out = NULL;
+        }
+        return rc;
     } else if (S_ISLNK(e->mode)) {
         sr_fileop op = {.link = e->link};
         rc = e->link != NULL ? sr_message_set_fileop(*out, &op, err)
                              : sr_err_set(err, SR_EINVAL, false,
                                           "%s is a link whose target the listing does not show",
                                           rel_path);
-        if (rc == SR_OK)
-            rc = sr_message_set_str(*out, "contentType", "text/link", err);
     } else {
         /* the content is not read: only an identity that needs none (cod: computed on
          * download; arbitrary: the config's value) */

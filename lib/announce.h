@@ -85,11 +85,11 @@ int sr_announce_blocks(const sr_announce_options *o, const char *path, sr_messag
                        sr_message ***out, size_t *count, sr_err *err);
 
 /* The message for an entry of a remote listing (a poll: poller.h), announced as
- * rel_path, from what the listing showed, the file never read: a folder as a fileOp
- * directory, a link as a fileOp link (SR_EINVAL when the listing gave no target), a file
- * with its size when known and an identity only of a method that needs no content (cod,
- * arbitrary); mtime (atime the same) and mode when the listing shows them (timeCopy,
- * permCopy). */
+ * rel_path, from what the listing showed, the file never read, as sr3's poll writes it: a
+ * folder as a fileOp directory with its mode only, a link as a fileOp link (SR_EINVAL when
+ * the listing gave no target), a file with its size when known and an identity only of a
+ * method that needs no content (cod, arbitrary); mtime (atime the same) and mode when the
+ * listing shows them (timeCopy, permCopy). */
 int sr_announce_listed(const sr_announce_options *o, const char *rel_path, const sr_listed *e,
                        const struct timespec *now, sr_message **out, sr_err *err);
 

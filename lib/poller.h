@@ -7,13 +7,13 @@
  * each run) on pollUrl through the transfer layer (sr_transfer_list_each: sftp, ftp/ftps,
  * http/https, file), descending into sub-folders when `recursive`. Each entry, as the
  * listing arrives:
- *   - a folder: listed in turn (recursive), and announced with a fileOp directory when
- *     fileEvents has mkdir, as sr3 does;
+ *   - a folder: with `recursive`, listed in turn and announced with a fileOp directory
+ *     (its mode, no times) when fileEvents has mkdir, as sr3 does;
  *   - a link: announced with a fileOp link when fileEvents has link and the listing gives
  *     its target;
- *   - kept only when its mode has every bit of permDefault (when the listing shows modes),
- *     its mtime is within fileAgeMin..fileAgeMax (when shown), and its URL (post_baseUrl +
- *     relPath) is accepted by the accept/reject lines;
+ *   - kept only when its mode has every bit of permDefault (when the listing shows
+ *     modes), a file's mtime is within fileAgeMin..fileAgeMax (when shown), and its URL
+ *     (post_baseUrl + relPath) is accepted by the accept/reject lines;
  *   - announced when its relPath (its name with nodupe_basis name) is new, or listed with
  *     another mtime or size than when announced (seen.h); the memory outlives restarts.
  * A message: baseUrl post_baseUrl, relPath "<path>/<name>" as sr3 writes it, size and
