@@ -291,7 +291,7 @@ def write_file(path, size, mtime, mode=0o644, seed=b""):
 
 def check_message(site, m, sub, name, local):
     """A message says what the listing shows of the file local: relPath, baseUrl, size (in
-    bytes when the listing gives bytes), mtime (to the second or the minute) and the cod
+    bytes when the listing gives bytes, else the right one or none), mtime (to the second or the minute) and the cod
     identity. Returns the problems found (empty when none)."""
     problems = []
     st = os.stat(local)
@@ -302,6 +302,8 @@ def check_message(site, m, sub, name, local):
         problems.append(f"{want_rel}: baseUrl {m.get('baseUrl')!r}, want {site.base_url!r}")
     if site.exact_size and m.get("size") != st.st_size:
         problems.append(f"{want_rel}: size {m.get('size')!r}, want {st.st_size}")
+    elif m.get("size") not in (None, st.st_size):  # a size the page rounds is no size
+        problems.append(f"{want_rel}: size {m.get('size')!r}, want {st.st_size} or none")
     if "mtime" not in m:
         problems.append(f"{want_rel}: no mtime")
     else:
