@@ -32,6 +32,7 @@ from helpers import Component, wait_until, write_config
 
 TIMEOUT = 120  # for what takes seconds; a loaded machine may take many times longer
 IDENTITY_COD = {"method": "cod", "value": "sha512"}
+STAGING = ".staging"
 
 
 def declare_exchange(tool, url, exchange):
@@ -115,6 +116,7 @@ class Site:
         self.fence_dir = self.base / "fence"
         self.data.mkdir(parents=True, exist_ok=True)
         self.fence_dir.mkdir(parents=True, exist_ok=True)
+        (self.base / STAGING).mkdir(exist_ok=True)  # see write_file
         for d in (self.base, self.data, self.fence_dir):
             d.chmod(0o755)  # Apache's workers (nobody) read them
         self.fences = 0
@@ -279,13 +281,20 @@ class Story:
 
 
 def write_file(path, size, mtime, mode=0o644, seed=b""):
-    """A file of size bytes with mtime (whole seconds) and mode."""
+    """A file of size bytes with mtime (whole seconds) and mode. Under a Site's folder it is
+    made whole in the Site's .staging folder (which no poll lists) and renamed into place,
+    so that a poll running meanwhile never lists it half-made (another size, or the mtime
+    of now before the one given), which would be a change to announce."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    stage = next((d / STAGING for d in path.parents if (d / STAGING).is_dir()), None)
+    tmp = path if stage is None else stage / f"{secrets.token_hex(4)}.{path.name}"
     block = (seed + path.name.encode() + b"\n") * (size // (len(path.name) + 1 + len(seed)) + 1)
-    path.write_bytes(block[:size])
-    path.chmod(mode)
-    os.utime(path, (mtime, mtime))
+    tmp.write_bytes(block[:size])
+    tmp.chmod(mode)
+    os.utime(tmp, (mtime, mtime))
+    if tmp != path:
+        os.rename(tmp, path)
     return path
 
 

@@ -418,7 +418,8 @@ def test_recursion_into_sub_folders_and_recursive_off(
     assert sorted(folders) == ["a", "a/b"], folders
     flat_got = [m["relPath"].lstrip("/")[len(prefix):] for m in flat.data()]
     assert flat_got == ["top.dat"], flat_got
-    assert not [m for m in flat.all() if "fileOp" in m]
+    flat_ops = [(m["relPath"], m["fileOp"]) for m in flat.all() if "fileOp" in m]
+    assert not flat_ops, f"recursive off, yet announced: {flat_ops}"
 
 
 def test_path_with_date_pattern_lists_todays_folder(
