@@ -239,6 +239,11 @@ class Side:
         return "active: this host now holds vip" if self.kind == "sr" else "now active on vip"
 
     @property
+    def reading_line(self):
+        """What a passive poll logs of reading the active one's posts (sr3 says nothing)."""
+        return "reading what the active node posts" if self.kind == "sr" else None
+
+    @property
     def passive_line(self):
         return "no longer holds a vip" if self.kind == "sr" else "now passive on vips"
 

@@ -204,6 +204,8 @@ def test_vip_failover_between_two_pollers_announces_each_file_once(
     st.settle()
     assert_announced(site, st.data(), files)
     # B read all A posted (its queue is empty): what it remembers is current
+    if side.reading_line:
+        b.wait_for(side.reading_line)
     assert wait_until(lambda: queue_drained(rabbitmq, b_name), TIMEOUT), \
         rabbitmq.ctl("list_queues", "name", "messages_ready", check=False).stdout
     more = {f"before_move{i}.dat": write_file(site.data / f"before_move{i}.dat", 30 + i,
