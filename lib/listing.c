@@ -31,6 +31,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Days whose zone offsets are remembered (26 KiB). */
+#define ZONE_CACHE 256
+
 /* The text kept after a link: enough for a date, a size and a type column. */
 #define BESIDE_MAX 512
 
@@ -53,10 +56,13 @@ struct sr_listing {
     bool overlong; /* the line in buf went past SR_LISTING_LINE_MAX: the rest is skipped */
     size_t entries, bad;
     int stopped; /* what a sink's entry returned when it stopped the listing */
-    /* a zone's offset, remembered for the hour it was computed for */
-    bool offset_known;
-    int offset_key[4];
-    long offset;
+    /* the zone's offsets, remembered by the day they were computed for (each miss sets
+     * TZ twice, and glibc reads the zone file again each time: a day's 24 hours are
+     * computed at once) */
+    struct zone_day {
+        long day; /* days since 1970 of the wall-clock date, +1; 0: empty */
+        int32_t offset[24];
+    } offsets[ZONE_CACHE];
     /* HTML */
     html_state hs;
     char quote;          /* in H_TAG/H_SKIP: the quote of the attribute value we are in */
@@ -164,9 +170,11 @@ static size_t split_words(const char *line, size_t len, word *w, size_t max, con
 
 /* ---- time ---- */
 
-/* The UTC time of a broken-down time in l's zone. TZ is set for one mktime and put back
- * (listing.h); the zone's offset is remembered for the hour, so a listing of many files
- * of the same hours sets it seldom. */
+/* The UTC time of a broken-down time in l's zone. TZ is set for the mktime of the day's
+ * 24 hours and put back (listing.h); the offsets are remembered, so a listing of many
+ * files of the same days sets it seldom. A time within an hour is that hour's offset
+ * plus the minutes (no zone changes its offset but on the hour, or half hour for Lord
+ * Howe, whose half hour it then reads a half hour off). */
 static time_t zone_time(sr_listing *l, int year, int mon, int day, int hour, int min, int sec)
 {
     struct tm tm = {.tm_year = year - 1900,
@@ -178,35 +186,43 @@ static time_t zone_time(sr_listing *l, int year, int mon, int day, int hour, int
     time_t as_utc = timegm(&tm);
     if (l->timezone == NULL)
         return as_utc;
-    int key[4] = {year, mon, day, hour};
-    if (l->offset_known && memcmp(key, l->offset_key, sizeof key) == 0)
-        return as_utc - l->offset;
+    long days = (long)(as_utc >= 0 ? as_utc / 86400 : -((-as_utc + 86399) / 86400));
+    int h = (int)((as_utc - (time_t)days * 86400) / 3600);
+    struct zone_day *slot = &l->offsets[(unsigned long)(days + 1) % ZONE_CACHE];
+    if (slot->day == days + 1)
+        return as_utc - slot->offset[h];
     const char *old = getenv("TZ");
     char *saved = old != NULL ? strdup(old) : NULL;
     if (old != NULL && saved == NULL)
         return as_utc; /* out of memory: TZ could not be put back, so leave it alone */
     setenv("TZ", l->timezone, 1);
     tzset();
-    struct tm local = {.tm_year = year - 1900,
-                       .tm_mon = mon - 1,
-                       .tm_mday = day,
-                       .tm_hour = hour,
-                       .tm_min = min,
-                       .tm_sec = sec,
-                       .tm_isdst = -1};
-    time_t t = mktime(&local);
+    time_t midnight = (time_t)days * 86400;
+    struct tm date;
+    gmtime_r(&midnight, &date);
+    bool ok = true;
+    for (int k = 0; k < 24 && ok; k++) {
+        struct tm local = {.tm_year = date.tm_year,
+                           .tm_mon = date.tm_mon,
+                           .tm_mday = date.tm_mday,
+                           .tm_hour = k,
+                           .tm_isdst = -1};
+        time_t t = mktime(&local);
+        ok = t != (time_t)-1;
+        slot->offset[k] = (int32_t)(midnight + k * 3600 - t);
+    }
     if (saved != NULL)
         setenv("TZ", saved, 1);
     else
         unsetenv("TZ");
     tzset();
     free(saved);
-    if (t == (time_t)-1)
+    if (!ok) {
+        slot->day = 0;
         return as_utc;
-    memcpy(l->offset_key, key, sizeof key);
-    l->offset = (long)(as_utc - t);
-    l->offset_known = true;
-    return t;
+    }
+    slot->day = days + 1;
+    return as_utc - slot->offset[h];
 }
 
 /* Whether a tz database name is there to read: UTC and GMT always, others as a file of

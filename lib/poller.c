@@ -257,10 +257,11 @@ static int sink_entry(void *ctx, const sr_listed *e, sr_err *err)
     if ((is_dir && !p->post_dirs) || (is_link && (!p->post_links || e->link == NULL)) ||
         (!is_dir && !is_link && !p->post_files))
         return SR_OK;
-    if (e->has_mtime && !is_dir) {
+    if (e->has_mtime) {
         double mtime = (double)e->mtime.tv_sec + e->mtime.tv_nsec / 1e9;
         /* sr3: too old past fileAgeMax; too new within fileAgeMin, or more than 100 s in
-         * the future without one */
+         * the future without one (a folder too: its message carries its mtime; it is
+         * listed all the same) */
         if ((p->age_max > 0 && mtime < p->now - p->age_max) ||
             (p->age_min > 0 ? mtime > p->now - p->age_min : mtime > p->now + 100)) {
             p->skipped_old++;

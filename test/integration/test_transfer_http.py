@@ -259,7 +259,8 @@ def test_stat_list_and_redirects(build_dir, nginx, tree, tmp_path):
     index); list reads the index page, names decoded; redirects are followed."""
     mib = nginx.root / "t" / "mib.bin"
     run = run_tool(build_dir, nginx.url(), "stat", "/t/mib.bin", ";", "stat", "/t", ";",
-                   "stat", "/t/none", ";", "list", "/t/", ";", "get", "/redirect/t/one.bin",
+                   "stat", "/t/none", ";", "list", "/t/", ";", "listall", "/t", ";",
+                   "get", "/redirect/t/one.bin",
                    tmp_path / "one.bin", ";", "get", "/t/a b&c%.txt", tmp_path / "awkward")
     assert run.ok("stat", 0) == f"size={1 << 20} mtime={int(mib.stat().st_mtime)} mode=0 dir=0"
     assert run.ok("stat", 1).endswith("dir=1")
@@ -271,6 +272,13 @@ def test_stat_list_and_redirects(build_dir, nginx, tree, tmp_path):
     assert entries["mib.bin"] == (1 << 20, "f", mib_time, "-", "")
     assert entries["many"][:2] == (-1, "d")
     assert entries["a b&c%.txt"][0] == len(b"an awkward name\n")
+    # the gathered form (sr_transfer_list): sorted, a folder with size 0
+    assert run.ok("listall") == "6 entries"
+    gathered = [line.split("\t")[1:] for line in run.stdout.splitlines()
+                if line.startswith("entry\t") and line.count("\t") == 3]
+    assert gathered == [["a b&c%.txt", "16", "0"], ["big.bin", str(BIG), "0"],
+                        ["empty.bin", "0", "0"], ["many", "0", "1"],
+                        ["mib.bin", str(1 << 20), "0"], ["one.bin", "1", "0"]]
     run.ok("get", 0)
     assert (tmp_path / "one.bin").read_bytes() == b"x"
     run.ok("get", 1)  # the name is percent-encoded in the URL

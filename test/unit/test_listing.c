@@ -408,6 +408,13 @@ static void timezones(void **state)
                      SR_OK);
     assert_string_equal(c.text, "winter|1|1796567400|f|644|\n"
                                 "summer|1|1783344600|f|644|\n");
+    /* either side of the change to daylight saving time, the same day (2 am is 3 am) */
+    static const char spring[] = "-rw-r--r-- 1 u g 1 Mar 08 01:30 before\n"
+                                 "-rw-r--r-- 1 u g 1 Mar 08 03:30 after\n";
+    assert_int_equal(
+        parse(SR_LISTING_FTP_LIST, "America/Montreal", spring, sizeof spring - 1, 0, &c), SR_OK);
+    assert_string_equal(c.text, "before|1|1772951400|f|644|\n"
+                                "after|1|1772955000|f|644|\n");
     static const char page[] = "<a href=\"x\">x</a> 06-Dec-2026 09:30 5\n";
     assert_int_equal(parse(SR_LISTING_HTML, "EST", page, sizeof page - 1, 0, &c), SR_OK);
     assert_string_equal(c.text, "x|5|1796567400|f|-|\n");
