@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""Private web and FTP servers for the transfer tests: nginx and pyftpdlib on 127.0.0.1.
+"""Private web and FTP servers for the transfer and poll tests: nginx, Apache and pyftpdlib
+on 127.0.0.1.
 
 nginx runs with its own config, pid file, logs and temp folders under a directory the
 caller gives (a pytest tmp dir), listening on 127.0.0.1 on ports picked at run time:
@@ -27,8 +28,11 @@ control connection and PROT P on the data connections, Ftpd(tls="implicit") spea
 TLS from the first byte (FTPD_PROGRAM carries two fixes pyftpdlib 1.5 needs to serve
 libcurl over TLS).
 
-Session fixtures: nginx, ftpd, ftpd_tls (explicit) and ftpd_implicit, each started on
-first use. Helpers for the transfer tests: run_tool (test/tools/sr_transfer_tool, its
+Apache (Debian's /usr/sbin/apache2, for sr_poll's listings of its index pages) runs the
+same way with mod_autoindex as Debian configures it (see Apache).
+
+Session fixtures: nginx, apache, ftpd, ftpd_tls (explicit) and ftpd_implicit, each started
+on first use. Helpers for the transfer tests: run_tool (test/tools/sr_transfer_tool, its
 output parsed into ToolRun), credentials_file, sha512_b64/sha512_file, write_pattern.
 
 A server that does not come up raises servers.ServerError with its log: the tests never
@@ -40,9 +44,11 @@ import json
 import os
 import re
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -191,6 +197,111 @@ http {{
         return found
 
 
+APACHE = "/usr/sbin/apache2"
+APACHE_MODULES = Path("/usr/lib/apache2/modules")
+
+
+class Apache(_Server):
+    """A private Apache (Debian's /usr/sbin/apache2) serving .root with mod_autoindex, as
+    Debian's apache2 does out of the box (FancyIndexing in an HTML table: dates to the
+    minute, sizes rounded as "1.2K"), on 127.0.0.1 and a port picked at run time; .url(path)
+    builds URLs on it.
+
+    Its config, ServerRoot, pid file and logs are under the directory the caller gives. The
+    pages are served by Apache's workers, which never run as root (Apache refuses to): run
+    by root, they run as nobody, and the served tree is then a folder of /tmp that others
+    may pass through (pytest's tmp dirs are 0700), removed by stop(). Dates in the index
+    pages are UTC (TZ=UTC in the server's environment)."""
+
+    scheme = "http"
+    name = "apache"
+    START_TIMEOUT = 60  # a loaded machine may take many times longer than usual
+
+    def __init__(self, basedir, ca=None):
+        super().__init__(basedir, ca)
+        if os.geteuid() == 0:
+            self._www = Path(tempfile.mkdtemp(prefix="sr_apache_"))
+            self._www.chmod(0o755)
+            self.root = self._www / "www"
+        else:
+            self._www = None
+            self.root = self.basedir / "www"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(0o755)
+
+    def url(self, path=""):
+        return f"http://{HOST}:{self.port}{path}"
+
+    @property
+    def access_log(self):
+        return self.dir / "access.log"
+
+    def _log_files(self):
+        return [self.dir / "server.log", self.dir / "error.log"]
+
+    def _env(self):
+        env = super()._env()
+        env["TZ"] = "UTC"
+        return env
+
+    def _start_once(self, attempt):
+        self.port = free_port()
+        self.dir = self.basedir / f"apache-{attempt}"
+        d = self.dir
+        (d / "run").mkdir(parents=True, exist_ok=True)
+        mods = ["mpm_event", "authz_core", "dir", "mime", "autoindex"]
+        load = "".join(f"LoadModule {m}_module {APACHE_MODULES / f'mod_{m}.so'}\n"
+                       for m in mods)
+        user = "User nobody\nGroup nogroup\n" if os.geteuid() == 0 else ""
+        (d / "apache2.conf").write_text(f"""# written by test/integration/fixtures_web.py
+ServerRoot {d}
+ServerName {HOST}
+Listen {HOST}:{self.port}
+PidFile {d / 'apache2.pid'}
+DefaultRuntimeDir {d / 'run'}
+ErrorLog {d / 'error.log'}
+LogLevel warn
+LogFormat "%h %>s %U" sr
+CustomLog {d / 'access.log'} sr
+{load}{user}StartServers 1
+ServerLimit 2
+ThreadsPerChild 16
+MaxRequestWorkers 32
+TypesConfig /etc/mime.types
+DocumentRoot {self.root}
+<Directory />
+    Options None
+    AllowOverride None
+    Require all denied
+</Directory>
+<Directory {self.root}>
+    Options Indexes
+    Require all granted
+</Directory>
+# Debian's mods-available/autoindex.conf
+IndexOptions FancyIndexing VersionSort HTMLTable NameWidth=* DescriptionWidth=* Charset=UTF-8
+""")
+        self._spawn([APACHE, "-d", str(d), "-f", str(d / "apache2.conf"), "-DFOREGROUND"],
+                    d / "server.log")
+        self._wait(lambda: (d / "apache2.pid").exists() and port_open(self.port),
+                   self.START_TIMEOUT, f"port {self.port}")
+
+    def _stop_gracefully(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()  # apache2: stop
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def stop(self):
+        try:
+            super().stop()
+        finally:
+            if self._www is not None:
+                shutil.rmtree(self._www, ignore_errors=True)
+
+
 # The FTP server: a small pyftpdlib program run by the same python as the tests.
 FTPD_PROGRAM = r'''
 import json, logging, sys
@@ -334,6 +445,13 @@ def _serve(server):
 def nginx(tmp_path_factory, test_ca):
     """A private nginx on 127.0.0.1 (Nginx), http and https, shared by the session."""
     yield from _serve(Nginx(tmp_path_factory.mktemp("nginx"), ca=test_ca))
+
+
+@pytest.fixture(scope="session")
+def apache(tmp_path_factory):
+    """A private Apache on 127.0.0.1 (Apache), autoindex as Debian has it, shared by the
+    session."""
+    yield from _serve(Apache(tmp_path_factory.mktemp("apache")))
 
 
 @pytest.fixture(scope="session")
