@@ -42,6 +42,27 @@ bool sr_buf_str(sr_buf *b, const char *s)
     return sr_buf_add(b, s, strlen(s));
 }
 
+bool sr_buf_add_escaped(sr_buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    if (!sr_buf_reserve(b, 3 * n))
+        return false;
+    char *o = b->p + b->len;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '%' || c == ' ' || c < 0x20 || c == 0x7f) {
+            *o++ = '%';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        } else {
+            *o++ = (char)c;
+        }
+    }
+    b->len = (size_t)(o - b->p);
+    b->p[b->len] = '\0';
+    return true;
+}
+
 bool sr_buf_printf(sr_buf *b, const char *fmt, ...)
 {
     va_list ap;

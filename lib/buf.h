@@ -21,6 +21,10 @@ bool sr_buf_reserve(sr_buf *b, size_t more);
 /* Append n bytes and keep the buffer NUL-terminated. False when out of memory. */
 bool sr_buf_add(sr_buf *b, const void *data, size_t n);
 bool sr_buf_str(sr_buf *b, const char *s);
+/* Append n bytes with '%', space and the bytes below 0x20 or 0x7f written %XX (upper-case
+ * hex), so that any text is one word of a line: the key escaping of the files of nodupe.h
+ * and seen.h. False when out of memory. */
+bool sr_buf_add_escaped(sr_buf *b, const char *s, size_t n);
 /* Append printf-style text. False when out of memory or the format fails. */
 bool sr_buf_printf(sr_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sr_buf_free(sr_buf *b);

@@ -192,32 +192,12 @@ int sr_nodupe_derive(const sr_message *msg, enum sr_nodupe_basis basis, const sr
 
 /* ---- the file's lines ---- */
 
-static bool escape_onto(buf *b, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    if (!sr_buf_reserve(b, 3 * n))
-        return false;
-    char *o = b->p + b->len;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '%' || c == ' ' || c < 0x20 || c == 0x7f) {
-            *o++ = '%';
-            *o++ = hex[c >> 4];
-            *o++ = hex[c & 15];
-        } else {
-            *o++ = (char)c;
-        }
-    }
-    b->len = (size_t)(o - b->p);
-    return true;
-}
-
 static bool line_onto(buf *b, const entry *e)
 {
     char t[48];
     int n = snprintf(t, sizeof t, " %.6f ", e->time);
-    return escape_onto(b, e->blob, e->key_len) && sr_buf_add(b, t, (size_t)n) &&
-           escape_onto(b, e->blob + e->key_len + 1, e->blob_len - e->key_len - 1) &&
+    return sr_buf_add_escaped(b, e->blob, e->key_len) && sr_buf_add(b, t, (size_t)n) &&
+           sr_buf_add_escaped(b, e->blob + e->key_len + 1, e->blob_len - e->key_len - 1) &&
            sr_buf_add(b, "\n", 1);
 }
 

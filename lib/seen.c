@@ -229,29 +229,6 @@ static bool same_mark(const slot *e, const sr_seen_mark *m)
 
 /* ---- the file's lines ---- */
 
-/* Key escaping as nodupe.c does it (nodupe.h: '%', space, bytes below 0x20 and 0x7f as %XX),
- * so both files read alike. */
-static bool escape_onto(sr_buf *b, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    if (!sr_buf_reserve(b, 3 * n))
-        return false;
-    char *o = b->p + b->len;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '%' || c == ' ' || c < 0x20 || c == 0x7f) {
-            *o++ = '%';
-            *o++ = hex[c >> 4];
-            *o++ = hex[c & 15];
-        } else {
-            *o++ = (char)c;
-        }
-    }
-    b->len = (size_t)(o - b->p);
-    b->p[b->len] = '\0';
-    return true;
-}
-
 /* The escaped key word w[0..n) decoded into b (emptied first). False for a bad escape or a
  * byte that escaping would have encoded. */
 static bool unescape_into(sr_buf *b, const char *w, size_t n)
@@ -640,7 +617,7 @@ int sr_seen_record(sr_seen *s, const char *key, size_t len, const sr_seen_mark *
             s->pending = p;
             s->pending_cap = cap;
         }
-        if (!head_onto(&s->out, &line_mark) || !escape_onto(&s->out, key, len) ||
+        if (!head_onto(&s->out, &line_mark) || !sr_buf_add_escaped(&s->out, key, len) ||
             !sr_buf_add(&s->out, "\n", 1)) {
             s->out.len = old_len;
             return oom(err);

@@ -29,11 +29,13 @@ TLS from the first byte (FTPD_PROGRAM carries two fixes pyftpdlib 1.5 needs to s
 libcurl over TLS).
 
 Apache (Debian's /usr/sbin/apache2, for sr_poll's listings of its index pages) runs the
-same way with mod_autoindex as Debian configures it (see Apache).
+same way with mod_autoindex as Debian configures it, and under /fancy/ and /plain/ in its
+two other index forms (see Apache).
 
 Session fixtures: nginx, apache, ftpd, ftpd_tls (explicit) and ftpd_implicit, each started
 on first use. Helpers for the transfer tests: run_tool (test/tools/sr_transfer_tool, its
-output parsed into ToolRun), credentials_file, sha512_b64/sha512_file, write_pattern.
+output parsed into ToolRun), credentials_file, sha512_b64/sha512_file, write_pattern, and
+for listings listing_tree (a tree of what a poll meets) and listed (what `list` printed).
 
 A server that does not come up raises servers.ServerError with its log: the tests never
 skip for want of one. Every process carries SR_TEST_SERVER=<tag> (see servers.py).
@@ -249,7 +251,7 @@ class Apache(_Server):
         self.dir = self.basedir / f"apache-{attempt}"
         d = self.dir
         (d / "run").mkdir(parents=True, exist_ok=True)
-        mods = ["mpm_event", "authz_core", "dir", "mime", "autoindex"]
+        mods = ["mpm_event", "authz_core", "alias", "dir", "mime", "autoindex"]
         load = "".join(f"LoadModule {m}_module {APACHE_MODULES / f'mod_{m}.so'}\n"
                        for m in mods)
         user = "User nobody\nGroup nogroup\n" if os.geteuid() == 0 else ""
@@ -275,11 +277,22 @@ DocumentRoot {self.root}
     Require all denied
 </Directory>
 <Directory {self.root}>
-    Options Indexes
+    # as Debian's apache2.conf has it for /var/www
+    Options Indexes FollowSymLinks
     Require all granted
 </Directory>
 # Debian's mods-available/autoindex.conf
 IndexOptions FancyIndexing VersionSort HTMLTable NameWidth=* DescriptionWidth=* Charset=UTF-8
+# the same tree in Apache's two other index forms: without the table (<pre>) and without
+# FancyIndexing (a list of links)
+Alias /fancy/ {self.root}/
+Alias /plain/ {self.root}/
+<Location /fancy/>
+    IndexOptions -HTMLTable
+</Location>
+<Location /plain/>
+    IndexOptions -FancyIndexing -HTMLTable
+</Location>
 """)
         self._spawn([APACHE, "-d", str(d), "-f", str(d / "apache2.conf"), "-DFOREGROUND"],
                     d / "server.log")
@@ -541,6 +554,41 @@ class ToolRun:
         assert not r[0], f"{verb} should have failed:\n{self!r}"
         return r[2], r[3], r[4]
 
+
+
+OLD = 1709633460  # 2024-03-05 10:11:00 UTC
+
+
+def listing_tree(folder):
+    """What a poll finds on a server: plain files, names with a space, '&' and UTF-8, an
+    empty file, one of a few MB, a file over a year old, a link and a folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in (("alpha.txt", b"hello\n"), ("with space.txt", b"spaces\n"),
+                       ("a&b.txt", b"amp\n"), ("café.txt", b"utf8\n"), ("empty.dat", b""),
+                       ("old.txt", b"old\n")):
+        (folder / name).write_bytes(data)
+    write_pattern(folder / "big.bin", 3000000 + 7)
+    os.utime(folder / "old.txt", (OLD, OLD))
+    (folder / "sub").mkdir()
+    (folder / "sub" / "inner.txt").write_text("in sub\n")
+    os.symlink("alpha.txt", folder / "link")
+    return folder
+
+
+def listed(run, index=0):
+    """The entries the tool's `list` printed (the index-th list of the run):
+    {name: (size, type, mtime, perms, link)}."""
+    out, seen = {}, -1
+    for line in run.stdout.splitlines():
+        if line.startswith("ok list") or line.startswith("error list"):
+            seen += 1
+            if seen == index:
+                return out
+            out = {}
+        elif line.startswith("entry\t"):
+            _, name, size, kind, mtime, perms, link = line.split("\t")
+            out[name] = (int(size), kind, int(mtime), perms, link)
+    return out
 
 def transfer_tool(build_dir):
     path = Path(build_dir) / "test" / "tools" / "sr_transfer_tool"

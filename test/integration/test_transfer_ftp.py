@@ -14,8 +14,8 @@ import time
 import pytest
 
 import fixtures_web
-from fixtures_web import (Ftpd, credentials_file, run_tool, sha512_b64, sha512_file,
-                          write_pattern)
+from fixtures_web import (OLD, Ftpd, credentials_file, listed, listing_tree, run_tool,
+                          sha512_b64, sha512_file, write_pattern)
 
 BIG = 200 * 1024 * 1024
 
@@ -193,41 +193,6 @@ def test_ftp_big_file_and_absolute_paths(build_dir, ftpd, tmp_path):
     print(f"200 MiB over ftp in {took:.2f} s ({BIG / took / 1e6:.0f} MB/s)")
     assert took < 20
     src.unlink()
-
-
-OLD = 1709633460  # 2024-03-05 10:11:00 UTC
-
-
-def listing_tree(folder):
-    """What a poll finds on a server: plain files, names with a space, '&' and UTF-8, an
-    empty file, one of a few MB, a file over a year old, a link and a folder."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, data in (("alpha.txt", b"hello\n"), ("with space.txt", b"spaces\n"),
-                       ("a&b.txt", b"amp\n"), ("café.txt", b"utf8\n"), ("empty.dat", b""),
-                       ("old.txt", b"old\n")):
-        (folder / name).write_bytes(data)
-    write_pattern(folder / "big.bin", 3000000 + 7)
-    os.utime(folder / "old.txt", (OLD, OLD))
-    (folder / "sub").mkdir()
-    (folder / "sub" / "inner.txt").write_text("in sub\n")
-    os.symlink("alpha.txt", folder / "link")
-    return folder
-
-
-def listed(run, index=0):
-    """The entries the tool's `list` printed (the index-th list of the run):
-    {name: (size, type, mtime, perms, link)}."""
-    out, seen = {}, -1
-    for line in run.stdout.splitlines():
-        if line.startswith("ok list") or line.startswith("error list"):
-            seen += 1
-            if seen == index:
-                return out
-            out = {}
-        elif line.startswith("entry\t"):
-            _, name, size, kind, mtime, perms, link = line.split("\t")
-            out[name] = (int(size), kind, int(mtime), perms, link)
-    return out
 
 
 def test_poll_lists_a_folder_with_mlsd(build_dir, ftpd, tmp_path):

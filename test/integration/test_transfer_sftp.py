@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from fixtures_ssh import SshHome
+from fixtures_web import OLD, listed, listing_tree
 from servers import free_port
 
 MIB = 1024 * 1024
@@ -420,41 +421,6 @@ def test_symlink_chmod_and_rename_are_seen_on_disk(build_dir, ssh_home, remote, 
     assert (rpath / "old").read_text() == "new\n"
     assert (rpath / "old").stat().st_mode & 0o777 == 0o604
     assert not (rpath / "new").exists()
-
-
-OLD = 1709633460  # 2024-03-05 10:11:00 UTC
-
-
-def listing_tree(folder):
-    """What a poll finds on a server: plain files, names with a space, '&' and UTF-8, an
-    empty file, one of a few MB, a file over a year old, a link and a folder."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, data in (("alpha.txt", b"hello\n"), ("with space.txt", b"spaces\n"),
-                       ("a&b.txt", b"amp\n"), ("café.txt", b"utf8\n"), ("empty.dat", b""),
-                       ("old.txt", b"old\n")):
-        (folder / name).write_bytes(data)
-    write_pattern(folder / "big.bin", 3000000 + 7)
-    os.utime(folder / "old.txt", (OLD, OLD))
-    (folder / "sub").mkdir()
-    (folder / "sub" / "inner.txt").write_text("in sub\n")
-    os.symlink("alpha.txt", folder / "link")
-    return folder
-
-
-def listed(run, index=0):
-    """The entries the tool's `list` printed (the index-th list of the run):
-    {name: (size, type, mtime, perms, link)}."""
-    out, seen = {}, -1
-    for line in run.stdout.splitlines():
-        if line.startswith("ok list") or line.startswith("error list"):
-            seen += 1
-            if seen == index:
-                return out
-            out = {}
-        elif line.startswith("entry\t"):
-            _, name, size, kind, mtime, perms, link = line.split("\t")
-            out[name] = (int(size), kind, int(mtime), perms, link)
-    return out
 
 
 def test_poll_lists_a_folder_over_sftp(build_dir, ssh_home, remote, tmp_path):
