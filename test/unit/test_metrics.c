@@ -12,21 +12,18 @@
 
 #include "metrics.h"
 
-static char tmpdir[64];
+static char tmpdir[256];
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/sr_test_metrics.XXXXXX");
-    return mkdtemp(tmpdir) == NULL ? -1 : 0;
+    return test_tmpdir_make(tmpdir, sizeof tmpdir, "sr_test_metrics");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_tmpdir_remove(tmpdir);
 }
 
 static const char *tmp_path(const char *name)

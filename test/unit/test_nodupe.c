@@ -13,21 +13,18 @@
 
 #include "nodupe.h"
 
-static char tmpdir[64];
+static char tmpdir[256];
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/sr_test_nodupe.XXXXXX");
-    return mkdtemp(tmpdir) == NULL ? -1 : 0;
+    return test_tmpdir_make(tmpdir, sizeof tmpdir, "sr_test_nodupe");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_tmpdir_remove(tmpdir);
 }
 
 /* tmpdir/name in a static buffer. */

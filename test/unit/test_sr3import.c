@@ -20,16 +20,13 @@ static const char *confd(void)
 static int setup(void **state)
 {
     (void)state;
-    test_tmp_template(tmpdir, sizeof tmpdir, "sr_test_import");
-    return mkdtemp(tmpdir) == NULL ? -1 : 0;
+    return test_tmpdir_make(tmpdir, sizeof tmpdir, "sr_test_import");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_tmpdir_remove(tmpdir);
 }
 
 static void components_map_to_srs(void **state)

@@ -35,4 +35,20 @@ static inline char *test_tmp_template(char *buf, size_t size, const char *name)
     return buf;
 }
 
+/* A new scratch folder "<$TMPDIR or /tmp>/<name>.XXXXXX" into buf (size: room for it):
+ * 0, or -1 when it cannot be made. For a cmocka setup. */
+static inline int test_tmpdir_make(char *buf, size_t size, const char *name)
+{
+    test_tmp_template(buf, size, name);
+    return mkdtemp(buf) == NULL ? -1 : 0;
+}
+
+/* Remove a scratch folder and what it holds: 0, or -1. For a cmocka teardown. */
+static inline int test_tmpdir_remove(const char *dir)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
 #endif
