@@ -12,19 +12,7 @@
 
 #include "metrics.h"
 
-static char tmpdir[256];
-
-static int setup(void **state)
-{
-    (void)state;
-    return test_tmpdir_make(tmpdir, sizeof tmpdir, "sr_test_metrics");
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return test_tmpdir_remove(tmpdir);
-}
+TEST_TMPDIR_FIXTURE("sr_test_metrics")
 
 static const char *tmp_path(const char *name)
 {

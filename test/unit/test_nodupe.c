@@ -13,19 +13,7 @@
 
 #include "nodupe.h"
 
-static char tmpdir[256];
-
-static int setup(void **state)
-{
-    (void)state;
-    return test_tmpdir_make(tmpdir, sizeof tmpdir, "sr_test_nodupe");
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return test_tmpdir_remove(tmpdir);
-}
+TEST_TMPDIR_FIXTURE("sr_test_nodupe")
 
 /* tmpdir/name in a static buffer. */
 static const char *tmp_path(const char *name)

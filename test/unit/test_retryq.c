@@ -13,19 +13,7 @@
 
 #include "retryq.h"
 
-static char tmpdir[256];
-
-static int setup(void **state)
-{
-    (void)state;
-    return test_tmpdir_make(tmpdir, sizeof tmpdir, "sr_test_retryq");
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return test_tmpdir_remove(tmpdir);
-}
+TEST_TMPDIR_FIXTURE("sr_test_retryq")
 
 /* A fresh file name under tmpdir, in a static buffer. */
 static const char *fresh_path(const char *name)

@@ -16,19 +16,7 @@
 
 #include "seen.h"
 
-static char tmpdir[256];
-
-static int setup(void **state)
-{
-    (void)state;
-    return test_tmpdir_make(tmpdir, sizeof tmpdir, "sr_test_seen");
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return test_tmpdir_remove(tmpdir);
-}
+TEST_TMPDIR_FIXTURE("sr_test_seen")
 
 /* tmpdir/name, unlinked, in a static buffer. */
 static const char *fresh_path(const char *name)

@@ -9,25 +9,13 @@
 
 #include "sr3import.h"
 
-static char tmpdir[4096];
-
 static const char *confd(void)
 {
     const char *d = getenv("SR_CONFD");
     return d ? d : "conf.d";
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    return test_tmpdir_make(tmpdir, sizeof tmpdir, "sr_test_import");
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return test_tmpdir_remove(tmpdir);
-}
+TEST_TMPDIR_FIXTURE("sr_test_import")
 
 static void components_map_to_srs(void **state)
 {

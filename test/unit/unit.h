@@ -51,4 +51,19 @@ static inline int test_tmpdir_remove(const char *dir)
     return system(cmd) == 0 ? 0 : -1;
 }
 
+/* The fixture of a test file whose tests each get a scratch folder: `tmpdir`, and the
+ * cmocka setup and teardown that make and remove it. */
+#define TEST_TMPDIR_FIXTURE(name)                                                          \
+    static char tmpdir[256];                                                               \
+    static int setup(void **state)                                                         \
+    {                                                                                      \
+        (void)state;                                                                       \
+        return test_tmpdir_make(tmpdir, sizeof tmpdir, name);                              \
+    }                                                                                      \
+    static int teardown(void **state)                                                      \
+    {                                                                                      \
+        (void)state;                                                                       \
+        return test_tmpdir_remove(tmpdir);                                                 \
+    }
+
 #endif
