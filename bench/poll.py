@@ -27,10 +27,11 @@ identity cod,sha512, a log line per message.
 
 Rate: files announced per second, from the start of the process until the consumer of the
 queue (bench/broker.c `count`, the clock of bench/flow.py) has the last message. Peak RSS:
-VmHWM of the process, polled (bench/broker.py PeakRss) until it is stopped, once the last
-message is in. In the first run of each side a second queue bound to the exchange keeps
-the messages, read after the poll is stopped: exactly one per file (no duplicate, none
-missing) or the benchmark fails.
+VmHWM from /proc/PID/status once the last message is in, just before the process is
+stopped (bench/broker.py PeakRss, polling it, when the process is already gone). In the
+first run of each side a second queue bound to the exchange keeps the messages, read
+after the poll is stopped: exactly one per file (no duplicate, none missing) or the
+benchmark fails.
 
 The broker's data is on a tmpfs (/dev/shm) unless SR_BENCH_POLL_BROKER=disk (or there is
 no tmpfs there): sr3 publishes each message in an AMQP transaction of its own, whose
@@ -160,6 +161,17 @@ def private_rabbit(where):
     finally:
         server.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def vmhwm(pid):
+    """VmHWM of pid in KiB, or None."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def stop(proc, grace=30):
@@ -307,6 +319,9 @@ class Bench:
                     break
                 time.sleep(0.05)
         finally:
+            # the peak as the process reports it once the last message is in, before it
+            # is asked to stop (PeakRss's last reading when it is already gone)
+            kib = vmhwm(proc.pid) if proc.poll() is None else None
             rc = stop(proc)
             peak.join()
             if counter.poll() is None:
@@ -323,7 +338,7 @@ class Bench:
         took = float(words[2]) - t0
         if check:
             self.check(side, proto, check_q, n)
-        return n / took, peak.kib, took
+        return n / took, kib or peak.kib, took
 
     def check(self, side, proto, queue, n):
         """Every message the poll posted, from the second queue: one per file, each

@@ -68,10 +68,11 @@ bench-move: $(BUILD)/bin/sr $(BUILD)/bin/sr_post $(BUILD)/bin/sr_subscribe \
 	SR_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) bench/move.py
 
 # Listing and announcing a remote tree (bench/poll.py): 100000 files in folders of 1000
-# served by a private sshd, pyftpdlib and nginx (autoindex), each polled once by sr_poll
-# and by Python sr3's poll (../shared/peers) in the same run, timed until a queue has the
-# last message, as files/s, the ratio sr/sr3 and each one's peak RSS (SR_BENCH_POLL_FILES,
-# e.g. 10000 for a quick run; SR_BENCH_POLL_PROTOCOLS, SR_BENCH_POLL_SIDES, SR_BENCH_RUNS).
+# served by a private sshd, pyftpdlib and nginx (autoindex), each polled by sr_poll
+# (SR_BENCH_RUNS times) and by Python sr3's poll (../shared/peers, SR_BENCH_POLL_SR3_RUNS
+# times, 1) in the same run, timed until a queue has the last message, as files/s, the
+# ratio sr/sr3 and each one's peak RSS; the broker's data on a tmpfs. SR_BENCH_POLL_FILES
+# (10000 for a quick run), SR_BENCH_POLL_PROTOCOLS, SR_BENCH_POLL_SIDES, SR_BENCH_POLL_BROKER.
 .PHONY: bench-poll
 bench-poll: $(BUILD)/bin/sr_poll $(BUILD)/bench/broker $(BUILD)/test/tools/sr_broker_tool
 	SR_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) bench/poll.py
