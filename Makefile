@@ -14,7 +14,7 @@ VERSION      = 0.1.0
 SOVERSION    = 0
 PYTHON      ?= /usr/bin/python3
 
-PKGS     = librabbitmq libmosquitto libcurl libssh jansson libpcre2-8 openssl
+PKGS     = librabbitmq libmosquitto libcurl libssh jansson libpcre2-8 openssl libxxhash
 BUILD    = build
 CC      ?= gcc
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -111,7 +111,7 @@ unit-asan: $(UNIT_SAN_BINS)
 valgrind: $(BUILD)/test/test_config $(BUILD)/test/test_credentials $(BUILD)/test/test_message \
           $(BUILD)/test/test_nodupe $(BUILD)/test/test_retryq $(BUILD)/test/test_metrics \
           $(BUILD)/test/test_identity $(BUILD)/test/test_jail $(BUILD)/test/test_brokerhdr \
-          $(BUILD)/test/test_flow
+          $(BUILD)/test/test_flow $(BUILD)/test/test_seen
 	@for t in $^; do \
 	    SR_CONFD=$(CURDIR)/conf.d SR_TEST_DATA=$(CURDIR)/test/data \
 	    valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \

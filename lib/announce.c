@@ -92,9 +92,10 @@ static int set_rename(const sr_announce_options *o, const char *path, const stru
     return rc;
 }
 
-/* A new message with pubTime, baseUrl and relPath for path, plus the fixed fields. */
-static int message_start(const sr_announce_options *o, const char *path, const struct timespec *now,
-                         sr_message **out, sr_err *err)
+/* A new message with pubTime, baseUrl and relPath rel for path (a local path, or rel
+ * again for a remote file), plus the fixed fields. */
+static int message_start_rel(const sr_announce_options *o, const char *rel, const char *path,
+                             const struct timespec *now, sr_message **out, sr_err *err)
 {
     *out = NULL;
     if (o->base_url == NULL)
@@ -103,11 +104,7 @@ static int message_start(const sr_announce_options *o, const char *path, const s
     char pub[SR_TIME_MAX];
     if (sr_time_format(now, true, pub, sizeof pub) < 0)
         return sr_err_set(err, SR_EINVAL, false, "the clock is outside 1970-9999");
-    char *rel = NULL;
-    int rc = sr_announce_rel_path(o->base_dir, path, &rel, err);
-    if (rc == SR_OK)
-        rc = sr_message_new(pub, o->base_url, rel, out, err);
-    free(rel);
+    int rc = sr_message_new(pub, o->base_url, rel, out, err);
     if (rc == SR_OK && o->rename != NULL && o->rename[0] != '\0')
         rc = set_rename(o, path, now, *out, err);
     if (rc == SR_OK && o->from_cluster)
@@ -127,6 +124,21 @@ static int message_start(const sr_announce_options *o, const char *path, const s
         sr_message_free(*out);
         *out = NULL;
     }
+    return rc;
+}
+
+/* A new message with pubTime, baseUrl and relPath for the local path, plus the fixed
+ * fields. */
+static int message_start(const sr_announce_options *o, const char *path, const struct timespec *now,
+                         sr_message **out, sr_err *err)
+{
+    char *rel = NULL;
+    int rc = sr_announce_rel_path(o->base_dir, path, &rel, err);
+    if (rc == SR_OK)
+        rc = message_start_rel(o, rel, path, now, out, err);
+    else
+        *out = NULL;
+    free(rel);
     return rc;
 }
 
@@ -352,5 +364,69 @@ int sr_announce_blocks(const sr_announce_options *o, const char *path, sr_messag
              : sr_err_set(err, SR_ENOMEM, false, "out of memory");
     free(real);
     sr_message_free(m);
+    return rc;
+}
+
+/* mtime and atime (timeCopy) and mode (permCopy) as a listing showed them. */
+static int set_listed_times_and_mode(const sr_announce_options *o, const sr_listed *e,
+                                     sr_message *m, sr_err *err)
+{
+    char t[SR_TIME_MAX];
+    int rc = SR_OK;
+    if (o->time_copy && e->has_mtime && sr_time_format(&e->mtime, true, t, sizeof t) >= 0) {
+        rc = sr_message_set_str(m, "mtime", t, err);
+        if (rc == SR_OK) /* a listing shows no access time: sr3 writes the mtime there too */
+            rc = sr_message_set_str(m, "atime", t, err);
+    }
+    if (rc == SR_OK && o->perm_copy && e->has_perms) {
+        char mode[8];
+        snprintf(mode, sizeof mode, "%o", (unsigned)(e->mode & 07777));
+        rc = sr_message_set_str(m, "mode", mode, err);
+    }
+    return rc;
+}
+
+int sr_announce_listed(const sr_announce_options *o, const char *rel_path, const sr_listed *e,
+                       const struct timespec *now, sr_message **out, sr_err *err)
+{
+    int rc = message_start_rel(o, rel_path, rel_path, now, out, err);
+    if (rc != SR_OK)
+        return rc;
+    if (S_ISDIR(e->mode)) {
+        sr_fileop op = {.directory = true};
+        rc = sr_message_set_fileop(*out, &op, err);
+        if (rc == SR_OK)
+            rc = sr_message_set_str(*out, "contentType", "text/directory", err);
+    } else if (S_ISLNK(e->mode)) {
+        sr_fileop op = {.link = e->link};
+        rc = e->link != NULL ? sr_message_set_fileop(*out, &op, err)
+                             : sr_err_set(err, SR_EINVAL, false,
+                                          "%s is a link whose target the listing does not show",
+                                          rel_path);
+        if (rc == SR_OK)
+            rc = sr_message_set_str(*out, "contentType", "text/link", err);
+    } else {
+        /* the content is not read: only an identity that needs none (cod: computed on
+         * download; arbitrary: the config's value) */
+        const sr_identity_spec *spec = o->identity;
+        sr_identity id = {SR_ID_NONE, ""};
+        if (spec != NULL && spec->method == SR_ID_COD) {
+            id.method = SR_ID_COD;
+            snprintf(id.value, sizeof id.value, "%s", sr_identity_method_name(spec->cod_algorithm));
+        } else if (spec != NULL && spec->method == SR_ID_ARBITRARY && spec->arbitrary_value) {
+            id.method = SR_ID_ARBITRARY;
+            snprintf(id.value, sizeof id.value, "%s", spec->arbitrary_value);
+        }
+        if (id.method != SR_ID_NONE)
+            rc = sr_message_set_identity(*out, &id, err);
+        if (rc == SR_OK && e->size >= 0)
+            rc = sr_message_set_size(*out, (long long)e->size, err);
+    }
+    if (rc == SR_OK)
+        rc = set_listed_times_and_mode(o, e, *out, err);
+    if (rc != SR_OK) {
+        sr_message_free(*out);
+        *out = NULL;
+    }
     return rc;
 }

@@ -9,6 +9,7 @@
  *   a symbolic link   fileOp {"link": "<its text>"}
  *   a removal         fileOp {"remove": ""} (+ "directory" for a folder)
  *   a rename          the new file as above, with fileOp {"rename": "<old relPath>"}
+ *   a remote file     what a poll's listing shows of it (sr_announce_listed)
  *
  * With the rename option every message also carries a `rename` field: the relPath
  * subscribers write the file to instead of its own (sr3's post does the same); relPath
@@ -27,6 +28,7 @@
 
 #include "error.h"
 #include "identity.h"
+#include "listing.h"
 #include "message.h"
 #include "strlist.h"
 
@@ -81,6 +83,15 @@ int sr_announce_rename(const sr_announce_options *o, const char *old_path, const
  * *count messages (caller frees the array and them); on error m is freed and *out NULL. */
 int sr_announce_blocks(const sr_announce_options *o, const char *path, sr_message *m,
                        sr_message ***out, size_t *count, sr_err *err);
+
+/* The message for an entry of a remote listing (a poll: poller.h), announced as
+ * rel_path, from what the listing showed, the file never read: a folder as a fileOp
+ * directory, a link as a fileOp link (SR_EINVAL when the listing gave no target), a file
+ * with its size when known and an identity only of a method that needs no content (cod,
+ * arbitrary); mtime (atime the same) and mode when the listing shows them (timeCopy,
+ * permCopy). */
+int sr_announce_listed(const sr_announce_options *o, const char *rel_path, const sr_listed *e,
+                       const struct timespec *now, sr_message **out, sr_err *err);
 
 /* relPath of path under base_dir (NULL: "/"), into a new string. SR_EINVAL when path is
  * not under base_dir. */

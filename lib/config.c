@@ -829,6 +829,11 @@ static const struct {
     {"nodupe", "duplicates are suppressed when nodupe_ttl is set"},
     {"nodupe.disk", "duplicates are suppressed when nodupe_ttl is set, with a cache on disk"},
     {"retry", "failed transfers and posts go to retry queues on disk"},
+    {"poll", "sr_poll lists sftp, ftp, ftps, http, https and file servers itself"},
+    {"scheduled", "sr_poll lists on scheduled_interval, scheduled_hour, scheduled_minute and "
+                  "scheduled_time"},
+    {"scheduled.poll", "sr_poll lists on scheduled_interval, scheduled_hour, scheduled_minute "
+                       "and scheduled_time"},
 };
 
 /* callback NAME (flowcb, callback_prepend...): "sarracenia.flowcb.log.Log", "flowcb.log.Log"
@@ -854,10 +859,17 @@ static int apply_callback(const setting *s, sr_err *err)
             return SR_OK;
         }
     }
-    line_refused(s->cfg, s->lc,
-                 "%s %s: sr has no plugin %s and runs no Python plugins (sr has built in: log, "
-                 "gather.message, gather.file, post.message, nodupe, retry)",
-                 s->name, s->value, shortname);
+    if (strncmp(shortname, "poll.", 5) == 0)
+        line_refused(s->cfg, s->lc,
+                     "%s %s: sr has no plugin %s and runs no Python plugins; sr_poll lists "
+                     "sftp, ftp, ftps, http and https index pages, and file: folders itself",
+                     s->name, s->value, shortname);
+    else
+        line_refused(s->cfg, s->lc,
+                     "%s %s: sr has no plugin %s and runs no Python plugins (sr has built in: "
+                     "log, gather.message, gather.file, post.message, nodupe, retry, poll, "
+                     "scheduled)",
+                     s->name, s->value, shortname);
     return SR_OK;
 }
 
@@ -1192,11 +1204,9 @@ static int derive_post_base_dir(sr_config *cfg, sr_err *err)
     return rc;
 }
 
-/* A poll, as sr3 completes its config: post_baseUrl from pollUrl (its password left out, a
- * '/' at the end, "file:" for a file: URL); with vip, the broker and exchange it reads its own
- * posts from are its post_broker and post_exchange; without any scheduled_* option a sleep of
- * more than 1 s is the scheduled_interval (and the pause between passes becomes 1 s). */
-static int derive_poll(sr_config *cfg, sr_err *err)
+/* A poll's post_baseUrl, as sr3 derives it: pollUrl, its password left out, a '/' at the
+ * end, "file:" for a file: URL. (Before post_baseDir, which sr3 derives from it.) */
+static int derive_poll_base_url(sr_config *cfg, sr_err *err)
 {
     sr_origin derived = {SR_ORIGIN_DERIVED, NULL, 0};
     const char *poll_url = cfg->values[SR_OPT_pollUrl].text;
@@ -1229,6 +1239,16 @@ static int derive_poll(sr_config *cfg, sr_err *err)
         if (bad)
             return oom(err);
     }
+    return SR_OK;
+}
+
+/* The rest of a poll, as sr3 completes its config: with vip, the broker and exchange it
+ * reads its own posts from are its post_broker and post_exchange; without any scheduled_*
+ * option a sleep of more than 1 s is the scheduled_interval (and the pause between passes
+ * becomes 1 s). */
+static int derive_poll(sr_config *cfg, sr_err *err)
+{
+    sr_origin derived = {SR_ORIGIN_DERIVED, NULL, 0};
     if (cfg->values[SR_OPT_vip].list.count > 0) {
         if (!cfg->values[SR_OPT_broker].set && cfg->values[SR_OPT_post_broker].set &&
             value_set_text(&cfg->values[SR_OPT_broker], cfg->values[SR_OPT_post_broker].text,
@@ -1267,6 +1287,9 @@ static int derive(sr_config *cfg, sr_err *err)
             return oom(err);
         cfg->values[SR_OPT_batch].u.count = count_max;
     }
+    /* sr3 derives post_baseDir from the post_baseUrl a poll derives from pollUrl */
+    if (cfg->component == SR_C_POLL && derive_poll_base_url(cfg, err) != SR_OK)
+        return err->code;
     if (derive_post_base_dir(cfg, err) != SR_OK)
         return err->code;
     /* the name ${HOSTNAME} stands for, shown as sr3 shows it */

@@ -355,9 +355,9 @@ static int convert_line(state *st, char *line)
         rc = convert_plugin_line(st, &ws, line);
         goto done;
     }
-    /* the name sr3 gives it */
+    /* the name sr3 gives it (in a poll, destination is the server listed) */
     if (strcmp(k, "destination") == 0) {
-        rc = word_set(&ws, 0, "sendTo");
+        rc = word_set(&ws, 0, strcmp(st->component, "poll") == 0 ? "pollUrl" : "sendTo");
     } else if (strcmp(k, "sum") == 0 || strcmp(k, "integrity") == 0 || strcmp(k, "identity") == 0) {
         const char *method = ws.n > 1 ? identity_value(ws.w[1]) : NULL;
         if (method == NULL) {

@@ -28,6 +28,7 @@
 #define GROUPS_MAX 9
 #define IDLE_WAIT_MIN 0.1        /* seconds: the first wait of an idle flow whose sleep is <= 0 */
 #define IDLE_WAIT_MAX 5.0        /* seconds: the longest wait between empty passes (sr3's) */
+#define DRAIN_WAIT_S 1.0         /* seconds: the wait that finds the queue of a poll (vip) empty */
 #define VIP_CHECK_S 1.0          /* seconds between looks at the host's addresses (option vip) */
 #define POST_RETRY_DELAY_MIN 2.0 /* seconds before a failed post is tried again */
 
@@ -42,6 +43,7 @@ struct sr_flow {
     /* consumer side */
     bool consumes;   /* messages come from the broker (gather is NULL) */
     bool catches_up; /* gathers, and reads its own posts for its memory (ingest) */
+    bool drained;    /* catches_up: the queue was found empty since the last connect */
     sr_consumer_setup consumer;
     sr_broker *in;
     /* publisher side */
@@ -1304,13 +1306,24 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
         } else {
             bool caught_up = true;
             if (f->catches_up) {
-                /* what waits in the queue first; passive, that is all there is to do */
-                rc = gather_broker(f, &p, passive ? VIP_CHECK_S : 0, &err);
+                /* what waits in the queue first; passive, that is all there is to do.
+                 * Caught up means connected and the queue found empty once after a wait
+                 * of a second (what the broker had for us has arrived), then empty at
+                 * each pass: until then the component gathers nothing, so a node that
+                 * just started or reconnected announces nothing its peer announced. */
+                double wait = passive ? VIP_CHECK_S : f->drained ? 0 : DRAIN_WAIT_S;
+                rc = gather_broker(f, &p, wait, &err);
                 if (rc == SR_ECONN)
-                    pause_for(passive ? VIP_CHECK_S : 0, stop);
+                    pause_for(passive ? VIP_CHECK_S : 0.1, stop);
                 else if (rc != SR_OK)
                     sr_log_write(f->log, SR_LOG_ERROR, "%s", err.msg);
-                caught_up = p.count == 0;
+                sr_broker_stats bs;
+                sr_broker_get_stats(f->in, &bs);
+                if (!bs.connected)
+                    f->drained = false;
+                else if (rc == SR_OK && p.count == 0 && wait >= DRAIN_WAIT_S)
+                    f->drained = true;
+                caught_up = f->drained && rc == SR_OK && p.count == 0;
                 ingest(f, &p);
             }
             if (caught_up && !passive) {

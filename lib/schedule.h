@@ -6,7 +6,8 @@
  *   interval > 0   every interval seconds, counted from the start of the last run, the
  *                  first at start-up; it wins over the appointments, as in sr3;
  *   appointments   each scheduled_hour (default every hour, 0-23) at each
- *                  scheduled_minute (default 0), and each scheduled_time HH:MM, all UTC,
+ *                  scheduled_minute (default 0), when either is set, and each
+ *                  scheduled_time HH:MM (alone, those times only, as in sr3), all UTC,
  *                  every day: the next run is the first appointment strictly after the
  *                  last run started (one missed while a run went on is skipped, as sr3
  *                  skips it), the first the first appointment after start-up;
@@ -32,8 +33,9 @@ typedef struct sr_schedule {
 } sr_schedule;
 
 /* The schedule from the options' values (each list item may hold several values, comma
- * separated, as sr3 reads them). A value out of range or not a number is SR_EINVAL with
- * err naming the option and the value. */
+ * separated, spaces around them allowed, as sr3 reads them); a list may be NULL. A value
+ * out of range or not a number is SR_EINVAL with err naming the option and the value, even
+ * when an interval leaves it unused; *s is zeroed then. */
 int sr_schedule_init(sr_schedule *s, double interval, const sr_strlist *hours,
                      const sr_strlist *minutes, const sr_strlist *times, sr_err *err);
 void sr_schedule_fini(sr_schedule *s);

@@ -10,13 +10,17 @@
  * after that is announced again, as in sr3.
  *
  * Memory is the point: a poll of a million files keeps a million entries. An entry holds a
- * 64-bit hash of its key, not the key (about 40 bytes an entry in an open-addressing
- * table); two keys with the same hash are taken as one (for a million keys the chance of
- * any such pair is about 3 in 100 million; the hash is seeded at random per process, so a
- * server cannot choose names that collide). The keys live only in the file.
+ * 64-bit hash of its key, not the key (a 40-byte slot of an open-addressing table that is
+ * 69% to 90% full: 44 to 58 bytes an entry); two keys with the same hash are taken as one
+ * (for a million keys the chance of any such pair is about 3 in 100 million). The hash,
+ * XXH3 seeded at random per store, is fast but not a keyed cryptographic hash: a name made
+ * on purpose from another known name collides with it at a chance of about 1 in 130 million
+ * per store (names of 17 to 240 bytes), not 1 in 2^64; and a collision hides a file only
+ * when its mtime and size are those of the other too. The keys live only in the file.
  *
  * The file (poll_seen_NN.txt in the instance's state folder; the caller names it), one
- * entry per line, oldest first:
+ * entry per line, in the order the keys were first recorded, the lines appended since the
+ * last rewrite after them (a key's last line wins):
  *
  *     <mtime> <size> <time> <key>\n
  *
@@ -28,11 +32,15 @@
  * acks: what a kill -9 loses was not announced yet either, and is announced (again, at
  * worst) after the restart, never missed. A refresh (the same mark listed again) changes
  * memory only. sr_seen_save rewrites the file (tmp, fsync, rename) from the old file and
- * memory: each live entry's line with its last time, the expired and superseded lines
- * left out; it reads the old file a line at a time, so it never holds the keys either.
- * A torn last line or a malformed line is skipped at load, counted.
+ * memory: each live entry's line with its last mark and time, at the place of its first
+ * line, the expired and superseded lines left out; it reads the old file a line at a time,
+ * so it never holds the keys either. An entry recorded and not flushed yet keeps its old
+ * lines as they were (its new mark is not announced until the flush, which appends it to
+ * the new file); an entry whose every line was lost (a failed flush) has no key to write,
+ * so it is left out of the file and is announced again after a restart. A torn last line or
+ * a malformed line is skipped at load, counted.
  *
- * One store, one thread; no global state beyond the seed.
+ * One store, one thread; no global state.
  */
 #ifndef SR_SEEN_H
 #define SR_SEEN_H
@@ -69,8 +77,8 @@ typedef struct sr_seen_load_stats {
  * missing one is an empty store) and rewritten without the expired, superseded and
  * malformed lines, then kept open for appending; path NULL: memory only. stats may be NULL.
  * Errors: SR_EINVAL (ttl), SR_EIO (err names the file), SR_ENOMEM; *out is NULL then. */
-int sr_seen_open(const char *path, double ttl, double now, sr_seen **out,
-                 sr_seen_load_stats *stats, sr_err *err);
+int sr_seen_open(const char *path, double ttl, double now, sr_seen **out, sr_seen_load_stats *stats,
+                 sr_err *err);
 
 /* Flush (errors ignored: sr_seen_save first to keep everything), close and free. NULL-safe. */
 void sr_seen_free(sr_seen *s);

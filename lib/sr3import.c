@@ -24,8 +24,8 @@
 
 const char *sr_import_component(const char *sr3_name)
 {
-    static const char *const same[] = {"post",   "watch",  "subscribe", "sarra",
-                                       "shovel", "sender", "winnow"};
+    static const char *const same[] = {"post",  "watch",  "poll",   "subscribe",
+                                       "sarra", "shovel", "sender", "winnow"};
     for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
         if (strcmp(sr3_name, same[i]) == 0)
             return same[i];

@@ -5,13 +5,14 @@
  *
  * Copied: default.conf, admin.conf, credentials.conf (mode 0600, it holds passwords) and
  * every <component>/<name>.conf and <component>/<name>.inc of a component sr has. sr3's
- * cpost and cpump (the C implementations) become post and shovel. flow, poll and report
+ * cpost and cpump (the C implementations) become post and shovel. flow and report
  * configs, and plugins/, are skipped, each file named. An existing file is kept unless
  * --force. Each config is loaded first, the way config.c loads it: one the loader
  * refuses is not copied (it could not run), with the loader's file:line and reason; every
  * line it does not honour is reported as file:line with the reason (the option table's
  * SR_UNSUPPORTED entries, unknown names with a "did you mean", options without effect in
- * that component).
+ * that component, plugins sr lacks: an sr3 poll's `callback poll.airnow` among them, as
+ * sr_poll lists only the servers it has built in).
  */
 #ifndef SR_SR3IMPORT_H
 #define SR_SR3IMPORT_H
@@ -23,7 +24,7 @@
 #include "strlist.h"
 
 /* sr's component for an sr3 component folder name ("cpump" -> "shovel"), or NULL when
- * sr has no such component (flow, poll, report...). */
+ * sr has no such component (flow, report...). */
 const char *sr_import_component(const char *sr3_name);
 
 /* sr's component for one sr3 config: as sr_import_component, except that a cpost config

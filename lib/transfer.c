@@ -338,12 +338,75 @@ int sr_transfer_stat(sr_transfer *t, const char *remote_path, sr_remote_stat *st
     return t->ops->stat(t, remote_path, st, err);
 }
 
+int sr_transfer_list_each(sr_transfer *t, const char *remote_dir, const sr_listing_options *o,
+                          const sr_listing_sink *sink, sr_err *err)
+{
+    sr_listing_options utc = {0};
+    return t->ops->list_each(t, remote_dir, o != NULL ? o : &utc, sink, err);
+}
+
+/* sr_transfer_list's gathering of the entries. */
+typedef struct gathered {
+    sr_remote_entry *v;
+    size_t n, cap;
+} gathered;
+
+static int gather_entry(void *ctx, const sr_listed *e, sr_err *err)
+{
+    gathered *g = ctx;
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 64;
+        sr_remote_entry *grown = realloc(g->v, cap * sizeof *grown);
+        if (grown == NULL)
+            return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+        g->v = grown;
+        g->cap = cap;
+    }
+    sr_remote_entry *r = &g->v[g->n];
+    memset(r, 0, sizeof *r);
+    if ((r->name = strdup(e->name)) == NULL)
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    /* sr_remote_stat has no "unknown": 0, as a HEAD without Content-Length gives */
+    r->stat.size = e->size >= 0 ? e->size : 0;
+    if (e->has_mtime)
+        r->stat.mtime = e->mtime;
+    r->stat.mode = e->has_perms ? e->mode : (e->mode & S_IFMT);
+    r->stat.is_dir = S_ISDIR(e->mode);
+    g->n++;
+    return SR_OK;
+}
+
+static int entry_name_cmp(const void *a, const void *b)
+{
+    return strcmp(((const sr_remote_entry *)a)->name, ((const sr_remote_entry *)b)->name);
+}
+
 int sr_transfer_list(sr_transfer *t, const char *remote_dir, sr_remote_entry **entries,
                      size_t *count, sr_err *err)
 {
     *entries = NULL;
     *count = 0;
-    return t->ops->list(t, remote_dir, entries, count, err);
+    gathered g = {0};
+    sr_listing_sink sink = {.entry = gather_entry, .ctx = &g};
+    int rc = sr_transfer_list_each(t, remote_dir, NULL, &sink, err);
+    if (rc != SR_OK) {
+        sr_remote_entries_free(g.v, g.n);
+        return rc;
+    }
+    /* sorted by name, each name once (a page may link a name in two places) */
+    if (g.n > 1)
+        qsort(g.v, g.n, sizeof *g.v, entry_name_cmp);
+    size_t kept = 0;
+    for (size_t i = 0; i < g.n; i++) {
+        if (kept > 0 && strcmp(g.v[kept - 1].name, g.v[i].name) == 0) {
+            free(g.v[i].name);
+            continue;
+        }
+        g.v[kept++] = g.v[i];
+    }
+    *entries = g.v;
+    *count = kept;
+    return SR_OK;
 }
 
 void sr_remote_entries_free(sr_remote_entry *entries, size_t count)

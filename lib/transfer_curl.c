@@ -20,9 +20,8 @@
  *    bundle that would otherwise win over OpenSSL's reading of those variables;
  *  - a range asked and answered with 200 instead of 206 is SR_EPROTO: the caller starts
  *    over rather than append the whole file to the part it has;
- *  - stat is a HEAD (Content-Length, Last-Modified); list parses the links of an index
- *    page (nginx's and Apache's autoindex: the size and date of nginx's lines are read
- *    when there).
+ *  - stat is a HEAD (Content-Length, Last-Modified); a listing is a GET of the folder
+ *    (trailing '/'), its index page read by listing.h's HTML parser as it arrives.
  *
  * ftp: passive unless the credential says active; binary unless it says ascii.
  *  - TLS: sr3 has no ftps scheme: explicit TLS (AUTH TLS on the usual port 21) is an ftp
@@ -43,7 +42,8 @@
  *    (many do not have it). utime is SR_OK doing nothing: FTP has no standard command
  *    for it (sr3's ftp does not set times either). symlink is SR_EINVAL.
  *  - stat is SIZE + MDTM (curl's NOBODY with FILETIME), a folder when CWD into it works;
- *    list parses a Unix-style LIST (the format of nearly every server).
+ *    a listing is MLSD (exact sizes, UTC times), or LIST (listing.h reads Unix and DOS
+ *    lines) on a server that refuses MLSD, remembered for the session.
  *  - A server's 4xx reply is transient (retryable), 5xx is not, as RFC 959 says.
  */
 #include "transfer_impl.h"
@@ -73,8 +73,6 @@
  * (CURL_MAX_READ_SIZE). */
 #define CURL_BUFFER_MIN (16 * 1024L)
 #define CURL_BUFFER_MAX (512 * 1024L)
-/* The biggest index page or LIST output read for list. */
-#define LISTING_MAX ((size_t)64 << 20)
 /* The first libcurl whose FTPS uploads are safe under TLS 1.3 (8.9.0). */
 #define CURL_FTPS_TLS13_SAFE 0x080900
 /* Longest FTP reply or HTTP reason kept for messages. */
@@ -87,6 +85,7 @@ typedef struct curl_backend {
     char *base;         /* "scheme://host:port" as curl is given it: no user, no path */
     char *entry;        /* ftp: the login folder, learned from the first connection */
     bool ftp_tls12_max; /* FTP over TLS with a libcurl that loses uploads on TLS 1.3 */
+    bool no_mlsd;       /* ftp: the server refused MLSD once; LIST from then on */
     curl_socket_t sock; /* the connection the last request used, and its local port */
     int sock_port;
     char errbuf[CURL_ERROR_SIZE];
@@ -108,10 +107,10 @@ typedef struct request {
     /* put */
     int in_fd;
     off_t in_pos, in_end; /* in_end -1: to the end */
-    /* list: the body in memory; probes: no body expected (curl writes FTP "headers") */
-    bool to_memory, discard;
-    char *mem;
-    size_t mem_len, mem_cap;
+    /* list: the body goes to the parser as it arrives; probes: no body expected (curl
+     * writes FTP "headers") */
+    sr_listing *listing;
+    bool discard;
     /* what the server said last: HTTP status line or FTP reply */
     long reply_code;
     char reply[REPLY_MAX];
@@ -137,8 +136,7 @@ static void request_init(request *r, sr_transfer *t, const char *verb, const cha
 
 static void request_fini(request *r)
 {
-    free(r->mem);
-    r->mem = NULL;
+    (void)r; /* nothing held yet: kept as the pair of request_init */
 }
 
 /* ---- URLs ---- */
@@ -276,28 +274,13 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
             return 0;
         }
     }
-    if (r->to_memory) {
-        if (r->mem_len + n + 1 > LISTING_MAX) {
-            r->rc =
-                sr_err_set(&r->err, SR_EINVAL, false, "%s %s%s: the listing is larger than %zu MiB",
-                           r->verb, r->t->shown_url, r->path, LISTING_MAX >> 20);
+    if (r->listing != NULL) {
+        /* no size limit: the parser keeps one line (or tag) whatever the reply's size */
+        int rc = sr_listing_feed(r->listing, data, n, &r->err);
+        if (rc != SR_OK) {
+            r->rc = rc;
             return 0;
         }
-        if (r->mem_len + n + 1 > r->mem_cap) {
-            size_t cap = r->mem_cap ? r->mem_cap : 64 * 1024;
-            while (cap < r->mem_len + n + 1)
-                cap *= 2;
-            char *grown = realloc(r->mem, cap);
-            if (grown == NULL) {
-                r->rc = sr_err_set(&r->err, SR_ENOMEM, false, "out of memory");
-                return 0;
-            }
-            r->mem = grown;
-            r->mem_cap = cap;
-        }
-        memcpy(r->mem + r->mem_len, data, n);
-        r->mem_len += n;
-        r->mem[r->mem_len] = '\0';
         return n;
     }
     int rc = sr_transfer_sink_write(r->t, r->fd, data, n, r->digest, r->result, &r->err);
@@ -1125,199 +1108,58 @@ static int curl_stat(sr_transfer *t, const char *remote_path, sr_remote_stat *st
 
 /* ---- listings ---- */
 
-typedef struct entries {
-    sr_remote_entry *v;
-    size_t n, cap;
-} entries;
-
-static int entries_add(entries *e, const char *name, size_t len, const sr_remote_stat *st)
-{
-    for (size_t i = 0; i < e->n; i++)
-        if (strlen(e->v[i].name) == len && memcmp(e->v[i].name, name, len) == 0)
-            return SR_OK; /* an index page may link a name twice */
-    if (e->n == e->cap) {
-        size_t cap = e->cap ? e->cap * 2 : 64;
-        sr_remote_entry *grown = realloc(e->v, cap * sizeof *grown);
-        if (grown == NULL)
-            return SR_ENOMEM;
-        e->v = grown;
-        e->cap = cap;
-    }
-    e->v[e->n].name = strndup(name, len);
-    if (e->v[e->n].name == NULL)
-        return SR_ENOMEM;
-    e->v[e->n].stat = *st;
-    e->n++;
-    return SR_OK;
-}
-
-/* Percent-decode and turn "&amp;" into '&', in place; returns the new length. */
-static size_t decode_href(char *s, size_t len)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '%' && i + 2 < len + 0 && sr_hex_value(s[i + 1]) >= 0 && sr_hex_value(s[i + 2]) >= 0) {
-            s[o++] = (char)(sr_hex_value(s[i + 1]) * 16 + sr_hex_value(s[i + 2]));
-            i += 2;
-        } else if (s[i] == '&' && len - i >= 5 && strncmp(s + i, "&amp;", 5) == 0) {
-            s[o++] = '&';
-            i += 4;
-        } else {
-            s[o++] = s[i];
-        }
-    }
-    return o;
-}
-
-/* nginx autoindex: `<a href="x">x</a>     05-Mar-2024 10:11     1234` (size "-" for
- * folders). Fills what it finds after the link. */
-static void nginx_details(const char *after, sr_remote_stat *st)
-{
-    int day, year, hour, min;
-    char month[4];
-    long long size;
-    int n = 0;
-    if (sscanf(after, " %2d-%3[A-Za-z]-%4d %2d:%2d %n", &day, month, &year, &hour, &min, &n) != 5 ||
-        n == 0)
-        return;
-    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-    const char *m = strstr(months, month);
-    if (m == NULL || strlen(month) != 3)
-        return;
-    struct tm tm = {.tm_mday = day,
-                    .tm_mon = (int)(m - months) / 3,
-                    .tm_year = year - 1900,
-                    .tm_hour = hour,
-                    .tm_min = min};
-    st->mtime.tv_sec = timegm(&tm);
-    if (!st->is_dir && sscanf(after + n, "%lld", &size) == 1 && size >= 0)
-        st->size = (off_t)size;
-}
-
-/* The links of an index page that name an entry of this folder. */
-static int parse_index(char *page, entries *e)
-{
-    char *p = page;
-    while ((p = strcasestr(p, "href=")) != NULL) {
-        p += 5;
-        char quote = *p;
-        if (quote != '"' && quote != '\'')
-            continue;
-        char *start = ++p;
-        char *end = strchr(start, quote);
-        if (end == NULL)
-            break;
-        p = end + 1;
-        size_t len = (size_t)(end - start);
-        if (len == 0 || start[0] == '?' || start[0] == '#' || start[0] == '/' ||
-            memmem(start, len, "://", 3) != NULL || strncasecmp(start, "mailto:", 7) == 0)
-            continue;
-        len = decode_href(start, len);
-        sr_remote_stat st = {.mode = S_IFREG};
-        if (start[len - 1] == '/') {
-            len--;
-            st.is_dir = true;
-            st.mode = S_IFDIR;
-        }
-        if (len == 0 || memchr(start, '/', len) != NULL || (len == 1 && start[0] == '.') ||
-            (len == 2 && start[0] == '.' && start[1] == '.'))
-            continue;
-        const char *close = strcasestr(p, "</a>");
-        const char *eol = strchr(p, '\n');
-        if (close != NULL && (eol == NULL || close < eol))
-            nginx_details(close + 4, &st);
-        if (entries_add(e, start, len, &st) != SR_OK)
-            return SR_ENOMEM;
-    }
-    return SR_OK;
-}
-
-/* One line of a Unix-style LIST:
- * "-rw-r--r--   1 owner group   1234 Mar 05 10:11 name" (or a year instead of the time). */
-static int parse_list_line(char *line, entries *e)
-{
-    char perms[16], month[4], when[8];
-    long long size;
-    int day, n = 0;
-    if (sscanf(line, "%15s %*s %*s %*s %lld %3s %d %7s %n", perms, &size, month, &day, when, &n) !=
-            5 ||
-        n == 0 || line[n] == '\0')
-        return SR_OK; /* "total 12", or a format not known: skipped */
-    char *name = line + n;
-    size_t len = strlen(name);
-    sr_remote_stat st = {.size = (off_t)size};
-    st.is_dir = perms[0] == 'd';
-    st.mode = perms[0] == 'd' ? S_IFDIR : perms[0] == 'l' ? S_IFLNK : S_IFREG;
-    static const char bits[] = "rwxrwxrwx";
-    for (int i = 0; i < 9 && perms[i + 1] != '\0'; i++)
-        if (perms[i + 1] == bits[i] ||
-            (i % 3 == 2 && strchr("sStT", perms[i + 1]) && islower((unsigned char)perms[i + 1])))
-            st.mode |= (mode_t)(0400 >> i);
-    if (perms[0] == 'l') {
-        char *arrow = strstr(name, " -> ");
-        if (arrow != NULL)
-            len = (size_t)(arrow - name);
-    }
-    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-    const char *m = strstr(months, month);
-    if (m != NULL && strlen(month) == 3) {
-        struct tm tm = {.tm_mday = day, .tm_mon = (int)(m - months) / 3};
-        int hour, min, year;
-        time_t now = time(NULL);
-        struct tm today;
-        gmtime_r(&now, &today);
-        if (sscanf(when, "%d:%d", &hour, &min) == 2) {
-            /* no year: the last six months, so this year unless that is in the future */
-            tm.tm_hour = hour, tm.tm_min = min, tm.tm_year = today.tm_year;
-            if (timegm(&tm) > now + 86400)
-                tm.tm_year--;
-        } else if (sscanf(when, "%d", &year) == 1) {
-            tm.tm_year = year - 1900;
-        }
-        st.mtime.tv_sec = timegm(&tm);
-    }
-    if ((len == 1 && name[0] == '.') || (len == 2 && name[0] == '.' && name[1] == '.'))
-        return SR_OK;
-    return entries_add(e, name, len, &st);
-}
-
-static int parse_ftp_list(char *text, entries *e)
-{
-    char *save = NULL;
-    for (char *line = strtok_r(text, "\r\n", &save); line != NULL;
-         line = strtok_r(NULL, "\r\n", &save))
-        if (parse_list_line(line, e) != SR_OK)
-            return SR_ENOMEM;
-    return SR_OK;
-}
-
-static int curl_list(sr_transfer *t, const char *remote_dir, sr_remote_entry **out, size_t *count,
-                     sr_err *err)
+/* One listing request: GET of the folder (http), MLSD or LIST (ftp), the reply fed to
+ * the parser from the write callback as it arrives. *reply: the FTP reply code last seen. */
+static int list_once(sr_transfer *t, const char *remote_dir, const char *verb,
+                     sr_listing_format format, const sr_listing_options *o,
+                     const sr_listing_sink *sink, long *reply, size_t *entries, sr_err *err)
 {
     curl_backend *b = t->backend;
-    if (!b->http && ftp_path_ok(t, remote_dir, err) != SR_OK)
-        return SR_EINVAL;
+    sr_listing *l = NULL;
+    int rc = sr_listing_new(format, o, sink, &l, err);
+    if (rc != SR_OK)
+        return rc;
     request r;
-    request_init(&r, t, b->http ? "GET" : "LIST", remote_dir);
-    r.to_memory = true;
+    request_init(&r, t, verb, remote_dir);
+    r.listing = l;
     char *url = make_url(b, remote_dir, true);
     CURLcode cc = url != NULL ? setup(&r, url) : CURLE_OUT_OF_MEMORY;
-    int rc = cc == CURLE_OK ? perform(&r, err) : setup_failed(&r, cc, err);
-    entries e = {0};
-    if (rc == SR_OK && r.mem != NULL) {
-        rc = b->http ? parse_index(r.mem, &e) : parse_ftp_list(r.mem, &e);
-        if (rc != SR_OK)
-            no_memory(err);
-    }
-    if (rc == SR_OK) {
-        *out = e.v;
-        *count = e.n;
-    } else {
-        sr_remote_entries_free(e.v, e.n);
-    }
+    /* on a folder URL curl lists it: the request replaces its LIST */
+    if (cc == CURLE_OK && format == SR_LISTING_FTP_MLSD)
+        cc = curl_easy_setopt(b->easy, CURLOPT_CUSTOMREQUEST, "MLSD");
+    rc = cc == CURLE_OK ? perform(&r, err) : setup_failed(&r, cc, err);
+    if (rc == SR_OK)
+        rc = sr_listing_end(l, err);
+    *reply = r.reply_code;
+    *entries = sr_listing_entries(l);
     request_fini(&r);
+    sr_listing_free(l);
     free(url);
     return rc;
+}
+
+/* http: the index page. ftp: MLSD (exact sizes and UTC times to the second), and LIST
+ * where the server does not know it (a 500, 501 or 502 reply), remembered for the session. */
+static int curl_list_each(sr_transfer *t, const char *remote_dir, const sr_listing_options *o,
+                          const sr_listing_sink *sink, sr_err *err)
+{
+    curl_backend *b = t->backend;
+    long reply = 0;
+    size_t entries = 0;
+    if (b->http)
+        return list_once(t, remote_dir, "GET", SR_LISTING_HTML, o, sink, &reply, &entries, err);
+    if (ftp_path_ok(t, remote_dir, err) != SR_OK)
+        return SR_EINVAL;
+    if (!b->no_mlsd) {
+        int rc =
+            list_once(t, remote_dir, "MLSD", SR_LISTING_FTP_MLSD, o, sink, &reply, &entries, err);
+        if (rc == SR_OK || entries > 0 || reply < 500 || reply > 502)
+            return rc;
+        b->no_mlsd = true;
+        sr_transfer_notify(t, SR_LOG_INFO, "%s: the server does not know MLSD (%ld): LIST instead",
+                           t->shown_url, reply);
+    }
+    return list_once(t, remote_dir, "LIST", SR_LISTING_FTP_LIST, o, sink, &reply, &entries, err);
 }
 
 /* ---- the session ---- */
@@ -1347,7 +1189,7 @@ static const sr_transfer_ops curl_ops = {
     .chmod = curl_chmod,
     .utime = curl_utime,
     .stat = curl_stat,
-    .list = curl_list,
+    .list_each = curl_list_each,
     .destroy = curl_destroy,
 };
 

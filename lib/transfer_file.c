@@ -19,6 +19,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -348,23 +349,19 @@ static int file_stat(sr_transfer *t, const char *remote_path, sr_remote_stat *st
     return SR_OK;
 }
 
-static int entry_cmp(const void *a, const void *b)
+/* readdir and lstat, one entry at a time: a link is a link with its target, as sftp's
+ * listing shows it; devices, pipes and sockets are not files to fetch and are left out. */
+static int file_list_each(sr_transfer *t, const char *remote_dir, const sr_listing_options *o,
+                          const sr_listing_sink *sink, sr_err *err)
 {
-    return strcmp(((const sr_remote_entry *)a)->name, ((const sr_remote_entry *)b)->name);
-}
-
-static int file_list(sr_transfer *t, const char *remote_dir, sr_remote_entry **entries,
-                     size_t *count, sr_err *err)
-{
-    (void)t;
+    (void)t, (void)o;
     const char *path = local_of(remote_dir);
     DIR *d = opendir(path);
     if (d == NULL)
         return sys_fail(errno, "cannot list", path, err);
-    sr_remote_entry *list = NULL;
-    size_t n = 0, cap = 0;
     int rc = SR_OK;
-    for (;;) {
+    char target[PATH_MAX];
+    while (rc == SR_OK) {
         errno = 0;
         struct dirent *e = readdir(d);
         if (e == NULL) {
@@ -377,34 +374,25 @@ static int file_list(sr_transfer *t, const char *remote_dir, sr_remote_entry **e
         struct stat s;
         if (fstatat(dirfd(d), e->d_name, &s, AT_SYMLINK_NOFOLLOW) != 0)
             continue; /* gone since readdir: not listed */
-        if (n == cap) {
-            size_t grown_cap = cap ? cap * 2 : 64;
-            sr_remote_entry *grown = realloc(list, grown_cap * sizeof *grown);
-            if (grown == NULL) {
-                rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
-                break;
+        if (!S_ISREG(s.st_mode) && !S_ISDIR(s.st_mode) && !S_ISLNK(s.st_mode))
+            continue;
+        sr_listed l = {.name = e->d_name,
+                       .size = s.st_size,
+                       .mtime = s.st_mtim,
+                       .has_mtime = true,
+                       .mode = s.st_mode & (S_IFMT | 07777),
+                       .has_perms = true};
+        if (S_ISLNK(s.st_mode)) {
+            ssize_t n = readlinkat(dirfd(d), e->d_name, target, sizeof target - 1);
+            if (n >= 0) {
+                target[n] = '\0';
+                l.link = target;
             }
-            list = grown;
-            cap = grown_cap;
         }
-        memset(&list[n], 0, sizeof list[n]);
-        if ((list[n].name = strdup(e->d_name)) == NULL) {
-            rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
-            break;
-        }
-        stat_fill(&s, &list[n].stat);
-        n++;
+        rc = sink->entry(sink->ctx, &l, err);
     }
     closedir(d);
-    if (rc != SR_OK) {
-        sr_remote_entries_free(list, n);
-        return rc;
-    }
-    if (n > 1)
-        qsort(list, n, sizeof *list, entry_cmp);
-    *entries = list;
-    *count = n;
-    return SR_OK;
+    return rc;
 }
 
 static void file_destroy(sr_transfer *t)
@@ -423,7 +411,7 @@ static const sr_transfer_ops file_ops = {
     .chmod = file_chmod,
     .utime = file_utime,
     .stat = file_stat,
-    .list = file_list,
+    .list_each = file_list_each,
     .destroy = file_destroy,
 };
 

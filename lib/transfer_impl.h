@@ -42,8 +42,11 @@ typedef struct sr_transfer_ops {
     int (*utime)(sr_transfer *t, const char *remote_path, const struct timespec *atime,
                  const struct timespec *mtime, sr_err *err);
     int (*stat)(sr_transfer *t, const char *remote_path, sr_remote_stat *st, sr_err *err);
-    int (*list)(sr_transfer *t, const char *remote_dir, sr_remote_entry **entries,
-                size_t *count, sr_err *err);
+    /* The entries of remote_dir, each to sink->entry as it is read (sr_transfer_list_each:
+     * o and sink are never NULL, o's timezone applies to LIST and HTML dates); what a
+     * sink's entry returned stops it, the folder closed. */
+    int (*list_each)(sr_transfer *t, const char *remote_dir, const sr_listing_options *o,
+                     const sr_listing_sink *sink, sr_err *err);
     /* Close the session and free t->backend. */
     void (*destroy)(sr_transfer *t);
     /* put can write a range at its offset without touching the rest (sftp, file; not

@@ -1330,9 +1330,13 @@ static int sftp_stat_op(sr_transfer *t, const char *remote_path, sr_remote_stat 
     return SR_OK;
 }
 
-static int sftp_list(sr_transfer *t, const char *remote_dir, sr_remote_entry **entries,
-                     size_t *count, sr_err *err)
+/* readdir one entry at a time (libssh reads the server's replies in batches and hands
+ * them out one by one): exact sizes, UTC times, modes; a link's target read with readlink
+ * (a request between two readdirs, none of libssh's own pending). */
+static int sftp_list_each(sr_transfer *t, const char *remote_dir, const sr_listing_options *o,
+                          const sr_listing_sink *sink, sr_err *err)
 {
+    (void)o;
     int rc = ensure(t, err);
     if (rc != SR_OK)
         return rc;
@@ -1341,45 +1345,52 @@ static int sftp_list(sr_transfer *t, const char *remote_dir, sr_remote_entry **e
     sftp_dir d = sftp_opendir(b->sftp, path);
     if (d == NULL)
         return op_error(t, "list", path, err);
-    sr_remote_entry *list = NULL;
-    size_t n = 0, cap = 0;
     sftp_attributes a;
+    char *full = NULL;
+    size_t full_cap = 0, plen = strlen(path);
     while (rc == SR_OK && (a = sftp_readdir(b->sftp, d)) != NULL) {
-        if (a->name != NULL && strcmp(a->name, ".") != 0 && strcmp(a->name, "..") != 0) {
-            if (n == cap) {
-                size_t ncap = cap ? cap * 2 : 64;
-                sr_remote_entry *grown = realloc(list, ncap * sizeof *grown);
+        if (a->name == NULL || strcmp(a->name, ".") == 0 || strcmp(a->name, "..") == 0) {
+            sftp_attributes_free(a);
+            continue;
+        }
+        sr_remote_stat st;
+        fill_stat(a, &st);
+        sr_listed e = {.name = a->name,
+                       .size = (a->flags & SSH_FILEXFER_ATTR_SIZE) ? st.size : -1,
+                       .mtime = st.mtime,
+                       .has_mtime = (a->flags & SSH_FILEXFER_ATTR_ACMODTIME) != 0,
+                       .mode = st.mode & (S_IFMT | 07777),
+                       .has_perms = (a->flags & SSH_FILEXFER_ATTR_PERMISSIONS) != 0};
+        char *target = NULL;
+        if (S_ISLNK(e.mode)) {
+            size_t need = plen + strlen(a->name) + 2;
+            if (need > full_cap) {
+                char *grown = realloc(full, need);
                 if (grown == NULL)
                     rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
-                else {
-                    list = grown;
-                    cap = ncap;
-                }
+                else
+                    full = grown, full_cap = need;
             }
             if (rc == SR_OK) {
-                memset(&list[n], 0, sizeof list[n]);
-                list[n].name = strdup(a->name);
-                if (list[n].name == NULL)
-                    rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
-                else
-                    fill_stat(a, &list[n++].stat);
+                snprintf(full, full_cap, "%s%s%s", path,
+                         plen > 0 && path[plen - 1] != '/' ? "/" : "", a->name);
+                target = sftp_readlink(b->sftp, full); /* NULL: a link, target unknown */
+                e.link = target;
             }
         }
+        if (rc == SR_OK && (S_ISREG(e.mode) || S_ISDIR(e.mode) || S_ISLNK(e.mode)))
+            rc = sink->entry(sink->ctx, &e, err);
+        ssh_string_free_char(target);
         sftp_attributes_free(a);
     }
+    free(full);
     if (rc == SR_OK && !sftp_dir_eof(d))
         rc = op_error(t, "list", path, err);
     if (connection_broken(t))
         dir_forget(d);
     else
         sftp_closedir(d);
-    if (rc != SR_OK) {
-        sr_remote_entries_free(list, n);
-        return rc;
-    }
-    *entries = list;
-    *count = n;
-    return SR_OK;
+    return rc;
 }
 
 static void sftp_destroy(sr_transfer *t)
@@ -1405,7 +1416,7 @@ static const sr_transfer_ops sftp_ops = {
     .chmod = sftp_chmod_op,
     .utime = sftp_utime_op,
     .stat = sftp_stat_op,
-    .list = sftp_list,
+    .list_each = sftp_list_each,
     .destroy = sftp_destroy,
 };
 

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-only
-# mk/fuzz.mk: libFuzzer targets for the message decoders, the broker headers and the config
-# parser (test/fuzz/README.rst). Included by the top-level Makefile, which defines BUILD,
-# ALL_CFLAGS, LDLIBS and LIB_SRCS.
+# mk/fuzz.mk: libFuzzer targets for the message decoders, the broker headers, the config
+# parser and the listing parsers (test/fuzz/README.rst). Included by the top-level
+# Makefile, which defines BUILD, ALL_CFLAGS, LDLIBS and LIB_SRCS.
 #
 # libFuzzer needs clang, so libsr is compiled again with clang and the sanitizers into
 # $(BUILD)/fuzz/obj; the gcc build is not touched.
@@ -13,7 +13,7 @@
 
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS  = v03 v02 config headers
+FUZZ_TARGETS  = v03 v02 config headers listing
 FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_LIB_OBJS = $(patsubst lib/%.c,$(BUILD)/fuzz/obj/%.o,$(LIB_SRCS))
 FUZZ_BINS     = $(addprefix $(BUILD)/fuzz/fuzz_,$(FUZZ_TARGETS))

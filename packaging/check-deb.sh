@@ -76,7 +76,7 @@ for deb in "$WORK"/*.deb; do
 done
 
 bins=""
-for b in sr sr_post sr_watch sr_subscribe sr_sarra sr_shovel sr_sender sr_winnow sr_sanity; do
+for b in sr sr_post sr_watch sr_poll sr_subscribe sr_sarra sr_shovel sr_sender sr_winnow sr_sanity; do
     bins="$bins /usr/bin/$b"
 done
 confd=""

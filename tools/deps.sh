@@ -11,7 +11,7 @@ set -eu
 
 PACKAGES="build-essential pkg-config librabbitmq-dev libmosquitto-dev
 libcurl4-openssl-dev libssh-dev libjansson-dev libyaml-dev libssl-dev libpcre2-dev
-uthash-dev libcmocka-dev python3-pytest valgrind rabbitmq-server mosquitto
+uthash-dev libxxhash-dev libcmocka-dev python3-pytest valgrind rabbitmq-server mosquitto
 mosquitto-clients amqp-tools openssh-server openssh-client nginx-light python3-pyftpdlib
 python3-openssl python3-pyflakes clang man-db
 python3-amqp python3-appdirs python3-humanize python3-humanfriendly python3-jsonpickle

@@ -216,6 +216,68 @@ def check_winnow_dedupe(doc, text, home):
     assert value(doc, "logDuplicates") is True
 
 
+def check_poll_sftp(doc, text, home):
+    """Lists the logger's drop box every 5 minutes; announces its .csv files with the
+    server's URL (no password in it) on the local broker, in xs_bob_logger."""
+    assert value(doc, "pollUrl") == "sftp://bob@logger.example.com/"
+    assert value(doc, "path") == ["/data/outgoing"]
+    assert value(doc, "post_broker") == "amqp://bob:***@localhost/"
+    assert value(doc, "post_exchange") == "xs_bob_logger"
+    assert value(doc, "post_baseUrl") == "sftp://bob@logger.example.com/"
+    assert value(doc, "scheduled_interval") == 300
+    assert value(doc, "fileAgeMin") == 60
+    # what a poll announces: computed on download, whole files (conf.d/poll.conf)
+    assert value(doc, "identity") == "cod,sha512"
+    assert value(doc, "vip") is None and value(doc, "broker") is None
+    base = "sftp://bob@logger.example.com/data/outgoing/"
+    assert decide(doc, base + "2024/t1.csv") == "accept"
+    assert decide(doc, base + "t1.csv.tmp") == "reject"
+    assert decide(doc, base + "notes.txt") == "reject"
+
+
+def check_poll_ftp(doc, text, home):
+    """Today's folder of an FTP server with Toronto-time listings, at :15 and :45."""
+    assert value(doc, "pollUrl") == "ftp://bob:***@ftp.example.com/"
+    # the password stays out of the messages: subscribers find their own
+    assert value(doc, "post_baseUrl") == "ftp://bob@ftp.example.com/"
+    assert value(doc, "timezone") == "America/Toronto"
+    assert value(doc, "path") == ["/bulletins/${YYYYMMDD}"]
+    assert value(doc, "post_exchange") == "xs_bulletins"
+    assert value(doc, "scheduled_minute") == ["15,45"]
+    assert value(doc, "scheduled_interval") is None
+    assert value(doc, "fileAgeMax") == 86400
+    assert decide(doc, "ftp://bob@ftp.example.com/bulletins/20240101/fpcn11.txt") == "accept"
+    assert decide(doc, "ftp://bob@ftp.example.com/bulletins/20240101/fpcn11.pdf") == "reject"
+
+
+def check_poll_http(doc, text, home):
+    """A directory index read every 10 minutes; the images it links to announced."""
+    assert value(doc, "pollUrl") == "https://data.example.com/"
+    assert value(doc, "post_baseUrl") == "https://data.example.com/"
+    assert value(doc, "path") == ["/radar/composite/"]
+    assert value(doc, "post_exchange") == "xs_radar"
+    assert value(doc, "scheduled_interval") == 600
+    base = "https://data.example.com/radar/composite/"
+    assert decide(doc, base + "202401011200_CAN.gif") == "accept"
+    assert decide(doc, base + "index.html") == "reject"
+    assert decide(doc, base + "README.txt") == "reject"
+
+
+def check_poll_ha(doc, text, home):
+    """Active where 192.0.2.10 is; the standby reads the posts it would make, from the
+    pump's exchange, to keep its memory current (broker and exchange derived)."""
+    assert value(doc, "vip") == ["192.0.2.10"]
+    assert value(doc, "post_broker") == "amqps://feeder:***@pump.example.com/"
+    assert value(doc, "post_exchange") == "xs_feeder_logger"
+    assert value(doc, "broker") == value(doc, "post_broker")
+    assert value(doc, "exchange") == value(doc, "post_exchange")
+    assert doc["options"]["broker"]["origin"] == "derived"
+    assert [(s["pattern"], s["exchange"]) for s in doc["subtopics"]] == [
+        ("#", "xs_feeder_logger")]
+    assert value(doc, "pollUrl") == "sftp://bob@logger.example.com/"
+    assert value(doc, "scheduled_interval") == 120
+
+
 EXPECTED = {
     "watch/hot": check_watch_hot,
     "sender/tocluster": check_sender_tocluster,
@@ -225,6 +287,10 @@ EXPECTED = {
     "sarra/from_peerB": check_sarra_from_peerB,
     "subscribe/hpfx": check_subscribe_hpfx,
     "winnow/dedupe": check_winnow_dedupe,
+    "poll/sftp": check_poll_sftp,
+    "poll/ftp": check_poll_ftp,
+    "poll/http": check_poll_http,
+    "poll/ha": check_poll_ha,
 }
 
 
@@ -262,6 +328,9 @@ def test_credentials_fill_in_passwords_shown_hidden(sr_bin, user):
     assert shown["shovel/amqp2mqtt"]["broker"]["value"] == "amqps://feeder:***@pump.example.com/"
     assert shown["sarra/from_peerA"]["broker"]["value"] == "amqps://mesh:***@peera.example.com/"
     assert shown["sarra/from_peerB"]["broker"]["value"] == "amqps://mesh:***@peerb.example.com/"
+    # a poll's server too: its password is found, shown hidden, and kept out of messages
+    assert shown["poll/ftp"]["pollUrl"]["value"] == "ftp://bob:***@ftp.example.com/"
+    assert shown["poll/ftp"]["post_baseUrl"]["value"] == "ftp://bob@ftp.example.com/"
     # A password written in the config itself is hidden the same way.
     assert shown["subscribe/hpfx"]["broker"]["value"] == \
         "amqps://anonymous:***@hpfx.collab.science.gc.ca/"

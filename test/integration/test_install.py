@@ -12,7 +12,7 @@ import subprocess
 import textwrap
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-COMMANDS = ["sr", "sr_post", "sr_watch", "sr_subscribe", "sr_sarra", "sr_shovel",
+COMMANDS = ["sr", "sr_post", "sr_watch", "sr_poll", "sr_subscribe", "sr_sarra", "sr_shovel",
             "sr_sender", "sr_winnow", "sr_sanity"]
 
 
@@ -35,10 +35,13 @@ def test_make_install_into_destdir(tmp_path, sr_env):
     assert (root / "include/sr/config.h").is_file()
     assert (root / "share/sr/conf.d/default.conf").is_file()
     assert (root / "share/sr/conf.d/sender.conf").is_file()
+    assert (root / "share/sr/conf.d/poll.conf").is_file()
     assert (root / "share/man/man1/sr.1").is_file()
+    assert (root / "share/man/man1/sr_poll.1").is_file()
     assert (root / "share/man/man5/sr-credentials.5").is_file()
     assert (root / "share/man/man7/sr-options.7").is_file()
     assert (root / "share/sr/examples/sender/tocluster.conf").is_file()
+    assert (root / "share/sr/examples/poll/sftp.conf").is_file()
 
     # The installed sr, relocated under DESTDIR, reads the installed defaults.
     env = dict(sr_env)
@@ -57,6 +60,19 @@ def test_make_install_into_destdir(tmp_path, sr_env):
                for line in shown.stdout.splitlines())
     assert any(line.startswith("mirror ") and "conf.d/subscribe.conf:" in line
                for line in shown.stdout.splitlines())
+    # ... and the installed sr_poll its own (a poll announces cod: it reads no file).
+    polls = pathlib.Path(env["XDG_CONFIG_HOME"]) / "sr" / "poll"
+    polls.mkdir(parents=True, exist_ok=True)
+    (polls / "p.conf").write_text("pollUrl sftp://bob@host/\npath /data\n"
+                                  "post_broker amqp://bob@localhost/\n")
+    shown = subprocess.run([str(root / "bin/sr"), "show", "poll/p"], env=env,
+                           capture_output=True, text=True, timeout=30)
+    assert shown.returncode == 0, shown.stderr
+    assert any(line.startswith("identity ") and "cod,sha512" in line and
+               "conf.d/poll.conf:" in line for line in shown.stdout.splitlines())
+    checked = subprocess.run([str(root / "bin/sr_poll"), "check", "p"], env=env,
+                             capture_output=True, text=True, timeout=30)
+    assert checked.returncode == 0 and "configuration OK" in checked.stderr, checked.stderr
 
     # A library user: pkg-config --cflags --libs sr, then link and run.
     pc_env = dict(os.environ, PKG_CONFIG_PATH=str(lib / "pkgconfig"),

@@ -5,12 +5,14 @@ Every configuration sr can run is imported (and then loads in sr); every one it 
 named with file and line and the reason, and the exit status says something was left.
 The hot-directory guide's tree (../shared/spec/seeds/hot-directory-to-cluster.md: its
 default.conf of `declare env` lines, the watch, the sender with 5 instances) imports
-cleanly.
+cleanly, and so does a poll of a plain server written the sr3 way; sr3's example polls,
+which all read APIs through poll plugins, are each named with the line sr cannot run.
 """
 import json
 import re
 import shutil
 import stat
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from sr3peer import PEERS, needs_sr3
 
 TIMEOUT = 120
 EXAMPLES = PEERS / "sarracenia" / "sarracenia" / "examples"
-SR_COMPONENTS = {"post", "watch", "subscribe", "sarra", "shovel", "sender", "winnow"}
+SR_COMPONENTS = {"post", "watch", "poll", "subscribe", "sarra", "shovel", "sender", "winnow"}
 
 
 @needs_sr3
@@ -35,7 +37,7 @@ def test_every_sr3_example_is_imported_or_named_with_file_line_and_reason(
         shutil.copy(f, dest)
     r = sr(build_dir, sr_env, "import", str(tree), check=False)
     out = r.stdout + r.stderr
-    # poll and flow configs cannot come: something was not imported
+    # flow configs cannot come, nor sr3's example polls (plugins): something was not imported
     assert r.returncode == 1, out
     cfg = Path(sr_env["XDG_CONFIG_HOME"]) / "sr"
     imported, refused = [], []
@@ -149,3 +151,87 @@ def test_the_hot_directory_tree_imports_cleanly(tmp_path, build_dir, sr_env):
     # again: everything exists, nothing is overwritten without --force, and it says so
     r = sr(build_dir, sr_env, "import", str(tree), check=False)
     assert r.returncode == 1 and "--force" in r.stdout
+
+
+def problems_of(out, src):
+    """The lines sr import printed about src that are not warnings: refused lines
+    (src:N: ...) and errors (error: src:N: ...)."""
+    return [line for line in out.splitlines()
+            if re.match(rf"(error: )?{re.escape(str(src))}:\d+: ", line)]
+
+
+@needs_sr3
+def test_sr3_example_polls_that_need_a_plugin_are_named_with_the_plugin_line(
+        tmp_path, build_dir, sr_env):
+    """Every poll among sr3's examples reads an API through a poll plugin (poll.airnow,
+    poll.nasa_cmr, gather.usgs...), which sr does not have: none is imported to run, and
+    each is named with file and line, the plugin's line wherever sr read that far."""
+    tree = tmp_path / "sr3tree"
+    shutil.copytree(EXAMPLES / "poll", tree / "poll")
+    polls = sorted((tree / "poll").glob("*.conf"))
+    assert len(polls) >= 10
+    # the variable the examples expect from the operator (their comments say so)
+    env = dict(sr_env, FLOWBROKER="localhost")
+    r = sr(build_dir, env, "import", str(tree), check=False)
+    out = r.stdout + r.stderr
+    assert r.returncode == 1, out
+    cfg = Path(sr_env["XDG_CONFIG_HOME"]) / "sr" / "poll"
+    plugin_lines = 0
+    for src in polls:
+        problems = problems_of(out, src)
+        assert problems, f"{src}: imported as if it could run\n{out}"
+        if not (cfg / src.name).exists():
+            # sr cannot read it at all (a value it refuses): not copied, the line named
+            assert f"not imported {src}: sr refuses it" in out, src
+            assert any(p.startswith("error: ") for p in problems), problems
+            continue
+        # copied for its owner to mend; `sr start` refuses it until then, naming each
+        # line; the plugin's among them
+        for n, line in enumerate(src.read_text().splitlines(), 1):
+            words = line.split()
+            if words[:1] == ["callback"] and not words[1].startswith(("log", "nodupe")):
+                assert any(p.startswith(f"{src}:{n}: callback {words[1]}: sr has no plugin")
+                           for p in problems), f"{src}:{n}\n{out}"
+                plugin_lines += 1
+        sr(build_dir, env, "show", f"poll/{src.stem}")  # sr reads it
+        run = subprocess.run([str(build_dir / "bin" / "sr_poll"), "check", src.stem],
+                             env=env, capture_output=True, text=True, timeout=TIMEOUT)
+        assert run.returncode == 1 and "refused" in run.stderr, run.stderr
+    assert plugin_lines >= 5, out
+
+
+SR3_POLL = """
+    # a data logger's sftp drop box, as sr3 users write a poll: in a poll, broker is
+    # where it posts and destination the server it lists; sleep is its interval
+    broker amqps://bob@broker.example.com/
+    post_exchange xs_bob_logger
+    destination sftp://bob@logger.example.com/
+    path /data/outgoing
+    sleep 300
+    accept .*\\.csv$
+    reject .*
+    """
+
+
+def test_a_plain_sr3_poll_imports_cleanly_and_means_the_same(tmp_path, build_dir, sr_env):
+    """A poll of an sftp server with no plugin comes over as it is, nothing reported, and
+    sr reads sr3's poll spellings as sr3 does."""
+    tree = tmp_path / "sr3"
+    (tree / "poll").mkdir(parents=True)
+    (tree / "poll" / "logger.conf").write_text(textwrap.dedent(SR3_POLL).lstrip())
+    (tree / "credentials.conf").write_text(
+        "amqps://bob:pw@broker.example.com/\nsftp://bob@logger.example.com ssh_keyfile=~/k\n")
+    r = sr(build_dir, sr_env, "import", str(tree), check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "0 problem(s) reported" in r.stdout, r.stdout
+    doc = json.loads(sr(build_dir, sr_env, "show", "--json", "poll/logger").stdout)
+    opts = doc["options"]
+    assert opts["pollUrl"]["value"] == "sftp://bob@logger.example.com/"
+    assert opts["post_broker"]["value"] == "amqps://bob:***@broker.example.com/"
+    assert opts["broker"]["value"] is None  # no vip: it reads nothing
+    assert opts["post_baseUrl"]["value"] == "sftp://bob@logger.example.com/"
+    assert opts["scheduled_interval"]["value"] == 300
+    assert opts["identity"]["value"] == "cod,sha512"
+    run = subprocess.run([str(build_dir / "bin" / "sr_poll"), "check", "logger"], env=sr_env,
+                         capture_output=True, text=True, timeout=TIMEOUT)
+    assert run.returncode == 0 and "configuration OK" in run.stderr, run.stderr

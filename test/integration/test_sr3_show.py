@@ -19,6 +19,7 @@ table of all differences found, the intended ones marked, and fails on one the f
 list, and on an entry of the file that no longer occurs. A configuration sr refuses is a row
 too: allowed, when sr says why on its standard error and exits non-zero.
 """
+import fnmatch
 import json
 import re
 import shutil
@@ -33,8 +34,8 @@ SR3_EXAMPLES = PEERS / "sarracenia" / "sarracenia" / "examples"
 DIFFERENCES = REPO / "test" / "sr3-differences.txt"
 SR_MAN = REPO / "man" / "sr.1"
 
-# The components sr has; sr3's others (poll, flow, report, cpump, cpost...) are skipped.
-SR_COMPONENTS = ("watch", "post", "subscribe", "sarra", "shovel", "sender", "winnow")
+# The components sr has; sr3's others (flow, report, cpump, cpost...) are skipped.
+SR_COMPONENTS = ("watch", "post", "poll", "subscribe", "sarra", "shovel", "sender", "winnow")
 
 # The configuration sets: (label, folder). Each folder holds <component>/NAME.conf, and may
 # hold default.conf, credentials.conf, admin.conf and .inc files, as ~/.config/sr3 does.
@@ -342,6 +343,13 @@ def sr3_effective(d, cwd):
         d["post_exchange"] = pe[:1]
     if isinstance(d.get("post_exchange"), list):
         d["post_exchange"] = ",".join(d["post_exchange"])
+    # A poll's schedule options are declared by sr3's scheduled callback when the poll
+    # starts, not when `sr3 show` reads the file: the show keeps one line's text as it is
+    # (several lines as a list), which the declaration then makes a one-item list (each
+    # item is split at its commas when the schedule is made).
+    for key in ("scheduled_hour", "scheduled_minute", "scheduled_time"):
+        if isinstance(d.get(key), str):
+            d[key] = [d[key]]
     # logLevel is kept as written (WARNING) and read without case by Python's logging.
     if isinstance(d.get("logLevel"), str):
         d["logLevel"] = d["logLevel"].lower()
@@ -443,7 +451,7 @@ def compare(d3, doc, types):
 
 def read_differences():
     """[(config, option, sr3 value, sr value, reason)] from test/sr3-differences.txt: one
-    entry a line, fields separated by ' | ', config '*' for every config."""
+    entry a line, fields separated by ' | ', config a pattern ('*' for every config)."""
     entries = []
     for n, line in enumerate(DIFFERENCES.read_text().splitlines(), 1):
         if not line.strip() or line.startswith("#"):
@@ -456,8 +464,9 @@ def read_differences():
 
 
 def matches(entry, row):
+    """config is a shell pattern (fnmatch: `*`, `*:poll/*`), the values exact or *."""
     config, option, v3, v = entry[:4]
-    return (config in ("*", row[0]) and option == row[1] and v3 in ("*", row[2])
+    return (fnmatch.fnmatchcase(row[0], config) and option == row[1] and v3 in ("*", row[2])
             and v in ("*", row[3]))
 
 

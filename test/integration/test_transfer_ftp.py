@@ -13,7 +13,9 @@ import time
 
 import pytest
 
-from fixtures_web import credentials_file, run_tool, sha512_b64, sha512_file, write_pattern
+import fixtures_web
+from fixtures_web import (Ftpd, credentials_file, run_tool, sha512_b64, sha512_file,
+                          write_pattern)
 
 BIG = 200 * 1024 * 1024
 
@@ -50,10 +52,9 @@ def round_trip(build_dir, server, files, tmp_path, details, env=None, folder="dr
         on_server = server.root / folder / where
         assert on_server.read_bytes() == (files / name).read_bytes()
     assert not list((server.root / folder / "in").glob("*.tmp"))
-    assert run.ok("list") == f"{len(names)} entries"  # (before the rename)
-    listed = {line.split()[1]: int(line.split()[2]) for line in run.stdout.splitlines()
-              if line.startswith("entry ")}
-    assert listed == {name: (files / name).stat().st_size for name in names}
+    assert run.ok("list") == f"{len(names)} entries 0 bad"  # (before the rename)
+    assert {name: e[0] for name, e in listed(run).items()} == {
+        name: (files / name).stat().st_size for name in names}
     assert run.ok("stat", 0).startswith(f"size={1 << 20} ")
     assert run.ok("stat", 1).endswith("dir=1")
     run.ok("rename")
@@ -192,3 +193,114 @@ def test_ftp_big_file_and_absolute_paths(build_dir, ftpd, tmp_path):
     print(f"200 MiB over ftp in {took:.2f} s ({BIG / took / 1e6:.0f} MB/s)")
     assert took < 20
     src.unlink()
+
+
+OLD = 1709633460  # 2024-03-05 10:11:00 UTC
+
+
+def listing_tree(folder):
+    """What a poll finds on a server: plain files, names with a space, '&' and UTF-8, an
+    empty file, one of a few MB, a file over a year old, a link and a folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in (("alpha.txt", b"hello\n"), ("with space.txt", b"spaces\n"),
+                       ("a&b.txt", b"amp\n"), ("café.txt", b"utf8\n"), ("empty.dat", b""),
+                       ("old.txt", b"old\n")):
+        (folder / name).write_bytes(data)
+    write_pattern(folder / "big.bin", 3000000 + 7)
+    os.utime(folder / "old.txt", (OLD, OLD))
+    (folder / "sub").mkdir()
+    (folder / "sub" / "inner.txt").write_text("in sub\n")
+    os.symlink("alpha.txt", folder / "link")
+    return folder
+
+
+def listed(run, index=0):
+    """The entries the tool's `list` printed (the index-th list of the run):
+    {name: (size, type, mtime, perms, link)}."""
+    out, seen = {}, -1
+    for line in run.stdout.splitlines():
+        if line.startswith("ok list") or line.startswith("error list"):
+            seen += 1
+            if seen == index:
+                return out
+            out = {}
+        elif line.startswith("entry\t"):
+            _, name, size, kind, mtime, perms, link = line.split("\t")
+            out[name] = (int(size), kind, int(mtime), perms, link)
+    return out
+
+
+def test_poll_lists_a_folder_with_mlsd(build_dir, ftpd, tmp_path):
+    """What sr_poll reads of an FTP folder on a server with MLSD: exact sizes and UTC
+    times to the second, folders as folders, names with spaces, '&' and UTF-8 as they
+    are (pyftpdlib's MLSD shows a link as the file it points to); a missing folder is
+    "not found"."""
+    tree = listing_tree(ftpd.root / "poll_mlsd")
+    creds = credentials_file(tmp_path / "credentials.conf", ftpd.credentials_line())
+    run = run_tool(build_dir, "--credentials", creds, ftpd.url(), "list", "/poll_mlsd", ";",
+                   "list", "/poll_mlsd/none")
+    assert run.ok("list", 0) == "9 entries 0 bad"
+    got = listed(run)
+    want = {}
+    for p in tree.iterdir():
+        st = p.stat()  # (followed)
+        kind = "d" if p.is_dir() else "f"
+        want[p.name] = (-1 if kind == "d" else st.st_size, kind, int(st.st_mtime), "-", "")
+    got["sub"] = (-1, *got["sub"][1:])  # a folder's size is the file system's
+    assert got == want
+    assert got["old.txt"][2] == OLD
+    code, retry, msg = run.error("list", 1)
+    assert code == "not found" and not retry
+
+
+class NoMlsdFtpd(Ftpd):
+    """pyftpdlib without MLSD (as vsftpd and many older servers): it answers 500."""
+
+    def _start_once(self, attempt):
+        plain = "class Handler(FTPHandler):\n        pass\n"
+        assert plain in fixtures_web.FTPD_PROGRAM
+        saved = fixtures_web.FTPD_PROGRAM
+        fixtures_web.FTPD_PROGRAM = saved.replace(plain, (
+            "class Handler(FTPHandler):\n"
+            "        proto_cmds = {k: v for k, v in FTPHandler.proto_cmds.items()\n"
+            "                      if k != 'MLSD'}\n"))
+        try:
+            super()._start_once(attempt)
+        finally:
+            fixtures_web.FTPD_PROGRAM = saved
+
+
+@pytest.fixture(scope="module")
+def ftpd_no_mlsd(tmp_path_factory):
+    server = NoMlsdFtpd(tmp_path_factory.mktemp("ftpd_no_mlsd"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_poll_lists_with_list_where_mlsd_is_refused(build_dir, ftpd_no_mlsd, tmp_path):
+    """A server that refuses MLSD is listed with LIST (Unix `ls -l` lines): sizes exact,
+    times to the minute (a year and no time for the file over six months old), modes, a
+    link with its target; the refusal is noted once and LIST used from then on in the
+    session."""
+    server = ftpd_no_mlsd
+    tree = listing_tree(server.root / "poll_list")
+    creds = credentials_file(tmp_path / "credentials.conf", server.credentials_line())
+    run = run_tool(build_dir, "--credentials", creds, server.url(), "list", "/poll_list", ";",
+                   "list", "/poll_list")
+    assert run.ok("list", 0) == "9 entries 0 bad"
+    assert run.ok("list", 1) == "9 entries 0 bad"
+    assert run.stderr.count("does not know MLSD") == 1, run.stderr
+    got = listed(run)
+    want = {}
+    for p in tree.iterdir():
+        st = p.lstat()
+        kind = "l" if p.is_symlink() else "d" if p.is_dir() else "f"
+        want[p.name] = (st.st_size, kind, int(st.st_mtime) // 60 * 60,
+                        f"{st.st_mode & 0o777:o}", os.readlink(p) if kind == "l" else "")
+    # LIST shows the old file's day only (Mar 05  2024), in UTC as pyftpdlib writes it
+    want["old.txt"] = (*want["old.txt"][:2], OLD - OLD % 86400, *want["old.txt"][3:])
+    assert got == want
+    assert listed(run, 1) == got

@@ -16,6 +16,7 @@ import pytest
 
 from fixtures_web import (credentials_file, run_tool, sha512_b64, sha512_file, transfer_tool,
                           write_pattern)
+from servers import HOST, _Server, free_port, port_open
 
 BIG = 200 * 1024 * 1024
 SMALL_FILES = 2000
@@ -263,16 +264,13 @@ def test_stat_list_and_redirects(build_dir, nginx, tree, tmp_path):
     assert run.ok("stat", 0) == f"size={1 << 20} mtime={int(mib.stat().st_mtime)} mode=0 dir=0"
     assert run.ok("stat", 1).endswith("dir=1")
     assert run.error("stat", 2)[0] == "not found"
-    assert run.ok("list") == "6 entries"
-    entries = {line.split(" ")[1]: line for line in run.stdout.splitlines()
-               if line.startswith("entry ")}
-    assert set(entries) == {"empty.bin", "one.bin", "mib.bin", "big.bin", "many", "a"}
-    assert entries["mib.bin"] == f"entry mib.bin {1 << 20} 0"
-    assert entries["many"].endswith(" 1")
-    # "a b&c%.txt": the name has a space, so the tool's line shows its first word; check
-    # the whole line instead
-    assert any(line == f"entry a b&c%.txt {len(b'an awkward name')+1} 0"
-               for line in run.stdout.splitlines())
+    assert run.ok("list") == "6 entries 0 bad"
+    entries = listed(run)
+    assert set(entries) == {"empty.bin", "one.bin", "mib.bin", "big.bin", "many", "a b&c%.txt"}
+    mib_time = int(mib.stat().st_mtime) // 60 * 60  # nginx shows the minute
+    assert entries["mib.bin"] == (1 << 20, "f", mib_time, "-", "")
+    assert entries["many"][:2] == (-1, "d")
+    assert entries["a b&c%.txt"][0] == len(b"an awkward name\n")
     run.ok("get", 0)
     assert (tmp_path / "one.bin").read_bytes() == b"x"
     run.ok("get", 1)  # the name is percent-encoded in the URL
@@ -288,3 +286,164 @@ def test_http_cannot_send(build_dir, nginx, tree, tmp_path):
         code, retry, msg = run.error(verb)
         assert code == "invalid" and not retry and "http cannot" in msg
     assert (nginx.root / "t" / "one.bin").exists()
+
+
+OLD = 1709633460  # 2024-03-05 10:11:00 UTC
+
+
+def listing_tree(folder):
+    """What a poll finds on a server: plain files, names with a space, '&' and UTF-8, an
+    empty file, one of a few MB, a file over a year old, a link and a folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in (("alpha.txt", b"hello\n"), ("with space.txt", b"spaces\n"),
+                       ("a&b.txt", b"amp\n"), ("café.txt", b"utf8\n"), ("empty.dat", b""),
+                       ("old.txt", b"old\n")):
+        (folder / name).write_bytes(data)
+    write_pattern(folder / "big.bin", 3000000 + 7)
+    os.utime(folder / "old.txt", (OLD, OLD))
+    (folder / "sub").mkdir()
+    (folder / "sub" / "inner.txt").write_text("in sub\n")
+    os.symlink("alpha.txt", folder / "link")
+    return folder
+
+
+def listed(run, index=0):
+    """The entries the tool's `list` printed (the index-th list of the run):
+    {name: (size, type, mtime, perms, link)}."""
+    out, seen = {}, -1
+    for line in run.stdout.splitlines():
+        if line.startswith("ok list") or line.startswith("error list"):
+            seen += 1
+            if seen == index:
+                return out
+            out = {}
+        elif line.startswith("entry\t"):
+            _, name, size, kind, mtime, perms, link = line.split("\t")
+            out[name] = (int(size), kind, int(mtime), perms, link)
+    return out
+
+
+def index_entries(tree, exact=lambda size: True):
+    """What an index page of tree shows: links followed, folders without a size, times to
+    the minute; a size the page rounds is unknown (-1)."""
+    want = {}
+    for p in tree.iterdir():
+        st = p.stat()
+        kind = "d" if p.is_dir() else "f"
+        size = -1 if kind == "d" or not exact(st.st_size) else st.st_size
+        want[p.name] = (size, kind, int(st.st_mtime) // 60 * 60, "-", "")
+    return want
+
+
+def test_poll_lists_an_nginx_index(build_dir, nginx, tmp_path):
+    """What sr_poll reads of an nginx autoindex page: every entry with its exact size and
+    its time (to the minute, GMT as nginx writes it), folders as folders, names with
+    spaces, '&' and UTF-8 decoded; `timezone` moves the dates; a missing folder is "not
+    found" (404)."""
+    tree = listing_tree(nginx.root / "poll")
+    run = run_tool(build_dir, nginx.url(), "list", "/poll/", ";", "list", "/poll", ";",
+                   "list", "/poll/none/")
+    assert run.ok("list", 0) == "9 entries 0 bad"
+    assert listed(run, 0) == index_entries(tree)
+    assert listed(run, 0)["old.txt"][2] == OLD
+    assert listed(run, 1) == listed(run, 0)  # without the trailing '/' too
+    code, retry, msg = run.error("list", 2)
+    assert code == "not found" and not retry and "404" in msg
+    # the same page read as if nginx wrote the times of Montreal (EST in winter)
+    run = run_tool(build_dir, "--timezone", "America/Montreal", nginx.url(), "list", "/poll/")
+    assert listed(run)["old.txt"][2] == OLD + 5 * 3600
+
+
+class Apache(_Server):
+    """A private Apache (Debian's apache2) serving root with mod_autoindex: /debian/
+    with Debian's default IndexOptions (FancyIndexing, HTMLTable), /fancy/ without the
+    table (<pre>), /plain/ without FancyIndexing (a list of links)."""
+
+    scheme = "http"
+    name = "apache"
+    START_TIMEOUT = 60
+
+    def __init__(self, basedir, root):
+        super().__init__(basedir)
+        self.root = root
+
+    def url(self, path=""):
+        return f"http://{HOST}:{self.port}{path}"
+
+    def _log_files(self):
+        return [self.dir / "server.log", self.dir / "error.log"]
+
+    def _env(self):
+        return dict(super()._env(), TZ="UTC")  # the times the pages show
+
+    def _start_once(self, attempt):
+        self.port = free_port()
+        self.dir = self.basedir / f"apache-{attempt}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        d = self.dir
+        (d / "httpd.conf").write_text(f"""# written by test/integration/test_transfer_http.py
+ServerRoot /usr/lib/apache2
+ServerName localhost
+Listen {HOST}:{self.port}
+PidFile {d / 'httpd.pid'}
+ErrorLog {d / 'error.log'}
+LoadModule mpm_event_module modules/mod_mpm_event.so
+LoadModule authz_core_module modules/mod_authz_core.so
+LoadModule alias_module modules/mod_alias.so
+LoadModule mime_module modules/mod_mime.so
+LoadModule autoindex_module modules/mod_autoindex.so
+TypesConfig /etc/mime.types
+Include /etc/apache2/mods-available/autoindex.conf
+Alias /debian/ {self.root}/
+Alias /fancy/ {self.root}/
+Alias /plain/ {self.root}/
+<Directory {self.root}>
+    Options +Indexes
+    Require all granted
+</Directory>
+<Location /fancy/>
+    IndexOptions -HTMLTable
+</Location>
+<Location /plain/>
+    IndexOptions -FancyIndexing -HTMLTable
+</Location>
+""")
+        self._spawn(["/usr/sbin/apache2", "-X", "-f", str(d / "httpd.conf")], d / "server.log")
+        self._wait(lambda: port_open(self.port), self.START_TIMEOUT, f"port {self.port}")
+
+    def _stop_gracefully(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+@pytest.fixture(scope="module")
+def apache(tmp_path_factory):
+    base = tmp_path_factory.mktemp("apache")
+    tree = listing_tree(base / "tree")
+    # apache (not root) must be able to read the tree
+    for p in (base, tree, tree / "sub"):
+        p.chmod(0o755)
+    server = Apache(base, tree)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_poll_lists_apache_indexes(build_dir, apache):
+    """Apache's three index forms: the table and the fancy <pre> show times (to the
+    minute, in the server's zone: UTC here) and sizes, exact under 1 KiB and rounded
+    ("1.2K", "2.9M") above, so unknown; the plain list shows names only."""
+    run = run_tool(build_dir, apache.url(), "list", "/debian/", ";", "list", "/fancy/", ";",
+                   "list", "/plain/")
+    for i in range(3):
+        assert run.ok("list", i) == "9 entries 0 bad"
+    want = index_entries(apache.root, exact=lambda size: size < 1024)
+    assert listed(run, 0) == want
+    assert listed(run, 1) == want
+    assert listed(run, 2) == {name: (-1, e[1], -1, "-", "") for name, e in want.items()}

@@ -395,9 +395,7 @@ def test_folder_operations_round_trip(build_dir, sshd, ssh_home, remote, tmp_pat
             run.ok(verb, i)
     assert run.ok("stat", 0) == "size=7 mtime=1600000000 mode=600 dir=0"
     assert run.ok("stat", 1).endswith("dir=1")
-    entries = sorted(line.split()[1] for line in run.stdout.splitlines()
-                     if line.startswith("entry "))
-    assert entries == ["a.txt", "link"]
+    assert sorted(listed(run)) == ["a.txt", "link"]
     assert (rpath / "abs" / "deep").is_dir()
     code, _, msg = run.error("stat", 2)
     assert code == "not found" and f"{rdir}/x/y/z" in msg
@@ -422,3 +420,61 @@ def test_symlink_chmod_and_rename_are_seen_on_disk(build_dir, ssh_home, remote, 
     assert (rpath / "old").read_text() == "new\n"
     assert (rpath / "old").stat().st_mode & 0o777 == 0o604
     assert not (rpath / "new").exists()
+
+
+OLD = 1709633460  # 2024-03-05 10:11:00 UTC
+
+
+def listing_tree(folder):
+    """What a poll finds on a server: plain files, names with a space, '&' and UTF-8, an
+    empty file, one of a few MB, a file over a year old, a link and a folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in (("alpha.txt", b"hello\n"), ("with space.txt", b"spaces\n"),
+                       ("a&b.txt", b"amp\n"), ("café.txt", b"utf8\n"), ("empty.dat", b""),
+                       ("old.txt", b"old\n")):
+        (folder / name).write_bytes(data)
+    write_pattern(folder / "big.bin", 3000000 + 7)
+    os.utime(folder / "old.txt", (OLD, OLD))
+    (folder / "sub").mkdir()
+    (folder / "sub" / "inner.txt").write_text("in sub\n")
+    os.symlink("alpha.txt", folder / "link")
+    return folder
+
+
+def listed(run, index=0):
+    """The entries the tool's `list` printed (the index-th list of the run):
+    {name: (size, type, mtime, perms, link)}."""
+    out, seen = {}, -1
+    for line in run.stdout.splitlines():
+        if line.startswith("ok list") or line.startswith("error list"):
+            seen += 1
+            if seen == index:
+                return out
+            out = {}
+        elif line.startswith("entry\t"):
+            _, name, size, kind, mtime, perms, link = line.split("\t")
+            out[name] = (int(size), kind, int(mtime), perms, link)
+    return out
+
+
+def test_poll_lists_a_folder_over_sftp(build_dir, ssh_home, remote, tmp_path):
+    """What sr_poll reads of an sftp folder: every entry with its exact size, time to the
+    second (UTC) and mode, a link as a link with its target, names with spaces, '&' and
+    UTF-8 as they are; a missing folder is "not found"."""
+    rdir, rpath = remote
+    tree = listing_tree(rpath / "poll")
+    run = tool(build_dir, ssh_home, ssh_home.url, "list", f"{rdir}/poll", ";",
+               "list", f"{rdir}/none")
+    assert run.ok("list", 0) == "9 entries 0 bad"
+    got = listed(run)
+    want = {}
+    for p in tree.iterdir():
+        st = p.lstat()
+        kind = "l" if p.is_symlink() else "d" if p.is_dir() else "f"
+        want[p.name] = (st.st_size, kind, int(st.st_mtime), f"{st.st_mode & 0o7777:o}",
+                        os.readlink(p) if kind == "l" else "")
+    assert got == want
+    assert got["old.txt"][2] == OLD and got["link"][4] == "alpha.txt"
+    assert got["big.bin"][0] == 3000007
+    code, retry, msg = run.error("list", 1)
+    assert code == "not found" and not retry and f"{rdir}/none" in msg

@@ -12,14 +12,22 @@
  *   download REMOTE LOCAL        sr_transfer_download with --inflight/--identity/--size/--resume
  *   send LOCAL REMOTE            sr_transfer_send with --inflight/--mode
  *   mkdir DIR | rename FROM TO | delete PATH | rmdir PATH | symlink TARGET PATH
- *   chmod MODE PATH | stat PATH | list DIR
+ *   chmod MODE PATH | stat PATH
+ *   list DIR                     sr_transfer_list_each: one line per entry as it arrives,
+ *                                "entry\tNAME\tSIZE\tTYPE\tMTIME\tPERMS\tLINK" (tabs
+ *                                apart; SIZE and MTIME -1 when unknown, TYPE f, d or l,
+ *                                PERMS octal or "-", LINK the target or empty), one
+ *                                "bad\tLINE" per line not understood, then "ok list N
+ *                                entries B bad"
+ *   listall DIR                  sr_transfer_list (gathered, sorted): "ok listall N
+ *                                entries", then "entry\tNAME\tSIZE\tDIR" lines
  *   putmany LOCALDIR REMOTEDIR   every regular file of LOCALDIR, sent (send) one by one
  *   getmany REMOTEDIR LOCALDIR N NAME_PREFIX  N files REMOTEDIR/NAME_PREFIX<i> downloaded
  *   getrange REMOTE LOCAL OFFSET LENGTH  sr_transfer_get of bytes OFFSET.. (LENGTH 0: to
  *                                the end) written at OFFSET in LOCAL (prints as get does)
  * options (before URL): --credentials FILE  --timeout S  --rate BYTES_PER_S
  *   --tls lax|normal|strict  --inflight VALUE  --identity METHOD,VALUE  --size N
- *   --resume  --mode OCTAL  --home DIR
+ *   --resume  --mode OCTAL  --home DIR  --timezone ZONE (list: the dates of LIST and HTML)
  *   --no-digest   get computes no sha512 (prints "-"), to time the transfer alone
  *   --mtime S     send and download set this mtime (and atime), seconds since the epoch
  *   waitfile PATH   wait (up to 120 s) until the local PATH exists: a test changes the
@@ -49,6 +57,7 @@ typedef struct tool {
     bool have_identity;
     bool no_digest;
     struct timespec mtime;
+    const char *timezone;
     int failures;
 } tool;
 
@@ -75,6 +84,26 @@ static void report(tool *tl, const char *verb, int rc, const sr_err *err, const 
         printf("\n");
     }
     fflush(stdout);
+}
+
+/* list: each entry as the layer hands it over (counts[0]: entries, counts[1]: bad lines) */
+static int print_entry(void *ctx, const sr_listed *e, sr_err *err)
+{
+    (void)err;
+    ((size_t *)ctx)[0]++;
+    char perms[16] = "-";
+    if (e->has_perms)
+        snprintf(perms, sizeof perms, "%o", (unsigned)(e->mode & 07777));
+    printf("entry\t%s\t%lld\t%c\t%lld\t%s\t%s\n", e->name, (long long)e->size,
+           S_ISDIR(e->mode) ? 'd' : S_ISLNK(e->mode) ? 'l' : 'f',
+           e->has_mtime ? (long long)e->mtime.tv_sec : -1LL, perms, e->link ? e->link : "");
+    return SR_OK;
+}
+
+static void print_bad(void *ctx, const char *line)
+{
+    ((size_t *)ctx)[1]++;
+    printf("bad\t%s\n", line);
 }
 
 static int need(int argc, int i, int n, const char *verb)
@@ -223,12 +252,21 @@ static int run(tool *tl, int argc, char **argv, int i)
         return i + 2;
     }
     if (strcmp(verb, "list") == 0 && need(argc, i, 1, verb)) {
+        size_t counts[2] = {0, 0};
+        sr_listing_options lo = {.timezone = tl->timezone};
+        sr_listing_sink sink = {.entry = print_entry, .bad = print_bad, .ctx = counts};
+        rc = sr_transfer_list_each(tl->t, argv[i + 1], &lo, &sink, &err);
+        report(tl, verb, rc, &err, " %zu entries %zu bad", counts[0], counts[1]);
+        return i + 2;
+    }
+    if (strcmp(verb, "listall") == 0 && need(argc, i, 1, verb)) {
         sr_remote_entry *e = NULL;
         size_t n = 0;
         rc = sr_transfer_list(tl->t, argv[i + 1], &e, &n, &err);
         report(tl, verb, rc, &err, " %zu entries", n);
         for (size_t k = 0; k < n; k++)
-            printf("entry %s %lld %d\n", e[k].name, (long long)e[k].stat.size, e[k].stat.is_dir);
+            printf("entry\t%s\t%lld\t%d\n", e[k].name, (long long)e[k].stat.size,
+                   e[k].stat.is_dir);
         sr_remote_entries_free(e, n);
         return i + 2;
     }
@@ -323,6 +361,8 @@ int main(int argc, char **argv)
             o.timeout = atof(v);
         } else if (strcmp(a, "--rate") == 0) {
             o.byte_rate_max = atof(v);
+        } else if (strcmp(a, "--timezone") == 0) {
+            tl.timezone = v;
         } else if (strcmp(a, "--home") == 0) {
             o.home = v;
         } else if (strcmp(a, "--tls") == 0) {

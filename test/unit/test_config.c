@@ -517,7 +517,7 @@ static void lines_without_effect_name_file_and_line(void **state)
     const char *refused[] = {
         "%s:4: unknown option \"postbroker\" (did you mean \"post_broker\"?)",
         "%s:5: callback log.fancy: sr has no plugin log.fancy and runs no Python plugins (sr has "
-        "built in: log, gather.message, gather.file, post.message, nodupe, retry)",
+        "built in: log, gather.message, gather.file, post.message, nodupe, retry, poll, scheduled)",
         "%s:7: set sarracenia.flowcb.log.Log.logLevel debug: a setting of one sr3 Python class; "
         "sr has no such classes (write the option itself, e.g. logLevel debug, for every part "
         "of the flow)",

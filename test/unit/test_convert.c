@@ -166,8 +166,19 @@ static void components_sr_lacks_have_no_conversion(void **state)
     (void)state;
     assert_string_equal(sr_convert_component("subscribe"), "subscribe");
     assert_string_equal(sr_convert_component("cpump"), "shovel");
-    assert_null(sr_convert_component("poll"));
+    assert_string_equal(sr_convert_component("poll"), "poll");
     assert_null(sr_convert_component("report"));
+}
+
+static void a_poll_destination_is_the_server_it_lists(void **state)
+{
+    (void)state;
+    sr_strlist problems = {0}, notes = {0};
+    char *out = convert("poll", "destination sftp://bob@host/\n", &problems, &notes);
+    assert_true(has_line(out, "pollUrl sftp://bob@host/"));
+    free(out);
+    sr_strlist_clear(&problems);
+    sr_strlist_clear(&notes);
 }
 
 int main(void)
@@ -179,6 +190,7 @@ int main(void)
         cmocka_unit_test(plugins_without_sr_equivalent_are_commented_out_and_reported),
         cmocka_unit_test(numbered_groups_keep_v2_numbering),
         cmocka_unit_test(components_sr_lacks_have_no_conversion),
+        cmocka_unit_test(a_poll_destination_is_the_server_it_lists),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -39,8 +39,8 @@ static void components_map_to_srs(void **state)
     assert_string_equal(sr_import_component("winnow"), "winnow");
     assert_string_equal(sr_import_component("cpump"), "shovel");
     assert_string_equal(sr_import_component("cpost"), "post");
+    assert_string_equal(sr_import_component("poll"), "poll");
     assert_null(sr_import_component("flow"));
-    assert_null(sr_import_component("poll"));
     assert_null(sr_import_component("report"));
     char path[4096];
     snprintf(path, sizeof path, "%s", test_data("sr3import/tree/cpost/hot.conf"));
@@ -86,6 +86,20 @@ static void every_unsupported_option_is_named_with_file_and_line(void **state)
                      SR_EREFUSED);
     snprintf(at, sizeof at, "%s:3: unknown option \"outlet\"", path);
     assert_true(has(&out, at));
+    sr_strlist_clear(&out);
+
+    /* a poll written the sr3 way (broker: where it posts, destination: what it lists)
+     * runs as it is: nothing to report */
+    snprintf(path, sizeof path, "%s/poll/logger.conf", tree);
+    assert_int_equal(sr_import_check_file(tree, confd(), path, "poll", &out, &err), SR_OK);
+    assert_int_equal(out.count, 0);
+    /* one that needs an sr3 poll plugin: the callback line named, with the reason */
+    snprintf(path, sizeof path, "%s/poll/airnow.conf", tree);
+    assert_int_equal(sr_import_check_file(tree, confd(), path, "poll", &out, &err),
+                     SR_EREFUSED);
+    snprintf(at, sizeof at, "%s:5: callback poll.airnow: sr has no plugin poll.airnow", path);
+    assert_true(has(&out, at));
+    assert_int_equal(out.count, 1);
     sr_strlist_clear(&out);
 }
 
@@ -148,8 +162,8 @@ static void the_tree_is_copied_and_nothing_of_ours_overwritten(void **state)
     char dest[128], src[4096], p[256];
     snprintf(dest, sizeof dest, "%s/sr", tmpdir);
     snprintf(src, sizeof src, "%s", test_data("sr3import/tree"));
-    /* exit 1: the tree's flow config is not imported (sr has no flow), and dd.conf has
-     * lines sr does not honour; everything else is copied */
+    /* exit 1: the tree's flow config is not imported (sr has no flow), and dd.conf and
+     * poll/airnow.conf have lines sr does not honour; everything else is copied */
     assert_int_equal(run_import(dest, src, false), 1);
     /* dd.conf has lines sr would not run: reported and copied, for its owner to mend (sr
      * start refuses it until then) */
@@ -169,6 +183,10 @@ static void the_tree_is_copied_and_nothing_of_ours_overwritten(void **state)
     snprintf(p, sizeof p, "%s/post/once.conf", dest);
     assert_non_null(slurp(p));
     snprintf(p, sizeof p, "%s/shovel/pump.conf", dest);
+    assert_non_null(slurp(p));
+    snprintf(p, sizeof p, "%s/poll/logger.conf", dest);
+    assert_non_null(strstr(slurp(p), "destination sftp://bob@logger.example.com/"));
+    snprintf(p, sizeof p, "%s/poll/airnow.conf", dest); /* copied, for its owner to mend */
     assert_non_null(slurp(p));
     snprintf(p, sizeof p, "%s/flow", dest);
     assert_int_equal(access(p, F_OK), -1);

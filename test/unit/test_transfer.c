@@ -854,17 +854,113 @@ static void url_paths(void **state)
     check_path(sr_transfer_url_path("file", "/data", "a/f"), "/data/a/f");
 }
 
+/* file: listings, one entry at a time: kinds, sizes, times, modes, a link's target;
+ * devices and pipes left out; a sink that stops stops the listing; a missing folder is
+ * SR_ENOENT. */
+typedef struct listed_names {
+    char text[1024];
+    int seen, stop_at;
+} listed_names;
+
+static int note_listed(void *ctx, const sr_listed *e, sr_err *err)
+{
+    listed_names *ln = ctx;
+    if (++ln->seen == ln->stop_at)
+        return sr_err_set(err, SR_EREFUSED, false, "enough");
+    /* readdir's order is the file system's: one line per entry, sorted by the caller */
+    char line[256];
+    /* (a folder's size is the file system's: not compared) */
+    snprintf(line, sizeof line, "%s|%lld|%lld|%c|%o|%s\n", e->name,
+             S_ISDIR(e->mode) ? -2LL : (long long)e->size,
+             e->has_mtime ? (long long)e->mtime.tv_sec : -1LL,
+             S_ISDIR(e->mode)   ? 'd'
+             : S_ISLNK(e->mode) ? 'l'
+                                : 'f',
+             e->has_perms ? (unsigned)(e->mode & 07777) : 0u, e->link ? e->link : "");
+    /* insertion in order keeps the text comparable */
+    char *at = ln->text;
+    while (*at != '\0' && strcmp(at, line) < 0 && strchr(at, '\n') != NULL)
+        at = strchr(at, '\n') + 1;
+    size_t used = strlen(ln->text), add = strlen(line);
+    assert_true(used + add < sizeof ln->text);
+    memmove(at + add, at, strlen(at) + 1);
+    memcpy(at, line, add);
+    return SR_OK;
+}
+
+static void file_list_each(void **state)
+{
+    (void)state;
+    make_dir("each");
+    char p[512], q[512], base[512];
+    path_in("each", "", base, sizeof base);
+    write_text(path_in("each", "f.txt", p, sizeof p), "12345");
+    chmod(p, 0640);
+    struct timespec times[2] = {{.tv_sec = 1500000000}, {.tv_sec = 1500000000}};
+    assert_int_equal(utimensat(AT_FDCWD, p, times, 0), 0);
+    assert_int_equal(mkdir(path_in("each", "d", q, sizeof q), 0750), 0);
+    assert_int_equal(utimensat(AT_FDCWD, q, times, 0), 0);
+    assert_int_equal(symlink("f.txt", path_in("each", "l", q, sizeof q)), 0);
+    assert_int_equal(utimensat(AT_FDCWD, q, times, AT_SYMLINK_NOFOLLOW), 0);
+    assert_int_equal(mkfifo(path_in("each", "fifo", q, sizeof q), 0600), 0);
+
+    fixture fx;
+    open_file_session(&fx, 0);
+    sr_err err;
+    listed_names ln = {0};
+    sr_listing_sink sink = {.entry = note_listed, .ctx = &ln};
+    assert_int_equal(sr_transfer_list_each(fx.t, base, NULL, &sink, &err), SR_OK);
+    assert_string_equal(ln.text, "d|-2|1500000000|d|750|\n"
+                                 "f.txt|5|1500000000|f|640|\n"
+                                 "l|5|1500000000|l|777|f.txt\n");
+    assert_int_equal(ln.seen, 3);
+
+    listed_names stop = {.stop_at = 2};
+    sink.ctx = &stop;
+    assert_int_equal(sr_transfer_list_each(fx.t, base, NULL, &sink, &err), SR_EREFUSED);
+    assert_string_equal(err.msg, "enough");
+    assert_int_equal(stop.seen, 2);
+
+    /* the gathered form: sorted, UTC, no fifo */
+    sr_remote_entry *e;
+    size_t n;
+    assert_int_equal(sr_transfer_list(fx.t, base, &e, &n, &err), SR_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(e[0].name, "d");
+    assert_true(e[0].stat.is_dir);
+    assert_string_equal(e[1].name, "f.txt");
+    assert_int_equal(e[1].stat.size, 5);
+    assert_int_equal(e[1].stat.mtime.tv_sec, 1500000000);
+    assert_int_equal(e[1].stat.mode, S_IFREG | 0640);
+    assert_true(S_ISLNK(e[2].stat.mode));
+    sr_remote_entries_free(e, n);
+
+    path_in("each", "none", p, sizeof p);
+    assert_int_equal(sr_transfer_list_each(fx.t, p, NULL, &sink, &err), SR_ENOENT);
+    assert_non_null(strstr(err.msg, p));
+    sr_transfer_pool_free(fx.pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(inflight_names),          cmocka_unit_test(download_right_identity),
-        cmocka_unit_test(download_wrong_identity), cmocka_unit_test(download_temp_held_by_another),
-        cmocka_unit_test(download_wrong_size),     cmocka_unit_test(download_resume),
-        cmocka_unit_test(byte_rate_max),           cmocka_unit_test(send_inflight),
-        cmocka_unit_test(download_mode_and_times), cmocka_unit_test(failure_leaves_no_final_name),
-        cmocka_unit_test(file_get_put_ranges),     cmocka_unit_test(file_operations),
-        cmocka_unit_test(sessions_and_schemes),    cmocka_unit_test(download_stops_past_the_size),
-        cmocka_unit_test(folder_paths),            cmocka_unit_test(url_paths),
+        cmocka_unit_test(inflight_names),
+        cmocka_unit_test(download_right_identity),
+        cmocka_unit_test(download_wrong_identity),
+        cmocka_unit_test(download_temp_held_by_another),
+        cmocka_unit_test(download_wrong_size),
+        cmocka_unit_test(download_resume),
+        cmocka_unit_test(byte_rate_max),
+        cmocka_unit_test(send_inflight),
+        cmocka_unit_test(download_mode_and_times),
+        cmocka_unit_test(failure_leaves_no_final_name),
+        cmocka_unit_test(file_get_put_ranges),
+        cmocka_unit_test(file_operations),
+        cmocka_unit_test(sessions_and_schemes),
+        cmocka_unit_test(download_stops_past_the_size),
+        cmocka_unit_test(folder_paths),
+        cmocka_unit_test(url_paths),
+        cmocka_unit_test(file_list_each),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
