@@ -28,10 +28,12 @@ identity cod,sha512, a log line per message.
 Rate: files announced per second, from the start of the process until the consumer of the
 queue (bench/broker.c `count`, the clock of bench/flow.py) has the last message. Peak RSS:
 VmHWM from /proc/PID/status once the last message is in, just before the process is
-stopped (bench/broker.py PeakRss, polling it, when the process is already gone). Once
-the poll is stopped its queue must be empty: n messages, no more, or the benchmark fails.
-(No second queue keeps them to be read: a queue nobody reads makes the broker store every
-message, which tripled sr's time here.)
+stopped (bench/broker.py PeakRss's last reading, polled, when it is already gone). CPU:
+the user + system time the process had used by then (/proc/PID/stat): beside the wall
+clock, it shows whether the poll or what it waits for (the server, the broker) sets the
+pace. Once the poll is stopped its queue must be empty: n messages, no more, or the
+benchmark fails. (No second queue keeps them to be read: a queue nobody reads makes the
+broker store every message, which tripled sr's time here.)
 
 The broker's data is on a tmpfs (/dev/shm) unless SR_BENCH_POLL_BROKER=disk (or there is
 no tmpfs there): sr3 publishes each message in an AMQP transaction of its own, whose
@@ -44,8 +46,9 @@ Goal (issue 17): sr_poll at least 10x sr3's rate with less than 20 MiB RSS, per 
 
 Runs: sr SR_BENCH_RUNS (3) times and sr3 SR_BENCH_POLL_SR3_RUNS (1) times per protocol,
 alternating (sr3 after sr's first), the medians shown; the ratio is sr's median over
-sr3's. sr3 is measured once by default because it is slow: 100000 files take it about 3
-minutes over sftp or http and 6 over ftp (`ls -l` dates read by dateparser) on 2 cores.
+sr3's. sr3 is measured once by default because it is slow: 100000 files take it about a
+minute over sftp or http and 4 over ftp (`ls -l` dates read by dateparser) on 2 cores,
+and a whole run (3 protocols) about 8 minutes.
 SR_BENCH_POLL_FILES=10000 makes a quick run; SR_BENCH_POLL_PROTOCOLS ("sftp ftp http")
 picks protocols and SR_BENCH_POLL_SIDES ("sr sr3") the sides (one side alone prints no
 ratio). The servers, the tree and the broker live under new folders, removed at the end.
@@ -174,6 +177,15 @@ def vmhwm(pid):
     return None
 
 
+def cpu_seconds(pid):
+    """User + system CPU seconds pid has used so far (/proc/PID/stat), or None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def stop(proc, grace=30):
     """SIGTERM, then SIGKILL after grace seconds; the exit status, or a string saying it
     had to be killed."""
@@ -292,7 +304,7 @@ class Bench:
         return "\n".join(parts)
 
     def one(self, side, proto, r, n):
-        """One poll of the tree: (files/s, peak RSS KiB, seconds)."""
+        """One poll of the tree: (files/s, peak RSS KiB, seconds, CPU seconds by then)."""
         tag = f"{proto}_{side}_{r}"
         name = f"bench_{tag}"
         exchange = f"xs_bench_poll_{tag}"
@@ -318,6 +330,7 @@ class Bench:
             # the peak as the process reports it once the last message is in, before it
             # is asked to stop (PeakRss's last reading when it is already gone)
             kib = vmhwm(proc.pid) if proc.poll() is None else None
+            cpu = cpu_seconds(proc.pid) if proc.poll() is None else None
             rc = stop(proc)
             peak.join()
             if counter.poll() is None:
@@ -340,14 +353,14 @@ class Bench:
         if extra:
             raise BenchError(f"{side} poll over {proto}: more than {n} messages for {n} "
                              f"files (one more: {extra[0].get('body', '')[:300]})")
-        return n / took, kib or peak.kib, took
+        return n / took, kib or peak.kib, took, cpu
 
 
 def rss_text(kib):
     return f"{kib} KiB = {kib / 1024:.1f} MiB"
 
 
-def figures(proto, n, folders, sides, rate, rss, took):
+def figures(proto, n, folders, sides, rate, rss, took, cpu):
     print(f"poll over {proto}: {n} files in {folders} folders listed and announced once, "
           f"timed from the start until the queue has the last message")
     ratio = None
@@ -356,8 +369,10 @@ def figures(proto, n, folders, sides, rate, rss, took):
     label = {"sr": "sr_poll", "sr3": "sr3 poll (Python)"}
     for side in sides:
         extra = f"   ratio sr/sr3 {ratio:.1f}" if side == "sr" and ratio is not None else ""
+        used = [c for c in cpu[side] if c is not None]
+        busy = f", CPU {median(used):.1f} s" if used else ""
         print(f"  {label[side]:<20} {median(rate[side]):9.0f} files/s  ({median(took[side]):.1f} "
-              f"s){extra}")
+              f"s{busy}){extra}")
     for side in sides:
         print(f"  peak RSS of {label[side]:<20} {rss_text(max(rss[side]))} (runs: "
               f"{', '.join(str(k) for k in rss[side])} KiB)")
@@ -365,7 +380,9 @@ def figures(proto, n, folders, sides, rate, rss, took):
         kib = max(rss["sr"])
         met = ratio >= GOAL_RATIO and kib < GOAL_KIB
         print(f"  goal >= {GOAL_RATIO}x sr3's rate with < 20 MiB RSS: "
-              f"{'met' if met else 'not met'} ({ratio:.1f}x, {kib / 1024:.1f} MiB)", flush=True)
+              f"{'met' if met else 'not met'} (rate {ratio:.1f}x: "
+              f"{'met' if ratio >= GOAL_RATIO else 'not met'}; RSS {kib / 1024:.1f} MiB: "
+              f"{'met' if kib < GOAL_KIB else 'not met'})", flush=True)
 
 
 def main():
@@ -417,17 +434,20 @@ def main():
                 rate = {s: [] for s in sides}
                 rss = {s: [] for s in sides}
                 took = {s: [] for s in sides}
+                cpu = {s: [] for s in sides}
                 for r in range(max(count[s] for s in sides)):
                     done = [s for s in sides if r < count[s]]
                     for side in done:
-                        x, kib, t = b.one(side, proto, r, n)
+                        x, kib, t, c = b.one(side, proto, r, n)
+                        cpu[side].append(c)
                         rate[side].append(x)
                         rss[side].append(kib)
                         took[side].append(t)
                     print(f"  run {r + 1}: {proto} " + ", ".join(
-                        f"{s} {rate[s][-1]:.0f} files/s ({took[s][-1]:.1f} s, "
-                        f"{rss[s][-1]} KiB)" for s in done), file=sys.stderr, flush=True)
-                figures(proto, n, folders, sides, rate, rss, took)
+                        f"{s} {rate[s][-1]:.0f} files/s ({took[s][-1]:.1f} s, CPU "
+                        f"{cpu[s][-1] or 0:.1f} s, {rss[s][-1]} KiB)" for s in done),
+                        file=sys.stderr, flush=True)
+                figures(proto, n, folders, sides, rate, rss, took, cpu)
         return 0
     except (ServerError, BenchError, OSError, subprocess.TimeoutExpired) as err:
         print(f"bench/poll.py: {err}", file=sys.stderr)
