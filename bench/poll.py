@@ -423,7 +423,7 @@ def main():
                 if proto in protocols:
                     print(f"server:  {what} on 127.0.0.1:{servers[proto].port}")
             if "sr3" in sides:
-                print(f"sr3:     {sr3_version()} from {SR3_LIB}, "
+                print(f"peer:    {sr3_version()} from {SR3_LIB}, "
                       f"{first_line([PYTHON3, '--version'])}")
             print(f"data:    {n} files of a few bytes in {folders} folders of {PER_FOLDER} "
                   f"(made in {made:.1f} s), in {tree}")
