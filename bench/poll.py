@@ -346,9 +346,9 @@ class Bench:
                              f"{self.log_text(side, name, log)}")
         took = float(words[2]) - t0
         # n messages came; the poll, stopped, must have posted no more
-        r = self.run([self.tool, "consume", self.url, "--queue", queue, "--max", "1000",
-                      "--timeout", "0.5"], f"reading {queue}")
-        extra = [json.loads(line) for line in r.stdout.splitlines()
+        left = self.run([self.tool, "consume", self.url, "--queue", queue, "--max", "1000",
+                         "--timeout", "0.5"], f"reading {queue}")
+        extra = [json.loads(line) for line in left.stdout.splitlines()
                  if line.startswith("{\"topic")]
         if extra:
             raise BenchError(f"{side} poll over {proto}: more than {n} messages for {n} "
