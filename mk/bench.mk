@@ -6,10 +6,10 @@
 # and what it needs to BENCH_NEEDS. SR_BENCH_MB shrinks the data (default 1 GiB), e.g.
 # `make bench SR_BENCH_MB=64`; SR_BENCH_NOTE adds a line to the report's header.
 
-BENCHES = identity codec transfer broker flow http move
+BENCHES = identity codec transfer broker flow http move poll
 BENCH_NEEDS = $(BUILD)/bench/identity $(BUILD)/bench/codec $(BUILD)/bench/broker \
               $(BUILD)/bin/sr $(BUILD)/bin/sr_post $(BUILD)/bin/sr_subscribe \
-              $(BUILD)/bin/sr_sender $(BUILD)/bin/sr_shovel \
+              $(BUILD)/bin/sr_sender $(BUILD)/bin/sr_shovel $(BUILD)/bin/sr_poll \
               $(BUILD)/test/tools/sr_transfer_tool $(BUILD)/test/tools/sr_broker_tool
 
 .PHONY: bench bench-identity bench-codec
@@ -66,3 +66,13 @@ bench-http: $(BUILD)/test/tools/sr_transfer_tool
 bench-move: $(BUILD)/bin/sr $(BUILD)/bin/sr_post $(BUILD)/bin/sr_subscribe \
             $(BUILD)/bin/sr_sender $(BUILD)/test/tools/sr_broker_tool
 	SR_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) bench/move.py
+
+# Listing and announcing a remote tree (bench/poll.py): 100000 files in folders of 1000
+# served by a private sshd, pyftpdlib and nginx (autoindex), each polled by sr_poll
+# (SR_BENCH_RUNS times) and by Python sr3's poll (../shared/peers, SR_BENCH_POLL_SR3_RUNS
+# times, 1) in the same run, timed until a queue has the last message, as files/s, the
+# ratio sr/sr3 and each one's peak RSS; the broker's data on a tmpfs. SR_BENCH_POLL_FILES
+# (10000 for a quick run), SR_BENCH_POLL_PROTOCOLS, SR_BENCH_POLL_SIDES, SR_BENCH_POLL_BROKER.
+.PHONY: bench-poll
+bench-poll: $(BUILD)/bin/sr_poll $(BUILD)/bench/broker $(BUILD)/test/tools/sr_broker_tool
+	SR_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) bench/poll.py
