@@ -169,7 +169,8 @@ def test_lines_sr3_ignores_or_sr_does_built_in_still_check_ok(sr_bin, sr_env, co
     result = run(sr_bin, sr_env, "sr_watch", "check", "hot")
     assert result.returncode == 0, result.stderr
     assert f"[INFO] {conf}:6: callback log: built into sr" in result.stderr
-    assert f'[WARNING] {conf}:7: option "timezone" has no effect, in sr3 either' in result.stderr
+    assert (f'[WARNING] {conf}:7: option "timezone" has no effect in a watch config (only in: '
+            'poll)') in result.stderr
     assert "watch/hot: configuration OK, but for the 1 warning(s) above" in result.stderr
     show = run(sr_bin, sr_env, "sr", "show", "watch/hot")
     assert options_by_name(show.stdout)["fileEvents"][0] == "create,link,modify,mkdir"

@@ -336,11 +336,12 @@ def test_cleanup_of_an_mqtt_config_ends_its_session(mosquitto, sr_cmd, sr_env):
 
 def test_import_of_an_sr3_tree_reports_what_sr_does_not_support(sr_cmd, sr_env, tmp_path):
     """An sr3 user brings ~/.config/sr3 over: configs and credentials are copied
-    (credentials private), flow/poll configs are skipped with a reason, and each option sr
-    does not honour is reported as file:line."""
+    (credentials private), flow configs are skipped with a reason, a poll's plugin is named,
+    and each option sr does not honour is reported as file:line."""
     sr3 = tmp_path / "sr3"
     (sr3 / "subscribe").mkdir(parents=True)
     (sr3 / "poll").mkdir()
+    (sr3 / "flow").mkdir()
     (sr3 / "cpump").mkdir()
     (sr3 / "default.conf").write_text("logLevel info\n")
     (sr3 / "credentials.conf").write_text("amqp://bob:pw@broker.example.com/\n")
@@ -350,7 +351,9 @@ def test_import_of_an_sr3_tree_reports_what_sr_does_not_support(sr_cmd, sr_env, 
         "callback accept.printlag\n"  # a plugin sr lacks (callback log is built in)
         "directory /tmp/dd\n"
         "frobnicate 3\n")
-    (sr3 / "poll" / "p.conf").write_text("pollUrl ftp://x/\n")
+    (sr3 / "poll" / "p.conf").write_text("post_broker amqp://u@h/\npollUrl ftp://x/\n")
+    (sr3 / "poll" / "n.conf").write_text("post_broker amqp://u@h/\ncallback poll.nexrad\n")
+    (sr3 / "flow" / "f.conf").write_text("broker amqp://u@h/\n")
     (sr3 / "cpump" / "c.conf").write_text("broker amqp://u@h/\npost_broker amqp://u@h/\n")
     r = sr(sr_cmd, sr_env, "import", str(sr3), check=False)
     assert r.returncode in (0, 1), r.stderr
@@ -358,11 +361,13 @@ def test_import_of_an_sr3_tree_reports_what_sr_does_not_support(sr_cmd, sr_env, 
     cfg = Path(sr_env["XDG_CONFIG_HOME"]) / "sr"
     assert (cfg / "subscribe" / "dd.conf").read_text() == (sr3 / "subscribe" / "dd.conf").read_text()
     assert (cfg / "shovel" / "c.conf").exists()  # sr3's C pump is sr's shovel
-    assert not (cfg / "poll").exists()
+    assert (cfg / "poll" / "p.conf").exists()  # a poll sr lists itself comes over
+    assert not (cfg / "flow").exists()
     assert stat.S_IMODE((cfg / "credentials.conf").stat().st_mode) == 0o600
     assert f"{sr3 / 'subscribe' / 'dd.conf'}:3" in out and "callback" in out
     assert f"{sr3 / 'subscribe' / 'dd.conf'}:5" in out and "frobnicate" in out
-    assert "poll" in out
+    assert f"{sr3 / 'poll' / 'n.conf'}:2" in out and "poll.nexrad" in out
+    assert "flow" in out
     # again: the files exist, nothing is overwritten without --force
     (cfg / "subscribe" / "dd.conf").write_text("# mine\n")
     r = sr(sr_cmd, sr_env, "import", str(sr3), check=False)
