@@ -219,6 +219,9 @@ class Bench:
         sshd, ftpd = servers["sftp"], servers["ftp"]
         creds = f"{ftpd.credentials_line()}\n" if ftpd.started else ""
         self.homes, self.envs = {}, {}
+        # a poll's v03 message is 300 to 350 bytes (baseUrl, relPath, times, size, mode,
+        # identity); bench/flow.py's ceiling takes 300 at least too
+        self.message_size = 300
         for side in sides:
             home = work / f"home-{side}"
             ssh_home = SshHome(home, sshd)
@@ -303,6 +306,13 @@ class Bench:
             parts.append(f"--- {f}\n{tail(f, 30)}")
         return "\n".join(parts)
 
+    def ceiling(self, n, size):
+        """The broker's pace for n messages of size bytes (bench/broker.c ceiling: rabbitmq-c
+        publish without confirms, then consume), as bench/flow.py measures it."""
+        r = self.run([self.counter_exe, "ceiling", self.url, str(n), str(size)], "the ceiling")
+        words = r.stdout.split()
+        return {"publish": float(words[2]), "consume": float(words[4]), "size": size}
+
     def one(self, side, proto, r, n):
         """One poll of the tree: (files/s, peak RSS KiB, seconds, CPU seconds by then)."""
         tag = f"{proto}_{side}_{r}"
@@ -360,7 +370,7 @@ def rss_text(kib):
     return f"{kib} KiB = {kib / 1024:.1f} MiB"
 
 
-def figures(proto, n, folders, sides, rate, rss, took, cpu):
+def figures(proto, n, folders, sides, rate, rss, took, cpu, ceiling):
     print(f"poll over {proto}: {n} files in {folders} folders listed and announced once, "
           f"timed from the start until the queue has the last message")
     ratio = None
@@ -373,6 +383,16 @@ def figures(proto, n, folders, sides, rate, rss, took, cpu):
         busy = f", CPU {median(used):.1f} s" if used else ""
         print(f"  {label[side]:<20} {median(rate[side]):9.0f} files/s  ({median(took[side]):.1f} "
               f"s{busy}){extra}")
+    # the broker's own pace for as many messages of the size of the poll's, in the same
+    # run: what no poll can pass, whatever it does
+    top = min(ceiling["publish"], ceiling["consume"])
+    print(f"  ceiling: rabbitmq-c, {n} messages of {ceiling['size']} bytes, publish (no "
+          f"confirms) {ceiling['publish']:.0f} msg/s, consume {ceiling['consume']:.0f} msg/s")
+    if "sr" in sides:
+        print(f"  sr_poll / ceiling {median(rate['sr']) / top:.2f}")
+    if "sr3" in sides:
+        print(f"  ceiling / sr3 poll {top / median(rate['sr3']):.1f}: the most any poll could "
+              f"be over sr3's on this broker")
     for side in sides:
         print(f"  peak RSS of {label[side]:<20} {rss_text(max(rss[side]))} (runs: "
               f"{', '.join(str(k) for k in rss[side])} KiB)")
@@ -447,7 +467,8 @@ def main():
                         f"{s} {rate[s][-1]:.0f} files/s ({took[s][-1]:.1f} s, CPU "
                         f"{cpu[s][-1] or 0:.1f} s, {rss[s][-1]} KiB)" for s in done),
                         file=sys.stderr, flush=True)
-                figures(proto, n, folders, sides, rate, rss, took, cpu)
+                figures(proto, n, folders, sides, rate, rss, took, cpu,
+                        b.ceiling(n, b.message_size))
         return 0
     except (ServerError, BenchError, OSError, subprocess.TimeoutExpired) as err:
         print(f"bench/poll.py: {err}", file=sys.stderr)

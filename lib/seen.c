@@ -2,11 +2,14 @@
 /*
  * seen: see seen.h.
  *
- * The table is open addressing with Robin Hood insertion and backward-shift deletion (no
- * tombstones), in one array of 40-byte slots. Its size is not a power of two: a hash's home
- * slot is the hash scaled to the size (the high half of hash * size), so the table grows by
- * 30% at a time and is at most 90% full. An entry costs 40 / 0.9 = 44 to 40 * 1.3 / 0.9 =
- * 58 bytes; while growing, the old and the new array are both held for a moment.
+ * The table is 64 shards (by the hash's low bits), each open addressing with Robin Hood
+ * insertion and backward-shift deletion (no tombstones) in one array of 40-byte slots. A
+ * shard's size is not a power of two: a hash's home slot is the hash scaled to the size
+ * (the high half of hash * size), so a shard grows by 30% at a time and is at most 90%
+ * full. An entry costs 40 / 0.9 = 44 to 40 * 1.3 / 0.9 = 58 bytes; while a shard grows,
+ * its old and new arrays are both held for a moment: 1/64 of the table, where one array
+ * would need the whole table twice over at that moment (the peak a poll of 100,000 files
+ * would reach).
  *
  * Invariants: a slot with hash 0 is empty (a key hashing to 0 is taken as hashing to 1).
  * Every entry recorded since the last flush is PENDING and its hash is in `pending`: a save
@@ -34,7 +37,8 @@
 /* A rewrite writes its lines in chunks of this many bytes. */
 #define SEEN_CHUNK_BYTES (64u * 1024u)
 /* The table: smallest size, most entries per slot, growth. */
-#define SEEN_MIN_SLOTS 64u
+#define SEEN_SHARDS 64u /* a power of two */
+#define SEEN_MIN_SLOTS 16u
 #define SEEN_MAX_LOAD 0.9
 #define SEEN_GROWTH 1.3
 
@@ -54,9 +58,15 @@ typedef struct slot {
 
 _Static_assert(sizeof(slot) == 40, "a seen entry is 40 bytes");
 
-struct sr_seen {
+/* One shard of the table. */
+typedef struct table {
     slot *slots;
     size_t cap, count;
+} table;
+
+struct sr_seen {
+    table shards[SEEN_SHARDS];
+    size_t count;
     double ttl;
     uint64_t seed;
     char *path;        /* NULL: memory only */
@@ -70,24 +80,24 @@ struct sr_seen {
 
 /* ---- the table ---- */
 
-static size_t home(const sr_seen *s, uint64_t h)
+static size_t home(const table *s, uint64_t h)
 {
     return (size_t)(((unsigned __int128)h * s->cap) >> 64);
 }
 
 /* How far slot i is from the home of the entry in it. */
-static size_t dist(const sr_seen *s, size_t i, uint64_t h)
+static size_t dist(const table *s, size_t i, uint64_t h)
 {
     size_t at = home(s, h);
     return i >= at ? i - at : i + s->cap - at;
 }
 
-static size_t next_slot(const sr_seen *s, size_t i)
+static size_t next_slot(const table *s, size_t i)
 {
     return i + 1 == s->cap ? 0 : i + 1;
 }
 
-static slot *find(const sr_seen *s, uint64_t h)
+static slot *find_in(const table *s, uint64_t h)
 {
     if (s->cap == 0)
         return NULL;
@@ -104,7 +114,7 @@ static slot *find(const sr_seen *s, uint64_t h)
 }
 
 /* Put e (not in the table; room for it) in; returns where it landed. */
-static slot *place(sr_seen *s, slot e)
+static slot *place(table *s, slot e)
 {
     slot *landed = NULL;
     size_t i = home(s, e.hash);
@@ -129,7 +139,7 @@ static slot *place(sr_seen *s, slot e)
 
 /* Move every entry into a table of cap slots (cap > count). False when out of memory: the
  * table is as it was. */
-static bool resize(sr_seen *s, size_t cap)
+static bool resize(table *s, size_t cap)
 {
     slot *fresh = calloc(cap, sizeof *fresh);
     if (fresh == NULL)
@@ -145,8 +155,8 @@ static bool resize(sr_seen *s, size_t cap)
     return true;
 }
 
-/* A new entry for h (not in the table). NULL when out of memory. */
-static slot *insert(sr_seen *s, uint64_t h)
+/* A new entry for h (not in the shard). NULL when out of memory. */
+static slot *insert_in(table *s, uint64_t h)
 {
     if ((double)(s->count + 1) > SEEN_MAX_LOAD * (double)s->cap) {
         size_t cap = s->cap < SEEN_MIN_SLOTS ? SEEN_MIN_SLOTS : (size_t)(s->cap * SEEN_GROWTH);
@@ -159,7 +169,7 @@ static slot *insert(sr_seen *s, uint64_t h)
 }
 
 /* Take the entry at i out, moving the ones after it back (no tombstones). */
-static void delete_at(sr_seen *s, size_t i)
+static void delete_at(table *s, size_t i)
 {
     size_t j = next_slot(s, i);
     while (s->slots[j].hash != 0 && dist(s, j, s->slots[j].hash) > 0) {
@@ -173,13 +183,13 @@ static void delete_at(sr_seen *s, size_t i)
 
 /* Drop the entries not listed for ttl and clear WRITTEN on the others; shrink a table left
  * mostly empty. Returns how many were dropped. */
-static size_t expire(sr_seen *s, double now)
+static size_t expire_in(table *s, double now, double ttl)
 {
     size_t n = 0;
     for (size_t i = 0; i < s->cap; i++) {
         /* An entry shifted back into i has not been looked at yet (or, wrapped round from
          * slot 0, was kept already): look again. */
-        while (s->slots[i].hash != 0 && now - s->slots[i].time > s->ttl) {
+        while (s->slots[i].hash != 0 && now - s->slots[i].time > ttl) {
             delete_at(s, i);
             n++;
         }
@@ -189,6 +199,33 @@ static size_t expire(sr_seen *s, double now)
         size_t cap = (size_t)((double)s->count * SEEN_GROWTH / SEEN_MAX_LOAD) + 1;
         resize(s, cap < SEEN_MIN_SLOTS ? SEEN_MIN_SLOTS : cap); /* kept as is when it fails */
     }
+    return n;
+}
+
+static table *shard_of(const sr_seen *s, uint64_t h)
+{
+    return (table *)&s->shards[h & (SEEN_SHARDS - 1)];
+}
+
+static slot *find(const sr_seen *s, uint64_t h)
+{
+    return find_in(shard_of(s, h), h);
+}
+
+static slot *insert(sr_seen *s, uint64_t h)
+{
+    slot *e = insert_in(shard_of(s, h), h);
+    if (e != NULL)
+        s->count++;
+    return e;
+}
+
+static size_t expire(sr_seen *s, double now)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < SEEN_SHARDS; i++)
+        n += expire_in(&s->shards[i], now, s->ttl);
+    s->count -= n;
     return n;
 }
 
@@ -578,7 +615,8 @@ void sr_seen_free(sr_seen *s)
     sr_seen_flush(s, NULL);
     if (s->fd >= 0)
         close(s->fd);
-    free(s->slots);
+    for (size_t i = 0; i < SEEN_SHARDS; i++)
+        free(s->shards[i].slots);
     free(s->out.p);
     free(s->pending);
     free(s->key.p);
