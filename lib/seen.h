@@ -13,11 +13,12 @@
  * 64-bit hash of its key, not the key (a 40-byte slot of an open-addressing table that is
  * 69% to 90% full: 44 to 58 bytes an entry; the table is in 64 shards that grow one at a
  * time, so growing never holds the whole table twice); two keys with the same hash are
- * taken as one (for a million keys the chance of any such pair is about 3 in 100 million). The hash,
- * XXH3 seeded at random per store, is fast but not a keyed cryptographic hash: a name made
- * on purpose from another known name collides with it at a chance of about 1 in 130 million
- * per store (names of 17 to 240 bytes), not 1 in 2^64; and a collision hides a file only
- * when its mtime and size are those of the other too. The keys live only in the file.
+ * taken as one (for a million keys the chance of any such pair is about 3 in 100
+ * million). The hash, XXH3 seeded at random per store, is fast but not a keyed
+ * cryptographic hash: a name made on purpose from another known name collides with it at a
+ * chance of about 1 in 130 million per store (names of 17 to 240 bytes), not 1 in 2^64; and
+ * a collision hides a file only when its mtime and size are those of the other too. The
+ * keys live only in the file.
  *
  * The file (poll_seen_NN.txt in the instance's state folder; the caller names it), one
  * entry per line, in the order the keys were first recorded, the lines appended since the
