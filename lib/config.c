@@ -22,9 +22,11 @@
 #include <unistd.h>
 
 #include "identity.h"
+#include "listing.h"
 #include "paths.h"
 #include "placement.h"
 #include "regex.h"
+#include "schedule.h"
 #include "units.h"
 #include "url.h"
 #include "varsub.h"
@@ -1482,6 +1484,40 @@ void sr_config_free(sr_config *cfg)
 /* ---------------------------------------------------------------------------------- */
 /* checks before running                                                               */
 
+/* A poll's schedule and timezone, read now so that `check` refuses what the poll could
+ * not run with, naming the line. */
+static int check_poll(const sr_config *cfg, sr_err *err)
+{
+    static const enum sr_option_id sched[] = {SR_OPT_scheduled_interval, SR_OPT_scheduled_hour,
+                                              SR_OPT_scheduled_minute, SR_OPT_scheduled_time};
+    char where[PATH_MAX + 32];
+    sr_schedule s;
+    sr_err why;
+    if (sr_schedule_init(&s, sr_config_seconds(cfg, SR_OPT_scheduled_interval),
+                         sr_config_list(cfg, SR_OPT_scheduled_hour),
+                         sr_config_list(cfg, SR_OPT_scheduled_minute),
+                         sr_config_list(cfg, SR_OPT_scheduled_time), &why) != SR_OK) {
+        /* the message starts with the option's name: its line is the place to look */
+        snprintf(where, sizeof where, "%s", cfg->path ? cfg->path : "command line");
+        for (size_t i = 0; i < sizeof sched / sizeof sched[0]; i++) {
+            const char *name = sr_option_get(sched[i])->name;
+            if (strncmp(why.msg, name, strlen(name)) == 0 && why.msg[strlen(name)] == ' ')
+                sr_origin_format(&cfg->values[sched[i]].origin, where, sizeof where);
+        }
+        return sr_err_set(err, SR_EINVAL, false, "%s: %s", where, why.msg);
+    }
+    sr_schedule_fini(&s);
+    const char *tz = cfg->values[SR_OPT_timezone].text;
+    if (tz != NULL && !sr_listing_zone_known(tz)) {
+        sr_origin_format(&cfg->values[SR_OPT_timezone].origin, where, sizeof where);
+        return sr_err_set(err, SR_EINVAL, false,
+                          "%s: timezone %s: not a zone of the tz database (UTC, EST, "
+                          "America/Montreal...)",
+                          where, tz);
+    }
+    return SR_OK;
+}
+
 int sr_config_check(const sr_config *cfg, sr_err *err)
 {
     const char *file = cfg->path ? cfg->path : "command line";
@@ -1520,6 +1556,8 @@ int sr_config_check(const sr_config *cfg, sr_err *err)
         return sr_err_set(err, SR_EINVAL, false,
                           "%s: a poll needs pollUrl, the server to list (e.g. pollUrl sftp://user@host/)",
                           file);
+    if (cfg->component == SR_C_POLL && check_poll(cfg, err) != SR_OK)
+        return SR_EINVAL;
     if (cfg->component == SR_C_WATCH && cfg->values[SR_OPT_path].list.count == 0)
         return sr_err_set(err, SR_EINVAL, false,
                           "%s: a watch needs a path, the directory to watch (e.g. path /home/me/hot)",

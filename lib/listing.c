@@ -225,9 +225,7 @@ static time_t zone_time(sr_listing *l, int year, int mon, int day, int hour, int
     return as_utc - slot->offset[h];
 }
 
-/* Whether a tz database name is there to read: UTC and GMT always, others as a file of
- * $TZDIR or /usr/share/zoneinfo (no absolute path, no "..": the name is a config's). */
-static bool zone_known(const char *name)
+bool sr_listing_zone_known(const char *name)
 {
     if (strcasecmp(name, "UTC") == 0 || strcasecmp(name, "GMT") == 0 || strcmp(name, "Z") == 0)
         return true;
@@ -1044,7 +1042,7 @@ int sr_listing_new(sr_listing_format format, const sr_listing_options *options,
     if (sink == NULL || sink->entry == NULL)
         return sr_err_set(err, SR_EINVAL, false, "listing: no sink for the entries");
     const char *tz = options != NULL ? options->timezone : NULL;
-    if (tz != NULL && !zone_known(tz)) {
+    if (tz != NULL && !sr_listing_zone_known(tz)) {
         char q[SR_QUOTE_BUF];
         return sr_err_set(err, SR_EINVAL, false,
                           "timezone %s: not a zone of the tz database (\"UTC\", "

@@ -81,6 +81,10 @@ typedef struct sr_listing_options {
     time_t now;
 } sr_listing_options;
 
+/* Whether a tz database name is there to read: UTC and GMT always, others as a file of
+ * $TZDIR or /usr/share/zoneinfo (no absolute path, no "..": the name is a config's). */
+bool sr_listing_zone_known(const char *name);
+
 typedef struct sr_listing sr_listing;
 
 /* A parser for one reply. SR_EINVAL (err names it) for a timezone that is not known. The

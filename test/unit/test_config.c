@@ -949,8 +949,17 @@ static void check_what_components_need(void **state)
         {SR_C_SUBSCRIBE, "no_broker",
          "subscribe/no_broker.conf: a subscribe needs a broker to consume from (e.g. broker "
          "amqps://user@host/)"},
+        {SR_C_POLL, "no_pollurl",
+         "poll/no_pollurl.conf: a poll needs pollUrl, the server to list (e.g. pollUrl "
+         "sftp://user@host/)"},
+        /* what the poll could not run with is refused by check, naming the line */
+        {SR_C_POLL, "bad_hour",
+         "poll/bad_hour.conf:4: scheduled_hour \"25\": not an hour (0 to 23, UTC)"},
+        {SR_C_POLL, "bad_timezone",
+         "poll/bad_timezone.conf:4: timezone Mars/Olympus: not a zone of the tz database (UTC, "
+         "EST, America/Montreal...)"},
     };
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         sr_config *cfg;
         sr_err err;
         assert_int_equal(load_in("config/bad", cases[i].c, cases[i].name, NULL, 0, &cfg, &err),
