@@ -23,7 +23,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS  ?= -O2 -g
 # CPPFLAGS, CFLAGS and LDFLAGS from the environment (dpkg-buildflags, rpm) are honoured.
-ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(CPPFLAGS) $(CFLAGS) -fPIC -Ilib $(PKG_CFLAGS) \
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(CPPFLAGS) $(CFLAGS) -fPIC -Ilib -Iinclude $(PKG_CFLAGS) \
              -DSR_VERSION='"$(VERSION)"' -DSR_CONFD_DIR='"$(DATADIR)/conf.d"'
 LDLIBS   = $(PKG_LIBS) -lm -pthread
 # Tests build expected messages from paths with snprintf; gcc cannot see the bounds.
@@ -31,7 +31,7 @@ TEST_CFLAGS = -Wno-format-truncation
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 LIB_SRCS = $(sort $(wildcard lib/*.c))
-LIB_HDRS = $(sort $(wildcard lib/*.h))
+LIB_HDRS = $(sort $(wildcard lib/*.h)) include/sr/plugin.h
 # What libsr-dev installs: every module's header, not what a module shares with its
 # backends (*_impl.h).
 PUBLIC_HDRS = $(filter-out %_impl.h,$(LIB_HDRS))
