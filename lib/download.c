@@ -45,7 +45,7 @@ int sr_download_new(const sr_flow_services *svc, bool sarra, sr_download **out, 
     d->metrics = svc->metrics;
     d->sarra = sarra;
     int rc = sr_transferconf(cfg, svc->creds, svc->log, &d->ts, err);
-    if (rc == SR_OK && (d->placer = sr_placer_new(cfg)) == NULL)
+    if (rc == SR_OK && (d->placer = sr_placer_new(cfg, svc->plugins)) == NULL)
         rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
     if (rc == SR_OK && (d->pool = sr_transfer_pool_new(&d->ts.options, err)) == NULL)
         rc = err ? err->code : SR_ENOMEM;

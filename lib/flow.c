@@ -200,7 +200,7 @@ int sr_flow_new(const sr_flow_services *svc, const sr_flow_component *component,
     else if (!f->source_from_exchange && sr_config_str(cfg, SR_OPT_broker) != NULL)
         f->source = sr_url_user(sr_config_str(cfg, SR_OPT_broker));
     f->last_housekeeping = sr_time_now_s();
-    f->placer = sr_placer_new(cfg);
+    f->placer = sr_placer_new(cfg, svc->plugins);
 
     int rc = f->placer ? SR_OK : sr_err_set(err, SR_ENOMEM, false, "out of memory");
     if (rc == SR_OK)

@@ -89,6 +89,8 @@ typedef struct sr_flow_services {
     int instance; /* 1..N; 0: foreground */
     sr_log *log;
     sr_metrics *metrics; /* written to the instance's metrics file by the flow */
+    struct sr_plugins *plugins; /* the config's plugins (plugins.h), started and called by
+                                 * the flow and the steps; NULL: none */
 } sr_flow_services;
 
 /* What a component adds to the loop. Any function may be NULL. The steps get what they

@@ -16,8 +16,9 @@ struct sr_placer {
     size_t mask_count;
 };
 
-sr_placer *sr_placer_new(const sr_config *cfg)
+sr_placer *sr_placer_new(const sr_config *cfg, struct sr_plugins *plugins)
 {
+    (void)plugins; /* DESTFNSCRIPT: not yet */
     sr_placer *p = calloc(1, sizeof *p);
     if (p == NULL)
         return NULL;

@@ -15,8 +15,10 @@
 
 typedef struct sr_placer sr_placer;
 
-/* Rules of cfg, which must outlive the placer. NULL when out of memory. */
-sr_placer *sr_placer_new(const sr_config *cfg);
+struct sr_plugins;
+/* Rules of cfg, which must outlive the placer, with plugins (may be NULL) for
+ * `filename DESTFNSCRIPT=`. NULL when out of memory. */
+sr_placer *sr_placer_new(const sr_config *cfg, struct sr_plugins *plugins);
 void sr_placer_free(sr_placer *p);
 
 /* Where m's file goes by the rules in force at mask (NULL: the config's own), with the

@@ -102,7 +102,7 @@ int sr_send_new(const sr_flow_services *svc, sr_send **out, sr_err *err)
     s->log = svc->log;
     s->metrics = svc->metrics;
     int rc = sr_transferconf(cfg, svc->creds, svc->log, &s->ts, err);
-    if (rc == SR_OK && (s->placer = sr_placer_new(cfg)) == NULL)
+    if (rc == SR_OK && (s->placer = sr_placer_new(cfg, svc->plugins)) == NULL)
         rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
     if (rc == SR_OK && (s->pool = sr_transfer_pool_new(&s->ts.options, err)) == NULL)
         rc = err ? err->code : SR_ENOMEM;
