@@ -12,6 +12,7 @@
  *   everyGather N      gather makes N messages (once), relPath gathered/N
  *   everyFailStart     on_start fails
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
