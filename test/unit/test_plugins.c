@@ -210,8 +210,7 @@ static void bad_plugins_are_refused_by_name(void **state)
     assert_int_equal(chmod(dir, 01777), 0);
     expect_refusal(line, (const char *const[]){"unsafe is writable by others", NULL});
     assert_int_equal(chmod(dir, 0755), 0);
-    char *msg = try_load(load_config(""), NULL); /* (leaks nothing: empty config freed below) */
-    free(msg);
+    char *msg = NULL;
     char link[700];
     snprintf(link, sizeof link, "%s/link.so", dir);
     assert_int_equal(symlink(to, link), 0);
