@@ -157,7 +157,8 @@ static int load_one(sr_plugins *ps, const sr_config_plugin *line, sr_plugin_inst
         }
         if (path[0] == '\0')
             rc = sr_err_set(err, SR_ENOENT, false,
-                            "no sr plugin named %s (looked for %s.so in %s%s%s; sr-plugin(7))",
+                            "no sr plugin named %s: line refused (looked for %s.so in %s%s%s; "
+                            "sr-plugin(7))",
                             pi->name, pi->short_name, dirs[0] ? dirs[0] : "",
                             dirs[1] ? " and " : "", dirs[1] ? dirs[1] : "");
         else
