@@ -62,7 +62,8 @@ typedef struct exec_plugin {
     char *command; /* as the flowcb line gave it, for messages */
     char **argv;   /* split on blanks */
     double timeout;
-    pid_t pid; /* 0: not running */
+    pid_t pid;   /* 0: not running */
+    pid_t owner; /* the sr process that started it (getpid()) */
     int to_fd, from_fd, err_fd;
     exec_buf out;         /* read from its stdout, not yet taken as a reply */
     exec_buf errline;     /* a stderr line not yet ended */
@@ -290,8 +291,10 @@ static int spawn(exec_plugin *ep, sr_err *err)
             rc = posix_spawnp(&pid, ep->argv[0], &actions, &attr, ep->argv, environ);
         posix_spawnattr_destroy(&attr);
         posix_spawn_file_actions_destroy(&actions);
-        if (rc == 0)
+        if (rc == 0) {
             ep->pid = pid;
+            ep->owner = getpid();
+        }
     }
     close_fd(&in[0]);
     close_fd(&out[1]);
@@ -789,12 +792,29 @@ static int start_process(sr_plugin_instance *pi, exec_plugin *ep, bool first, sr
     return rc;
 }
 
+/* A process started by the sr process this one was forked from (plugins loaded before
+ * the instance forked) is not ours to talk to, signal or wait for: let go of its pipes,
+ * and start one of our own at once. */
+static void disown_inherited(exec_plugin *ep)
+{
+    if (ep->pid <= 0 || ep->owner == getpid())
+        return;
+    close_fd(&ep->to_fd);
+    close_fd(&ep->from_fd);
+    close_fd(&ep->err_fd);
+    ep->out.len = 0;
+    ep->errline.len = 0;
+    ep->pid = 0;
+    ep->restart_at = 0;
+}
+
 /* Make sure a process runs before a call: start it again when it failed and its pause
  * is over. SR_OK, or an error saying why it is not there (and the caller sends what it
  * held to the retry queue). Errors here and below do not name the plugin: the reason
  * kept with a message does not (plugins.c names who decided), the public calls add it. */
 static int ensure_running(sr_plugin_instance *pi, exec_plugin *ep, sr_err *err)
 {
+    disown_inherited(ep);
     if (ep->pid > 0)
         return SR_OK;
     double wait = ep->restart_at - sr_time_mono_s();
@@ -932,7 +952,8 @@ static int exec_start(sr_plugin_instance *pi, sr_err *err)
 static void exec_stop(sr_plugin_instance *pi)
 {
     exec_plugin *ep = ep_of(pi);
-    if (ep->pid > 0 && ep->started && (pi->hooks & SR_PLUGIN_HOOK_ON_STOP)) {
+    disown_inherited(ep);
+    if (ep->pid > 0 && (pi->hooks & SR_PLUGIN_HOOK_ON_STOP)) {
         json_t *reply = NULL;
         sr_err err;
         int rc = call(pi, ep, request(ep, "on_stop"), &reply, &err);
@@ -1280,6 +1301,7 @@ static void exec_destroy(sr_plugin_instance *pi)
     if (ep == NULL)
         return;
     /* Not stopped (a check loads and frees): end it without on_stop. */
+    disown_inherited(ep);
     end_process(pi, ep, fmin(EXEC_GRACE, ep->timeout));
     free(ep->out.data);
     free(ep->errline.data);
