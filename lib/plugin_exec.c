@@ -1285,7 +1285,7 @@ static void exec_metrics_report(sr_plugin_instance *pi, json_t *obj)
             json_object_foreach(figures, key, v)
             {
                 if (json_is_number(v))
-                    json_object_set_new(obj, key, json_real(json_number_value(v)));
+                    json_object_set(obj, key, v); /* an integer stays one */
                 else
                     plog(pi, SR_LOG_WARNING,
                          "plugin \"%s\": metrics_report: %s is not a number: left out", pi->name,
