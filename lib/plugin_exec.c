@@ -14,6 +14,7 @@
  *     still writes the request: a plugin that logs a lot cannot deadlock against sr.
  */
 #include "plugin_exec.h"
+#include "url.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -573,6 +574,12 @@ static json_t *hello_options(const sr_config *cfg)
         if (opt->type == SR_T_LIST) {
             for (size_t i = 0; a && i < v->list.count; i++)
                 json_array_append_new(a, json_string(v->list.items[i]));
+        } else if (a != NULL && v->text != NULL && opt->type == SR_T_URL) {
+            /* a password written in a URL stays with sr: the plugin sees what sr show
+             * prints (credentials.conf holds passwords, as sr3 advises) */
+            char *shown = sr_url_redacted(v->text);
+            json_array_append_new(a, json_string(shown ? shown : ""));
+            free(shown);
         } else if (a != NULL && v->text != NULL) {
             json_array_append_new(a, json_string(v->text));
         }
