@@ -373,7 +373,9 @@ const sr_plugin sr_builtin_printlag = {
  * new_file, rename, hlink, link: those of fileOp; all by default). sr recomputes
  * new_relPath from new_dir and new_file (sr3 also strips post_baseDir from it by hand),
  * and refuses a new_dir outside the destination: such a message is rejected. */
-static const char *const pathreplace_options[] = {"pathReplace", "pathReplaceFields", NULL};
+/* msg_replace_new_dir: v2's name for pathReplace (sr3 reads it as a synonym). */
+static const char *const pathreplace_options[] = {"pathReplace", "msg_replace_new_dir",
+                                                  "pathReplaceFields", NULL};
 
 enum { PR_DIR = 1, PR_FILE = 2, PR_RENAME = 4, PR_HLINK = 8, PR_LINK = 16, PR_ALL = 31 };
 
@@ -435,7 +437,8 @@ static int pathreplace_fields(sr_plugin_host *h, unsigned *fields)
 
 static int pathreplace_start(sr_plugin_host *h)
 {
-    size_t n = h->api->option_count(h, "pathReplace");
+    size_t n1 = h->api->option_count(h, "pathReplace");
+    size_t n = n1 + h->api->option_count(h, "msg_replace_new_dir");
     if (n == 0) {
         h->api->log(h, SR_PLUGIN_ERROR, "pathReplace is mandatory (pathReplace before,after)");
         return -1;
@@ -451,7 +454,8 @@ static int pathreplace_start(sr_plugin_host *h)
         return -1;
     }
     for (; st->n < n; st->n++) {
-        const char *pair = h->api->option_at(h, "pathReplace", st->n);
+        const char *pair = st->n < n1 ? h->api->option_at(h, "pathReplace", st->n)
+                                      : h->api->option_at(h, "msg_replace_new_dir", st->n - n1);
         if (sr_builtin_split_pair(pair, &st->before[st->n], &st->after[st->n]) != 0) {
             h->api->log(h, SR_PLUGIN_ERROR, "pathReplace %s: not before,after", pair);
             pathreplace_stop(h);
