@@ -1037,10 +1037,11 @@ static struct extra_option *find_extra(const sr_config *cfg, const char *name)
     return NULL;
 }
 
-/* A line naming an option sr does not know: refused, unless a plugin of the config
- * declares the option (sr_config_claim); its value is kept for the plugin either way. */
+/* A line naming an option sr does not know (or does not support: unsupported says why):
+ * refused, unless a plugin of the config declares the option (sr_config_claim); its value
+ * is kept for the plugin either way. */
 static int add_extra(sr_config *cfg, const line_ctx *lc, const char *name, const char *raw,
-                     sr_err *err)
+                     const char *unsupported, sr_err *err)
 {
     struct extra_option *x = find_extra(cfg, name);
     if (x == NULL) {
@@ -1070,8 +1071,10 @@ static int add_extra(sr_config *cfg, const line_ctx *lc, const char *name, const
     }
     free(value);
     size_t before = cfg->refused.count;
-    const char *near = sr_option_nearest(name);
-    if (near)
+    const char *near = unsupported ? NULL : sr_option_nearest(name);
+    if (unsupported)
+        line_refused(cfg, lc, "option \"%s\" is not supported by sr: %s", name, unsupported);
+    else if (near)
         line_refused(cfg, lc, "unknown option \"%s\" (did you mean \"%s\"?)", name, near);
     else
         line_refused(cfg, lc, "unknown option \"%s\"", name);
@@ -1101,12 +1104,12 @@ static int apply_option(sr_config *cfg, const line_ctx *lc, const char *name, co
         if (strcasecmp(raw, "None") == 0 || strcmp(raw, "0") == 0 ||
             (sr_parse_flag(raw, &off) == 0 && !off && raw[0] != '\0'))
             line_note(cfg, lc, "option \"%s %s\": sr does not do %s at all", name, raw, name);
-        else
-            line_refused(cfg, lc, "option \"%s\" is not supported by sr: %s", name, m.unsupported);
+        else /* a plugin may declare it (pathReplace: accept.pathreplace) */
+            return add_extra(cfg, lc, name, raw, m.unsupported, err);
         return SR_OK;
     }
     if (m.id < 0)
-        return add_extra(cfg, lc, name, raw, err);
+        return add_extra(cfg, lc, name, raw, NULL, err);
     const sr_option *opt = sr_option_get(m.id);
 
     char *value = NULL;

@@ -112,9 +112,10 @@ static void op_after_work(sr_plugin_instance *pi, sr_plugin_item *items, size_t 
         sr_work *w = items[i].w;
         if (items[i].verdict != SR_PLUGIN_KEEP || w->msg == NULL)
             continue;
-        /* the destination is settled once the work is done: fields only */
+        /* sr/plugin.h: the destination is readable from after_accept on (work.rxpipe
+         * writes new_dir/new_file once the file is received) */
         sr_plugin_msg pm;
-        sr_plugin_msg_init(&pm, &n->hc, w->msg, NULL, false);
+        sr_plugin_msg_init(&pm, &n->hc, w->msg, w->placed ? &w->placement : NULL, false);
         const char *why = NULL;
         int v = (int)n->desc->after_work(&n->hc.host, &pm, items[i].outcome, &why);
         decide(&items[i], v, why);
