@@ -677,10 +677,9 @@ static void email_mails_each_recipient_through_the_relay(void **state)
     assert_int_equal(mkdir(maildir, 0700), 0);
     int port = 0;
     smtp_pid = smtp_start(maildir, &port);
-    if (smtp_pid < 0) {
-        skip();
-        return;
-    }
+    /* a test that needs a server it cannot start fails (python3's smtpd: Debian 12's 3.11) */
+    if (smtp_pid < 0)
+        fail_msg("could not start the test's SMTP server (python3 -m smtpd)");
     char conf[1024];
     snprintf(conf, sizeof conf,
              "sendTo smtp://127.0.0.1:%d\n"
