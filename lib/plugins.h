@@ -123,8 +123,6 @@ bool sr_plugins_has_destfn(const sr_plugins *ps, const char *script);
  * plugin backend (transfer_plugin.c) calls it. */
 typedef struct sr_plugin_instance sr_plugin_instance;
 sr_plugin_instance *sr_plugins_for_scheme(const sr_plugins *ps, const char *scheme, bool send);
-/* The plugin's name as logs show it (sr_plugin.name), for errors about it. */
-const char *sr_plugin_instance_name(const sr_plugin_instance *pi);
 /* The transfer of one file through the plugin pi. write: each chunk of bytes, in order,
  * to its sink (return SR_OK or an error that stops the download); read: up to n bytes
  * into buf (bytes read, 0 at the end, -1 with err). err on failure names the plugin. */

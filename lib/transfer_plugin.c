@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "plugins.h"
+#include "plugins_impl.h"
 
 typedef struct plugin_backend {
     sr_plugin_instance *down; /* the plugin whose download hook serves the scheme, or NULL */
@@ -41,7 +42,7 @@ typedef struct plugin_backend {
 static const char *name_of(const sr_transfer *t)
 {
     const plugin_backend *b = t->backend;
-    return sr_plugin_instance_name(b->down != NULL ? b->down : b->up);
+    return (b->down != NULL ? b->down : b->up)->short_name;
 }
 
 /* An operation the plugin's protocol has no hook for: refused, for good. */
