@@ -46,14 +46,15 @@ void sr_placer_free(sr_placer *p)
 
 /* One filename spec's DESTFNSCRIPT= names, each answered by a plugin with destfn; where
  * says where the spec was written. */
-static int check_scripts(const sr_placer *p, const char *spec, const char *where, sr_err *err)
+static int check_scripts(const struct sr_plugins *plugins, const char *spec, const char *where,
+                         sr_err *err)
 {
     sr_strlist scripts = {0};
     int rc = sr_placement_filename_scripts(spec, &scripts) == 0
                  ? SR_OK
                  : sr_err_set(err, SR_ENOMEM, false, "out of memory");
     for (size_t i = 0; rc == SR_OK && i < scripts.count; i++)
-        if (p->plugins == NULL || !sr_plugins_has_destfn(p->plugins, scripts.items[i]))
+        if (plugins == NULL || !sr_plugins_has_destfn(plugins, scripts.items[i]))
             rc = sr_err_set(err, SR_EINVAL, false,
                             "%s: filename DESTFNSCRIPT=%s: no sr plugin named %s with destfn "
                             "(load one with flowcb %s; sr-plugin(7))",
@@ -62,16 +63,21 @@ static int check_scripts(const sr_placer *p, const char *spec, const char *where
     return rc;
 }
 
-int sr_placer_check(const sr_placer *p, sr_err *err)
+int sr_placer_check_config(const sr_config *cfg, const struct sr_plugins *plugins, sr_err *err)
 {
-    int rc = check_scripts(p, sr_config_str(p->cfg, SR_OPT_filename), sr_config_name(p->cfg), err);
-    for (size_t i = 0; rc == SR_OK && i < p->mask_count; i++) {
-        const sr_mask *m = sr_config_mask(p->cfg, i);
+    int rc = check_scripts(plugins, sr_config_str(cfg, SR_OPT_filename), sr_config_name(cfg), err);
+    for (size_t i = 0; rc == SR_OK && i < sr_config_mask_count(cfg); i++) {
+        const sr_mask *m = sr_config_mask(cfg, i);
         char where[512];
         sr_origin_format(&m->origin, where, sizeof where);
-        rc = check_scripts(p, m->keyword ? m->keyword : m->filename, where, err);
+        rc = check_scripts(plugins, m->keyword ? m->keyword : m->filename, where, err);
     }
     return rc;
+}
+
+int sr_placer_check(const sr_placer *p, sr_err *err)
+{
+    return sr_placer_check_config(p->cfg, p->plugins, err);
 }
 
 /* rules.destfn: the placer's plugins name the file. */

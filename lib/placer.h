@@ -26,6 +26,9 @@ void sr_placer_free(sr_placer *p);
  * otherwise. The components that place files call it when they are set up, so such a
  * config does not start. */
 int sr_placer_check(const sr_placer *p, sr_err *err);
+/* The same for cfg and its plugins (may be NULL) without a placer: for `check`, once the
+ * plugins are loaded. */
+int sr_placer_check_config(const sr_config *cfg, const struct sr_plugins *plugins, sr_err *err);
 
 /* Where m's file goes by the rules in force at mask (NULL: the config's own), with the
  * capture groups of that accept line (${1}..; groups may be NULL). See placement.h. */
