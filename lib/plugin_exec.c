@@ -8,6 +8,5 @@
 int sr_plugin_exec_load(sr_plugin_instance *pi, const char *command, sr_err *err)
 {
     (void)command;
-    return sr_err_set(err, SR_EINVAL, false, "plugin %s: exec plugins are not built yet",
-                      pi->name);
+    return sr_err_set(err, SR_EINVAL, false, "plugin %s: exec plugins are not built yet", pi->name);
 }
