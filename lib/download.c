@@ -44,9 +44,11 @@ int sr_download_new(const sr_flow_services *svc, bool sarra, sr_download **out, 
     d->log = svc->log;
     d->metrics = svc->metrics;
     d->sarra = sarra;
-    int rc = sr_transferconf(cfg, svc->creds, svc->log, &d->ts, err);
+    int rc = sr_transferconf(cfg, svc->creds, svc->plugins, svc->log, &d->ts, err);
     if (rc == SR_OK && (d->placer = sr_placer_new(cfg, svc->plugins)) == NULL)
         rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    if (rc == SR_OK) /* a DESTFNSCRIPT= no plugin answers: the config does not start */
+        rc = sr_placer_check(d->placer, err);
     if (rc == SR_OK && (d->pool = sr_transfer_pool_new(&d->ts.options, err)) == NULL)
         rc = err ? err->code : SR_ENOMEM;
     if (rc == SR_OK && (d->jails = sr_jails_new(d->ts.dir_mode, false)) == NULL)
@@ -271,8 +273,7 @@ static unsigned char *latin1_bytes(const char *text, size_t *len, bool *bad)
     return out;
 }
 
-static enum sr_work_result write_inline(sr_download *d, sr_work *w, sr_jail *j,
-                                        sr_err *err)
+static enum sr_work_result write_inline(sr_download *d, sr_work *w, sr_jail *j, sr_err *err)
 {
     sr_content c;
     sr_message_content(w->msg, &c);
@@ -480,6 +481,7 @@ static enum sr_work_result fetch(sr_download *d, sr_work *w, sr_jail *j, sr_err 
         .dir_mode = d->ts.dir_mode,
         .mtime = has_mtime ? &mtime : NULL,
         .atime = has_atime ? &atime : NULL,
+        .message = w->msg,
     };
     sr_transfer_result res = {0};
     for (int attempt = 1; rc == SR_OK; attempt++) {
@@ -521,9 +523,8 @@ static enum sr_work_result fetch(sr_download *d, sr_work *w, sr_jail *j, sr_err 
  * each was checked as it arrived, but a block of an older version still being written
  * when this version's record started could have landed on it since. A block found wrong
  * is fetched again here, from the same URL (every block message names the same file). */
-static int verify_blocks(sr_download *d, sr_transfer *t, const char *remote_path,
-                         sr_work *w, sr_jail *j, int fd, enum sr_identity_method method,
-                         sr_err *err)
+static int verify_blocks(sr_download *d, sr_transfer *t, const char *remote_path, sr_work *w,
+                         sr_jail *j, int fd, enum sr_identity_method method, sr_err *err)
 {
     sr_blocks b;
     if (!sr_message_blocks(w->msg, &b))
@@ -549,6 +550,7 @@ static int verify_blocks(sr_download *d, sr_transfer *t, const char *remote_path
             .range = &range,
             .mode = -1,
             .dir_mode = d->ts.dir_mode,
+            .message = w->msg,
         };
         sr_log_write(d->log, SR_LOG_WARNING,
                      "%s block %zu/%zu: not what the manifest says in the temporary file, "
@@ -562,9 +564,9 @@ static int verify_blocks(sr_download *d, sr_transfer *t, const char *remote_path
     return SR_OK;
 }
 
-static int assemble(sr_download *d, sr_transfer *t, const char *remote_path, sr_work *w,
-                    sr_jail *j, const char *tmp, const sr_block_layout *l, int fd,
-                    const sr_identity *block_id, sr_err *err)
+static int assemble(sr_download *d, sr_transfer *t, const char *remote_path, sr_work *w, sr_jail *j,
+                    const char *tmp, const sr_block_layout *l, int fd, const sr_identity *block_id,
+                    sr_err *err)
 {
     if (ftruncate(fd, l->total) != 0)
         return sr_err_set(err, SR_EIO, true, "truncating %s/%s to %lld bytes: %s",
@@ -637,8 +639,7 @@ static const char *block_here(const sr_download *d, sr_jail *j, const sr_work *w
 /* One block of a partitioned file (blocks.h): its byte range fetched into the file's
  * temporary name, recorded, and the file finished by whichever instance brings in the
  * last block. Blocks before the last are not posted: the file is not there yet. */
-static enum sr_work_result fetch_block(sr_download *d, sr_work *w, sr_jail *j,
-                                       sr_err *err)
+static enum sr_work_result fetch_block(sr_download *d, sr_work *w, sr_jail *j, sr_err *err)
 {
     sr_block_layout l;
     if (sr_blocks_layout(w->msg, &l, err) != SR_OK)
@@ -668,8 +669,8 @@ static enum sr_work_result fetch_block(sr_download *d, sr_work *w, sr_jail *j,
         if (rc == SR_OK)
             rc = sr_blocks_claim(j, tmp, &l, empty_tmp, tmp, &have, err);
         if (rc == SR_OK && have)
-            sr_log_write(d->log, SR_LOG_DEBUG, "%s block %zu/%zu: in already", dest,
-                         l.number + 1, l.count);
+            sr_log_write(d->log, SR_LOG_DEBUG, "%s block %zu/%zu: in already", dest, l.number + 1,
+                         l.count);
     }
     if (rc != SR_OK || have) {
         sr_url_fini(&u);
@@ -689,6 +690,7 @@ static enum sr_work_result fetch_block(sr_download *d, sr_work *w, sr_jail *j,
         .range = &range,
         .mode = -1,
         .dir_mode = d->ts.dir_mode,
+        .message = w->msg,
     };
     sr_transfer_result res = {0};
     for (int attempt = 1; rc == SR_OK; attempt++) {
@@ -701,7 +703,8 @@ static enum sr_work_result fetch_block(sr_download *d, sr_work *w, sr_jail *j,
     sr_blocks_lock lk = {.fd = -1};
     bool complete = false;
     if (rc == SR_OK) {
-        sr_metrics_add(d->metrics, SR_METRIC_DATA_RX, (unsigned long long)res.bytes, sr_time_now_s());
+        sr_metrics_add(d->metrics, SR_METRIC_DATA_RX, (unsigned long long)res.bytes,
+                       sr_time_now_s());
         sr_log_event(d->log, SR_EVENT_AFTER_WORK,
                      "downloaded block %zu/%zu of %s (%lld bytes at offset %lld)", l.number + 1,
                      l.count, dest, (long long)res.bytes, (long long)l.offset);

@@ -199,10 +199,10 @@ int sr_placement_filename_check(const char *spec, sr_err *err)
         size_t n = strcspn(w, ":");
         const char *value;
         enum sundew_word word = sundew_word(w, n, &value);
-        if (word == SW_SCRIPT)
+        if (word == SW_SCRIPT && value == w + n)
             return sr_err_set(err, SR_EINVAL, false,
-                              "filename %s: DESTFNSCRIPT= names a Python plugin that chooses "
-                              "the name; sr runs no plugins",
+                              "filename %s: DESTFNSCRIPT= needs the name of a plugin with destfn "
+                              "(sr-plugin(7))",
                               spec);
         if (word == SW_UNKNOWN)
             return sr_err_set(err, SR_EINVAL, false,
@@ -218,6 +218,22 @@ int sr_placement_filename_check(const char *spec, sr_err *err)
         w += n + 1;
     }
     return SR_OK;
+}
+
+int sr_placement_filename_scripts(const char *spec, sr_strlist *out)
+{
+    if (spec_is_none(spec))
+        return 0;
+    for (const char *w = spec;;) {
+        size_t n = strcspn(w, ":");
+        const char *value;
+        if (sundew_word(w, n, &value) == SW_SCRIPT && value < w + n &&
+            sr_strlist_pushf(out, "%.*s", (int)(n - (size_t)(value - w)), value) != 0)
+            return -1;
+        if (w[n] == '\0')
+            return 0;
+        w += n + 1;
+    }
 }
 
 /* The fields of a name joined by ':', the first count of them. */
@@ -262,8 +278,37 @@ static int split_fields(const char *name, sr_strlist *parts)
     }
 }
 
+/* DESTFNSCRIPT=script: the plugin's name for m's file (r->destfn), or an error. The name
+ * is checked by the caller with every other Sundew result. */
+static int script_name(const sr_placement_rules *r, const sr_message *m, const char *script,
+                       size_t len, char **next, sr_err *err)
+{
+    char *name = strndup(script, len);
+    if (name == NULL)
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    int rc;
+    if (r == NULL || r->destfn == NULL || m == NULL)
+        rc = sr_err_set(err, SR_EINVAL, false,
+                        "filename DESTFNSCRIPT=%s: no sr plugin named %s with destfn", name, name);
+    else
+        rc = r->destfn(r->destfn_ctx, name, m, next, err);
+    free(name);
+    return rc;
+}
+
+static int sundew_name(const char *spec, const char *name, const char *extension,
+                       const char *pub_time, const sr_placement_rules *r, const sr_message *m,
+                       char **out, sr_err *err);
+
 int sr_placement_sundew_name(const char *spec, const char *name, const char *extension,
                              const char *pub_time, char **out, sr_err *err)
+{
+    return sundew_name(spec, name, extension, pub_time, NULL, NULL, out, err);
+}
+
+static int sundew_name(const char *spec, const char *name, const char *extension,
+                       const char *pub_time, const sr_placement_rules *r, const sr_message *m,
+                       char **out, sr_err *err)
 {
     *out = NULL;
     if (spec_is_none(spec)) {
@@ -286,7 +331,7 @@ int sr_placement_sundew_name(const char *spec, const char *name, const char *ext
         oom = (filename = strdup(name)) == NULL;
     }
     oom = oom || split_fields(filename, &parts) != 0 || (dest = strdup(filename)) == NULL;
-    for (const char *w = spec; !oom;) {
+    for (const char *w = spec; !oom && rc == SR_OK;) {
         size_t n = strcspn(w, ":");
         const char *value;
         char *next = NULL;
@@ -312,6 +357,11 @@ int sr_placement_sundew_name(const char *spec, const char *name, const char *ext
             break;
         case SW_DESTFN:
             next = strndup(value, n - (size_t)(value - w));
+            break;
+        case SW_SCRIPT:
+            /* sr3 logs the plugin's failure and gives the message no name: it goes no
+             * further (here with the reason) */
+            rc = script_name(r, m, value, n - (size_t)(value - w), &next, err);
             break;
         case SW_SATNET:
             free(satnet);
@@ -355,13 +405,15 @@ int sr_placement_sundew_name(const char *spec, const char *name, const char *ext
             break;
         w += n + 1;
     }
-    if (!oom &&
+    if (!oom && rc == SR_OK &&
         asprintf(out, "%s%s%s", dest, satnet ? satnet : "", time_suffix ? time_suffix : "") < 0) {
         *out = NULL;
         oom = true;
     }
     if (oom)
         rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    else if (rc != SR_OK)
+        ; /* the plugin's error, as it said it */
     else if ((*out)[0] == '\0' || strchr(*out, '/') != NULL || strcmp(*out, ".") == 0 ||
              strcmp(*out, "..") == 0)
         rc = sr_err_set(err, SR_EREFUSED, false,
@@ -476,8 +528,8 @@ int sr_placement_compute(const sr_placement_rules *r, const sr_message *m, time_
     }
     if (rc == SR_OK && r->filename != NULL) {
         char *named = NULL;
-        rc = sr_placement_sundew_name(r->filename, out->name, sr_message_str(m, "sundew_extension"),
-                                      sr_message_pub_time(m), &named, err);
+        rc = sundew_name(r->filename, out->name, sr_message_str(m, "sundew_extension"),
+                         sr_message_pub_time(m), r, m, &named, err);
         if (rc == SR_OK) {
             free(out->name);
             out->name = named;

@@ -35,6 +35,7 @@
 #include "error.h"
 #include "message.h"
 #include "regex.h"
+#include "strlist.h"
 
 typedef struct sr_placement_rules {
     const char *directory; /* destination root (per-message variables allowed); NULL: "." */
@@ -52,6 +53,11 @@ typedef struct sr_placement_rules {
     const char *filename;   /* the Sundew naming spec in force (filename option or the
                                accept line's keyword), or NULL: the name as it is */
     bool base_url_rel_path; /* baseUrl_relPath: the baseUrl's path goes before relPath */
+    /* filename DESTFNSCRIPT=script: the name the plugin `script` gives m's file, as a new
+     * string in *name (placer.c asks the config's plugins). NULL: such a spec is
+     * SR_EINVAL. Whatever it returns is checked here like any Sundew name. */
+    int (*destfn)(void *ctx, const char *script, const sr_message *m, char **name, sr_err *err);
+    void *destfn_ctx;
 } sr_placement_rules;
 
 typedef struct sr_placement {
@@ -81,6 +87,8 @@ void sr_placement_fini(sr_placement *p);
  *   NONESENDER   as NONE, keeping the SENDER=value field
  *   SENDER       the value of the name's SENDER= field (no change when it has none)
  *   DESTFN=NAME  NAME
+ *   DESTFNSCRIPT=SCRIPT  the name a plugin with destfn gives (sr-plugin(7)): only through
+ *                sr_placement_compute, whose rules reach the plugins; here SR_EINVAL
  *   SATNET=X     ":SATNET=X" appended after the rest
  *   TIME         ":YYYYMMDDHHMMSS" of pubTime appended (the name's own last field
  *                instead, when that is a 14-digit time already)
@@ -91,9 +99,14 @@ void sr_placement_fini(sr_placement *p);
 int sr_placement_sundew_name(const char *spec, const char *name, const char *extension,
                              const char *pub_time, char **out, sr_err *err);
 
-/* Can sr apply this filename spec? SR_EINVAL naming the form otherwise: DESTFNSCRIPT=
- * (a Python plugin), a DESTFN= name holding '/', a word sr3 does not know either. */
+/* Can sr apply this filename spec? SR_EINVAL naming the form otherwise: a DESTFN= name
+ * holding '/', a DESTFNSCRIPT= without a name, a word sr3 does not know either. Whether
+ * a plugin answers DESTFNSCRIPT= is for sr_placer_check, which knows the plugins. */
 int sr_placement_filename_check(const char *spec, sr_err *err);
+
+/* The SCRIPT of each DESTFNSCRIPT=SCRIPT word of spec (may be NULL), appended to out.
+ * 0, or -1 when out of memory. */
+int sr_placement_filename_scripts(const char *spec, sr_strlist *out);
 
 /* The local file a sender reads for m (sr3: baseDir + "/" + relPath, baseDir's
  * per-message variables filled; a relPath that starts with baseDir already, as a watch

@@ -21,6 +21,7 @@
 #include "announce.h"
 #include "localsource.h"
 #include "nodupe.h"
+#include "plugins.h"
 #include "schedule.h"
 #include "seen.h"
 #include "timefmt.h"
@@ -49,10 +50,10 @@ typedef struct sr_poller {
     sr_transfer_setup ts;
     sr_transfer_pool *pool;
     const char *poll_url;
-    bool http;             /* paths are beneath pollUrl's path */
-    char *url_path;        /* pollUrl's path, for http */
-    char *base_path;       /* post_baseUrl's path, cut from relPaths as sr3 cuts it */
-    const char *base_dir;  /* post_baseDir, cut from relPaths as sr3 cuts it */
+    bool http;            /* paths are beneath pollUrl's path */
+    char *url_path;       /* pollUrl's path, for http */
+    char *base_path;      /* post_baseUrl's path, cut from relPaths as sr3 cuts it */
+    const char *base_dir; /* post_baseDir, cut from relPaths as sr3 cuts it */
     sr_identity_spec spec;
     sr_announce_options ann;
     sr_listing_options lopts;
@@ -77,8 +78,17 @@ typedef struct sr_poller {
     char bad_first[BAD_QUOTE_MAX + 1];
     int sink_error;
     /* counts of the run, for its summary line */
-    size_t listed, announced, changed, skipped_old, skipped_perm, rejected, bad_total, folders_listed;
+    size_t listed, announced, changed, skipped_old, skipped_perm, rejected, bad_total,
+        folders_listed;
     bool failed;
+
+    /* A plugin's poll hook (plugins.h: sr_plugins_poll) replaces the listing: the run in
+     * progress hands out its messages, filtered as sr3 filters them (plugin_keep). */
+    struct sr_plugins *plugins; /* the config's, or NULL */
+    bool by_plugin;             /* this run is the plugins' */
+    sr_message **polled;
+    size_t polled_count, polled_at;
+    size_t too_young, known;
 } sr_poller;
 
 /* ---- relPaths and keys ---- */
@@ -238,7 +248,8 @@ static int sink_entry(void *ctx, const sr_listed *e, sr_err *err)
     size_t name_len = strlen(e->name);
     if (name_len == 0 || strchr(e->name, '/') != NULL || strcmp(e->name, ".") == 0 ||
         strcmp(e->name, "..") == 0) {
-        sink_bad(ctx, e->name); /* a name no folder holds: the parser's fault, or a hostile server */
+        sink_bad(ctx,
+                 e->name); /* a name no folder holds: the parser's fault, or a hostile server */
         return SR_OK;
     }
     if (e->has_perms && (e->mode & p->perm) != p->perm) {
@@ -248,15 +259,16 @@ static int sink_entry(void *ctx, const sr_listed *e, sr_err *err)
     bool is_dir = S_ISDIR(e->mode), is_link = S_ISLNK(e->mode);
     if (is_dir && p->recursive) {
         char *sub = NULL;
-        if (asprintf(&sub, "%s/%s", p->folder, e->name) < 0 || sr_strlist_push(&p->folders, sub) != 0) {
+        if (asprintf(&sub, "%s/%s", p->folder, e->name) < 0 ||
+            sr_strlist_push(&p->folders, sub) != 0) {
             free(sub);
             return sr_err_set(err, SR_ENOMEM, false, "out of memory");
         }
         free(sub);
     }
     /* sr3 announces folders only when it descends into them */
-    if ((is_dir && (!p->post_dirs || !p->recursive)) || (is_link && (!p->post_links || e->link == NULL)) ||
-        (!is_dir && !is_link && !p->post_files))
+    if ((is_dir && (!p->post_dirs || !p->recursive)) ||
+        (is_link && (!p->post_links || e->link == NULL)) || (!is_dir && !is_link && !p->post_files))
         return SR_OK;
     if (e->has_mtime && !is_dir) {
         double mtime = (double)e->mtime.tv_sec + e->mtime.tv_nsec / 1e9;
@@ -348,9 +360,8 @@ static void list_folder(sr_poller *p, const char *folder)
         sr_log_write(p->log, SR_LOG_WARNING, "%s: folder %s not found: %s", server, folder,
                      err.msg);
     } else if (rc != SR_OK) {
-        sr_log_write(p->log, SR_LOG_ERROR,
-                     "%s: cannot list %s: %s; tried again at the next run", server, folder,
-                     err.msg);
+        sr_log_write(p->log, SR_LOG_ERROR, "%s: cannot list %s: %s; tried again at the next run",
+                     server, folder, err.msg);
         sr_strlist_clear(&p->folders);
         p->failed = true;
     }
@@ -365,6 +376,7 @@ static void start_run(sr_poller *p, double now)
     p->run_start = now;
     p->failed = false;
     p->listed = p->announced = p->changed = p->skipped_old = p->skipped_perm = p->rejected = 0;
+    p->too_young = p->known = 0;
     p->bad_total = p->folders_listed = 0;
     p->next_run = sr_schedule_next(&p->sched, now);
     const sr_strlist *paths = sr_config_list(p->cfg, SR_OPT_path);
@@ -399,6 +411,128 @@ static void end_run(sr_poller *p)
                  p->ann.base_url, p->failed ? "cut short" : "done", now - p->run_start,
                  p->folders_listed, p->listed, p->announced, p->changed, p->skipped_old,
                  p->skipped_perm, p->rejected, p->bad_total, sr_seen_count(p->seen), next);
+}
+
+/* ---- runs by a plugin's poll hook ---- */
+
+/* Whether a message of a poll plugin is announced, as sr3 filters a poll plugin's messages
+ * (its flow's filter, then the nodupe after_accept): one with an mtime older than
+ * fileAgeMax is dropped, one younger than fileAgeMin waits (not remembered: a later run
+ * announces it, where sr3 queues it for a retry); the accept/reject lines (here, so that
+ * a rejected one is not remembered); then the memory: one announced before with the same
+ * mtime and size is not again. One kept is remembered as announced. */
+static bool plugin_keep(sr_poller *p, sr_message *m, double now)
+{
+    p->listed++;
+    struct timespec mtime;
+    const char *mt = sr_message_str(m, "mtime");
+    if (mt != NULL && sr_time_parse(mt, &mtime, NULL) == SR_OK) {
+        double age = now - ((double)mtime.tv_sec + mtime.tv_nsec / 1e9);
+        if (p->age_max > 0 && age > p->age_max) {
+            p->skipped_old++;
+            return false;
+        }
+        if (p->age_min > 0 && age < p->age_min) {
+            p->too_young++;
+            return false;
+        }
+    }
+    char *url = sr_message_url(m);
+    bool ok = url == NULL; /* out of memory: the flow's filter decides */
+    if (url != NULL)
+        sr_config_match(p->cfg, url, &ok, NULL, 0, NULL);
+    free(url);
+    if (!ok) {
+        p->rejected++;
+        return false;
+    }
+    const char *key;
+    size_t key_len;
+    key_of(p, sr_message_rel_path(m), &key, &key_len);
+    sr_seen_mark mark = mark_of_message(m);
+    enum sr_seen_state state = sr_seen_look(p->seen, key, key_len, &mark, now);
+    if (state == SR_SEEN_SAME) {
+        p->known++;
+        return false;
+    }
+    sr_err err;
+    if (sr_seen_record(p->seen, key, key_len, &mark, now, &err) != SR_OK)
+        sr_log_write(p->log, SR_LOG_ERROR, "memory of what was announced: %s", err.msg);
+    if (state == SR_SEEN_CHANGED)
+        p->changed++;
+    return true;
+}
+
+static void free_polled(sr_poller *p)
+{
+    for (size_t i = p->polled_at; i < p->polled_count; i++)
+        sr_message_free(p->polled[i]);
+    free(p->polled);
+    p->polled = NULL;
+    p->polled_count = p->polled_at = 0;
+}
+
+/* A run's start: the plugins poll (sr_plugins_poll); false when none has a poll hook, and
+ * sr lists pollUrl itself. */
+static bool start_plugin_run(sr_poller *p)
+{
+    if (p->plugins == NULL)
+        return false;
+    sr_err err = {0};
+    bool polled = false;
+    free_polled(p);
+    int rc = sr_plugins_poll(p->plugins, &p->polled, &p->polled_count, &polled, &err);
+    if (rc != SR_OK) {
+        sr_log_write(p->log, SR_LOG_ERROR, "poll plugin: %s; tried again at the next run", err.msg);
+        p->failed = true;
+    }
+    if (!polled && rc == SR_OK) {
+        free_polled(p);
+        return false;
+    }
+    p->by_plugin = true;
+    return true;
+}
+
+static void end_plugin_run(sr_poller *p)
+{
+    p->walking = false;
+    p->by_plugin = false;
+    free_polled(p);
+    double now = sr_time_now_s();
+    char next[SR_TIME_MAX] = "";
+    struct timespec nt = {(time_t)p->next_run, 0};
+    sr_time_format(&nt, true, next, sizeof next);
+    sr_log_write(p->log, p->failed ? SR_LOG_WARNING : SR_LOG_INFO,
+                 "poll by plugin %s in %.2f s: %zu message(s), %zu announced (%zu changed), "
+                 "%zu announced before, %zu older than fileAgeMax, %zu younger than "
+                 "fileAgeMin (left for a later run), %zu rejected; %zu files remembered; next "
+                 "run %s",
+                 p->failed ? "cut short" : "done", now - p->run_start, p->listed, p->announced,
+                 p->changed, p->known, p->skipped_old, p->too_young, p->rejected,
+                 sr_seen_count(p->seen), next);
+}
+
+/* Up to max of the plugins' messages of this run into out; the run ends with the last. */
+static size_t plugin_gather(sr_poller *p, sr_message **out, size_t max)
+{
+    size_t n = 0;
+    double now = sr_time_now_s();
+    while (n < max && p->polled_at < p->polled_count) {
+        sr_message *m = p->polled[p->polled_at];
+        p->polled[p->polled_at++] = NULL;
+        if (m == NULL)
+            continue;
+        if (!plugin_keep(p, m, now)) {
+            sr_message_free(m);
+            continue;
+        }
+        out[n++] = m;
+        p->announced++;
+    }
+    if (p->polled_at >= p->polled_count)
+        end_plugin_run(p);
+    return n;
 }
 
 /* The next pending entry as a message, recorded in the memory as announced. */
@@ -447,10 +581,18 @@ static int poll_gather(void *ctx, sr_message ***msgs, size_t *count, size_t max,
         if (now < p->next_run)
             return SR_OK;
         start_run(p, now);
+        /* a plugin's poll hook, when one has it, lists instead of sr (sr_poll(1)) */
+        if (start_plugin_run(p))
+            sr_strlist_clear(&p->folders);
     }
     sr_message **out = calloc(max ? max : 1, sizeof *out);
     if (out == NULL)
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    if (p->by_plugin) {
+        *count = plugin_gather(p, out, max);
+        *msgs = out;
+        return SR_OK;
+    }
     size_t n = 0;
     int rc = SR_OK;
     /* a walk through folders where nothing is new gives the flow back its loop (signals,
@@ -543,6 +685,7 @@ static void poller_free(sr_poller *p)
             sr_log_write(p->log, SR_LOG_ERROR, "memory of what was announced: %s", err.msg);
         sr_seen_free(p->seen);
     }
+    free_polled(p);
     sr_transfer_pool_free(p->pool);
     sr_schedule_fini(&p->sched);
     sr_identity_spec_fini(&p->spec);
@@ -575,6 +718,7 @@ static int poller_new(const sr_flow_services *svc, sr_poller **out, sr_err *err)
     p->cfg = cfg;
     p->log = svc->log;
     p->metrics = svc->metrics;
+    p->plugins = svc->plugins;
     p->poll_url = sr_config_str(cfg, SR_OPT_pollUrl);
     p->http = p->poll_url != NULL && strncmp(p->poll_url, "http", 4) == 0;
     p->url_path = url_path(p->poll_url);
@@ -594,7 +738,7 @@ static int poller_new(const sr_flow_services *svc, sr_poller **out, sr_err *err)
         p->base_dir = p->ann.base_dir;
         p->base_path = url_path(p->ann.base_url);
         /* a listed mtime is shown as the file's; its atime is not listed */
-        rc = sr_transferconf(cfg, svc->creds, svc->log, &p->ts, err);
+        rc = sr_transferconf(cfg, svc->creds, svc->plugins, svc->log, &p->ts, err);
     }
     if (rc == SR_OK && (p->pool = sr_transfer_pool_new(&p->ts.options, err)) == NULL)
         rc = err->code;
@@ -609,8 +753,8 @@ static int poller_new(const sr_flow_services *svc, sr_poller **out, sr_err *err)
          * run would announce everything: one schedule step it is */
         if (ttl <= 0)
             ttl = SR_SCHEDULE_DEFAULT_INTERVAL;
-        char *dir = sr_paths_instance_dir(svc->paths, sr_component_name(SR_C_POLL),
-                                          sr_config_name(cfg));
+        char *dir =
+            sr_paths_instance_dir(svc->paths, sr_component_name(SR_C_POLL), sr_config_name(cfg));
         char *path = NULL;
         if (dir == NULL || asprintf(&path, "%s/poll_seen_%02d.txt", dir, svc->instance) < 0)
             path = NULL;
@@ -632,8 +776,8 @@ static int poller_new(const sr_flow_services *svc, sr_poller **out, sr_err *err)
     p->next_run = sr_schedule_first(&p->sched, sr_time_now_s());
     char when[160];
     sr_schedule_describe(&p->sched, when, sizeof when);
-    sr_log_write(p->log, SR_LOG_INFO, "polling %s %s; %zu file(s) remembered",
-                 p->ann.base_url, when, sr_seen_count(p->seen));
+    sr_log_write(p->log, SR_LOG_INFO, "polling %s %s; %zu file(s) remembered", p->ann.base_url,
+                 when, sr_seen_count(p->seen));
     *out = p;
     return SR_OK;
 }

@@ -21,6 +21,14 @@
  * identity option is cod (the default: the content is read only by who downloads it), and
  * rename when set. The flow then filters, posts and settles them as any other.
  *
+ * A plugin with a poll hook (sr-plugin(7)) lists instead: at each scheduled run (and only
+ * with the vip, as the listing) the plugins' poll hooks are called once, and their
+ * messages take the place of the listing's, filtered as sr3 filters a poll plugin's:
+ * an mtime older than fileAgeMax drops one, younger than fileAgeMin leaves it for a later
+ * run; the accept/reject lines on its URL; then the memory (announced before with the
+ * same mtime and size: not again). permDefault, recursive and fileEvents are the
+ * listing's and do not apply; the message is announced as the plugin made it.
+ *
  * With `vip`, the poll also reads its own posts (broker and exchange default to the
  * post_broker and post_exchange): what arrives only updates the memory (acked, never
  * posted), and the poll lists only while its queue is empty and this host holds the vip.

@@ -33,7 +33,7 @@ struct sr_send {
     const sr_paths *paths; /* the state folders: blocks/ */
     sr_log *log;
     sr_metrics *metrics;
-    sr_placer *placer; /* baseDir, and the old name of a rename */
+    sr_placer *placer;    /* baseDir, and the old name of a rename */
     sr_transfer_setup ts; /* transferconf.h */
     sr_transfer_pool *pool;
     sr_jails *base;  /* baseDir: the only place files are read from (sr-security(7)) */
@@ -101,9 +101,11 @@ int sr_send_new(const sr_flow_services *svc, sr_send **out, sr_err *err)
     s->paths = svc->paths;
     s->log = svc->log;
     s->metrics = svc->metrics;
-    int rc = sr_transferconf(cfg, svc->creds, svc->log, &s->ts, err);
+    int rc = sr_transferconf(cfg, svc->creds, svc->plugins, svc->log, &s->ts, err);
     if (rc == SR_OK && (s->placer = sr_placer_new(cfg, svc->plugins)) == NULL)
         rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    if (rc == SR_OK) /* a DESTFNSCRIPT= no plugin answers: the config does not start */
+        rc = sr_placer_check(s->placer, err);
     if (rc == SR_OK && (s->pool = sr_transfer_pool_new(&s->ts.options, err)) == NULL)
         rc = err ? err->code : SR_ENOMEM;
     if (rc == SR_OK && (s->base = sr_jails_new(0, false)) == NULL)
@@ -262,8 +264,7 @@ static bool parse_time(const char *text, struct timespec *t)
  * in the config's state folder (blocks/, a jail of its own, made on first use), shared by
  * its instances, named by a digest of the remote URL so that any remote path fits. New
  * string (its name beneath s->blocks), caller frees. */
-static char *block_lock_path(sr_send *s, const sr_transfer *t, const char *remote,
-                             sr_err *err)
+static char *block_lock_path(sr_send *s, const sr_transfer *t, const char *remote, sr_err *err)
 {
     const sr_config *cfg = s->cfg;
     char *dir = NULL, *key = NULL, *out = NULL, *blocks_dir = NULL;
@@ -387,7 +388,8 @@ static enum sr_work_result send_block(sr_send *s, sr_transfer *t, sr_work *w, in
     sr_blocks_lock lk = {.fd = -1};
     bool complete = false;
     if (rc == SR_OK && !have) {
-        sr_metrics_add(s->metrics, SR_METRIC_DATA_TX, (unsigned long long)res.bytes, sr_time_now_s());
+        sr_metrics_add(s->metrics, SR_METRIC_DATA_TX, (unsigned long long)res.bytes,
+                       sr_time_now_s());
         sr_log_event(s->log, SR_EVENT_AFTER_WORK,
                      "sent block %zu/%zu of %s to %s%s%s (%lld bytes at offset %lld)", l.number + 1,
                      l.count, local, sr_transfer_url(t), tmp[0] == '/' ? "" : "/", tmp,
@@ -463,6 +465,7 @@ static enum sr_work_result send_work(void *ctx, sr_work *w, sr_err *err)
         .dir_mode = s->ts.dir_mode,
         .mtime = has_mtime ? &mtime : NULL,
         .atime = has_atime ? &atime : NULL,
+        .message = w->msg,
     };
     sr_blocks b;
     enum sr_work_result result;
@@ -490,8 +493,7 @@ static enum sr_work_result send_work(void *ctx, sr_work *w, sr_err *err)
         /* shown as a URL: "sftp://cluster/dir/f" is dir/f in the login folder,
          * "sftp://cluster//abs/f" the absolute /abs/f */
         sr_log_event(s->log, SR_EVENT_AFTER_WORK, "sent %s to %s%s%s (%lld bytes)", local,
-                     sr_transfer_url(t), remote[0] == '/' ? "" : "/", remote,
-                     (long long)res.bytes);
+                     sr_transfer_url(t), remote[0] == '/' ? "" : "/", remote, (long long)res.bytes);
     }
     if (result == SR_WORK_OK && s->delete_source && sr_jail_remove(j, rel, false, NULL) != SR_OK)
         sr_log_write(s->log, SR_LOG_WARNING, "delete after send: %s", local);

@@ -121,6 +121,10 @@ static bool same_remote(const sr_url *a, const sr_url *b)
 static int backend_init(sr_transfer *t, sr_err *err)
 {
     const char *s = t->url.scheme;
+    /* a plugin that lists a scheme was loaded by the config to handle it: before sr's own */
+    int rc = sr_transfer_plugin_init(t, err);
+    if (rc != SR_ENOENT)
+        return rc;
     if (strcmp(s, "file") == 0)
         return sr_transfer_file_init(t, err);
     if (strcmp(s, "http") == 0 || strcmp(s, "https") == 0 || strcmp(s, "ftp") == 0 ||
@@ -129,7 +133,8 @@ static int backend_init(sr_transfer *t, sr_err *err)
     if (strcmp(s, "sftp") == 0 || strcmp(s, "scp") == 0 || strcmp(s, "ssh") == 0)
         return sr_transfer_sftp_init(t, err);
     return sr_err_set(err, SR_EINVAL, false,
-                      "%s: sr cannot transfer with scheme %s (file, http, https, ftp, ftps, sftp)",
+                      "%s: sr cannot transfer with scheme %s (file, http, https, ftp, ftps, "
+                      "sftp, or one a plugin of the config lists: sr-plugin(7))",
                       t->shown_url, s);
 }
 
@@ -299,6 +304,11 @@ int sr_transfer_put(sr_transfer *t, int fd, const char *remote_path, const sr_ra
 bool sr_transfer_puts_ranges(const sr_transfer *t)
 {
     return t->ops->put_ranges;
+}
+
+bool sr_transfer_writes_final(const sr_transfer *t)
+{
+    return t->ops->put_final;
 }
 
 int sr_transfer_mkdir_p(sr_transfer *t, const char *remote_dir, mode_t mode, sr_err *err)
@@ -681,6 +691,7 @@ int sr_transfer_download(sr_transfer *t, const char *remote_path, sr_jail *jail,
         double start = monotonic_s();
         off_t limit = plan->range ? plan->range->length : plan->max_bytes ? *plan->max_bytes : -1;
         t->sink_limit = limit >= 0 ? limit - (plan->range ? 0 : have) : -1;
+        t->message = plan->message;
         rc = t->ops->get(t, remote_path, fd, offset, plan->range ? plan->range->length : 0, digest,
                          result, err);
         if (rc == SR_EPROTO && have > 0) {
@@ -699,6 +710,7 @@ int sr_transfer_download(sr_transfer *t, const char *remote_path, sr_jail *jail,
                 rc = t->ops->get(t, remote_path, fd, 0, 0, digest, result, err);
         }
         t->sink_limit = -1;
+        t->message = NULL;
         result->resumed = have > 0;
         result->seconds = monotonic_s() - start;
     }
@@ -764,14 +776,18 @@ int sr_transfer_send_finish(sr_transfer *t, const char *tmp, const char *remote_
 int sr_transfer_send(sr_transfer *t, int fd, const char *remote_path, const sr_transfer_plan *plan,
                      sr_transfer_result *result, sr_err *err)
 {
-    char *tmp = sr_inflight_path(&plan->inflight, remote_path);
+    /* a backend that cannot rename (a plugin's) writes the final name, atomically itself */
+    char *tmp =
+        t->ops->put_final ? strdup(remote_path) : sr_inflight_path(&plan->inflight, remote_path);
     char *dir = tmp ? dir_of(tmp) : NULL;
     int rc = tmp && dir ? SR_OK : sr_err_set(err, SR_ENOMEM, false, "out of memory");
-    if (rc == SR_OK && strcmp(dir, ".") != 0 && strcmp(dir, "/") != 0)
+    if (rc == SR_OK && !t->ops->put_final && strcmp(dir, ".") != 0 && strcmp(dir, "/") != 0)
         rc = t->ops->mkdir_p(t, dir, plan->dir_mode ? plan->dir_mode : 0755, err);
     bool wrote = false;
     if (rc == SR_OK) {
+        t->message = plan->message;
         rc = sr_transfer_put(t, fd, tmp, plan->range, result, err);
+        t->message = NULL;
         wrote = true;
     }
     if (rc == SR_OK)

@@ -4,7 +4,9 @@
  *
  * One session per remote (scheme + host + port + user), opened on first use, reused for
  * every file of the instance and reopened after a failure: sr_transfer_pool hands them
- * out. Backends: file: (local copies), http/https and ftp/ftps (libcurl), sftp (libssh).
+ * out. Backends: file: (local copies), http/https and ftp/ftps (libcurl), sftp (libssh),
+ * and any scheme a plugin of the config lists (its download and send hooks,
+ * transfer_plugin.c), which takes precedence over sr's own for that scheme.
  *
  * Two levels:
  *  - the operations (get, put, mkdir -p, rename, delete, symlink, stat, list, chmod,
@@ -34,15 +36,21 @@
 #include "log.h"
 #include "url.h"
 
+struct sr_plugins;
+struct sr_message;
+
 typedef struct sr_transfer_options {
     const sr_credentials *credentials; /* passwords, ssh_keyfile, ftp details; may be NULL */
+    /* The config's plugins (plugins.h): the URL schemes their download and send hooks
+     * handle are transferred through them. NULL: none. */
+    const struct sr_plugins *plugins;
     /* The fields that mirror an option (timeout, tlsRigour, byteRateMax, bufSize) are
      * always given the option's value by transferconf.h; the "0:" values below are for
      * tools and tests that give none. */
-    double timeout;        /* seconds one operation may take without progress; 0: 300 */
+    double timeout; /* seconds one operation may take without progress; 0: 300 */
     enum sr_tls_rigour tls;
-    double byte_rate_max;  /* bytes per second over all transfers of the pool; 0: no limit */
-    size_t buffer_size;    /* copy and checksum buffer; 0: 1 MiB */
+    double byte_rate_max; /* bytes per second over all transfers of the pool; 0: no limit */
+    size_t buffer_size;   /* copy and checksum buffer; 0: 1 MiB */
     /* The home folder for ~ and the ssh files (~/.ssh/config, known_hosts, keys): NULL
      * means $HOME, as in the shell and sr3 (not the password database's home). */
     const char *home;
@@ -61,8 +69,7 @@ void sr_transfer_pool_free(sr_transfer_pool *pool);
 /* The session for url's scheme, host, port and user (the path is ignored), made on first
  * use; it connects when an operation needs it. The session belongs to the pool. SR_EINVAL
  * for a scheme sr cannot transfer with. */
-int sr_transfer_pool_get(sr_transfer_pool *pool, const char *url, sr_transfer **out,
-                         sr_err *err);
+int sr_transfer_pool_get(sr_transfer_pool *pool, const char *url, sr_transfer **out, sr_err *err);
 
 /* The session's URL as logs show it (no password): "sftp://bob@cluster". */
 const char *sr_transfer_url(const sr_transfer *t);
@@ -98,9 +105,9 @@ typedef struct sr_range {
 
 /* What a get or put moved. */
 typedef struct sr_transfer_result {
-    off_t bytes;        /* bytes moved by this call */
-    double seconds;     /* wall clock */
-    bool resumed;       /* a get continued a partial file */
+    off_t bytes;    /* bytes moved by this call */
+    double seconds; /* wall clock */
+    bool resumed;   /* a get continued a partial file */
 } sr_transfer_result;
 
 /* Fetch remote_path into the open file fd from its start (with range: only those bytes,
@@ -118,12 +125,15 @@ int sr_transfer_put(sr_transfer *t, int fd, const char *remote_path, const sr_ra
 /* Whether a ranged put writes at its offset and keeps the rest of the remote file. */
 bool sr_transfer_puts_ranges(const sr_transfer *t);
 
+/* Whether a put writes its remote path whole and atomically itself, making the folders it
+ * needs, so a send needs no inflight name, rename nor mkdir (a plugin's scheme). */
+bool sr_transfer_writes_final(const sr_transfer *t);
+
 int sr_transfer_mkdir_p(sr_transfer *t, const char *remote_dir, mode_t mode, sr_err *err);
 int sr_transfer_rename(sr_transfer *t, const char *from, const char *to, sr_err *err);
 /* Delete a file, or an empty folder when is_dir. A missing one is SR_ENOENT. */
 int sr_transfer_delete(sr_transfer *t, const char *remote_path, bool is_dir, sr_err *err);
-int sr_transfer_symlink(sr_transfer *t, const char *target, const char *remote_path,
-                        sr_err *err);
+int sr_transfer_symlink(sr_transfer *t, const char *target, const char *remote_path, sr_err *err);
 int sr_transfer_chmod(sr_transfer *t, const char *remote_path, mode_t mode, sr_err *err);
 int sr_transfer_utime(sr_transfer *t, const char *remote_path, const struct timespec *atime,
                       const struct timespec *mtime, sr_err *err);
@@ -131,7 +141,7 @@ int sr_transfer_utime(sr_transfer *t, const char *remote_path, const struct time
 typedef struct sr_remote_stat {
     off_t size;
     struct timespec mtime;
-    mode_t mode;  /* permission bits and S_IFDIR/S_IFREG/S_IFLNK when known, else 0 */
+    mode_t mode; /* permission bits and S_IFDIR/S_IFREG/S_IFLNK when known, else 0 */
     bool is_dir;
 } sr_remote_stat;
 /* SR_ENOENT when it does not exist. http gives size and mtime from a HEAD request. */
@@ -189,12 +199,15 @@ typedef struct sr_transfer_plan {
      * that sends more is stopped at once (SR_EREFUSED): the announced size, or fileSizeMax
      * when the message says none (sr-security(7)). */
     const off_t *max_bytes;
-    const sr_range *range;       /* one block of a partitioned file, or NULL */
-    bool resume;                 /* continue a partial temporary file (download) */
-    int mode;                    /* permissions to set after (permCopy / chmod), -1: leave */
-    mode_t dir_mode;             /* for folders made on the way (permDirDefault); 0: 0755,
-                                    for tools and tests (transferconf never passes 0) */
+    const sr_range *range; /* one block of a partitioned file, or NULL */
+    bool resume;           /* continue a partial temporary file (download) */
+    int mode;              /* permissions to set after (permCopy / chmod), -1: leave */
+    mode_t dir_mode;       /* for folders made on the way (permDirDefault); 0: 0755,
+                              for tools and tests (transferconf never passes 0) */
     const struct timespec *mtime, *atime; /* timeCopy, or NULL */
+    /* The message whose file it is, or NULL: a plugin's download or send is given it (a
+     * plugin scheme refuses a transfer without one). */
+    const struct sr_message *message;
 } sr_transfer_plan;
 
 /* The temporary name sr_transfer_download writes path under: the inflight name, or path +
@@ -227,11 +240,13 @@ int sr_transfer_finish_download(sr_jail *jail, int fd, const char *tmp, const ch
                                 sr_err *err);
 
 /* Send the open file fd to remote_path: folders made (dir_mode), written under the
- * inflight name, renamed, chmod and utime applied where the protocol can. (For the blocks
+ * inflight name, renamed, chmod and utime applied where the protocol can. A plugin's
+ * scheme writes remote_path directly (the plugin's send makes it atomic and makes the
+ * folders; sr_transfer_writes_final), inflight ignored. (For the blocks
  * of a partitioned file, sr_transfer_put each range into the temporary name, then
  * sr_transfer_send_finish.) */
-int sr_transfer_send(sr_transfer *t, int fd, const char *remote_path,
-                     const sr_transfer_plan *plan, sr_transfer_result *result, sr_err *err);
+int sr_transfer_send(sr_transfer *t, int fd, const char *remote_path, const sr_transfer_plan *plan,
+                     sr_transfer_result *result, sr_err *err);
 
 /* The end of a send: chmod (plan->mode), utime (plan->mtime, atime) where the protocol
  * can, then tmp renamed to remote_path. */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * transfer_impl: what transfer.c shares with its backends (transfer_file.c,
- * transfer_curl.c, transfer_sftp.c). Not installed, not public: the API is transfer.h.
+ * transfer_curl.c, transfer_sftp.c, transfer_plugin.c). Not installed, not public: the API is
+ * transfer.h.
  *
  * transfer.c owns the pool, the session's URL and credential, the inflight names, the
  * on-the-fly checksum, the rate limit and the whole-transfer logic (download, send). A
@@ -52,6 +53,9 @@ typedef struct sr_transfer_ops {
     /* put can write a range at its offset without touching the rest (sftp, file; not
      * ftp, whose STOR truncates and APPE only appends). */
     bool put_ranges;
+    /* put writes remote_path whole and atomically, making its folders (a plugin's send):
+     * sr_transfer_send then writes no inflight name and makes no folder. */
+    bool put_final;
 } sr_transfer_ops;
 
 struct sr_transfer {
@@ -66,6 +70,9 @@ struct sr_transfer {
      * announced size (or block) less what was there, so a server that sends more is
      * stopped however long it goes on (sr-security(7)). Set around each get. */
     off_t sink_limit;
+    /* The message of the whole transfer in progress (sr_transfer_plan.message), set around
+     * its get or put: a plugin's hook is given it. NULL otherwise. */
+    const struct sr_message *message;
     void *backend;
 };
 
@@ -73,6 +80,9 @@ struct sr_transfer {
 int sr_transfer_file_init(sr_transfer *t, sr_err *err);
 int sr_transfer_curl_init(sr_transfer *t, sr_err *err);
 int sr_transfer_sftp_init(sr_transfer *t, sr_err *err);
+/* A scheme a plugin of t->options->plugins lists (transfer_plugin.c); SR_ENOENT, setting
+ * nothing, when none does. */
+int sr_transfer_plugin_init(sr_transfer *t, sr_err *err);
 
 /* Downloads: write n bytes to fd (all of them, retrying short writes), feed digest (may
  * be NULL), count them in result, and sleep as byteRateMax asks. SR_EIO naming the remote

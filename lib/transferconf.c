@@ -11,12 +11,14 @@ static void transfer_event(void *ctx, enum sr_level level, const char *text)
     sr_log_write((sr_log *)ctx, level, "%s", text);
 }
 
-int sr_transferconf(const sr_config *cfg, const sr_credentials *creds, sr_log *log,
-                    sr_transfer_setup *out, sr_err *err)
+int sr_transferconf(const sr_config *cfg, const sr_credentials *creds,
+                    const struct sr_plugins *plugins, sr_log *log, sr_transfer_setup *out,
+                    sr_err *err)
 {
     memset(out, 0, sizeof *out);
     out->options = (sr_transfer_options){
         .credentials = creds,
+        .plugins = plugins,
         .timeout = sr_config_seconds(cfg, SR_OPT_timeout),
         .tls = (enum sr_tls_rigour)sr_config_choice(cfg, SR_OPT_tlsRigour),
         .byte_rate_max = (double)sr_config_count(cfg, SR_OPT_byteRateMax),

@@ -4,6 +4,8 @@
  * sr-config(5), Lines; sr(1), THE FLOW, post). */
 #include "unit.h"
 
+#include <ctype.h>
+
 #include "placement.h"
 
 static sr_message *msg(const char *rel, const char *rename)
@@ -239,7 +241,8 @@ static void sundew_filename_forms(void **state)
     sundew("WHATFN:SATNET=7:TIME", "obs:x", NULL, "obs:SATNET=7:20261125101010");
     /* a Sundew source's fields travel in sundew_extension */
     sundew("NONE", "obs", "CWAO:SA:3:D:20261125101010:x", "obs:CWAO:SA:3:D:20261125101010");
-    /* refused: plugins, unknown words, a name that is not one name */
+    /* refused: a plugin's name where no plugin can be asked (test below), unknown words, a
+     * name that is not one name */
     sundew("DESTFNSCRIPT=mine.Rename", px, NULL, NULL);
     sundew("WHATFN:BOGUS", px, NULL, NULL);
     sundew("DESTFN=a/b", px, NULL, NULL);
@@ -247,7 +250,9 @@ static void sundew_filename_forms(void **state)
     sundew("NONE", "x", "/etc/passwd:b:c:d:e:f", NULL);
     sr_err err;
     assert_int_equal(sr_placement_filename_check("NONE:TIME", &err), SR_OK);
-    assert_int_equal(sr_placement_filename_check("DESTFNSCRIPT=x", &err), SR_EINVAL);
+    /* which plugin answers is for the placer (it knows the plugins): the form is fine */
+    assert_int_equal(sr_placement_filename_check("DESTFNSCRIPT=x", &err), SR_OK);
+    assert_int_equal(sr_placement_filename_check("WHATFN:DESTFNSCRIPT=", &err), SR_EINVAL);
     assert_non_null(strstr(err.msg, "plugin"));
     assert_int_equal(sr_placement_filename_check("WHATFN:nope", &err), SR_EINVAL);
     assert_non_null(strstr(err.msg, "nope"));
@@ -287,13 +292,77 @@ static void base_url_rel_path(void **state)
     sr_message_free(m);
 }
 
+/* A destfn standing for the plugins: "upper" upper-cases relPath's last name, "bad"
+ * answers with whatever the test put in *ctx, "broken" fails. */
+static int fake_destfn(void *ctx, const char *script, const sr_message *m, char **name, sr_err *err)
+{
+    if (strcmp(script, "upper") == 0) {
+        const char *rel = sr_message_rel_path(m);
+        const char *slash = strrchr(rel, '/');
+        *name = strdup(slash ? slash + 1 : rel);
+        for (char *c = *name; *c; c++)
+            *c = (char)toupper((unsigned char)*c);
+        return SR_OK;
+    }
+    if (strcmp(script, "bad") == 0) {
+        *name = strdup(ctx);
+        return SR_OK;
+    }
+    return sr_err_set(err, SR_EINVAL, false, "plugin %s failed", script);
+}
+
+static void destfn_script(void **state)
+{
+    (void)state;
+    sr_placement_rules r = {.directory = "/out", .mirror = true, .filename = "DESTFNSCRIPT=upper"};
+    sr_message *m = msg("a/b/obs.txt", NULL);
+    sr_placement p;
+    sr_err err;
+    /* no plugins to ask: the message has no place, and the error says why */
+    assert_int_equal(sr_placement_compute(&r, m, 0, &p, &err), SR_EINVAL);
+    assert_non_null(strstr(err.msg, "no sr plugin named upper"));
+    r.destfn = fake_destfn;
+    expect(&r, "a/b/obs.txt", NULL, "/out/a/b/OBS.TXT", "out/a/b/OBS.TXT");
+    /* later words apply to the plugin's name, as in sr3's left-to-right spec */
+    r.filename = "DESTFNSCRIPT=upper:SATNET=7";
+    expect(&r, "a/obs.txt", NULL, "/out/a/OBS.TXT:SATNET=7", NULL);
+    /* the plugin failing: no place, its reason kept */
+    r.filename = "DESTFNSCRIPT=broken";
+    assert_int_equal(sr_placement_compute(&r, m, 0, &p, &err), SR_EINVAL);
+    assert_non_null(strstr(err.msg, "plugin broken failed"));
+    /* a name that is not one name is refused like any other Sundew result */
+    r.filename = "DESTFNSCRIPT=bad";
+    const char *bad[] = {"../escape", "x/y", "..", ".", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        r.destfn_ctx = (void *)bad[i];
+        if (sr_placement_compute(&r, m, 0, &p, &err) != SR_EREFUSED)
+            fail_msg("destfn name \"%s\" was not refused", bad[i]);
+    }
+    sr_message_free(m);
+
+    sr_strlist scripts = {0};
+    assert_int_equal(
+        sr_placement_filename_scripts("WHATFN:DESTFNSCRIPT=a.B:TIME:DESTFNSCRIPT=c", &scripts), 0);
+    assert_int_equal(scripts.count, 2);
+    assert_string_equal(scripts.items[0], "a.B");
+    assert_string_equal(scripts.items[1], "c");
+    sr_strlist_clear(&scripts);
+    assert_int_equal(sr_placement_filename_scripts(NULL, &scripts), 0);
+    assert_int_equal(scripts.count, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(mirror_strip_flatten),       cmocka_unit_test(strip_regex_and_base_dirs),
-        cmocka_unit_test(dates_and_rename),           cmocka_unit_test(never_outside_the_directory),
-        cmocka_unit_test(root_is_the_configurations), cmocka_unit_test(sender_source),
-        cmocka_unit_test(sundew_filename_forms),      cmocka_unit_test(base_url_rel_path),
+        cmocka_unit_test(mirror_strip_flatten),
+        cmocka_unit_test(strip_regex_and_base_dirs),
+        cmocka_unit_test(dates_and_rename),
+        cmocka_unit_test(never_outside_the_directory),
+        cmocka_unit_test(root_is_the_configurations),
+        cmocka_unit_test(sender_source),
+        cmocka_unit_test(sundew_filename_forms),
+        cmocka_unit_test(base_url_rel_path),
+        cmocka_unit_test(destfn_script),
     };
     return cmocka_run_group_tests_name("placement", tests, NULL, NULL);
 }
