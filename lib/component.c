@@ -23,6 +23,7 @@
 #include "localsource.h"
 #include "config.h"
 #include "log.h"
+#include "placer.h"
 #include "plugins.h"
 #include "show.h"
 #include "timefmt.h"
@@ -403,7 +404,8 @@ int sr_component_main_work(enum sr_component component, const sr_component_work 
                          "configuration does not run (sr-config(5): refused lines)",
                          name, sr_config_name(cfg), refused);
             status = 1;
-        } else if (sr_config_check(cfg, &err) != SR_OK) {
+        } else if (sr_config_check(cfg, &err) != SR_OK ||
+                   sr_placer_check_config(cfg, plugins, &err) != SR_OK) {
             sr_log_write(log, SR_LOG_ERROR, "%s", err.msg);
             status = 1;
         } else if (strcmp(cmd.action, "check") == 0) {

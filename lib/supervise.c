@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "instance.h"
+#include "placer.h"
 #include "plugins.h"
 #include "strlist.h"
 #include "timefmt.h"
@@ -371,9 +372,11 @@ static sr_config *load(sr_supervisor *s, const char *component, const char *conf
     int rc = sr_cli_load(s->cli, sr_component_from_name(component), config, &cfg, &err);
     if (rc == SR_OK)
         rc = sr_plugins_load_for(cfg, &s->cli->paths, 0, &plugins, &err);
-    sr_plugins_free(plugins);
     if (rc == SR_OK)
         rc = sr_config_check(cfg, &err);
+    if (rc == SR_OK)
+        rc = sr_placer_check_config(cfg, plugins, &err);
+    sr_plugins_free(plugins);
     if (rc != SR_OK) {
         fprintf(s->errs, "%s: %s/%s: %s\n", s->prog, component, config, err.msg);
         sr_config_free(cfg);
