@@ -177,6 +177,7 @@ int sr_plugins_load(sr_config *cfg, const sr_plugins_env *env, sr_plugins **out,
             return rc;
         }
         pi->cfg = cfg;
+        sr_config_plugin_found(cfg, i);
         ps->items[ps->count++] = pi;
         ps->hooks |= pi->hooks;
         for (size_t k = 0; pi->options && pi->options[k]; k++)
