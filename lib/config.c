@@ -1844,6 +1844,16 @@ const sr_strlist *sr_config_extra_names(const sr_config *cfg, sr_strlist *out)
             return NULL;
     return out;
 }
+
+bool sr_config_extra_at(const sr_config *cfg, size_t i, const char **name,
+                        const sr_strlist **values)
+{
+    if (i >= cfg->extra_count)
+        return false;
+    *name = cfg->extras[i].name;
+    *values = &cfg->extras[i].values;
+    return true;
+}
 const sr_value *sr_config_value(const sr_config *cfg, enum sr_option_id id)
 {
     return &cfg->values[id];

@@ -176,6 +176,11 @@ const sr_strlist *sr_config_extra(const sr_config *cfg, const char *name);
 /* The names of the claimed options given by lines, appended to out (returned; NULL when
  * out of memory). */
 const sr_strlist *sr_config_extra_names(const sr_config *cfg, sr_strlist *out);
+/* The i-th option sr does not know that lines give, claimed or not, with its values in
+ * order; false past the last. An exec plugin's handshake hands them all over, before the
+ * plugin declares which it reads (plugin_exec.h). */
+bool sr_config_extra_at(const sr_config *cfg, size_t i, const char **name,
+                        const sr_strlist **values);
 
 const sr_value *sr_config_value(const sr_config *cfg, enum sr_option_id id);
 bool sr_config_is_set(const sr_config *cfg, enum sr_option_id id);

@@ -316,16 +316,19 @@ static int spawn(exec_plugin *ep, sr_err *err)
 }
 
 /* Wait up to seconds for the process to end, logging its stderr meanwhile. true when it
- * was reaped (*status filled). */
-static bool wait_exit(sr_plugin_instance *pi, exec_plugin *ep, double seconds, int *status)
+ * has ended: it is then a zombie, not reaped yet (reap() does), so its process group
+ * cannot be a new one by the same number while sr signals it. */
+static bool wait_exit(sr_plugin_instance *pi, exec_plugin *ep, double seconds)
 {
     double deadline = sr_time_mono_s() + seconds;
     for (;;) {
-        pid_t done = waitpid(ep->pid, status, WNOHANG);
-        if (done == ep->pid)
+        siginfo_t info;
+        info.si_pid = 0;
+        int rc = waitid(P_PID, (id_t)ep->pid, &info, WEXITED | WNOHANG | WNOWAIT);
+        if (rc == 0 && info.si_pid == ep->pid)
             return true;
-        if (done < 0 && errno != EINTR)
-            return false;
+        if (rc < 0 && errno != EINTR)
+            return errno == ECHILD; /* reaped by someone else (a SIGCHLD handler): gone */
         double left = deadline - sr_time_mono_s();
         if (left <= 0)
             return false;
@@ -347,9 +350,15 @@ static void describe_status(int status, char *buf, size_t size)
         snprintf(buf, size, "ended");
 }
 
-/* Close our pipes, log what is left of its stderr, forget the process. */
-static void forget(sr_plugin_instance *pi, exec_plugin *ep)
+/* The process has ended: kill what is left of its group (what it started and left
+ * running), reap it, close our pipes, log the rest of its stderr, forget it. *status:
+ * how it ended (0 when unknown). */
+static void reap(sr_plugin_instance *pi, exec_plugin *ep, int *status)
 {
+    kill(-ep->pid, SIGKILL);
+    *status = 0;
+    while (waitpid(ep->pid, status, 0) < 0 && errno == EINTR)
+        ;
     close_fd(&ep->to_fd);
     close_fd(&ep->from_fd);
     drain_stderr(pi, ep); /* what a dead process wrote is still in the pipe */
@@ -368,10 +377,17 @@ static void kill_process(sr_plugin_instance *pi, exec_plugin *ep)
         return;
     kill(-ep->pid, SIGKILL);
     int status;
-    if (!wait_exit(pi, ep, REAP_WAIT, &status))
+    if (!wait_exit(pi, ep, REAP_WAIT)) {
+        /* stuck in the kernel: never waited for forever; our pipes are closed all the same */
         plog(pi, SR_LOG_ERROR, "plugin \"%s\": process %d killed but not gone after %.0f s",
              pi->name, (int)ep->pid, REAP_WAIT);
-    forget(pi, ep);
+        close_fd(&ep->to_fd);
+        close_fd(&ep->from_fd);
+        close_fd(&ep->err_fd);
+        ep->pid = 0;
+        return;
+    }
+    reap(pi, ep, &status);
 }
 
 /* End a process politely: input closed, then SIGTERM, then SIGKILL, each after a grace. */
@@ -381,21 +397,18 @@ static void end_process(sr_plugin_instance *pi, exec_plugin *ep, double grace)
         return;
     close_fd(&ep->to_fd);
     int status;
-    if (wait_exit(pi, ep, grace, &status)) {
-        /* The rest of its group, if any, goes with it. */
-        kill(-ep->pid, SIGKILL);
-        forget(pi, ep);
+    if (wait_exit(pi, ep, grace)) {
+        reap(pi, ep, &status);
         return;
     }
     kill(-ep->pid, SIGTERM);
-    if (wait_exit(pi, ep, grace, &status)) {
-        kill(-ep->pid, SIGKILL);
+    if (wait_exit(pi, ep, grace)) {
         plog(pi, SR_LOG_WARNING, "plugin \"%s\": did not end when its input closed: terminated",
              pi->name);
-        forget(pi, ep);
+        reap(pi, ep, &status);
         return;
     }
-    plog(pi, SR_LOG_WARNING, "plugin \"%s\": did not end on SIGTERM: killed", pi->name);
+    plog(pi, SR_LOG_WARNING, "plugin \"%s\": did not end on SIGTERM either: killed", pi->name);
     kill_process(pi, ep);
 }
 
@@ -403,14 +416,11 @@ static void end_process(sr_plugin_instance *pi, exec_plugin *ep, double grace)
 static void why_gone(sr_plugin_instance *pi, exec_plugin *ep, const char *what, char *buf,
                      size_t size)
 {
-    int status;
     /* Its output closes as it exits: give the kernel a moment to make it a zombie. */
-    if (wait_exit(pi, ep, 0.5, &status)) {
-        char how[96];
-        describe_status(status, how, sizeof how);
-        snprintf(buf, size, "%s", how);
-        /* It is reaped: kill_process must not wait for it again. */
-        forget(pi, ep);
+    if (wait_exit(pi, ep, 0.5)) {
+        int status;
+        reap(pi, ep, &status);
+        describe_status(status, buf, size);
         return;
     }
     snprintf(buf, size, "%s", what);
@@ -545,7 +555,7 @@ static void failed(sr_plugin_instance *pi, exec_plugin *ep, const sr_err *why)
 }
 
 /* The options of the hello: every option set (from the table, its default included), as
- * text values, one per line given. */
+ * text values, one per line given, and the lines naming options sr does not know. */
 static json_t *hello_options(const sr_config *cfg)
 {
     json_t *o = json_object();
@@ -564,6 +574,15 @@ static json_t *hello_options(const sr_config *cfg)
             json_array_append_new(a, json_string(v->text));
         }
         json_object_set_new(o, opt->name, a);
+    }
+    /* the lines sr does not know: the plugin's own options, before it declares them */
+    const char *name;
+    const sr_strlist *values;
+    for (size_t i = 0; sr_config_extra_at(cfg, i, &name, &values); i++) {
+        json_t *a = json_array();
+        for (size_t k = 0; a && k < values->count; k++)
+            json_array_append_new(a, json_string(values->items[k]));
+        json_object_set_new(o, name, a);
     }
     return o;
 }
