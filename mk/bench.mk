@@ -6,11 +6,12 @@
 # and what it needs to BENCH_NEEDS. SR_BENCH_MB shrinks the data (default 1 GiB), e.g.
 # `make bench SR_BENCH_MB=64`; SR_BENCH_NOTE adds a line to the report's header.
 
-BENCHES = identity codec transfer broker flow http move poll
+BENCHES = identity codec transfer broker flow http move poll plugin
 BENCH_NEEDS = $(BUILD)/bench/identity $(BUILD)/bench/codec $(BUILD)/bench/broker \
               $(BUILD)/bin/sr $(BUILD)/bin/sr_post $(BUILD)/bin/sr_subscribe \
               $(BUILD)/bin/sr_sender $(BUILD)/bin/sr_shovel $(BUILD)/bin/sr_poll \
-              $(BUILD)/test/tools/sr_transfer_tool $(BUILD)/test/tools/sr_broker_tool
+              $(BUILD)/test/tools/sr_transfer_tool $(BUILD)/test/tools/sr_broker_tool \
+              $(BUILD)/bench/plugin_noop.so
 
 .PHONY: bench bench-identity bench-codec
 
@@ -76,3 +77,20 @@ bench-move: $(BUILD)/bin/sr $(BUILD)/bin/sr_post $(BUILD)/bin/sr_subscribe \
 .PHONY: bench-poll
 bench-poll: $(BUILD)/bin/sr_poll $(BUILD)/bench/broker $(BUILD)/test/tools/sr_broker_tool
 	SR_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) bench/poll.py
+
+# What plugins cost sr_shovel (bench/plugin.py): a backlog relayed AMQP -> AMQP with no
+# plugin, with a no-op C plugin having every hook (goal: within 3%), and with a no-op
+# Python exec plugin on after_accept (goal: >= 5,000 msg/s), alternating in each run,
+# beside Python sr3's shovel with a no-op flowcb (../shared/peers) in the same run.
+# SR_BENCH_PLUGIN_MSGS (30000), SR_BENCH_PLUGIN_SR3_RUNS (1; 0 skips sr3), SR_BENCH_RUNS.
+.PHONY: bench-plugin
+bench-plugin: $(BUILD)/bench/plugin_noop.so $(BUILD)/bench/broker $(BUILD)/bin/sr_post \
+              $(BUILD)/bin/sr_shovel $(BUILD)/test/tools/sr_broker_tool
+	SR_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) bench/plugin.py
+
+# The no-op plugin is built as a user builds one (examples/plugins, mk/plugin-examples.mk):
+# one file, the public header, nothing of sr's linked in.
+$(BUILD)/bench/plugin_noop.so: bench/plugin_noop.c include/sr/plugin.h
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes $(CPPFLAGS) $(CFLAGS) \
+	    $(LDFLAGS) -shared -fPIC -Iinclude $< -o $@

@@ -95,7 +95,7 @@ for f in "$TREE"/man/*.[157]; do
 done
 man="$man /usr/share/man/man7/sr-options.7.gz" # generated from the option table
 # shellcheck disable=SC2086 # the lists are words
-expect sr $bins $confd $examples $man \
+expect sr $bins $confd $examples $man /usr/lib/sr/plugins/ \
     /usr/share/bash-completion/completions/sr \
     /usr/lib/systemd/user/sr.service \
     /usr/lib/systemd/user/sr-sanity.service \
@@ -110,7 +110,7 @@ for f in "$TREE"/lib/*.h; do
 done
 # shellcheck disable=SC2086 # the list is words
 expect libsr-dev /usr/lib/libsr.a /usr/lib/libsr.so /usr/lib/pkgconfig/sr.pc \
-    /usr/include/sr/options.def $hdrs
+    /usr/include/sr/options.def /usr/include/sr/plugin.h $hdrs
 
 # The packaged sr runs, finds the packaged conf.d (<bin>/../share/sr/conf.d) and loads
 # the packaged examples.
