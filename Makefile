@@ -153,7 +153,7 @@ check:
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR) \
-	    $(DESTDIR)$(LIBDIR)/sr/plugins \
+	    $(DESTDIR)$(SR_PLUGIN_DIR) \
 	    $(DESTDIR)$(DATADIR)/conf.d $(DESTDIR)$(DATADIR)/examples \
 	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
 	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)
@@ -172,7 +172,7 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(CMDS))
 	rm -f $(DESTDIR)$(LIBDIR)/libsr.* $(DESTDIR)$(LIBDIR)/pkgconfig/sr.pc
 	rm -rf $(DESTDIR)$(INCDIR) $(DESTDIR)$(DATADIR)
-	-rmdir $(DESTDIR)$(LIBDIR)/sr/plugins $(DESTDIR)$(LIBDIR)/sr 2>/dev/null
+	-rmdir $(DESTDIR)$(SR_PLUGIN_DIR) $(DESTDIR)$(LIBDIR)/sr 2>/dev/null
 	@$(MAKE) --no-print-directory uninstall-man
 
 lint:

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # C plugins (sr-plugin(7)): the test plugins test_plugins and the integration tests load
-# (build/test/plugins/NAME.so), and the system plugin folder `make install` creates.
+# (build/test/plugins/NAME.so). `make install` creates the system plugin folder.
 # A plugin includes only sr/plugin.h and links against nothing of sr's.
 
 SR_PLUGIN_DIR  = $(LIBDIR)/sr/plugins
@@ -21,7 +21,4 @@ test-plugins: $(TEST_PLUGINS)
 # test_plugins finds them through SR_TEST_PLUGINS (tools/run-units.sh runs from the top)
 $(BUILD)/test/test_plugins $(BUILD)/test-san/test_plugins: $(TEST_PLUGINS)
 
-install-plugins:
-	install -d -m 755 $(DESTDIR)$(SR_PLUGIN_DIR)
-
-.PHONY: test-plugins install-plugins
+.PHONY: test-plugins
