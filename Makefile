@@ -165,7 +165,6 @@ install: all
 	install -m 644 $(BUILD)/sr.pc $(DESTDIR)$(LIBDIR)/pkgconfig
 	install -m 644 conf.d/*.conf $(DESTDIR)$(DATADIR)/conf.d
 	cp -R examples/. $(DESTDIR)$(DATADIR)/examples
-	@$(MAKE) --no-print-directory install-plugins
 	@$(MAKE) --no-print-directory install-man
 
 uninstall:
