@@ -49,9 +49,24 @@ struct sr_config {
     sr_strlist refused; /* lines without effect in sr: check and start fail (config.h) */
     sr_strlist notes;   /* lines sr does without being told (built-in callbacks) */
     sr_strlist files;   /* every file read: sr_origin.file points at these */
+    /* flowcb lines naming plugins (config.h): the _prepend ones first, each in file order */
+    sr_config_plugin *plugins;
+    size_t plugin_count, plugin_cap, plugin_prepended;
+    /* lines naming an option sr does not know: refused until a plugin claims the name */
+    struct extra_option *extras;
+    size_t extra_count, extra_cap;
     sr_strlist reading; /* real paths of the files being read, for include loops */
     char hostname[256];
     char randid[5];
+};
+
+/* The lines of one option name sr does not know (a plugin's, perhaps): their values in
+ * order and the refusals they made, withdrawn when a plugin claims the name. */
+struct extra_option {
+    char *name;
+    sr_strlist values;
+    sr_strlist refusals;
+    bool claimed;
 };
 
 /* Where the line being applied came from. */
@@ -838,12 +853,41 @@ static const struct {
                        "and scheduled_time"},
 };
 
+/* A flowcb line naming a plugin sr does not do itself: kept for sr_plugins_load (plugins.h),
+ * which finds it or refuses the config naming this line. sr3 runs the _prepend forms
+ * before the others, each group in file order. */
+static int add_plugin(const setting *s, sr_err *err)
+{
+    sr_config *cfg = s->cfg;
+    if (cfg->plugin_count == cfg->plugin_cap) {
+        size_t cap = cfg->plugin_cap ? cfg->plugin_cap * 2 : 4;
+        sr_config_plugin *grown = realloc(cfg->plugins, cap * sizeof *grown);
+        if (grown == NULL)
+            return oom(err);
+        cfg->plugins = grown;
+        cfg->plugin_cap = cap;
+    }
+    char *name = strdup(s->value);
+    if (name == NULL)
+        return oom(err);
+    bool prepend = strstr(s->name, "repend") != NULL || strcmp(s->name, "cbp") == 0 ||
+                   strcmp(s->name, "fcbp") == 0;
+    size_t at = prepend ? cfg->plugin_prepended++ : cfg->plugin_count;
+    memmove(&cfg->plugins[at + 1], &cfg->plugins[at],
+            (cfg->plugin_count - at) * sizeof *cfg->plugins);
+    cfg->plugins[at] = (sr_config_plugin){name, s->lc->origin};
+    cfg->plugin_count++;
+    return SR_OK;
+}
+
 /* callback NAME (flowcb, callback_prepend...): "sarracenia.flowcb.log.Log", "flowcb.log.Log"
  * and "log" name the same class. */
 static int apply_callback(const setting *s, sr_err *err)
 {
     if (s->value[0] == '\0')
         return line_error(s->lc, err, "%s: a plugin class name is needed", s->name);
+    if (strncmp(s->value, "exec:", 5) == 0)
+        return add_plugin(s, err);
     char shortname[256];
     const char *v = s->value;
     if (strncmp(v, "sarracenia.", 11) == 0)
@@ -861,18 +905,7 @@ static int apply_callback(const setting *s, sr_err *err)
             return SR_OK;
         }
     }
-    if (strncmp(shortname, "poll.", 5) == 0)
-        line_refused(s->cfg, s->lc,
-                     "%s %s: sr has no plugin %s and runs no Python plugins; sr_poll lists "
-                     "sftp, ftp, ftps, http and https index pages, and file: folders itself",
-                     s->name, s->value, shortname);
-    else
-        line_refused(s->cfg, s->lc,
-                     "%s %s: sr has no plugin %s and runs no Python plugins (sr has built in: "
-                     "log, gather.message, gather.file, post.message, nodupe, retry, poll, "
-                     "scheduled)",
-                     s->name, s->value, shortname);
-    return SR_OK;
+    return add_plugin(s, err);
 }
 
 /* What sr3 makes of a v2 plugin line, when it makes something of it (the rest is refused):
@@ -979,6 +1012,58 @@ static void warn_component(sr_config *cfg, const line_ctx *lc, const char *name,
                  sr_component_name(cfg->component), comps);
 }
 
+static struct extra_option *find_extra(const sr_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->extra_count; i++)
+        if (strcmp(cfg->extras[i].name, name) == 0)
+            return &cfg->extras[i];
+    return NULL;
+}
+
+/* A line naming an option sr does not know: refused, unless a plugin of the config
+ * declares the option (sr_config_claim); its value is kept for the plugin either way. */
+static int add_extra(sr_config *cfg, const line_ctx *lc, const char *name, const char *raw,
+                     sr_err *err)
+{
+    struct extra_option *x = find_extra(cfg, name);
+    if (x == NULL) {
+        if (cfg->extra_count == cfg->extra_cap) {
+            size_t cap = cfg->extra_cap ? cfg->extra_cap * 2 : 4;
+            struct extra_option *grown = realloc(cfg->extras, cap * sizeof *grown);
+            if (grown == NULL)
+                return oom(err);
+            cfg->extras = grown;
+            cfg->extra_cap = cap;
+        }
+        x = &cfg->extras[cfg->extra_count];
+        memset(x, 0, sizeof *x);
+        if ((x->name = strdup(name)) == NULL)
+            return oom(err);
+        cfg->extra_count++;
+    }
+    /* ${VAR} as in any value; a value that does not substitute is kept as written (the
+     * line is refused anyway unless a plugin claims it, and then check names it) */
+    char *value = NULL;
+    sr_err ignored;
+    if (substitute(cfg, lc, raw, &value, &ignored) != SR_OK)
+        value = strdup(raw);
+    if (value == NULL || sr_strlist_push(&x->values, value) != 0) {
+        free(value);
+        return oom(err);
+    }
+    free(value);
+    size_t before = cfg->refused.count;
+    const char *near = sr_option_nearest(name);
+    if (near)
+        line_refused(cfg, lc, "unknown option \"%s\" (did you mean \"%s\"?)", name, near);
+    else
+        line_refused(cfg, lc, "unknown option \"%s\"", name);
+    if (cfg->refused.count > before &&
+        sr_strlist_push(&x->refusals, cfg->refused.items[cfg->refused.count - 1]) != 0)
+        return oom(err);
+    return SR_OK;
+}
+
 static int apply_option(sr_config *cfg, const line_ctx *lc, const char *name, const char *raw,
                         sr_err *err)
 {
@@ -1003,14 +1088,8 @@ static int apply_option(sr_config *cfg, const line_ctx *lc, const char *name, co
             line_refused(cfg, lc, "option \"%s\" is not supported by sr: %s", name, m.unsupported);
         return SR_OK;
     }
-    if (m.id < 0) {
-        const char *near = sr_option_nearest(name);
-        if (near)
-            line_refused(cfg, lc, "unknown option \"%s\" (did you mean \"%s\"?)", name, near);
-        else
-            line_refused(cfg, lc, "unknown option \"%s\"", name);
-        return SR_OK;
-    }
+    if (m.id < 0)
+        return add_extra(cfg, lc, name, raw, err);
     const sr_option *opt = sr_option_get(m.id);
 
     char *value = NULL;
@@ -1475,6 +1554,15 @@ void sr_config_free(sr_config *cfg)
     sr_strlist_clear(&cfg->notes);
     sr_strlist_clear(&cfg->files);
     sr_strlist_clear(&cfg->reading);
+    for (size_t i = 0; i < cfg->plugin_count; i++)
+        free(cfg->plugins[i].name);
+    free(cfg->plugins);
+    for (size_t i = 0; i < cfg->extra_count; i++) {
+        free(cfg->extras[i].name);
+        sr_strlist_clear(&cfg->extras[i].values);
+        sr_strlist_clear(&cfg->extras[i].refusals);
+    }
+    free(cfg->extras);
     free(cfg->name);
     free(cfg->path);
     free(cfg->config_dir);
@@ -1697,6 +1785,36 @@ const sr_strlist *sr_config_refused(const sr_config *cfg)
 const sr_strlist *sr_config_notes(const sr_config *cfg)
 {
     return &cfg->notes;
+}
+
+const sr_config_plugin *sr_config_plugins(const sr_config *cfg, size_t *count)
+{
+    *count = cfg->plugin_count;
+    return cfg->plugins;
+}
+
+void sr_config_claim(sr_config *cfg, const char *name)
+{
+    struct extra_option *x = find_extra(cfg, name);
+    if (x == NULL || x->claimed)
+        return;
+    x->claimed = true;
+    for (size_t i = 0; i < x->refusals.count; i++)
+        sr_strlist_remove(&cfg->refused, x->refusals.items[i]);
+}
+
+const sr_strlist *sr_config_extra(const sr_config *cfg, const char *name)
+{
+    const struct extra_option *x = find_extra(cfg, name);
+    return x != NULL && x->claimed ? &x->values : NULL;
+}
+
+const sr_strlist *sr_config_extra_names(const sr_config *cfg, sr_strlist *out)
+{
+    for (size_t i = 0; i < cfg->extra_count; i++)
+        if (cfg->extras[i].claimed && sr_strlist_push(out, cfg->extras[i].name) != 0)
+            return NULL;
+    return out;
 }
 const sr_value *sr_config_value(const sr_config *cfg, enum sr_option_id id)
 {

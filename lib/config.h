@@ -150,6 +150,27 @@ const sr_strlist *sr_config_warnings(const sr_config *cfg);
 const sr_strlist *sr_config_refused(const sr_config *cfg); /* "file:line: why", in order */
 const sr_strlist *sr_config_notes(const sr_config *cfg);
 
+/* ---- plugins (plugins.h) ---- */
+/* A flowcb / callback / flowCallback line (or a _prepend form) naming a plugin sr does not
+ * do itself (sr3's log, nodupe, retry... are notes instead). */
+typedef struct sr_config_plugin {
+    char *name;       /* as written: "rename.by_pattern", "exec:./x.py --n 2", "/p/x.so" */
+    sr_origin origin; /* its line */
+} sr_config_plugin;
+/* The plugin lines in the order sr3 runs them: the _prepend forms first, then the others,
+ * each in file order. *count of them; NULL when none. */
+const sr_config_plugin *sr_config_plugins(const sr_config *cfg, size_t *count);
+/* A plugin of the config declares option name: the lines naming it are no longer refused
+ * (sr_config_check passes them) and their values are read with sr_config_extra. A name
+ * no line gives, or one claimed already, changes nothing. */
+void sr_config_claim(sr_config *cfg, const char *name);
+/* The values of the lines of a claimed option, in order (after ${VAR} substitution);
+ * NULL when the option is not claimed or no line gives it. */
+const sr_strlist *sr_config_extra(const sr_config *cfg, const char *name);
+/* The names of the claimed options given by lines, appended to out (returned; NULL when
+ * out of memory). */
+const sr_strlist *sr_config_extra_names(const sr_config *cfg, sr_strlist *out);
+
 const sr_value *sr_config_value(const sr_config *cfg, enum sr_option_id id);
 bool sr_config_is_set(const sr_config *cfg, enum sr_option_id id);
 const char *sr_config_str(const sr_config *cfg, enum sr_option_id id); /* NULL when unset */

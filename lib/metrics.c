@@ -54,6 +54,7 @@ struct sr_metrics {
     double history_interval; /* logMetrics: period of the history files */
     int history_keep;        /* history files kept; 0: no history */
     char history_period[16]; /* the period of the history file last written */
+    json_t *plugins;         /* plugin name -> {figure: number} (sr_metrics_plugin), or NULL */
 };
 
 const char *sr_metric_name(enum sr_metric which)
@@ -87,7 +88,17 @@ void sr_metrics_free(sr_metrics *m)
         return;
     free(m->component);
     free(m->config);
+    json_decref(m->plugins);
     free(m);
+}
+
+void sr_metrics_plugin(sr_metrics *m, const char *plugin, const json_t *figures)
+{
+    if (m == NULL || plugin == NULL || figures == NULL)
+        return;
+    if (m->plugins == NULL && (m->plugins = json_object()) == NULL)
+        return;
+    json_object_set_new(m->plugins, plugin, json_deep_copy(figures));
 }
 
 void sr_metrics_add(sr_metrics *m, enum sr_metric which, unsigned long long n, double now)
@@ -377,6 +388,9 @@ int sr_metrics_write(sr_metrics *m, const char *path, double now, sr_err *err)
         return rc;
     json_t *o = to_json(&s);
     sr_metrics_snapshot_fini(&s);
+    /* plugins' figures (metrics_report): written, not read back into a snapshot */
+    if (o != NULL && m->plugins != NULL)
+        json_object_set(o, "plugins", m->plugins);
     char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(o);
     char *tmp = NULL;

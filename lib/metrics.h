@@ -137,6 +137,11 @@ void sr_metrics_queued(sr_metrics *m, long long queued);
 /* The instance waits for a vip it does not hold (passive) or holds one (active). */
 void sr_metrics_passive(sr_metrics *m, bool passive);
 
+/* A plugin's figures (metrics_report: a JSON object of name -> number), written under
+ * "plugins" -> plugin in the metrics file; a later call for the plugin replaces them. */
+struct json_t;
+void sr_metrics_plugin(sr_metrics *m, const char *plugin, const struct json_t *figures);
+
 /* Housekeeping: counters and lag to zero, connected seconds restart, time_base = now.
  * States, gauges and last times are kept. */
 void sr_metrics_reset(sr_metrics *m, double now);

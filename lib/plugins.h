@@ -36,6 +36,7 @@
 #include "sr/plugin.h"
 
 typedef struct sr_plugins sr_plugins;
+typedef struct sr_plugin_instance sr_plugin_instance; /* one loaded plugin */
 
 /* Where plugins are found and what they run in. Strings outlive the sr_plugins. */
 typedef struct sr_plugins_env {
@@ -92,7 +93,9 @@ typedef struct sr_plugin_item {
     sr_work *w;
     enum sr_plugin_outcome outcome; /* after_work: what became of its work */
     enum sr_plugin_verdict verdict; /* KEEP on entry */
-    char *why;
+    char *why;                      /* "plugin NAME: reason" once decided */
+    const sr_plugin_instance *by;   /* the plugin that decided (plugins.c sets it); NULL on
+                                     * entry */
 } sr_plugin_item;
 void sr_plugins_after_accept(sr_plugins *ps, sr_plugin_item *items, size_t n);
 void sr_plugins_after_work(sr_plugins *ps, sr_plugin_item *items, size_t n);
@@ -121,7 +124,6 @@ bool sr_plugins_has_destfn(const sr_plugins *ps, const char *script);
 
 /* The plugin that downloads (or sends) for a URL scheme, or NULL: the transfer layer's
  * plugin backend (transfer_plugin.c) calls it. */
-typedef struct sr_plugin_instance sr_plugin_instance;
 sr_plugin_instance *sr_plugins_for_scheme(const sr_plugins *ps, const char *scheme, bool send);
 /* The transfer of one file through the plugin pi. write: each chunk of bytes, in order,
  * to its sink (return SR_OK or an error that stops the download); read: up to n bytes

@@ -45,7 +45,8 @@ typedef struct sr_plugin_backend_ops {
     void (*destroy)(sr_plugin_instance *pi);
 } sr_plugin_backend_ops;
 
-/* One loaded plugin. */
+/* One loaded plugin. plugins.c frees name, short_name, schemes and options (each string
+ * and the array); a backend's destroy frees its backend only. */
 struct sr_plugin_instance {
     const sr_plugin_backend_ops *ops;
     char *name;          /* as the flowcb line wrote it ("accept.delete", "exec:./x.py") */
