@@ -23,6 +23,7 @@
 #include "localsource.h"
 #include "config.h"
 #include "log.h"
+#include "plugins.h"
 #include "show.h"
 #include "timefmt.h"
 #include "url.h"
@@ -174,13 +175,13 @@ static int open_instance_log(const sr_config *cfg, const sr_paths *paths, int in
 /* Run the flow of cfg as instance (0: foreground). Returns the exit status. */
 static int run_component(enum sr_component component, const sr_component_work *work, const sr_config *cfg,
                sr_cli *cli, const sr_credentials *creds, int instance, char *const *paths,
-               size_t path_count, sr_log *log)
+               size_t path_count, sr_log *log, sr_plugins *plugins)
 {
     const char *name = sr_component_name(component);
     sr_err err;
     sr_paths host_paths = {0};
     sr_flow_services svc = {.cfg = cfg, .paths = &cli->paths, .creds = creds,
-                            .instance = instance, .log = log};
+                            .instance = instance, .log = log, .plugins = plugins};
     if (sr_config_flag(cfg, SR_OPT_statehost)) {
         if (sr_paths_init(&host_paths, true, &err) != SR_OK) {
             sr_log_write(log, SR_LOG_ERROR, "%s", err.msg);
@@ -199,6 +200,7 @@ static int run_component(enum sr_component component, const sr_component_work *w
         sr_metrics_set_history(svc.metrics, sr_config_seconds(cfg, SR_OPT_logRotateInterval),
                                (int)sr_config_count(cfg, SR_OPT_logRotateCount));
     sr_metrics_set_interval(svc.metrics, sr_config_seconds(cfg, SR_OPT_metrics_writeInterval));
+    sr_plugins_attach(plugins, log, svc.metrics);
     sr_flow_component fc = {0};
     sr_post_source *post = NULL;
     sr_watch *watch = NULL;
@@ -265,6 +267,7 @@ static int run_component(enum sr_component component, const sr_component_work *w
     sr_post_source_free(post);
     if (work_state != NULL)
         work->release(work_state);
+    sr_plugins_attach(plugins, NULL, NULL); /* the log and metrics end here */
     sr_metrics_free(svc.metrics);
     sr_paths_fini(&host_paths);
     return status;
@@ -357,6 +360,7 @@ int sr_component_main_work(enum sr_component component, const sr_component_work 
     sr_log_options lo = {.path = NULL, .ident = NULL, .level = SR_LOG_INFO};
     sr_log *log = sr_log_open(&lo, &err);
     sr_config *cfg = NULL;
+    sr_plugins *plugins = NULL;
     const sr_credentials *creds = NULL;
     const sr_strlist *cred_warnings = NULL;
     int status = 0;
@@ -380,10 +384,17 @@ int sr_component_main_work(enum sr_component component, const sr_component_work 
         sr_log_set_level(log, (enum sr_level)sr_config_choice(cfg, SR_OPT_logLevel));
         for (size_t i = 0; cred_warnings && i < cred_warnings->count; i++)
             sr_log_write(log, SR_LOG_WARNING, "%s", cred_warnings->items[i]);
+        /* plugins first: they claim their option lines, and their flowcb lines are
+         * refused until they are found (show reads the config without them) */
+        int prc = sr_plugins_load_for(cfg, &cli.paths, cmd.instance, &plugins, &err);
+        if (prc != SR_OK)
+            sr_log_write(log, SR_LOG_ERROR, "%s/%s: %s", name, sr_config_name(cfg), err.msg);
         print_warnings(cfg, log);
         warn_missing_passwords(cfg, creds, log);
         size_t refused = sr_config_refused(cfg)->count;
-        if (refused > 0) {
+        if (prc != SR_OK) {
+            status = 1;
+        } else if (refused > 0) {
             /* each was logged above with its file:line and reason */
             sr_log_write(log, SR_LOG_ERROR,
                          "%s/%s: %zu line(s) refused: sr would not do what they ask, so the "
@@ -417,7 +428,7 @@ int sr_component_main_work(enum sr_component component, const sr_component_work 
                 status = 1;
             } else {
                 status = run_component(component, work, cfg, &cli, creds, cmd.instance, cmd.paths,
-                             cmd.path_count, instance_log);
+                             cmd.path_count, instance_log, plugins);
                 /* Stopped on request or done: no pid file, so the supervisor sees a stopped
                  * config. Failed on its own: the pid file stays and names a dead process, so
                  * `sr sanity` restarts it, as after a crash (sr3's rule). */
@@ -429,6 +440,7 @@ int sr_component_main_work(enum sr_component component, const sr_component_work 
             }
         }
     }
+    sr_plugins_free(plugins);
     sr_config_free(cfg);
     sr_log_close(log);
     sr_cli_fini(&cli);

@@ -854,9 +854,11 @@ static const struct {
 };
 
 /* A flowcb line naming a plugin sr does not do itself: kept for sr_plugins_load (plugins.h),
- * which finds it or refuses the config naming this line. sr3 runs the _prepend forms
- * before the others, each group in file order. */
-static int add_plugin(const setting *s, sr_err *err)
+ * and refused (as before plugins existed, with why) until sr_plugins_load finds the plugin
+ * and withdraws the refusal (sr_config_plugin_found): whatever runs a config without
+ * loading its plugins refuses it rather than run it without them. sr3 runs the _prepend
+ * forms before the others, each group in file order. */
+static int add_plugin(const setting *s, const char *shortname, sr_err *err)
 {
     sr_config *cfg = s->cfg;
     if (cfg->plugin_count == cfg->plugin_cap) {
@@ -867,15 +869,30 @@ static int add_plugin(const setting *s, sr_err *err)
         cfg->plugins = grown;
         cfg->plugin_cap = cap;
     }
+    if (strncmp(shortname, "poll.", 5) == 0)
+        line_refused(cfg, s->lc,
+                     "%s %s: sr has no plugin %s and runs no Python plugins; sr_poll lists "
+                     "sftp, ftp, ftps, http and https index pages, and file: folders itself",
+                     s->name, s->value, shortname);
+    else
+        line_refused(cfg, s->lc,
+                     "%s %s: sr has no plugin %s and runs no Python plugins (sr has built in: "
+                     "log, gather.message, gather.file, post.message, nodupe, retry, poll, "
+                     "scheduled)",
+                     s->name, s->value, shortname);
     char *name = strdup(s->value);
-    if (name == NULL)
+    char *refusal = strdup(cfg->refused.items[cfg->refused.count - 1]);
+    if (name == NULL || refusal == NULL) {
+        free(name);
+        free(refusal);
         return oom(err);
+    }
     bool prepend = strstr(s->name, "repend") != NULL || strcmp(s->name, "cbp") == 0 ||
                    strcmp(s->name, "fcbp") == 0;
     size_t at = prepend ? cfg->plugin_prepended++ : cfg->plugin_count;
     memmove(&cfg->plugins[at + 1], &cfg->plugins[at],
             (cfg->plugin_count - at) * sizeof *cfg->plugins);
-    cfg->plugins[at] = (sr_config_plugin){name, s->lc->origin};
+    cfg->plugins[at] = (sr_config_plugin){name, s->lc->origin, refusal};
     cfg->plugin_count++;
     return SR_OK;
 }
@@ -887,7 +904,7 @@ static int apply_callback(const setting *s, sr_err *err)
     if (s->value[0] == '\0')
         return line_error(s->lc, err, "%s: a plugin class name is needed", s->name);
     if (strncmp(s->value, "exec:", 5) == 0)
-        return add_plugin(s, err);
+        return add_plugin(s, s->value, err);
     char shortname[256];
     const char *v = s->value;
     if (strncmp(v, "sarracenia.", 11) == 0)
@@ -905,7 +922,7 @@ static int apply_callback(const setting *s, sr_err *err)
             return SR_OK;
         }
     }
-    return add_plugin(s, err);
+    return add_plugin(s, shortname, err);
 }
 
 /* What sr3 makes of a v2 plugin line, when it makes something of it (the rest is refused):
@@ -1554,8 +1571,10 @@ void sr_config_free(sr_config *cfg)
     sr_strlist_clear(&cfg->notes);
     sr_strlist_clear(&cfg->files);
     sr_strlist_clear(&cfg->reading);
-    for (size_t i = 0; i < cfg->plugin_count; i++)
+    for (size_t i = 0; i < cfg->plugin_count; i++) {
         free(cfg->plugins[i].name);
+        free(cfg->plugins[i].refusal);
+    }
     free(cfg->plugins);
     for (size_t i = 0; i < cfg->extra_count; i++) {
         free(cfg->extras[i].name);
@@ -1793,6 +1812,15 @@ const sr_config_plugin *sr_config_plugins(const sr_config *cfg, size_t *count)
     return cfg->plugins;
 }
 
+void sr_config_plugin_found(sr_config *cfg, size_t i)
+{
+    if (i < cfg->plugin_count && cfg->plugins[i].refusal != NULL) {
+        sr_strlist_remove(&cfg->refused, cfg->plugins[i].refusal);
+        free(cfg->plugins[i].refusal);
+        cfg->plugins[i].refusal = NULL;
+    }
+}
+
 void sr_config_claim(sr_config *cfg, const char *name)
 {
     struct extra_option *x = find_extra(cfg, name);
@@ -1815,6 +1843,16 @@ const sr_strlist *sr_config_extra_names(const sr_config *cfg, sr_strlist *out)
         if (cfg->extras[i].claimed && sr_strlist_push(out, cfg->extras[i].name) != 0)
             return NULL;
     return out;
+}
+
+bool sr_config_extra_at(const sr_config *cfg, size_t i, const char **name,
+                        const sr_strlist **values)
+{
+    if (i >= cfg->extra_count)
+        return false;
+    *name = cfg->extras[i].name;
+    *values = &cfg->extras[i].values;
+    return true;
 }
 const sr_value *sr_config_value(const sr_config *cfg, enum sr_option_id id)
 {

@@ -24,8 +24,9 @@
  * subtopic keeps the exchange and topicPrefix in force at its line.
  *
  * Every line has an effect, or says why not, with its file:line:
- *   - refused (sr_config_refused): a line sr3 acts on and sr would not: an unknown option,
- *     an sr3 option sr does not do (SR_UNSUPPORTED), a plugin sr lacks, a `set` line. The
+ *   - refused (sr_config_refused): a line sr3 acts on and sr would not: an unknown option
+ *     (until a plugin declares it: sr_config_claim), an sr3 option sr does not do
+ *     (SR_UNSUPPORTED), a flowcb plugin (until sr_plugins_load finds it), a `set` line. The
  *     config still loads, so show, stop and cleanup work on it, but sr_config_check fails:
  *     check, start and foreground refuse to run it.
  *   - warnings (sr_config_warnings): lines sr3 itself ignores (SR_IGNORED names, an option
@@ -156,10 +157,15 @@ const sr_strlist *sr_config_notes(const sr_config *cfg);
 typedef struct sr_config_plugin {
     char *name;       /* as written: "rename.by_pattern", "exec:./x.py --n 2", "/p/x.so" */
     sr_origin origin; /* its line */
+    char *refusal;    /* config.c's: the line's refusal until the plugin is found */
 } sr_config_plugin;
 /* The plugin lines in the order sr3 runs them: the _prepend forms first, then the others,
  * each in file order. *count of them; NULL when none. */
 const sr_config_plugin *sr_config_plugins(const sr_config *cfg, size_t *count);
+/* Plugin i of sr_config_plugins was found and loaded (sr_plugins_load): its line is no
+ * longer refused. Until then every plugin line is (sr_config_refused), so a config is
+ * never run without the plugins it names. */
+void sr_config_plugin_found(sr_config *cfg, size_t i);
 /* A plugin of the config declares option name: the lines naming it are no longer refused
  * (sr_config_check passes them) and their values are read with sr_config_extra. A name
  * no line gives, or one claimed already, changes nothing. */
@@ -170,6 +176,11 @@ const sr_strlist *sr_config_extra(const sr_config *cfg, const char *name);
 /* The names of the claimed options given by lines, appended to out (returned; NULL when
  * out of memory). */
 const sr_strlist *sr_config_extra_names(const sr_config *cfg, sr_strlist *out);
+/* The i-th option sr does not know that lines give, claimed or not, with its values in
+ * order; false past the last. An exec plugin's handshake hands them all over, before the
+ * plugin declares which it reads (plugin_exec.h). */
+bool sr_config_extra_at(const sr_config *cfg, size_t i, const char **name,
+                        const sr_strlist **values);
 
 const sr_value *sr_config_value(const sr_config *cfg, enum sr_option_id id);
 bool sr_config_is_set(const sr_config *cfg, enum sr_option_id id);

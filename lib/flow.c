@@ -19,6 +19,7 @@
 #include "brokerconf.h"
 #include "nodupe.h"
 #include "placer.h"
+#include "plugins.h"
 #include "report.h"
 #include "retryq.h"
 #include "timefmt.h"
@@ -56,6 +57,7 @@ struct sr_flow {
     sr_retryq *post_retry;
     char *metrics_path;
     sr_placer *placer;
+    sr_plugins *plugins; /* the config's, or NULL; hooks called only when one has them */
 
     /* settings read once */
     size_t batch;
@@ -201,6 +203,7 @@ int sr_flow_new(const sr_flow_services *svc, const sr_flow_component *component,
         f->source = sr_url_user(sr_config_str(cfg, SR_OPT_broker));
     f->last_housekeeping = sr_time_now_s();
     f->placer = sr_placer_new(cfg, svc->plugins);
+    f->plugins = svc->plugins;
 
     int rc = f->placer ? SR_OK : sr_err_set(err, SR_ENOMEM, false, "out of memory");
     if (rc == SR_OK)
@@ -273,8 +276,10 @@ void sr_flow_free(sr_flow *f)
     sr_nodupe_free(f->nodupe);
     sr_retryq_close(f->work_retry);
     sr_retryq_close(f->post_retry);
-    if (f->metrics != NULL && f->metrics_path != NULL)
+    if (f->metrics != NULL && f->metrics_path != NULL) {
+        sr_plugins_metrics(f->plugins);
         sr_metrics_write(f->metrics, f->metrics_path, sr_time_now_s(), NULL);
+    }
     free(f->metrics_path);
     sr_report_free(f->report); /* before the consumer setup its broker options point into */
     sr_broker_close(f->in);
@@ -680,6 +685,7 @@ static void pass_work(sr_flow *f, pass *p)
             if (r == SR_WORK_OK && f->trigger != NULL)
                 r = run_trigger(f, w, &err);
         }
+        w->worked = r == SR_WORK_OK || r == SR_WORK_RETRY;
         switch (r) {
         case SR_WORK_OK:
             report_as(w, SR_REPORT_DONE, done);
@@ -706,6 +712,98 @@ static void pass_work(sr_flow *f, pass *p)
             break;
         }
     }
+}
+
+/* ---- plugins (plugins.h): only called when a plugin has the hook ---- */
+
+/* The items of p a hook is shown: those still going (after_accept) or whose work ran
+ * this pass (after_work). NULL (and *n 0) when none, or out of memory (logged: the
+ * plugins then do not see this pass, which goes on as without them). */
+static sr_plugin_item *plugin_items(sr_flow *f, pass *p, bool worked, size_t *n)
+{
+    *n = 0;
+    size_t want = 0;
+    for (size_t i = 0; i < p->count; i++)
+        want += worked ? p->items[i].worked : p->items[i].disposition == SR_DISP_GOING;
+    if (want == 0)
+        return NULL;
+    sr_plugin_item *items = calloc(want, sizeof *items);
+    if (items == NULL) {
+        sr_log_write(f->log, SR_LOG_ERROR, "out of memory: plugins skipped for %zu messages",
+                     want);
+        return NULL;
+    }
+    for (size_t i = 0; i < p->count; i++) {
+        sr_work *w = &p->items[i];
+        if (worked ? !w->worked : w->disposition != SR_DISP_GOING)
+            continue;
+        items[*n].w = w;
+        items[*n].outcome =
+            w->disposition == SR_DISP_RETRY ? SR_PLUGIN_FAILED : SR_PLUGIN_DONE;
+        (*n)++;
+    }
+    return items;
+}
+
+/* What the plugins decided, acted on: a rejection is one as the filter's are (counted,
+ * logged with the reason, acked, never worked on or posted); a retry goes to the work
+ * retry queue (acked once queued). */
+static void plugin_verdicts(sr_flow *f, sr_plugin_item *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        sr_work *w = items[i].w;
+        const char *why = items[i].why ? items[i].why : "plugin";
+        if (items[i].verdict == SR_PLUGIN_REJECT) {
+            reject(f, w, SR_REPORT_NO_MATCH, why);
+        } else if (items[i].verdict == SR_PLUGIN_RETRY) {
+            sr_log_write(f->log, SR_LOG_WARNING, "%s: %s; will retry",
+                         sr_message_rel_path(w->msg), why);
+            report_as(w, SR_REPORT_FAILED, why);
+            dispose(w, SR_DISP_RETRY, why);
+        }
+    }
+}
+
+static void plugins_after(sr_flow *f, pass *p, unsigned hook)
+{
+    if (!sr_plugins_have(f->plugins, hook))
+        return;
+    size_t n = 0;
+    sr_plugin_item *items = plugin_items(f, p, hook == SR_PLUGIN_HOOK_AFTER_WORK, &n);
+    if (items == NULL)
+        return;
+    if (hook == SR_PLUGIN_HOOK_AFTER_ACCEPT)
+        sr_plugins_after_accept(f->plugins, items, n);
+    else
+        sr_plugins_after_work(f->plugins, items, n);
+    plugin_verdicts(f, items, n);
+    sr_plugin_items_fini(items, n);
+    free(items);
+}
+
+/* gather: new messages from the plugins, up to what the pass has room for; they come
+ * from no broker, so nothing is acked for them. */
+static void gather_plugins(sr_flow *f, pass *p)
+{
+    if (!sr_plugins_have(f->plugins, SR_PLUGIN_HOOK_GATHER) || p->count >= f->batch)
+        return;
+    sr_message **msgs = NULL;
+    size_t n = 0;
+    sr_err err;
+    if (sr_plugins_gather(f->plugins, f->batch - p->count, &msgs, &n, &err) != SR_OK)
+        sr_log_write(f->log, SR_LOG_WARNING, "gather: %s", err.msg);
+    if (n > 0 && !pass_reserve(p, n)) {
+        sr_log_write(f->log, SR_LOG_ERROR, "out of memory: %zu gathered messages dropped", n);
+        for (size_t i = 0; i < n; i++)
+            sr_message_free(msgs[i]);
+        n = 0;
+    }
+    double now = sr_time_now_s();
+    for (size_t i = 0; i < n; i++) {
+        sr_metrics_add(f->metrics, SR_METRIC_RX_GOOD, 1, now);
+        pass_add(p, msgs[i], NULL);
+    }
+    free(msgs);
 }
 
 /* The message as it is posted: where it now is (placement), the source, no fields that
@@ -892,6 +990,22 @@ static void send_reports(sr_flow *f, pass *p)
                      sr_report_exchange(f->report), err.msg);
 }
 
+/* after_post: the messages of a settled pass the broker confirmed. */
+static void plugins_after_post(sr_flow *f, posting *po)
+{
+    size_t n = 0;
+    sr_plugin_item *items = calloc(po->count ? po->count : 1, sizeof *items);
+    if (items == NULL)
+        return;
+    for (size_t i = 0; i < po->count; i++)
+        if (po->status[i] == SR_OK)
+            items[n++].w = po->which[i];
+    if (n > 0)
+        sr_plugins_after_post(f->plugins, items, n);
+    sr_plugin_items_fini(items, n);
+    free(items);
+}
+
 /* The one place a pass ends: wait for the broker to take its posts (a refused or lost one
  * goes to the post retry queue), queue what is to be retried, and only then ack: every
  * delivery whose message is done or safely queued, none that is held. A message taken
@@ -918,6 +1032,8 @@ static void settle(sr_flow *f, posting *po)
             dispose(w, SR_DISP_POST_RETRY, "publish failed");
         }
     }
+    if (po->count > 0 && sr_plugins_have(f->plugins, SR_PLUGIN_HOOK_AFTER_POST))
+        plugins_after_post(f, po);
     pass *p = &po->p;
     queue_retries(f, p);
     /* Retried messages leave the work retry queue now that they are done or in the post
@@ -1069,6 +1185,7 @@ static void housekeeping(sr_flow *f, double now)
         sr_log_write(f->log, SR_LOG_ERROR, "post retry queue: %s", err.msg);
     if (f->comp.housekeeping != NULL)
         f->comp.housekeeping(f->comp.ctx);
+    sr_plugins_housekeeping(f->plugins);
     sr_metrics_reset(f->metrics, now);
     f->last_housekeeping = now;
 }
@@ -1086,6 +1203,7 @@ static void update_metrics(sr_flow *f, double now)
     sr_metrics_retry(f->metrics, sr_retryq_length(f->work_retry), sr_retryq_length(f->post_retry));
     if (sr_metrics_due(f->metrics, now)) {
         sr_err err;
+        sr_plugins_metrics(f->plugins);
         if (sr_metrics_write(f->metrics, f->metrics_path, now, &err) != SR_OK)
             sr_log_write(f->log, SR_LOG_WARNING, "metrics: %s", err.msg);
     }
@@ -1228,6 +1346,13 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
     bool exhausted = false, waiting_logged = false;
     int result = SR_OK;
     sr_log_write(f->log, SR_LOG_INFO, "starting (pid %d)", (int)getpid());
+    if (sr_plugins_count(f->plugins) > 0) {
+        sr_err err;
+        if (sr_plugins_start(f->plugins, &err) != SR_OK) {
+            sr_log_write(f->log, SR_LOG_ERROR, "%s", err.msg);
+            return err.code;
+        }
+    }
     log_summary(f, sr_time_now_s(), SR_EVENT_ON_START, "at start");
     /* with vip, passive (connected to nothing, consuming and posting nothing) until this
      * host holds one of the addresses; looked at every VIP_CHECK_S */
@@ -1333,11 +1458,15 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
             }
         }
         reopen_if_asked(f, reopen); /* a SIGHUP during the wait: this pass logs anew */
+        if (!passive)
+            gather_plugins(f, &p);
         gather_retries(f, &p);
         bool any = p.count > 0;
         size_t pass_count = p.count; /* p is moved into its posting below */
         filter(f, &p);
+        plugins_after(f, &p, SR_PLUGIN_HOOK_AFTER_ACCEPT);
         pass_work(f, &p);
+        plugins_after(f, &p, SR_PLUGIN_HOOK_AFTER_WORK);
         posting *po = post_begin(f, &p);
         /* the pass before, whose posts went out while this one was gathered and worked
          * on: settled now */
@@ -1398,6 +1527,7 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
         }
     }
     finish_outstanding(f);
+    sr_plugins_stop(f->plugins); /* the last pass settled */
     log_summary(f, sr_time_now_s(), SR_EVENT_ON_STOP, "at stop");
     sr_log_write(f->log, SR_LOG_INFO, "stopping");
     return result;

@@ -62,6 +62,7 @@ typedef struct sr_work {
     const sr_mask *mask; /* the accept line that matched, or NULL (acceptUnmatched) */
     bool placed;
     sr_placement placement; /* when placed: the local file and how it is re-announced */
+    bool worked;            /* its work step ran this pass, done or failed (after_work) */
     int report_code;        /* `report`: what the report on it says (report.h); 0: none */
     char *report_text;
 } sr_work;

@@ -17,10 +17,12 @@
  *       with the lines sr itself does not know (the plugin's own options)
  *     < {"sr_exec": 1, "name": "rename", "hooks": ["after_accept", ...],
  *        "options": ["myOption", ...]}
+ *       name: what logs and `filename DESTFNSCRIPT=NAME` call it (required).
  *       hooks: any of on_start on_stop on_housekeeping after_accept after_work after_post
  *       gather poll destfn metrics_report (download and send move bytes and are for C
  *       plugins only: an exec plugin naming them is refused). options: the option names
- *       the plugin reads; a config line naming one is then not refused.
+ *       the plugin reads; a config line naming one is then not refused. Other keys are
+ *       ignored (room for later versions).
  *     A reply that is not this (another version, not JSON, an unknown hook) is an error
  *     naming the plugin: the component does not start.
  *
@@ -51,13 +53,26 @@
  *     > {"id": N, "hook": "metrics_report"}
  *     < {"id": N, "metrics": {"NAME": NUMBER, ...}}
  *
+ *   Any request may be answered {"id": N, "error": "why"}: the plugin is well but could
+ *   not do it. on_start: the component does not start; after_accept, after_work,
+ *   after_post: every message of the request goes to the retry queue with the reason;
+ *   gather, poll: nothing this time; destfn: the name stays; the others: logged.
+ *   Blank lines from the plugin are skipped. A reply line may be up to 256 MiB.
+ *
  * Failure. A plugin that exits, closes its output, answers with something that is not
  * the reply to the request (not JSON, another id, results of another length), or takes
  * longer than pluginTimeout to answer, is killed (its process group) and logged as an
  * error naming it; every message of the request in flight goes to the retry queue (never
  * acked before it is queued there), and the plugin is started again (handshake and
  * on_start) at its next call, after a pause that doubles from 1 s to 60 s while it keeps
- * failing. Meanwhile messages it should see go to the retry queue too.
+ * failing (a request answered sets it back to 1 s). Meanwhile messages it should see go
+ * to the retry queue too, and gather and poll give nothing. A plugin started again must
+ * declare the hooks it declared at first.
+ *
+ * Ending. At on_stop sr sends on_stop (to a plugin that has it) and waits for its answer
+ * up to pluginTimeout, then closes the plugin's standard input: the plugin should exit
+ * when it reads end of file. One still running 2 s later gets SIGTERM, 2 s after that
+ * SIGKILL (its whole process group, each time).
  */
 #ifndef SR_PLUGIN_EXEC_H
 #define SR_PLUGIN_EXEC_H

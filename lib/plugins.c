@@ -21,8 +21,30 @@ struct sr_plugins {
     sr_plugin_instance **items;
     size_t count;
     unsigned hooks; /* the union of every plugin's */
-    sr_plugins_env env; /* each plugin's env points here */
+    sr_plugins_env env; /* each plugin's env points here; its strings are ours */
 };
+
+static void env_fini(sr_plugins_env *env)
+{
+    free((char *)env->config_dir);
+    free((char *)env->system_dir);
+    free((char *)env->state_dir);
+}
+
+/* A copy of env whose strings the sr_plugins owns. */
+static int env_copy(sr_plugins_env *to, const sr_plugins_env *from)
+{
+    *to = *from;
+    to->config_dir = from->config_dir ? strdup(from->config_dir) : NULL;
+    to->system_dir = from->system_dir ? strdup(from->system_dir) : NULL;
+    to->state_dir = from->state_dir ? strdup(from->state_dir) : NULL;
+    if ((from->config_dir && !to->config_dir) || (from->system_dir && !to->system_dir) ||
+        (from->state_dir && !to->state_dir)) {
+        env_fini(to);
+        return -1;
+    }
+    return 0;
+}
 
 /* ---------------------------------------------------------------------------------- */
 /* loading                                                                             */
@@ -162,10 +184,14 @@ int sr_plugins_load(sr_config *cfg, const sr_plugins_env *env, sr_plugins **out,
     sr_plugins *ps = calloc(1, sizeof *ps);
     if (ps == NULL)
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
-    ps->env = *env;
+    if (env_copy(&ps->env, env) != 0) {
+        free(ps);
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    }
     size_t n = 0;
     const sr_config_plugin *lines = sr_config_plugins(cfg, &n);
     if (n > 0 && (ps->items = calloc(n, sizeof *ps->items)) == NULL) {
+        env_fini(&ps->env);
         free(ps);
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
     }
@@ -177,6 +203,7 @@ int sr_plugins_load(sr_config *cfg, const sr_plugins_env *env, sr_plugins **out,
             return rc;
         }
         pi->cfg = cfg;
+        sr_config_plugin_found(cfg, i);
         ps->items[ps->count++] = pi;
         ps->hooks |= pi->hooks;
         for (size_t k = 0; pi->options && pi->options[k]; k++)
@@ -193,7 +220,30 @@ void sr_plugins_free(sr_plugins *ps)
     for (size_t i = ps->count; i-- > 0;)
         instance_free(ps->items[i]);
     free(ps->items);
+    env_fini(&ps->env);
     free(ps);
+}
+
+const char *sr_plugins_system_dir(void)
+{
+    const char *dir = getenv("SR_PLUGIN_DIR");
+    return dir && dir[0] ? dir : SR_PLUGIN_DIR;
+}
+
+int sr_plugins_load_for(sr_config *cfg, const sr_paths *paths, int instance, sr_plugins **out,
+                        sr_err *err)
+{
+    char *state = sr_paths_instance_dir(paths, sr_component_name(sr_config_component(cfg)),
+                                        sr_config_name(cfg));
+    if (state == NULL)
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    sr_plugins_env env = {.config_dir = paths->config_dir,
+                          .system_dir = sr_plugins_system_dir(),
+                          .state_dir = state,
+                          .instance = instance};
+    int rc = sr_plugins_load(cfg, &env, out, err);
+    free(state);
+    return rc;
 }
 
 void sr_plugins_attach(sr_plugins *ps, sr_log *log, sr_metrics *metrics)

@@ -33,12 +33,13 @@
 #include "log.h"
 #include "message.h"
 #include "metrics.h"
+#include "paths.h"
 #include "sr/plugin.h"
 
 typedef struct sr_plugins sr_plugins;
 typedef struct sr_plugin_instance sr_plugin_instance; /* one loaded plugin */
 
-/* Where plugins are found and what they run in. Strings outlive the sr_plugins. */
+/* Where plugins are found and what they run in (sr_plugins_load copies the strings). */
 typedef struct sr_plugins_env {
     const char *config_dir; /* ~/.config/sr: C plugins in <config_dir>/plugins */
     const char *system_dir; /* the system plugin folder (SR_PLUGIN_DIR), or NULL */
@@ -55,6 +56,17 @@ typedef struct sr_plugins_env {
  * the file:line of its flowcb line. A config with no plugins gives an empty set. */
 int sr_plugins_load(sr_config *cfg, const sr_plugins_env *env, sr_plugins **out, sr_err *err);
 void sr_plugins_free(sr_plugins *ps);
+
+/* The system plugin folder: $SR_PLUGIN_DIR when set (tests, a relocated install), else
+ * the one the build was made for. */
+#ifndef SR_PLUGIN_DIR
+#define SR_PLUGIN_DIR "/usr/local/lib/sr/plugins"
+#endif
+const char *sr_plugins_system_dir(void);
+/* sr_plugins_load as a component loads them: C plugins from <paths->config_dir>/plugins
+ * then sr_plugins_system_dir(), the state folder the instance's (paths.h). */
+int sr_plugins_load_for(sr_config *cfg, const sr_paths *paths, int instance, sr_plugins **out,
+                        sr_err *err);
 
 /* Set the log and metrics once the instance has them (after a load for check). */
 void sr_plugins_attach(sr_plugins *ps, sr_log *log, sr_metrics *metrics);

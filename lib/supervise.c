@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "instance.h"
+#include "plugins.h"
 #include "strlist.h"
 #include "timefmt.h"
 
@@ -363,9 +364,17 @@ bool sr_supervise_running(const sr_supervisor *s, const char *component, const c
 static sr_config *load(sr_supervisor *s, const char *component, const char *config)
 {
     sr_config *cfg = NULL;
+    sr_plugins *plugins = NULL;
     sr_err err;
-    if (sr_cli_load(s->cli, sr_component_from_name(component), config, &cfg, &err) != SR_OK ||
-        sr_config_check(cfg, &err) != SR_OK) {
+    /* its plugins loaded (and let go: each instance loads its own) so that one that
+     * cannot load stops the config here, naming it, and their option lines are claimed */
+    int rc = sr_cli_load(s->cli, sr_component_from_name(component), config, &cfg, &err);
+    if (rc == SR_OK)
+        rc = sr_plugins_load_for(cfg, &s->cli->paths, 0, &plugins, &err);
+    sr_plugins_free(plugins);
+    if (rc == SR_OK)
+        rc = sr_config_check(cfg, &err);
+    if (rc != SR_OK) {
         fprintf(s->errs, "%s: %s/%s: %s\n", s->prog, component, config, err.msg);
         sr_config_free(cfg);
         return NULL;

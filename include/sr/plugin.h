@@ -189,6 +189,11 @@ typedef struct sr_plugin {
 
 typedef const sr_plugin *(*sr_plugin_entry_fn)(const sr_plugin_api *api);
 
+/* What a plugin defines (declared here so a plugin built with -Wmissing-prototypes or
+ * -Wmissing-variable-declarations compiles clean; sr itself defines neither). */
+extern const unsigned sr_plugin_abi_version;
+const sr_plugin *sr_plugin_entry(const sr_plugin_api *api);
+
 #ifdef __cplusplus
 }
 #endif
