@@ -17,9 +17,7 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 

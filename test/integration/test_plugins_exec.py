@@ -13,6 +13,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from helpers import Component, snapshot_tree, wait_until, write_config
 from test_plugins import (PLUGIN_SRC, TIMEOUT, Consumer, bodies, declare, file_message,
                           find_number, publish, queue_empty, reject_and_rename_story,
@@ -165,18 +167,25 @@ def test_exec_plugin_killed_mid_batch_loses_nothing(rabbitmq, broker_tool, sr_bi
     run_faulty_story(rabbitmq, broker_tool, sr_bin, sr_env, tmp_path, "crash")
 
 
-def test_exec_plugin_killed_then_component_killed_loses_nothing(rabbitmq, broker_tool, sr_bin,
-                                                                sr_env, tmp_path):
-    """Worse: the co-process dies holding a batch and, right after, the component is killed
-    -9 too. Nothing it had was acked before it was done or safe in the retry queue: once
-    the config is run again, every file lands and the queue empties."""
+@pytest.mark.parametrize("when", ["plugin-dead", "batch-sent-to-retry"])
+def test_exec_plugin_killed_then_component_killed_loses_nothing(when, rabbitmq, broker_tool,
+                                                                sr_bin, sr_env, tmp_path):
+    """Worse: the co-process dies holding a batch and the component is killed -9 too,
+    right after the plugin died (before the component noticed: the batch is still unacked
+    on the broker) or right after it sent the batch to the retry queue (on disk). Nothing
+    was acked before it was done or safe in the retry queue: once the config is run
+    again, every file lands and the queue empties."""
     src, dest, queue, files, announce = faulty_subscribe(rabbitmq, broker_tool, sr_env,
                                                          tmp_path, "crash", "crash2")
     first = Component(sr_bin, sr_env, "subscribe", "crash2", tmp_path / "first.log")
     first.wait_ready()
     announce()
-    assert wait_until(lambda: failed_pid(sr_env) is not None, TIMEOUT, interval=0.01), \
-        first.text()
+    if when == "plugin-dead":
+        assert wait_until(lambda: failed_pid(sr_env) is not None, TIMEOUT, interval=0.01), \
+            first.text()
+    else:
+        assert wait_until(lambda: "will retry" in first.text(), TIMEOUT, interval=0.01), \
+            first.text()
     first.kill()
     # what the first one left (for the failure message)
     before = snapshot_tree(dest, read=None)
