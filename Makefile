@@ -112,7 +112,8 @@ valgrind: $(BUILD)/test/test_config $(BUILD)/test/test_credentials $(BUILD)/test
           $(BUILD)/test/test_nodupe $(BUILD)/test/test_retryq $(BUILD)/test/test_metrics \
           $(BUILD)/test/test_identity $(BUILD)/test/test_jail $(BUILD)/test/test_brokerhdr \
           $(BUILD)/test/test_flow $(BUILD)/test/test_seen $(BUILD)/test/test_listing \
-          $(BUILD)/test/test_poller $(BUILD)/test/test_plugins $(BUILD)/test/test_plugin_exec
+          $(BUILD)/test/test_poller $(BUILD)/test/test_plugins \
+          $(BUILD)/test/test_plugin_exec
 	@for t in $^; do \
 	    SR_CONFD=$(CURDIR)/conf.d SR_TEST_DATA=$(CURDIR)/test/data \
 	    valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \

@@ -889,7 +889,7 @@ static sr_message *message_from(const json_t *o, sr_err *err)
         sr_err_set(err, SR_EINVAL, false, "field pubTime: not a string");
         return NULL;
     }
-    char now[SR_TIME_MAX];
+    char now[SR_TIME_MAX] = "";
     if (pt == NULL) {
         struct timespec t;
         sr_time_now(&t);
@@ -1276,8 +1276,8 @@ static void exec_metrics_report(sr_plugin_instance *pi, json_t *obj)
         plog(pi, SR_LOG_WARNING, "plugin \"%s\": %s", pi->name, err.msg);
     } else {
         json_t *figures = json_object_get(reply, "metrics");
-        const char *key;
-        json_t *v;
+        const char *key = NULL;
+        json_t *v = NULL;
         if (figures != NULL && !json_is_object(figures))
             plog(pi, SR_LOG_WARNING, "plugin \"%s\": metrics_report: \"metrics\" is not an object",
                  pi->name);
@@ -1285,7 +1285,7 @@ static void exec_metrics_report(sr_plugin_instance *pi, json_t *obj)
             json_object_foreach(figures, key, v)
             {
                 if (json_is_number(v))
-                    json_object_set_new(obj, key, json_real(json_number_value(v)));
+                    json_object_set(obj, key, v); /* an integer stays one */
                 else
                     plog(pi, SR_LOG_WARNING,
                          "plugin \"%s\": metrics_report: %s is not a number: left out", pi->name,

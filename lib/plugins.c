@@ -115,8 +115,8 @@ static bool exists(const char *path)
     return lstat(path, &st) == 0;
 }
 
-static int load_one(sr_plugins *ps, const sr_config_plugin *line, sr_plugin_instance **out,
-                    sr_err *err)
+static int load_one(sr_plugins *ps, const sr_config *cfg, const sr_config_plugin *line,
+                    sr_plugin_instance **out, sr_err *err)
 {
     *out = NULL;
     sr_plugin_instance *pi = calloc(1, sizeof *pi);
@@ -126,6 +126,7 @@ static int load_one(sr_plugins *ps, const sr_config_plugin *line, sr_plugin_inst
     pi->short_name = short_name_of(line->name);
     pi->origin = line->origin;
     pi->env = &ps->env;
+    pi->cfg = cfg; /* before the backend loads: an exec plugin's handshake sends options */
     if (pi->name == NULL || pi->short_name == NULL) {
         instance_free(pi);
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
@@ -197,12 +198,11 @@ int sr_plugins_load(sr_config *cfg, const sr_plugins_env *env, sr_plugins **out,
     }
     for (size_t i = 0; i < n; i++) {
         sr_plugin_instance *pi = NULL;
-        int rc = load_one(ps, &lines[i], &pi, err);
+        int rc = load_one(ps, cfg, &lines[i], &pi, err);
         if (rc != SR_OK) {
             sr_plugins_free(ps);
             return rc;
         }
-        pi->cfg = cfg;
         sr_config_plugin_found(cfg, i);
         ps->items[ps->count++] = pi;
         ps->hooks |= pi->hooks;
