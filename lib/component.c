@@ -54,10 +54,10 @@ static void usage(enum sr_component component, FILE *out)
 
 /* Every line that has no effect, or an effect the user did not write, is said here:
  * refused lines as errors (the config then fails its check), then warnings and notes. */
-static void print_warnings(const sr_config *cfg, sr_log *log)
+static void print_warnings(const sr_config *cfg, sr_log *log, bool refused)
 {
     const sr_strlist *r = sr_config_refused(cfg);
-    for (size_t i = 0; i < r->count; i++)
+    for (size_t i = 0; refused && i < r->count; i++)
         sr_log_write(log, SR_LOG_ERROR, "%s", r->items[i]);
     const sr_strlist *w = sr_config_warnings(cfg);
     for (size_t i = 0; i < w->count; i++)
@@ -389,7 +389,9 @@ int sr_component_main_work(enum sr_component component, const sr_component_work 
         int prc = sr_plugins_load_for(cfg, &cli.paths, cmd.instance, &plugins, &err);
         if (prc != SR_OK)
             sr_log_write(log, SR_LOG_ERROR, "%s/%s: %s", name, sr_config_name(cfg), err.msg);
-        print_warnings(cfg, log);
+        /* a plugin that did not load leaves its line and its options refused: its own
+         * error says it all */
+        print_warnings(cfg, log, prc == SR_OK);
         warn_missing_passwords(cfg, creds, log);
         size_t refused = sr_config_refused(cfg)->count;
         if (prc != SR_OK) {

@@ -729,8 +729,7 @@ static sr_plugin_item *plugin_items(sr_flow *f, pass *p, bool worked, size_t *n)
         return NULL;
     sr_plugin_item *items = calloc(want, sizeof *items);
     if (items == NULL) {
-        sr_log_write(f->log, SR_LOG_ERROR, "out of memory: plugins skipped for %zu messages",
-                     want);
+        sr_log_write(f->log, SR_LOG_ERROR, "out of memory: plugins skipped for %zu messages", want);
         return NULL;
     }
     for (size_t i = 0; i < p->count; i++) {
@@ -738,8 +737,7 @@ static sr_plugin_item *plugin_items(sr_flow *f, pass *p, bool worked, size_t *n)
         if (worked ? !w->worked : w->disposition != SR_DISP_GOING)
             continue;
         items[*n].w = w;
-        items[*n].outcome =
-            w->disposition == SR_DISP_RETRY ? SR_PLUGIN_FAILED : SR_PLUGIN_DONE;
+        items[*n].outcome = w->disposition == SR_DISP_RETRY ? SR_PLUGIN_FAILED : SR_PLUGIN_DONE;
         (*n)++;
     }
     return items;
@@ -756,8 +754,8 @@ static void plugin_verdicts(sr_flow *f, sr_plugin_item *items, size_t n)
         if (items[i].verdict == SR_PLUGIN_REJECT) {
             reject(f, w, SR_REPORT_NO_MATCH, why);
         } else if (items[i].verdict == SR_PLUGIN_RETRY) {
-            sr_log_write(f->log, SR_LOG_WARNING, "%s: %s; will retry",
-                         sr_message_rel_path(w->msg), why);
+            sr_log_write(f->log, SR_LOG_WARNING, "%s: %s; will retry", sr_message_rel_path(w->msg),
+                         why);
             report_as(w, SR_REPORT_FAILED, why);
             dispose(w, SR_DISP_RETRY, why);
         }

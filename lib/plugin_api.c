@@ -326,8 +326,8 @@ static void api_log(sr_plugin_host *h, enum sr_plugin_level level, const char *f
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    static const enum sr_level levels[] = {SR_LOG_DEBUG, SR_LOG_INFO, SR_LOG_WARNING,
-                                           SR_LOG_ERROR, SR_LOG_CRITICAL};
+    static const enum sr_level levels[] = {SR_LOG_DEBUG, SR_LOG_INFO, SR_LOG_WARNING, SR_LOG_ERROR,
+                                           SR_LOG_CRITICAL};
     enum sr_level lv = (unsigned)level < 5 ? levels[level] : SR_LOG_ERROR;
     /* the log adds the config and instance; the plugin's name says who speaks */
     if (hc->pi->env->log != NULL)

@@ -201,8 +201,8 @@ static int op_download(sr_plugin_instance *pi, const sr_message *m, const char *
     sr_plugin_msg_fini(&pm);
     sr_plugin_hostctx_end(&n->hc);
     if (rc != 0)
-        return sr_err_set(err, SR_EIO, true, "plugin %s: download of %s failed: %s", pi->name,
-                          url, failure(n));
+        return sr_err_set(err, SR_EIO, true, "plugin %s: download of %s failed: %s", pi->name, url,
+                          failure(n));
     return SR_OK;
 }
 
@@ -426,8 +426,8 @@ int sr_plugin_native_load(sr_plugin_instance *pi, const char *path, sr_err *err)
     int rc = SR_OK;
     if (abi == NULL)
         rc = sr_err_set(err, SR_EINVAL, false,
-                        "plugin %s: %s has no symbol %s: not an sr plugin (sr-plugin(7))",
-                        pi->name, path, SR_PLUGIN_ABI_SYMBOL);
+                        "plugin %s: %s has no symbol %s: not an sr plugin (sr-plugin(7))", pi->name,
+                        path, SR_PLUGIN_ABI_SYMBOL);
     else if (*abi != SR_PLUGIN_ABI_VERSION)
         rc = sr_err_set(err, SR_EINVAL, false,
                         "plugin %s: %s is built for plugin ABI version %u, this sr has version "
@@ -435,8 +435,8 @@ int sr_plugin_native_load(sr_plugin_instance *pi, const char *path, sr_err *err)
                         pi->name, path, *abi, (unsigned)SR_PLUGIN_ABI_VERSION);
     else if (entry == NULL)
         rc = sr_err_set(err, SR_EINVAL, false,
-                        "plugin %s: %s has no symbol %s: not an sr plugin (sr-plugin(7))",
-                        pi->name, path, SR_PLUGIN_ENTRY_SYMBOL);
+                        "plugin %s: %s has no symbol %s: not an sr plugin (sr-plugin(7))", pi->name,
+                        path, SR_PLUGIN_ENTRY_SYMBOL);
     const sr_plugin *desc = rc == SR_OK ? entry(&sr_plugin_api_table) : NULL;
     if (rc == SR_OK)
         rc = check_desc(pi, desc, SR_PLUGIN_ENTRY_SYMBOL, err);

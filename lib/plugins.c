@@ -20,7 +20,7 @@
 struct sr_plugins {
     sr_plugin_instance **items;
     size_t count;
-    unsigned hooks; /* the union of every plugin's */
+    unsigned hooks;     /* the union of every plugin's */
     sr_plugins_env env; /* each plugin's env points here; its strings are ours */
 };
 
@@ -150,16 +150,16 @@ static int load_one(sr_plugins *ps, const sr_config *cfg, const sr_config_plugin
         }
         for (size_t i = 0; i < 2 && path[0] == '\0'; i++) {
             char candidate[PATH_MAX];
-            if (dirs[i] == NULL ||
-                snprintf(candidate, sizeof candidate, "%s/%s.so", dirs[i], pi->short_name) >=
-                    (int)sizeof candidate)
+            if (dirs[i] == NULL || snprintf(candidate, sizeof candidate, "%s/%s.so", dirs[i],
+                                            pi->short_name) >= (int)sizeof candidate)
                 continue;
             if (exists(candidate))
                 snprintf(path, sizeof path, "%s", candidate);
         }
         if (path[0] == '\0')
             rc = sr_err_set(err, SR_ENOENT, false,
-                            "no sr plugin named %s (looked for %s.so in %s%s%s; sr-plugin(7))",
+                            "no sr plugin named %s: line refused (looked for %s.so in %s%s%s; "
+                            "sr-plugin(7))",
                             pi->name, pi->short_name, dirs[0] ? dirs[0] : "",
                             dirs[1] ? " and " : "", dirs[1] ? dirs[1] : "");
         else
@@ -322,8 +322,9 @@ static void mark(sr_plugin_instance *pi, sr_plugin_item *items, size_t n)
         it->by = pi;
         char *why = NULL;
         if (asprintf(&why, "plugin %s: %s", pi->short_name,
-                     it->why ? it->why
-                             : it->verdict == SR_PLUGIN_REJECT ? "rejected" : "to retry") < 0)
+                     it->why                           ? it->why
+                     : it->verdict == SR_PLUGIN_REJECT ? "rejected"
+                                                       : "to retry") < 0)
             why = NULL;
         if (why != NULL) {
             free(it->why);
@@ -444,7 +445,8 @@ int sr_plugins_destfn(sr_plugins *ps, const char *script, const sr_message *m, c
     *name = NULL;
     sr_plugin_instance *pi = destfn_plugin(ps, script);
     if (pi == NULL)
-        return sr_err_set(err, SR_ENOENT, false, "DESTFNSCRIPT=%s: no loaded plugin of that name has destfn",
+        return sr_err_set(err, SR_ENOENT, false,
+                          "DESTFNSCRIPT=%s: no loaded plugin of that name has destfn",
                           script ? script : "");
     char *got = NULL;
     int rc = pi->ops->destfn(pi, m, &got, err);

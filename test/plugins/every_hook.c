@@ -180,9 +180,9 @@ static void metrics_report(sr_plugin_host *h)
     h->api->metric(h, "calls", 1);
 }
 
-static const char *const options[] = {"everyTrace",  "everyReject", "everyRetry",
-                                      "everyWorkReject", "everyRename", "everySet",
-                                      "everyGather", "everyFailStart", NULL};
+static const char *const options[] = {"everyTrace",      "everyReject",    "everyRetry",
+                                      "everyWorkReject", "everyRename",    "everySet",
+                                      "everyGather",     "everyFailStart", NULL};
 static const char *const schemes[] = {"madeup", NULL};
 
 static const sr_plugin desc = {
