@@ -336,6 +336,20 @@ def find_number(doc, name, value):
     return found
 
 
+def find_values(doc, name):
+    """Every value of key `name` anywhere in a JSON document."""
+    out = []
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            if k == name:
+                out.append(v)
+            out.extend(find_values(v, name))
+    elif isinstance(doc, list):
+        for v in doc:
+            out.extend(find_values(v, name))
+    return out
+
+
 def test_lifecycle_hooks_metrics_and_a_plugin_option(rabbitmq, broker_tool, build_dir, c_plugins,
                                                      sr_env, tmp_path):
     """An operator starts a shovel whose plugin (flowcb life) has hooks on start,
@@ -373,13 +387,19 @@ def test_lifecycle_hooks_metrics_and_a_plugin_option(rabbitmq, broker_tool, buil
             return find_number(doc, "answer", 42)
         assert wait_until(reported, TIMEOUT), \
             (metrics.read_text() if metrics.exists() else "no metrics file")
-        # under the plugin's name
+        # under the plugin's name, and from the running plugin (its count of housekeepings)
         assert any("life" in str(p) for p in reported()), reported()
+        assert wait_until(lambda: any(isinstance(v, (int, float)) and v >= 1 for v in
+                                      find_values(json.loads(metrics.read_text()),
+                                                  "housekeepings")), TIMEOUT), \
+            metrics.read_text()
     finally:
         run_sr(build_dir, sr_env, "stop", check=False)
     lines = state_lines(sr_env, "life.log")
+    # no hook after on_stop (a plugin frees its state there)
     assert lines[-1] == "stop", lines
     assert lines.count("start myOption=hello world") == 1, lines
+    assert lines.count("stop") == 1, lines
 
 
 def test_metrics_report_figures_show_in_sr_status(rabbitmq, broker_tool, build_dir, c_plugins,

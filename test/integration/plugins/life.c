@@ -3,7 +3,8 @@
  * life: on_start, on_housekeeping, on_stop and metrics_report, each writing a line into
  * life.log in its state folder. Declares two options: myOption (on_start writes its
  * value) and lifeMode (`lifeMode fail`: on_start fails, so the component does not start).
- * metrics_report gives answer = 42 and housekeepings = how many on_housekeeping calls.
+ * metrics_report gives answer = 42 and housekeepings = how many on_housekeeping calls (-1
+ * when called outside on_start .. on_stop).
  */
 #include <stdlib.h>
 
@@ -42,6 +43,7 @@ static void on_stop(sr_plugin_host *h)
 static void metrics_report(sr_plugin_host *h)
 {
     int *calls = h->state;
+    note(h, "life.log", "metrics");
     h->api->metric(h, "answer", 42);
     h->api->metric(h, "housekeepings", calls ? *calls : -1);
 }
