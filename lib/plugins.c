@@ -505,8 +505,9 @@ void sr_plugins_metrics(sr_plugins *ps)
         return;
     for (size_t i = 0; i < ps->count; i++) {
         sr_plugin_instance *pi = ps->items[i];
-        if ((pi->hooks & SR_PLUGIN_HOOK_METRICS_REPORT) == 0 || pi->ops->metrics_report == NULL)
-            continue;
+        if (!pi->started || (pi->hooks & SR_PLUGIN_HOOK_METRICS_REPORT) == 0 ||
+            pi->ops->metrics_report == NULL)
+            continue; /* not between on_start and on_stop: the flow's last write is after */
         json_t *obj = json_object();
         if (obj == NULL)
             continue;
