@@ -25,6 +25,7 @@
 #include "srfeatures.h"
 #include "instance.h"
 #include "log.h"
+#include "plugins.h"
 #include "show.h"
 #include "sr3import.h"
 #include "status.h"
@@ -100,6 +101,10 @@ static int show(sr_cli *cli, bool json, char *const *patterns, size_t n)
             status = 1;
             continue;
         }
+        /* the plugins' lines shown as a running instance takes them (cli.h's loads do
+         * not load plugins); one that cannot load is said, the config still shown */
+        if (sr_plugins_probe(cfg, &cli->paths, &err) != SR_OK)
+            sr_log_stderr("sr show: warning: %s/%s: %s", found.items[i], slash + 1, err.msg);
         if (i > 0 && !json)
             fputc('\n', stdout);
         if ((json ? sr_show_json(cfg, creds, stdout, &err)

@@ -377,6 +377,10 @@ int sr_component_main_work(enum sr_component component, const sr_component_work 
     } else if (strcmp(cmd.action, "show") == 0) {
         for (size_t i = 0; cred_warnings && i < cred_warnings->count; i++)
             sr_log_write(log, SR_LOG_WARNING, "%s", cred_warnings->items[i]);
+        /* what the plugins accept is shown as accepted; one that cannot load is said, and
+         * its lines stay refused, but the config is still shown */
+        if (sr_plugins_probe(cfg, &cli.paths, &err) != SR_OK)
+            sr_log_write(log, SR_LOG_WARNING, "%s/%s: %s", name, sr_config_name(cfg), err.msg);
         status =
             (json ? sr_show_json(cfg, creds, stdout, &err) : sr_show_text(cfg, creds, stdout, &err))
                 ? 1

@@ -8,6 +8,7 @@
  * lives as long as the config.
  */
 #include "config.h"
+#include "convert.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -871,14 +872,13 @@ static int add_plugin(const setting *s, const char *shortname, sr_err *err)
     }
     if (strncmp(shortname, "poll.", 5) == 0)
         line_refused(cfg, s->lc,
-                     "%s %s: sr has no plugin %s and runs no Python plugins; sr_poll lists "
-                     "sftp, ftp, ftps, http and https index pages, and file: folders itself",
+                     "%s %s: no sr plugin named %s is loaded; sr_poll lists sftp, ftp, "
+                     "ftps, http and https index pages, and file: folders itself (sr-plugin(7))",
                      s->name, s->value, shortname);
     else
         line_refused(cfg, s->lc,
-                     "%s %s: sr has no plugin %s and runs no Python plugins (sr has built in: "
-                     "log, gather.message, gather.file, post.message, nodupe, retry, poll, "
-                     "scheduled)",
+                     "%s %s: no sr plugin named %s is loaded (sr-plugin(7): where sr looks "
+                     "for plugins, and the ones it has built in)",
                      s->name, s->value, shortname);
     char *name = strdup(s->value);
     char *refusal = strdup(cfg->refused.items[cfg->refused.count - 1]);
@@ -977,9 +977,19 @@ static int apply_v2plugin(const setting *s, sr_err *err)
                   v2_plugins[i].option, v2_plugins[i].value);
         return apply_value(s->cfg, s->lc, v2_plugins[i].option, m.id, v2_plugins[i].value, err);
     }
+    /* sr3 reads the v2 plugins it has a flowcb for as that flowcb line */
+    const char *callback = sr_convert_v2_callback(entry, plugin);
+    if (callback != NULL) {
+        line_note(s->cfg, s->lc, "%s %s: read as \"%s\", as sr3 converts it", s->name, s->value,
+                  callback);
+        setting as = *s;
+        as.name = "callback";
+        as.value = strchr(callback, ' ') + 1;
+        return apply_callback(&as, err);
+    }
     line_refused(s->cfg, s->lc,
-                 "%s %s: a v2 plugin; sr runs no plugins and has no built-in "
-                 "equivalent of this one",
+                 "%s %s: a v2 plugin sr3 has no flowcb for (sr3 runs it in Python, through its v2 "
+                 "wrapper); sr runs no Python: write an sr plugin (sr-plugin(7))",
                  s->name, s->value);
     return SR_OK;
 }

@@ -9,6 +9,7 @@
  * obsolete keywords, its checksum letters and date patterns) is in the tables below.
  */
 #include "convert.h"
+#include "plugins.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -252,6 +253,12 @@ static const plugin_rule *find_plugin_rule(const char *key, const char *plugin)
     return NULL;
 }
 
+const char *sr_convert_v2_callback(const char *entry, const char *plugin)
+{
+    const plugin_rule *r = find_plugin_rule(entry, plugin);
+    return r != NULL && r->fate == CALLBACK ? r->sr3 : NULL;
+}
+
 /* The v2 plugin name of a value: without its folder and its first ".py". */
 static void plugin_name(const char *value, char *buf, size_t size)
 {
@@ -315,9 +322,12 @@ static int convert_plugin_line(state *st, const words *ws, const char *line)
         return dropped(st, "its work is built into sr3 and sr", line);
     if (r->fate == OPTION)
         return fprintf(st->out, "%s\n", r->sr3) < 0 ? -1 : 0;
+    const char *callback = strchr(r->sr3, ' ') + 1;
+    if (sr_plugin_is_builtin(callback))
+        return fprintf(st->out, "%s\n", r->sr3) < 0 ? -1 : 0; /* sr has it built in */
     snprintf(why, sizeof why,
-             "sr3 converts v2 plugin %s to a Python callback, and sr runs no Python "
-             "callbacks; the sr3 form is kept below",
+             "sr3 converts v2 plugin %s to a Python callback, and sr has no plugin of that "
+             "name (sr-plugin(7)); the sr3 form is kept below",
              name);
     if (fprintf(st->out, "# sr convert: NOT CONVERTED: %s (v2: %s)\n#%s\n", why, line, r->sr3) < 0)
         return -1;

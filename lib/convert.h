@@ -34,6 +34,11 @@ const char *sr_convert_component(const char *v2_component);
 int sr_convert_stream(const char *v2_component, const char *label, FILE *in, FILE *out,
                       sr_strlist *problems, sr_strlist *notes, sr_err *err);
 
+/* The sr3 line a v2 plugin line (entry "on_message", plugin "msg_rename_whatfn", without
+ * its ".py") becomes when sr3 turns it into a flowcb ("callback accept.renamewhatfn"), or
+ * NULL when sr3 makes an option of it, drops it, or has no rule for it. */
+const char *sr_convert_v2_callback(const char *entry, const char *plugin);
+
 /* `sr convert [--force] COMPONENT/NAME ...`: argv holds what follows the verb; a word
  * default.conf or admin.conf converts v2's file of that name (read by every config) into
  * sr's folder, which sr3 convert cannot do. Exit

@@ -246,6 +246,22 @@ int sr_plugins_load_for(sr_config *cfg, const sr_paths *paths, int instance, sr_
     return rc;
 }
 
+bool sr_plugin_is_builtin(const char *name)
+{
+    char *shortname = short_name_of(name);
+    bool found = shortname != NULL && sr_plugin_builtin_find(shortname) != NULL;
+    free(shortname);
+    return found;
+}
+
+int sr_plugins_probe(sr_config *cfg, const sr_paths *paths, sr_err *err)
+{
+    sr_plugins *ps = NULL;
+    int rc = sr_plugins_load_for(cfg, paths, 0, &ps, err);
+    sr_plugins_free(ps);
+    return rc;
+}
+
 void sr_plugins_attach(sr_plugins *ps, sr_log *log, sr_metrics *metrics)
 {
     if (ps == NULL)

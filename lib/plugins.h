@@ -68,6 +68,15 @@ const char *sr_plugins_system_dir(void);
 int sr_plugins_load_for(sr_config *cfg, const sr_paths *paths, int instance, sr_plugins **out,
                         sr_err *err);
 
+/* Whether sr has a built-in plugin of that flowcb name ("accept.renamewhatfn",
+ * "sarracenia.flowcb.accept.renamewhatfn.RenameWhatFn"...). */
+bool sr_plugin_is_builtin(const char *name);
+
+/* Load the config's plugins and let them go, for what shows a config without running it
+ * (sr show): the plugins that load have their flowcb lines and option lines accepted,
+ * as a running instance would; err says why the first that cannot load cannot. */
+int sr_plugins_probe(sr_config *cfg, const sr_paths *paths, sr_err *err);
+
 /* Set the log and metrics once the instance has them (after a load for check). */
 void sr_plugins_attach(sr_plugins *ps, sr_log *log, sr_metrics *metrics);
 

@@ -128,6 +128,22 @@ int sr_show_text(const sr_config *cfg, const sr_credentials *creds, FILE *out, s
     for (size_t l = 0; l < 4; l++)
         for (size_t i = 0; i < lists[l]->count; i++)
             fprintf(out, "%s %s\n", prefixes[l], lists[l]->items[i]);
+    size_t plugin_count = 0;
+    const sr_config_plugin *plugins = sr_config_plugins(cfg, &plugin_count);
+    for (size_t i = 0; i < plugin_count; i++) {
+        origin_text(&plugins[i].origin, where, sizeof where);
+        fprintf(out, "flowcb %-19s # %s\n", plugins[i].name, where);
+    }
+    /* the options the plugins declared (claimed when they loaded: sr_plugins_probe) */
+    sr_strlist extra = {0};
+    if (sr_config_extra_names(cfg, &extra) != NULL)
+        for (size_t i = 0; i < extra.count; i++) {
+            const sr_strlist *values = sr_config_extra(cfg, extra.items[i]);
+            for (size_t k = 0; values && k < values->count; k++)
+                fprintf(out, "%-26s %-40s # a plugin's option\n", extra.items[i],
+                        values->items[k]);
+        }
+    sr_strlist_clear(&extra);
     const sr_strlist *refused = sr_config_refused(cfg);
     for (size_t i = 0; i < refused->count; i++)
         fprintf(out, "# refused: %s\n", refused->items[i]);
@@ -258,6 +274,22 @@ int sr_show_json(const sr_config *cfg, const sr_credentials *creds, FILE *out, s
     json_object_set_new(root, "env", strlist_json(sr_config_env(cfg)));
     json_object_set_new(root, "declare", strlist_json(sr_config_declared(cfg)));
     json_object_set_new(root, "set", strlist_json(sr_config_settings(cfg)));
+    json_t *plugin_list = json_array(), *plugin_options = json_object();
+    size_t plugin_count = 0;
+    const sr_config_plugin *plugins = sr_config_plugins(cfg, &plugin_count);
+    for (size_t i = 0; plugin_list && i < plugin_count; i++) {
+        origin_text(&plugins[i].origin, where, sizeof where);
+        json_array_append_new(plugin_list, json_pack("{s:s, s:s}", "name", plugins[i].name,
+                                                     "origin", where));
+    }
+    sr_strlist extra = {0};
+    if (plugin_options != NULL && sr_config_extra_names(cfg, &extra) != NULL)
+        for (size_t i = 0; i < extra.count; i++)
+            json_object_set_new(plugin_options, extra.items[i],
+                                strlist_json(sr_config_extra(cfg, extra.items[i])));
+    sr_strlist_clear(&extra);
+    json_object_set_new(root, "plugins", plugin_list);
+    json_object_set_new(root, "pluginOptions", plugin_options);
     json_object_set_new(root, "refused", strlist_json(sr_config_refused(cfg)));
     json_object_set_new(root, "warnings", strlist_json(sr_config_warnings(cfg)));
     int rc = json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

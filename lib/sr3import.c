@@ -8,6 +8,7 @@
  * leaves either the old file or the new one.
  */
 #include "sr3import.h"
+#include "plugins.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -87,6 +88,16 @@ int sr_import_check_file(const char *sr3_dir, const char *confd_dir, const char 
             return sr_err_set(err, SR_ENOMEM, false, "out of memory");
         return rc;
     }
+    /* the plugins sr has (built in, or in the system folder) take their flowcb and option
+     * lines, as when the config runs; the others stay refused, named */
+    sr_plugins *plugins = NULL;
+    sr_err plugin_err;
+    sr_plugins_env env = {.config_dir = sr3_dir, .system_dir = sr_plugins_system_dir()};
+    if (sr_plugins_load(cfg, &env, &plugins, &plugin_err) == SR_ENOMEM) {
+        sr_config_free(cfg);
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    }
+    sr_plugins_free(plugins);
     /* refused lines (sr_config_refused: `sr start` will not run the config) first, then
      * the warnings, marked as such: a config with warnings runs */
     const sr_strlist *lists[] = {sr_config_refused(cfg), sr_config_warnings(cfg)};

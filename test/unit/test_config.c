@@ -516,16 +516,16 @@ static void lines_without_effect_name_file_and_line(void **state)
     snprintf(file, sizeof file, "%s", test_data("config/good/sender/warnings.conf"));
     const char *refused[] = {
         "%s:4: unknown option \"postbroker\" (did you mean \"post_broker\"?)",
-        "%s:5: callback log.fancy: sr has no plugin log.fancy and runs no Python plugins (sr has "
-        "built in: log, gather.message, gather.file, post.message, nodupe, retry, poll, scheduled)",
+        "%s:5: callback log.fancy: no sr plugin named log.fancy is loaded (sr-plugin(7): where "
+        "sr looks for plugins, and the ones it has built in)",
         "%s:7: set sarracenia.flowcb.log.Log.logLevel debug: a setting of one sr3 Python class; "
         "sr has no such classes (write the option itself, e.g. logLevel debug, for every part "
         "of the flow)",
         "%s:8: unknown option \"frobnicate\"",
         "%s:13: option \"randomize\" is not supported by sr: an sr3 test aid (a random checksum "
         "method per file, blocks sent in random order) sr does not have",
-        "%s:16: do_send file_email: a v2 plugin; sr runs no plugins and has no built-in "
-        "equivalent of this one",
+        "%s:16: callback send.email: no sr plugin named send.email is loaded (sr-plugin(7): "
+        "where sr looks for plugins, and the ones it has built in)",
     };
     expect_lines(sr_config_refused(cfg), file, refused, sizeof refused / sizeof refused[0]);
     const char *warnings[] = {
@@ -541,6 +541,7 @@ static void lines_without_effect_name_file_and_line(void **state)
         "names)",
         "%s:12: option \"randomize off\": sr does not do randomize at all",
         "%s:15: on_post post_log.py: read as \"logEvents +after_work\", as sr3 converts it",
+        "%s:16: do_send file_email: read as \"callback send.email\", as sr3 converts it",
     };
     expect_lines(sr_config_notes(cfg), file, notes, sizeof notes / sizeof notes[0]);
     assert_int_equal(sr_config_settings(cfg)->count, 1);

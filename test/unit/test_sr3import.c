@@ -82,7 +82,7 @@ static void every_unsupported_option_is_named_with_file_and_line(void **state)
     snprintf(path, sizeof path, "%s/poll/airnow.conf", tree);
     assert_int_equal(sr_import_check_file(tree, confd(), path, "poll", &out, &err),
                      SR_EREFUSED);
-    snprintf(at, sizeof at, "%s:5: callback poll.airnow: sr has no plugin poll.airnow", path);
+    snprintf(at, sizeof at, "%s:5: callback poll.airnow: no sr plugin named poll.airnow is loaded", path);
     assert_true(has(&out, at));
     assert_int_equal(out.count, 1);
     sr_strlist_clear(&out);
