@@ -190,7 +190,7 @@ def test_sr3_example_polls_that_need_a_plugin_are_named_with_the_plugin_line(
         for n, line in enumerate(src.read_text().splitlines(), 1):
             words = line.split()
             if words[:1] == ["callback"] and not words[1].startswith(("log", "nodupe")):
-                assert any(p.startswith(f"{src}:{n}: callback {words[1]}: sr has no plugin")
+                assert any(p.startswith(f"{src}:{n}: callback {words[1]}: no sr plugin named")
                            for p in problems), f"{src}:{n}\n{out}"
                 plugin_lines += 1
         sr(build_dir, env, "show", f"poll/{src.stem}")  # sr reads it
