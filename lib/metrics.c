@@ -206,6 +206,7 @@ void sr_metrics_snapshot_fini(sr_metrics_snapshot *s)
 {
     free(s->component);
     free(s->config);
+    json_decref(s->plugins);
     memset(s, 0, sizeof *s);
 }
 
@@ -388,7 +389,7 @@ int sr_metrics_write(sr_metrics *m, const char *path, double now, sr_err *err)
         return rc;
     json_t *o = to_json(&s);
     sr_metrics_snapshot_fini(&s);
-    /* plugins' figures (metrics_report): written, not read back into a snapshot */
+    /* plugins' figures (metrics_report): read back by sr_metrics_read, for sr status */
     if (o != NULL && m->plugins != NULL)
         json_object_set(o, "plugins", m->plugins);
     char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
@@ -514,6 +515,9 @@ int sr_metrics_read(const char *path, sr_metrics_snapshot *out, sr_err *err)
     out->cpu_system = num(proc, "cpuSystem");
     out->rss_bytes = (long long)count(proc, "rssBytes");
     out->passive = json_is_true(json_object_get(json_object_get(o, "vip"), "passive"));
+    json_t *plugins = json_object_get(o, "plugins");
+    if (json_is_object(plugins))
+        out->plugins = json_incref(plugins);
     json_decref(o);
     if (nomem) {
         sr_metrics_snapshot_fini(out);

@@ -102,6 +102,9 @@ typedef struct sr_metrics_snapshot {
     double cpu_user, cpu_system;
     long long rss_bytes;
     bool passive; /* waiting for a vip (`sr status`: wVip) */
+    /* the plugins' figures (metrics_report): plugin name -> {figure: number}, owned; NULL
+     * when none */
+    struct json_t *plugins;
 } sr_metrics_snapshot;
 
 /* Free what a snapshot owns and zero it. */

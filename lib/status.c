@@ -90,6 +90,38 @@ static double max_d(double a, double b)
     return a > b ? a : b;
 }
 
+/* Add a snapshot's plugin figures into *sums (made when needed): numbers summed by
+ * plugin and figure, as the instances' counters are. */
+static void add_plugin_figures(json_t **sums, const json_t *plugins)
+{
+    const char *plugin, *figure;
+    json_t *figures, *value;
+    json_object_foreach((json_t *)plugins, plugin, figures) {
+        if (!json_is_object(figures))
+            continue;
+        if (*sums == NULL && (*sums = json_object()) == NULL)
+            return;
+        json_t *into = json_object_get(*sums, plugin);
+        if (into == NULL) {
+            into = json_object();
+            if (into == NULL || json_object_set_new(*sums, plugin, into) != 0)
+                return;
+        }
+        json_object_foreach(figures, figure, value) {
+            if (!json_is_number(value))
+                continue;
+            double was = json_number_value(json_object_get(into, figure));
+            json_object_set_new(into, figure, json_real(was + json_number_value(value)));
+        }
+    }
+}
+
+void sr_status_row_fini(sr_status_row *row)
+{
+    json_decref(row->plugins);
+    row->plugins = NULL;
+}
+
 void sr_status_compute(const sr_status_input *in, sr_status_row *row)
 {
     memset(row, 0, sizeof *row);
@@ -155,6 +187,8 @@ void sr_status_compute(const sr_status_input *in, sr_status_row *row)
         row->cpu_user += s->cpu_user;
         row->cpu_system += s->cpu_system;
         row->rss_bytes += s->rss_bytes;
+        if (s->plugins != NULL)
+            add_plugin_figures(&row->plugins, s->plugins);
         if (s->passive)
             passive++;
     }
@@ -408,6 +442,8 @@ static json_t *row_json(const sr_status_row *r)
     bad |= json_object_set_new(o, "cpuUserSeconds", json_real(r->cpu_user));
     bad |= json_object_set_new(o, "cpuSystemSeconds", json_real(r->cpu_system));
     bad |= json_object_set_new(o, "rssBytes", json_integer((json_int_t)r->rss_bytes));
+    if (r->plugins != NULL)
+        bad |= json_object_set(o, "plugins", r->plugins);
     if (bad) {
         json_decref(o);
         return NULL;
@@ -718,6 +754,8 @@ void sr_status_report_fini(sr_status_report *r)
     }
     free(g);
     free(r->inputs);
+    for (size_t i = 0; r->rows != NULL && i < r->names.count; i++)
+        sr_status_row_fini(&r->rows[i]);
     free(r->rows);
     free(r->errors);
     sr_strlist_clear(&r->names);

@@ -75,7 +75,11 @@ typedef struct sr_status_row {
     unsigned long long lag_count;                /* accepted messages with a lag (for the mean) */
     double cpu_user, cpu_system;                 /* seconds, of the instances summed */
     long long rss_bytes;
+    /* the plugins' figures of the instances summed: plugin -> {figure: number}; owned
+     * (sr_status_row_fini), NULL when none */
+    struct json_t *plugins;
 } sr_status_row;
+void sr_status_row_fini(sr_status_row *row);
 
 /* The row of one config: sums, rates and the state with sr3's precedence: disabled, hung,
  * instances missing (part/miss/stop; fore when only a foreground instance runs), waiting
