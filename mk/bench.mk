@@ -11,7 +11,7 @@ BENCH_NEEDS = $(BUILD)/bench/identity $(BUILD)/bench/codec $(BUILD)/bench/broker
               $(BUILD)/bin/sr $(BUILD)/bin/sr_post $(BUILD)/bin/sr_subscribe \
               $(BUILD)/bin/sr_sender $(BUILD)/bin/sr_shovel $(BUILD)/bin/sr_poll \
               $(BUILD)/test/tools/sr_transfer_tool $(BUILD)/test/tools/sr_broker_tool \
-              $(BUILD)/bench/plugin_noop.so
+              $(BUILD)/bench/plugin_noop.so $(BUILD)/bench/exec_plugin
 
 .PHONY: bench bench-identity bench-codec
 
@@ -84,9 +84,12 @@ bench-poll: $(BUILD)/bin/sr_poll $(BUILD)/bench/broker $(BUILD)/test/tools/sr_br
 # beside Python sr3's shovel with a no-op flowcb (../shared/peers) in the same run.
 # SR_BENCH_PLUGIN_MSGS (30000), SR_BENCH_PLUGIN_SR3_RUNS (1; 0 skips sr3), SR_BENCH_RUNS.
 .PHONY: bench-plugin
+# Then bench/exec_plugin.c: the exec plugin's own capacity on after_accept, batched, with
+# no broker setting the pace, beside a built-in C plugin on the same batches.
 bench-plugin: $(BUILD)/bench/plugin_noop.so $(BUILD)/bench/broker $(BUILD)/bin/sr_post \
-              $(BUILD)/bin/sr_shovel $(BUILD)/test/tools/sr_broker_tool
+              $(BUILD)/bin/sr_shovel $(BUILD)/test/tools/sr_broker_tool $(BUILD)/bench/exec_plugin
 	SR_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) bench/plugin.py
+	$(BUILD)/bench/exec_plugin $(CURDIR)/conf.d "$(PYTHON) $(CURDIR)/bench/plugin_noop_exec.py"
 
 # The no-op plugin is built as a user builds one (examples/plugins, mk/plugin-examples.mk):
 # one file, the public header, nothing of sr's linked in.
