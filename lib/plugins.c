@@ -468,13 +468,14 @@ int sr_plugins_destfn(sr_plugins *ps, const char *script, const sr_message *m, c
     int rc = pi->ops->destfn(pi, m, &got, err);
     if (rc != SR_OK)
         return rc;
+    if (got == NULL) /* an exec plugin answering null: the name stays */
+        return SR_OK;
     if (got[0] == '\0' || strchr(got, '/') != NULL || strcmp(got, ".") == 0 ||
         strcmp(got, "..") == 0) {
         char shown[SR_QUOTE_BUF];
         sr_err_quote(got, shown, sizeof shown);
         free(got);
-        return sr_err_set(err, SR_EINVAL, false,
-                          "plugin %s: destfn gave %s, not one file name (the name stays)",
+        return sr_err_set(err, SR_EINVAL, false, "plugin %s: destfn gave %s, not one file name",
                           pi->short_name, shown);
     }
     *name = got;

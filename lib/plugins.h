@@ -135,9 +135,9 @@ int sr_plugins_poll(sr_plugins *ps, sr_message ***msgs, size_t *count, bool *pol
 
 /* filename DESTFNSCRIPT=script: the name the plugin called `script` (sr3 compares the
  * last dot-separated part, case-insensitively in its first letter) gives m's file, as a
- * new string in *name. SR_ENOENT when no loaded plugin of that name has destfn;
- * SR_EINVAL when the plugin failed or gave a name with '/', "." or ".." (the name
- * stays). */
+ * new string in *name, or NULL when the plugin keeps the name (an exec plugin answering
+ * null). SR_ENOENT when no loaded plugin of that name has destfn; SR_EINVAL when the
+ * plugin failed or gave a name with '/', "." or "..". */
 int sr_plugins_destfn(sr_plugins *ps, const char *script, const sr_message *m, char **name,
                       sr_err *err);
 /* Whether a loaded plugin called `script` has destfn (config checks, placer set-up). */
