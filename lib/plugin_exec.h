@@ -54,9 +54,10 @@
  *     < {"id": N, "metrics": {"NAME": NUMBER, ...}}
  *
  *   Any request may be answered {"id": N, "error": "why"}: the plugin is well but could
- *   not do it. on_start: the component does not start; after_accept, after_work,
- *   after_post: every message of the request goes to the retry queue with the reason;
- *   gather, poll: nothing this time; destfn: the name stays; the others: logged.
+ *   not do it. on_start: the component does not start; after_accept, after_work: every
+ *   message of the request goes to the retry queue with the reason; gather, poll: nothing
+ *   this time; destfn: the message is rejected (not written or sent) with the reason;
+ *   the others (after_post: the messages are posted already): logged.
  *   Blank lines from the plugin are skipped. A reply line may be up to 256 MiB.
  *
  * Failure. A plugin that exits, closes its output, answers with something that is not

@@ -184,6 +184,9 @@ static int op_destfn(sr_plugin_instance *pi, const sr_message *m, char **name, s
         return sr_err_set(err, SR_EINVAL, false, "plugin %s: destfn failed: %s", pi->name,
                           failure(n));
     buf[sizeof buf - 1] = '\0';
+    *name = NULL;
+    if (buf[0] == '\0') /* left empty: the name stays (sr/plugin.h) */
+        return SR_OK;
     if ((*name = strdup(buf)) == NULL)
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
     return SR_OK;

@@ -468,7 +468,7 @@ int sr_plugins_destfn(sr_plugins *ps, const char *script, const sr_message *m, c
     int rc = pi->ops->destfn(pi, m, &got, err);
     if (rc != SR_OK)
         return rc;
-    if (got == NULL) /* an exec plugin answering null: the name stays */
+    if (got == NULL) /* a C plugin leaving it empty, an exec plugin answering null: kept */
         return SR_OK;
     if (got[0] == '\0' || strchr(got, '/') != NULL || strcmp(got, ".") == 0 ||
         strcmp(got, "..") == 0) {

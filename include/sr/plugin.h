@@ -176,7 +176,9 @@ typedef struct sr_plugin {
     /* sr_poll, on its schedule and with the vip: new messages with api->msg_new. How
      * many, or -1. */
     int (*poll)(sr_plugin_host *h);
-    /* Write the destination file name (no '/') into name. 0, or -1: the name stays. */
+    /* Write the destination file name (one name: no '/', not "." or "..") into name,
+     * which starts empty; 0 leaving it empty keeps the name. -1: failed (error says why),
+     * the message is rejected, not written or sent. */
     int (*destfn)(sr_plugin_host *h, sr_plugin_msg *m, char *name, size_t size);
     /* Fetch url's bytes into sink. 0 done, -1 failed (retried later). */
     int (*download)(sr_plugin_host *h, sr_plugin_msg *m, const char *url, sr_plugin_sink *sink);
