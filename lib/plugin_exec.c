@@ -478,6 +478,8 @@ typedef struct exec_io {
     /* A line from the plugin, o taken; *answered once it is the answer (after which no
      * other line may come). all_written: sr has written everything. An error stops. */
     int (*line)(void *ctx, json_t *o, bool all_written, bool *answered, sr_err *err);
+    /* Optional, before line: a line taken as it is (*taken), without parsing it whole. */
+    int (*raw)(void *ctx, const char *line, size_t len, bool *taken, sr_err *err);
     void *ctx;
     size_t line_max; /* the longest line taken */
     bool early;      /* a line may come before sr has written everything (a send) */
@@ -533,6 +535,19 @@ static int converse(sr_plugin_instance *pi, exec_plugin *ep, exec_io *io, sr_err
                 return sr_err_set(err, SR_EPROTO, true,
                                   "answered %s with a line of %zu bytes, longer than %zu", io->what,
                                   line, io->line_max);
+            bool taken = false;
+            if (io->raw != NULL) {
+                int rc = io->raw(io->ctx, ep->out.data, line, &taken, err);
+                if (rc != SR_OK)
+                    return rc;
+            }
+            if (taken) {
+                buf_consume(&ep->out, line + 1);
+                scanned = 0;
+                if (io->rolling)
+                    deadline = sr_time_mono_s() + ep->timeout;
+                continue;
+            }
             json_error_t jerr;
             json_t *o = json_loadb(ep->out.data, line, JSON_REJECT_DUPLICATES, &jerr);
             if (o == NULL || !json_is_object(o)) {
@@ -1479,31 +1494,17 @@ typedef struct download_ctx {
     json_t *last; /* the line that ends the reply: {"id": N} or an error */
 } download_ctx;
 
-/* A line of a download's reply: data handed to write at once, in order, or the end. */
-static int download_line(void *ctx, json_t *o, bool all_written, bool *answered, sr_err *err)
+/* The bytes of a data line (b64, len chars, which live in o): decoded and handed to
+ * write. o is the line (taken), checked for its id. */
+static int download_bytes(download_ctx *c, json_t *o, const char *b64, size_t len, sr_err *err)
 {
-    (void)all_written;
-    download_ctx *c = ctx;
-    if (check_id(o, c->id, c->what, err) != SR_OK) {
-        json_decref(o);
-        return err->code;
-    }
-    json_t *data = json_object_get(o, "data");
-    if (data == NULL) {
-        c->last = o;
-        *answered = true;
-        return SR_OK;
-    }
-    const char *b64 = json_string_value(data);
-    size_t len = json_string_length(data);
-    int rc = SR_OK;
-    if (b64 == NULL || json_object_get(o, "error") != NULL)
-        rc = sr_err_set(err, SR_EPROTO, true, "answered %s with a \"data\" that is not a string",
-                        c->what);
-    else if (len > (EXEC_DATA_MAX + 2) / 3 * 4)
+    int rc = check_id(o, c->id, c->what, err);
+    if (rc == SR_OK && json_object_get(o, "error") != NULL)
+        rc = sr_err_set(err, SR_EPROTO, true, "answered %s with both data and an error", c->what);
+    else if (rc == SR_OK && len > (EXEC_DATA_MAX + 2) / 3 * 4)
         rc = sr_err_set(err, SR_EPROTO, true, "answered %s with a data line of more than %u bytes",
                         c->what, EXEC_DATA_MAX);
-    else if (!strict_base64(b64, len))
+    else if (rc == SR_OK && !strict_base64(b64, len))
         rc = sr_err_set(err, SR_EPROTO, true, "answered %s with a data line that is not base64",
                         c->what);
     if (rc == SR_OK && len > 0) {
@@ -1513,7 +1514,7 @@ static int download_line(void *ctx, json_t *o, bool all_written, bool *answered,
         if (n < 0)
             rc = sr_err_set(err, SR_EPROTO, true, "answered %s with a data line that is not base64",
                             c->what);
-        else if (got > EXEC_DATA_MAX)
+        else if (got > EXEC_DATA_MAX) /* the base64 bound lets up to 2 bytes more by */
             rc = sr_err_set(err, SR_EPROTO, true,
                             "answered %s with a data line of more than %u bytes", c->what,
                             EXEC_DATA_MAX);
@@ -1522,6 +1523,126 @@ static int download_line(void *ctx, json_t *o, bool all_written, bool *answered,
     }
     json_decref(o);
     return rc;
+}
+
+/* A line of a download's reply, parsed: data handed to write at once, or the end. */
+static int download_line(void *ctx, json_t *o, bool all_written, bool *answered, sr_err *err)
+{
+    (void)all_written;
+    download_ctx *c = ctx;
+    json_t *data = json_object_get(o, "data");
+    if (data == NULL) {
+        if (check_id(o, c->id, c->what, err) != SR_OK) {
+            json_decref(o);
+            return err->code;
+        }
+        c->last = o;
+        *answered = true;
+        return SR_OK;
+    }
+    if (!json_is_string(data)) {
+        json_decref(o);
+        return sr_err_set(err, SR_EPROTO, true, "answered %s with a \"data\" that is not a string",
+                          c->what);
+    }
+    return download_bytes(c, o, json_string_value(data), json_string_length(data), err);
+}
+
+/* The end of the string that starts at s[i] (a quote): the index past its closing quote,
+ * or 0 when the line ends first. *escaped: it holds a backslash. */
+static size_t skip_string(const char *s, size_t len, size_t i, bool *escaped)
+{
+    *escaped = false;
+    for (i++; i < len; i++) {
+        if (s[i] == '\\')
+            *escaped = true, i++;
+        else if (s[i] == '"')
+            return i + 1;
+    }
+    return 0;
+}
+
+static size_t skip_blanks(const char *s, size_t len, size_t i)
+{
+    while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r'))
+        i++;
+    return i;
+}
+
+/* Where the value of "data" lies in a line, found without parsing its megabyte (jansson
+ * would take most of a download's time on it): the line is walked at its top level, and
+ * when it is one flat object (no value an object or a list) with one key "data" whose
+ * value is a string without escapes, [*from, *to) are that value's characters. false: not
+ * that shape, and the line is parsed whole. */
+static bool find_data(const char *s, size_t len, size_t *from, size_t *to)
+{
+    bool found = false, escaped;
+    size_t i = skip_blanks(s, len, 0);
+    if (i >= len || s[i] != '{')
+        return false;
+    for (i++;;) {
+        i = skip_blanks(s, len, i);
+        if (i >= len || s[i] != '"')
+            return false;
+        size_t key = i;
+        if ((i = skip_string(s, len, i, &escaped)) == 0)
+            return false;
+        bool is_data = i - key == 6 && memcmp(s + key, "\"data\"", 6) == 0;
+        i = skip_blanks(s, len, i);
+        if (i >= len || s[i] != ':')
+            return false;
+        i = skip_blanks(s, len, i + 1);
+        if (i >= len || s[i] == '{' || s[i] == '[')
+            return false;
+        if (s[i] == '"') {
+            size_t value = i;
+            if ((i = skip_string(s, len, i, &escaped)) == 0 || (is_data && (escaped || found)))
+                return false;
+            if (is_data) {
+                found = true;
+                *from = value + 1;
+                *to = i - 1;
+            }
+        } else {
+            while (i < len && s[i] != ',' && s[i] != '}' && s[i] != ' ' && s[i] != '\t')
+                i++;
+        }
+        i = skip_blanks(s, len, i);
+        if (i < len && s[i] == ',') {
+            i++;
+            continue;
+        }
+        if (i < len && s[i] == '}')
+            break;
+        return false;
+    }
+    return found && skip_blanks(s, len, i + 1) == len;
+}
+
+/* A data line taken as it is: the rest of it (its "data" emptied) parsed by jansson,
+ * which checks it as for any line; the base64 read in place. A line of another shape is
+ * left to download_line. */
+static int download_raw(void *ctx, const char *line, size_t len, bool *taken, sr_err *err)
+{
+    download_ctx *c = ctx;
+    size_t from = 0, to = 0;
+    *taken = false;
+    if (!find_data(line, len, &from, &to))
+        return SR_OK;
+    char *rest = malloc(len - (to - from));
+    if (rest == NULL)
+        return SR_OK; /* parsed whole, then */
+    memcpy(rest, line, from);
+    memcpy(rest + from, line + to, len - to);
+    json_t *o = json_loadb(rest, len - (to - from), JSON_REJECT_DUPLICATES, NULL);
+    free(rest);
+    json_t *data = json_object_get(o, "data");
+    if (!json_is_object(o) || !json_is_string(data) || json_string_length(data) != 0) {
+        json_decref(o);
+        return SR_OK;
+    }
+    *taken = true;
+    return download_bytes(c, o, line + from, to - from, err);
 }
 
 /* sr stopped a transfer half-way (its sink refused the bytes, its source failed): the
@@ -1588,6 +1709,7 @@ static int exec_download(sr_plugin_instance *pi, const sr_message *m, const char
                   .out = line,
                   .out_len = len,
                   .line = download_line,
+                  .raw = download_raw,
                   .ctx = &c,
                   .line_max = EXEC_DATA_LINE_MAX,
                   .rolling = true};

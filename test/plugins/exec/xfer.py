@@ -9,6 +9,10 @@ download: the URL's path says what to hand sr:
   /slow/K      K data lines of 1000 bytes, 0.4 s apart (a slow but moving download)
   /stall       nothing at all (sr gives up after pluginTimeout)
   /big/N       N made-up bytes in data lines of 1 MiB, encoded once (a speed test of sr)
+  /escaped/N   N made-up bytes in lines of another shape: '/' escaped as '\\/', the id
+               last, a key holding an object (sr parses these whole)
+  /bad/KIND    a data line that breaks the protocol: pad (bad padding), big (more than
+               1 MiB), both (data and an error)
 send: the bytes go to STATE_DIR/sent/REMOTE_PATH (the test reads them), then {"id": N};
   a remote path holding "refuse" reads everything and answers an error; one holding
   "early" answers an error at once, writes 4 MiB to stderr (sr must read it while it
@@ -76,6 +80,22 @@ def download(req):
             out.write(line)
         if size % mib:
             out.write(data_line(rid, made_up(0, size % mib)))
+        reply({"id": rid})
+    elif what == "escaped":
+        size = int(parts[1])
+        for at in range(0, size, 3000):
+            b64 = base64.b64encode(made_up(at, min(3000, size - at))).decode()
+            out.write(('{"data": "%s", "more": {"x": [1]}, "id": %d}\n'
+                       % (b64.replace("/", "\\/"), rid)).encode())
+        reply({"id": rid})
+    elif what == "bad":
+        kind = parts[1]
+        if kind == "pad":
+            out.write(b'{"id":%d,"data":"QUFB===="}\n' % rid)
+        elif kind == "big":
+            out.write(data_line(rid, bytes((1 << 20) + 1)))
+        elif kind == "both":
+            out.write(b'{"id":%d,"data":"QUFB","error":"x"}\n' % rid)
         reply({"id": rid})
     out.flush()
 
