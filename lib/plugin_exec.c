@@ -12,6 +12,9 @@
  *     RETRY, so the flow queues them before it acks anything.
  *   - While a process writes to stdout or stderr sr keeps reading both, also while it
  *     still writes the request: a plugin that logs a lot cannot deadlock against sr.
+ *   - A download's or send's bytes cross the pipes as base64 lines, between the plugin
+ *     and sr's sink or source: the plugin never gets a path or a descriptor of sr's. A
+ *     transfer sr stops half-way leaves the plugin out of step: it is killed.
  */
 #include "plugin_exec.h"
 #include "url.h"
