@@ -12,6 +12,9 @@
  *     RETRY, so the flow queues them before it acks anything.
  *   - While a process writes to stdout or stderr sr keeps reading both, also while it
  *     still writes the request: a plugin that logs a lot cannot deadlock against sr.
+ *   - A download's or send's bytes cross the pipes as base64 lines, between the plugin
+ *     and sr's sink or source: the plugin never gets a path or a descriptor of sr's. A
+ *     transfer sr stops half-way leaves the plugin out of step: it is killed.
  */
 #include "plugin_exec.h"
 #include "url.h"
@@ -29,6 +32,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "message.h"
 #include "placement.h"
@@ -53,6 +58,12 @@ extern char **environ;
 #define REAP_WAIT 5.0
 /* Bytes read from a pipe at a time. */
 #define EXEC_READ_CHUNK 65536
+/* The most bytes one data line of a download may carry, decoded (plugin_exec.h), and so
+ * the longest line a download's reply may have: that in base64, with room for the id. */
+#define EXEC_DATA_MAX (1u << 20)
+#define EXEC_DATA_LINE_MAX ((EXEC_DATA_MAX + 2) / 3 * 4 + 4096)
+/* The bytes of a send put in one data line (base64 makes them a third more). */
+#define EXEC_SEND_CHUNK (256u << 10)
 
 typedef struct exec_buf {
     char *data;
@@ -457,16 +468,55 @@ static ssize_t write_some(int fd, const char *buf, size_t len)
     return n;
 }
 
-/* Send req (len bytes, its newline included) and read the one line that answers it,
- * within the timeout, reading stdout and stderr all along. *reply: the parsed object. An
- * error says what went wrong, without the plugin's name (the caller adds it). */
-static int exchange(sr_plugin_instance *pi, exec_plugin *ep, const char *req, size_t len,
-                    const char *what, json_t **reply, sr_err *err)
+/* One conversation with the plugin: sr writes a request (and, for a send, the lines that
+ * follow it) while it reads the plugin's lines, stdout and stderr both, until the plugin
+ * has answered and sr has written everything. */
+typedef struct exec_io {
+    const char *what; /* "request 7", for errors */
+    const char *out;  /* the bytes being written */
+    size_t out_len, written;
+    /* The next bytes to write once out is written (*len 0: everything is). NULL: out is
+     * all there is. An error stops the conversation and is returned as it is. */
+    int (*more)(void *ctx, const char **out, size_t *len, sr_err *err);
+    /* A line from the plugin, o taken; *answered once it is the answer (after which no
+     * other line may come). all_written: sr has written everything. An error stops. */
+    int (*line)(void *ctx, json_t *o, bool all_written, bool *answered, sr_err *err);
+    /* Optional, before line: a line taken as it is (*taken), without parsing it whole. */
+    int (*raw)(void *ctx, const char *line, size_t len, bool *taken, sr_err *err);
+    void *ctx;
+    size_t line_max; /* the longest line taken */
+    bool early;      /* a line may come before sr has written everything (a send) */
+    bool rolling;    /* pluginTimeout runs from the last line read or byte written (a
+                      * transfer), not from the request */
+} exec_io;
+
+/* Converse as io says, within its deadline, reading stdout and stderr all along. An error
+ * says what went wrong, without the plugin's name (the caller adds it). */
+static int converse(sr_plugin_instance *pi, exec_plugin *ep, exec_io *io, sr_err *err)
 {
-    *reply = NULL;
     double deadline = sr_time_mono_s() + ep->timeout;
-    size_t written = 0, scanned = 0;
+    size_t scanned = 0;
+    bool all_written = false, answered = false;
     for (;;) {
+        while (!all_written && io->written == io->out_len) {
+            if (io->more == NULL) {
+                all_written = true;
+                break;
+            }
+            io->written = io->out_len = 0;
+            int rc = io->more(io->ctx, &io->out, &io->out_len, err);
+            if (rc != SR_OK)
+                return rc;
+            all_written = io->out_len == 0;
+            if (io->rolling) /* reading the file may take its time (byteRateMax) */
+                deadline = sr_time_mono_s() + ep->timeout;
+        }
+        if (answered && all_written) {
+            if (ep->out.len > 0)
+                return sr_err_set(err, SR_EPROTO, true, "wrote more than one line in answer to %s",
+                                  io->what);
+            return SR_OK;
+        }
         char *nl = ep->out.len > scanned
                        ? memchr(ep->out.data + scanned, '\n', ep->out.len - scanned)
                        : NULL;
@@ -478,9 +528,29 @@ static int exchange(sr_plugin_instance *pi, exec_plugin *ep, const char *req, si
                 scanned = 0;
                 continue;
             }
-            if (written < len)
+            if (answered)
+                return sr_err_set(err, SR_EPROTO, true, "wrote more than one line in answer to %s",
+                                  io->what);
+            if (!all_written && !io->early)
                 return sr_err_set(err, SR_EPROTO, true, "answered %s before reading all of it",
-                                  what);
+                                  io->what);
+            if (line > io->line_max)
+                return sr_err_set(err, SR_EPROTO, true,
+                                  "answered %s with a line of %zu bytes, longer than %zu", io->what,
+                                  line, io->line_max);
+            bool taken = false;
+            if (io->raw != NULL) {
+                int rc = io->raw(io->ctx, ep->out.data, line, &taken, err);
+                if (rc != SR_OK)
+                    return rc;
+            }
+            if (taken) {
+                buf_consume(&ep->out, line + 1);
+                scanned = 0;
+                if (io->rolling)
+                    deadline = sr_time_mono_s() + ep->timeout;
+                continue;
+            }
             json_error_t jerr;
             json_t *o = json_loadb(ep->out.data, line, JSON_REJECT_DUPLICATES, &jerr);
             if (o == NULL || !json_is_object(o)) {
@@ -488,25 +558,30 @@ static int exchange(sr_plugin_instance *pi, exec_plugin *ep, const char *req, si
                 sr_err_quote_n(ep->out.data, line, q, sizeof q);
                 json_decref(o);
                 return sr_err_set(err, SR_EPROTO, true, "answered %s with %s, not a JSON object",
-                                  what, q);
+                                  io->what, q);
             }
             buf_consume(&ep->out, line + 1);
-            if (ep->out.len > 0) {
-                json_decref(o);
-                return sr_err_set(err, SR_EPROTO, true, "wrote more than one line in answer to %s",
-                                  what);
-            }
-            *reply = o;
-            return SR_OK;
+            scanned = 0;
+            int rc = io->line(io->ctx, o, all_written, &answered, err);
+            if (rc != SR_OK)
+                return rc;
+            if (io->rolling)
+                deadline = sr_time_mono_s() + ep->timeout;
+            continue;
         }
         scanned = ep->out.len;
         double left = deadline - sr_time_mono_s();
-        if (left <= 0)
+        if (left <= 0) {
+            if (io->more != NULL && !all_written)
+                return sr_err_set(err, SR_EPROTO, true,
+                                  "stopped reading %s for pluginTimeout (%g s)", io->what,
+                                  ep->timeout);
             return sr_err_set(err, SR_EPROTO, true, "did not answer %s within pluginTimeout (%g s)",
-                              what, ep->timeout);
+                              io->what, ep->timeout);
+        }
         struct pollfd p[3] = {{.fd = ep->from_fd, .events = POLLIN},
                               {.fd = ep->err_fd, .events = POLLIN},
-                              {.fd = written < len ? ep->to_fd : -1, .events = POLLOUT}};
+                              {.fd = all_written ? -1 : ep->to_fd, .events = POLLOUT}};
         int ms = (int)ceil(left * 1000);
         int ready = poll(p, 3, ms);
         if (ready < 0 && errno != EINTR)
@@ -516,20 +591,23 @@ static int exchange(sr_plugin_instance *pi, exec_plugin *ep, const char *req, si
         if (p[1].revents)
             drain_stderr(pi, ep);
         if (p[2].revents & (POLLOUT | POLLERR | POLLHUP)) {
-            ssize_t n = write_some(ep->to_fd, req + written, len - written);
+            ssize_t n = write_some(ep->to_fd, io->out + io->written, io->out_len - io->written);
             if (n < 0 && errno != EAGAIN) {
                 char why[128];
                 why_gone(pi, ep, "closed its input", why, sizeof why);
-                return sr_err_set(err, SR_EPROTO, true, "%s before reading %s", why, what);
+                return sr_err_set(err, SR_EPROTO, true, "%s before reading %s", why, io->what);
             }
-            if (n > 0)
-                written += (size_t)n;
+            if (n > 0) {
+                io->written += (size_t)n;
+                if (io->rolling)
+                    deadline = sr_time_mono_s() + ep->timeout;
+            }
         }
         if (p[0].revents) {
-            if (ep->out.len >= EXEC_REPLY_MAX)
+            if (ep->out.len >= io->line_max)
                 return sr_err_set(err, SR_EPROTO, true,
-                                  "answered %s with a line longer than %u MiB", what,
-                                  EXEC_REPLY_MAX >> 20);
+                                  "answered %s with a line longer than %zu bytes", io->what,
+                                  io->line_max);
             if (buf_reserve(&ep->out, EXEC_READ_CHUNK) != 0)
                 return sr_err_set(err, SR_ENOMEM, true, "out of memory");
             ssize_t n = read(ep->from_fd, ep->out.data + ep->out.len, EXEC_READ_CHUNK);
@@ -538,11 +616,41 @@ static int exchange(sr_plugin_instance *pi, exec_plugin *ep, const char *req, si
             if (n <= 0) {
                 char why[128];
                 why_gone(pi, ep, "closed its output", why, sizeof why);
-                return sr_err_set(err, SR_EPROTO, true, "%s before answering %s", why, what);
+                return sr_err_set(err, SR_EPROTO, true, "%s before answering %s", why, io->what);
             }
             ep->out.len += (size_t)n;
         }
     }
+}
+
+/* The one line of a plain request's reply. */
+static int one_reply(void *ctx, json_t *o, bool all_written, bool *answered, sr_err *err)
+{
+    (void)all_written;
+    (void)err;
+    *(json_t **)ctx = o;
+    *answered = true;
+    return SR_OK;
+}
+
+/* Send req (len bytes, its newline included) and read the one line that answers it,
+ * within the timeout. *reply: the parsed object. */
+static int exchange(sr_plugin_instance *pi, exec_plugin *ep, const char *req, size_t len,
+                    const char *what, json_t **reply, sr_err *err)
+{
+    *reply = NULL;
+    exec_io io = {.what = what,
+                  .out = req,
+                  .out_len = len,
+                  .line = one_reply,
+                  .ctx = reply,
+                  .line_max = EXEC_REPLY_MAX};
+    int rc = converse(pi, ep, &io, err);
+    if (rc != SR_OK) {
+        json_decref(*reply);
+        *reply = NULL;
+    }
+    return rc;
 }
 
 /* ---- failure and restart ---- */
@@ -597,11 +705,10 @@ static json_t *hello_options(const sr_config *cfg)
     return o;
 }
 
-/* Write a line holding o (its reference taken) and read the reply. */
-static int send_json(sr_plugin_instance *pi, exec_plugin *ep, json_t *o, unsigned long long id,
-                     json_t **reply, sr_err *err)
+/* o (its reference taken) as one line with its newline: *line (new) of *len bytes. */
+static int dump_line(json_t *o, char **line, size_t *len, sr_err *err)
 {
-    *reply = NULL;
+    *line = NULL;
     if (o == NULL)
         return sr_err_set(err, SR_ENOMEM, true, "out of memory");
     /* One buffer for the line and its newline: the dump's size is asked first. */
@@ -614,10 +721,24 @@ static int send_json(sr_plugin_instance *pi, exec_plugin *ep, json_t *o, unsigne
     json_dumpb(o, buf, size, JSON_COMPACT);
     json_decref(o);
     buf[size] = '\n';
+    *line = buf;
+    *len = size + 1;
+    return SR_OK;
+}
+
+/* Write a line holding o (its reference taken) and read the reply. */
+static int send_json(sr_plugin_instance *pi, exec_plugin *ep, json_t *o, unsigned long long id,
+                     json_t **reply, sr_err *err)
+{
+    *reply = NULL;
+    char *buf;
+    size_t len;
+    if (dump_line(o, &buf, &len, err) != SR_OK)
+        return err->code;
     char what[48] = "the handshake";
     if (id > 0)
         snprintf(what, sizeof what, "request %llu", id);
-    int rc = exchange(pi, ep, buf, size + 1, what, reply, err);
+    int rc = exchange(pi, ep, buf, len, what, reply, err);
     free(buf);
     return rc;
 }
@@ -632,8 +753,49 @@ static bool valid_option_name(const char *s)
     return true;
 }
 
-/* Check the handshake's reply; fill *hooks, *options and *name (new). */
-static int read_hello(const json_t *r, unsigned *hooks, char ***options, char **name, sr_err *err)
+/* A URL scheme as RFC 3986 spells one (a letter, then letters, digits, '+', '-', '.'),
+ * of a sane length. */
+static bool valid_scheme(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 32 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
+        return false;
+    return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.") == n;
+}
+
+/* The "schemes" of a plugin that downloads or sends: a list of at least one scheme. */
+static int read_schemes(const json_t *v, char ***schemes, sr_err *err)
+{
+    if (!json_is_array(v) || json_array_size(v) == 0)
+        return sr_err_set(err, SR_EINVAL, false,
+                          "handshake: it downloads or sends but \"schemes\" is not a list of "
+                          "the URL schemes it handles");
+    char **list = calloc(json_array_size(v) + 1, sizeof *list);
+    if (list == NULL)
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    size_t i;
+    json_t *e;
+    json_array_foreach(v, i, e)
+    {
+        char q[SR_QUOTE_BUF];
+        if (!json_is_string(e) || !valid_scheme(json_string_value(e))) {
+            free_strv(list);
+            return sr_err_set(err, SR_EINVAL, false, "handshake: scheme %s is not a URL scheme",
+                              json_is_string(e) ? sr_err_quote(json_string_value(e), q, sizeof q)
+                                                : "(not a string)");
+        }
+        if ((list[i] = strdup(json_string_value(e))) == NULL) {
+            free_strv(list);
+            return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+        }
+    }
+    *schemes = list;
+    return SR_OK;
+}
+
+/* Check the handshake's reply; fill *hooks, *options, *schemes and *name (new). */
+static int read_hello(const json_t *r, unsigned *hooks, char ***options, char ***schemes,
+                      char **name, sr_err *err)
 {
     json_t *version = json_object_get(r, "sr_exec");
     if (!json_is_integer(version))
@@ -664,39 +826,59 @@ static int read_hello(const json_t *r, unsigned *hooks, char ***options, char **
         if (k == sizeof hook_names / sizeof hook_names[0])
             return sr_err_set(err, SR_EINVAL, false, "handshake: unknown hook %s",
                               sr_err_quote(s, q, sizeof q));
-        if (hook_names[k].bit & (SR_PLUGIN_HOOK_DOWNLOAD | SR_PLUGIN_HOOK_SEND))
-            return sr_err_set(err, SR_EINVAL, false,
-                              "handshake: hook %s is for C plugins only (an exec plugin "
-                              "cannot download or send: sr-plugin(7))",
-                              s);
         *hooks |= hook_names[k].bit;
     }
-    json_t *opts = json_object_get(r, "options");
-    if (opts != NULL && !json_is_array(opts))
-        return sr_err_set(err, SR_EINVAL, false, "handshake: \"options\" is not a list");
-    char **list = calloc(json_array_size(opts) + 1, sizeof *list);
-    if (list == NULL)
+    char **sch = NULL;
+    if (*hooks & (SR_PLUGIN_HOOK_DOWNLOAD | SR_PLUGIN_HOOK_SEND)) {
+        if (read_schemes(json_object_get(r, "schemes"), &sch, err) != SR_OK)
+            return err->code;
+    } else if ((sch = calloc(1, sizeof *sch)) == NULL) {
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    }
+    json_t *opts = json_object_get(r, "options");
+    if (opts != NULL && !json_is_array(opts)) {
+        free_strv(sch);
+        return sr_err_set(err, SR_EINVAL, false, "handshake: \"options\" is not a list");
+    }
+    char **list = calloc(json_array_size(opts) + 1, sizeof *list);
+    if (list == NULL) {
+        free_strv(sch);
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    }
     json_array_foreach(opts, i, v)
     {
         char q[SR_QUOTE_BUF];
         if (!json_is_string(v) || !valid_option_name(json_string_value(v))) {
             free_strv(list);
+            free_strv(sch);
             return sr_err_set(err, SR_EINVAL, false, "handshake: option %s is not a name",
                               json_is_string(v) ? sr_err_quote(json_string_value(v), q, sizeof q)
                                                 : "(not a string)");
         }
         if ((list[i] = strdup(json_string_value(v))) == NULL) {
             free_strv(list);
+            free_strv(sch);
             return sr_err_set(err, SR_ENOMEM, false, "out of memory");
         }
     }
     if ((*name = strdup(json_string_value(n))) == NULL) {
         free_strv(list);
+        free_strv(sch);
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
     }
     *options = list;
+    *schemes = sch;
     return SR_OK;
+}
+
+/* Are two NULL-terminated lists the same? */
+static bool same_strv(char *const *a, char *const *b)
+{
+    size_t i = 0;
+    for (; a && b && a[i] && b[i]; i++)
+        if (strcmp(a[i], b[i]) != 0)
+            return false;
+    return (a == NULL || a[i] == NULL) && (b == NULL || b[i] == NULL);
 }
 
 /* Is this reply {"id": N, "error": "why"}? Then err says why, and true. */
@@ -759,24 +941,28 @@ static int start_process(sr_plugin_instance *pi, exec_plugin *ep, bool first, sr
     json_t *reply = NULL;
     rc = send_json(pi, ep, hello, 0, &reply, err);
     unsigned hooks = 0;
-    char **options = NULL, *name = NULL;
+    char **options = NULL, **schemes = NULL, *name = NULL;
     if (rc == SR_OK)
-        rc = read_hello(reply, &hooks, &options, &name, err);
+        rc = read_hello(reply, &hooks, &options, &schemes, &name, err);
     json_decref(reply);
-    if (rc == SR_OK && !first && hooks != pi->hooks)
+    if (rc == SR_OK && !first && (hooks != pi->hooks || !same_strv(schemes, pi->schemes)))
         rc = sr_err_set(err, SR_EINVAL, false,
-                        "handshake: it declares other hooks than when it was first started "
-                        "(restart the component to change them)");
+                        "handshake: it declares other hooks or schemes than when it was first "
+                        "started (restart the component to change them)");
     if (rc == SR_OK && first) {
         free_strv(pi->options);
         pi->options = options;
         options = NULL;
+        free_strv(pi->schemes);
+        pi->schemes = schemes;
+        schemes = NULL;
         pi->hooks = hooks;
         free(pi->short_name);
         pi->short_name = name;
         name = NULL;
     }
     free_strv(options);
+    free_strv(schemes);
     free(name);
     if (rc != SR_OK) {
         kill_process(pi, ep);
@@ -1270,6 +1456,403 @@ static int exec_destfn(sr_plugin_instance *pi, const sr_message *m, char **name,
     return rc;
 }
 
+/* ---- download and send: bytes as base64 in data lines ---- */
+
+/* s (len chars) is strict base64: whole groups of four, the alphabet only, '=' only as
+ * the last one or two. EVP_DecodeBlock alone would take "A===" or trailing blanks. */
+static bool strict_base64(const char *s, size_t len)
+{
+    if (len % 4 != 0)
+        return false;
+    size_t pad = len >= 1 && s[len - 1] == '=' ? len >= 2 && s[len - 2] == '=' ? 2 : 1 : 0;
+    for (size_t i = 0; i < len - pad; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '+' || c == '/'))
+            return false;
+    }
+    return true;
+}
+
+/* The id of a line of a transfer's reply, checked. */
+static int check_id(const json_t *o, unsigned long long id, const char *what, sr_err *err)
+{
+    json_t *rid = json_object_get(o, "id");
+    if (json_is_integer(rid) && (unsigned long long)json_integer_value(rid) == id)
+        return SR_OK;
+    char got[32] = "none";
+    if (json_is_integer(rid))
+        snprintf(got, sizeof got, "%lld", (long long)json_integer_value(rid));
+    return sr_err_set(err, SR_EPROTO, true, "answered %s with id %s", what, got);
+}
+
+typedef struct download_ctx {
+    unsigned long long id;
+    const char *what;
+    int (*write)(void *ctx, const void *buf, size_t n, sr_err *err);
+    void *write_ctx;
+    unsigned char *bytes; /* EXEC_DATA_MAX + 3: a data line decoded */
+    int sink_rc;          /* write's refusal, when it refused */
+    sr_err sink_err;
+    json_t *last; /* the line that ends the reply: {"id": N} or an error */
+} download_ctx;
+
+/* The bytes of a data line (b64, len chars, which live in o): decoded and handed to
+ * write. o is the line (taken), checked for its id. */
+static int download_bytes(download_ctx *c, json_t *o, const char *b64, size_t len, sr_err *err)
+{
+    int rc = check_id(o, c->id, c->what, err);
+    if (rc == SR_OK && json_object_get(o, "error") != NULL)
+        rc = sr_err_set(err, SR_EPROTO, true, "answered %s with both data and an error", c->what);
+    else if (rc == SR_OK && len > (EXEC_DATA_MAX + 2) / 3 * 4)
+        rc = sr_err_set(err, SR_EPROTO, true, "answered %s with a data line of more than %u bytes",
+                        c->what, EXEC_DATA_MAX);
+    else if (rc == SR_OK && !strict_base64(b64, len))
+        rc = sr_err_set(err, SR_EPROTO, true, "answered %s with a data line that is not base64",
+                        c->what);
+    if (rc == SR_OK && len > 0) {
+        int n = EVP_DecodeBlock(c->bytes, (const unsigned char *)b64, (int)len);
+        /* it counts the padding as bytes of zero: they are not the file's */
+        size_t got = n < 0 ? 0 : (size_t)n - (b64[len - 1] == '=') - (b64[len - 2] == '=');
+        if (n < 0)
+            rc = sr_err_set(err, SR_EPROTO, true, "answered %s with a data line that is not base64",
+                            c->what);
+        else if (got > EXEC_DATA_MAX) /* the base64 bound lets up to 2 bytes more by */
+            rc = sr_err_set(err, SR_EPROTO, true,
+                            "answered %s with a data line of more than %u bytes", c->what,
+                            EXEC_DATA_MAX);
+        else if ((rc = c->write(c->write_ctx, c->bytes, got, &c->sink_err)) != SR_OK)
+            c->sink_rc = rc; /* sr refuses the bytes: the caller says so, unchanged */
+    }
+    json_decref(o);
+    return rc;
+}
+
+/* A line of a download's reply, parsed: data handed to write at once, or the end. */
+static int download_line(void *ctx, json_t *o, bool all_written, bool *answered, sr_err *err)
+{
+    (void)all_written;
+    download_ctx *c = ctx;
+    json_t *data = json_object_get(o, "data");
+    if (data == NULL) {
+        if (check_id(o, c->id, c->what, err) != SR_OK) {
+            json_decref(o);
+            return err->code;
+        }
+        c->last = o;
+        *answered = true;
+        return SR_OK;
+    }
+    if (!json_is_string(data)) {
+        json_decref(o);
+        return sr_err_set(err, SR_EPROTO, true, "answered %s with a \"data\" that is not a string",
+                          c->what);
+    }
+    return download_bytes(c, o, json_string_value(data), json_string_length(data), err);
+}
+
+/* The end of the string that starts at s[i] (a quote): the index past its closing quote,
+ * or 0 when the line ends first. *escaped: it holds a backslash. */
+static size_t skip_string(const char *s, size_t len, size_t i, bool *escaped)
+{
+    *escaped = false;
+    for (i++; i < len; i++) {
+        if (s[i] == '\\')
+            *escaped = true, i++;
+        else if (s[i] == '"')
+            return i + 1;
+    }
+    return 0;
+}
+
+static size_t skip_blanks(const char *s, size_t len, size_t i)
+{
+    while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r'))
+        i++;
+    return i;
+}
+
+/* Where the value of "data" lies in a line, found without parsing its megabyte (jansson
+ * would take most of a download's time on it): the line is walked at its top level, and
+ * when it is one flat object (no value an object or a list) with one key "data" whose
+ * value is a string without escapes, [*from, *to) are that value's characters. false: not
+ * that shape, and the line is parsed whole. */
+static bool find_data(const char *s, size_t len, size_t *from, size_t *to)
+{
+    bool found = false, escaped;
+    size_t i = skip_blanks(s, len, 0);
+    if (i >= len || s[i] != '{')
+        return false;
+    for (i++;;) {
+        i = skip_blanks(s, len, i);
+        if (i >= len || s[i] != '"')
+            return false;
+        size_t key = i;
+        if ((i = skip_string(s, len, i, &escaped)) == 0)
+            return false;
+        bool is_data = i - key == 6 && memcmp(s + key, "\"data\"", 6) == 0;
+        i = skip_blanks(s, len, i);
+        if (i >= len || s[i] != ':')
+            return false;
+        i = skip_blanks(s, len, i + 1);
+        if (i >= len || s[i] == '{' || s[i] == '[')
+            return false;
+        if (s[i] == '"') {
+            size_t value = i;
+            if ((i = skip_string(s, len, i, &escaped)) == 0 || (is_data && (escaped || found)))
+                return false;
+            if (is_data) {
+                found = true;
+                *from = value + 1;
+                *to = i - 1;
+            }
+        } else {
+            while (i < len && s[i] != ',' && s[i] != '}' && s[i] != ' ' && s[i] != '\t')
+                i++;
+        }
+        i = skip_blanks(s, len, i);
+        if (i < len && s[i] == ',') {
+            i++;
+            continue;
+        }
+        if (i < len && s[i] == '}')
+            break;
+        return false;
+    }
+    return found && skip_blanks(s, len, i + 1) == len;
+}
+
+/* A data line taken as it is: the rest of it (its "data" emptied) parsed by jansson,
+ * which checks it as for any line; the base64 read in place. A line of another shape is
+ * left to download_line. */
+static int download_raw(void *ctx, const char *line, size_t len, bool *taken, sr_err *err)
+{
+    download_ctx *c = ctx;
+    size_t from = 0, to = 0;
+    *taken = false;
+    if (!find_data(line, len, &from, &to))
+        return SR_OK;
+    char *rest = malloc(len - (to - from));
+    if (rest == NULL)
+        return SR_OK; /* parsed whole, then */
+    memcpy(rest, line, from);
+    memcpy(rest + from, line + to, len - to);
+    json_t *o = json_loadb(rest, len - (to - from), JSON_REJECT_DUPLICATES, NULL);
+    free(rest);
+    json_t *data = json_object_get(o, "data");
+    if (!json_is_object(o) || !json_is_string(data) || json_string_length(data) != 0) {
+        json_decref(o);
+        return SR_OK;
+    }
+    *taken = true;
+    return download_bytes(c, o, line + from, to - from, err);
+}
+
+/* sr stopped a transfer half-way (its sink refused the bytes, its source failed): the
+ * plugin is out of step, and is killed; the fault is not known to be its own, so it is
+ * started again at its next call, without a pause. */
+static void out_of_step(sr_plugin_instance *pi, exec_plugin *ep, const char *what,
+                        const sr_err *why)
+{
+    kill_process(pi, ep);
+    ep->restart_at = 0;
+    plog(pi, SR_LOG_WARNING,
+         "plugin \"%s\": %s stopped half-way (%s); killed, as it is out of step, and started "
+         "again at its next call",
+         pi->name, what, why->msg);
+}
+
+/* The end of a transfer's request: SR_OK, or an error naming the plugin and the file
+ * (what: "download of URL"). A protocol failure (rc) has killed the plugin; an error line
+ * is the plugin's word: it is well, and the file is retried. */
+static int transfer_end(sr_plugin_instance *pi, exec_plugin *ep, int rc, const json_t *last,
+                        const char *what, sr_err *err)
+{
+    if (rc != SR_OK) {
+        failed(pi, ep, err);
+        sr_err_prefix(err, "%s", what);
+    } else if (!error_reply(last, what, err)) {
+        ep->backoff = 0;
+        return SR_OK;
+    }
+    err->code = SR_EIO; /* not SR_EPROTO: to transfer.c that means "cannot resume" */
+    err->retryable = true;
+    return named(pi, SR_EIO, err);
+}
+
+static int exec_download(sr_plugin_instance *pi, const sr_message *m, const char *url,
+                         int (*write)(void *ctx, const void *buf, size_t n, sr_err *err), void *ctx,
+                         sr_err *err)
+{
+    exec_plugin *ep = ep_of(pi);
+    int rc = ensure_running(pi, ep, err);
+    if (rc != SR_OK)
+        return named(pi, rc, err);
+    json_t *req = request(ep, "download");
+    unsigned long long id = id_of(req);
+    json_t *mj = msg_json(m, NULL);
+    if (req == NULL || mj == NULL || json_object_set_new(req, "message", mj) != 0 ||
+        json_object_set_new(req, "url", json_string(url)) != 0) {
+        json_decref(req);
+        return sr_err_set(err, SR_ENOMEM, true, "out of memory");
+    }
+    char what[48];
+    snprintf(what, sizeof what, "request %llu", id);
+    char *line;
+    size_t len;
+    if (dump_line(req, &line, &len, err) != SR_OK)
+        return err->code;
+    download_ctx c = {.id = id, .what = what, .write = write, .write_ctx = ctx, .sink_rc = SR_OK};
+    c.bytes = malloc(EXEC_DATA_MAX + 3);
+    if (c.bytes == NULL) {
+        free(line);
+        return sr_err_set(err, SR_ENOMEM, true, "out of memory");
+    }
+    exec_io io = {.what = what,
+                  .out = line,
+                  .out_len = len,
+                  .line = download_line,
+                  .raw = download_raw,
+                  .ctx = &c,
+                  .line_max = EXEC_DATA_LINE_MAX,
+                  .rolling = true};
+    rc = converse(pi, ep, &io, err);
+    free(line);
+    free(c.bytes);
+    if (c.sink_rc != SR_OK) {
+        *err = c.sink_err;
+        out_of_step(pi, ep, "download", err);
+        return c.sink_rc;
+    }
+    char target[512];
+    snprintf(target, sizeof target, "download of %s", url);
+    rc = transfer_end(pi, ep, rc, c.last, target, err);
+    json_decref(c.last);
+    return rc;
+}
+
+typedef struct send_ctx {
+    unsigned long long id;
+    const char *what;
+    long (*read)(void *ctx, void *buf, size_t n, sr_err *err);
+    void *read_ctx;
+    unsigned char *bytes; /* EXEC_SEND_CHUNK read */
+    char *line;           /* a data line of them */
+    char end[64];         /* the end line */
+    bool ended;           /* the end line was given */
+    bool source_failed;
+    sr_err source_err;
+    json_t *reply;
+} send_ctx;
+
+/* The next line of a send: the file's next bytes, or the end line once they are all
+ * given or the plugin has answered early (it then skips what it is sent up to the end). */
+static int send_more(void *ctx, const char **out, size_t *len, sr_err *err)
+{
+    send_ctx *c = ctx;
+    *len = 0;
+    if (c->ended)
+        return SR_OK;
+    long n = 0;
+    if (c->reply == NULL) {
+        n = c->read(c->read_ctx, c->bytes, EXEC_SEND_CHUNK, &c->source_err);
+        if (n < 0) {
+            c->source_failed = true;
+            *err = c->source_err;
+            return err->code != SR_OK ? err->code : SR_EIO;
+        }
+    }
+    if (n == 0) {
+        int k = snprintf(c->end, sizeof c->end, "{\"id\":%llu,\"end\":true}\n", c->id);
+        *out = c->end;
+        *len = (size_t)k;
+        c->ended = true;
+        return SR_OK;
+    }
+    /* base64 needs no JSON escape: the line is written as it is */
+    int k = snprintf(c->line, 64, "{\"id\":%llu,\"data\":\"", c->id);
+    int b = EVP_EncodeBlock((unsigned char *)c->line + k, c->bytes, (int)n);
+    memcpy(c->line + k + b, "\"}\n", 3);
+    *out = c->line;
+    *len = (size_t)k + (size_t)b + 3;
+    return SR_OK;
+}
+
+/* The plugin's answer to a send: an error may come early (it stopped reading the file's
+ * bytes); done only after the end line. */
+static int send_line(void *ctx, json_t *o, bool all_written, bool *answered, sr_err *err)
+{
+    send_ctx *c = ctx;
+    if (check_id(o, c->id, c->what, err) != SR_OK) {
+        json_decref(o);
+        return err->code;
+    }
+    if (!all_written && json_object_get(o, "error") == NULL) {
+        json_decref(o);
+        return sr_err_set(err, SR_EPROTO, true, "answered %s before reading all of it", c->what);
+    }
+    c->reply = o;
+    *answered = true;
+    return SR_OK;
+}
+
+static int exec_send(sr_plugin_instance *pi, const sr_message *m, const char *remote_path,
+                     long (*read)(void *ctx, void *buf, size_t n, sr_err *err), void *ctx,
+                     sr_err *err)
+{
+    exec_plugin *ep = ep_of(pi);
+    int rc = ensure_running(pi, ep, err);
+    if (rc != SR_OK)
+        return named(pi, rc, err);
+    json_t *req = request(ep, "send");
+    unsigned long long id = id_of(req);
+    json_t *mj = msg_json(m, NULL);
+    if (req == NULL || mj == NULL || json_object_set_new(req, "message", mj) != 0 ||
+        json_object_set_new(req, "remote_path", json_string(remote_path)) != 0) {
+        json_decref(req);
+        return sr_err_set(err, SR_ENOMEM, true, "out of memory");
+    }
+    char what[48];
+    snprintf(what, sizeof what, "request %llu", id);
+    char *line;
+    size_t len;
+    if (dump_line(req, &line, &len, err) != SR_OK)
+        return err->code;
+    send_ctx c = {.id = id, .what = what, .read = read, .read_ctx = ctx};
+    c.bytes = malloc(EXEC_SEND_CHUNK);
+    c.line = malloc(64 + (EXEC_SEND_CHUNK + 2) / 3 * 4 + 4);
+    if (c.bytes == NULL || c.line == NULL) {
+        free(c.bytes);
+        free(c.line);
+        free(line);
+        return sr_err_set(err, SR_ENOMEM, true, "out of memory");
+    }
+    exec_io io = {.what = what,
+                  .out = line,
+                  .out_len = len,
+                  .more = send_more,
+                  .line = send_line,
+                  .ctx = &c,
+                  .line_max = EXEC_REPLY_MAX,
+                  .early = true,
+                  .rolling = true};
+    rc = converse(pi, ep, &io, err);
+    free(line);
+    free(c.bytes);
+    free(c.line);
+    if (c.source_failed) {
+        *err = c.source_err;
+        out_of_step(pi, ep, "send", err);
+        json_decref(c.reply);
+        return c.source_err.code != SR_OK ? c.source_err.code : SR_EIO;
+    }
+    char target[512];
+    snprintf(target, sizeof target, "send to %s", remote_path);
+    rc = transfer_end(pi, ep, rc, c.reply, target, err);
+    json_decref(c.reply);
+    return rc;
+}
+
 static void exec_metrics_report(sr_plugin_instance *pi, json_t *obj)
 {
     exec_plugin *ep = ep_of(pi);
@@ -1328,6 +1911,8 @@ static const sr_plugin_backend_ops exec_ops = {
     .gather = exec_gather,
     .poll = exec_poll,
     .destfn = exec_destfn,
+    .download = exec_download,
+    .send = exec_send,
     .metrics_report = exec_metrics_report,
     .destroy = exec_destroy,
 };

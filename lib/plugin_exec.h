@@ -16,15 +16,15 @@
  *       options: every option the config sets, as its text values (one per line given),
  *       with the lines sr itself does not know (the plugin's own options)
  *     < {"sr_exec": 1, "name": "rename", "hooks": ["after_accept", ...],
- *        "options": ["myOption", ...]}
+ *        "options": ["myOption", ...], "schemes": ["fake", ...]}
  *       name: what logs and `filename DESTFNSCRIPT=NAME` call it (required).
  *       hooks: any of on_start on_stop on_housekeeping after_accept after_work after_post
- *       gather poll destfn metrics_report (download and send move bytes and are for C
- *       plugins only: an exec plugin naming them is refused). options: the option names
- *       the plugin reads; a config line naming one is then not refused. Other keys are
- *       ignored (room for later versions).
- *     A reply that is not this (another version, not JSON, an unknown hook) is an error
- *     naming the plugin: the component does not start.
+ *       gather poll destfn download send metrics_report. options: the option names the
+ *       plugin reads; a config line naming one is then not refused. schemes (required
+ *       with download or send, at least one): the URL schemes they handle. Other keys
+ *       are ignored (room for later versions).
+ *     A reply that is not this (another version, not JSON, an unknown hook, download or
+ *     send without schemes) is an error naming the plugin: the component does not start.
  *
  *   then requests, "id" counting from 1:
  *     > {"id": N, "hook": "on_start" | "on_stop" | "on_housekeeping"}
@@ -53,11 +53,42 @@
  *     > {"id": N, "hook": "metrics_report"}
  *     < {"id": N, "metrics": {"NAME": NUMBER, ...}}
  *
+ *     > {"id": N, "hook": "download", "message": MSG, "url": "fake://host/a/b"}
+ *     < {"id": N, "data": "BASE64"}                any number of them, the file in order
+ *     < {"id": N}                                  done (or an error: failed, retried)
+ *       Each data line's bytes go at once to sr's sink (checksum, announced size,
+ *       byteRateMax, the partial file: the plugin never gets a path or a descriptor of
+ *       sr's). A data line holds at most 1 MiB (decoded; strict base64, padded). When the
+ *       sink refuses bytes (more than announced, disk full) sr stops reading the reply:
+ *       the plugin is then out of step and is killed, the refusal is the download's
+ *       error as it is, and the plugin is started again at its next call, without the
+ *       pause of a failure (the fault may be the message's).
+ *
+ *     > {"id": N, "hook": "send", "message": MSG, "remote_path": "/x/y"}
+ *     > {"id": N, "data": "BASE64"}                the file, in lines of 256 KiB
+ *     > {"id": N, "end": true}
+ *     < {"id": N}                                  or {"id": N, "error": "why"}
+ *       remote_path is the final name: the plugin makes the write atomic if it can. It
+ *       may answer an error before the end line (the remote refused at once): sr then
+ *       stops reading the file and sends the end line after the line it was writing; the
+ *       plugin skips the request's data lines up to it, and stays in step. Any other
+ *       early answer is out of step. When sr cannot read the file, the plugin is killed
+ *       as for a refused download.
+ *
+ *   For download and send, pluginTimeout runs between lines (a data line read or
+ *   written, the end of a sink's or source's wait), not over the whole file: a slow but
+ *   moving transfer is fine, a silent one is given up.
+ *
+ *   Download and send came after the first exec plugins, and are part of version 1: no
+ *   program outside sr's own tree spoke the protocol yet, and a plugin without them is
+ *   unchanged.
+ *
  *   Any request may be answered {"id": N, "error": "why"}: the plugin is well but could
  *   not do it. on_start: the component does not start; after_accept, after_work: every
  *   message of the request goes to the retry queue with the reason; gather, poll: nothing
  *   this time; destfn: the message is rejected (not written or sent) with the reason;
- *   the others (after_post: the messages are posted already): logged.
+ *   download, send: the file is retried later; the others (after_post: the messages are
+ *   posted already): logged.
  *   Blank lines from the plugin are skipped. A reply line may be up to 256 MiB.
  *
  * Failure. A plugin that exits, closes its output, answers with something that is not
