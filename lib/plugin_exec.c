@@ -1680,27 +1680,41 @@ static int transfer_end(sr_plugin_instance *pi, exec_plugin *ep, int rc, const j
     return named(pi, SR_EIO, err);
 }
 
+/* The first line of a download or send request: the hook, the message and key (the url
+ * or the remote path) set to value; the request's id and its name for messages in *id and
+ * what. */
+static int transfer_request(sr_plugin_instance *pi, exec_plugin *ep, const char *hook,
+                            const sr_message *m, const char *key, const char *value,
+                            unsigned long long *id, char *what, size_t what_size, char **line,
+                            size_t *len, sr_err *err)
+{
+    int rc = ensure_running(pi, ep, err);
+    if (rc != SR_OK)
+        return named(pi, rc, err);
+    json_t *req = request(ep, hook);
+    *id = id_of(req);
+    json_t *mj = msg_json(m, NULL);
+    if (req == NULL || mj == NULL || json_object_set_new(req, "message", mj) != 0 ||
+        json_object_set_new(req, key, json_string(value)) != 0) {
+        json_decref(req);
+        return sr_err_set(err, SR_ENOMEM, true, "out of memory");
+    }
+    snprintf(what, what_size, "request %llu", *id);
+    return dump_line(req, line, len, err);
+}
+
 static int exec_download(sr_plugin_instance *pi, const sr_message *m, const char *url,
                          int (*write)(void *ctx, const void *buf, size_t n, sr_err *err), void *ctx,
                          sr_err *err)
 {
     exec_plugin *ep = ep_of(pi);
-    int rc = ensure_running(pi, ep, err);
-    if (rc != SR_OK)
-        return named(pi, rc, err);
-    json_t *req = request(ep, "download");
-    unsigned long long id = id_of(req);
-    json_t *mj = msg_json(m, NULL);
-    if (req == NULL || mj == NULL || json_object_set_new(req, "message", mj) != 0 ||
-        json_object_set_new(req, "url", json_string(url)) != 0) {
-        json_decref(req);
-        return sr_err_set(err, SR_ENOMEM, true, "out of memory");
-    }
+    int rc;
+    unsigned long long id;
     char what[48];
-    snprintf(what, sizeof what, "request %llu", id);
     char *line;
     size_t len;
-    if (dump_line(req, &line, &len, err) != SR_OK)
+    if (transfer_request(pi, ep, "download", m, "url", url, &id, what, sizeof what, &line, &len,
+                         err) != SR_OK)
         return err->code;
     download_ctx c = {.id = id, .what = what, .write = write, .write_ctx = ctx, .sink_rc = SR_OK};
     c.bytes = malloc(EXEC_DATA_MAX + 3);
@@ -1801,22 +1815,13 @@ static int exec_send(sr_plugin_instance *pi, const sr_message *m, const char *re
                      sr_err *err)
 {
     exec_plugin *ep = ep_of(pi);
-    int rc = ensure_running(pi, ep, err);
-    if (rc != SR_OK)
-        return named(pi, rc, err);
-    json_t *req = request(ep, "send");
-    unsigned long long id = id_of(req);
-    json_t *mj = msg_json(m, NULL);
-    if (req == NULL || mj == NULL || json_object_set_new(req, "message", mj) != 0 ||
-        json_object_set_new(req, "remote_path", json_string(remote_path)) != 0) {
-        json_decref(req);
-        return sr_err_set(err, SR_ENOMEM, true, "out of memory");
-    }
+    int rc;
+    unsigned long long id;
     char what[48];
-    snprintf(what, sizeof what, "request %llu", id);
     char *line;
     size_t len;
-    if (dump_line(req, &line, &len, err) != SR_OK)
+    if (transfer_request(pi, ep, "send", m, "remote_path", remote_path, &id, what, sizeof what,
+                         &line, &len, err) != SR_OK)
         return err->code;
     send_ctx c = {.id = id, .what = what, .read = read, .read_ctx = ctx};
     c.bytes = malloc(EXEC_SEND_CHUNK);
