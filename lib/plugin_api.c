@@ -450,6 +450,11 @@ static int set_field(sr_plugin_msg *pm, const char *field, const json_t *value)
         fail(pm->host, "field %s: messages cannot be changed in this hook", field ? field : "");
         return -1;
     }
+    if (pm->placed_already && field != NULL && strncmp(field, "new_", 4) == 0) {
+        fail(pm->host, "field %s: the file is written or sent already (set it in after_accept)",
+             field);
+        return -1;
+    }
     if (sr_plugin_field_set(pm->m, pm->placement, field, value, &err) != SR_OK) {
         fail(pm->host, "%s", err.msg);
         return -1;

@@ -29,6 +29,7 @@ struct sr_plugin_msg {
     sr_placement *placement; /* NULL: not placed (the new_* fields are absent) */
     sr_plugin_hostctx *host;
     bool readonly;      /* destfn, download, send, after_post: sets are refused */
+    bool placed_already; /* after_work: the destination fields are read only */
     sr_strlist scratch; /* texts handed out by msg_get / msg_json */
 };
 

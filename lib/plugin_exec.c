@@ -1241,6 +1241,14 @@ static void apply_result(sr_plugin_item *it, const json_t *r)
         json_object_foreach(set, field, value)
         {
             sr_err err;
+            if (it->placed_already && strncmp(field, "new_", 4) == 0) {
+                snprintf(reason, sizeof reason,
+                         "set refused: field %s: the file is written or sent already (set it "
+                         "in after_accept)",
+                         field);
+                set_verdict(it, SR_PLUGIN_REJECT, reason);
+                return;
+            }
             if (sr_plugin_field_set(it->w->msg, placement_of(it->w), field,
                                     json_is_null(value) ? NULL : value, &err) != SR_OK) {
                 snprintf(reason, sizeof reason, "set refused: %s", err.msg);

@@ -116,6 +116,7 @@ static void op_after_work(sr_plugin_instance *pi, sr_plugin_item *items, size_t 
          * writes new_dir/new_file once the file is received) */
         sr_plugin_msg pm;
         sr_plugin_msg_init(&pm, &n->hc, w->msg, w->placed ? &w->placement : NULL, false);
+        pm.placed_already = items[i].placed_already;
         const char *why = NULL;
         int v = (int)n->desc->after_work(&n->hc.host, &pm, items[i].outcome, &why);
         decide(&items[i], v, why);

@@ -377,6 +377,8 @@ void sr_plugins_after_accept(sr_plugins *ps, sr_plugin_item *items, size_t n)
 
 void sr_plugins_after_work(sr_plugins *ps, sr_plugin_item *items, size_t n)
 {
+    for (size_t i = 0; i < n; i++)
+        items[i].placed_already = true;
     over_items(ps, SR_PLUGIN_HOOK_AFTER_WORK, items, n);
 }
 

@@ -117,6 +117,8 @@ typedef struct sr_plugin_item {
     char *why;                      /* "plugin NAME: reason" once decided */
     const sr_plugin_instance *by;   /* the plugin that decided (plugins.c sets it); NULL on
                                      * entry */
+    bool placed_already; /* after_work: its file is written or sent, so new_dir and new_file
+                          * are read only (plugins.c sets it) */
 } sr_plugin_item;
 void sr_plugins_after_accept(sr_plugins *ps, sr_plugin_item *items, size_t n);
 void sr_plugins_after_work(sr_plugins *ps, sr_plugin_item *items, size_t n);
