@@ -348,7 +348,7 @@ def test_import_of_an_sr3_tree_reports_what_sr_does_not_support(sr_cmd, sr_env, 
     (sr3 / "subscribe" / "dd.conf").write_text(
         "broker amqps://anonymous@dd.weather.gc.ca/\n"
         "subtopic observations.#\n"
-        "callback accept.printlag\n"  # a plugin sr lacks (callback log is built in)
+        "callback accept.save\n"  # a plugin sr lacks (log, accept.printlag are built in)
         "directory /tmp/dd\n"
         "frobnicate 3\n")
     (sr3 / "poll" / "p.conf").write_text("post_broker amqp://u@h/\npollUrl ftp://x/\n")
@@ -364,7 +364,7 @@ def test_import_of_an_sr3_tree_reports_what_sr_does_not_support(sr_cmd, sr_env, 
     assert (cfg / "poll" / "p.conf").exists()  # a poll sr lists itself comes over
     assert not (cfg / "flow").exists()
     assert stat.S_IMODE((cfg / "credentials.conf").stat().st_mode) == 0o600
-    assert f"{sr3 / 'subscribe' / 'dd.conf'}:3" in out and "callback" in out
+    assert f"{sr3 / 'subscribe' / 'dd.conf'}:3" in out and "accept.save" in out
     assert f"{sr3 / 'subscribe' / 'dd.conf'}:5" in out and "frobnicate" in out
     assert f"{sr3 / 'poll' / 'n.conf'}:2" in out and "poll.nexrad" in out
     assert "flow" in out
