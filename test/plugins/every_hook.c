@@ -6,6 +6,9 @@
  *   everyReject TEXT   after_accept rejects a relPath holding TEXT ("why: reject TEXT")
  *   everyRetry TEXT    after_accept sends a relPath holding TEXT to the retry queue
  *   everyWorkReject T  after_work rejects a relPath holding T
+ *   everyWorkRename S  after_work tries to set new_file to the name + S (refused: traced
+ *                      as "refused new_file" with the error)
+ *   everyDestfnKeep    destfn leaves the name empty (the name stays)
  *   everyRename SUFFIX after_accept sets new_file to the name + SUFFIX
  *   everySet F=V       after_accept sets field F to V (msg_set); a refusal is traced
  *                      as "refused F" with the error
@@ -105,6 +108,14 @@ static enum sr_plugin_verdict after_work(sr_plugin_host *h, sr_plugin_msg *m,
     snprintf(line, sizeof line, "%s %s", h->api->msg_get(m, "relPath"),
              outcome == SR_PLUGIN_DONE ? "done" : "failed");
     trace(h, "after_work", line);
+    const char *suffix = h->api->option(h, "everyWorkRename");
+    const char *file = h->api->msg_get(m, "new_file");
+    if (suffix != NULL && file != NULL) {
+        char name[512];
+        snprintf(name, sizeof name, "%s%s", file, suffix);
+        if (h->api->msg_set(m, "new_file", name) != 0)
+            trace(h, "refused new_file", h->api->error(h));
+    }
     if (holds(h, m, "everyWorkReject")) {
         *why = "work reject asked";
         return SR_PLUGIN_REJECT;
@@ -146,6 +157,10 @@ static int poll(sr_plugin_host *h)
 
 static int destfn(sr_plugin_host *h, sr_plugin_msg *m, char *name, size_t size)
 {
+    if (h->api->option(h, "everyDestfnKeep") != NULL) {
+        trace(h, "destfn", "(kept)");
+        return 0;
+    }
     const char *rel = h->api->msg_get(m, "relPath");
     const char *base = rel ? strrchr(rel, '/') : NULL;
     snprintf(name, size, "renamed_%s", base ? base + 1 : rel ? rel : "x");
@@ -180,9 +195,10 @@ static void metrics_report(sr_plugin_host *h)
     h->api->metric(h, "calls", 1);
 }
 
-static const char *const options[] = {"everyTrace",      "everyReject",    "everyRetry",
-                                      "everyWorkReject", "everyRename",    "everySet",
-                                      "everyGather",     "everyFailStart", NULL};
+static const char *const options[] = {
+    "everyTrace",      "everyReject",     "everyRetry",  "everyWorkReject",
+    "everyRename",     "everySet",        "everyGather", "everyFailStart",
+    "everyWorkRename", "everyDestfnKeep", NULL};
 static const char *const schemes[] = {"madeup", NULL};
 
 static const sr_plugin desc = {

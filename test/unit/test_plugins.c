@@ -503,6 +503,63 @@ static long feed(void *ctx, void *buf, size_t n, sr_err *err)
     return (long)give;
 }
 
+/* A placed message: after_accept may move its file (new_file), after_work may not (the
+ * file is written already: the plugin is told why); a destfn that leaves the name empty
+ * keeps it. */
+static void destination_is_set_in_after_accept_only(void **state)
+{
+    (void)state;
+    char text[1500];
+    char trace[600];
+    snprintf(trace, sizeof trace, "%s/trace", tmpdir);
+    snprintf(text, sizeof text,
+             "flowcb %s\neveryTrace %s\neveryRename .a\neveryWorkRename .w\neveryDestfnKeep\n",
+             plugin_path("every_hook"), trace);
+    sr_config *cfg = load_config(text);
+    sr_plugins *ps = NULL;
+    char *msg = try_load(cfg, &ps);
+    if (msg)
+        fail_msg("%s", msg);
+    sr_err err;
+    assert_int_equal(sr_plugins_start(ps, &err), SR_OK);
+    sr_work w = {0};
+    const char *body = "{\"pubTime\":\"20260101T000000\",\"baseUrl\":\"file:/\","
+                       "\"relPath\":\"in/x.txt\"}";
+    assert_int_equal(sr_message_decode_v03(body, strlen(body), &w.msg, &err), SR_OK);
+    w.placed = true;
+    w.placement = (sr_placement){.dir = strdup("/data/in"),
+                                 .name = strdup("x.txt"),
+                                 .path = strdup("/data/in/x.txt"),
+                                 .rel_path = strdup("in/x.txt"),
+                                 .root = strdup("/data"),
+                                 .under_root = strdup("in/x.txt")};
+    sr_plugin_item item = {.w = &w};
+    sr_plugins_after_accept(ps, &item, 1);
+    assert_int_equal(item.verdict, SR_PLUGIN_KEEP);
+    assert_string_equal(w.placement.name, "x.txt.a");
+    assert_string_equal(w.placement.path, "/data/in/x.txt.a");
+    assert_string_equal(w.placement.rel_path, "in/x.txt.a");
+    sr_plugin_items_fini(&item, 1);
+    item = (sr_plugin_item){.w = &w, .outcome = SR_PLUGIN_DONE};
+    sr_plugins_after_work(ps, &item, 1);
+    assert_int_equal(item.verdict, SR_PLUGIN_KEEP);
+    assert_string_equal(w.placement.path, "/data/in/x.txt.a"); /* unmoved */
+    sr_plugin_items_fini(&item, 1);
+    char *name = NULL;
+    assert_int_equal(sr_plugins_destfn(ps, "every_hook", w.msg, &name, &err), SR_OK);
+    assert_null(name); /* left empty: the name stays */
+    sr_plugins_stop(ps);
+    char *got = read_text(trace);
+    assert_non_null(strstr(got, "refused new_file field new_file: the file is written or sent "
+                                "already"));
+    assert_non_null(strstr(got, "destfn (kept)"));
+    free(got);
+    sr_placement_fini(&w.placement);
+    sr_message_free(w.msg);
+    sr_plugins_free(ps);
+    sr_config_free(cfg);
+}
+
 static void poll_destfn_transfers_and_metrics(void **state)
 {
     (void)state;
@@ -569,6 +626,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(hooks_run_in_a_flow_with_their_verdicts, setup, teardown),
         cmocka_unit_test_setup_teardown(after_accept_renames_and_is_checked, setup, teardown),
         cmocka_unit_test_setup_teardown(a_failed_start_stops_the_flow, setup, teardown),
+        cmocka_unit_test_setup_teardown(destination_is_set_in_after_accept_only, setup, teardown),
         cmocka_unit_test_setup_teardown(poll_destfn_transfers_and_metrics, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
