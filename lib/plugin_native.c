@@ -60,6 +60,8 @@ static int op_start(sr_plugin_instance *pi, sr_err *err)
 static void op_stop(sr_plugin_instance *pi)
 {
     native *n = nat(pi);
+    if (n->desc->on_stop == NULL) /* called at every stop (plugins.c): nothing to end */
+        return;
     n->desc->on_stop(&n->hc.host);
     sr_plugin_hostctx_end(&n->hc);
 }

@@ -310,9 +310,9 @@ void sr_plugins_stop(sr_plugins *ps)
         if (!pi->started)
             continue;
         pi->started = false;
-        /* every backend's stop ends what it started (an exec co-process) */
-        if (pi->ops->stop != NULL &&
-            ((pi->hooks & SR_PLUGIN_HOOK_ON_STOP) || strncmp(pi->name, "exec:", 5) == 0))
+        /* called whether or not the plugin has on_stop: a backend's stop also ends what
+         * it started (an exec co-process) */
+        if (pi->ops->stop != NULL)
             pi->ops->stop(pi);
     }
 }

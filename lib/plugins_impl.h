@@ -20,6 +20,8 @@ typedef struct sr_plugin_backend_ops {
     /* Each returns SR_OK or an error naming the plugin. NULL members: the hook is absent
      * (pi->hooks says which are present). */
     int (*start)(sr_plugin_instance *pi, sr_err *err);
+    /* Called at every stop of a started plugin, whether it has on_stop or not: it calls
+     * on_stop when the plugin has it, and ends what the backend started. */
     void (*stop)(sr_plugin_instance *pi);
     void (*housekeeping)(sr_plugin_instance *pi);
     /* Fill items[i].verdict / why for items whose verdict is KEEP. A backend that fails
