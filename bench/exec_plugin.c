@@ -16,6 +16,7 @@
  * median; SR_BENCH_BATCH (100, the default `batch`) messages a request;
  * SR_BENCH_MSGS (200000) messages a run.
  */
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,15 @@
 
 #define GOAL 5000.0
 
+/* nftw: each entry of the scratch folder, deepest first (never following a link). */
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
 static void die(const char *what, const sr_err *err)
 {
     fprintf(stderr, "exec_plugin: %s: %s\n", what, err ? err->msg : "failed");
@@ -40,7 +50,7 @@ static void die(const char *what, const sr_err *err)
 static sr_plugins *start(const char *dir, const char *confd, const char *flowcb, sr_log *log,
                          sr_config **cfg)
 {
-    char path[4200];
+    char path[8300];
     snprintf(path, sizeof path, "%s/shovel", dir);
     mkdir(path, 0700);
     snprintf(path, sizeof path, "%s/shovel/b.conf", dir);
@@ -99,10 +109,13 @@ int main(int argc, char **argv)
     int runs = (int)env_long("exec_plugin", "SR_BENCH_RUNS", 5, 1, 99);
     size_t batch = (size_t)env_long("exec_plugin", "SR_BENCH_BATCH", 100, 1, 100000);
     long msgs = env_long("exec_plugin", "SR_BENCH_MSGS", 200000, 1000, 100000000);
-    char dir[] = "/tmp/sr-bench-exec-XXXXXX";
+    /* a scratch folder under $TMPDIR (else /tmp), removed at the end */
+    const char *tmp = getenv("TMPDIR");
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/sr-bench-exec-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (mkdtemp(dir) == NULL)
         die("mkdtemp", NULL);
-    char logpath[200];
+    char logpath[4200];
     snprintf(logpath, sizeof logpath, "%s/bench.log", dir);
     sr_err err;
     sr_log_options lo = {.path = logpath, .ident = "shovel/b", .level = SR_LOG_WARNING};
@@ -132,7 +145,7 @@ int main(int argc, char **argv)
     snprintf(exec_line, sizeof exec_line, "exec:%s", argv[2]);
     sr_config *exec_cfg = NULL, *c_cfg = NULL;
     sr_plugins *exec_ps = start(dir, argv[1], exec_line, log, &exec_cfg);
-    char c_dir[300];
+    char c_dir[4200];
     snprintf(c_dir, sizeof c_dir, "%s/c", dir);
     mkdir(c_dir, 0700);
     sr_plugins *c_ps = start(c_dir, argv[1], "accept.printlag", log, &c_cfg);
@@ -166,7 +179,5 @@ int main(int argc, char **argv)
     free(exec_rates);
     free(c_rates);
     sr_log_close(log);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : 1;
+    return nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : 1;
 }
