@@ -169,8 +169,7 @@ static double max_seconds = 2;
  * clock stops. */
 #define WINDOW_MAX 16
 static double sr_publish_window(const char *url, const char *exchange, const char *topic,
-                                const sr_encoded *msg, long n, size_t batch, int depth,
-                                long *sent)
+                                const sr_encoded *msg, long n, size_t batch, int depth, long *sent)
 {
     sr_broker *b = sr_open(url, NULL);
     sr_err err;

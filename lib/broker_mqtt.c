@@ -70,11 +70,11 @@
  * Only the network thread reads and writes the socket; the caller's thread calls
  * mosquitto_publish_v5 / mosquitto_subscribe_v5 (which only queue packets; the caller
  * then wakes the thread through conn->wake_fd) with conn->lock held, so a PUBACK or SUBACK
- * callback (which takes conn->lock) always finds its message id recorded. libmosquitto calls callbacks with its
- * callback_mutex held, never with the locks publish and subscribe take, so that order is
- * deadlock free. The log callback can run in either thread, inside those calls: it takes
- * only conn->log_lock. Nothing in the network thread touches the sr_broker (its
- * connection generation or notify callback): the caller's thread fills those in.
+ * callback (which takes conn->lock) always finds its message id recorded. libmosquitto
+ * calls callbacks with its callback_mutex held, never with the locks publish and
+ * subscribe take, so that order is deadlock free. The log callback can run in either thread, inside
+ * those calls: it takes only conn->log_lock. Nothing in the network thread touches the sr_broker
+ * (its connection generation or notify callback): the caller's thread fills those in.
  *
  * Mosquitto 2.0.11 saves a persistent session over a restart but not its shared ($share)
  * subscriptions: until the consumer is back and has subscribed again, what is posted for
@@ -182,7 +182,7 @@ typedef struct mqtt_conn {
     read_msg *read;
     size_t read_count, read_cap;
     uint64_t read_base;
-    size_t unacked;                         /* entries of read not acked */
+    size_t unacked;                           /* entries of read not acked */
     struct mqtt_delivery *ready, *ready_last; /* read, not yet handed over, oldest first */
     size_t ready_count;
 
@@ -203,7 +203,7 @@ typedef struct mqtt_backend {
 } mqtt_backend;
 
 typedef struct mqtt_delivery {
-    sr_delivery d; /* first: release gets a pointer to it */
+    sr_delivery d;              /* first: release gets a pointer to it */
     struct mqtt_delivery *next; /* in the connection's ready list */
     char *body, *topic, *exchange, *content_type;
     sr_header *headers;
@@ -1227,8 +1227,8 @@ static int message_props(const sr_broker *b, const sr_encoded *e, props_cache *c
             props, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL,
             (uint32_t)(expiry < EXPIRY_MAX ? (expiry < 1 ? 1 : expiry + 0.5) : EXPIRY_MAX));
     for (size_t i = 0; mrc == MOSQ_ERR_SUCCESS && i < e->header_count; i++)
-        mrc = mosquitto_property_add_string_pair(props, MQTT_PROP_USER_PROPERTY,
-                                                 e->headers[i].name, e->headers[i].value);
+        mrc = mosquitto_property_add_string_pair(props, MQTT_PROP_USER_PROPERTY, e->headers[i].name,
+                                                 e->headers[i].value);
     if (mrc == MOSQ_ERR_SUCCESS && e->header_count == 0) {
         cache->valid = true;
         cache->content_type = e->content_type;
