@@ -412,6 +412,28 @@ int sr_broker_ack(sr_broker *b, const sr_delivery *d, sr_err *err)
     return after(b, b->ops->ack(b, d, err), err);
 }
 
+int sr_broker_ack_many(sr_broker *b, sr_delivery *const *d, size_t n, sr_err *err)
+{
+    /* From a connection since lost: the broker has already put them back in the queue. */
+    size_t from = 0;
+    while (from < n && (!b->connected || d[from]->connection != b->connection))
+        from++;
+    bool same = true;
+    for (size_t i = from; i < n && same; i++)
+        same = d[i]->connection == b->connection;
+    if (from == n)
+        return SR_OK;
+    if (!same || b->ops->ack_many == NULL) {
+        for (size_t i = from; i < n; i++) {
+            int rc = sr_broker_ack(b, d[i], err);
+            if (rc != SR_OK)
+                return rc;
+        }
+        return SR_OK;
+    }
+    return after(b, b->ops->ack_many(b, d + from, n - from, err), err);
+}
+
 void sr_delivery_free(sr_delivery *d)
 {
     if (d != NULL)

@@ -173,6 +173,10 @@ int sr_broker_consume(sr_broker *b, size_t max, double timeout, sr_delivery ***d
  * broker may forget it. A delivery from a connection since lost is not acked (the broker
  * redelivers it); that is SR_OK with nothing done. */
 int sr_broker_ack(sr_broker *b, const sr_delivery *d, sr_err *err);
+/* The same for n deliveries, given in the order they came (a pass's): on AMQP one
+ * basic.ack with `multiple` when they are the oldest still unacknowledged on the channel,
+ * else one each. Stops at the first failure (the rest come back from the broker). */
+int sr_broker_ack_many(sr_broker *b, sr_delivery *const *d, size_t n, sr_err *err);
 void sr_delivery_free(sr_delivery *d);
 
 /* Connection state, for metrics and `sr status`. */

@@ -90,10 +90,57 @@ typedef struct amqp_backend {
     sr_delivery **stash;
     size_t stash_count, stash_cap;
     amqp_ticket *tickets; /* outstanding batches, oldest first */
+    /* Delivery tags of this channel not yet acked (ascending: the broker numbers them in
+     * order), held ones included: the broker still counts those as unacknowledged, so a
+     * basic.ack with `multiple` may only cover a run that starts at the oldest of them. */
+    uint64_t *unacked;
+    size_t unacked_count, unacked_cap;
+    bool unacked_lost; /* out of memory once: no multiple acks on this channel */
     /* scratch for the headers of the message being published */
     amqp_table_entry_t *entries;
     size_t entries_cap;
 } amqp_backend;
+
+/* A new channel: nothing on it is unacknowledged yet. */
+static void forget_unacked(amqp_backend *a)
+{
+    a->unacked_count = 0;
+    a->unacked_lost = false;
+}
+
+/* A delivery read on the current channel: one more unacknowledged. */
+static void note_unacked(amqp_backend *a, uint64_t tag)
+{
+    if (a->unacked_count == a->unacked_cap) {
+        size_t cap = a->unacked_cap ? a->unacked_cap * 2 : 64;
+        uint64_t *grown = realloc(a->unacked, cap * sizeof *grown);
+        if (grown == NULL) {
+            a->unacked_lost = true; /* acks go one by one from now on: always right */
+            return;
+        }
+        a->unacked = grown;
+        a->unacked_cap = cap;
+    }
+    a->unacked[a->unacked_count++] = tag;
+}
+
+/* tag was acked: no longer unacknowledged. */
+static void drop_unacked(amqp_backend *a, uint64_t tag)
+{
+    size_t lo = 0, hi = a->unacked_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (a->unacked[mid] < tag)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < a->unacked_count && a->unacked[lo] == tag) {
+        memmove(a->unacked + lo, a->unacked + lo + 1,
+                (a->unacked_count - lo - 1) * sizeof *a->unacked);
+        a->unacked_count--;
+    }
+}
 
 /* The broker closed channel ch: the confirms of its tickets will not come. */
 static void channel_gone(amqp_backend *a, amqp_channel_t ch)
@@ -195,6 +242,7 @@ static int channel_closed(sr_broker *b, const amqp_channel_close_t *c, const cha
     }
     int max = amqp_get_channel_max(a->conn);
     a->channel = (amqp_channel_t)(a->channel >= (max > 0 ? max : 2047) ? 1 : a->channel + 1);
+    forget_unacked(a); /* the old channel's deliveries went back to the queue with it */
     bool was_consuming = a->consuming;
     a->consuming = false;
     sr_err inner;
@@ -526,6 +574,7 @@ static int amqp_connect(sr_broker *b, sr_err *err)
     if (rc == SR_OK) {
         a->broken = false;
         a->channel = 1;
+        forget_unacked(a);
         rc = open_channel(b, err);
     }
     if (rc != SR_OK)
@@ -586,6 +635,7 @@ static void amqp_destroy(sr_broker *b)
     if (a->conn != NULL)
         amqp_disconnect(b);
     free(a->stash);
+    free(a->unacked);
     free(a->entries);
     free(a);
     b->backend = NULL;
@@ -788,6 +838,7 @@ static int read_delivery(sr_broker *b, const amqp_basic_deliver_t *m, sr_deliver
         got += frag.len;
     }
     body[keep] = '\0';
+    note_unacked(a, d->tag);
     *out = d;
     return SR_OK;
 }
@@ -1144,6 +1195,32 @@ static int amqp_ack(sr_broker *b, const sr_delivery *d, sr_err *err)
     int s = amqp_basic_ack(a->conn, a->channel, d->tag, 0);
     if (s != AMQP_STATUS_OK)
         return lost(b, "acknowledging", amqp_error_string2(s), err);
+    drop_unacked(a, d->tag);
+    return SR_OK;
+}
+
+/* A pass's deliveries, in the order they came: when they are exactly the oldest ones still
+ * unacknowledged on the channel, one basic.ack with `multiple` covers them all (one frame
+ * for the broker to handle instead of n); otherwise, or after a lost memory, one each. */
+static int amqp_ack_many(sr_broker *b, sr_delivery *const *d, size_t n, sr_err *err)
+{
+    amqp_backend *a = b->backend;
+    bool run = n > 1 && !a->unacked_lost && a->conn != NULL && n <= a->unacked_count;
+    for (size_t i = 0; run && i < n; i++)
+        run = ((const amqp_delivery *)d[i])->channel == a->channel && d[i]->tag == a->unacked[i];
+    if (!run) {
+        for (size_t i = 0; i < n; i++) {
+            int rc = amqp_ack(b, d[i], err);
+            if (rc != SR_OK)
+                return rc;
+        }
+        return SR_OK;
+    }
+    int s = amqp_basic_ack(a->conn, a->channel, d[n - 1]->tag, 1);
+    if (s != AMQP_STATUS_OK)
+        return lost(b, "acknowledging", amqp_error_string2(s), err);
+    memmove(a->unacked, a->unacked + n, (a->unacked_count - n) * sizeof *a->unacked);
+    a->unacked_count -= n;
     return SR_OK;
 }
 
@@ -1158,6 +1235,7 @@ static const sr_broker_ops amqp_ops = {
     .poll = amqp_poll,
     .consume = amqp_consume,
     .ack = amqp_ack,
+    .ack_many = amqp_ack_many,
     .destroy = amqp_destroy,
 };
 

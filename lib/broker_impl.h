@@ -45,6 +45,9 @@ typedef struct sr_broker_ops {
     int (*consume)(sr_broker *b, size_t max, double timeout, sr_delivery ***deliveries,
                    size_t *got, sr_err *err);
     int (*ack)(sr_broker *b, const sr_delivery *d, sr_err *err);
+    /* Several of this connection's deliveries, in the order they came; NULL: broker.c
+     * calls ack on each. */
+    int (*ack_many)(sr_broker *b, sr_delivery *const *d, size_t n, sr_err *err);
     /* Free b->backend (after disconnect). */
     void (*destroy)(sr_broker *b);
 } sr_broker_ops;

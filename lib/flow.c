@@ -1093,7 +1093,8 @@ static void settle(sr_flow *f, posting *po)
     if (f->comp.settled != NULL)
         f->comp.settled(f->comp.ctx);
     send_reports(f, p);
-    size_t held = 0;
+    size_t held = 0, acks = 0;
+    sr_delivery **to_ack = malloc((p->count ? p->count : 1) * sizeof *to_ack);
     for (size_t i = 0; i < p->count; i++) {
         sr_work *w = &p->items[i];
         if (w->delivery == NULL)
@@ -1102,10 +1103,19 @@ static void settle(sr_flow *f, posting *po)
             held++;
             continue; /* freed unacked: the broker sends it again */
         }
-        if (sr_broker_ack(f->in, w->delivery, &err) != SR_OK)
+        if (to_ack != NULL) {
+            to_ack[acks++] = w->delivery; /* in the order they came */
+        } else if (sr_broker_ack(f->in, w->delivery, &err) != SR_OK) {
             sr_log_write(f->log, SR_LOG_WARNING, "ack of %s: %s (the broker will send it again)",
                          w->msg ? sr_message_rel_path(w->msg) : "a message", err.msg);
+        }
     }
+    /* one basic.ack for the whole pass where AMQP allows it (broker.h) */
+    if (acks > 0 && sr_broker_ack_many(f->in, to_ack, acks, &err) != SR_OK)
+        sr_log_write(f->log, SR_LOG_WARNING,
+                     "ack of %zu message(s): %s (the broker will send the rest again)", acks,
+                     err.msg);
+    free(to_ack);
     if (held > 0)
         sr_log_write(f->log, SR_LOG_ERROR,
                      "%zu message(s) not acknowledged: the broker keeps them and sends them again",

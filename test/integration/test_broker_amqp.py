@@ -283,6 +283,32 @@ def test_killed_consumer_messages_go_to_the_next(rabbitmq, tool, exchange):
     assert queue_counts(rabbitmq, queue) == (0, 0)
 
 
+@pytest.mark.parametrize("held", [3, 9])
+def test_a_pass_acked_at_once_gives_back_only_the_held_one(rabbitmq, tool, exchange, held):
+    """A flow acks a pass's messages together (sr_broker_ack_many: one basic.ack with
+    `multiple` when they are the oldest unacked on the channel). Of 10 taken, all are
+    acked at once but one, held: only that one comes back to the next consumer, held in
+    the middle (3: the others acked one by one) or last (9: one multiple ack covers the 9
+    before it, and must not cover it)."""
+    queue = qname(f"ackmany{held}")
+    topic = f"v03.ackmany{held}"
+    first = Consumer(tool, rabbitmq.url("tsub"), queue, "--bind", f"{EXCHANGE}:{topic}",
+                     "--prefetch", "20", "--max", "10", "--ack-all-but", str(held),
+                     "--timeout", str(TIMEOUT))
+    try:
+        first.wait_subscribed()
+        sent = publish(tool, rabbitmq.url("tfeed"), topic, [message(f"m/{i}") for i in range(10)])
+        assert sent.returncode == 0, sent.stderr
+        first.finish()
+    finally:
+        first.kill()
+    assert first.proc.returncode == 0, first.stderr
+    assert len(first.messages) == 10
+    second = Consumer(tool, rabbitmq.url("tsub"), queue, "--timeout", str(TIMEOUT))
+    got = second.drain(rabbitmq, queue, 1)
+    assert [json.loads(r["body"])["relPath"] for r in got] == [f"m/{held}"]
+
+
 def test_deleted_queue_is_declared_again(rabbitmq, tool, exchange):
     """An operator deletes the queue under a running subscriber: the broker cancels the
     subscription, the subscriber declares and binds the queue again by itself, and gets what

@@ -23,7 +23,9 @@
  *          JSON line like consume's, without "redelivered")  --no-declare (do not declare
  *          EXCHANGE first)  --window (send each batch before waiting for the confirms of
  *          the one before: sr_broker_publish_begin/end with one batch outstanding)
- * consume only: --decode (add "message": the message decoded and encoded again as v03
+ * consume only: --ack-all-but K (ack nothing until --max messages are in, then ack them
+ *          all with one sr_broker_ack_many but the K-th, counted from 0, which is left
+ *          unacked: the broker sends it again after the process ends)  --decode (add "message": the message decoded and encoded again as v03
  *          JSON, or "decode_error": why it does not decode)  --queue-type T (AMQP
  *          x-queue-type: classic or quorum)
  * Broker events (connected, lost) go to stderr. Exit 0 on success, 1 on failure.
@@ -42,6 +44,7 @@ typedef struct tool_options {
     sr_topic_binding binds[16];
     size_t bind_count;
     long max;
+    long ack_all_but; /* -1: not asked */
     double timeout, expire, hold, pause, heartbeat;
     unsigned prefetch, batch;
     bool v02, no_ack, retry, echo, decode, no_declare, window;
@@ -58,6 +61,7 @@ static int parse_options(int argc, char **argv, tool_options *o)
 {
     memset(o, 0, sizeof *o);
     o->timeout = 5;
+    o->ack_all_but = -1;
     o->batch = 25;
     o->prefetch = 25; /* sr3's and sr's default prefetch */
     for (int i = 0; i < argc; i++) {
@@ -109,6 +113,8 @@ static int parse_options(int argc, char **argv, tool_options *o)
             }
             o->binds[o->bind_count].exchange = strndup(v, (size_t)(colon - v));
             o->binds[o->bind_count++].key = strdup(colon + 1);
+        } else if (strcmp(a, "--ack-all-but") == 0) {
+            o->ack_all_but = atol(v);
         } else if (strcmp(a, "--max") == 0) {
             o->max = atol(v);
         } else if (strcmp(a, "--timeout") == 0) {
@@ -355,6 +361,11 @@ static int consume(sr_broker *b, const tool_options *o)
     printf("{\"subscribed\": true}\n");
     fflush(stdout);
     long received = 0;
+    sr_delivery **kept = NULL; /* --ack-all-but: every delivery until the end */
+    if (o->ack_all_but >= 0 && (o->max <= 0 || (kept = calloc((size_t)o->max, sizeof *kept)) == NULL)) {
+        fprintf(stderr, "sr_broker_tool: --ack-all-but needs --max\n");
+        return 2;
+    }
     while (o->max == 0 || received < o->max) {
         sr_delivery **batch = NULL;
         size_t got = 0;
@@ -375,13 +386,28 @@ static int consume(sr_broker *b, const tool_options *o)
             print_delivery(batch[i], o);
         if (o->hold > 0)
             usleep((useconds_t)(o->hold * 1e6));
-        for (size_t i = 0; i < got; i++) {
+        for (size_t i = 0; i < got && kept != NULL; i++)
+            kept[received + (long)i] = batch[i];
+        for (size_t i = 0; i < got && kept == NULL; i++) {
             if (!o->no_ack && sr_broker_ack(b, batch[i], &err) != SR_OK)
                 fprintf(stderr, "sr_broker_tool: ack: %s\n", err.msg);
             sr_delivery_free(batch[i]);
         }
         free(batch);
         received += (long)got;
+    }
+    if (kept != NULL) {
+        sr_delivery **acks = calloc((size_t)received + 1, sizeof *acks);
+        size_t n = 0;
+        for (long i = 0; acks != NULL && i < received; i++)
+            if (i != o->ack_all_but)
+                acks[n++] = kept[i];
+        if (acks == NULL || sr_broker_ack_many(b, acks, n, &err) != SR_OK)
+            fprintf(stderr, "sr_broker_tool: ack: %s\n", acks ? err.msg : "out of memory");
+        for (long i = 0; i < received; i++)
+            sr_delivery_free(kept[i]);
+        free(acks);
+        free(kept);
     }
     fprintf(stderr, "received %ld\n", received);
     return 0;
