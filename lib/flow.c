@@ -1136,6 +1136,13 @@ static void settle_outstanding(sr_flow *f, size_t keep)
     }
 }
 
+/* The oldest pass waiting for the broker, if any: finished now. */
+static void settle_oldest(sr_flow *f)
+{
+    if (f->outstanding != NULL)
+        settle_outstanding(f, f->window_held - f->outstanding->p.count);
+}
+
 /* Every pass still waiting for the broker: finished now. */
 static void finish_outstanding(sr_flow *f)
 {
@@ -1549,11 +1556,19 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
                 p = (pass){0};
             }
         }
-        if (po != NULL && f->window && po->count > 0 && po->p.count >= f->pass_max) {
-            hold_outstanding(f, po); /* a full pass: more is coming, do not stop to wait */
+        if (po != NULL && f->window && po->p.count > 0) {
+            /* it waits in the window with the passes before it, while the next are taken:
+             * a pass that is not full may just mean the broker's next messages are still on
+             * their way, and settling everything for it would empty the pipeline */
+            hold_outstanding(f, po);
+        } else if (f->consumes && f->outstanding != NULL) {
+            /* nothing came at once: the oldest pass is settled (its confirms are likely in)
+             * and its acks let the broker send more; when traffic is light the rest follow
+             * one a pass, without a wait, since gathering does not wait while any is out */
+            settle(f, po);
+            settle_oldest(f);
         } else {
-            /* traffic is light: nothing waits for more (the passes before first, so the
-             * acks keep the order of the deliveries) */
+            /* the passes before first, so the acks keep the order of the deliveries */
             finish_outstanding(f);
             settle(f, po);
         }
