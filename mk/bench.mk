@@ -8,6 +8,7 @@
 
 BENCHES = identity codec transfer broker flow http move poll plugin
 BENCH_NEEDS = $(BUILD)/bench/identity $(BUILD)/bench/codec $(BUILD)/bench/broker \
+              $(BUILD)/bench/relay \
               $(BUILD)/bin/sr $(BUILD)/bin/sr_post $(BUILD)/bin/sr_subscribe \
               $(BUILD)/bin/sr_sender $(BUILD)/bin/sr_shovel $(BUILD)/bin/sr_poll \
               $(BUILD)/test/tools/sr_transfer_tool $(BUILD)/test/tools/sr_broker_tool \
@@ -52,7 +53,7 @@ bench-transfer: $(BUILD)/test/tools/sr_transfer_tool
 .PHONY: bench-broker bench-flow bench-http
 bench-broker: $(BUILD)/bench/broker
 	SR_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) bench/broker.py
-bench-flow: $(BUILD)/bench/broker $(BUILD)/bin/sr_post $(BUILD)/bin/sr_shovel \
+bench-flow: $(BUILD)/bench/broker $(BUILD)/bench/relay $(BUILD)/bin/sr_post $(BUILD)/bin/sr_shovel \
             $(BUILD)/test/tools/sr_broker_tool
 	SR_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) bench/flow.py
 bench-http: $(BUILD)/test/tools/sr_transfer_tool
