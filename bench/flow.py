@@ -50,7 +50,8 @@ shovel   AMQP -> AMQP: a backlog of SR_BENCH_SHOVEL (20000) persistent v03 messa
 Peak RSS of each process: VmHWM from /proc/<pid>/status, polled until it exits (sr3's is
 the Python interpreter's).
 
-SR_BENCH_RUNS (3: each run is long) runs per figure, the median shown. The brokers
+SR_BENCH_RUNS (3: each run is long) runs per figure, the median shown. SR_BENCH_FLOW
+("post amqp mqtt") picks the sections. The brokers
 (their data on the disk of the build folder) and the data live under a new folder of the
 build folder, removed at the end. sr3's column is left out, with one line saying so, when
 ../shared/peers is absent. Exit status 1 when something fails.

@@ -45,9 +45,11 @@ bench-transfer: $(BUILD)/test/tools/sr_transfer_tool
 # harness, test/integration/servers.py and fixtures_web.py), each under ~3 minutes on 2 cores.
 # bench-broker: messages/s through lib/broker.h (confirmed publish in batches of 25 and 100,
 # consume with acks) against rabbitmq-c and libmosquitto alone (SR_BENCH_BROKER_MSGS).
-# bench-flow: sr_post of 10000 files and sr_shovel of a queued backlog (AMQP -> AMQP,
-# AMQP -> MQTT) against the broker's ceiling, with each process's peak RSS
-# (SR_BENCH_POST_FILES, SR_BENCH_SHOVEL, SR_BENCH_SHOVEL_MQTT).
+# bench-flow: sr_post of 10000 files and sr_shovel of a queued backlog (AMQP -> AMQP to a
+# far queue nobody consumes, timed by bench/relay.c depth, at the defaults and other
+# settings against bench/relay.c relay; AMQP -> MQTT) against the broker's ceiling, beside
+# Python sr3's post and shovel, with each process's peak RSS (SR_BENCH_POST_FILES,
+# SR_BENCH_SHOVEL, SR_BENCH_SHOVEL_VARIANTS, SR_BENCH_SHOVEL_MQTT, SR_BENCH_SR3_RUNS ...).
 # bench-http: 2000 files of 4 KiB got by sr over one session against one curl per file
 # (SR_BENCH_FILES, SR_BENCH_CURL_FILES).
 .PHONY: bench-broker bench-flow bench-http
