@@ -322,9 +322,9 @@ def bench_post(b, runs, sr3_runs):
     row("ceiling: rabbitmq-c publish, no confirms", c, "")
     if sr3:
         s3 = median(sr3)
-        row("sr3_post (Python sr3), files/s", s3,
+        row("sr3_post (Python sr3)", s3,
             f"ratio sr/sr3 {o / s3:.1f} (sr3: the first {n3} files, {len(sr3)} run(s); it "
-            f"also posted their {folders} folders, not counted)")
+            f"also posted their {folders} folders, not counted)", "files/s")
     print(f"  {rss_line(rss)}" + (f"; sr3_post {max(rss3)} KiB" if rss3 else ""))
     print("  (sr_post publishes in confirmed batches of `batch` (25); sr3_post commits a "
           "transaction per message)", flush=True)
@@ -586,9 +586,9 @@ def bench_shovel_mqtt(b, runs, n, post_server, label):
           f"{median(feeds):.0f} msg/s; no sr3 column here)", flush=True)
 
 
-def row(label, rate, rest):
+def row(label, rate, rest, unit="msg/s"):
     """One figure line: the columns every section of this benchmark prints."""
-    print(f"  {label:46s} {rate:8.0f} msg/s   {rest}")
+    print(f"  {label:46s} {rate:8.0f} {unit:7s} {rest}".rstrip())
 
 
 def met(ok):
