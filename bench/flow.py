@@ -46,7 +46,9 @@ shovel   AMQP -> AMQP: a backlog of SR_BENCH_SHOVEL (20000) persistent v03 messa
          broker has no queue to poll for a topic), once against the harness's mosquitto and
          once against one with set_tcp_nodelay true. Reference: min(rabbitmq-c consume,
          libmosquitto QoS 0 publish) for as many messages of the same size (bench/broker.c
-         `ceiling`): a relay cannot beat either. No sr3 column here.
+         `ceiling`): a relay cannot beat either. sr3's shovel on the first
+         SR_BENCH_SHOVEL_SR3 messages beside it, when its Python has paho-mqtt >= 2.1.0 (sr3
+         needs it for MQTT; Debian 12 has 1.6: then one line says the column is left out).
 Peak RSS of each process: VmHWM from /proc/<pid>/status, polled until it exits (sr3's is
 the Python interpreter's).
 
@@ -495,85 +497,92 @@ def bench_shovel_amqp(b, runs, sr3_runs):
 
 # ---- sr_shovel, AMQP -> MQTT (far side consumed) ----
 
-def start_shovel(b, config, log):
-    out = open(log, "w")
-    proc = subprocess.Popen([str(b.bin / "sr_shovel"), "foreground", config], env=b.env,
-                            stdout=out, stderr=subprocess.STDOUT)
-    return proc, out, PeakRss(proc.pid)
-
-
-def stop_shovel(proc, out, log):
-    proc.send_signal(signal.SIGTERM)
+def mqtt_once(b, kind, tag, feed, n, post_server):
+    """sr_shovel (kind "sr") or sr3's relaying a fresh backlog of n messages from RabbitMQ
+    to a Mosquitto, timed from its start until a QoS 1 subscriber has taken them all:
+    (msg/s, peak RSS KiB, the backlog's publish rate)."""
+    url = b.rabbit.url("tfeed")
+    ex_in, ex_out = f"xs_bench_in_{tag}", f"xs_bench_out_{tag}"
+    q_in = f"q_tfeed.bench.shovel.{tag}"
+    b.declare_exchange(url, ex_in)
+    text = (f"broker {url}\nexchange {ex_in}\nsubtopic #\nqueueName {q_in}\n"
+            f"post_broker {post_server.url('tfeed')}\npost_exchange {ex_out}\n"
+            "post_topicPrefix v03\n")
+    if kind == "sr3":
+        b.sr3_config("shovel", tag, text)
+    else:
+        b.config("shovel", tag, text)
+    argv, env = declared_shovel(b, kind, tag, b.work / f"shovel_{tag}.declare.log")
+    t0 = time.monotonic()
+    b.run([b.tool, "publish", url, ex_in, "v03.bench", "--batch", "500"], "the backlog",
+          input=feed)
+    fed = n / (time.monotonic() - t0)
+    counter = b.counter(post_server.url("tfeed"), f"{ex_out}/v03/#", n)
+    log = b.work / f"shovel_{tag}.log"
+    t0 = time.monotonic()
+    proc = start_process(argv, env, log)
+    peak = PeakRss(proc.pid)
     try:
-        rc = proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        rc = "killed after 30 s"
-    out.close()
-    if rc != 0:
-        raise BenchError(f"sr_shovel stopped with {rc}\n{tail(log)}")
+        _, last = Bench.counted(counter, n, SR3_TIMEOUT if kind == "sr3" else TIMEOUT)
+    except BenchError as err:
+        raise BenchError(f"{err}\n{kind}: the shovel's log:\n{tail(log)}") from None
+    finally:
+        if proc.poll() is None:
+            stop_group(proc, log, kind)
+    peak.join()
+    if kind == "sr" and re.search(r"\b(ERROR|CRITICAL)\b", log.read_text(errors="replace")):
+        raise BenchError(f"sr_shovel: errors in its log\n{tail(log)}")
+    b.delete_queue(url, q_in)
+    return n / (last - t0), peak.kib, fed
 
 
-def bench_shovel_mqtt(b, runs, n, post_server, label):
-    """n messages relayed from RabbitMQ to a Mosquitto, counted by a subscriber taking
-    them (an MQTT broker has no queue whose depth could be polled)."""
+def sr3_mqtt_missing():
+    """Why sr3 cannot speak MQTT here, or None: it needs paho-mqtt >= 2.1.0 (its
+    featuredetection), and Debian 12's python3-paho-mqtt is 1.6."""
+    r = subprocess.run([PYTHON3, "-c", "import paho.mqtt; print(paho.mqtt.__version__)"],
+                       capture_output=True, text=True)
+    version = r.stdout.strip() if r.returncode == 0 else None
+    if version is None:
+        return f"no paho-mqtt for {PYTHON3}"
+    if tuple(int(x) for x in re.findall(r"\d+", version)[:2]) < (2, 1):
+        return f"{PYTHON3} has paho-mqtt {version}, sr3 needs >= 2.1.0 for MQTT"
+    return None
+
+
+def bench_shovel_mqtt(b, runs, sr3_runs, post_server, label):
+    """Relayed from RabbitMQ to a Mosquitto, counted by a subscriber taking the messages
+    (an MQTT broker has no queue whose depth could be polled)."""
+    n = env_int("SR_BENCH_SHOVEL_MQTT", 20000, 100)
+    n3 = min(n, env_int("SR_BENCH_SHOVEL_SR3", 5000, 100))
     url = b.rabbit.url("tfeed")
     post_url = post_server.url("tfeed")
     lines = shovel_lines(n)
     feed = "".join(line + "\n" for line in lines)
+    feed3 = "".join(line + "\n" for line in lines[:n3])
     size = sum(len(line) for line in lines) / n
-    ours, ratios, rss, feeds = [], [], [], []
+    ours, ratios, rss, feeds, rate3, rss3 = [], [], [], [], [], []
     ceil_pub, ceil_con = [], []
     for r in range(runs):
         tag = f"{post_server.name[:1]}{post_server.port}_{r}"
-        ex_in, ex_out = f"xs_bench_in_{tag}", f"xs_bench_out_{tag}"
-        config = f"relay_{tag}"
-        b.declare_exchange(url, ex_in)
-        b.config("shovel", config, f"broker {url}\nexchange {ex_in}\nsubtopic #\n"
-                 f"queueName q_tfeed.bench.shovel.{tag}\n"
-                 f"post_broker {post_url}\npost_exchange {ex_out}\npost_topicPrefix v03\n")
-        # once, to declare and bind its queue ("connected to" comes after the subscription)
-        log = b.work / f"shovel_{tag}.declare.log"
-        proc, out, _ = start_shovel(b, config, log)
-        deadline = time.monotonic() + 30
-        while "connected to" not in log.read_text(errors="replace"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise BenchError(f"sr_shovel did not connect\n{tail(log)}")
-            time.sleep(0.1)
-        time.sleep(0.5)
-        stop_shovel(proc, out, log)
-        # the backlog
-        t0 = time.monotonic()
-        b.run([b.tool, "publish", url, ex_in, "v03.bench", "--batch", "500"], "the backlog",
-              input=feed)
-        feeds.append(n / (time.monotonic() - t0))
-        counter = b.counter(post_url, f"{ex_out}/v03/#", n)
-        log = b.work / f"shovel_{tag}.log"
-        t0 = time.monotonic()
-        proc, out, peak = start_shovel(b, config, log)
-        try:
-            _, last = Bench.counted(counter, n)
-        except BenchError as err:
-            raise BenchError(f"{err}\nsr_shovel's log:\n{tail(log)}") from None
-        finally:
-            if proc.poll() is None:
-                stop_shovel(proc, out, log)
-        peak.join()
-        ours.append(n / (last - t0))
-        rss.append(peak.kib)
-        if "ERROR" in log.read_text(errors="replace"):
-            print(f"  (errors in {log})", file=sys.stderr)
-        b.delete_queue(url, f"q_tfeed.bench.shovel.{tag}")
+        rate, kib, fed = mqtt_once(b, "sr", tag, feed, n, post_server)
+        ours.append(rate)
+        rss.append(kib)
+        feeds.append(fed)
         # the ceiling, same messages, same run
         con = b.ceiling(url, n, size)["consume"]
         pub = b.ceiling(post_url, n, size)["publish"]
         ceil_pub.append(pub)
         ceil_con.append(con)
-        ratios.append(ours[-1] / min(pub, con))
-        print(f"  run {r + 1}: {label} sr_shovel {ours[-1]:.0f} msg/s, ceiling "
-              f"{min(pub, con):.0f} msg/s (publish {pub:.0f}, consume {con:.0f}), peak RSS "
-              f"{peak.kib} KiB", file=sys.stderr, flush=True)
+        ratios.append(rate / min(pub, con))
+        line = (f"  run {r + 1}: {label} sr_shovel {rate:.0f} msg/s, ceiling "
+                f"{min(pub, con):.0f} msg/s (publish {pub:.0f}, consume {con:.0f}), peak RSS "
+                f"{kib} KiB")
+        if r < sr3_runs:
+            s3 = mqtt_once(b, "sr3", f"{tag}_sr3", feed3, n3, post_server)
+            rate3.append(s3[0])
+            rss3.append(s3[1])
+            line += f"; sr3 {s3[0]:.0f} msg/s ({n3} messages), peak RSS {s3[1]} KiB"
+        print(line, file=sys.stderr, flush=True)
     o, ratio = median(ours), median(ratios)
     c = min(median(ceil_pub), median(ceil_con))
     print(f"shovel {label}: {n} messages of {size:.0f} bytes queued before the start, timed "
@@ -581,9 +590,13 @@ def bench_shovel_mqtt(b, runs, n, post_server, label):
     row("sr_shovel, defaults", o, f"ratio sr/ceiling {ratio:.2f}")
     row(f"ceiling: min(rabbitmq-c consume {median(ceil_con):.0f}, libmosquitto QoS 0 "
         f"{median(ceil_pub):.0f})", c, "")
-    print(f"  {rss_line(rss)}")
+    if rate3:
+        s3 = median(rate3)
+        row("sr3 shovel (Python sr3), defaults", s3,
+            f"ratio sr/sr3 {o / s3:.1f} (sr3: the first {n3} messages, {len(rate3)} run(s))")
+    print(f"  {rss_line(rss)}" + (f"; sr3 {max(rss3)} KiB" if rss3 else ""))
     print(f"  (the backlog went in with sr_broker_tool publish, batch 500, confirms: "
-          f"{median(feeds):.0f} msg/s; no sr3 column here)", flush=True)
+          f"{median(feeds):.0f} msg/s)", flush=True)
 
 
 def row(label, rate, rest, unit="msg/s"):
@@ -628,9 +641,12 @@ def main():
             if "amqp" in sides:
                 bench_shovel_amqp(b, runs, sr3_runs)
             if "mqtt" in sides:
-                n_mqtt = env_int("SR_BENCH_SHOVEL_MQTT", 20000, 100)
-                bench_shovel_mqtt(b, runs, n_mqtt, mosq, "AMQP -> MQTT")
-                bench_shovel_mqtt(b, runs, n_mqtt, mosq_nodelay,
+                why = sr3_mqtt_missing() if sr3_runs else None
+                if why:
+                    print(f"peer:    {why}: no sr3 column on the MQTT shovels", flush=True)
+                    sr3_runs = 0
+                bench_shovel_mqtt(b, runs, sr3_runs, mosq, "AMQP -> MQTT")
+                bench_shovel_mqtt(b, runs, sr3_runs, mosq_nodelay,
                                   "AMQP -> MQTT, mosquitto with set_tcp_nodelay true")
         return 0
     except (ServerError, BenchError, subprocess.TimeoutExpired) as err:
