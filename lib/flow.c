@@ -32,6 +32,7 @@
 #define DRAIN_WAIT_S 1.0         /* seconds: the wait that finds the queue of a poll (vip) empty */
 #define VIP_CHECK_S 1.0          /* seconds between looks at the host's addresses (option vip) */
 #define POST_RETRY_DELAY_MIN 2.0 /* seconds before a failed post is tried again */
+#define QOS_MAX 65535u           /* AMQP basic.qos prefetch-count is 16 bits */
 
 struct sr_flow {
     const sr_config *cfg;
@@ -81,12 +82,14 @@ struct sr_flow {
     sr_report *report;   /* `report` on: reports back to the sources, else NULL */
     bool reset_done;     /* `reset`: the queue is deleted at the first start only */
 
-    /* A window of one pass: a full pass's posts may wait for the broker's confirms while
-     * the next pass is gathered and worked on (set in sr_flow_new: only when the next pass
-     * can come while this one is unacked). */
+    /* The post window: full passes whose posts wait for the broker's confirms while the
+     * next passes are gathered, worked on and posted (sr_flow_new says when and how deep).
+     * Settled oldest first, so acks keep the order of the deliveries. */
     bool window;
-    size_t pass_max; /* messages a pass takes from the broker: batch, or less for the window */
-    struct posting *outstanding; /* the pass whose posts are awaited, or NULL */
+    size_t pass_max;      /* messages a pass takes from the broker: batch, or less */
+    size_t window_max;    /* messages the outstanding passes may hold, at most */
+    size_t window_held;   /* messages the outstanding passes hold now */
+    struct posting *outstanding, *outstanding_last; /* oldest first; NULL: none */
 
     /* state */
     double last_housekeeping;
@@ -160,6 +163,51 @@ static int open_state(sr_flow *f, sr_err *err)
     return rc;
 }
 
+/* The post window (man sr(1), Brokers): how many messages the passes whose posts await
+ * the broker's confirms may hold while the flow goes on, and what a pass takes. Before
+ * the consumer's broker is made: a shovel's basic.qos grows by the window.
+ *  - No window with a duplicate cache (nor a component's memory): the next pass's entries
+ *    would reach the cache's file with this pass's (settle), before their own posts are
+ *    confirmed. Nor for an MQTT consumer, whose PUBACKs leave only when every message
+ *    received is acked (broker_mqtt.c): its passes are settled in turn.
+ *  - post, watch: postWindow messages, passes of batch.
+ *  - A consumer with no work step (shovel): the messages awaiting confirms hold no work
+ *    back, and sr3, which acks before it posts, would not count them either; so the
+ *    broker may send prefetch + postWindow unacked (prefetch keeps its meaning: what an
+ *    instance takes ahead of the work it does), passes take at most prefetch.
+ *  - A consumer that downloads or sends: its work is what prefetch shares out between
+ *    instances, so the broker sends prefetch and no more; a pass takes at most half of it
+ *    and the rest is the window (sr3's batch = prefetch = 25: passes of 12 overlap where
+ *    passes of 25 would stop in turn). */
+static void size_window(sr_flow *f)
+{
+    size_t post_window = (size_t)sr_config_count(f->cfg, SR_OPT_postWindow);
+    f->pass_max = f->batch;
+    f->window = f->publishes && f->nodupe == NULL && !f->comp.remembers &&
+                !(f->consumes && f->consumer.mqtt);
+    if (!f->window)
+        return;
+    if (!f->consumes) {
+        f->window_max = post_window;
+    } else if (f->comp.work == NULL) {
+        unsigned prefetch = f->consumer.broker.prefetch ? f->consumer.broker.prefetch : 1;
+        if (post_window > QOS_MAX - prefetch)
+            post_window = QOS_MAX - prefetch;
+        f->consumer.broker.prefetch = prefetch + (unsigned)post_window;
+        if (f->pass_max > prefetch)
+            f->pass_max = prefetch;
+        f->window_max = post_window;
+    } else {
+        unsigned prefetch = f->consumer.broker.prefetch;
+        if (f->pass_max > prefetch / 2)
+            f->pass_max = prefetch / 2;
+        f->window_max = prefetch - f->pass_max;
+    }
+    f->window = f->window_max > 0 && f->pass_max > 0;
+    if (!f->window)
+        f->pass_max = f->batch;
+}
+
 int sr_flow_new(const sr_flow_services *svc, const sr_flow_component *component, sr_flow **out,
                 sr_err *err)
 {
@@ -211,21 +259,10 @@ int sr_flow_new(const sr_flow_services *svc, const sr_flow_component *component,
     f->consumes = component->gather == NULL;
     f->catches_up = component->gather != NULL && component->ingest != NULL &&
                     sr_config_str(cfg, SR_OPT_broker) != NULL;
+    bool consumer_set = false;
     if (rc == SR_OK && (f->consumes || f->catches_up)) {
         rc = sr_brokerconf_consumer(cfg, svc->paths, svc->instance, svc->creds, &f->consumer, err);
-        if (rc == SR_OK) {
-            f->consumer.broker.notify = broker_event;
-            f->consumer.broker.notify_ctx = f;
-            f->consumer.broker.mem_hub = component->mem_hub;
-            f->in = sr_broker_new(&f->consumer.broker, err);
-            if (f->in == NULL)
-                rc = err ? err->code : SR_EINVAL;
-        }
-        if (rc == SR_OK && f->consumes)
-            rc = sr_report_new(cfg, &f->consumer.broker, &f->report, err);
-        if (rc == SR_OK && f->report != NULL)
-            sr_log_write(f->log, SR_LOG_INFO, "reports go to exchange %s",
-                         sr_report_exchange(f->report));
+        consumer_set = rc == SR_OK;
     }
     if (rc == SR_OK) {
         int prc = sr_brokerconf_publisher(cfg, svc->creds, &f->publisher, err);
@@ -236,7 +273,7 @@ int sr_flow_new(const sr_flow_services *svc, const sr_flow_component *component,
             f->publisher.broker.mem_hub = component->mem_hub;
             /* topicCopy keeps a received topic only between brokers of one protocol */
             f->publisher.topic_copy = f->publisher.topic_copy &&
-                                      (f->in == NULL || sr_broker_is_mqtt(f->in) == f->publisher.mqtt);
+                                      (!consumer_set || f->consumer.mqtt == f->publisher.mqtt);
             f->out = sr_broker_new(&f->publisher.broker, err);
             if (f->out == NULL)
                 rc = err ? err->code : SR_EINVAL;
@@ -244,24 +281,25 @@ int sr_flow_new(const sr_flow_services *svc, const sr_flow_component *component,
             rc = prc;
         }
     }
+    if (rc == SR_OK)
+        size_window(f);
+    if (rc == SR_OK && consumer_set) {
+        f->consumer.broker.notify = broker_event;
+        f->consumer.broker.notify_ctx = f;
+        f->consumer.broker.mem_hub = component->mem_hub;
+        f->in = sr_broker_new(&f->consumer.broker, err);
+        if (f->in == NULL)
+            rc = err ? err->code : SR_EINVAL;
+        if (rc == SR_OK && f->consumes)
+            rc = sr_report_new(cfg, &f->consumer.broker, &f->report, err);
+        if (rc == SR_OK && f->report != NULL)
+            sr_log_write(f->log, SR_LOG_INFO, "reports go to exchange %s",
+                         sr_report_exchange(f->report));
+    }
     if (rc != SR_OK) {
         sr_flow_free(f);
         return rc;
     }
-    /* The next pass can be gathered while this one's posts are unconfirmed (and its
-     * deliveries unacked) only when the broker sends more than a pass ahead: on AMQP, a
-     * pass then takes at most half of prefetch (with sr3's batch = prefetch = 25, passes
-     * of 12 overlap where passes of 25 would stop in turn). MQTT hands over one message at
-     * a time, each after the ack of the one before: no window. */
-    f->pass_max = f->batch;
-    unsigned prefetch = f->consumes ? f->consumer.broker.prefetch : 0;
-    /* Not with a duplicate cache either (nor a component's memory): the next pass's
-     * entries would reach the cache's file with this pass's (settle), before their own
-     * posts are confirmed. */
-    f->window = f->publishes && f->nodupe == NULL && !f->comp.remembers &&
-                (!f->consumes || (!sr_broker_is_mqtt(f->in) && prefetch >= 2));
-    if (f->window && f->consumes && prefetch / 2 < f->pass_max)
-        f->pass_max = prefetch / 2;
     *out = f;
     return SR_OK;
 }
@@ -829,6 +867,7 @@ static int rewrite_for_post(sr_flow *f, sr_work *w, sr_err *err)
 /* A pass after its work: its messages being posted. Settled (settle) once the broker has
  * taken or refused each post. */
 typedef struct posting {
+    struct posting *next; /* the next younger outstanding pass */
     pass p;
     size_t count; /* messages published */
     sr_publishing *publishing;
@@ -1074,12 +1113,37 @@ static void settle(sr_flow *f, posting *po)
     posting_free(po);
 }
 
-/* The pass still waiting for the broker, if any: finished now. */
+/* The outstanding passes, oldest first, until they hold at most keep messages. */
+static void settle_outstanding(sr_flow *f, size_t keep)
+{
+    while (f->outstanding != NULL && (keep == 0 || f->window_held > keep)) {
+        posting *po = f->outstanding;
+        f->outstanding = po->next;
+        if (f->outstanding == NULL)
+            f->outstanding_last = NULL;
+        f->window_held -= po->p.count;
+        settle(f, po);
+    }
+}
+
+/* Every pass still waiting for the broker: finished now. */
 static void finish_outstanding(sr_flow *f)
 {
-    posting *po = f->outstanding;
-    f->outstanding = NULL;
-    settle(f, po);
+    settle_outstanding(f, 0);
+}
+
+/* A full pass whose posts went out: it waits in the window while the next passes are
+ * gathered, and the oldest are settled once the window holds more than it may. */
+static void hold_outstanding(sr_flow *f, posting *po)
+{
+    po->next = NULL;
+    if (f->outstanding_last != NULL)
+        f->outstanding_last->next = po;
+    else
+        f->outstanding = po;
+    f->outstanding_last = po;
+    f->window_held += po->p.count;
+    settle_outstanding(f, f->window_max);
 }
 
 /* Posts that failed before: republished when the post broker is back. */
@@ -1466,9 +1530,6 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
         pass_work(f, &p);
         plugins_after(f, &p, SR_PLUGIN_HOOK_AFTER_WORK);
         posting *po = post_begin(f, &p);
-        /* the pass before, whose posts went out while this one was gathered and worked
-         * on: settled now */
-        finish_outstanding(f);
         if (po == NULL) { /* out of memory: nothing acked, the broker sends it all again */
             sr_log_write(f->log, SR_LOG_ERROR, "out of memory: %zu messages not posted", p.count);
             for (size_t i = 0; i < p.count; i++)
@@ -1478,10 +1539,14 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
                 p = (pass){0};
             }
         }
-        if (po != NULL && f->window && po->count > 0 && po->p.count >= f->pass_max)
-            f->outstanding = po; /* a full pass: more is coming, do not stop to wait */
-        else
+        if (po != NULL && f->window && po->count > 0 && po->p.count >= f->pass_max) {
+            hold_outstanding(f, po); /* a full pass: more is coming, do not stop to wait */
+        } else {
+            /* traffic is light: nothing waits for more (the passes before first, so the
+             * acks keep the order of the deliveries) */
+            finish_outstanding(f);
             settle(f, po);
+        }
         post_retries(f);
         f->handled += pass_count;
         pass_fini(&p);

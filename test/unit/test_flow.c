@@ -21,7 +21,7 @@
 #include "flow.h"
 #include "timefmt.h"
 
-#define MSGS_MAX 32
+#define MSGS_MAX 64
 #define EVENTS_MAX 200000 /* a flow that has not finished after this many steps is stuck */
 
 typedef struct fixture {
@@ -51,6 +51,11 @@ typedef struct fixture {
      * confirm */
     size_t sent_unconfirmed;
     bool delivered_while_unconfirmed;
+    /* the post window's bounds: the most deliveries unacked and posts unconfirmed at once,
+     * and whether every ack came in delivery order */
+    size_t max_unacked, max_unconfirmed;
+    size_t acks_seen, last_acked;
+    bool acks_out_of_order;
     double run_at_least; /* seconds the flow runs before the hook may stop it */
     double started;
 } fixture;
@@ -270,6 +275,9 @@ static void hook(void *ctx, sr_mem_hub *hub, enum sr_mem_event event, size_t whi
     }
     switch (event) {
     case SR_MEM_ACK:
+        if (fx->acks_seen++ > 0 && which < fx->last_acked)
+            fx->acks_out_of_order = true;
+        fx->last_acked = which;
         if (!sr_mem_hub_crashed(hub) && which < fx->count && fx->violation[0] == '\0' &&
             !fx->never_posted[which] && !safe(fx, fx->rel[which]))
             snprintf(fx->violation, sizeof fx->violation,
@@ -278,6 +286,8 @@ static void hook(void *ctx, sr_mem_hub *hub, enum sr_mem_event event, size_t whi
         break;
     case SR_MEM_SEND:
         fx->sent_unconfirmed++;
+        if (fx->sent_unconfirmed > fx->max_unconfirmed)
+            fx->max_unconfirmed = fx->sent_unconfirmed;
         break;
     case SR_MEM_CONFIRM:
         if (fx->sent_unconfirmed > 0)
@@ -286,6 +296,9 @@ static void hook(void *ctx, sr_mem_hub *hub, enum sr_mem_event event, size_t whi
     case SR_MEM_DELIVER:
         if (fx->sent_unconfirmed > 0)
             fx->delivered_while_unconfirmed = true;
+        /* called before the delivery takes effect: it is one more unacked */
+        if (sr_mem_hub_unacked(hub) + 1 > fx->max_unacked)
+            fx->max_unacked = sr_mem_hub_unacked(hub) + 1;
         break;
     case SR_MEM_CONSUME:
         /* everything handed out has been acked and every message is posted: done */
@@ -369,6 +382,62 @@ static void acks_come_after_confirms(void **state)
         assert_true(confirmed(fx, fx->rel[i]));
     }
     assert_int_equal(sr_mem_hub_published_count(fx->hub), 20);
+    assert_true(fx->delivered_while_unconfirmed);
+    fixture_free(fx);
+}
+
+/* A shovel (no work step) keeps several full passes awaiting their confirms, up to
+ * postWindow messages, and the broker may send prefetch + postWindow unacked: prefetch 8,
+ * passes of 4, postWindow 12 -> more than one pass's posts unconfirmed at once, more
+ * than prefetch unacked, never more than 20; acks still in delivery order, each after its
+ * confirm. */
+static void the_post_window_holds_several_passes(void **state)
+{
+    (void)state;
+    fixture *fx = fixture_new("postWindow 12\n");
+    inject(fx, 40);
+    run_flow(fx, false);
+    assert_kept(fx);
+    for (size_t i = 0; i < fx->count; i++) {
+        assert_int_equal(sr_mem_hub_acks_of(fx->hub, i), 1);
+        assert_true(confirmed(fx, fx->rel[i]));
+    }
+    assert_false(fx->acks_out_of_order);
+    assert_true(fx->max_unconfirmed > 4);
+    assert_true(fx->max_unacked > 8);
+    assert_true(fx->max_unacked <= 8 + 12);
+    fixture_free(fx);
+}
+
+/* postWindow 0: a pass is settled before the next is taken. */
+static void post_window_zero_settles_each_pass(void **state)
+{
+    (void)state;
+    fixture *fx = fixture_new("postWindow 0\n");
+    inject(fx, 12);
+    run_flow(fx, false);
+    assert_kept(fx);
+    for (size_t i = 0; i < fx->count; i++)
+        assert_int_equal(sr_mem_hub_acks_of(fx->hub, i), 1);
+    assert_false(fx->delivered_while_unconfirmed);
+    assert_true(fx->max_unconfirmed <= 4);
+    fixture_free(fx);
+}
+
+/* A consumer with a work step (download, send): prefetch is what shares the work out
+ * between instances, so the broker never sends more than prefetch unacked, whatever
+ * postWindow says; passes of half of it still overlap. */
+static void a_consumer_with_work_keeps_to_prefetch(void **state)
+{
+    (void)state;
+    fixture *fx = fixture_new("postWindow 100\n");
+    inject(fx, 24);
+    run_flow(fx, true);
+    assert_kept(fx);
+    for (size_t i = 0; i < fx->count; i++)
+        assert_int_equal(sr_mem_hub_acks_of(fx->hub, i), 1);
+    assert_false(fx->acks_out_of_order);
+    assert_true(fx->max_unacked <= 8);
     assert_true(fx->delivered_while_unconfirmed);
     fixture_free(fx);
 }
@@ -697,6 +766,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(acks_come_after_confirms),
+        cmocka_unit_test(the_post_window_holds_several_passes),
+        cmocka_unit_test(post_window_zero_settles_each_pass),
+        cmocka_unit_test(a_consumer_with_work_keeps_to_prefetch),
         cmocka_unit_test(refused_posts_are_queued_then_posted),
         cmocka_unit_test(failed_work_round_trips_through_the_retry_queue),
         cmocka_unit_test(malformed_and_rejected_are_acked_once),
