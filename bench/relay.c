@@ -15,7 +15,8 @@
  *       the ceiling of a shovel: N messages taken from QUEUE_IN (basic.consume, basic.qos
  *       prefetch SR_BENCH_RELAY_PREFETCH, 1000 by default) and each published to
  *       EXCHANGE_OUT with its own routing key and properties (persistent, as they came), on
- *       a channel without confirm.select, then acked (basic.ack, one per message). It
+ *       a second connection, without confirm.select, then acked (basic.ack, one per
+ *       message; one per SR_BENCH_RELAY_ACK_EVERY with multiple when set above 1). It
  *       waits for nothing the broker sends but the messages, so no relay that waits for
  *       confirms before it acks, as a shovel must, can do better on the same broker.
  *       Prints "relayed N T" (T: CLOCK_MONOTONIC when the last ack was written); flow.py
@@ -115,27 +116,33 @@ static int depth_mode(const char *url, const char *queue, long n, double timeout
 static int relay_mode(const char *url, const char *queue, const char *exchange, long n)
 {
     long prefetch = env_long("relay", "SR_BENCH_RELAY_PREFETCH", 1000, 1, 65535);
-    amqp_connection_state_t c = open_amqp(url);
-    amqp_basic_qos(c, 1, 0, (uint16_t)prefetch, 0);
-    check(amqp_get_rpc_reply(c), "basic.qos");
-    amqp_basic_consume(c, 1, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 0,
+    long ack_every = env_long("relay", "SR_BENCH_RELAY_ACK_EVERY", 1, 1, 65535);
+    /* Two connections, as a shovel has one per broker: RabbitMQ's flow control stops
+     * reading a connection that publishes faster than its queues take, and on one
+     * connection that would hold back the acks too. */
+    amqp_connection_state_t in = open_amqp(url), out = open_amqp(url);
+    amqp_basic_qos(in, 1, 0, (uint16_t)prefetch, 0);
+    check(amqp_get_rpc_reply(in), "basic.qos");
+    amqp_basic_consume(in, 1, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 0,
                        amqp_empty_table);
-    check(amqp_get_rpc_reply(c), "basic.consume");
-    amqp_bytes_t out = amqp_cstring_bytes(exchange);
+    check(amqp_get_rpc_reply(in), "basic.consume");
+    amqp_bytes_t to = amqp_cstring_bytes(exchange);
     for (long done = 0; done < n; done++) {
         amqp_envelope_t e;
         struct timeval tv = {WAIT_S, 0};
-        amqp_maybe_release_buffers(c);
-        check(amqp_consume_message(c, &e, &tv, 0), "consuming");
-        if (amqp_basic_publish(c, 1, out, e.routing_key, 0, 0, &e.message.properties,
+        amqp_maybe_release_buffers(in);
+        check(amqp_consume_message(in, &e, &tv, 0), "consuming");
+        if (amqp_basic_publish(out, 1, to, e.routing_key, 0, 0, &e.message.properties,
                                e.message.body) != AMQP_STATUS_OK)
             die("rabbitmq-c: basic.publish failed");
-        if (amqp_basic_ack(c, 1, e.delivery_tag, 0) != AMQP_STATUS_OK)
-            die("rabbitmq-c: basic.ack failed");
+        if ((done + 1) % ack_every == 0 || done + 1 == n)
+            if (amqp_basic_ack(in, 1, e.delivery_tag, ack_every > 1) != AMQP_STATUS_OK)
+                die("rabbitmq-c: basic.ack failed");
         amqp_destroy_envelope(&e);
     }
     double t = sr_time_mono_s();
-    close_amqp(c);
+    close_amqp(out);
+    close_amqp(in);
     printf("relayed %ld %.6f\n", n, t);
     return 0;
 }
