@@ -602,7 +602,7 @@ def bench_shovel_mqtt(b, runs, sr3_runs, post_server, label):
 
 def row(label, rate, rest, unit="msg/s"):
     """One figure line: the columns every section of this benchmark prints."""
-    print(f"  {label:46s} {rate:8.0f} {unit:7s} {rest}".rstrip())
+    print(f"  {label:52s} {rate:7.0f} {unit:7s} {rest}".rstrip())
 
 
 def met(ok):
