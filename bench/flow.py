@@ -24,8 +24,7 @@ shovel   AMQP -> AMQP: a backlog of SR_BENCH_SHOVEL (20000) persistent v03 messa
          all n (bench/relay.c `depth`: a passive queue.declare every 10 ms). RabbitMQ serves
          a queue being drained faster than one that only fills, and a shovel's far queue
          fills whenever its consumer is away or slower; this is that case. Relays, each on
-         a fresh backlog and far queue, alternating in each run (the order reversed every
-         other run):
+         a fresh backlog and far queue:
            ceiling   bench/relay.c `relay`: rabbitmq-c alone, basic.consume (prefetch
                      1000) on one connection, basic.publish without confirms on another
                      (a shovel has one per broker), basic.ack each: a relay that waits
@@ -41,7 +40,12 @@ shovel   AMQP -> AMQP: a backlog of SR_BENCH_SHOVEL (20000) persistent v03 messa
                      its defaults, on the first SR_BENCH_SHOVEL_SR3 (5000) messages of the
                      same backlog, SR_BENCH_SR3_RUNS (1) runs: it relays a few hundred a
                      second. The ratio sr/sr3 is sr's defaults over it.
-         A ratio is the median of each run's sr/ceiling ratio.
+         In each run the ceiling goes first and last, sr's variants between (their order
+         reversed every other run), and each ratio is over the mean of the run's two
+         ceilings; the ratio shown is the median of the runs'. Also the CPU time per
+         message of each relay process, read from /proc when the last message is in:
+         steadier than the wall clock on a busy machine, it tells sr's own cost from the
+         broker's pace.
          AMQP -> MQTT: SR_BENCH_SHOVEL_MQTT (20000) messages, counted on the far side by a
          QoS 1 subscriber that takes them as they come (bench/broker.c `count`: an MQTT
          broker has no queue to poll for a topic), once against the harness's mosquitto and
@@ -186,6 +190,18 @@ class Bench:
                      "the ceiling")
         words = r.stdout.split()
         return {words[i]: float(words[i + 1]) for i in range(1, len(words) - 1, 2)}
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds of pid so far (a zombie keeps them), or 0.0 when gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def stop_group(proc, log, what):
@@ -421,6 +437,7 @@ def relay_once(b, name, lines, tag, feed, n):
     peak = PeakRss(proc.pid)
     try:
         got, last = Bench.counted(watch, n, SR3_TIMEOUT if name == "sr3" else TIMEOUT)
+        cpu = cpu_seconds(proc.pid)
     except BenchError as err:
         raise BenchError(f"{err}\n{name}: the relay's log:\n{tail(log)}") from None
     finally:
@@ -436,7 +453,7 @@ def relay_once(b, name, lines, tag, feed, n):
         raise BenchError(f"{name}: errors in the shovel's log\n{tail(log)}")
     b.delete_queue(url, q_out)
     b.delete_queue(url, q_in)
-    return n / (last - t0), peak.kib
+    return n / (last - t0), peak.kib, cpu / n
 
 
 def bench_shovel_amqp(b, runs, sr3_runs):
@@ -449,51 +466,67 @@ def bench_shovel_amqp(b, runs, sr3_runs):
     variants = shovel_variants()
     rate = {name: [] for name, _ in variants}
     rss = {name: [] for name, _ in variants}
+    cpu = {name: [] for name, _ in variants}
     ratio = {name: [] for name, _ in variants[1:]}
     rate3, rss3 = [], []
     for r in range(runs):
-        order = variants if r % 2 == 0 else list(reversed(variants))
-        got = {}
+        # the ceiling first and last, sr's variants between (their order reversed every
+        # other run): each ratio is over the mean of the two, which brackets it in time
+        middle = variants[1:] if r % 2 == 0 else list(reversed(variants[1:]))
+        order = [variants[0], *middle, variants[0]]
+        got, ceil = {}, []
         for i, (name, conf) in enumerate(order):
-            got[name] = relay_once(b, name, conf, f"{r}_{i}", feed, n)
-            rate[name].append(got[name][0])
-            rss[name].append(got[name][1])
+            one = relay_once(b, name, conf, f"{r}_{i}", feed, n)
+            rate[name].append(one[0])
+            rss[name].append(one[1])
+            cpu[name].append(one[2])
+            if name == "ceiling":
+                ceil.append(one[0])
+            got[name] = one[0]
         for name in ratio:
-            ratio[name].append(got[name][0] / got["ceiling"][0])
-        line = f"  run {r + 1}: " + ", ".join(f"{name} {got[name][0]:.0f}" for name, _ in variants)
+            ratio[name].append(got[name] / (sum(ceil) / len(ceil)))
+        line = (f"  run {r + 1}: ceiling {ceil[0]:.0f} and {ceil[-1]:.0f}, "
+                + ", ".join(f"{name} {got[name]:.0f}" for name, _ in variants[1:]))
         if r < sr3_runs:
             s3 = relay_once(b, "sr3", [], f"{r}_sr3", feed3, n3)
             rate3.append(s3[0])
             rss3.append(s3[1])
+            cpu.setdefault("sr3", []).append(s3[2])
             line += f", sr3 {s3[0]:.0f} ({n3} messages)"
         print(line + " msg/s", file=sys.stderr, flush=True)
     print(f"shovel AMQP -> AMQP: {n} persistent messages of {size:.0f} bytes queued before the "
           f"start; the far queue, bound to the output exchange, consumed by nobody; timed "
           f"from the start until it holds them all")
     rd = median(ratio["defaults"])
+    us = {name: f"{median(v) * 1e6:5.1f} us CPU/msg" for name, v in cpu.items()}
     row("sr_shovel, defaults", median(rate["defaults"]),
-        f"ratio sr/ceiling {rd:.2f} (goal >= {GOAL_DEFAULTS}: {met(rd >= GOAL_DEFAULTS)})")
+        f"{us['defaults']}   ratio sr/ceiling {rd:.2f} (goal >= {GOAL_DEFAULTS}: "
+        f"{met(rd >= GOAL_DEFAULTS)})")
     others = [name for name, _ in variants[2:]]
     for name in others:
-        row(f"sr_shovel, {name}", median(rate[name]), f"ratio sr/ceiling {median(ratio[name]):.2f}")
+        row(f"sr_shovel, {name}", median(rate[name]),
+            f"{us[name]}   ratio sr/ceiling {median(ratio[name]):.2f}")
     if others:
         best = max(others, key=lambda x: median(ratio[x]))
         rb = median(ratio[best])
         print(f"  best settings ({best}): ratio sr/ceiling {rb:.2f} (goal >= {GOAL_BEST}: "
               f"{met(rb >= GOAL_BEST)})")
     row("ceiling: rabbitmq-c relay, no confirms", median(rate["ceiling"]),
-        "(prefetch 1000, basic.ack each, publish on a 2nd connection)")
+        f"{us['ceiling']}   (prefetch 1000, basic.ack each, publish on a 2nd connection)")
     if rate3:
         s3 = median(rate3)
         row("sr3 shovel (Python sr3), defaults", s3,
-            f"ratio sr/sr3 {median(rate['defaults']) / s3:.1f} (sr's defaults; sr3: the first "
+            f"{us['sr3']}   ratio sr/sr3 {median(rate['defaults']) / s3:.1f} (sr's defaults; "
+            f"sr3: the first "
             f"{n3} messages, {len(rate3)} run(s))")
     worst = max(max(rss[name]) for name, _ in variants[1:])
     print("  peak RSS: " + ", ".join(f"{name} {max(rss[name])} KiB" for name, _ in variants[1:])
           + (f"; sr3 {max(rss3)} KiB" if rss3 else "")
           + f" (sr_shovel goal < 10 MiB: {met(worst < GOAL_RSS_KIB)})")
     print("  (each relay on a fresh backlog put in by sr_broker_tool publish, batch 500, "
-          "confirms; the far queue's depth polled every 10 ms)", flush=True)
+          "confirms; the far queue's depth polled every 10 ms; the ceiling measured first and "
+          "last in each run, a ratio over the mean of the two; CPU: the relay process's own, "
+          "from /proc when the last message is in)", flush=True)
 
 
 # ---- sr_shovel, AMQP -> MQTT (far side consumed) ----
