@@ -30,6 +30,10 @@
 #include "sr3import.h"
 #include "status.h"
 #include "supervise.h"
+#include "builtins.h"
+
+/* send.email is a sender's: linked here (builtins.h) */
+SR_BUILTIN_EMAIL_LINK;
 
 #define EXIT_USAGE 2
 

@@ -159,9 +159,13 @@ typedef struct sr_delivery {
 /* Up to max messages, waiting up to timeout seconds for the first one (0: do not wait).
  * *deliveries is a new array of *got deliveries (NULL when none), each to be acked with
  * sr_broker_ack and then freed with sr_delivery_free; free the array itself with free().
- * On MQTT a delivery is held (its PUBACK not sent) until it is acked, so consume returns at
- * most one message and the next comes only after that ack: libmosquitto 2.0 has no manual
- * acks, and this is what keeps "ack after the work" true (broker_mqtt.c explains). */
+ * On MQTT up to prefetch (the receive maximum) messages are in flight, and their PUBACKs
+ * leave, in order, only once every message read on the connection is acked (libmosquitto
+ * 2.0 has no manual acks and writes its queued PUBACKs together; broker_mqtt.c explains).
+ * So a caller must ack everything it took before it can get more than the broker sends
+ * within prefetch: take, work, ack the lot, then consume again (as the flow's passes do).
+ * A process killed outright may get again, besides what it held, what it acked since the
+ * PUBACKs last left: at most prefetch messages. */
 int sr_broker_consume(sr_broker *b, size_t max, double timeout, sr_delivery ***deliveries,
                       size_t *got, sr_err *err);
 

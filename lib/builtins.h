@@ -38,8 +38,16 @@ extern const sr_plugin sr_builtin_destfn_replace; /* destfn.replace */
 /* builtin_rxpipe.c: work.rxpipe, each file received written to a named pipe. */
 extern const sr_plugin sr_builtin_rxpipe;
 
-/* builtin_email.c: send.email, files sent as mail through sendTo smtp://RELAY. */
+/* builtin_email.c: send.email, files sent as mail through sendTo smtp://RELAY. A sender's
+ * plugin: refused in the other components (sr3 would load it there and never call it).
+ * It links libcurl, and a process that loads libcurl maps and starts its TLS, Kerberos
+ * and LDAP libraries: some 4 MiB more resident in a shovel that never sends a file. So
+ * it is only in the executables that write SR_BUILTIN_EMAIL_LINK once at file scope
+ * (sr_sender, and sr, which checks every configuration); elsewhere the table's entry is
+ * empty (a weak reference). */
 extern const sr_plugin sr_builtin_email;
+#define SR_BUILTIN_EMAIL_LINK                                                                \
+    __attribute__((used)) static const sr_plugin *const sr_builtin_email_link = &sr_builtin_email
 
 /* Shared by the built-ins: s with the first occurrence of before replaced by after (as
  * Python's str.replace(before, after, 1)), as a new string; NULL when out of memory. An

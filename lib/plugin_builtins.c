@@ -12,26 +12,32 @@
 #include <string.h>
 
 #include "builtins.h"
+#include "options.h"
 #include "plugins_impl.h"
+
+/* send.email is in the executables that write SR_BUILTIN_EMAIL_LINK (builtins.h says
+ * why); elsewhere its address is NULL. */
+#pragma weak sr_builtin_email
 
 static const struct {
     const char *name;
-    const sr_plugin *desc;
+    const sr_plugin *desc;   /* NULL: not linked into this executable */
+    unsigned components;     /* the components it may be used in (enum sr_component); 0: all */
 } builtins[] = {
-    {"accept.hourtree", &sr_builtin_hourtree},
-    {"accept.httptohttps", &sr_builtin_httptohttps},
-    {"accept.pathreplace", &sr_builtin_pathreplace},
-    {"accept.posthourtree", &sr_builtin_posthourtree},
-    {"accept.printlag", &sr_builtin_printlag},
-    {"accept.renamedmf", &sr_builtin_renamedmf},
-    {"accept.renamewhatfn", &sr_builtin_renamewhatfn},
-    {"accept.sundewpxroute", &sr_builtin_sundewpxroute},
-    {"accept.toclusters", &sr_builtin_toclusters},
-    {"accept.wmotypesuffix", &sr_builtin_wmotypesuffix},
-    {"destfn.replace", &sr_builtin_destfn_replace},
-    {"destfn.sample", &sr_builtin_destfn_sample},
-    {"send.email", &sr_builtin_email},
-    {"work.rxpipe", &sr_builtin_rxpipe},
+    {"accept.hourtree", &sr_builtin_hourtree, 0},
+    {"accept.httptohttps", &sr_builtin_httptohttps, 0},
+    {"accept.pathreplace", &sr_builtin_pathreplace, 0},
+    {"accept.posthourtree", &sr_builtin_posthourtree, 0},
+    {"accept.printlag", &sr_builtin_printlag, 0},
+    {"accept.renamedmf", &sr_builtin_renamedmf, 0},
+    {"accept.renamewhatfn", &sr_builtin_renamewhatfn, 0},
+    {"accept.sundewpxroute", &sr_builtin_sundewpxroute, 0},
+    {"accept.toclusters", &sr_builtin_toclusters, 0},
+    {"accept.wmotypesuffix", &sr_builtin_wmotypesuffix, 0},
+    {"destfn.replace", &sr_builtin_destfn_replace, 0},
+    {"destfn.sample", &sr_builtin_destfn_sample, 0},
+    {"send.email", &sr_builtin_email, SR_C_SENDER},
+    {"work.rxpipe", &sr_builtin_rxpipe, 0},
 };
 
 #define NBUILTINS (sizeof builtins / sizeof builtins[0])
@@ -46,12 +52,25 @@ static const char *const names[NBUILTINS + 1] = {
 
 const sr_plugin *sr_plugin_builtin_find(const char *short_name)
 {
+    unsigned components;
+    const sr_plugin *desc;
+    return sr_plugin_builtin_known(short_name, &desc, &components) ? desc : NULL;
+}
+
+bool sr_plugin_builtin_known(const char *short_name, const sr_plugin **desc,
+                             unsigned *components)
+{
+    *desc = NULL;
+    *components = 0;
     if (short_name == NULL)
-        return NULL;
+        return false;
     for (size_t i = 0; i < NBUILTINS; i++)
-        if (strcmp(builtins[i].name, short_name) == 0)
-            return builtins[i].desc;
-    return NULL;
+        if (strcmp(builtins[i].name, short_name) == 0) {
+            *desc = builtins[i].desc;
+            *components = builtins[i].components;
+            return true;
+        }
+    return false;
 }
 
 const char *const *sr_plugin_builtin_names(void)

@@ -133,14 +133,27 @@ static int load_one(sr_plugins *ps, const sr_config *cfg, const sr_config_plugin
     }
     int rc;
     const sr_plugin *builtin = NULL;
+    unsigned only = 0;
     char path[PATH_MAX];
     path[0] = '\0';
     if (strncmp(pi->name, "exec:", 5) == 0) {
         rc = sr_plugin_exec_load(pi, pi->name + 5, err);
     } else if (strchr(pi->name, '/') != NULL) {
         rc = sr_plugin_native_load(pi, pi->name, err);
-    } else if ((builtin = sr_plugin_builtin_find(pi->short_name)) != NULL) {
-        rc = sr_plugin_builtin_load(pi, builtin, err);
+    } else if (sr_plugin_builtin_known(pi->short_name, &builtin, &only)) {
+        enum sr_component c = sr_config_component(cfg);
+        if (only != 0 && !(only & (unsigned)c))
+            rc = sr_err_set(err, SR_EINVAL, false,
+                            "%s is built in for %s only, not for a %s: line refused "
+                            "(sr-plugin(7))",
+                            pi->name, only == SR_C_SENDER ? "sr_sender" : "other components",
+                            sr_component_name(c));
+        else if (builtin == NULL)
+            rc = sr_err_set(err, SR_ENOENT, false,
+                            "%s is not built into this program: line refused (sr-plugin(7))",
+                            pi->name);
+        else
+            rc = sr_plugin_builtin_load(pi, builtin, err);
     } else {
         const char *dirs[2] = {NULL, ps->env.system_dir};
         char user_dir[PATH_MAX];
@@ -249,7 +262,9 @@ int sr_plugins_load_for(sr_config *cfg, const sr_paths *paths, int instance, sr_
 bool sr_plugin_is_builtin(const char *name)
 {
     char *shortname = short_name_of(name);
-    bool found = shortname != NULL && sr_plugin_builtin_find(shortname) != NULL;
+    const sr_plugin *desc;
+    unsigned components;
+    bool found = sr_plugin_builtin_known(shortname, &desc, &components);
     free(shortname);
     return found;
 }

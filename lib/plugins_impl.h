@@ -84,6 +84,11 @@ int sr_plugin_exec_load(sr_plugin_instance *pi, const char *command, sr_err *err
 
 /* The built-in plugins, by sr3's short name ("accept.delete"), or NULL. */
 const sr_plugin *sr_plugin_builtin_find(const char *short_name);
+/* Is short_name one of the built-ins? Then *desc is its description (NULL when this
+ * executable was not linked with it: builtins.h, SR_BUILTIN_EMAIL_LINK) and *components
+ * the components it may be used in (0: all). */
+bool sr_plugin_builtin_known(const char *short_name, const sr_plugin **desc,
+                             unsigned *components);
 /* Every built-in name, NULL-terminated (sr-plugin(7) and the refusal list them). */
 const char *const *sr_plugin_builtin_names(void);
 

@@ -24,6 +24,10 @@
 #include "paths.h"
 #include "timefmt.h"
 #include "transferconf.h"
+#include "builtins.h"
+
+/* send.email is a sender's: linked here (builtins.h) */
+SR_BUILTIN_EMAIL_LINK;
 
 #define DOWN_PAUSE_MIN 1.0 /* seconds */
 #define DOWN_PAUSE_MAX 60.0

@@ -228,13 +228,63 @@ def test_consumer_killed_holding_a_message_gets_it_again(mosquitto, tool):
         first.proc.send_signal(signal.SIGKILL)
         first.proc.wait(timeout=TIMEOUT)
     held = rel_path(first.messages[0])
-    assert len(first.messages) == 1  # one at a time: the next waits for the ack
     with Consumer(tool, url, group, cid, "--bind", shared(group, root), "--max", "3",
                   "--timeout", str(TIMEOUT)) as second:
         assert second.finish() == 0, second.err()
     got = [rel_path(m) for m in second.messages]
     assert held in got
     assert sorted(got) == [json.loads(x)["relPath"] for x in lines]
+
+
+def test_consumer_killed_holding_several_gets_them_all_and_not_the_acked_ones(mosquitto, tool):
+    """Several messages in flight at once: a subscriber that acks nothing (prefetch 10)
+    receives all 6 posted for it before any ack, is SIGKILLed, and its restart gets all 6
+    again; the 3 a first run of it had acked (and closed) before do not come back."""
+    root, group = unique("several"), unique("q_several")
+    cid, url = f"{group}_i01", mosquitto.url("tsub")
+    lines = numbered(root, 9)
+    with Consumer(tool, url, group, cid, "--bind", shared(group, root), "--max", "3",
+                  "--timeout", str(TIMEOUT)) as acking:
+        acking.wait_subscribed()
+        result, _ = publish(tool, mosquitto.url("tfeed"), root, lines[:3])
+        assert result.returncode == 0, result.stderr
+        assert acking.finish() == 0, acking.err()
+    result, _ = publish(tool, mosquitto.url("tfeed"), root, lines[3:])
+    assert result.returncode == 0, result.stderr
+    with Consumer(tool, url, group, cid, "--bind", shared(group, root), "--no-ack",
+                  "--prefetch", "10", "--timeout", str(TIMEOUT)) as holding:
+        holding.wait_messages(6)  # all of them, none acked
+        holding.proc.send_signal(signal.SIGKILL)
+        holding.proc.wait(timeout=TIMEOUT)
+    expected = [json.loads(x)["relPath"] for x in lines[3:]]
+    assert sorted(rel_path(m) for m in holding.messages) == expected
+    with Consumer(tool, url, group, cid, "--bind", shared(group, root), "--timeout",
+                  "2") as again:
+        assert again.finish() == 0, again.err()
+    assert sorted(rel_path(m) for m in again.messages) == expected
+
+
+def test_consumer_stopped_holding_some_acks_only_those_it_acked(mosquitto, tool):
+    """A subscriber that takes 4 of 6 messages and acks them closes normally with the
+    other 2 read but not acked (nor handed over): a restart gets those 2 again, not the 4."""
+    root, group = unique("stop"), unique("q_stop")
+    cid, url = f"{group}_i01", mosquitto.url("tsub")
+    with Consumer(tool, url, group, cid, "--bind", shared(group, root), "--timeout", "0.5") as first:
+        first.wait_subscribed()
+        assert first.finish() == 0, first.err()
+    lines = numbered(root, 6)
+    result, _ = publish(tool, mosquitto.url("tfeed"), root, lines)
+    assert result.returncode == 0, result.stderr
+    with Consumer(tool, url, group, cid, "--bind", shared(group, root), "--max", "4",
+                  "--timeout", str(TIMEOUT)) as some:
+        assert some.finish() == 0, some.err()
+    taken = sorted(rel_path(m) for m in some.messages)
+    assert len(taken) == 4
+    with Consumer(tool, url, group, cid, "--bind", shared(group, root), "--timeout",
+                  "2") as again:
+        assert again.finish() == 0, again.err()
+    rest = sorted(rel_path(m) for m in again.messages)
+    assert sorted(taken + rest) == [json.loads(x)["relPath"] for x in lines]
 
 
 def test_work_longer_than_the_keepalive_is_acked_once(mosquitto, tool):

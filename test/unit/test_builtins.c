@@ -24,6 +24,10 @@
 #include "placement.h"
 #include "plugins.h"
 #include "plugins_impl.h"
+#include "builtins.h"
+
+/* send.email is a sender's: linked here (builtins.h) */
+SR_BUILTIN_EMAIL_LINK;
 
 TEST_TMPDIR_FIXTURE("sr-test-builtins")
 
@@ -731,6 +735,8 @@ static void email_mails_each_recipient_through_the_relay(void **state)
 static void email_refuses_a_relay_it_cannot_use(void **state)
 {
     (void)state;
+    /* a sender's plugin: refused elsewhere, saying where it belongs */
+    load_fails(SR_C_SHOVEL, "flowcb send.email\nfile_email_to A a@b\n", "sr_sender only");
     load_fails(SR_C_SENDER, "sendTo sftp://h/\nflowcb send.email\nfile_email_to A a@b\n",
                "send.email");
     load_fails(SR_C_SENDER,
