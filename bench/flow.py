@@ -11,7 +11,11 @@ post     sr_post of SR_BENCH_POST_FILES (10000) small files (0 to 2 KiB, in nest
          (start to exit), and its peak RSS. The messages are then counted in a queue bound
          before, so none is missing. Reference: the AMQP ceiling of bench/broker.c (rabbitmq-c
          basic.publish without confirms, timed until its queue holds them all) for as many
-         messages of the same mean size. Goal (issue 19): sr_post >= 0.8 of it.
+         messages of the same mean size, once a run. Goal (issue 19): sr_post at its
+         defaults >= 0.8 of it. Beside it, alternating, sr_post with other settings,
+         SR_BENCH_POST_VARIANTS (default "batch 100,postWindow 1000"; ";" between variants,
+         "," between config lines), and each one's CPU time per message (from wait4):
+         whether sr_post or the broker sets the pace.
          sr3: Python sr3's sr3_post (../shared/peers/bin/sr3_post -c NAME TREE) of the first
          SR_BENCH_POST_SR3_FILES (2000) files of the same tree (the same files, made with
          the same seed), to the same broker, timed and checked the same way: sr3 commits
@@ -67,6 +71,7 @@ import json
 import os
 import random
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -86,6 +91,7 @@ SR3_INSTANCE = SR3_LIB / "sarracenia" / "instance.py"
 SR3_POST = PEERS / "bin" / "sr3_post"
 PYTHON3 = "/usr/bin/python3"  # the one sr3's own bin/sr3 runs
 GOAL_POST, GOAL_DEFAULTS, GOAL_BEST, GOAL_RSS_KIB = 0.8, 0.7, 0.9, 10240
+DEFAULT_POST_VARIANTS = "batch 100,postWindow 1000"
 DEFAULT_VARIANTS = "batch 100,prefetch 100;postWindow 1000;batch 100,prefetch 100,postWindow 1000"
 
 
@@ -246,7 +252,9 @@ def forget_identities(root):
 
 
 def timed_post(argv, env, log, timeout):
-    """(exit status, seconds from start to exit, peak RSS KiB) of one post process."""
+    """(exit status, seconds from start to exit, peak RSS KiB, CPU seconds) of one post
+    process (its CPU: what the children reaped meanwhile used, and it is the only one)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(log, "w") as out:
         t0 = time.monotonic()
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -260,7 +268,9 @@ def timed_post(argv, env, log, timeout):
             raise BenchError(f"{argv[0]} took over {timeout} s\n{tail(log)}") from None
         took = time.monotonic() - t0
         peak.join()
-    return rc, took, peak.kib
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return rc, took, peak.kib, cpu
 
 
 def post_sr3(b, url, n3):
@@ -275,8 +285,8 @@ def post_sr3(b, url, n3):
     b.sr3_config("post", "bench", f"post_broker {url}\npost_exchange {exchange}\n"
                  f"post_baseUrl sftp://tfeed@files.example.com\npost_baseDir {tree}\n")
     log = b.work / "post_sr3.log"
-    rc, took, kib = timed_post([str(SR3_POST), "-c", "bench", str(tree)], b.sr3_env, log,
-                               SR3_TIMEOUT)
+    rc, took, kib, cpu = timed_post([str(SR3_POST), "-c", "bench", str(tree)], b.sr3_env, log,
+                                    SR3_TIMEOUT)
     if rc != 0:
         raise BenchError(f"sr3_post: exit {rc}\n{tail(log)}")
     # all of them in the queue (sr3_post has exited: its commits are done), and one
@@ -287,7 +297,7 @@ def post_sr3(b, url, n3):
         raise BenchError(f"sr3_post: {got} messages in the queue for {n3} files and "
                          f"{folders} folders")
     b.delete_queue(url, queue)
-    return n3 / took, kib, folders
+    return n3 / took, kib, folders, cpu / n3
 
 
 def bench_post(b, runs, sr3_runs):
@@ -299,54 +309,79 @@ def bench_post(b, runs, sr3_runs):
     exchange, queue = "xs_bench_post", "q_bench.post"
     b.declare_exchange(url, exchange)
     b.bound_queue(url, queue, exchange)
-    b.config("post", "bench", f"post_broker {url}\npost_exchange {exchange}\n"
-             f"post_baseUrl sftp://tfeed@files.example.com\npost_baseDir {tree}\n")
-    ours, refs, rss, size, sr3, rss3, folders = [], [], [], None, [], [], 0
+    variants = variants_env("SR_BENCH_POST_VARIANTS", DEFAULT_POST_VARIANTS)
+    names = ["defaults", *(name for name, _ in variants)]
+    for i, name in enumerate(names):
+        b.config("post", f"bench{i}", "\n".join(
+            [f"post_broker {url}", f"post_exchange {exchange}",
+             "post_baseUrl sftp://tfeed@files.example.com", f"post_baseDir {tree}",
+             *(variants[i - 1][1] if i else [])]) + "\n")
+    rate = {name: [] for name in names}
+    cpu = {name: [] for name in names}
+    ratio = {name: [] for name in names}
+    rss, size, sr3, rss3, cpu3, folders = [], None, [], [], [], 0
     for r in range(runs):
-        forget_identities(tree)
-        log = b.work / f"post{r}.log"
-        rc, took, kib = timed_post([str(b.bin / "sr_post"), "-c", "bench", str(tree)], b.env,
-                                   log, TIMEOUT)
-        posted = log.read_text(errors="replace").count("posted ")
-        if rc != 0 or posted != n:
-            raise BenchError(f"sr_post: exit {rc}, {posted} of {n} posted\n{tail(log)}")
-        # what reached the queue: all of them (the first run also reads their sizes)
-        if size is None:
-            got = b.run([b.tool, "consume", url, "--queue", queue, "--max", str(n),
-                         "--timeout", "10"], "reading the posted messages")
-            bodies = [json.loads(line)["body"] for line in got.stdout.splitlines()[1:]
-                      if line.startswith("{\"topic")]
-            if len(bodies) != n:
-                raise BenchError(f"{len(bodies)} of {n} posted messages in the queue")
-            size = sum(len(x.encode()) for x in bodies) / n
-        else:
-            Bench.counted(b.counter(url, queue, n), n)
-        ours.append(posted / took)
-        rss.append(kib)
-        refs.append(b.ceiling(url, n, size)["publish"])
-        line = (f"  run {r + 1}: sr_post {posted / took:.0f} msg/s ({took:.2f} s), ceiling "
-                f"{refs[-1]:.0f} msg/s, peak RSS {kib} KiB")
+        order = list(enumerate(names)) if r % 2 == 0 else list(reversed(list(enumerate(names))))
+        got = {}
+        for i, name in order:
+            forget_identities(tree)
+            log = b.work / f"post{r}_{i}.log"
+            rc, took, kib, secs = timed_post([str(b.bin / "sr_post"), "-c", f"bench{i}",
+                                              str(tree)], b.env, log, TIMEOUT)
+            posted = log.read_text(errors="replace").count("posted ")
+            if rc != 0 or posted != n:
+                raise BenchError(f"sr_post ({name}): exit {rc}, {posted} of {n} posted\n"
+                                 f"{tail(log)}")
+            # what reached the queue: all of them (the first time, their sizes too)
+            if size is None:
+                out = b.run([b.tool, "consume", url, "--queue", queue, "--max", str(n),
+                             "--timeout", "10"], "reading the posted messages")
+                bodies = [json.loads(line)["body"] for line in out.stdout.splitlines()[1:]
+                          if line.startswith("{\"topic")]
+                if len(bodies) != n:
+                    raise BenchError(f"{len(bodies)} of {n} posted messages in the queue")
+                size = sum(len(x.encode()) for x in bodies) / n
+            else:
+                Bench.counted(b.counter(url, queue, n), n)
+            got[name] = posted / took
+            rate[name].append(got[name])
+            cpu[name].append(secs / n)
+            if name == "defaults":
+                rss.append(kib)
+        ceiling = b.ceiling(url, n, size)["publish"]
+        for name in names:
+            ratio[name].append(got[name] / ceiling)
+        line = (f"  run {r + 1}: " + ", ".join(f"sr_post {name} {got[name]:.0f}" for name in names)
+                + f", ceiling {ceiling:.0f} msg/s")
+        rate.setdefault("ceiling", []).append(ceiling)
         if r < sr3_runs:
-            rate3, kib3, folders = post_sr3(b, url, n3)
+            rate3, kib3, folders, c3 = post_sr3(b, url, n3)
             sr3.append(rate3)
             rss3.append(kib3)
-            line += f"; sr3_post {rate3:.0f} files/s ({n3} files), peak RSS {kib3} KiB"
+            cpu3.append(c3)
+            line += f"; sr3_post {rate3:.0f} files/s ({n3} files)"
         print(line, file=sys.stderr, flush=True)
-    o, c = median(ours), median(refs)
-    ratio = median([x / y for x, y in zip(ours, refs)])
+    o = median(rate["defaults"])
+    us = {name: f"{median(cpu[name]) * 1e6:5.1f} us CPU/msg" for name in names}
     print(f"post: sr_post of {n} files (0-2 KiB, each read and hashed: no identity cached), "
           f"wall clock from start to exit, messages of {size:.0f} bytes")
-    row("sr_post, defaults", o, f"ratio sr/ceiling {ratio:.2f} (goal >= {GOAL_POST}: "
-        f"{met(ratio >= GOAL_POST)})")
-    row("ceiling: rabbitmq-c publish, no confirms", c, "")
+    rd = median(ratio["defaults"])
+    row("sr_post, defaults", o, f"{us['defaults']}   ratio sr/ceiling {rd:.2f} (goal >= "
+        f"{GOAL_POST}: {met(rd >= GOAL_POST)})")
+    for name in names[1:]:
+        row(f"sr_post, {name}", median(rate[name]),
+            f"{us[name]}   ratio sr/ceiling {median(ratio[name]):.2f}")
+    row("ceiling: rabbitmq-c publish, no confirms", median(rate["ceiling"]), "")
     if sr3:
         s3 = median(sr3)
         row("sr3_post (Python sr3)", s3,
-            f"ratio sr/sr3 {o / s3:.1f} (sr3: the first {n3} files, {len(sr3)} run(s); it "
-            f"also posted their {folders} folders, not counted)", "files/s")
+            f"{median(cpu3) * 1e6:5.0f} us CPU/file  ratio sr/sr3 {o / s3:.1f} (sr3: the first "
+            f"{n3} files, {len(sr3)} run(s); it also posted their {folders} folders, not "
+            f"counted)", "files/s")
     print(f"  {rss_line(rss)}" + (f"; sr3_post {max(rss3)} KiB" if rss3 else ""))
-    print("  (sr_post publishes in confirmed batches of `batch` (25); sr3_post commits a "
-          "transaction per message)", flush=True)
+    print("  (sr_post publishes in confirmed batches of `batch`, up to `postWindow` messages "
+          "awaiting confirms; sr3_post commits a transaction per message; the ceiling once a "
+          "run, after the sr_post variants; CPU from wait4)", flush=True)
 
 
 # ---- sr_shovel, AMQP -> AMQP, far queue not consumed ----
@@ -366,18 +401,24 @@ def shovel_lines(n, seed=11):
     return lines
 
 
-def shovel_variants():
-    """[(name, config lines)]: the ceiling, sr's defaults, then SR_BENCH_SHOVEL_VARIANTS."""
-    text = os.environ.get("SR_BENCH_SHOVEL_VARIANTS", DEFAULT_VARIANTS)
-    out = [("ceiling", []), ("defaults", [])]
-    for part in text.split(";"):
+def variants_env(var, default):
+    """[(name, config lines)] from environment variable var (default when unset):
+    variants split by ";", config lines by ","."""
+    out = []
+    for part in os.environ.get(var, default).split(";"):
         lines = [x.strip() for x in part.split(",") if x.strip()]
         for line in lines:
             if not re.fullmatch(r"[A-Za-z_]+ \S.*", line):
-                sys.exit(f"flow.py: SR_BENCH_SHOVEL_VARIANTS: {line!r} is not a config line")
+                sys.exit(f"flow.py: {var}: {line!r} is not a config line")
         if lines:
             out.append((", ".join(lines), lines))
     return out
+
+
+def shovel_variants():
+    """[(name, config lines)]: the ceiling, sr's defaults, then SR_BENCH_SHOVEL_VARIANTS."""
+    return [("ceiling", []), ("defaults", []),
+            *variants_env("SR_BENCH_SHOVEL_VARIANTS", DEFAULT_VARIANTS)]
 
 
 def start_process(argv, env, log):
