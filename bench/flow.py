@@ -34,6 +34,11 @@ shovel   AMQP -> AMQP: a backlog of SR_BENCH_SHOVEL (20000) persistent v03 messa
                      (a shovel has one per broker), basic.ack each: a relay that waits
                      for nothing. A shovel must not ack before the far broker's
                      confirm, so this bounds it from above.
+           confirms  the same rabbitmq-c relay with confirm.select on its out channel,
+                     each message acked once its publish is confirmed, up to 1000 awaiting
+                     their confirms: what the broker allows any relay that keeps the rule
+                     (no ack before the far broker's confirm), printed with its ratio to
+                     the ceiling; the gap between it and sr is sr's own.
            defaults  sr_shovel with no batch, prefetch or postWindow line.
                      Goal: >= 0.7 of the ceiling.
            settings  sr_shovel with other settings, SR_BENCH_SHOVEL_VARIANTS (default
@@ -91,6 +96,7 @@ SR3_INSTANCE = SR3_LIB / "sarracenia" / "instance.py"
 SR3_POST = PEERS / "bin" / "sr3_post"
 PYTHON3 = "/usr/bin/python3"  # the one sr3's own bin/sr3 runs
 GOAL_POST, GOAL_DEFAULTS, GOAL_BEST, GOAL_RSS_KIB = 0.8, 0.7, 0.9, 10240
+CONFIRMED, RELAY_WINDOW = "relay with confirms", 1000
 DEFAULT_POST_VARIANTS = "batch 100,postWindow 1000"
 DEFAULT_VARIANTS = "batch 100,prefetch 100;postWindow 1000;batch 100,prefetch 100,postWindow 1000"
 
@@ -417,7 +423,7 @@ def variants_env(var, default):
 
 def shovel_variants():
     """[(name, config lines)]: the ceiling, sr's defaults, then SR_BENCH_SHOVEL_VARIANTS."""
-    return [("ceiling", []), ("defaults", []),
+    return [("ceiling", []), ("defaults", []), (CONFIRMED, []),
             *variants_env("SR_BENCH_SHOVEL_VARIANTS", DEFAULT_VARIANTS)]
 
 
@@ -455,9 +461,11 @@ def relay_once(b, name, lines, tag, feed, n):
     q_in, q_out = f"q_tfeed.bench.shovel.{tag}", f"q_bench.out.{tag}"
     b.declare_exchange(url, ex_in)
     b.declare_exchange(url, ex_out)
-    if name == "ceiling":
+    if name in ("ceiling", CONFIRMED):
         b.bound_queue(url, q_in, ex_in)
         argv, env = [b.relay, "relay", url, q_in, ex_out, str(n)], None
+        if name == CONFIRMED:
+            env = dict(os.environ, SR_BENCH_RELAY_WINDOW=str(RELAY_WINDOW))
     else:
         kind = "sr3" if name == "sr3" else "sr"
         text = "\n".join([f"broker {url}", f"exchange {ex_in}", "subtopic #",
@@ -482,7 +490,7 @@ def relay_once(b, name, lines, tag, feed, n):
     except BenchError as err:
         raise BenchError(f"{err}\n{name}: the relay's log:\n{tail(log)}") from None
     finally:
-        if name == "ceiling":
+        if name in ("ceiling", CONFIRMED):
             if proc.wait(timeout=TIMEOUT) != 0:
                 raise BenchError(f"bench/relay relay failed\n{tail(log)}")
         elif proc.poll() is None:
@@ -543,7 +551,7 @@ def bench_shovel_amqp(b, runs, sr3_runs):
     row("sr_shovel, defaults", median(rate["defaults"]),
         f"{us['defaults']}   ratio sr/ceiling {rd:.2f} (goal >= {GOAL_DEFAULTS}: "
         f"{met(rd >= GOAL_DEFAULTS)})")
-    others = [name for name, _ in variants[2:]]
+    others = [name for name, _ in variants[3:]]
     for name in others:
         row(f"sr_shovel, {name}", median(rate[name]),
             f"{us[name]}   ratio sr/ceiling {median(ratio[name]):.2f}")
@@ -554,14 +562,18 @@ def bench_shovel_amqp(b, runs, sr3_runs):
               f"{met(rb >= GOAL_BEST)})")
     row("ceiling: rabbitmq-c relay, no confirms", median(rate["ceiling"]),
         f"{us['ceiling']}   (prefetch 1000, basic.ack each, publish on a 2nd connection)")
+    row(f"rabbitmq-c relay, confirms, window {RELAY_WINDOW}", median(rate[CONFIRMED]),
+        f"{us[CONFIRMED]}   ratio to the ceiling {median(ratio[CONFIRMED]):.2f}: the most a "
+        f"relay acking only confirmed messages does on this broker")
     if rate3:
         s3 = median(rate3)
         row("sr3 shovel (Python sr3), defaults", s3,
             f"{us['sr3']}   ratio sr/sr3 {median(rate['defaults']) / s3:.1f} (sr's defaults; "
             f"sr3: the first "
             f"{n3} messages, {len(rate3)} run(s))")
-    worst = max(max(rss[name]) for name, _ in variants[1:])
-    print("  peak RSS: " + ", ".join(f"{name} {max(rss[name])} KiB" for name, _ in variants[1:])
+    shovels = [name for name, _ in variants if name not in ("ceiling", CONFIRMED)]
+    worst = max(max(rss[name]) for name in shovels)
+    print("  peak RSS: " + ", ".join(f"{name} {max(rss[name])} KiB" for name in shovels)
           + (f"; sr3 {max(rss3)} KiB" if rss3 else "")
           + f" (sr_shovel goal < 10 MiB: {met(worst < GOAL_RSS_KIB)})")
     print("  (each relay on a fresh backlog put in by sr_broker_tool publish, batch 500, "

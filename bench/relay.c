@@ -16,7 +16,10 @@
  *       prefetch SR_BENCH_RELAY_PREFETCH, 1000 by default) and each published to
  *       EXCHANGE_OUT with its own routing key and properties (persistent, as they came), on
  *       a second connection, without confirm.select, then acked (basic.ack, one per
- *       message; one per SR_BENCH_RELAY_ACK_EVERY with multiple when set above 1). It
+ *       message; one per SR_BENCH_RELAY_ACK_EVERY with multiple when set above 1).
+ *       SR_BENCH_RELAY_WINDOW=W (0 by default: none) makes it the best a confirming relay
+ *       can do instead: confirm.select on the out channel, each message acked only once
+ *       its publish is confirmed, at most W (up to the prefetch) awaiting their confirms. It
  *       waits for nothing the broker sends but the messages, so no relay that waits for
  *       confirms before it acks, as a shovel must, can do better on the same broker.
  *       Prints "relayed N T" (T: CLOCK_MONOTONIC when the last ack was written); flow.py
@@ -113,14 +116,51 @@ static int depth_mode(const char *url, const char *queue, long n, double timeout
     return count >= n ? 0 : 1;
 }
 
+/* Confirms of the out channel read until at most `keep` publishes await theirs; each
+ * advance acks, with multiple, every input message whose publish is confirmed. Publishes
+ * and deliveries are both numbered in order on one channel each, so the kth publish
+ * relays the delivery tags[k - 1]; RabbitMQ confirms one channel's publishes in order. */
+static void settle(amqp_connection_state_t in, amqp_connection_state_t out, const uint64_t *tags,
+                   uint64_t published, uint64_t *confirmed, uint64_t keep)
+{
+    while (published - *confirmed > keep) {
+        amqp_frame_t f;
+        struct timeval tv = {WAIT_S, 0};
+        if (amqp_simple_wait_frame_noblock(out, &f, &tv) != AMQP_STATUS_OK)
+            die("rabbitmq-c: no confirm");
+        if (f.frame_type != AMQP_FRAME_METHOD)
+            continue;
+        if (f.payload.method.id != AMQP_BASIC_ACK_METHOD)
+            die("rabbitmq-c: a publish was refused (nack or return)");
+        uint64_t tag = ((const amqp_basic_ack_t *)f.payload.method.decoded)->delivery_tag;
+        amqp_maybe_release_buffers(out);
+        if (tag <= *confirmed)
+            continue;
+        *confirmed = tag;
+        if (amqp_basic_ack(in, 1, tags[tag - 1], 1) != AMQP_STATUS_OK)
+            die("rabbitmq-c: basic.ack failed");
+    }
+}
+
 static int relay_mode(const char *url, const char *queue, const char *exchange, long n)
 {
     long prefetch = env_long("relay", "SR_BENCH_RELAY_PREFETCH", 1000, 1, 65535);
     long ack_every = env_long("relay", "SR_BENCH_RELAY_ACK_EVERY", 1, 1, 65535);
+    long window = env_long("relay", "SR_BENCH_RELAY_WINDOW", 0, 0, 65535);
+    if (window > prefetch) /* more would wait for a delivery the broker holds back */
+        window = prefetch;
     /* Two connections, as a shovel has one per broker: RabbitMQ's flow control stops
      * reading a connection that publishes faster than its queues take, and on one
      * connection that would hold back the acks too. */
     amqp_connection_state_t in = open_amqp(url), out = open_amqp(url);
+    uint64_t *tags = NULL, published = 0, confirmed = 0;
+    if (window > 0) {
+        tags = malloc((size_t)n * sizeof *tags);
+        if (tags == NULL)
+            die("out of memory");
+        amqp_confirm_select(out, 1);
+        check(amqp_get_rpc_reply(out), "confirm.select");
+    }
     amqp_basic_qos(in, 1, 0, (uint16_t)prefetch, 0);
     check(amqp_get_rpc_reply(in), "basic.qos");
     amqp_basic_consume(in, 1, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 0,
@@ -135,12 +175,19 @@ static int relay_mode(const char *url, const char *queue, const char *exchange, 
         if (amqp_basic_publish(out, 1, to, e.routing_key, 0, 0, &e.message.properties,
                                e.message.body) != AMQP_STATUS_OK)
             die("rabbitmq-c: basic.publish failed");
-        if ((done + 1) % ack_every == 0 || done + 1 == n)
+        if (window > 0) {
+            tags[published++] = e.delivery_tag;
+            settle(in, out, tags, published, &confirmed, (uint64_t)window - 1);
+        } else if ((done + 1) % ack_every == 0 || done + 1 == n) {
             if (amqp_basic_ack(in, 1, e.delivery_tag, ack_every > 1) != AMQP_STATUS_OK)
                 die("rabbitmq-c: basic.ack failed");
+        }
         amqp_destroy_envelope(&e);
     }
+    if (window > 0)
+        settle(in, out, tags, published, &confirmed, 0);
     double t = sr_time_mono_s();
+    free(tags);
     close_amqp(out);
     close_amqp(in);
     printf("relayed %ld %.6f\n", n, t);
@@ -150,7 +197,8 @@ static int relay_mode(const char *url, const char *queue, const char *exchange, 
 static _Noreturn void usage(void)
 {
     fprintf(stderr, "usage: relay depth URL QUEUE N TIMEOUT\n"
-                    "       relay relay URL QUEUE_IN EXCHANGE_OUT N  (SR_BENCH_RELAY_PREFETCH)\n");
+                    "       relay relay URL QUEUE_IN EXCHANGE_OUT N  (SR_BENCH_RELAY_PREFETCH, "
+                    "SR_BENCH_RELAY_ACK_EVERY, SR_BENCH_RELAY_WINDOW)\n");
     exit(2);
 }
 
