@@ -38,8 +38,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define POLL_US 10000  /* between two counts: a 10 ms resolution on runs of seconds */
-#define WAIT_S 30      /* the longest the relay waits for one message */
+#define POLL_US 10000 /* between two counts: a 10 ms resolution on runs of seconds */
+#define WAIT_S 30     /* the longest the relay waits for one message */
 
 static void die(const char *what)
 {
