@@ -8,6 +8,7 @@
 
 BENCHES = identity codec transfer broker flow http move poll plugin
 BENCH_NEEDS = $(BUILD)/bench/identity $(BUILD)/bench/codec $(BUILD)/bench/broker \
+              $(BUILD)/bench/relay \
               $(BUILD)/bin/sr $(BUILD)/bin/sr_post $(BUILD)/bin/sr_subscribe \
               $(BUILD)/bin/sr_sender $(BUILD)/bin/sr_shovel $(BUILD)/bin/sr_poll \
               $(BUILD)/test/tools/sr_transfer_tool $(BUILD)/test/tools/sr_broker_tool \
@@ -44,15 +45,17 @@ bench-transfer: $(BUILD)/test/tools/sr_transfer_tool
 # harness, test/integration/servers.py and fixtures_web.py), each under ~3 minutes on 2 cores.
 # bench-broker: messages/s through lib/broker.h (confirmed publish in batches of 25 and 100,
 # consume with acks) against rabbitmq-c and libmosquitto alone (SR_BENCH_BROKER_MSGS).
-# bench-flow: sr_post of 10000 files and sr_shovel of a queued backlog (AMQP -> AMQP,
-# AMQP -> MQTT) against the broker's ceiling, with each process's peak RSS
-# (SR_BENCH_POST_FILES, SR_BENCH_SHOVEL, SR_BENCH_SHOVEL_MQTT).
+# bench-flow: sr_post of 10000 files and sr_shovel of a queued backlog (AMQP -> AMQP to a
+# far queue nobody consumes, timed by bench/relay.c depth, at the defaults and other
+# settings against bench/relay.c relay; AMQP -> MQTT) against the broker's ceiling, beside
+# Python sr3's post and shovel, with each process's peak RSS (SR_BENCH_POST_FILES,
+# SR_BENCH_SHOVEL, SR_BENCH_SHOVEL_VARIANTS, SR_BENCH_SHOVEL_MQTT, SR_BENCH_SR3_RUNS ...).
 # bench-http: 2000 files of 4 KiB got by sr over one session against one curl per file
 # (SR_BENCH_FILES, SR_BENCH_CURL_FILES).
 .PHONY: bench-broker bench-flow bench-http
 bench-broker: $(BUILD)/bench/broker
 	SR_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) bench/broker.py
-bench-flow: $(BUILD)/bench/broker $(BUILD)/bin/sr_post $(BUILD)/bin/sr_shovel \
+bench-flow: $(BUILD)/bench/broker $(BUILD)/bench/relay $(BUILD)/bin/sr_post $(BUILD)/bin/sr_shovel \
             $(BUILD)/test/tools/sr_broker_tool
 	SR_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) bench/flow.py
 bench-http: $(BUILD)/test/tools/sr_transfer_tool
