@@ -536,18 +536,37 @@ static int cache_write(int fd, const sr_identity *id, const struct stat *st, sr_
     return rc;
 }
 
-int sr_identity_cache_store(int fd, const sr_identity *id, sr_err *err)
+/* Whether id may be stored: SR_OK, -1 (a method not cached: nothing to do) or an error. */
+static int cache_storable(const sr_identity *id, sr_err *err)
 {
     if (!needs_content(id->method))
-        return SR_OK;
+        return -1;
     if (!valid_digest_value(id->value, id->method))
         return sr_err_set(err, SR_EINVAL, false,
                           "identity cache: the %s value is not base64 of a %zu-byte digest",
                           sr_identity_method_name(id->method), digest_bytes(id->method));
+    return SR_OK;
+}
+
+int sr_identity_cache_store(int fd, const sr_identity *id, sr_err *err)
+{
+    int rc = cache_storable(id, err);
+    if (rc != SR_OK)
+        return rc < 0 ? SR_OK : rc;
     struct stat st;
     if (fstat(fd, &st) != 0)
         return sr_err_set(err, SR_EIO, false, "identity cache: fstat fd %d: %s", fd,
                           strerror(errno));
+    return cache_write(fd, id, &st, err);
+}
+
+int sr_identity_cache_store_as(int fd, const sr_identity *id, off_t size,
+                               const struct timespec *mtime, sr_err *err)
+{
+    int rc = cache_storable(id, err);
+    if (rc != SR_OK)
+        return rc < 0 ? SR_OK : rc;
+    struct stat st = {.st_size = size, .st_mtim = *mtime};
     return cache_write(fd, id, &st, err);
 }
 

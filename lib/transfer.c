@@ -617,8 +617,12 @@ int sr_transfer_finish_download(sr_jail *jail, int fd, const char *tmp, const ch
             return sr_err_set(err, SR_EIO, false, "setting the times of %s/%s: %s",
                               sr_jail_root(jail), tmp, strerror(errno));
     }
-    /* The cache records the identity with the final mtime, so it is stored after utime. */
-    sr_identity_cache_store(fd, computed, NULL);
+    /* The cache records the identity with the final mtime, so it is stored after utime;
+     * with the size and mtime known (checked, set just now), without asking the file */
+    if (plan->size >= 0 && plan->mtime != NULL)
+        sr_identity_cache_store_as(fd, computed, plan->size, plan->mtime, NULL);
+    else
+        sr_identity_cache_store(fd, computed, NULL);
     if (strcmp(tmp, rel) != 0 && sr_jail_rename(jail, tmp, rel, err) != SR_OK) {
         err->retryable = err->code != SR_EREFUSED;
         return err->code;
@@ -684,7 +688,8 @@ int sr_transfer_download(sr_transfer *t, const char *remote_path, sr_jail *jail,
         rc = sr_err_set(err, SR_EIO, errno == ENOSPC, "truncating %s/%s: %s", sr_jail_root(jail),
                         tmp, strerror(errno));
     off_t offset = plan->range ? plan->range->offset : have;
-    if (rc == SR_OK && lseek(fd, offset, SEEK_SET) < 0)
+    /* a descriptor just opened is at 0 already (digest_existing reads with pread) */
+    if (rc == SR_OK && offset != 0 && lseek(fd, offset, SEEK_SET) < 0)
         rc = sr_err_set(err, SR_EIO, false, "cannot seek in %s/%s: %s", sr_jail_root(jail), tmp,
                         strerror(errno));
     if (rc == SR_OK) {
@@ -717,11 +722,13 @@ int sr_transfer_download(sr_transfer *t, const char *remote_path, sr_jail *jail,
     if (rc == SR_OK)
         rc = sr_digest_final(digest, &got, err);
 
-    /* Size and identity, for whole files (a block's identity is its own). */
-    if (rc == SR_OK && plan->range == NULL && plan->size >= 0 && fstat(fd, &st) == 0 &&
-        st.st_size != plan->size)
+    /* Size and identity, for whole files (a block's identity is its own). The file is
+     * what it had when resumed and what was written after it, each write checked: its
+     * size, counted (the lock keeps other writers out). */
+    off_t size = have + result->bytes;
+    if (rc == SR_OK && plan->range == NULL && plan->size >= 0 && size != plan->size)
         rc = sr_err_set(err, SR_EINVAL, true, "%s%s: received %lld bytes, the message says %lld",
-                        t->shown_url, remote_path, (long long)st.st_size, (long long)plan->size);
+                        t->shown_url, remote_path, (long long)size, (long long)plan->size);
     if (rc == SR_OK && plan->identity != NULL && plan->identity->method == got.method &&
         !sr_identity_equal(plan->identity, &got))
         rc = sr_err_set(err, SR_EINVAL, true,

@@ -457,11 +457,17 @@ static int perform(request *r, sr_err *err)
     CURLcode cc = curl_easy_perform(b->easy);
 
     /* A new control connection (NUM_CONNECTS counts FTP data connections too): the
-     * socket, told apart by its local port, is not the one the last request used. */
+     * socket, told apart by its local port, is not the one the last request used. No
+     * connection made and the same socket: the same connection, without asking the
+     * kernel for its port (a call per file saved). */
     curl_socket_t sock = CURL_SOCKET_BAD;
-    int local_port = 0;
+    int local_port = b->sock_port;
+    long made = 1;
+    if (curl_easy_getinfo(b->easy, CURLINFO_NUM_CONNECTS, &made) != CURLE_OK)
+        made = 1;
     if (curl_easy_getinfo(b->easy, CURLINFO_ACTIVESOCKET, &sock) == CURLE_OK &&
-        sock != CURL_SOCKET_BAD) {
+        sock != CURL_SOCKET_BAD && (made != 0 || sock != b->sock)) {
+        local_port = 0;
         struct sockaddr_storage addr;
         socklen_t len = sizeof addr;
         if (getsockname(sock, (struct sockaddr *)&addr, &len) == 0)
