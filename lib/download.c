@@ -592,7 +592,8 @@ static int assemble(sr_download *d, sr_transfer *t, const char *remote_path, sr_
         .atime = has_atime ? &atime : NULL,
     };
     if (rc == SR_OK)
-        rc = sr_transfer_finish_download(j, fd, tmp, w->placement.under_root, &plan, &whole, err);
+        rc = sr_transfer_finish_download(j, fd, tmp, w->placement.under_root, &plan, -1, &whole,
+                                         err);
     if (rc == SR_OK) {
         sr_message_remove(w->msg, "blocks");
         sr_message_set_size(w->msg, (long long)l->total, NULL);

@@ -605,10 +605,12 @@ static enum sr_identity_method digest_method(const sr_transfer_plan *plan)
 }
 
 int sr_transfer_finish_download(sr_jail *jail, int fd, const char *tmp, const char *rel,
-                                const sr_transfer_plan *plan, const sr_identity *computed,
-                                sr_err *err)
+                                const sr_transfer_plan *plan, int has_mode,
+                                const sr_identity *computed, sr_err *err)
 {
-    if (plan->mode >= 0 && fchmod(fd, (mode_t)plan->mode) != 0)
+    /* set-id bits are set again whatever fd had: a write may have cleared them */
+    bool same = plan->mode == has_mode && (plan->mode & ~0777) == 0;
+    if (plan->mode >= 0 && !same && fchmod(fd, (mode_t)plan->mode) != 0)
         return sr_err_set(err, SR_EIO, false, "chmod %s/%s: %s", sr_jail_root(jail), tmp,
                           strerror(errno));
     if (plan->mtime != NULL) {
@@ -722,13 +724,14 @@ int sr_transfer_download(sr_transfer *t, const char *remote_path, sr_jail *jail,
     if (rc == SR_OK)
         rc = sr_digest_final(digest, &got, err);
 
-    /* Size and identity, for whole files (a block's identity is its own). The file is
-     * what it had when resumed and what was written after it, each write checked: its
-     * size, counted (the lock keeps other writers out). */
-    off_t size = have + result->bytes;
-    if (rc == SR_OK && plan->range == NULL && plan->size >= 0 && size != plan->size)
+    /* Size and identity, for whole files (a block's identity is its own). The size is
+     * the file's, asked of it: a process that wrote into the temporary file meanwhile
+     * (the lock binds only sr) is caught here. */
+    struct stat now;
+    if (rc == SR_OK && plan->range == NULL && plan->size >= 0 && fstat(fd, &now) == 0 &&
+        now.st_size != plan->size)
         rc = sr_err_set(err, SR_EINVAL, true, "%s%s: received %lld bytes, the message says %lld",
-                        t->shown_url, remote_path, (long long)size, (long long)plan->size);
+                        t->shown_url, remote_path, (long long)now.st_size, (long long)plan->size);
     if (rc == SR_OK && plan->identity != NULL && plan->identity->method == got.method &&
         !sr_identity_equal(plan->identity, &got))
         rc = sr_err_set(err, SR_EINVAL, true,
@@ -742,8 +745,11 @@ int sr_transfer_download(sr_transfer *t, const char *remote_path, sr_jail *jail,
                         t->shown_url, remote_path, (long long)result->bytes,
                         (long long)plan->range->offset, (long long)plan->range->length);
     /* A block stays in the temporary file: the caller renames it once all are in. */
+    /* the mode fstat saw after the open (the umask's, or a default ACL's, for a file
+     * made), which writing does not change but for set-id bits */
     if (rc == SR_OK && plan->range == NULL)
-        rc = sr_transfer_finish_download(jail, fd, tmp, rel, plan, &got, err);
+        rc = sr_transfer_finish_download(jail, fd, tmp, rel, plan, (int)(st.st_mode & 07777),
+                                         &got, err);
 
     /* A wrong file is removed (and one that ran past its announced size); an interrupted
      * one is kept for resuming when asked, unless the failure is final (a 404: no retry
