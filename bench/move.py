@@ -43,7 +43,9 @@ alternating. Each run writes a tree of its own, none removed before the end: on 
 tree removed makes the next minutes' file creations dearer (the allocator steps over each
 inode freed recently), which would charge one run for another's clean-up. The data and
 the servers live under a new folder of the build folder, removed at the end.
-SR_BENCH_MOVE_PARTS ("subscribe sender") runs a part. Exit status 1 when something fails (a file missing or differing, a
+SR_BENCH_MOVE_PARTS ("subscribe sender") runs a part; SR_BENCH_MOVE_DEST puts the
+subscribers' and curl's trees in a new folder there (a tmpfs: without the file system's
+own noise, which a busy shared disk adds to both sides). Exit status 1 when something fails (a file missing or differing, a
 process dying), with the tail of the log concerned.
 
 A build whose `sr` has no `declare` verb gets each queue from its instance 1 run alone
@@ -90,6 +92,21 @@ POLL = 0.05    # seconds between two looks at the logs while the files move
 
 class BenchError(RuntimeError):
     """A step failed: the message says which, with the tail of its log."""
+
+
+def machine_ticks():
+    """(busy, all) clock ticks of every CPU so far (/proc/stat): the machine's load over
+    a run, whoever caused it."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_since(mark):
+    """The fraction of the machine's CPU time busy since mark (machine_ticks())."""
+    busy, total = machine_ticks()
+    return (busy - mark[0]) / max(1, total - mark[1])
 
 
 def first_line(argv):
@@ -329,6 +346,7 @@ class Bench:
         instances, ERROR lines in the logs)."""
         want = len(rels)
         t0 = time.monotonic()
+        ticks = machine_ticks()
         inst = Instances(self, component, name, count, word)
         try:
             deadline = t0 + TIMEOUT
@@ -345,6 +363,7 @@ class Bench:
                     last_walk = now
                     if tree_files(dest) >= rels:
                         took = time.monotonic() - t0
+                        self.busy = busy_since(ticks)
                         break
                 inst.check_alive()
                 if now > deadline or now - last_move > STALL:
@@ -547,6 +566,19 @@ def figures(label, exe, n, counts, t_sr, t_ref, ref_name, rss, shares, conns, cp
 # ---- subscribe over http ----
 
 def bench_subscribe(b, runs, counts):
+    """The subscribe part; the destination trees under SR_BENCH_MOVE_DEST when set (a
+    tmpfs takes the file system's own noise out of both sides), else the data folder."""
+    where = os.environ.get("SR_BENCH_MOVE_DEST")
+    if not where:
+        return subscribe_into(b, runs, counts, b.work / "sub")
+    dest_root = Path(tempfile.mkdtemp(prefix="bench-move-sub.", dir=where))
+    try:
+        return subscribe_into(b, runs, counts, dest_root)
+    finally:
+        shutil.rmtree(dest_root, ignore_errors=True)
+
+
+def subscribe_into(b, runs, counts, dest_root):
     n = env_int("SR_BENCH_MOVE_FILES", 5000)
     sr3_runs = env_int("SR_BENCH_MOVE_SR3_RUNS", 1, 0)
     sr3_folders = env_int("SR_BENCH_MOVE_SR3_FOLDERS", 2, 1)
@@ -556,7 +588,9 @@ def bench_subscribe(b, runs, counts):
     tree = b.nginx.root / "move"
     rels = set(f"move/{r}" for r in make_tree(tree, n, seed=7))
     mean = sum((b.nginx.root / r).stat().st_size for r in rels) / n
-    dest_root = b.work / "sub"
+    fs = subprocess.run(["stat", "-f", "-c", "%T", str(dest_root)], capture_output=True,
+                        text=True).stdout.strip() or "?"
+    print(f"dest:    {dest_root} ({fs})", flush=True)
     # Every run writes a tree of its own, all removed at the end: removing one between
     # runs makes the next run's file creations slower (ext4 steps over the inodes freed in
     # the last minutes, for each new one), and by how much depends on which run came after
@@ -572,6 +606,7 @@ def bench_subscribe(b, runs, counts):
     cpus["ref"] = []
     shares, t_ref, errors = {}, [], 0
     conns = {}
+    busy = {c: [] for c in (*counts, "ref")}
     # a config (and queue) for each run of each, all filled by one sr_post
     for r in range(runs):
         for count in counts:
@@ -605,6 +640,7 @@ def bench_subscribe(b, runs, counts):
             mark = http_mark(b.nginx)
             took, peaks, share, cpu, errs = b.move("subscribe", name, count, "downloaded ",
                                               b.nginx.root, dest, rels)
+            busy[count].append(b.busy)
             conns[count] = len(http_connections(b.nginx, mark))
             t_sr[count].append(took)
             cpus[count].append(cpu)
@@ -614,9 +650,11 @@ def bench_subscribe(b, runs, counts):
         dest = dest_root / f"curl_r{r}"
         mark = http_mark(b.nginx)
         t0 = time.monotonic()
+        ticks = machine_ticks()
         rc, err = run_reference([curl, "-sf", "--create-dirs", "-K", str(b.work / f"curl_r{r}.conf")],
                                 cpus, b)
         t_ref.append(time.monotonic() - t0)
+        busy["ref"].append(busy_since(ticks))
         conns["ref"] = len(http_connections(b.nginx, mark))
         got = tree_files(dest)
         if rc != 0 or got != rels:
@@ -635,6 +673,10 @@ def bench_subscribe(b, runs, counts):
             "sr_subscribe", n, counts, t_sr, t_ref,
             "curl -K, one process, one kept-alive connection", rss, shares,
             dict(conns, what="http connections nginx served"), cpus, errors)
+    # what bounds more instances: a machine already busy with one has little left
+    print("  machine CPU busy during the runs (all processes, all cores; median): " +
+          ", ".join(f"{k} instance{'s' if k > 1 else ''} {median(busy[k]) * 100:.0f}%"
+                    for k in counts) + f", curl -K {median(busy['ref']) * 100:.0f}%")
     if sr3 is None:
         print(f"  sr3: no sr3 at {SR3_LIB}: its figure is left out" if sr3_runs else
               "  sr3: left out (SR_BENCH_MOVE_SR3_RUNS=0)")
