@@ -588,6 +588,7 @@ def subscribe_into(b, runs, counts, dest_root):
     tree = b.nginx.root / "move"
     rels = set(f"move/{r}" for r in make_tree(tree, n, seed=7))
     mean = sum((b.nginx.root / r).stat().st_size for r in rels) / n
+    dest_root.mkdir(parents=True, exist_ok=True)
     fs = subprocess.run(["stat", "-f", "-c", "%T", str(dest_root)], capture_output=True,
                         text=True).stdout.strip() or "?"
     print(f"dest:    {dest_root} ({fs})", flush=True)
