@@ -356,6 +356,11 @@ static CURLcode setup(request *r, const char *url)
     SET(CURLOPT_LOW_SPEED_TIME, timeout_s > 0 ? timeout_s : 1L);
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
     size_t want = sr_transfer_buffer_size(t);
+    /* no larger than the most a download may bring (one byte past it says "more"):
+     * libcurl allocates its buffer for each transfer, and half a megabyte for a file of
+     * a few kilobytes costs more than the file */
+    if (t->sink_limit >= 0 && (size_t)t->sink_limit < want)
+        want = (size_t)t->sink_limit + 1;
     long buffer = want < (size_t)CURL_BUFFER_MIN   ? CURL_BUFFER_MIN
                   : want > (size_t)CURL_BUFFER_MAX ? CURL_BUFFER_MAX
                                                    : (long)want;
