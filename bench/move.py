@@ -16,6 +16,11 @@ subscribe  SR_BENCH_MOVE_FILES (5000) files of 0 to 4 KiB in nested folders, in 
            destination tree under its final name (inflight .tmp, mirror on).
            Reference: one curl process fetching the same URLs one after the other over one
            kept-alive connection (`curl -sf -K FILE`, a `url =` / `output =` pair a file).
+           Peer: Python sr3's subscribe (../shared/peers, the instance process `sr3
+           foreground` would start, a HOME of its own), SR_BENCH_MOVE_SR3_RUNS (1) runs, 0
+           skips it; being slow it gets the files of the first SR_BENCH_MOVE_SR3_FOLDERS (2)
+           top folders (move/d0, move/d1: its subtopics), from a queue of its own filled by
+           the same post; timed until those files are in its destination.
 sender     SR_BENCH_SEND_FILES (2000) files of 0 to 4 KiB in nested folders, announced once
            by sr_post (post_baseUrl file:) into queues declared and bound before, then
            sent by sr_sender with 1 instance, and 4, to a private sshd
@@ -34,8 +39,13 @@ instance's peak RSS (VmHWM, polled) and the largest private part of it (RssAnon:
 is mostly shared libraries, mapped once for all instances), the files each of 4 instances
 moved, and the connections used (nginx's access log, sshd's logins). Every copy is
 compared with its original. The median of SR_BENCH_RUNS (3) runs, sr and the reference
-alternating. The data and the servers live under a new folder of the build folder,
-removed at the end. Exit status 1 when something fails (a file missing or differing, a
+alternating. Each run writes a tree of its own, none removed before the end: on ext4 a
+tree removed makes the next minutes' file creations dearer (the allocator steps over each
+inode freed recently), which would charge one run for another's clean-up. The data and
+the servers live under a new folder of the build folder, removed at the end.
+SR_BENCH_MOVE_PARTS ("subscribe sender") runs a part; SR_BENCH_MOVE_DEST puts the
+subscribers' and curl's trees in a new folder there (a tmpfs: without the file system's
+own noise, which a busy shared disk adds to both sides). Exit status 1 when something fails (a file missing or differing, a
 process dying), with the tail of the log concerned.
 
 A build whose `sr` has no `declare` verb gets each queue from its instance 1 run alone
@@ -71,6 +81,10 @@ from fixtures_ssh import SshHome, Sshd  # noqa: E402  (test/integration is on sy
 from fixtures_web import NGINX, Nginx  # noqa: E402
 from servers import ServerError  # noqa: E402
 
+PEERS = REPO.parent / "shared" / "peers"
+SR3_LIB = PEERS / "sarracenia"
+SR3_INSTANCE = SR3_LIB / "sarracenia" / "instance.py"
+PYTHON3 = "/usr/bin/python3"  # the one sr3's own bin/sr3 runs
 TIMEOUT = 120  # seconds one step may take before the benchmark is called failed
 STALL = 30     # seconds without a file moved before the components are called stuck
 POLL = 0.05    # seconds between two looks at the logs while the files move
@@ -78,6 +92,21 @@ POLL = 0.05    # seconds between two looks at the logs while the files move
 
 class BenchError(RuntimeError):
     """A step failed: the message says which, with the tail of its log."""
+
+
+def machine_ticks():
+    """(busy, all) clock ticks of every CPU so far (/proc/stat): the machine's load over
+    a run, whoever caused it."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_since(mark):
+    """The fraction of the machine's CPU time busy since mark (machine_ticks())."""
+    busy, total = machine_ticks()
+    return (busy - mark[0]) / max(1, total - mark[1])
 
 
 def first_line(argv):
@@ -267,10 +296,11 @@ class Bench:
             raise BenchError(f"{what}: exit {r.returncode}\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
         return r
 
-    def announce(self, component, names, post_url, post_dir, tree, n):
+    def announce(self, component, names, post_url, post_dir, tree, n, before_post=None):
         """One exchange, and each config's queue declared and bound to it (`sr declare`,
-        which also saves the queue name every instance of the config reads), then one
-        sr_post of the tree: n messages wait in each queue when this returns."""
+        which also saves the queue name every instance of the config reads), then
+        before_post() when given (sr3's queue), then one sr_post of the tree: n messages
+        wait in each queue when this returns."""
         url = self.rabbit.url("tfeed")
         exchange = f"xs_bench_{component}"
         self.run([self.tool, "publish", url, exchange, "v03.declare"],
@@ -281,6 +311,8 @@ class Bench:
                          env=self.env, what=f"sr declare {component}/{name}")
             else:
                 self.first_instance(component, name)
+        if before_post is not None:
+            before_post()
         self.config("post", component, f"post_broker {url}\npost_exchange {exchange}\n"
                     f"post_baseUrl {post_url}\npost_baseDir {post_dir}\n")
         r = self.run([str(self.bin / "sr_post"), "-c", component, str(tree)], env=self.env,
@@ -314,6 +346,7 @@ class Bench:
         instances, ERROR lines in the logs)."""
         want = len(rels)
         t0 = time.monotonic()
+        ticks = machine_ticks()
         inst = Instances(self, component, name, count, word)
         try:
             deadline = t0 + TIMEOUT
@@ -330,6 +363,7 @@ class Bench:
                     last_walk = now
                     if tree_files(dest) >= rels:
                         took = time.monotonic() - t0
+                        self.busy = busy_since(ticks)
                         break
                 inst.check_alive()
                 if now > deadline or now - last_move > STALL:
@@ -358,6 +392,99 @@ class Bench:
                                  f"{src / rel}\n{inst.tails()}")
         return (took, [(p.kib, p.anon) for p in inst.peaks], list(inst.counts), inst.cpu,
                 inst.errors())
+
+
+class Sr3:
+    """Python sr3's subscribe (../shared/peers), the instance process `sr3 foreground`
+    would start, with a HOME of its own; None when the folder is absent."""
+
+    @classmethod
+    def make(cls, work):
+        return cls(work) if SR3_INSTANCE.is_file() else None
+
+    def __init__(self, work):
+        self.work = work
+        home = work / "home-sr3"
+        self.conf = home / ".config" / "sr3"
+        env = dict(os.environ)
+        for var in ("SR_CONFIG_DIR", "SR_STATE_DIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
+            env.pop(var, None)
+        env.update({"HOME": str(home), "PYTHONPATH": str(SR3_LIB),
+                    "PYTHONDONTWRITEBYTECODE": "1"})
+        self.env = env
+
+    def config(self, component, name, text):
+        d = self.conf / component
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"{name}.conf").write_text(text)
+
+    def start(self, component, name, log):
+        with open(log, "a") as out:
+            return subprocess.Popen([PYTHON3, str(SR3_INSTANCE), "--no", "1", "foreground",
+                                     f"{component}/{name}"], env=self.env,
+                                    stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+
+    @staticmethod
+    def stop(proc, log):
+        """SIGTERM to its process group, SIGKILL after 30 s: (exit status, CPU seconds)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            return reap(proc, 30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise BenchError(f"sr3 ignored SIGTERM for 30 s\n{tail(log)}")
+
+    def declare(self, component, name):
+        """Started until its log says "binding" (its queue declared and bound, its name
+        saved for the next start), then stopped."""
+        log = self.work / f"sr3_{name}.declare.log"
+        proc = self.start(component, name, log)
+        deadline = time.monotonic() + 60
+        while "binding" not in Path(log).read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                self.stop(proc, log)
+                raise BenchError(f"sr3 {component}/{name} did not bind its queue\n{tail(log)}")
+            time.sleep(0.1)
+        time.sleep(0.5)
+        self.stop(proc, log)
+
+    def move(self, component, name, src, dest, rels):
+        """Start it, wait until every file of rels is under dest, stop it, compare:
+        (seconds, CPU seconds, peak RSS KiB)."""
+        log = self.work / f"sr3_{name}.log"
+        t0 = time.monotonic()
+        proc = self.start(component, name, log)
+        peak = PeakRss(proc.pid)
+        try:
+            last, count = t0, 0
+            while True:
+                have = tree_files(dest)
+                if have >= rels:
+                    took = time.monotonic() - t0
+                    break
+                now = time.monotonic()
+                if len(have) > count:
+                    last, count = now, len(have)
+                if proc.poll() is not None or now - last > STALL or now - t0 > 10 * TIMEOUT:
+                    raise BenchError(f"sr3 {component}/{name}: {len(rels - have)} of "
+                                     f"{len(rels)} files missing\n{tail(log)}")
+                time.sleep(0.2)
+        except BaseException:
+            with contextlib.suppress(BenchError):
+                self.stop(proc, log)
+            raise
+        rc, cpu = self.stop(proc, log)
+        peak.join()
+        if rc not in (0, -signal.SIGTERM):
+            raise BenchError(f"sr3 {component}/{name} stopped with {rc}\n{tail(log)}")
+        for rel in sorted(rels):
+            if not filecmp.cmp(src / rel, dest / rel, shallow=False):
+                raise BenchError(f"sr3 {component}/{name}: {dest / rel} differs from "
+                                 f"{src / rel}\n{tail(log)}")
+        return took, cpu or 0.0, peak.kib
 
 
 def run_reference(argv, cpus, b, **kw):
@@ -439,24 +566,48 @@ def figures(label, exe, n, counts, t_sr, t_ref, ref_name, rss, shares, conns, cp
 # ---- subscribe over http ----
 
 def bench_subscribe(b, runs, counts):
+    """The subscribe part; the destination trees under SR_BENCH_MOVE_DEST when set (a
+    tmpfs takes the file system's own noise out of both sides), else the data folder."""
+    where = os.environ.get("SR_BENCH_MOVE_DEST")
+    if not where:
+        return subscribe_into(b, runs, counts, b.work / "sub")
+    dest_root = Path(tempfile.mkdtemp(prefix="bench-move-sub.", dir=where))
+    try:
+        return subscribe_into(b, runs, counts, dest_root)
+    finally:
+        shutil.rmtree(dest_root, ignore_errors=True)
+
+
+def subscribe_into(b, runs, counts, dest_root):
     n = env_int("SR_BENCH_MOVE_FILES", 5000)
+    sr3_runs = env_int("SR_BENCH_MOVE_SR3_RUNS", 1, 0)
+    sr3_folders = env_int("SR_BENCH_MOVE_SR3_FOLDERS", 2, 1)
     curl = shutil.which("curl")
     if curl is None:
         raise BenchError("curl not found")
     tree = b.nginx.root / "move"
     rels = set(f"move/{r}" for r in make_tree(tree, n, seed=7))
     mean = sum((b.nginx.root / r).stat().st_size for r in rels) / n
-    dest_root = b.work / "sub"
-    # one curl, sequential, one kept-alive connection: a url/output pair per file
-    kfile = b.work / "curl.conf"
-    kfile.write_text("".join(f'url = "{b.nginx.url("/" + r)}"\noutput = "{dest_root}/curl/{r}"\n'
-                             for r in sorted(rels)))
+    dest_root.mkdir(parents=True, exist_ok=True)
+    fs = subprocess.run(["stat", "-f", "-c", "%T", str(dest_root)], capture_output=True,
+                        text=True).stdout.strip() or "?"
+    print(f"dest:    {dest_root} ({fs})", flush=True)
+    # Every run writes a tree of its own, all removed at the end: removing one between
+    # runs makes the next run's file creations slower (ext4 steps over the inodes freed in
+    # the last minutes, for each new one), and by how much depends on which run came after
+    # which: no figure here pays for another's clean-up.
+    # One curl, sequential, one kept-alive connection: a url/output pair per file.
+    for r in range(runs):
+        kfile = b.work / f"curl_r{r}.conf"
+        kfile.write_text("".join(f'url = "{b.nginx.url("/" + p)}"\n'
+                                 f'output = "{dest_root}/curl_r{r}/{p}"\n' for p in sorted(rels)))
     t_sr = {c: [] for c in counts}
     rss = {c: [] for c in counts}
     cpus = {c: [] for c in counts}
     cpus["ref"] = []
     shares, t_ref, errors = {}, [], 0
     conns = {}
+    busy = {c: [] for c in (*counts, "ref")}
     # a config (and queue) for each run of each, all filled by one sr_post
     for r in range(runs):
         for count in counts:
@@ -464,8 +615,25 @@ def bench_subscribe(b, runs, counts):
             b.config("subscribe", name, f"broker {b.rabbit.url('tsub')}\n"
                      f"exchange xs_bench_subscribe\nsubtopic #\ninstances {count}\n"
                      f"directory {dest_root / name}\nmirror on\ninflight .tmp\n")
+    # sr3: the files of the first sr3_folders top folders (d0, d1...), by its subtopics
+    sr3 = Sr3.make(b.work) if sr3_runs else None
+    sr3_rels = set()
+    if sr3 is not None:
+        tops = [f"d{k}" for k in range(sr3_folders)]
+        sr3_rels = {p for p in rels if p.count("/") > 1 and p.split("/")[1] in tops}
+        for r in range(sr3_runs):
+            sr3.config("subscribe", f"sr3_r{r}", f"broker {b.rabbit.url('tsub')}\n"
+                       f"exchange xs_bench_subscribe\n"
+                       + "".join(f"subtopic move.{t}.#\n" for t in tops) +
+                       f"directory {dest_root / f'sr3_r{r}'}\nmirror on\ninflight .tmp\n")
+
+    def sr3_queues():
+        for r in range(sr3_runs if sr3 is not None else 0):
+            sr3.declare("subscribe", f"sr3_r{r}")
+
     b.announce("subscribe", [f"sub{c}_r{r}" for r in range(runs) for c in counts],
-               b.nginx.url("/"), b.nginx.root, tree, n)
+               b.nginx.url("/"), b.nginx.root, tree, n, before_post=sr3_queues)
+    s3 = []
     for r in range(runs):
         for count in counts:
             name = f"sub{count}_r{r}"
@@ -473,31 +641,58 @@ def bench_subscribe(b, runs, counts):
             mark = http_mark(b.nginx)
             took, peaks, share, cpu, errs = b.move("subscribe", name, count, "downloaded ",
                                               b.nginx.root, dest, rels)
+            busy[count].append(b.busy)
             conns[count] = len(http_connections(b.nginx, mark))
             t_sr[count].append(took)
             cpus[count].append(cpu)
             rss[count].append(peaks)
             shares[count] = share
             errors += errs
-            shutil.rmtree(dest, ignore_errors=True)
-        dest = dest_root / "curl"
+        dest = dest_root / f"curl_r{r}"
         mark = http_mark(b.nginx)
         t0 = time.monotonic()
-        rc, err = run_reference([curl, "-sf", "--create-dirs", "-K", str(kfile)], cpus, b)
+        ticks = machine_ticks()
+        rc, err = run_reference([curl, "-sf", "--create-dirs", "-K", str(b.work / f"curl_r{r}.conf")],
+                                cpus, b)
         t_ref.append(time.monotonic() - t0)
+        busy["ref"].append(busy_since(ticks))
         conns["ref"] = len(http_connections(b.nginx, mark))
         got = tree_files(dest)
         if rc != 0 or got != rels:
             raise BenchError(f"curl: exit {rc}, {len(got & rels)} of {n} files\n{err}")
-        shutil.rmtree(dest, ignore_errors=True)
-        print(f"  run {r + 1}: " + ", ".join(f"{k} instance(s) {n / t_sr[k][-1]:.0f} files/s"
+        line = (f"  run {r + 1}: " + ", ".join(f"{k} instance(s) {n / t_sr[k][-1]:.0f} files/s "
+                                              f"{cpus[k][-1] * 1000 / n:.2f} ms/file"
                                               for k in counts) +
-              f", curl {n / t_ref[-1]:.0f} files/s", file=sys.stderr, flush=True)
+                f", curl {n / t_ref[-1]:.0f} files/s {cpus['ref'][-1] * 1000 / n:.2f} ms/file")
+        if sr3 is not None and r < sr3_runs:
+            s3.append(sr3.move("subscribe", f"sr3_r{r}", b.nginx.root, dest_root / f"sr3_r{r}",
+                               sr3_rels))
+            line += f", sr3 {len(sr3_rels) / s3[-1][0]:.0f} files/s"
+        print(line, file=sys.stderr, flush=True)
     figures(f"subscribe over http: {n} files of 0-4 KiB (mean {mean:.0f} bytes) queued before "
             f"the start, timed until all are in the destination under their final names",
             "sr_subscribe", n, counts, t_sr, t_ref,
             "curl -K, one process, one kept-alive connection", rss, shares,
             dict(conns, what="http connections nginx served"), cpus, errors)
+    # what bounds more instances: a machine already busy with one has little left
+    print("  machine CPU busy during the runs (all processes, all cores; median): " +
+          ", ".join(f"{k} instance{'s' if k > 1 else ''} {median(busy[k]) * 100:.0f}%"
+                    for k in counts) + f", curl -K {median(busy['ref']) * 100:.0f}%")
+    if sr3 is None:
+        print(f"  sr3: no sr3 at {SR3_LIB}: its figure is left out" if sr3_runs else
+              "  sr3: left out (SR_BENCH_MOVE_SR3_RUNS=0)")
+    else:
+        m = len(sr3_rels)
+        rate = median([m / t for t, _, _ in s3])
+        one = median([n / t for t in t_sr[1]])
+        print(f"  {'sr3 subscribe (Python), 1 instance':<46} {rate:8.1f} files/s  ratio sr/sr3 "
+              f"{one / rate:.1f}  ({median([t for t, _, _ in s3]):.2f} s, CPU "
+              f"{median([c for _, c, _ in s3]) * 1000 / m:.2f} ms/file; peak RSS "
+              f"{max(k for _, _, k in s3)} KiB; {len(s3)} run(s) of the {m} files in "
+              f"{', '.join(f'move/d{k}' for k in range(sr3_folders))}, being slow)")
+        print(f"  ratio sr/sr3: sr_subscribe's 1-instance files/s over sr3's; CPU per file "
+              f"sr/sr3 {median(cpus[1]) / n / (median([c for _, c, _ in s3]) / m):.2f}")
+    sys.stdout.flush()
 
 
 # ---- sender over sftp ----
@@ -542,8 +737,8 @@ def bench_sender(b, runs, counts):
             rss[count].append(peaks)
             shares[count] = share
             errors += errs
-            shutil.rmtree(remote, ignore_errors=True)
-        remote = b.sshd.root / "scp"
+        # kept to the end, as the subscriber's trees (bench_subscribe says why)
+        remote = b.sshd.root / f"scp_r{r}"
         logins = b.sshd.accepted()
         t0 = time.monotonic()
         rc, err = run_reference([scp, "-q", "-r", *home.ssh_options(), "-o",
@@ -554,7 +749,6 @@ def bench_sender(b, runs, counts):
         got = tree_files(remote)
         if rc != 0 or got != rels:
             raise BenchError(f"scp: exit {rc}, {len(got & rels)} of {n} files\n{err}")
-        shutil.rmtree(remote, ignore_errors=True)
         print(f"  run {r + 1}: " + ", ".join(f"{k} instance(s) {n / t_sr[k][-1]:.0f} files/s"
                                               for k in counts) +
               f", scp -r {n / t_ref[-1]:.0f} files/s", file=sys.stderr, flush=True)
@@ -586,8 +780,11 @@ def main():
             print("queues:  one per config and run, declared and bound before the post by "
                   + ("`sr declare`" if b.has_declare else "its instance 1 run alone until "
                      "connected (this `sr` has no declare)"), flush=True)
-            bench_subscribe(b, runs, counts)
-            bench_sender(b, runs, counts)
+            parts = os.environ.get("SR_BENCH_MOVE_PARTS", "subscribe sender").split()
+            if "subscribe" in parts:
+                bench_subscribe(b, runs, counts)
+            if "sender" in parts:
+                bench_sender(b, runs, counts)
         return 0
     except (ServerError, BenchError, OSError, subprocess.TimeoutExpired) as err:
         print(f"bench/move.py: {err}", file=sys.stderr)

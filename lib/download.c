@@ -592,7 +592,8 @@ static int assemble(sr_download *d, sr_transfer *t, const char *remote_path, sr_
         .atime = has_atime ? &atime : NULL,
     };
     if (rc == SR_OK)
-        rc = sr_transfer_finish_download(j, fd, tmp, w->placement.under_root, &plan, &whole, err);
+        rc = sr_transfer_finish_download(j, fd, tmp, w->placement.under_root, &plan, -1, &whole,
+                                         err);
     if (rc == SR_OK) {
         sr_message_remove(w->msg, "blocks");
         sr_message_set_size(w->msg, (long long)l->total, NULL);
@@ -729,17 +730,8 @@ static enum sr_work_result fetch_block(sr_download *d, sr_work *w, sr_jail *j, s
     return r;
 }
 
-static enum sr_work_result download_work(void *ctx, sr_work *w, sr_err *err)
+static enum sr_work_result work_in(sr_download *d, sr_work *w, sr_jail *j, sr_err *err)
 {
-    sr_download *d = ctx;
-    if (!w->placed) {
-        sr_err_set(err, SR_EINVAL, false, "%s: no destination", sr_message_rel_path(w->msg));
-        return SR_WORK_DROP;
-    }
-    sr_jail *j = NULL;
-    int rc = jail_of(d, w, &j, err);
-    if (rc != SR_OK)
-        return sr_work_result_of(rc, err);
     int r = apply_fileop(d, w, j, err);
     if (r >= 0)
         return (enum sr_work_result)r;
@@ -769,6 +761,24 @@ static enum sr_work_result download_work(void *ctx, sr_work *w, sr_err *err)
     if (sr_message_content(w->msg, &c))
         return write_inline(d, w, j, err);
     return fetch(d, w, j, err);
+}
+
+static enum sr_work_result download_work(void *ctx, sr_work *w, sr_err *err)
+{
+    sr_download *d = ctx;
+    if (!w->placed) {
+        sr_err_set(err, SR_EINVAL, false, "%s: no destination", sr_message_rel_path(w->msg));
+        return SR_WORK_DROP;
+    }
+    sr_jail *j = NULL;
+    int rc = jail_of(d, w, &j, err);
+    if (rc != SR_OK)
+        return sr_work_result_of(rc, err);
+    /* the file's folder resolved once for all the steps below (jail.h) */
+    sr_jail_hold(j);
+    enum sr_work_result r = work_in(d, w, j, err);
+    sr_jail_release(j);
+    return r;
 }
 
 void sr_download_component(sr_download *d, sr_flow_component *out)

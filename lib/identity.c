@@ -506,16 +506,26 @@ static int cache_write(int fd, const sr_identity *id, const struct stat *st, sr_
     if (sr_time_format(&st->st_mtim, true, mt, sizeof mt) < 0)
         return SR_OK; /* an mtime outside 1970..9999 cannot be written: no cache */
     snprintf(size, sizeof size, "%lld", (long long)st->st_size);
-    json_t *obj = json_object();
-    if (obj == NULL ||
-        json_object_set_new(obj, "method", json_string(sr_identity_method_name(id->method))) ||
-        json_object_set_new(obj, "value", json_string(id->value))) {
+    /* Default separators, as sr3's json.dumps: {"method": "sha512", "value": "..."}. A
+     * method name and a base64 value need no escaping, so the usual case is printed as
+     * jansson would print it; a value with line breaks (wrapped base64) goes through
+     * jansson, which escapes them. */
+    char *json = NULL;
+    if (strpbrk(id->value, "\r\n") == NULL) {
+        if (asprintf(&json, "{\"method\": \"%s\", \"value\": \"%s\"}",
+                     sr_identity_method_name(id->method), id->value) < 0)
+            json = NULL;
+    } else {
+        json_t *obj = json_object();
+        if (obj == NULL ||
+            json_object_set_new(obj, "method", json_string(sr_identity_method_name(id->method))) ||
+            json_object_set_new(obj, "value", json_string(id->value))) {
+            json_decref(obj);
+            return sr_err_set(err, SR_ENOMEM, false, "identity cache: out of memory");
+        }
+        json = json_dumps(obj, 0);
         json_decref(obj);
-        return sr_err_set(err, SR_ENOMEM, false, "identity cache: out of memory");
     }
-    /* Default separators, as sr3's json.dumps: {"method": "sha512", "value": "..."} */
-    char *json = json_dumps(obj, 0);
-    json_decref(obj);
     if (json == NULL)
         return sr_err_set(err, SR_ENOMEM, false, "identity cache: out of memory");
     int rc = SR_OK;
@@ -536,18 +546,37 @@ static int cache_write(int fd, const sr_identity *id, const struct stat *st, sr_
     return rc;
 }
 
-int sr_identity_cache_store(int fd, const sr_identity *id, sr_err *err)
+/* Whether id may be stored: SR_OK, -1 (a method not cached: nothing to do) or an error. */
+static int cache_storable(const sr_identity *id, sr_err *err)
 {
     if (!needs_content(id->method))
-        return SR_OK;
+        return -1;
     if (!valid_digest_value(id->value, id->method))
         return sr_err_set(err, SR_EINVAL, false,
                           "identity cache: the %s value is not base64 of a %zu-byte digest",
                           sr_identity_method_name(id->method), digest_bytes(id->method));
+    return SR_OK;
+}
+
+int sr_identity_cache_store(int fd, const sr_identity *id, sr_err *err)
+{
+    int rc = cache_storable(id, err);
+    if (rc != SR_OK)
+        return rc < 0 ? SR_OK : rc;
     struct stat st;
     if (fstat(fd, &st) != 0)
         return sr_err_set(err, SR_EIO, false, "identity cache: fstat fd %d: %s", fd,
                           strerror(errno));
+    return cache_write(fd, id, &st, err);
+}
+
+int sr_identity_cache_store_as(int fd, const sr_identity *id, off_t size,
+                               const struct timespec *mtime, sr_err *err)
+{
+    int rc = cache_storable(id, err);
+    if (rc != SR_OK)
+        return rc < 0 ? SR_OK : rc;
+    struct stat st = {.st_size = size, .st_mtim = *mtime};
     return cache_write(fd, id, &st, err);
 }
 

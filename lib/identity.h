@@ -140,6 +140,12 @@ int sr_identity_of_range(int fd, off_t offset, off_t length, const sr_identity_s
  * ignores are ignored here too. */
 int sr_identity_cache_store(int fd, const sr_identity *id, sr_err *err);
 
+/* The same with the size and mtime the caller knows fd has, having just written the one
+ * and set the other (an fstat saved per file). mtime may be coarser on disk (a file
+ * system with a coarser clock truncates it): the cached one is then newer, still valid. */
+int sr_identity_cache_store_as(int fd, const sr_identity *id, off_t size,
+                               const struct timespec *mtime, sr_err *err);
+
 /* Do a and b name the same content? Same method, and the same value ignoring '\n' and '\r'
  * inside sha512/md5 values (sr3's v02 to v03 conversion wraps base64 at 76 characters);
  * arbitrary values compare exactly. Never true when either is random, cod, none or

@@ -29,6 +29,11 @@ struct sr_jail {
     dev_t dev;
     ino_t ino;
     bool walk_only; /* no openat2: asked for, or the kernel lacks it */
+    /* sr_jail_hold: the first folder resolved during the hold ("a/b"; never the root,
+     * which is fd), kept open for the operations after it; -1 and NULL when none */
+    unsigned holds;
+    char *held;
+    int held_fd;
 };
 
 /* ---- relative paths ---- */
@@ -144,7 +149,62 @@ static int fail_as(const sr_jail *j, int e, bool making, const char *what, const
     return rc;
 }
 
-/* ---- resolving a folder beneath the root ---- */
+/* ---- resolving a folder beneath the root ----
+ *
+ * resolve() hands out either a descriptor of its own or one the jail keeps (the root's,
+ * or the folder held): put_dir() gives either back, closing only the first kind. */
+
+static void put_dir(const sr_jail *j, int fd)
+{
+    if (fd >= 0 && fd != j->fd && fd != j->held_fd)
+        close(fd);
+}
+
+/* The folder held is forgotten (after a rename or a removal, which may have moved or
+ * removed it); the next resolution in the hold is held instead. Called only at the end
+ * of an operation, after its put_dir: no caller is using the descriptor then. */
+static void drop_held(sr_jail *j)
+{
+    if (j->held_fd >= 0)
+        close(j->held_fd);
+    j->held_fd = -1;
+    free(j->held);
+    j->held = NULL;
+}
+
+/* In a hold with no folder held yet: fd (resolved beneath the root from path) becomes
+ * the held one, else it stays the caller's. */
+static void maybe_hold(sr_jail *j, const char *path, int fd)
+{
+    if (j->holds == 0 || j->held_fd >= 0 || fd < 0 || fd == j->fd)
+        return;
+    char *copy = strdup(path);
+    if (copy == NULL)
+        return; /* not held: still the caller's to close */
+    j->held = copy;
+    j->held_fd = fd;
+}
+
+/* parts[0..n) joined by '/', in a new string (NULL: out of memory). */
+static char *join_parts(char **parts, size_t n)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(parts[i]) + 1;
+    char *path = malloc(len);
+    if (path == NULL)
+        return NULL;
+    char *p = path;
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            *p++ = '/';
+        size_t l = strlen(parts[i]);
+        memcpy(p, parts[i], l);
+        p += l;
+    }
+    *p = '\0';
+    return path;
+}
 
 static int open_beneath2(const sr_jail *j, const char *rel)
 {
@@ -175,47 +235,45 @@ static int open_step(int dirfd, const char *name)
     return -1;
 }
 
-/* A descriptor of the folder made of parts[0..n) beneath the root (the root itself when n
- * is 0). -1 with errno. */
+/* A descriptor of the folder made of parts[0..n) beneath the root (the root's own when n
+ * is 0), to give back with put_dir. In a hold, the folder held when it is that one: the
+ * same path, resolved beneath the root without links earlier in the same piece of work
+ * (sr_jail_hold says why that is as safe). -1 with errno. */
 static int resolve(sr_jail *j, char **parts, size_t n)
 {
     if (n == 0)
-        return fcntl(j->fd, F_DUPFD_CLOEXEC, 0);
-    if (!j->walk_only) {
-        size_t len = 0;
-        for (size_t i = 0; i < n; i++)
-            len += strlen(parts[i]) + 1;
-        char *path = malloc(len);
-        if (path == NULL) {
-            errno = ENOMEM;
-            return -1;
-        }
-        path[0] = '\0';
-        for (size_t i = 0; i < n; i++) {
-            if (i > 0)
-                strcat(path, "/");
-            strcat(path, parts[i]);
-        }
-        int fd = open_beneath2(j, path);
-        int e = errno;
+        return j->fd;
+    char *path = join_parts(parts, n);
+    if (path == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    if (j->held != NULL && strcmp(path, j->held) == 0) {
         free(path);
+        return j->held_fd;
+    }
+    int fd = -1, e = 0;
+    bool walk = j->walk_only;
+    if (!walk) {
+        fd = open_beneath2(j, path);
+        e = errno;
         /* Without openat2 (before Linux 5.6, or a seccomp filter that hides it): the walk,
          * from now on. */
         if (fd < 0 && (e == ENOSYS || e == EPERM || e == E2BIG))
-            j->walk_only = true;
-        else {
-            errno = e;
-            return fd;
+            walk = j->walk_only = true;
+    }
+    if (walk) {
+        fd = j->fd;
+        for (size_t i = 0; fd >= 0 && i < n; i++) {
+            int next = open_step(fd, parts[i]);
+            e = errno;
+            put_dir(j, fd);
+            fd = next;
         }
     }
-    int fd = fcntl(j->fd, F_DUPFD_CLOEXEC, 0);
-    for (size_t i = 0; fd >= 0 && i < n; i++) {
-        int next = open_step(fd, parts[i]);
-        int e = errno;
-        close(fd);
-        errno = e;
-        fd = next;
-    }
+    maybe_hold(j, path, fd);
+    free(path);
+    errno = e;
     return fd;
 }
 
@@ -251,6 +309,7 @@ int sr_jail_new(const char *root, mode_t make_mode, bool walk_only, sr_jail **ou
         free(j);
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
     }
+    j->held_fd = -1;
     j->walk_only = walk_only;
     /* The root is the configuration's: made and opened by its path, links followed. */
     int rc = make_mode != 0 ? sr_mkdir_p(j->root, make_mode, err) : SR_OK;
@@ -277,10 +336,22 @@ void sr_jail_free(sr_jail *j)
 {
     if (j == NULL)
         return;
+    drop_held(j);
     if (j->fd >= 0)
         close(j->fd);
     free(j->root);
     free(j);
+}
+
+void sr_jail_hold(sr_jail *j)
+{
+    j->holds++;
+}
+
+void sr_jail_release(sr_jail *j)
+{
+    if (j->holds > 0 && --j->holds == 0)
+        drop_held(j);
 }
 
 const char *sr_jail_root(const sr_jail *j)
@@ -294,12 +365,12 @@ int sr_jail_mkdirs(sr_jail *j, const char *rel_dir, mode_t mode, sr_err *err)
     size_t n = 0;
     int rc = split_rel(j, rel_dir, &copy, &parts, &n, err);
     int fd = -1;
-    /* the common case: it is there already, one lookup */
+    /* the common case: it is there already, one lookup (none in a hold that has it) */
     if (rc == SR_OK && (fd = resolve(j, parts, n)) < 0) {
         if (errno != ENOENT)
             rc = fail_as(j, errno, true, "mkdir", rel_dir, err);
         else
-            fd = fcntl(j->fd, F_DUPFD_CLOEXEC, 0);
+            fd = j->fd;
         for (size_t i = 0; rc == SR_OK && fd >= 0 && i < n; i++) {
             if (mkdirat(fd, parts[i], mode) != 0 && errno != EEXIST) {
                 rc = fail_as(j, errno, true, "mkdir", rel_dir, err);
@@ -307,32 +378,39 @@ int sr_jail_mkdirs(sr_jail *j, const char *rel_dir, mode_t mode, sr_err *err)
             }
             int next = open_step(fd, parts[i]);
             int e = errno;
-            close(fd);
+            put_dir(j, fd);
             fd = next;
             if (fd < 0)
                 rc = fail_as(j, e, true, "mkdir", rel_dir, err);
         }
+        /* made by the walk, beneath the root, without links: held as a resolution is */
+        char *path = rc == SR_OK && fd >= 0 ? join_parts(parts, n) : NULL;
+        if (path != NULL)
+            maybe_hold(j, path, fd);
+        free(path);
     }
-    if (fd >= 0)
-        close(fd);
+    put_dir(j, fd);
     free(parts);
     free(copy);
     return rc;
 }
 
-/* fd must be a regular file (with one name, when written): else refused, fd closed. */
-static int check_regular(sr_jail *j, int fd, bool writing, const char *rel, sr_err *err)
+/* fd must be a regular file (with one name, when written): else refused, fd closed.
+ * *st: what fstat said of it. */
+static int check_regular(sr_jail *j, int fd, bool writing, const char *rel, struct stat *out,
+                         sr_err *err)
 {
-    struct stat st;
+    struct stat local;
+    struct stat *st = out != NULL ? out : &local;
     int rc = SR_OK;
-    if (fstat(fd, &st) != 0)
+    if (fstat(fd, st) != 0)
         rc = fail(j, errno, "stat", rel, err);
-    else if (!S_ISREG(st.st_mode))
+    else if (!S_ISREG(st->st_mode))
         rc = sr_err_set(err, SR_EREFUSED, false, "%s/%s: not a regular file", j->root, rel);
-    else if (writing && st.st_nlink > 1)
+    else if (writing && st->st_nlink > 1)
         rc = sr_err_set(err, SR_EREFUSED, false,
                         "%s/%s: has %lu names (hard links): writing it would change the others",
-                        j->root, rel, (unsigned long)st.st_nlink);
+                        j->root, rel, (unsigned long)st->st_nlink);
     /* O_NONBLOCK stays: Linux ignores it on regular files (what it guarded against, a
      * FIFO, was refused above), and clearing it would cost two calls a file */
     if (rc != SR_OK)
@@ -356,11 +434,11 @@ int sr_jail_open(sr_jail *j, const char *rel, int flags, mode_t mode, int *fd, s
             rc = sr_err_set(err, SR_EREFUSED, false, "%s/%s: not a regular file", j->root, rel);
         else if (f < 0)
             rc = fail_as(j, errno, (flags & O_CREAT) != 0, "open", rel, err);
-        else if ((rc = check_regular(j, f, (flags & O_ACCMODE) != O_RDONLY, rel, err)) == SR_OK)
+        else if ((rc = check_regular(j, f, (flags & O_ACCMODE) != O_RDONLY, rel, NULL, err)) ==
+                 SR_OK)
             *fd = f;
     }
-    if (dirfd >= 0)
-        close(dirfd);
+    put_dir(j, dirfd);
     free(copy);
     return rc;
 }
@@ -390,16 +468,16 @@ int sr_jail_open_locked(sr_jail *j, const char *rel, bool wait, int *fd, bool *c
             rc = fail_as(j, errno, true, "open", rel, err);
             break;
         }
-        if ((rc = check_regular(j, f, true, rel, err)) != SR_OK)
+        struct stat held, named;
+        if ((rc = check_regular(j, f, true, rel, &held, err)) != SR_OK)
             break;
         int r;
         do
             r = flock(f, LOCK_EX | (wait ? 0 : LOCK_NB));
         while (r != 0 && errno == EINTR);
-        struct stat held, named;
-        if (r == 0 && fstat(f, &held) == 0 &&
-            fstatat(dirfd, name, &named, AT_SYMLINK_NOFOLLOW) == 0 && held.st_ino == named.st_ino &&
-            held.st_dev == named.st_dev) {
+        /* held: the inode of f, which the lock does not change */
+        if (r == 0 && fstatat(dirfd, name, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
+            held.st_ino == named.st_ino && held.st_dev == named.st_dev) {
             *fd = f;
             break;
         }
@@ -414,8 +492,7 @@ int sr_jail_open_locked(sr_jail *j, const char *rel, bool wait, int *fd, bool *c
     }
     if (created != NULL)
         *created = rc == SR_OK && made;
-    if (dirfd >= 0)
-        close(dirfd);
+    put_dir(j, dirfd);
     free(copy);
     return rc;
 }
@@ -428,8 +505,7 @@ int sr_jail_lstat(sr_jail *j, const char *rel, struct stat *st, sr_err *err)
     int rc = parent_of(j, false, "stat", rel, &copy, &dirfd, &name, err);
     if (rc == SR_OK && fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW) != 0)
         rc = fail(j, errno, "stat", rel, err);
-    if (dirfd >= 0)
-        close(dirfd);
+    put_dir(j, dirfd);
     free(copy);
     return rc;
 }
@@ -447,10 +523,9 @@ int sr_jail_rename(sr_jail *j, const char *from, const char *to, sr_err *err)
         rc = fail_as(j, e, true, "rename", from, err);
         sr_err_prefix(err, "to %s/%s", j->root, to);
     }
-    if (fdir >= 0)
-        close(fdir);
-    if (tdir >= 0)
-        close(tdir);
+    put_dir(j, fdir);
+    put_dir(j, tdir);
+    drop_held(j); /* it may have moved a folder: the next operation resolves afresh */
     free(fcopy);
     free(tcopy);
     return rc;
@@ -472,8 +547,9 @@ int sr_jail_remove(sr_jail *j, const char *rel, bool is_dir, sr_err *err)
             e = ELOOP;
         rc = fail(j, e, what, rel, err);
     }
-    if (dirfd >= 0)
-        close(dirfd);
+    put_dir(j, dirfd);
+    if (is_dir)
+        drop_held(j); /* it may have been the folder held */
     free(copy);
     return rc;
 }
@@ -519,8 +595,7 @@ int sr_jail_symlink(sr_jail *j, const char *target, const char *rel, sr_err *err
     int rc = parent_of(j, true, "symlink", rel, &copy, &dirfd, &name, err);
     if (rc == SR_OK)
         rc = replace_with(j, "symlink", rel, dirfd, name, make_symlink, (void *)target, err);
-    if (dirfd >= 0)
-        close(dirfd);
+    put_dir(j, dirfd);
     free(copy);
     return rc;
 }
@@ -553,10 +628,8 @@ int sr_jail_hardlink(sr_jail *j, const char *existing, const char *rel, sr_err *
     hard h = {edir, ename};
     if (rc == SR_OK)
         rc = replace_with(j, "hard link", rel, dirfd, name, make_hardlink, &h, err);
-    if (edir >= 0)
-        close(edir);
-    if (dirfd >= 0)
-        close(dirfd);
+    put_dir(j, edir);
+    put_dir(j, dirfd);
     free(ecopy);
     free(copy);
     return rc;
@@ -578,8 +651,7 @@ int sr_jail_chmod_dir(sr_jail *j, const char *rel, mode_t mode, sr_err *err)
         rc = fail(j, errno, "chmod", rel, err);
     if (real >= 0)
         close(real);
-    if (fd >= 0)
-        close(fd);
+    put_dir(j, fd);
     free(parts);
     free(copy);
     return rc;

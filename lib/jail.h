@@ -15,7 +15,8 @@
  *   - a relative path holding ".." is refused before anything is looked up;
  *   - operations act on the resolved parent folder with the *at calls (renameat,
  *     unlinkat, mkdirat, symlinkat, linkat), and modes and times are set on open
- *     descriptors, so nothing is resolved twice;
+ *     descriptors, so nothing is resolved twice within an operation (nor within a piece
+ *     of work in a hold: sr_jail_hold);
  *   - files opened for writing must be regular files with one name (a hard link would
  *     make a write change another file), and are opened non-blocking first so a FIFO
  *     cannot hang the process.
@@ -51,6 +52,17 @@ const char *sr_jail_root(const sr_jail *j);
  * empty or "." components are ignored, as everywhere in the jail. */
 bool sr_jail_rel_ok(const char *rel);
 
+/* A hold: one piece of work (one file) about to make several operations in one folder
+ * (look, make the folder, open a temporary name, rename it). Until sr_jail_release, the
+ * first folder resolved (or made by sr_jail_mkdirs) stays open and the operations after
+ * it in that same folder use it instead of resolving its path again; a rename or the
+ * removal of a folder forgets it. As safe as resolving each time: it was resolved beneath
+ * the root without following anything, every operation still acts on one name in it
+ * without following it, and a folder moved meanwhile is where the work's open temporary
+ * file is anyway, so renaming that file to its final name there reveals nothing more.
+ * Holds count: the last release closes it. */
+void sr_jail_hold(sr_jail *j);
+void sr_jail_release(sr_jail *j);
 /* Make the folder rel_dir and its parents beneath the root (mode for each one made, the
  * umask applying), like mkdir -p. "" is the root. A folder that exists is fine; anything
  * else there (a file, a symbolic link) is an error. */

@@ -33,6 +33,11 @@ struct sr_log {
     void (*now)(struct timespec *ts);
     long long period; /* the rotation period the open file belongs to */
     unsigned long failures;
+    /* "YYYY-mm-dd HH:MM:SS" of stamp_sec, made once a second rather than once a line */
+    time_t stamp_sec;
+    bool stamp_ok;
+    char stamp[32];
+    size_t stamp_len;
 };
 
 static const char *const level_names[] = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "NONE"};
@@ -273,9 +278,15 @@ void sr_log_vwrite(sr_log *log, enum sr_level level, const char *fmt, va_list ap
     }
 
     char line[LINE_MAX_BYTES];
-    struct tm tm;
-    localtime_r(&now.tv_sec, &tm);
-    size_t n = strftime(line, sizeof line, "%Y-%m-%d %H:%M:%S", &tm);
+    if (!log->stamp_ok || log->stamp_sec != now.tv_sec) {
+        struct tm tm;
+        localtime_r(&now.tv_sec, &tm);
+        log->stamp_len = strftime(log->stamp, sizeof log->stamp, "%Y-%m-%d %H:%M:%S", &tm);
+        log->stamp_sec = now.tv_sec;
+        log->stamp_ok = true;
+    }
+    memcpy(line, log->stamp, log->stamp_len);
+    size_t n = log->stamp_len;
     n += (size_t)snprintf(line + n, sizeof line - n, ",%03ld [%s] ", now.tv_nsec / 1000000,
                           level_names[level]);
     if (log->ident != NULL)

@@ -605,10 +605,12 @@ static enum sr_identity_method digest_method(const sr_transfer_plan *plan)
 }
 
 int sr_transfer_finish_download(sr_jail *jail, int fd, const char *tmp, const char *rel,
-                                const sr_transfer_plan *plan, const sr_identity *computed,
-                                sr_err *err)
+                                const sr_transfer_plan *plan, int has_mode,
+                                const sr_identity *computed, sr_err *err)
 {
-    if (plan->mode >= 0 && fchmod(fd, (mode_t)plan->mode) != 0)
+    /* set-id bits are set again whatever fd had: a write may have cleared them */
+    bool same = plan->mode == has_mode && (plan->mode & ~0777) == 0;
+    if (plan->mode >= 0 && !same && fchmod(fd, (mode_t)plan->mode) != 0)
         return sr_err_set(err, SR_EIO, false, "chmod %s/%s: %s", sr_jail_root(jail), tmp,
                           strerror(errno));
     if (plan->mtime != NULL) {
@@ -617,8 +619,12 @@ int sr_transfer_finish_download(sr_jail *jail, int fd, const char *tmp, const ch
             return sr_err_set(err, SR_EIO, false, "setting the times of %s/%s: %s",
                               sr_jail_root(jail), tmp, strerror(errno));
     }
-    /* The cache records the identity with the final mtime, so it is stored after utime. */
-    sr_identity_cache_store(fd, computed, NULL);
+    /* The cache records the identity with the final mtime, so it is stored after utime;
+     * with the size and mtime known (checked, set just now), without asking the file */
+    if (plan->size >= 0 && plan->mtime != NULL)
+        sr_identity_cache_store_as(fd, computed, plan->size, plan->mtime, NULL);
+    else
+        sr_identity_cache_store(fd, computed, NULL);
     if (strcmp(tmp, rel) != 0 && sr_jail_rename(jail, tmp, rel, err) != SR_OK) {
         err->retryable = err->code != SR_EREFUSED;
         return err->code;
@@ -684,7 +690,8 @@ int sr_transfer_download(sr_transfer *t, const char *remote_path, sr_jail *jail,
         rc = sr_err_set(err, SR_EIO, errno == ENOSPC, "truncating %s/%s: %s", sr_jail_root(jail),
                         tmp, strerror(errno));
     off_t offset = plan->range ? plan->range->offset : have;
-    if (rc == SR_OK && lseek(fd, offset, SEEK_SET) < 0)
+    /* a descriptor just opened is at 0 already (digest_existing reads with pread) */
+    if (rc == SR_OK && offset != 0 && lseek(fd, offset, SEEK_SET) < 0)
         rc = sr_err_set(err, SR_EIO, false, "cannot seek in %s/%s: %s", sr_jail_root(jail), tmp,
                         strerror(errno));
     if (rc == SR_OK) {
@@ -717,11 +724,14 @@ int sr_transfer_download(sr_transfer *t, const char *remote_path, sr_jail *jail,
     if (rc == SR_OK)
         rc = sr_digest_final(digest, &got, err);
 
-    /* Size and identity, for whole files (a block's identity is its own). */
-    if (rc == SR_OK && plan->range == NULL && plan->size >= 0 && fstat(fd, &st) == 0 &&
-        st.st_size != plan->size)
+    /* Size and identity, for whole files (a block's identity is its own). The size is
+     * the file's, asked of it: a process that wrote into the temporary file meanwhile
+     * (the lock binds only sr) is caught here. */
+    struct stat now;
+    if (rc == SR_OK && plan->range == NULL && plan->size >= 0 && fstat(fd, &now) == 0 &&
+        now.st_size != plan->size)
         rc = sr_err_set(err, SR_EINVAL, true, "%s%s: received %lld bytes, the message says %lld",
-                        t->shown_url, remote_path, (long long)st.st_size, (long long)plan->size);
+                        t->shown_url, remote_path, (long long)now.st_size, (long long)plan->size);
     if (rc == SR_OK && plan->identity != NULL && plan->identity->method == got.method &&
         !sr_identity_equal(plan->identity, &got))
         rc = sr_err_set(err, SR_EINVAL, true,
@@ -735,8 +745,11 @@ int sr_transfer_download(sr_transfer *t, const char *remote_path, sr_jail *jail,
                         t->shown_url, remote_path, (long long)result->bytes,
                         (long long)plan->range->offset, (long long)plan->range->length);
     /* A block stays in the temporary file: the caller renames it once all are in. */
+    /* the mode fstat saw after the open (the umask's, or a default ACL's, for a file
+     * made), which writing does not change but for set-id bits */
     if (rc == SR_OK && plan->range == NULL)
-        rc = sr_transfer_finish_download(jail, fd, tmp, rel, plan, &got, err);
+        rc = sr_transfer_finish_download(jail, fd, tmp, rel, plan, (int)(st.st_mode & 07777),
+                                         &got, err);
 
     /* A wrong file is removed (and one that ran past its announced size); an interrupted
      * one is kept for resuming when asked, unless the failure is final (a 404: no retry

@@ -234,10 +234,12 @@ int sr_transfer_download(sr_transfer *t, const char *remote_path, sr_jail *jail,
 
 /* The end of a download, for a file whose blocks were fetched one by one (fd: the
  * temporary file tmp, open for writing): mode (plan->mode) and times (plan->mtime, atime)
- * set on fd, computed stored in the xattr cache, then tmp renamed to rel in the jail. */
+ * set on fd, computed stored in the xattr cache, then tmp renamed to rel in the jail.
+ * has_mode: the mode bits fd is known to have (-1: unknown); plan->mode is not set again
+ * when they are the same. */
 int sr_transfer_finish_download(sr_jail *jail, int fd, const char *tmp, const char *rel,
-                                const sr_transfer_plan *plan, const sr_identity *computed,
-                                sr_err *err);
+                                const sr_transfer_plan *plan, int has_mode,
+                                const sr_identity *computed, sr_err *err);
 
 /* Send the open file fd to remote_path: folders made (dir_mode), written under the
  * inflight name, renamed, chmod and utime applied where the protocol can. A plugin's

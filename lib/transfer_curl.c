@@ -356,6 +356,11 @@ static CURLcode setup(request *r, const char *url)
     SET(CURLOPT_LOW_SPEED_TIME, timeout_s > 0 ? timeout_s : 1L);
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
     size_t want = sr_transfer_buffer_size(t);
+    /* no larger than the most a download may bring (one byte past it says "more"):
+     * libcurl allocates its buffer for each transfer, and half a megabyte for a file of
+     * a few kilobytes costs more than the file */
+    if (t->sink_limit >= 0 && (size_t)t->sink_limit < want)
+        want = (size_t)t->sink_limit + 1;
     long buffer = want < (size_t)CURL_BUFFER_MIN   ? CURL_BUFFER_MIN
                   : want > (size_t)CURL_BUFFER_MAX ? CURL_BUFFER_MAX
                                                    : (long)want;
@@ -457,11 +462,17 @@ static int perform(request *r, sr_err *err)
     CURLcode cc = curl_easy_perform(b->easy);
 
     /* A new control connection (NUM_CONNECTS counts FTP data connections too): the
-     * socket, told apart by its local port, is not the one the last request used. */
+     * socket, told apart by its local port, is not the one the last request used. No
+     * connection made and the same socket: the same connection, without asking the
+     * kernel for its port (a call per file saved). */
     curl_socket_t sock = CURL_SOCKET_BAD;
-    int local_port = 0;
+    int local_port = b->sock_port;
+    long made = 1;
+    if (curl_easy_getinfo(b->easy, CURLINFO_NUM_CONNECTS, &made) != CURLE_OK)
+        made = 1;
     if (curl_easy_getinfo(b->easy, CURLINFO_ACTIVESOCKET, &sock) == CURLE_OK &&
-        sock != CURL_SOCKET_BAD) {
+        sock != CURL_SOCKET_BAD && (made != 0 || sock != b->sock)) {
+        local_port = 0;
         struct sockaddr_storage addr;
         socklen_t len = sizeof addr;
         if (getsockname(sock, (struct sockaddr *)&addr, &len) == 0)

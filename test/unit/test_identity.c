@@ -726,6 +726,40 @@ static void xattr_cache_store(void **state)
     close(fd);
 }
 
+/* The same with the size and mtime the caller has just written and set: what is stored
+ * is what the file has, byte for byte as sr_identity_cache_store would write it. */
+static void xattr_cache_store_as(void **state)
+{
+    (void)state;
+    if (!tmp_xattrs)
+        fail_msg("no file system with user xattrs in reach: set SR_TEST_TMPDIR");
+    char path[300], buf[512];
+    tmp_path("downloaded_as.txt", path, sizeof path);
+    write_file(path, HELLO, 12);
+    set_mtime(path, "20241001T123456.789000034");
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    sr_identity id;
+    digest_of(SR_ID_MD5, HELLO, 12, &id);
+    struct stat fst;
+    assert_int_equal(fstat(fd, &fst), 0);
+    sr_err err = {0};
+    assert_int_equal(sr_identity_cache_store_as(fd, &id, 12, &fst.st_mtim, &err), SR_OK);
+    sr_identity_stats st;
+    sr_identity got = file_id(path, "md5", 0, &st);
+    assert_true(st.from_cache);
+    assert_string_equal(got.value, HELLO_MD5);
+    assert_string_equal(xattr_text(path, "user.sr_mtime", buf, sizeof buf),
+                        "20241001T123456.789000034");
+    assert_string_equal(xattr_text(path, "user.sr_size", buf, sizeof buf), "12");
+    /* a size other than the file's: the entry is not trusted */
+    assert_int_equal(sr_identity_cache_store_as(fd, &id, 11, &fst.st_mtim, &err), SR_OK);
+    got = file_id(path, "md5", 0, &st);
+    assert_false(st.from_cache);
+    assert_string_equal(got.value, HELLO_MD5);
+    close(fd);
+}
+
 /* A file sr may not annotate (here: immutable, so setxattr is EPERM even for root) still gets
  * its identity; it is just never cached. */
 static void xattr_unwritable(void **state)
@@ -1009,6 +1043,7 @@ int main(void)
         cmocka_unit_test(xattr_cache_wants_the_size),
         cmocka_unit_test(xattr_cache_from_sr3),
         cmocka_unit_test(xattr_cache_store),
+        cmocka_unit_test(xattr_cache_store_as),
         cmocka_unit_test(xattr_unwritable),
         cmocka_unit_test(equality),
         cmocka_unit_test(to_v02),

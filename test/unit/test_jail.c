@@ -3,6 +3,7 @@
  * symbolic links lie in the tree; each case runs with openat2 and with the walk. */
 #include "unit.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -324,6 +325,74 @@ static void root_replaced(void **state)
     sr_jails_free(js);
 }
 
+static int open_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    while (readdir(d) != NULL)
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* In a hold every operation does what it does outside one, and no descriptor outlives
+ * the hold. */
+static void held_same_results(void **state)
+{
+    fixture *fx = *state;
+    int before = open_fds();
+    sr_jail_hold(fx->j);
+    files_and_folders(state);
+    sr_jail_release(fx->j);
+    assert_int_equal(open_fds(), before);
+    sr_jail_hold(fx->j);
+    hard_links_and_fifos(state);
+    symlinks_made_not_followed(state);
+    sr_jail_release(fx->j);
+    assert_int_equal(open_fds(), before);
+    assert_canary(fx);
+}
+
+/* The folder held is the one resolved (beneath the root, without links): a link put in
+ * its place meanwhile is not followed, and after the release it is refused. Outside a
+ * hold nothing stays open. */
+static void held_folder_replaced_by_link(void **state)
+{
+    fixture *fx = *state;
+    sr_err err;
+    int fd, before = open_fds();
+    assert_int_equal(sr_jail_mkdirs(fx->j, "a/b", 0755, &err), SR_OK);
+    write_file(fx, "a/b/one", "1");
+    assert_int_equal(open_fds(), before);
+    sr_jail_hold(fx->j);
+    struct stat st;
+    assert_int_equal(sr_jail_lstat(fx->j, "a/b/one", &st, &err), SR_OK);
+    assert_int_equal(open_fds(), before + 1); /* a/b, held */
+    char old[400], link_at[400];
+    snprintf(old, sizeof old, "%s", at(fx, "a/old"));
+    snprintf(link_at, sizeof link_at, "%s", at(fx, "a/b"));
+    assert_int_equal(rename(link_at, old), 0);
+    assert_int_equal(symlink(fx->outside, link_at), 0);
+    assert_int_equal(sr_jail_mkdirs(fx->j, "a/b", 0755, &err), SR_OK); /* the held one */
+    assert_int_equal(sr_jail_open(fx->j, "a/b/two", O_WRONLY | O_CREAT, 0644, &fd, &err), SR_OK);
+    close(fd);
+    assert_int_equal(access(at(fx, "a/old/two"), F_OK), 0); /* where the held folder went */
+    char escaped[400];
+    snprintf(escaped, sizeof escaped, "%s/two", fx->outside);
+    assert_int_equal(access(escaped, F_OK), -1);
+    /* a rename forgets it: the next resolution meets the link */
+    assert_int_equal(sr_jail_rename(fx->j, "a/b/two", "a/b/three", &err), SR_OK);
+    assert_int_equal(access(at(fx, "a/old/three"), F_OK), 0);
+    assert_int_equal(sr_jail_open(fx->j, "a/b/four", O_WRONLY | O_CREAT, 0644, &fd, &err),
+                     SR_EREFUSED);
+    sr_jail_release(fx->j);
+    assert_int_equal(open_fds(), before);
+    assert_int_equal(sr_jail_open(fx->j, "a/b/four", O_WRONLY | O_CREAT, 0644, &fd, &err),
+                     SR_EREFUSED);
+    assert_canary(fx);
+}
+
 #define BOTH(t)                                                                                    \
     cmocka_unit_test_setup_teardown(t, setup_openat2, teardown),                                   \
         cmocka_unit_test_setup_teardown(t, setup_walk, teardown)
@@ -338,6 +407,8 @@ int main(void)
         BOTH(hard_links_and_fifos),
         BOTH(locks),
         BOTH(symlinks_made_not_followed),
+        BOTH(held_same_results),
+        BOTH(held_folder_replaced_by_link),
         cmocka_unit_test(link_targets),
         cmocka_unit_test_setup_teardown(root_replaced, setup_openat2, teardown),
     };
