@@ -1093,6 +1093,7 @@ static void settle(sr_flow *f, posting *po)
     if (f->comp.settled != NULL)
         f->comp.settled(f->comp.ctx);
     send_reports(f, p);
+    sr_log_flush(f->log); /* what the pass did is on disk before the broker forgets it */
     size_t held = 0, acks = 0;
     sr_delivery **to_ack = malloc((p->count ? p->count : 1) * sizeof *to_ack);
     for (size_t i = 0; i < p->count; i++) {
@@ -1537,6 +1538,9 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
             }
         }
         reopen_if_asked(f, reopen); /* a SIGHUP during the wait: this pass logs anew */
+        /* the pass's lines (a few per message) go out in one write, at its end or before
+         * its acks: log.h */
+        sr_log_hold(f->log);
         if (!passive)
             gather_plugins(f, &p);
         gather_retries(f, &p);
@@ -1576,6 +1580,7 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
         f->handled += pass_count;
         pass_fini(&p);
         update_metrics(f, sr_time_now_s());
+        sr_log_release(f->log);
         if (result != SR_OK)
             break;
         if (f->message_count_max > 0 && f->handled >= (unsigned long long)f->message_count_max) {

@@ -38,7 +38,14 @@ struct sr_log {
     bool stamp_ok;
     char stamp[32];
     size_t stamp_len;
+    /* sr_log_hold: lines kept here and written together by sr_log_flush */
+    bool holding;
+    char *held;
+    size_t held_len;
 };
+
+/* What sr_log_hold keeps at most before it writes anyway. */
+#define HELD_MAX (64 * 1024)
 
 static const char *const level_names[] = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "NONE"};
 
@@ -144,6 +151,7 @@ static void prune(sr_log *log)
 
 static void rotate(sr_log *log)
 {
+    sr_log_flush(log); /* what was held belongs to the period that ends */
     time_t start = (time_t)((double)log->period * log->rotate_interval);
     struct tm tm;
     gmtime_r(&start, &tm);
@@ -308,8 +316,45 @@ void sr_log_vwrite(sr_log *log, enum sr_level level, const char *fmt, va_list ap
         n += 3;
     }
     line[n++] = '\n';
+    if (log->holding && level < SR_LOG_WARNING) {
+        if (log->held == NULL && (log->held = malloc(HELD_MAX)) == NULL)
+            log->holding = false;
+        else if (log->held_len + n > HELD_MAX)
+            sr_log_flush(log);
+        if (log->holding) {
+            memcpy(log->held + log->held_len, line, n);
+            log->held_len += n;
+            return;
+        }
+    }
+    /* a warning or worse is written at once, after what was held, so it is on disk
+     * whatever happens next */
+    sr_log_flush(log);
     if (write(log->fd, line, n) != (ssize_t)n)
         log->failures++;
+}
+
+void sr_log_hold(sr_log *log)
+{
+    if (log != NULL)
+        log->holding = true;
+}
+
+void sr_log_flush(sr_log *log)
+{
+    if (log == NULL || log->held_len == 0)
+        return;
+    if (log->fd < 0 || write(log->fd, log->held, log->held_len) != (ssize_t)log->held_len)
+        log->failures++;
+    log->held_len = 0;
+}
+
+void sr_log_release(sr_log *log)
+{
+    if (log == NULL)
+        return;
+    sr_log_flush(log);
+    log->holding = false;
 }
 
 void sr_log_write(sr_log *log, enum sr_level level, const char *fmt, ...)
@@ -378,6 +423,7 @@ unsigned long sr_log_failures(const sr_log *log)
 
 int sr_log_reopen(sr_log *log, sr_err *err)
 {
+    sr_log_flush(log); /* what was held belongs to the file being left */
     if (log->path == NULL)
         return SR_OK;
     if (log->fd >= 0)
@@ -390,6 +436,8 @@ void sr_log_close(sr_log *log)
 {
     if (log == NULL)
         return;
+    sr_log_flush(log);
+    free(log->held);
     if (log->path != NULL && log->fd >= 0)
         close(log->fd);
     free(log->path);

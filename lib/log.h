@@ -5,7 +5,11 @@
  * A line looks like sr3's:
  *     2026-11-25 21:04:05,123 [INFO] subscribe/hpfx_01 downloaded a/b.txt
  * (local time, milliseconds after a comma, the level in brackets, the ident, the text).
- * Each line is one write(2), so instances sharing a file never interleave inside a line.
+ * Each line is one write(2), so instances sharing a file never interleave inside a line;
+ * between sr_log_hold and sr_log_release (a flow's pass) the lines below WARNING are kept
+ * and written together, whole, by one write(2) at sr_log_flush: a line per message costs
+ * a system call per pass instead (the flow flushes before it acks, and at each pass's
+ * end). A warning or worse is written at once, after what was held.
  *
  * Messages carry text from outside (server replies, file names, message fields), so the
  * text and the ident are escaped: one event is one line for grep, and nothing in it can
@@ -72,6 +76,12 @@ sr_log *sr_log_open(const sr_log_options *options, sr_err *err);
 void sr_log_write(sr_log *log, enum sr_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void sr_log_vwrite(sr_log *log, enum sr_level level, const char *fmt, va_list ap);
+
+/* Keep lines (below WARNING) from now on; write what is kept; write it and stop keeping.
+ * NULL-safe. sr_log_close and sr_log_reopen write what is kept first. */
+void sr_log_hold(sr_log *log);
+void sr_log_flush(sr_log *log);
+void sr_log_release(sr_log *log);
 
 void sr_log_set_level(sr_log *log, enum sr_level level);
 enum sr_level sr_log_level(const sr_log *log);

@@ -99,6 +99,48 @@ static void line_format_and_threshold(void **state)
     assert_int_equal(st.st_mode & 0777, 0600);
 }
 
+/* A flow's pass holds its lines and writes them together: nothing reaches the file
+ * until the flush, except a warning, which is written at once after what was held, in
+ * order; after release each line is written as it comes; close writes what is held. */
+static void held_lines_are_written_together_and_in_order(void **state)
+{
+    (void)state;
+    char path[128];
+    snprintf(path, sizeof path, "%s/held.log", dir);
+    sr_log_options o = {.path = path, .ident = "shovel/a_01", .level = SR_LOG_INFO, .now = fake_now};
+    sr_err err;
+    sr_log *log = sr_log_open(&o, &err);
+    assert_non_null(log);
+    sr_log_hold(log);
+    sr_log_write(log, SR_LOG_INFO, "one");
+    sr_log_write(log, SR_LOG_INFO, "two");
+    char *text = slurp(path);
+    assert_string_equal(text, "");
+    free(text);
+    sr_log_write(log, SR_LOG_WARNING, "three");
+    text = slurp(path);
+    assert_int_equal(count_lines(text), 3);
+    assert_true(strstr(text, "one") < strstr(text, "two") && strstr(text, "two") < strstr(text, "three"));
+    free(text);
+    sr_log_write(log, SR_LOG_INFO, "four");
+    sr_log_flush(log);
+    text = slurp(path);
+    assert_int_equal(count_lines(text), 4);
+    free(text);
+    sr_log_release(log);
+    sr_log_write(log, SR_LOG_INFO, "five");
+    text = slurp(path);
+    assert_int_equal(count_lines(text), 5);
+    free(text);
+    sr_log_hold(log);
+    sr_log_write(log, SR_LOG_INFO, "six");
+    sr_log_close(log);
+    text = slurp(path);
+    assert_int_equal(count_lines(text), 6);
+    assert_non_null(strstr(text, "shovel/a_01 six\n"));
+    free(text);
+}
+
 static void long_message_is_cut_not_overrun(void **state)
 {
     (void)state;
@@ -390,6 +432,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(levels),
         cmocka_unit_test_setup_teardown(line_format_and_threshold, make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(held_lines_are_written_together_and_in_order, make_dir,
+                                        remove_dir),
         cmocka_unit_test_setup_teardown(long_message_is_cut_not_overrun, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(daily_rotation_keeps_count, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(restart_after_the_period_rotates_old_file, make_dir,
