@@ -615,10 +615,10 @@ def test_flow(seed, fault, rabbitmq, mosquitto, sshd, sr_bin, broker_tool, tmp_p
         # between publishing a pass and acknowledging its messages has them redelivered
         # (to its successor or to itself once reconnected), and publishes them again: at
         # most what the broker lets it hold unacked per interruption (sr(1), Brokers):
-        # prefetch (25) for the winnow and the sarra, prefetch + postWindow (25 + 200)
+        # prefetch (25) for the winnow and the sarra, prefetch + postWindow (25 + 500)
         # for the shovel, which holds its posts awaiting confirms beyond prefetch;
         # otherwise exactly once. A hop relays the repeats of the hops before it.
-        window = {"shovel/tomqtt": 25 + 200}
+        window = {"shovel/tomqtt": 25 + 500}
 
         def redo_allowed(*configs):
             return sum(window.get(c, 25) * fault_thread.interrupted.get(c, 0) for c in configs)
