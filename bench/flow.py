@@ -12,7 +12,10 @@ post     sr_post of SR_BENCH_POST_FILES (10000) small files (0 to 2 KiB, in nest
          before, so none is missing. Reference: the AMQP ceiling of bench/broker.c (rabbitmq-c
          basic.publish without confirms, timed until its queue holds them all) for as many
          messages of the same mean size, once a run. Goal (issue 19): sr_post at its
-         defaults >= 0.8 of it. Beside it, alternating, sr_post with other settings,
+         defaults >= 0.8 of it. A second reference, bench/relay.c `publish`: rabbitmq-c
+         publishing as many messages of that size with confirms, at most 500 (sr_post's
+         postWindow) awaiting them, nothing read or hashed: the most any publisher that
+         waits for the confirms gets, as sr_post must before it counts a message posted. Beside it, alternating, sr_post with other settings,
          SR_BENCH_POST_VARIANTS (default "batch 100,postWindow 1000"; ";" between variants,
          "," between config lines), and each one's CPU time per message (from wait4):
          whether sr_post or the broker sets the pace.
@@ -96,6 +99,7 @@ SR3_INSTANCE = SR3_LIB / "sarracenia" / "instance.py"
 SR3_POST = PEERS / "bin" / "sr3_post"
 PYTHON3 = "/usr/bin/python3"  # the one sr3's own bin/sr3 runs
 GOAL_POST, GOAL_DEFAULTS, GOAL_BEST, GOAL_RSS_KIB = 0.8, 0.7, 0.9, 10240
+POST_WINDOW = 500  # sr_post's postWindow by default (lib/options.def): the confirmed reference's
 CONFIRMED, RELAY_WINDOW = "relay with confirms", 1000
 DEFAULT_POST_VARIANTS = "batch 100,postWindow 1000"
 DEFAULT_VARIANTS = "batch 100,prefetch 100;postWindow 1000;batch 100,prefetch 100,postWindow 1000"
@@ -196,6 +200,13 @@ class Bench:
             raise BenchError(f"the far side got {words[1] if len(words) > 1 else '?'} of {n} "
                              f"messages\n{out}{err}")
         return int(words[1]), float(words[2])
+
+    def publish_confirmed(self, url, exchange, n, size):
+        """bench/relay.c publish: rabbitmq-c with confirms, POST_WINDOW awaiting at most,
+        to an exchange and queue of its own (sr_post's queue keeps only sr_post's)."""
+        r = self.run([self.relay, "publish", url, exchange, str(n), str(max(1, int(size))),
+                      str(POST_WINDOW)], "the confirmed publish")
+        return float(r.stdout.split()[2])
 
     def ceiling(self, url, n, size):
         r = self.run([self.broker, "ceiling", url, str(n), str(max(300, int(size)))],
@@ -355,6 +366,8 @@ def bench_post(b, runs, sr3_runs):
             if name == "defaults":
                 rss.append(kib)
         ceiling = b.ceiling(url, n, size)["publish"]
+        confirmed = b.publish_confirmed(url, f"{exchange}_confirmed", n, size)
+        rate.setdefault("confirmed", []).append(confirmed)
         for name in names:
             ratio[name].append(got[name] / ceiling)
         line = (f"  run {r + 1}: " + ", ".join(f"sr_post {name} {got[name]:.0f}" for name in names)
@@ -378,6 +391,10 @@ def bench_post(b, runs, sr3_runs):
         row(f"sr_post, {name}", median(rate[name]),
             f"{us[name]}   ratio sr/ceiling {median(ratio[name]):.2f}")
     row("ceiling: rabbitmq-c publish, no confirms", median(rate["ceiling"]), "")
+    rc = median([x / y for x, y in zip(rate["confirmed"], rate["ceiling"])])
+    row(f"rabbitmq-c publish, confirms, window {POST_WINDOW}", median(rate["confirmed"]),
+        f"   ratio to the ceiling {rc:.2f}: the most a publisher that waits for the confirms "
+        f"gets (nothing read, nothing hashed)")
     if sr3:
         s3 = median(sr3)
         row("sr3_post (Python sr3)", s3,

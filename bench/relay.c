@@ -25,6 +25,15 @@
  *       Prints "relayed N T" (T: CLOCK_MONOTONIC when the last ack was written); flow.py
  *       times it with `depth` on a queue bound to EXCHANGE_OUT, as it times sr_shovel.
  *
+ *   relay publish URL EXCHANGE N SIZE WINDOW
+ *       sr_post's other reference: N persistent messages of SIZE bytes published to
+ *       EXCHANGE (declared, a topic exchange, with a durable queue of its name bound to it
+ *       by #, empty before and deleted after: durable messages reach a queue's disk, as
+ *       sr_post's do) with confirm.select, at most WINDOW awaiting their confirms, as fast as
+ *       rabbitmq-c goes; prints "published N R", R messages a second from the first
+ *       publish to the last confirm. The most any publisher that waits for the broker's
+ *       confirms (as sr_post must, before it counts a message posted) gets from it.
+ *
  * Exit 0 when done, 1 on a timeout or a broker error (said on stderr), 2 on a usage error.
  */
 #include "bench.h"
@@ -194,11 +203,74 @@ static int relay_mode(const char *url, const char *queue, const char *exchange, 
     return 0;
 }
 
+/* The confirms up to published - keep, whatever they are for (no consumer here). */
+static void await_confirms(amqp_connection_state_t c, uint64_t published, uint64_t *confirmed,
+                           uint64_t keep)
+{
+    while (published - *confirmed > keep) {
+        amqp_frame_t f;
+        struct timeval tv = {WAIT_S, 0};
+        if (amqp_simple_wait_frame_noblock(c, &f, &tv) != AMQP_STATUS_OK)
+            die("rabbitmq-c: no confirm");
+        if (f.frame_type != AMQP_FRAME_METHOD)
+            continue;
+        if (f.payload.method.id != AMQP_BASIC_ACK_METHOD)
+            die("rabbitmq-c: a publish was refused (nack or return)");
+        uint64_t tag = ((const amqp_basic_ack_t *)f.payload.method.decoded)->delivery_tag;
+        amqp_maybe_release_buffers(c);
+        if (tag > *confirmed)
+            *confirmed = tag;
+    }
+}
+
+static int publish_mode(const char *url, const char *exchange, long n, long size, long window)
+{
+    amqp_connection_state_t c = open_amqp(url);
+    amqp_bytes_t name = amqp_cstring_bytes(exchange);
+    amqp_exchange_declare(c, 1, name, amqp_cstring_bytes("topic"), 0, 1, 0, 0, amqp_empty_table);
+    check(amqp_get_rpc_reply(c), "exchange.declare");
+    amqp_queue_declare(c, 1, name, 0, 1, 0, 0, amqp_empty_table);
+    check(amqp_get_rpc_reply(c), "queue.declare");
+    amqp_queue_bind(c, 1, name, name, amqp_cstring_bytes("#"), amqp_empty_table);
+    check(amqp_get_rpc_reply(c), "queue.bind");
+    amqp_queue_purge(c, 1, name);
+    check(amqp_get_rpc_reply(c), "queue.purge");
+    amqp_confirm_select(c, 1);
+    check(amqp_get_rpc_reply(c), "confirm.select");
+    char *body = malloc((size_t)size);
+    if (body == NULL)
+        die("out of memory");
+    memset(body, 'x', (size_t)size);
+    amqp_basic_properties_t p = {0};
+    p._flags = AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_CONTENT_TYPE_FLAG;
+    p.delivery_mode = 2;
+    p.content_type = amqp_cstring_bytes("application/json");
+    amqp_bytes_t to = amqp_cstring_bytes(exchange), b = {(size_t)size, body};
+    uint64_t published = 0, confirmed = 0;
+    double t0 = sr_time_mono_s();
+    for (long i = 0; i < n; i++) {
+        if (amqp_basic_publish(c, 1, to, amqp_cstring_bytes("v03.bench"), 0, 0, &p, b) !=
+            AMQP_STATUS_OK)
+            die("rabbitmq-c: basic.publish failed");
+        published++;
+        await_confirms(c, published, &confirmed, (uint64_t)window);
+    }
+    await_confirms(c, published, &confirmed, 0);
+    double t = sr_time_mono_s() - t0;
+    free(body);
+    amqp_queue_delete(c, 1, name, 0, 0);
+    check(amqp_get_rpc_reply(c), "queue.delete");
+    close_amqp(c);
+    printf("published %ld %.1f\n", n, n / t);
+    return 0;
+}
+
 static _Noreturn void usage(void)
 {
     fprintf(stderr, "usage: relay depth URL QUEUE N TIMEOUT\n"
                     "       relay relay URL QUEUE_IN EXCHANGE_OUT N  (SR_BENCH_RELAY_PREFETCH, "
-                    "SR_BENCH_RELAY_ACK_EVERY, SR_BENCH_RELAY_WINDOW)\n");
+                    "SR_BENCH_RELAY_ACK_EVERY, SR_BENCH_RELAY_WINDOW)\n"
+                    "       relay publish URL EXCHANGE N SIZE WINDOW\n");
     exit(2);
 }
 
@@ -220,6 +292,9 @@ int main(int argc, char **argv)
             usage();
         return depth_mode(argv[2], argv[3], count_arg(argv[4]), timeout);
     }
+    if (argc == 7 && strcmp(argv[1], "publish") == 0)
+        return publish_mode(argv[2], argv[3], count_arg(argv[4]), count_arg(argv[5]),
+                            count_arg(argv[6]));
     if (argc == 6 && strcmp(argv[1], "relay") == 0)
         return relay_mode(argv[2], argv[3], argv[4], count_arg(argv[5]));
     usage();
