@@ -1589,7 +1589,9 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
         }
         if (!f->consumes && exhausted && f->sleep < 0) {
             /* post: one pass; with retryEmptyBeforeExit, until its post retry queue is sent
-             * (the broker back), retried at the pace of retryDelay */
+             * (the broker back), retried at the pace of retryDelay. The passes still in the
+             * window first: what failed among them is in that queue then. */
+            finish_outstanding(f);
             size_t left = sr_retryq_length(f->post_retry);
             if (!sr_config_flag(f->cfg, SR_OPT_retryEmptyBeforeExit) || left == 0) {
                 if (left == 0)
