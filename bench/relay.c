@@ -125,6 +125,25 @@ static int depth_mode(const char *url, const char *queue, long n, double timeout
     return count >= n ? 0 : 1;
 }
 
+/* The tag of the next confirm (basic.ack) on c's channel 1; dies on a nack, a return or
+ * WAIT_S seconds without one. */
+static uint64_t next_confirm(amqp_connection_state_t c)
+{
+    for (;;) {
+        amqp_frame_t f;
+        struct timeval tv = {WAIT_S, 0};
+        if (amqp_simple_wait_frame_noblock(c, &f, &tv) != AMQP_STATUS_OK)
+            die("rabbitmq-c: no confirm");
+        if (f.frame_type != AMQP_FRAME_METHOD)
+            continue;
+        if (f.payload.method.id != AMQP_BASIC_ACK_METHOD)
+            die("rabbitmq-c: a publish was refused (nack or return)");
+        uint64_t tag = ((const amqp_basic_ack_t *)f.payload.method.decoded)->delivery_tag;
+        amqp_maybe_release_buffers(c);
+        return tag;
+    }
+}
+
 /* Confirms of the out channel read until at most `keep` publishes await theirs; each
  * advance acks, with multiple, every input message whose publish is confirmed. Publishes
  * and deliveries are both numbered in order on one channel each, so the kth publish
@@ -133,16 +152,7 @@ static void settle(amqp_connection_state_t in, amqp_connection_state_t out, cons
                    uint64_t published, uint64_t *confirmed, uint64_t keep)
 {
     while (published - *confirmed > keep) {
-        amqp_frame_t f;
-        struct timeval tv = {WAIT_S, 0};
-        if (amqp_simple_wait_frame_noblock(out, &f, &tv) != AMQP_STATUS_OK)
-            die("rabbitmq-c: no confirm");
-        if (f.frame_type != AMQP_FRAME_METHOD)
-            continue;
-        if (f.payload.method.id != AMQP_BASIC_ACK_METHOD)
-            die("rabbitmq-c: a publish was refused (nack or return)");
-        uint64_t tag = ((const amqp_basic_ack_t *)f.payload.method.decoded)->delivery_tag;
-        amqp_maybe_release_buffers(out);
+        uint64_t tag = next_confirm(out);
         if (tag <= *confirmed)
             continue;
         *confirmed = tag;
@@ -208,16 +218,7 @@ static void await_confirms(amqp_connection_state_t c, uint64_t published, uint64
                            uint64_t keep)
 {
     while (published - *confirmed > keep) {
-        amqp_frame_t f;
-        struct timeval tv = {WAIT_S, 0};
-        if (amqp_simple_wait_frame_noblock(c, &f, &tv) != AMQP_STATUS_OK)
-            die("rabbitmq-c: no confirm");
-        if (f.frame_type != AMQP_FRAME_METHOD)
-            continue;
-        if (f.payload.method.id != AMQP_BASIC_ACK_METHOD)
-            die("rabbitmq-c: a publish was refused (nack or return)");
-        uint64_t tag = ((const amqp_basic_ack_t *)f.payload.method.decoded)->delivery_tag;
-        amqp_maybe_release_buffers(c);
+        uint64_t tag = next_confirm(c);
         if (tag > *confirmed)
             *confirmed = tag;
     }
