@@ -186,6 +186,12 @@ typedef struct sr_broker_stats {
     unsigned long disconnects;  /* connections lost */
     double connected_seconds;   /* total time connected */
     double next_attempt;        /* seconds until the next reconnect may be tried; 0: now */
+    /* AMQP: the broker has blocked this connection's publishing (connection.blocked: a
+     * memory or disk alarm) and not yet unblocked it. */
+    bool blocked;
+    /* The node connected to (or tried last), host:port as the URL names it; "" before
+     * the first attempt. A URL may name several (url.h). */
+    char node[128];
 } sr_broker_stats;
 void sr_broker_get_stats(const sr_broker *b, sr_broker_stats *stats);
 
