@@ -517,3 +517,8 @@ void sr_broker_get_stats(const sr_broker *b, sr_broker_stats *stats)
     double wait = since(&now, &b->next_attempt);
     stats->next_attempt = !b->connected && wait > 0 ? wait : 0;
 }
+
+unsigned sr_broker_node_count(const sr_broker *b)
+{
+    return (unsigned)sr_url_node_count(&b->all);
+}

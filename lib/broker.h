@@ -194,6 +194,8 @@ typedef struct sr_broker_stats {
     char node[128];
 } sr_broker_stats;
 void sr_broker_get_stats(const sr_broker *b, sr_broker_stats *stats);
+/* How many nodes the broker URL names (1 but for a cluster's list). */
+unsigned sr_broker_node_count(const sr_broker *b);
 
 /* Close: MQTT waits (up to timeout) for outstanding PUBACKs; unacked deliveries go back
  * to the broker. NULL-safe. */

@@ -1011,8 +1011,8 @@ static void every_good_config_shows(void **state)
             size_t len = 0;
             FILE *f = open_memstream(&text, &len);
             sr_err err;
-            assert_int_equal(sr_show_text(cfg, NULL, f, &err), SR_OK);
-            assert_int_equal(sr_show_json(cfg, NULL, f, &err), SR_OK);
+            assert_int_equal(sr_show_text(cfg, NULL, NULL, f, &err), SR_OK);
+            assert_int_equal(sr_show_json(cfg, NULL, NULL, f, &err), SR_OK);
             fclose(f);
             assert_non_null(strstr(text, "acceptUnmatched"));
             free(text);
@@ -1036,8 +1036,8 @@ static void passwords_are_redacted(void **state)
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
-    assert_int_equal(sr_show_text(cfg, NULL, f, &err), SR_OK);
-    assert_int_equal(sr_show_json(cfg, NULL, f, &err), SR_OK);
+    assert_int_equal(sr_show_text(cfg, NULL, NULL, f, &err), SR_OK);
+    assert_int_equal(sr_show_json(cfg, NULL, NULL, f, &err), SR_OK);
     fclose(f);
     assert_null(strstr(text, "S3cr3tPw"));
     assert_null(strstr(text, "An0therPw"));
