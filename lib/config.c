@@ -1638,7 +1638,7 @@ static int check_poll(const sr_config *cfg, sr_err *err)
     return SR_OK;
 }
 
-/* The queue options (sr-config(5) QUORUM QUEUES): what RabbitMQ would refuse at
+/* The queue options (sr-config(5), Quorum queues): what RabbitMQ would refuse at
  * queue.declare (406, tested on 3.10 by test_quorum.py) is refused here, at its line. */
 static int check_queue(const sr_config *cfg, sr_err *err)
 {

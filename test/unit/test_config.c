@@ -1122,8 +1122,8 @@ static void derived_as_sr3_derives(void **state)
 }
 
 /* Queue options RabbitMQ would refuse at queue.declare (a 406 at start-up, after the
- * instances run) are refused by check, at the line that sets them (sr-config(5) QUORUM
- * QUEUES). want: NULL when the config passes; else the line number and a part of the
+ * instances run) are refused by check, at the line that sets them (sr-config(5), Quorum
+ * queues). want: NULL when the config passes; else the line number and a part of the
  * message after "file:line: ". */
 static void quorum_queue_options_checked(void **state)
 {
