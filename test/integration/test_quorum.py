@@ -262,7 +262,9 @@ def test_queue_with_other_arguments_named_and_cleaned_up(rabbitmq, broker_tool, 
     assert wait_until(lambda: "inequivalent arg" in sub.text(), TIMEOUT), sub.text()
     line = next(l for l in sub.text().splitlines() if "inequivalent arg" in l)
     assert f"declaring queue {queue}" in line, line
-    assert "another x-queue-type than the config declares: `sr cleanup` deletes it" in line, line
+    assert "another x-queue-type than the config declares: `sr cleanup` deletes it (and what " \
+           "waits in it) for the next start to declare it anew, or queueName names another" \
+           in line, line
     assert sub.stop() == 0, sub.text()
     assert queue_info(rabbitmq, queue)["type"] == "classic"
 
