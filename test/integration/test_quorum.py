@@ -209,6 +209,7 @@ def test_poison_message_parked_after_delivery_limit(rabbitmq, broker_tool, sr_bi
         return [l for l in state_lines(sr_env, "poison.log") if l.startswith("killed ")]
 
     # every death is followed by a new start, until one instance outlives the poison
+    # (without the limit, it would loop for ever: stop after 10)
     read = lambda p: p.read_bytes()  # noqa: E731
     while len(runs) <= 10:
         assert wait_until(lambda: sub.proc.poll() is not None or
@@ -219,6 +220,7 @@ def test_poison_message_parked_after_delivery_limit(rabbitmq, broker_tool, sr_bi
         sub.out.close()
         assert sub.proc.returncode == -9, (sub.proc.returncode, sub.text())
         sub = start().wait_ready()
+    assert sub.proc.poll() is None, f"still killed after {len(runs)} starts: {killed()}"
     assert wait_until(lambda: snapshot_tree(dest, read=read) == good, TIMEOUT), \
         (sorted(snapshot_tree(dest)), sub.text())
     assert wait_until(lambda: queue_empty(rabbitmq, queue), TIMEOUT), sub.text()
