@@ -1640,7 +1640,7 @@ static int check_poll(const sr_config *cfg, sr_err *err)
 
 /* The queue options (sr-config(5), Quorum queues): what RabbitMQ would refuse at
  * queue.declare (406, tested on 3.10 by test_quorum.py) is refused here, at its line. */
-static int check_queue(const sr_config *cfg, sr_err *err)
+int sr_config_check_queue(const sr_config *cfg, sr_err *err)
 {
     char where[PATH_MAX + 32], type_at[PATH_MAX + 32];
     const sr_value *type = &cfg->values[SR_OPT_queueType];
@@ -1751,7 +1751,7 @@ int sr_config_check(const sr_config *cfg, sr_err *err)
     if (cfg->component == SR_C_POLL && check_poll(cfg, err) != SR_OK)
         return SR_EINVAL;
     if ((cfg->component & SR_C_QUEUE) && cfg->values[SR_OPT_broker].set &&
-        check_queue(cfg, err) != SR_OK)
+        sr_config_check_queue(cfg, err) != SR_OK)
         return SR_EINVAL;
     if (cfg->component == SR_C_WATCH && cfg->values[SR_OPT_path].list.count == 0)
         return sr_err_set(err, SR_EINVAL, false,

@@ -132,6 +132,10 @@ void sr_config_free(sr_config *cfg);
  * a message naming the config file. */
 int sr_config_check(const sr_config *cfg, sr_err *err);
 
+/* The queue options alone (part of sr_config_check, and what `sr declare` checks before
+ * it declares): what RabbitMQ would refuse at queue.declare, refused at its line. */
+int sr_config_check_queue(const sr_config *cfg, sr_err *err);
+
 /* Turn "--name value" / "--flag" arguments into overrides. Arguments that are not options
  * (the verb, config names, files to post) are returned in positional, in order. Both
  * arrays are new; free with sr_overrides_free (positional holds pointers into argv). */

@@ -174,6 +174,11 @@ static int declare_one_queue(verb *v, const char *full, const sr_config *cfg, in
 {
     sr_consumer_setup cons;
     sr_err err;
+    /* What the broker would refuse with a 406 is refused here at its line, as at start. */
+    if (sr_config_check_queue(cfg, &err) != SR_OK) {
+        sr_log_stderr("sr declare: %s: %s", full, err.msg);
+        return 1;
+    }
     /* Instance 0 declares as instance 1 does, and saves the queue name for the instances. */
     if (sr_brokerconf_consumer(cfg, paths_for(v, cfg), instance, v->creds, &cons, &err) != SR_OK) {
         sr_log_stderr("sr declare: %s: %s", full, err.msg);

@@ -106,6 +106,12 @@ def test_sr_refuses_what_rabbitmq_refuses_for_a_quorum_queue(rabbitmq, sr_bin, s
         shown = {"durable no": "durable off"}.get(option, option)
         assert f"{path}:5: {shown}: refused with queueType quorum " \
                f"({path}:4)" in out, out
+        # sr declare refuses it the same way, before asking the broker
+        r = subprocess.run([sr_bin("sr"), "declare", f"subscribe/{name}"], env=sr_env,
+                           capture_output=True, text=True, timeout=TIMEOUT)
+        assert r.returncode != 0, r.stdout + r.stderr
+        assert f"{path}:5: {shown}: refused with queueType quorum" in r.stderr, r.stderr
+        assert "PRECONDITION_FAILED" not in r.stderr and "declared" not in r.stdout
     path = quorum_config(rabbitmq, sr_env, "q_ok", ex, """
         expire 1d
         messageAgeMax 1h
