@@ -37,9 +37,10 @@
  *                                last message received, posted, file transferred (0: never,
  *                                not reset with the counters)
  *   "retry": {"work": 0, "post": 0},          retry queue lengths now
- *   "broker": {"connected": true, "connectedSeconds": 300.0, "queued": -1},
+ *   "broker": {"connected": true, "connectedSeconds": 300.0, "queued": -1, "blocked": false},
  *                                state now; seconds connected since timeBase; messages
- *                                waiting in the queue (-1: unknown)
+ *                                waiting in the queue (-1: unknown); the post broker blocks
+ *                                our publishing now (AMQP connection.blocked: an alarm)
  *   "transfer": {"sessions": 0, "connectedSeconds": 0.0},
  *                                transfer sessions open now; seconds with one or more open
  *   "process": {"cpuUser": 1.25, "cpuSystem": 0.5, "rssBytes": 5242880},
@@ -97,6 +98,7 @@ typedef struct sr_metrics_snapshot {
     bool broker_connected;
     double broker_connected_seconds;
     long long broker_queued; /* -1: unknown */
+    bool broker_blocked;     /* the post broker blocks our publishing (connection.blocked) */
     unsigned transfer_sessions;
     double transfer_connected_seconds;
     double cpu_user, cpu_system;
@@ -127,6 +129,10 @@ void sr_metrics_lag(sr_metrics *m, double seconds);
 /* The broker connection went up or down at now (calling again with the same state is
  * harmless). */
 void sr_metrics_broker(sr_metrics *m, bool connected, double now);
+
+/* The post broker blocks our publishing (AMQP connection.blocked: a memory or disk alarm)
+ * or no longer does. */
+void sr_metrics_blocked(sr_metrics *m, bool blocked);
 
 /* Transfer sessions open at now (time counts as connected while there is one or more). */
 void sr_metrics_transfer_sessions(sr_metrics *m, unsigned open, double now);
