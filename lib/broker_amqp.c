@@ -243,8 +243,8 @@ static void blocked(sr_broker *b, const amqp_connection_blocked_t *m)
     a->blocked_since = sr_time_mono_s();
     wire_text(m->reason, a->blocked_why, sizeof a->blocked_why);
     sr_broker_notify(b, SR_LOG_WARNING,
-                     "%s: the broker blocks publishing (%s: a memory or disk alarm); posting "
-                     "waits until it unblocks",
+                     "%s: the broker blocks publishing: %s (a resource alarm); posting waits "
+                     "until it unblocks",
                      b->shown_url, a->blocked_why[0] ? a->blocked_why : "no reason given");
 }
 
