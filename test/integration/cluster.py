@@ -21,10 +21,12 @@ stop() leaves nothing behind.
 """
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
 import subprocess
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -308,3 +310,85 @@ class RabbitMQCluster:
         """[(user, node index)] of the AMQP connections open on the cluster now."""
         out = self.ctl("list_connections", "user", "node", "--formatter", "json", timeout=60)
         return [(c["user"], self.node_index(c["node"])) for c in json.loads(out.stdout or "[]")]
+
+
+class PseudoHost:
+    """One of several "hosts" on this machine for sr: its own HOME, ~/.config/sr and
+    ~/.cache/sr (configs, credentials, queue name files, pid files, logs, metrics, retry
+    queues, duplicate caches), as a separate machine of a pump would have. Two pseudo-hosts
+    running one configuration name with the same queueShare (or queueName) consume one
+    queue, as instances of a pump spread over several hosts do."""
+
+    def __init__(self, root, name, build_dir):
+        self.name = name
+        self.build_dir = Path(build_dir)
+        self.home = Path(root) / name
+        env = dict(os.environ)
+        for var in ("SR_CONFIG_DIR", "SR_STATE_DIR"):
+            env.pop(var, None)
+        env.update({
+            "HOME": str(self.home),
+            "XDG_CONFIG_HOME": str(self.home / ".config"),
+            "XDG_CACHE_HOME": str(self.home / ".cache"),
+            "SR_CONFD": str(Path(__file__).resolve().parents[2] / "conf.d"),
+        })
+        self.env = env
+        self.config_dir = self.home / ".config" / "sr"
+        self.state = self.home / ".cache" / "sr"
+        self.config_dir.mkdir(parents=True, exist_ok=True)
+        self.state.mkdir(parents=True, exist_ok=True)
+        self.configs = {}  # "component/config" -> instances
+
+    def write_config(self, component, config, text, instances=1):
+        """~/.config/sr/<component>/<config>.conf from an indented block; instances is
+        what the text sets (for the waits and counts below)."""
+        d = self.config_dir / component
+        d.mkdir(parents=True, exist_ok=True)
+        path = d / f"{config}.conf"
+        path.write_text(textwrap.dedent(text).lstrip())
+        self.configs[f"{component}/{config}"] = instances
+        return path
+
+    def sr(self, *args, check=True, timeout=180):
+        """`sr ARGS` on this host; the CompletedProcess, asserted 0 with check."""
+        r = subprocess.run([str(self.build_dir / "bin" / "sr"), *args], env=self.env,
+                           capture_output=True, text=True, timeout=timeout,
+                           stdin=subprocess.DEVNULL)
+        if check:
+            assert r.returncode == 0, \
+                f"{self.name}: sr {' '.join(args)}: exit {r.returncode}\n{r.stdout}{r.stderr}"
+        return r
+
+    def log_path(self, config, n):
+        component, name = config.split("/")
+        return self.state / "log" / f"{component}_{name}_{n:02d}.log"
+
+    def log(self, config, n):
+        p = self.log_path(config, n)
+        return p.read_text(errors="replace") if p.exists() else ""
+
+    def logs(self, config):
+        return "".join(self.log(config, n) for n in range(1, self.configs[config] + 1))
+
+    def count(self, config, verb):
+        """Lines "<config>_NN <verb> ..." in the instances' logs (kept across restarts)."""
+        return len(re.findall(rf"\] {re.escape(config)}_\d\d {verb} ", self.logs(config)))
+
+    def connected(self):
+        """True once every instance of every config here has logged "connected to" (its
+        queue declared and bound)."""
+        return all("connected to" in self.log(c, n)
+                   for c, k in self.configs.items() for n in range(1, k + 1))
+
+    def status(self):
+        """`sr status --json` of this host, parsed ({"error": stderr} when it fails)."""
+        r = self.sr("status", "--json", check=False)
+        try:
+            return json.loads(r.stdout)
+        except ValueError:
+            return {"error": r.stdout + r.stderr}
+
+    def retry_left(self):
+        """{config: messages in its retry queues} for the configs that have any."""
+        return {c["config"]: c["retry"] for c in self.status().get("configs", [])
+                if c.get("retry")}
