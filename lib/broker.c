@@ -97,11 +97,22 @@ sr_broker *sr_broker_new(const sr_broker_options *options, sr_err *err)
     if (rc == SR_OK && (b->url.host == NULL || b->url.host[0] == '\0'))
         rc = sr_err_set(err, SR_EINVAL, false, "broker %s: no host", shown ? shown : "URL");
     free(shown);
+    if (rc == SR_OK && sr_url_copy(&b->all, &b->url) != SR_OK)
+        rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
     if (rc == SR_OK &&
         ((b->shown_url = sr_url_format(&b->url, false)) == NULL ||
          (options->client_id != NULL && (b->client_id = strdup(options->client_id)) == NULL)))
         rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
     b->options.client_id = b->client_id;
+    if (rc == SR_OK) {
+        /* b->url is one node at a time (use_node); the list stays in b->all. */
+        for (size_t i = 0; i < b->url.other_count; i++)
+            free(b->url.others[i].host);
+        free(b->url.others);
+        b->url.others = NULL;
+        b->url.other_count = 0;
+        sr_url_node_text(&b->all, 0, b->stats.node, sizeof b->stats.node);
+    }
     if (rc == SR_OK)
         rc = mem                                  ? sr_broker_mem_init(b, err)
              : scheme_is(&b->url, "amqp", "amqps") ? sr_broker_amqp_init(b, err)
@@ -177,6 +188,7 @@ void sr_broker_close(sr_broker *b)
     sr_strlist_clear(&b->exchanges);
     queue_spec_free(b->queue);
     sr_url_fini(&b->url);
+    sr_url_fini(&b->all);
     free(b->shown_url);
     free(b->client_id);
     free(b);
@@ -217,6 +229,33 @@ static void mark_down(sr_broker *b)
     b->ops->disconnect(b);
 }
 
+/* Point b->url at node i of the URL; false when out of memory (b->url is unchanged). */
+static bool use_node(sr_broker *b, size_t i)
+{
+    sr_url_node node = sr_url_node_at(&b->all, i);
+    if (node.host == NULL)
+        return false;
+    if (b->url.host == NULL || strcmp(b->url.host, node.host) != 0) {
+        char *host = strdup(node.host);
+        if (host == NULL)
+            return false;
+        free(b->url.host);
+        b->url.host = host;
+    }
+    b->url.port = node.port;
+    b->node = i;
+    sr_url_node_text(&b->all, i, b->stats.node, sizeof b->stats.node);
+    return true;
+}
+
+/* The node after the current one, for the next attempt (the same one when there is one). */
+static void next_node(sr_broker *b)
+{
+    size_t count = sr_url_node_count(&b->all);
+    if (count > 1)
+        use_node(b, (b->node + 1) % count);
+}
+
 /* Connect, then declare again what was declared before. */
 static int connect_and_declare(sr_broker *b, sr_err *err)
 {
@@ -247,7 +286,23 @@ static int ensure_connected(sr_broker *b, sr_err *err)
         /* last_error names the URL already (the backends' errors do) */
         return sr_err_set(err, SR_ECONN, true, "not connected (%s); next attempt in %.0f s",
                           b->last_error, wait + 0.5);
-    int rc = connect_and_declare(b, err);
+    /* One round over the nodes: each that does not answer hands over to the next at
+     * once; only when none answers does the backoff start. A refused login or a bad
+     * setting would be the same on every node of a cluster: no point going round. */
+    size_t count = sr_url_node_count(&b->all), tried = 0;
+    int rc;
+    for (;;) {
+        rc = connect_and_declare(b, err);
+        if (rc == SR_OK)
+            break;
+        char failed[sizeof b->stats.node];
+        snprintf(failed, sizeof failed, "%s", b->stats.node);
+        next_node(b);
+        if (++tried >= count || rc == SR_EINVAL || rc == SR_EPERM)
+            break;
+        sr_broker_notify(b, SR_LOG_WARNING, "cannot connect to node %s: %s; trying node %s",
+                         failed, err ? err->msg : "failed", b->stats.node);
+    }
     if (rc != SR_OK) {
         snprintf(b->last_error, sizeof b->last_error, "%s", err ? err->msg : "failed");
         schedule_retry(b);
@@ -261,8 +316,12 @@ static int ensure_connected(sr_broker *b, sr_err *err)
     b->last_error[0] = '\0';
     b->stats.connects++;
     monotonic(&b->connected_since);
-    sr_broker_notify(b, SR_LOG_INFO, "connected to %s%s", b->shown_url,
-                     b->stats.connects > 1 ? " again" : "");
+    if (count > 1)
+        sr_broker_notify(b, SR_LOG_INFO, "connected to %s%s, node %s", b->shown_url,
+                         b->stats.connects > 1 ? " again" : "", b->stats.node);
+    else
+        sr_broker_notify(b, SR_LOG_INFO, "connected to %s%s", b->shown_url,
+                         b->stats.connects > 1 ? " again" : "");
     return SR_OK;
 }
 
@@ -272,8 +331,15 @@ static int after(sr_broker *b, int rc, sr_err *err)
 {
     if (rc == SR_ECONN) {
         snprintf(b->last_error, sizeof b->last_error, "%s", err ? err->msg : "connection lost");
-        sr_broker_notify(b, SR_LOG_WARNING, "connection lost: %s", b->last_error);
+        if (sr_url_node_count(&b->all) > 1)
+            sr_broker_notify(b, SR_LOG_WARNING, "connection lost to node %s: %s", b->stats.node,
+                             b->last_error);
+        else
+            sr_broker_notify(b, SR_LOG_WARNING, "connection lost: %s", b->last_error);
         mark_down(b);
+        /* The node may be gone for a while (killed, restarting): the next attempt goes
+         * to the next node of the cluster, and comes back round to this one last. */
+        next_node(b);
         b->delay = 0;
         monotonic(&b->next_attempt);
         if (err != NULL)

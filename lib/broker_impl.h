@@ -56,7 +56,11 @@ struct sr_broker {
     const sr_broker_ops *ops;
     sr_broker_options options; /* client_id copied below; the rest as given */
     char *client_id;           /* owned copy, or NULL */
-    sr_url url;                /* with the password from credentials.conf */
+    /* The node being used, with the password from credentials.conf: what the backends
+     * connect to. Its host and port change when broker.c moves to another node. */
+    sr_url url;
+    sr_url all;                /* the whole URL, every node the config names */
+    size_t node;               /* index of url's node in all (sr_url_node_at) */
     char *shown_url;           /* redacted */
     const sr_credential *credential; /* the credentials.conf line used, or NULL */
 

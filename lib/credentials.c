@@ -260,11 +260,25 @@ static bool same_opt_nocase(const char *a, const char *b)
     return strcasecmp(a, b) == 0;
 }
 
+/* The same hosts and ports, in the same order. */
+static bool same_node_list(const sr_url *a, const sr_url *b)
+{
+    size_t n = sr_url_node_count(a);
+    if (n != sr_url_node_count(b))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        sr_url_node x = sr_url_node_at(a, i), y = sr_url_node_at(b, i);
+        if (!same_opt_nocase(x.host, y.host) || x.port != y.port)
+            return false;
+    }
+    return true;
+}
+
 /* Same URL but for the password: sr3 keys its table on the URL text without it. */
 static bool same_entry(const sr_url *a, const sr_url *b)
 {
     return strcmp(a->scheme, b->scheme) == 0 && same_opt(a->user, b->user) &&
-           same_opt_nocase(a->host, b->host) && a->port == b->port && same_opt(a->path, b->path);
+           same_node_list(a, b) && a->port == b->port && same_opt(a->path, b->path);
 }
 
 /* Take cr (moved, zeroed in the caller's hands) into the set. */
@@ -475,19 +489,31 @@ static const char *vhost(const char *path)
     return path == NULL || path[0] == '\0' ? "/" : path;
 }
 
-/* sr3's CredentialDB._resolve: the first entry that passes every test. */
-const sr_credential *sr_credentials_find(const sr_credentials *c, const sr_url *url)
+/* A line naming one host that is one of url's several nodes. */
+static bool names_one_node(const sr_url *url, const sr_url *line)
 {
-    if (c == NULL || url == NULL || url->scheme == NULL)
-        return NULL;
+    size_t n = sr_url_node_count(url);
+    if (sr_url_node_count(line) != 1 || n < 2)
+        return false;
+    sr_url_node b = sr_url_node_at(line, 0);
+    for (size_t i = 0; i < n; i++) {
+        sr_url_node a = sr_url_node_at(url, i);
+        if (same_opt_nocase(a.host, b.host) && a.port == b.port)
+            return true;
+    }
+    return false;
+}
+
+/* The first line that passes sr3's tests, its hosts compared by same_hosts. */
+static const sr_credential *find_first(const sr_credentials *c, const sr_url *url,
+                                       bool (*same_hosts)(const sr_url *, const sr_url *))
+{
     bool amqp = strncmp(url->scheme, "amqp", 4) == 0;
     for (size_t i = 0; i < c->count; i++) {
         const sr_url *u = &c->items[i].url;
         if (strcmp(url->scheme, u->scheme) != 0)
             continue;
-        if (!same_opt_nocase(url->host, u->host))
-            continue;
-        if (url->port != u->port)
+        if (!same_hosts(url, u))
             continue;
         if (url->user != NULL && !same_opt(url->user, u->user))
             continue;
@@ -500,6 +526,22 @@ const sr_credential *sr_credentials_find(const sr_credentials *c, const sr_url *
         return &c->items[i];
     }
     return NULL;
+}
+
+static bool same_hosts_and_port(const sr_url *a, const sr_url *b)
+{
+    return same_node_list(a, b) && a->port == b->port; /* no host (file:): the port still */
+}
+
+/* sr3's CredentialDB._resolve: the first entry that passes every test. A URL naming
+ * several nodes (an sr extension) takes a line naming the same list first, else the first
+ * line naming one of its nodes (one line per node also works). */
+const sr_credential *sr_credentials_find(const sr_credentials *c, const sr_url *url)
+{
+    if (c == NULL || url == NULL || url->scheme == NULL)
+        return NULL;
+    const sr_credential *found = find_first(c, url, same_hosts_and_port);
+    return found != NULL ? found : find_first(c, url, names_one_node);
 }
 
 int sr_credentials_complete(const sr_credentials *c, const sr_url *in, sr_url *out, sr_err *err)

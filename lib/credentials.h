@@ -62,6 +62,8 @@ const sr_credential *sr_credentials_get(const sr_credentials *c, size_t i);
  *    for that scheme/host/port wins);
  *  - when url has a password, the same password (sr3 does this too);
  *  - for amqp and amqps, the same vhost (path), with "" counting as "/".
+ * A broker URL naming several nodes (url.h) takes the first line naming the same list,
+ * else the first line naming one of its nodes, with the same other tests.
  * The result belongs to c. */
 const sr_credential *sr_credentials_find(const sr_credentials *c, const sr_url *url);
 

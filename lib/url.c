@@ -4,7 +4,7 @@
  *
  * The grammar is RFC 3986's, narrowed to what sr meets:
  *
- *     scheme ":" "//" [user [":" password] "@"] host [":" port] [path]
+ *     scheme ":" "//" [user [":" password] "@"] host [":" port] ["," host [":" port]]... [path]
  *     "file:" [path] | "file://" ["localhost"] path
  *
  * Choices worth knowing:
@@ -16,6 +16,8 @@
  *  - An IPv6 host is written [::1] and kept without its brackets ("::1"), in inet_ntop's
  *    canonical form, which getaddrinfo takes; sr_url_format puts the brackets back.
  *  - Empty user or password ("amqp://:pw@h", "amqp://bob:@h") are kept as NULL.
+ *  - Several hosts separated by ',' only for the broker schemes (the nodes of a cluster);
+ *    elsewhere a list is refused rather than silently cut to its first host.
  *  - Error messages name the URL through sr_url_redacted and never echo text that could
  *    be part of a password (a port that is not a number is not quoted back).
  */
@@ -171,8 +173,8 @@ static int parse_port(const char *text, const char *p, size_t n, int *port, sr_e
     return SR_OK;
 }
 
-/* The host and port part of an authority: host, [v6], host:port, [v6]:port. */
-static int parse_hostport(const char *text, const char *h, size_t n, sr_url *url, sr_err *err)
+/* One host and port of an authority: host, [v6], host:port, [v6]:port. */
+static int parse_node(const char *text, const char *h, size_t n, sr_url_node *node, sr_err *err)
 {
     const char *host;
     size_t hlen;
@@ -200,8 +202,8 @@ static int parse_hostport(const char *text, const char *h, size_t n, sr_url *url
         char canon[INET6_ADDRSTRLEN];
         if (inet_ntop(AF_INET6, &a6, canon, sizeof canon) == NULL)
             return url_fail(err, text, "bad IPv6 address \"%s\"", addr);
-        url->host = strdup(canon);
-        if (url->host == NULL)
+        node->host = strdup(canon);
+        if (node->host == NULL)
             return sr_err_set(err, SR_ENOMEM, false, "out of memory parsing a URL");
     } else {
         const char *colon = memchr(h, ':', n);
@@ -221,16 +223,66 @@ static int parse_hostport(const char *text, const char *h, size_t n, sr_url *url
     }
     if (rest < h + n) {
         /* *rest == ':' */
-        int rc = parse_port(text, rest + 1, (size_t)(h + n - rest - 1), &url->port, err);
+        int rc = parse_port(text, rest + 1, (size_t)(h + n - rest - 1), &node->port, err);
         if (rc != SR_OK)
             return rc;
     }
-    if (url->host != NULL)
+    if (node->host != NULL)
         return SR_OK; /* IPv6, already set */
-    url->host = dup_range(host, hlen);
-    if (url->host == NULL)
+    node->host = dup_range(host, hlen);
+    if (node->host == NULL)
         return sr_err_set(err, SR_ENOMEM, false, "out of memory parsing a URL");
-    lower_in_place(url->host);
+    lower_in_place(node->host);
+    return SR_OK;
+}
+
+static bool is_broker_scheme(const char *scheme)
+{
+    static const char *const brokers[] = {"amqp", "amqps", "mqtt", "mqtts"};
+    for (size_t i = 0; i < sizeof brokers / sizeof brokers[0]; i++)
+        if (strcmp(scheme, brokers[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The hosts of an authority: one, or for a broker several separated by ',' (a ',' is not
+ * a host character, so nothing that parsed before reads differently now). */
+static int parse_hostport(const char *text, const char *h, size_t n, sr_url *url, sr_err *err)
+{
+    size_t count = 1;
+    bool bracket = false;
+    for (size_t i = 0; i < n; i++) {
+        if (h[i] == '[')
+            bracket = true;
+        else if (h[i] == ']')
+            bracket = false;
+        else if (h[i] == ',' && !bracket)
+            count++;
+    }
+    if (count > 1 && !is_broker_scheme(url->scheme))
+        return url_fail(err, text,
+                        "several hosts (separated by ',') are for broker URLs only (amqp, "
+                        "amqps, mqtt, mqtts)");
+    if (count > 1 && (url->others = calloc(count - 1, sizeof *url->others)) == NULL)
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory parsing a URL");
+    const char *from = h, *end = h + n;
+    for (size_t k = 0; k < count; k++) {
+        const char *stop = from;
+        for (bool in = false; stop < end && (in || *stop != ','); stop++)
+            in = *stop == '[' ? true : *stop == ']' ? false : in;
+        sr_url_node node = {0};
+        int rc = parse_node(text, from, (size_t)(stop - from), &node, err);
+        if (rc != SR_OK)
+            return rc;
+        if (k == 0) {
+            url->host = node.host;
+            url->port = node.port;
+        } else {
+            url->others[k - 1] = node;
+            url->other_count = k;
+        }
+        from = stop + 1;
+    }
     return SR_OK;
 }
 
@@ -348,6 +400,9 @@ void sr_url_fini(sr_url *url)
     }
     free(url->host);
     free(url->path);
+    for (size_t i = 0; i < url->other_count; i++)
+        free(url->others[i].host);
+    free(url->others);
     memset(url, 0, sizeof *url);
 }
 
@@ -408,13 +463,18 @@ char *sr_url_format(const sr_url *url, bool with_password)
             }
             fputc('@', f);
         }
-        if (url->host) {
-            if (strchr(url->host, ':') != NULL)
-                fprintf(f, "[%s]", url->host);
-            else
-                fputs(url->host, f);
+        for (size_t i = 0; i < sr_url_node_count(url); i++) {
+            sr_url_node node = sr_url_node_at(url, i);
+            if (i > 0)
+                fputc(',', f);
+            if (node.host != NULL && strchr(node.host, ':') != NULL)
+                fprintf(f, "[%s]", node.host);
+            else if (node.host != NULL)
+                fputs(node.host, f);
+            if (node.port > 0)
+                fprintf(f, ":%d", node.port);
         }
-        if (url->port > 0)
+        if (url->host == NULL && url->port > 0)
             fprintf(f, ":%d", url->port);
     }
     if (url->path)
@@ -446,6 +506,47 @@ static long first_of(const char *s, size_t from, size_t to, char c)
         if (s[i] == c)
             return (long)i;
     return -1;
+}
+
+/* p[0..n) is "port" then any ",host[:port]" (host possibly [v6]): what follows the first
+ * ':' of a host list without a user. */
+static bool ports_and_hosts(const char *p, size_t n)
+{
+    size_t i = 0;
+    for (bool port = true;; port = false) {
+        if (!port) {
+            size_t from = i;
+            if (i < n && p[i] == '[') {
+                while (i < n && p[i] != ']')
+                    i++;
+                if (i == n)
+                    return false;
+                i++;
+            } else {
+                while (i < n && is_host_char(p[i]))
+                    i++;
+            }
+            if (i == from)
+                return false;
+            if (i < n && p[i] == ':')
+                i++;
+            else if (i == n || p[i] == ',')
+                goto next;
+            else
+                return false;
+        }
+        size_t digits = i;
+        while (i < n && isdigit((unsigned char)p[i]))
+            i++;
+        if (i == digits && i < n) /* an empty port is shown only at the end ("host:") */
+            return false;
+    next:
+        if (i == n)
+            return true;
+        if (p[i] != ',')
+            return false;
+        i++;
+    }
 }
 
 /*
@@ -500,12 +601,9 @@ char *sr_url_redacted(const char *text)
             if (start == 0 && after_scheme > 0)
                 colon = first_of(text, after_scheme, auth_end, ':');
             if (colon >= 0) {
-                /* "host:port", or "user:pass" cut short: hide anything not a number. */
-                bool digits = true;
-                for (size_t i = (size_t)colon + 1; i < auth_end; i++)
-                    if (!isdigit((unsigned char)text[i]))
-                        digits = false;
-                if (!digits) {
+                /* "host:port" (or a list of them), or "user:pass" cut short: hide
+                 * anything that is not a port and more hosts. */
+                if (!ports_and_hosts(text + colon + 1, auth_end - (size_t)colon - 1)) {
                     cut_from = colon + 1;
                     cut_to = (long)auth_end;
                 }
@@ -535,11 +633,46 @@ static int dup_opt(char **dst, const char *src)
     return *dst == NULL ? -1 : 0;
 }
 
+size_t sr_url_node_count(const sr_url *url)
+{
+    return url == NULL || url->host == NULL ? 0 : 1 + url->other_count;
+}
+
+sr_url_node sr_url_node_at(const sr_url *url, size_t i)
+{
+    if (i == 0)
+        return (sr_url_node){url->host, url->port};
+    return i <= url->other_count ? url->others[i - 1] : (sr_url_node){NULL, 0};
+}
+
+void sr_url_node_text(const sr_url *url, size_t i, char *out, size_t size)
+{
+    sr_url_node node = sr_url_node_at(url, i);
+    sr_url one = *url;
+    one.port = node.port;
+    int port = sr_url_port(&one);
+    const char *host = node.host != NULL ? node.host : "";
+    if (strchr(host, ':') != NULL)
+        snprintf(out, size, "[%s]:%d", host, port);
+    else
+        snprintf(out, size, "%s:%d", host, port);
+}
+
 int sr_url_copy(sr_url *dst, const sr_url *src)
 {
     sr_url tmp = {0};
     tmp.port = src->port;
-    if (dup_opt(&tmp.scheme, src->scheme) || dup_opt(&tmp.user, src->user) ||
+    bool failed = false;
+    if (src->other_count > 0) {
+        tmp.others = calloc(src->other_count, sizeof *tmp.others);
+        failed = tmp.others == NULL;
+        for (size_t i = 0; !failed && i < src->other_count; i++) {
+            tmp.others[i].port = src->others[i].port;
+            failed = dup_opt(&tmp.others[i].host, src->others[i].host) != 0;
+            tmp.other_count = i + 1;
+        }
+    }
+    if (failed || dup_opt(&tmp.scheme, src->scheme) || dup_opt(&tmp.user, src->user) ||
         dup_opt(&tmp.password, src->password) || dup_opt(&tmp.host, src->host) ||
         dup_opt(&tmp.path, src->path)) {
         sr_url_fini(&tmp);

@@ -2,6 +2,7 @@
 /*
  * url: split and rebuild the URLs sr meets in configs and credentials.conf
  * (amqp[s]://user:pw@host:port/vhost, mqtt[s]://, sftp://, http[s]://, ftp[s]://, file:).
+ * A broker URL may name several hosts, the nodes of a cluster: amqp://u@h1,h2:5673,h3/.
  *
  * User and password are percent-decoded (credentials.conf writes %3A for ':' and %2f for
  * '/'); everything else is kept as written. A URL is never logged with its password:
@@ -14,6 +15,12 @@
 
 #include "error.h"
 
+/* One host of a URL that names several (a broker's cluster nodes). */
+typedef struct sr_url_node {
+    char *host; /* lower case */
+    int port;   /* 0 when not written */
+} sr_url_node;
+
 typedef struct sr_url {
     char *scheme;   /* lower case, never NULL after a successful parse */
     char *user;     /* decoded; NULL when the URL names none */
@@ -21,6 +28,11 @@ typedef struct sr_url {
     char *host;     /* lower case; NULL for file: URLs */
     int port;       /* 0 when the URL gives none (see sr_url_port) */
     char *path;     /* as written, starting with '/', or "" when there is none */
+    /* Broker URLs (amqp, amqps, mqtt, mqtts) may name several hosts, each with its own
+     * port or none: amqp://user@h1,h2:5673,h3/vhost. host and port above are the first;
+     * the others, in the order written, are here. Any other scheme refuses a list. */
+    sr_url_node *others;
+    size_t other_count;
 } sr_url;
 
 /* How closely TLS peers are checked (the tlsRigour option), for brokers and transfers. In
@@ -55,6 +67,16 @@ char *sr_url_redacted(const char *text);
  * users: exchange xs_<user>, queue q_<user>..., source). New string; NULL when the text
  * is not a URL or out of memory. */
 char *sr_url_user(const char *text);
+
+/* How many hosts the URL names: 1 + other_count (0 for a file: URL). */
+size_t sr_url_node_count(const sr_url *url);
+
+/* Host i of the URL (0 is url->host) and its port as written (0: none). */
+sr_url_node sr_url_node_at(const sr_url *url, size_t i);
+
+/* "host:port" of node i, the port filled in with the scheme's usual one (sr_url_port),
+ * an IPv6 host in brackets: what logs and `sr status` show. */
+void sr_url_node_text(const sr_url *url, size_t i, char *out, size_t size);
 
 /* A copy of src into dst (dst need not be initialised). Returns SR_OK or SR_ENOMEM. */
 int sr_url_copy(sr_url *dst, const sr_url *src);

@@ -254,6 +254,37 @@ def test_quorum_queue_carries_messages(rabbitmq, tool, exchange):
     assert f"{queue}\tquorum" in types
 
 
+def with_dead_node_first(url, dead_port):
+    """url (one node) naming first a node where nothing listens, then the real one."""
+    return url.replace("@127.0.0.1:", f"@127.0.0.1:{dead_port},127.0.0.1:", 1)
+
+
+def test_a_url_naming_several_nodes_connects_to_one_that_answers(rabbitmq, tool, exchange):
+    """A broker URL naming several nodes (a cluster's): the publisher and the subscriber
+    both find the first node dead, say so once each, go on to the next and carry every
+    message there."""
+    dead = free_port()
+    queue = qname("nodes")
+    consumer = Consumer(tool, with_dead_node_first(rabbitmq.url("tsub"), dead), queue,
+                        "--bind", f"{EXCHANGE}:v03.nodes", "--timeout", str(TIMEOUT))
+    try:
+        consumer.wait_subscribed()
+        sent = publish(tool, with_dead_node_first(rabbitmq.url("tfeed"), dead), "v03.nodes",
+                       [message(f"n/{i}") for i in range(5)])
+        got = consumer.drain(rabbitmq, queue, 5)
+    finally:
+        consumer.kill()
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stdout.splitlines()[-1] == "published 5"
+    assert sorted(json.loads(r["body"])["relPath"] for r in got) == [f"n/{i}" for i in range(5)]
+    for stderr in (sent.stderr, consumer.stderr):
+        tried = [line for line in stderr.splitlines() if "cannot connect to node" in line]
+        assert len(tried) == 1, stderr
+        assert f"node 127.0.0.1:{dead}" in tried[0]
+        assert f"trying node 127.0.0.1:{rabbitmq.port}" in tried[0]
+        assert f"node 127.0.0.1:{rabbitmq.port}" in stderr.split(tried[0])[1], stderr
+
+
 # ---- failures ----
 
 def test_killed_consumer_messages_go_to_the_next(rabbitmq, tool, exchange):

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from helpers import Feed, wait_until
-from servers import HOST, free_port
+from servers import HOST, Mosquitto, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "test" / "data" / "messages" / "v03"
@@ -388,6 +388,61 @@ def test_broker_restart_mid_stream_loses_nothing(mosquitto, tool, window):
     assert set(echoed) - got == set()
     assert "again" in sub.err()
     assert f"{root}/tail/00000.txt" in {rel_path(m) for m in shared_sub.messages}
+
+
+def test_publisher_naming_two_brokers_moves_to_the_second_when_the_first_stops(
+        mosquitto, tool, tmp_path):
+    """A feeder's URL names two brokers (mqtt://u@h1:p1,h2:p2). It publishes to the first
+    until that one is stopped, then says which node it lost, reconnects to the second by
+    itself and posts there what was not confirmed: a subscriber of the second gets every
+    message the feeder reported as published after the first went away."""
+    first = Mosquitto(tmp_path)
+    first.users = dict(mosquitto.users)  # one account on both, as on a cluster
+    first.start()
+    try:
+        root = unique("nodes")
+        group = unique("q_nodes")
+        base = json.loads(numbered(root, 1)[0])
+        url = mosquitto.url("tfeed").replace(
+            "@127.0.0.1:", f"@127.0.0.1:{first.port},127.0.0.1:", 1)
+        with Consumer(tool, first.url("tsub"), group, f"{group}_i01", "--bind",
+                      f"{root}:{root}/v03/#", "--timeout", str(TIMEOUT)) as on_first, \
+                Consumer(tool, mosquitto.url("tsub"), group, f"{group}_i01", "--bind",
+                         f"{root}:{root}/v03/#", "--timeout", str(TIMEOUT)) as on_second:
+            on_first.wait_subscribed()
+            on_second.wait_subscribed()
+            feeder = subprocess.Popen(
+                [tool, "publish", url, root, f"{root}/v03/a", "--echo", "--batch", "5",
+                 "--pause", "0.03", "--retry"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            feed = Feed(feeder, lambda i, n: "".join(
+                json.dumps(dict(base, relPath=f"{root}/{j:05d}.txt")) + "\n"
+                for j in range(i, i + n)), 5, 50, 0.03)
+            on_first.wait_messages(20)
+            first.stop()
+            feed.restarted.set()
+            status, out, err = feed.finish(TIMEOUT)
+            echoed = [rel_path(json.loads(x)) for x in out.splitlines() if x.startswith("{")]
+            on_first.poll()  # all it read before its broker stopped
+            early = {rel_path(m) for m in on_first.messages}
+            later = [p for p in echoed if p not in early]
+
+            def arrived():
+                on_second.poll()
+                return set(later) <= {rel_path(m) for m in on_second.messages}
+            wait_until(arrived, TIMEOUT)
+    finally:
+        first.stop()
+    assert status == 0, err
+    assert out.splitlines()[-1] == f"published {feed.fed}"
+    assert len(set(echoed)) == feed.fed
+    assert len(later) >= 50
+    assert f"connection lost to node 127.0.0.1:{first.port}" in err, err
+    assert f"node 127.0.0.1:{mosquitto.port}" in err.split("connection lost to node")[1], err
+    got = [rel_path(m) for m in on_second.messages]
+    assert set(later) - set(got) == set()
+    # the second broker got only what the feeder posted once the first had gone
+    assert set(got) <= set(later)
 
 
 def test_four_consumers_share_one_subscription(mosquitto, tool):

@@ -354,6 +354,26 @@ static void complete(void **state)
     sr_credentials_free(c);
 }
 
+/* A broker URL naming the nodes of a cluster finds a line naming the same list, or else
+ * the first line naming one of its nodes. */
+static void cluster_urls(void **state)
+{
+    (void)state;
+    static const char text[] = "amqps://bob:one@n1.example.com/\n"
+                               "amqps://bob:all@n1.example.com,n2.example.com:5673,n3/\n"
+                               "amqps://carl:two@n2.example.com:5673/\n";
+    sr_credentials *c = load_ok(write_tmp("cluster.conf", text, sizeof text - 1, 0600));
+    finds(c, "amqps://bob@n1.example.com,n2.example.com:5673,n3/", 2, "bob", "all");
+    finds(c, "amqps://bob@N1.example.com,n2.example.com:5673,N3/", 2, "bob", "all");
+    /* another list: the first line that names one of its nodes */
+    finds(c, "amqps://bob@n3,n1.example.com/", 1, "bob", "one");
+    finds(c, "amqps://carl@n9,n2.example.com:5673/", 3, "carl", "two");
+    /* a port is part of the node, as for one host */
+    finds_nothing(c, "amqps://carl@n9,n2.example.com/");
+    finds_nothing(c, "amqps://bob@n2.example.com:5673,n3/");
+    sr_credentials_free(c);
+}
+
 static void missing_and_empty_files(void **state)
 {
     (void)state;
@@ -584,7 +604,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(parsed_values), cmocka_unit_test(lookup),
-        cmocka_unit_test(complete),      cmocka_unit_test(missing_and_empty_files),
+        cmocka_unit_test(complete),      cmocka_unit_test(cluster_urls),
+        cmocka_unit_test(missing_and_empty_files),
         cmocka_unit_test(warnings),      cmocka_unit_test(group_readable),
         cmocka_unit_test(malformed),     cmocka_unit_test(file_shapes),
         cmocka_unit_test(unreadable),

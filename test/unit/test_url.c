@@ -60,6 +60,50 @@ static void brokers(void **state)
           "/ingest");
 }
 
+/* A broker URL may name the nodes of a cluster; other schemes refuse a list. */
+static void node_lists(void **state)
+{
+    (void)state;
+    sr_url u;
+    parse_ok("amqp://bob:pw@H1.example.com,h2:5673,[::1]:5674,h4/vhost", &u);
+    assert_string_equal(u.host, "h1.example.com");
+    assert_int_equal(u.port, 0);
+    assert_string_equal(u.path, "/vhost");
+    assert_int_equal(sr_url_node_count(&u), 4);
+    assert_string_equal(sr_url_node_at(&u, 1).host, "h2");
+    assert_int_equal(sr_url_node_at(&u, 1).port, 5673);
+    assert_string_equal(sr_url_node_at(&u, 2).host, "::1");
+    assert_int_equal(sr_url_node_at(&u, 3).port, 0);
+    assert_null(sr_url_node_at(&u, 4).host);
+    char text[64];
+    sr_url_node_text(&u, 0, text, sizeof text);
+    assert_string_equal(text, "h1.example.com:5672");
+    sr_url_node_text(&u, 2, text, sizeof text);
+    assert_string_equal(text, "[::1]:5674");
+    char *back = sr_url_format(&u, true);
+    assert_string_equal(back, "amqp://bob:pw@h1.example.com,h2:5673,[::1]:5674,h4/vhost");
+    free(back);
+    sr_url c;
+    assert_int_equal(sr_url_copy(&c, &u), SR_OK);
+    sr_url_fini(&u);
+    back = sr_url_format(&c, false);
+    assert_string_equal(back, "amqp://bob:***@h1.example.com,h2:5673,[::1]:5674,h4/vhost");
+    free(back);
+    sr_url_fini(&c);
+
+    parse_ok("mqtts://n1:8883,n2:8884", &u);
+    assert_int_equal(sr_url_node_count(&u), 2);
+    sr_url_node_text(&u, 1, text, sizeof text);
+    assert_string_equal(text, "n2:8884");
+    sr_url_fini(&u);
+    parse_ok("amqp://one/", &u);
+    assert_int_equal(sr_url_node_count(&u), 1);
+    sr_url_fini(&u);
+    parse_ok("file:/tmp", &u);
+    assert_int_equal(sr_url_node_count(&u), 0);
+    sr_url_fini(&u);
+}
+
 static void userinfo_decoding(void **state)
 {
     (void)state;
@@ -131,6 +175,11 @@ static void errors(void **state)
     parse_error("amqp://host:56x2/", "bad URL \"amqp://host:***/\": port is not a number");
     parse_error("amqp://host:-1/", "bad URL \"amqp://host:***/\": port is not a number");
     parse_error("amqp://host:/", "bad URL \"amqp://host:/\": empty port after ':'");
+    parse_error("sftp://bob@h1,h2/x", "bad URL \"sftp://bob@h1,h2/x\": several hosts (separated "
+                                      "by ',') are for broker URLs only (amqp, amqps, mqtt, mqtts)");
+    parse_error("amqp://bob@h1,,h2/", "bad URL \"amqp://bob@h1,,h2/\": no host");
+    parse_error("amqp://bob@h1,/", "bad URL \"amqp://bob@h1,/\": no host");
+    parse_error("amqp://bob:pw@h1,h2:x/", "bad URL \"amqp://bob:***@h1,h2:x/\": port is not a number");
     parse_error("broker.example.com",
                 "bad URL \"broker.example.com\": no scheme (expected scheme://host/...)");
     parse_error("//host/", "bad URL \"//host/\": no scheme (expected scheme://host/...)");
@@ -263,6 +312,12 @@ static void redaction(void **state)
     check_redacted("amqps://bob@host/", "amqps://bob@host/");
     check_redacted("amqps://host:5671/", "amqps://host:5671/");
     check_redacted("amqps://host", "amqps://host");
+    check_redacted("amqps://h1:5671,h2,h3:5673/", "amqps://h1:5671,h2,h3:5673/");
+    check_redacted("amqps://h1:5671,[::1]:5672/", "amqps://h1:5671,[::1]:5672/");
+    check_redacted("amqps://bob:pw@h1:5671,h2/", "amqps://bob:***@h1:5671,h2/");
+    /* a user and password cut short is hidden, list-like or not */
+    check_redacted("amqps://bob:s3cret,h2/", "amqps://bob:***/");
+    check_redacted("amqps://bob:12,h2:x/", "amqps://bob:***/");
     check_redacted("amqp://bob:p@ss@host/", "amqp://bob:***@host/");
     check_redacted("amqp://bob:pa/ss@host/", "amqp://bob:***@host/");
     check_redacted("amqp://bob:@host/", "amqp://bob:***@host/");
@@ -392,6 +447,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(brokers),
+        cmocka_unit_test(node_lists),
         cmocka_unit_test(userinfo_decoding),
         cmocka_unit_test(hosts_paths_and_files),
         cmocka_unit_test(errors),
