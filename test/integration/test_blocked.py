@@ -149,13 +149,14 @@ def publisher_lines(rabbitmq, exchange, tree):
         """
 
 
-def test_memory_alarm_pauses_post_and_watch_and_nothing_is_lost(
-        rabbitmq, broker_tool, sr_bin, sr_cmd, sr_env, tmp_path):
-    """A memory alarm raised while sr_post announces 300 files and while files land in
-    sr_watch's folder: both pause with one warning naming the reason, `sr status` says
-    blocked, the alarm outlasts the confirm timeout without a reconnect, and once it
-    clears each file reaches the subscriber: none lost, duplicates counted (none expected:
-    nothing was published twice)."""
+def alarm_story(server, alarmed, broker_tool, sr_bin, sr_cmd, sr_env, tmp_path):
+    """A memory alarm raised on node alarmed while sr_post announces 300 files and while
+    files land in sr_watch's folder, both publishing to server.url("tfeed"): both pause
+    with one warning naming the reason, `sr status` says blocked, the alarm outlasts the
+    confirm timeout without a reconnect, and once it clears each file reaches the
+    subscriber: none lost, duplicates counted (none expected: nothing was published
+    twice)."""
+    rabbitmq = server
     exchange = f"xs_tfeed_blocked_{secrets.token_hex(3)}"
     consumer = Consumer(broker_tool, rabbitmq.url("tsub"), exchange)
     post_tree, watch_tree = tmp_path / "post", tmp_path / "watch"
@@ -177,7 +178,7 @@ def test_memory_alarm_pauses_post_and_watch_and_nothing_is_lost(
         write_files(watch_tree, ["before.txt"])
         assert wait_until(lambda: "before.txt" in consumer.rel_paths(), TIMEOUT), watch.text()
 
-        alarm_on(rabbitmq)
+        alarm_on(alarmed)
         alarm = True
         post = Instance(sr_bin, sr_env, "post", "p")
         watch_names = [f"w{i:02d}.txt" for i in range(20)]
@@ -205,7 +206,7 @@ def test_memory_alarm_pauses_post_and_watch_and_nothing_is_lost(
             assert inst.count(LOST) == 0, inst.text()
         assert "low on memory" in watch.text()
 
-        alarm_off(rabbitmq)
+        alarm_off(alarmed)
         alarm = False
         expected = set(["before.txt"] + watch_names + post_names)
         assert wait_until(lambda: expected <= set(consumer.rel_paths()), TIMEOUT), \
@@ -225,11 +226,42 @@ def test_memory_alarm_pauses_post_and_watch_and_nothing_is_lost(
             assert inst.count(LOST) == 0, inst.text()
     finally:
         if alarm:
-            alarm_off(rabbitmq)
+            alarm_off(alarmed)
         for inst in (watch, post):
             if inst is not None:
                 inst.stop()
         consumer.close()
+
+
+def test_memory_alarm_pauses_post_and_watch_and_nothing_is_lost(
+        rabbitmq, broker_tool, sr_bin, sr_cmd, sr_env, tmp_path):
+    """A memory alarm on the broker while sr_post and sr_watch publish: alarm_story."""
+    alarm_story(rabbitmq, rabbitmq, broker_tool, sr_bin, sr_cmd, sr_env, tmp_path)
+
+
+class ClusterFromNode:
+    """A cluster's URLs naming its nodes from node first: sr connects to that one."""
+
+    def __init__(self, cluster, first):
+        self.cluster = cluster
+        self.order = [first] + [i for i in range(cluster.size) if i != first]
+
+    def url(self, user):
+        return self.cluster.url(user, nodes=self.order)
+
+
+def test_memory_alarm_on_one_cluster_node_pauses_publishers_on_another(
+        rabbitmq_cluster, broker_tool, sr_bin, sr_cmd, sr_env, tmp_path):
+    """On a three-node cluster, sr_post and sr_watch publish through node 1 and the memory
+    alarm is raised on node 0: RabbitMQ's alarms hold for the whole cluster, so both are
+    blocked all the same and resume when it clears, every file once (alarm_story)."""
+    cluster = rabbitmq_cluster
+    cluster.wait_clustered()
+    alarm_story(ClusterFromNode(cluster, 1), cluster.nodes[0], broker_tool, sr_bin, sr_cmd,
+                sr_env, tmp_path)
+    # on node 1 indeed, not on the alarmed one
+    log = (Path(sr_env["XDG_CACHE_HOME"]) / "sr" / "log" / "watch_w_01.log").read_text()
+    assert f"node 127.0.0.1:{cluster.nodes[1].port}" in log, log
 
 
 def test_stop_during_an_alarm_is_prompt_and_the_next_start_announces_the_rest(
