@@ -58,6 +58,15 @@ typedef struct sr_broker_options {
     /* Where events worth a log line go, with their level; may be NULL. */
     void (*notify)(void *ctx, enum sr_level level, const char *text);
     void *notify_ctx;
+    /* AMQP: while the broker blocks this connection's publishing (connection.blocked: a
+     * memory or disk alarm), a wait for confirms does not time out (the broker is alive;
+     * it said so) but goes on until connection.unblocked, calling this with notify_ctx
+     * about once a second: the caller's chance to look after its other connections and
+     * its metrics. When it returns true (the process is stopping) the wait ends: the
+     * messages not yet confirmed are SR_ECONN (not taken; the broker may still take them
+     * once it reads again) and the connection is dropped without the close handshake a
+     * blocked broker would not read. NULL: the wait goes on until unblocked. */
+    bool (*while_blocked)(void *ctx);
     /* Tests only: the in-process broker a mem://user@host/ URL stands for (broker_mem.h).
      * Without it a mem: URL is refused as any unknown scheme. */
     struct sr_mem_hub *mem_hub;

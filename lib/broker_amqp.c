@@ -23,6 +23,15 @@
  *  - rabbitmq-c sends heartbeats only while it is called: a caller must publish or consume
  *    at least once per heartbeat interval, or the broker drops the connection (which then
  *    shows as SR_ECONN and is reconnected).
+ *  - Flow control: we ask for connection.blocked (a capability at login). RabbitMQ blocks
+ *    a connection that publishes while one of its memory or disk alarms is in effect: it
+ *    sends connection.blocked with its reason and stops reading the socket (its heartbeat
+ *    monitor paused, its own heartbeats still sent) until every alarm is cleared, then
+ *    sends connection.unblocked and reads on. A connection that only consumes is never
+ *    blocked. While a->blocked, waiting for confirms is not timed: the broker is alive and
+ *    will confirm what it reads (the options' while_blocked is called meanwhile and may
+ *    end the wait); the timeout counts again from connection.unblocked. A connection
+ *    dropped while blocked skips the close handshake, which the broker would not read.
  *
  * Codes: anything that leaves the connection in doubt is SR_ECONN (socket errors, a
  * confirm or a content frame not coming within the timeout, connection.close, a channel
@@ -60,6 +69,8 @@
 #define CLOSE_TIMEOUT 5.0
 /* The vhost is an AMQP short string. */
 #define VHOST_MAX 255
+/* While blocked: how often a wait for confirms calls the options' while_blocked. */
+#define BLOCKED_SLICE 1.0
 
 /* A batch sent and waiting for its confirms (broker.h: sr_broker_publish_begin). The
  * backend lists the outstanding ones, oldest first, because a confirm read while waiting
@@ -99,6 +110,11 @@ typedef struct amqp_backend {
     /* scratch for the headers of the message being published */
     amqp_table_entry_t *entries;
     size_t entries_cap;
+    /* connection.blocked received and no connection.unblocked since (b->stats.blocked
+     * says the same), since when (sr_time_mono_s) and why (the broker's words) */
+    bool blocked;
+    double blocked_since;
+    char blocked_why[128];
 } amqp_backend;
 
 /* A new channel: nothing on it is unacknowledged yet. */
@@ -213,6 +229,48 @@ static int connection_closed(sr_broker *b, const amqp_connection_close_t *c, con
              wire_text(c->reply_text, text, sizeof text));
     send_connection_close_ok(b->backend);
     return lost(b, what, why, err);
+}
+
+/* connection.blocked: one warning, however many alarms follow (RabbitMQ sends it once
+ * until all are cleared). */
+static void blocked(sr_broker *b, const amqp_connection_blocked_t *m)
+{
+    amqp_backend *a = b->backend;
+    if (a->blocked)
+        return;
+    a->blocked = true;
+    b->stats.blocked = true;
+    a->blocked_since = sr_time_mono_s();
+    wire_text(m->reason, a->blocked_why, sizeof a->blocked_why);
+    sr_broker_notify(b, SR_LOG_WARNING,
+                     "%s: the broker blocks publishing: %s (a resource alarm); posting waits "
+                     "until it unblocks",
+                     b->shown_url, a->blocked_why[0] ? a->blocked_why : "no reason given");
+}
+
+static void unblocked(sr_broker *b)
+{
+    amqp_backend *a = b->backend;
+    if (!a->blocked)
+        return;
+    a->blocked = false;
+    b->stats.blocked = false;
+    sr_broker_notify(b, SR_LOG_INFO, "%s: the broker unblocked publishing after %.1f s",
+                     b->shown_url, sr_time_mono_s() - a->blocked_since);
+}
+
+/* A method on channel 0 met while reading: connection.close ends the connection;
+ * connection.blocked and unblocked are noted; anything else is ignored. */
+static int connection_method(sr_broker *b, amqp_method_number_t id, void *m, const char *what,
+                             sr_err *err)
+{
+    if (id == AMQP_CONNECTION_CLOSE_METHOD)
+        return connection_closed(b, m, what, err);
+    if (id == AMQP_CONNECTION_BLOCKED_METHOD)
+        blocked(b, m);
+    else if (id == AMQP_CONNECTION_UNBLOCKED_METHOD)
+        unblocked(b);
+    return SR_OK;
 }
 
 /* ---- the channel ---- */
@@ -512,6 +570,8 @@ static int amqp_connect(sr_broker *b, sr_err *err)
     if (a->conn == NULL)
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
     a->broken = true; /* until the connection is up: a failure drops it without ceremony */
+    a->blocked = false;
+    b->stats.blocked = false;
     struct timeval tv = timeval_of(timeout);
     int rc = SR_OK;
     if (strcmp(b->url.scheme, "amqps") == 0) {
@@ -540,18 +600,23 @@ static int amqp_connect(sr_broker *b, sr_err *err)
         amqp_set_rpc_timeout(a->conn, &tv);
         /* consumer_cancel_notify: a deleted queue cancels our consumer with basic.cancel
          * (then we subscribe again) instead of leaving it silently idle. */
-        amqp_table_entry_t caps[2];
+        /* connection.blocked: the broker says when an alarm blocks our publishing (and
+         * when it ends) rather than going silent. */
+        amqp_table_entry_t caps[3];
         caps[0].key = amqp_cstring_bytes("consumer_cancel_notify");
         caps[0].value.kind = AMQP_FIELD_KIND_BOOLEAN;
         caps[0].value.value.boolean = 1;
         caps[1].key = amqp_cstring_bytes("authentication_failure_close");
         caps[1].value.kind = AMQP_FIELD_KIND_BOOLEAN;
         caps[1].value.value.boolean = 1;
+        caps[2].key = amqp_cstring_bytes("connection.blocked");
+        caps[2].value.kind = AMQP_FIELD_KIND_BOOLEAN;
+        caps[2].value.value.boolean = 1;
         amqp_table_entry_t props[4];
         int n = 0;
         props[n].key = amqp_cstring_bytes("capabilities");
         props[n].value.kind = AMQP_FIELD_KIND_TABLE;
-        props[n++].value.value.table = (amqp_table_t){2, caps};
+        props[n++].value.value.table = (amqp_table_t){3, caps};
         props[n].key = amqp_cstring_bytes("product");
         props[n].value.kind = AMQP_FIELD_KIND_UTF8;
         props[n++].value.value.bytes = amqp_cstring_bytes("sr");
@@ -599,7 +664,8 @@ static void amqp_disconnect(sr_broker *b)
 {
     amqp_backend *a = b->backend;
     if (a->conn != NULL) {
-        if (!a->broken) {
+        /* A blocked broker reads nothing: the close would only wait for CLOSE_TIMEOUT. */
+        if (!a->broken && !a->blocked) {
             struct timeval tv = timeval_of(fmin(sr_broker_timeout(b), CLOSE_TIMEOUT));
             amqp_set_rpc_timeout(a->conn, &tv);
             /* Unacked deliveries go back to the queue when the channel closes. */
@@ -625,6 +691,8 @@ static void amqp_disconnect(sr_broker *b)
     a->consuming = false;
     a->cancelled = false;
     a->broken = false;
+    a->blocked = false;
+    b->stats.blocked = false;
 }
 
 static void amqp_destroy(sr_broker *b)
@@ -805,9 +873,13 @@ static int content_frame(sr_broker *b, double deadline, uint8_t type, amqp_frame
             return rc;
         if (timed_out)
             return lost(b, "reading a message", "its content did not come", err);
-        if (f->frame_type == AMQP_FRAME_METHOD && f->channel == 0 &&
-            f->payload.method.id == AMQP_CONNECTION_CLOSE_METHOD)
-            return connection_closed(b, f->payload.method.decoded, "reading a message", err);
+        if (f->frame_type == AMQP_FRAME_METHOD && f->channel == 0) {
+            rc = connection_method(b, f->payload.method.id, f->payload.method.decoded,
+                                   "reading a message", err);
+            if (rc != SR_OK)
+                return rc;
+            continue;
+        }
         if (f->channel != a->channel)
             continue;
         if (f->frame_type != type)
@@ -1050,12 +1122,28 @@ static int read_frames(sr_broker *b, amqp_ticket *t, double deadline, sr_err *er
 {
     amqp_backend *a = b->backend;
     int rc = SR_OK;
+    double next_call = sr_time_mono_s() + BLOCKED_SLICE; /* of while_blocked */
     while (rc == SR_OK && (t == NULL || (t->pending > 0 && !t->dead && !t->channel_gone))) {
         amqp_frame_t f;
         bool timed_out;
-        rc = next_frame(b, deadline, &f, &timed_out, err);
+        bool waiting_blocked = t != NULL && a->blocked;
+        if (waiting_blocked && sr_time_mono_s() >= next_call) {
+            next_call = sr_time_mono_s() + BLOCKED_SLICE;
+            if (b->options.while_blocked != NULL &&
+                b->options.while_blocked(b->options.notify_ctx)) {
+                char why[200];
+                snprintf(why, sizeof why, "stopping while the broker blocks publishing (%s)",
+                         a->blocked_why);
+                rc = lost(b, "publishing", why, err);
+                break;
+            }
+        }
+        /* Blocked: no deadline, in slices, for while_blocked. */
+        rc = next_frame(b, waiting_blocked ? next_call : deadline, &f, &timed_out, err);
         if (rc != SR_OK || (timed_out && t == NULL))
             break;
+        if (timed_out && waiting_blocked)
+            continue;
         if (timed_out) {
             rc = lost(b, "publishing", "the broker did not confirm in time", err);
             break;
@@ -1065,8 +1153,11 @@ static int read_frames(sr_broker *b, amqp_ticket *t, double deadline, sr_err *er
         amqp_method_number_t id = f.payload.method.id;
         void *m = f.payload.method.decoded;
         if (f.channel == 0) {
-            if (id == AMQP_CONNECTION_CLOSE_METHOD)
-                rc = connection_closed(b, m, "publishing", err);
+            bool was_blocked = a->blocked;
+            rc = connection_method(b, id, m, "publishing", err);
+            /* The broker reads again: the confirms of what waited may take the timeout. */
+            if (was_blocked && !a->blocked && t != NULL)
+                deadline = sr_time_mono_s() + sr_broker_timeout(b);
         } else if (id == AMQP_BASIC_ACK_METHOD || id == AMQP_BASIC_NACK_METHOD) {
             confirm(a, f.channel, id, m);
         } else if (f.channel != a->channel) {
@@ -1189,8 +1280,7 @@ static int amqp_consume(sr_broker *b, size_t max, double timeout, sr_delivery **
         amqp_method_number_t id = f.payload.method.id;
         void *m = f.payload.method.decoded;
         if (f.channel == 0) {
-            if (id == AMQP_CONNECTION_CLOSE_METHOD)
-                rc = connection_closed(b, m, "consuming", err);
+            rc = connection_method(b, id, m, "consuming", err);
         } else if (id == AMQP_BASIC_ACK_METHOD || id == AMQP_BASIC_NACK_METHOD) {
             confirm(a, f.channel, id, m); /* of a batch still outstanding */
         } else if (f.channel != a->channel) {

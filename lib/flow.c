@@ -34,6 +34,8 @@
 #define POST_RETRY_DELAY_MIN 2.0 /* seconds before a failed post is tried again */
 #define QOS_MAX 65535u           /* AMQP basic.qos prefetch-count is 16 bits */
 
+static bool while_blocked(void *ctx);
+
 struct sr_flow {
     const sr_config *cfg;
     const sr_paths *paths;
@@ -52,6 +54,7 @@ struct sr_flow {
     bool publishes;
     sr_publisher_setup publisher;
     sr_broker *out;
+    volatile sig_atomic_t *stop; /* sr_flow_run's: a blocked post broker's wait ends on it */
 
     sr_nodupe *nodupe;
     sr_retryq *work_retry;
@@ -270,6 +273,7 @@ int sr_flow_new(const sr_flow_services *svc, const sr_flow_component *component,
             f->publishes = true;
             f->publisher.broker.notify = broker_event;
             f->publisher.broker.notify_ctx = f;
+            f->publisher.broker.while_blocked = while_blocked;
             f->publisher.broker.mem_hub = component->mem_hub;
             /* topicCopy keeps a received topic only between brokers of one protocol */
             f->publisher.topic_copy = f->publisher.topic_copy &&
@@ -286,6 +290,7 @@ int sr_flow_new(const sr_flow_services *svc, const sr_flow_component *component,
     if (rc == SR_OK && consumer_set) {
         f->consumer.broker.notify = broker_event;
         f->consumer.broker.notify_ctx = f;
+        f->consumer.broker.while_blocked = while_blocked; /* the reports' broker publishes */
         f->consumer.broker.mem_hub = component->mem_hub;
         f->in = sr_broker_new(&f->consumer.broker, err);
         if (f->in == NULL)
@@ -1279,6 +1284,10 @@ static void update_metrics(sr_flow *f, double now)
         sr_metrics_broker(f->metrics, bs.connected, now);
         sr_metrics_broker_node(f->metrics, bs.node, sr_broker_node_count(main_broker));
     }
+    if (f->out != NULL) {
+        sr_broker_get_stats(f->out, &bs);
+        sr_metrics_blocked(f->metrics, bs.blocked);
+    }
     sr_metrics_retry(f->metrics, sr_retryq_length(f->work_retry), sr_retryq_length(f->post_retry));
     if (sr_metrics_due(f->metrics, now)) {
         sr_err err;
@@ -1286,6 +1295,20 @@ static void update_metrics(sr_flow *f, double now)
         if (sr_metrics_write(f->metrics, f->metrics_path, now, &err) != SR_OK)
             sr_log_write(f->log, SR_LOG_WARNING, "metrics: %s", err.msg);
     }
+}
+
+/* While a broker blocks our publishing (a memory or disk alarm: broker.h, while_blocked),
+ * called about once a second from its wait for confirms: the consumer's connection is
+ * looked after (heartbeats; what arrives waits for the next pass, unacked), the metrics
+ * are written (`sr status` shows blocked), and a stop request ends the wait. */
+static bool while_blocked(void *ctx)
+{
+    sr_flow *f = ctx;
+    sr_err err;
+    if (f->in != NULL && sr_broker_poll(f->in, &err) != SR_OK)
+        sr_log_write(f->log, SR_LOG_WARNING, "broker: %s", err.msg);
+    update_metrics(f, sr_time_now_s());
+    return f->stop != NULL && *f->stop;
 }
 
 static void pause_for(double seconds, volatile sig_atomic_t *stop)
@@ -1296,6 +1319,32 @@ static void pause_for(double seconds, volatile sig_atomic_t *stop)
         struct timespec t = {0, (long)(d * 1e9)};
         nanosleep(&t, NULL);
         seconds -= d;
+    }
+}
+
+/* Before a pass posts: when the post broker has blocked our publishing (it said so in
+ * what the connection has read; one non-blocking read looks), the passes in the window
+ * are settled first (their wait lasts until it unblocks) and the pass waits, posting
+ * nothing more into a connection the broker does not read, until it unblocks or the
+ * process stops (then the pass posts and its posts, not confirmed, go to the post retry
+ * queue). */
+static void pause_while_blocked(sr_flow *f)
+{
+    sr_err err;
+    sr_broker_stats bs;
+    if (sr_broker_poll(f->out, &err) != SR_OK)
+        return; /* lost: the pass's post reconnects */
+    sr_broker_get_stats(f->out, &bs);
+    if (!bs.blocked)
+        return;
+    finish_outstanding(f);
+    sr_broker_get_stats(f->out, &bs);
+    while (bs.blocked && !*f->stop) {
+        while_blocked(f);
+        pause_for(1, f->stop);
+        if (sr_broker_poll(f->out, &err) != SR_OK)
+            return;
+        sr_broker_get_stats(f->out, &bs);
     }
 }
 
@@ -1424,6 +1473,7 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
     double idle = f->sleep > 0 ? f->sleep : IDLE_WAIT_MIN;
     bool exhausted = false, waiting_logged = false;
     int result = SR_OK;
+    f->stop = stop;
     sr_log_write(f->log, SR_LOG_INFO, "starting (pid %d)", (int)getpid());
     if (sr_plugins_count(f->plugins) > 0) {
         sr_err err;
@@ -1549,6 +1599,8 @@ int sr_flow_run(sr_flow *f, volatile sig_atomic_t *stop, volatile sig_atomic_t *
         plugins_after(f, &p, SR_PLUGIN_HOOK_AFTER_ACCEPT);
         pass_work(f, &p);
         plugins_after(f, &p, SR_PLUGIN_HOOK_AFTER_WORK);
+        if (f->out != NULL && p.count > 0)
+            pause_while_blocked(f);
         posting *po = post_begin(f, &p);
         if (po == NULL) { /* out of memory: nothing acked, the broker sends it all again */
             sr_log_write(f->log, SR_LOG_ERROR, "out of memory: %zu messages not posted", p.count);

@@ -53,6 +53,7 @@ struct sr_metrics {
     unsigned broker_nodes;
     unsigned sessions;
     bool passive;
+    bool blocked;
     double history_interval; /* logMetrics: period of the history files */
     int history_keep;        /* history files kept; 0: no history */
     char history_period[16]; /* the period of the history file last written */
@@ -179,6 +180,11 @@ void sr_metrics_queued(sr_metrics *m, long long queued)
     m->queued = queued < 0 ? -1 : queued;
 }
 
+void sr_metrics_blocked(sr_metrics *m, bool blocked)
+{
+    m->blocked = blocked;
+}
+
 void sr_metrics_passive(sr_metrics *m, bool passive)
 {
     m->passive = passive;
@@ -271,6 +277,7 @@ int sr_metrics_get(const sr_metrics *m, double now, sr_metrics_snapshot *out, sr
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
     }
     out->broker_queued = m->queued;
+    out->broker_blocked = m->blocked;
     out->transfer_sessions = m->sessions;
     out->transfer_connected_seconds = uptime_at(&m->transfer, now);
     process_usage(&out->cpu_user, &out->cpu_system, &out->rss_bytes);
@@ -295,7 +302,7 @@ static json_t *to_json(const sr_metrics_snapshot *s)
     json_t *o = json_pack(
         "{s:i, s:s, s:s, s:i, s:I, s:f, s:f, s:o,"
         " s:{s:I, s:f, s:f, s:f}, s:{s:f, s:f, s:f}, s:{s:I, s:I},"
-        " s:{s:b, s:f, s:I}, s:{s:I, s:f}, s:{s:f, s:f, s:I}, s:{s:b}}",
+        " s:{s:b, s:f, s:I, s:b}, s:{s:I, s:f}, s:{s:f, s:f, s:I}, s:{s:b}}",
         "schema", s->schema, "component", s->component ? s->component : "", "config",
         s->config ? s->config : "", "instance", s->instance, "pid", (json_int_t)s->pid, "time",
         s->time, "timeBase", s->time_base, "counters", counters, "lag", "count",
@@ -303,10 +310,10 @@ static json_t *to_json(const sr_metrics_snapshot *s)
         "rx", s->last_rx, "tx", s->last_tx, "transfer", s->last_transfer, "retry", "work",
         (json_int_t)s->retry_work, "post", (json_int_t)s->retry_post, "broker", "connected",
         s->broker_connected, "connectedSeconds", s->broker_connected_seconds, "queued",
-        (json_int_t)s->broker_queued, "transfer", "sessions", (json_int_t)s->transfer_sessions,
-        "connectedSeconds", s->transfer_connected_seconds, "process", "cpuUser", s->cpu_user,
-        "cpuSystem", s->cpu_system, "rssBytes", (json_int_t)s->rss_bytes, "vip", "passive",
-        s->passive);
+        (json_int_t)s->broker_queued, "blocked", s->broker_blocked, "transfer", "sessions",
+        (json_int_t)s->transfer_sessions, "connectedSeconds", s->transfer_connected_seconds,
+        "process", "cpuUser", s->cpu_user, "cpuSystem", s->cpu_system, "rssBytes",
+        (json_int_t)s->rss_bytes, "vip", "passive", s->passive);
     json_t *broker = json_object_get(o, "broker");
     if (broker != NULL && s->broker_node != NULL &&
         (json_object_set_new(broker, "node", json_string(s->broker_node)) != 0 ||
@@ -532,6 +539,7 @@ int sr_metrics_read(const char *path, sr_metrics_snapshot *out, sr_err *err)
         out->broker_node = str(broker, "node", &nomem);
     out->broker_nodes = (unsigned)count(broker, "nodes");
     out->broker_queued = integer(broker, "queued", -1);
+    out->broker_blocked = json_is_true(json_object_get(broker, "blocked"));
     const json_t *transfer = json_object_get(o, "transfer");
     out->transfer_sessions = (unsigned)count(transfer, "sessions");
     out->transfer_connected_seconds = num(transfer, "connectedSeconds");

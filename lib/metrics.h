@@ -37,9 +37,10 @@
  *                                last message received, posted, file transferred (0: never,
  *                                not reset with the counters)
  *   "retry": {"work": 0, "post": 0},          retry queue lengths now
- *   "broker": {"connected": true, "connectedSeconds": 300.0, "queued": -1},
+ *   "broker": {"connected": true, "connectedSeconds": 300.0, "queued": -1, "blocked": false},
  *                                state now; seconds connected since timeBase; messages
- *                                waiting in the queue (-1: unknown)
+ *                                waiting in the queue (-1: unknown); the post broker blocks
+ *                                our publishing now (AMQP connection.blocked: an alarm)
  *   "transfer": {"sessions": 0, "connectedSeconds": 0.0},
  *                                transfer sessions open now; seconds with one or more open
  *   "process": {"cpuUser": 1.25, "cpuSystem": 0.5, "rssBytes": 5242880},
@@ -101,6 +102,7 @@ typedef struct sr_metrics_snapshot {
     char *broker_node;
     unsigned broker_nodes;
     long long broker_queued; /* -1: unknown */
+    bool broker_blocked;     /* the post broker blocks our publishing (connection.blocked) */
     unsigned transfer_sessions;
     double transfer_connected_seconds;
     double cpu_user, cpu_system;
@@ -133,6 +135,10 @@ void sr_metrics_lag(sr_metrics *m, double seconds);
 void sr_metrics_broker(sr_metrics *m, bool connected, double now);
 /* The broker node the instance is on (host:port, copied) among nodes named by its URL. */
 void sr_metrics_broker_node(sr_metrics *m, const char *node, unsigned nodes);
+
+/* The post broker blocks our publishing (AMQP connection.blocked: a memory or disk alarm)
+ * or no longer does. */
+void sr_metrics_blocked(sr_metrics *m, bool blocked);
 
 /* Transfer sessions open at now (time counts as connected while there is one or more). */
 void sr_metrics_transfer_sessions(sr_metrics *m, unsigned open, double now);

@@ -202,6 +202,8 @@ void sr_status_compute(const sr_status_input *in, sr_status_row *row)
         }
         if (s->passive)
             passive++;
+        if (s->broker_blocked)
+            row->blocked++;
     }
     row->pubsub_rate = row->msg_rx_bytes_rate + row->msg_tx_bytes_rate;
     if (row->fresh > 0) {
@@ -229,6 +231,8 @@ void sr_status_compute(const sr_status_input *in, sr_status_row *row)
         row->state = foreground ? "fore" : row->dead > 0 ? "miss" : "stop";
     else if (row->running < row->expected)
         row->state = "part";
+    else if (row->blocked > 0)
+        row->state = "blocked";
     else if (row->fresh > 0 && passive == row->fresh)
         row->state = "wVip";
     else if (t->slow > 0 && data_rate > 0 && data_rate < t->slow)
@@ -370,15 +374,15 @@ void sr_status_print_table(const sr_status_row *rows, size_t count, long strays,
             w = (int)strlen(rows[i].name);
     /* Groups over the columns, as sr3's first header row. */
     fprintf(out, "%-*s %-18s %-16s %-28s %s\n", w, "", "Processes", "Connection", "Lag", "Rates");
-    fprintf(out, "%-*s %-5s %5s %6s %4s %4s %6s %7s %7s %6s %5s %12s %9s %12s %12s", w,
+    fprintf(out, "%-*s %-7s %5s %6s %4s %4s %6s %7s %7s %6s %5s %12s %9s %12s %12s", w,
             "Component/Config", "State", "Run", "Retry", "msg", "data", "Que", "LagMax", "LagAvg",
             "Last", "%rej", "pubsub", "messages", "RxData", "TxData");
     if (full)
         fprintf(out, " %9s %9s %9s %9s %9s %10s", "posted", "rxFiles", "txFiles", "cpuUser",
                 "cpuSys", "rss");
     fputc('\n', out);
-    fprintf(out, "%-*s %-5s %5s %6s %4s %4s %6s %7s %7s %6s %5s %12s %9s %12s %12s", w,
-            "----------------", "-----", "---", "-----", "---", "----", "---", "------", "------",
+    fprintf(out, "%-*s %-7s %5s %6s %4s %4s %6s %7s %7s %6s %5s %12s %9s %12s %12s", w,
+            "----------------", "-------", "---", "-----", "---", "----", "---", "------", "------",
             "----", "----", "------", "--------", "------", "------");
     if (full)
         fprintf(out, " %9s %9s %9s %9s %9s %10s", "------", "-------", "-------", "-------",
@@ -396,7 +400,7 @@ void sr_status_print_table(const sr_status_row *rows, size_t count, long strays,
             snprintf(rej, sizeof rej, "-");
         else
             snprintf(rej, sizeof rej, "%.1f%%", r->reject_percent);
-        fprintf(out, "%-*s %-5s %5s %6llu %4s %4s %6s %7s %7s %6s %5s %12s %9s %12s %12s", w,
+        fprintf(out, "%-*s %-7s %5s %6llu %4s %4s %6s %7s %7s %6s %5s %12s %9s %12s %12s", w,
                 r->name, r->state, run, r->retry, percent(r->msg_connected, msg, sizeof msg),
                 percent(r->data_connected, data, sizeof data),
                 queued_text(r->queued, que, sizeof que),
@@ -470,6 +474,7 @@ static json_t *row_json(const sr_status_row *r)
         o, "expected", strcmp(r->state, "bad") == 0 ? json_null() : json_integer(r->expected));
     bad |= json_object_set_new(o, "dead", json_integer(r->dead));
     bad |= json_object_set_new(o, "metricsFiles", json_integer(r->fresh));
+    bad |= json_object_set_new(o, "blocked", json_integer(r->blocked));
     bad |= json_object_set_new(o, "retry", json_integer((json_int_t)r->retry));
     bad |= json_object_set_new(o, "msgConnectedPercent", known(r->msg_connected));
     bad |= json_object_set_new(o, "dataConnectedPercent", known(r->data_connected));

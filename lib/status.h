@@ -56,9 +56,10 @@ typedef struct sr_status_input {
 typedef struct sr_status_row {
     const char *name;  /* borrowed from the input */
     const char *state; /* "run", "stop", "part", "miss", "hung", "idle", "lag", "rtry", "reje",
-                          "slow", "wVip", "disa", "fore", "bad" (config error) */
+                          "slow", "wVip", "blocked", "disa", "fore", "bad" (config error) */
     int running, expected, dead;
-    unsigned fresh; /* metrics files summed */
+    unsigned fresh;   /* metrics files summed */
+    unsigned blocked; /* of those, instances whose post broker blocks their publishing */
     unsigned long long retry;
     double msg_connected;    /* % of the interval connected to the broker; -1: unknown */
     double data_connected;   /* % of the interval with a transfer session open; -1 */
@@ -87,8 +88,9 @@ typedef struct sr_status_row {
 void sr_status_row_fini(sr_status_row *row);
 
 /* The row of one config: sums, rates and the state with sr3's precedence: disabled, hung,
- * instances missing (part/miss/stop; fore when only a foreground instance runs), waiting
- * for a vip, slow, retry, lag, reject, idle, run. */
+ * instances missing (part/miss/stop; fore when only a foreground instance runs), blocked
+ * (an sr state: the broker blocks an instance's publishing), waiting for a vip, slow,
+ * retry, lag, reject, idle, run. */
 void sr_status_compute(const sr_status_input *in, sr_status_row *row);
 
 /* The table (two header rows, one row per config, a footer of totals) or the JSON

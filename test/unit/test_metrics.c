@@ -52,6 +52,7 @@ static void what_is_counted_comes_back(void **state)
     sr_metrics_lag(m, 6);
     sr_metrics_retry(m, 4, 2);
     sr_metrics_queued(m, 77);
+    sr_metrics_blocked(m, true);
     sr_metrics_transfer_sessions(m, 1, 1010);
     const char *path = tmp_path("subscribe_dd_03.json");
     sr_err err;
@@ -83,6 +84,7 @@ static void what_is_counted_comes_back(void **state)
     assert_true(s.broker_connected);
     assert_true(s.broker_connected_seconds == 20);
     assert_int_equal(s.broker_queued, 77);
+    assert_true(s.broker_blocked);
     assert_int_equal(s.transfer_sessions, 1);
     assert_true(s.transfer_connected_seconds == 10);
     assert_true(s.cpu_user >= 0 && s.cpu_system >= 0);
@@ -167,6 +169,7 @@ static void a_reader_takes_what_it_finds(void **state)
     assert_true(s.counters[SR_METRIC_RX_GOOD] == 5);
     assert_true(s.counters[SR_METRIC_RX_BAD] == 0);
     assert_false(s.broker_connected);
+    assert_false(s.broker_blocked); /* absent: not blocked (a file of an older sr) */
     assert_int_equal(s.broker_queued, -1);
     assert_int_equal(s.lag_count, 0);
     assert_int_equal(s.rss_bytes, 1500000);

@@ -316,6 +316,62 @@ static void the_node_of_each_instance_on_a_cluster(void **state)
     sr_metrics_snapshot_fini(&single);
 }
 
+/* An instance whose post broker blocks its publishing (an alarm) makes the row "blocked",
+ * after the states of missing instances, before the vip and the thresholds; the blocked
+ * flag comes through the metrics file. */
+static void a_blocked_publisher_is_blocked(void **state)
+{
+    (void)state;
+    sr_instance_info infos[] = {run1, run2};
+    sr_metrics_snapshot m[2] = {snap(1, 1), snap(2, 1)};
+    sr_status_row r = row_of(infos, 2, m, 2, 2);
+    assert_string_equal(r.state, "run");
+    assert_int_equal(r.blocked, 0);
+    m[1].broker_blocked = true;
+    m[0].passive = m[1].passive = true;
+    r = row_of(infos, 2, m, 2, 2);
+    assert_string_equal(r.state, "blocked");
+    assert_int_equal(r.blocked, 1);
+    r = row_of(infos, 2, m, 2, 3); /* one missing: that says more */
+    assert_string_equal(r.state, "part");
+
+    char path[4096];
+    test_tmp_template(path, sizeof path, "sr_test_status_blocked");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    sr_metrics *mm = sr_metrics_new("post", "feed", 1, NOW);
+    assert_non_null(mm);
+    sr_metrics_blocked(mm, true);
+    sr_err err;
+    assert_int_equal(sr_metrics_write(mm, path, NOW, &err), SR_OK);
+    sr_metrics_snapshot s;
+    assert_int_equal(sr_metrics_read(path, &s, &err), SR_OK);
+    assert_true(s.broker_blocked);
+    sr_metrics_snapshot_fini(&s);
+    sr_metrics_blocked(mm, false);
+    assert_int_equal(sr_metrics_write(mm, path, NOW, &err), SR_OK);
+    assert_int_equal(sr_metrics_read(path, &s, &err), SR_OK);
+    assert_false(s.broker_blocked);
+    sr_metrics_snapshot_fini(&s);
+    sr_metrics_free(mm);
+    unlink(path);
+
+    sr_status_row rows[1] = {row_of(infos, 2, m, 2, 2)};
+    rows[0].name = "post/feed";
+    char *table = printed(rows, 1, false);
+    assert_non_null(strstr(table, "post/feed        blocked   2/2"));
+    free(table);
+    char *text = printed(rows, 1, true);
+    json_t *doc = json_loads(text, 0, NULL);
+    assert_non_null(doc);
+    json_t *row = json_array_get(json_object_get(doc, "configs"), 0);
+    assert_string_equal(json_string_value(json_object_get(row, "state")), "blocked");
+    assert_int_equal(json_integer_value(json_object_get(row, "blocked")), 1);
+    json_decref(doc);
+    free(text);
+}
+
 /* Print to a temporary file and read it back. */
 static char *printed(const sr_status_row *rows, size_t n, bool json)
 {
@@ -348,9 +404,9 @@ static void table_and_json_say_the_same(void **state)
     rows[1].name = "sender/tocluster";
     char *table = printed(rows, 2, false);
     assert_non_null(strstr(table, "Component/Config"));
-    assert_non_null(strstr(table, "subscribe/dd     part    2/3"));
+    assert_non_null(strstr(table, "subscribe/dd     part      2/3"));
     assert_non_null(strstr(table, "1.2k/s"));
-    assert_non_null(strstr(table, "sender/tocluster stop    0/1"));
+    assert_non_null(strstr(table, "sender/tocluster stop      0/1"));
     assert_non_null(
         strstr(table, "Total Running Configs: 1 of 2 ( Processes: 2 missing: 1 stray: 0 )"));
     free(table);
@@ -390,6 +446,7 @@ int main(void)
         cmocka_unit_test(waiting_for_a_vip_travels_through_the_metrics_file),
         cmocka_unit_test(the_node_of_each_instance_on_a_cluster),
         cmocka_unit_test(table_and_json_say_the_same),
+        cmocka_unit_test(a_blocked_publisher_is_blocked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,408 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""A pump on a three-node RabbitMQ cluster (issue 20): brokers lost and restarted under a
+flow of files, with exact counts.
+
+The flow: a source announces the files of a local tree (file: URLs) in chunks ->
+sr_sarra (4 instances on quorum queues) downloads each into the pump's tree and announces
+it again -> sr_shovel (a quorum queue too) relays it -> a quorum queue the test declared
+first and drains at the end. Every broker URL of sr names all three nodes. The sarra and
+the shovel run on pseudo-hosts of their own (cluster.PseudoHost: separate HOME, config,
+state and logs), as the instances of a pump spread over machines would.
+
+The source publishes each chunk once, with sr_broker_tool, to a node no fault is taking
+down (a fault marks its node down under the source's lock first): what it announced is
+known exactly, so
+
+  lost        files announced that never came out of the shovel: 0
+  partial     files in the pump's tree that differ from the source, or in-progress names
+              left there: 0
+  extra       messages out for no file announced: 0
+  duplicates  messages out beyond one per file: at most, per fault, what the consumers
+              connected to the node that went away may hold unacknowledged (prefetch, and
+              postWindow for the shovel), counted from `rabbitmqctl list_consumers` just
+              before the fault
+
+are counted, printed in a table with the timings, and asserted.
+"""
+import base64
+import hashlib
+import json
+import random
+import secrets
+import subprocess
+import threading
+import time
+from collections import Counter
+from datetime import datetime, timezone
+
+from cluster import PseudoHost
+from helpers import snapshot_tree, wait_until
+
+TIMEOUT = 180  # for what takes seconds; a loaded machine may take many times longer
+PREFETCH = 10  # of every consumer here: what one may hold unacked (+ postWindow)
+POST_WINDOW = 10  # the shovel's: posts awaiting confirms, their messages unacked
+CHUNK = 10  # files per announcement batch of the source
+PAUSE = 0.25  # seconds between the source's chunks
+
+
+def sha512_b64(data):
+    return base64.b64encode(hashlib.sha512(data).digest()).decode()
+
+
+class Source(threading.Thread):
+    """Writes files under src and announces them, CHUNK at a time, with sr_broker_tool
+    publish to a node that is up (rotating among them), until stop() then `tail` more
+    chunks. down()/up() mark a node a fault takes away; the lock makes sure no chunk is
+    being published to it when it goes, so every file is announced exactly once."""
+
+    def __init__(self, cluster, tool, src, exchange, seed, tail=3):
+        super().__init__(daemon=True)
+        self.cluster, self.tool, self.src, self.exchange = cluster, tool, src, exchange
+        self.rng = random.Random(seed)
+        self.lock = threading.Lock()
+        self.is_down = set()
+        self.files = {}  # relPath -> sha256 of what was announced
+        self.stopping = threading.Event()
+        self.tail = tail
+        self.error = None
+        self.chunks = 0
+
+    def down(self, i):
+        with self.lock:
+            self.is_down.add(i)
+
+    def up(self, i):
+        with self.lock:
+            self.is_down.discard(i)
+
+    def stop(self):
+        self.stopping.set()
+
+    def _chunk(self):
+        lines, made = [], {}
+        for _ in range(CHUNK):
+            rel = f"c{self.chunks:03d}/f{len(self.files) + len(made):05d}.bin"
+            data = self.rng.randbytes(self.rng.choice([0, 1, 100, 3000, 20000]))
+            path = self.src / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            made[rel] = hashlib.sha256(data).hexdigest()
+            lines.append(json.dumps({
+                "pubTime": datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%f")[:-3],
+                "baseUrl": f"file:{self.src}", "relPath": rel, "size": len(data),
+                "identity": {"method": "sha512", "value": sha512_b64(data)}}))
+        with self.lock:
+            up = [i for i in range(self.cluster.size) if i not in self.is_down]
+            node = up[self.chunks % len(up)]
+            r = subprocess.run([self.tool, "publish", self.cluster.node_url(node, "tfeed"),
+                                self.exchange, "v03.src", "--no-declare"],
+                               input="".join(l + "\n" for l in lines), capture_output=True,
+                               text=True, timeout=TIMEOUT)
+        if r.returncode != 0:
+            raise AssertionError(f"source: publish to node {node}: {r.stderr}")
+        self.files.update(made)
+        self.chunks += 1
+
+    def run(self):
+        try:
+            while not self.stopping.is_set():
+                self._chunk()
+                time.sleep(PAUSE)  # the story: files keep coming while the faults happen
+            for _ in range(self.tail):
+                self._chunk()
+        except Exception as err:  # reported by the test
+            self.error = err
+
+
+class Flow:
+    """The pump of one test: exchanges, pseudo-hosts, the output queue, the counts."""
+
+    def __init__(self, cluster, tool, build_dir, root, name):
+        self.cluster, self.tool, self.build_dir, self.root = cluster, tool, build_dir, root
+        self.run = f"{name}{secrets.token_hex(2)}"
+        self.ex_in = f"xs_tfeed_{self.run}_in"
+        self.ex_mid = f"xs_tfeed_{self.run}_mid"
+        self.ex_out = f"xs_tfeed_{self.run}_out"
+        self.out_queue = f"q_tsub.{self.run}.out"
+        self.src, self.pump = root / "src", root / "pump"
+        self.src.mkdir()
+        self.hosts = []
+        self.t0 = time.monotonic()
+        self.timings = []
+        self.faults = []  # (what, consumers on that node: {queue: count})
+        for ex in (self.ex_in, self.ex_mid, self.ex_out):
+            r = subprocess.run([tool, "publish", cluster.node_url(0, "tfeed"), ex,
+                                "v03.declare"], input="", capture_output=True, text=True,
+                               timeout=TIMEOUT)
+            assert r.returncode == 0, r.stderr
+        # the output: a quorum queue of its own, bound before anything flows, drained at
+        # the end (it outlives the faults)
+        r = subprocess.run([tool, "consume", cluster.node_url(0, "tsub"), "--queue",
+                            self.out_queue, "--queue-type", "quorum", "--bind",
+                            f"{self.ex_out}:#", "--max", "1", "--timeout", "0.5"],
+                           capture_output=True, text=True, timeout=TIMEOUT)
+        assert r.returncode == 0, r.stderr
+        self.source = Source(cluster, tool, self.src, self.ex_in, seed=self.run)
+
+    def mark(self, what):
+        self.timings.append((what, time.monotonic() - self.t0))
+        print(f"  {time.monotonic() - self.t0:7.1f} s  {what}", flush=True)
+
+    def host(self, name):
+        h = PseudoHost(self.root / "hosts", name, self.build_dir)
+        self.hosts.append(h)
+        return h
+
+    def sarra(self, host, order, instances):
+        host.write_config("sarra", "pump", f"""
+            # one configuration on every host: the same queueShare, so one queue
+            broker {self.cluster.url("tfeed", order)}
+            exchange {self.ex_in}
+            subtopic #
+            queueType quorum
+            queueShare cluster
+            instances {instances}
+            prefetch {PREFETCH}
+            batch {PREFETCH}
+            directory {self.pump}
+            mirror on
+            inflight .tmp
+            allowFileUrl on
+            post_broker {self.cluster.url("tfeed", order)}
+            post_exchange {self.ex_mid}
+            post_baseUrl file:{self.pump}
+            post_baseDir {self.pump}
+            """, instances=instances)
+
+    def shovel(self, host, order):
+        host.write_config("shovel", "relay", f"""
+            broker {self.cluster.url("tfeed", order)}
+            exchange {self.ex_mid}
+            subtopic #
+            queueType quorum
+            queueShare cluster
+            prefetch {PREFETCH}
+            batch {PREFETCH}
+            postWindow {POST_WINDOW}
+            post_broker {self.cluster.url("tfeed", order)}
+            post_exchange {self.ex_out}
+            """)
+
+    def start(self):
+        for h in self.hosts:
+            h.sr("start")
+        assert wait_until(lambda: all(h.connected() for h in self.hosts), TIMEOUT), \
+            "\n".join(h.name + ": " + h.logs(c)[-2000:] for h in self.hosts for c in h.configs)
+        self.mark("sr started on every pseudo-host, every instance connected")
+
+    @property
+    def sarra_queue(self):
+        return "q_tfeed.sarra.pump.cluster"
+
+    @property
+    def shovel_queue(self):
+        return "q_tfeed.shovel.relay.cluster"
+
+    def count(self, config, verb):
+        return sum(h.count(config, verb) for h in self.hosts if config in h.configs)
+
+    def consumers_on(self, i):
+        """{queue: consumers whose channel is on node i} for the sarra's and shovel's."""
+        node = self.cluster.nodes[i].node
+        out = self.cluster.ctl("list_consumers", "queue_name", "channel_pid",
+                               "--formatter", "json", timeout=60)
+        found = Counter()
+        for c in json.loads(out.stdout or "[]"):
+            if c["queue_name"] in (self.sarra_queue, self.shovel_queue) and \
+                    node.split("@")[0] in str(c["channel_pid"]):
+                found[c["queue_name"]] += 1
+        return dict(found)
+
+    def fault(self, what, i, act, back=True):
+        """Marks node i down for the source, counts the consumers on it, act(); marks it
+        up again when back (else the caller does, once the node is back)."""
+        self.source.down(i)
+        on_node = self.consumers_on(i)
+        self.faults.append((what, on_node))
+        self.mark(f"{what} (consumers on it: {on_node or 'none'})")
+        act()
+        if back:
+            self.source.up(i)
+
+    def redo_allowed(self):
+        """Duplicates the faults may cause: per consumer on the node that went away, what
+        it may hold unacked (a sarra instance: prefetch; the shovel: prefetch + postWindow);
+        the sarra's repeats go on through the shovel, so each counts once at the end."""
+        total = 0
+        for _, on_node in self.faults:
+            total += on_node.get(self.sarra_queue, 0) * PREFETCH
+            total += on_node.get(self.shovel_queue, 0) * (PREFETCH + POST_WINDOW)
+        return total
+
+    def out_count(self):
+        q = self.cluster.queues().get(self.out_queue)
+        return q["messages"] if q else 0
+
+    def drained(self):
+        """The source done, nothing left in the sarra's or the shovel's queue (ready or
+        unacked), no retry queue holding anything, and the output holding at least one
+        message per file."""
+        if self.source.is_alive():
+            return False
+        qs = self.cluster.queues()
+        if any(qs.get(q, {}).get("messages", 1) for q in (self.sarra_queue, self.shovel_queue)):
+            return False
+        if (qs.get(self.out_queue) or {}).get("messages", 0) < len(self.source.files):
+            return False
+        return not any(h.retry_left() for h in self.hosts)
+
+    def stop(self):
+        for h in self.hosts:
+            h.sr("stop", "--wait", "15", check=False)
+
+    def drain_output(self):
+        """Every message the shovel put out, consumed from the output queue."""
+        n = self.out_count()
+        r = subprocess.run([self.tool, "consume", self.cluster.url("tsub"), "--queue",
+                            self.out_queue, "--queue-type", "quorum", "--max", str(n),
+                            "--timeout", "30"], capture_output=True, text=True,
+                           timeout=TIMEOUT)
+        assert r.returncode == 0, r.stderr
+        lines = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+        return [json.loads(m["body"]) for m in lines if "body" in m]
+
+    def check(self, title):
+        """Counts what came out and what is on disk; prints the table; asserts."""
+        want = dict(self.source.files)
+        out = self.drain_output()
+        rels = Counter(m.get("relPath") for m in out)
+        lost = sorted(set(want) - set(rels))
+        extra = sorted(set(rels) - set(want))
+        duplicates = sum(n - 1 for n in rels.values())
+        files, _ = snapshot_tree(self.pump, partial=True, folders=True)
+        in_progress = sorted(r for r in files if r not in want)
+        partial = sorted(r for r in want if r in files and files[r] != want[r])
+        missing_on_disk = sorted(r for r in want if r not in files)
+        downloads = self.count("sarra/pump", "downloaded")
+        posted_shovel = self.count("shovel/relay", "posted")
+        bad_base = [m for m in out if m.get("baseUrl") != f"file:{self.pump}"]
+        allowed = self.redo_allowed()
+        rows = [("files announced", len(want)), ("messages out", len(out)),
+                ("lost", len(lost)), ("extra", len(extra)),
+                ("duplicates", duplicates), ("duplicates allowed", allowed),
+                ("on disk", len(files)), ("partial", len(partial)),
+                ("in-progress or unknown names on disk", len(in_progress)),
+                ("missing on disk", len(missing_on_disk)),
+                ("sarra downloads (logs)", downloads),
+                ("shovel posts (logs)", posted_shovel)]
+        print(f"\n{title}")
+        for name, value in rows:
+            print(f"  {name:40s} {value:6d}")
+        print("  timings:")
+        for what, t in self.timings:
+            print(f"  {t:7.1f} s  {what}")
+        assert not lost, f"{len(lost)} lost, e.g. {lost[:5]}"
+        assert not extra, f"{len(extra)} messages for no file, e.g. {extra[:5]}"
+        assert not partial, f"{len(partial)} partial, e.g. {partial[:5]}"
+        assert not in_progress, f"left on disk: {in_progress[:5]}"
+        assert not missing_on_disk, f"not on disk: {missing_on_disk[:5]}"
+        assert not bad_base, bad_base[:3]
+        assert duplicates <= allowed, \
+            f"{duplicates} duplicates, at most {allowed} allowed by {self.faults}"
+        assert downloads >= len(want) and posted_shovel >= len(want)
+
+
+def wait_progress(flow, before, step, what):
+    """Until the sarra has downloaded `step` more files than `before` (the flow goes on)."""
+    ok = wait_until(lambda: flow.source.error is not None or
+                    flow.count("sarra/pump", "downloaded") >= before + step, TIMEOUT, 0.3)
+    assert flow.source.error is None, flow.source.error
+    flow.mark(f"{what}: {flow.count('sarra/pump', 'downloaded')} downloaded"
+              + ("" if ok else f" (NOT {step} more within {TIMEOUT} s)"))
+    return ok
+
+
+def finish(flow, title):
+    flow.source.stop()
+    flow.source.join(TIMEOUT)
+    assert flow.source.error is None, flow.source.error
+    flow.mark(f"source done: {len(flow.source.files)} files announced")
+    ok = wait_until(flow.drained, TIMEOUT, 1)
+    flow.mark("flow drained" if ok else "flow NOT drained")
+    flow.stop()
+    flow.mark("sr stopped")
+    flow.check(title)
+    assert ok, {q: v for q, v in flow.cluster.queues().items()
+                if q in (flow.sarra_queue, flow.shovel_queue, flow.out_queue)}
+
+
+def test_node_killed_under_sarra_and_shovel_on_quorum_queues(rabbitmq_cluster, broker_tool,
+                                                             build_dir, tmp_path):
+    """A node dies (kill -9) mid-flow: it leads the quorum queues of a sarra of 4
+    instances and of a shovel, and every instance is connected to it (it comes first in
+    their URL). They go on through the other two nodes; the node comes back and rejoins;
+    every file arrives once, whole, with at most what was unacked on it redone."""
+    cluster = rabbitmq_cluster
+    k = 1  # the node to kill: first in every URL, so the queues' leader
+    order = [k, (k + 1) % 3, (k + 2) % 3]
+    flow = Flow(cluster, broker_tool, build_dir, tmp_path, "kill")
+    try:
+        a, b = flow.host("hostA"), flow.host("hostB")
+        flow.sarra(a, order, instances=4)
+        flow.shovel(b, order)
+        flow.start()
+        leaders = {q: cluster.queue_leader(q) for q in (flow.sarra_queue, flow.shovel_queue)}
+        assert set(leaders.values()) == {cluster.nodes[k].node}, leaders
+        assert cluster.queues()[flow.sarra_queue]["type"] == "quorum"
+        flow.source.start()
+        wait_progress(flow, 0, 60, "flowing")
+        flow.fault(f"kill -9 node {k}", k, lambda: cluster.kill(k), back=False)
+        before = flow.count("sarra/pump", "downloaded")
+        moved_on = wait_progress(flow, before, 60, f"node {k} down")
+        # the queues elected a leader among the two nodes left
+        moved_leaders = {q: cluster.queue_leader(q)
+                         for q in (flow.sarra_queue, flow.shovel_queue)}
+        flow.mark(f"leaders while node {k} is down: {moved_leaders}")
+        cluster.start_node(k)
+        flow.source.up(k)
+        flow.mark(f"node {k} back and clustered")
+        wait_progress(flow, flow.count("sarra/pump", "downloaded"), 30, "flowing")
+        finish(flow, f"kill -9 of node {k} (leader of both queues)")
+        assert moved_on, "the flow stopped while the node was down"
+        assert cluster.nodes[k].node not in moved_leaders.values(), moved_leaders
+    finally:
+        flow.stop()
+        for i, node in enumerate(cluster.nodes):
+            if not node.running:
+                cluster.start_node(i)
+
+
+def test_rolling_restart_of_all_three_nodes(rabbitmq_cluster, broker_tool, build_dir,
+                                            tmp_path):
+    """Every node restarted in turn (stopped, started, rejoined) while files flow: a sarra
+    spread over two hosts (one configuration, one quorum queue, 2 instances each, the
+    nodes listed in a different order on each) and a shovel on a third go on through the
+    nodes that are up; every file arrives once, whole."""
+    cluster = rabbitmq_cluster
+    flow = Flow(cluster, broker_tool, build_dir, tmp_path, "roll")
+    try:
+        a, b, c = flow.host("hostA"), flow.host("hostB"), flow.host("hostC")
+        flow.sarra(a, [0, 1, 2], instances=2)
+        flow.sarra(b, [1, 2, 0], instances=2)
+        flow.shovel(c, [2, 0, 1])
+        flow.start()
+        flow.source.start()
+        moved = []
+        wait_progress(flow, 0, 40, "flowing")
+        for i in range(cluster.size):
+            flow.fault(f"restart node {i}", i, lambda i=i: cluster.restart(i))
+            flow.mark(f"node {i} back and clustered")
+            moved.append(wait_progress(flow, flow.count("sarra/pump", "downloaded"), 30,
+                                       "flowing"))
+        finish(flow, "rolling restart of the three nodes")
+        assert all(moved), f"the flow stalled after a restart: {moved}"
+    finally:
+        flow.stop()
+        for i, node in enumerate(cluster.nodes):
+            if not node.running:
+                cluster.start_node(i)
