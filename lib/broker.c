@@ -339,7 +339,10 @@ static int after(sr_broker *b, int rc, sr_err *err)
 {
     if (rc == SR_ECONN) {
         snprintf(b->last_error, sizeof b->last_error, "%s", err ? err->msg : "connection lost");
-        if (sr_url_node_count(&b->all) > 1)
+        if (b->stats.blocked)
+            /* given up while the broker blocked it (a stop): not a loss to warn of */
+            sr_broker_notify(b, SR_LOG_INFO, "connection closed: %s", b->last_error);
+        else if (sr_url_node_count(&b->all) > 1)
             sr_broker_notify(b, SR_LOG_WARNING, "connection lost to node %s: %s", b->stats.node,
                              b->last_error);
         else
