@@ -351,17 +351,18 @@ def test_node_killed_under_sarra_and_shovel_on_quorum_queues(rabbitmq_cluster, b
         flow.sarra(a, order, instances=4)
         flow.shovel(b, order)
         flow.start()
-        leaders = {q: cluster.queue_leader(q) for q in (flow.sarra_queue, flow.shovel_queue)}
+        qs = cluster.queues()
+        leaders = {q: qs[q]["leader"] for q in (flow.sarra_queue, flow.shovel_queue)}
         assert set(leaders.values()) == {cluster.nodes[k].node}, leaders
-        assert cluster.queues()[flow.sarra_queue]["type"] == "quorum"
+        assert {qs[q]["type"] for q in leaders} == {"quorum"}
         flow.source.start()
         wait_progress(flow, 0, 60, "flowing")
         flow.fault(f"kill -9 node {k}", k, lambda: cluster.kill(k), back=False)
         before = flow.count("sarra/pump", "downloaded")
         moved_on = wait_progress(flow, before, 60, f"node {k} down")
         # the queues elected a leader among the two nodes left
-        moved_leaders = {q: cluster.queue_leader(q)
-                         for q in (flow.sarra_queue, flow.shovel_queue)}
+        qs = cluster.queues()
+        moved_leaders = {q: qs[q]["leader"] for q in (flow.sarra_queue, flow.shovel_queue)}
         flow.mark(f"leaders while node {k} is down: {moved_leaders}")
         cluster.start_node(k)
         flow.source.up(k)
