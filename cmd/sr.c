@@ -8,6 +8,7 @@
  * 0 ok, 1 some config failed, 2 usage.
  */
 #include <errno.h>
+#include <jansson.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
@@ -111,11 +112,20 @@ static int show(sr_cli *cli, bool json, char *const *patterns, size_t n)
             sr_log_stderr("sr show: warning: %s/%s: %s", found.items[i], slash + 1, err.msg);
         if (i > 0 && !json)
             fputc('\n', stdout);
-        if ((json ? sr_show_json(cfg, creds, stdout, &err)
-                  : sr_show_text(cfg, creds, stdout, &err)) != SR_OK) {
+        /* which broker node each running instance is on, as sr status reads it */
+        char *pattern = NULL;
+        sr_status_report report = {0};
+        bool have_report = asprintf(&pattern, "%s/%s", found.items[i], slash + 1) >= 0 &&
+                           sr_status_collect(cli, &pattern, 1, &report, &err) == SR_OK;
+        const json_t *nodes = have_report && report.names.count == 1 ? report.rows[0].nodes : NULL;
+        if ((json ? sr_show_json(cfg, creds, nodes, stdout, &err)
+                  : sr_show_text(cfg, creds, nodes, stdout, &err)) != SR_OK) {
             sr_log_stderr("sr show: %s", err.msg);
             status = 1;
         }
+        if (have_report)
+            sr_status_report_fini(&report);
+        free(pattern);
         sr_config_free(cfg);
     }
     sr_strlist_clear(&found);

@@ -141,6 +141,8 @@ static void queue_spec_free(sr_queue_spec *q)
         return;
     free((char *)q->name);
     free((char *)q->queue_type);
+    free((char *)q->dead_letter_exchange);
+    free((char *)q->dead_letter_routing_key);
     for (size_t i = 0; i < q->binding_count; i++)
         sr_topic_binding_fini((sr_topic_binding *)&q->bindings[i]);
     free((sr_topic_binding *)q->bindings);
@@ -155,11 +157,17 @@ static sr_queue_spec *queue_spec_copy(const sr_queue_spec *q)
     *c = *q;
     c->name = NULL;
     c->queue_type = NULL;
+    c->dead_letter_exchange = NULL;
+    c->dead_letter_routing_key = NULL;
     c->bindings = NULL;
     c->binding_count = 0;
     sr_topic_binding *bindings = calloc(q->binding_count ? q->binding_count : 1, sizeof *bindings);
     bool failed = bindings == NULL || (q->name && (c->name = strdup(q->name)) == NULL) ||
-                  (q->queue_type && (c->queue_type = strdup(q->queue_type)) == NULL);
+                  (q->queue_type && (c->queue_type = strdup(q->queue_type)) == NULL) ||
+                  (q->dead_letter_exchange &&
+                   (c->dead_letter_exchange = strdup(q->dead_letter_exchange)) == NULL) ||
+                  (q->dead_letter_routing_key &&
+                   (c->dead_letter_routing_key = strdup(q->dead_letter_routing_key)) == NULL);
     if (bindings != NULL)
         c->bindings = bindings;
     for (size_t i = 0; !failed && i < q->binding_count; i++) {
@@ -516,4 +524,9 @@ void sr_broker_get_stats(const sr_broker *b, sr_broker_stats *stats)
         stats->connected_seconds += since(&b->connected_since, &now);
     double wait = since(&now, &b->next_attempt);
     stats->next_attempt = !b->connected && wait > 0 ? wait : 0;
+}
+
+unsigned sr_broker_node_count(const sr_broker *b)
+{
+    return (unsigned)sr_url_node_count(&b->all);
 }

@@ -84,7 +84,7 @@ int sr_broker_declare_exchange(sr_broker *b, const char *exchange, sr_err *err);
 
 /* The AMQP queue types (queueType), in the order of the option's choices in options.def
  * (sr_config_choice). */
-enum sr_queue_type { SR_QUEUE_CLASSIC, SR_QUEUE_QUORUM };
+enum sr_queue_type { SR_QUEUE_CLASSIC, SR_QUEUE_QUORUM, SR_QUEUE_STREAM };
 
 /* What a consumer subscribes to. */
 typedef struct sr_queue_spec {
@@ -96,6 +96,14 @@ typedef struct sr_queue_spec {
     double expire;          /* AMQP x-expires, seconds; 0: none */
     double message_ttl;     /* AMQP x-message-ttl (messageAgeMax), seconds; 0: none */
     const char *queue_type; /* AMQP x-queue-type: NULL or "classic", or "quorum" */
+    long long delivery_limit; /* AMQP x-delivery-limit (quorum); 0: none */
+    /* AMQP x-dead-letter-exchange, or NULL: declared (a durable topic exchange) before
+     * the queue, so what is dead-lettered has somewhere to go */
+    const char *dead_letter_exchange;
+    const char *dead_letter_routing_key; /* AMQP x-dead-letter-routing-key, or NULL */
+    /* AMQP x-dead-letter-strategy at-least-once, with the x-overflow reject-publish it
+     * needs (quorum queues): RabbitMQ keeps a dead message until the exchange routed it */
+    bool dead_letter_at_least_once;
     const sr_topic_binding *bindings; /* AMQP: exchange + binding key; MQTT: the filter in key */
     size_t binding_count;
 } sr_queue_spec;
@@ -194,6 +202,8 @@ typedef struct sr_broker_stats {
     char node[128];
 } sr_broker_stats;
 void sr_broker_get_stats(const sr_broker *b, sr_broker_stats *stats);
+/* How many nodes the broker URL names (1 but for a cluster's list). */
+unsigned sr_broker_node_count(const sr_broker *b);
 
 /* Close: MQTT waits (up to timeout) for outstanding PUBACKs; unacked deliveries go back
  * to the broker. NULL-safe. */

@@ -654,6 +654,29 @@ static int amqp_declare_exchange(sr_broker *b, const char *exchange, sr_err *err
     return rpc_failed(b, what, err);
 }
 
+/* A queue.declare the broker refused (rc, err from rpc_failed): when the queue exists
+ * with other arguments (406 "inequivalent arg 'x-...'"), say which and what to do; the
+ * broker's own text stays in front. */
+static int declare_refused(int rc, sr_err *err)
+{
+    const char *mark = "inequivalent arg '";
+    const char *at = rc == SR_EPROTO && err != NULL ? strstr(err->msg, mark) : NULL;
+    if (at == NULL)
+        return rc;
+    at += strlen(mark);
+    size_t len = strcspn(at, "'");
+    char arg[64];
+    snprintf(arg, sizeof arg, "%.*s", (int)(len < sizeof arg - 1 ? len : sizeof arg - 1), at);
+    char first[SR_ERR_MSG_MAX];
+    snprintf(first, sizeof first, "%s", err->msg);
+    /* SR_ERR_MSG_MAX holds the broker's text (at most 200 bytes) and this */
+    return sr_err_set(err, rc, false,
+                      "%s; the queue exists with another %s than the config declares: `sr "
+                      "cleanup` deletes it (and what waits in it) for the next start to declare "
+                      "it anew, or queueName names another",
+                      first, arg);
+}
+
 static int amqp_subscribe(sr_broker *b, const sr_queue_spec *q, sr_err *err)
 {
     amqp_backend *a = b->backend;
@@ -668,8 +691,14 @@ static int amqp_subscribe(sr_broker *b, const sr_queue_spec *q, sr_err *err)
     a->queue = strdup(q->name != NULL ? q->name : "");
     if (a->queue == NULL)
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    if (q->declare && q->dead_letter_exchange != NULL) {
+        /* before the queue: RabbitMQ drops what it dead-letters to a missing exchange */
+        int rc = amqp_declare_exchange(b, q->dead_letter_exchange, err);
+        if (rc != SR_OK)
+            return rc;
+    }
     if (q->declare) {
-        amqp_table_entry_t args[3];
+        amqp_table_entry_t args[9];
         int n = 0;
         if (q->expire > 0) {
             args[n].key = amqp_cstring_bytes("x-expires");
@@ -686,12 +715,37 @@ static int amqp_subscribe(sr_broker *b, const sr_queue_spec *q, sr_err *err)
             args[n].value.kind = AMQP_FIELD_KIND_UTF8;
             args[n++].value.value.bytes = amqp_cstring_bytes(q->queue_type);
         }
+        if (q->delivery_limit > 0) {
+            args[n].key = amqp_cstring_bytes("x-delivery-limit");
+            args[n].value.kind = AMQP_FIELD_KIND_I64;
+            args[n++].value.value.i64 = q->delivery_limit;
+        }
+        if (q->dead_letter_exchange != NULL) {
+            args[n].key = amqp_cstring_bytes("x-dead-letter-exchange");
+            args[n].value.kind = AMQP_FIELD_KIND_UTF8;
+            args[n++].value.value.bytes = amqp_cstring_bytes(q->dead_letter_exchange);
+        }
+        if (q->dead_letter_routing_key != NULL) {
+            args[n].key = amqp_cstring_bytes("x-dead-letter-routing-key");
+            args[n].value.kind = AMQP_FIELD_KIND_UTF8;
+            args[n++].value.value.bytes = amqp_cstring_bytes(q->dead_letter_routing_key);
+        }
+        if (q->dead_letter_at_least_once) {
+            /* RabbitMQ falls back to at-most-once without reject-publish; with no
+             * x-max-length the overflow rule never acts */
+            args[n].key = amqp_cstring_bytes("x-dead-letter-strategy");
+            args[n].value.kind = AMQP_FIELD_KIND_UTF8;
+            args[n++].value.value.bytes = amqp_cstring_bytes("at-least-once");
+            args[n].key = amqp_cstring_bytes("x-overflow");
+            args[n].value.kind = AMQP_FIELD_KIND_UTF8;
+            args[n++].value.value.bytes = amqp_cstring_bytes("reject-publish");
+        }
         amqp_table_t table = {n, args};
         amqp_queue_declare_ok_t *ok = amqp_queue_declare(a->conn, a->channel, bytes_of(a->queue), 0,
                                                          q->durable, 0, q->auto_delete, table);
         if (ok == NULL) {
             snprintf(what, sizeof what, "declaring queue %s", a->queue);
-            return rpc_failed(b, what, err);
+            return declare_refused(rpc_failed(b, what, err), err);
         }
         if (a->queue[0] == '\0') {
             /* Unnamed: the broker named it. */

@@ -22,7 +22,11 @@
 
 struct sr_brokeradmin {
     CURL *curl;
-    char *endpoint; /* http[s]://host:port */
+    /* http[s]://host:port of each node the URL names (a cluster's management API answers
+     * on any node); endpoint is the one in use, moved on when one does not answer. */
+    char **endpoints;
+    size_t endpoint_count;
+    const char *endpoint;
     char *vhost;    /* decoded */
     char *vhost_escaped;
     char *user, *password;
@@ -120,7 +124,9 @@ void sr_brokeradmin_free(sr_brokeradmin *a)
         return;
     if (a->curl != NULL)
         curl_easy_cleanup(a->curl);
-    free(a->endpoint);
+    for (size_t i = 0; i < a->endpoint_count; i++)
+        free(a->endpoints[i]);
+    free(a->endpoints);
     free(a->vhost);
     curl_free(a->vhost_escaped);
     free(a->user);
@@ -158,14 +164,23 @@ int sr_brokeradmin_new(const sr_brokeradmin_options *o, sr_brokeradmin **out, sr
     int port = o->management_port > 0
                    ? o->management_port
                    : (amqps ? SR_BROKERADMIN_HTTPS_PORT : SR_BROKERADMIN_HTTP_PORT);
-    /* An IPv6 literal needs its brackets back in an http URL. */
-    bool v6 = strchr(u->host, ':') != NULL;
     a->curl = curl_easy_init();
     a->user = strdup(u->user);
     a->password = strdup(u->password);
-    if (asprintf(&a->endpoint, "%s://%s%s%s:%d", amqps ? "https" : "http", v6 ? "[" : "", u->host,
-                 v6 ? "]" : "", port) < 0)
-        a->endpoint = NULL;
+    size_t nodes = sr_url_node_count(u);
+    a->endpoints = calloc(nodes, sizeof *a->endpoints);
+    for (size_t i = 0; a->endpoints != NULL && i < nodes; i++) {
+        const char *host = sr_url_node_at(u, i).host;
+        /* An IPv6 literal needs its brackets back in an http URL. */
+        bool v6 = strchr(host, ':') != NULL;
+        if (asprintf(&a->endpoints[i], "%s://%s%s%s:%d", amqps ? "https" : "http", v6 ? "[" : "",
+                     host, v6 ? "]" : "", port) < 0) {
+            a->endpoints[i] = NULL;
+            break;
+        }
+        a->endpoint_count = i + 1;
+    }
+    a->endpoint = a->endpoint_count == nodes ? a->endpoints[0] : NULL;
     /* The vhost is the URL's path without its '/', percent-decoded ("%2f" is a '/' in a
      * vhost name); none or "/" alone is the default vhost "/". */
     const char *path = u->path ? u->path : "";
@@ -239,6 +254,13 @@ static void reason_of(const body *b, char *out, size_t size)
     json_decref(doc);
 }
 
+/* The request never reached the node: worth trying another node of the cluster. */
+static bool unreachable(CURLcode cc)
+{
+    return cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST ||
+           cc == CURLE_OPERATION_TIMEDOUT;
+}
+
 /* One PUT of a JSON document to endpoint + path (path already percent-encoded). what
  * ("user bob") starts every error message. */
 static int put(sr_brokeradmin *a, const char *path, json_t *doc, const char *what, sr_err *err)
@@ -296,6 +318,25 @@ static int put(sr_brokeradmin *a, const char *path, json_t *doc, const char *wha
             curl_easy_setopt(c, CURLOPT_CAPATH, ca_dir);
     }
     CURLcode cc = curl_easy_perform(c);
+    /* A node that does not answer: the next one of the cluster, each once. */
+    for (size_t tried = 1; unreachable(cc) && tried < a->endpoint_count; tried++) {
+        size_t next = 0;
+        while (a->endpoints[next] != a->endpoint)
+            next++;
+        a->endpoint = a->endpoints[(next + 1) % a->endpoint_count];
+        free(url);
+        url = NULL;
+        if (asprintf(&url, "%s%s", a->endpoint, path) < 0) {
+            url = NULL;
+            rc = sr_err_set(err, SR_ENOMEM, false, "%s: out of memory", what);
+            goto done;
+        }
+        b.len = 0;
+        b.data[0] = '\0';
+        errbuf[0] = '\0';
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        cc = curl_easy_perform(c);
+    }
     if (cc != CURLE_OK) {
         rc = sr_err_set(err, SR_ECONN, true,
                         "%s: PUT %s: %s (is RabbitMQ's management plugin on at %s? see "

@@ -222,7 +222,9 @@ int sr_brokerconf_consumer(const sr_config *cfg, const sr_paths *paths, int inst
         .session_expiry = sr_config_seconds(cfg, SR_OPT_expire),
     };
     /* classic is what a queue is without x-queue-type: only another type is sent */
-    bool typed = sr_config_choice(cfg, SR_OPT_queueType) != SR_QUEUE_CLASSIC;
+    enum sr_queue_type type = (enum sr_queue_type)sr_config_choice(cfg, SR_OPT_queueType);
+    bool typed = type != SR_QUEUE_CLASSIC;
+    const char *dlx = sr_config_str(cfg, SR_OPT_deadLetterExchange);
     /* instance 1 (or foreground) declares; the others attach, but to a queue of their own
      * with exchangeSplit */
     bool first = instance <= 1 || split > 0;
@@ -235,6 +237,13 @@ int sr_brokerconf_consumer(const sr_config *cfg, const sr_paths *paths, int inst
         .expire = sr_config_seconds(cfg, SR_OPT_expire),
         .message_ttl = sr_config_seconds(cfg, SR_OPT_messageAgeMax),
         .queue_type = typed ? sr_config_str(cfg, SR_OPT_queueType) : NULL,
+        .delivery_limit = sr_config_count(cfg, SR_OPT_deliveryLimit),
+        .dead_letter_exchange = dlx,
+        .dead_letter_routing_key = sr_config_str(cfg, SR_OPT_deadLetterRoutingKey),
+        /* A quorum queue can keep a dead message until the exchange has routed it
+         * (at-least-once), where a classic one hands it over and forgets it: a poison
+         * message is then parked even while no queue is bound to the exchange yet. */
+        .dead_letter_at_least_once = dlx != NULL && type == SR_QUEUE_QUORUM,
         .bindings = out->bindings,
         .binding_count = out->binding_count,
     };

@@ -382,7 +382,7 @@ int sr_component_main_work(enum sr_component component, const sr_component_work 
         if (sr_plugins_probe(cfg, &cli.paths, &err) != SR_OK)
             sr_log_write(log, SR_LOG_WARNING, "%s/%s: %s", name, sr_config_name(cfg), err.msg);
         status =
-            (json ? sr_show_json(cfg, creds, stdout, &err) : sr_show_text(cfg, creds, stdout, &err))
+            (json ? sr_show_json(cfg, creds, NULL, stdout, &err) : sr_show_text(cfg, creds, NULL, stdout, &err))
                 ? 1
                 : 0;
     } else {

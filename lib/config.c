@@ -1638,6 +1638,78 @@ static int check_poll(const sr_config *cfg, sr_err *err)
     return SR_OK;
 }
 
+/* The queue options (sr-config(5), Quorum queues): what RabbitMQ would refuse at
+ * queue.declare (406, tested on 3.10 by test_quorum.py) is refused here, at its line. */
+static int check_queue(const sr_config *cfg, sr_err *err)
+{
+    char where[PATH_MAX + 32], type_at[PATH_MAX + 32];
+    const sr_value *type = &cfg->values[SR_OPT_queueType];
+    const sr_value *limit = &cfg->values[SR_OPT_deliveryLimit];
+    const sr_value *dlx = &cfg->values[SR_OPT_deadLetterExchange];
+    const sr_value *dlk = &cfg->values[SR_OPT_deadLetterRoutingKey];
+    /* the ENUM's text is its choice, normalised (broker.h's enum is not config's to know) */
+    bool quorum = type->text != NULL && strcmp(type->text, "quorum") == 0;
+    sr_origin_format(&type->origin, type_at, sizeof type_at);
+    if (type->text != NULL && strcmp(type->text, "stream") == 0)
+        return sr_err_set(err, SR_EINVAL, false,
+                          "%s: queueType stream: refused: a stream keeps every message after it "
+                          "is acknowledged and each consumer reads it from an offset it keeps; "
+                          "sr's consumers acknowledge a message so that its queue forgets it, "
+                          "and would be handed everything again at each start (queueType "
+                          "quorum is the replicated queue sr consumes from)",
+                          type_at);
+    const char *url = cfg->values[SR_OPT_broker].text;
+    bool mqtt = url != NULL && strncmp(url, "mqtt", 4) == 0;
+    const sr_value *amqp_only[] = {limit, dlx, dlk};
+    const char *amqp_names[] = {"deliveryLimit", "deadLetterExchange", "deadLetterRoutingKey"};
+    for (size_t i = 0; mqtt && i < sizeof amqp_only / sizeof amqp_only[0]; i++)
+        if (amqp_only[i]->set) {
+            sr_origin_format(&amqp_only[i]->origin, where, sizeof where);
+            return sr_err_set(err, SR_EINVAL, false,
+                              "%s: %s: refused: it is an argument of a RabbitMQ (AMQP) queue, "
+                              "and the broker is MQTT, which has nothing like it",
+                              where, amqp_names[i]);
+        }
+    if (quorum) {
+        const sr_value *durable = &cfg->values[SR_OPT_durable];
+        const sr_value *autodel = &cfg->values[SR_OPT_auto_delete];
+        const sr_value *bad = !durable->u.flag ? durable : autodel->u.flag ? autodel : NULL;
+        if (bad != NULL) {
+            sr_origin_format(&bad->origin, where, sizeof where);
+            return sr_err_set(err, SR_EINVAL, false,
+                              "%s: %s %s: refused with queueType quorum (%s): a quorum queue "
+                              "is durable and never auto-deleted (RabbitMQ refuses to declare "
+                              "it %s); expire removes an unused one",
+                              where, bad == durable ? "durable" : "auto_delete",
+                              bad == durable ? "off" : "on", type_at,
+                              bad == durable ? "non-durable" : "auto-delete");
+        }
+    }
+    if (limit->set) {
+        sr_origin_format(&limit->origin, where, sizeof where);
+        if (!quorum)
+            return sr_err_set(err, SR_EINVAL, false,
+                              "%s: deliveryLimit: refused: only a quorum queue counts the "
+                              "deliveries of a message (RabbitMQ refuses x-delivery-limit on a "
+                              "classic one): add queueType quorum",
+                              where);
+        if (limit->u.count < 1 || limit->u.count > INT_MAX)
+            return sr_err_set(err, SR_EINVAL, false,
+                              "%s: deliveryLimit %lld: give 1 or more: every message a consumer "
+                              "holds when it stops, a restart included, counts one more "
+                              "delivery, and 0 would dead-letter them all",
+                              where, limit->u.count);
+    }
+    if (dlk->set && !dlx->set) {
+        sr_origin_format(&dlk->origin, where, sizeof where);
+        return sr_err_set(err, SR_EINVAL, false,
+                          "%s: deadLetterRoutingKey without deadLetterExchange: there is "
+                          "nowhere to send dead messages with it",
+                          where);
+    }
+    return SR_OK;
+}
+
 int sr_config_check(const sr_config *cfg, sr_err *err)
 {
     const char *file = cfg->path ? cfg->path : "command line";
@@ -1677,6 +1749,9 @@ int sr_config_check(const sr_config *cfg, sr_err *err)
                           "%s: a poll needs pollUrl, the server to list (e.g. pollUrl sftp://user@host/)",
                           file);
     if (cfg->component == SR_C_POLL && check_poll(cfg, err) != SR_OK)
+        return SR_EINVAL;
+    if ((cfg->component & SR_C_QUEUE) && cfg->values[SR_OPT_broker].set &&
+        check_queue(cfg, err) != SR_OK)
         return SR_EINVAL;
     if (cfg->component == SR_C_WATCH && cfg->values[SR_OPT_path].list.count == 0)
         return sr_err_set(err, SR_EINVAL, false,

@@ -1273,12 +1273,11 @@ static void housekeeping(sr_flow *f, double now)
 static void update_metrics(sr_flow *f, double now)
 {
     sr_broker_stats bs;
-    if (f->in != NULL) {
-        sr_broker_get_stats(f->in, &bs);
+    sr_broker *main_broker = f->in != NULL ? f->in : f->out;
+    if (main_broker != NULL) {
+        sr_broker_get_stats(main_broker, &bs);
         sr_metrics_broker(f->metrics, bs.connected, now);
-    } else if (f->out != NULL) {
-        sr_broker_get_stats(f->out, &bs);
-        sr_metrics_broker(f->metrics, bs.connected, now);
+        sr_metrics_broker_node(f->metrics, bs.node, sr_broker_node_count(main_broker));
     }
     sr_metrics_retry(f->metrics, sr_retryq_length(f->work_retry), sr_retryq_length(f->post_retry));
     if (sr_metrics_due(f->metrics, now)) {

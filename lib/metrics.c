@@ -49,6 +49,8 @@ struct sr_metrics {
     size_t retry_work, retry_post;
     long long queued;
     uptime broker, transfer;
+    char broker_node[128]; /* host:port; "" unknown */
+    unsigned broker_nodes;
     unsigned sessions;
     bool passive;
     double history_interval; /* logMetrics: period of the history files */
@@ -154,6 +156,12 @@ void sr_metrics_broker(sr_metrics *m, bool connected, double now)
     uptime_set(&m->broker, connected, now);
 }
 
+void sr_metrics_broker_node(sr_metrics *m, const char *node, unsigned nodes)
+{
+    snprintf(m->broker_node, sizeof m->broker_node, "%s", node ? node : "");
+    m->broker_nodes = nodes;
+}
+
 void sr_metrics_transfer_sessions(sr_metrics *m, unsigned open, double now)
 {
     m->sessions = open;
@@ -206,6 +214,7 @@ void sr_metrics_snapshot_fini(sr_metrics_snapshot *s)
 {
     free(s->component);
     free(s->config);
+    free(s->broker_node);
     json_decref(s->plugins);
     memset(s, 0, sizeof *s);
 }
@@ -256,6 +265,11 @@ int sr_metrics_get(const sr_metrics *m, double now, sr_metrics_snapshot *out, sr
     out->retry_post = m->retry_post;
     out->broker_connected = m->broker.up;
     out->broker_connected_seconds = uptime_at(&m->broker, now);
+    out->broker_nodes = m->broker_nodes;
+    if (m->broker_node[0] != '\0' && (out->broker_node = strdup(m->broker_node)) == NULL) {
+        sr_metrics_snapshot_fini(out);
+        return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    }
     out->broker_queued = m->queued;
     out->transfer_sessions = m->sessions;
     out->transfer_connected_seconds = uptime_at(&m->transfer, now);
@@ -278,7 +292,7 @@ static json_t *to_json(const sr_metrics_snapshot *s)
     if (counters == NULL)
         return NULL;
     /* "o" steals counters, even when json_pack fails. */
-    return json_pack(
+    json_t *o = json_pack(
         "{s:i, s:s, s:s, s:i, s:I, s:f, s:f, s:o,"
         " s:{s:I, s:f, s:f, s:f}, s:{s:f, s:f, s:f}, s:{s:I, s:I},"
         " s:{s:b, s:f, s:I}, s:{s:I, s:f}, s:{s:f, s:f, s:I}, s:{s:b}}",
@@ -293,6 +307,14 @@ static json_t *to_json(const sr_metrics_snapshot *s)
         "connectedSeconds", s->transfer_connected_seconds, "process", "cpuUser", s->cpu_user,
         "cpuSystem", s->cpu_system, "rssBytes", (json_int_t)s->rss_bytes, "vip", "passive",
         s->passive);
+    json_t *broker = json_object_get(o, "broker");
+    if (broker != NULL && s->broker_node != NULL &&
+        (json_object_set_new(broker, "node", json_string(s->broker_node)) != 0 ||
+         json_object_set_new(broker, "nodes", json_integer(s->broker_nodes)) != 0)) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
 }
 
 static int history_name_cmp(const void *a, const void *b)
@@ -506,6 +528,9 @@ int sr_metrics_read(const char *path, sr_metrics_snapshot *out, sr_err *err)
     const json_t *broker = json_object_get(o, "broker");
     out->broker_connected = json_is_true(json_object_get(broker, "connected"));
     out->broker_connected_seconds = num(broker, "connectedSeconds");
+    if (json_is_string(json_object_get(broker, "node")))
+        out->broker_node = str(broker, "node", &nomem);
+    out->broker_nodes = (unsigned)count(broker, "nodes");
     out->broker_queued = integer(broker, "queued", -1);
     const json_t *transfer = json_object_get(o, "transfer");
     out->transfer_sessions = (unsigned)count(transfer, "sessions");

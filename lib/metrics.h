@@ -96,6 +96,10 @@ typedef struct sr_metrics_snapshot {
     unsigned long long retry_work, retry_post;
     bool broker_connected;
     double broker_connected_seconds;
+    /* The broker node in use, host:port (owned; NULL when unknown), and how many nodes the
+     * broker URL names: `sr status` lists the nodes of a cluster's instances. */
+    char *broker_node;
+    unsigned broker_nodes;
     long long broker_queued; /* -1: unknown */
     unsigned transfer_sessions;
     double transfer_connected_seconds;
@@ -127,6 +131,8 @@ void sr_metrics_lag(sr_metrics *m, double seconds);
 /* The broker connection went up or down at now (calling again with the same state is
  * harmless). */
 void sr_metrics_broker(sr_metrics *m, bool connected, double now);
+/* The broker node the instance is on (host:port, copied) among nodes named by its URL. */
+void sr_metrics_broker_node(sr_metrics *m, const char *node, unsigned nodes);
 
 /* Transfer sessions open at now (time counts as connected while there is one or more). */
 void sr_metrics_transfer_sessions(sr_metrics *m, unsigned open, double now);

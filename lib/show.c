@@ -85,7 +85,8 @@ static const char *mask_flag(bool b)
     return b ? "on" : "off";
 }
 
-int sr_show_text(const sr_config *cfg, const sr_credentials *creds, FILE *out, sr_err *err)
+int sr_show_text(const sr_config *cfg, const sr_credentials *creds, const json_t *nodes,
+                 FILE *out, sr_err *err)
 {
     const char *path = sr_config_path(cfg);
     fprintf(out, "# %s/%s: %s\n", sr_component_name(sr_config_component(cfg)),
@@ -150,6 +151,28 @@ int sr_show_text(const sr_config *cfg, const sr_credentials *creds, FILE *out, s
     const sr_strlist *warnings = sr_config_warnings(cfg);
     for (size_t i = 0; i < warnings->count; i++)
         fprintf(out, "# warning: %s\n", warnings->items[i]);
+    if (nodes != NULL && json_object_size(nodes) > 0) {
+        /* in instance order (the keys are instance numbers) */
+        fputs("# brokerNodes", out);
+        long last = -1;
+        for (size_t n = json_object_size(nodes); n > 0; n--) {
+            const char *key, *node = NULL;
+            json_t *value;
+            long best = -1;
+            json_object_foreach((json_t *)nodes, key, value) {
+                long k = strtol(key, NULL, 10);
+                if (k > last && (best < 0 || k < best)) {
+                    best = k;
+                    node = json_string_value(value);
+                }
+            }
+            if (best < 0)
+                break;
+            fprintf(out, "%s i%ld %s", last >= 0 ? "," : "", best, node ? node : "?");
+            last = best;
+        }
+        fputs(" (the running instances, from their metrics)\n", out);
+    }
     return SR_OK;
 }
 
@@ -215,7 +238,8 @@ static json_t *strlist_json(const sr_strlist *l)
     return a;
 }
 
-int sr_show_json(const sr_config *cfg, const sr_credentials *creds, FILE *out, sr_err *err)
+int sr_show_json(const sr_config *cfg, const sr_credentials *creds, const json_t *nodes,
+                 FILE *out, sr_err *err)
 {
     char where[PATH_MAX + 32];
     json_t *root = json_object();
@@ -292,6 +316,7 @@ int sr_show_json(const sr_config *cfg, const sr_credentials *creds, FILE *out, s
     json_object_set_new(root, "pluginOptions", plugin_options);
     json_object_set_new(root, "refused", strlist_json(sr_config_refused(cfg)));
     json_object_set_new(root, "warnings", strlist_json(sr_config_warnings(cfg)));
+    json_object_set_new(root, "brokerNodes", nodes != NULL ? json_deep_copy(nodes) : json_null());
     int rc = json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     fputc('\n', out);
     json_decref(root);

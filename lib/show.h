@@ -16,14 +16,21 @@
 #include "credentials.h"
 #include "error.h"
 
+struct json_t;
+
 /* The value of one option as `sr show` prints it ("on", "300", "0644", a redacted URL,
  * "None" when unset). New string, caller frees; NULL when out of memory. */
 char *sr_show_value(const sr_config *cfg, enum sr_option_id id);
 
-/* Human-readable listing, one option per line. creds may be NULL (none loaded). */
-int sr_show_text(const sr_config *cfg, const sr_credentials *creds, FILE *out, sr_err *err);
+/* Human-readable listing, one option per line. creds may be NULL (none loaded). nodes,
+ * when not NULL, is which broker node each running instance is on (instance number as
+ * text -> "host:port", sr_status_row's nodes): shown as a last `# brokerNodes` line. */
+int sr_show_text(const sr_config *cfg, const sr_credentials *creds, const struct json_t *nodes,
+                 FILE *out, sr_err *err);
 
-/* The same as one JSON object (see sr(1) for its shape). */
-int sr_show_json(const sr_config *cfg, const sr_credentials *creds, FILE *out, sr_err *err);
+/* The same as one JSON object (see sr(1) for its shape); nodes as "brokerNodes" (null
+ * when NULL). */
+int sr_show_json(const sr_config *cfg, const sr_credentials *creds, const struct json_t *nodes,
+                 FILE *out, sr_err *err);
 
 #endif

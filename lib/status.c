@@ -120,6 +120,8 @@ void sr_status_row_fini(sr_status_row *row)
 {
     json_decref(row->plugins);
     row->plugins = NULL;
+    json_decref(row->nodes);
+    row->nodes = NULL;
 }
 
 void sr_status_compute(const sr_status_input *in, sr_status_row *row)
@@ -189,6 +191,15 @@ void sr_status_compute(const sr_status_input *in, sr_status_row *row)
         row->rss_bytes += s->rss_bytes;
         if (s->plugins != NULL)
             add_plugin_figures(&row->plugins, s->plugins);
+        if (s->broker_node != NULL) {
+            char key[16];
+            snprintf(key, sizeof key, "%d", s->instance);
+            if (row->nodes == NULL)
+                row->nodes = json_object();
+            if (row->nodes != NULL)
+                json_object_set_new(row->nodes, key, json_string(s->broker_node));
+            row->cluster |= s->broker_nodes > 1;
+        }
         if (s->passive)
             passive++;
     }
@@ -314,6 +325,42 @@ static void sum(const sr_status_row *rows, size_t count, totals *t)
     }
 }
 
+/* For configs on a cluster (a broker URL naming several nodes): the node each instance
+ * is on, one line per config: "  sarra/pump: i1 h1:5672, i2 h2:5672". */
+static void print_nodes(const sr_status_row *rows, size_t count, FILE *out)
+{
+    bool heading = false;
+    for (size_t i = 0; i < count; i++) {
+        const sr_status_row *r = &rows[i];
+        if (!r->cluster || r->nodes == NULL)
+            continue;
+        if (!heading)
+            fprintf(out, "               Broker nodes:\n");
+        heading = true;
+        fprintf(out, "  %s:", r->name);
+        /* in instance order, whatever the object's order */
+        int last = -1;
+        for (size_t n = json_object_size(r->nodes); n > 0; n--) {
+            const char *key, *best = NULL;
+            json_t *value, *best_value = NULL;
+            int best_i = 0;
+            json_object_foreach((json_t *)r->nodes, key, value) {
+                int k = atoi(key);
+                if (k > last && (best == NULL || k < best_i)) {
+                    best = key;
+                    best_i = k;
+                    best_value = value;
+                }
+            }
+            if (best == NULL)
+                break;
+            fprintf(out, "%s i%d %s", last >= 0 ? "," : "", best_i, json_string_value(best_value));
+            last = best_i;
+        }
+        fputc('\n', out);
+    }
+}
+
 void sr_status_print_table(const sr_status_row *rows, size_t count, long strays, bool full,
                            FILE *out)
 {
@@ -397,6 +444,7 @@ void sr_status_print_table(const sr_status_row *rows, size_t count, long strays,
             sr_status_bytes_rate(t.rx_data, b, sizeof b),
             sr_status_count_rate(t.tx_files, c, sizeof c),
             sr_status_bytes_rate(t.tx_data, e, sizeof e));
+    print_nodes(rows, count, out);
 }
 
 /* A number, or null when negative (unknown). */
@@ -444,6 +492,7 @@ static json_t *row_json(const sr_status_row *r)
     bad |= json_object_set_new(o, "rssBytes", json_integer((json_int_t)r->rss_bytes));
     if (r->plugins != NULL)
         bad |= json_object_set(o, "plugins", r->plugins);
+    bad |= json_object_set(o, "brokerNodes", r->nodes != NULL ? r->nodes : json_null());
     if (bad) {
         json_decref(o);
         return NULL;

@@ -78,6 +78,11 @@ typedef struct sr_status_row {
     /* the plugins' figures of the instances summed: plugin -> {figure: number}; owned
      * (sr_status_row_fini), NULL when none */
     struct json_t *plugins;
+    /* Which broker node each running instance is on: instance number (as text) -> "host:
+     * port", from the metrics files; owned, NULL when none says. cluster is true when an
+     * instance's broker URL names several nodes (the table then lists them). */
+    struct json_t *nodes;
+    bool cluster;
 } sr_status_row;
 void sr_status_row_fini(sr_status_row *row);
 

@@ -147,6 +147,32 @@ def test_declare_users_creates_the_pumps_users_with_sr3_permissions(
     assert permissions_of(rabbitmq)[sub] == perms[sub]
 
 
+def test_declare_users_on_a_cluster_goes_on_to_a_node_that_answers(
+        management, sr_exe, sr_env):
+    """The admin URL names the nodes of a cluster and the first does not answer (nothing
+    listens on 127.0.0.2): the users and the exchange are declared through the next."""
+    rabbitmq = management
+    tag = secrets.token_hex(3)
+    sub, exchange = f"csub{tag}", f"x{tag}_public"
+    admin = "bunnymaster"
+    nodes = f"127.0.0.2:{rabbitmq.port},127.0.0.1:{rabbitmq.port}"
+    cfg = config_dir(sr_env)
+    write(cfg / "admin.conf", f"""
+        admin amqp://{admin}@{nodes}/
+        managementPort {rabbitmq.management_port}
+        declare subscriber {sub}
+        declare exchange {exchange}
+        """)
+    write(cfg / "credentials.conf",
+          f"amqp://{admin}:{quote(rabbitmq.users[admin], safe='')}@{nodes}/\n"
+          f"amqp://{sub}:pw{tag}@{nodes}/\n", mode=0o600)
+    r = sr(sr_exe, sr_env, "declare", "--users")
+    assert r.returncode == 0, f"{r.stdout}\n{r.stderr}"
+    assert f"declared user {sub} (subscriber)" in r.stdout, r.stdout
+    assert sub in users_of(rabbitmq)
+    assert exchange in rabbitmq.ctl("list_exchanges", "name").stdout
+
+
 def test_declare_users_without_an_admin_url_says_what_to_set(sr_exe, sr_env):
     """Without `admin` in admin.conf there is no broker to create users on: the error says
     which setting is missing and where, and the exit status is 1."""

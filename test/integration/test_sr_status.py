@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from helpers import write_config
+from servers import free_port
 
 TIMEOUT = 60
 
@@ -144,6 +145,41 @@ def test_status_of_a_running_shovel_shows_run_1_of_1_and_counts_that_move(
     rows, _ = status_json(sr_cmd, sr_env)
     assert rows["shovel/relay"]["state"] == "stop"
     assert rows["shovel/relay"]["running"] == 0
+
+
+def test_status_and_show_name_the_node_of_each_instance_on_a_cluster(
+        rabbitmq, broker_tool, sr_bin, sr_cmd, sr_env):
+    """A shovel of two instances whose broker URL names two nodes, the first of them down:
+    each instance goes on to the second, and `sr status` (table and --json) and `sr show`
+    say that both instances are on it."""
+    dead = free_port()
+    nodes_url = rabbitmq.url("tfeed").replace("@127.0.0.1:", f"@127.0.0.1:{dead},127.0.0.1:", 1)
+    ex_in = f"xs_tfeed_nd{secrets.token_hex(2)}"
+    publish(broker_tool, rabbitmq.url("tfeed"), ex_in, "v03.declare", [])
+    write_config(sr_env, "shovel", "onnodes", f"""
+        broker {nodes_url}
+        exchange {ex_in}
+        subtopic #
+        instances 2
+        post_broker {rabbitmq.url("tfeed")}
+        post_exchange {ex_in}_out
+        """)
+    live = f"127.0.0.1:{rabbitmq.port}"
+    insts = [Instance(sr_bin, sr_env, "shovel", "onnodes", n) for n in (1, 2)]
+    try:
+        rows, _ = wait_until("both instances connected and their node known", lambda: (
+            lambda r: r if (r[0]["shovel/onnodes"]["brokerNodes"] or {}) == {"1": live, "2": live}
+            else None)(status_json(sr_cmd, sr_env)))
+        table = sr(sr_cmd, sr_env, "status").stdout
+        assert f"Broker nodes:\n  shovel/onnodes: i1 {live}, i2 {live}\n" in table, table
+        shown = sr(sr_cmd, sr_env, "show", "shovel/onnodes").stdout
+        assert f"# brokerNodes i1 {live}, i2 {live} " in shown, shown
+        assert f"127.0.0.1:{dead},127.0.0.1:{rabbitmq.port}/" in shown  # the broker option
+        doc = json.loads(sr(sr_cmd, sr_env, "show", "--json", "shovel/onnodes").stdout)
+        assert doc["brokerNodes"] == {"1": live, "2": live}
+    finally:
+        for inst in insts:
+            inst.stop()
 
 
 def test_status_answers_with_the_broker_down(sr_bin, sr_cmd, sr_env):

@@ -195,9 +195,70 @@ static void exchange_split_consumers(void **st)
     sr_config_free(cfg);
 }
 
+static sr_config *load_with(enum sr_component c, const char *name, const sr_override *ov,
+                            size_t nov)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", test_data("config/good"));
+    const char *confd = getenv("SR_CONFD");
+    sr_config_request req = {c, name, dir, confd ? confd : "conf.d", ov, nov};
+    sr_config *cfg = NULL;
+    sr_err err;
+    if (sr_config_load(&req, &cfg, &err) != SR_OK)
+        fail_msg("%s", err.msg);
+    return cfg;
+}
+
+/* The queue arguments of the queue options: none by default; quorum with its delivery
+ * limit and dead-lettering at least once; a classic queue's dead-lettering as RabbitMQ
+ * does it for classic queues (at most once). */
+static void quorum_queue_arguments(void **st)
+{
+    (void)st;
+    sr_consumer_setup s;
+    sr_err err;
+    sr_config *cfg = load(SR_C_SUBSCRIBE, "hpfx_grib");
+    assert_int_equal(sr_brokerconf_consumer(cfg, &paths, 1, NULL, &s, &err), SR_OK);
+    assert_null(s.queue.queue_type);
+    assert_int_equal(s.queue.delivery_limit, 0);
+    assert_null(s.queue.dead_letter_exchange);
+    assert_null(s.queue.dead_letter_routing_key);
+    assert_false(s.queue.dead_letter_at_least_once);
+    assert_true(s.queue.durable);
+    sr_consumer_setup_fini(&s);
+    sr_config_free(cfg);
+
+    const sr_override quorum[] = {{"queueType", "quorum"},
+                                  {"deliveryLimit", "4"},
+                                  {"deadLetterExchange", "xs_anonymous_dead"},
+                                  {"deadLetterRoutingKey", "parked.#"}};
+    cfg = load_with(SR_C_SUBSCRIBE, "hpfx_grib", quorum, 4);
+    assert_int_equal(sr_config_check(cfg, &err), SR_OK);
+    assert_int_equal(sr_brokerconf_consumer(cfg, &paths, 1, NULL, &s, &err), SR_OK);
+    assert_string_equal(s.queue.queue_type, "quorum");
+    assert_int_equal(s.queue.delivery_limit, 4);
+    assert_string_equal(s.queue.dead_letter_exchange, "xs_anonymous_dead");
+    assert_string_equal(s.queue.dead_letter_routing_key, "parked.#");
+    assert_true(s.queue.dead_letter_at_least_once);
+    assert_true(s.queue.durable);
+    assert_false(s.queue.auto_delete);
+    sr_consumer_setup_fini(&s);
+    sr_config_free(cfg);
+
+    const sr_override classic[] = {{"deadLetterExchange", "xs_anonymous_dead"}};
+    cfg = load_with(SR_C_SUBSCRIBE, "hpfx_grib", classic, 1);
+    assert_int_equal(sr_brokerconf_consumer(cfg, &paths, 1, NULL, &s, &err), SR_OK);
+    assert_null(s.queue.queue_type);
+    assert_string_equal(s.queue.dead_letter_exchange, "xs_anonymous_dead");
+    assert_false(s.queue.dead_letter_at_least_once);
+    sr_consumer_setup_fini(&s);
+    sr_config_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(quorum_queue_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(amqp_consumer_and_saved_queue_name, setup, teardown),
         cmocka_unit_test_setup_teardown(mqtt_consumer_and_publisher, setup, teardown),
         cmocka_unit_test_setup_teardown(split_exchanges, setup, teardown),

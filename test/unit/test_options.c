@@ -347,8 +347,9 @@ static void c_enums_follow_the_choices(void **state)
         {SR_OPT_inlineEncoding, SR_INLINE_GUESS, 3, "guess"},
         {SR_OPT_inlineEncoding, SR_INLINE_TEXT, 3, "text"},
         {SR_OPT_inlineEncoding, SR_INLINE_BINARY, 3, "binary"},
-        {SR_OPT_queueType, SR_QUEUE_CLASSIC, 2, "classic"},
-        {SR_OPT_queueType, SR_QUEUE_QUORUM, 2, "quorum"},
+        {SR_OPT_queueType, SR_QUEUE_CLASSIC, 3, "classic"},
+        {SR_OPT_queueType, SR_QUEUE_QUORUM, 3, "quorum"},
+        {SR_OPT_queueType, SR_QUEUE_STREAM, 3, "stream"},
         /* one choice each: accepted so that sr3's own default may be written; no C enum */
         {SR_OPT_nodupe_driver, 0, 1, "disk"},
         {SR_OPT_retry_driver, 0, 1, "disk"},

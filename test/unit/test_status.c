@@ -256,6 +256,66 @@ static void waiting_for_a_vip_travels_through_the_metrics_file(void **state)
     unlink(path);
 }
 
+static char *printed(const sr_status_row *rows, size_t n, bool json);
+
+/* Instances on a cluster: the node each is on goes through its metrics file to `sr
+ * status`, which lists them under the table and in --json; an instance on one broker
+ * alone adds no such lines. */
+static void the_node_of_each_instance_on_a_cluster(void **state)
+{
+    (void)state;
+    char path[4096];
+    test_tmp_template(path, sizeof path, "sr_test_status_node");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    sr_metrics *m = sr_metrics_new("sarra", "pump", 2, NOW);
+    assert_non_null(m);
+    sr_metrics_broker_node(m, "n2.example.com:5673", 3);
+    sr_err err;
+    assert_int_equal(sr_metrics_write(m, path, NOW, &err), SR_OK);
+    sr_metrics_snapshot s[2];
+    assert_int_equal(sr_metrics_read(path, &s[1], &err), SR_OK);
+    assert_string_equal(s[1].broker_node, "n2.example.com:5673");
+    assert_int_equal(s[1].broker_nodes, 3);
+    sr_metrics_free(m);
+    unlink(path);
+    s[1].time = NOW - 1;
+    s[1].time_base = NOW - 101;
+    s[0] = snap(1, 1);
+    s[0].broker_node = strdup("n1.example.com:5672");
+    s[0].broker_nodes = 3;
+
+    sr_instance_info infos[] = {run1, run2};
+    sr_status_row rows[2];
+    rows[0] = row_of(infos, 2, s, 2, 2);
+    rows[0].name = "sarra/pump";
+    sr_metrics_snapshot single = snap(1, 1);
+    single.broker_node = strdup("localhost:5672");
+    single.broker_nodes = 1;
+    rows[1] = row_of(infos, 1, &single, 1, 1);
+    char *table = printed(rows, 2, false);
+    assert_non_null(strstr(table, "Broker nodes:\n  sarra/pump: i1 n1.example.com:5672, i2 "
+                                  "n2.example.com:5673\n"));
+    assert_null(strstr(table, "localhost:5672"));
+    free(table);
+    char *text = printed(rows, 2, true);
+    json_t *doc = json_loads(text, 0, NULL);
+    assert_non_null(doc);
+    json_t *nodes = json_object_get(json_array_get(json_object_get(doc, "configs"), 0),
+                                    "brokerNodes");
+    assert_string_equal(json_string_value(json_object_get(nodes, "2")), "n2.example.com:5673");
+    nodes = json_object_get(json_array_get(json_object_get(doc, "configs"), 1), "brokerNodes");
+    assert_string_equal(json_string_value(json_object_get(nodes, "1")), "localhost:5672");
+    json_decref(doc);
+    free(text);
+    for (int i = 0; i < 2; i++) {
+        sr_status_row_fini(&rows[i]);
+        sr_metrics_snapshot_fini(&s[i]);
+    }
+    sr_metrics_snapshot_fini(&single);
+}
+
 /* Print to a temporary file and read it back. */
 static char *printed(const sr_status_row *rows, size_t n, bool json)
 {
@@ -328,6 +388,7 @@ int main(void)
         cmocka_unit_test(a_foreground_instance_alone_is_fore),
         cmocka_unit_test(figures_read_like_sr3s),
         cmocka_unit_test(waiting_for_a_vip_travels_through_the_metrics_file),
+        cmocka_unit_test(the_node_of_each_instance_on_a_cluster),
         cmocka_unit_test(table_and_json_say_the_same),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
