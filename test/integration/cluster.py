@@ -18,6 +18,9 @@ once every node answers and sees all the others running (wait_clustered).
 
 Every process carries SR_TEST_SERVER=<tag> (one tag per node, one for the epmd), so
 stop() leaves nothing behind.
+
+PseudoHost runs sr as on a host of its own (HOME, config, state, logs), for instances of
+one configuration spread over several "hosts" that share its queue.
 """
 import json
 import os
