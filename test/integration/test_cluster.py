@@ -22,7 +22,14 @@ known exactly, so
               postWindow for the shovel), counted from `rabbitmqctl list_consumers` just
               before the fault
 
-are counted, printed in a table with the timings, and asserted.
+are counted, printed in a table with the timings, and asserted. The kill test also checks
+what an operator sees: `sr status --json` (brokerNodes) names the killed node for every
+instance before, and another node for every one after.
+
+A quorum queue whose leader dies refuses (nacks) what is published to it until a new
+leader is elected, and RabbitMQ 3.10 goes on refusing on a channel that saw that happen;
+the source sends what was refused again over a new connection and counts it (a refused
+message may still have been enqueued: each one counts towards the duplicates allowed).
 """
 import base64
 import hashlib
