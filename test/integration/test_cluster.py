@@ -295,6 +295,7 @@ class Flow:
         return not any(h.retry_left() for h in self.hosts)
 
     def stop(self):
+        self.source.stop()  # a test that failed leaves it running otherwise
         for h in self.hosts:
             h.sr("stop", "--wait", "15", check=False)
 
@@ -404,6 +405,7 @@ def test_node_killed_under_sarra_and_shovel_on_quorum_queues(rabbitmq_cluster, b
         wait_progress(flow, 0, 60, "flowing")
         flow.fault(f"kill -9 node {k}", k, lambda: cluster.kill(k), back=False)
         before = flow.count("sarra/pump", "downloaded")
+        # more than the 4 instances held (4 x prefetch): only a flow that moved on gets there
         moved_on = wait_progress(flow, before, 60, f"node {k} down")
         # the queues elected a leader among the two nodes left
         qs = cluster.queues()
