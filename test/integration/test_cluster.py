@@ -22,7 +22,14 @@ known exactly, so
               postWindow for the shovel), counted from `rabbitmqctl list_consumers` just
               before the fault
 
-are counted, printed in a table with the timings, and asserted.
+are counted, printed in a table with the timings, and asserted. The kill test also checks
+what an operator sees: `sr status --json` (brokerNodes) names the killed node for every
+instance before, and another node for every one after.
+
+A quorum queue whose leader dies refuses (nacks) what is published to it until a new
+leader is elected, and RabbitMQ 3.10 goes on refusing on a channel that saw that happen;
+the source sends what was refused again over a new connection and counts it (a refused
+message may still have been enqueued: each one counts towards the duplicates allowed).
 """
 import base64
 import hashlib
@@ -66,6 +73,7 @@ class Source(threading.Thread):
         self.tail = tail
         self.error = None
         self.chunks = 0
+        self.renacked = 0  # messages published again after the broker refused them
 
     def down(self, i):
         with self.lock:
@@ -91,15 +99,34 @@ class Source(threading.Thread):
                 "pubTime": datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%f")[:-3],
                 "baseUrl": f"file:{self.src}", "relPath": rel, "size": len(data),
                 "identity": {"method": "sha512", "value": sha512_b64(data)}}))
+        pending = lines
+        deadline = time.monotonic() + TIMEOUT
         with self.lock:
-            up = [i for i in range(self.cluster.size) if i not in self.is_down]
-            node = up[self.chunks % len(up)]
-            r = subprocess.run([self.tool, "publish", self.cluster.node_url(node, "tfeed"),
-                                self.exchange, "v03.src", "--no-declare"],
-                               input="".join(l + "\n" for l in lines), capture_output=True,
-                               text=True, timeout=TIMEOUT)
-        if r.returncode != 0:
-            raise AssertionError(f"source: publish to node {node}: {r.stderr}")
+            while pending:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"source: {len(pending)} refused for {TIMEOUT} s")
+                up = [i for i in range(self.cluster.size) if i not in self.is_down]
+                node = up[self.chunks % len(up)]
+                # --echo prints what the broker took (confirmed); what it refused (a
+                # quorum queue electing a new leader nacks what comes in meanwhile) goes
+                # again over a new connection: RabbitMQ 3.10 keeps refusing it on the
+                # channel that saw the leader die, even once a new leader is in place.
+                r = subprocess.run([self.tool, "publish", self.cluster.node_url(node, "tfeed"),
+                                    self.exchange, "v03.src", "--no-declare", "--echo",
+                                    "--batch", str(CHUNK)],
+                                   input="".join(l + "\n" for l in pending),
+                                   capture_output=True, text=True, timeout=TIMEOUT)
+                taken = {json.loads(json.loads(l)["body"])["relPath"]
+                         for l in r.stdout.splitlines() if l.startswith("{")}
+                refused = [l for l in pending if json.loads(l)["relPath"] not in taken]
+                if refused and "refused (nack)" not in r.stderr:
+                    raise AssertionError(f"source: publish to node {node}: {r.stderr}")
+                # A message the broker refused may yet have been enqueued (the leader took
+                # it after the channel gave up waiting): each one sent again may come twice.
+                self.renacked += len(refused)
+                pending = refused
+                if pending:
+                    time.sleep(0.5)
         self.files.update(made)
         self.chunks += 1
 
@@ -143,6 +170,7 @@ class Flow:
                            capture_output=True, text=True, timeout=TIMEOUT)
         assert r.returncode == 0, r.stderr
         self.source = Source(cluster, tool, self.src, self.ex_in, seed=self.run)
+        print(f"\n  the cluster took {cluster.start_seconds:.1f} s to start (once a session)")
 
     def mark(self, what):
         self.timings.append((what, time.monotonic() - self.t0))
@@ -203,20 +231,30 @@ class Flow:
     def shovel_queue(self):
         return "q_tfeed.shovel.relay.cluster"
 
+    def nodes_of(self, host, config):
+        """What `sr status --json` on host says of config's instances: {instance: the
+        host:port of the node it is on}."""
+        for row in host.status().get("configs", []):
+            if row.get("config") == config:
+                return row.get("brokerNodes") or {}
+        return {}
+
     def count(self, config, verb):
         return sum(h.count(config, verb) for h in self.hosts if config in h.configs)
 
     def consumers_on(self, i):
-        """{queue: consumers whose channel is on node i} for the sarra's and shovel's."""
-        node = self.cluster.nodes[i].node
+        """{queue: [prefetch of each consumer whose channel is on node i]} for the sarra's
+        and the shovel's queues. (The table form: its pids name their node, the JSON
+        form's do not.)"""
         out = self.cluster.ctl("list_consumers", "queue_name", "channel_pid",
-                               "--formatter", "json", timeout=60)
-        found = Counter()
-        for c in json.loads(out.stdout or "[]"):
-            if c["queue_name"] in (self.sarra_queue, self.shovel_queue) and \
-                    node.split("@")[0] in str(c["channel_pid"]):
-                found[c["queue_name"]] += 1
-        return dict(found)
+                               "prefetch_count", "--no-table-headers", timeout=60)
+        found = {}
+        for line in out.stdout.splitlines():
+            words = line.split("\t")
+            if len(words) == 3 and words[0] in (self.sarra_queue, self.shovel_queue) and \
+                    words[1].startswith(f"<{self.cluster.nodes[i].node}."):
+                found.setdefault(words[0], []).append(int(words[2]))
+        return found
 
     def fault(self, what, i, act, back=True):
         """Marks node i down for the source, counts the consumers on it, act(); marks it
@@ -231,12 +269,12 @@ class Flow:
 
     def redo_allowed(self):
         """Duplicates the faults may cause: per consumer on the node that went away, what
-        it may hold unacked (a sarra instance: prefetch; the shovel: prefetch + postWindow);
+        the broker lets it hold unacked, its channel's prefetch (a sarra instance:
+        prefetch; the shovel asks for prefetch + postWindow, its posts awaiting confirms);
         the sarra's repeats go on through the shovel, so each counts once at the end."""
-        total = 0
+        total = self.source.renacked
         for _, on_node in self.faults:
-            total += on_node.get(self.sarra_queue, 0) * PREFETCH
-            total += on_node.get(self.shovel_queue, 0) * (PREFETCH + POST_WINDOW)
+            total += sum(sum(prefetches) for prefetches in on_node.values())
         return total
 
     def out_count(self):
@@ -257,6 +295,7 @@ class Flow:
         return not any(h.retry_left() for h in self.hosts)
 
     def stop(self):
+        self.source.stop()  # a test that failed leaves it running otherwise
         for h in self.hosts:
             h.sr("stop", "--wait", "15", check=False)
 
@@ -290,6 +329,7 @@ class Flow:
         rows = [("files announced", len(want)), ("messages out", len(out)),
                 ("lost", len(lost)), ("extra", len(extra)),
                 ("duplicates", duplicates), ("duplicates allowed", allowed),
+                ("  of which refused by the broker, sent again", self.source.renacked),
                 ("on disk", len(files)), ("partial", len(partial)),
                 ("in-progress or unknown names on disk", len(in_progress)),
                 ("missing on disk", len(missing_on_disk)),
@@ -351,18 +391,34 @@ def test_node_killed_under_sarra_and_shovel_on_quorum_queues(rabbitmq_cluster, b
         flow.sarra(a, order, instances=4)
         flow.shovel(b, order)
         flow.start()
-        leaders = {q: cluster.queue_leader(q) for q in (flow.sarra_queue, flow.shovel_queue)}
+        qs = cluster.queues()
+        leaders = {q: qs[q]["leader"] for q in (flow.sarra_queue, flow.shovel_queue)}
         assert set(leaders.values()) == {cluster.nodes[k].node}, leaders
-        assert cluster.queues()[flow.sarra_queue]["type"] == "quorum"
+        assert {qs[q]["type"] for q in leaders} == {"quorum"}
+        # what the user sees: sr status says every instance is on that node
+        on_k = f"127.0.0.1:{cluster.nodes[k].port}"
+        want = ({str(n): on_k for n in range(1, 5)}, {"1": on_k})
+        assert wait_until(lambda: (flow.nodes_of(a, "sarra/pump"),
+                                   flow.nodes_of(b, "shovel/relay")) == want, TIMEOUT, 1), \
+            (flow.nodes_of(a, "sarra/pump"), flow.nodes_of(b, "shovel/relay"))
         flow.source.start()
         wait_progress(flow, 0, 60, "flowing")
         flow.fault(f"kill -9 node {k}", k, lambda: cluster.kill(k), back=False)
         before = flow.count("sarra/pump", "downloaded")
+        # more than the 4 instances held (4 x prefetch): only a flow that moved on gets there
         moved_on = wait_progress(flow, before, 60, f"node {k} down")
         # the queues elected a leader among the two nodes left
-        moved_leaders = {q: cluster.queue_leader(q)
-                         for q in (flow.sarra_queue, flow.shovel_queue)}
+        qs = cluster.queues()
+        moved_leaders = {q: qs[q]["leader"] for q in (flow.sarra_queue, flow.shovel_queue)}
         flow.mark(f"leaders while node {k} is down: {moved_leaders}")
+        # and now says they all moved to the other nodes
+        def moved():
+            seen = (flow.nodes_of(a, "sarra/pump"), flow.nodes_of(b, "shovel/relay"))
+            return len(seen[0]) == 4 and len(seen[1]) == 1 and \
+                on_k not in list(seen[0].values()) + list(seen[1].values())
+        assert wait_until(moved, TIMEOUT, 1), \
+            (flow.nodes_of(a, "sarra/pump"), flow.nodes_of(b, "shovel/relay"))
+        flow.mark(f"sr status: every instance off node {k}: {flow.nodes_of(a, 'sarra/pump')}")
         cluster.start_node(k)
         flow.source.up(k)
         flow.mark(f"node {k} back and clustered")

@@ -24,8 +24,10 @@ EXAMPLES = REPO / "examples"
 # credentials.conf and default.conf through every config.
 NOT_CONFIGS = {"README.rst", "credentials.conf", "default.conf"}
 # Folders of examples/ that are not a component's: plugins/ holds plugins and the configs
-# that load them, tested by test_plugin_examples.py (they need the plugin built).
-NOT_COMPONENTS = {"plugins"}
+# that load them, tested by test_plugin_examples.py (they need the plugin built);
+# cluster/ holds a configuration as two hosts have it, each host's folder laid out as
+# its ~/.config/sr (test_cluster_example below).
+NOT_COMPONENTS = {"plugins", "cluster"}
 
 
 def run(sr_bin, env, *args):
@@ -348,3 +350,65 @@ def test_credentials_file_readable_by_others_is_a_warning(sr_bin, user):
     assert result.returncode == 0, result.stderr
     assert "[WARNING]" in result.stderr and "credentials.conf" in result.stderr
     assert not any(secret in result.stdout + result.stderr for secret in SECRETS)
+
+
+CLUSTER = EXAMPLES / "cluster"
+CLUSTER_NODES = ["rabbit1.example.com", "rabbit2.example.com", "rabbit3.example.com"]
+
+
+@pytest.mark.parametrize("host,first", [("hostA", 0), ("hostB", 1)])
+def test_cluster_example(sr_bin, sr_env, host, first):
+    """examples/cluster/: each host's copy, as its README says to make it, loads clean:
+    the same sarra/pump on both, sharing one quorum queue, every node of the cluster on
+    its broker lines (this host's first node first), the password found for the list in
+    credentials.conf and never shown."""
+    config_dir = Path(sr_env["XDG_CONFIG_HOME"]) / "sr"
+    shutil.copytree(CLUSTER / host, config_dir)
+    shutil.copy(CLUSTER / "credentials.conf", config_dir / "credentials.conf")
+    (config_dir / "credentials.conf").chmod(0o600)
+    secrets = secrets_of(CLUSTER / "credentials.conf")
+    assert secrets
+    outputs = {
+        "show --json": run(sr_bin, sr_env, "sr", "show", "--json", "sarra/pump"),
+        "check": run(sr_bin, sr_env, "sr_sarra", "check", "pump"),
+    }
+    for what, result in outputs.items():
+        text = result.stdout + result.stderr
+        assert result.returncode == 0, f"{what}: exit {result.returncode}\n{text}"
+        said = result.stderr if what == "show --json" else text
+        assert not re.search(r"\bwarning\b", said, re.I), f"{what} warns:\n{said}"
+        assert not any(secret in text for secret in secrets), f"{what} shows a password"
+    assert "configuration OK" in outputs["check"].stderr
+    doc = json.loads(outputs["show --json"].stdout)
+    assert doc["warnings"] == []
+    nodes = CLUSTER_NODES[first:] + CLUSTER_NODES[:first]
+    url = f"amqps://feeder:***@{','.join(nodes)}/"
+    assert value(doc, "broker") == url
+    assert value(doc, "post_broker") == url
+    assert value(doc, "queueType") == "quorum"
+    assert value(doc, "queueShare") == "pump"
+    assert value(doc, "instances") == 2
+    assert value(doc, "prefetch") == 25
+    assert value(doc, "exchange") == "xs_feeder_in"
+    assert value(doc, "post_exchange") == "xpublic"
+    assert value(doc, "directory") == value(doc, "post_baseDir") == "/var/www/html/data"
+    assert value(doc, "inflight") == ".tmp"
+    assert value(doc, "mirror") is True
+
+
+def test_cluster_example_hosts_differ_only_in_node_order():
+    """The two hosts run one configuration: their files differ in the order of the nodes
+    (and the comments saying which host is which), nothing else."""
+    def options(host):
+        lines = (CLUSTER / host / "sarra" / "pump.conf").read_text().splitlines()
+        return [l for l in lines if l.strip() and not l.startswith("#")]
+    a, b = options("hostA"), options("hostB")
+    for node in CLUSTER_NODES:
+        assert node in "".join(a)
+    assert a != b, "both hosts would connect to the same node first"
+    swapped = [l.replace(",".join(CLUSTER_NODES[1:] + CLUSTER_NODES[:1]), ",".join(CLUSTER_NODES))
+               for l in b]
+    assert swapped == a
+    assert sorted(p.relative_to(CLUSTER).as_posix() for p in CLUSTER.rglob("*")
+                  if p.is_file()) == ["README.rst", "credentials.conf", "hostA/sarra/pump.conf",
+                                      "hostB/sarra/pump.conf"]
