@@ -43,7 +43,7 @@ from collections import Counter
 from datetime import datetime, timezone
 
 from cluster import PseudoHost
-from helpers import snapshot_tree, wait_until
+from helpers import Feed, snapshot_tree, wait_until
 
 TIMEOUT = 180  # for what takes seconds; a loaded machine may take many times longer
 PREFETCH = 10  # of every consumer here: what one may hold unacked (+ postWindow)
@@ -462,3 +462,72 @@ def test_rolling_restart_of_all_three_nodes(rabbitmq_cluster, broker_tool, build
         for i, node in enumerate(cluster.nodes):
             if not node.running:
                 cluster.start_node(i)
+
+
+def test_publisher_on_a_surviving_node_goes_on_when_the_queue_leader_dies(
+        rabbitmq_cluster, broker_tool, tmp_path):
+    """A feeder publishes through node 1 to a quorum queue led by node 0, and node 0 is
+    killed. RabbitMQ nacks what comes in until a new leader is elected, and goes on
+    nacking on that channel after; sr connects anew after a nack and posts the refused
+    messages again, so the feeder goes on: every message it reported published is in the
+    queue (duplicates allowed: a nacked message may have been enqueued), and it finished
+    within the test's time instead of retrying on a dead channel."""
+    cluster = rabbitmq_cluster
+    t = secrets.token_hex(3)
+    exchange, queue = f"xs_tfeed_nk{t}", f"q_tfeed.nk{t}"
+    made = subprocess.run([broker_tool, "publish", cluster.node_url(0, "tfeed"), exchange,
+                           "v03.declare"], input="", capture_output=True, text=True,
+                          timeout=TIMEOUT)
+    assert made.returncode == 0, made.stderr
+    declared = subprocess.run(
+        [broker_tool, "consume", cluster.node_url(0, "tfeed"), "--queue", queue,
+         "--queue-type", "quorum", "--bind", f"{exchange}:v03.nk.#", "--timeout", "1"],
+        capture_output=True, text=True, timeout=TIMEOUT)
+    assert declared.returncode == 0, declared.stderr
+    assert cluster.queue_leader(queue) == cluster.nodes[0].node
+    base = {"pubTime": "20250101T000000.5", "baseUrl": "https://example.com/", "size": 1}
+    feeder = subprocess.Popen(
+        [broker_tool, "publish", cluster.node_url(1, "tfeed"), exchange, "v03.nk.a", "--echo",
+         "--batch", "10", "--pause", "0.05", "--retry"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    feed = Feed(feeder, lambda i, n: "".join(
+        json.dumps(dict(base, relPath=f"nk/{j:05d}")) + "\n" for j in range(i, i + n)),
+        10, 200, 0.05)
+    try:
+        assert wait_until(lambda: cluster.queues().get(queue, {}).get("messages", 0) >= 50,
+                          TIMEOUT, 0.5), "the feeder did not get going"
+
+        cluster.kill(0)
+        feed.restarted.set()
+        # a second feeder connects while the queue has no leader yet
+        late = subprocess.run(
+            [broker_tool, "publish", cluster.node_url(2, "tfeed"), exchange, "v03.nk.b",
+             "--echo", "--batch", "10", "--retry"],
+            input="".join(json.dumps(dict(base, relPath=f"nk/late{j:03d}")) + "\n"
+                          for j in range(100)),
+            capture_output=True, text=True, timeout=TIMEOUT)
+        status, out, err = feed.finish(TIMEOUT)
+    finally:
+        if feeder.poll() is None:
+            feeder.kill()
+        cluster.start_node(0)
+    echoed = [json.loads(json.loads(x)["body"])["relPath"] for x in out.splitlines()
+              if x.startswith("{")]
+    assert late.returncode == 0, late.stderr
+    assert late.stdout.splitlines()[-1] == "published 100", late.stderr
+    echoed += [json.loads(json.loads(x)["body"])["relPath"] for x in late.stdout.splitlines()
+               if x.startswith("{")]
+    err += late.stderr
+    assert status == 0, err
+    assert out.splitlines()[-1] == f"published {feed.fed}", err
+    assert len(set(echoed)) == feed.fed + 100
+    drained = subprocess.run(
+        [broker_tool, "consume", cluster.node_url(2, "tfeed"), "--queue", queue,
+         "--queue-type", "quorum", "--timeout", "5"],
+        capture_output=True, text=True, timeout=TIMEOUT)
+    got = Counter(json.loads(json.loads(x)["body"])["relPath"]
+                  for x in drained.stdout.splitlines() if x.startswith('{"') and "body" in x)
+    assert set(echoed) - set(got) == set(), drained.stderr
+    nacked = "refused (nack)" in err
+    print(f"\nfeeder: {feed.fed} published, nacks seen: {nacked}, "
+          f"duplicates in the queue: {sum(got.values()) - len(got)}")
