@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """Fixtures for the integration tests: private brokers, the built binaries, a private HOME.
 
-rabbitmq / mosquitto start once per session, only if a test asks for them, and are
-stopped at the end of the session whatever happened (see servers.py). sr_bin finds the
+rabbitmq / mosquitto (and rabbitmq_cluster, three nodes: cluster.py) start once per
+session, only if a test asks for them, and are stopped at the end of the session
+whatever happened (see servers.py). sr_bin finds the
 executables of the build under test ($SR_BUILD, set by `make integration`, else
 <repo>/build). sr_env is the environment for an sr process with its own config and
 cache trees under the test's tmp_path.
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from helpers import tool_path
+from cluster import RabbitMQCluster
 from servers import Mosquitto, RabbitMQ
 from tlsca import make_ca
 
@@ -39,6 +41,19 @@ def rabbitmq(tmp_path_factory, test_ca):
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_cluster(tmp_path_factory):
+    """A private three-node RabbitMQ cluster on 127.0.0.1 (cluster.RabbitMQCluster), shared
+    by the session: one epmd and cookie, the users of servers.py on every node. A test
+    that kills or restarts nodes leaves all three running and clustered when it ends."""
+    cluster = RabbitMQCluster(tmp_path_factory.mktemp("rabbitmq_cluster"), size=3)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(scope="session")

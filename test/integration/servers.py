@@ -279,8 +279,21 @@ class RabbitMQ(_Server):
                               f"{result.stdout}{result.stderr}")
         return result
 
+    # Hooks for nodes of a cluster (cluster.py), which share one epmd and one cookie,
+    # find their peers through extra rabbitmq.conf lines, and get their users from the
+    # cluster rather than adding them.
+    def _pick_epmd_port(self):
+        return free_port()
+
+    def _cookie(self):
+        return secrets.token_hex(16)
+
+    def _extra_conf(self):
+        return ""
+
     def _start_once(self, attempt):
-        self.port, self.dist_port, self.epmd_port = free_port(), free_port(), free_port()
+        self.port, self.dist_port = free_port(), free_port()
+        self.epmd_port = self._pick_epmd_port()
         self.management_port = free_port()
         if self.ca is not None:
             self.tls_port = free_port()
@@ -289,7 +302,7 @@ class RabbitMQ(_Server):
         (d / "mnesia").mkdir(parents=True, exist_ok=True)
         (d / "log").mkdir(exist_ok=True)
         cookie = d / ".erlang.cookie"
-        cookie.write_text(secrets.token_hex(16))
+        cookie.write_text(self._cookie())
         cookie.chmod(0o400)
         (d / "enabled_plugins").write_text("[].\n")
         # Where the management API listens once enable_management() turns it on: in
@@ -315,7 +328,7 @@ class RabbitMQ(_Server):
             "disk_free_limit.absolute = 1MB\n"
             "log.console = false\n"
             "log.file.level = info\n"
-            + self._tls_config())
+            + self._tls_config() + self._extra_conf())
         self._boot()
         self._add_users()
 
