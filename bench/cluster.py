@@ -61,6 +61,7 @@ import filecmp
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -123,6 +124,7 @@ class ClusterBench(Bench):
         for exe in ("sr", "sr_subscribe"):
             need(self.bin / exe)
         self.size = len(cluster.nodes)
+        self.spread = {}  # (part, instances): {node number: instances connected there}
 
     def url(self, k=1, user=USER):
         """The URL of the node process k (1-based) connects to."""
@@ -144,6 +146,18 @@ class ClusterBench(Bench):
         self.run([self.tool, "consume", self.url(), "--queue", queue, "--bind",
                   f"{exchange}:#", "--queue-type", qtype, "--timeout", "0.1"],
                  f"declaring {qtype} queue {queue}")
+
+
+def spread(b, inst):
+    """{node number: instances whose log says they connected there}, from the port in each
+    log's first `connected to` line."""
+    ports = {node.port: i + 1 for i, node in enumerate(b.cluster.nodes)}
+    where = {}
+    for log in inst.logs:
+        m = re.search(r"connected to \S*:(\d+)/", Path(log).read_text(errors="replace"))
+        k = ports.get(int(m.group(1))) if m else None
+        where[k] = where.get(k, 0) + 1
+    return where
 
 
 class SpreadInstances(Instances):
@@ -236,6 +250,7 @@ def shovel_once(b, kind, qtype, count, feed, n, tag):
                 inst.stop()
             raise BenchError(f"sr_shovel {tag}: {err}\n{inst.tails()}") from None
         inst.stop()
+        b.spread[("shovel", count)] = spread(b, inst)
         if inst.errors():
             raise BenchError(f"sr_shovel {tag}: errors in its logs\n{inst.tails()}")
     b.delete_queue(b.url(), q_out)
@@ -253,10 +268,12 @@ def bench_shovel(b, runs, qtypes, counts):
                     lambda kind, qt, c, r: shovel_once(b, kind, qt, c, feed, n,
                                                        f"{qt[0]}{c}_{kind[0]}{r}"),
                     "msg/s")
-    return table(f"shovel AMQP -> AMQP: {n} persistent messages of {size:.0f} bytes queued "
+    return table(b, "shovel", f"shovel AMQP -> AMQP: {n} persistent messages of {size:.0f} bytes queued "
                  f"before the start; the far queue, of the same type, bound to the output "
                  f"exchange, consumed by nobody; timed from the start until it holds them all",
-                 "sr_shovel", f"rabbitmq-c relay, prefetch 1000, confirms (window {RELAY_WINDOW}, ack once confirmed)" if RELAY_WINDOW else "rabbitmq-c relay, prefetch 1000, no confirms", "msg/s",
+                 "sr_shovel", "rabbitmq-c relay, prefetch 1000, " +
+                 (f"confirms (window {RELAY_WINDOW}, ack once confirmed)" if RELAY_WINDOW
+                  else "no confirms"), "msg/s",
                  qtypes, counts, cells)
 
 
@@ -290,6 +307,7 @@ def subscribe_once(b, kind, qtype, count, name, n, src, dest, rels):
             inst.stop()
         raise
     inst.stop()
+    b.spread[("subscribe", count)] = spread(b, inst)
     if inst.errors():
         raise BenchError(f"sr_subscribe {name}: errors in its logs\n{inst.tails()}")
     left = [p for p in tree_files(dest) if p.endswith(".tmp")]
@@ -342,7 +360,7 @@ def bench_subscribe(b, runs, qtypes, counts):
         return got
 
     cells = measure(runs, qtypes, counts, once, "files/s")
-    return table(f"subscribe from file: URLs: {n} files of 0-4 KiB (mean {mean:.0f} bytes) "
+    return table(b, "subscribe", f"subscribe from file: URLs: {n} files of 0-4 KiB (mean {mean:.0f} bytes) "
                  f"announced before the start, timed until all are in the destination under "
                  f"their final names", "sr_subscribe",
                  "rabbitmq-c consume, prefetch 25, ack each, nothing fetched", "files/s",
@@ -373,7 +391,7 @@ def measure(runs, qtypes, counts, once, unit):
     return cells
 
 
-def table(title, sr_name, ref_name, unit, qtypes, counts, cells):
+def table(b, part, title, sr_name, ref_name, unit, qtypes, counts, cells):
     """Print the section and return it as data for bench/out/cluster.json."""
     print(title)
     print(f"  sr: {sr_name}, its defaults; ceiling: {ref_name}, as many processes as "
@@ -406,6 +424,10 @@ def table(title, sr_name, ref_name, unit, qtypes, counts, cells):
     if len(qtypes) == 2:
         print(f"  ratio {qtypes[1]}/{qtypes[0]}: the median of the runs' ratios, each of the "
               f"same run; below 1 is what replication costs")
+    print("  sr's instances per node, from their logs: " + "; ".join(
+        f"{c}: " + ", ".join(f"node {k} {v}" for k, v in sorted(
+            b.spread.get((part, c), {}).items(), key=lambda kv: str(kv[0])))
+        for c in counts))
     print("  (sr/ceil: the median of the runs' sr over the same run's ceiling; CPU: all of "
           "sr's instances, from wait4, per message)", flush=True)
     return {"title": title, "sr": sr_name, "ceiling": ref_name, "unit": unit,
