@@ -171,7 +171,7 @@ class SpreadInstances(Instances):
     """bench/move.py's Instances (`sr_COMPONENT instance k NAME`, k = 1..count, logs
     counted, stopped by SIGTERM), each instance given its node's URL."""
 
-    def __init__(self, bench, component, name, count, word):  # noqa: super's, other envs
+    def __init__(self, bench, component, name, count, word):  # not super().__init__: one env each
         self.bench, self.component, self.name = bench, component, name
         self.word = word
         self.logs = [bench.log_path(component, name, n) for n in range(1, count + 1)]
