@@ -61,7 +61,8 @@ bench/report.py.
 SR_BENCH_RUNS (3) runs, the median shown; SR_BENCH_CLUSTER_COUNTS ("1 2 4 8"),
 SR_BENCH_CLUSTER_TYPES ("classic quorum"), SR_BENCH_CLUSTER_PARTS ("shovel subscribe")
 run a part; SR_BENCH_CLUSTER_SIZE (3) the nodes. The brokers and the data live under a new
-folder of the build folder, removed at the end. Exit status 1 when something fails.
+folder of the build folder, removed at the end. Exit status 1 when something fails, with
+the queues and their message counts when SR_BENCH_CLUSTER_DEBUG is set.
 """
 import contextlib
 import filecmp
