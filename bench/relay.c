@@ -25,6 +25,13 @@
  *       Prints "relayed N T" (T: CLOCK_MONOTONIC when the last ack was written); flow.py
  *       times it with `depth` on a queue bound to EXCHANGE_OUT, as it times sr_shovel.
  *
+ *   relay consume URL QUEUE N
+ *       a subscriber's ceiling (bench/cluster.py): N messages taken from QUEUE
+ *       (basic.consume, basic.qos prefetch SR_BENCH_RELAY_PREFETCH, 25 by default here: sr's
+ *       default prefetch), each acked once read (basic.ack, one per message), nothing done
+ *       with them; prints "consumed N T" (T: CLOCK_MONOTONIC when the last ack was written).
+ *       Several at once share QUEUE as instances of one subscriber do, each taking N.
+ *
  *   relay publish URL EXCHANGE N SIZE WINDOW
  *       sr_post's other reference: N persistent messages of SIZE bytes published to
  *       EXCHANGE (declared, a topic exchange, with a durable queue of its name bound to it
@@ -213,6 +220,30 @@ static int relay_mode(const char *url, const char *queue, const char *exchange, 
     return 0;
 }
 
+static int consume_mode(const char *url, const char *queue, long n)
+{
+    long prefetch = env_long("relay", "SR_BENCH_RELAY_PREFETCH", 25, 1, 65535);
+    amqp_connection_state_t c = open_amqp(url);
+    amqp_basic_qos(c, 1, 0, (uint16_t)prefetch, 0);
+    check(amqp_get_rpc_reply(c), "basic.qos");
+    amqp_basic_consume(c, 1, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 0,
+                       amqp_empty_table);
+    check(amqp_get_rpc_reply(c), "basic.consume");
+    for (long done = 0; done < n; done++) {
+        amqp_envelope_t e;
+        struct timeval tv = {WAIT_S, 0};
+        amqp_maybe_release_buffers(c);
+        check(amqp_consume_message(c, &e, &tv, 0), "consuming");
+        if (amqp_basic_ack(c, 1, e.delivery_tag, 0) != AMQP_STATUS_OK)
+            die("rabbitmq-c: basic.ack failed");
+        amqp_destroy_envelope(&e);
+    }
+    double t = sr_time_mono_s();
+    close_amqp(c);
+    printf("consumed %ld %.6f\n", n, t);
+    return 0;
+}
+
 /* The confirms up to published - keep, whatever they are for (no consumer here). */
 static void await_confirms(amqp_connection_state_t c, uint64_t published, uint64_t *confirmed,
                            uint64_t keep)
@@ -271,6 +302,7 @@ static _Noreturn void usage(void)
     fprintf(stderr, "usage: relay depth URL QUEUE N TIMEOUT\n"
                     "       relay relay URL QUEUE_IN EXCHANGE_OUT N  (SR_BENCH_RELAY_PREFETCH, "
                     "SR_BENCH_RELAY_ACK_EVERY, SR_BENCH_RELAY_WINDOW)\n"
+                    "       relay consume URL QUEUE N  (SR_BENCH_RELAY_PREFETCH)\n"
                     "       relay publish URL EXCHANGE N SIZE WINDOW\n");
     exit(2);
 }
@@ -296,6 +328,8 @@ int main(int argc, char **argv)
     if (argc == 7 && strcmp(argv[1], "publish") == 0)
         return publish_mode(argv[2], argv[3], count_arg(argv[4]), count_arg(argv[5]),
                             count_arg(argv[6]));
+    if (argc == 5 && strcmp(argv[1], "consume") == 0)
+        return consume_mode(argv[2], argv[3], count_arg(argv[4]));
     if (argc == 6 && strcmp(argv[1], "relay") == 0)
         return relay_mode(argv[2], argv[3], argv[4], count_arg(argv[5]));
     usage();

@@ -101,6 +101,35 @@ def key_lines(text):
             if l.strip() and KEY.search(l) and not NOT_KEY.search(l)]
 
 
+def cluster_tables(name):
+    """The cluster benchmark's tables (bench/out/cluster.json, which bench/cluster.py writes
+    when it succeeds and removes when it starts) as markdown, their figures copied; [] for
+    any other benchmark."""
+    path = OUT / "cluster.json"
+    if name != "cluster" or not path.is_file():
+        return []
+    data = json.loads(path.read_text())
+    md = [f"{data['nodes']} RabbitMQ node(s), medians of {data['runs']} runs; each cell: sr, "
+          "the ceiling (as many rabbitmq-c processes as instances, same queue type) and "
+          "sr/ceiling; last columns: quorum/classic of sr and of the ceiling (below 1: what "
+          "replication costs).", ""]
+    for sec in data["sections"].values():
+        types = sec["types"]
+        md += [f"**{sec['title']}** ({sec['unit']}; sr: {sec['sr']}; ceiling: {sec['ceiling']})",
+               "", "| instances | " + " | ".join(f"{t}: sr | ceiling | sr/ceiling" for t in types)
+               + (f" | {types[1]}/{types[0]}: sr | ceiling" if len(types) == 2 else "") + " |",
+               "|---" * (1 + 3 * len(types) + (2 if len(types) == 2 else 0)) + "|"]
+        for row in sec["rows"]:
+            cells = [str(row["instances"])]
+            for t in types:
+                cells += [str(row[t]["sr"]), str(row[t]["ceiling"]), f"{row[t]['ratio']:.2f}"]
+            if "replication" in row:
+                cells += [f"{row['replication']['sr']:.2f}", f"{row['replication']['ceiling']:.2f}"]
+            md.append("| " + " | ".join(cells) + " |")
+        md.append("")
+    return md
+
+
 def write_report(meta, results):
     """REPORT.md from the run's facts (meta) and each benchmark's (name, rc, seconds, text)."""
     md = ["# sr benchmark report", "",
@@ -130,6 +159,7 @@ def write_report(meta, results):
         if rc != 0:
             md += [f"**`make bench-{name}` exited {rc}**: its figures below are incomplete "
                    "or missing; see the end of its output.", ""]
+        md += cluster_tables(name)
         keys = key_lines(text)
         md += ["Ratios, references and peak RSS:", "", "```"]
         md += keys if keys else ["(no ratio or RSS line in the output)"]

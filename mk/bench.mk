@@ -6,7 +6,7 @@
 # and what it needs to BENCH_NEEDS. SR_BENCH_MB shrinks the data (default 1 GiB), e.g.
 # `make bench SR_BENCH_MB=64`; SR_BENCH_NOTE adds a line to the report's header.
 
-BENCHES = identity codec transfer broker flow http move poll plugin
+BENCHES = identity codec transfer broker flow http move poll plugin cluster
 BENCH_NEEDS = $(BUILD)/bench/identity $(BUILD)/bench/codec $(BUILD)/bench/broker \
               $(BUILD)/bench/relay \
               $(BUILD)/bin/sr $(BUILD)/bin/sr_post $(BUILD)/bin/sr_subscribe \
@@ -100,3 +100,15 @@ $(BUILD)/bench/plugin_noop.so: bench/plugin_noop.c include/sr/plugin.h
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes $(CPPFLAGS) $(CFLAGS) \
 	    $(LDFLAGS) -shared -fPIC -Iinclude $< -o $@
+
+# What replication costs (bench/cluster.py): sr_shovel (AMQP -> AMQP) and sr_subscribe (file:
+# URLs) with 1, 2, 4 and 8 instances on a classic and on a quorum queue of a private
+# three-node RabbitMQ cluster (test/integration/cluster.py), instances spread over the nodes,
+# each beside as many rabbitmq-c processes doing the same (bench/relay.c relay and consume),
+# as msg/s, the ratio to that ceiling and the ratio quorum/classic. SR_BENCH_CLUSTER_MSGS
+# (10000), SR_BENCH_CLUSTER_FILES (2000), SR_BENCH_CLUSTER_COUNTS, SR_BENCH_CLUSTER_TYPES,
+# SR_BENCH_CLUSTER_PARTS, SR_BENCH_CLUSTER_SIZE (3), SR_BENCH_RUNS.
+.PHONY: bench-cluster
+bench-cluster: $(BUILD)/bench/relay $(BUILD)/bench/broker $(BUILD)/bin/sr $(BUILD)/bin/sr_post \
+               $(BUILD)/bin/sr_shovel $(BUILD)/bin/sr_subscribe $(BUILD)/test/tools/sr_broker_tool
+	SR_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) bench/cluster.py
