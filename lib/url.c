@@ -272,8 +272,10 @@ static int parse_hostport(const char *text, const char *h, size_t n, sr_url *url
             in = *stop == '[' ? true : *stop == ']' ? false : in;
         sr_url_node node = {0};
         int rc = parse_node(text, from, (size_t)(stop - from), &node, err);
-        if (rc != SR_OK)
+        if (rc != SR_OK) {
+            free(node.host); /* an IPv6 host is kept before its port is read */
             return rc;
+        }
         if (k == 0) {
             url->host = node.host;
             url->port = node.port;
