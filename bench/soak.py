@@ -303,8 +303,9 @@ class Faults(threading.Thread):
     the brokers' restart() of the harness, kill -9 of a pid sr keeps then `sr sanity`, the
     nginx's 503s (fail_percent) switched on, the subscriber's tmpfs filled."""
 
-    def __init__(self, pump, rabbit, mosq, order, rng, t0):
+    def __init__(self, pump, rabbit, mosq, order, rng, t0, until):
         super().__init__(daemon=True)
+        self.until = until  # no fault begins this many seconds after t0 or later
         self.pump, self.rabbit, self.mosq = pump, rabbit, mosq
         self.order, self.rng, self.t0 = order, rng, t0
         self.stop_flag = threading.Event()
@@ -321,7 +322,7 @@ class Faults(threading.Thread):
         k = 0
         while not self.order or not self.stop_flag.wait(
                 max(0.0, self.t0 + 60 * (k + 1) - time.monotonic())):
-            if not self.order:
+            if not self.order or time.monotonic() - self.t0 >= self.until - 1:
                 return
             fault = self.order[k % len(self.order)]
             k += 1
@@ -402,6 +403,7 @@ class Tracker:
         self.pending_at = 0
         self.left_in_folder = {}
         self.delivered = 0
+        self.unlogged = []  # in the subscriber's tree, no "downloaded" line in its log
         self.log_path = pump.log_path("subscribe/soak", 1)
         self.problems = {}  # warning/error lines of the subscriber, by their first words
 
@@ -426,7 +428,7 @@ class Tracker:
                 i = int(d.group(2))
                 if 0 <= i < self.total:
                     self.downloads[i] += 1
-                    if self.downloads[i] == 1:
+                    if not self.arrived[i]:
                         t = time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S")) + int(ms) / 1000
                         self.arrived[i] = t
                         self.delivered += 1
@@ -434,6 +436,27 @@ class Tracker:
             elif level in ("WARNING", "ERROR", "CRITICAL"):
                 key = re.sub(r"\d+", "N", rest)[:90]
                 self.problems[key] = self.problems.get(key, 0) + 1
+
+    def look_in_tree(self, written):
+        """The files written and not yet seen in the subscriber's log that are in its tree,
+        whole (their one line names them), taken as delivered when they got there (the
+        ctime of the rename from NAME.tmp). sr holds its INFO lines and writes them a pass
+        at a time: an instance killed with -9 loses the lines of its last pass, not the
+        files it placed and acknowledged."""
+        for i in range(written):
+            if self.arrived[i] or not self.written[i]:
+                continue
+            p = self.pump.dest / self.rel(i)
+            try:
+                st = p.stat()
+                whole = p.read_text().startswith(f"{i} ")
+            except OSError:
+                continue
+            if whole:
+                self.arrived[i] = st.st_ctime
+                self.unlogged.append(i)
+                self.delivered += 1
+                self.pending.append((time.time(), i))
 
     def count_written(self):
         return self.total - self.written.count(0.0)
@@ -529,7 +552,10 @@ def main():
             + ("" if root else " (not root: no tmpfs, diskfull skipped)"),
             f"pump: sr_watch -> RabbitMQ -> sr_winnow -> sr_sarra x{sarra_n} -> RabbitMQ -> "
             f"sr_shovel -> Mosquitto -> sr_subscribe (http from nginx at both hops), "
-            f"load average before {' '.join(Path('/proc/loadavg').read_text().split()[:3])}"]
+            f"load average before {' '.join(Path('/proc/loadavg').read_text().split()[:3])}",
+            f"settings: batch 100, prefetch 100 (winnow, sarra, shovel), batch 500 (watch), "
+            f"files deleted {hold} s after delivery, RSS and descriptors from {warmup} s, "
+            f"every {SAMPLE_EVERY} s"]
     for line in head:
         print(line, flush=True)
     work = Path(tempfile.mkdtemp(prefix="soak.", dir=build_dir()))
@@ -550,7 +576,7 @@ def main():
         t0 = time.monotonic()
         wall0 = time.time()
         samples = {}
-        faults = Faults(pump, rabbit, mosq, order, rng, t0)
+        faults = Faults(pump, rabbit, mosq, order, rng, t0, seconds)
         faults.start()
         depths = Depths(rabbit)
         depths.start()
@@ -610,6 +636,7 @@ def main():
                 sample_all(pump, samples, now - t0)
                 next_sample += SAMPLE_EVERY
             if now >= next_print:
+                tracker.look_in_tree(written_by_end)
                 print(f"  [{now - t0:7.1f}s] delivered {tracker.delivered} of "
                       f"{written_by_end}; {depths.latest}", flush=True)
                 next_print += 30
@@ -622,13 +649,14 @@ def main():
         status = pump.sr("status", "--json")
         r = pump.stop()
         tracker.read_log()
+        tracker.look_in_tree(written_by_end)
         tracker.delete_due(time.time(), everything=True)
         # ---- the table ----
-        lost = [i for i in range(written_by_end) if tracker.downloads[i] == 0]
+        lost = [i for i in range(written_by_end) if not tracker.arrived[i]]
         dups = sum(max(0, c - 1) for c in tracker.downloads)
         dup_files = sum(1 for c in tracker.downloads if c > 1)
         lags = sorted(tracker.arrived[i] - tracker.written[i] for i in range(written_by_end)
-                      if tracker.downloads[i])
+                      if tracker.arrived[i])
         dropped = {}
         for config, k in pump.instances.items():
             for n in range(1, k + 1):
@@ -638,7 +666,7 @@ def main():
         out += head
         out.append(f"written {written_by_end} files in {write_end / 60:.1f} min "
                    f"({written_by_end / write_end:.0f} files/s); the last delivered "
-                   f"{all_in - write_end:.0f} s after the writing ended; {wall0:.0f} "
+                   f"{all_in - write_end:.0f} s after the writing ended; started "
                    f"{time.strftime('%Y-%m-%d %H:%M:%S %Z', time.localtime(wall0))}")
         out.append("")
         out.append(f"  {'instance':<18} {'RSS KiB start':>13} {'middle':>8} {'end':>8} "
@@ -651,7 +679,10 @@ def main():
         out.append("")
         out.append(f"  files written {written_by_end}, delivered {written_by_end - len(lost)}, "
                    f"lost {len(lost)}, duplicated {dups} (downloads after the first, of "
-                   f"{dup_files} files)")
+                   f"{dup_files} files)" + (
+                       f"; {len(tracker.unlogged)} of the delivered found in the subscriber's "
+                       f"tree with no line in its log (killed with -9 before it wrote its held "
+                       f"lines; lag from the file's ctime)" if tracker.unlogged else ""))
         out.append(f"  lag written -> subscriber's download: p50 {percentile(lags, 0.5):.2f} s, "
                    f"p99 {percentile(lags, 0.99):.2f} s, max {lags[-1] if lags else 0:.2f} s")
         out.append(f"  achieved: {written_by_end / all_in:.0f} files/s end to end "
