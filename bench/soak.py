@@ -641,7 +641,6 @@ def main():
                       f"{written_by_end}; {depths.latest}", flush=True)
                 next_print += 30
             time.sleep(0.5)
-        all_in = time.monotonic() - t0
         # the end sample: every file in, the pump idle for a few seconds
         time.sleep(10)
         tracker.read_log()
@@ -653,6 +652,8 @@ def main():
         tracker.delete_due(time.time(), everything=True)
         # ---- the table ----
         lost = [i for i in range(written_by_end) if not tracker.arrived[i]]
+        # the last arrival (the subscriber's log stamp), not the end of the wait for it
+        all_in = max(tracker.arrived[:written_by_end], default=wall0) - wall0
         dups = sum(max(0, c - 1) for c in tracker.downloads)
         dup_files = sum(1 for c in tracker.downloads if c > 1)
         lags = sorted(tracker.arrived[i] - tracker.written[i] for i in range(written_by_end)
@@ -685,7 +686,7 @@ def main():
                        f"lines; lag from the file's ctime)" if tracker.unlogged else ""))
         out.append(f"  lag written -> subscriber's download: p50 {percentile(lags, 0.5):.2f} s, "
                    f"p99 {percentile(lags, 0.99):.2f} s, max {lags[-1] if lags else 0:.2f} s")
-        out.append(f"  achieved: {written_by_end / all_in:.0f} files/s end to end "
+        out.append(f"  achieved: {written_by_end / max(all_in, 1):.0f} files/s end to end "
                    f"(written over {write_end:.0f} s, all in after {all_in:.0f} s); "
                    f"asked {rate:.0f} files/s")
         out.append("  messages dropped ('not retried' in the logs): "
