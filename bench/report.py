@@ -166,8 +166,21 @@ def write_report(meta, results):
         md += ["```", "", "<details><summary>full output</summary>", "", "```"]
         md += [l.rstrip() for l in text.splitlines()]
         md += ["```", "", "</details>"]
+    md += soak_section()
     REPORT.write_text("\n".join(md) + "\n")
     print(f"== wrote {REPORT.relative_to(REPO)} from {OUT.relative_to(REPO)}/*.txt")
+
+
+def soak_section():
+    """The last `make soak`'s table (bench/soak.py writes OUT/soak.txt), copied as it is:
+    the soak runs on its own (30 minutes), not as one of `make bench`'s benchmarks."""
+    path = OUT / "soak.txt"
+    if not path.exists():
+        return []
+    return ["", "## soak", "",
+            "`make soak` (bench/soak.py, run on its own; see [bench/README.rst](README.rst), "
+            "Soak), its table as printed in [out/soak.txt](out/soak.txt):", "", "```",
+            *[l.rstrip() for l in path.read_text().splitlines()], "```"]
 
 
 def again():
