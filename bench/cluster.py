@@ -170,24 +170,11 @@ def spread(b, inst):
 
 class SpreadInstances(Instances):
     """bench/move.py's Instances (`sr_COMPONENT instance k NAME`, k = 1..count, logs
-    counted, stopped by SIGTERM), each instance given its node's URL."""
+    counted, stopped by SIGTERM), each instance given its node's URL; no RSS polled."""
 
-    def __init__(self, bench, component, name, count, word):  # not super().__init__: one env each
-        self.bench, self.component, self.name = bench, component, name
-        self.word = word
-        self.logs = [bench.log_path(component, name, n) for n in range(1, count + 1)]
-        self.offsets = [0] * count
-        self.partial = [""] * count
-        self.counts = [0] * count
-        self.procs, self.peaks, self.errs = [], [], []
-        exe = str(bench.bin / f"sr_{component}")
-        for n in range(1, count + 1):
-            err = open(bench.work / f"{component}_{name}_{n}.stderr", "w")
-            self.procs.append(subprocess.Popen([exe, "instance", str(n), name],
-                                               env=bench.env_for(n),
-                                               stdout=subprocess.DEVNULL, stderr=err))
-            self.errs.append(err)
-        self.peaks = []  # Instances.stop joins them: no RSS here (bench/move.py has it)
+    def __init__(self, bench, component, name, count, word):
+        super().__init__(bench, component, name, count, word, env_for=bench.env_for,
+                         peak_rss=False)
 
 
 def references(b, mode, queue, target, n, count, tag):

@@ -164,7 +164,9 @@ class Instances:
     with its peak RSS polled, and what their logs say: .done() counts the lines holding
     `word` (a file moved) by reading only what each log gained since the last look."""
 
-    def __init__(self, bench, component, name, count, word):
+    def __init__(self, bench, component, name, count, word, env_for=None, peak_rss=True):
+        # env_for(n): instance n's environment (default bench.env for all); peak_rss:
+        # poll each one's peak RSS
         self.bench, self.component, self.name = bench, component, name
         self.word = word
         self.logs = [bench.log_path(component, name, n) for n in range(1, count + 1)]
@@ -175,11 +177,13 @@ class Instances:
         exe = str(bench.bin / f"sr_{component}")
         for n in range(1, count + 1):
             err = open(bench.work / f"{component}_{name}_{n}.stderr", "w")
-            proc = subprocess.Popen([exe, "instance", str(n), name], env=bench.env,
+            proc = subprocess.Popen([exe, "instance", str(n), name],
+                                    env=env_for(n) if env_for else bench.env,
                                     stdout=subprocess.DEVNULL, stderr=err)
             self.procs.append(proc)
             self.errs.append(err)
-            self.peaks.append(PeakRss(proc.pid))
+            if peak_rss:
+                self.peaks.append(PeakRss(proc.pid))
 
     def done(self):
         for i, log in enumerate(self.logs):
