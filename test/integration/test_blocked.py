@@ -233,10 +233,10 @@ def alarm_story(server, alarmed, broker_tool, sr_bin, sr_cmd, sr_env, tmp_path):
         consumer.close()
 
 
-def test_memory_alarm_pauses_post_and_watch_and_nothing_is_lost(
-        rabbitmq, broker_tool, sr_bin, sr_cmd, sr_env, tmp_path):
-    """A memory alarm on the broker while sr_post and sr_watch publish: alarm_story."""
-    alarm_story(rabbitmq, rabbitmq, broker_tool, sr_bin, sr_cmd, sr_env, tmp_path)
+# The story runs on the three-node cluster below (the acceptance of issue 20), not again
+# on the single test broker: the same code meets the same notifications there (an alarm
+# holds the whole cluster, and the publishers' node says so), and the story takes over
+# a minute. The single broker's alarm is met by the stop test at the end.
 
 
 class ClusterFromNode:
