@@ -540,6 +540,8 @@ int sr_message_encode(const sr_message *m, enum sr_msg_format format, sr_encoded
     memset(out, 0, sizeof *out);
     if (format == SR_FORMAT_V02)
         return sr_msg_encode_v02(m, out, err);
+    if (format == SR_FORMAT_WIS)
+        return sr_msg_encode_wis(m, out, err);
     out->body = json_dumps(m->fields, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (out->body == NULL)
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
@@ -708,6 +710,16 @@ static int set_checked(sr_message *m, const char *field, json_t *v, sr_err *err)
 int sr_message_set_str(sr_message *m, const char *field, const char *value, sr_err *err)
 {
     return set_checked(m, field, json_string(value), err);
+}
+
+int sr_message_set_json(sr_message *m, const char *field, const char *json_text, sr_err *err)
+{
+    json_error_t jerr;
+    json_t *v = json_loads(json_text, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+    if (v == NULL)
+        return sr_err_set(err, SR_EINVAL, false, "message field %s: not JSON: %s", field,
+                          jerr.text);
+    return set_checked(m, field, v, err);
 }
 
 void sr_message_remove(sr_message *m, const char *field)

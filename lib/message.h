@@ -38,8 +38,9 @@
 #define SR_MSG_HEADER_TEXT_MAX (4 * SR_MSG_HEADER_MAX)
 
 /* In the order of post_format's choices in options.def (v03 first: a zeroed struct posts
- * v03); sr_config_choice(cfg, SR_OPT_post_format) is one. */
-enum sr_msg_format { SR_FORMAT_V03, SR_FORMAT_V02 };
+ * v03); sr_config_choice(cfg, SR_OPT_post_format) is one. SR_FORMAT_WIS is a WMO WIS2
+ * Notification Message (WNM, a GeoJSON Feature; sr3 calls the format "wis"). */
+enum sr_msg_format { SR_FORMAT_V03, SR_FORMAT_V02, SR_FORMAT_WIS };
 
 typedef struct sr_message sr_message;
 
@@ -141,6 +142,9 @@ bool sr_message_blocks_count(const sr_message *m, long long *count, long long *r
 
 /* ---- writing: each value is checked as the decoder checks it ---- */
 int sr_message_set_str(sr_message *m, const char *field, const char *value, sr_err *err);
+/* Any field from its JSON text (an object, array, number, string, true/false or null),
+ * checked as the decoder checks it; err names the field when the text is not JSON. */
+int sr_message_set_json(sr_message *m, const char *field, const char *json_text, sr_err *err);
 void sr_message_remove(sr_message *m, const char *field);
 int sr_message_set_size(sr_message *m, long long size, sr_err *err);
 int sr_message_set_identity(sr_message *m, const sr_identity *id, sr_err *err);

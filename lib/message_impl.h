@@ -34,4 +34,7 @@ int sr_msg_decode_parts(const char *what, const char *parts, json_t *o, sr_err *
 int sr_msg_decode_v02(const sr_wire *in, sr_message **out, sr_err *err);
 int sr_msg_encode_v02(const sr_message *m, sr_encoded *out, sr_err *err);
 
+/* The WIS2 half (message_wis.c). */
+int sr_msg_encode_wis(const sr_message *m, sr_encoded *out, sr_err *err);
+
 #endif
