@@ -8,6 +8,9 @@
 #include <errno.h>
 #include <ifaddrs.h>
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <math.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -1272,6 +1275,13 @@ static void housekeeping(sr_flow *f, double now)
         f->comp.housekeeping(f->comp.ctx);
     sr_plugins_housekeeping(f->plugins);
     sr_metrics_reset(f->metrics, now);
+#ifdef __GLIBC__
+    /* Give back to the kernel what a backlog made us allocate and has since freed: glibc
+     * keeps freed memory for reuse, so without this an instance's RSS shows its largest
+     * backlog ever rather than what it holds now, and an operator (or sr3's memory check)
+     * cannot tell a drained backlog from a leak. Every housekeeping: a few ms. */
+    malloc_trim(0);
+#endif
     f->last_housekeeping = now;
 }
 
