@@ -3,8 +3,10 @@
  * bench/codec: how many messages per second sr decodes and encodes on one core, next to
  * jansson alone parsing and dumping the same bodies in the same run.
  *
- *   codec [DIR]        DIR holds v03/NAME.json and v02/NAME.v02 (default test/data/messages,
- *                      the golden messages; see its README)
+ *   codec [DIR [WIS]]  DIR holds v03/NAME.json and v02/NAME.v02 (default test/data/messages,
+ *                      the golden messages; see its README); WIS the WIS2 notification
+ *                      messages, its example*.json (default test/data/wis2, the examples
+ *                      of the WNM specification; see its README)
  *   SR_BENCH_MSGS      messages per timed run (default 200000, cycling through the set)
  *   SR_BENCH_RUNS      timed runs per figure, the median is shown (default 5)
  *
@@ -14,6 +16,10 @@
  * v02: sr_message_decode + sr_message_encode(V02) per message, against sr doing v03 on
  * the same messages (each v02 message decoded once and encoded as v03 for that), since
  * no outside library reads v02.
+ * wis: sr_message_decode + sr_message_encode(WIS) per WNM, against the same jansson
+ * loadb + dumps of the same bodies, and beside sr's v03 figure. Twice: as a relay passes
+ * a WNM on (its id and links kept), and as a cache re-announces it from a new baseUrl
+ * (sr_message_set_str before the encoding: a new id and canonical link are made).
  *
  * The process is pinned to the core it starts on; runs of sr and the reference
  * alternate so drift on a busy machine hits both alike. A warm-up pass checks that
@@ -151,9 +157,9 @@ static int has_suffix(const char *name, const char *suffix)
     return n > k && strcmp(name + n - k, suffix) == 0;
 }
 
-/* Every file of DIR/SUB ending in SUFFIX, in name order: v03 bodies as they are, .v02
- * files parsed. */
-static int load(const char *dir, const char *sub, const char *suf, set *out)
+/* Every file of DIR/SUB ending in SUFFIX (and starting with PREFIX, when given), in name
+ * order: v03 and WNM bodies as they are (a wire with the body alone), .v02 files parsed. */
+static int load(const char *dir, const char *sub, const char *prefix, const char *suf, set *out)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, sub);
@@ -168,7 +174,8 @@ static int load(const char *dir, const char *sub, const char *suf, set *out)
     if (out->s == NULL)
         rc = -1;
     for (int i = 0; i < n; i++) {
-        if (rc == 0 && out->n < MAX_MESSAGES && has_suffix(names[i]->d_name, suf)) {
+        if (rc == 0 && out->n < MAX_MESSAGES && has_suffix(names[i]->d_name, suf) &&
+            (prefix == NULL || strncmp(names[i]->d_name, prefix, strlen(prefix)) == 0)) {
             sample *s = &out->s[out->n++];
             size_t len = 0;
             if (snprintf(path, sizeof path, "%s/%s/%s", dir, sub, names[i]->d_name) >=
@@ -179,13 +186,14 @@ static int load(const char *dir, const char *sub, const char *suf, set *out)
             else if (strcmp(suf, ".v02") == 0)
                 rc = parse_v02(s, len);
             else
-                s->body = s->text, s->body_len = len;
+                s->body = s->text, s->body_len = len,
+                s->wire = (sr_wire){.body = s->body, .body_len = len};
         }
         free(names[i]);
     }
     free(names);
     if (rc == 0 && out->n == 0) {
-        fprintf(stderr, "codec: no %s files in %s/%s\n", suf, dir, sub);
+        fprintf(stderr, "codec: no %s%s files in %s/%s\n", prefix ? prefix : "", suf, dir, sub);
         rc = -1;
     }
     return rc;
@@ -294,6 +302,40 @@ static int v02_as_v03(const set *v02, set *out)
     return 0;
 }
 
+/* WNMs as a relay handles them (relay) or as a cache re-announcing them from its own
+ * server does (moved: a new baseUrl, so a new id and links). */
+static double sr_wis_pass_as(const set *t, long n, int moved)
+{
+    double t0 = sr_time_mono_s();
+    for (long i = 0; i < n; i++) {
+        const sample *s = &t->s[i % t->n];
+        sr_message *m;
+        sr_encoded e;
+        sr_err err;
+        if (sr_message_decode(&s->wire, &m, &err) != SR_OK ||
+            (moved && sr_message_set_str(m, "baseUrl", "https://cache.example.net", &err) != SR_OK) ||
+            sr_message_encode(m, SR_FORMAT_WIS, &e, &err) != SR_OK) {
+            fprintf(stderr, "codec: wis/%s: %s\n", s->name, err.msg);
+            sr_message_free(m);
+            return -1;
+        }
+        sink += e.body_len;
+        sr_encoded_fini(&e);
+        sr_message_free(m);
+    }
+    return sr_time_mono_s() - t0;
+}
+
+static double sr_wis_relay_pass(const set *t, long n)
+{
+    return sr_wis_pass_as(t, n, 0);
+}
+
+static double sr_wis_moved_pass(const set *t, long n)
+{
+    return sr_wis_pass_as(t, n, 1);
+}
+
 typedef double (*pass_fn)(const set *, long);
 
 /* Median seconds of both sides, their runs alternating; -1 on failure. */
@@ -352,8 +394,9 @@ static void describe_machine(int cpu)
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : "test/data/messages";
-    if (argc > 2 || dir[0] == '-') {
-        fprintf(stderr, "usage: codec [DIR]  (SR_BENCH_MSGS, SR_BENCH_RUNS)\n");
+    const char *wis_dir = argc > 2 ? argv[2] : "test/data/wis2";
+    if (argc > 3 || dir[0] == '-') {
+        fprintf(stderr, "usage: codec [DIR [WIS]]  (SR_BENCH_MSGS, SR_BENCH_RUNS)\n");
         return 2;
     }
     long n = env_long("codec", "SR_BENCH_MSGS", 200000, 100, 1000000000L);
@@ -367,17 +410,19 @@ int main(int argc, char **argv)
     if (cpu < 0 || sched_setaffinity(0, sizeof one, &one) != 0)
         cpu = -1;
 
-    set v03 = {0}, v02 = {0}, v02v03 = {0};
-    int rc = load(dir, "v03", ".json", &v03) == 0 && load(dir, "v02", ".v02", &v02) == 0 &&
-                     v02_as_v03(&v02, &v02v03) == 0
+    set v03 = {0}, v02 = {0}, v02v03 = {0}, wis = {0};
+    int rc = load(dir, "v03", NULL, ".json", &v03) == 0 &&
+                     load(dir, "v02", NULL, ".v02", &v02) == 0 && v02_as_v03(&v02, &v02v03) == 0 &&
+                     load(wis_dir, ".", "example", ".json", &wis) == 0
                  ? 0
                  : -1;
-    double t_sr, t_js, t_v02, t_v02v03;
+    double t_sr, t_js, t_v02, t_v02v03, t_wis, t_wjs, t_moved, t_mjs;
     if (rc == 0) {
         describe_machine(cpu);
         printf("data:    %d v03 bodies (mean %.0f bytes), %d v02 messages (mean body %.0f "
-               "bytes), from %s\n",
-               v03.n, mean_size(&v03), v02.n, mean_size(&v02), dir);
+               "bytes), from %s; %d WNM bodies (mean %.0f bytes) from %s\n",
+               v03.n, mean_size(&v03), v02.n, mean_size(&v02), dir, wis.n, mean_size(&wis),
+               wis_dir);
         printf("figures: median of %d runs of %ld messages each, wall clock\n", runs, n);
         fflush(stdout);
         rc = race(sr_v03_pass, &v03, jansson_pass, &v03, n, runs, &t_sr, &t_js);
@@ -389,15 +434,31 @@ int main(int argc, char **argv)
         fflush(stdout);
         rc = race(sr_v02_pass, &v02, sr_v03_pass, &v02v03, n, runs, &t_v02, &t_v02v03);
     }
-    if (rc == 0)
+    if (rc == 0) {
         printf("v02  sr decode+encode %9.0f msg/s   sr v03 on the same   %9.0f msg/s   "
                "ratio v02/v03 %.3f\n",
                n / t_v02, n / t_v02v03, t_v02v03 / t_v02);
+        fflush(stdout);
+        rc = race(sr_wis_relay_pass, &wis, jansson_pass, &wis, n, runs, &t_wis, &t_wjs);
+    }
+    if (rc == 0) {
+        printf("wis  sr decode+encode %9.0f msg/s   jansson loadb+dumps %9.0f msg/s   "
+               "ratio sr/jansson %.3f   (relayed: id and links kept; v03 above: %.0f msg/s, "
+               "wis/v03 %.3f)\n",
+               n / t_wis, n / t_wjs, t_wjs / t_wis, n / t_sr, t_sr / t_wis);
+        fflush(stdout);
+        rc = race(sr_wis_moved_pass, &wis, jansson_pass, &wis, n, runs, &t_moved, &t_mjs);
+    }
+    if (rc == 0)
+        printf("wis  sr decode+encode %9.0f msg/s   jansson loadb+dumps %9.0f msg/s   "
+               "ratio sr/jansson %.3f   (re-announced from a new baseUrl: new id and links)\n",
+               n / t_moved, n / t_mjs, t_mjs / t_moved);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("peak RSS %ld KiB (checksum %zu)\n", ru.ru_maxrss, sink);
     set_free(&v03);
     set_free(&v02);
     set_free(&v02v03);
+    set_free(&wis);
     return rc == 0 ? 0 : 1;
 }

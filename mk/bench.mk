@@ -31,7 +31,7 @@ bench-identity: $(BUILD)/bench/identity
 # Messages decoded and encoded per second, v03 against jansson alone and v02 against v03,
 # on the golden messages. SR_BENCH_MSGS sets the messages per run (default 200000).
 bench-codec: $(BUILD)/bench/codec
-	$(BUILD)/bench/codec test/data/messages
+	$(BUILD)/bench/codec test/data/messages test/data/wis2
 
 # sftp against OpenSSH's clients (bench/transfer.sh): 2000 files of 4 KiB put by sr vs one
 # `sftp -b` batch and `scp` per file, one file of SR_BENCH_MB MiB put and got by sr vs
