@@ -109,6 +109,7 @@ unit-asan: $(UNIT_SAN_BINS)
 # ENOSYS, the jail walks the path instead (what old kernels get), and valgrind's notes
 # about the syscall are left out of the output.
 valgrind: $(BUILD)/test/test_config $(BUILD)/test/test_credentials $(BUILD)/test/test_message \
+          $(BUILD)/test/test_message_wis \
           $(BUILD)/test/test_nodupe $(BUILD)/test/test_retryq $(BUILD)/test/test_metrics \
           $(BUILD)/test/test_identity $(BUILD)/test/test_jail $(BUILD)/test/test_brokerhdr \
           $(BUILD)/test/test_flow $(BUILD)/test/test_seen $(BUILD)/test/test_listing \

@@ -9,7 +9,8 @@
 # data-*); regression seeds added by hand (regress-*, see README.rst) are kept, and a seed
 # that is an open crash's reproducer (crashes/<target>/) is left out.
 #
-#   corpus/v03/     every v03 and bad JSON body, as is
+#   corpus/v03/     every v03 and bad JSON body, and every WIS2 notification message
+#                   (test/data/wis2: the decoder takes both), as is
 #   corpus/v02/     every .v02 file (v02/ and bad/) in fuzz_v02.c's scheme:
 #                   body (with \n made a newline), a NUL byte, then NAME=VALUE lines
 #                   (the file's content_type and topic lines are dropped)
@@ -33,6 +34,11 @@ rm -f "$out"/v03/data-* "$out"/v02/data-* "$out"/config/data-* "$out"/headers/da
 for f in "$msgs"/v03/*.json "$msgs"/bad/*.json; do
     kind=$(basename "$(dirname "$f")")
     cp "$f" "$out/v03/data-$kind-$(basename "$f" .json)"
+done
+for f in "$top"/test/data/wis2/example*.json "$top"/test/data/wis2/good/*.json \
+         "$top"/test/data/wis2/bad/*.json; do
+    kind=$(basename "$(dirname "$f")")
+    cp "$f" "$out/v03/data-wis-$kind-$(basename "$f" .json)"
 done
 
 # ---- v02: body NUL headers ----
