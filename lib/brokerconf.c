@@ -341,8 +341,8 @@ int sr_publisher_route(const sr_publisher_setup *s, const sr_message *m, char **
         if ((*topic = strdup(fixed)) == NULL)
             rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
     } else if (rc == SR_OK && subtopic != NULL) {
-        rc = sr_topic_with_subtopic(proto, *exchange, s->topic_prefix, subtopic, topic,
-                                    truncated, err);
+        rc = sr_topic_with_subtopic(proto, *exchange, s->topic_prefix, subtopic, topic, truncated,
+                                    err);
     } else if (rc == SR_OK) {
         const char *rel = sr_message_rel_path(m);
         rc = s->mqtt ? sr_topic_mqtt(*exchange, s->topic_prefix, rel, topic, err)

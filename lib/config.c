@@ -1743,8 +1743,9 @@ static void check_geometry(const char *text, char *why, size_t size)
         snprintf(why, size, "not a GeoJSON geometry (an object with a type) nor null");
     } else if (strcmp(type, "Point") == 0) {
         if (!geo_position(coords))
-            snprintf(why, size, "a Point's coordinates must be a position: [longitude, "
-                                "latitude] (two or more numbers)");
+            snprintf(why, size,
+                     "a Point's coordinates must be a position: [longitude, "
+                     "latitude] (two or more numbers)");
     } else if (strcmp(type, "Polygon") == 0) {
         bool ok = json_is_array(coords) && json_array_size(coords) >= 1;
         for (size_t r = 0; ok && r < json_array_size(coords); r++) {
@@ -1754,11 +1755,14 @@ static void check_geometry(const char *text, char *why, size_t size)
                 ok = geo_position(json_array_get(ring, i));
         }
         if (!ok)
-            snprintf(why, size, "a Polygon's coordinates must be an array of rings, each of 4 "
-                                "or more positions [longitude, latitude]");
+            snprintf(why, size,
+                     "a Polygon's coordinates must be an array of rings, each of 4 "
+                     "or more positions [longitude, latitude]");
     } else {
-        snprintf(why, size, "type %.64s: a WIS2 notification's geometry is a Point, a Polygon "
-                            "or null", type);
+        snprintf(why, size,
+                 "type %.64s: a WIS2 notification's geometry is a Point, a Polygon "
+                 "or null",
+                 type);
     }
     json_decref(g);
 }
@@ -1855,8 +1859,9 @@ static int check_wis(const sr_config *cfg, sr_err *err)
         if (rc == SR_OK &&
             sr_topic_wis_check(proto, ex, topic, centre->text, v == raw, &why_not) != SR_OK) {
             value_where(cfg, v, format, where, sizeof where);
-            const char *name = v == exchange ? "post_exchange" : v == raw ? "post_topic"
-                                                                          : "post_topicPrefix";
+            const char *name = v == exchange ? "post_exchange"
+                               : v == raw    ? "post_topic"
+                                             : "post_topicPrefix";
             rc = sr_err_set(err, SR_EINVAL, false, "%s: %s %s with post_format wis: %s", where,
                             name, v->text ? v->text : "None", why_not.msg);
         }

@@ -626,8 +626,8 @@ static const char *const wis_systems[] = {"wis2", NULL};
 static const char *const wis_types[] = {"data", "metadata", NULL};
 static const char *const wis_policies[] = {"core", "recommended", NULL};
 static const char *const wis_disciplines[] = {
-    "atmospheric-composition", "climate", "cryosphere", "hydrology", "ocean", "space-weather",
-    "weather", NULL};
+    "atmospheric-composition", "climate", "cryosphere", "hydrology", "ocean",
+    "space-weather",           "weather", NULL};
 
 static const struct {
     const char *name;
@@ -683,8 +683,8 @@ static void join_words(const char *const *words, char *buf, size_t size)
 
 /* A topic as the messages about it show it (cut to TOPIC_SHOWN_MAX bytes). */
 #define TOPIC_SHOWN_MAX 200
-static void wis_shown(enum sr_topic_proto proto, const char *exchange, const char *topic,
-                      char *buf, size_t size)
+static void wis_shown(enum sr_topic_proto proto, const char *exchange, const char *topic, char *buf,
+                      size_t size)
 {
     size_t n = utf8_cut(topic, strlen(topic), TOPIC_SHOWN_MAX);
     const char *more = topic[n] ? "..." : "";
@@ -697,8 +697,8 @@ static void wis_shown(enum sr_topic_proto proto, const char *exchange, const cha
 }
 
 /* Check level number index (0-based) s[0..n). */
-static int wis_level(size_t index, const char *s, size_t n, const char *centre_id,
-                     bool origin, const char *shown, sr_err *err)
+static int wis_level(size_t index, const char *s, size_t n, const char *centre_id, bool origin,
+                     const char *shown, sr_err *err)
 {
     char list[256];
     const char *fault = wis_level_fault(s, n);

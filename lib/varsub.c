@@ -88,8 +88,8 @@ int sr_varsub(const char *text, sr_var_lookup lookup, void *ctx, char **out, sr_
 /* ---- per-message variables ---- */
 
 static const char *const message_vars[] = {
-    "BD",   "PBD", "BUP", "BUPL", "baseUrlPath", "baseUrlPathLast", "SOURCE", "YYYYMMDD",
-    "YYYY", "MM",  "DD",  "HH",   "JJJ",  "relPath",     "filename",
+    "BD",   "PBD", "BUP", "BUPL", "baseUrlPath", "baseUrlPathLast", "SOURCE",   "YYYYMMDD",
+    "YYYY", "MM",  "DD",  "HH",   "JJJ",         "relPath",         "filename",
 };
 
 /* A date variable with an offset: YYYYMMDD-1d, HH+2h ... The offset is a signed number and

@@ -51,9 +51,10 @@ typedef struct sr_msgvars {
 /* Substitute the per-message variables of text. Unknown names are left as written.
  * A value the message chooses (${SOURCE}, ${BUP}, ${BUPL}, ${relPath}, ${filename}, regex
  * groups ${1}..) may not hold a control character or a ".." component, and ${SOURCE},
- * ${BUPL} and ${filename} (one name) no "/" either: SR_EREFUSED naming the variable and its value. *trusted_len (may be NULL)
- * receives how much of *out comes from the configuration alone: the length of what the
- * text before the first such variable expanded to (all of *out when there is none). */
+ * ${BUPL} and ${filename} (one name) no "/" either: SR_EREFUSED naming the variable and
+ * its value. *trusted_len (may be NULL) receives how much of *out comes from the
+ * configuration alone: the length of what the text before the first such variable
+ * expanded to (all of *out when there is none). */
 int sr_varsub_message(const char *text, const sr_msgvars *vars, char **out, size_t *trusted_len,
                       sr_err *err);
 

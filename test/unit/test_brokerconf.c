@@ -265,10 +265,8 @@ static sr_message *received(const char *topic, const char *fields)
              "{\"pubTime\":\"20261206T230000\",\"baseUrl\":\"https://c.example/\","
              "\"relPath\":\"x/f.bufr\"%s%s}",
              fields[0] ? "," : "", fields);
-    sr_wire w = {.body = body,
-                 .body_len = strlen(body),
-                 .content_type = "application/json",
-                 .topic = topic};
+    sr_wire w = {
+        .body = body, .body_len = strlen(body), .content_type = "application/json", .topic = topic};
     sr_message *m = NULL;
     sr_err err;
     if (sr_message_decode(&w, &m, &err) != SR_OK)
@@ -311,9 +309,12 @@ static void wis2_relay_routes_and_fills(void **st)
 {
     (void)st;
     const sr_override amqp_in[] = {
-        {"topicPrefix", "a.wis2"},           {"post_format", "wis"},
-        {"post_exchange", "cache"},          {"post_topicPrefix", "a/wis2"},
-        {"wisCentreId", "ca-x"},             {"wisMetadataId", "urn:wmo:md:ca-x:relay"},
+        {"topicPrefix", "a.wis2"},
+        {"post_format", "wis"},
+        {"post_exchange", "cache"},
+        {"post_topicPrefix", "a/wis2"},
+        {"wisCentreId", "ca-x"},
+        {"wisMetadataId", "urn:wmo:md:ca-x:relay"},
         {"wisGeometry", "{\"type\": \"Point\", \"coordinates\": [-73.5, 45.5]}"}};
     sr_config *cfg = load_with(SR_C_SHOVEL, "amqp2mqtt", amqp_in, 7);
     sr_err err;
@@ -370,10 +371,10 @@ static void wis2_relay_routes_and_fills(void **st)
 
     /* MQTT in, AMQP out, wisDataId with the per-message variables */
     const sr_override mqtt_in[] = {
-        {"topicPrefix", "a/wis2"},     {"topicCopy", "off"},
-        {"post_format", "wis"},        {"post_exchange", "cache"},
+        {"topicPrefix", "a/wis2"},      {"topicCopy", "off"},
+        {"post_format", "wis"},         {"post_exchange", "cache"},
         {"post_topicPrefix", "a.wis2"}, {"wisCentreId", "ca-x"},
-        {"wisMetadataId", "urn:x"},    {"wisDataId", "ca-x/${filename}/${relPath}"}};
+        {"wisMetadataId", "urn:x"},     {"wisDataId", "ca-x/${filename}/${relPath}"}};
     cfg = load_with(SR_C_SHOVEL, "mqtt2amqp", mqtt_in, 8);
     assert_int_equal(sr_config_check(cfg, &err), SR_OK);
     assert_int_equal(sr_brokerconf_publisher(cfg, NULL, &p, &err), SR_OK);
@@ -390,11 +391,10 @@ static void wis2_relay_routes_and_fills(void **st)
     sr_config_free(cfg);
 
     /* the default data_id on AMQP: the routing key after wis2 */
-    const sr_override amqp_out[] = {
-        {"topicPrefix", "a/wis2"},      {"topicCopy", "off"},
-        {"post_format", "wis"},         {"post_exchange", "cache"},
-        {"post_topicPrefix", "a.wis2"}, {"wisCentreId", "ca-x"},
-        {"wisMetadataId", "urn:x"}};
+    const sr_override amqp_out[] = {{"topicPrefix", "a/wis2"},      {"topicCopy", "off"},
+                                    {"post_format", "wis"},         {"post_exchange", "cache"},
+                                    {"post_topicPrefix", "a.wis2"}, {"wisCentreId", "ca-x"},
+                                    {"wisMetadataId", "urn:x"}};
     cfg = load_with(SR_C_SHOVEL, "mqtt2amqp", amqp_out, 7);
     assert_int_equal(sr_brokerconf_publisher(cfg, NULL, &p, &err), SR_OK);
     m = received("origin/a/wis2/ca-y/data/core/ocean/s", "");

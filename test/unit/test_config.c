@@ -1220,13 +1220,15 @@ static void wis2_options_checked(void **state)
          "wisCentreId CA: not a WIS2 centre id (tld-name"},
         {SR_C_SHOVEL, WIS_IN WIS_OUT "wisCentreId caeccc\n", 7,
          "wisCentreId caeccc: not a WIS2 centre id"},
-        {SR_C_SHOVEL, WIS_IN WIS_OUT "wisGeometry {\"type\": \"Point\", \"coordinates\": [1]}\n",
-         7, "wisGeometry: a Point's coordinates must be a position"},
+        {SR_C_SHOVEL, WIS_IN WIS_OUT "wisGeometry {\"type\": \"Point\", \"coordinates\": [1]}\n", 7,
+         "wisGeometry: a Point's coordinates must be a position"},
         {SR_C_SHOVEL,
-         WIS_IN WIS_OUT "wisGeometry {\"type\": \"Polygon\", \"coordinates\": [[[0, 0], [1, 1]]]}\n",
+         WIS_IN WIS_OUT
+         "wisGeometry {\"type\": \"Polygon\", \"coordinates\": [[[0, 0], [1, 1]]]}\n",
          7, "wisGeometry: a Polygon's coordinates must be an array of rings"},
         {SR_C_SHOVEL,
-         WIS_IN WIS_OUT "wisGeometry {\"type\": \"LineString\", \"coordinates\": [[0, 0], [1, 1]]}\n",
+         WIS_IN WIS_OUT
+         "wisGeometry {\"type\": \"LineString\", \"coordinates\": [[0, 0], [1, 1]]}\n",
          7, "wisGeometry: type LineString: a WIS2 notification's geometry is a Point"},
         {SR_C_SHOVEL, WIS_IN WIS_OUT "wisGeometry [1, 2\n", 7, "wisGeometry: not JSON"},
         {SR_C_SHOVEL, WIS_IN WIS_OUT "wisGeometry \"Point\"\n", 7,
@@ -1244,12 +1246,11 @@ static void wis2_options_checked(void **state)
          "post_exchange xpublic with post_format wis: topic xpublic: level 1 (channel) "
          "\"xpublic\" is not one of origin, cache"},
         /* derived values: the post_format line, naming the option */
-        {SR_C_SHOVEL, "broker mqtt://u@h/\npost_broker mqtt://bob@h/\npost_format wis\n" WIS_IDS,
-         3,
+        {SR_C_SHOVEL, "broker mqtt://u@h/\npost_broker mqtt://bob@h/\npost_format wis\n" WIS_IDS, 3,
          "post_exchange xs_bob with post_format wis: topic xs_bob: level 1 (channel)"},
         {SR_C_SHOVEL,
-         "broker mqtt://u@h/\npost_broker mqtt://u@h/\npost_exchange origin\npost_format wis\n"
-         WIS_IDS,
+         "broker mqtt://u@h/\npost_broker mqtt://u@h/\npost_exchange origin\npost_format "
+         "wis\n" WIS_IDS,
          4,
          "post_topicPrefix v03 with post_format wis: topic origin/v03: level 2 (version) \"v03\" "
          "is not \"a\""},
@@ -1262,11 +1263,11 @@ static void wis2_options_checked(void **state)
         {SR_C_SHOVEL, WIS_IN WIS_OUT "post_exchangeSplit 2\npost_format wis\n" WIS_IDS, 7,
          "post_exchangeSplit 2: refused with post_format wis"},
         {SR_C_SHOVEL,
-         WIS_IN WIS_OUT "post_topic origin/a/wis2/ca-x/data/core/weather\npost_format wis\n"
-                        WIS_IDS,
+         WIS_IN WIS_OUT
+         "post_topic origin/a/wis2/ca-x/data/core/weather\npost_format wis\n" WIS_IDS,
          0, NULL},
-        {SR_C_SHOVEL, WIS_IN WIS_OUT "post_topic origin/a/wis2/ca-x/data\npost_format wis\n" WIS_IDS,
-         7,
+        {SR_C_SHOVEL,
+         WIS_IN WIS_OUT "post_topic origin/a/wis2/ca-x/data\npost_format wis\n" WIS_IDS, 7,
          "post_topic origin/a/wis2/ca-x/data with post_format wis: topic "
          "origin/a/wis2/ca-x/data: level 6 (data-policy) missing"},
     };

@@ -820,9 +820,9 @@ static void wis2_topic_hierarchy(void **state)
     assert_int_equal(sr_topic_wis_check(A, NULL, "a.wis2", NULL, false, &err), SR_EREFUSED);
     assert_non_null(strstr(err.msg, "no exchange"));
     /* without a centre id to compare, origin takes any valid one */
-    assert_int_equal(sr_topic_wis_check(M, NULL, "origin/a/wis2/ca-y/data/core/climate", NULL,
-                                        true, &err),
-                     SR_OK);
+    assert_int_equal(
+        sr_topic_wis_check(M, NULL, "origin/a/wis2/ca-y/data/core/climate", NULL, true, &err),
+        SR_OK);
 
     assert_true(sr_topic_wis_centre_ok("ca-eccc-msc"));
     assert_true(sr_topic_wis_centre_ok("int-wmo_test2"));
@@ -854,9 +854,8 @@ static void wis2_subtopic_carried_over(void **state)
     assert_string_equal(got, "ca-x/data/core/weather");
     free(got);
     /* an AMQP level holding '/' stays one level; escapes are undone */
-    assert_int_equal(sr_topic_subtopic_path(SR_TOPIC_AMQP, "a.wis2.x/y.a%23b", "a.wis2", &got,
-                                            &err),
-                     SR_OK);
+    assert_int_equal(
+        sr_topic_subtopic_path(SR_TOPIC_AMQP, "a.wis2.x/y.a%23b", "a.wis2", &got, &err), SR_OK);
     assert_string_equal(got, "x%2Fy/a#b");
     free(got);
     assert_int_equal(sr_topic_subtopic_path(SR_TOPIC_MQTT, "origin/a/wis2", "a/wis2", &got, &err),
@@ -876,9 +875,8 @@ static void wis2_subtopic_carried_over(void **state)
                      SR_OK);
     assert_string_equal(got, "a.wis2.ca-x.data.core.weather.s");
     free(got);
-    assert_int_equal(sr_topic_with_subtopic(SR_TOPIC_MQTT, "cache", "a/wis2", "x/a#b", &got, NULL,
-                                            &err),
-                     SR_OK);
+    assert_int_equal(
+        sr_topic_with_subtopic(SR_TOPIC_MQTT, "cache", "a/wis2", "x/a#b", &got, NULL, &err), SR_OK);
     assert_string_equal(got, "cache/a/wis2/x/a%23b");
     free(got);
     assert_int_equal(sr_topic_with_subtopic(SR_TOPIC_MQTT, "cache", "a/wis2", "", &got, NULL, &err),
@@ -890,9 +888,9 @@ static void wis2_subtopic_carried_over(void **state)
     assert_null(got);
 
     /* the default data_id's start: the levels after wis2 */
-    assert_int_equal(sr_topic_wis_tail(SR_TOPIC_MQTT, "origin/a/wis2/ca-x/data/core/weather/s",
-                                       &got, &err),
-                     SR_OK);
+    assert_int_equal(
+        sr_topic_wis_tail(SR_TOPIC_MQTT, "origin/a/wis2/ca-x/data/core/weather/s", &got, &err),
+        SR_OK);
     assert_string_equal(got, "ca-x/data/core/weather/s");
     free(got);
     assert_int_equal(sr_topic_wis_tail(SR_TOPIC_AMQP, "a.wis2.ca-x.data.core.weather", &got, &err),
@@ -906,15 +904,15 @@ static void wis2_subtopic_carried_over(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(amqp_routing_keys),   cmocka_unit_test(mqtt_topics),
-        cmocka_unit_test(dot_in_directory),    cmocka_unit_test(escaping),
-        cmocka_unit_test(round_trips),         cmocka_unit_test(truncation_on_utf8_boundary),
-        cmocka_unit_test(mqtt_length_limit),   cmocka_unit_test(odd_relpaths),
-        cmocka_unit_test(subtopic_on_receipt), cmocka_unit_test(topic_kept_when_it_differs),
-        cmocka_unit_test(amqp_bindings),       cmocka_unit_test(mqtt_filters),
-        cmocka_unit_test(bad_wildcards),       cmocka_unit_test(binding_errors),
-        cmocka_unit_test(mqtt_filter_length),  cmocka_unit_test(raw_topic_option),
-        cmocka_unit_test(split_index),         cmocka_unit_test(split_exchange_names),
+        cmocka_unit_test(amqp_routing_keys),    cmocka_unit_test(mqtt_topics),
+        cmocka_unit_test(dot_in_directory),     cmocka_unit_test(escaping),
+        cmocka_unit_test(round_trips),          cmocka_unit_test(truncation_on_utf8_boundary),
+        cmocka_unit_test(mqtt_length_limit),    cmocka_unit_test(odd_relpaths),
+        cmocka_unit_test(subtopic_on_receipt),  cmocka_unit_test(topic_kept_when_it_differs),
+        cmocka_unit_test(amqp_bindings),        cmocka_unit_test(mqtt_filters),
+        cmocka_unit_test(bad_wildcards),        cmocka_unit_test(binding_errors),
+        cmocka_unit_test(mqtt_filter_length),   cmocka_unit_test(raw_topic_option),
+        cmocka_unit_test(split_index),          cmocka_unit_test(split_exchange_names),
         cmocka_unit_test(wis2_topic_hierarchy), cmocka_unit_test(wis2_subtopic_carried_over),
     };
     return cmocka_run_group_tests_name("topic", tests, NULL, NULL);
