@@ -490,8 +490,10 @@ static int gather_broker(sr_flow *f, pass *p, double wait, sr_err *err)
         }
         if (drc != SR_OK) {
             sr_metrics_add(f->metrics, SR_METRIC_RX_BAD, 1, now);
+            const char *topic = got[i]->wire.topic;
             sr_log_write(f->log, SR_LOG_WARNING, "malformed message on topic %s dropped: %s",
-                         got[i]->wire.topic ? got[i]->wire.topic : "?", bad.msg);
+                         topic == NULL ? "?" : topic[0] == '\0' ? "\"\" (empty)" : topic,
+                         bad.msg);
             m = NULL;
         } else {
             sr_metrics_add(f->metrics, SR_METRIC_RX_GOOD, 1, now);
