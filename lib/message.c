@@ -330,8 +330,9 @@ static int check_string_field(const char *name, string_kind kind, const json_t *
 /* Check one known field; unknown ones are fine as they are. */
 static int check_field(const char *name, const json_t *v, sr_err *err)
 {
+    /* every field of every message comes here: most names fail on the first byte */
     for (size_t i = 0; i < sizeof string_fields / sizeof string_fields[0]; i++)
-        if (strcmp(name, string_fields[i].name) == 0)
+        if (name[0] == string_fields[i].name[0] && strcmp(name, string_fields[i].name) == 0)
             return check_string_field(name, string_fields[i].kind, v, err);
     long long n;
     if (strcmp(name, "size") == 0 && !sr_msg_json_count(v, &n))
@@ -359,7 +360,16 @@ sr_message *sr_msg_wrap(json_t *fields)
     }
     m->fields = fields;
     m->received_topic = NULL;
+    m->wnm = NULL;
     return m;
+}
+
+void sr_msg_fields_changed(sr_message *m, const char *field)
+{
+    if (m->wnm != NULL && (field == NULL || strcmp(field, "subtopic") != 0)) {
+        json_decref(m->wnm);
+        m->wnm = NULL;
+    }
 }
 
 /* Old names sr3 still reads: retPath, integrity. */
@@ -521,6 +531,8 @@ sr_message *sr_message_copy(const sr_message *m)
         sr_message_free(copy);
         return NULL;
     }
+    if (copy != NULL)
+        copy->wnm = json_incref(m->wnm);
     return copy;
 }
 
@@ -534,6 +546,7 @@ void sr_message_free(sr_message *m)
     if (m == NULL)
         return;
     json_decref(m->fields);
+    json_decref(m->wnm);
     free(m->received_topic);
     free(m);
 }
@@ -707,6 +720,8 @@ static int set_checked(sr_message *m, const char *field, json_t *v, sr_err *err)
     if (v == NULL)
         return sr_err_set(err, SR_EINVAL, false, "message field %s: not valid UTF-8", field);
     int rc = check_field(field, v, err);
+    if (rc == SR_OK)
+        sr_msg_fields_changed(m, field);
     if (rc == SR_OK && json_object_set_new(m->fields, field, v) != 0)
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
     if (rc != SR_OK)
@@ -731,6 +746,7 @@ int sr_message_set_json(sr_message *m, const char *field, const char *json_text,
 
 void sr_message_remove(sr_message *m, const char *field)
 {
+    sr_msg_fields_changed(m, field);
     json_object_del(m->fields, field);
 }
 
@@ -742,6 +758,7 @@ int sr_message_set_size(sr_message *m, long long size, sr_err *err)
 int sr_message_set_identity(sr_message *m, const sr_identity *id, sr_err *err)
 {
     if (id->method == SR_ID_NONE || id->method == SR_ID_MD5NAME) {
+        sr_msg_fields_changed(m, "identity");
         json_object_del(m->fields, "identity");
         return SR_OK;
     }

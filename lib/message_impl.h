@@ -13,7 +13,15 @@
 struct sr_message {
     json_t *fields;       /* the wire fields, v03 names */
     char *received_topic; /* the topic it arrived with (unescaped), or NULL */
+    /* A WNM as it was read, while none of the fields it maps to has changed since: posted
+     * as WNM again, it goes out as it came (a relay's case), without being rebuilt. It
+     * shares its nodes with fields, which are never changed in place. NULL otherwise. */
+    json_t *wnm;
 };
+
+/* Every change to m's fields goes through here first: the WNM kept as read no longer
+ * stands for them (except for subtopic, the flow's own note, which no WNM carries). */
+void sr_msg_fields_changed(sr_message *m, const char *field);
 
 /* Take ownership of a checked object; NULL (and fields released) when out of memory. */
 sr_message *sr_msg_wrap(json_t *fields);

@@ -68,8 +68,9 @@ static const char *const own_fields[] = {
 
 static bool own_field(const char *name)
 {
+    /* called for every property of every message: most names fail on the first byte */
     for (size_t i = 0; i < sizeof own_fields / sizeof own_fields[0]; i++)
-        if (strcmp(name, own_fields[i]) == 0)
+        if (name[0] == own_fields[i][0] && strcmp(name, own_fields[i]) == 0)
             return true;
     return false;
 }
@@ -115,6 +116,35 @@ static int check_string(const json_t *v, const char *path, size_t max, sr_err *e
     if (has_control(s))
         return wnm_bad(err, path, "%s holds a control character", sr_err_quote(s, q, sizeof q));
     return SR_OK;
+}
+
+/* "head[index].member" (no index when it is < 0, no member when NULL) into buf, cut to
+ * size: the JSON path an error names. Written by hand, not with snprintf: it is made for
+ * every member of every message, and printf's machinery costs more than the checks. */
+static const char *path_at(char *buf, size_t size, const char *head, long index,
+                           const char *member)
+{
+    size_t n = 0;
+    for (const char *p = head; *p && n + 1 < size; p++)
+        buf[n++] = *p;
+    if (index >= 0 && n + 24 < size) {
+        char digits[24];
+        int k = 0;
+        unsigned long v = (unsigned long)index;
+        do
+            digits[k++] = (char)('0' + v % 10);
+        while ((v /= 10) != 0);
+        buf[n++] = '[';
+        while (k > 0)
+            buf[n++] = digits[--k];
+        buf[n++] = ']';
+    }
+    if (member != NULL && n + 1 < size)
+        buf[n++] = '.';
+    for (const char *p = member ? member : ""; *p && n + 1 < size; p++)
+        buf[n++] = *p;
+    buf[n] = '\0';
+    return buf;
 }
 
 /* ---- times ---- */
@@ -200,8 +230,19 @@ static int pubtime_to_v03(const char *s, char *out, size_t size, sr_err *err)
     if (frac_len > WNM_FRACTION_MAX)
         return wnm_bad(err, "properties.pubtime", "%s has more than %d fraction digits",
                        sr_err_quote(s, q, sizeof q), WNM_FRACTION_MAX);
-    snprintf(out, size, "%.4s%.2s%.2sT%.2s%.2s%.2s%s%.*s", s, s + 5, s + 8, s + 11, s + 14, s + 17,
-             frac_len ? "." : "", (int)frac_len, frac);
+    /* by hand, as path_at: YYYYMMDDTHHMMSS[.f], from a checked YYYY-MM-DDTHH:MM:SS */
+    if (size < 17 + frac_len)
+        return wnm_bad(err, "properties.pubtime", "too long");
+    static const int from[] = {0, 1, 2, 3, 5, 6, 8, 9, -1, 11, 12, 14, 15, 17, 18};
+    for (size_t i = 0; i < 15; i++)
+        out[i] = from[i] < 0 ? 'T' : s[from[i]];
+    size_t n = 15;
+    if (frac_len > 0) {
+        out[n++] = '.';
+        memcpy(out + n, frac, frac_len);
+        n += frac_len;
+    }
+    out[n] = '\0';
     struct timespec t;
     if (sr_time_parse(out, &t, NULL) != SR_OK)
         return wnm_bad(err, "properties.pubtime", "%s is not a time sr can keep (1970 to 9999)",
@@ -435,7 +476,7 @@ static int check_properties(const json_t *p, sr_err *err)
     static const char *const strings[] = {"producer", "global-cache"};
     for (size_t i = 0; rc == SR_OK && i < 2; i++) {
         char path[96];
-        snprintf(path, sizeof path, "properties.%s", strings[i]);
+        path_at(path, sizeof path, "properties", -1, strings[i]);
         const json_t *v = json_object_get(p, strings[i]);
         if (v != NULL)
             rc = check_string(v, path, SR_MSG_FIELD_MAX, err);
@@ -525,33 +566,33 @@ static long primary_of(const json_t *links)
 static int check_link(const json_t *link, size_t i, sr_err *err)
 {
     char path[96];
-    snprintf(path, sizeof path, "links[%zu]", i);
+    path_at(path, sizeof path, "links", (long)i, NULL);
     if (!json_is_object(link))
         return wnm_bad(err, path, "not an object");
-    snprintf(path, sizeof path, "links[%zu].href", i);
+    path_at(path, sizeof path, "links", (long)i, "href");
     const json_t *href = json_object_get(link, "href");
     int rc = check_string(href, path, SR_MSG_URL_MAX + SR_MSG_PATH_MAX, err);
     char q[SR_QUOTE_BUF];
     if (rc == SR_OK && !fetchable_scheme(json_string_value(href)))
         rc = wnm_bad(err, path, "%s: a link is http, https, ftp or sftp",
                      sr_err_quote(json_string_value(href), q, sizeof q));
-    snprintf(path, sizeof path, "links[%zu].rel", i);
+    path_at(path, sizeof path, "links", (long)i, "rel");
     if (rc == SR_OK)
         rc = check_string(json_object_get(link, "rel"), path, SR_MSG_FIELD_MAX, err);
     static const char *const strings[] = {"type", "hreflang", "title"};
     for (size_t k = 0; rc == SR_OK && k < 3; k++) {
         const json_t *v = json_object_get(link, strings[k]);
-        snprintf(path, sizeof path, "links[%zu].%s", i, strings[k]);
+        path_at(path, sizeof path, "links", (long)i, strings[k]);
         if (v != NULL)
             rc = check_string(v, path, SR_MSG_FIELD_MAX, err);
     }
     const json_t *length = json_object_get(link, "length");
-    snprintf(path, sizeof path, "links[%zu].length", i);
+    path_at(path, sizeof path, "links", (long)i, "length");
     if (rc == SR_OK && length != NULL &&
         (!json_is_integer(length) || json_integer_value(length) < 0))
         rc = wnm_bad(err, path, "not a number of bytes (an integer >= 0)");
     const json_t *security = json_object_get(link, "security");
-    snprintf(path, sizeof path, "links[%zu].security", i);
+    path_at(path, sizeof path, "links", (long)i, "security");
     if (rc == SR_OK && security != NULL && !json_is_object(security))
         rc = wnm_bad(err, path, "not an object");
     return rc;
@@ -754,7 +795,7 @@ static int map_link(const json_t *link, long i, json_t *f, sr_err *err)
 {
     const char *href = json_string_value(json_object_get(link, "href"));
     char path[96];
-    snprintf(path, sizeof path, "links[%ld].href", i);
+    path_at(path, sizeof path, "links", i, "href");
     href_parts h;
     char q[SR_QUOTE_BUF];
     if (!href_split(href, &h)) {
@@ -849,7 +890,7 @@ static int map_wnm(const json_t *o, long primary, json_t *f, sr_err *err)
             strcmp(key, "content") == 0)
             continue;
         char path[SR_MSG_NAME_MAX + 16];
-        snprintf(path, sizeof path, "properties.%s", key);
+        path_at(path, sizeof path, "properties", -1, key);
         if (own_field(key))
             rc = wnm_bad(err, path, "a property may not be named as one of sr's own fields");
         else if (json_object_set(f, key, value) != 0)
@@ -886,13 +927,18 @@ int sr_msg_decode_wis(json_t *o, sr_message **out, sr_err *err)
         rc = map_wnm(o, primary, f, err);
     if (rc == SR_OK && (rc = sr_msg_check_all(f, err)) != SR_OK)
         sr_err_prefix(err, "WNM read as sr's fields");
-    json_decref(o);
     if (rc != SR_OK) {
+        json_decref(o);
         json_decref(f);
         return rc;
     }
     *out = sr_msg_wrap(f);
-    return *out ? SR_OK : out_of_memory(err);
+    if (*out == NULL) {
+        json_decref(o);
+        return out_of_memory(err);
+    }
+    (*out)->wnm = o; /* a relay posts it as it came (message_impl.h) */
+    return SR_OK;
 }
 
 /* ---- sr's fields -> WNM ---- */
@@ -1093,11 +1139,14 @@ static int build_wnm(const sr_message *m, json_t *o, sr_err *err)
 
 int sr_msg_encode_wis(const sr_message *m, sr_encoded *out, sr_err *err)
 {
-    json_t *o = json_object();
-    int rc = o ? build_wnm(m, o, err) : out_of_memory(err);
+    /* a WNM read and not changed since goes out as it came (checked when it was read) */
+    json_t *o = m->wnm ? json_incref(m->wnm) : json_object();
+    int rc = o ? SR_OK : out_of_memory(err);
     long primary;
+    if (rc == SR_OK && m->wnm == NULL)
+        rc = build_wnm(m, o, err);
     /* what sr writes passes what sr reads: a field that makes no WNM is named here */
-    if (rc == SR_OK)
+    if (rc == SR_OK && m->wnm == NULL)
         rc = wnm_check(o, &primary, err);
     if (rc == SR_OK && (out->body = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL)
         rc = out_of_memory(err);

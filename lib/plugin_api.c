@@ -230,6 +230,7 @@ int sr_plugin_field_set(sr_message *m, sr_placement *placement, const char *fiel
         json_decref(copy);
         return err->code;
     }
+    sr_msg_fields_changed(m, field);
     json_decref(m->fields);
     m->fields = copy;
     return SR_OK;
