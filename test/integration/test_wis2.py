@@ -345,8 +345,11 @@ def test_a_data_id_heard_again_is_not_fetched_again_an_update_is(node, validator
                                  now, fence_data))
     assert wait_until(lambda: read_or_none(node.received / fence) == fence_data, TIMEOUT), \
         node.logs()
-    duplicates = lambda: [line for line in reader.text().splitlines()  # noqa: E731
-                          if rel in line and "duplicate" in line]
+
+    def duplicates():
+        return [line for line in reader.text().splitlines()
+                if rel in line and "duplicate" in line]
+
     assert wait_until(lambda: len(duplicates()) == 3, TIMEOUT), reader.text()
     assert not copy.exists(), reader.text()
     assert reader.count(f"downloaded {copy} ") == 1, reader.text()
@@ -434,3 +437,27 @@ def test_a_malformed_wnm_is_dropped_named_and_the_next_goes_through(node, valida
     # nothing was fetched for them, anywhere
     found = [p for p in node.root.rglob(name) if p.parent != node.upstream]
     assert found == [] and not (node.received / name).exists(), found
+
+
+def test_a_file_that_does_not_match_its_integrity_is_not_cached(node, validator):
+    """A notification whose integrity is not the file's: the cache fetches the file,
+    finds another sha512, says so, keeps no copy and announces nothing (the retry queue
+    has it); the subscriber never hears of it."""
+    name = "tampered.txt"
+    data_id = f"{DATASET}/{name}"
+    href = node.upstream_file(name, b"what the server has\n")
+    doc = wnm(href, data_id, datetime.now(timezone.utc), b"what the producer announced\n")
+    doc["links"][0]["length"] = len(b"what the server has\n")
+    assert not list(validator.iter_errors(doc)), doc
+    node.wire.publish(ORIGIN, doc)
+    fence, data = "after_tampered.txt", os.urandom(300)
+    node.wire.publish(ORIGIN, wnm(node.upstream_file(fence, data), f"{DATASET}/{fence}",
+                                  datetime.now(timezone.utc), data))
+    assert wait_until(lambda: read_or_none(node.received / fence) == data, TIMEOUT), \
+        node.logs()
+    said = [line for line in node.sarra.text().splitlines()
+            if f"upstream/{name}" in line and "will retry" in line]
+    assert len(said) == 1 and "sha512" in said[0] and "[WARNING]" in said[0], \
+        node.sarra.text()
+    assert [p for p in node.cache.rglob(f"{name}*")] == []
+    assert node.wire.about(data_id, "cache") == [] and not (node.received / name).exists()
