@@ -58,7 +58,7 @@ int sr_blocks_split(const sr_message *whole, const char *path, long long block_s
     for (size_t i = 0; rc == SR_OK && i < n; i++) {
         off_t off = (off_t)i * block_size;
         manifest[i].size = size - off < block_size ? size - off : block_size;
-        if (spec->method == SR_ID_SHA512 || spec->method == SR_ID_MD5) {
+        if (sr_identity_is_digest(spec->method)) {
             rc = sr_identity_of_range(fd, off, manifest[i].size, spec, &ids[i], NULL, err);
             if (rc != SR_OK)
                 sr_err_prefix(err, "%s", path);
@@ -188,7 +188,7 @@ bool sr_blocks_in_file(sr_jail *jail, const char *rel, const sr_message *m,
                        const sr_block_layout *l)
 {
     sr_identity want, have;
-    if (!sr_message_identity(m, &want) || (want.method != SR_ID_SHA512 && want.method != SR_ID_MD5))
+    if (!sr_message_identity(m, &want) || !sr_identity_is_digest(want.method))
         return false;
     int fd;
     if (sr_jail_open(jail, rel, O_RDONLY, 0, &fd, NULL) != SR_OK)

@@ -383,7 +383,7 @@ static const char *already_have(const sr_download *d, sr_jail *j, const sr_work 
         (mtime.tv_sec < st.st_mtim.tv_sec ||
          (mtime.tv_sec == st.st_mtim.tv_sec && mtime.tv_nsec <= st.st_mtim.tv_nsec)))
         return "not newer";
-    if (want == NULL || (want->method != SR_ID_SHA512 && want->method != SR_ID_MD5))
+    if (want == NULL || !sr_identity_is_digest(want->method))
         return NULL;
     sr_identity_spec spec = {want->method, SR_ID_NONE, NULL};
     sr_identity have;
@@ -572,10 +572,10 @@ static int assemble(sr_download *d, sr_transfer *t, const char *remote_path, sr_
         return sr_err_set(err, SR_EIO, true, "truncating %s/%s to %lld bytes: %s",
                           w->placement.root, tmp, (long long)l->total, strerror(errno));
     sr_identity_spec spec = {SR_ID_SHA512, SR_ID_NONE, NULL};
-    if (block_id != NULL && block_id->method == SR_ID_MD5)
-        spec.method = SR_ID_MD5;
+    if (block_id != NULL && sr_identity_is_digest(block_id->method))
+        spec.method = block_id->method;
     int rc = SR_OK;
-    if (block_id != NULL && (block_id->method == SR_ID_MD5 || block_id->method == SR_ID_SHA512))
+    if (block_id != NULL && sr_identity_is_digest(block_id->method))
         rc = verify_blocks(d, t, remote_path, w, j, fd, block_id->method, err);
     sr_identity whole;
     if (rc == SR_OK)

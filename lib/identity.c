@@ -41,14 +41,17 @@
 #define XATTR_SIZE "user.sr_size"
 /* Largest cached JSON read back: {"method": "sha512", "value": "<88>"} is about 50 bytes. */
 #define XATTR_JSON_MAX 1024
-#define SHA512_BYTES 64
-#define MD5_BYTES 16
-#define METHODS_HELP "sha512, md5, cod,sha512, cod,md5, random, arbitrary,VALUE, md5name, none"
+/* The largest digest: sha512 and sha3-512. */
+#define DIGEST_BYTES_MAX 64
+#define METHODS_HELP                                                                               \
+    "sha512, md5, sha256, sha384, sha3-256, sha3-384, sha3-512, cod,sha512, cod,md5, random, "     \
+    "arbitrary,VALUE, md5name, none"
 
 static const char *const method_names[] = {
-    [SR_ID_NONE] = "none",       [SR_ID_SHA512] = "sha512",       [SR_ID_MD5] = "md5",
-    [SR_ID_COD] = "cod",         [SR_ID_ARBITRARY] = "arbitrary", [SR_ID_RANDOM] = "random",
-    [SR_ID_MD5NAME] = "md5name",
+    [SR_ID_NONE] = "none",         [SR_ID_SHA512] = "sha512",       [SR_ID_MD5] = "md5",
+    [SR_ID_COD] = "cod",           [SR_ID_ARBITRARY] = "arbitrary", [SR_ID_RANDOM] = "random",
+    [SR_ID_MD5NAME] = "md5name",   [SR_ID_SHA256] = "sha256",       [SR_ID_SHA384] = "sha384",
+    [SR_ID_SHA3_256] = "sha3-256", [SR_ID_SHA3_384] = "sha3-384",   [SR_ID_SHA3_512] = "sha3-512",
 };
 #define METHOD_COUNT (sizeof method_names / sizeof method_names[0])
 
@@ -57,6 +60,53 @@ const char *sr_identity_method_name(enum sr_identity_method method)
     if ((unsigned)method >= METHOD_COUNT)
         return "unknown";
     return method_names[method];
+}
+
+/* The OpenSSL digest of a digest method, or NULL for a method that is none. */
+static const EVP_MD *md_of(enum sr_identity_method method)
+{
+    switch (method) {
+    case SR_ID_SHA512:
+        return EVP_sha512();
+    case SR_ID_MD5:
+        return EVP_md5();
+    case SR_ID_SHA256:
+        return EVP_sha256();
+    case SR_ID_SHA384:
+        return EVP_sha384();
+    case SR_ID_SHA3_256:
+        return EVP_sha3_256();
+    case SR_ID_SHA3_384:
+        return EVP_sha3_384();
+    case SR_ID_SHA3_512:
+        return EVP_sha3_512();
+    default:
+        return NULL;
+    }
+}
+
+bool sr_identity_is_digest(enum sr_identity_method method)
+{
+    return sr_identity_digest_bytes(method) > 0;
+}
+
+size_t sr_identity_digest_bytes(enum sr_identity_method method)
+{
+    switch (method) {
+    case SR_ID_MD5:
+        return 16;
+    case SR_ID_SHA256:
+    case SR_ID_SHA3_256:
+        return 32;
+    case SR_ID_SHA384:
+    case SR_ID_SHA3_384:
+        return 48;
+    case SR_ID_SHA512:
+    case SR_ID_SHA3_512:
+        return 64;
+    default:
+        return 0;
+    }
 }
 
 int sr_identity_method_from_name(const char *name, enum sr_identity_method *out)
@@ -156,15 +206,20 @@ static bool hex_decode(const char *in, unsigned char *out, size_t n)
 
 static size_t digest_bytes(enum sr_identity_method method)
 {
-    return method == SR_ID_SHA512 ? SHA512_BYTES : method == SR_ID_MD5 ? MD5_BYTES : 0;
+    return sr_identity_digest_bytes(method);
 }
 
 /* Is value base64 of a digest of method's size? */
 static bool valid_digest_value(const char *value, enum sr_identity_method method)
 {
-    unsigned char raw[SHA512_BYTES];
+    unsigned char raw[DIGEST_BYTES_MAX];
     long n = b64_decode(value, raw, sizeof raw);
     return n > 0 && (size_t)n == digest_bytes(method);
+}
+
+bool sr_identity_value_valid(enum sr_identity_method method, const char *value)
+{
+    return value != NULL && sr_identity_is_digest(method) && valid_digest_value(value, method);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -176,9 +231,13 @@ int sr_identity_spec_parse(const char *value, sr_identity_spec *out, sr_err *err
         const char *word;
         enum sr_identity_method method;
     } plain[] = {
-        {"sha512", SR_ID_SHA512},   {"s", SR_ID_SHA512},      {"md5", SR_ID_MD5},
-        {"d", SR_ID_MD5},           {"random", SR_ID_RANDOM}, {"0", SR_ID_RANDOM},
-        {"md5name", SR_ID_MD5NAME}, {"n", SR_ID_MD5NAME},     {"none", SR_ID_NONE},
+        {"sha512", SR_ID_SHA512},     {"s", SR_ID_SHA512},
+        {"md5", SR_ID_MD5},           {"d", SR_ID_MD5},
+        {"random", SR_ID_RANDOM},     {"0", SR_ID_RANDOM},
+        {"md5name", SR_ID_MD5NAME},   {"n", SR_ID_MD5NAME},
+        {"none", SR_ID_NONE},         {"sha256", SR_ID_SHA256},
+        {"sha384", SR_ID_SHA384},     {"sha3-256", SR_ID_SHA3_256},
+        {"sha3-384", SR_ID_SHA3_384}, {"sha3-512", SR_ID_SHA3_512},
     };
     char q[SR_QUOTE_BUF];
     *out = (sr_identity_spec){.method = SR_ID_NONE, .cod_algorithm = SR_ID_NONE};
@@ -268,11 +327,11 @@ static int ssl_error(sr_err *err, const char *what, enum sr_identity_method meth
 
 sr_digest *sr_digest_new(enum sr_identity_method method, sr_err *err)
 {
-    const EVP_MD *md = method == SR_ID_SHA512 ? EVP_sha512()
-                       : method == SR_ID_MD5  ? EVP_md5()
-                                              : NULL;
+    const EVP_MD *md = md_of(method);
     if (md == NULL) {
-        sr_err_set(err, SR_EINVAL, false, "digest: method %s has no digest (sha512 or md5 only)",
+        sr_err_set(err, SR_EINVAL, false,
+                   "digest: method %s has no digest (sha512, md5, sha256, sha384, sha3-256, "
+                   "sha3-384, sha3-512 only)",
                    sr_identity_method_name(method));
         return NULL;
     }
@@ -312,7 +371,7 @@ int sr_digest_final(sr_digest *d, sr_identity *out, sr_err *err)
         rc = ssl_error(err, "cannot finish", d->method);
     else {
         out->method = d->method;
-        /* base64 of 64 bytes is 88 characters: well inside value. */
+        /* base64 of 64 bytes (the largest digest) is 88 characters: well inside value. */
         EVP_EncodeBlock((unsigned char *)out->value, raw, (int)n);
     }
     /* Ready for the next stream, whatever happened to this one. */
@@ -333,12 +392,11 @@ void sr_digest_free(sr_digest *d)
 int sr_identity_hex_of(enum sr_identity_method method, const void *data, size_t len, char *hex,
                        size_t size, sr_err *err)
 {
-    const EVP_MD *md = method == SR_ID_SHA512 ? EVP_sha512()
-                       : method == SR_ID_MD5  ? EVP_md5()
-                                              : NULL;
+    const EVP_MD *md = md_of(method);
     if (md == NULL)
         return sr_err_set(err, SR_EINVAL, false,
-                          "digest: method %s has no digest (sha512 or md5 only)",
+                          "digest: method %s has no digest (sha512, md5, sha256, sha384, "
+                          "sha3-256, sha3-384, sha3-512 only)",
                           sr_identity_method_name(method));
     size_t need = 2 * digest_bytes(method) + 1;
     if (hex == NULL || size < need)
@@ -407,7 +465,7 @@ static int identity_without_content(const sr_identity_spec *spec, sr_identity *o
 
 static bool needs_content(enum sr_identity_method method)
 {
-    return method == SR_ID_SHA512 || method == SR_ID_MD5;
+    return sr_identity_is_digest(method);
 }
 
 /* Feed length bytes of fd from offset to d. Messages name the byte, not the file. */
@@ -700,15 +758,11 @@ bool sr_identity_equal(const sr_identity *a, const sr_identity *b)
 {
     if (a == NULL || b == NULL || a->method != b->method)
         return false;
-    switch (a->method) {
-    case SR_ID_SHA512:
-    case SR_ID_MD5:
+    if (sr_identity_is_digest(a->method))
         return a->value[0] != '\0' && b64_equal(a->value, b->value);
-    case SR_ID_ARBITRARY:
+    if (a->method == SR_ID_ARBITRARY)
         return a->value[0] != '\0' && strcmp(a->value, b->value) == 0;
-    default:
-        return false;
-    }
+    return false;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -722,14 +776,14 @@ int sr_identity_to_v02(const sr_identity *id, char *buf, size_t size, sr_err *er
     switch (id->method) {
     case SR_ID_SHA512:
     case SR_ID_MD5: {
-        unsigned char raw[SHA512_BYTES];
+        unsigned char raw[DIGEST_BYTES_MAX];
         long len = b64_decode(id->value, raw, sizeof raw);
         if (len < 0 || (size_t)len != digest_bytes(id->method))
             return sr_err_set(err, SR_EINVAL, false,
                               "identity %s value %s is not base64 of a %zu-byte digest",
                               sr_identity_method_name(id->method),
                               sr_err_quote(id->value, q, sizeof q), digest_bytes(id->method));
-        char hex[2 * SHA512_BYTES + 1];
+        char hex[2 * DIGEST_BYTES_MAX + 1];
         hex_encode(raw, (size_t)len, hex);
         n = snprintf(local, sizeof local, "%c,%s", id->method == SR_ID_SHA512 ? 's' : 'd', hex);
         break;
@@ -749,6 +803,14 @@ int sr_identity_to_v02(const sr_identity *id, char *buf, size_t size, sr_err *er
         n = snprintf(local, sizeof local, "%c,%s", id->method == SR_ID_ARBITRARY ? 'a' : '0',
                      id->value);
         break;
+    case SR_ID_SHA256:
+    case SR_ID_SHA384:
+    case SR_ID_SHA3_256:
+    case SR_ID_SHA3_384:
+    case SR_ID_SHA3_512:
+        return sr_err_set(err, SR_EINVAL, false,
+                          "identity %s has no v02 sum (v02 knows sha512 and md5 digests only)",
+                          sr_identity_method_name(id->method));
     default:
         return sr_err_set(err, SR_EINVAL, false,
                           "identity %s has no v02 sum of its own (the converter writes "
@@ -787,7 +849,7 @@ int sr_identity_from_v02(const char *sum, sr_identity *out, bool *no_identity, s
     case 'd': {
         id.method = letter == 's' ? SR_ID_SHA512 : SR_ID_MD5;
         size_t n = digest_bytes(id.method);
-        unsigned char raw[SHA512_BYTES];
+        unsigned char raw[DIGEST_BYTES_MAX];
         if (!hex_decode(v, raw, n))
             return sr_err_set(err, SR_EINVAL, false, "v02 sum %s: %s needs %zu hex digits",
                               sr_err_quote(sum, q, sizeof q), sr_identity_method_name(id.method),

@@ -6,6 +6,9 @@
  *   method      v03 value                                    v02 sum
  *   sha512      base64 (RFC 4648, padded) of the digest      s,<lowercase hex>
  *   md5         base64 of the digest                         d,<hex>
+ *   sha256, sha384, sha3-256, sha3-384, sha3-512
+ *               base64 of the digest (the methods of a WIS2 notification message's
+ *               integrity, spelled as it spells them)        - (v02 has no letter)
  *   cod         the algorithm name, "sha512" or "md5"        z,s / z,d
  *   arbitrary   a value given by the config or the producer  a,<value>
  *   random      4 decimal digits, "0000".."9999"             0,<value>
@@ -45,10 +48,28 @@ enum sr_identity_method {
     SR_ID_ARBITRARY,
     SR_ID_RANDOM,
     SR_ID_MD5NAME,
+    /* WIS2's (WNM integrity.method): digests like sha512, unknown to sr3 and v02 */
+    SR_ID_SHA256,
+    SR_ID_SHA384,
+    SR_ID_SHA3_256,
+    SR_ID_SHA3_384,
+    SR_ID_SHA3_512,
 };
 
-/* "none", "sha512", "md5", "cod", "arbitrary", "random", "md5name" (the v03 spelling);
- * "unknown" for a value outside the enum. */
+/* Is method a digest of the content (sha512, md5 and the WIS2 ones): the methods that say
+ * whether two files are the same, that a download is checked against and the cache keeps. */
+bool sr_identity_is_digest(enum sr_identity_method method);
+
+/* Bytes of method's digest (64 for sha512), or 0 for a method that is no digest. */
+size_t sr_identity_digest_bytes(enum sr_identity_method method);
+
+/* Is value base64 (padded, RFC 4648; newlines ignored) of a digest of method's size? False
+ * for a method that is no digest. */
+bool sr_identity_value_valid(enum sr_identity_method method, const char *value);
+
+/* "none", "sha512", "md5", "cod", "arbitrary", "random", "md5name", "sha256", "sha384",
+ * "sha3-256", "sha3-384", "sha3-512" (the v03 and WNM spelling); "unknown" for a value
+ * outside the enum. */
 const char *sr_identity_method_name(enum sr_identity_method method);
 
 /* The method a v03 name (exactly as above, case sensitive) stands for: SR_OK, or SR_EINVAL
@@ -68,6 +89,7 @@ typedef struct sr_identity_spec {
 
 /* Parse an `identity` option value. Method words and v2 letters in any case:
  *   sha512 | s     md5 | d     random | 0     md5name | n     none
+ *   sha256 | sha384 | sha3-256 | sha3-384 | sha3-512   (WIS2's; no v02 letter)
  *   cod,ALGO | z,ALGO   (ALGO: sha512, md5, s or d)
  *   arbitrary,VALUE | a,VALUE   (VALUE: 1..255 bytes, kept as written)
  * *out is overwritten (call sr_identity_spec_fini first when reusing one); on error it is
@@ -84,11 +106,11 @@ typedef struct sr_identity {
     char value[SR_IDENTITY_VALUE_MAX];
 } sr_identity;
 
-/* Streaming digest (OpenSSL EVP). sr_digest_new accepts SR_ID_SHA512 and SR_ID_MD5 only
- * (NULL and err set otherwise, or when out of memory). Feed bytes in pieces of any size;
- * sr_digest_final writes the base64 value into out and resets d for a new stream, so one
- * digest can checksum block after block. A failure inside update is kept and reported by
- * the next final. sr_digest_free(NULL) is a no-op. */
+/* Streaming digest (OpenSSL EVP). sr_digest_new accepts the digest methods only
+ * (sr_identity_is_digest; NULL and err set otherwise, or when out of memory). Feed bytes
+ * in pieces of any size; sr_digest_final writes the base64 value into out and resets d for a new
+ * stream, so one digest can checksum block after block. A failure inside update is kept and
+ * reported by the next final. sr_digest_free(NULL) is a no-op. */
 typedef struct sr_digest sr_digest;
 sr_digest *sr_digest_new(enum sr_identity_method method, sr_err *err);
 void sr_digest_update(sr_digest *d, const void *data, size_t len);
@@ -106,7 +128,8 @@ typedef struct sr_identity_stats {
 } sr_identity_stats;
 
 /* The identity of the file at path, as spec asks:
- *   sha512, md5   the digest of the file's first st_size bytes (as fstat reports them when
+ *   sha512, md5 (and every digest method)
+ *                 the digest of the file's first st_size bytes (as fstat reports them when
  *                 it is opened, so it matches the size announced), read in 1 MiB pieces;
  *                 the xattr cache is used and refreshed unless flags has
  *                 SR_IDENTITY_NO_CACHE. A file system without user xattrs (ENOTSUP),
@@ -135,7 +158,7 @@ int sr_identity_of_range(int fd, off_t offset, off_t length, const sr_identity_s
 
 /* Store id in fd's xattr cache with fd's current mtime: for the transfer layer after a
  * download (identity computed on the fly, mtime set from the message). The caller vouches
- * that id is the identity of the file's content. Only sha512 and md5 identities are
+ * that id is the identity of the file's content. Only digest identities are
  * stored (others return SR_OK doing nothing); the write errors sr_identity_of_file
  * ignores are ignored here too. */
 int sr_identity_cache_store(int fd, const sr_identity *id, sr_err *err);
@@ -147,7 +170,7 @@ int sr_identity_cache_store_as(int fd, const sr_identity *id, off_t size,
                                const struct timespec *mtime, sr_err *err);
 
 /* Do a and b name the same content? Same method, and the same value ignoring '\n' and '\r'
- * inside sha512/md5 values (sr3's v02 to v03 conversion wraps base64 at 76 characters);
+ * inside digest values (sr3's v02 to v03 conversion wraps base64 at 76 characters);
  * arbitrary values compare exactly. Never true when either is random, cod, none or
  * md5name: those say nothing about the content. */
 bool sr_identity_equal(const sr_identity *a, const sr_identity *b);
@@ -177,8 +200,9 @@ int sr_identity_to_v02(const sr_identity *id, char *buf, size_t size, sr_err *er
  * Anything else is SR_EINVAL with err quoting the header. */
 int sr_identity_from_v02(const char *sum_header, sr_identity *out, bool *no_identity, sr_err *err);
 
-/* The lowercase hex digest (sha512 or md5) of len bytes at data, into hex (129 bytes hold
- * a sha512): for v02's n,<md5 of the name> and L/R/m/r,<sha512 of the name or link>. */
+/* The lowercase hex digest (any digest method) of len bytes at data, into hex (129 bytes
+ * hold the largest, a sha512 or sha3-512): for v02's n,<md5 of the name> and L/R/m/r,<sha512 of the
+ * name or link>. */
 int sr_identity_hex_of(enum sr_identity_method method, const void *data, size_t len, char *hex,
                        size_t size, sr_err *err);
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * message: one notification message, read from and written to the wire in sr3's v03 (JSON
- * body) and v02 (text body + headers) formats (sr-message(7)).
+ * body) and v02 (text body + headers) formats, and as WMO WIS2 Notification Messages (WNM
+ * 1.0, a GeoJSON Feature; message_wis.c) (sr-message(7)).
  *
  * A message holds its wire fields under their v03 names, in a JSON object: the fields sr
  * knows are checked when the message is decoded and read through the typed getters below;
@@ -14,6 +15,11 @@
  * starts with `/` (v02 and sarrac write one) means the same as without it: paths in a
  * message are always relative to baseUrl and to the receiver's tree, never to the
  * receiver's root. The error names the field and the value (cut to 64 bytes).
+ *
+ * A WNM is held the same way, mapped onto the v03 fields (pubTime, baseUrl, relPath, size,
+ * identity, content, fileOp ...), with its id, conformsTo, geometry, links and every other
+ * property kept as fields of their own name, so that it goes out again as it came. Its
+ * errors name the member as a JSON path ("WNM properties.integrity.method: ...").
  */
 #ifndef SR_MESSAGE_H
 #define SR_MESSAGE_H
@@ -69,21 +75,29 @@ typedef struct sr_encoded {
     size_t header_count;
 } sr_encoded;
 
-/* Which format a wire message is in: content type application/json -> v03, text/plain ->
- * v02; with none (MQTT 3.1.1, some old C clients) the body decides: JSON starts with `{`.
- * sr3 drops JSON that arrives without a content type; sr reads it. */
+/* Which format a wire message is in: content type application/json (or geo+json) -> v03,
+ * text/plain -> v02; with none (MQTT 3.1.1, some old C clients) the body decides: JSON
+ * starts with `{`. sr3 drops JSON that arrives without a content type; sr reads it. JSON is
+ * reported as SR_FORMAT_V03 whether it is v03 or a WNM: the decoder tells them apart by
+ * their content (a WNM is a Feature, with no pubTime at its top; v03 always has one). */
 enum sr_msg_format sr_message_detect(const sr_wire *in);
 
-/* Decode and check a wire message. On error *out is NULL and err names the field. A v02
+/* Decode and check a wire message (v03, v02 or WNM). On error *out is NULL and err names
+ * the field. A v02
  * header is refused, named, when its name passes SR_MSG_HEADER_MAX bytes, its value
  * SR_MSG_HEADER_TEXT_MAX bytes, either is not UTF-8, or its value is NULL. */
 int sr_message_decode(const sr_wire *in, sr_message **out, sr_err *err);
 
-/* Decode a v03 JSON body alone (files, tests, the retry queue). */
+/* Decode a JSON body alone (files, tests, the retry queue): v03, or a WNM by its content. */
 int sr_message_decode_v03(const char *body, size_t len, sr_message **out, sr_err *err);
 
 /* Encode in the given format. v02 fails (SR_EINVAL, naming the header) when a header
- * value would pass AMQP's 255 bytes, as sr3 refuses it. */
+ * value would pass AMQP's 255 bytes, as sr3 refuses it. A WNM (content type
+ * application/geo+json) needs the fields data_id and metadata_id (the error names the one
+ * missing), and a message that is a file or a removal (a fileOp directory, link or hlink,
+ * or a block of a file, is refused, named); its id is the message's own when its primary
+ * link still names baseUrl + retrievePath|relPath (a relay), a new random UUID otherwise.
+ * What it writes passes what sr_message_decode reads. */
 int sr_message_encode(const sr_message *m, enum sr_msg_format format, sr_encoded *out, sr_err *err);
 void sr_encoded_fini(sr_encoded *e);
 
@@ -126,6 +140,9 @@ typedef struct sr_content {
     const char *encoding; /* "utf-8", "base64" or "iso-8859-1" */
     const char *value;
 } sr_content;
+/* The inline content sr can write, or false. A WNM's gzip content is kept in the message
+ * (and written out again) but is not returned here: sr does not inflate it, and the file
+ * is fetched from its URL instead. */
 bool sr_message_content(const sr_message *m, sr_content *out);
 
 typedef struct sr_blocks {

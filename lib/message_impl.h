@@ -34,7 +34,11 @@ int sr_msg_decode_parts(const char *what, const char *parts, json_t *o, sr_err *
 int sr_msg_decode_v02(const sr_wire *in, sr_message **out, sr_err *err);
 int sr_msg_encode_v02(const sr_message *m, sr_encoded *out, sr_err *err);
 
-/* The WIS2 half (message_wis.c). */
+/* The WIS2 half (message_wis.c). Decoding takes o (a parsed JSON object that is a WNM by
+ * its content, sr_msg_looks_wnm), releasing it whatever happens; *out holds its mapping
+ * onto sr's fields (message.h). */
+bool sr_msg_looks_wnm(const json_t *o);
+int sr_msg_decode_wis(json_t *o, sr_message **out, sr_err *err);
 int sr_msg_encode_wis(const sr_message *m, sr_encoded *out, sr_err *err);
 
 #endif

@@ -365,7 +365,10 @@ static int encode_sum(const sr_message *m, headers *h, sr_err *err)
         return rc;
     }
     sr_identity id;
-    if (!sr_message_identity(m, &id)) {
+    /* WIS2's digests (sha256, sha3-...) have no v02 letter: such a file goes as one with no
+     * identity, named by the md5 of its name, rather than not at all */
+    if (!sr_message_identity(m, &id) ||
+        (sr_identity_is_digest(id.method) && id.method != SR_ID_SHA512 && id.method != SR_ID_MD5)) {
         const char *base = basename_of(rel);
         int rc = sr_identity_hex_of(SR_ID_MD5, base, strlen(base), hex, sizeof hex, err);
         return rc != SR_OK ? rc : add_header(h, "sum", sr_strdup_printf("n,%s", hex), err);

@@ -595,8 +595,7 @@ static int digest_existing(int fd, const char *name, off_t length, sr_digest *di
 
 static enum sr_identity_method digest_method(const sr_transfer_plan *plan)
 {
-    if (plan->identity != NULL &&
-        (plan->identity->method == SR_ID_MD5 || plan->identity->method == SR_ID_SHA512))
+    if (plan->identity != NULL && sr_identity_is_digest(plan->identity->method))
         return plan->identity->method;
     if (plan->identity != NULL && plan->identity->method == SR_ID_COD &&
         strcmp(plan->identity->value, "md5") == 0)

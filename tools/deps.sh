@@ -13,7 +13,7 @@ PACKAGES="build-essential pkg-config librabbitmq-dev libmosquitto-dev
 libcurl4-openssl-dev libssh-dev libjansson-dev libyaml-dev libssl-dev libpcre2-dev
 uthash-dev libxxhash-dev libcmocka-dev python3-pytest valgrind rabbitmq-server mosquitto
 mosquitto-clients amqp-tools openssh-server openssh-client nginx-light python3-pyftpdlib
-python3-openssl python3-pyflakes clang man-db
+python3-openssl python3-pyflakes python3-jsonschema clang man-db
 python3-amqp python3-appdirs python3-humanize python3-humanfriendly python3-jsonpickle
 python3-psutil python3-watchdog python3-paramiko python3-xattr python3-magic
 python3-netifaces python3-paho-mqtt python3-dateparser python3-tz

@@ -859,8 +859,8 @@ static void malformed(void **state)
         {SR_C_SUBSCRIBE, "bad_declare_env", "subscribe/bad_declare_env.conf:1",
          "declare env: expected NAME=VALUE, got \"=x\""},
         {SR_C_SUBSCRIBE, "bad_identity", "subscribe/bad_identity.conf:1",
-         "identity \"sha256\": unknown method (sha512, md5, cod,sha512, cod,md5, random, "
-         "arbitrary,VALUE, md5name, none)"},
+         "identity \"sha1\": unknown method (sha512, md5, sha256, sha384, sha3-256, sha3-384, "
+         "sha3-512, cod,sha512, cod,md5, random, arbitrary,VALUE, md5name, none)"},
         {SR_C_SUBSCRIBE, "bad_strip", "subscribe/bad_strip.conf:1",
          "strip: bad regex \"[unclosed\": missing terminating ] for character class at offset 9"},
         {SR_C_SUBSCRIBE, "bad_subst", "subscribe/bad_subst.conf:1",

@@ -34,6 +34,14 @@
 #define EMPTY_SHA512                                                                               \
     "z4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXcg/SpIdNs6c5H0NE8XYXysP+DGNKHfuwvY7kxvUdBeoGlODJ6+SfaPg=="
 #define EMPTY_MD5 "1B2M2Y8AsgTpgAmY7PhCfg=="
+/* WIS2's methods (a WNM's integrity), of HELLO, as Python's hashlib and base64 give them */
+#define HELLO_SHA256 "qUiQTy8PR5uPgZdpSzAYSw0u0cHNKh7A+4XSmaGSpEc="
+#define HELLO_SHA256_HEX "a948904f2f0f479b8f8197694b30184b0d2ed1c1cd2a1ec0fb85d299a192a447"
+#define HELLO_SHA384 "aztp/wpATyjXXpigZtP8ZP/9mUCHDMaL7OKFRbmnUIazQ9ehNmg4CD5Ljzym/TyA"
+#define HELLO_SHA3_256 "qACaelKNh3eMNW2jpV2WRxnoGGZqBOT5YMniQ5418Tg="
+#define HELLO_SHA3_384 "KPwwjU1cHvnmCs7bE8Oh/PcmZWBgLGOQAFgK41Qd6lznimhd6Jfpa2Wg/BVRXDeA"
+#define HELLO_SHA3_512                                                                             \
+    "SpNsvB2ylr0I0cC79aZqGJfzXubZMEfg7f+JPfvLoC8eFXDoXRGH6ia+ptVBmeBlbxt8IbnMIQK47SoSdp9FMQ=="
 #define MIB (1024 * 1024)
 
 /* ---------------------------------------------------------------------------------- */
@@ -168,10 +176,12 @@ static const char *xattr_text(const char *path, const char *name, char *buf, siz
 static void method_names(void **state)
 {
     (void)state;
-    const char *names[] = {"none", "sha512", "md5", "cod", "arbitrary", "random", "md5name"};
-    enum sr_identity_method methods[] = {SR_ID_NONE,      SR_ID_SHA512, SR_ID_MD5,    SR_ID_COD,
-                                         SR_ID_ARBITRARY, SR_ID_RANDOM, SR_ID_MD5NAME};
-    for (size_t i = 0; i < 7; i++) {
+    const char *names[] = {"none",    "sha512", "md5",    "cod",      "arbitrary", "random",
+                           "md5name", "sha256", "sha384", "sha3-256", "sha3-384",  "sha3-512"};
+    enum sr_identity_method methods[] = {
+        SR_ID_NONE,    SR_ID_SHA512, SR_ID_MD5,    SR_ID_COD,      SR_ID_ARBITRARY, SR_ID_RANDOM,
+        SR_ID_MD5NAME, SR_ID_SHA256, SR_ID_SHA384, SR_ID_SHA3_256, SR_ID_SHA3_384,  SR_ID_SHA3_512};
+    for (size_t i = 0; i < 12; i++) {
         assert_string_equal(sr_identity_method_name(methods[i]), names[i]);
         enum sr_identity_method m = SR_ID_NONE;
         assert_int_equal(sr_identity_method_from_name(names[i], &m), SR_OK);
@@ -179,7 +189,7 @@ static void method_names(void **state)
     }
     assert_string_equal(sr_identity_method_name((enum sr_identity_method)99), "unknown");
     /* a message's method is spelled exactly; others are not known */
-    const char *unknown[] = {"SHA512", "sha256", "s", "", "integrity"};
+    const char *unknown[] = {"SHA512", "sha3_256", "s", "", "integrity"};
     for (size_t i = 0; i < 5; i++) {
         enum sr_identity_method m = SR_ID_MD5;
         assert_int_equal(sr_identity_method_from_name(unknown[i], &m), SR_EINVAL);
@@ -219,6 +229,11 @@ static void spec_accepts(void **state)
         {"n", SR_ID_MD5NAME, SR_ID_NONE, NULL},
         {"None", SR_ID_NONE, SR_ID_NONE, NULL},
         {"none", SR_ID_NONE, SR_ID_NONE, NULL},
+        {"sha256", SR_ID_SHA256, SR_ID_NONE, NULL},
+        {"SHA384", SR_ID_SHA384, SR_ID_NONE, NULL},
+        {"sha3-256", SR_ID_SHA3_256, SR_ID_NONE, NULL},
+        {"sha3-384", SR_ID_SHA3_384, SR_ID_NONE, NULL},
+        {"sha3-512", SR_ID_SHA3_512, SR_ID_NONE, NULL},
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         sr_identity_spec spec;
@@ -239,7 +254,9 @@ static void spec_accepts(void **state)
 static void spec_rejects(void **state)
 {
     (void)state;
-#define HELP "(sha512, md5, cod,sha512, cod,md5, random, arbitrary,VALUE, md5name, none)"
+#define HELP                                                                                       \
+    "(sha512, md5, sha256, sha384, sha3-256, sha3-384, sha3-512, cod,sha512, cod,md5, random, "    \
+    "arbitrary,VALUE, md5name, none)"
     char too_long[300], too_long_msg[200];
     memcpy(too_long, "a,", 2);
     memset(too_long + 2, 'v', 256);
@@ -251,7 +268,8 @@ static void spec_rejects(void **state)
         const char *text, *message;
     } bad[] = {
         {"", "identity \"\": no method given " HELP},
-        {"sha256", "identity \"sha256\": unknown method " HELP},
+        {"sha1", "identity \"sha1\": unknown method " HELP},
+        {"sha3_256", "identity \"sha3_256\": unknown method " HELP},
         {"sha512,x", "identity \"sha512,x\": unknown method " HELP},
         {"p", "identity \"p\": unknown method " HELP},
         {"m", "identity \"m\": unknown method " HELP},
@@ -303,7 +321,34 @@ static void known_digests(void **state)
 
     sr_err err = {0};
     assert_null(sr_digest_new(SR_ID_COD, &err));
-    assert_string_equal(err.msg, "digest: method cod has no digest (sha512 or md5 only)");
+    assert_string_equal(err.msg, "digest: method cod has no digest (sha512, md5, sha256, sha384, "
+                                 "sha3-256, sha3-384, sha3-512 only)");
+
+    /* WIS2's: the digest, its size, and what a value of it looks like */
+    struct {
+        enum sr_identity_method method;
+        const char *value;
+        size_t bytes;
+    } wis[] = {
+        {SR_ID_SHA256, HELLO_SHA256, 32},     {SR_ID_SHA384, HELLO_SHA384, 48},
+        {SR_ID_SHA3_256, HELLO_SHA3_256, 32}, {SR_ID_SHA3_384, HELLO_SHA3_384, 48},
+        {SR_ID_SHA3_512, HELLO_SHA3_512, 64},
+    };
+    for (size_t i = 0; i < sizeof wis / sizeof wis[0]; i++) {
+        digest_of(wis[i].method, HELLO, 12, &id);
+        assert_int_equal(id.method, wis[i].method);
+        assert_string_equal(id.value, wis[i].value);
+        assert_true(sr_identity_is_digest(wis[i].method));
+        assert_int_equal(sr_identity_digest_bytes(wis[i].method), wis[i].bytes);
+        assert_true(sr_identity_value_valid(wis[i].method, wis[i].value));
+        assert_false(sr_identity_value_valid(wis[i].method, HELLO_MD5));
+    }
+    assert_true(sr_identity_value_valid(SR_ID_SHA512, HELLO_SHA512_WRAPPED));
+    assert_false(sr_identity_value_valid(SR_ID_SHA512, "A2KNxvks...S8qfSCw=="));
+    assert_false(sr_identity_value_valid(SR_ID_ARBITRARY, "x"));
+    assert_false(sr_identity_is_digest(SR_ID_COD));
+    assert_false(sr_identity_is_digest(SR_ID_ARBITRARY));
+    assert_int_equal(sr_identity_digest_bytes(SR_ID_RANDOM), 0);
     assert_null(sr_digest_new(SR_ID_RANDOM, NULL));
     sr_digest_free(NULL);
 
@@ -314,6 +359,8 @@ static void known_digests(void **state)
     assert_string_equal(hex, HELLO_SHA512_HEX);
     assert_int_equal(sr_identity_hex_of(SR_ID_SHA512, HELLO, 12, hex, 128, &err), SR_EINVAL);
     assert_string_equal(err.msg, "digest sha512: hex needs 129 bytes, have 128");
+    assert_int_equal(sr_identity_hex_of(SR_ID_SHA256, HELLO, 12, hex, sizeof hex, &err), 0);
+    assert_string_equal(hex, HELLO_SHA256_HEX);
 }
 
 /* The transfer layer feeds downloads in whatever pieces the network gives. */
@@ -368,6 +415,13 @@ static void file_identities(void **state)
     id = file_id(path, "md5", SR_IDENTITY_NO_CACHE, &st);
     assert_int_equal(id.method, SR_ID_MD5);
     assert_string_equal(id.value, HELLO_MD5);
+    id = file_id(path, "sha256", SR_IDENTITY_NO_CACHE, &st);
+    assert_int_equal(id.method, SR_ID_SHA256);
+    assert_string_equal(id.value, HELLO_SHA256);
+    id = file_id(path, "sha3-512", SR_IDENTITY_NO_CACHE, &st);
+    assert_int_equal(id.method, SR_ID_SHA3_512);
+    assert_string_equal(id.value, HELLO_SHA3_512);
+    assert_int_equal(st.bytes_read, 12);
 
     tmp_path("empty", path, sizeof path);
     write_file(path, "", 0);
@@ -483,8 +537,8 @@ static void ranges(void **state)
     int fd = open(path, O_RDONLY);
     assert_true(fd >= 0);
     assert_int_equal(lseek(fd, 5, SEEK_SET), 5);
-    const char *methods[] = {"md5", "sha512"};
-    for (size_t m = 0; m < 2; m++) {
+    const char *methods[] = {"md5", "sha512", "sha256", "sha3-384"};
+    for (size_t m = 0; m < 4; m++) {
         sr_identity_spec spec = spec_of(methods[m]);
         for (size_t b = 0; b < 4; b++) {
             size_t off = b * 1024, n = b < 3 ? 1024 : 308;
@@ -562,6 +616,17 @@ static void xattr_cache(void **state)
                         "{\"method\": \"md5\", \"value\": \"" HELLO_MD5 "\"}");
     id = file_id(path, "md5", 0, &st);
     assert_true(st.from_cache);
+    /* WIS2's methods are cached the same way */
+    id = file_id(path, "sha256", 0, &st);
+    assert_string_equal(id.value, HELLO_SHA256);
+    assert_false(st.from_cache);
+    assert_string_equal(xattr_text(path, "user.sr_identity", buf, sizeof buf),
+                        "{\"method\": \"sha256\", \"value\": \"" HELLO_SHA256 "\"}");
+    id = file_id(path, "sha256", 0, &st);
+    assert_string_equal(id.value, HELLO_SHA256);
+    assert_true(st.from_cache);
+    id = file_id(path, "md5", 0, &st);
+    assert_false(st.from_cache);
     id = file_id(path, "sha512", 0, &st);
     assert_int_equal(st.bytes_read, 12);
 
@@ -822,6 +887,11 @@ static void equality(void **state)
                               "Cbaidgw/imZM6u\nlNJDSlkw=="};
     sr_identity other = {.method = SR_ID_SHA512, .value = EMPTY_SHA512};
     sr_identity md5 = {.method = SR_ID_MD5, .value = HELLO_SHA512};
+    sr_identity sha3 = {.method = SR_ID_SHA3_512, .value = HELLO_SHA512};
+    sr_identity sha256 = {.method = SR_ID_SHA256, .value = HELLO_SHA256};
+    sr_identity sha256b = {.method = SR_ID_SHA256, .value = HELLO_SHA256};
+    assert_true(sr_identity_equal(&sha256, &sha256b));
+    assert_false(sr_identity_equal(&a, &sha3)); /* same length and text, other method */
     assert_true(sr_identity_equal(&a, &a));
     assert_true(sr_identity_equal(&a, &wrapped));
     assert_true(sr_identity_equal(&wrapped, &a));
@@ -904,6 +974,10 @@ static void to_v02(void **state)
         {SR_ID_COD, "sha256",
          "identity cod value \"sha256\" names no algorithm sr knows (sha512, md5)"},
         {SR_ID_ARBITRARY, "", "identity arbitrary has an empty value"},
+        {SR_ID_SHA256, HELLO_SHA256,
+         "identity sha256 has no v02 sum (v02 knows sha512 and md5 digests only)"},
+        {SR_ID_SHA3_512, HELLO_SHA3_512,
+         "identity sha3-512 has no v02 sum (v02 knows sha512 and md5 digests only)"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         sr_identity id = {.method = bad[i].method};

@@ -918,7 +918,7 @@ static const struct {
     {"fileop_empty.json", "message field fileOp: none of remove, directory, link, hlink, rename"},
     {"fileop_link_number.json", "message field fileOp.link: not a string"},
     {"content_utf16.json",
-     "message field content.encoding \"utf-16\": not utf-8, base64 or iso-8859-1"},
+     "message field content.encoding \"utf-16\": not utf-8, base64, iso-8859-1 or gzip"},
     {"blocks_past_manifest.json", "message field blocks.number: 5 is past the manifest's 1 blocks"},
     /* a malformed blocks field names the message (its relPath) and the field */
     {"blocks_manifest_oversize.json",

@@ -331,6 +331,46 @@ static void download_wrong_identity(void **state)
     sr_transfer_pool_free(fx.pool);
 }
 
+/* A WIS2 message's integrity (sha256, sha3-512 ...) is checked as sha512 is: computed on
+ * the fly with the message's method, a download that differs refused. */
+static void download_checks_wis2_digests(void **state)
+{
+    (void)state;
+    char src[512], other[512], dst[512];
+    make_dir("wis2");
+    path_in("wis2", "src.bin", src, sizeof src);
+    path_in("wis2", "other.bin", other, sizeof other);
+    path_in("wis2", "dst.bin", dst, sizeof dst);
+    write_pattern(src, MIB + 3);
+    write_text(other, "what the message announced\n");
+    const char *methods[] = {"sha256", "sha384", "sha3-256", "sha3-384", "sha3-512"};
+    fixture fx;
+    open_file_session(&fx, 0);
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+        sr_identity_spec spec;
+        sr_err err;
+        assert_int_equal(sr_identity_spec_parse(methods[i], &spec, &err), SR_OK);
+        sr_identity want, wrong, got;
+        assert_int_equal(sr_identity_of_file(src, &spec, SR_IDENTITY_NO_CACHE, &want, NULL, &err),
+                         SR_OK);
+        assert_int_equal(
+            sr_identity_of_file(other, &spec, SR_IDENTITY_NO_CACHE, &wrong, NULL, &err), SR_OK);
+        sr_transfer_plan plan = plan_of(".tmp");
+        plan.identity = &want;
+        assert_int_equal(download(fx.t, src, dst, &plan, &got, NULL, &err), SR_OK);
+        assert_int_equal(got.method, spec.method);
+        assert_string_equal(got.value, want.value);
+        assert_true(same_content(src, dst));
+        assert_int_equal(unlink(dst), 0);
+        plan.identity = &wrong;
+        assert_int_equal(download(fx.t, src, dst, &plan, NULL, NULL, &err), SR_EINVAL);
+        assert_non_null(strstr(err.msg, methods[i]));
+        assert_non_null(strstr(err.msg, wrong.value));
+        assert_false(exists(dst));
+    }
+    sr_transfer_pool_free(fx.pool);
+}
+
 /* Two instances given the same file: the one that finds the temporary file locked by the
  * other leaves it alone (no truncation, no removal) and says to retry later. */
 static void download_temp_held_by_another(void **state)
@@ -947,6 +987,7 @@ int main(void)
         cmocka_unit_test(inflight_names),
         cmocka_unit_test(download_right_identity),
         cmocka_unit_test(download_wrong_identity),
+        cmocka_unit_test(download_checks_wis2_digests),
         cmocka_unit_test(download_temp_held_by_another),
         cmocka_unit_test(download_wrong_size),
         cmocka_unit_test(download_resume),
