@@ -394,11 +394,11 @@ def test_a_file_removed_from_the_dataset_is_removed_everywhere(node, validator):
 
 
 def test_a_malformed_wnm_is_dropped_named_and_the_next_goes_through(node, validator):
-    """Notifications without properties.pubtime, with a link climbing out with '..', and
-    with a property that would set one of sr's own fields (relPath), published on origin/
-    and on cache/: the cache and the subscriber each drop the three with a warning naming
-    what is wrong, fetch nothing for them, and the good notification published after them
-    reaches the subscriber through the cache."""
+    """Notifications without properties.pubtime, with a link climbing out of the tree
+    with '..', and with a property that would set one of sr's own fields (relPath),
+    published on origin/ and on cache/: the cache and the subscriber each drop the three
+    with a warning naming what is wrong, fetch nothing for them, and the good notification
+    published after them reaches the subscriber through the cache."""
     bad = {}
     name = "bad.txt"
     href = node.upstream_file(name, b"must not be fetched\n")
@@ -407,7 +407,8 @@ def test_a_malformed_wnm_is_dropped_named_and_the_next_goes_through(node, valida
     del no_pubtime["properties"]["pubtime"]
     assert list(validator.iter_errors(no_pubtime)), "the schema should refuse it"
     bad["pubtime"] = no_pubtime
-    bad[".."] = wnm(node.url(f"upstream/sub/../{name}"), f"{DATASET}/{name}", now)
+    # (a '..' that stays inside the tree, sub/../bad.txt, is a path like any other)
+    bad[".."] = wnm(node.url("upstream/../../../etc/passwd"), f"{DATASET}/{name}", now)
     steering = wnm(href, f"{DATASET}/{name}", now)
     steering["properties"]["relPath"] = "elsewhere/bad.txt"
     bad["relPath"] = steering
@@ -436,6 +437,7 @@ def test_a_malformed_wnm_is_dropped_named_and_the_next_goes_through(node, valida
         assert all("[WARNING]" in line for line in lines), lines
     # nothing was fetched for them, anywhere
     found = [p for p in node.root.rglob(name) if p.parent != node.upstream]
+    found += list(node.root.rglob("passwd")) + list(node.received.glob("*passwd*"))
     assert found == [] and not (node.received / name).exists(), found
 
 
