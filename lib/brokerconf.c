@@ -12,8 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "topic.h"
 #include "url.h"
+#include "varsub.h"
 
 /* How long instances 2..N wait for instance 1 to save the queue name. */
 #define QNAME_WAIT_SECONDS 30
@@ -286,6 +289,16 @@ int sr_brokerconf_publisher(const sr_config *cfg, const sr_credentials *creds,
     out->split = split > 1 ? (unsigned)split : 0;
     out->topic_copy = sr_config_flag(cfg, SR_OPT_topicCopy);
     out->format = (enum sr_msg_format)sr_config_choice(cfg, SR_OPT_post_format);
+    out->wis_centre_id = sr_config_str(cfg, SR_OPT_wisCentreId);
+    out->wis_data_id = sr_config_str(cfg, SR_OPT_wisDataId);
+    out->wis_metadata_id = sr_config_str(cfg, SR_OPT_wisMetadataId);
+    out->wis_geometry = sr_config_str(cfg, SR_OPT_wisGeometry);
+    out->post_base_dir = sr_config_str(cfg, SR_OPT_post_baseDir);
+    out->time_offset = sr_config_seconds(cfg, SR_OPT_varTimeOffset);
+    const char *in_url = sr_config_str(cfg, SR_OPT_broker);
+    out->in_known = in_url != NULL;
+    out->in_mqtt = in_url != NULL && is_mqtt(in_url);
+    out->in_topic_prefix = sr_config_str(cfg, SR_OPT_topicPrefix);
     out->broker = (sr_broker_options){
         .url = url,
         .credentials = creds,
@@ -321,18 +334,112 @@ int sr_publisher_route(const sr_publisher_setup *s, const sr_message *m, char **
     }
     const char *received = s->topic_copy ? sr_message_received_topic(m) : NULL;
     const char *fixed = received != NULL ? received : s->topic;
+    bool wis = s->format == SR_FORMAT_WIS;
+    const char *subtopic = wis ? sr_message_str(m, "subtopic") : NULL;
+    enum sr_topic_proto proto = s->mqtt ? SR_TOPIC_MQTT : SR_TOPIC_AMQP;
     if (rc == SR_OK && fixed != NULL) {
         if ((*topic = strdup(fixed)) == NULL)
             rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    } else if (rc == SR_OK && subtopic != NULL) {
+        rc = sr_topic_with_subtopic(proto, *exchange, s->topic_prefix, subtopic, topic, truncated,
+                                    err);
     } else if (rc == SR_OK) {
         const char *rel = sr_message_rel_path(m);
         rc = s->mqtt ? sr_topic_mqtt(*exchange, s->topic_prefix, rel, topic, err)
                      : sr_topic_amqp(s->topic_prefix, rel, topic, truncated, err);
     }
+    if (rc == SR_OK && wis)
+        rc = sr_topic_wis_check(proto, *exchange, *topic, s->wis_centre_id, true, err);
     if (rc != SR_OK) {
         free(*exchange);
         free(*topic);
         *exchange = *topic = NULL;
     }
+    return rc;
+}
+
+int sr_publisher_keep_subtopic(const sr_publisher_setup *s, sr_message *m, sr_err *err)
+{
+    if (s->format != SR_FORMAT_WIS)
+        return SR_OK;
+    /* never one a stranger wrote: it would choose the topic */
+    sr_message_remove(m, "subtopic");
+    const char *topic = sr_message_received_topic(m);
+    if (topic == NULL || !s->in_known)
+        return SR_OK;
+    char *sub = NULL;
+    int rc = sr_topic_subtopic_path(s->in_mqtt ? SR_TOPIC_MQTT : SR_TOPIC_AMQP, topic,
+                                    s->in_topic_prefix, &sub, err);
+    if (rc == SR_OK)
+        rc = sr_message_set_str(m, "subtopic", sub, err);
+    free(sub);
+    return rc;
+}
+
+/* Does m have field, of any JSON type (geometry may be an object or null)? message.h reads
+ * strings only, so the fields are read from their v03 text: only done when wisGeometry is
+ * set, once per message posted. When in doubt (out of memory), yes: m's own is kept. */
+static bool has_field(const sr_message *m, const char *field)
+{
+    sr_encoded enc = {0};
+    sr_err ignored;
+    if (sr_message_encode(m, SR_FORMAT_V03, &enc, &ignored) != SR_OK)
+        return true;
+    json_t *o = json_loadb(enc.body, enc.body_len, 0, NULL);
+    bool has = o == NULL || json_object_get(o, field) != NULL;
+    json_decref(o);
+    sr_encoded_fini(&enc);
+    return has;
+}
+
+/* The default data_id: the topic's levels after wis2, '/', the file name. */
+static int default_data_id(const sr_publisher_setup *s, const sr_message *m, const char *topic,
+                           char **out, sr_err *err)
+{
+    char *tail = NULL;
+    int rc = sr_topic_wis_tail(s->mqtt ? SR_TOPIC_MQTT : SR_TOPIC_AMQP, topic, &tail, err);
+    if (rc != SR_OK)
+        return rc;
+    const char *rel = sr_message_rel_path(m);
+    const char *slash = strrchr(rel, '/');
+    if (asprintf(out, "%s/%s", tail, slash ? slash + 1 : rel) < 0) {
+        *out = NULL;
+        rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    }
+    free(tail);
+    return rc;
+}
+
+int sr_publisher_fill_wis(const sr_publisher_setup *s, sr_message *m, const char *topic,
+                          sr_err *err)
+{
+    if (s->format != SR_FORMAT_WIS)
+        return SR_OK;
+    int rc = SR_OK;
+    if (sr_message_str(m, "data_id") == NULL) {
+        char *id = NULL;
+        if (s->wis_data_id != NULL) {
+            sr_msgvars vars = {.now = time(NULL),
+                               .time_offset = s->time_offset,
+                               .post_base_dir = s->post_base_dir,
+                               .base_url = sr_message_base_url(m),
+                               .source = sr_message_str(m, "source"),
+                               .rel_path = sr_message_rel_path(m)};
+            rc = sr_varsub_message(s->wis_data_id, &vars, &id, NULL, err);
+            if (rc != SR_OK)
+                sr_err_prefix(err, "wisDataId %s", s->wis_data_id);
+        } else {
+            rc = default_data_id(s, m, topic, &id, err);
+        }
+        if (rc == SR_OK)
+            rc = sr_message_set_str(m, "data_id", id, err);
+        free(id);
+    }
+    if (rc == SR_OK && s->wis_metadata_id != NULL && sr_message_str(m, "metadata_id") == NULL)
+        rc = sr_message_set_str(m, "metadata_id", s->wis_metadata_id, err);
+    /* null is what the encoder writes for a message without geometry */
+    if (rc == SR_OK && s->wis_geometry != NULL && strcmp(s->wis_geometry, "null") != 0 &&
+        !has_field(m, "geometry"))
+        rc = sr_message_set_json(m, "geometry", s->wis_geometry, err);
     return rc;
 }

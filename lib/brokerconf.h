@@ -47,6 +47,15 @@ typedef struct sr_publisher_setup {
      * consumer's protocol differs from the publisher's (a topic of one is not one of the
      * other). */
     bool topic_copy;
+    /* post_format wis (sr-config(5), WIS2): the wis* options (pointing into the config;
+     * NULL when unset), and what sr_publisher_fill_wis reads for the data_id pattern. */
+    const char *wis_centre_id, *wis_data_id, *wis_metadata_id, *wis_geometry;
+    const char *post_base_dir;
+    double time_offset; /* varTimeOffset */
+    /* The consumer side, for the subtopic of a received message: its broker's protocol
+     * and topicPrefix (NULL: none); in_known false when the config consumes nothing. */
+    bool in_known, in_mqtt;
+    const char *in_topic_prefix;
 } sr_publisher_setup;
 
 /* The publisher side of cfg; SR_ENOENT when cfg has no post_broker. */
@@ -56,10 +65,30 @@ void sr_publisher_setup_fini(sr_publisher_setup *s);
 
 /* The exchange and topic to publish m with, the one place they are decided: split
  * exchange from the identity; topic from topicCopy (the topic m came with, when it came
- * with one), or post_topic, or post_topicPrefix and m's relPath (topic.h), escaped for
- * the protocol.
+ * with one), or post_topic, or (post_format wis) post_topicPrefix and the subtopic m was
+ * received with (sr_publisher_keep_subtopic), or post_topicPrefix and m's relPath
+ * (topic.h), escaped for the protocol. With post_format wis the topic must follow the
+ * WIS2 topic hierarchy (sr_topic_wis_check, wisCentreId on the origin channel):
+ * SR_EREFUSED naming the level when it does not.
  * New strings the caller frees. A routing key cut at 255 bytes sets *truncated. */
 int sr_publisher_route(const sr_publisher_setup *s, const sr_message *m, char **exchange,
                        char **topic, bool *truncated, sr_err *err);
+
+/* post_format wis, for a message just received from the broker: its subtopic (the
+ * received topic without its exchange and the consumer's topicPrefix levels, joined by
+ * '/': sr_topic_subtopic_path) kept in its field "subtopic", which the retry queues keep
+ * with it and a WNM does not carry; a field of that name the message came with is
+ * dropped. So a relay posts WIS2 messages under a new channel (origin -> cache) with the
+ * rest of their topic kept. Nothing to do with another post_format. */
+int sr_publisher_keep_subtopic(const sr_publisher_setup *s, sr_message *m, sr_err *err);
+
+/* post_format wis, before m is encoded: what a WNM needs that m may lack, from the
+ * options: data_id (wisDataId with ${relPath}, ${filename} and the per-message
+ * variables filled, else the levels of topic after wis2 + '/' + the file name of relPath),
+ * metadata_id (wisMetadataId) and geometry (wisGeometry, unless null). A field m has is
+ * kept. topic is the one sr_publisher_route gave m. SR_EREFUSED when a value the message
+ * chooses may not stand in the data_id (varsub.h). Nothing to do with another format. */
+int sr_publisher_fill_wis(const sr_publisher_setup *s, sr_message *m, const char *topic,
+                          sr_err *err);
 
 #endif

@@ -22,12 +22,15 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "identity.h"
 #include "listing.h"
 #include "paths.h"
 #include "placement.h"
 #include "regex.h"
 #include "schedule.h"
+#include "topic.h"
 #include "units.h"
 #include "url.h"
 #include "varsub.h"
@@ -1710,6 +1713,163 @@ int sr_config_check_queue(const sr_config *cfg, sr_err *err)
     return SR_OK;
 }
 
+/* Is v a GeoJSON position: an array of two or more numbers? */
+static bool geo_position(const json_t *v)
+{
+    if (!json_is_array(v) || json_array_size(v) < 2)
+        return false;
+    for (size_t i = 0; i < json_array_size(v); i++)
+        if (!json_is_number(json_array_get(v, i)))
+            return false;
+    return true;
+}
+
+/* What is wrong with text as a WNM's geometry (null, a Point or a Polygon), or "" when
+ * nothing is: why gets one line. */
+static void check_geometry(const char *text, char *why, size_t size)
+{
+    why[0] = '\0';
+    json_error_t jerr;
+    json_t *g = json_loads(text, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+    if (g == NULL) {
+        snprintf(why, size, "not JSON (%s, at character %d)", jerr.text, jerr.position);
+        return;
+    }
+    const char *type = json_string_value(json_object_get(g, "type"));
+    const json_t *coords = json_object_get(g, "coordinates");
+    if (json_is_null(g)) {
+        /* no geometry: what a WNM says when the data has no place */
+    } else if (!json_is_object(g) || type == NULL) {
+        snprintf(why, size, "not a GeoJSON geometry (an object with a type) nor null");
+    } else if (strcmp(type, "Point") == 0) {
+        if (!geo_position(coords))
+            snprintf(why, size,
+                     "a Point's coordinates must be a position: [longitude, "
+                     "latitude] (two or more numbers)");
+    } else if (strcmp(type, "Polygon") == 0) {
+        bool ok = json_is_array(coords) && json_array_size(coords) >= 1;
+        for (size_t r = 0; ok && r < json_array_size(coords); r++) {
+            const json_t *ring = json_array_get(coords, r);
+            ok = json_is_array(ring) && json_array_size(ring) >= 4;
+            for (size_t i = 0; ok && i < json_array_size(ring); i++)
+                ok = geo_position(json_array_get(ring, i));
+        }
+        if (!ok)
+            snprintf(why, size,
+                     "a Polygon's coordinates must be an array of rings, each of 4 "
+                     "or more positions [longitude, latitude]");
+    } else {
+        snprintf(why, size,
+                 "type %.64s: a WIS2 notification's geometry is a Point, a Polygon "
+                 "or null",
+                 type);
+    }
+    json_decref(g);
+}
+
+/* The line a value came from, for a refusal about it: its own when a user wrote it, else
+ * fallback's (the post_format wis line that makes it matter). */
+static void value_where(const sr_config *cfg, const sr_value *v, const sr_value *fallback,
+                        char *buf, size_t size)
+{
+    bool written = v->origin.kind == SR_ORIGIN_FILE || v->origin.kind == SR_ORIGIN_CMDLINE;
+    sr_origin_format(written ? &v->origin : &fallback->origin, buf, size);
+    if (!written && fallback->origin.kind != SR_ORIGIN_FILE &&
+        fallback->origin.kind != SR_ORIGIN_CMDLINE)
+        snprintf(buf, size, "%s", cfg->path ? cfg->path : "command line");
+}
+
+/* The wis* options and post_format wis (sr-config(5), WIS2): a value of the wrong form, or
+ * what a WIS2 notification needs and the config does not give, refused at its line; and
+ * the part of the topic the config fixes (post_exchange, post_topicPrefix, post_topic),
+ * checked against the WIS2 topic hierarchy as each message's whole topic will be. */
+static int check_wis(const sr_config *cfg, sr_err *err)
+{
+    char where[PATH_MAX + 32], why[256];
+    const sr_value *format = &cfg->values[SR_OPT_post_format];
+    const sr_value *centre = &cfg->values[SR_OPT_wisCentreId];
+    const sr_value *geometry = &cfg->values[SR_OPT_wisGeometry];
+    const sr_value *metadata = &cfg->values[SR_OPT_wisMetadataId];
+    if (centre->set && !sr_topic_wis_centre_ok(centre->text)) {
+        sr_origin_format(&centre->origin, where, sizeof where);
+        return sr_err_set(err, SR_EINVAL, false,
+                          "%s: wisCentreId %s: not a WIS2 centre id (tld-name: lowercase "
+                          "letters, digits, '-' and '_', e.g. ca-eccc-msc)",
+                          where, centre->text);
+    }
+    why[0] = '\0';
+    if (geometry->set)
+        check_geometry(geometry->text, why, sizeof why);
+    if (why[0] != '\0') {
+        sr_origin_format(&geometry->origin, where, sizeof where);
+        return sr_err_set(err, SR_EINVAL, false, "%s: wisGeometry: %s", where, why);
+    }
+    if (metadata->set && metadata->text[0] == '\0') {
+        sr_origin_format(&metadata->origin, where, sizeof where);
+        return sr_err_set(err, SR_EINVAL, false, "%s: wisMetadataId: empty", where);
+    }
+    if (format->text == NULL || strcmp(format->text, "wis") != 0 ||
+        !cfg->values[SR_OPT_post_broker].set)
+        return SR_OK;
+    sr_origin_format(&format->origin, where, sizeof where);
+    if (!centre->set)
+        return sr_err_set(err, SR_EINVAL, false,
+                          "%s: post_format wis needs wisCentreId, the WIS2 centre id of this "
+                          "node (e.g. wisCentreId ca-eccc-msc)",
+                          where);
+    if (!metadata->set)
+        return sr_err_set(err, SR_EINVAL, false,
+                          "%s: post_format wis needs wisMetadataId, the metadata_id (WCMP2 "
+                          "record id) of what it posts (e.g. wisMetadataId "
+                          "urn:wmo:md:ca-eccc-msc:observations.swob)",
+                          where);
+    const sr_value *split = &cfg->values[SR_OPT_post_exchangeSplit];
+    if (split->u.count > 1) {
+        value_where(cfg, split, format, where, sizeof where);
+        return sr_err_set(err, SR_EINVAL, false,
+                          "%s: post_exchangeSplit %lld: refused with post_format wis: a WIS2 "
+                          "topic starts with its channel, origin or cache, not a split "
+                          "exchange's name",
+                          where, split->u.count);
+    }
+    /* What the config fixes of the topic, checked as the flow will build it (brokerconf.h):
+     * the exchange alone, then with the prefix, or the raw post_topic. */
+    const sr_value *exchange = &cfg->values[SR_OPT_post_exchange];
+    const sr_value *prefix = &cfg->values[SR_OPT_post_topicPrefix];
+    const sr_value *raw = &cfg->values[SR_OPT_post_topic];
+    const char *url = cfg->values[SR_OPT_post_broker].text;
+    enum sr_topic_proto proto = strncmp(url, "mqtt", 4) == 0 ? SR_TOPIC_MQTT : SR_TOPIC_AMQP;
+    /* an MQTT post_topic is the whole topic: the exchange is not in it */
+    const sr_value *steps[] = {raw->set && proto == SR_TOPIC_MQTT ? NULL : exchange,
+                               raw->set ? raw : prefix};
+    int rc = SR_OK;
+    for (size_t i = 0; rc == SR_OK && i < 2; i++) {
+        const sr_value *v = steps[i];
+        if (v == NULL)
+            continue;
+        const char *ex = exchange->text ? exchange->text : "";
+        char *topic = NULL;
+        sr_err why_not;
+        if (v == raw)
+            rc = (topic = strdup(raw->text)) ? SR_OK : oom(err);
+        else if (proto == SR_TOPIC_MQTT)
+            rc = sr_topic_mqtt(ex, v == prefix ? prefix->text : NULL, "", &topic, err);
+        else
+            rc = sr_topic_amqp(v == prefix ? prefix->text : NULL, "", &topic, NULL, err);
+        if (rc == SR_OK &&
+            sr_topic_wis_check(proto, ex, topic, centre->text, v == raw, &why_not) != SR_OK) {
+            value_where(cfg, v, format, where, sizeof where);
+            const char *name = v == exchange ? "post_exchange"
+                               : v == raw    ? "post_topic"
+                                             : "post_topicPrefix";
+            rc = sr_err_set(err, SR_EINVAL, false, "%s: %s %s with post_format wis: %s", where,
+                            name, v->text ? v->text : "None", why_not.msg);
+        }
+        free(topic);
+    }
+    return rc;
+}
+
 int sr_config_check(const sr_config *cfg, sr_err *err)
 {
     const char *file = cfg->path ? cfg->path : "command line";
@@ -1773,7 +1933,7 @@ int sr_config_check(const sr_config *cfg, sr_err *err)
         return sr_err_set(err, SR_EINVAL, false,
                           "%s: a %s needs post_baseUrl, the URL subscribers fetch files from (e.g. post_baseUrl sftp://me@host/)",
                           file, comp);
-    return SR_OK;
+    return check_wis(cfg, err);
 }
 
 /* ---------------------------------------------------------------------------------- */

@@ -478,7 +478,10 @@ static int gather_broker(sr_flow *f, pass *p, double wait, sr_err *err)
             dump_wire(f, "received", got[i]->exchange, got[i]->wire.topic, got[i]->wire.body,
                       got[i]->wire.body_len, got[i]->wire.headers, got[i]->wire.header_count);
         int drc = sr_message_decode(&got[i]->wire, &m, &bad);
-        if (drc == SR_OK && (drc = derive_source(f, m, got[i]->exchange, &bad)) != SR_OK) {
+        if (drc == SR_OK && (drc = derive_source(f, m, got[i]->exchange, &bad)) == SR_OK &&
+            f->publishes)
+            drc = sr_publisher_keep_subtopic(&f->publisher, m, &bad);
+        if (drc != SR_OK) {
             sr_message_free(m);
             m = NULL;
         }
@@ -939,16 +942,23 @@ static posting *post_begin(sr_flow *f, pass *p)
             rc = sr_publisher_route(&f->publisher, w->msg, &po->exchanges[k], &po->topics[k], &cut,
                                     &err);
         if (rc == SR_OK)
+            rc = sr_publisher_fill_wis(&f->publisher, w->msg, po->topics[k], &err);
+        if (rc == SR_OK)
             rc = sr_message_encode(w->msg, f->publisher.format, &po->enc[k], &err);
         if (rc == SR_OK && cut)
             sr_log_write(f->log, SR_LOG_ERROR, "%s: topic cut at 255 bytes (AMQP's limit)",
                          sr_message_rel_path(w->msg));
         if (rc != SR_OK) {
-            sr_log_write(f->log, SR_LOG_ERROR, "cannot post %s: %s", sr_message_rel_path(w->msg),
-                         err.msg);
             free(po->exchanges[k]);
             free(po->topics[k]);
             po->exchanges[k] = po->topics[k] = NULL;
+            /* what a post may not be (a topic outside the WIS2 hierarchy): refused, named */
+            if (rc == SR_EREFUSED) {
+                refuse(f, w, err.msg);
+                continue;
+            }
+            sr_log_write(f->log, SR_LOG_ERROR, "cannot post %s: %s", sr_message_rel_path(w->msg),
+                         err.msg);
             /* out of memory: tried again later; anything else will never post */
             dispose(w, rc == SR_ENOMEM ? SR_DISP_POST_RETRY : SR_DISP_DONE, err.msg);
             continue;
@@ -1188,15 +1198,26 @@ static void post_retries(sr_flow *f)
         sr_encoded enc = {0};
         int status = SR_EINVAL;
         sr_err err;
-        if (sr_publisher_route(&f->publisher, items[i].msg, &exchange, &topic, &cut, &err) ==
-                SR_OK &&
-            sr_message_encode(items[i].msg, f->publisher.format, &enc, &err) == SR_OK) {
+        int rc = sr_publisher_route(&f->publisher, items[i].msg, &exchange, &topic, &cut, &err);
+        if (rc == SR_OK)
+            rc = sr_publisher_fill_wis(&f->publisher, items[i].msg, topic, &err);
+        if (rc == SR_OK)
+            rc = sr_message_encode(items[i].msg, f->publisher.format, &enc, &err);
+        if (rc == SR_OK) {
             sr_outgoing o = {exchange, topic, &enc};
             sr_broker_publish(f->out, &o, 1, &status, &err);
         }
         if (status == SR_OK) {
             sr_retryq_done(f->post_retry, items[i].id, NULL);
             sr_metrics_add(f->metrics, SR_METRIC_POSTED, 1, sr_time_now_s());
+        } else if (rc != SR_OK && rc != SR_ENOMEM) {
+            /* it will never post (the config changed since it was queued): said, and gone,
+             * as post_begin does with one that cannot be posted */
+            sr_log_write(f->log, rc == SR_EREFUSED ? SR_LOG_WARNING : SR_LOG_ERROR, "%s %s: %s",
+                         rc == SR_EREFUSED ? "refused" : "cannot post",
+                         sr_message_rel_path(items[i].msg), err.msg);
+            sr_metrics_add(f->metrics, SR_METRIC_REJECTED, 1, sr_time_now_s());
+            sr_retryq_done(f->post_retry, items[i].id, NULL);
         } else {
             sr_retryq_again(f->post_retry, items[i].id, sr_time_now_s(), err.msg, NULL);
         }

@@ -2,10 +2,12 @@
 /*
  * nodupe: see nodupe.h.
  *
- * Invariants: every entry is in the hash table (keyed by "<key>\0<path>") and in the LRU
- * list, oldest refresh first, so expiry stops at the first entry still young. The file
- * holds at least what memory held at the last save plus every line appended since; its
- * lines may repeat an entry (each refresh appends one), and the loader keeps the newest.
+ * Invariants: every entry is in the hash table (keyed by "<key>\0<path>", or by "<key>"
+ * alone for an entry of a message with a data_id) and in the LRU list, oldest refresh
+ * first, so expiry stops at the first entry still young. The two kinds of hash key never
+ * meet: only the first holds a NUL. The file holds at least what memory held at the last
+ * save plus every line appended since; its lines may repeat an entry (each refresh
+ * appends one), and the loader keeps the newest.
  */
 #include "nodupe.h"
 
@@ -27,16 +29,24 @@
 #include "buf.h"
 #include "identity.h"
 #include "paths.h"
+#include "timefmt.h"
 
 /* Buffered lines are written once they reach this many bytes. */
 #define NODUPE_FLUSH_BYTES (64u * 1024u)
+
+/* What the key of a message with a data_id starts with. Its line in the file has a fourth
+ * word, the pubTime, which no other line has: the two say together which kind it is. */
+#define DATA_ID_KEY "data_id,"
 
 typedef struct entry {
     UT_hash_handle hh;
     struct entry *prev, *next; /* LRU list (utlist: head->prev is the tail) */
     double time;               /* last refresh */
     unsigned key_len;          /* blob = key '\0' path '\0' */
-    unsigned blob_len;         /* key_len + 1 + path length: what the hash covers */
+    unsigned blob_len;         /* key_len + 1 + path length */
+    unsigned hash_len;         /* what the hash covers: blob_len, or key_len (by_data_id) */
+    bool by_data_id;           /* keyed on a data_id: ref is the newest pubTime seen */
+    struct timespec ref;
     char blob[];
 } entry;
 
@@ -130,6 +140,16 @@ static bool derive_key(const sr_message *m, buf *b)
     return true;
 }
 
+/* The data_id m is keyed on (nodupe.h), or NULL: not when the caller gives a key or a
+ * path of its own. */
+static const char *data_id_of(const sr_message *m, const sr_nodupe_hint *hint)
+{
+    if (hint != NULL && (hint->key != NULL || hint->path != NULL))
+        return NULL;
+    const char *id = sr_message_str(m, "data_id");
+    return id != NULL && id[0] != '\0' ? id : NULL;
+}
+
 /* "<key>\0<path>" into b (emptied first); *key_len is the key's length. */
 static bool derive(const sr_message *m, enum sr_nodupe_basis basis, const sr_nodupe_hint *hint,
                    buf *b, size_t *key_len)
@@ -137,11 +157,16 @@ static bool derive(const sr_message *m, enum sr_nodupe_basis basis, const sr_nod
     b->len = 0;
     const char *name = NULL;
     size_t name_len = 0;
+    const char *data_id = data_id_of(m, hint);
+    if (data_id != NULL)
+        basis = SR_NODUPE_PATH; /* the path is only shown: the key alone is looked up */
     if (basis == SR_NODUPE_NAME)
         file_name(sr_message_rel_path(m), &name, &name_len);
     bool ok;
     if (hint != NULL && hint->key != NULL)
         ok = sr_buf_str(b, hint->key);
+    else if (data_id != NULL)
+        ok = sr_buf_str(b, DATA_ID_KEY) && sr_buf_str(b, data_id);
     else if (basis == SR_NODUPE_NAME)
         ok = sr_buf_add(b, name, name_len);
     else
@@ -192,13 +217,20 @@ int sr_nodupe_derive(const sr_message *msg, enum sr_nodupe_basis basis, const sr
 
 /* ---- the file's lines ---- */
 
+/* "<key> <time> <path>\n", and " <pubTime>" before the newline for an entry keyed on a
+ * data_id (sr3 reads the first three words of a line and ignores the rest). */
 static bool line_onto(buf *b, const entry *e)
 {
-    char t[48];
+    char t[48], ref[SR_TIME_MAX + 1] = "";
     int n = snprintf(t, sizeof t, " %.6f ", e->time);
+    if (e->by_data_id) {
+        ref[0] = ' ';
+        if (sr_time_format(&e->ref, true, ref + 1, sizeof ref - 1) < 0)
+            ref[0] = '\0'; /* cannot happen: ref came from a time that parsed */
+    }
     return sr_buf_add_escaped(b, e->blob, e->key_len) && sr_buf_add(b, t, (size_t)n) &&
            sr_buf_add_escaped(b, e->blob + e->key_len + 1, e->blob_len - e->key_len - 1) &&
-           sr_buf_add(b, "\n", 1);
+           sr_buf_str(b, ref) && sr_buf_add(b, "\n", 1);
 }
 
 /* Decode the percent escapes of s[0..n) in place; the new length, or -1 for a bad one. */
@@ -239,8 +271,10 @@ static void touch(sr_nodupe *c, entry *e, double t)
 }
 
 /* A new entry for blob ("<key>\0<path>", blob_len bytes without the final NUL) at time t,
- * the newest. NULL when out of memory. */
-static entry *insert(sr_nodupe *c, const char *blob, size_t key_len, size_t blob_len, double t)
+ * the newest; ref not NULL: keyed on the key alone (a data_id), with that pubTime. NULL
+ * when out of memory. */
+static entry *insert(sr_nodupe *c, const char *blob, size_t key_len, size_t blob_len, double t,
+                     const struct timespec *ref)
 {
     entry *e = malloc(sizeof *e + blob_len + 1);
     if (e == NULL)
@@ -248,9 +282,12 @@ static entry *insert(sr_nodupe *c, const char *blob, size_t key_len, size_t blob
     e->time = t;
     e->key_len = (unsigned)key_len;
     e->blob_len = (unsigned)blob_len;
+    e->by_data_id = ref != NULL;
+    e->hash_len = ref != NULL ? e->key_len : e->blob_len;
+    e->ref = ref != NULL ? *ref : (struct timespec){0};
     memcpy(e->blob, blob, blob_len);
     e->blob[blob_len] = '\0';
-    HASH_ADD_KEYPTR(hh, c->table, e->blob, e->blob_len, e);
+    HASH_ADD_KEYPTR(hh, c->table, e->blob, e->hash_len, e);
     if (e->hh.tbl == NULL) { /* uthash could not grow */
         free(e);
         return NULL;
@@ -331,9 +368,19 @@ static int load(sr_nodupe *c, double now, sr_nodupe_load_stats *st, sr_err *err)
             line[--n] = '\0';
         char *sp1 = memchr(line, ' ', (size_t)n);
         char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(line + n - sp1 - 1)) : NULL;
-        if (sp2 == NULL || memchr(sp2 + 1, ' ', (size_t)(line + n - sp2 - 1)) != NULL) {
+        /* a fourth word: the pubTime of an entry keyed on a data_id */
+        char *sp3 = sp2 ? memchr(sp2 + 1, ' ', (size_t)(line + n - sp2 - 1)) : NULL;
+        struct timespec ref = {0};
+        if (sp2 == NULL ||
+            (sp3 != NULL && (memchr(sp3 + 1, ' ', (size_t)(line + n - sp3 - 1)) != NULL ||
+                             strncmp(line, DATA_ID_KEY, strlen(DATA_ID_KEY)) != 0 ||
+                             sr_time_parse(sp3 + 1, &ref, NULL) != SR_OK))) {
             st->malformed++;
             continue;
+        }
+        if (sp3 != NULL) {
+            *sp3 = '\0';
+            n = sp3 - line;
         }
         *sp1 = *sp2 = '\0';
         char *end;
@@ -354,11 +401,14 @@ static int load(sr_nodupe *c, double now, sr_nodupe_load_stats *st, sr_err *err)
         memmove(line + key_len + 1, sp2 + 1, (size_t)path_len);
         line[key_len] = '\0';
         size_t blob_len = (size_t)key_len + 1 + (size_t)path_len;
-        entry *e = find(c, line, blob_len);
+        entry *e = find(c, line, sp3 != NULL ? (size_t)key_len : blob_len);
         if (e != NULL) { /* a refresh appended later: keep the newest time */
-            if (t > e->time)
+            if (t >= e->time) {
                 touch(c, e, t);
-        } else if (insert(c, line, (size_t)key_len, blob_len, t) == NULL) {
+                if (sp3 != NULL)
+                    e->ref = ref;
+            }
+        } else if (insert(c, line, (size_t)key_len, blob_len, t, sp3 ? &ref : NULL) == NULL) {
             rc = sr_err_set(err, SR_ENOMEM, false, "out of memory");
             break;
         }
@@ -499,13 +549,24 @@ int sr_nodupe_check(sr_nodupe *c, const sr_message *msg, const sr_nodupe_hint *h
     if (!derive(msg, c->basis, hint, &c->key, &key_len))
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
     size_t blob_len = c->key.len - 1;
-    entry *e = find(c, c->key.p, blob_len);
+    /* A WIS2 message's data_id names the product: when it was seen with the same or a
+     * later pubTime this is a duplicate; a later pubTime makes it an update (nodupe.h). */
+    struct timespec pub = {0};
+    bool by_data_id = data_id_of(msg, hint) != NULL &&
+                      sr_time_parse(sr_message_pub_time(msg), &pub, NULL) == SR_OK;
+    entry *e = find(c, c->key.p, by_data_id ? key_len : blob_len);
+    bool retry = hint != NULL && hint->retry;
     /* sr3: a duplicate when seen within ttl, i.e. last time + ttl >= now. */
-    bool dup = e != NULL && now - e->time <= c->ttl && !(hint != NULL && hint->retry);
-    if (e != NULL)
+    bool seen = e != NULL && now - e->time <= c->ttl;
+    bool dup = seen && !retry && (!by_data_id || sr_time_cmp(&pub, &e->ref) <= 0);
+    if (e != NULL) {
         touch(c, e, now);
-    else if ((e = insert(c, c->key.p, key_len, blob_len, now)) == NULL)
+        if (by_data_id && (!seen || sr_time_cmp(&pub, &e->ref) > 0))
+            e->ref = pub;
+    } else if ((e = insert(c, c->key.p, key_len, blob_len, now, by_data_id ? &pub : NULL)) ==
+               NULL) {
         return sr_err_set(err, SR_ENOMEM, false, "out of memory");
+    }
     *duplicate = dup;
     if (c->fd < 0)
         return SR_OK;

@@ -33,6 +33,14 @@
  *                   this; its name.py only sets the path (so identity still counts).
  * nodupe_basis name applies to the key only when the caller gave no hint->key.
  *
+ * A message with a data_id (a WIS2 notification, sr-config(5), WIS2) is keyed on it
+ * instead, whatever nodupe_basis says, unless the caller gives hint->key or hint->path:
+ * key "data_id,<data_id>" (",block N" after it for a block), looked up alone, with the
+ * relPath as its path for the file's sake. The entry remembers the newest pubTime seen.
+ * The message is a duplicate when an entry seen within ttl has the same or a later
+ * pubTime; a later pubTime is an update of the product: it passes and becomes the one
+ * remembered. (sr: sr3 keys such messages as any other.)
+ *
  * A retried message is never its own duplicate (sr3 loses retries that way: sr(1), DIFFERENCES
  * FROM SR3): with hint->retry the message is accepted whatever the cache holds, and its entry
  * refreshed.
@@ -45,11 +53,16 @@
  *
  *     <key> <time> <path>\n
  *
+ * and for an entry keyed on a data_id, its newest pubTime (v03 form) as a fourth word:
+ *
+ *     data_id,<data_id> <time> <path> <pubTime>\n
+ *
  * time is seconds since the epoch ("%.6f", when the entry was last refreshed); key and path
  * are percent-escaped: '%', space, and bytes below 0x20 or 0x7f become %XX (upper-case
  * hex), so each is one word; a loader decodes any %XX. sr3 writes the same three words
  * (its path url-quoted, its key bare), so sr reads sr3's lines (one whose key holds a
- * space is skipped as malformed); sarrac's "<sum> <time> <path> <partstr>" is not read.
+ * space is skipped as malformed), and sr3 reads sr's (it ignores a fourth word);
+ * sarrac's "<sum> <time> <path> <partstr>" is not read (not data_id, so malformed).
  * A new or refreshed entry appends one line (one write(2): a kill -9 loses at most the
  * lines not yet written, never a line already written, and a torn last line is skipped at
  * the next load). SR_NODUPE_BUFFERED keeps lines in memory until sr_nodupe_flush (or

@@ -612,3 +612,270 @@ int sr_topic_split_exchange(const char *exchange, unsigned index, char **out, sr
     *out = name;
     return SR_OK;
 }
+
+/* ---------------------------------------------------------------------------------- */
+/* WIS2                                                                               */
+/* ---------------------------------------------------------------------------------- */
+
+/* The levels of a WIS2 topic that have a fixed meaning (WMO's WIS2 Topic Hierarchy, as
+ * sr-config(5), WIS2, gives it): their names, for the messages, and their choices (NULL:
+ * the centre id, checked by its form). */
+static const char *const wis_channels[] = {"origin", "cache", NULL};
+static const char *const wis_versions[] = {"a", NULL};
+static const char *const wis_systems[] = {"wis2", NULL};
+static const char *const wis_types[] = {"data", "metadata", NULL};
+static const char *const wis_policies[] = {"core", "recommended", NULL};
+static const char *const wis_disciplines[] = {
+    "atmospheric-composition", "climate", "cryosphere", "hydrology", "ocean",
+    "space-weather",           "weather", NULL};
+
+static const struct {
+    const char *name;
+    const char *const *choices;
+} wis_levels[] = {
+    {"channel", wis_channels},
+    {"version", wis_versions},
+    {"system", wis_systems},
+    {"centre-id", NULL},
+    {"notification-type", wis_types},
+    {"data-policy", wis_policies},
+    {"earth-system-discipline", wis_disciplines},
+};
+#define WIS_FIXED_LEVELS (sizeof wis_levels / sizeof wis_levels[0])
+
+bool sr_topic_wis_centre_ok(const char *id)
+{
+    if (id == NULL || id[0] == '\0' || id[0] == '-' || id[strlen(id) - 1] == '-' ||
+        strchr(id, '-') == NULL)
+        return false;
+    for (const char *p = id; *p != '\0'; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
+            return false;
+    return true;
+}
+
+/* Why a level may not be in a WIS2 topic, or NULL when it may. '%' is refused with the
+ * wildcards: it is how a wildcard of a directory's name is escaped on the wire. */
+static const char *wis_level_fault(const char *s, size_t n)
+{
+    if (n == 0)
+        return "is empty";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 'A' && c <= 'Z')
+            return "holds an upper-case letter (WIS2 topic levels are lowercase)";
+        if (c <= 0x20 || c == 0x7f)
+            return "holds a space or a control character";
+        if (strchr(".#+*%/", c) != NULL)
+            return "holds '.', '/', '%' or a wildcard ('#', '+', '*')";
+    }
+    return NULL;
+}
+
+static void join_words(const char *const *words, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    for (size_t i = 0; words[i] != NULL; i++) {
+        size_t used = strlen(buf);
+        snprintf(buf + used, size - used, "%s%s", i ? ", " : "", words[i]);
+    }
+}
+
+/* A topic as the messages about it show it (cut to TOPIC_SHOWN_MAX bytes). */
+#define TOPIC_SHOWN_MAX 200
+static void wis_shown(enum sr_topic_proto proto, const char *exchange, const char *topic, char *buf,
+                      size_t size)
+{
+    size_t n = utf8_cut(topic, strlen(topic), TOPIC_SHOWN_MAX);
+    const char *more = topic[n] ? "..." : "";
+    if (proto == SR_TOPIC_MQTT)
+        snprintf(buf, size, "topic %.*s%s", (int)n, topic, more);
+    else if (topic[0] == '\0')
+        snprintf(buf, size, "exchange %.64s", exchange);
+    else
+        snprintf(buf, size, "exchange %.64s topic %.*s%s", exchange, (int)n, topic, more);
+}
+
+/* Check level number index (0-based) s[0..n). */
+static int wis_level(size_t index, const char *s, size_t n, const char *centre_id, bool origin,
+                     const char *shown, sr_err *err)
+{
+    char list[256];
+    const char *fault = wis_level_fault(s, n);
+    int len = (int)(n > TOPIC_SHOWN_MAX ? TOPIC_SHOWN_MAX : n);
+    if (index >= WIS_FIXED_LEVELS) {
+        if (fault != NULL)
+            return sr_err_set(err, SR_EREFUSED, false, "%s: level %zu \"%.*s\" %s", shown,
+                              index + 1, len, s, fault);
+        return SR_OK;
+    }
+    const char *name = wis_levels[index].name;
+    const char *const *choices = wis_levels[index].choices;
+    if (choices != NULL) {
+        for (size_t i = 0; choices[i] != NULL; i++)
+            if (strlen(choices[i]) == n && strncmp(choices[i], s, n) == 0)
+                return SR_OK;
+        join_words(choices, list, sizeof list);
+        if (choices[1] == NULL)
+            return sr_err_set(err, SR_EREFUSED, false, "%s: level %zu (%s) \"%.*s\" is not \"%s\"",
+                              shown, index + 1, name, len, s, list);
+        return sr_err_set(err, SR_EREFUSED, false, "%s: level %zu (%s) \"%.*s\" is not one of %s",
+                          shown, index + 1, name, len, s, list);
+    }
+    /* the centre id */
+    char id[256];
+    snprintf(id, sizeof id, "%.*s", len, s);
+    if (fault != NULL || !sr_topic_wis_centre_ok(id))
+        return sr_err_set(err, SR_EREFUSED, false,
+                          "%s: level %zu (%s) \"%s\" is not a WIS2 centre id (tld-name: "
+                          "lowercase letters, digits, '-' and '_', e.g. ca-eccc-msc)",
+                          shown, index + 1, name, id);
+    if (origin && centre_id != NULL && strcmp(id, centre_id) != 0)
+        return sr_err_set(err, SR_EREFUSED, false,
+                          "%s: level %zu (%s) \"%s\" is not this node's wisCentreId %s (a node "
+                          "publishes on the origin channel under its own centre id only)",
+                          shown, index + 1, name, id, centre_id);
+    return SR_OK;
+}
+
+int sr_topic_wis_check(enum sr_topic_proto proto, const char *exchange, const char *topic,
+                       const char *centre_id, bool complete, sr_err *err)
+{
+    if (topic == NULL)
+        topic = "";
+    if (proto == SR_TOPIC_AMQP && (exchange == NULL || exchange[0] == '\0'))
+        return sr_err_set(err, SR_EREFUSED, false,
+                          "topic %.*s%s: no exchange (on AMQP the exchange is the WIS2 "
+                          "channel, origin or cache)",
+                          SHOWN(topic));
+    char shown[TOPIC_SHOWN_MAX + 300];
+    wis_shown(proto, exchange, topic, shown, sizeof shown);
+    char sep = proto == SR_TOPIC_AMQP ? '.' : '/';
+    size_t index = 0;
+    bool origin = false;
+    int rc = SR_OK;
+    if (proto == SR_TOPIC_AMQP) { /* the exchange is the first level */
+        rc = wis_level(index++, exchange, strlen(exchange), centre_id, false, shown, err);
+        origin = strcmp(exchange, "origin") == 0;
+    }
+    /* AMQP: an empty routing key has no levels (a prefix not given yet) */
+    for (const char *p = topic; rc == SR_OK && !(proto == SR_TOPIC_AMQP && topic[0] == '\0');) {
+        size_t n = strcspn(p, (char[]){sep, '\0'});
+        rc = wis_level(index, p, n, centre_id, origin, shown, err);
+        if (index++ == 0)
+            origin = n == 6 && strncmp(p, "origin", 6) == 0;
+        if (p[n] == '\0')
+            break;
+        p += n + 1;
+    }
+    if (rc == SR_OK && complete && index < WIS_FIXED_LEVELS) {
+        char list[256];
+        join_words(wis_disciplines, list, sizeof list);
+        rc = sr_err_set(err, SR_EREFUSED, false,
+                        "%s: level %zu (%s) missing: a WIS2 topic starts with "
+                        "origin|cache/a/wis2/<centre-id>/data|metadata/core|recommended/"
+                        "<earth-system-discipline: %s>",
+                        shown, index + 1, wis_levels[index].name, list);
+    }
+    return rc;
+}
+
+int sr_topic_wis_tail(enum sr_topic_proto proto, const char *topic, char **out, sr_err *err)
+{
+    *out = NULL;
+    char sep = proto == SR_TOPIC_AMQP ? '.' : '/';
+    /* MQTT: channel/a/wis2/...; AMQP (the channel is the exchange): a.wis2.... */
+    size_t skip = proto == SR_TOPIC_AMQP ? 2 : 3;
+    const char *p = topic ? topic : "";
+    for (size_t i = 0; i < skip; i++) {
+        const char *q = strchr(p, sep);
+        if (q == NULL)
+            return sr_err_set(err, SR_EINVAL, false, "topic %.*s%s: no levels after wis2",
+                              SHOWN(topic ? topic : ""));
+        p = q + 1;
+    }
+    char *s = strdup(p);
+    if (s == NULL)
+        return oom(err);
+    for (char *c = s; *c != '\0'; c++)
+        if (*c == sep)
+            *c = '/';
+    *out = s;
+    return SR_OK;
+}
+
+int sr_topic_with_subtopic(enum sr_topic_proto proto, const char *exchange,
+                           const char *topic_prefix, const char *subtopic, char **out,
+                           bool *truncated, sr_err *err)
+{
+    *out = NULL;
+    if (truncated != NULL)
+        *truncated = false;
+    if (proto == SR_TOPIC_MQTT && (exchange == NULL || exchange[0] == '\0'))
+        return sr_err_set(err, SR_EINVAL, false,
+                          "exchange: not set (it is the first level of an MQTT topic)");
+    tbuf b;
+    tbuf_start(&b, proto);
+    if (proto == SR_TOPIC_MQTT)
+        level(&b, proto, exchange, strlen(exchange), true);
+    prefix_levels(&b, proto, topic_prefix, true);
+    /* every level kept, an empty one too: a topic check says what is wrong with it */
+    for (const char *p = subtopic ? subtopic : ""; subtopic != NULL && subtopic[0] != '\0';) {
+        size_t n = strcspn(p, "/");
+        level(&b, proto, p, n, true);
+        if (p[n] == '\0')
+            break;
+        p += n + 1;
+    }
+    if (b.oom) {
+        free(b.s);
+        return oom(err);
+    }
+    if (proto == SR_TOPIC_AMQP) {
+        bool cut = amqp_limit(&b);
+        if (truncated != NULL)
+            *truncated = cut;
+    } else if (b.len > SR_TOPIC_MQTT_MAX) {
+        size_t len = b.len;
+        free(b.s);
+        return sr_err_set(err, SR_EINVAL, false,
+                          "subtopic %.*s%s: MQTT topic of %zu bytes is longer than the %d allowed",
+                          SHOWN(subtopic), len, SR_TOPIC_MQTT_MAX);
+    }
+    *out = b.s;
+    return SR_OK;
+}
+
+int sr_topic_subtopic_path(enum sr_topic_proto proto, const char *topic, const char *topic_prefix,
+                           char **out, sr_err *err)
+{
+    *out = NULL;
+    sr_strlist levels = {0};
+    int rc = sr_topic_subtopic(proto, topic, topic_prefix, &levels, err);
+    if (rc != SR_OK)
+        return rc;
+    tbuf b;
+    tbuf_start(&b, SR_TOPIC_MQTT);
+    for (size_t i = 0; i < levels.count; i++) {
+        /* an AMQP level may hold '/': kept one level, escaped (a WIS2 check refuses it) */
+        const char *s = levels.items[i];
+        if (!b.first)
+            put(&b, "/", 1);
+        b.first = false;
+        for (size_t n; *s != '\0'; s += n) {
+            n = strcspn(s, "/");
+            put(&b, s, n);
+            if (s[n] == '/') {
+                put(&b, "%2F", 3);
+                n++;
+            }
+        }
+    }
+    sr_strlist_clear(&levels);
+    if (b.oom) {
+        free(b.s);
+        return oom(err);
+    }
+    *out = b.s;
+    return SR_OK;
+}

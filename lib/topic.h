@@ -127,6 +127,47 @@ int sr_topic_binding_mqtt(const sr_subtopic *line, const char *exchange, const c
 int sr_topic_binding_raw(enum sr_topic_proto proto, const char *exchange, const char *topic,
                          sr_topic_binding *out, sr_err *err);
 
+/* ---- WIS2 (sr-config(5), WIS2) ---- */
+
+/* The levels of a received topic after the exchange (MQTT) and topic_prefix, as
+ * sr_topic_subtopic gives them, joined by '/' ("ca-x/data/core/weather/x"): the subtopic
+ * a relay of WIS2 messages posts under (sr_topic_with_subtopic). A '/' inside a level (an
+ * AMQP routing key may hold one) is written "%2F", so the level stays one. *out is a new
+ * string the caller frees. */
+int sr_topic_subtopic_path(enum sr_topic_proto proto, const char *topic, const char *topic_prefix,
+                           char **out, sr_err *err);
+
+/* The topic of a message posted under a subtopic instead of its relPath's directories:
+ * MQTT exchange / topic_prefix levels / the levels of subtopic (separated by '/'); AMQP
+ * topic_prefix levels . subtopic levels. Each level escaped as sr_topic_amqp and
+ * sr_topic_mqtt escape them, empty ones kept. The limits and errors of those two (an AMQP
+ * key cut at 255 bytes sets *truncated). *out is a new string the caller frees. */
+int sr_topic_with_subtopic(enum sr_topic_proto proto, const char *exchange,
+                           const char *topic_prefix, const char *subtopic, char **out,
+                           bool *truncated, sr_err *err);
+
+/* Is id a WIS2 centre id (tld-name): lowercase letters, digits, '-' and '_', with a '-'
+ * that neither starts nor ends it ("ca-eccc-msc", "int-wmo-test")? */
+bool sr_topic_wis_centre_ok(const char *id);
+
+/* Does a topic follow the WIS2 topic hierarchy? Levels, from 1: channel origin|cache, a,
+ * wis2, centre-id (a valid one; on origin, centre_id when it is not NULL), data|metadata,
+ * core|recommended, the earth-system-discipline (atmospheric-composition, climate,
+ * cryosphere, hydrology, ocean, space-weather, weather), then any further levels; every
+ * level non-empty and lowercase, without '.', '/', '%', spaces, control characters or
+ * wildcards. MQTT: topic is the whole topic (exchange ignored); AMQP: exchange is level 1
+ * and topic the routing key ("" for none). complete false checks only the levels there
+ * are (a config's exchange and topicPrefix); true also requires the first 7.
+ * SR_EREFUSED with "topic T: level N (name) "value" is not ..." when it does not. */
+int sr_topic_wis_check(enum sr_topic_proto proto, const char *exchange, const char *topic,
+                       const char *centre_id, bool complete, sr_err *err);
+
+/* The levels of a WIS2 topic after `wis2`, joined by '/' ("ca-x/data/core/weather/x"):
+ * what a posted WNM's default data_id starts with. MQTT skips 3 levels (channel/a/wis2),
+ * AMQP 2 (its channel is the exchange). SR_EINVAL when the topic is shorter. *out is a
+ * new string the caller frees. */
+int sr_topic_wis_tail(enum sr_topic_proto proto, const char *topic, char **out, sr_err *err);
+
 /* ---- split exchanges ---- */
 
 /* Which of n split exchanges a message goes to: the sum of the bytes of its identity

@@ -88,8 +88,8 @@ int sr_varsub(const char *text, sr_var_lookup lookup, void *ctx, char **out, sr_
 /* ---- per-message variables ---- */
 
 static const char *const message_vars[] = {
-    "BD",   "PBD", "BUP", "BUPL", "baseUrlPath", "baseUrlPathLast", "SOURCE", "YYYYMMDD",
-    "YYYY", "MM",  "DD",  "HH",   "JJJ",
+    "BD",   "PBD", "BUP", "BUPL", "baseUrlPath", "baseUrlPathLast", "SOURCE",   "YYYYMMDD",
+    "YYYY", "MM",  "DD",  "HH",   "JJJ",         "relPath",         "filename",
 };
 
 /* A date variable with an offset: YYYYMMDD-1d, HH+2h ... The offset is a signed number and
@@ -205,6 +205,14 @@ static char *message_lookup(void *ctx, const char *name)
         return v->post_base_dir ? strdup(v->post_base_dir) : NULL;
     if (strcmp(name, "SOURCE") == 0)
         return v->source ? strdup(v->source) : NULL;
+    if (strcmp(name, "relPath") == 0)
+        return v->rel_path ? strdup(v->rel_path) : NULL;
+    if (strcmp(name, "filename") == 0) {
+        if (v->rel_path == NULL)
+            return NULL;
+        const char *slash = strrchr(v->rel_path, '/');
+        return strdup(slash ? slash + 1 : v->rel_path);
+    }
     if (strcmp(name, "BUP") == 0 || strcmp(name, "baseUrlPath") == 0)
         return v->base_url ? strdup(url_path(v->base_url)) : NULL;
     if (strcmp(name, "BUPL") == 0 || strcmp(name, "baseUrlPathLast") == 0) {
@@ -230,7 +238,8 @@ static char *message_lookup(void *ctx, const char *name)
  * path, what the accept's groups captured from its URL. */
 static bool from_message(const char *name)
 {
-    static const char *const names[] = {"SOURCE", "BUP", "BUPL", "baseUrlPath", "baseUrlPathLast"};
+    static const char *const names[] = {"SOURCE",          "BUP",     "BUPL",    "baseUrlPath",
+                                        "baseUrlPathLast", "relPath", "filename"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strcmp(name, names[i]) == 0)
             return true;
@@ -241,7 +250,7 @@ static bool from_message(const char *name)
 static bool single_name(const char *name)
 {
     return strcmp(name, "SOURCE") == 0 || strcmp(name, "BUPL") == 0 ||
-           strcmp(name, "baseUrlPathLast") == 0;
+           strcmp(name, "baseUrlPathLast") == 0 || strcmp(name, "filename") == 0;
 }
 
 /* Why value may not stand in a path, or NULL when it may. */

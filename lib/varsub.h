@@ -5,7 +5,8 @@
  * Two passes, as in sr3. At parse time the config module substitutes what it knows then
  * (options, declared env, the environment, HOSTNAME, RAND8...) through a look-up function,
  * and leaves the per-message variables in place. Per message, sr_varsub_message() fills
- * those: ${BD} ${PBD} ${BUP} ${BUPL} ${SOURCE}, dates (${YYYYMMDD}, ${YYYY} ${MM} ${DD}
+ * those: ${BD} ${PBD} ${BUP} ${BUPL} ${SOURCE}, ${relPath} and ${filename} (its last
+ * element; both sr extensions, for wisDataId), dates (${YYYYMMDD}, ${YYYY} ${MM} ${DD}
  * ${HH} ${JJJ}, offsets ${YYYYMMDD-1d}, strftime patterns ${%Y/%m/%d} with an optional
  * offset ${%o-1h%Y%m%d}) and regex groups ${1}..${9}.
  *
@@ -42,16 +43,18 @@ typedef struct sr_msgvars {
     const char *post_base_dir; /* ${PBD} */
     const char *base_url;    /* ${BUP} is its path, ${BUPL} the path's last element */
     const char *source;      /* ${SOURCE} */
+    const char *rel_path;    /* ${relPath}, and ${filename} its last element */
     const char *const *groups; /* ${1}.. : groups[0] is ${1} */
     int group_count;
 } sr_msgvars;
 
 /* Substitute the per-message variables of text. Unknown names are left as written.
- * A value the message chooses (${SOURCE}, ${BUP}, ${BUPL}, regex groups ${1}..) may not
- * hold a control character or a ".." component, and ${SOURCE} and ${BUPL} (one name) no
- * "/" either: SR_EREFUSED naming the variable and its value. *trusted_len (may be NULL)
- * receives how much of *out comes from the configuration alone: the length of what the
- * text before the first such variable expanded to (all of *out when there is none). */
+ * A value the message chooses (${SOURCE}, ${BUP}, ${BUPL}, ${relPath}, ${filename}, regex
+ * groups ${1}..) may not hold a control character or a ".." component, and ${SOURCE},
+ * ${BUPL} and ${filename} (one name) no "/" either: SR_EREFUSED naming the variable and
+ * its value. *trusted_len (may be NULL) receives how much of *out comes from the
+ * configuration alone: the length of what the text before the first such variable
+ * expanded to (all of *out when there is none). */
 int sr_varsub_message(const char *text, const sr_msgvars *vars, char **out, size_t *trusted_len,
                       sr_err *err);
 

@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "brokerconf.h"
 
 static char state[64];
@@ -255,6 +257,172 @@ static void quorum_queue_arguments(void **st)
     sr_config_free(cfg);
 }
 
+/* A message as it came from the broker on topic, or (topic NULL) as a gathered one. */
+static sr_message *received(const char *topic, const char *fields)
+{
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"pubTime\":\"20261206T230000\",\"baseUrl\":\"https://c.example/\","
+             "\"relPath\":\"x/f.bufr\"%s%s}",
+             fields[0] ? "," : "", fields);
+    sr_wire w = {
+        .body = body, .body_len = strlen(body), .content_type = "application/json", .topic = topic};
+    sr_message *m = NULL;
+    sr_err err;
+    if (sr_message_decode(&w, &m, &err) != SR_OK)
+        fail_msg("%s", err.msg);
+    return m;
+}
+
+/* m's field as JSON text (geometry is an object), or NULL; caller frees. */
+static char *field_json(const sr_message *m, const char *field)
+{
+    sr_encoded enc;
+    sr_err err;
+    assert_int_equal(sr_message_encode(m, SR_FORMAT_V03, &enc, &err), SR_OK);
+    json_t *o = json_loadb(enc.body, enc.body_len, 0, NULL);
+    assert_non_null(o);
+    json_t *v = json_object_get(o, field);
+    char *text = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(o);
+    sr_encoded_fini(&enc);
+    return text;
+}
+
+/* route + fill as the flow does them; the topic into *topic (caller frees). */
+static int post_as(const sr_publisher_setup *p, sr_message *m, char **exchange, char **topic,
+                   sr_err *err)
+{
+    bool cut;
+    int rc = sr_publisher_route(p, m, exchange, topic, &cut, err);
+    if (rc == SR_OK)
+        rc = sr_publisher_fill_wis(p, m, *topic, err);
+    return rc;
+}
+
+/* post_format wis: a received message posts under the new exchange and prefix with the
+ * subtopic it came with (AMQP in, MQTT out, and the other way), a stranger's subtopic
+ * field counts for nothing, a gathered one under its relPath's directories; a topic
+ * outside the WIS2 hierarchy is refused, named; data_id (the topic after wis2 and the
+ * file name, or wisDataId), metadata_id and geometry filled where the message has none. */
+static void wis2_relay_routes_and_fills(void **st)
+{
+    (void)st;
+    const sr_override amqp_in[] = {
+        {"topicPrefix", "a.wis2"},
+        {"post_format", "wis"},
+        {"post_exchange", "cache"},
+        {"post_topicPrefix", "a/wis2"},
+        {"wisCentreId", "ca-x"},
+        {"wisMetadataId", "urn:wmo:md:ca-x:relay"},
+        {"wisGeometry", "{\"type\": \"Point\", \"coordinates\": [-73.5, 45.5]}"}};
+    sr_config *cfg = load_with(SR_C_SHOVEL, "amqp2mqtt", amqp_in, 7);
+    sr_err err;
+    assert_int_equal(sr_config_check(cfg, &err), SR_OK);
+    sr_publisher_setup p;
+    assert_int_equal(sr_brokerconf_publisher(cfg, NULL, &p, &err), SR_OK);
+    assert_int_equal(p.format, SR_FORMAT_WIS);
+    char *exchange = NULL, *topic = NULL;
+
+    sr_message *m = received("a.wis2.ca-y.data.core.weather.surface",
+                             "\"subtopic\":\"evil/x\",\"geometry\":null");
+    assert_int_equal(sr_publisher_keep_subtopic(&p, m, &err), SR_OK);
+    assert_string_equal(sr_message_str(m, "subtopic"), "ca-y/data/core/weather/surface");
+    assert_int_equal(post_as(&p, m, &exchange, &topic, &err), SR_OK);
+    assert_string_equal(exchange, "cache");
+    assert_string_equal(topic, "cache/a/wis2/ca-y/data/core/weather/surface");
+    assert_string_equal(sr_message_str(m, "data_id"), "ca-y/data/core/weather/surface/f.bufr");
+    assert_string_equal(sr_message_str(m, "metadata_id"), "urn:wmo:md:ca-x:relay");
+    char *g = field_json(m, "geometry");
+    assert_string_equal(g, "null"); /* its own, kept */
+    free(g);
+    free(exchange);
+    free(topic);
+    sr_message_free(m);
+
+    /* what the message has is kept; a geometry it lacks comes from wisGeometry */
+    m = received("a.wis2.ca-y.data.core.weather.surface",
+                 "\"data_id\":\"ca-y/own\",\"metadata_id\":\"urn:wmo:md:ca-y:own\"");
+    assert_int_equal(sr_publisher_keep_subtopic(&p, m, &err), SR_OK);
+    assert_int_equal(post_as(&p, m, &exchange, &topic, &err), SR_OK);
+    assert_string_equal(sr_message_str(m, "data_id"), "ca-y/own");
+    assert_string_equal(sr_message_str(m, "metadata_id"), "urn:wmo:md:ca-y:own");
+    g = field_json(m, "geometry");
+    assert_string_equal(g, "{\"type\":\"Point\",\"coordinates\":[-73.5,45.5]}");
+    free(g);
+    free(exchange);
+    free(topic);
+    sr_message_free(m);
+
+    /* gathered (no topic): a stranger's subtopic is dropped, the relPath's directories
+     * follow the prefix, and that topic is not a WIS2 one: refused, named */
+    m = received(NULL, "\"subtopic\":\"ca-y/data/core/weather\"");
+    assert_int_equal(sr_publisher_keep_subtopic(&p, m, &err), SR_OK);
+    assert_null(sr_message_str(m, "subtopic"));
+    assert_int_equal(post_as(&p, m, &exchange, &topic, &err), SR_EREFUSED);
+    assert_null(exchange);
+    assert_null(topic);
+    assert_string_equal(err.msg, "topic cache/a/wis2/x: level 4 (centre-id) \"x\" is not a WIS2 "
+                                 "centre id (tld-name: lowercase letters, digits, '-' and '_', "
+                                 "e.g. ca-eccc-msc)");
+    sr_message_free(m);
+    sr_publisher_setup_fini(&p);
+    sr_config_free(cfg);
+
+    /* MQTT in, AMQP out, wisDataId with the per-message variables */
+    const sr_override mqtt_in[] = {
+        {"topicPrefix", "a/wis2"},      {"topicCopy", "off"},
+        {"post_format", "wis"},         {"post_exchange", "cache"},
+        {"post_topicPrefix", "a.wis2"}, {"wisCentreId", "ca-x"},
+        {"wisMetadataId", "urn:x"},     {"wisDataId", "ca-x/${filename}/${relPath}"}};
+    cfg = load_with(SR_C_SHOVEL, "mqtt2amqp", mqtt_in, 8);
+    assert_int_equal(sr_config_check(cfg, &err), SR_OK);
+    assert_int_equal(sr_brokerconf_publisher(cfg, NULL, &p, &err), SR_OK);
+    m = received("origin/a/wis2/ca-y/data/core/ocean/s", "");
+    assert_int_equal(sr_publisher_keep_subtopic(&p, m, &err), SR_OK);
+    assert_int_equal(post_as(&p, m, &exchange, &topic, &err), SR_OK);
+    assert_string_equal(exchange, "cache");
+    assert_string_equal(topic, "a.wis2.ca-y.data.core.ocean.s");
+    assert_string_equal(sr_message_str(m, "data_id"), "ca-x/f.bufr/x/f.bufr");
+    free(exchange);
+    free(topic);
+    sr_message_free(m);
+    sr_publisher_setup_fini(&p);
+    sr_config_free(cfg);
+
+    /* the default data_id on AMQP: the routing key after wis2 */
+    const sr_override amqp_out[] = {{"topicPrefix", "a/wis2"},      {"topicCopy", "off"},
+                                    {"post_format", "wis"},         {"post_exchange", "cache"},
+                                    {"post_topicPrefix", "a.wis2"}, {"wisCentreId", "ca-x"},
+                                    {"wisMetadataId", "urn:x"}};
+    cfg = load_with(SR_C_SHOVEL, "mqtt2amqp", amqp_out, 7);
+    assert_int_equal(sr_brokerconf_publisher(cfg, NULL, &p, &err), SR_OK);
+    m = received("origin/a/wis2/ca-y/data/core/ocean/s", "");
+    assert_int_equal(sr_publisher_keep_subtopic(&p, m, &err), SR_OK);
+    assert_int_equal(post_as(&p, m, &exchange, &topic, &err), SR_OK);
+    assert_string_equal(sr_message_str(m, "data_id"), "ca-y/data/core/ocean/s/f.bufr");
+    free(exchange);
+    free(topic);
+    sr_message_free(m);
+    sr_publisher_setup_fini(&p);
+    sr_config_free(cfg);
+
+    /* another format: nothing kept, nothing filled, no WIS2 check */
+    cfg = load(SR_C_SHOVEL, "amqp2mqtt");
+    assert_int_equal(sr_brokerconf_publisher(cfg, NULL, &p, &err), SR_OK);
+    m = received("v03.x", "\"subtopic\":\"kept/as/is\"");
+    assert_int_equal(sr_publisher_keep_subtopic(&p, m, &err), SR_OK);
+    assert_string_equal(sr_message_str(m, "subtopic"), "kept/as/is");
+    assert_int_equal(post_as(&p, m, &exchange, &topic, &err), SR_OK);
+    assert_string_equal(topic, "xpublic/v03/x");
+    assert_null(sr_message_str(m, "data_id"));
+    free(exchange);
+    free(topic);
+    sr_message_free(m);
+    sr_publisher_setup_fini(&p);
+    sr_config_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -263,6 +431,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(mqtt_consumer_and_publisher, setup, teardown),
         cmocka_unit_test_setup_teardown(split_exchanges, setup, teardown),
         cmocka_unit_test_setup_teardown(exchange_split_consumers, setup, teardown),
+        cmocka_unit_test_setup_teardown(wis2_relay_routes_and_fills, setup, teardown),
     };
     return cmocka_run_group_tests_name("brokerconf", tests, NULL, NULL);
 }

@@ -1183,6 +1183,129 @@ static void quorum_queue_options_checked(void **state)
     }
 }
 
+/* post_format wis and the wis* options (sr-config(5), WIS2): what a WNM needs and what
+ * the config fixes of its topic, refused by check at the line at fault, naming the
+ * option; nothing asked of a config that does not post. */
+static void wis2_options_checked(void **state)
+{
+    (void)state;
+#define WIS_IN "broker mqtt://u@h/\nexchange origin\ntopicPrefix a/wis2\n"
+#define WIS_OUT "post_broker mqtt://u@h/\npost_exchange cache\npost_topicPrefix a/wis2\n"
+#define WIS_IDS "wisCentreId ca-x\nwisMetadataId urn:wmo:md:ca-x:synop\n"
+    static const struct {
+        enum sr_component component;
+        const char *text;
+        int line;
+        const char *want;
+    } cases[] = {
+        {SR_C_SHOVEL, WIS_IN WIS_OUT "post_format wis\n" WIS_IDS, 0, NULL},
+        {SR_C_SHOVEL,
+         WIS_IN WIS_OUT "post_format wis\n" WIS_IDS
+                        "wisGeometry {\"type\": \"Polygon\", \"coordinates\": [[[0, 0], [1, 0], "
+                        "[1, 1], [0, 0]]]}\nwisDataId ca-x/${YYYYMMDD}/${filename}\n",
+         0, NULL},
+        {SR_C_SHOVEL, WIS_IN WIS_OUT "post_format wis\n" WIS_IDS "wisGeometry null\n", 0, NULL},
+        /* the AMQP way: the exchange is the channel */
+        {SR_C_SHOVEL,
+         WIS_IN "post_broker amqp://u@h/\npost_exchange origin\n"
+                "post_topicPrefix a.wis2.ca-x.data.core\npost_format wis\n" WIS_IDS,
+         0, NULL},
+        /* a subscriber does not post: nothing needed */
+        {SR_C_SUBSCRIBE, WIS_IN "post_format wis\n", 0, NULL},
+        {SR_C_SHOVEL, WIS_IN WIS_OUT "post_format wis\nwisMetadataId urn:x\n", 7,
+         "post_format wis needs wisCentreId, the WIS2 centre id of this node"},
+        {SR_C_SHOVEL, WIS_IN WIS_OUT "\npost_format wis\nwisCentreId ca-x\n", 8,
+         "post_format wis needs wisMetadataId, the metadata_id (WCMP2 record id)"},
+        {SR_C_SHOVEL, WIS_IN WIS_OUT "wisCentreId CA\n", 7,
+         "wisCentreId CA: not a WIS2 centre id (tld-name"},
+        {SR_C_SHOVEL, WIS_IN WIS_OUT "wisCentreId caeccc\n", 7,
+         "wisCentreId caeccc: not a WIS2 centre id"},
+        {SR_C_SHOVEL, WIS_IN WIS_OUT "wisGeometry {\"type\": \"Point\", \"coordinates\": [1]}\n", 7,
+         "wisGeometry: a Point's coordinates must be a position"},
+        {SR_C_SHOVEL,
+         WIS_IN WIS_OUT
+         "wisGeometry {\"type\": \"Polygon\", \"coordinates\": [[[0, 0], [1, 1]]]}\n",
+         7, "wisGeometry: a Polygon's coordinates must be an array of rings"},
+        {SR_C_SHOVEL,
+         WIS_IN WIS_OUT
+         "wisGeometry {\"type\": \"LineString\", \"coordinates\": [[0, 0], [1, 1]]}\n",
+         7, "wisGeometry: type LineString: a WIS2 notification's geometry is a Point"},
+        {SR_C_SHOVEL, WIS_IN WIS_OUT "wisGeometry [1, 2\n", 7, "wisGeometry: not JSON"},
+        {SR_C_SHOVEL, WIS_IN WIS_OUT "wisGeometry \"Point\"\n", 7,
+         "wisGeometry: not a GeoJSON geometry"},
+        {SR_C_SHOVEL,
+         WIS_IN "post_broker mqtt://u@h/\npost_exchange cache\npost_topicPrefix a/wis3\n"
+                "post_format wis\n" WIS_IDS,
+         6,
+         "post_topicPrefix a/wis3 with post_format wis: topic cache/a/wis3: level 3 (system) "
+         "\"wis3\" is not \"wis2\""},
+        {SR_C_SHOVEL,
+         WIS_IN "post_broker mqtt://u@h/\npost_exchange xpublic\npost_topicPrefix a/wis2\n"
+                "post_format wis\n" WIS_IDS,
+         5,
+         "post_exchange xpublic with post_format wis: topic xpublic: level 1 (channel) "
+         "\"xpublic\" is not one of origin, cache"},
+        /* derived values: the post_format line, naming the option */
+        {SR_C_SHOVEL, "broker mqtt://u@h/\npost_broker mqtt://bob@h/\npost_format wis\n" WIS_IDS, 3,
+         "post_exchange xs_bob with post_format wis: topic xs_bob: level 1 (channel)"},
+        {SR_C_SHOVEL,
+         "broker mqtt://u@h/\npost_broker mqtt://u@h/\npost_exchange origin\npost_format "
+         "wis\n" WIS_IDS,
+         4,
+         "post_topicPrefix v03 with post_format wis: topic origin/v03: level 2 (version) \"v03\" "
+         "is not \"a\""},
+        {SR_C_SHOVEL,
+         WIS_IN "post_broker mqtt://u@h/\npost_exchange origin\npost_topicPrefix "
+                "a/wis2/ca-y\npost_format wis\n" WIS_IDS,
+         6,
+         "post_topicPrefix a/wis2/ca-y with post_format wis: topic origin/a/wis2/ca-y: level 4 "
+         "(centre-id) \"ca-y\" is not this node's wisCentreId ca-x"},
+        {SR_C_SHOVEL, WIS_IN WIS_OUT "post_exchangeSplit 2\npost_format wis\n" WIS_IDS, 7,
+         "post_exchangeSplit 2: refused with post_format wis"},
+        {SR_C_SHOVEL,
+         WIS_IN WIS_OUT
+         "post_topic origin/a/wis2/ca-x/data/core/weather\npost_format wis\n" WIS_IDS,
+         0, NULL},
+        {SR_C_SHOVEL,
+         WIS_IN WIS_OUT "post_topic origin/a/wis2/ca-x/data\npost_format wis\n" WIS_IDS, 7,
+         "post_topic origin/a/wis2/ca-x/data with post_format wis: topic "
+         "origin/a/wis2/ca-x/data: level 6 (data-policy) missing"},
+    };
+#undef WIS_IN
+#undef WIS_OUT
+#undef WIS_IDS
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char dir[4096];
+        test_tmp_template(dir, sizeof dir, "sr-test-config");
+        assert_non_null(mkdtemp(dir));
+        char path[4200];
+        snprintf(path, sizeof path, "%s/w.conf", dir);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(cases[i].text, f);
+        fclose(f);
+        sr_config_request req = {cases[i].component, path, NULL, confd(), NULL, 0};
+        sr_config *cfg = NULL;
+        sr_err err = {0};
+        if (sr_config_load(&req, &cfg, &err) != SR_OK)
+            fail_msg("case %zu: %s", i, err.msg);
+        int rc = sr_config_check(cfg, &err);
+        if (cases[i].want == NULL) {
+            if (rc != SR_OK)
+                fail_msg("case %zu: %s", i, err.msg);
+        } else {
+            char prefix[4300];
+            snprintf(prefix, sizeof prefix, "%s:%d: %s", path, cases[i].line, cases[i].want);
+            assert_int_equal(rc, SR_EINVAL);
+            if (strncmp(err.msg, prefix, strlen(prefix)) != 0)
+                fail_msg("case %zu: got \"%s\", want it to start \"%s\"", i, err.msg, prefix);
+        }
+        sr_config_free(cfg);
+        unlink(path);
+        rmdir(dir);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1211,6 +1334,7 @@ int main(void)
         cmocka_unit_test(malformed_urls_and_includes),
         cmocka_unit_test(check_what_components_need),
         cmocka_unit_test(quorum_queue_options_checked),
+        cmocka_unit_test(wis2_options_checked),
         cmocka_unit_test(missing_confd_is_an_error),
         cmocka_unit_test(every_good_config_shows),
         cmocka_unit_test(passwords_are_redacted),

@@ -513,6 +513,138 @@ static void a_hundred_thousand_entries(void **state)
     sr_message_free(m);
 }
 
+/* ---- WIS2: keyed on data_id (nodupe.h) ---- */
+
+/* A WIS2 notification as sr holds it: data_id, pubTime, and a relPath of its own. */
+static sr_message *wnm(const char *data_id, const char *pub, const char *rel)
+{
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"pubTime\":\"%s\",\"baseUrl\":\"https://gc.example/\",\"relPath\":\"%s\","
+             "\"identity\":{\"method\":\"sha512\",\"value\":\"AAAA\"},\"data_id\":\"%s\"}",
+             pub, rel, data_id);
+    return msg(json);
+}
+
+/* The same data_id: an older or the same pubTime is a duplicate (from any Global Cache,
+ * under any path, whatever the identity), a newer one is an update that passes and
+ * becomes the reference; a message without a data_id is keyed as before. */
+static void data_id_with_the_pubtime_rule(void **state)
+{
+    (void)state;
+    expect_key("{\"pubTime\":\"20261206T230000\",\"baseUrl\":\"https://h/\",\"relPath\":\"a/f\","
+               "\"identity\":{\"method\":\"md5\",\"value\":\"AAAA\"},\"data_id\":\"ca-x/w/f\"}",
+               SR_NODUPE_NAME, NULL, "data_id,ca-x/w/f", "a/f");
+    sr_nodupe_hint own = {.key = "k"};
+    expect_key("{\"pubTime\":\"20261206T230000\",\"baseUrl\":\"https://h/\",\"relPath\":\"a/f\","
+               "\"data_id\":\"ca-x/w/f\"}",
+               SR_NODUPE_PATH, &own, "k", "a/f");
+
+    for (int basis = SR_NODUPE_PATH; basis <= SR_NODUPE_DATA; basis++) {
+        sr_nodupe *c;
+        new_cache(NULL, 300, (enum sr_nodupe_basis)basis, 0, 1000, &c, NULL);
+        sr_message *first = wnm("ca-x/data/core/weather/f.bufr", "20261206T230000", "gc1/f.bufr");
+        sr_message *same = wnm("ca-x/data/core/weather/f.bufr", "20261206T230000", "gc2/x/f.bufr");
+        sr_message *older =
+            wnm("ca-x/data/core/weather/f.bufr", "20261206T225959.999", "gc3/f.bufr");
+        sr_message *newer = wnm("ca-x/data/core/weather/f.bufr", "20261206T230000.5", "gc1/f.bufr");
+        sr_message *other = wnm("ca-x/data/core/weather/g.bufr", "20261206T230000", "gc1/f.bufr");
+        assert_false(check(c, first, NULL, 1000));
+        assert_true(check(c, same, NULL, 1001));
+        assert_true(check(c, older, NULL, 1002));
+        assert_false(check(c, newer, NULL, 1003)); /* an update */
+        assert_true(check(c, first, NULL, 1004));  /* now older than the reference */
+        assert_true(check(c, newer, NULL, 1005));
+        assert_false(check(c, other, NULL, 1006));
+        assert_int_equal(sr_nodupe_count(c), 2);
+        /* a retry passes, and does not move the reference back */
+        sr_nodupe_hint retry = {.retry = true};
+        assert_false(check(c, first, &retry, 1007));
+        assert_true(check(c, newer, NULL, 1008));
+        /* past ttl the data_id is forgotten: an older one passes and is the reference */
+        assert_false(check(c, older, NULL, 1400));
+        assert_true(check(c, older, NULL, 1401));
+        sr_message_free(first);
+        sr_message_free(same);
+        sr_message_free(older);
+        sr_message_free(newer);
+        sr_message_free(other);
+        sr_nodupe_free(c);
+    }
+
+    /* without a data_id: as before (identity and path) */
+    sr_nodupe *c;
+    new_cache(NULL, 300, SR_NODUPE_PATH, 0, 1000, &c, NULL);
+    sr_message *a = file_msg("a/f", "AAAA"), *b = file_msg("b/f", "AAAA");
+    assert_false(check(c, a, NULL, 1000));
+    assert_true(check(c, a, NULL, 1001));
+    assert_false(check(c, b, NULL, 1002));
+    /* an empty data_id is none */
+    sr_message *e = wnm("", "20261206T230000", "c/f");
+    assert_false(check(c, e, NULL, 1003)); /* its identity is its own */
+    assert_true(check(c, e, NULL, 1004));
+    sr_message_free(a);
+    sr_message_free(b);
+    sr_message_free(e);
+    sr_nodupe_free(c);
+}
+
+/* The cache file keeps each data_id's newest pubTime (a fourth word) across a restart,
+ * killed or stopped; a line with a fourth word that is not a data_id entry, or whose
+ * time does not parse, is malformed. */
+static void data_id_survives_a_restart(void **state)
+{
+    (void)state;
+    const char *path = tmp_path("recent_files_wis.cache");
+    unlink(path);
+    sr_nodupe *c;
+    new_cache(path, 300, SR_NODUPE_PATH, 0, 1000, &c, NULL);
+    sr_message *first = wnm("ca-x/d/f 1", "20261206T230000", "a/f");
+    sr_message *newer = wnm("ca-x/d/f 1", "20261206T230001.25", "a/f");
+    sr_message *older = wnm("ca-x/d/f 1", "20261206T230001", "b/f");
+    assert_false(check(c, first, NULL, 1000));
+    assert_false(check(c, newer, NULL, 1001));
+    sr_nodupe_free(c); /* appended lines only: as a kill leaves them */
+    char *text = slurp(path);
+    assert_non_null(strstr(text, "data_id,ca-x/d/f%201 1001.000000 a/f 20261206T230001.25\n"));
+    free(text);
+
+    sr_nodupe_load_stats st;
+    new_cache(path, 300, SR_NODUPE_PATH, 0, 1100, &c, &st);
+    assert_int_equal(st.loaded, 1);
+    assert_int_equal(st.malformed, 0);
+    assert_true(check(c, older, NULL, 1100)); /* older than the reference kept */
+    assert_true(check(c, newer, NULL, 1101));
+    assert_int_equal(sr_nodupe_save(c, 1102, NULL, NULL), SR_OK);
+    sr_nodupe_free(c);
+    new_cache(path, 300, SR_NODUPE_PATH, 0, 1103, &c, &st);
+    assert_int_equal(st.loaded, 1);
+    assert_true(check(c, first, NULL, 1103));
+    sr_message *newest = wnm("ca-x/d/f 1", "20261206T230002", "a/f");
+    assert_false(check(c, newest, NULL, 1104));
+    sr_nodupe_free(c);
+
+    write_file(path, "data_id,x 1000 p 20261206T230000\n"   /* good */
+                     "sha512,AAAA 1000 p 20261206T230000\n" /* not a data_id entry */
+                     "data_id,y 1000 p notatime\n"          /* malformed */
+                     "data_id,z 1000 p 20261206T230000 5\n" /* malformed */
+                     "data_id,x 1001 p 20261206T230009\n"); /* the newest of x */
+    new_cache(path, 300, SR_NODUPE_PATH, 0, 1100, &c, &st);
+    assert_int_equal(st.loaded, 1);
+    assert_int_equal(st.malformed, 3);
+    sr_message *x = wnm("x", "20261206T230005", "q");
+    assert_true(check(c, x, NULL, 1100));
+    sr_message_free(x);
+    x = wnm("x", "20261206T230010", "q");
+    assert_false(check(c, x, NULL, 1101));
+    sr_message_free(x);
+    sr_nodupe_free(c);
+    sr_message_free(first);
+    sr_message_free(newer);
+    sr_message_free(older);
+    sr_message_free(newest);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -528,6 +660,8 @@ int main(void)
         cmocka_unit_test(buffered_lines_wait_for_flush),
         cmocka_unit_test(bad_arguments),
         cmocka_unit_test(a_hundred_thousand_entries),
+        cmocka_unit_test(data_id_with_the_pubtime_rule),
+        cmocka_unit_test(data_id_survives_a_restart),
     };
     return cmocka_run_group_tests_name("nodupe", tests, setup, teardown);
 }

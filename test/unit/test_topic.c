@@ -726,18 +726,194 @@ static void split_exchange_names(void **state)
     free(ex);
 }
 
+/* ---- WIS2 ---- */
+
+/* sr_topic_wis_check on one topic: want NULL for a topic that passes, else the whole
+ * message the refusal must carry. */
+static void check_wis(enum sr_topic_proto proto, const char *exchange, const char *topic,
+                      bool complete, const char *want)
+{
+    sr_err err;
+    sr_err_clear(&err);
+    int rc = sr_topic_wis_check(proto, exchange, topic, "ca-x", complete, &err);
+    if (want == NULL) {
+        if (rc != SR_OK)
+            fail_msg("%s: %s", topic, err.msg);
+        return;
+    }
+    if (rc != SR_EREFUSED)
+        fail_msg("%s: passed, want \"%s\"", topic, want);
+    if (strcmp(err.msg, want) != 0)
+        fail_msg("%s: got \"%s\", want \"%s\"", topic, err.msg, want);
+}
+
+/* The WIS2 topic hierarchy: each fixed level's choices, the centre id (this node's on
+ * origin, any valid one on cache), what any level may hold, and the first 7 levels
+ * required of a message's topic but not of a config's exchange and prefix. */
+static void wis2_topic_hierarchy(void **state)
+{
+    (void)state;
+    const enum sr_topic_proto M = SR_TOPIC_MQTT, A = SR_TOPIC_AMQP;
+    check_wis(M, NULL, "origin/a/wis2/ca-x/data/core/weather/surface-based-observations/synop",
+              true, NULL);
+    check_wis(M, NULL, "cache/a/wis2/fr-meteo_france/metadata/recommended/ocean", true, NULL);
+    check_wis(A, "origin", "a.wis2.ca-x.data.core.space-weather.x1", true, NULL);
+    check_wis(A, "cache", "a.wis2.jp-jma.data.core.hydrology", true, NULL);
+    /* what a config fixes: fewer levels are fine, wrong ones are not */
+    check_wis(M, NULL, "origin/a/wis2", false, NULL);
+    check_wis(A, "cache", "", false, NULL);
+    check_wis(A, "origin", "a.wis2.ca-x.data", false, NULL);
+
+    check_wis(M, NULL, "origin/a/wis2/ca-x/data/core/wether", true,
+              "topic origin/a/wis2/ca-x/data/core/wether: level 7 (earth-system-discipline) "
+              "\"wether\" is not one of atmospheric-composition, climate, cryosphere, "
+              "hydrology, ocean, space-weather, weather");
+    check_wis(M, NULL, "xpublic/a/wis2", false,
+              "topic xpublic/a/wis2: level 1 (channel) \"xpublic\" is not one of origin, cache");
+    check_wis(A, "xpublic", "", false,
+              "exchange xpublic: level 1 (channel) \"xpublic\" is not one of origin, cache");
+    check_wis(M, NULL, "origin/v03/wis2", false,
+              "topic origin/v03/wis2: level 2 (version) \"v03\" is not \"a\"");
+    check_wis(A, "origin", "a.wis1", false,
+              "exchange origin topic a.wis1: level 3 (system) \"wis1\" is not \"wis2\"");
+    check_wis(M, NULL, "cache/a/wis2/CA-x/data/core/weather", true,
+              "topic cache/a/wis2/CA-x/data/core/weather: level 4 (centre-id) \"CA-x\" is not a "
+              "WIS2 centre id (tld-name: lowercase letters, digits, '-' and '_', e.g. "
+              "ca-eccc-msc)");
+    check_wis(M, NULL, "cache/a/wis2/cax/data/core/weather", true,
+              "topic cache/a/wis2/cax/data/core/weather: level 4 (centre-id) \"cax\" is not a "
+              "WIS2 centre id (tld-name: lowercase letters, digits, '-' and '_', e.g. "
+              "ca-eccc-msc)");
+    check_wis(M, NULL, "origin/a/wis2/ca-y/data/core/weather", true,
+              "topic origin/a/wis2/ca-y/data/core/weather: level 4 (centre-id) \"ca-y\" is not "
+              "this node's wisCentreId ca-x (a node publishes on the origin channel under its "
+              "own centre id only)");
+    check_wis(M, NULL, "cache/a/wis2/ca-y/data/core/weather", true, NULL);
+    check_wis(A, "origin", "a.wis2.ca-y.data.core.weather", true,
+              "exchange origin topic a.wis2.ca-y.data.core.weather: level 4 (centre-id) \"ca-y\" "
+              "is not this node's wisCentreId ca-x (a node publishes on the origin channel "
+              "under its own centre id only)");
+    check_wis(M, NULL, "origin/a/wis2/ca-x/dat/core/weather", true,
+              "topic origin/a/wis2/ca-x/dat/core/weather: level 5 (notification-type) \"dat\" "
+              "is not one of data, metadata");
+    check_wis(M, NULL, "origin/a/wis2/ca-x/data/open/weather", true,
+              "topic origin/a/wis2/ca-x/data/open/weather: level 6 (data-policy) \"open\" is "
+              "not one of core, recommended");
+    check_wis(M, NULL, "origin/a/wis2/ca-x/data/core/weather/Surface", true,
+              "topic origin/a/wis2/ca-x/data/core/weather/Surface: level 8 \"Surface\" holds "
+              "an upper-case letter (WIS2 topic levels are lowercase)");
+    check_wis(M, NULL, "origin/a/wis2/ca-x/data/core/weather//x", true,
+              "topic origin/a/wis2/ca-x/data/core/weather//x: level 8 \"\" is empty");
+    check_wis(M, NULL, "origin/a/wis2/ca-x/data/core/weather/x/a%23b", true,
+              "topic origin/a/wis2/ca-x/data/core/weather/x/a%23b: level 9 \"a%23b\" holds "
+              "'.', '/', '%' or a wildcard ('#', '+', '*')");
+    check_wis(M, NULL, "origin/a/wis2/ca-x/data/core/weather/a b", true,
+              "topic origin/a/wis2/ca-x/data/core/weather/a b: level 8 \"a b\" holds a space "
+              "or a control character");
+    check_wis(M, NULL, "origin/a/wis2/ca-x/data", true,
+              "topic origin/a/wis2/ca-x/data: level 6 (data-policy) missing: a WIS2 topic "
+              "starts with origin|cache/a/wis2/<centre-id>/data|metadata/core|recommended/"
+              "<earth-system-discipline: atmospheric-composition, climate, cryosphere, "
+              "hydrology, ocean, space-weather, weather>");
+
+    sr_err err;
+    assert_int_equal(sr_topic_wis_check(A, NULL, "a.wis2", NULL, false, &err), SR_EREFUSED);
+    assert_non_null(strstr(err.msg, "no exchange"));
+    /* without a centre id to compare, origin takes any valid one */
+    assert_int_equal(
+        sr_topic_wis_check(M, NULL, "origin/a/wis2/ca-y/data/core/climate", NULL, true, &err),
+        SR_OK);
+
+    assert_true(sr_topic_wis_centre_ok("ca-eccc-msc"));
+    assert_true(sr_topic_wis_centre_ok("int-wmo_test2"));
+    assert_false(sr_topic_wis_centre_ok("caeccc"));
+    assert_false(sr_topic_wis_centre_ok("-ca"));
+    assert_false(sr_topic_wis_centre_ok("ca-"));
+    assert_false(sr_topic_wis_centre_ok("Ca-eccc"));
+    assert_false(sr_topic_wis_centre_ok("ca.eccc-x"));
+    assert_false(sr_topic_wis_centre_ok(""));
+    assert_false(sr_topic_wis_centre_ok(NULL));
+}
+
+/* A relay's topic: the received subtopic (after the exchange and topicPrefix), kept as
+ * '/'-separated levels, and the topic it is posted under with a new exchange and prefix,
+ * on either protocol. */
+static void wis2_subtopic_carried_over(void **state)
+{
+    (void)state;
+    char *got = NULL;
+    sr_err err;
+    assert_int_equal(sr_topic_subtopic_path(SR_TOPIC_MQTT, "origin/a/wis2/ca-x/data/core/weather/s",
+                                            "a/wis2", &got, &err),
+                     SR_OK);
+    assert_string_equal(got, "ca-x/data/core/weather/s");
+    free(got);
+    assert_int_equal(sr_topic_subtopic_path(SR_TOPIC_AMQP, "a.wis2.ca-x.data.core.weather",
+                                            "a.wis2", &got, &err),
+                     SR_OK);
+    assert_string_equal(got, "ca-x/data/core/weather");
+    free(got);
+    /* an AMQP level holding '/' stays one level; escapes are undone */
+    assert_int_equal(
+        sr_topic_subtopic_path(SR_TOPIC_AMQP, "a.wis2.x/y.a%23b", "a.wis2", &got, &err), SR_OK);
+    assert_string_equal(got, "x%2Fy/a#b");
+    free(got);
+    assert_int_equal(sr_topic_subtopic_path(SR_TOPIC_MQTT, "origin/a/wis2", "a/wis2", &got, &err),
+                     SR_OK);
+    assert_string_equal(got, "");
+    free(got);
+
+    bool cut = true;
+    assert_int_equal(sr_topic_with_subtopic(SR_TOPIC_MQTT, "cache", "a/wis2",
+                                            "ca-x/data/core/weather/s", &got, &cut, &err),
+                     SR_OK);
+    assert_string_equal(got, "cache/a/wis2/ca-x/data/core/weather/s");
+    assert_false(cut);
+    free(got);
+    assert_int_equal(sr_topic_with_subtopic(SR_TOPIC_AMQP, "cache", "a.wis2",
+                                            "ca-x/data/core/weather/s", &got, &cut, &err),
+                     SR_OK);
+    assert_string_equal(got, "a.wis2.ca-x.data.core.weather.s");
+    free(got);
+    assert_int_equal(
+        sr_topic_with_subtopic(SR_TOPIC_MQTT, "cache", "a/wis2", "x/a#b", &got, NULL, &err), SR_OK);
+    assert_string_equal(got, "cache/a/wis2/x/a%23b");
+    free(got);
+    assert_int_equal(sr_topic_with_subtopic(SR_TOPIC_MQTT, "cache", "a/wis2", "", &got, NULL, &err),
+                     SR_OK);
+    assert_string_equal(got, "cache/a/wis2");
+    free(got);
+    assert_int_equal(sr_topic_with_subtopic(SR_TOPIC_MQTT, NULL, "a/wis2", "x", &got, NULL, &err),
+                     SR_EINVAL);
+    assert_null(got);
+
+    /* the default data_id's start: the levels after wis2 */
+    assert_int_equal(
+        sr_topic_wis_tail(SR_TOPIC_MQTT, "origin/a/wis2/ca-x/data/core/weather/s", &got, &err),
+        SR_OK);
+    assert_string_equal(got, "ca-x/data/core/weather/s");
+    free(got);
+    assert_int_equal(sr_topic_wis_tail(SR_TOPIC_AMQP, "a.wis2.ca-x.data.core.weather", &got, &err),
+                     SR_OK);
+    assert_string_equal(got, "ca-x/data/core/weather");
+    free(got);
+    assert_int_equal(sr_topic_wis_tail(SR_TOPIC_MQTT, "origin/a/wis2", &got, &err), SR_EINVAL);
+    assert_null(got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(amqp_routing_keys),   cmocka_unit_test(mqtt_topics),
-        cmocka_unit_test(dot_in_directory),    cmocka_unit_test(escaping),
-        cmocka_unit_test(round_trips),         cmocka_unit_test(truncation_on_utf8_boundary),
-        cmocka_unit_test(mqtt_length_limit),   cmocka_unit_test(odd_relpaths),
-        cmocka_unit_test(subtopic_on_receipt), cmocka_unit_test(topic_kept_when_it_differs),
-        cmocka_unit_test(amqp_bindings),       cmocka_unit_test(mqtt_filters),
-        cmocka_unit_test(bad_wildcards),       cmocka_unit_test(binding_errors),
-        cmocka_unit_test(mqtt_filter_length),  cmocka_unit_test(raw_topic_option),
-        cmocka_unit_test(split_index),         cmocka_unit_test(split_exchange_names),
+        cmocka_unit_test(amqp_routing_keys),    cmocka_unit_test(mqtt_topics),
+        cmocka_unit_test(dot_in_directory),     cmocka_unit_test(escaping),
+        cmocka_unit_test(round_trips),          cmocka_unit_test(truncation_on_utf8_boundary),
+        cmocka_unit_test(mqtt_length_limit),    cmocka_unit_test(odd_relpaths),
+        cmocka_unit_test(subtopic_on_receipt),  cmocka_unit_test(topic_kept_when_it_differs),
+        cmocka_unit_test(amqp_bindings),        cmocka_unit_test(mqtt_filters),
+        cmocka_unit_test(bad_wildcards),        cmocka_unit_test(binding_errors),
+        cmocka_unit_test(mqtt_filter_length),   cmocka_unit_test(raw_topic_option),
+        cmocka_unit_test(split_index),          cmocka_unit_test(split_exchange_names),
+        cmocka_unit_test(wis2_topic_hierarchy), cmocka_unit_test(wis2_subtopic_carried_over),
     };
     return cmocka_run_group_tests_name("topic", tests, NULL, NULL);
 }
