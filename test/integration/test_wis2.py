@@ -61,6 +61,13 @@ def rfc3339(when):
     return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def pubtime_key(text):
+    """An RFC 3339 UTC time as WNMs write it (any number of fraction digits), as a value
+    that compares in time order."""
+    whole, _, fraction = text.rstrip("Z").partition(".")
+    return datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S"), float(f"0.{fraction or 0}")
+
+
 def wnm(href, data_id, pubtime, data=None, rel="canonical"):
     """A WNM as a WIS2 node publishes it: new id, the dataset's metadata_id, the file's
     sha512 and length when data is given."""
@@ -262,8 +269,7 @@ def check_wnm(validator, seen, topic, href, data_id, data=None, rel="canonical")
     assert content_type == "application/geo+json", seen
     props = body["properties"]
     assert props["data_id"] == data_id and props["metadata_id"] == METADATA_ID, body
-    assert datetime.strptime(props["pubtime"][:19], "%Y-%m-%dT%H:%M:%S") and \
-        props["pubtime"].endswith("Z"), body
+    assert props["pubtime"].endswith("Z") and pubtime_key(props["pubtime"]), body
     links = [link for link in body["links"] if link["rel"] == rel]
     assert [link["href"] for link in links] == [href], body
     if data is not None:
@@ -307,6 +313,31 @@ def test_files_cross_the_node_whole_announced_by_valid_wnms(node, validator):
     assert not [s for s in node.wire.seen if ".tmp" in json.dumps(s[1])], node.wire.seen
 
 
+def test_a_file_written_again_is_an_update_fetched_again(node, validator):
+    """A file of the dataset written again with new contents is announced again, same
+    data_id, later pubtime: an update, which the cache and the subscriber fetch, each a
+    second time; the new contents replace the old everywhere."""
+    name, old, new = "twice.txt", os.urandom(1500), os.urandom(1600)
+    data_id = f"{DATASET}/{name}"
+    cached, received = node.cache / node.tok / "data" / name, node.received / name
+    node.produce(name, old)
+    assert wait_until(lambda: read_or_none(received) == old and
+                      read_or_none(cached) == old, TIMEOUT), node.logs()
+    node.produce(name, new)
+    assert wait_until(lambda: read_or_none(received) == new and
+                      read_or_none(cached) == new, TIMEOUT), node.logs()
+    assert wait_until(lambda: len(node.wire.about(data_id, "cache")) == 2, TIMEOUT), \
+        node.wire.about(data_id, "cache")
+    origin = node.wire.about(data_id, "origin")
+    assert len(origin) == 2, origin
+    for seen, data in zip(origin, (old, new)):
+        check_wnm(validator, seen, ORIGIN, node.url(f"data/{name}"), data_id, data)
+    first, second = (pubtime_key(o[1]["properties"]["pubtime"]) for o in origin)
+    assert second > first, (first, second)
+    assert node.sarra.count(f"downloaded {cached} ") == 2, node.sarra.text()
+    assert node.sub.count(f"downloaded {received} ") == 2, node.sub.text()
+
+
 @pytest.mark.parametrize("channel", ["origin", "cache"])
 def test_a_data_id_heard_again_is_not_fetched_again_an_update_is(node, validator, channel):
     """The same notification twice, a copy with another id and the same pubtime, and an
@@ -319,7 +350,8 @@ def test_a_data_id_heard_again_is_not_fetched_again_an_update_is(node, validator
     data_id = f"{DATASET}/{name}"
     first, second = os.urandom(3000), os.urandom(3100)
     href = node.upstream_file(name, first)
-    now = datetime.now(timezone.utc)
+    # a minute ago: the update a second later is not from the future
+    now = datetime.now(timezone.utc) - timedelta(seconds=60)
     rel = f"{node.tok}/upstream/{name}"
     if channel == "origin":
         reader, topic = node.sarra, ORIGIN
