@@ -798,11 +798,25 @@ static void wis2_relay_posts_under_the_new_channel(void **state)
         fx->never_posted[fx->count] = !in[i].posted;
         fx->count++;
     }
+    /* a WNM relayed: its own id (WIS2's loop detection), data_id, metadata_id and geometry */
+    const char *wnm =
+        "{\"id\":\"31e9d66a-cd83-4174-9429-b932f1abcdef\",\"conformsTo\":"
+        "[\"http://wis.wmo.int/spec/wnm/1/conf/core\"],\"type\":\"Feature\",\"geometry\":null,"
+        "\"properties\":{\"pubtime\":\"2026-12-06T23:00:00Z\",\"datetime\":null,"
+        "\"data_id\":\"ca-y/data/core/weather/w.txt\",\"metadata_id\":\"urn:wmo:md:ca-y:obs\"},"
+        "\"links\":[{\"href\":\"http://example.com/d/f05.txt\",\"rel\":\"canonical\"}]}";
+    size_t wnm_id;
+    sr_err err;
+    snprintf(fx->rel[fx->count], sizeof fx->rel[0], "d/f05.txt");
+    assert_int_equal(sr_mem_hub_inject(fx->hub, "a.wis2.ca-y.data.core.weather.s",
+                                       "application/geo+json", wnm, &wnm_id, &err),
+                     SR_OK);
+    fx->count++;
     run_flow(fx, false);
     assert_kept(fx);
     for (size_t i = 0; i < fx->count; i++)
         assert_int_equal(sr_mem_hub_acks_of(fx->hub, i), 1);
-    assert_int_equal(sr_mem_hub_published_count(fx->hub), 3);
+    assert_int_equal(sr_mem_hub_published_count(fx->hub), 4);
     const char *data_ids[] = {"ca-y/data/core/weather/s/f00.txt", "ca-y/p1", "ca-y/p1"};
     for (size_t i = 0; i < 3; i++) {
         const sr_mem_published *p = sr_mem_hub_published(fx->hub, i);
@@ -818,6 +832,14 @@ static void wis2_relay_posts_under_the_new_channel(void **state)
         assert_null(json_object_get(o, "subtopic"));
         json_decref(o);
     }
+    json_t *o = published_json(fx, 3);
+    assert_string_equal(sr_mem_hub_published(fx->hub, 3)->topic, "a.wis2.ca-y.data.core.weather.s");
+    assert_string_equal(field_of(o, "id"), "31e9d66a-cd83-4174-9429-b932f1abcdef");
+    assert_true(json_is_null(json_object_get(o, "geometry")));
+    json_t *props = json_object_get(o, "properties");
+    assert_string_equal(field_of(props, "data_id"), "ca-y/data/core/weather/w.txt");
+    assert_string_equal(field_of(props, "metadata_id"), "urn:wmo:md:ca-y:obs");
+    json_decref(o);
     assert_true(confirmed(fx, fx->rel[4])); /* the update, not the older one */
     assert_false(confirmed(fx, fx->rel[3]));
     assert_true(log_has(fx, "refused d/f01.txt: exchange cache topic "
