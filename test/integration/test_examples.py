@@ -26,8 +26,10 @@ NOT_CONFIGS = {"README.rst", "credentials.conf", "default.conf"}
 # Folders of examples/ that are not a component's: plugins/ holds plugins and the configs
 # that load them, tested by test_plugin_examples.py (they need the plugin built);
 # cluster/ holds a configuration as two hosts have it, each host's folder laid out as
-# its ~/.config/sr (test_cluster_example below).
-NOT_COMPONENTS = {"plugins", "cluster"}
+# its ~/.config/sr (test_cluster_example below); wis2/ holds a WIS2 node's configurations,
+# laid out the same way, beside its broker's and web server's (test_wis2_example below;
+# test_wis2.py runs the node).
+NOT_COMPONENTS = {"plugins", "cluster", "wis2"}
 
 
 def run(sr_bin, env, *args):
@@ -412,3 +414,132 @@ def test_cluster_example_hosts_differ_only_in_node_order():
     assert sorted(p.relative_to(CLUSTER).as_posix() for p in CLUSTER.rglob("*")
                   if p.is_file()) == ["README.rst", "credentials.conf", "hostA/sarra/pump.conf",
                                       "hostB/sarra/pump.conf"]
+
+
+WIS2 = EXAMPLES / "wis2"
+WIS2_DATASET = "io-sr-example/data/core/weather/surface-based-observations/synop"
+
+
+def check_wis2_watch(doc, home):
+    """Announces /srv/wis2/data as WNMs on the synop topic of centre io-sr-example."""
+    assert value(doc, "post_broker") == "mqtt://node:***@localhost"
+    assert value(doc, "post_exchange") == "origin"
+    assert value(doc, "post_topicPrefix") == f"a/wis2/{WIS2_DATASET}"
+    assert value(doc, "post_format") == "wis"
+    assert value(doc, "wisCentreId") == "io-sr-example"
+    assert value(doc, "wisMetadataId") == "urn:wmo:md:io-sr-example:synop"
+    assert value(doc, "path") == ["/srv/wis2/data"]
+    assert value(doc, "post_baseDir") == "/srv/wis2/data"
+    assert value(doc, "post_baseUrl") == "http://localhost:8080/data/"
+    assert decide(doc, "file:/srv/wis2/data/obs.txt") == "accept"
+    assert decide(doc, "file:/srv/wis2/data/obs.txt.tmp") == "reject"
+
+
+def check_wis2_cache(doc, home):
+    """Every origin/a/wis2/# WNM fetched into /srv/wis2/cache, announced on cache/."""
+    assert value(doc, "broker") == value(doc, "post_broker") == "mqtt://node:***@localhost"
+    assert [(s["pattern"], s["exchange"], s["topicPrefix"]) for s in doc["subtopics"]] == [
+        ("#", "origin", "a/wis2")]
+    assert value(doc, "download") is True and value(doc, "mirror") is True
+    assert value(doc, "directory") == value(doc, "post_baseDir") == "/srv/wis2/cache"
+    assert value(doc, "inflight") == ".tmp"
+    assert value(doc, "nodupe_ttl") == 86400
+    assert value(doc, "post_exchange") == "cache"
+    assert value(doc, "post_topicPrefix") == "a/wis2"
+    assert value(doc, "post_format") == "wis"
+    assert value(doc, "post_baseUrl") == "http://localhost:8080/cache/"
+    assert value(doc, "wisCentreId") == "io-sr-example-global-cache"
+
+
+def check_wis2_fromcache(doc, home):
+    """The cache's synop WNMs, read as everyone, fetched into ~/wis2/received."""
+    assert value(doc, "broker") == "mqtt://everyone:***@localhost"
+    assert [(s["pattern"], s["exchange"], s["topicPrefix"]) for s in doc["subtopics"]] == [
+        (f"{WIS2_DATASET}/#", "cache", "a/wis2")]
+    assert value(doc, "directory") == f"{home}/wis2/received"
+    assert value(doc, "mirror") is False
+    assert value(doc, "nodupe_ttl") == 3600
+
+
+def check_wis2_globalbroker(doc, home):
+    """Every centre's synop WNMs from a Global Broker's public account, over TLS."""
+    assert value(doc, "broker") == "mqtts://everyone:***@globalbroker.meteo.fr:8883"
+    assert [(s["pattern"], s["exchange"], s["topicPrefix"]) for s in doc["subtopics"]] == [
+        ("+/data/core/weather/surface-based-observations/synop/#", "cache", "a/wis2")]
+    assert value(doc, "directory") == f"{home}/wis2/globalbroker"
+    assert value(doc, "expire") == 3600
+    assert value(doc, "nodupe_ttl") == 86400
+    assert value(doc, "fileSizeMax") == 10 * 1024 * 1024
+
+
+WIS2_EXPECTED = {
+    "watch/wis2_synop": check_wis2_watch,
+    "sarra/wis2_cache": check_wis2_cache,
+    "subscribe/wis2_fromcache": check_wis2_fromcache,
+    "subscribe/wis2_globalbroker": check_wis2_globalbroker,
+}
+
+
+@pytest.mark.parametrize("name", sorted(WIS2_EXPECTED))
+def test_wis2_example(sr_bin, sr_env, name):
+    """examples/wis2/: each configuration, copied as its README says with the node's
+    password in credentials.conf, loads clean, means what the README says, and never
+    shows the password."""
+    config_dir = Path(sr_env["XDG_CONFIG_HOME"]) / "sr"
+    for component in ("watch", "sarra", "subscribe"):
+        shutil.copytree(WIS2 / component, config_dir / component)
+    shutil.copy(WIS2 / "credentials.conf", config_dir / "credentials.conf")
+    (config_dir / "credentials.conf").chmod(0o600)
+    secrets = secrets_of(WIS2 / "credentials.conf")
+    assert secrets
+    component, config = name.split("/")
+    outputs = {
+        "show --json": run(sr_bin, sr_env, "sr", "show", "--json", name),
+        "check": run(sr_bin, sr_env, f"sr_{component}", "check", config),
+    }
+    for what, result in outputs.items():
+        text = result.stdout + result.stderr
+        assert result.returncode == 0, f"{what}: exit {result.returncode}\n{text}"
+        said = result.stderr if what == "show --json" else text
+        assert not re.search(r"\bwarning\b", said, re.I), f"{what} warns:\n{said}"
+        assert not any(secret in text for secret in secrets), f"{what} shows a password"
+    assert "configuration OK" in outputs["check"].stderr
+    doc = json.loads(outputs["show --json"].stdout)
+    assert doc["warnings"] == []
+    WIS2_EXPECTED[name](doc, sr_env["HOME"])
+
+
+def test_wis2_example_files():
+    """The folder holds what its README describes, each file named there."""
+    names = ["README.rst", "credentials.conf", "mosquitto.conf", "mosquitto.acl",
+             "nginx.conf"] + [f"{name}.conf" for name in WIS2_EXPECTED]
+    assert sorted(p.relative_to(WIS2).as_posix() for p in WIS2.rglob("*") if p.is_file()) == \
+        sorted(names)
+    readme = (WIS2 / "README.rst").read_text()
+    for name in names[1:]:
+        assert f"``{name}``" in readme, f"examples/wis2/README.rst does not describe {name}"
+
+
+def test_wis2_example_nginx_conf(tmp_path):
+    """examples/wis2/nginx.conf is a server block nginx takes (`nginx -t`), inside an
+    http block as sites-enabled/ is."""
+    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (tmp_path / sub).mkdir()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(f"""pid {tmp_path / 'nginx.pid'};
+error_log {tmp_path / 'error.log'};
+events {{ }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp_path / 'body'};
+    proxy_temp_path {tmp_path / 'proxy'};
+    fastcgi_temp_path {tmp_path / 'fastcgi'};
+    uwsgi_temp_path {tmp_path / 'uwsgi'};
+    scgi_temp_path {tmp_path / 'scgi'};
+    include {WIS2 / 'nginx.conf'};
+}}
+""")
+    result = subprocess.run(["/usr/sbin/nginx", "-t", "-p", str(tmp_path), "-e",
+                             str(tmp_path / "error.log"), "-c", str(conf)],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stdout + result.stderr
