@@ -937,7 +937,14 @@ int sr_msg_decode_wis(json_t *o, sr_message **out, sr_err *err)
         json_decref(o);
         return out_of_memory(err);
     }
-    (*out)->wnm = o; /* a relay posts it as it came (message_impl.h) */
+    /* a relay posts it as it came (message_impl.h), unless its primary link has a short
+     * rel: what sr writes is WNM 1.0's long form */
+    const char *rel = json_string_value(
+        json_object_get(json_array_get(json_object_get(o, "links"), (size_t)primary), "rel"));
+    if (rel != NULL && (strcmp(rel, "update") == 0 || strcmp(rel, "deletion") == 0))
+        json_decref(o);
+    else
+        (*out)->wnm = o;
     return SR_OK;
 }
 

@@ -374,14 +374,14 @@ static void round_trips_keep_every_field(void **state)
 }
 
 /* What sr rebuilds (a field changed since it was read) it writes in WNM 1.0's long rels
- * and with Z times; a WNM relayed unchanged goes out as it came. */
+ * and with Z times; a WNM relayed unchanged goes out as it came, but for a short rel. */
 static void short_rels_are_written_long(void **state)
 {
     (void)state;
     static const struct {
         const char *file, *member, *as_read, *rebuilt;
     } cases[] = {
-        {"wis2/good/link-deletion-short.json", "rel", "deletion",
+        {"wis2/good/link-deletion-short.json", "rel", "http://def.wmo.int/def/rel/wnm/-/deletion",
          "http://def.wmo.int/def/rel/wnm/-/deletion"},
         {"wis2/good/link-update.json", "rel", NULL, "http://def.wmo.int/def/rel/wnm/-/update"},
         {"wis2/good/pubtime-offset.json", "pubtime", NULL, "2022-11-20T16:40:37.5Z"},
@@ -403,10 +403,10 @@ static void short_rels_are_written_long(void **state)
             const char *got = json_string_value(json_object_get(where, cases[i].member));
             if (rebuilt)
                 assert_string_equal(got, cases[i].rebuilt);
+            else if (cases[i].as_read != NULL)
+                assert_string_equal(got, cases[i].as_read);
             else
                 assert_true(json_equal(out, in)); /* as it came */
-            if (!rebuilt && cases[i].as_read != NULL)
-                assert_string_equal(got, cases[i].as_read);
             json_decref(out);
         }
         json_decref(in);
