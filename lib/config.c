@@ -1812,12 +1812,16 @@ static int check_wis(const sr_config *cfg, sr_err *err)
         !cfg->values[SR_OPT_post_broker].set)
         return SR_OK;
     sr_origin_format(&format->origin, where, sizeof where);
-    if (!centre->set)
+    /* What announces files of its own (post, watch, poll) makes every WNM from scratch and
+     * needs both; a relay's messages carry their own metadata_id and name their centre in
+     * their topic (one that arrives without a metadata_id is refused when it is posted). */
+    bool originates = (cfg->component & (SR_C_LOCAL | SR_C_POLL)) != 0;
+    if (!centre->set && originates)
         return sr_err_set(err, SR_EINVAL, false,
                           "%s: post_format wis needs wisCentreId, the WIS2 centre id of this "
                           "node (e.g. wisCentreId ca-eccc-msc)",
                           where);
-    if (!metadata->set)
+    if (!metadata->set && originates)
         return sr_err_set(err, SR_EINVAL, false,
                           "%s: post_format wis needs wisMetadataId, the metadata_id (WCMP2 "
                           "record id) of what it posts (e.g. wisMetadataId "

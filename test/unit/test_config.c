@@ -1212,10 +1212,12 @@ static void wis2_options_checked(void **state)
          0, NULL},
         /* a subscriber does not post: nothing needed */
         {SR_C_SUBSCRIBE, WIS_IN "post_format wis\n", 0, NULL},
-        {SR_C_SHOVEL, WIS_IN WIS_OUT "post_format wis\nwisMetadataId urn:x\n", 7,
+        /* what announces its own files needs both; a relay neither */
+        {SR_C_POST, WIS_OUT "post_format wis\nwisMetadataId urn:x\npost_baseUrl http://h/\n", 4,
          "post_format wis needs wisCentreId, the WIS2 centre id of this node"},
-        {SR_C_SHOVEL, WIS_IN WIS_OUT "\npost_format wis\nwisCentreId ca-x\n", 8,
+        {SR_C_POST, WIS_OUT "\npost_format wis\nwisCentreId ca-x\npost_baseUrl http://h/\n", 5,
          "post_format wis needs wisMetadataId, the metadata_id (WCMP2 record id)"},
+        {SR_C_SHOVEL, WIS_IN WIS_OUT "post_format wis\n", 0, NULL},
         {SR_C_SHOVEL, WIS_IN WIS_OUT "wisCentreId CA\n", 7,
          "wisCentreId CA: not a WIS2 centre id (tld-name"},
         {SR_C_SHOVEL, WIS_IN WIS_OUT "wisCentreId caeccc\n", 7,
