@@ -82,9 +82,9 @@ $(BUILD)/bin/%: cmd/%.c $(BUILD)/libsr.a | $(BUILD)/bin
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Wl,--as-needed $< -o $@ $(BUILD)/libsr.a $(LDLIBS)
 
 # ---- unit tests (cmocka), plain and with sanitizers ----
-$(BUILD)/test/%: test/unit/%.c test/unit/unit.h $(BUILD)/libsr.a | $(BUILD)/test
+$(BUILD)/test/%: test/unit/%.c $(wildcard test/unit/*.h) $(BUILD)/libsr.a | $(BUILD)/test
 	$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) -Itest/unit $< -o $@ $(BUILD)/libsr.a $(LDLIBS) -lcmocka
-$(BUILD)/test-san/%: test/unit/%.c test/unit/unit.h $(BUILD)/libsr-san.a | $(BUILD)/test-san
+$(BUILD)/test-san/%: test/unit/%.c $(wildcard test/unit/*.h) $(BUILD)/libsr-san.a | $(BUILD)/test-san
 	$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) $(SAN) -Itest/unit $< -o $@ $(BUILD)/libsr-san.a $(LDLIBS) -lcmocka
 
 $(BUILD)/obj $(BUILD)/san $(BUILD)/bin $(BUILD)/test $(BUILD)/test-san:

@@ -253,27 +253,6 @@ static double jansson_pass(const set *t, long n)
     return sr_time_mono_s() - t0;
 }
 
-static double sr_v02_pass(const set *t, long n)
-{
-    double t0 = sr_time_mono_s();
-    for (long i = 0; i < n; i++) {
-        const sample *s = &t->s[i % t->n];
-        sr_message *m;
-        sr_encoded e;
-        sr_err err;
-        if (sr_message_decode(&s->wire, &m, &err) != SR_OK ||
-            sr_message_encode(m, SR_FORMAT_V02, &e, &err) != SR_OK) {
-            fprintf(stderr, "codec: v02/%s: %s\n", s->name, err.msg);
-            sr_message_free(m);
-            return -1;
-        }
-        sink += e.body_len + e.header_count;
-        sr_encoded_fini(&e);
-        sr_message_free(m);
-    }
-    return sr_time_mono_s() - t0;
-}
-
 /* The v02 messages as v03 bodies, for the v02 figure's reference. */
 static int v02_as_v03(const set *v02, set *out)
 {
@@ -302,10 +281,11 @@ static int v02_as_v03(const set *v02, set *out)
     return 0;
 }
 
-/* WNMs as a relay handles them (relay) or as a cache re-announcing them from its own
- * server does (moved: a new baseUrl, so a new id and links). */
-static double sr_wis_pass_as(const set *t, long n, int moved)
+/* Wire messages (v02, WNM) decoded and encoded in format; moved: re-announced from a new
+ * baseUrl before the encoding, as a cache does (for a WNM: a new id and links). */
+static double sr_wire_pass(const set *t, long n, enum sr_msg_format format, int moved)
 {
+    static const char *const names[] = {"v03", "v02", "wis"};
     double t0 = sr_time_mono_s();
     for (long i = 0; i < n; i++) {
         const sample *s = &t->s[i % t->n];
@@ -314,26 +294,31 @@ static double sr_wis_pass_as(const set *t, long n, int moved)
         sr_err err;
         if (sr_message_decode(&s->wire, &m, &err) != SR_OK ||
             (moved && sr_message_set_str(m, "baseUrl", "https://cache.example.net", &err) != SR_OK) ||
-            sr_message_encode(m, SR_FORMAT_WIS, &e, &err) != SR_OK) {
-            fprintf(stderr, "codec: wis/%s: %s\n", s->name, err.msg);
+            sr_message_encode(m, format, &e, &err) != SR_OK) {
+            fprintf(stderr, "codec: %s/%s: %s\n", names[format], s->name, err.msg);
             sr_message_free(m);
             return -1;
         }
-        sink += e.body_len;
+        sink += e.body_len + e.header_count;
         sr_encoded_fini(&e);
         sr_message_free(m);
     }
     return sr_time_mono_s() - t0;
 }
 
+static double sr_v02_pass(const set *t, long n)
+{
+    return sr_wire_pass(t, n, SR_FORMAT_V02, 0);
+}
+
 static double sr_wis_relay_pass(const set *t, long n)
 {
-    return sr_wis_pass_as(t, n, 0);
+    return sr_wire_pass(t, n, SR_FORMAT_WIS, 0);
 }
 
 static double sr_wis_moved_pass(const set *t, long n)
 {
-    return sr_wis_pass_as(t, n, 1);
+    return sr_wire_pass(t, n, SR_FORMAT_WIS, 1);
 }
 
 typedef double (*pass_fn)(const set *, long);

@@ -517,14 +517,26 @@ def warmup_of(config, warmup):
     return max(warmup, WINNOW_WARMUP) if config.startswith("winnow/") else warmup
 
 
-def memory_rows(samples, warmup, killed):
+# A sample taken this soon after a fault event (a broker going or coming back, a kill, a
+# disk filled or freed) shows the fault: connections down, a backlog being drained.
+QUIET_AFTER = 30
+
+
+def memory_rows(samples, warmup, killed, events=()):
     """Per instance: (config, n, [start, middle, end] samples, flat, note).
 
     Each process is judged after its own warm-up (from when it began, so a restart
     starts the count again): a restarted process refills its working set, which is
     not a leak. Of an instance's processes the one with the longest stretch after its
     warm-up is judged; when none lived past its warm-up, the last one from a minute
-    after it began, and the note says so."""
+    after it began, and the note says so. Only samples taken in a quiet moment, no
+    fault event in the QUIET_AFTER seconds before, are judged (the end sample, taken
+    once the pump is idle, always is)."""
+    times = sorted(t for t, _ in events)
+
+    def quiet(s):
+        return not any(s[0] - QUIET_AFTER < t <= s[0] for t in times)
+
     rows = []
     for key in sorted(samples):
         seq = samples[key]
@@ -535,13 +547,13 @@ def memory_rows(samples, warmup, killed):
         best, best_span = None, -1.0
         for life in lives.values():
             began = 0.0 if life[0] is seq[0] else life[0][0]
-            kept = [s for s in life if s[0] >= began + wait]
+            kept = [s for s in life if s[0] >= began + wait and quiet(s)]
             if len(kept) >= 2 and kept[-1][0] - kept[0][0] > best_span:
                 best, best_span = kept, kept[-1][0] - kept[0][0]
         note = []
         if best is None:
             life = lives[seq[-1][1]]
-            best = [s for s in life if s[0] >= life[0][0] + 60] or life
+            best = [s for s in life if s[0] >= life[0][0] + 60 and quiet(s)] or life
             best = best if len(best) >= 2 else life[-2:]
             note.append(f"no process lived {wait / 60:.0f} min: the last one")
         start, middle, end = best[0], best[len(best) // 2], best[-1]
@@ -586,7 +598,8 @@ def verdict_line(rows, lost):
 def settings_line(warmup):
     return (f"settings: batch 100, prefetch 100 (winnow, sarra, shovel), batch 500 (watch), "
             f"RSS and descriptors every {SAMPLE_EVERY} s, judged from {warmup} s after each "
-            f"process began ({WINNOW_WARMUP} s for the winnow)")
+            f"process began ({WINNOW_WARMUP} s for the winnow), on samples with no fault "
+            f"event in the {QUIET_AFTER} s before")
 
 
 def again():
@@ -604,7 +617,7 @@ def again():
         if m:
             k = (m.group(1), int(m.group(2)))
             killed[k] = killed.get(k, 0) + 1
-    rows = memory_rows(samples, warmup, killed)
+    rows = memory_rows(samples, warmup, killed, data["faults"])
     lines = (OUT / "soak.txt").read_text().splitlines()
     first = next(i for i, line in enumerate(lines) if line.lstrip().startswith("instance "))
     last = next(i for i in range(first, len(lines)) if not lines[i].strip())
@@ -761,7 +774,7 @@ def main():
         for config, k in pump.instances.items():
             for n in range(1, k + 1):
                 dropped[f"{config}#{n}"] = pump.log(config, n).count("not retried")
-        rows = memory_rows(samples, warmup, faults.killed)
+        rows = memory_rows(samples, warmup, faults.killed, faults.events)
         out = []
         out += head
         out.append(f"written {written_by_end} files in {write_end / 60:.1f} min "

@@ -608,6 +608,12 @@ static void filter(sr_flow *f, pass *p)
     struct timespec now;
     sr_time_now(&now);
     bool refilter = sr_config_flag(f->cfg, SR_OPT_retry_refilter);
+    /* Entries older than nodupe_ttl go now, not at the next housekeeping: the cache then
+     * holds one nodupe_ttl of messages, not up to one more housekeeping interval's (the
+     * winnow's memory in the soak went up and down by 40 MiB every 5 minutes). The oldest
+     * entry is checked first, so a pass with nothing to drop costs one comparison. */
+    if (f->nodupe != NULL)
+        sr_nodupe_expire(f->nodupe, (double)now.tv_sec + now.tv_nsec / 1e9);
     for (size_t i = 0; i < p->count; i++) {
         sr_work *w = &p->items[i];
         if (w->disposition != SR_DISP_GOING)

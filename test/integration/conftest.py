@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import tool_path
+from helpers import sr_home_env, tool_path
 from cluster import RabbitMQCluster
 from servers import Mosquitto, RabbitMQ
 from tlsca import make_ca
@@ -93,16 +93,4 @@ def broker_tool(build_dir):
 @pytest.fixture
 def sr_env(tmp_path):
     """Environment for sr processes: HOME, ~/.config/sr and ~/.cache/sr under tmp_path."""
-    env = dict(os.environ)
-    for var in ("SR_CONFIG_DIR", "SR_STATE_DIR"):
-        env.pop(var, None)
-    home = tmp_path / "home"
-    env.update({
-        "HOME": str(home),
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "XDG_CACHE_HOME": str(home / ".cache"),
-        "SR_CONFD": str(REPO / "conf.d"),
-    })
-    for var in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
-        Path(env[var]).mkdir(parents=True, exist_ok=True)
-    return env
+    return sr_home_env(tmp_path / "home")

@@ -22,6 +22,25 @@ def tool_path(build_dir, name):
     return str(path)
 
 
+def sr_home_env(home):
+    """The environment sr's processes run with in a test: HOME, ~/.config/sr and
+    ~/.cache/sr under home (created), the repository's conf.d, and none of the variables
+    that would point sr at the user's own folders."""
+    env = dict(os.environ)
+    for var in ("SR_CONFIG_DIR", "SR_STATE_DIR"):
+        env.pop(var, None)
+    home = Path(home)
+    env.update({
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "SR_CONFD": str(Path(__file__).resolve().parents[2] / "conf.d"),
+    })
+    for var in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
+        Path(env[var]).mkdir(parents=True, exist_ok=True)
+    return env
+
+
 def write_config(env, component, name, text):
     """~/.config/sr/<component>/<name>.conf of the sr_env `env`, from an indented block;
     returns its path."""

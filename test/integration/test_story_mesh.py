@@ -32,7 +32,8 @@ import pytest
 import fixtures_web
 from fixtures_web import Nginx
 from servers import Mosquitto
-from helpers import Component, sha256_file, snapshot_tree, tool_path, wait_until, write_config
+from helpers import (Component, sha256_file, snapshot_tree, sr_home_env, tool_path, wait_until,
+                     write_config)
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 120  # for what takes seconds; a loaded machine may take many times longer
@@ -41,22 +42,6 @@ PEERS = 3
 
 
 # ---- helpers ----
-
-def make_env(home):
-    """What the sr_env fixture gives, for a module-scoped fixture (one HOME for a mesh)."""
-    env = dict(os.environ)
-    for var in ("SR_CONFIG_DIR", "SR_STATE_DIR"):
-        env.pop(var, None)
-    env.update({
-        "HOME": str(home),
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "XDG_CACHE_HOME": str(home / ".cache"),
-        "SR_CONFD": str(REPO / "conf.d"),
-    })
-    for var in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
-        Path(env[var]).mkdir(parents=True, exist_ok=True)
-    return env
-
 
 def sha256_or_none(path):
     """sha256 of path, None while there is no file there (not arrived yet)."""
@@ -164,7 +149,7 @@ class Mesh:
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory, sr_bin, build_dir):
     base = tmp_path_factory.mktemp("mesh")
-    env = make_env(base / "home")
+    env = sr_home_env(base / "home")
     servers, peers = [], []
     try:
         for i in range(PEERS):

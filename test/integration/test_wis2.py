@@ -35,7 +35,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from helpers import Component, wait_until
+from helpers import Component, sr_home_env, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "wis2"
@@ -142,22 +142,6 @@ def logged(component, needle, times):
     assert component.count(needle) == times, (needle, times, component.text())
 
 
-def make_env(home):
-    """What the sr_env fixture gives, for a module-scoped fixture (one HOME for the node)."""
-    env = dict(os.environ)
-    for var in ("SR_CONFIG_DIR", "SR_STATE_DIR"):
-        env.pop(var, None)
-    env.update({
-        "HOME": str(home),
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "XDG_CACHE_HOME": str(home / ".cache"),
-        "SR_CONFD": str(REPO / "conf.d"),
-    })
-    for var in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
-        Path(env[var]).mkdir(parents=True, exist_ok=True)
-    return env
-
-
 def read_or_none(path):
     try:
         return Path(path).read_bytes()
@@ -226,7 +210,7 @@ def node(tmp_path_factory, mosquitto, nginx, sr_bin):
     base = tmp_path_factory.mktemp("wis2")
     tok = f"wis2_{secrets.token_hex(3)}"
     root = nginx.root / tok
-    env = make_env(base / "home")
+    env = sr_home_env(base / "home")
     wire = Wire(mosquitto)
     n = Node(tok, root, nginx, env, wire)
     for d in (n.data, n.cache, n.upstream):

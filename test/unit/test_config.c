@@ -1121,6 +1121,41 @@ static void derived_as_sr3_derives(void **state)
     }
 }
 
+/* Case i of a table: the config text, loaded for component, passes sr_config_check (want
+ * NULL) or is refused at line with a message starting with want. */
+static void expect_checked(size_t i, enum sr_component component, const char *text, int line,
+                           const char *want)
+{
+    char dir[4096];
+    test_tmp_template(dir, sizeof dir, "sr-test-config");
+    assert_non_null(mkdtemp(dir));
+    char path[4200];
+    snprintf(path, sizeof path, "%s/c.conf", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    sr_config_request req = {component, path, NULL, confd(), NULL, 0};
+    sr_config *cfg = NULL;
+    sr_err err = {0};
+    if (sr_config_load(&req, &cfg, &err) != SR_OK)
+        fail_msg("case %zu: %s", i, err.msg);
+    int rc = sr_config_check(cfg, &err);
+    if (want == NULL) {
+        if (rc != SR_OK)
+            fail_msg("case %zu: %s", i, err.msg);
+    } else {
+        char prefix[4300];
+        snprintf(prefix, sizeof prefix, "%s:%d: %s", path, line, want);
+        assert_int_equal(rc, SR_EINVAL);
+        if (strncmp(err.msg, prefix, strlen(prefix)) != 0)
+            fail_msg("case %zu: got \"%s\", want it to start \"%s\"", i, err.msg, prefix);
+    }
+    sr_config_free(cfg);
+    unlink(path);
+    rmdir(dir);
+}
+
 /* Queue options RabbitMQ would refuse at queue.declare (a 406 at start-up, after the
  * instances run) are refused by check, at the line that sets them (sr-config(5), Quorum
  * queues). want: NULL when the config passes; else the line number and a part of the
@@ -1152,35 +1187,8 @@ static void quorum_queue_options_checked(void **state)
         {"broker mqtt://u@h/\nqueueType quorum\ndeadLetterExchange xs_u_dead\n", 3,
          "deadLetterExchange: refused: it is an argument of a RabbitMQ (AMQP) queue"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char dir[4096];
-        test_tmp_template(dir, sizeof dir, "sr-test-config");
-        assert_non_null(mkdtemp(dir));
-        char path[4200];
-        snprintf(path, sizeof path, "%s/q.conf", dir);
-        FILE *f = fopen(path, "w");
-        assert_non_null(f);
-        fputs(cases[i].text, f);
-        fclose(f);
-        sr_config_request req = {SR_C_SUBSCRIBE, path, NULL, confd(), NULL, 0};
-        sr_config *cfg = NULL;
-        sr_err err = {0};
-        assert_int_equal(sr_config_load(&req, &cfg, &err), SR_OK);
-        int rc = sr_config_check(cfg, &err);
-        if (cases[i].want == NULL) {
-            if (rc != SR_OK)
-                fail_msg("case %zu: %s", i, err.msg);
-        } else {
-            char prefix[4300];
-            snprintf(prefix, sizeof prefix, "%s:%d: %s", path, cases[i].line, cases[i].want);
-            assert_int_equal(rc, SR_EINVAL);
-            if (strncmp(err.msg, prefix, strlen(prefix)) != 0)
-                fail_msg("case %zu: got \"%s\", want it to start \"%s\"", i, err.msg, prefix);
-        }
-        sr_config_free(cfg);
-        unlink(path);
-        rmdir(dir);
-    }
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_checked(i, SR_C_SUBSCRIBE, cases[i].text, cases[i].line, cases[i].want);
 }
 
 /* post_format wis and the wis* options (sr-config(5), WIS2): what a WNM needs and what
@@ -1276,36 +1284,8 @@ static void wis2_options_checked(void **state)
 #undef WIS_IN
 #undef WIS_OUT
 #undef WIS_IDS
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char dir[4096];
-        test_tmp_template(dir, sizeof dir, "sr-test-config");
-        assert_non_null(mkdtemp(dir));
-        char path[4200];
-        snprintf(path, sizeof path, "%s/w.conf", dir);
-        FILE *f = fopen(path, "w");
-        assert_non_null(f);
-        fputs(cases[i].text, f);
-        fclose(f);
-        sr_config_request req = {cases[i].component, path, NULL, confd(), NULL, 0};
-        sr_config *cfg = NULL;
-        sr_err err = {0};
-        if (sr_config_load(&req, &cfg, &err) != SR_OK)
-            fail_msg("case %zu: %s", i, err.msg);
-        int rc = sr_config_check(cfg, &err);
-        if (cases[i].want == NULL) {
-            if (rc != SR_OK)
-                fail_msg("case %zu: %s", i, err.msg);
-        } else {
-            char prefix[4300];
-            snprintf(prefix, sizeof prefix, "%s:%d: %s", path, cases[i].line, cases[i].want);
-            assert_int_equal(rc, SR_EINVAL);
-            if (strncmp(err.msg, prefix, strlen(prefix)) != 0)
-                fail_msg("case %zu: got \"%s\", want it to start \"%s\"", i, err.msg, prefix);
-        }
-        sr_config_free(cfg);
-        unlink(path);
-        rmdir(dir);
-    }
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_checked(i, cases[i].component, cases[i].text, cases[i].line, cases[i].want);
 }
 
 int main(void)

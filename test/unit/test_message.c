@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "message.h"
+#include "message_expect.h"
 
 /* ---- reading test/data/messages ---- */
 
@@ -111,18 +112,6 @@ static json_t *as_json(const sr_message *m)
     assert_non_null(j);
     sr_encoded_fini(&e);
     return j;
-}
-
-static void expect_str(const sr_message *m, const char *field, const char *want)
-{
-    const char *got = sr_message_str(m, field);
-    if (want == NULL) {
-        if (got != NULL)
-            fail_msg("%s is \"%s\", expected absent", field, got);
-        return;
-    }
-    if (got == NULL || strcmp(got, want) != 0)
-        fail_msg("%s is \"%s\", expected \"%s\"", field, got ? got : "(absent)", want);
 }
 
 /* ---- golden messages, field by field ---- */

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "message.h"
+#include "message_expect.h"
 
 /* ---- helpers ---- */
 
@@ -74,18 +75,6 @@ static json_t *wnm_of(const sr_message *m, char **body)
         *body = strdup(e.body);
     sr_encoded_fini(&e);
     return j;
-}
-
-static void expect_str(const sr_message *m, const char *field, const char *want)
-{
-    const char *got = sr_message_str(m, field);
-    if (want == NULL) {
-        if (got != NULL)
-            fail_msg("%s is \"%s\", expected absent", field, got);
-        return;
-    }
-    if (got == NULL || strcmp(got, want) != 0)
-        fail_msg("%s is \"%s\", expected \"%s\"", field, got ? got : "(absent)", want);
 }
 
 static void expect_json(const sr_message *m, const char *field, const char *want_text)
