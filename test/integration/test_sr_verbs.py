@@ -272,7 +272,7 @@ def test_features_lists_protocols_formats_and_the_unsupported_options(build_dir,
     doc = json.loads(sr(build_dir, sr_env, "features", "--json").stdout)
     for proto in ("amqp", "amqps", "mqtt", "mqtts", "sftp", "ftp", "ftps", "http", "https", "file"):
         assert doc["protocols"][proto]["present"] is True, proto
-    assert doc["formats"] == ["v03", "v02"]
+    assert doc["formats"] == ["v03", "v02", "wis"]
     assert {"sha512", "md5", "cod", "arbitrary", "random", "none"} <= set(doc["identityMethods"])
     assert doc["components"] == ["post", "watch", "subscribe", "sarra", "shovel", "sender",
                                  "winnow", "poll"]
